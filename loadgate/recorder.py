@@ -1,0 +1,301 @@
+"""The recorder: a Locust plugin that keeps every request as a raw sample.
+
+Loaded into the Locust process (``locust -f scenario.py,loadgate/locust_plugin.py``), never into
+the loadgate CLI. On the hot path it appends one tuple per request to a list; a greenlet turns the
+list into an Arrow record batch every ``--loadgate-flush`` seconds. A local or master process
+appends batches to an Arrow IPC stream (``samples.arrows``), which survives a crash up to the last
+batch; the CLI turns it into ``samples.parquet`` after the run. A worker ships each batch as IPC
+bytes to the master over Locust's message channel; only the master writes.
+
+The recorder also owns the run's clock: when spawning completes it notes ramp-up done and stops
+the run ``--loadgate-duration`` seconds later, so that ``--duration`` is time at full load. What it
+saw (times, users reached, counts sent and received per worker) goes to ``recorder.json``.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import time
+from typing import Any
+
+import gevent
+import pyarrow as pa
+from greenlet import getcurrent
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+from locust.user.task import TaskSet
+
+from loadgate.rundir import RECORDER_META as META_NAME
+from loadgate.rundir import STREAM as STREAM_NAME
+from loadgate.samples import SCHEMA
+
+log = logging.getLogger("loadgate.recorder")
+
+MSG_SAMPLES = "loadgate_samples"
+MSG_DONE = "loadgate_done"
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+
+# greenlet -> requirement string of the task it is running (absent: outside any task)
+_current: dict[Any, str] = {}
+
+
+def _with_requirement(fn, req: str):
+    """Wrap a task (or on_start/on_stop of a tagged TaskSet) so its requests carry ``req``."""
+    if getattr(fn, "_loadgate_req", None) == req:
+        return fn
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        g = getcurrent()
+        prev = _current.get(g)
+        _current[g] = req
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if prev is None:
+                _current.pop(g, None)
+            else:
+                _current[g] = prev
+
+    wrapper._loadgate_req = req  # type: ignore[attr-defined]
+    return wrapper
+
+
+def attribute_tasks(holder, run_reqs: list[str], inherited: frozenset = frozenset(), seen=None) -> None:
+    """Wrap every task under ``holder`` (a User or TaskSet class) with its requirement IDs.
+
+    A task's requirements are its own requirement tags plus those of the TaskSets around it,
+    restricted to the requirements of this run.
+    """
+    seen = set() if seen is None else seen
+    if holder in seen:
+        return
+    seen.add(holder)
+    new_tasks = []
+    for task in holder.tasks:
+        tags = inherited | frozenset(getattr(task, "locust_tag_set", ()))
+        reqs = ",".join(r for r in run_reqs if r in tags)
+        if isinstance(task, type) and issubclass(task, TaskSet):
+            attribute_tasks(task, run_reqs, tags, seen)
+            if reqs:
+                for hook in ("on_start", "on_stop"):
+                    setattr(task, hook, _with_requirement(getattr(task, hook), reqs))
+            new_tasks.append(task)
+        elif reqs:
+            new_tasks.append(_with_requirement(task, reqs))
+        else:
+            new_tasks.append(task)
+    holder.tasks = new_tasks
+
+
+def _status_code(response: Any) -> int:
+    code = getattr(response, "status_code", 0)
+    return int(code) if code else 0
+
+
+class Recorder:
+    """Columnar buffer of samples, flushed in batches to a stream file or to the master."""
+
+    def __init__(self, environment, out_dir: str | None, requirements: list[str],
+                 flush_interval: float, duration: float | None) -> None:
+        self.env = environment
+        self.runner = environment.runner
+        self.out_dir = out_dir
+        self.requirements = requirements
+        self.all_reqs = ",".join(requirements)
+        self.flush_interval = flush_interval
+        self.duration = duration
+        self.is_worker = isinstance(self.runner, WorkerRunner)
+        self.is_master = isinstance(self.runner, MasterRunner)
+        self.worker_id = getattr(self.runner, "client_id", None) if self.is_worker else "local"
+        self.rows: list[tuple] = []
+        self.sent = 0          # rows shipped or written by this process
+        self.received: dict[str, int] = {}    # master: rows arrived per worker
+        self.worker_sent: dict[str, int] = {}  # master: rows each worker says it sent
+        self.seq = 0
+        self.writer = None
+        self.sink = None
+        self.meta: dict[str, Any] = {"requirements": requirements, "ramp_up_done": None,
+                                     "start": None, "end": None, "stop_reason": None,
+                                     "users_reached": 0, "samples_recorded": 0}
+        self.closed = False
+        self._flusher = None
+
+    # --- hot path ---------------------------------------------------------------------------
+    def on_request(self, request_type, name, response_time, response_length, response=None,
+                   context=None, exception=None, start_time=None, **_kw) -> None:
+        self.rows.append((
+            start_time if start_time is not None else time.time() - (response_time or 0) / 1000.0,
+            request_type, name, response_time, response_length or 0, _status_code(response),
+            exception is None, None if exception is None else repr(exception),
+            _current.get(getcurrent(), self.all_reqs), self.runner.user_count,
+        ))
+
+    # --- batches ----------------------------------------------------------------------------
+    def _batch(self, rows: list[tuple], worker: str) -> pa.RecordBatch:
+        cols = list(zip(*rows))
+        n = len(rows)
+        arrays = [
+            pa.array(cols[0], pa.float64()), pa.array(cols[1], pa.string()),
+            pa.array(cols[2], pa.string()), pa.array(cols[3], pa.float64()),
+            pa.array(cols[4], pa.int64()), pa.array(cols[5], pa.int32()),
+            pa.array(cols[6], pa.bool_()), pa.array(cols[7], pa.string()),
+            pa.array(cols[8], pa.string()), pa.array([worker] * n, pa.string()),
+            pa.array(cols[9], pa.int32()),
+        ]
+        return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
+
+    def _open_stream(self) -> None:
+        path = os.path.join(self.out_dir, STREAM_NAME)
+        self.sink = open(path, "wb")
+        self.writer = pa.ipc.new_stream(self.sink, SCHEMA, options=_IPC_OPTIONS)
+        self.sink.flush()
+
+    def _write(self, batch: pa.RecordBatch) -> None:
+        if self.writer is None:
+            self._open_stream()
+        self.writer.write_batch(batch)
+        self.sink.flush()
+
+    def flush(self) -> None:
+        """Move buffered rows out: to the stream file (local/master) or to the master (worker)."""
+        rows, self.rows = self.rows, []
+        if not rows:
+            return
+        users = max(r[9] for r in rows)
+        self.meta["users_reached"] = max(self.meta["users_reached"], users)
+        batch = self._batch(rows, self.worker_id or "worker")
+        if self.is_worker:
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, SCHEMA, options=_IPC_OPTIONS) as w:
+                w.write_batch(batch)
+            self.seq += 1
+            self.runner.send_message(MSG_SAMPLES, {"worker": self.worker_id, "seq": self.seq,
+                                                   "rows": len(rows), "ipc": sink.getvalue().to_pybytes()})
+        else:
+            self._write(batch)
+        self.sent += len(rows)
+
+    def _flush_loop(self) -> None:
+        while True:
+            gevent.sleep(self.flush_interval)
+            self.flush()
+
+    # --- master side ------------------------------------------------------------------------
+    def on_samples(self, environment, msg, **_kw) -> None:
+        data = msg.data
+        reader = pa.ipc.open_stream(pa.py_buffer(data["ipc"]))
+        n = 0
+        for batch in reader:
+            self._write(batch)
+            n += batch.num_rows
+        self.received[data["worker"]] = self.received.get(data["worker"], 0) + n
+
+    def on_done(self, environment, msg, **_kw) -> None:
+        self.worker_sent[msg.data["worker"]] = msg.data["sent"]
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.out_dir and not self.is_worker:
+            self._open_stream()
+        self._flusher = gevent.spawn(self._flush_loop)
+
+    def on_test_start(self, environment, **_kw) -> None:
+        self.meta["start"] = self.meta["start"] or time.time()
+        for user_class in environment.runner.user_classes:
+            attribute_tasks(user_class, self.requirements)
+
+    def on_spawning_complete(self, user_count, **_kw) -> None:
+        if self.meta["ramp_up_done"] is not None or self.is_worker:
+            return
+        self.meta["ramp_up_done"] = time.time()
+        self.meta["users_reached"] = max(self.meta["users_reached"], user_count)
+        if self.duration is not None:
+            gevent.spawn_later(self.duration, self.finish, "duration reached")
+
+    def finish(self, reason: str) -> None:
+        """Stop the run: end of the analysis window is now."""
+        if self.meta["end"] is None:
+            self.meta["end"] = time.time()
+            self.meta["stop_reason"] = reason
+        log.info("loadgate: %s, stopping", reason)
+        self.runner.quit()
+
+    def on_test_stop(self, environment, **_kw) -> None:
+        if self.meta["end"] is None and not self.is_worker:
+            self.meta["end"] = time.time()
+            self.meta["stop_reason"] = self.meta["stop_reason"] or "stopped"
+        self.flush()
+        if self.is_worker:
+            self.runner.send_message(MSG_DONE, {"worker": self.worker_id, "sent": self.sent})
+
+    def close(self, environment, **_kw) -> None:
+        """At quitting: last flush, close the stream, write recorder.json."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._flusher is not None:
+            self._flusher.kill(block=False)
+        self.flush()
+        if self.is_worker:
+            return
+        if self.meta["end"] is None:
+            self.meta["end"] = time.time()
+            self.meta["stop_reason"] = "interrupted"
+        if self.writer is not None:
+            self.writer.close()
+            self.sink.close()
+        stats = environment.runner.stats.total
+        self.meta.update({
+            "samples_recorded": self.sent if not self.is_master else sum(self.received.values()),
+            "locust_requests": stats.num_requests,
+            "locust_failures": stats.num_failures,
+            "workers": ({w: {"sent": self.worker_sent.get(w), "received": n}
+                         for w, n in self.received.items()} if self.is_master
+                        else {"local": {"sent": self.sent, "received": self.sent}}),
+            "unhandled_exceptions": len(environment.runner.exceptions),
+            "exceptions": [v.get("msg", "") for v in list(environment.runner.exceptions.values())[:5]],
+        })
+        if self.out_dir:
+            tmp = os.path.join(self.out_dir, META_NAME + ".tmp")
+            with open(tmp, "w") as f:
+                json.dump(self.meta, f, indent=2)
+            os.replace(tmp, os.path.join(self.out_dir, META_NAME))
+
+
+def _add_arguments(parser) -> None:
+    g = parser.add_argument_group("loadgate recorder")
+    g.add_argument("--loadgate-dir", default=os.environ.get("LOADGATE_DIR"),
+                   help="run directory the recorder writes into (master/local)")
+    g.add_argument("--loadgate-requirements", default="",
+                   help="comma-separated requirement IDs of this run")
+    g.add_argument("--loadgate-duration", type=float, default=None,
+                   help="seconds at full user count after spawning completes")
+    g.add_argument("--loadgate-flush", type=float, default=1.0, help="seconds between batches")
+
+
+def _on_init(environment, **_kw) -> None:
+    opts = environment.parsed_options
+    if environment.runner is None or opts is None:
+        return
+    reqs = [r for r in (opts.loadgate_requirements or "").split(",") if r]
+    rec = Recorder(environment, opts.loadgate_dir, reqs, opts.loadgate_flush, opts.loadgate_duration)
+    environment.loadgate_recorder = rec
+    ev = environment.events
+    ev.request.add_listener(rec.on_request)
+    ev.test_start.add_listener(rec.on_test_start)
+    ev.spawning_complete.add_listener(rec.on_spawning_complete)
+    ev.test_stop.add_listener(rec.on_test_stop)
+    ev.quitting.add_listener(rec.close)
+    if rec.is_master:
+        environment.runner.register_message(MSG_SAMPLES, rec.on_samples)
+        environment.runner.register_message(MSG_DONE, rec.on_done)
+    rec.start()
+
+
+def install() -> None:
+    """Register the recorder with Locust's global event hooks (called by the plugin file)."""
+    events.init_command_line_parser.add_listener(_add_arguments)
+    events.init.add_listener(_on_init)

@@ -1,0 +1,476 @@
+"""Threshold files (``thresholds/*.yaml``, one requirement each): parsed, checked, with file:line.
+
+Every problem is a one-line ``ConfigError``: ``<file>:<line>: <key>: <what is wrong>; expected <form>``.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import yaml
+
+from loadgate.errors import ConfigError
+from loadgate.units import parse_duration
+
+REQUIREMENT_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
+
+_TOP_KEYS = ("requirement", "title", "load", "thresholds")
+_LOAD_KEYS = ("users", "spawn_rate", "duration", "warmup", "min_requests", "host")
+_ITEM_KEYS = ("metric", "request", "target", "alert", "regression", "min_requests")
+_NAMED_METRICS = ("mean", "min", "max", "error_rate", "throughput")
+_METRIC_FORMS = "p50, p90, p95, p99, p99.9 (any pNN or pNN.N), mean, min, max, error_rate or throughput"
+_METRIC_ALIASES = {"avg": "mean", "average": "mean", "median": "p50", "rps": "throughput",
+                   "errors": "error_rate", "error-rate": "error_rate", "failure_rate": "error_rate"}
+_PERCENTILE_RE = re.compile(r"^p(\d+(?:\.\d+)?)$")
+_CONDITION_RE = re.compile(
+    r"^\s*(?P<op>[<>=!]*)\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)?\s*(?P<unit>.*?)\s*$")
+_OPS = ("<", "<=", ">", ">=")
+# unit as written (lower-cased, no spaces) -> decimal factor to the normalised unit, per kind of quantity
+_UNITS = {
+    "time": {"": "1", "ms": "1", "s": "1000"},
+    "ratio": {"": "1", "%": "0.01"},
+    "req/s": {"": "1", "/s": "1", "rps": "1", "req/s": "1", "req/sec": "1"},
+}
+_EXPECTED = {
+    "time": 'a time like "<200ms" or "<0.5s"',
+    "ratio": 'a rate like "<1%" or "<0.01"',
+    "req/s": 'a throughput like ">1000/s" or ">50 req/s"',
+    "regression": 'a tolerated increase like ">10%" (relative to the baseline)',
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One comparison such as ``<200ms``; ``value`` is normalised (ms, a fraction, or req/s)."""
+
+    op: str
+    value: float
+    unit: str
+    text: str
+
+    def holds(self, x: float) -> bool:
+        """Whether ``x`` (in the normalised unit) satisfies the comparison."""
+        if self.op == "<":
+            return x < self.value
+        if self.op == "<=":
+            return x <= self.value
+        if self.op == ">":
+            return x > self.value
+        return x >= self.value
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One list item of a threshold file."""
+
+    requirement: str
+    metric: str
+    request: str | None
+    target: Condition | None
+    alert: Condition | None
+    regression: Condition | None
+    min_requests: int
+    source: str
+
+    @property
+    def percentile(self) -> float | None:
+        """95.0 for ``p95``, 99.9 for ``p99.9``, None for other metrics."""
+        m = _PERCENTILE_RE.match(self.metric)
+        return float(m.group(1)) if m else None
+
+    @property
+    def unit(self) -> str:
+        """Unit of the metric's value: ``ms``, ``ratio`` or ``req/s``."""
+        return _metric_kind(self.metric).replace("time", "ms")
+
+
+@dataclass(frozen=True)
+class LoadDefaults:
+    """The ``load:`` block: defaults for ``loadgate run`` (durations in seconds)."""
+
+    users: int | None = None
+    spawn_rate: float | None = None
+    duration: float | None = None
+    warmup: float | None = None
+    min_requests: int | None = None
+    host: str | None = None
+
+
+@dataclass(frozen=True)
+class ThresholdFile:
+    """One parsed threshold file."""
+
+    path: str
+    requirement: str
+    title: str
+    load: LoadDefaults
+    thresholds: tuple[Threshold, ...]
+    sha256: str
+
+
+# --- YAML with line numbers ------------------------------------------------------------------
+
+class _Map(dict):
+    """A YAML mapping that remembers its own line, each key's line and any repeated keys."""
+
+    line: int = 1
+    key_lines: dict
+    repeats: list
+
+
+class _Seq(list):
+    """A YAML sequence that remembers its own line and each item's line."""
+
+    line: int = 1
+    item_lines: list
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader whose mappings and sequences carry 1-based source lines."""
+
+
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
+    loader.flatten_mapping(node)
+    out = _Map()
+    out.line, out.key_lines, out.repeats = node.start_mark.line + 1, {}, []
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, (list, dict)):
+            key = str(key)
+        line = key_node.start_mark.line + 1
+        if key in out:
+            out.repeats.append((key, line))
+            continue
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_lines[key] = line
+    return out
+
+
+def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> _Seq:
+    out = _Seq(loader.construct_object(child, deep=True) for child in node.value)
+    out.line = node.start_mark.line + 1
+    out.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return out
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _q(value: Any) -> str:
+    """A user value quoted for a one-line message (repr escapes newlines; long values cut)."""
+    if value is None or isinstance(value, bool):
+        return str(value).lower().replace("none", "null")
+    if _is_number(value):
+        return str(value)
+    text = str(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return repr(text)
+
+
+class _File:
+    """Error factory bound to one file path."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def error(self, line: int, key: str, what: str, expected: str) -> ConfigError:
+        return ConfigError(f"{self.path}:{line}: {key}: {what}; expected {expected}")
+
+    def check_keys(self, mapping: _Map, where: str, allowed: tuple[str, ...]) -> None:
+        for key, line in mapping.repeats:
+            raise self.error(line, _join(where, key), f"given twice (first on line {mapping.key_lines[key]})",
+                             "each key once")
+        for key in mapping:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise self.error(mapping.key_lines[key], _join(where, key), f"unknown key{hint}",
+                                 "one of " + ", ".join(allowed))
+
+
+def _join(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def _metric_kind(metric: str) -> str:
+    if metric == "error_rate":
+        return "ratio"
+    if metric == "throughput":
+        return "req/s"
+    return "time"
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+# --- conditions ------------------------------------------------------------------------------
+
+def parse_condition(raw: Any, kind: str, metric: str = "this metric") -> Condition:
+    """Parse ``"<200ms"`` for a ``kind`` (time, ratio, req/s, regression); ValueError(what) if bad."""
+    if raw is None:
+        raise ValueError("no condition given")
+    if not isinstance(raw, str):
+        if _is_number(raw):
+            raise ValueError(f"missing comparison operator before {raw!r} (quote it with one of < <= > >=)")
+        raise ValueError(f"{_q(raw)} is not a condition")
+    m = _CONDITION_RE.match(raw)
+    if not m or m.group("num") is None:
+        raise ValueError(f"no number in {_q(raw)}")
+    op, unit = m.group("op"), m.group("unit").lower().replace(" ", "")
+    if not op:
+        raise ValueError(f"missing comparison operator in {_q(raw)}")
+    if op not in _OPS:
+        raise ValueError(f"unknown operator {op!r} in {_q(raw)} (use < <= > >=)")
+    units = _UNITS["ratio" if kind == "regression" else kind]
+    if unit not in units:
+        fits = [k for k, table in _UNITS.items() if unit in table]
+        if fits:
+            raise ValueError(f"unit {m.group('unit')!r} in {_q(raw)} does not fit {metric}")
+        raise ValueError(f"unknown unit {m.group('unit')!r} in {_q(raw)}")
+    # scale in decimal so "0.7%" is the float nearest 0.007 (float 0.7 / 100 is 0.006999...)
+    value = float(Decimal(m.group("num")) * Decimal(units[unit]))
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{_q(raw)} is not a non-negative finite number")
+    if kind == "ratio" and value > 1:
+        hint = " (a bare number is a fraction: 0.01 = 1%)" if unit == "" else ""
+        raise ValueError(f"{_q(raw)} is above 100%{hint}")
+    if kind == "regression" and op not in (">", ">="):
+        raise ValueError(f"{_q(raw)} must say how much worse is a regression, with > or >=")
+    if (op == "<" and value == 0) or (kind == "ratio" and op == ">" and value == 1):
+        raise ValueError(f"{_q(raw)} can never hold")
+    return Condition(op, value, "ratio" if kind == "regression" else kind.replace("time", "ms"), raw)
+
+
+def _overlap(target: Condition, alert: Condition) -> bool:
+    """True when some value would meet the target and cross the alert at once."""
+    if target.op in ("<", "<="):
+        return alert.value < target.value or (alert.value == target.value and target.op == "<=" and alert.op == ">=")
+    return alert.value > target.value or (alert.value == target.value and target.op == ">=" and alert.op == "<=")
+
+
+def _check_levels(f: _File, line: int, where: str, target: Condition, alert: Condition) -> None:
+    t_lower = target.op in ("<", "<=")
+    level = target.text.strip().lstrip("<>=").strip()
+    suggestion = (">" if t_lower else "<") + level
+    if t_lower == (alert.op in ("<", "<=")):
+        raise f.error(line, f"{where}.alert", f"{_q(alert.text)} points the same way as target {_q(target.text)}, "
+                      "so runs that meet the target would fail", f"the opposite comparison, like {suggestion!r}")
+    if _overlap(target, alert):
+        raise f.error(line, f"{where}.alert", f"{_q(alert.text)} is stricter than target {_q(target.text)} "
+                      "(a value can meet the target and still fail)",
+                      f"an alert level at or beyond the target, like {suggestion!r}")
+
+
+# --- the file --------------------------------------------------------------------------------
+
+def _parse_metric(f: _File, raw: Any, line: int, where: str) -> str:
+    if isinstance(raw, str):
+        if raw in _NAMED_METRICS:
+            return raw
+        m = _PERCENTILE_RE.match(raw)
+        if m:
+            q = float(m.group(1))
+            if 0 < q < 100:
+                return f"p{q:g}"
+            raise f.error(line, where, f"percentile {_q(raw)} is out of range", "0 < NN < 100 (use min or max for the ends)")
+    hint = _METRIC_ALIASES.get(str(raw).lower()) if raw is not None else None
+    close = [hint] if hint else difflib.get_close_matches(str(raw), ["p50", "p90", "p95", "p99", "p99.9", *_NAMED_METRICS],
+                                                           n=1, cutoff=0.6)
+    did = f" (did you mean {close[0]!r}?)" if close else ""
+    raise f.error(line, where, f"unknown metric {_q(raw)}{did}", _METRIC_FORMS)
+
+
+def _parse_item(f: _File, item: Any, line: int, index: int, requirement: str) -> Threshold:
+    where = f"thresholds[{index}]"
+    if not isinstance(item, _Map):
+        raise f.error(line, where, f"{_q(item)} is not a mapping", "an item like '- metric: p95' with target and/or alert")
+    f.check_keys(item, where, _ITEM_KEYS)
+    lines = item.key_lines
+    if "metric" not in item:
+        raise f.error(line, f"{where}.metric", "missing", _METRIC_FORMS)
+    metric = _parse_metric(f, item["metric"], lines["metric"], f"{where}.metric")
+    kind = _metric_kind(metric)
+    conditions: dict[str, Condition | None] = {}
+    for key in ("target", "alert", "regression"):
+        if key not in item:
+            conditions[key] = None
+            continue
+        try:
+            conditions[key] = parse_condition(item[key], "regression" if key == "regression" else kind, metric)
+        except ValueError as exc:
+            raise f.error(lines[key], f"{where}.{key}", str(exc),
+                          _EXPECTED["regression" if key == "regression" else kind]) from None
+    target, alert, regression = conditions["target"], conditions["alert"], conditions["regression"]
+    if target is None and alert is None and regression is None:
+        raise f.error(line, where, f"{metric} has no target, alert or regression",
+                      'at least one, like target: "<200ms" or alert: ">500ms"')
+    if regression is not None and (target is not None or alert is not None):
+        key = "target" if target is not None else "alert"
+        raise f.error(lines["regression"], f"{where}.regression", f"cannot share an item with {key} "
+                      "(one result holds one value)", "a separate list item with the same metric for the regression")
+    if target is not None and alert is not None:
+        _check_levels(f, lines["alert"], where, target, alert)
+    request = item.get("request")
+    if "request" in item:
+        if not isinstance(request, str) or not request.strip():
+            raise f.error(lines["request"], f"{where}.request", f"{_q(request)} is not a request name",
+                          'method and name as Locust reports them, like "GET /api/users/[id]"')
+        request = request.strip()
+    min_requests = item.get("min_requests", 1)
+    if not _is_int(min_requests) or min_requests < 1:
+        raise f.error(lines.get("min_requests", line), f"{where}.min_requests", f"{_q(min_requests)} is not a positive "
+                      "whole number", "a count of requests like 500")
+    return Threshold(requirement, metric, request, target, alert, regression, min_requests, f"{f.path}:{line}")
+
+
+def _parse_load(f: _File, load: Any, line: int) -> LoadDefaults:
+    if load is None:
+        return LoadDefaults()
+    if not isinstance(load, _Map):
+        raise f.error(line, "load", f"{_q(load)} is not a mapping", "keys " + ", ".join(_LOAD_KEYS))
+    f.check_keys(load, "load", _LOAD_KEYS)
+    values: dict[str, Any] = {}
+    for key, raw in load.items():
+        at, where = load.key_lines[key], f"load.{key}"
+        if key in ("users", "min_requests"):
+            if not _is_int(raw) or raw < 1:
+                raise f.error(at, where, f"{_q(raw)} is not a positive whole number", "a count like 1000")
+            values[key] = raw
+        elif key == "spawn_rate":
+            if not _is_number(raw) or raw <= 0:
+                raise f.error(at, where, f"{_q(raw)} is not a positive number", "users started per second, like 100")
+            values[key] = float(raw)
+        elif key in ("duration", "warmup"):
+            try:
+                seconds = parse_duration(raw) if raw is not None and not isinstance(raw, (list, dict)) else None
+            except ValueError:
+                seconds = None
+            if seconds is None or (key == "duration" and seconds <= 0):
+                raise f.error(at, where, f"{_q(raw)} is not a {'positive ' if key == 'duration' else ''}duration",
+                              "a duration like 30s, 2m or 1h30m")
+            values[key] = seconds
+        else:
+            if not isinstance(raw, str) or not re.match(r"^https?://[^\s/]+", raw):
+                raise f.error(at, where, f"{_q(raw)} is not an HTTP URL", "a base URL like http://127.0.0.1:8089")
+            values[key] = raw
+    return LoadDefaults(**values)
+
+
+def _parse_document(f: _File, doc: Any, sha256: str) -> tuple[ThresholdFile, int]:
+    expected_top = "a mapping with keys " + ", ".join(_TOP_KEYS)
+    if doc is None:
+        raise f.error(1, "(top level)", "the file is empty", expected_top)
+    if not isinstance(doc, _Map):
+        what = "a list" if isinstance(doc, list) else f"the value {_q(doc)}"
+        raise f.error(getattr(doc, "line", 1), "(top level)", f"{what} is not a threshold file", expected_top)
+    f.check_keys(doc, "", _TOP_KEYS)
+    lines = doc.key_lines
+    requirement = doc.get("requirement")
+    if "requirement" not in doc:
+        raise f.error(doc.line, "requirement", "missing", "a requirement ID like REQ-PERF-001")
+    if not isinstance(requirement, str) or not REQUIREMENT_RE.match(requirement):
+        raise f.error(lines["requirement"], "requirement", f"{_q(requirement)} is not a requirement ID",
+                      f"a form like REQ-PERF-001 (pattern {REQUIREMENT_RE.pattern})")
+    title = doc.get("title", "")
+    if not isinstance(title, str):
+        raise f.error(lines["title"], "title", f"{_q(title)} is not text", "a one-line description of the requirement")
+    load = _parse_load(f, doc.get("load"), lines.get("load", 1))
+    items = doc.get("thresholds")
+    if "thresholds" not in doc:
+        raise f.error(doc.line, "thresholds", "missing", "a list of thresholds like '- metric: p95'")
+    if not isinstance(items, _Seq) or not items:
+        raise f.error(lines["thresholds"], "thresholds", f"{_q(items)} is not a non-empty list",
+                      "a list of thresholds like '- metric: p95'")
+    thresholds: list[Threshold] = []
+    seen: dict[tuple, str] = {}
+    for index, (item, line) in enumerate(zip(items, items.item_lines)):
+        t = _parse_item(f, item, line, index, requirement)
+        identity = (t.metric, t.request, t.regression is not None)
+        if identity in seen:
+            raise f.error(line, f"thresholds[{index}]", f"{t.metric}{' for ' + _q(t.request) if t.request else ''} is "
+                          f"already checked by the item at {seen[identity]}", "one item per metric and request")
+        seen[identity] = t.source
+        thresholds.append(t)
+    return ThresholdFile(f.path, requirement, title.strip(), load, tuple(thresholds), sha256), lines["requirement"]
+
+
+def load_threshold_file(path: str | os.PathLike) -> ThresholdFile:
+    """Read and check one threshold file; ConfigError with file:line on any problem."""
+    return _load(path)[0]
+
+
+def _load(path: str | os.PathLike) -> tuple[ThresholdFile, int]:
+    """The parsed file and the line of its ``requirement`` key."""
+    f = _File(os.fspath(path))
+    try:
+        with open(f.path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise f.error(1, "(file)", f"cannot read: {exc.strerror or exc}", "a readable YAML threshold file") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise f.error(data[: exc.start].count(b"\n") + 1, "(file)", "not UTF-8 text", "a UTF-8 YAML file") from None
+    loader = _LineLoader(text)
+    try:
+        doc = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        source_line = text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""
+        hint = (" (YAML reads a value starting with '>' as a folded block)"
+                if re.search(r"(:|-)\s+>", source_line) else "")
+        col = f" at column {mark.column + 1}" if mark else ""
+        raise f.error(line, "(yaml)", f"{problem}{col}{hint}",
+                      'valid YAML; quote conditions, like alert: ">500ms"') from None
+    except yaml.YAMLError as exc:
+        raise f.error(1, "(yaml)", " ".join(str(exc).split()), "valid YAML") from None
+    finally:
+        loader.dispose()
+    return _parse_document(f, doc, hashlib.sha256(data).hexdigest())
+
+
+def load_thresholds(path: str | os.PathLike) -> dict[str, ThresholdFile]:
+    """All threshold files of a directory (``*.yaml``/``*.yml``, sorted) or one file, keyed by requirement."""
+    root = os.fspath(path)
+    if os.path.isdir(root):
+        names = sorted(n for n in os.listdir(root)
+                       if n.endswith((".yaml", ".yml")) and not n.startswith(".")
+                       and os.path.isfile(os.path.join(root, n)))
+        if not names:
+            raise ConfigError(f"{root}:1: (directory): no threshold files (*.yaml, *.yml); "
+                              "expected one YAML file per requirement, like REQ-PERF-001.yaml")
+        paths = [os.path.join(root, n) for n in names]
+    else:
+        paths = [root]
+    out: dict[str, ThresholdFile] = {}
+    for p in paths:
+        tf, line = _load(p)
+        if tf.requirement in out:
+            raise _File(tf.path).error(line, "requirement", f"{tf.requirement} is already defined "
+                                       f"in {out[tf.requirement].path}", "one threshold file per requirement")
+        out[tf.requirement] = tf
+    return out
+
+
+def required_percentiles(files: Mapping[str, ThresholdFile] | Iterable[ThresholdFile]) -> set[float]:
+    """Every percentile (95.0, 99.9, ...) that some threshold needs, so analysis computes it."""
+    values = files.values() if isinstance(files, Mapping) else files
+    return {t.percentile for tf in values for t in tf.thresholds if t.percentile is not None}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
+import operator
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -26,12 +27,14 @@ _LOAD_KEYS = ("users", "spawn_rate", "duration", "warmup", "min_requests", "host
 _ITEM_KEYS = ("metric", "request", "target", "alert", "regression", "min_requests")
 _NAMED_METRICS = ("mean", "min", "max", "error_rate", "throughput")
 _METRIC_FORMS = "p50, p90, p95, p99, p99.9 (any pNN or pNN.N), mean, min, max, error_rate or throughput"
+_METRIC_NAMES = ("p50", "p90", "p95", "p99", "p99.9", *_NAMED_METRICS)
 _METRIC_ALIASES = {"avg": "mean", "average": "mean", "median": "p50", "rps": "throughput",
                    "errors": "error_rate", "error-rate": "error_rate", "failure_rate": "error_rate"}
-_PERCENTILE_RE = re.compile(r"^p(\d+(?:\.\d+)?)$")
+_PERCENTILE_RE = re.compile(r"^p(\d+(?:\.\d{1,4})?)$")  # 4 decimals at most: f"p{q:g}" must round-trip
 _CONDITION_RE = re.compile(
     r"^\s*(?P<op>[<>=!]*)\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)?\s*(?P<unit>.*?)\s*$")
-_OPS = ("<", "<=", ">", ">=")
+_COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_OPS = tuple(_COMPARE)
 # unit as written (lower-cased, no spaces) -> decimal factor to the normalised unit, per kind of quantity
 _UNITS = {
     "time": {"": "1", "ms": "1", "s": "1000"},
@@ -57,13 +60,7 @@ class Condition:
 
     def holds(self, x: float) -> bool:
         """Whether ``x`` (in the normalised unit) satisfies the comparison."""
-        if self.op == "<":
-            return x < self.value
-        if self.op == "<=":
-            return x <= self.value
-        if self.op == ">":
-            return x > self.value
-        return x >= self.value
+        return _COMPARE[self.op](x, self.value)
 
 
 @dataclass(frozen=True)
@@ -204,11 +201,7 @@ def _join(where: str, key: Any) -> str:
 
 
 def _metric_kind(metric: str) -> str:
-    if metric == "error_rate":
-        return "ratio"
-    if metric == "throughput":
-        return "req/s"
-    return "time"
+    return {"error_rate": "ratio", "throughput": "req/s"}.get(metric, "time")
 
 
 def _is_int(v: Any) -> bool:
@@ -239,10 +232,9 @@ def parse_condition(raw: Any, kind: str, metric: str = "this metric") -> Conditi
         raise ValueError(f"unknown operator {op!r} in {_q(raw)} (use < <= > >=)")
     units = _UNITS["ratio" if kind == "regression" else kind]
     if unit not in units:
-        fits = [k for k, table in _UNITS.items() if unit in table]
-        if fits:
-            raise ValueError(f"unit {m.group('unit')!r} in {_q(raw)} does not fit {metric}")
-        raise ValueError(f"unknown unit {m.group('unit')!r} in {_q(raw)}")
+        known = any(unit in table for table in _UNITS.values())
+        raise ValueError(f"unit {m.group('unit')!r} in {_q(raw)} does not fit {metric}" if known
+                         else f"unknown unit {m.group('unit')!r} in {_q(raw)}")
     # scale in decimal so "0.7%" is the float nearest 0.007 (float 0.7 / 100 is 0.006999...)
     value = float(Decimal(m.group("num")) * Decimal(units[unit]))
     if not math.isfinite(value) or value < 0:
@@ -288,10 +280,10 @@ def _parse_metric(f: _File, raw: Any, line: int, where: str) -> str:
             q = float(m.group(1))
             if 0 < q < 100:
                 return f"p{q:g}"
-            raise f.error(line, where, f"percentile {_q(raw)} is out of range", "0 < NN < 100 (use min or max for the ends)")
-    hint = _METRIC_ALIASES.get(str(raw).lower()) if raw is not None else None
-    close = [hint] if hint else difflib.get_close_matches(str(raw), ["p50", "p90", "p95", "p99", "p99.9", *_NAMED_METRICS],
-                                                           n=1, cutoff=0.6)
+            raise f.error(line, where, f"percentile {_q(raw)} is out of range",
+                          "0 < NN < 100 (use min or max for the ends)")
+    alias = _METRIC_ALIASES.get(str(raw).lower())
+    close = [alias] if alias else difflib.get_close_matches(str(raw), _METRIC_NAMES, n=1, cutoff=0.6)
     did = f" (did you mean {close[0]!r}?)" if close else ""
     raise f.error(line, where, f"unknown metric {_q(raw)}{did}", _METRIC_FORMS)
 
@@ -299,7 +291,8 @@ def _parse_metric(f: _File, raw: Any, line: int, where: str) -> str:
 def _parse_item(f: _File, item: Any, line: int, index: int, requirement: str) -> Threshold:
     where = f"thresholds[{index}]"
     if not isinstance(item, _Map):
-        raise f.error(line, where, f"{_q(item)} is not a mapping", "an item like '- metric: p95' with target and/or alert")
+        raise f.error(line, where, f"{_q(item)} is not a mapping",
+                      "an item like '- metric: p95' with target and/or alert")
     f.check_keys(item, where, _ITEM_KEYS)
     lines = item.key_lines
     if "metric" not in item:

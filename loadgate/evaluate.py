@@ -1,0 +1,68 @@
+"""Analyse and gate a run directory: samples.parquet + run.json -> summary, verdict, JUnit, Markdown, HTML.
+
+Shared by ``loadgate run`` (right after Locust stops) and ``loadgate gate`` (re-evaluation of an
+old run, without Locust). Every stage reads the previous stage's file.
+"""
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+from loadgate import rundir
+from loadgate.analysis import DEFAULT_PERCENTILES, Window, summarize
+from loadgate.errors import ConfigError
+from loadgate.gate import Verdict, evaluate
+from loadgate.outputs import write_junit, write_summary_md, write_verdict_json
+from loadgate.samples import read_samples
+from loadgate.thresholds import ThresholdFile, required_percentiles
+
+
+def run_window(run: dict) -> Window:
+    """The analysis window of a run: [ramp-up done + warmup, end of run]."""
+    start = run.get("ramp_up_done") or run.get("start") or 0.0
+    end = run.get("end") or start
+    return Window(start + (run.get("warmup") or 0.0), end)
+
+
+def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile]) -> tuple[dict, list[str]]:
+    """summary.json of the run (written), and problems found on the way."""
+    problems: list[str] = []
+    path = os.path.join(run_dir, rundir.SAMPLES)
+    if os.path.exists(path):
+        table = read_samples(path)
+    else:
+        problems.append(f"{path} is missing: no samples to analyse")
+        from loadgate.samples import SCHEMA
+        table = SCHEMA.empty_table()
+    window = run_window(run)
+    percentiles = sorted(set(DEFAULT_PERCENTILES) | required_percentiles(files.values()))
+    summary = summarize(table, window, requirements=run.get("requirements"), percentiles=percentiles)
+    rundir.write_json(os.path.join(run_dir, rundir.SUMMARY), summary)
+    return summary, problems
+
+
+def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool) -> tuple[Verdict, dict, dict]:
+    """Analyse, gate and write every verdict output of ``run_dir``. Returns (verdict, summary, run)."""
+    rundir.check_run_dir(run_dir)
+    run = rundir.read_json(run_dir, rundir.RUN)
+    reqs = run.get("requirements") or []
+    missing = [r for r in reqs if r not in files]
+    if missing:
+        raise ConfigError(f"{run_dir}: no threshold file for {', '.join(missing)}; "
+                          "add thresholds/<REQ>.yaml or pass --thresholds PATH")
+    used = {r: files[r] for r in reqs}
+    summary, problems = analyse_run(run_dir, run, used)
+    verdict = evaluate(used, summary, requirements=reqs, strict=strict,
+                       problems=[*(run.get("problems") or []), *problems])
+    write_outputs(run_dir, verdict, summary, run, used)
+    return verdict, summary, run
+
+
+def write_outputs(run_dir: str, verdict: Verdict, summary: dict, run: dict,
+                  files: Mapping[str, ThresholdFile]) -> None:
+    from loadgate.report import write_report
+
+    write_verdict_json(verdict, os.path.join(run_dir, rundir.VERDICT))
+    write_junit(verdict, os.path.join(run_dir, rundir.JUNIT), files=files, timestamp=run.get("start"))
+    write_summary_md(verdict, summary, os.path.join(run_dir, rundir.SUMMARY_MD), run=run, files=files)
+    write_report(os.path.join(run_dir, rundir.REPORT), verdict=verdict.to_dict(), summary=summary, run=run)

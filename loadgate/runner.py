@@ -1,0 +1,276 @@
+"""``loadgate run``: resolve options, start Locust (and the demo target), collect the samples.
+
+Locust runs as a child process with the recorder plugin loaded; this process never imports it.
+After the child exits (or is stopped), the recorder's stream becomes ``samples.parquet`` and
+``run.json`` says what ran. Analysis and the gate follow in :mod:`loadgate.evaluate`.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Mapping
+
+from loadgate import rundir
+from loadgate.errors import ConfigError
+from loadgate.processes import PLUGIN, DemoTarget, child_env, free_port, stop_process
+from loadgate.samples import finalize_stream
+from loadgate.scenarios import Catalog
+from loadgate.thresholds import ThresholdFile
+
+DEFAULT_USERS = 10
+DEFAULT_DURATION = 60.0
+STOP_GRACE_S = 10.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    requirements: tuple[str, ...]
+    users: int
+    spawn_rate: float
+    duration: float
+    warmup: float
+    host: str | None
+    scenarios: str
+    thresholds: str
+    out: str
+    workers: int = 1
+    strict: bool = False
+    command_line: tuple[str, ...] = ()
+    flush_interval: float = 1.0
+    latency_scale: float = 1.0   # demo target only
+
+    @property
+    def ramp_up_s(self) -> float:
+        return self.users / self.spawn_rate
+
+    @property
+    def time_limit_s(self) -> float:
+        """Hard bound on Locust's run time: a ramp-up three times slower than planned, plus margin."""
+        return self.ramp_up_s * 3 + self.duration + 30
+
+
+def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile], command_line: list[str]) -> RunOptions:
+    """Flags override the ``load:`` block of the requirements' threshold files (first one wins)."""
+    reqs = tuple(flags["requirements"])
+    loads = [files[r].load for r in reqs if r in files]
+
+    def pick(flag: str, attr: str, default):
+        if flags.get(flag) is not None:
+            return flags[flag]
+        for load in loads:
+            value = getattr(load, attr)
+            if value is not None:
+                return value
+        return default
+
+    users = int(pick("users", "users", DEFAULT_USERS))
+    if users <= 0:
+        raise ConfigError(f"--users {users}: expected a whole number of users > 0")
+    spawn_rate = float(pick("spawn_rate", "spawn_rate", min(users, 100)))
+    if spawn_rate <= 0:
+        raise ConfigError(f"--spawn-rate {spawn_rate:g}: expected users per second > 0")
+    duration = float(pick("duration", "duration", DEFAULT_DURATION))
+    if duration <= 0:
+        raise ConfigError(f"--duration {duration:g}s: expected a time at full load > 0, like 30s or 5m")
+    warmup = float(pick("warmup", "warmup", 0.0))
+    if warmup >= duration:
+        raise ConfigError(f"--warmup {warmup:g}s: must be shorter than --duration {duration:g}s, "
+                          "or nothing is left to analyse")
+    workers = int(flags.get("workers") or 1)
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: expected 1 or more load-generator processes")
+    host = pick("host", "host", None)
+    if host is not None and not (host.startswith("http://") or host.startswith("https://")):
+        raise ConfigError(f"--host {host}: expected a URL like http://127.0.0.1:8080")
+    return RunOptions(requirements=reqs, users=users, spawn_rate=spawn_rate, duration=duration,
+                      warmup=warmup, host=host, scenarios=flags["scenarios"],
+                      thresholds=flags["thresholds"], out=flags["out"], workers=workers,
+                      strict=bool(flags.get("strict")), command_line=tuple(command_line),
+                      latency_scale=float(flags.get("latency_scale") or 1.0))
+
+
+@dataclass
+class RunRecord:
+    """What the run left behind, for run.json and the gate."""
+
+    run_dir: str
+    problems: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+    samples: int = 0
+    interrupted: str | None = None
+
+
+def _locust_cmd(opts: RunOptions, files: list[str], user_classes: list[str], host: str,
+                run_dir: str, role: str, port: int | None) -> list[str]:
+    cmd = [sys.executable, "-m", "locust", "-f", ",".join([*files, PLUGIN]),
+           "--loadgate-requirements", ",".join(opts.requirements),
+           "--loadgate-flush", str(opts.flush_interval), "--tags", *opts.requirements,
+           "--loglevel", "INFO", "--headless"]
+    if role in ("local", "master"):
+        cmd += ["-u", str(opts.users), "-r", f"{opts.spawn_rate:g}", "--host", host,
+                "--run-time", f"{int(opts.time_limit_s) + 1}s", "--loadgate-dir", run_dir,
+                "--loadgate-duration", f"{opts.duration:g}", "--only-summary", "--stop-timeout", "2"]
+    if role == "master":
+        cmd += ["--master", "--expect-workers", str(opts.workers), "--expect-workers-max-wait", "60",
+                "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
+    if role == "worker":
+        cmd += ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+    return cmd + user_classes
+
+
+class _Interrupt:
+    """Turns SIGINT/SIGTERM into a flag while the run is going, forwarding the stop to Locust."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._old: dict = {}
+
+    def __enter__(self) -> "_Interrupt":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, _frame) -> None:
+        self.reason = self.reason or f"interrupted by {signal.Signals(signum).name}"
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, ThresholdFile],
+            say: Callable[[str], None]) -> RunRecord:
+    """Run Locust headless and leave samples.parquet and run.json in a new run directory."""
+    started = time.time()
+    run_dir = rundir.new_run_dir(opts.out, opts.requirements[0], started)
+    rec = RunRecord(run_dir)
+    files, users = catalog.select(list(opts.requirements))
+    scenario_host = next((u.host for u in users if u.host), None)
+    log_path = os.path.join(run_dir, rundir.LOCUST_LOG)
+    with open(log_path, "ab") as log, contextlib.ExitStack() as stack:
+        host = opts.host or scenario_host
+        embedded = host is None
+        if embedded:
+            target = stack.enter_context(DemoTarget(opts.latency_scale, log))
+            host = target.url
+            say(f"loadgate: no --host given and none in the scenario: started the embedded demo target at {host}")
+        say(f"loadgate: running {', '.join(opts.requirements)} with {opts.users} users "
+            f"(spawn rate {opts.spawn_rate:g}/s, {opts.duration:g}s at full load, warmup {opts.warmup:g}s) "
+            f"against {host}; writing {run_dir}")
+        rec.meta = _run_meta(opts, files, host, embedded, started)
+        rec.meta["titles"] = {r: f.title for r, f in thresholds.items()}
+        rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
+        intr = stack.enter_context(_Interrupt())
+        procs = _start_locust(opts, files, [u.name for u in users], host, run_dir, log)
+        _wait(procs, opts, intr, rec, say)
+    _collect(rec, opts)
+    return rec
+
+
+def _start_locust(opts, files, user_classes, host, run_dir, log) -> list[subprocess.Popen]:
+    env = child_env()
+
+    def spawn(cmd):
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, start_new_session=True, cwd=os.getcwd())
+    if opts.workers == 1:
+        return [spawn(_locust_cmd(opts, files, user_classes, host, run_dir, "local", None))]
+    port = free_port()
+    master = spawn(_locust_cmd(opts, files, user_classes, host, run_dir, "master", port))
+    return [master] + [spawn(_locust_cmd(opts, files, user_classes, host, run_dir, "worker", port))
+                       for _ in range(opts.workers)]
+
+
+def _wait(procs, opts: RunOptions, intr: _Interrupt, rec: RunRecord, say) -> None:
+    main = procs[0]
+    deadline = time.monotonic() + opts.time_limit_s + 60
+    while main.poll() is None:
+        if intr.reason:
+            say(f"loadgate: {intr.reason}; stopping Locust and keeping what was recorded")
+            rec.interrupted = intr.reason
+            stop_process(main, timeout=STOP_GRACE_S)
+            break
+        if time.monotonic() > deadline:
+            rec.problems.append(f"Locust did not stop within {opts.time_limit_s + 60:.0f}s; it was killed")
+            stop_process(main, timeout=STOP_GRACE_S)
+            break
+        time.sleep(0.2)
+    for p in procs[1:]:
+        try:
+            p.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            stop_process(p, timeout=2)
+    for p in procs:
+        stop_process(p, timeout=2)
+    rec.meta["locust_exit_code"] = main.returncode
+
+
+def _collect(rec: RunRecord, opts: RunOptions) -> None:
+    """Stream -> Parquet, recorder.json -> run.json, and the run's problems."""
+    stream = os.path.join(rec.run_dir, rundir.STREAM)
+    parquet = os.path.join(rec.run_dir, rundir.SAMPLES)
+    if os.path.exists(stream):
+        rec.samples = finalize_stream(stream, parquet)
+        os.remove(stream)
+    meta_path = os.path.join(rec.run_dir, rundir.RECORDER_META)
+    recorder: dict = {}
+    if os.path.exists(meta_path):
+        with open(meta_path) as f:
+            recorder = json.load(f)
+        os.remove(meta_path)
+    if rec.interrupted:
+        rec.problems.append(rec.interrupted)
+    elif not recorder:
+        rec.problems.append(f"Locust crashed (exit code {rec.meta.get('locust_exit_code')}) before the "
+                            f"recorder could close; see {rundir.LOCUST_LOG}")
+    if recorder:
+        if recorder.get("ramp_up_done") is None and not rec.interrupted:
+            rec.problems.append(f"ramp-up to {opts.users} users never completed "
+                                f"(reached {recorder.get('users_reached', 0)})")
+        lost = (recorder.get("locust_requests") or 0) - rec.samples
+        if lost > 0:
+            rec.problems.append(f"{lost} of {recorder['locust_requests']} requests Locust counted "
+                                "were not recorded as samples")
+        if recorder.get("unhandled_exceptions"):
+            first = (recorder.get("exceptions") or [""])[0]
+            rec.problems.append(f"the scenario raised {recorder['unhandled_exceptions']} kind(s) of "
+                                f"unhandled exception, first: {first}")
+    rec.meta.update({
+        "start": recorder.get("start") or rec.meta["start"],
+        "ramp_up_done": recorder.get("ramp_up_done"),
+        "end": recorder.get("end") or time.time(),
+        "stop_reason": recorder.get("stop_reason") or rec.interrupted,
+        "users_reached": recorder.get("users_reached"),
+        "samples": rec.samples,
+        "locust_requests": recorder.get("locust_requests"),
+        "locust_failures": recorder.get("locust_failures"),
+        "worker_counts": recorder.get("workers"),
+        "problems": rec.problems,
+    })
+    rundir.write_json(os.path.join(rec.run_dir, rundir.RUN), rec.meta)
+
+
+def _run_meta(opts: RunOptions, files: list[str], host: str, embedded: bool, started: float) -> dict:
+    hashes = {f: rundir.sha256_file(f) for f in files}
+    thr = opts.thresholds
+    thr_files = ([os.path.join(thr, f) for f in sorted(os.listdir(thr)) if f.endswith((".yaml", ".yml"))]
+                 if os.path.isdir(thr) else [thr] if os.path.isfile(thr) else [])
+    return {
+        "schema": "loadgate.run/1",
+        "requirements": list(opts.requirements),
+        "users": opts.users, "spawn_rate": opts.spawn_rate, "duration": opts.duration,
+        "warmup": opts.warmup, "host": host, "embedded_target": embedded, "workers": opts.workers,
+        "strict": opts.strict,
+        "start": started, "ramp_up_done": None, "end": None,
+        "versions": rundir.versions(), "git": rundir.git_commit(),
+        "command_line": list(opts.command_line), "cwd": os.getcwd(),
+        "scenario_files": hashes,
+        "threshold_files": {f: rundir.sha256_file(f) for f in thr_files},
+        "options": asdict(opts),
+    }

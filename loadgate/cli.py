@@ -1,0 +1,246 @@
+"""The ``loadgate`` command line: a thin layer that parses flags, calls the library, prints, exits.
+
+Only this module turns a :class:`loadgate.errors.LoadgateError` into one line on stderr and its
+exit code. Exit codes: 0 pass, 1 gate failed, 2 usage/configuration error, 3 inconclusive.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Callable
+
+from loadgate import __version__
+from loadgate.errors import EXIT_CONFIG, ConfigError, LoadgateError
+from loadgate.units import parse_duration
+
+EPILOG = "exit codes: 0 pass (warnings allowed unless --strict), 1 gate failed, 2 usage or configuration error, 3 inconclusive"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with one line naming the command, as every loadgate error does."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_CONFIG, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from loadgate.evaluate import gate_run
+    from loadgate.outputs import format_table
+    from loadgate.runner import execute, resolve_options
+    from loadgate.scenarios import check_requirements, load_catalog
+    from loadgate.thresholds import load_thresholds
+
+    reqs = list(dict.fromkeys(args.requirement))
+    files = load_thresholds(args.thresholds)
+    catalog = load_catalog(args.scenarios)
+    check_requirements(catalog, reqs, args.scenarios)
+    missing = [r for r in reqs if r not in files]
+    if missing:
+        raise ConfigError(f"--requirement {missing[0]}: no threshold file in {args.thresholds} says "
+                          f"'requirement: {missing[0]}'; add {os.path.join(args.thresholds, missing[0])}.yaml")
+    flags = {"requirements": reqs, "users": args.users, "spawn_rate": args.spawn_rate,
+             "duration": args.duration, "warmup": args.warmup, "host": args.host,
+             "scenarios": args.scenarios, "thresholds": args.thresholds, "out": args.out,
+             "workers": args.workers, "strict": args.strict, "latency_scale": args.target_latency_scale}
+    opts = resolve_options(flags, files, ["loadgate", *sys.argv[1:]])
+    used = {r: files[r] for r in reqs}
+    rec = execute(opts, catalog, used, _say)
+    _say(f"loadgate: recorded {rec.samples} samples; analysing")
+    verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict)
+    print(format_table(verdict, color=sys.stdout.isatty()))
+    print(f"run directory: {rec.run_dir}  (report.html, verdict.json, junit.xml, summary.md, samples.parquet)")
+    return verdict.exit_code
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from loadgate import rundir
+    from loadgate.evaluate import gate_run
+    from loadgate.outputs import format_table
+    from loadgate.thresholds import load_thresholds
+
+    rundir.check_run_dir(args.run_dir)
+    path = args.thresholds
+    if path is None:
+        run = rundir.read_json(args.run_dir, rundir.RUN)
+        recorded = (run.get("options") or {}).get("thresholds")
+        path = recorded if recorded and os.path.exists(recorded) else "thresholds"
+    verdict, _summary, _run = gate_run(args.run_dir, load_thresholds(path), strict=args.strict)
+    print(format_table(verdict, color=sys.stdout.isatty()))
+    return verdict.exit_code
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from loadgate.analysis import format_summary_table, parse_window, summarize
+    from loadgate.samples import read_samples
+
+    table = read_samples(args.samples)
+    window = None
+    if args.window:
+        ts = table.column("timestamp")
+        if len(ts) == 0:
+            raise ConfigError(f"{args.samples}: no samples, so --window has nothing to cut")
+        import pyarrow.compute as pc
+        try:
+            window = parse_window(args.window, pc.min(ts).as_py(), pc.max(ts).as_py())
+        except ValueError as e:
+            raise ConfigError(f"--window {args.window}: {e}") from None
+    summary = summarize(table, window, series=args.json)
+    if args.json:
+        json.dump(summary, sys.stdout, indent=2)
+        print()
+    else:
+        print(format_summary_table(summary))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from loadgate import rundir
+    from loadgate.report import write_report
+
+    rundir.check_run_dir(args.run_dir)
+    out = args.output or os.path.join(args.run_dir, rundir.REPORT)
+    write_report(out, verdict=rundir.read_json(args.run_dir, rundir.VERDICT),
+                 summary=rundir.read_json(args.run_dir, rundir.SUMMARY),
+                 run=rundir.read_json(args.run_dir, rundir.RUN))
+    print(out)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from loadgate.check import check
+
+    ok, lines = check(args.scenarios, args.thresholds)
+    for line in lines:
+        print(line)
+    return 0 if ok else EXIT_CONFIG
+
+
+def cmd_target(args: argparse.Namespace) -> int:
+    from loadgate.target import serve
+
+    serve(args.host, args.port, latency_scale=args.latency_scale)
+    return 0
+
+
+# --- parser ---------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="loadgate", description="Load-testing quality gate: run tagged Locust scenarios, "
+                "record every request, gate exact percentiles against YAML thresholds.", epilog=EPILOG)
+    p.add_argument("--version", action="version", version=f"loadgate {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run the scenarios of requirements headless, then analyse and gate",
+                       description="Run the Locust tasks tagged with the requirement IDs headless, record "
+                       "every request, analyse, gate against the thresholds, write a run directory and "
+                       "exit with the verdict's code. Flags override the load: block of the threshold file.",
+                       epilog=EPILOG)
+    r.add_argument("--requirement", action="append", required=True, metavar="REQ-…",
+                   help="requirement ID whose tagged tasks run (repeatable)")
+    r.add_argument("--users", type=_positive_int, help="concurrent users at full load (default: load.users, else 10)")
+    r.add_argument("--spawn-rate", type=_positive_float, metavar="R",
+                   help="users started per second (default: load.spawn_rate, else min(users, 100))")
+    r.add_argument("--duration", type=_duration, help="time at full user count, after ramp-up, e.g. 5m (default: load.duration, else 1m)")
+    r.add_argument("--warmup", type=_duration, help="time after ramp-up left out of analysis, e.g. 30s (default: load.warmup, else 0)")
+    r.add_argument("--host", help="target base URL; default: the scenario's host, else the embedded demo target")
+    r.add_argument("--scenarios", default="scenarios", metavar="PATH", help="scenario folder or file (default: scenarios/)")
+    r.add_argument("--thresholds", default="thresholds", metavar="PATH", help="threshold folder or file (default: thresholds/)")
+    r.add_argument("--out", default="reports", metavar="DIR", help="where run directories go (default: reports/)")
+    r.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                   help="load-generator processes; N > 1 runs a Locust master with N local workers (default: 1)")
+    r.add_argument("--strict", action="store_true", help="a warning (target missed) fails the gate")
+    r.add_argument("--target-latency-scale", type=_positive_float, default=1.0, metavar="X",
+                   help="embedded demo target only: multiply its latencies by X (a slower build)")
+    r.set_defaults(func=cmd_run)
+
+    a = sub.add_parser("analyze", help="summarise a samples file (ours or Locust's CSV request log)",
+                       description="Exact percentiles, error rates and throughput of a samples file, "
+                       "per request and per requirement.", epilog=EPILOG)
+    a.add_argument("samples", metavar="SAMPLES", help="samples.parquet, or a Locust csv_request_logger CSV")
+    a.add_argument("--window", metavar="START:END",
+                   help="analyse only this window: offsets from the first sample (30s:5m) or Unix times; either side may be empty")
+    a.add_argument("--json", action="store_true", help="print summary.json content instead of a table")
+    a.set_defaults(func=cmd_analyze)
+
+    g = sub.add_parser("gate", help="re-evaluate thresholds against an existing run directory",
+                       description="Re-analyse a run directory's samples and re-evaluate thresholds; rewrites "
+                       "summary.json, verdict.json, junit.xml, summary.md and report.html.", epilog=EPILOG)
+    g.add_argument("run_dir", metavar="RUN_DIR")
+    g.add_argument("--thresholds", metavar="PATH", help="threshold folder or file (default: the one the run used)")
+    g.add_argument("--strict", action="store_true", help="a warning (target missed) fails the gate")
+    g.set_defaults(func=cmd_gate)
+
+    rp = sub.add_parser("report", help="re-render report.html from a run directory", epilog=EPILOG)
+    rp.add_argument("run_dir", metavar="RUN_DIR")
+    rp.add_argument("-o", "--output", metavar="FILE", help="where to write (default: RUN_DIR/report.html)")
+    rp.set_defaults(func=cmd_report)
+
+    c = sub.add_parser("check", help="validate thresholds, scenarios and the traceability between them",
+                       description="Parse every threshold file and import every scenario; every threshold "
+                       "file's requirement must have tagged tasks and every requirement tag a threshold file. "
+                       "Exit 0 when all is consistent, 2 otherwise.")
+    c.add_argument("--scenarios", default="scenarios", metavar="PATH")
+    c.add_argument("--thresholds", default="thresholds", metavar="PATH")
+    c.set_defaults(func=cmd_check)
+
+    t = sub.add_parser("target", help="serve the embedded demo target until stopped",
+                       description="A real HTTP server with realistic latency and a small error rate, on loopback.")
+    t.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
+    t.add_argument("--port", type=int, default=8089, help="port; 0 picks a free one (default: 8089)")
+    t.add_argument("--latency-scale", type=_positive_float, default=1.0, metavar="X",
+                   help="multiply every simulated latency by X (default: 1)")
+    t.set_defaults(func=cmd_target)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except LoadgateError as e:
+        print(f"loadgate {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"loadgate {args.command}: interrupted", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

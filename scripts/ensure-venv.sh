@@ -26,7 +26,9 @@ if [ ! -x "$_venv/bin/python" ]; then
 fi
 # Reinstall when pyproject.toml changed since the last install (new dependencies).
 if [ ! -f "$_stamp" ] || [ "$_root/pyproject.toml" -nt "$_stamp" ]; then
-  "$_venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$_spec" >&2
+  # (pip's notes about this machine's unused local index folders are noise: filter them out)
+  "$_venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$_spec" 2>&1 \
+    | { grep -v "^WARNING: Location 'file://" || true; } >&2
   touch "$_stamp"
 fi
 LOADGATE_PY="$_venv/bin/python"

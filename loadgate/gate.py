@@ -214,12 +214,15 @@ def _regression(t: Threshold, cond: Condition, label: str, value: float, request
 # --- the verdict -----------------------------------------------------------------------------
 
 def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping, *, requirements: Sequence[str] | None = None,
-             strict: bool = False, problems: Sequence[str] = (), baseline: Mapping | None = None) -> Verdict:
+             strict: bool = False, problems: Sequence[str] = (), baseline: Mapping | None = None,
+             aborted: str | None = None, interrupted: str | None = None) -> Verdict:
     """Evaluate every threshold of the chosen requirements against ``summary`` (a summary.json dict).
 
     ``requirements`` defaults to every file whose requirement appears in the summary. ``problems`` are
-    run-level problems (interrupted, saturated): each becomes a reason and makes the verdict at least
-    inconclusive. Under ``strict`` a warn counts as fail for the verdict and exit code.
+    run-level problems (crashed, saturated): each becomes a reason and makes the verdict at least
+    inconclusive. Under ``strict`` a warn counts as fail for the verdict and exit code. ``aborted``
+    (abort_on_fail stopped the run) makes it fail; ``interrupted`` (SIGINT/SIGTERM) makes it
+    inconclusive whatever the partial data says, since nobody can tell what the rest would have shown.
     """
     in_summary = summary.get("requirements") or {}
     if requirements is None:
@@ -232,14 +235,16 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping, *, requiremen
             raise ConfigError(f"{missing[0]}: no threshold file defines this requirement; "
                               f"expected one of {known}")
     run_problems = [str(p) for p in problems]
+    if interrupted:
+        run_problems.insert(0, interrupted)
     for req in chosen:  # a requirement-wide shortfall is a run problem: no threshold of it is trustworthy
         minimum, total = files[req].load.min_requests, int((in_summary.get(req) or {}).get("requests") or 0)
         if minimum is not None and total < minimum:
             run_problems.append(f"{req}: {total} requests in the window, fewer than load.min_requests {minimum} "
                                 f"({files[req].path})")
-    reasons = list(run_problems)
+    reasons = ([aborted] if aborted else []) + list(run_problems)
     results: list[ThresholdResult] = []
-    level = "inconclusive" if run_problems else "pass"
+    level = "fail" if aborted else "inconclusive" if run_problems else "pass"
     for req in chosen:
         for t in files[req].thresholds:
             r = _evaluate_one(t, summary, baseline)
@@ -252,6 +257,8 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping, *, requiremen
         seen = ", ".join(sorted(in_summary)) or "none"
         reasons.append(f"no thresholds to evaluate: no threshold file matches the requirements in the summary ({seen})")
         level = _worse(level, "inconclusive")
+    if interrupted:
+        level = "inconclusive"
     return Verdict(level, _EXIT[level], tuple(reasons), tuple(results), strict, tuple(run_problems))
 
 

@@ -24,7 +24,9 @@ REQUIREMENT_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 
 _TOP_KEYS = ("requirement", "title", "load", "thresholds")
 _LOAD_KEYS = ("users", "spawn_rate", "duration", "warmup", "min_requests", "host")
-_ITEM_KEYS = ("metric", "request", "target", "alert", "regression", "min_requests")
+_ITEM_KEYS = ("metric", "request", "target", "alert", "regression", "min_requests", "abort_on_fail",
+              "abort_after", "abort_window")
+DEFAULT_ABORT_WINDOW_S = 10.0
 _NAMED_METRICS = ("mean", "min", "max", "error_rate", "throughput")
 _METRIC_FORMS = "p50, p90, p95, p99, p99.9 (any pNN or pNN.N), mean, min, max, error_rate or throughput"
 _METRIC_NAMES = ("p50", "p90", "p95", "p99", "p99.9", *_NAMED_METRICS)
@@ -75,6 +77,9 @@ class Threshold:
     regression: Condition | None
     min_requests: int
     source: str
+    abort_on_fail: bool = False      # stop the run early when the alert holds over the last abort_window
+    abort_after: float = 0.0         # grace: seconds after the test starts before aborting is allowed
+    abort_window: float = DEFAULT_ABORT_WINDOW_S  # the sliding window (s) the abort check looks at
 
     @property
     def percentile(self) -> float | None:
@@ -329,7 +334,37 @@ def _parse_item(f: _File, item: Any, line: int, index: int, requirement: str) ->
     if not _is_int(min_requests) or min_requests < 1:
         raise f.error(lines.get("min_requests", line), f"{where}.min_requests", f"{_q(min_requests)} is not a positive "
                       "whole number", "a count of requests like 500")
-    return Threshold(requirement, metric, request, target, alert, regression, min_requests, f"{f.path}:{line}")
+    abort = _parse_abort(f, item, line, where, alert)
+    return Threshold(requirement, metric, request, target, alert, regression, min_requests, f"{f.path}:{line}",
+                     *abort)
+
+
+def _parse_abort(f: _File, item: _Map, line: int, where: str, alert: Condition | None) -> tuple[bool, float, float]:
+    """``abort_on_fail`` (with ``abort_after`` grace and ``abort_window``): only with an alert."""
+    lines = item.key_lines
+    on = item.get("abort_on_fail", False)
+    if not isinstance(on, bool):
+        raise f.error(lines["abort_on_fail"], f"{where}.abort_on_fail", f"{_q(on)} is not true or false",
+                      "abort_on_fail: true")
+    durations = {}
+    for key, default in (("abort_after", 0.0), ("abort_window", DEFAULT_ABORT_WINDOW_S)):
+        if key not in item:
+            durations[key] = default
+            continue
+        if not on:
+            raise f.error(lines[key], f"{where}.{key}", "has no effect without abort_on_fail: true",
+                          "abort_on_fail: true beside it, or remove it")
+        try:
+            durations[key] = parse_duration(item[key])
+        except ValueError:
+            raise f.error(lines[key], f"{where}.{key}", f"{_q(item[key])} is not a duration",
+                          "a duration like 30s or 1m") from None
+        if key == "abort_window" and durations[key] <= 0:
+            raise f.error(lines[key], f"{where}.{key}", "must be longer than 0s", "a duration like 10s")
+    if on and alert is None:
+        raise f.error(lines["abort_on_fail"], f"{where}.abort_on_fail", "needs an alert level to abort on",
+                      'an alert like ">500ms" in the same item')
+    return on, durations["abort_after"], durations["abort_window"]
 
 
 def _parse_load(f: _File, load: Any, line: int) -> LoadDefaults:

@@ -166,7 +166,7 @@ TIME = 'expected a time like "<200ms" or "<0.5s"'
 RATE = 'expected a rate like "<1%" or "<0.01"'
 TPUT = 'expected a throughput like ">1000/s" or ">50 req/s"'
 TOP = "expected a mapping with keys requirement, title, load, thresholds"
-ITEM_KEYS = "expected one of metric, request, target, alert, regression, min_requests"
+ITEM_KEYS = "expected one of metric, request, target, alert, regression, min_requests, abort_on_fail, abort_after, abort_window"
 
 
 @pytest.mark.parametrize("text, message", [
@@ -384,3 +384,29 @@ def test_any_condition_text_parses_or_gives_one_config_error_line(text):
         except ConfigError as exc:
             message = str(exc)
             assert "\n" not in message and message.startswith("t.yaml:") and "; expected " in message
+
+
+def test_abort_on_fail_with_grace_and_window(tmp_path):
+    p = tmp_path / "a.yaml"
+    p.write_text('requirement: REQ-A-1\nthresholds:\n  - metric: p95\n    alert: ">500ms"\n'
+                 '    abort_on_fail: true\n    abort_after: 30s\n    abort_window: 5s\n')
+    t = load_threshold_file(p).thresholds[0]
+    assert (t.abort_on_fail, t.abort_after, t.abort_window) == (True, 30.0, 5.0)
+
+
+@pytest.mark.parametrize("body, expected", [
+    ('  - metric: p95\n    target: "<200ms"\n    abort_on_fail: true\n',
+     "a.yaml:5: thresholds[0].abort_on_fail: needs an alert level to abort on; expected an alert like \">500ms\" in the same item"),
+    ('  - metric: p95\n    alert: ">1s"\n    abort_on_fail: "yes"\n',
+     "a.yaml:5: thresholds[0].abort_on_fail: 'yes' is not true or false; expected abort_on_fail: true"),
+    ('  - metric: p95\n    alert: ">1s"\n    abort_after: 30s\n',
+     "a.yaml:5: thresholds[0].abort_after: has no effect without abort_on_fail: true; expected abort_on_fail: true beside it, or remove it"),
+    ('  - metric: p95\n    alert: ">1s"\n    abort_on_fail: true\n    abort_window: soon\n',
+     "a.yaml:6: thresholds[0].abort_window: 'soon' is not a duration; expected a duration like 30s or 1m"),
+])
+def test_abort_errors(tmp_path, body, expected):
+    p = tmp_path / "a.yaml"
+    p.write_text("requirement: REQ-A-1\nthresholds:\n" + body)
+    with pytest.raises(ConfigError) as e:
+        load_threshold_file(p)
+    assert str(e.value).replace(str(tmp_path) + "/", "") == expected

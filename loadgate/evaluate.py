@@ -53,7 +53,8 @@ def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool) 
     used = {r: files[r] for r in reqs}
     summary, problems = analyse_run(run_dir, run, used)
     verdict = evaluate(used, summary, requirements=reqs, strict=strict,
-                       problems=[*(run.get("problems") or []), *problems])
+                       problems=[*(run.get("problems") or []), *problems],
+                       aborted=run.get("aborted"), interrupted=run.get("interrupted"))
     write_outputs(run_dir, verdict, summary, run, used)
     return verdict, summary, run
 

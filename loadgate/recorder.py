@@ -27,6 +27,11 @@ from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 from locust.user.task import TaskSet
 
+import psutil
+
+from loadgate.live import LiveMonitor
+from loadgate.redact import NameRedactor, redact
+from loadgate.rundir import PROGRESS as PROGRESS_NAME
 from loadgate.rundir import RECORDER_META as META_NAME
 from loadgate.rundir import STREAM as STREAM_NAME
 from loadgate.samples import SCHEMA
@@ -99,7 +104,7 @@ class Recorder:
     """Columnar buffer of samples, flushed in batches to a stream file or to the master."""
 
     def __init__(self, environment, out_dir: str | None, requirements: list[str],
-                 flush_interval: float, duration: float | None) -> None:
+                 flush_interval: float, duration: float | None, monitor: LiveMonitor | None = None) -> None:
         self.env = environment
         self.runner = environment.runner
         self.out_dir = out_dir
@@ -122,14 +127,21 @@ class Recorder:
                                      "users_reached": 0, "samples_recorded": 0}
         self.closed = False
         self._flusher = None
+        self._monitor_greenlet = None
+        self.monitor = monitor or LiveMonitor([])
+        self.redact_name = NameRedactor()
+        self.process = psutil.Process()
+        self.process.cpu_percent(None)  # the first call only starts the measurement
+        self.cpu: list[list[float]] = []            # this process: [t, % of one core] each second
+        self.worker_cpu: dict[str, list] = {}       # master: the same, per worker
 
     # --- hot path ---------------------------------------------------------------------------
     def on_request(self, request_type, name, response_time, response_length, response=None,
                    context=None, exception=None, start_time=None, **_kw) -> None:
         self.rows.append((
             start_time if start_time is not None else time.time() - (response_time or 0) / 1000.0,
-            request_type, name, response_time, response_length or 0, _status_code(response),
-            exception is None, None if exception is None else repr(exception),
+            request_type, self.redact_name(name), response_time, response_length or 0,
+            _status_code(response), exception is None, None if exception is None else redact(repr(exception)),
             _current.get(getcurrent(), self.all_reqs), self.runner.user_count,
         ))
 
@@ -158,6 +170,7 @@ class Recorder:
             self._open_stream()
         self.writer.write_batch(batch)
         self.sink.flush()
+        self.monitor.add(batch)
 
     def flush(self) -> None:
         """Move buffered rows out: to the stream file (local/master) or to the master (worker)."""
@@ -172,7 +185,8 @@ class Recorder:
             with pa.ipc.new_stream(sink, SCHEMA, options=_IPC_OPTIONS) as w:
                 w.write_batch(batch)
             self.seq += 1
-            self.runner.send_message(MSG_SAMPLES, {"worker": self.worker_id, "seq": self.seq,
+            cpu, self.cpu = self.cpu, []
+            self.runner.send_message(MSG_SAMPLES, {"worker": self.worker_id, "seq": self.seq, "cpu": cpu,
                                                    "rows": len(rows), "ipc": sink.getvalue().to_pybytes()})
         else:
             self._write(batch)
@@ -183,6 +197,29 @@ class Recorder:
             gevent.sleep(self.flush_interval)
             self.flush()
 
+    def _monitor_loop(self) -> None:
+        """Each second: this process's CPU; on local/master also the live view and abort-on-fail."""
+        ticks = 0
+        while True:
+            gevent.sleep(1.0)
+            now = time.time()
+            self.cpu.append([now, self.process.cpu_percent(None)])
+            ticks += 1
+            if self.is_worker or self.meta["start"] is None or self.meta["end"] is not None:
+                continue
+            snap, abort = self.monitor.evaluate(now, started=self.meta["start"],
+                                                ramped=self.meta["ramp_up_done"] is not None)
+            if abort:
+                log.warning("loadgate: %s", abort)
+                self.meta["aborted"] = abort
+                self.finish(abort)
+                return
+            if ticks % 2 == 0 and self.out_dir:
+                snap.update(elapsed=now - self.meta["start"], users=self.runner.user_count,
+                            ramp_up_done=self.meta["ramp_up_done"], cpu=self.cpu[-1][1],
+                            workers=len(getattr(self.runner, "clients", {}) or {}) or None)
+                _write_json(os.path.join(self.out_dir, PROGRESS_NAME), snap)
+
     # --- master side ------------------------------------------------------------------------
     def on_samples(self, environment, msg, **_kw) -> None:
         data = msg.data
@@ -192,15 +229,18 @@ class Recorder:
             self._write(batch)
             n += batch.num_rows
         self.received[data["worker"]] = self.received.get(data["worker"], 0) + n
+        self.worker_cpu.setdefault(data["worker"], []).extend(data.get("cpu") or [])
 
     def on_done(self, environment, msg, **_kw) -> None:
         self.worker_sent[msg.data["worker"]] = msg.data["sent"]
+        self.worker_cpu.setdefault(msg.data["worker"], []).extend(msg.data.get("cpu") or [])
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
         if self.out_dir and not self.is_worker:
             self._open_stream()
         self._flusher = gevent.spawn(self._flush_loop)
+        self._monitor_greenlet = gevent.spawn(self._monitor_loop)
 
     def on_test_start(self, environment, **_kw) -> None:
         self.meta["start"] = self.meta["start"] or time.time()
@@ -229,15 +269,17 @@ class Recorder:
             self.meta["stop_reason"] = self.meta["stop_reason"] or "stopped"
         self.flush()
         if self.is_worker:
-            self.runner.send_message(MSG_DONE, {"worker": self.worker_id, "sent": self.sent})
+            cpu, self.cpu = self.cpu, []
+            self.runner.send_message(MSG_DONE, {"worker": self.worker_id, "sent": self.sent, "cpu": cpu})
 
     def close(self, environment, **_kw) -> None:
         """At quitting: last flush, close the stream, write recorder.json."""
         if self.closed:
             return
         self.closed = True
-        if self._flusher is not None:
-            self._flusher.kill(block=False)
+        for g in (self._flusher, self._monitor_greenlet):
+            if g is not None:
+                g.kill(block=False)
         self.flush()
         if self.is_worker:
             return
@@ -255,14 +297,19 @@ class Recorder:
             "workers": ({w: {"sent": self.worker_sent.get(w), "received": n}
                          for w, n in self.received.items()} if self.is_master
                         else {"local": {"sent": self.sent, "received": self.sent}}),
+            "cpu": ({w: c for w, c in self.worker_cpu.items()} if self.is_master else {"local": self.cpu}),
             "unhandled_exceptions": len(environment.runner.exceptions),
-            "exceptions": [v.get("msg", "") for v in list(environment.runner.exceptions.values())[:5]],
+            "exceptions": [redact(v.get("msg", "")) for v in list(environment.runner.exceptions.values())[:5]],
         })
         if self.out_dir:
-            tmp = os.path.join(self.out_dir, META_NAME + ".tmp")
-            with open(tmp, "w") as f:
-                json.dump(self.meta, f, indent=2)
-            os.replace(tmp, os.path.join(self.out_dir, META_NAME))
+            _write_json(os.path.join(self.out_dir, META_NAME), self.meta)
+
+
+def _write_json(path: str, data: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
 
 
 def _add_arguments(parser) -> None:
@@ -274,6 +321,7 @@ def _add_arguments(parser) -> None:
     g.add_argument("--loadgate-duration", type=float, default=None,
                    help="seconds at full user count after spawning completes")
     g.add_argument("--loadgate-flush", type=float, default=1.0, help="seconds between batches")
+    g.add_argument("--loadgate-rules", default=None, help="JSON file of alert rules for the live view")
 
 
 def _on_init(environment, **_kw) -> None:
@@ -281,7 +329,8 @@ def _on_init(environment, **_kw) -> None:
     if environment.runner is None or opts is None:
         return
     reqs = [r for r in (opts.loadgate_requirements or "").split(",") if r]
-    rec = Recorder(environment, opts.loadgate_dir, reqs, opts.loadgate_flush, opts.loadgate_duration)
+    rec = Recorder(environment, opts.loadgate_dir, reqs, opts.loadgate_flush, opts.loadgate_duration,
+                   LiveMonitor.from_file(opts.loadgate_rules))
     environment.loadgate_recorder = rec
     ev = environment.events
     ev.request.add_listener(rec.on_request)

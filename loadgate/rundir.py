@@ -23,6 +23,8 @@ REPORT = "report.html"
 LOCUST_LOG = "locust.log"
 STREAM = "samples.arrows"          # the recorder's crash-safe stream, turned into SAMPLES after the run
 RECORDER_META = "recorder.json"    # what the recorder saw, merged into RUN after the run
+PROGRESS = "progress.json"         # the recorder's live view, read by the CLI during the run
+RULES = "rules.json"               # alert rules handed to the recorder for the live view and aborts
 
 
 def new_run_dir(out: str, first_requirement: str, now: float) -> str:

@@ -12,20 +12,26 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping
 
 from loadgate import rundir
 from loadgate.errors import ConfigError
+from loadgate.live import rules_from_thresholds
 from loadgate.processes import PLUGIN, DemoTarget, child_env, free_port, stop_process
+from loadgate.progress import Progress
+from loadgate.redact import redact
 from loadgate.samples import finalize_stream
 from loadgate.scenarios import Catalog
 from loadgate.thresholds import ThresholdFile
 
 DEFAULT_USERS = 10
 DEFAULT_DURATION = 60.0
-STOP_GRACE_S = 10.0
+STOP_GRACE_S = 8.0             # SIGTERM -> Locust stopped; the contract allows 10 s in all
+SATURATION_CPU = 90.0          # % of one core above which a load generator is saturated
+SATURATION_SHARE = 0.10        # ... for more than this share of the window's seconds
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,7 @@ class RunRecord:
     meta: dict = field(default_factory=dict)
     samples: int = 0
     interrupted: str | None = None
+    aborted: str | None = None
 
 
 def _locust_cmd(opts: RunOptions, files: list[str], user_classes: list[str], host: str,
@@ -111,6 +118,7 @@ def _locust_cmd(opts: RunOptions, files: list[str], user_classes: list[str], hos
     cmd = [sys.executable, "-m", "locust", "-f", ",".join([*files, PLUGIN]),
            "--loadgate-requirements", ",".join(opts.requirements),
            "--loadgate-flush", str(opts.flush_interval), "--tags", *opts.requirements,
+           "--loadgate-rules", os.path.join(run_dir, rundir.RULES),
            "--loglevel", "INFO", "--headless"]
     if role in ("local", "master"):
         cmd += ["-u", str(opts.users), "-r", f"{opts.spawn_rate:g}", "--host", host,
@@ -166,32 +174,54 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
         rec.meta = _run_meta(opts, files, host, embedded, started)
         rec.meta["titles"] = {r: f.title for r, f in thresholds.items()}
         rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
+        rundir.write_json(os.path.join(run_dir, rundir.RULES), rules_from_thresholds(thresholds.values()))
         intr = stack.enter_context(_Interrupt())
-        procs = _start_locust(opts, files, [u.name for u in users], host, run_dir, log)
-        _wait(procs, opts, intr, rec, say)
+        procs, pumps = _start_locust(opts, files, [u.name for u in users], host, run_dir, log)
+        _wait(procs, opts, intr, rec, Progress(run_dir, opts, say))
+        for t in pumps:
+            t.join(5)
     _collect(rec, opts)
     return rec
 
 
-def _start_locust(opts, files, user_classes, host, run_dir, log) -> list[subprocess.Popen]:
+def _pump(stream, log, lock: threading.Lock) -> None:
+    """Copy a child's output to locust.log line by line, with secrets redacted."""
+    for raw in iter(stream.readline, b""):
+        line = redact(raw.decode("utf-8", "replace"))
+        with lock:
+            log.write(line.encode())
+            log.flush()
+    stream.close()
+
+
+def _start_locust(opts, files, user_classes, host, run_dir, log) -> tuple[list[subprocess.Popen], list]:
     env = child_env()
+    lock = threading.Lock()
+    pumps: list[threading.Thread] = []
 
     def spawn(cmd):
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True, cwd=os.getcwd())
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             env=env, start_new_session=True, cwd=os.getcwd())
+        t = threading.Thread(target=_pump, args=(p.stdout, log, lock), daemon=True)
+        t.start()
+        pumps.append(t)
+        return p
     if opts.workers == 1:
-        return [spawn(_locust_cmd(opts, files, user_classes, host, run_dir, "local", None))]
+        return [spawn(_locust_cmd(opts, files, user_classes, host, run_dir, "local", None))], pumps
     port = free_port()
     master = spawn(_locust_cmd(opts, files, user_classes, host, run_dir, "master", port))
     return [master] + [spawn(_locust_cmd(opts, files, user_classes, host, run_dir, "worker", port))
-                       for _ in range(opts.workers)]
+                       for _ in range(opts.workers)], pumps
 
 
-def _wait(procs, opts: RunOptions, intr: _Interrupt, rec: RunRecord, say) -> None:
+def _wait(procs, opts: RunOptions, intr: _Interrupt, rec: RunRecord, progress: Progress) -> None:
     main = procs[0]
+    say = progress.say
     deadline = time.monotonic() + opts.time_limit_s + 60
     while main.poll() is None:
+        progress.tick()
         if intr.reason:
+            progress.done()
             say(f"loadgate: {intr.reason}; stopping Locust and keeping what was recorded")
             rec.interrupted = intr.reason
             stop_process(main, timeout=STOP_GRACE_S)
@@ -201,6 +231,7 @@ def _wait(procs, opts: RunOptions, intr: _Interrupt, rec: RunRecord, say) -> Non
             stop_process(main, timeout=STOP_GRACE_S)
             break
         time.sleep(0.2)
+    progress.done()
     for p in procs[1:]:
         try:
             p.wait(STOP_GRACE_S)
@@ -218,21 +249,27 @@ def _collect(rec: RunRecord, opts: RunOptions) -> None:
     if os.path.exists(stream):
         rec.samples = finalize_stream(stream, parquet)
         os.remove(stream)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(rec.run_dir, rundir.PROGRESS))
     meta_path = os.path.join(rec.run_dir, rundir.RECORDER_META)
     recorder: dict = {}
     if os.path.exists(meta_path):
         with open(meta_path) as f:
             recorder = json.load(f)
         os.remove(meta_path)
-    if rec.interrupted:
-        rec.problems.append(rec.interrupted)
-    elif not recorder:
+    if not recorder and not rec.interrupted:
         rec.problems.append(f"Locust crashed (exit code {rec.meta.get('locust_exit_code')}) before the "
                             f"recorder could close; see {rundir.LOCUST_LOG}")
+    rec.aborted = recorder.get("aborted")
     if recorder:
-        if recorder.get("ramp_up_done") is None and not rec.interrupted:
+        if recorder.get("ramp_up_done") is None and not rec.interrupted and not rec.aborted:
             rec.problems.append(f"ramp-up to {opts.users} users never completed "
                                 f"(reached {recorder.get('users_reached', 0)})")
+        elif (recorder.get("users_reached") or 0) < opts.users and not rec.interrupted and not rec.aborted:
+            rec.problems.append(f"users reached {recorder.get('users_reached')} < users requested {opts.users}")
+        window_start = (recorder.get("ramp_up_done") or recorder.get("start") or 0) + opts.warmup
+        rec.problems.extend(saturation_problems(recorder.get("cpu") or {}, window_start,
+                                                recorder.get("end") or time.time()))
         lost = (recorder.get("locust_requests") or 0) - rec.samples
         if lost > 0:
             rec.problems.append(f"{lost} of {recorder['locust_requests']} requests Locust counted "
@@ -246,6 +283,9 @@ def _collect(rec: RunRecord, opts: RunOptions) -> None:
         "ramp_up_done": recorder.get("ramp_up_done"),
         "end": recorder.get("end") or time.time(),
         "stop_reason": recorder.get("stop_reason") or rec.interrupted,
+        "interrupted": rec.interrupted,
+        "aborted": rec.aborted,
+        "cpu": recorder.get("cpu"),
         "users_reached": recorder.get("users_reached"),
         "samples": rec.samples,
         "locust_requests": recorder.get("locust_requests"),
@@ -254,6 +294,20 @@ def _collect(rec: RunRecord, opts: RunOptions) -> None:
         "problems": rec.problems,
     })
     rundir.write_json(os.path.join(rec.run_dir, rundir.RUN), rec.meta)
+
+
+def saturation_problems(cpu: Mapping[str, list], start: float, end: float) -> list[str]:
+    """A load generator above 90% of a core for more than 10% of the window's seconds is saturated."""
+    problems = []
+    for proc, series in sorted(cpu.items()):
+        in_window = [pct for t, pct in series if start <= t <= end]
+        if not in_window:
+            continue
+        hot = sum(1 for pct in in_window if pct > SATURATION_CPU)
+        if hot > SATURATION_SHARE * len(in_window):
+            problems.append(f"load generator saturated: {proc} was above {SATURATION_CPU:.0f}% CPU in {hot} of "
+                            f"{len(in_window)} seconds of the window; add --workers or lower the load per process")
+    return problems
 
 
 def _run_meta(opts: RunOptions, files: list[str], host: str, embedded: bool, started: float) -> dict:

@@ -173,7 +173,8 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
             f"against {host}; writing {run_dir}")
         rec.meta = _run_meta(opts, files, host, embedded, started)
         rec.meta["titles"] = {r: f.title for r, f in thresholds.items()}
-        rec.meta["tasks"] = {r: [f"{t.file}:{t.line or '?'} {t.user_class}.{t.name}" for t in catalog.tasks_for(r)]
+        rec.meta["tasks"] = {r: [f"{t.file}:{t.line or '?'} {t.name}" + ("" if t.name.startswith(f"{t.user_class}.")
+                                 else f" (user {t.user_class})") for t in catalog.tasks_for(r)]
                              for r in opts.requirements}  # traceability in report.html
         rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
         rundir.write_json(os.path.join(run_dir, rundir.RULES), rules_from_thresholds(thresholds.values()))

@@ -129,15 +129,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from loadgate import rundir
-    from loadgate.report import write_report
+    from loadgate.report import write_run_report
 
-    rundir.check_run_dir(args.run_dir)
-    out = args.output or os.path.join(args.run_dir, rundir.REPORT)
-    write_report(out, verdict=rundir.read_json(args.run_dir, rundir.VERDICT),
-                 summary=rundir.read_json(args.run_dir, rundir.SUMMARY),
-                 run=rundir.read_json(args.run_dir, rundir.RUN))
-    print(out)
+    print(write_run_report(args.run_dir, args.output))  # charts from the run directory's samples
     return 0
 
 

@@ -52,6 +52,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _tolerance(text: str) -> float:
+    from loadgate.compare import parse_tolerance
+
+    try:
+        return parse_tolerance(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -59,6 +68,7 @@ def _say(line: str) -> None:
 # --- commands -------------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from loadgate.baseline import check_spec as check_baseline
     from loadgate.evaluate import gate_run
     from loadgate.outputs import format_table
     from loadgate.runner import execute, resolve_options
@@ -76,12 +86,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     flags = {"requirements": reqs, "users": args.users, "spawn_rate": args.spawn_rate,
              "duration": args.duration, "warmup": args.warmup, "host": args.host,
              "scenarios": args.scenarios, "thresholds": args.thresholds, "out": args.out,
-             "workers": args.workers, "strict": args.strict, "latency_scale": args.target_latency_scale}
+             "workers": args.workers, "strict": args.strict, "latency_scale": args.target_latency_scale,
+             "expect_workers": args.expect_workers, "master_bind": args.master_bind,
+             "worker_wait": args.worker_wait, "allow_worker_loss": args.allow_worker_loss}
     opts = resolve_options(flags, files, ["loadgate", *sys.argv[1:]])
     used = {r: files[r] for r in reqs}
+    check_baseline(args.baseline)
     rec = execute(opts, catalog, used, _say)
     _say(f"loadgate: recorded {rec.samples} samples; analysing")
-    verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict)
+    verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict, kind="run", baseline=args.baseline,
+                                       say=_say)
     print(format_table(verdict, color=sys.stdout.isatty()))
     print(f"run directory: {rec.run_dir}  (report.html, verdict.json, junit.xml, summary.md, samples.parquet)")
     return verdict.exit_code
@@ -99,9 +113,35 @@ def cmd_gate(args: argparse.Namespace) -> int:
         run = rundir.read_json(args.run_dir, rundir.RUN)
         recorded = (run.get("options") or {}).get("thresholds")
         path = recorded if recorded and os.path.exists(recorded) else "thresholds"
-    verdict, _summary, _run = gate_run(args.run_dir, load_thresholds(path), strict=args.strict)
+    verdict, _summary, _run = gate_run(args.run_dir, load_thresholds(path), strict=args.strict,
+                                       baseline=args.baseline, say=_say)
     print(format_table(verdict, color=sys.stdout.isatty()))
     return verdict.exit_code
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from loadgate import history
+
+    records = history.runs(history.db_path(args.out), requirement=args.requirement, limit=args.limit)
+    if args.json:
+        json.dump([r.to_dict() for r in records], sys.stdout, indent=2)
+        print()
+    else:
+        print(history.format_runs(records))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from loadgate.compare import compare_runs, format_compare
+
+    doc = compare_runs(args.baseline, args.candidate, tolerance_latency=args.tolerance_latency,
+                       tolerance_errors=args.tolerance_errors)
+    if args.json:
+        json.dump(doc, sys.stdout, indent=2)
+        print()
+    else:
+        print(format_compare(doc, color=sys.stdout.isatty()))
+    return 1 if doc["verdict"] == "fail" else 0
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -144,6 +184,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if ok else EXIT_CONFIG
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from loadgate.runner import run_worker
+    from loadgate.scenarios import discover
+
+    return run_worker(args.master, discover(args.scenarios), _say)
+
+
 def cmd_target(args: argparse.Namespace) -> int:
     from loadgate.target import serve
 
@@ -177,9 +224,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="reports", metavar="DIR", help="where run directories go (default: reports/)")
     r.add_argument("--workers", type=_positive_int, default=1, metavar="N",
                    help="load-generator processes; N > 1 runs a Locust master with N local workers (default: 1)")
+    r.add_argument("--expect-workers", type=_positive_int, default=0, metavar="N",
+                   help="run a Locust master that waits for N remote workers ('loadgate worker --master HOST:PORT')")
+    r.add_argument("--master-bind", metavar="HOST:PORT",
+                   help="where the master listens for remote workers (default 127.0.0.1:5557; 0.0.0.0:5557 "
+                   "accepts workers from other machines)")
+    r.add_argument("--worker-wait", type=_duration, default=60.0, metavar="TIME",
+                   help="how long the master waits for --expect-workers to connect (default: 60s)")
+    r.add_argument("--allow-worker-loss", action="store_true",
+                   help="a worker lost mid-run does not make the verdict inconclusive (it is still reported)")
     r.add_argument("--strict", action="store_true", help="a warning (target missed) fails the gate")
     r.add_argument("--target-latency-scale", type=_positive_float, default=1.0, metavar="X",
                    help="embedded demo target only: multiply its latencies by X (a slower build)")
+    r.add_argument("--baseline", metavar="RUN_DIR|last-pass",
+                   help="run to measure regression thresholds against and compare with (default: last-pass, the "
+                   "newest passing run in --out's history, when a threshold has regression:)")
     r.set_defaults(func=cmd_run)
 
     a = sub.add_parser("analyze", help="summarise a samples file (ours or Locust's CSV request log)",
@@ -197,7 +256,31 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("run_dir", metavar="RUN_DIR")
     g.add_argument("--thresholds", metavar="PATH", help="threshold folder or file (default: the one the run used)")
     g.add_argument("--strict", action="store_true", help="a warning (target missed) fails the gate")
+    g.add_argument("--baseline", metavar="RUN_DIR|last-pass",
+                   help="run to measure regression thresholds against "
+                   "(default: last-pass when a threshold has regression:)")
     g.set_defaults(func=cmd_gate)
+
+    h = sub.add_parser("history", help="list past runs and gate re-evaluations, newest first",
+                       description="The runs recorded in DIR/history.sqlite by 'loadgate run' and 'loadgate gate'.")
+    h.add_argument("--out", default="reports", metavar="DIR", help="the --out folder of the runs (default: reports/)")
+    h.add_argument("--requirement", metavar="REQ-…", help="only runs of this requirement")
+    h.add_argument("--limit", type=_positive_int, default=50, metavar="N", help="at most N records (default: 50)")
+    h.add_argument("--json", action="store_true", help="print the records as JSON")
+    h.set_defaults(func=cmd_history)
+
+    cp = sub.add_parser("compare", help="compare a candidate run with a baseline run from their raw samples",
+                        description="Per request and per requirement: p50, p95, p99 and error rate, the change, its "
+                        "95%% confidence interval and p-value, and a status. A regression is a change whose whole "
+                        "interval lies beyond the tolerance. Exit 1 if any regression, else 0; 2 for bad input.")
+    cp.add_argument("baseline", metavar="BASELINE", help="run directory of the baseline")
+    cp.add_argument("candidate", metavar="CANDIDATE", help="run directory of the candidate")
+    cp.add_argument("--json", action="store_true", help="print the loadgate.compare/1 document")
+    cp.add_argument("--tolerance-latency", type=_tolerance, default=0.10, metavar="PCT",
+                    help="relative change of a percentile tolerated, e.g. 10%% (default: 10%%)")
+    cp.add_argument("--tolerance-errors", type=_tolerance, default=0.005, metavar="PP",
+                    help="change of the error rate tolerated, in percentage points, e.g. 0.5%% (default: 0.5%%)")
+    cp.set_defaults(func=cmd_compare)
 
     rp = sub.add_parser("report", help="re-render report.html from a run directory", epilog=EPILOG)
     rp.add_argument("run_dir", metavar="RUN_DIR")
@@ -211,6 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--scenarios", default="scenarios", metavar="PATH")
     c.add_argument("--thresholds", default="thresholds", metavar="PATH")
     c.set_defaults(func=cmd_check)
+
+    w = sub.add_parser("worker", help="join a loadgate master from another machine as a load generator",
+                       description="Run a Locust worker with the loadgate recorder, loading the same scenarios as "
+                       "the master; its samples travel to the master, which writes the run directory.")
+    w.add_argument("--master", required=True, metavar="HOST[:PORT]", help="the master's address (port default 5557)")
+    w.add_argument("--scenarios", default="scenarios", metavar="PATH", help="scenario folder or file (default: scenarios/)")
+    w.set_defaults(func=cmd_worker)
 
     t = sub.add_parser("target", help="serve the embedded demo target until stopped",
                        description="A real HTTP server with realistic latency and a small error rate, on loopback.")

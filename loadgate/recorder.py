@@ -40,6 +40,8 @@ log = logging.getLogger("loadgate.recorder")
 
 MSG_SAMPLES = "loadgate_samples"
 MSG_DONE = "loadgate_done"
+WORKER_DONE_TIMEOUT_S = 30.0
+INTERRUPT_DONE_TIMEOUT_S = 4.0
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 
 # greenlet -> requirement string of the task it is running (absent: outside any task)
@@ -134,6 +136,8 @@ class Recorder:
         self.process.cpu_percent(None)  # the first call only starts the measurement
         self.cpu: list[list[float]] = []            # this process: [t, % of one core] each second
         self.worker_cpu: dict[str, list] = {}       # master: the same, per worker
+        self.known_workers: dict[str, float] = {}   # master: worker id -> first seen
+        self.lost_workers: dict[str, dict] = {}     # master: worker id -> when lost, what it delivered
 
     # --- hot path ---------------------------------------------------------------------------
     def on_request(self, request_type, name, response_time, response_length, response=None,
@@ -205,6 +209,8 @@ class Recorder:
             now = time.time()
             self.cpu.append([now, self.process.cpu_percent(None)])
             ticks += 1
+            if self.is_master and self.meta["end"] is None:
+                self._check_workers(now)
             if self.is_worker or self.meta["start"] is None or self.meta["end"] is not None:
                 continue
             snap, abort = self.monitor.evaluate(now, started=self.meta["start"],
@@ -231,6 +237,32 @@ class Recorder:
         self.received[data["worker"]] = self.received.get(data["worker"], 0) + n
         self.worker_cpu.setdefault(data["worker"], []).extend(data.get("cpu") or [])
 
+    def _check_workers(self, now: float) -> None:
+        """Note workers that went missing or quit before confirming their last batch."""
+        current = {c.id: c.state for c in self.runner.clients.all}
+        for wid in current:
+            self.known_workers.setdefault(wid, now)
+        for wid in self.known_workers:
+            if wid in self.lost_workers or wid in self.worker_sent:
+                continue
+            if current.get(wid, "missing") == "missing":
+                started = self.meta["start"] or now
+                self.lost_workers[wid] = {"at": now, "after_s": round(now - started, 1),
+                                          "delivered": self.received.get(wid, 0)}
+                log.warning("loadgate: worker %s lost %.0fs into the run after delivering %d samples",
+                            wid, now - started, self.received.get(wid, 0))
+
+    def _await_workers(self, timeout: float) -> None:
+        """Master: wait until every live worker confirmed its last batch (bounded)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self._check_workers(time.time())
+            pending = [w for w in self.known_workers if w not in self.worker_sent and w not in self.lost_workers]
+            if not pending:
+                return
+            gevent.sleep(0.1)
+        log.warning("loadgate: workers %s did not confirm their last batch within %.0fs", pending, timeout)
+
     def on_done(self, environment, msg, **_kw) -> None:
         self.worker_sent[msg.data["worker"]] = msg.data["sent"]
         self.worker_cpu.setdefault(msg.data["worker"], []).extend(msg.data.get("cpu") or [])
@@ -244,6 +276,10 @@ class Recorder:
 
     def on_test_start(self, environment, **_kw) -> None:
         self.meta["start"] = self.meta["start"] or time.time()
+        forwarded = getattr(environment.parsed_options, "loadgate_requirements", None)
+        if self.is_worker and forwarded:  # a remote worker learns the run's requirements from the master
+            self.requirements = [r for r in forwarded.split(",") if r]
+            self.all_reqs = ",".join(self.requirements)
         for user_class in environment.runner.user_classes:
             attribute_tasks(user_class, self.requirements)
 
@@ -261,7 +297,20 @@ class Recorder:
             self.meta["end"] = time.time()
             self.meta["stop_reason"] = reason
         log.info("loadgate: %s, stopping", reason)
+        if self.is_master:
+            self.runner.stop()          # workers stop their users, flush, and confirm
+            self._await_workers(WORKER_DONE_TIMEOUT_S)
+            self._quit_workers()
         self.runner.quit()
+
+    def _quit_workers(self) -> None:
+        """Tell every worker to quit: Locust forgets a worker once it reports it stopped, so its own
+        quit() would leave workers that stopped first running until their heartbeat times out."""
+        from locust.rpc import Message
+
+        for wid in self.known_workers:
+            if wid not in self.lost_workers:
+                self.runner.server.send_to_client(Message("quit", None, wid))
 
     def on_test_stop(self, environment, **_kw) -> None:
         if self.meta["end"] is None and not self.is_worker:
@@ -269,6 +318,11 @@ class Recorder:
             self.meta["stop_reason"] = self.meta["stop_reason"] or "stopped"
         self.flush()
         if self.is_worker:
+            # Locust reports worker stats every 3 s; send the last ones now, before our confirmation,
+            # so the master's request count is complete when it checks it against the samples.
+            send_stats = getattr(self.runner, "_send_stats", None)
+            if send_stats is not None:
+                send_stats()
             cpu, self.cpu = self.cpu, []
             self.runner.send_message(MSG_DONE, {"worker": self.worker_id, "sent": self.sent, "cpu": cpu})
 
@@ -286,6 +340,10 @@ class Recorder:
         if self.meta["end"] is None:
             self.meta["end"] = time.time()
             self.meta["stop_reason"] = "interrupted"
+            if self.is_master and self.known_workers:  # interrupted: still collect the workers' last batches
+                self.runner.stop()
+                self._await_workers(INTERRUPT_DONE_TIMEOUT_S)
+                self._quit_workers()
         if self.writer is not None:
             self.writer.close()
             self.sink.close()
@@ -294,9 +352,10 @@ class Recorder:
             "samples_recorded": self.sent if not self.is_master else sum(self.received.values()),
             "locust_requests": stats.num_requests,
             "locust_failures": stats.num_failures,
-            "workers": ({w: {"sent": self.worker_sent.get(w), "received": n}
-                         for w, n in self.received.items()} if self.is_master
-                        else {"local": {"sent": self.sent, "received": self.sent}}),
+            "workers": ({w: {"sent": self.worker_sent.get(w), "received": self.received.get(w, 0),
+                             "lost": self.lost_workers.get(w)}
+                         for w in sorted(set(self.known_workers) | set(self.received))} if self.is_master
+                        else {"local": {"sent": self.sent, "received": self.sent, "lost": None}}),
             "cpu": ({w: c for w, c in self.worker_cpu.items()} if self.is_master else {"local": self.cpu}),
             "unhandled_exceptions": len(environment.runner.exceptions),
             "exceptions": [redact(v.get("msg", "")) for v in list(environment.runner.exceptions.values())[:5]],

@@ -20,7 +20,7 @@ from typing import Callable, Mapping
 from loadgate import rundir
 from loadgate.errors import ConfigError
 from loadgate.live import rules_from_thresholds
-from loadgate.processes import PLUGIN, DemoTarget, child_env, free_port, stop_process
+from loadgate.processes import PLUGIN, DemoTarget, child_env, free_port, split_host_port, stop_process
 from loadgate.progress import Progress
 from loadgate.redact import redact
 from loadgate.samples import finalize_stream
@@ -46,6 +46,10 @@ class RunOptions:
     thresholds: str
     out: str
     workers: int = 1
+    expect_workers: int = 0          # remote workers the master waits for (no local ones then)
+    master_bind: str | None = None   # HOST:PORT the master listens on for remote workers
+    worker_wait: float = 60.0
+    allow_worker_loss: bool = False
     strict: bool = False
     command_line: tuple[str, ...] = ()
     flush_interval: float = 1.0
@@ -58,7 +62,7 @@ class RunOptions:
     @property
     def time_limit_s(self) -> float:
         """Hard bound on Locust's run time: a ramp-up three times slower than planned, plus margin."""
-        return self.ramp_up_s * 3 + self.duration + 30
+        return self.ramp_up_s * 3 + self.duration + 30 + (self.worker_wait if self.expect_workers else 0)
 
 
 def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile], command_line: list[str]) -> RunOptions:
@@ -91,12 +95,28 @@ def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile], command_
     workers = int(flags.get("workers") or 1)
     if workers < 1:
         raise ConfigError(f"--workers {workers}: expected 1 or more load-generator processes")
+    expect = int(flags.get("expect_workers") or 0)
+    bind = flags.get("master_bind")
+    if expect and workers > 1:
+        raise ConfigError(f"--expect-workers {expect} with --workers {workers}: remote workers replace local ones; "
+                          "use one of them")
+    if bind and not expect:
+        raise ConfigError(f"--master-bind {bind}: only needed with --expect-workers N (remote workers)")
+    if expect:
+        bind = bind or "127.0.0.1:5557"
+        try:
+            split_host_port(bind)
+        except ValueError:
+            raise ConfigError(f"--master-bind {bind}: expected HOST:PORT, like 127.0.0.1:5557 or 0.0.0.0:5557") from None
     host = pick("host", "host", None)
     if host is not None and not (host.startswith("http://") or host.startswith("https://")):
         raise ConfigError(f"--host {host}: expected a URL like http://127.0.0.1:8080")
     return RunOptions(requirements=reqs, users=users, spawn_rate=spawn_rate, duration=duration,
                       warmup=warmup, host=host, scenarios=flags["scenarios"],
                       thresholds=flags["thresholds"], out=flags["out"], workers=workers,
+                      expect_workers=expect, master_bind=bind,
+                      worker_wait=float(flags.get("worker_wait") or 60.0),
+                      allow_worker_loss=bool(flags.get("allow_worker_loss")),
                       strict=bool(flags.get("strict")), command_line=tuple(command_line),
                       latency_scale=float(flags.get("latency_scale") or 1.0))
 
@@ -125,8 +145,10 @@ def _locust_cmd(opts: RunOptions, files: list[str], user_classes: list[str], hos
                 "--run-time", f"{int(opts.time_limit_s) + 1}s", "--loadgate-dir", run_dir,
                 "--loadgate-duration", f"{opts.duration:g}", "--only-summary", "--stop-timeout", "2"]
     if role == "master":
-        cmd += ["--master", "--expect-workers", str(opts.workers), "--expect-workers-max-wait", "60",
-                "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
+        bind_host, bind_port = split_host_port(opts.master_bind) if opts.master_bind else ("127.0.0.1", port)
+        cmd += ["--master", "--expect-workers", str(opts.expect_workers or opts.workers),
+                "--expect-workers-max-wait", f"{opts.worker_wait:g}",
+                "--master-bind-host", bind_host, "--master-bind-port", str(bind_port)]
     if role == "worker":
         cmd += ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
     return cmd + user_classes
@@ -187,6 +209,30 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
     return rec
 
 
+def run_worker(master: str, files: list[str], say: Callable[[str], None]) -> int:
+    """``loadgate worker``: a Locust worker with the recorder, joined to ``master``; its exit code."""
+    try:
+        host, port = split_host_port(master, 5557)
+    except ValueError:
+        raise ConfigError(f"--master {master}: expected HOST or HOST:PORT, like 10.0.0.5:5557") from None
+    cmd = [sys.executable, "-m", "locust", "-f", ",".join([*files, PLUGIN]), "--worker",
+           "--master-host", host, "--master-port", str(port), "--loglevel", "INFO"]
+    say(f"loadgate worker: joining the master at {host}:{port} with {', '.join(files)}")
+    proc = subprocess.Popen(cmd, env=child_env(), stdin=subprocess.DEVNULL)
+    with _Interrupt() as intr:
+        while proc.poll() is None:
+            if intr.reason:
+                say(f"loadgate worker: {intr.reason}; stopping")
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(STOP_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                break
+            time.sleep(0.2)
+    return 0 if proc.wait() in (0, 1) else proc.returncode
+
+
 def _pump(stream, log, lock: threading.Lock) -> None:
     """Copy a child's output to locust.log line by line, with secrets redacted."""
     for raw in iter(stream.readline, b""):
@@ -209,6 +255,8 @@ def _start_locust(opts, files, user_classes, host, run_dir, log) -> tuple[list[s
         t.start()
         pumps.append(t)
         return p
+    if opts.expect_workers:
+        return [spawn(_locust_cmd(opts, files, user_classes, host, run_dir, "master", None))], pumps
     if opts.workers == 1:
         return [spawn(_locust_cmd(opts, files, user_classes, host, run_dir, "local", None))], pumps
     port = free_port()
@@ -235,9 +283,9 @@ def _wait(procs, opts: RunOptions, intr: _Interrupt, rec: RunRecord, progress: P
             break
         time.sleep(0.2)
     progress.done()
-    for p in procs[1:]:
+    for p in procs[1:]:  # workers: their samples are confirmed by now; they quit when the master does
         try:
-            p.wait(STOP_GRACE_S)
+            p.wait(2)
         except subprocess.TimeoutExpired:
             stop_process(p, timeout=2)
     for p in procs:
@@ -260,7 +308,12 @@ def _collect(rec: RunRecord, opts: RunOptions) -> None:
         with open(meta_path) as f:
             recorder = json.load(f)
         os.remove(meta_path)
-    if not recorder and not rec.interrupted:
+    log_tail = _tail(os.path.join(rec.run_dir, rundir.LOCUST_LOG))
+    if not recorder and "Gave up waiting for workers to connect" in log_tail:
+        rec.problems.append(f"only some of the {opts.expect_workers or opts.workers} workers connected within "
+                            f"{opts.worker_wait:g}s; start 'loadgate worker --master HOST:PORT' on each worker "
+                            "machine and check it can reach the master")
+    elif not recorder and not rec.interrupted:
         rec.problems.append(f"Locust crashed (exit code {rec.meta.get('locust_exit_code')}) before the "
                             f"recorder could close; see {rundir.LOCUST_LOG}")
     rec.aborted = recorder.get("aborted")
@@ -273,8 +326,10 @@ def _collect(rec: RunRecord, opts: RunOptions) -> None:
         window_start = (recorder.get("ramp_up_done") or recorder.get("start") or 0) + opts.warmup
         rec.problems.extend(saturation_problems(recorder.get("cpu") or {}, window_start,
                                                 recorder.get("end") or time.time()))
+        rec.problems.extend(worker_problems(recorder.get("workers") or {}, opts.allow_worker_loss))
         lost = (recorder.get("locust_requests") or 0) - rec.samples
-        if lost > 0:
+        any_lost_worker = any((w or {}).get("lost") for w in (recorder.get("workers") or {}).values())
+        if lost > 0 and not any_lost_worker:
             rec.problems.append(f"{lost} of {recorder['locust_requests']} requests Locust counted "
                                 "were not recorded as samples")
         if recorder.get("unhandled_exceptions"):
@@ -297,6 +352,29 @@ def _collect(rec: RunRecord, opts: RunOptions) -> None:
         "problems": rec.problems,
     })
     rundir.write_json(os.path.join(rec.run_dir, rundir.RUN), rec.meta)
+
+
+def _tail(path: str, size: int = 20000) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - size))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def worker_problems(workers: Mapping[str, dict], allow_loss: bool) -> list[str]:
+    """Lost workers (unless allowed) and samples that were sent but never arrived."""
+    problems = []
+    for wid, w in sorted(workers.items()):
+        lost = w.get("lost")
+        if lost and not allow_loss:
+            problems.append(f"worker {wid} was lost {lost['after_s']:.0f}s into the run after delivering "
+                            f"{lost['delivered']} samples (--allow-worker-loss accepts this)")
+        sent, received = w.get("sent"), w.get("received") or 0
+        if sent is not None and sent > received:
+            problems.append(f"{sent - received} of the {sent} samples worker {wid} sent never arrived")
+    return problems
 
 
 def saturation_problems(cpu: Mapping[str, list], start: float, end: float) -> list[str]:

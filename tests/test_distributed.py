@@ -1,0 +1,131 @@
+"""Distributed runs on Locust's own master/worker engine, on 127.0.0.1: every sample from every worker."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import psutil
+import pyarrow.parquet as pq
+
+from conftest import E2E, ROOT, load, run_cli
+
+SCEN = str(E2E / "scenarios")
+THR = str(E2E / "thresholds")
+ENV = dict(os.environ, PYTHONPATH=str(ROOT))
+
+
+def _free_port() -> int:
+    with __import__("socket").socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_dir(out):
+    dirs = sorted(p for p in out.iterdir() if p.is_dir())
+    assert len(dirs) == 1
+    return dirs[0]
+
+
+def _check_complete(run_dir, n_workers):
+    run = load(run_dir, "run.json")
+    df = pq.read_table(run_dir / "samples.parquet").to_pandas()
+    assert len(df) == run["samples"] == run["locust_requests"] > 0
+    workers = run["worker_counts"]
+    assert len(workers) == n_workers
+    assert set(df["worker"]) == set(workers)
+    for wid, w in workers.items():
+        assert w["sent"] == w["received"] == (df["worker"] == wid).sum() > 0
+    summary = load(run_dir, "summary.json")
+    start = run["ramp_up_done"] + run["warmup"]
+    rt = df[(df.timestamp >= start) & (df.timestamp <= run["end"])]["response_time_ms"].to_numpy()
+    for key, q in [("p50", 50), ("p95", 95), ("p99", 99), ("p99.9", 99.9)]:
+        assert summary["overall"]["response_time_ms"][key] == np.percentile(rt, q)
+    return run
+
+
+def test_two_local_workers_deliver_every_sample(tmp_path):
+    out = tmp_path / "out"
+    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", SCEN, "--thresholds", THR,
+                  "--out", str(out), "--workers", "2", "--users", "6", "--duration", "4s")
+    assert res.code == 0, res.stderr
+    run = _check_complete(_run_dir(out), 2)
+    assert run["workers"] == 2 and run["problems"] == []
+
+
+def test_remote_workers_join_over_tcp(tmp_path):
+    port = _free_port()
+    out = tmp_path / "out"
+    master = subprocess.Popen([sys.executable, "-m", "loadgate", "run", "--requirement", "REQ-T-PASS",
+                               "--scenarios", SCEN, "--thresholds", THR, "--out", str(out), "--users", "4",
+                               "--duration", "4s", "--expect-workers", "2", "--master-bind", f"127.0.0.1:{port}",
+                               "--worker-wait", "60s"],
+                              cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers = [subprocess.Popen([sys.executable, "-m", "loadgate", "worker", "--master", f"127.0.0.1:{port}",
+                                 "--scenarios", SCEN], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        _, err = master.communicate(timeout=120)
+        assert master.returncode == 0, err
+        for w in workers:
+            assert w.wait(30) == 0
+    finally:
+        for p in (master, *workers):
+            if p.poll() is None:
+                p.kill()
+    _check_complete(_run_dir(out), 2)
+
+
+def test_no_workers_coming_is_a_clear_inconclusive(tmp_path):
+    out = tmp_path / "out"
+    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", SCEN, "--thresholds", THR,
+                  "--out", str(out), "--expect-workers", "1", "--master-bind", f"127.0.0.1:{_free_port()}",
+                  "--worker-wait", "2s")
+    assert res.code == 3, res.stderr
+    reasons = load(_run_dir(out), "verdict.json")["reasons"]
+    assert reasons[0].startswith("only some of the 1 workers connected within 2s; start 'loadgate worker")
+
+
+def _kill_a_worker_mid_run(tmp_path, *extra):
+    out = tmp_path / "out"
+    cli = subprocess.Popen([sys.executable, "-m", "loadgate", "run", "--requirement", "REQ-T-PASS",
+                            "--scenarios", SCEN, "--thresholds", THR, "--out", str(out), "--workers", "2",
+                            "--users", "6", "--duration", "14s", *extra],
+                           cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    victim = None
+    while time.monotonic() < deadline and victim is None:
+        streams = list(out.glob("*/samples.arrows")) if out.exists() else []
+        if streams and streams[0].stat().st_size > 4000:
+            victim = next(c for c in psutil.Process(cli.pid).children(recursive=True)
+                          if "--worker" in c.cmdline())
+        time.sleep(0.2)
+    assert victim is not None, "the run never started recording"
+    victim.send_signal(signal.SIGKILL)
+    _, err = cli.communicate(timeout=120)
+    return cli.returncode, err, _run_dir(out)
+
+
+def test_a_worker_killed_mid_run_is_reported_and_inconclusive(tmp_path):
+    code, err, run_dir = _kill_a_worker_mid_run(tmp_path)
+    assert code == 3, err
+    run = load(run_dir, "run.json")
+    lost = {wid: w["lost"] for wid, w in run["worker_counts"].items() if w["lost"]}
+    assert len(lost) == 1
+    (wid, info), = lost.items()
+    assert info["delivered"] > 0
+    df = pq.read_table(run_dir / "samples.parquet").to_pandas()
+    assert (df["worker"] == wid).sum() == info["delivered"]   # what it delivered is kept
+    assert run["end"] - run["ramp_up_done"] >= 13             # the run went on with the rest
+    reasons = load(run_dir, "verdict.json")["reasons"]
+    assert any(r.startswith(f"worker {wid} was lost") for r in reasons), reasons
+
+
+def test_allow_worker_loss_gates_on_the_rest(tmp_path):
+    code, err, run_dir = _kill_a_worker_mid_run(tmp_path, "--allow-worker-loss")
+    assert code == 0, err
+    run = load(run_dir, "run.json")
+    assert sum(1 for w in run["worker_counts"].values() if w["lost"]) == 1

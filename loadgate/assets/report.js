@@ -148,8 +148,11 @@
       });
       ctx.textAlign = "left";
       above.forEach(function (l, i) {
+        var y = b.top + (i + 1) * gap;
+        ctx.fillStyle = "rgba(255,255,255,0.85)";
+        ctx.fillRect(b.left + 4 * px, y - 10 * px, ctx.measureText(l.text).width + 4 * px, 13 * px);
         ctx.fillStyle = l.color;
-        ctx.fillText(l.text, b.left + 6 * px, b.top + (i + 1) * gap);
+        ctx.fillText(l.text, b.left + 6 * px, y);
       });
       ctx.restore();
     };
@@ -163,12 +166,25 @@
                label: l.metric + (l.request ? " [" + l.request + "]" : "") + " " + l.level + " " + l.text };
     });
   }
-  function fitRange(levels, limit) {  // y range showing the data, every target, and alerts near the data
+  // y range showing the data and the threshold levels near it (within `limit` times the data's top);
+  // farther levels get an arrow label instead of squashing the data flat.
+  function fitRange(levels, limit) {
     return function (u, min, max) {
+      var base = max;
+      if (!(base > 0)) {  // no data above zero (no errors): scale to the nearest level, the target if any
+        var lv = levels.filter(function (l) { return l.level === "target"; });
+        base = Math.min.apply(null, (lv.length ? lv : levels).map(function (l) { return l.value; }).concat([Infinity]));
+      }
       var top = max > 0 ? max : 0;
-      levels.forEach(function (l) { if (l.level === "target") top = Math.max(top, l.value); });
-      levels.forEach(function (l) { if (l.level === "alert" && l.value <= Math.max(top, 1e-9) * limit) top = Math.max(top, l.value); });
+      levels.forEach(function (l) { if (l.value <= base * limit) top = Math.max(top, l.value); });
       return [0, top > 0 ? top * 1.08 : 1];
+    };
+  }
+  function fitLogRange(levels, limit) {
+    return function (u, min, max) {
+      var top = max;
+      levels.forEach(function (l) { if (l.value <= max * limit) top = Math.max(top, l.value); });
+      return uPlot.rangeLog(Math.max(min, 1e-3), Math.max(top * 1.2, min * 10), 10, true);
     };
   }
 
@@ -227,7 +243,7 @@
     var xmax = Math.max.apply(null, G.map(function (g) { return g.x[g.x.length - 1]; }).concat([2])) + 0.4;
     make("chart-distribution", {
       height: 320,
-      scales: { x: { time: false, range: [0, xmax] }, ms: { distr: 3, log: 10 } },
+      scales: { x: { time: false, range: [0, xmax] }, ms: { distr: 3, log: 10, range: fitLogRange(distLevels, 100) } },
       axes: [{ label: "share of requests at or under (percentile)", space: 40,
                splits: function (u) { var s = []; for (var i = 0; i <= Math.floor(xmax); i++) s.push(i); return s; },
                values: function (u, splits) { return splits.map(pctOfNines); } },

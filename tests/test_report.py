@@ -1,0 +1,251 @@
+"""report.html and its chart data: hand-computed series and percentiles, escaping, degraded inputs, real runs."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from conftest import E2E, ROOT, load, run_cli
+from loadgate import charts
+from loadgate.analysis import Window
+from loadgate.report import render_report, script_json, write_run_report
+from loadgate.samples import SCHEMA
+
+HOSTILE = ROOT / "tests" / "data" / "hostile"
+HOSTILE_STRINGS = ["<script>alert(1)</script>", "\"'><img src=x onerror=alert(1)>", "</script><!--"]
+DATA_BLOCK = re.compile(r'<script type="application/json" id="chart-data">(.*?)</script>', re.S)
+
+
+def cached_run(tmp_path_factory, name: str, *args: str) -> tuple[int, Path]:
+    """A real ``loadgate run`` shared by every test module of the session: (exit code, run directory)."""
+    out = tmp_path_factory.getbasetemp() / "report-runs" / name
+    marker = out / "exit-code"
+    if not marker.exists():
+        res = run_cli("run", "--out", str(out / "reports"), *args)
+        dirs = sorted(p for p in (out / "reports").iterdir() if p.is_dir()) if (out / "reports").exists() else []
+        assert dirs, f"loadgate run wrote no run directory:\n{res.stderr}"
+        marker.write_text(str(res.code))
+    return int(marker.read_text()), sorted(p for p in (out / "reports").iterdir() if p.is_dir())[-1]
+
+
+def pass_run(tmp_path_factory) -> Path:
+    """A short passing run with a ramp-up and a warmup to shade."""
+    code, run_dir = cached_run(tmp_path_factory, "pass", "--requirement", "REQ-T-PASS", "--scenarios",
+                               str(E2E / "scenarios"), "--thresholds", str(E2E / "thresholds"), "--users", "6",
+                               "--spawn-rate", "3", "--duration", "4s", "--warmup", "1s")
+    assert code == 0
+    return run_dir
+
+
+def hostile_run(tmp_path_factory) -> Path:
+    """A run whose request names, error messages and threshold file carry markup and script breakers."""
+    code, run_dir = cached_run(tmp_path_factory, "hostile", "--requirement", "REQ-HOSTILE-001", "--scenarios",
+                               str(HOSTILE / "scenarios"), "--thresholds", str(HOSTILE / "thresholds"))
+    assert code == 1  # error_rate crosses its alert
+    return run_dir
+
+
+def chart_json(html: str) -> dict:
+    blocks = DATA_BLOCK.findall(html)
+    assert len(blocks) == 1
+    return json.loads(blocks[0])
+
+
+def table(rows: list[tuple]) -> pa.Table:
+    """Samples from (timestamp, name, response_time_ms, success, exception, users) tuples."""
+    cols = list(zip(*rows))
+    n = len(rows)
+    return pa.table({
+        "timestamp": pa.array(cols[0], pa.float64()), "request_type": pa.array(["GET"] * n),
+        "name": pa.array(cols[1]), "response_time_ms": pa.array(cols[2], pa.float64()),
+        "response_length": pa.array([10] * n, pa.int64()), "status_code": pa.array([200] * n, pa.int32()),
+        "success": pa.array(cols[3], pa.bool_()), "exception": pa.array(cols[4], pa.string()),
+        "requirement": pa.array(["REQ-A-1"] * n), "worker": pa.array(["local"] * n),
+        "users": pa.array(cols[5], pa.int32())}, schema=SCHEMA)
+
+
+# --- chart data, hand-computed -------------------------------------------------------------------
+
+T0 = 1_700_000_000.0
+ROWS = [(T0 + 0.1, "/a", 10.0, True, None, 1), (T0 + 0.5, "/a", 30.0, False, "boom", 2),
+        (T0 + 1.2, "/b", 20.0, True, None, 2), (T0 + 1.7, "/a", 40.0, True, None, 3),
+        (T0 + 1.9, "/b", 60.0, False, "boom", 3), (T0 + 2.5, "/b", 50.0, None, None, 3)]
+
+
+def test_series_cover_the_whole_run_second_by_second_with_exact_percentiles():
+    s = charts.series(table(ROWS), Window(T0, T0 + 3.0), T0)
+    assert s["bucket_s"] == 1 and s["t"] == [0.0, 1.0, 2.0]
+    assert s["requests"] == [2, 3, 1]
+    assert s["failures"] == [1, 1, 1]  # a null success counts as failed, as in the analysis
+    assert s["users"] == [2, 3, 3]
+    assert s["throughput"] == [2.0, 3.0, 1.0]
+    assert s["p50"] == [20.0, 40.0, 50.0]
+    assert s["p95"][1] == pytest.approx(float(np.percentile([20.0, 40.0, 60.0], 95)), rel=1e-3)
+
+
+def test_long_series_merge_into_buckets_keeping_counts_and_peaks(monkeypatch):
+    monkeypatch.setattr(charts, "MAX_POINTS", 2)
+    s = charts.series(table(ROWS), Window(T0, T0 + 3.0), T0)
+    assert s["bucket_s"] == 2 and s["t"] == [0.0, 2.0]
+    assert s["requests"] == [5, 1] and s["failures"] == [2, 1] and s["users"] == [3, 3]
+    assert s["throughput"] == [2.5, 1.0]  # the last bucket is one second long
+    assert s["p50"] == [40.0, 50.0]  # the peak of the per-second p50s
+
+
+def test_phases_shade_ramp_up_warmup_and_stopping():
+    phases = charts._phases(T0, T0 + 20.0, T0 + 4.0, Window(T0 + 6.0, T0 + 18.0))
+    assert phases == [{"kind": "ramp-up", "from": 0.0, "to": 4.0}, {"kind": "warmup", "from": 4.0, "to": 6.0},
+                      {"kind": "stopping", "from": 18.0, "to": 20.0}]
+    # ramp-up never completed: everything before the window is ramp-up
+    assert charts._phases(T0, T0 + 10.0, None, Window(T0 + 2.0, T0 + 10.0)) == [
+        {"kind": "ramp-up", "from": 0.0, "to": 2.0}]
+
+
+def test_curves_are_the_exact_percentiles_of_the_window():
+    rng = np.random.default_rng(7)
+    values = rng.lognormal(3, 0.5, 2000)
+    rows = [(T0 + i / 1000, "/a" if i % 4 else "/b", float(v), True, None, 5) for i, v in enumerate(values)]
+    c = charts.curves(table(rows), Window(T0, T0 + 2.0), {"requirements": {"REQ-A-1": {}}})
+    overall = c["groups"][0]
+    assert overall["label"] == "All requests" and overall["requests"] == 2000
+    assert overall["y"][0] == pytest.approx(values.min(), rel=1e-3)
+    assert overall["y"][-1] == pytest.approx(values.max(), rel=1e-3)
+    assert overall["x"][-1] == pytest.approx(np.log10(2000), abs=1e-4)  # the max sits at 1 - 1/n
+    for x, y in zip(overall["x"][1:-1], overall["y"][1:-1]):
+        q = 100 * (1 - 10 ** -x)
+        assert x < np.log10(2000)
+        assert y == pytest.approx(float(np.percentile(values, q)), rel=2e-3)
+    assert [g["label"] for g in c["groups"][1:]] == ["GET /a", "GET /b"]  # busiest first
+    assert c["more_requests"] == 0
+
+
+def test_errors_grouped_by_request_and_message_with_first_and_last_seen():
+    e = charts.errors(table(ROWS), {"start": T0 + 1.0, "end": T0 + 3.0})
+    assert e["total"] == 3 and e["more"] == 0
+    by_key = {(g["name"], g["message"]): g for g in e["groups"]}
+    assert by_key[("/a", "boom")] == {"request_type": "GET", "name": "/a", "message": "boom", "count": 1,
+                                      "in_window": 0, "first": T0 + 0.5, "last": T0 + 0.5}
+    assert by_key[("/b", "boom")]["in_window"] == 1
+    assert by_key[("/b", "(no message)")]["count"] == 1
+    assert charts.errors(table(ROWS), None, limit=1)["more"] == 2
+
+
+def test_threshold_levels_are_numbers_in_the_threshold_unit():
+    levels = charts.threshold_levels([
+        {"requirement": "R-1", "metric": "p95", "unit": "ms", "target": "<150ms", "alert": ">0.4s", "status": "pass"},
+        {"requirement": "R-1", "metric": "error_rate", "unit": "ratio", "target": "<0.5%", "alert": None},
+        {"requirement": "R-1", "metric": "throughput", "unit": "req/s", "target": None, "alert": "<500/s"},
+        {"requirement": "R-1", "metric": "p95", "unit": "ms", "target": "garbage", "alert": None},
+        {"requirement": "R-1", "metric": "p95", "unit": "ratio", "regression": ">10%", "target": None, "alert": None},
+    ])
+    assert [(l["metric"], l["level"], l["value"]) for l in levels] == [
+        ("p95", "target", 150.0), ("p95", "alert", 400.0), ("error_rate", "target", 0.005),
+        ("throughput", "alert", 500.0)]
+
+
+# --- escaping -------------------------------------------------------------------------------------
+
+def test_script_json_cannot_end_the_script_or_open_a_comment():
+    data = {"name": "</script><!-- <script>alert(1)</script> & \u2028\u2029 '\""}
+    text = str(script_json(data))
+    for bad in ("</", "<!--", "<", ">", "&", "\u2028", "\u2029"):
+        assert bad not in text
+    assert json.loads(text) == data
+
+
+def test_hostile_strings_in_every_json_document_stay_text():
+    evil = "</script><!--<script>alert(1)</script>\"'><img src=x onerror=alert(1)>\u2028"
+    verdict = {"verdict": "fail", "exit_code": 1, "reasons": [evil], "strict": False, "thresholds": [
+        {"requirement": "REQ-A-1", "metric": "p95", "request": evil, "target": "<1ms", "alert": ">2ms",
+         "value": 3.0, "unit": "ms", "requests": 1, "status": "fail", "reason": evil, "source": evil}]}
+    stats = {"requests": 1, "failures": 1, "error_rate": 1.0, "throughput": 1.0,
+             "response_time_ms": {k: 3.0 for k in ("min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")}}
+    summary = {"window": {"start": T0, "end": T0 + 1, "seconds": 1.0}, "overall": stats,
+               "requirements": {"REQ-A-1": stats},
+               "requests": [{"request_type": evil, "name": evil, "requirement": "REQ-A-1", **stats}]}
+    run = {"requirements": ["REQ-A-1"], "start": T0, "end": T0 + 1, "titles": {"REQ-A-1": evil},
+           "tasks": {"REQ-A-1": [evil]}, "command_line": [evil], "host": evil, "problems": [evil]}
+    chart = {"t0": T0, "phases": [], "levels": [],
+             "curves": {"groups": [{"label": evil, "x": [0], "y": [1]}], "more_requests": 0},
+             "series": {"bucket_s": 1, "t": [0]}}
+    errors = {"groups": [{"request_type": evil, "name": evil, "message": evil, "count": 1, "in_window": 1,
+                          "first": T0, "last": T0}], "total": 1, "more": 0}
+    html = render_report(verdict=verdict, summary=summary, run=run, charts=chart, errors=errors)
+    assert "<img" not in html and "alert(1)</script>" not in html
+    assert "\u2028" not in DATA_BLOCK.findall(html)[0]  # a raw line separator would end a JS string literal
+    assert html.count("<script") == 3  # the data block, uPlot, the report's own script
+    assert chart_json(html)["curves"]["groups"][0]["label"] == evil
+    assert html.count("&lt;img src=x onerror=alert(1)&gt;") >= 9
+
+
+# --- real runs ------------------------------------------------------------------------------------
+
+def test_report_of_a_real_run_is_self_contained_and_traceable(tmp_path_factory):
+    run_dir = pass_run(tmp_path_factory)
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    run = load(run_dir, "run.json")
+    assert "PASS" in html and "Everything comfortably within limits" in html
+    for task in run["tasks"]["REQ-T-PASS"]:  # recorded at run time, e.g. "…/paths.py:8 FastUser.products"
+        assert task in html
+    assert re.search(r"paths\.py:\d+ FastUser\.products", html)
+    for digest in [*run["scenario_files"].values(), *run["threshold_files"].values()]:
+        assert digest in html
+    assert run["versions"]["locust"] in html and (run["git"] is None or run["git"]["commit"] in html)
+    # no fetch at view time: nothing is linked, sourced or imported; the library is inlined once
+    assert not re.search(r"<(link|img|iframe)\b|\bsrc=|@import|url\(", html)
+    assert html.count("leeoniya/uPlot (v1.6.32)") == 1
+    data = chart_json(html)
+    seconds = run["end"] - run["start"]
+    assert abs(len(data["series"]["t"]) - seconds) <= 2
+    assert sum(data["series"]["requests"]) == run["samples"]  # the whole run, ramp-up included
+    assert [p["kind"] for p in data["phases"]][:2] == ["ramp-up", "warmup"]
+    assert data["curves"]["groups"][0]["requests"] == load(run_dir, "summary.json")["overall"]["requests"]
+
+
+def test_report_command_re_renders_from_the_run_directory_alone(tmp_path_factory, tmp_path):
+    run_dir = tmp_path / "copy"
+    shutil.copytree(pass_run(tmp_path_factory), run_dir)
+    out = tmp_path / "again.html"
+    res = run_cli("report", str(run_dir), "-o", str(out))
+    assert res.code == 0, res.stderr
+    assert res.stdout.strip() == str(out)
+    assert chart_json(out.read_text(encoding="utf-8"))["series"]["requests"]
+    assert out.stat().st_size < 5_000_000
+
+
+@pytest.mark.parametrize("damage", ["missing", "empty", "corrupt"])
+def test_report_without_usable_samples_says_so_and_keeps_the_tables(tmp_path_factory, tmp_path, damage):
+    run_dir = tmp_path / "copy"
+    shutil.copytree(pass_run(tmp_path_factory), run_dir)
+    samples = run_dir / "samples.parquet"
+    if damage == "missing":
+        samples.unlink()
+    elif damage == "empty":
+        import pyarrow.parquet as pq
+        pq.write_table(SCHEMA.empty_table(), samples)
+    else:
+        samples.write_bytes(b"PAR1 this is not parquet")
+    out = Path(write_run_report(str(run_dir)))
+    html = out.read_text(encoding="utf-8")
+    assert 'id="no-charts"' in html and not DATA_BLOCK.search(html) and "uPlot" not in html.split("<footer")[0]
+    assert {"missing": "is missing", "empty": "holds no samples", "corrupt": "corrupt"}[damage] in html
+    assert "/api/users/[id]" in html  # the per-request table still comes from summary.json
+    assert 'data-charts-expected="0"' in html
+
+
+def test_hostile_run_report_keeps_every_string_inert(tmp_path_factory):
+    run_dir = hostile_run(tmp_path_factory)
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    body = DATA_BLOCK.sub("", html)
+    for s in HOSTILE_STRINGS:
+        assert s not in html
+    assert "<img" not in body and html.count("<script") == 3
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body  # shown, as text
+    assert "CatchResponseError(&#39;&lt;/script&gt;&lt;!--" in body  # the server's message, as text
+    labels = [g["label"] for g in chart_json(html)["curves"]["groups"]]
+    assert "GET /api/products?<script>alert(1)</script>" in labels  # intact once parsed

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import socket
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -30,7 +30,9 @@ _ANSI = {"pass": "32", "warn": "33", "fail": "31;1", "inconclusive": "35", "skip
 def _atomic_write(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` so readers never see half a file."""
     target = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target) or ".", prefix=".tmp-", suffix=os.path.basename(target))
+    tmp = os.path.join(os.path.dirname(target) or ".", f".tmp-{secrets.token_hex(6)}-{os.path.basename(target)}")
+    # not mkstemp: its 0600 would hide junit.xml and summary.md from other users, unlike the run's other files
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)

@@ -1,0 +1,83 @@
+"""report.html of real runs opened in headless Chromium: no console message, every chart drawn, hostile strings inert.
+
+Debian's ``chromium`` is needed (``.ci/run`` installs it). Without it the tests skip, saying so, except
+under ``CI=true``, where a missing browser fails them. Screenshots are kept in ``test-artifacts/``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from test_report import HOSTILE_STRINGS, hostile_run, pass_run
+
+ARTIFACTS = ROOT / "test-artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000"]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path:
+        return path
+    if os.environ.get("CI") == "true":
+        pytest.fail("no 'chromium' on PATH under CI=true: .ci/run must install Debian's chromium package")
+    pytest.skip("no 'chromium' on PATH: install Debian's chromium (apt-get install -y chromium) to open "
+                "report.html in a headless browser")
+
+
+def browse(chromium: str, page: Path, profile: Path, *action: str) -> tuple[str, list[str]]:
+    """Run headless Chromium on ``page``; returns stdout and every console line the page produced."""
+    proc = subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", *action, page.as_uri()],
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # The page's own script logs nothing: any console line is an error, a CSP violation or a stray alert.
+    return proc.stdout, [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", head[16:24])
+
+
+def open_and_shoot(chromium: str, run_dir: Path, tmp_path: Path, shot: str) -> str:
+    page = run_dir / "report.html"
+    dom, console = browse(chromium, page, tmp_path / "profile", "--dump-dom")
+    assert console == []
+    body = re.search(r"<body[^>]*>", dom).group(0)
+    drawn = re.search(r'data-charts-drawn="(\d+)"', body).group(1)
+    expected = re.search(r'data-charts-expected="(\d+)"', body).group(1)
+    assert drawn == expected == "5", body
+    ARTIFACTS.mkdir(exist_ok=True)
+    target = ARTIFACTS / shot
+    target.unlink(missing_ok=True)
+    _, console = browse(chromium, page, tmp_path / "profile", "--hide-scrollbars", f"--screenshot={target}",
+                        "--window-size=1400,3000")
+    assert console == []
+    assert png_size(target) == (1400, 3000) and target.stat().st_size > 50_000  # a drawn page, not a blank one
+    return dom
+
+
+def test_report_of_a_real_run_opens_cleanly_with_every_chart_drawn(chromium, tmp_path_factory, tmp_path):
+    dom = open_and_shoot(chromium, pass_run(tmp_path_factory), tmp_path, "report.png")
+    assert dom.count("<canvas") >= 5  # uPlot draws on canvas, one per chart
+    assert "REQ-T-PASS" in dom and "PASS" in dom
+
+
+def test_hostile_strings_stay_inert_in_the_browser(chromium, tmp_path_factory, tmp_path):
+    dom = open_and_shoot(chromium, hostile_run(tmp_path_factory), tmp_path, "report-hostile.png")
+    assert "<img" not in dom  # no element was made from a name or message
+    assert len(re.findall(r"<script\b", dom)) == 3  # the data block, uPlot, the report's own script
+    for s in HOSTILE_STRINGS:
+        assert s not in dom
+    # names from the chart data reach the legends as text, so the DOM serialises them escaped
+    assert "GET /api/products?&lt;script&gt;alert(1)&lt;/script&gt; (" in dom

@@ -12,7 +12,7 @@ import sys
 from typing import Callable
 
 from loadgate import __version__
-from loadgate.errors import EXIT_CONFIG, ConfigError, LoadgateError
+from loadgate.errors import EXIT_CONFIG, EXIT_INCONCLUSIVE, ConfigError, LoadgateError
 from loadgate.units import parse_duration
 
 EPILOG = "exit codes: 0 pass (warnings allowed unless --strict), 1 gate failed, 2 usage or configuration error, 3 inconclusive"
@@ -321,6 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     except LoadgateError as e:
         print(f"loadgate {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # the machine, not the user: a full disk, a folder that went away
+        where = e.filename or "output"
+        print(f"loadgate {args.command}: error: cannot write {where}: {e.strerror or e}; free some space or "
+              "choose another --out; what was recorded so far is kept", file=sys.stderr)
+        return EXIT_INCONCLUSIVE
     except KeyboardInterrupt:
         print(f"loadgate {args.command}: interrupted", file=sys.stderr)
         return 3

@@ -6,7 +6,8 @@ old run, without Locust). Every stage reads the previous stage's file.
 from __future__ import annotations
 
 import os
-from typing import Mapping
+import sys
+from typing import Callable, Mapping
 
 from loadgate import rundir
 from loadgate.analysis import DEFAULT_PERCENTILES, Window, summarize
@@ -15,6 +16,10 @@ from loadgate.gate import Verdict, evaluate
 from loadgate.outputs import write_junit, write_summary_md, write_verdict_json
 from loadgate.samples import read_samples
 from loadgate.thresholds import ThresholdFile, required_percentiles
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def run_window(run: dict) -> Window:
@@ -28,6 +33,9 @@ def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile]) -> 
     """summary.json of the run (written), and problems found on the way."""
     problems: list[str] = []
     path = os.path.join(run_dir, rundir.SAMPLES)
+    if not os.path.exists(path) and os.path.exists(os.path.join(run_dir, rundir.STREAM)):
+        from loadgate.runner import finalize_samples
+        finalize_samples(run_dir)  # a run whose Parquet could not be written (disk full) is recovered here
     if os.path.exists(path):
         table = read_samples(path)
     else:
@@ -41,8 +49,14 @@ def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile]) -> 
     return summary, problems
 
 
-def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool) -> tuple[Verdict, dict, dict]:
-    """Analyse, gate and write every verdict output of ``run_dir``. Returns (verdict, summary, run)."""
+def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, kind: str = "gate",
+             baseline: str | None = None, say: Callable[[str], None] = _say) -> tuple[Verdict, dict, dict]:
+    """Analyse, gate and write every verdict output of ``run_dir``. Returns (verdict, summary, run).
+
+    ``baseline`` is a run directory or ``last-pass`` (the default when a threshold has ``regression:``).
+    Then the history (``history.sqlite`` next to the run directory) gets a record of ``kind`` run or gate.
+    """
+    from loadgate import baseline as baselines, history
     rundir.check_run_dir(run_dir)
     run = rundir.read_json(run_dir, rundir.RUN)
     reqs = run.get("requirements") or []
@@ -52,10 +66,16 @@ def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool) 
                           "add thresholds/<REQ>.yaml or pass --thresholds PATH")
     used = {r: files[r] for r in reqs}
     summary, problems = analyse_run(run_dir, run, used)
+    against = baselines.against(baseline, run_dir, run, used, say)
     verdict = evaluate(used, summary, requirements=reqs, strict=strict,
                        problems=[*(run.get("problems") or []), *problems],
-                       aborted=run.get("aborted"), interrupted=run.get("interrupted"))
+                       aborted=run.get("aborted"), interrupted=run.get("interrupted"),
+                       baseline=against.base.summary if against else None,
+                       significance=against.ci if against else None)
+    baselines.write_comparison(run_dir, against)
     write_outputs(run_dir, verdict, summary, run, used)
+    history.record_safely(run_dir, run, summary, verdict.to_dict(), kind=kind,
+                          baseline=against.base.run_id if against else None, say=say)
     return verdict, summary, run
 
 

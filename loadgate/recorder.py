@@ -119,6 +119,8 @@ class Recorder:
         self.worker_id = getattr(self.runner, "client_id", None) if self.is_worker else "local"
         self.rows: list[tuple] = []
         self.sent = 0          # rows shipped or written by this process
+        self.dropped = 0       # rows that could not be written (disk full)
+        self.write_error: str | None = None
         self.received: dict[str, int] = {}    # master: rows arrived per worker
         self.worker_sent: dict[str, int] = {}  # master: rows each worker says it sent
         self.seq = 0
@@ -170,10 +172,20 @@ class Recorder:
         self.sink.flush()
 
     def _write(self, batch: pa.RecordBatch) -> None:
-        if self.writer is None:
-            self._open_stream()
-        self.writer.write_batch(batch)
-        self.sink.flush()
+        if self.write_error is not None:
+            self.dropped += batch.num_rows
+            return
+        try:
+            if self.writer is None:
+                self._open_stream()
+            self.writer.write_batch(batch)
+            self.sink.flush()
+        except OSError as e:  # a full or failing disk: keep what is written, stop the run, say so
+            self.write_error = f"cannot write {STREAM_NAME}: {e.strerror or e}"
+            self.dropped += batch.num_rows
+            log.error("loadgate: %s; stopping the run", self.write_error)
+            gevent.spawn(self.finish, f"stopped: {self.write_error}")
+            return
         self.monitor.add(batch)
 
     def flush(self) -> None:
@@ -345,11 +357,16 @@ class Recorder:
                 self._await_workers(INTERRUPT_DONE_TIMEOUT_S)
                 self._quit_workers()
         if self.writer is not None:
-            self.writer.close()
-            self.sink.close()
+            try:
+                self.writer.close()
+                self.sink.close()
+            except OSError as e:
+                self.write_error = self.write_error or f"cannot write {STREAM_NAME}: {e.strerror or e}"
         stats = environment.runner.stats.total
         self.meta.update({
-            "samples_recorded": self.sent if not self.is_master else sum(self.received.values()),
+            "samples_recorded": (self.sent if not self.is_master else sum(self.received.values())) - self.dropped,
+            "samples_dropped": self.dropped,
+            "write_error": self.write_error,
             "locust_requests": stats.num_requests,
             "locust_failures": stats.num_failures,
             "workers": ({w: {"sent": self.worker_sent.get(w), "received": self.received.get(w, 0),
@@ -361,7 +378,10 @@ class Recorder:
             "exceptions": [redact(v.get("msg", "")) for v in list(environment.runner.exceptions.values())[:5]],
         })
         if self.out_dir:
-            _write_json(os.path.join(self.out_dir, META_NAME), self.meta)
+            try:
+                _write_json(os.path.join(self.out_dir, META_NAME), self.meta)
+            except OSError as e:
+                log.error("loadgate: cannot write %s: %s", META_NAME, e.strerror or e)
 
 
 def _write_json(path: str, data: dict) -> None:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping
 
 from loadgate import rundir
-from loadgate.errors import ConfigError
+from loadgate.errors import ConfigError, RunError
 from loadgate.live import rules_from_thresholds
 from loadgate.processes import PLUGIN, DemoTarget, child_env, free_port, split_host_port, stop_process
 from loadgate.progress import Progress
@@ -298,8 +298,7 @@ def _collect(rec: RunRecord, opts: RunOptions) -> None:
     stream = os.path.join(rec.run_dir, rundir.STREAM)
     parquet = os.path.join(rec.run_dir, rundir.SAMPLES)
     if os.path.exists(stream):
-        rec.samples = finalize_stream(stream, parquet)
-        os.remove(stream)
+        rec.samples = finalize_samples(rec.run_dir)
     with contextlib.suppress(FileNotFoundError):
         os.remove(os.path.join(rec.run_dir, rundir.PROGRESS))
     meta_path = os.path.join(rec.run_dir, rundir.RECORDER_META)
@@ -318,6 +317,9 @@ def _collect(rec: RunRecord, opts: RunOptions) -> None:
                             f"recorder could close; see {rundir.LOCUST_LOG}")
     rec.aborted = recorder.get("aborted")
     if recorder:
+        if recorder.get("write_error"):
+            rec.problems.append(f"{recorder['write_error']}: the run was stopped early and "
+                                f"{recorder.get('samples_dropped', 0)} samples could not be stored")
         if recorder.get("ramp_up_done") is None and not rec.interrupted and not rec.aborted:
             rec.problems.append(f"ramp-up to {opts.users} users never completed "
                                 f"(reached {recorder.get('users_reached', 0)})")
@@ -352,6 +354,19 @@ def _collect(rec: RunRecord, opts: RunOptions) -> None:
         "problems": rec.problems,
     })
     rundir.write_json(os.path.join(rec.run_dir, rundir.RUN), rec.meta)
+
+
+def finalize_samples(run_dir: str) -> int:
+    """The recorder's stream -> samples.parquet; on a write error the stream is kept and named."""
+    stream = os.path.join(run_dir, rundir.STREAM)
+    parquet = os.path.join(run_dir, rundir.SAMPLES)
+    try:
+        rows = finalize_stream(stream, parquet)
+    except OSError as e:
+        raise RunError(f"{parquet}: cannot write ({e.strerror or e}); every recorded sample is kept in {stream}: "
+                       f"free some space, then run 'loadgate gate {run_dir}'") from None
+    os.remove(stream)
+    return rows
 
 
 def _tail(path: str, size: int = 20000) -> str:

@@ -132,3 +132,37 @@ def test_a_scenario_that_does_not_import_is_a_config_error(tmp_path):
         f"loadgate run: error: {E2E / 'bad' / 'import_error.py'}:4: scenario does not import: KeyError: 'host'; "
         f"fix the file (try 'python {E2E / 'bad' / 'import_error.py'}')"]
     assert list(tmp_path.iterdir()) == []  # nothing was run
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 400 KiB tmpfs with ~60 KiB free (root only: skipped where mounting is not allowed)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        (mnt / "filler").write_bytes(b"\0" * 340 * 1024)
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_full_disk_stops_the_run_keeps_the_samples_and_gate_recovers(small_disk):
+    out = small_disk / "out"
+    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"),
+                  "--thresholds", str(E2E / "thresholds"), "--out", str(out), "--users", "20", "--duration", "60s")
+    assert res.code == 3, res.stderr
+    assert "Traceback" not in res.stderr
+    errors = [l for l in res.stderr.splitlines() if "error:" in l]
+    assert len(errors) == 1 and "No space left on device" in errors[0], res.stderr
+    run_dir = next(out.iterdir())
+    assert errors[0].endswith(f"free some space, then run 'loadgate gate {run_dir}'")
+    stream = run_dir / "samples.arrows"
+    assert stream.stat().st_size > 0
+    (small_disk / "filler").unlink()                   # space again: the recorded samples come back
+    res = run_cli("gate", str(run_dir), "--thresholds", str(E2E / "thresholds"))
+    assert res.code in (0, 3), res.stderr
+    assert pq.read_metadata(run_dir / "samples.parquet").num_rows > 0
+    assert not stream.exists()

@@ -145,10 +145,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from loadgate.analysis import format_summary_table, parse_window, summarize
+    from loadgate.analysis import COLUMNS, format_summary_table, parse_window, summarize
     from loadgate.samples import read_samples
 
-    table = read_samples(args.samples)
+    table = read_samples(args.samples, list(COLUMNS), dictionary=True)
     window = None
     if args.window:
         ts = table.column("timestamp")

@@ -10,7 +10,7 @@ import sys
 from typing import Callable, Mapping
 
 from loadgate import rundir
-from loadgate.analysis import DEFAULT_PERCENTILES, Window, summarize
+from loadgate.analysis import COLUMNS, DEFAULT_PERCENTILES, Window, summarize
 from loadgate.errors import ConfigError
 from loadgate.gate import Verdict, evaluate
 from loadgate.outputs import write_junit, write_summary_md, write_verdict_json
@@ -37,7 +37,7 @@ def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile]) -> 
         from loadgate.runner import finalize_samples
         finalize_samples(run_dir)  # a run whose Parquet could not be written (disk full) is recovered here
     if os.path.exists(path):
-        table = read_samples(path)
+        table = read_samples(path, list(COLUMNS), dictionary=True)
     else:
         problems.append(f"{path} is missing: no samples to analyse")
         from loadgate.samples import SCHEMA

@@ -65,6 +65,9 @@ def make_app(latency_scale: float = 1.0, seed: int | None = None) -> Callable:
     def error(start: Start, message: str) -> list[bytes]:
         return respond(start, "500 Internal Server Error", json.dumps({"error": message}).encode())
 
+    products_body = json.dumps([{"id": i, "price": 10 + i} for i in range(20)]).encode()
+    hits = [{"id": i} for i in range(10)]
+
     def app(environ: dict, start: Start) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
         method = environ.get("REQUEST_METHOD", "GET")
@@ -81,11 +84,11 @@ def make_app(latency_scale: float = 1.0, seed: int | None = None) -> Callable:
                 return error(start, "simulated failure")
             if kind == "users" and len(parts) == 3:
                 return ok(start, {"id": parts[2], "name": f"user {parts[2]}"})
-            if kind == "products":
-                return ok(start, [{"id": i, "price": 10 + i} for i in range(20)])
+            if kind == "products":  # a pre-rendered body: the target should spend its CPU on serving
+                return respond(start, "200 OK", products_body)
             if kind == "search":
                 q = query.get("q", [""])[0]
-                return ok(start, {"q": q, "hits": [{"id": i} for i in range(10)]})
+                return ok(start, {"q": q, "hits": hits})
             if kind == "orders":
                 environ["wsgi.input"].read()
                 return respond(start, "201 Created", b'{"order": "accepted"}')

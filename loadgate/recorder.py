@@ -24,6 +24,7 @@ import gevent
 import pyarrow as pa
 from greenlet import getcurrent
 from locust import events
+from locust.exception import RPCError, RPCSendError
 from locust.runners import MasterRunner, WorkerRunner
 from locust.user.task import TaskSet
 
@@ -200,10 +201,16 @@ class Recorder:
             sink = pa.BufferOutputStream()
             with pa.ipc.new_stream(sink, SCHEMA, options=_IPC_OPTIONS) as w:
                 w.write_batch(batch)
+            cpu = self.cpu
+            try:
+                self.runner.send_message(MSG_SAMPLES, {"worker": self.worker_id, "seq": self.seq + 1, "cpu": cpu,
+                                                       "rows": len(rows), "ipc": sink.getvalue().to_pybytes()})
+            except (RPCError, RPCSendError) as e:  # keep the rows: the next flush sends them again
+                log.warning("loadgate: could not send %d samples to the master (%s); retrying", len(rows), e)
+                self.rows[:0] = rows
+                return
             self.seq += 1
-            cpu, self.cpu = self.cpu, []
-            self.runner.send_message(MSG_SAMPLES, {"worker": self.worker_id, "seq": self.seq, "cpu": cpu,
-                                                   "rows": len(rows), "ipc": sink.getvalue().to_pybytes()})
+            self.cpu = []
         else:
             self._write(batch)
         self.sent += len(rows)
@@ -211,7 +218,10 @@ class Recorder:
     def _flush_loop(self) -> None:
         while True:
             gevent.sleep(self.flush_interval)
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - the recorder must outlive one bad batch; it is logged
+                log.exception("loadgate: flushing samples failed")
 
     def _monitor_loop(self) -> None:
         """Each second: this process's CPU; on local/master also the live view and abort-on-fail."""

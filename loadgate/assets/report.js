@@ -85,7 +85,7 @@
   }
   var timeIncrs = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
   function timeAxis() {
-    return { label: "time since start (m:ss)", values: function (u, splits) { return splits.map(elapsed); },
+    return { label: "time since start", values: function (u, splits) { return splits.map(elapsed); },
              incrs: timeIncrs, space: 60 };
   }
 

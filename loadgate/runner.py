@@ -193,7 +193,7 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
         say(f"loadgate: running {', '.join(opts.requirements)} with {opts.users} users "
             f"(spawn rate {opts.spawn_rate:g}/s, {opts.duration:g}s at full load, warmup {opts.warmup:g}s) "
             f"against {host}; writing {run_dir}")
-        rec.meta = _run_meta(opts, files, host, embedded, started)
+        rec.meta = _run_meta(opts, files, thresholds, host, embedded, started)
         rec.meta["titles"] = {r: f.title for r, f in thresholds.items()}
         rec.meta["tasks"] = {r: [f"{t.file}:{t.line or '?'} {t.name}" + ("" if t.name.startswith(f"{t.user_class}.")
                                  else f" (user {t.user_class})") for t in catalog.tasks_for(r)]
@@ -406,11 +406,9 @@ def saturation_problems(cpu: Mapping[str, list], start: float, end: float) -> li
     return problems
 
 
-def _run_meta(opts: RunOptions, files: list[str], host: str, embedded: bool, started: float) -> dict:
+def _run_meta(opts: RunOptions, files: list[str], thresholds: Mapping[str, ThresholdFile], host: str,
+              embedded: bool, started: float) -> dict:
     hashes = {f: rundir.sha256_file(f) for f in files}
-    thr = opts.thresholds
-    thr_files = ([os.path.join(thr, f) for f in sorted(os.listdir(thr)) if f.endswith((".yaml", ".yml"))]
-                 if os.path.isdir(thr) else [thr] if os.path.isfile(thr) else [])
     return {
         "schema": "loadgate.run/1",
         "requirements": list(opts.requirements),
@@ -422,6 +420,6 @@ def _run_meta(opts: RunOptions, files: list[str], host: str, embedded: bool, sta
         "versions": rundir.versions(), "git": rundir.git_commit(),
         "command_line": list(opts.command_line), "cwd": os.getcwd(),
         "scenario_files": hashes,
-        "threshold_files": {f: rundir.sha256_file(f) for f in thr_files},
+        "threshold_files": {tf.path: tf.sha256 for tf in thresholds.values()},  # as parsed, not re-read
         "options": asdict(opts),
     }

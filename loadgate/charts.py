@@ -65,7 +65,25 @@ def chart_data(table: pa.Table, run: Mapping, summary: Mapping, verdict: Mapping
         "series": series(table, Window(t0, end), t0),
         "curves": curves(table, window, summary),
         "levels": threshold_levels(verdict.get("thresholds") or ()),
+        "cpu": cpu_series(run.get("cpu") or {}, t0),
     }
+
+
+def cpu_series(cpu: Mapping[str, Sequence], t0: float) -> list[dict]:
+    """Each load-generating process's CPU (% of one core) per second, peaks kept past MAX_POINTS."""
+    out = []
+    for proc, points in sorted(cpu.items()):
+        if not points:
+            continue
+        arr = np.asarray(points, dtype=np.float64)
+        t, pct = arr[:, 0] - t0, arr[:, 1]
+        k = max(1, math.ceil(len(t) / MAX_POINTS))
+        if k > 1:
+            pad = (-len(t)) % k
+            t = np.pad(t, (0, pad), mode="edge").reshape(-1, k)[:, 0]
+            pct = np.pad(pct, (0, pad), mode="edge").reshape(-1, k).max(axis=1)
+        out.append({"label": proc, "t": _rounded(t, 3), "cpu": _rounded(pct, 1)})
+    return out
 
 
 def _phases(t0: float, end: float, ramp_done: float | None, window: Window) -> list[dict]:

@@ -249,3 +249,13 @@ def test_hostile_run_report_keeps_every_string_inert(tmp_path_factory):
     assert "CatchResponseError(&#39;&lt;/script&gt;&lt;!--" in body  # the server's message, as text
     labels = [g["label"] for g in chart_json(html)["curves"]["groups"]]
     assert "GET /api/products?<script>alert(1)</script>" in labels  # intact once parsed
+
+
+def test_cpu_series_per_process_in_seconds_since_start_with_peaks_kept(monkeypatch):
+    cpu = {"w2": [[100.0, 10.0], [101.0, 95.5]], "w1": [[100.5, 50.0]], "empty": []}
+    out = charts.cpu_series(cpu, 99.0)
+    assert out == [{"label": "w1", "t": [1.5], "cpu": [50.0]},
+                   {"label": "w2", "t": [1.0, 2.0], "cpu": [10.0, 95.5]}]
+    monkeypatch.setattr(charts, "MAX_POINTS", 2)
+    long = {"local": [[float(t), float(t % 5) * 20] for t in range(5)]}   # 0 20 40 60 80
+    assert charts.cpu_series(long, 0.0) == [{"label": "local", "t": [0.0, 3.0], "cpu": [40.0, 80.0]}]

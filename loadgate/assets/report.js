@@ -301,6 +301,23 @@
     }))]);
   }
 
+  // --- 6. load generator CPU ----------------------------------------------------------------
+  var P = D.cpu || [];
+  if (P.length && document.getElementById("chart-cpu")) {
+    var cpuData = uPlot.join(P.map(function (p) { return [p.t, p.cpu]; }));
+    var saturation = [{ label: "saturated >90%", value: 90, level: "alert", scale: "pct" }];
+    make("chart-cpu", {
+      cursor: { sync: sync },
+      scales: { x: { time: false }, pct: { range: function (u, min, max) { return [0, Math.max(100, max) * 1.05]; } } },
+      axes: [timeAxis(), { scale: "pct", label: "CPU (% of one core)" }],
+      series: [{ label: "time", value: function (u, v) { return elapsed(v); } }].concat(P.map(function (p, i) {
+        return { label: p.label, scale: "pct", stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true,
+                 value: function (u, v) { return v == null ? "–" : num(v, 0) + "%"; } };
+      })),
+      hooks: { drawClear: [shading] }
+    }, cpuData, [levelLines(saturation)]);
+  }
+
   var pending = null;
   window.addEventListener("resize", function () {
     clearTimeout(pending);

@@ -10,7 +10,8 @@ chunks of zero-copy Arrow views, so memory stays a few bytes per sample beyond t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -26,7 +27,12 @@ DEFAULT_PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 SERIES_PERCENTILES = (50.0, 95.0, 99.0)
 # What summarize reads: pass to read_samples(path, COLUMNS, dictionary=True) for the fast path.
 COLUMNS = ("timestamp", "request_type", "name", "response_time_ms", "success", "requirement", "users")
-_BIN_BUDGET = 1 << 20  # histogram cells per selection (groups x buckets)
+_BIN_BUDGET = 1 << 20  # histogram cells per selection (groups x buckets) ...
+_ROWS_PER_BUDGET_BITS = 22  # ... times one per 4M samples (finer buckets, fewer candidates, for long runs)
+_BUDGET_SCALE_MAX = 32  # ... up to 32M cells
+_PAIR_BLOCK = 1 << 22  # (group, base group) pairs x buckets expanded at once
+_MAX_RUNS = 1 << 12  # runs of pairs summed one slice at a time
+_KEEP_CODES_BELOW = 1 << 12  # fewer (request_type, name, requirement) combinations: codes are group ids
 _FINE_BITS = 12  # at most 4096 buckets over the key range
 _CHUNK_ROWS = 1 << 20  # rows handled at once: bounds the temporary arrays
 _WINDOW_FORM = ("START:END, each side an offset from the first sample (30s, 2m, 90) or a Unix time, "
@@ -80,6 +86,31 @@ def summarize(table: pa.Table, window: Window | None = None, *, requirements: Se
     Rows with a null/NaN response time count as requests but not in the response-time statistics;
     a null ``success`` counts as a failure.
     """
+    with _small_pages():
+        return _summarize(table, window, requirements, percentiles, series)
+
+
+@contextmanager
+def _small_pages() -> Iterator[None]:
+    """Allocate without numpy's transparent-huge-page advice while inside.
+
+    The analysis touches a few hundred MB of fresh, short-lived arrays once. With the kernel's THP
+    'madvise' mode, each advised 2 MB fault may stall on memory compaction: at 10M samples that made
+    a fresh process's analysis 10-40% slower and erratic (bench/analyze_speed.py); 4 KB pages are steady.
+    """
+    toggle = getattr(getattr(getattr(np, "_core", None), "multiarray", None), "_set_madvise_hugepage", None)
+    if toggle is None:
+        yield
+        return
+    previous = toggle(False)
+    try:
+        yield
+    finally:
+        toggle(previous)
+
+
+def _summarize(table: pa.Table, window: Window | None, requirements: Sequence[str] | None,
+               percentiles: Iterable[float], series: bool) -> dict:
     qs = tuple(dict.fromkeys(float(q) for q in percentiles))
     if any(not 0.0 <= q <= 100.0 or float(_key(q)[1:]) != q for q in qs):
         raise ValueError(f"percentiles must be within 0..100 with at most 6 significant digits, got {qs}")
@@ -93,25 +124,24 @@ def summarize(table: pa.Table, window: Window | None = None, *, requirements: Se
     chunks = [_chunk(batch, window, labels, n_sec) for batch in table.to_batches(_CHUNK_ROWS)]
     del table
     ids_of = [_split_ids(label) for label in rq_labels]
-    present = sum((c.present for c in chunks), np.zeros(dims[2], np.int64)) > 0
-    found = sorted({i for ids, used in zip(ids_of, present) if used for i in ids})
+    # Finest groups: (request_type, name, requirement label); every reported group is a union of them.
+    bases = [c.combo for c in chunks]
+    combos, ids, n_base = _compact(bases, math.prod(dims))
+    found = sorted({i for q in set((combos % dims[2]).tolist()) for i in ids_of[q]})
     section = sorted(set(requirements)) if requirements is not None else found
     slot_of = {rid: j for j, rid in enumerate(section)}
     lat = _Latency([c.values for c in chunks])
 
-    # Finest groups: (request_type, name, requirement label); every reported group is a union of them.
-    bases = [c.combo for c in chunks]
-    combos = _compact(bases, math.prod(dims))
     outs: dict[tuple, int] = {}
     pairs: list[tuple[int, int]] = []
-    for b, combo in enumerate(combos.tolist()):
+    for b, combo in zip(ids.tolist(), combos.tolist()):
         r, m, q = combo // (dims[1] * dims[2]), combo // dims[2] % dims[1], combo % dims[2]
         keys = [("request", rt_labels[r] or "", nm_labels[m] or "", rid) for rid in ids_of[q] or (None,)]
         keys += [("requirement", rid) for rid in ids_of[q] if rid in slot_of] + [("overall",)]
         pairs += [(outs.setdefault(key, len(outs)), b) for key in keys]
     po, pb = (np.array([p[i] for p in pairs], np.int64) for i in (0, 1))
-    stats = _group_stats(lat, bases, len(combos), [c.failed for c in chunks], po, pb, len(outs), qs,
-                         window.seconds, detail=True)
+    stats = _group_stats(lat, bases, n_base, [c.failed for c in chunks], po, pb, len(outs), qs,
+                         window.seconds)
     del bases
     summary = {
         "schema": SUMMARY_SCHEMA_ID,
@@ -136,7 +166,6 @@ class _Chunk:
     """One slice of the samples in the window (zero-copy views where the window keeps every row)."""
 
     combo: np.ndarray  # (request_type, name, requirement label) codes as one int64, compacted later
-    present: np.ndarray  # rows per requirement label
     slot: np.ndarray  # (requirement label, second of the window) as one integer
     failed: np.ndarray  # positions of failed requests
     users: np.ndarray  # int32, -1 where unknown
@@ -145,22 +174,28 @@ class _Chunk:
 
 def _chunk(batch: pa.RecordBatch, window: Window, labels: tuple[_Labels, ...], n_sec: int) -> _Chunk:
     """One record batch, restricted to the window, as group codes and values."""
-    ts = batch.column("timestamp").to_numpy(zero_copy_only=False)
+    ts = _np(batch.column("timestamp"), np.nan)
     inside = ts.size == 0 or (window.start <= ts.min() and ts.max() <= window.end)  # False if any NaN
     keep = None if inside else np.flatnonzero((ts >= window.start) & (ts <= window.end))
     pick = (lambda a: a) if keep is None else (lambda a: a[keep])
     rt, nm, rq = (pick(lab.codes(batch)) for lab in labels)
-    combo = np.multiply(rt, len(labels[1].labels) * len(labels[2].labels), dtype=np.int64)
-    combo += np.multiply(nm, len(labels[2].labels), dtype=np.int64)
+    n_rq = len(labels[2].labels)
+    dtype = _index_type(len(labels[0].labels) * len(labels[1].labels) * n_rq)  # int32 when it fits: half the memory
+    combo = np.multiply(rt, len(labels[1].labels) * n_rq, dtype=dtype)
+    combo += np.multiply(nm, n_rq, dtype=dtype)
     combo += rq
-    slot = (pick(ts) - window.start).astype(np.int64)  # truncation is floor: all >= 0 here
+    slot = (pick(ts) - window.start).astype(_index_type(n_sec * n_rq))  # truncation is floor: all >= 0 here
     np.minimum(slot, n_sec - 1, out=slot)
-    slot += np.multiply(rq, n_sec, dtype=np.int64)
-    ok = _filled(batch.column("success"), False).to_numpy(zero_copy_only=False)
+    slot += np.multiply(rq, n_sec, dtype=slot.dtype)
+    ok = _np(batch.column("success"), False)
     users = batch.column("users") if "users" in batch.schema.names else pa.nulls(batch.num_rows, pa.int32())
-    return _Chunk(combo, np.bincount(rq, minlength=len(labels[2].labels)), slot, np.flatnonzero(~pick(ok)),
-                  pick(_filled(users, -1).to_numpy(zero_copy_only=False)),
-                  pick(batch.column("response_time_ms").to_numpy(zero_copy_only=False)))
+    return _Chunk(combo, slot, np.flatnonzero(~pick(ok)),
+                  pick(_np(users, -1)), pick(_np(batch.column("response_time_ms"), np.nan)))
+
+
+def _index_type(size: int) -> type:
+    """The narrowest of int32/int64 that holds codes below ``size``."""
+    return np.int32 if size < 1 << 31 else np.int64
 
 
 class _Latency:
@@ -179,6 +214,8 @@ class _Latency:
         self.fine_shift = max(0, (self.hi - self.lo).bit_length() - _FINE_BITS)
         self.buckets = [((k - np.uint64(self.lo)) >> np.uint64(self.fine_shift)).astype(np.uint16)
                         for k in self.keys]
+        self.fine_hist = sum((np.bincount(b, minlength=1 << _FINE_BITS) for b in self.buckets),
+                             np.zeros(1 << _FINE_BITS, np.int64))
 
     def _key(self, values: np.ndarray) -> np.ndarray:
         key = values.view(np.uint64)
@@ -198,10 +235,30 @@ class _Latency:
 
 
 def _group_stats(lat: _Latency, bases: list[np.ndarray], n_base: int, failed: list[np.ndarray], po: np.ndarray,
-                 pb: np.ndarray, n_out: int, qs: tuple[float, ...], seconds: float, detail: bool) -> list[dict]:
-    """STATS of each output group, the union of the base groups paired with it (po[i] owns pb[i]).
+                 pb: np.ndarray, n_out: int, qs: tuple[float, ...], seconds: float) -> list[dict]:
+    """STATS of each output group, the union of the base groups paired with it (po[i] owns pb[i])."""
+    g = _group_arrays(lat, bases, n_base, failed, po, pb, n_out, qs, detail=True)
+    n, fails, nlat, values, pct = g["n"], g["fails"], g["nlat"], g["values"], g["pct"]
+    k = len(qs)
+    out = []
+    for o in range(n_out):
+        stats = {"requests": int(n[o]), "failures": int(fails[o]),
+                 "error_rate": float(fails[o] / n[o]) if n[o] else 0.0,
+                 "throughput": float(n[o] / seconds) if seconds > 0 else 0.0,
+                 "response_time_ms": dict.fromkeys(_time_keys(qs)) if nlat[o] == 0 else {
+                     "min": float(values[o, 0]), "mean": float(g["mean"][o]),
+                     **{_key(q): float(pct[o, j]) for j, q in enumerate(qs)}, "max": float(values[o, 1])}}
+        lo, hi = values[o, 2 + 2 * k:2 + 3 * k], values[o, 2 + 3 * k:]
+        stats["response_time_ci95_ms"] = {_key(q): None if np.isnan(lo[j]) or np.isnan(hi[j])
+                                          else [float(lo[j]), float(hi[j])] for j, q in enumerate(qs)}
+        out.append(stats)
+    return out
 
-    ``detail`` adds the mean and the confidence intervals (the series do without).
+
+def _group_arrays(lat: _Latency, bases: list[np.ndarray], n_base: int, failed: list[np.ndarray], po: np.ndarray,
+                  pb: np.ndarray, n_out: int, qs: tuple[float, ...], detail: bool) -> dict[str, np.ndarray]:
+    """Per output group: requests ``n``, ``fails``, ``nlat`` (with a response time), ``values`` (min, max,
+    the percentiles' neighbour ranks and, with ``detail``, the CI bounds), ``pct`` and, with ``detail``, ``mean``.
     """
     def per_out(parts: list[np.ndarray], weights: list[np.ndarray] | None = None) -> np.ndarray:
         per_base = sum((np.bincount(p, None if weights is None else weights[i], minlength=n_base)
@@ -222,21 +279,10 @@ def _group_stats(lat: _Latency, bases: list[np.ndarray], n_base: int, failed: li
     group = np.broadcast_to(np.arange(n_out)[:, None], ranks.shape)
     values[has] = lat.to_values(_select(lat, lbases, n_base, po, pb, n_out, group[has], ranks[has]))
     k = len(qs)
-    pct = _lerp(values[:, 2:2 + k], values[:, 2 + k:2 + 2 * k], gamma)
-    mean = per_out(lbases, lat.values) / np.maximum(nlat, 1) if detail else np.full(n_out, np.nan)
-    out = []
-    for o in range(n_out):
-        stats = {"requests": int(n[o]), "failures": int(fails[o]),
-                 "error_rate": float(fails[o] / n[o]) if n[o] else 0.0,
-                 "throughput": float(n[o] / seconds) if seconds > 0 else 0.0,
-                 "response_time_ms": dict.fromkeys(_time_keys(qs)) if nlat[o] == 0 else {
-                     "min": float(values[o, 0]), "mean": float(mean[o]) if detail else None,
-                     **{_key(q): float(pct[o, j]) for j, q in enumerate(qs)}, "max": float(values[o, 1])}}
-        if detail:
-            lo, hi = values[o, 2 + 2 * k:2 + 3 * k], values[o, 2 + 3 * k:]
-            stats["response_time_ci95_ms"] = {_key(q): None if np.isnan(lo[j]) or np.isnan(hi[j])
-                                              else [float(lo[j]), float(hi[j])] for j, q in enumerate(qs)}
-        out.append(stats)
+    out = {"n": n, "fails": fails, "nlat": nlat, "values": values,
+           "pct": _lerp(values[:, 2:2 + k], values[:, 2 + k:2 + 2 * k], gamma)}
+    if detail:
+        out["mean"] = per_out(lbases, lat.values) / np.maximum(nlat, 1)
     return out
 
 
@@ -245,40 +291,50 @@ def _select(lat: _Latency, bases: list[np.ndarray], n_base: int, po: np.ndarray,
     """Keys at 0-based ``rank`` within output ``group`` (a union of base groups), without a full sort.
 
     A histogram per (group, bucket) cell locates each rank's cell; only the samples in wanted cells
-    are sorted, packed with their cell into one uint64 so that one plain sort orders both.
+    are sorted, packed with their cell into one uint64 so that one plain sort orders both. Buckets
+    hold about equal shares of all samples (runs of fine buckets, merged by their global counts), so
+    that a wanted cell holds few samples even when there are many small groups (the per-second series).
     """
     if rank.size == 0:
         return np.zeros(0, np.uint64)
-    target = max(16, min(1 << _FINE_BITS, _BIN_BUDGET // max(n_base, n_out, 1)))
-    shift = max(lat.fine_shift, (lat.hi - lat.lo).bit_length() - target.bit_length() + 1)
-    extra, nb = np.uint16(shift - lat.fine_shift), ((lat.hi - lat.lo) >> shift) + 1
-    low_mask, cells = np.uint64((1 << shift) - 1), np.arange(nb)
+    rows = int(lat.fine_hist.sum())
+    budget = _BIN_BUDGET * min(_BUDGET_SCALE_MAX, max(1, rows >> _ROWS_PER_BUDGET_BITS))
+    target = max(16, min(1 << _FINE_BITS, budget // max(n_base, n_out, 1)))
+    before = np.cumsum(lat.fine_hist) - lat.fine_hist
+    lut = (before * target // max(rows, 1)).astype(np.intp)  # fine bucket -> bucket, non-decreasing
+    nb = int(lut[-1]) + 1
+    first_fine = np.searchsorted(lut, np.arange(nb + 1))  # bucket b = fine buckets first_fine[b] .. [b+1]-1
+    fine_shift = np.uint64(lat.fine_shift)
 
-    def cells_of(i: int) -> np.ndarray:  # recomputed, not kept: two cheap passes beat a full-size copy
+    cell_dtype = np.int32 if n_base * nb < 1 << 31 else np.int64
+    flats = []  # (base group, bucket) cell of each sample: 4 bytes a sample while the selection runs
+    hist_base = np.zeros(n_base * nb, np.int64)
+    for i in range(len(bases)):
         flat = np.multiply(bases[i], nb, dtype=np.int64)
-        flat += lat.buckets[i] >> extra if extra else lat.buckets[i]
-        return flat
-
-    hist_base = sum((np.bincount(cells_of(i), minlength=n_base * nb) for i in range(len(bases))),
-                    np.zeros(n_base * nb, np.int64))
-    hist = np.bincount((po[:, None] * nb + cells).ravel(), hist_base.reshape(n_base, nb)[pb].ravel(),
-                       minlength=n_out * nb).astype(np.int64)
+        flat += lut[lat.buckets[i]]
+        hist_base += np.bincount(flat, minlength=n_base * nb)
+        flats.append(flat.astype(cell_dtype))
+        del flat
+    hist_base = hist_base.reshape(n_base, nb)
+    hist = _sum_rows(hist_base, po, pb, n_out).ravel()  # row o: the sum of its base groups' rows
+    del hist_base
     cum = np.cumsum(hist)
     pos = np.concatenate(([0], cum[nb - 1::nb][:-1]))[group] + rank
     cell = np.searchsorted(cum, pos, side="right")  # the (group, bucket) cell holding each rank
     within = pos - (cum[cell] - hist[cell])
+    del cum, hist
     wanted = np.zeros(n_out * nb, bool)
     wanted[cell] = True
     # A sample is a candidate when any group it belongs to wants its bucket.
-    wanted_base = np.bincount((pb[:, None] * nb + cells).ravel(), wanted.reshape(n_out, nb)[po].ravel(),
-                              minlength=n_base * nb) > 0
+    wanted_base = _sum_rows(wanted.reshape(n_out, nb), pb, po, n_base).ravel() > 0
+    base_key = np.uint64(lat.lo) + (first_fine[:-1].astype(np.uint64) << fine_shift)  # lowest key of each bucket
     cflat, clow = [np.zeros(0, np.int64)], [np.zeros(0, np.uint64)]
     for i in range(len(bases)):
-        flat = cells_of(i)
+        flat, flats[i] = flats[i], None
         picked = np.flatnonzero(wanted_base[flat])
         cflat.append(flat[picked])
-        clow.append(lat.keys[i][picked])
-    cflat, clow = np.concatenate(cflat), np.concatenate(clow) - np.uint64(lat.lo) & low_mask
+        clow.append(lat.keys[i][picked] - base_key[flat[picked] % nb])
+    cflat, clow = np.concatenate(cflat), np.concatenate(clow)
     # Copy each candidate to its output groups (pairs sorted by base); keep those whose cell is wanted.
     by_base = np.argsort(pb, kind="stable")
     cb = cflat // nb
@@ -290,15 +346,68 @@ def _select(lat: _Latency, bases: list[np.ndarray], n_base: int, po: np.ndarray,
     keep = wanted[ocell]
     ocell, clow = ocell[keep], clow[src[keep]]
     cells_wanted = np.flatnonzero(wanted)
-    tid = np.searchsorted(cells_wanted, ocell)
-    if int(cells_wanted.size).bit_length() + shift <= 64:
-        packed = np.sort((tid.astype(np.uint64) << np.uint64(shift)) | clow)
-        sorted_tid, sorted_low = packed >> np.uint64(shift), packed & low_mask
-    else:
-        order = np.lexsort((clow, tid))
-        sorted_tid, sorted_low = tid[order].astype(np.uint64), clow[order]
-    seg = np.searchsorted(sorted_tid, np.searchsorted(cells_wanted, cell).astype(np.uint64))
-    return np.uint64(lat.lo) + ((cell % nb).astype(np.uint64) << np.uint64(shift)) + sorted_low[seg + within]
+    tid_of = np.cumsum(wanted) - 1  # wanted cell -> its index among the wanted cells
+    tid = tid_of[ocell]
+    span = np.diff(first_fine)[cells_wanted % nb].max(initial=1)  # widest wanted bucket, in fine buckets
+    bits = lat.fine_shift + int(span).bit_length()  # every clow < 2**bits
+    return base_key[cell % nb] + _pick(tid, clow, bits, tid_of[cell], within, cells_wanted.size, budget)
+
+
+def _sum_rows(rows: np.ndarray, into: np.ndarray, of: np.ndarray, n: int) -> np.ndarray:
+    """``out[j] = sum of rows[of[i]] for every pair i with into[i] == j``, for j < n (a sparse 0/1 product).
+
+    Pairs come in runs (``of`` and ``into`` both counting up, as the per-second series' do): one slice
+    addition per run, without a pairs-by-columns copy. Else one cumulative sum over the gathered rows.
+    """
+    out = np.zeros((n, rows.shape[1]), np.int64)
+    if into.size == 0:
+        return out
+    order = np.lexsort((into, of - into))
+    into, of = into[order], of[order]
+    breaks = np.flatnonzero((np.diff(into) != 1) | (np.diff(of) != 1)) + 1
+    if breaks.size < _MAX_RUNS:
+        for a, b in zip([0, *breaks.tolist()], [*breaks.tolist(), into.size]):
+            out[into[a]:into[a] + b - a] += rows[of[a]:of[a] + b - a]
+        return out
+    order = np.argsort(into, kind="stable")
+    into, of = into[order], of[order]
+    ends = np.flatnonzero(np.concatenate((into[1:] != into[:-1], [True])))  # last pair of each target
+    totals = np.cumsum(rows[of], axis=0, dtype=np.int64)[ends]
+    out[into[ends]] = np.diff(totals, axis=0, prepend=np.zeros((1, rows.shape[1]), np.int64))
+    return out
+
+
+def _pick(tid: np.ndarray, low: np.ndarray, bits: int, want: np.ndarray, within: np.ndarray, n_tid: int,
+          budget: int) -> np.ndarray:
+    """For each query j, the value at 0-based rank ``within[j]`` among the ``low`` of candidates ``tid == want[j]``.
+
+    One sort of (tid, low) packed into a uint64 when both fit; else a radix pass first: a histogram of
+    each tid's candidates by the top bits of ``low`` keeps only those in the wanted sub-bucket, which
+    leaves fewer bits to sort (exact: the order of the kept candidates is unchanged).
+    """
+    offset = np.zeros(want.size, np.uint64)
+    while True:
+        tid_bits = max(1, int(n_tid - 1).bit_length())
+        if tid_bits + bits <= 64:
+            packed = np.sort((tid.astype(np.uint64) << np.uint64(bits)) | low)
+            seg = np.searchsorted(packed >> np.uint64(bits), want.astype(np.uint64))
+            return offset + (packed[seg + within] & np.uint64((1 << bits) - 1))
+        k = max(1, min(bits, tid_bits + bits - 64, max(budget // max(n_tid, 1), 2).bit_length() - 1))
+        rest = bits - k
+        cell = tid * (1 << k) + (low >> np.uint64(rest)).astype(np.int64)
+        hist = np.bincount(cell, minlength=n_tid << k)
+        cum = np.cumsum(hist)
+        pos = np.concatenate(([0], cum[(1 << k) - 1::1 << k][:-1]))[want] + within
+        sub = np.searchsorted(cum, pos, side="right")
+        within = pos - (cum[sub] - hist[sub])
+        offset += (sub & ((1 << k) - 1)).astype(np.uint64) << np.uint64(rest)
+        wanted = np.zeros(n_tid << k, bool)
+        wanted[sub] = True
+        keep = wanted[cell]
+        kept_of = np.cumsum(wanted) - 1
+        tid = kept_of[cell[keep]]
+        low = low[keep] & np.uint64((1 << rest) - 1)
+        want, n_tid, bits = kept_of[sub], int(kept_of[-1]) + 1, rest
 
 
 def _linear_plan(n: np.ndarray, qs: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -349,11 +458,10 @@ def _series(lat: _Latency, chunks: list[_Chunk], ids_of: list[tuple[str, ...]], 
     pairs = [(slot * n_sec + cols, label * n_sec + cols) for label, ids in enumerate(ids_of)
              for slot in [0] + [1 + slot_of[i] for i in ids if i in slot_of]]
     po, pb = (np.concatenate([p[i] for p in pairs]) for i in (0, 1))
-    used = sum((np.bincount(b, minlength=n_base) for b in bases), np.zeros(n_base, np.int64))[pb] > 0
-    po, pb = po[used], pb[used]  # only non-empty base groups: keeps the selection histograms small
     n_out = (1 + len(slot_of)) * n_sec
-    stats = _group_stats(lat, bases, n_base, [c.failed for c in chunks], po, pb, n_out, SERIES_PERCENTILES,
-                         window.seconds, detail=False)
+    g = _group_arrays(lat, bases, n_base, [c.failed for c in chunks], po, pb, n_out, SERIES_PERCENTILES,
+                      detail=False)
+    has_rt = g["nlat"] > 0
     peak, peak_out = np.full(n_base, -1, np.int32), np.full(n_out, -1, np.int32)
     for base, c in zip(bases, chunks):
         np.maximum.at(peak, base, c.users)
@@ -362,31 +470,39 @@ def _series(lat: _Latency, chunks: list[_Chunk], ids_of: list[tuple[str, ...]], 
     width = [min(1.0, window.end - s) for s in t]  # the last second may be cut short by the window
 
     def one(slot: int) -> dict:
-        part, peaks = stats[slot * n_sec:(slot + 1) * n_sec], peak_out[slot * n_sec:(slot + 1) * n_sec]
-        return {"t": t, "requests": [s["requests"] for s in part], "failures": [s["failures"] for s in part],
-                "throughput": [s["requests"] / w if w > 0 else 0.0 for s, w in zip(part, width)],
-                **{_key(q): [s["response_time_ms"][_key(q)] for s in part] for q in SERIES_PERCENTILES},
-                "users": [int(u) if u >= 0 else None for u in peaks]}
+        part = slice(slot * n_sec, (slot + 1) * n_sec)
+        requests, has = g["n"][part].tolist(), has_rt[part].tolist()
+        return {"t": t, "requests": requests, "failures": g["fails"][part].tolist(),
+                "throughput": [r / w if w > 0 else 0.0 for r, w in zip(requests, width)],
+                **{_key(q): [v if h else None for v, h in zip(g["pct"][part, j].tolist(), has)]
+                   for j, q in enumerate(SERIES_PERCENTILES)},
+                "users": [u if u >= 0 else None for u in peak_out[part].tolist()]}
 
     return one(0), [one(1 + j) for j in range(len(slot_of))]
 
 
-def _compact(parts: list[np.ndarray], size: int) -> np.ndarray:
-    """The distinct values (< size) of int64 chunks, in order; each chunk rewritten as dense codes 0..k-1."""
+def _compact(parts: list[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The distinct values (< size) of integer chunks, in order, their group ids, and the number of ids.
+
+    Few possible values: each value is its own id (no rewrite). Else the chunks are rewritten in place
+    as dense ids 0..k-1.
+    """
     if size <= 1 << 22:
         seen = np.zeros(size, bool)
         for part in parts:
             seen[part] = True
         distinct = np.flatnonzero(seen)
-        remap = np.zeros(size, np.int64)
+        if size <= _KEEP_CODES_BELOW:  # empty groups cost only histogram cells: cheaper than a rewrite
+            return distinct, distinct, size
+        remap = np.zeros(size, parts[0].dtype if parts else np.int64)
         remap[distinct] = np.arange(distinct.size)
         for part in parts:
             part[:] = remap[part]
-        return distinct
+        return distinct, np.arange(distinct.size), distinct.size
     distinct = np.unique(np.concatenate([np.unique(part) for part in parts] + [np.zeros(0, np.int64)]))
     for part in parts:
         part[:] = np.searchsorted(distinct, part)
-    return distinct
+    return distinct, np.arange(distinct.size), distinct.size
 
 
 def _conformed(table: pa.Table) -> pa.Table:
@@ -423,11 +539,30 @@ class _Labels:
             return np.zeros(batch.num_rows, np.int32)
         column = batch.column(self.name)
         null = len(self.labels) - 1
-        table = pc.index_in(column.dictionary, value_set=self.values).fill_null(null).to_numpy()
-        indices = _filled(column.indices, len(column.dictionary)).to_numpy(zero_copy_only=False)
+        table = _np(pc.index_in(column.dictionary, value_set=self.values), null)
+        indices = _np(column.indices, len(column.dictionary))
         if np.array_equal(table, np.arange(len(table))) and not column.null_count:
             return indices
         return np.append(table, null)[indices]  # a null index points just past the dictionary
+
+
+_NUMPY_TYPES = {pa.float64(): np.float64, pa.int64(): np.int64, pa.int32(): np.int32, pa.int16(): np.int16,
+                pa.int8(): np.int8, pa.uint8(): np.uint8}
+
+
+def _np(column: pa.Array, fill: object) -> np.ndarray:
+    """A numpy array of a primitive Arrow array, nulls replaced by ``fill``; a view when there are none.
+
+    Reads the data buffer itself: Arrow's own ``to_numpy`` goes through its pandas conversion layer,
+    which imports pandas (a third of a second that ``loadgate analyze`` has no other use for).
+    """
+    column = _filled(column, fill)
+    if pa.types.is_boolean(column.type):
+        return _np(pc.cast(column, pa.uint8()), 0).view(np.bool_)  # bits -> bytes: a copy either way
+    dtype = _NUMPY_TYPES.get(column.type)
+    if dtype is None:
+        return column.to_numpy(zero_copy_only=False)
+    return np.frombuffer(column.buffers()[1], dtype, len(column), column.offset * np.dtype(dtype).itemsize)
 
 
 def _filled(column: pa.Array, value: object) -> pa.Array:

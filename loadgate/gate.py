@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,8 @@ SCHEMA = "loadgate.verdict/1"
 STATUSES = ("pass", "warn", "fail", "inconclusive", "skipped")
 _RANK = {"pass": 0, "warn": 1, "inconclusive": 2, "fail": 3}
 _EXIT = {"pass": EXIT_PASS, "warn": EXIT_PASS, "inconclusive": EXIT_INCONCLUSIVE, "fail": EXIT_FAIL}
+# (threshold, its scope's STATS in the summary) -> 95% CI of a regression threshold's relative change
+Significance = Callable[[Threshold, Mapping], tuple[float, float] | None]
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,8 @@ def _result(t: Threshold, status: str, value: float | None, requests: int, why: 
                            regression=t.regression.text if t.regression else None, **extra)
 
 
-def _evaluate_one(t: Threshold, summary: Mapping, baseline: Mapping | None) -> ThresholdResult:
+def _evaluate_one(t: Threshold, summary: Mapping, baseline: Mapping | None,
+                  significance: Significance | None = None) -> ThresholdResult:
     label = f"{t.requirement} {t.metric}" + (f" [{t.request}]" if t.request else "")
     stats, why = _scope(t, summary)
     requests = int(stats.get("requests") or 0) if stats else 0
@@ -166,7 +169,8 @@ def _evaluate_one(t: Threshold, summary: Mapping, baseline: Mapping | None) -> T
     if value is None:
         return _result(t, "inconclusive", None, requests, f"{label}: {why}")
     if t.regression is not None:
-        return _regression(t, t.regression, label, value, requests, baseline)
+        interval = (lambda: significance(t, stats)) if significance is not None else None  # noqa: E731
+        return _regression(t, t.regression, label, value, requests, baseline, interval)
     ci = _ci95(t, stats)
     borderline = ci is not None and any(c.holds(ci[0]) != c.holds(ci[1]) for c in (t.alert, t.target) if c)
     extra = {"ci95": ci, "borderline": borderline} if ci is not None else {}
@@ -190,8 +194,13 @@ def _ci95(t: Threshold, stats: Mapping) -> tuple[float, float] | None:
 
 
 def _regression(t: Threshold, cond: Condition, label: str, value: float, requests: int,
-                baseline: Mapping | None) -> ThresholdResult:
-    """Relative change versus the baseline, in the direction that is worse (throughput: a drop)."""
+                baseline: Mapping | None, interval: Callable[[], tuple[float, float] | None] | None = None
+                ) -> ThresholdResult:
+    """Relative change versus the baseline, in the direction that is worse (throughput: a drop).
+
+    With ``interval`` (the change's 95% CI from the raw samples) it fails only when the whole interval
+    is beyond the limit: run-to-run noise does not fail a build, and a crossing inside it is borderline.
+    """
     if baseline is None:
         return _result(t, "skipped", None, requests, f"no baseline run yet for {t.requirement}: regression "
                        f"threshold skipped ({t.metric}{' [' + t.request + ']' if t.request else ''} {cond.text})")
@@ -206,16 +215,21 @@ def _regression(t: Threshold, cond: Condition, label: str, value: float, request
     change = (base - value) / base if t.metric == "throughput" else (value - base) / base
     shown = (f"{label} = {format_value(value, t.unit)} vs baseline {format_value(base, t.unit)} "
              f"({format_value(change, 'ratio', signed=True)} worse)")
-    if cond.holds(change):
-        return _result(t, "fail", change, requests, f"{shown} crossed regression {cond.text}", baseline=base)
-    return _result(t, "pass", change, requests, None, baseline=base)
+    ci = interval() if interval is not None else None
+    extra = {"ci95": ci, "borderline": cond.holds(ci[0]) != cond.holds(ci[1])} if ci is not None else {}
+    if cond.holds(change) and (ci is None or cond.holds(ci[0])):
+        shown += (f", 95% CI {format_value(ci[0], 'ratio', signed=True)}..{format_value(ci[1], 'ratio', signed=True)}"
+                  if ci is not None else "")
+        return _result(t, "fail", change, requests, f"{shown} crossed regression {cond.text}", baseline=base, **extra)
+    return _result(t, "pass", change, requests, None, baseline=base, **extra)
 
 
 # --- the verdict -----------------------------------------------------------------------------
 
 def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping, *, requirements: Sequence[str] | None = None,
              strict: bool = False, problems: Sequence[str] = (), baseline: Mapping | None = None,
-             aborted: str | None = None, interrupted: str | None = None) -> Verdict:
+             aborted: str | None = None, interrupted: str | None = None,
+             significance: Significance | None = None) -> Verdict:
     """Evaluate every threshold of the chosen requirements against ``summary`` (a summary.json dict).
 
     ``requirements`` defaults to every file whose requirement appears in the summary. ``problems`` are
@@ -223,6 +237,7 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping, *, requiremen
     inconclusive. Under ``strict`` a warn counts as fail for the verdict and exit code. ``aborted``
     (abort_on_fail stopped the run) makes it fail; ``interrupted`` (SIGINT/SIGTERM) makes it
     inconclusive whatever the partial data says, since nobody can tell what the rest would have shown.
+    ``significance`` gives a regression threshold the 95% CI of its change (see ``_regression``).
     """
     in_summary = summary.get("requirements") or {}
     if requirements is None:
@@ -247,7 +262,7 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping, *, requiremen
     level = "fail" if aborted else "inconclusive" if run_problems else "pass"
     for req in chosen:
         for t in files[req].thresholds:
-            r = _evaluate_one(t, summary, baseline)
+            r = _evaluate_one(t, summary, baseline, significance)
             results.append(r)
             if r.reason:
                 reasons.append(r.reason)

@@ -10,7 +10,8 @@ run of each pair is 40% slower, which measures the detection rate instead.
     python bench/compare_false_alarms.py --scale 1.4 --pairs 5
     python bench/compare_false_alarms.py --reuse DIR          # re-compare runs kept from before
 
-Takes about 11 minutes for 20 pairs of 10 s runs (start-up and ramp-up included).
+Takes about 10 minutes for 20 pairs of 10 s runs (start-up and ramp-up included); measured results
+are in docs/history-and-compare.md.
 """
 from __future__ import annotations
 

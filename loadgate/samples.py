@@ -168,8 +168,10 @@ def read_samples(path: str | os.PathLike[str], columns: Sequence[str] | None = N
 def _read_parquet(path: Path, columns: list[str], dictionary: bool) -> pa.Table:
     """Read the wanted columns of a Parquet samples file, checking its schema version."""
     try:
-        file = pq.ParquetFile(path, read_dictionary=list(STRING_COLUMNS) if dictionary else None,
-                              page_checksum_verification=True, pre_buffer=False)  # pre-buffering: +15% peak
+        file = pq.ParquetFile(path, page_checksum_verification=True, pre_buffer=False)  # pre-buffering: +15% peak
+        if dictionary:  # only the string columns the file has: pyarrow raises KeyError for a missing one
+            wanted = [c for c in STRING_COLUMNS if c in file.schema_arrow.names]
+            file = pq.ParquetFile(path, read_dictionary=wanted, page_checksum_verification=True, pre_buffer=False)
         meta = file.schema_arrow.metadata or {}
         version = meta.get(SCHEMA_KEY)
         if version is not None and version.decode(errors="replace") != SCHEMA_ID:

@@ -1,8 +1,10 @@
 """report.html: one self-contained file that answers "did this build meet the requirement, and where does it hurt?".
 
 Rendered with Jinja2 (autoescape, StrictUndefined) from the run directory alone: ``verdict.json``,
-``summary.json``, ``run.json`` and, for the charts and the error table, ``samples.parquet``
-(through :mod:`loadgate.charts`). The charting library (uPlot, MIT) is inlined once; the chart data is
+``summary.json``, ``run.json``, ``comparison.json`` when the run has a baseline and, for the charts and
+the error table, ``samples.parquet`` (through :mod:`loadgate.charts`). The trend of the last runs comes
+from ``history.sqlite`` in the ``--out`` folder when it can be read (:mod:`loadgate.trend`), and is
+left out, with a note, when it cannot. The charting library (uPlot, MIT) is inlined once; the chart data is
 one JSON block escaped so that no string in it can end the script or open markup. A Content Security
 Policy with a per-render nonce forbids every network fetch and any script but the report's own.
 """
@@ -23,6 +25,8 @@ from loadgate import __version__, rundir
 from loadgate.units import format_duration
 
 MAX_REQUEST_ROWS = 500  # per-request table rows; the rest are counted, and all are in summary.json
+MAX_COMPARISON_ROWS = 400  # comparison rows; requirement-wide and changed rows first, all in comparison.json
+COMPARE_SCHEMA = "loadgate.compare/1"
 _STATUS_ORDER = ("fail", "inconclusive", "warn", "pass", "skipped")
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
@@ -74,11 +78,33 @@ def _value(t: Mapping) -> str:
     return f"{v:,.1f} {t.get('unit')}"
 
 
+def _change(r: Mapping, x: float | None = None) -> str:
+    """A comparison row's change: ``+12.3%`` (relative, percentiles) or ``+0.40pp`` (absolute, error rate)."""
+    x = r.get("change") if x is None else x
+    if not isinstance(x, (int, float)) or x != x or x in (float("inf"), float("-inf")):
+        return "-"
+    absolute = r.get("change_kind") == "absolute"
+    shown = round(x * 100, 2 if absolute else 1) + 0.0  # + 0.0: a change that rounds to zero is +0.0, not -0.0
+    return f"{shown:+.2f}pp" if absolute else f"{shown:+.1f}%"
+
+
+def _cmp_value(r: Mapping, key: str) -> str:
+    v = r.get(key)
+    if not isinstance(v, (int, float)):
+        return "-"
+    return f"{v * 100:.2f}%" if r.get("metric") == "error_rate" else f"{v:,.1f} ms"
+
+
+def _p(v: float | None) -> str:
+    return "-" if not isinstance(v, (int, float)) else "<0.001" if v < 0.001 else f"{v:.3f}"
+
+
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("loadgate", "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(utc=_utc, num=_num, pct=_pct, value=_value, dur=_dur, clock=_clock)
+    env.filters.update(utc=_utc, num=_num, pct=_pct, value=_value, dur=_dur, clock=_clock, change=_change,
+                       cmp_value=_cmp_value, p=_p)
     return env
 
 
@@ -152,33 +178,83 @@ def _metadata(run: Mapping, summary: Mapping) -> list[tuple[str, str]]:
     return rows
 
 
+def load_comparison(run_dir: str) -> tuple[dict | None, str | None]:
+    """``comparison.json`` of the run (None when it has no baseline), or None and why it cannot be shown."""
+    from loadgate.baseline import COMPARISON
+
+    path = os.path.join(run_dir, COMPARISON)
+    if not os.path.exists(path):
+        return None, None
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        return None, f"{COMPARISON} cannot be read ({e})"
+    if not isinstance(doc, dict) or doc.get("schema") != COMPARE_SCHEMA or not isinstance(doc.get("requests"), list):
+        return None, f"{COMPARISON} is not a {COMPARE_SCHEMA} document"
+    return doc, None
+
+
+def _comparison(doc: Mapping) -> dict:
+    """The comparison as the template shows it: rows (requirement-wide and changed ones kept first past the cap)."""
+    rows = [r for r in doc["requests"] if isinstance(r, Mapping)]
+    if len(rows) > MAX_COMPARISON_ROWS:
+        first = [r for r in rows if r.get("request_type") is None or r.get("status") != "unchanged"]
+        rest = [r for r in rows if not (r.get("request_type") is None or r.get("status") != "unchanged")]
+        keep = {id(r) for r in (first + rest)[:MAX_COMPARISON_ROWS]}
+        shown = [r for r in rows if id(r) in keep]
+    else:
+        shown = rows
+    tol = doc.get("tolerance") if isinstance(doc.get("tolerance"), Mapping) else {}
+    latency, errors = tol.get("latency", 0.10), tol.get("error_rate", 0.005)
+    count = {s: sum(1 for r in rows if r.get("status") == s) for s in ("regression", "improvement", "unchanged")}
+    return {"baseline": str(doc.get("baseline") or "?"), "candidate": str(doc.get("candidate") or "?"),
+            "verdict": str(doc.get("verdict") or ""), "rows": shown, "hidden": len(rows) - len(shown),
+            "count": count, "total": len(rows), "unmatched": [u for u in doc.get("unmatched") or ()
+                                                              if isinstance(u, Mapping)],
+            "tolerance": f"latency percentiles +{_num(latency * 100, 3).rstrip('0').rstrip('.')}% (relative change), "
+                         f"error rate +{_num(errors * 100, 3).rstrip('0').rstrip('.')} percentage points"}
+
+
 def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: Mapping | None = None,
-                  errors: Mapping | None = None, note: str | None = None) -> str:
+                  errors: Mapping | None = None, note: str | None = None, comparison: Mapping | None = None,
+                  comparison_note: str | None = None, trend: list[dict] | None = None,
+                  trend_note: str | None = None) -> str:
     """The report as one string with no external resources.
 
-    ``charts`` and ``errors`` come from :mod:`loadgate.charts` (None: not available, ``note`` says why).
+    ``charts`` and ``errors`` come from :mod:`loadgate.charts` (None: not available, ``note`` says why);
+    ``comparison`` is the run's ``loadgate.compare/1`` document (None: no baseline); ``trend`` comes from
+    :func:`loadgate.trend.load_trend` (None: not looked up).
     """
+    from loadgate.trend import LIMIT as TREND_LIMIT, chart_count
+
     requests = list(summary.get("requests") or [])
     busiest = sorted(requests, key=lambda e: -int(e.get("requests") or 0))[:MAX_REQUEST_ROWS]
     keep = {id(e) for e in busiest}
     shown = [e for e in requests if id(e) in keep]  # summary order (type, name), busiest only
+    trend_charts = chart_count(trend or [])
+    data = {**(charts or {}), "trend": trend or []} if charts or trend_charts else None
     context = {
         "verdict": verdict, "summary": summary, "run": run, "trace": _trace(verdict, run),
         "titles": run.get("titles") or {}, "requests": shown, "hidden_requests": len(requests) - len(shown),
         "overall": summary.get("overall") or {}, "metadata": _metadata(run, summary),
         "charts": charts, "errors": errors, "note": note, "version": __version__,
+        "comparison": _comparison(comparison) if comparison else None, "comparison_note": comparison_note,
+        "trend": trend, "trend_note": trend_note, "trend_limit": TREND_LIMIT,
+        "expected": ((6 if charts.get("cpu") else 5) if charts else 0) + trend_charts,
         "t0": (charts or {}).get("t0") or run.get("start") or 0.0,
         "generated": _utc(dt.datetime.now(dt.timezone.utc).timestamp()),
-        "nonce": secrets.token_urlsafe(18), "data": script_json(charts) if charts else None,
-        "uplot_js": _asset("uPlot.iife.min.js") if charts else None, "uplot_css": _asset("uPlot.min.css"),
+        "nonce": secrets.token_urlsafe(18), "data": script_json(data) if data else None,
+        "uplot_js": _asset("uPlot.iife.min.js") if data else None, "uplot_css": _asset("uPlot.min.css"),
         "report_js": _asset("report.js"),
     }
     return _env().get_template("report.html.j2").render(**context)
 
 
 def build_report(run_dir: str, *, verdict: Mapping, summary: Mapping, run: Mapping) -> str:
-    """The report of ``run_dir``: JSON documents as given, charts and errors from its samples."""
+    """The report of ``run_dir``: JSON documents as given, charts and errors from its samples, trend from history."""
     from loadgate import charts as ch
+    from loadgate.trend import load_trend
 
     table, note = ch.load_samples(os.path.join(run_dir, rundir.SAMPLES))
     data = errs = None
@@ -186,7 +262,10 @@ def build_report(run_dir: str, *, verdict: Mapping, summary: Mapping, run: Mappi
         data = ch.chart_data(table, run, summary, verdict)
         errs = ch.errors(table, summary.get("window"))
         del table
-    return render_report(verdict=verdict, summary=summary, run=run, charts=data, errors=errs, note=note)
+    comparison, comparison_note = load_comparison(run_dir)
+    trend, trend_note = load_trend(run_dir, run, verdict)
+    return render_report(verdict=verdict, summary=summary, run=run, charts=data, errors=errs, note=note,
+                         comparison=comparison, comparison_note=comparison_note, trend=trend, trend_note=trend_note)
 
 
 def _write(path: str, html: str) -> None:

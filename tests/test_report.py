@@ -1,17 +1,20 @@
-"""report.html and its chart data: hand-computed series and percentiles, escaping, degraded inputs, real runs."""
+"""report.html and its chart data: hand-computed series and percentiles, escaping, degraded inputs, real runs;
+the comparison with the baseline and the trend of the last runs from the history."""
 from __future__ import annotations
 
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from conftest import E2E, ROOT, load, run_cli
-from loadgate import charts
+from conftest import E2E, ROOT, load, run_cli, run_dir_of
+from loadgate import charts, history, trend
 from loadgate.analysis import Window
 from loadgate.report import render_report, script_json, write_run_report
 from loadgate.samples import SCHEMA
@@ -48,6 +51,22 @@ def hostile_run(tmp_path_factory) -> Path:
                                str(HOSTILE / "scenarios"), "--thresholds", str(HOSTILE / "thresholds"))
     assert code == 1  # error_rate crosses its alert
     return run_dir
+
+
+def two_runs(tmp_path_factory) -> tuple[Path, Path]:
+    """Two real runs of REQ-T-PASS into one --out folder, the second with the first as its baseline."""
+    out = tmp_path_factory.getbasetemp() / "report-runs" / "two" / "reports"
+    marker = out.parent / "done"
+    if not marker.exists():
+        args = ("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"), "--thresholds",
+                str(E2E / "thresholds"), "--out", str(out))
+        res = run_cli(*args)
+        assert res.code == 0, res.stderr
+        res = run_cli(*args, "--baseline", str(run_dir_of(out)))
+        assert res.code == 0, res.stderr
+        marker.write_text("ok")
+    first, second = sorted(p for p in out.iterdir() if p.is_dir())
+    return first, second
 
 
 def chart_json(html: str) -> dict:
@@ -259,3 +278,187 @@ def test_cpu_series_per_process_in_seconds_since_start_with_peaks_kept(monkeypat
     monkeypatch.setattr(charts, "MAX_POINTS", 2)
     long = {"local": [[float(t), float(t % 5) * 20] for t in range(5)]}   # 0 20 40 60 80
     assert charts.cpu_series(long, 0.0) == [{"label": "local", "t": [0.0, 3.0], "cpu": [40.0, 80.0]}]
+
+
+# --- comparison with the baseline, trend of the last runs -------------------------------------------
+
+REQ = "REQ-U-1"
+
+
+def _threshold(metric: str, value: float | None, status: str, *, unit: str = "ms", request: str | None = None,
+               target: str | None = None, alert: str | None = None, regression: str | None = None) -> dict:
+    t = {"requirement": REQ, "metric": metric, "request": request, "target": target, "alert": alert,
+         "value": value, "unit": unit, "requests": 100, "status": status, "reason": None, "source": "t.yaml:1"}
+    return {**t, "regression": regression, "baseline": 1.0} if regression else t
+
+
+def _thresholds(p95: float, p99: float | None, err: float, statuses: tuple[str, str, str]) -> list[dict]:
+    """The same threshold file every run: p95, an error-rate, a request's p99, two regression thresholds."""
+    out = [_threshold("p95", p95, statuses[0], target="<200ms", alert=">1s"),
+           _threshold("error_rate", err, statuses[1], unit="ratio", target="<1%", alert=">5%"),
+           _threshold("p95", 0.5, "fail", unit="ratio", regression=">10%"),  # a change, not a series
+           _threshold("error_rate", 3.0, "fail", unit="ratio", regression=">50%"),  # same metric, scope, unit
+           _threshold("p99", p99, statuses[2], request="GET /x", alert=">2s")]
+    return out if p99 is not None else out[:4]  # a run before the p99 threshold existed
+
+
+def _history_run(out: Path, run_id: str, start: float, verdict: str, thresholds: list[dict], *, kind: str = "run",
+                 reqs: tuple[str, ...] = (REQ,)) -> None:
+    run = {"requirements": list(reqs), "start": start, "end": start + 10, "users": 5}
+    history.record(history.db_path(str(out)), str(out / run_id), run, {"requirements": {}}, {
+        "verdict": verdict, "exit_code": 1 if verdict == "fail" else 0, "thresholds": thresholds}, kind=kind)
+
+
+def test_trend_is_the_history_up_to_this_run_plus_this_run_from_its_verdict(tmp_path):
+    out = tmp_path / "reports"
+    out.mkdir()
+    _history_run(out, "r1", 100.0, "pass", _thresholds(120.0, None, 0.0, ("pass", "pass", "pass")))
+    _history_run(out, "r2", 200.0, "fail", _thresholds(300.0, 900.0, 0.08, ("warn", "fail", "pass")))
+    _history_run(out, "r2", 200.0, "warn", _thresholds(300.0, 900.0, 0.02, ("warn", "warn", "pass")), kind="gate")
+    _history_run(out, "now", 300.0, "fail", _thresholds(1.0, 1.0, 1.0, ("fail", "fail", "fail")))  # stale record
+    _history_run(out, "later", 400.0, "pass", _thresholds(5.0, 5.0, 0.0, ("pass", "pass", "pass")))
+    _history_run(out, "other", 250.0, "pass", [], reqs=("REQ-U-2",))
+    verdict = {"verdict": "pass", "thresholds": _thresholds(150.0, 80.0, 0.001, ("pass", "pass", "pass"))}
+    got, note = trend.load_trend(str(out / "now"), {"requirements": [REQ], "start": 300.0}, verdict)
+    assert note is None and len(got) == 1
+    t = got[0]
+    assert t["requirement"] == REQ and t["regression_thresholds"] == 2
+    # r2 by its latest verdict (the gate's); "now" once, from verdict.json; "later" started after this run
+    assert t["runs"] == [{"run_id": "r1", "started": 100.0, "verdict": "pass", "current": False},
+                         {"run_id": "r2", "started": 200.0, "verdict": "warn", "current": False},
+                         {"run_id": "now", "started": 300.0, "verdict": "pass", "current": True}]
+    ms, ratio = t["charts"]
+    assert ms["unit"] == "ms" and ms["series"] == [
+        {"label": "p95 (all requests)", "metric": "p95", "request": None, "values": [120.0, 300.0, 150.0],
+         "status": ["pass", "warn", "pass"]},
+        {"label": "p99 (GET /x)", "metric": "p99", "request": "GET /x", "values": [None, 900.0, 80.0],
+         "status": [None, "pass", "pass"]}]
+    assert [(l["metric"], l["level"], l["value"]) for l in ms["levels"]] == [
+        ("p95", "target", 200.0), ("p95", "alert", 1000.0), ("p99", "alert", 2000.0)]
+    # the absolute error rate only: the regression threshold of the same metric and scope is told apart
+    assert ratio["unit"] == "ratio" and ratio["series"] == [
+        {"label": "error_rate (all requests)", "metric": "error_rate", "request": None,
+         "values": [0.0, 0.02, 0.001], "status": ["pass", "warn", "pass"]}]
+    assert [(l["level"], l["value"]) for l in ratio["levels"]] == [("target", 0.01), ("alert", 0.05)]
+    assert trend.chart_count(got) == 2
+    # the last `limit` runs, this one included
+    two, _ = trend.load_trend(str(out / "now"), {"requirements": [REQ], "start": 300.0}, verdict, limit=2)
+    assert [r["run_id"] for r in two[0]["runs"]] == ["r2", "now"]
+    assert two[0]["charts"][0]["series"][0]["values"] == [300.0, 150.0]
+
+
+def test_trend_of_an_old_run_reaches_past_the_runs_after_it(tmp_path):
+    out = tmp_path / "reports"
+    out.mkdir()
+    for i in range(6):
+        _history_run(out, f"r{i}", float(i), "pass", _thresholds(float(i), None, 0.0, ("pass",) * 3))
+    verdict = {"verdict": "pass", "thresholds": _thresholds(99.0, None, 0.0, ("pass",) * 3)}
+    got, _ = trend.load_trend(str(out / "r2"), {"requirements": [REQ], "start": 2.0}, verdict, limit=3)
+    assert [r["run_id"] for r in got[0]["runs"]] == ["r0", "r1", "r2"]  # r3..r5 are later; r2 from its verdict
+    assert got[0]["charts"][0]["series"][0]["values"] == [0.0, 1.0, 99.0]
+
+
+def test_missing_corrupt_or_locked_history_is_a_note_and_the_trend_is_this_run(tmp_path, monkeypatch):
+    out = tmp_path / "reports"
+    out.mkdir()
+    run, verdict = {"requirements": [REQ], "start": 5.0}, {"verdict": "pass", "thresholds": []}
+    got, note = trend.load_trend(str(out / "now"), run, verdict)
+    assert note.startswith(f"{out / 'history.sqlite'} does not exist") and trend.chart_count(got) == 0
+    assert got[0]["runs"] == [{"run_id": "now", "started": 5.0, "verdict": "pass", "current": True}]
+    db = out / "history.sqlite"
+    db.write_bytes(b"not a database " * 200)
+    got, note = trend.load_trend(str(out / "now"), run, verdict)
+    assert "cannot be read" in note and "not a database" in note and len(got[0]["runs"]) == 1
+    db.unlink()
+    _history_run(out, "r1", 1.0, "pass", [])
+    monkeypatch.setattr(trend, "PROBE_TIMEOUT", 0.1)
+    holder = subprocess.Popen(  # exclusive locking mode: even WAL readers wait for it
+        [sys.executable, "-c", "import sqlite3, sys\n"
+         f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\nc.execute('PRAGMA locking_mode = EXCLUSIVE')\n"
+         "c.execute('BEGIN EXCLUSIVE')\nc.execute('DELETE FROM run_requirements')\n"
+         "print('locked', flush=True)\nsys.stdin.readline()\n"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        got, note = trend.load_trend(str(out / "now"), run, verdict)
+        assert "cannot be read (database is locked)" in note and len(got[0]["runs"]) == 1
+    finally:
+        holder.communicate("\n", timeout=10)
+    assert trend.load_trend(str(out / "now"), run, verdict)[0][0]["runs"][0]["run_id"] == "r1"
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_report_renders_from_the_run_directory_alone_whatever_the_history(tmp_path_factory, tmp_path, damage):
+    run_dir = tmp_path / "copy"
+    shutil.copytree(pass_run(tmp_path_factory), run_dir)
+    if damage == "corrupt":
+        (tmp_path / "history.sqlite").write_bytes(b"garbage" * 100)
+    html = Path(write_run_report(str(run_dir))).read_text(encoding="utf-8")
+    assert 'id="trend-note"' in html and ("does not exist" if damage == "missing" else "cannot be read") in html
+    assert "Only this run so far" in html and not re.search(r'id="trend-\d', html)
+    assert chart_json(html)["trend"][0]["runs"][0]["run_id"] == "copy"
+    assert 'data-charts-expected="6"' in html  # this run's charts only
+    assert 'id="no-baseline"' in html and "--baseline RUN_DIR" in html
+
+
+def test_hostile_names_in_comparison_json_stay_text(tmp_path_factory, tmp_path):
+    evil = "</script><!--<script>alert(1)</script>\"'><img src=x onerror=alert(1)>"
+    run_dir = tmp_path / "copy"
+    shutil.copytree(pass_run(tmp_path_factory), run_dir)
+    row = {"request_type": evil, "name": evil, "requirement": evil, "metric": "p95", "baseline": 10.0,
+           "candidate": 15.0, "change": 0.5, "ci": [0.3, 0.7], "p_value": 0.0001, "status": "regression",
+           "change_kind": "relative", "sample_sizes": [500, 500]}
+    doc = {"schema": "loadgate.compare/1", "baseline": evil, "candidate": "copy", "verdict": "fail",
+           "requests": [row, {**row, "metric": "error_rate", "change_kind": "absolute", "baseline": 0.0,
+                              "candidate": 0.004, "change": 0.004, "ci": None, "p_value": None,
+                              "status": "unchanged"}],
+           "tolerance": {"latency": 0.1, "error_rate": 0.005}, "confidence": 0.95,
+           "unmatched": [{"requirement": evil, "request_type": evil, "name": evil, "only_in": "baseline"}]}
+    (run_dir / "comparison.json").write_text(json.dumps(doc))
+    html = Path(write_run_report(str(run_dir))).read_text(encoding="utf-8")
+    section = html[html.index('id="baseline"'):html.index('id="trend"')]
+    assert "<img" not in html and "alert(1)</script>" not in html and html.count("<script") == 3
+    # heading, note, requirement + type + name of 2 rows and of the unmatched one
+    assert section.count("&lt;img src=x onerror=alert(1)&gt;") == 11
+    assert '<tr class="regression">' in section and "+50.0%" in section and "+30.0% … +70.0%" in section
+    assert "+0.40pp" in section and "too few samples" in section and "&lt;0.001" in section
+    assert "1 regression</b>" in section and "0 improvements and 1 unchanged of 2 rows" in section
+    assert "latency percentiles +10% (relative change), error rate +0.5 percentage points" in section
+
+
+def test_two_real_runs_the_second_has_the_comparison_and_a_trend_of_both(tmp_path_factory, tmp_path):
+    first, second = two_runs(tmp_path_factory)
+    comparison = load(second, "comparison.json")
+    assert comparison["baseline"] == first.name and not (first / "comparison.json").exists()
+    html = (second / "report.html").read_text(encoding="utf-8")
+    assert f"Against the baseline ({first.name})</h2>" in html
+    table = html[html.index('id="comparison-table"'):html.index("</table>", html.index('id="comparison-table"'))]
+    assert table.count("<tr class=") == len(comparison["requests"]) >= 4
+    assert "(all requests)" in table and "GET /api/users/[id]" in table
+    data = chart_json(html)
+    (t,) = data["trend"]
+    assert [(r["run_id"], r["verdict"], r["current"]) for r in t["runs"]] == [
+        (first.name, "pass", False), (second.name, "pass", True)]
+    assert t["runs"][0]["started"] == load(first, "run.json")["start"]
+    values = {d.name: {(x["metric"], x["request"]): x["value"] for x in load(d, "verdict.json")["thresholds"]}
+              for d in (first, second)}
+    series = {(s["metric"], s["request"]): s for c in t["charts"] for s in c["series"]}
+    assert set(series) == set(values[first.name])  # p95, error_rate, p99 of GET /api/users/[id]
+    for key, s in series.items():
+        assert s["values"] == [values[first.name][key], values[second.name][key]]
+        assert s["status"] == ["pass", "pass"]
+    assert [c["unit"] for c in t["charts"]] == ["ms", "ratio"]
+    assert f'data-charts-expected="{(6 if data.get("cpu") else 5) + 2}"' in html
+    assert 'id="trend-0-0"' in html and 'id="trend-0-1"' in html
+    assert "No baseline" in (first / "report.html").read_text(encoding="utf-8")
+    # re-rendered now that the second run is in the history too: still two runs, not three
+    out = tmp_path / "again.html"
+    assert run_cli("report", str(second), "-o", str(out)).code == 0
+    again = chart_json(out.read_text(encoding="utf-8"))["trend"][0]
+    assert [r["run_id"] for r in again["runs"]] == [first.name, second.name]
+    # without samples the run's own charts go, the trend stays
+    copy = tmp_path / "reports"
+    shutil.copytree(second.parent, copy)
+    (copy / second.name / "samples.parquet").unlink()
+    html = Path(write_run_report(str(copy / second.name))).read_text(encoding="utf-8")
+    assert 'data-charts-expected="2"' in html and 'id="no-charts"' in html
+    assert "series" not in chart_json(html) and len(chart_json(html)["trend"][0]["runs"]) == 2

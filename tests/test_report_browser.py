@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from test_report import HOSTILE_STRINGS, hostile_run, pass_run
+from test_report import HOSTILE_STRINGS, chart_json, hostile_run, pass_run, two_runs
 
 ARTIFACTS = ROOT / "test-artifacts"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -49,25 +49,33 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
-def open_and_shoot(chromium: str, run_dir: Path, tmp_path: Path, shot: str) -> str:
+def charts_to_draw(page: Path) -> int:
+    """Five charts of the requests, one of the generator's CPU, and each trend chart of 2 runs or more."""
+    data = chart_json(page.read_text(encoding="utf-8"))
+    trend = sum(len(t["charts"]) for t in data["trend"] if len(t["runs"]) >= 2)
+    return (5 + bool(data.get("cpu")) if "series" in data else 0) + trend
+
+
+def open_and_shoot(chromium: str, run_dir: Path, tmp_path: Path, shot: str, height: int = 3000) -> str:
     page = run_dir / "report.html"
     dom, console = browse(chromium, page, tmp_path / "profile", "--dump-dom")
     assert console == []
     body = re.search(r"<body[^>]*>", dom).group(0)
     drawn = re.search(r'data-charts-drawn="(\d+)"', body).group(1)
     expected = re.search(r'data-charts-expected="(\d+)"', body).group(1)
-    assert drawn == expected == "6", body  # five charts of the requests, one of the generator's CPU
+    assert drawn == expected == str(charts_to_draw(page)), body
     ARTIFACTS.mkdir(exist_ok=True)
     target = ARTIFACTS / shot
     target.unlink(missing_ok=True)
     _, console = browse(chromium, page, tmp_path / "profile", "--hide-scrollbars", f"--screenshot={target}",
-                        "--window-size=1400,3000")
+                        f"--window-size=1400,{height}")
     assert console == []
-    assert png_size(target) == (1400, 3000) and target.stat().st_size > 50_000  # a drawn page, not a blank one
+    assert png_size(target) == (1400, height) and target.stat().st_size > 50_000  # a drawn page, not a blank one
     return dom
 
 
 def test_report_of_a_real_run_opens_cleanly_with_every_chart_drawn(chromium, tmp_path_factory, tmp_path):
+    assert charts_to_draw(pass_run(tmp_path_factory) / "report.html") == 6  # the only run in its --out folder
     dom = open_and_shoot(chromium, pass_run(tmp_path_factory), tmp_path, "report.png")
     assert dom.count("<canvas") >= 5  # uPlot draws on canvas, one per chart
     assert "REQ-T-PASS" in dom and "PASS" in dom
@@ -81,3 +89,11 @@ def test_hostile_strings_stay_inert_in_the_browser(chromium, tmp_path_factory, t
         assert s not in dom
     # names from the chart data reach the legends as text, so the DOM serialises them escaped
     assert "GET /api/products?&lt;script&gt;alert(1)&lt;/script&gt; (" in dom
+
+
+def test_comparison_and_trend_of_a_second_run_are_drawn(chromium, tmp_path_factory, tmp_path):
+    _, second = two_runs(tmp_path_factory)
+    assert charts_to_draw(second / "report.html") == 8  # 6 of the run, the trend's ms and error-rate charts
+    dom = open_and_shoot(chromium, second, tmp_path, "report-trend.png", height=3600)
+    assert dom.count("<canvas") >= 8
+    assert 'id="comparison-table"' in dom and "p95 (all requests)" in dom  # a trend legend entry, as text

@@ -70,12 +70,17 @@ def metric_value(metric: str, rt: np.ndarray, ok: np.ndarray, seconds: float) ->
 
 
 class LiveMonitor:
-    """Keeps the last few seconds of samples and evaluates rules over a sliding window."""
+    """Keeps the last few seconds of samples and evaluates rules over a sliding window.
+
+    Each batch is reduced once, when it arrives, to what the rules need: timestamps, response times,
+    success, and one in-scope mask per rule. The per-second evaluation then only concatenates the
+    recent batches' arrays: it runs on the load generator's own loop, which has no time to spare.
+    """
 
     def __init__(self, rules: Iterable[dict]) -> None:
         self.rules = [Rule(**r) for r in rules]
         self.horizon = max([PROGRESS_WINDOW_S, *(r.window for r in self.rules)])
-        self.batches: collections.deque[tuple[float, pa.RecordBatch]] = collections.deque()
+        self.batches: collections.deque[_Slice] = collections.deque()
 
     @classmethod
     def from_file(cls, path: str | None) -> "LiveMonitor":
@@ -86,44 +91,41 @@ class LiveMonitor:
 
     def add(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows:
-            self.batches.append((pc.max(batch.column("timestamp")).as_py(), batch))
+            ts = _np(batch.column("timestamp"), np.nan)
+            self.batches.append(_Slice(float(np.nanmax(ts)) if not np.isnan(ts).all() else -np.inf, ts,
+                                       _np(batch.column("response_time_ms"), np.nan),
+                                       _np(batch.column("success"), False),
+                                       [_scope_mask(batch, rule) for rule in self.rules]))
 
-    def _recent(self, now: float, seconds: float) -> pa.Table | None:
-        while self.batches and self.batches[0][0] < now - self.horizon:
+    def _recent(self, now: float, seconds: float, rule: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """(response times, success) of the samples since ``now - seconds``, in ``rule``'s scope if given."""
+        while self.batches and self.batches[0].last < now - self.horizon:
             self.batches.popleft()
-        batches = [b for t, b in self.batches if t >= now - seconds]
-        if not batches:
+        parts = [b for b in self.batches if b.last >= now - seconds]
+        if not parts:
             return None
-        table = pa.Table.from_batches(batches)
-        return table.filter(pc.greater_equal(table.column("timestamp"), now - seconds))
-
-    def _scope(self, table: pa.Table, rule: Rule) -> tuple[np.ndarray, np.ndarray]:
-        req = table.column("requirement")
-        mask = pc.match_substring_regex(req, f"(^|,){rule.requirement}(,|$)")
-        if rule.request:
-            key = pc.binary_join_element_wise(table.column("request_type"), table.column("name"), " ")
-            mask = pc.and_(mask, pc.or_(pc.equal(key, rule.request), pc.equal(table.column("name"), rule.request)))
-        sel = table.filter(mask)
-        return (sel.column("response_time_ms").to_numpy(zero_copy_only=False),
-                sel.column("success").to_numpy(zero_copy_only=False))
+        ts = np.concatenate([b.ts for b in parts])
+        keep = ts >= now - seconds
+        if rule is not None:
+            keep &= np.concatenate([b.masks[rule] for b in parts])
+        return np.concatenate([b.rt for b in parts])[keep], np.concatenate([b.ok for b in parts])[keep]
 
     def evaluate(self, now: float, *, started: float, ramped: bool) -> tuple[dict, str | None]:
         """(progress snapshot, abort reason or None) at time ``now``."""
         snap: dict = {"t": now, "crossed": []}
-        table = self._recent(now, PROGRESS_WINDOW_S)
+        recent = self._recent(now, PROGRESS_WINDOW_S)
         span = min(PROGRESS_WINDOW_S, max(now - started, 1e-9))
-        if table is not None and table.num_rows:
-            rt = table.column("response_time_ms").to_numpy(zero_copy_only=False)
-            ok = table.column("success").to_numpy(zero_copy_only=False)
+        if recent is not None and recent[0].size:
+            rt, ok = recent
             snap.update(rps=rt.size / span, p95_ms=float(np.percentile(rt, 95)), error_rate=float(1 - ok.mean()))
         else:
             snap.update(rps=0.0, p95_ms=None, error_rate=None)
         abort = None
-        for rule in self.rules:
-            win = self._recent(now, rule.window)
+        for i, rule in enumerate(self.rules):
+            win = self._recent(now, rule.window, i)
             if win is None:
                 continue
-            rt, ok = self._scope(win, rule)
+            rt, ok = win
             if rt.size < rule.min_requests:
                 continue
             value = metric_value(rule.metric, rt, ok, min(rule.window, max(now - started, 1e-9)))
@@ -138,3 +140,41 @@ class LiveMonitor:
                 abort = (f"aborted after {now - started:.0f}s: {rule.label} held over the last "
                          f"{rule.window:g}s ({shown})")
         return snap, abort
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """One batch as the rules see it."""
+
+    last: float  # its latest timestamp
+    ts: np.ndarray
+    rt: np.ndarray  # NaN where unknown
+    ok: np.ndarray  # False where unknown
+    masks: list[np.ndarray]  # per rule: rows in its scope
+
+
+def _scope_mask(batch: pa.RecordBatch, rule: Rule) -> np.ndarray:
+    """Rows of ``batch`` in the rule's scope: its requirement, and its request if it names one."""
+    mask = pc.match_substring_regex(batch.column("requirement"), f"(^|,){rule.requirement}(,|$)")
+    if rule.request:
+        key = pc.binary_join_element_wise(batch.column("request_type"), batch.column("name"), " ")
+        mask = pc.and_(mask, pc.or_(pc.equal(key, rule.request), pc.equal(batch.column("name"), rule.request)))
+    return _np(mask, False)
+
+
+_NUMPY_TYPES = {pa.float64(): np.float64, pa.int64(): np.int64, pa.int32(): np.int32}
+
+
+def _np(column: pa.Array, fill: object) -> np.ndarray:
+    """A numpy view (a copy for booleans) of a primitive Arrow array, nulls replaced by ``fill``.
+
+    From the buffers: Arrow's own ``to_numpy`` imports pandas, a stall of the load generator's loop.
+    """
+    if column.null_count:
+        column = column.fill_null(fill)
+    if pa.types.is_boolean(column.type):
+        return _np(pc.cast(column, pa.uint8()), 0).view(np.bool_)
+    dtype = _NUMPY_TYPES.get(column.type)
+    if dtype is None:
+        return column.to_numpy(zero_copy_only=False)
+    return np.frombuffer(column.buffers()[1], dtype, len(column), column.offset * np.dtype(dtype).itemsize)

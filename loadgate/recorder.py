@@ -22,10 +22,11 @@ from typing import Any
 
 import gevent
 import pyarrow as pa
+import pyarrow.compute as pc
 from greenlet import getcurrent
 from locust import events
 from locust.exception import RPCError, RPCSendError
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import MasterRunner, Runner, WorkerRunner
 from locust.user.task import TaskSet
 
 import psutil
@@ -44,6 +45,7 @@ MSG_DONE = "loadgate_done"
 WORKER_DONE_TIMEOUT_S = 30.0
 INTERRUPT_DONE_TIMEOUT_S = 4.0
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+_EXCEPTION_CACHE_MAX = 20_000  # distinct names / exception texts remembered (redacted once each)
 
 # greenlet -> requirement string of the task it is running (absent: outside any task)
 _current: dict[Any, str] = {}
@@ -98,9 +100,22 @@ def attribute_tasks(holder, run_reqs: list[str], inherited: frozenset = frozense
     holder.tasks = new_tasks
 
 
-def _status_code(response: Any) -> int:
-    code = getattr(response, "status_code", 0)
-    return int(code) if code else 0
+class _UserCount:
+    """``len()`` is the runner's user count. For local and worker runners that is the size of the set of
+    user greenlets (what ``Runner.user_count`` computes, minus two Python calls); else the property."""
+
+    def __init__(self, runner) -> None:
+        self.runner = runner
+
+    def __len__(self) -> int:
+        return self.runner.user_count
+
+    @classmethod
+    def of(cls, runner):
+        greenlets = getattr(getattr(runner, "user_greenlets", None), "greenlets", None)
+        if type(runner).user_count is Runner.user_count and isinstance(greenlets, set):
+            return greenlets
+        return cls(runner)
 
 
 class Recorder:
@@ -135,6 +150,9 @@ class Recorder:
         self._monitor_greenlet = None
         self.monitor = monitor or LiveMonitor([])
         self.redact_name = NameRedactor()
+        self._names: dict[str, str] = {}  # name -> redacted name, read directly on the hot path
+        self._exceptions: dict[str, str] = {}
+        self._users = _UserCount.of(self.runner)
         self.process = psutil.Process()
         self.process.cpu_percent(None)  # the first call only starts the measurement
         self.cpu: list[list[float]] = []            # this process: [t, % of one core] each second
@@ -145,12 +163,32 @@ class Recorder:
     # --- hot path ---------------------------------------------------------------------------
     def on_request(self, request_type, name, response_time, response_length, response=None,
                    context=None, exception=None, start_time=None, **_kw) -> None:
+        # Inlined on purpose (bench/recorder_overhead.py): a cached name is one dict lookup, the user count
+        # one len() of the runner's set of user greenlets, an exception text is redacted once per distinct text.
+        code = getattr(response, "status_code", 0)
         self.rows.append((
             start_time if start_time is not None else time.time() - (response_time or 0) / 1000.0,
-            request_type, self.redact_name(name), response_time, response_length or 0,
-            _status_code(response), exception is None, None if exception is None else redact(repr(exception)),
-            _current.get(getcurrent(), self.all_reqs), self.runner.user_count,
+            request_type, self._names.get(name) or self._name(name), response_time, response_length or 0,
+            int(code) if code else 0, exception is None,
+            None if exception is None else self._exception_text(repr(exception)),
+            _current.get(getcurrent(), self.all_reqs), len(self._users),
         ))
+
+    def _name(self, name: str) -> str:
+        out = self.redact_name(name)
+        if len(self._names) >= _EXCEPTION_CACHE_MAX:  # random URLs as names must not grow it
+            self._names.clear()
+        self._names[name] = out
+        return out
+
+    def _exception_text(self, text: str) -> str:
+        out = self._exceptions.get(text)
+        if out is None:
+            out = redact(text)
+            if len(self._exceptions) >= _EXCEPTION_CACHE_MAX:  # texts with ids in them must not grow it
+                self._exceptions.clear()
+            self._exceptions[text] = out
+        return out
 
     # --- batches ----------------------------------------------------------------------------
     def _batch(self, rows: list[tuple], worker: str) -> pa.RecordBatch:
@@ -161,7 +199,7 @@ class Recorder:
             pa.array(cols[2], pa.string()), pa.array(cols[3], pa.float64()),
             pa.array(cols[4], pa.int64()), pa.array(cols[5], pa.int32()),
             pa.array(cols[6], pa.bool_()), pa.array(cols[7], pa.string()),
-            pa.array(cols[8], pa.string()), pa.array([worker] * n, pa.string()),
+            pa.array(cols[8], pa.string()), pa.repeat(pa.scalar(worker, pa.string()), n),
             pa.array(cols[9], pa.int32()),
         ]
         return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
@@ -194,9 +232,9 @@ class Recorder:
         rows, self.rows = self.rows, []
         if not rows:
             return
-        users = max(r[9] for r in rows)
-        self.meta["users_reached"] = max(self.meta["users_reached"], users)
         batch = self._batch(rows, self.worker_id or "worker")
+        users = pc.max(batch.column(10)).as_py() or 0
+        self.meta["users_reached"] = max(self.meta["users_reached"], users)
         if self.is_worker:
             sink = pa.BufferOutputStream()
             with pa.ipc.new_stream(sink, SCHEMA, options=_IPC_OPTIONS) as w:
@@ -420,6 +458,9 @@ def _on_init(environment, **_kw) -> None:
     reqs = [r for r in (opts.loadgate_requirements or "").split(",") if r]
     rec = Recorder(environment, opts.loadgate_dir, reqs, opts.loadgate_flush, opts.loadgate_duration,
                    LiveMonitor.from_file(opts.loadgate_rules))
+    # Arrow's conversion of Python lists imports pandas the first time (~0.3 s): pay it now, before any
+    # user starts, not in the first flush, where it would stall every user for that long.
+    rec._batch([(0.0, "", "", 0.0, 0, 0, True, None, "", 0)], "")
     environment.loadgate_recorder = rec
     ev = environment.events
     ev.request.add_listener(rec.on_request)

@@ -1,0 +1,117 @@
+"""live: the sliding-window monitor gives what a plain filter over the recent samples gives.
+
+The monitor reduces each batch once (arrays and per-rule masks) so that its per-second evaluation
+is cheap on the load generator's loop; :class:`Reference` is the direct way (filter the recent rows,
+match the scope, compute the metric), and both must agree on every snapshot and abort.
+"""
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from loadgate.live import _OPS, PROGRESS_WINDOW_S, LiveMonitor, Rule, metric_value
+from loadgate.samples import SCHEMA
+
+T0 = 1_764_000_000.0
+REQS = ["REQ-A-1", "REQ-B-2", "REQ-A-1,REQ-B-2", "REQ-AA-1"]
+NAMES = [("GET", "/x"), ("POST", "/x"), ("GET", "/y?q=[term]")]
+
+
+class Reference:
+    """The monitor's contract, written the direct way: filter the window's rows, then compute."""
+
+    def __init__(self, rules):
+        self.rules = [Rule(**r) for r in rules]
+        self.rows = collections.deque()
+
+    def add(self, batch):
+        self.rows.append(pa.Table.from_batches([batch]))
+
+    def _window(self, now, seconds):
+        table = pa.concat_tables(self.rows) if self.rows else None
+        if table is None:
+            return None
+        return table.filter(pc.greater_equal(table.column("timestamp"), now - seconds))
+
+    def evaluate(self, now, *, started, ramped):
+        snap = {"t": now, "crossed": []}
+        table = self._window(now, PROGRESS_WINDOW_S)
+        span = min(PROGRESS_WINDOW_S, max(now - started, 1e-9))
+        if table is not None and table.num_rows:
+            rt = np.array(table.column("response_time_ms").to_pylist(), float)
+            ok = np.array(table.column("success").to_pylist(), bool)
+            snap.update(rps=rt.size / span, p95_ms=float(np.percentile(rt, 95)), error_rate=float(1 - ok.mean()))
+        else:
+            snap.update(rps=0.0, p95_ms=None, error_rate=None)
+        abort = None
+        for rule in self.rules:
+            win = self._window(now, rule.window)
+            if win is None or not win.num_rows and not any(b.num_rows for b in self.rows):
+                continue
+            rows = [r for r in win.to_pylist()
+                    if rule.requirement in (r["requirement"] or "").split(",")
+                    and (not rule.request or rule.request in (f"{r['request_type']} {r['name']}", r["name"]))]
+            rt = np.array([r["response_time_ms"] for r in rows], float)
+            ok = np.array([r["success"] for r in rows], bool)
+            if rt.size < rule.min_requests:
+                continue
+            value = metric_value(rule.metric, rt, ok, min(rule.window, max(now - started, 1e-9)))
+            if value is None or not _OPS[rule.op](value, rule.value):
+                continue
+            shown = f"{value * 100:.2f}%" if rule.metric == "error_rate" else (
+                f"{value:.1f}/s" if rule.metric == "throughput" else f"{value:.1f} ms")
+            snap["crossed"].append(f"{rule.label} ({shown})")
+            if (rule.abort_on_fail and abort is None and now - started >= rule.abort_after
+                    and now - started >= rule.window and (ramped or rule.metric != "throughput")):
+                abort = (f"aborted after {now - started:.0f}s: {rule.label} held over the last "
+                         f"{rule.window:g}s ({shown})")
+        return snap, abort
+
+
+def batch(rng, start, n):
+    ts = np.sort(start + rng.random(n))
+    which = rng.integers(0, len(NAMES), n)
+    ok = rng.random(n) > 0.2
+    cols = {"timestamp": ts, "request_type": [NAMES[i][0] for i in which], "name": [NAMES[i][1] for i in which],
+            "response_time_ms": rng.lognormal(3, 1, n), "response_length": np.zeros(n, np.int64),
+            "status_code": np.where(ok, 200, 500).astype(np.int32), "success": ok,
+            "exception": [None if o else "HTTPError('500')" for o in ok], "requirement": rng.choice(REQS, n).tolist(),
+            "worker": ["local"] * n, "users": np.full(n, 5, np.int32)}
+    return pa.RecordBatch.from_arrays([pa.array(cols[f.name], f.type) for f in SCHEMA], schema=SCHEMA)
+
+
+RULES = [
+    {"requirement": "REQ-A-1", "metric": "p95", "request": None, "op": ">", "value": 40.0, "text": ">40ms",
+     "abort_on_fail": True, "abort_after": 5.0, "window": 10.0},
+    {"requirement": "REQ-B-2", "metric": "error_rate", "request": "GET /x", "op": ">", "value": 0.1, "text": ">10%",
+     "window": 4.0, "min_requests": 5},
+    {"requirement": "REQ-A-1", "metric": "throughput", "request": "/y?q=[term]", "op": "<", "value": 1e6,
+     "text": "<1000000/s", "abort_on_fail": True, "window": 20.0},
+    {"requirement": "REQ-AA-1", "metric": "mean", "request": None, "op": ">=", "value": 0.0, "text": ">=0ms"},
+    {"requirement": "REQ-B-2", "metric": "max", "request": "POST /x", "op": "<", "value": 1.0, "text": "<1ms"},
+]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_monitor_agrees_with_filtering_the_recent_rows(seed):
+    rng = np.random.default_rng(seed)
+    fast, ref = LiveMonitor(RULES), Reference(RULES)
+    for second in range(40):
+        if rng.random() > 0.15:  # some seconds bring no batch
+            b = batch(rng, T0 + second, int(rng.integers(1, 300)))
+            fast.add(b)
+            ref.add(b)
+        now = T0 + second + 1
+        got, want = fast.evaluate(now, started=T0, ramped=second > 3), ref.evaluate(now, started=T0, ramped=second > 3)
+        assert got == want, second
+
+
+def test_empty_monitor_and_empty_batches():
+    m = LiveMonitor(RULES)
+    m.add(batch(np.random.default_rng(1), T0, 1).slice(0, 0))
+    assert m.evaluate(T0 + 1, started=T0, ramped=True) == (
+        {"t": T0 + 1, "crossed": [], "rps": 0.0, "p95_ms": None, "error_rate": None}, None)

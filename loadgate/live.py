@@ -113,6 +113,11 @@ class LiveMonitor:
     def evaluate(self, now: float, *, started: float, ramped: bool) -> tuple[dict, str | None]:
         """(progress snapshot, abort reason or None) at time ``now``."""
         snap: dict = {"t": now, "crossed": []}
+        # Windows end at the newest sample that has arrived, not at the clock: requests of the last
+        # second are still in flight or in the buffer, and counting from "now" would undercount
+        # throughput by about one flush interval's worth (and could trip a throughput abort).
+        if self.batches:
+            now = min(now, max(b.last for b in self.batches))
         recent = self._recent(now, PROGRESS_WINDOW_S)
         span = min(PROGRESS_WINDOW_S, max(now - started, 1e-9))
         if recent is not None and recent[0].size:

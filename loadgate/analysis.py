@@ -309,12 +309,20 @@ def _select(lat: _Latency, bases: list[np.ndarray], n_base: int, po: np.ndarray,
     cell_dtype = np.int32 if n_base * nb < 1 << 31 else np.int64
     flats = []  # (base group, bucket) cell of each sample: 4 bytes a sample while the selection runs
     hist_base = np.zeros(n_base * nb, np.int64)
+    pending, pending_rows = [], 0
     for i in range(len(bases)):
         flat = np.multiply(bases[i], nb, dtype=np.int64)
         flat += lut[lat.buckets[i]]
-        hist_base += np.bincount(flat, minlength=n_base * nb)
         flats.append(flat.astype(cell_dtype))
         del flat
+        pending.append(flats[-1])
+        pending_rows += flats[-1].size
+        # One histogram per at least as many samples as cells: a histogram per chunk would cost
+        # chunks x cells, which grows with the square of the samples (the budget grows with them).
+        if pending_rows >= n_base * nb or i == len(bases) - 1:
+            hist_base += np.bincount(np.concatenate(pending) if len(pending) > 1 else pending[0],
+                                     minlength=n_base * nb)
+            pending, pending_rows = [], 0
     hist_base = hist_base.reshape(n_base, nb)
     hist = _sum_rows(hist_base, po, pb, n_out).ravel()  # row o: the sum of its base groups' rows
     del hist_base

@@ -16,8 +16,10 @@ starts it on a free 127.0.0.1 port with a config of its own (one worker process,
 second by this process; its own polls are subtracted) over the same stretch of each run: from 3 s after
 the first request reached nginx, for ``--seconds`` − 6 s, i.e. at full load, before Locust stops. Locust's
 own count is printed beside it (plain: its ``--csv-full-history`` cumulative counts over that stretch;
-loadgate: the samples in ``samples.parquet`` over it). Prints each pair, the median ratio of the pairs
-(target ≥ 0.98) and the bytes per sample of each loadgate run's ``samples.parquet``.
+loadgate: the samples in ``samples.parquet`` over it), and requests per CPU-second of the load generator's
+processes over the same stretch (Locust; for loadgate also its CLI parent), which other guests of a
+shared machine (steal) cannot skew. Prints each pair, the median ratios of the pairs (target ≥ 0.98) and
+the bytes per sample of each loadgate run's ``samples.parquet``.
 
 ``--minutes N``: one ``loadgate run`` of N minutes against the same nginx; the Locust process's resident
 memory (psutil) every 30 s, and its growth between minute 1 and minute N.
@@ -142,7 +144,8 @@ class Nginx:
 
 
 class Foreign:
-    """CPU time used by processes other than this bench's own (and nginx) while a run goes, in cores.
+    """CPU time used by processes other than this bench's own (and nginx) while a run goes, in cores,
+    and CPU time the hypervisor gave to other machines (steal).
 
     The machine may be shared: a pair during which someone else's work took more than MAX_FOREIGN of a
     core is not comparing loadgate with Locust, so it is run again (up to as many extra pairs)."""
@@ -166,14 +169,18 @@ class Foreign:
         return total
 
     def __enter__(self) -> "Foreign":
-        c = psutil.cpu_times()
-        self.t0, self.busy0, self.ours0 = time.time(), c.user + c.system + c.nice, self._ours()
+        self.t0, self.busy0, self.ours0 = time.time(), _busy(), self._ours()
         return self
 
     def __exit__(self, *exc) -> None:
-        c = psutil.cpu_times()
-        busy = c.user + c.system + c.nice - self.busy0
+        busy = _busy() - self.busy0
         self.cores = max(0.0, busy - (self._ours() - self.ours0)) / max(time.time() - self.t0, 1e-9)
+
+
+def _busy() -> float:
+    """CPU seconds the machine was busy, including what the hypervisor gave to other guests (steal)."""
+    c = psutil.cpu_times()
+    return c.user + c.system + c.nice + getattr(c, "steal", 0.0)
 
 
 def wait_quiet(seconds: float = 60.0) -> None:
@@ -191,7 +198,20 @@ class Counter:
 
     def __init__(self, nginx: Nginx) -> None:
         self.nginx, self.points, self.stop = nginx, [], threading.Event()
+        self.cpu: list[tuple[float, float]] = []  # (time, CPU seconds of the load generator's processes)
+        self.root: psutil.Process | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def track(self, pid: int) -> None:
+        """Also sample the CPU time of ``pid`` and its children (the load generator: Locust, loadgate)."""
+        self.root = psutil.Process(pid)
+
+    def _tree_cpu(self) -> float | None:
+        try:
+            procs = [self.root, *self.root.children(recursive=True)]
+            return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
+        except psutil.Error:
+            return None
 
     def _run(self) -> None:
         polls = 0
@@ -199,7 +219,11 @@ class Counter:
             try:
                 count = self.nginx.requests()
                 polls += 1
-                self.points.append((time.time(), count - polls))  # the poll itself is counted
+                now = time.time()
+                self.points.append((now, count - polls))  # the poll itself is counted
+                cpu = self._tree_cpu() if self.root is not None else None
+                if cpu is not None:
+                    self.cpu.append((now, cpu))
             except OSError:
                 pass
             self.stop.wait(POLL_S)
@@ -218,6 +242,7 @@ class Counter:
         first = next(t for t, c in self.points if c > base + 20)
         start, end = first + SETTLE_S, first + SETTLE_S + seconds
         at = lambda t: _interpolate(self.points, t)  # noqa: E731
+        self.per_cpu = (at(end) - at(start)) / (_interpolate(self.cpu, end) - _interpolate(self.cpu, start))
         return (at(end) - at(start)) / seconds, start, end
 
 
@@ -234,13 +259,16 @@ def run_plain(nginx: Nginx, args, tmp: str) -> dict:
            "-r", str(args.users), "-t", f"{args.seconds}s", "--host", nginx.url,
            "--csv", prefix, "--csv-full-history"]
     with Counter(nginx) as counter, open(os.path.join(tmp, "plain.log"), "wb") as log:
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, timeout=args.seconds + 60)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        counter.track(proc.pid)
+        proc.wait(args.seconds + 60)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"plain Locust exited {proc.returncode}; see {tmp}/plain.log")
     rate, start, end = counter.rate(args.seconds - 2 * SETTLE_S)
     with open(prefix + "_stats.csv") as f:
         errors = sum(int(r["Failure Count"]) for r in csv.DictReader(f) if r["Name"] == "Aggregated")
-    return {"nginx": rate, "locust": _history_rate(prefix + "_stats_history.csv", start, end), "errors": errors}
+    return {"nginx": rate, "locust": _history_rate(prefix + "_stats_history.csv", start, end), "errors": errors,
+            "per_cpu": counter.per_cpu}
 
 
 def _history_rate(path: str, start: float, end: float) -> float:
@@ -259,7 +287,9 @@ def run_loadgate(nginx: Nginx, args, tmp: str, seconds: float, label: str = "loa
            "--thresholds", os.path.join(tmp, "thresholds"), "--users", str(args.users),
            "--spawn-rate", str(args.users), "--duration", f"{seconds:g}s", "--host", nginx.url, "--out", out]
     with Counter(nginx) as counter, open(os.path.join(tmp, f"{label}.log"), "wb") as log:
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, timeout=seconds + 120)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        counter.track(proc.pid)
+        proc.wait(seconds + 120)
     if proc.returncode not in (0, 1, 3):  # 3: a saturated generator is inconclusive, still measured
         raise SystemExit(f"loadgate run exited {proc.returncode}; see {tmp}/{label}.log")
     rate, start, end = counter.rate(args.seconds - 2 * SETTLE_S)
@@ -273,7 +303,7 @@ def run_loadgate(nginx: Nginx, args, tmp: str, seconds: float, label: str = "loa
     size = os.path.getsize(run_dir)
     shutil.rmtree(out, ignore_errors=True)
     return {"nginx": rate, "locust": inside / (end - start), "samples": len(ts), "bytes_per_sample": size / len(ts),
-            "errors": errors}
+            "errors": errors, "per_cpu": counter.per_cpu}
 
 
 def pairs(args) -> int:
@@ -287,7 +317,7 @@ def pairs(args) -> int:
               f"{args.users} FastHttpUsers, no wait; requests/s over the {args.seconds - 2 * SETTLE_S:g} s "
               "at full load")
         print(f"{'pair':>4} {'plain nginx':>12} {'loadgate nginx':>15} {'ratio':>6}   {'plain locust':>12} "
-              f"{'loadgate samples':>16} {'ratio':>6}  bytes/sample")
+              f"{'loadgate samples':>16} {'ratio':>6}   {'plain/cpu':>9} {'lg/cpu':>9} {'ratio':>6}  bytes/sample")
         attempts = 0
         while len(rows) < args.pairs and attempts < 2 * args.pairs:
             attempts += 1
@@ -307,15 +337,19 @@ def pairs(args) -> int:
             for side, r in got.items():
                 if r.get("errors"):
                     raise SystemExit(f"{side}: {r['errors']} failed requests; the bench needs a healthy target")
-            rows.append((lg["nginx"] / p["nginx"], lg["locust"] / p["locust"], lg["bytes_per_sample"], lg["samples"]))
+            rows.append((lg["nginx"] / p["nginx"], lg["locust"] / p["locust"], lg["bytes_per_sample"], lg["samples"],
+                         lg["per_cpu"] / p["per_cpu"]))
             print(f"{i + 1:>4} {p['nginx']:12.0f} {lg['nginx']:15.0f} {rows[-1][0]:6.3f}   {p['locust']:12.0f} "
-                  f"{lg['locust']:16.0f} {rows[-1][1]:6.3f}  {lg['bytes_per_sample']:.2f} ({lg['samples']:,} samples)",
-                  flush=True)
+                  f"{lg['locust']:16.0f} {rows[-1][1]:6.3f}   {p['per_cpu']:9.0f} {lg['per_cpu']:9.0f} {rows[-1][4]:6.3f}"
+                  f"  {lg['bytes_per_sample']:.2f} ({lg['samples']:,} samples)", flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
     print()
     print(f"loadgate run / plain Locust throughput, median of {len(rows)} pairs: "
           f"{statistics.median(r[0] for r in rows):.3f} by nginx's count (target >= 0.98), "
           f"{statistics.median(r[1] for r in rows):.3f} by Locust's own")
+    print(f"requests per CPU-second of the load generator (Locust; with loadgate also its CLI process), "
+          f"loadgate/plain, median: {statistics.median(r[4] for r in rows):.3f} (what the throughput ratio is "
+          "when the generator is CPU-bound and has its core to itself)")
     print(f"samples.parquet: {statistics.median(r[2] for r in rows):.2f} bytes/sample (median; target <= 10)")
     return 0
 

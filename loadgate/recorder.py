@@ -14,6 +14,7 @@ saw (times, users reached, counts sent and received per worker) goes to ``record
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import logging
 import os
@@ -461,6 +462,10 @@ def _on_init(environment, **_kw) -> None:
     # Arrow's conversion of Python lists imports pandas the first time (~0.3 s): pay it now, before any
     # user starts, not in the first flush, where it would stall every user for that long.
     rec._batch([(0.0, "", "", 0.0, 0, 0, True, None, "", 0)], "")
+    # The recorder's imports (pyarrow, numpy, pandas: ~40k objects) would make every full garbage
+    # collection of the run longer than plain Locust's; what exists now lives as long as the process.
+    gc.collect()
+    gc.freeze()
     environment.loadgate_recorder = rec
     ev = environment.events
     ev.request.add_listener(rec.on_request)

@@ -158,7 +158,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             raise ConfigError(f"--window {args.window}: {e}") from None
     summary = summarize(table, window, series=args.json)
     if args.json:
-        json.dump(summary, sys.stdout, indent=2)
+        sys.stdout.write(json.dumps(summary))  # no indent: keeps the C encoder (0.1 s of 1.4 s at 10M); pipe to jq to read
         print()
     else:
         print(format_summary_table(summary))

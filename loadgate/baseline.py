@@ -52,9 +52,7 @@ def check_spec(spec: str | None) -> None:
 
 def _summary(run_dir: str, files: Mapping[str, ThresholdFile]) -> dict:
     """The baseline's summary.json, recomputed from its samples if missing or lacking a needed percentile."""
-    from loadgate.analysis import DEFAULT_PERCENTILES, summarize
-    from loadgate.evaluate import run_window
-    from loadgate.samples import read_samples
+    from loadgate.evaluate import summarize_run
     from loadgate.thresholds import required_percentiles
 
     path = os.path.join(run_dir, rundir.SUMMARY)
@@ -64,10 +62,9 @@ def _summary(run_dir: str, files: Mapping[str, ThresholdFile]) -> dict:
         have = set((summary.get("overall") or {}).get("response_time_ms") or {})
         if needed <= have or not os.path.isfile(os.path.join(run_dir, rundir.SAMPLES)):
             return summary
-    run = rundir.read_json(run_dir, rundir.RUN)
-    percentiles = sorted(set(DEFAULT_PERCENTILES) | required_percentiles(files.values()))
-    return summarize(read_samples(os.path.join(run_dir, rundir.SAMPLES)), run_window(run),
-                     requirements=run.get("requirements"), percentiles=percentiles, series=False)
+    if not os.path.isfile(os.path.join(run_dir, rundir.SAMPLES)):
+        return rundir.read_json(run_dir, rundir.SUMMARY)  # neither file: its "missing" error names the folder
+    return summarize_run(run_dir, rundir.read_json(run_dir, rundir.RUN), files, series=False)[0]
 
 
 def resolve(spec: str | None, run_dir: str, run: Mapping, files: Mapping[str, ThresholdFile],

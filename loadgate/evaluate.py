@@ -14,7 +14,7 @@ from loadgate.analysis import COLUMNS, DEFAULT_PERCENTILES, Window, summarize
 from loadgate.errors import ConfigError
 from loadgate.gate import Verdict, evaluate
 from loadgate.outputs import write_junit, write_summary_md, write_verdict_json
-from loadgate.samples import read_samples
+from loadgate.samples import SCHEMA, read_samples
 from loadgate.thresholds import ThresholdFile, required_percentiles
 
 
@@ -29,22 +29,27 @@ def run_window(run: dict) -> Window:
     return Window(start + (run.get("warmup") or 0.0), end)
 
 
-def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile]) -> tuple[dict, list[str]]:
-    """summary.json of the run (written), and problems found on the way."""
+def summarize_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile], *,
+                  series: bool = True) -> tuple[dict, list[str]]:
+    """The summary of a run directory's samples over its window (not written), and problems found."""
     problems: list[str] = []
     path = os.path.join(run_dir, rundir.SAMPLES)
     if not os.path.exists(path) and os.path.exists(os.path.join(run_dir, rundir.STREAM)):
-        from loadgate.runner import finalize_samples
-        finalize_samples(run_dir)  # a run whose Parquet could not be written (disk full) is recovered here
+        rundir.finalize_samples(run_dir)  # a run whose Parquet could not be written (disk full) is recovered here
     if os.path.exists(path):
         table = read_samples(path, list(COLUMNS), dictionary=True)
     else:
         problems.append(f"{path} is missing: no samples to analyse")
-        from loadgate.samples import SCHEMA
         table = SCHEMA.empty_table()
-    window = run_window(run)
     percentiles = sorted(set(DEFAULT_PERCENTILES) | required_percentiles(files.values()))
-    summary = summarize(table, window, requirements=run.get("requirements"), percentiles=percentiles)
+    summary = summarize(table, run_window(run), requirements=run.get("requirements"), percentiles=percentiles,
+                        series=series)
+    return summary, problems
+
+
+def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile]) -> tuple[dict, list[str]]:
+    """summary.json of the run (written), and problems found on the way."""
+    summary, problems = summarize_run(run_dir, run, files)
     rundir.write_json(os.path.join(run_dir, rundir.SUMMARY), summary)
     return summary, problems
 

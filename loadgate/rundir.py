@@ -11,7 +11,7 @@ from importlib import metadata
 from typing import Any
 
 from loadgate import __version__
-from loadgate.errors import ConfigError
+from loadgate.errors import ConfigError, RunError
 
 SAMPLES = "samples.parquet"
 RUN = "run.json"
@@ -109,3 +109,18 @@ def versions() -> dict:
             return None
     return {"loadgate": __version__, "locust": v("locust"), "python": platform.python_version(),
             "pandas": v("pandas"), "numpy": v("numpy"), "pyarrow": v("pyarrow")}
+
+
+def finalize_samples(run_dir: str) -> int:
+    """The recorder's stream -> samples.parquet; on a write error the stream is kept and named."""
+    stream = os.path.join(run_dir, STREAM)
+    parquet = os.path.join(run_dir, SAMPLES)
+    from loadgate.samples import finalize_stream  # pyarrow: only when there is a stream
+
+    try:
+        rows = finalize_stream(stream, parquet)
+    except OSError as e:
+        raise RunError(f"{parquet}: cannot write ({e.strerror or e}); every recorded sample is kept in {stream}: "
+                       f"free some space, then run 'loadgate gate {run_dir}'") from None
+    os.remove(stream)
+    return rows

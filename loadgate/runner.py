@@ -18,12 +18,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping
 
 from loadgate import rundir
-from loadgate.errors import ConfigError, RunError
+from loadgate.errors import ConfigError
 from loadgate.live import rules_from_thresholds
 from loadgate.processes import PLUGIN, DemoTarget, child_env, free_port, split_host_port, stop_process
 from loadgate.progress import Progress
 from loadgate.redact import redact
-from loadgate.samples import finalize_stream
 from loadgate.scenarios import Catalog
 from loadgate.thresholds import ThresholdFile
 
@@ -296,9 +295,8 @@ def _wait(procs, opts: RunOptions, intr: _Interrupt, rec: RunRecord, progress: P
 def _collect(rec: RunRecord, opts: RunOptions) -> None:
     """Stream -> Parquet, recorder.json -> run.json, and the run's problems."""
     stream = os.path.join(rec.run_dir, rundir.STREAM)
-    parquet = os.path.join(rec.run_dir, rundir.SAMPLES)
     if os.path.exists(stream):
-        rec.samples = finalize_samples(rec.run_dir)
+        rec.samples = rundir.finalize_samples(rec.run_dir)
     with contextlib.suppress(FileNotFoundError):
         os.remove(os.path.join(rec.run_dir, rundir.PROGRESS))
     meta_path = os.path.join(rec.run_dir, rundir.RECORDER_META)
@@ -354,19 +352,6 @@ def _collect(rec: RunRecord, opts: RunOptions) -> None:
         "problems": rec.problems,
     })
     rundir.write_json(os.path.join(rec.run_dir, rundir.RUN), rec.meta)
-
-
-def finalize_samples(run_dir: str) -> int:
-    """The recorder's stream -> samples.parquet; on a write error the stream is kept and named."""
-    stream = os.path.join(run_dir, rundir.STREAM)
-    parquet = os.path.join(run_dir, rundir.SAMPLES)
-    try:
-        rows = finalize_stream(stream, parquet)
-    except OSError as e:
-        raise RunError(f"{parquet}: cannot write ({e.strerror or e}); every recorded sample is kept in {stream}: "
-                       f"free some space, then run 'loadgate gate {run_dir}'") from None
-    os.remove(stream)
-    return rows
 
 
 def _tail(path: str, size: int = 20000) -> str:

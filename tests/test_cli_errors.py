@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import E2E, ROOT, run_cli
+from conftest import E2E, run_cli
 
 SCEN = str(E2E / "scenarios")
 THR = str(E2E / "thresholds")

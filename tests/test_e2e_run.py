@@ -87,7 +87,7 @@ def test_target_refusing_connections_is_a_failed_gate_not_a_crash(e2e_run):
 
 
 def test_gate_reevaluates_an_existing_run(e2e_run, tmp_path):
-    from conftest import run_cli, E2E
+    from conftest import run_cli
     res, run_dir = e2e_run("--requirement", "REQ-T-PASS")
     assert res.code == 0
     strict_file = tmp_path / "strict.yaml"

@@ -52,6 +52,13 @@ def rules_from_thresholds(files) -> list[dict]:
     return out
 
 
+def shown_value(metric: str, value: float) -> str:
+    """A metric's value as the progress line and the abort reason show it."""
+    if metric == "error_rate":
+        return f"{value * 100:.2f}%"
+    return f"{value:.1f}/s" if metric == "throughput" else f"{value:.1f} ms"
+
+
 def metric_value(metric: str, rt: np.ndarray, ok: np.ndarray, seconds: float) -> float | None:
     """The metric over one window's samples (ms, fraction or req/s); None without samples."""
     if rt.size == 0:
@@ -136,8 +143,7 @@ class LiveMonitor:
             value = metric_value(rule.metric, rt, ok, min(rule.window, max(now - started, 1e-9)))
             if value is None or not _OPS[rule.op](value, rule.value):
                 continue
-            shown = f"{value * 100:.2f}%" if rule.metric == "error_rate" else (
-                f"{value:.1f}/s" if rule.metric == "throughput" else f"{value:.1f} ms")
+            shown = shown_value(rule.metric, value)
             snap["crossed"].append(f"{rule.label} ({shown})")
             full_window = now - started >= rule.window
             if (rule.abort_on_fail and abort is None and now - started >= rule.abort_after and full_window

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from loadgate.live import _OPS, PROGRESS_WINDOW_S, LiveMonitor, Rule, metric_value
+from loadgate.live import _OPS, PROGRESS_WINDOW_S, LiveMonitor, Rule, metric_value, shown_value
 from loadgate.samples import SCHEMA
 
 T0 = 1_764_000_000.0
@@ -65,8 +65,7 @@ class Reference:
             value = metric_value(rule.metric, rt, ok, min(rule.window, max(now - started, 1e-9)))
             if value is None or not _OPS[rule.op](value, rule.value):
                 continue
-            shown = f"{value * 100:.2f}%" if rule.metric == "error_rate" else (
-                f"{value:.1f}/s" if rule.metric == "throughput" else f"{value:.1f} ms")
+            shown = shown_value(rule.metric, value)
             snap["crossed"].append(f"{rule.label} ({shown})")
             if (rule.abort_on_fail and abort is None and now - started >= rule.abort_after
                     and now - started >= rule.window and (ramped or rule.metric != "throughput")):

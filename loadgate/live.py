@@ -7,6 +7,7 @@ but the window is the last N seconds, not the analysis window: only the gate dec
 from __future__ import annotations
 
 import collections
+from array import array
 import json
 import operator
 from dataclasses import dataclass
@@ -90,60 +91,96 @@ class LiveMonitor:
         self.batches: collections.deque[_Slice] = collections.deque()
 
     @classmethod
-    def from_file(cls, path: str | None) -> "LiveMonitor":
+    def from_file(cls, path: str | None) -> LiveMonitor:
         if not path:
             return cls([])
         with open(path) as f:
             return cls(json.load(f))
 
     def add(self, batch: pa.RecordBatch) -> None:
-        if batch.num_rows:
-            ts = _np(batch.column("timestamp"), np.nan)
-            self.batches.append(_Slice(float(np.nanmax(ts)) if not np.isnan(ts).all() else -np.inf, ts,
-                                       _np(batch.column("response_time_ms"), np.nan),
-                                       _np(batch.column("success"), False),
-                                       [_scope_mask(batch, rule) for rule in self.rules]))
+        self.append(self.scan(batch))
 
-    def _recent(self, now: float, seconds: float, rule: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    def append(self, piece: _Slice) -> None:
+        """Keep a batch :meth:`scan` reduced (scanning is thread-safe; this is not)."""
+        if piece.ts.size:
+            self.batches.append(piece)
+
+    def scan(self, batch: pa.RecordBatch) -> _Slice:
+        """``batch`` reduced to what the rules need."""
+        ts = _np(batch.column("timestamp"), np.nan)
+        return _Slice(float(np.nanmax(ts)) if ts.size and not np.isnan(ts).all() else -np.inf, ts,
+                      _np(batch.column("response_time_ms"), np.nan), _np(batch.column("success"), False),
+                      _scope_masks(batch, self.rules))
+
+    @staticmethod
+    def _recent(pieces, now: float, seconds: float, rule: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """(response times, success) of the samples since ``now - seconds``, in ``rule``'s scope if given."""
-        while self.batches and self.batches[0].last < now - self.horizon:
-            self.batches.popleft()
-        parts = [b for b in self.batches if b.last >= now - seconds]
+        parts = [b for b in pieces if b.last >= now - seconds]
         if not parts:
             return None
         ts = np.concatenate([b.ts for b in parts])
         keep = ts >= now - seconds
         if rule is not None:
-            keep &= np.concatenate([b.masks[rule] for b in parts])
+            keep &= np.concatenate([np.ones(b.ts.size, bool) if b.masks[rule] is None else b.masks[rule]
+                                    for b in parts])
         return np.concatenate([b.rt for b in parts])[keep], np.concatenate([b.ok for b in parts])[keep]
 
-    def evaluate(self, now: float, *, started: float, ramped: bool) -> tuple[dict, str | None]:
-        """(progress snapshot, abort reason or None) at time ``now``."""
-        snap: dict = {"t": now, "crossed": []}
+    def evaluate(self, now: float, *, started: float, ramped: bool, offload=None) -> tuple[dict, str | None]:
+        """(progress snapshot, abort reason or None) at time ``now``.
+
+        ``offload(fn, *args)``, if given, runs the numpy part (on a native thread: the recorder's pool);
+        it works on a snapshot of the batches, so :meth:`append` may go on meanwhile.
+        """
+        t = now
         # Windows end at the newest sample that has arrived, not at the clock: requests of the last
         # second are still in flight or in the buffer, and counting from "now" would undercount
         # throughput by about one flush interval's worth (and could trip a throughput abort).
         if self.batches:
             now = min(now, max(b.last for b in self.batches))
-        recent = self._recent(now, PROGRESS_WINDOW_S)
+        while self.batches and self.batches[0].last < now - self.horizon:
+            self.batches.popleft()
+        pieces = tuple(self.batches)
+        return (offload or _call)(self._evaluate, pieces, t, now, started, ramped)
+
+    def _evaluate(self, pieces, t: float, now: float, started: float, ramped: bool) -> tuple[dict, str | None]:
+        snap: dict = {"t": t, "crossed": []}
+        # Rules whose scope is every sample of the window (one requirement per run, no request filter:
+        # the usual case) share the window's arrays and values with the progress line: each window is
+        # concatenated and each metric computed once per evaluation.
+        windows: dict = {}
+        values: dict = {}
+
+        def window(seconds: float, rule: int | None):
+            if rule is not None and all(b.masks[rule] is None for b in pieces if b.last >= now - seconds):
+                rule = None
+            key = (seconds, rule)
+            if key not in windows:
+                windows[key] = self._recent(pieces, now, seconds, rule)
+            return key, windows[key]
+
+        def value(key, win, metric: str, seconds: float):
+            if (key, metric) not in values:
+                values[key, metric] = metric_value(metric, *win, seconds)
+            return values[key, metric]
+
         span = min(PROGRESS_WINDOW_S, max(now - started, 1e-9))
+        key, recent = window(PROGRESS_WINDOW_S, None)
         if recent is not None and recent[0].size:
-            rt, ok = recent
-            snap.update(rps=rt.size / span, p95_ms=float(np.percentile(rt, 95)), error_rate=float(1 - ok.mean()))
+            snap.update(rps=recent[0].size / span, p95_ms=value(key, recent, "p95", span),
+                        error_rate=value(key, recent, "error_rate", span))
         else:
             snap.update(rps=0.0, p95_ms=None, error_rate=None)
         abort = None
         for i, rule in enumerate(self.rules):
-            win = self._recent(now, rule.window, i)
+            key, win = window(rule.window, i)
             if win is None:
                 continue
-            rt, ok = win
-            if rt.size < rule.min_requests:
+            if win[0].size < rule.min_requests:
                 continue
-            value = metric_value(rule.metric, rt, ok, min(rule.window, max(now - started, 1e-9)))
-            if value is None or not _OPS[rule.op](value, rule.value):
+            v = value(key, win, rule.metric, min(rule.window, max(now - started, 1e-9)))
+            if v is None or not _OPS[rule.op](v, rule.value):
                 continue
-            shown = shown_value(rule.metric, value)
+            shown = shown_value(rule.metric, v)
             snap["crossed"].append(f"{rule.label} ({shown})")
             full_window = now - started >= rule.window
             if (rule.abort_on_fail and abort is None and now - started >= rule.abort_after and full_window
@@ -151,6 +188,10 @@ class LiveMonitor:
                 abort = (f"aborted after {now - started:.0f}s: {rule.label} held over the last "
                          f"{rule.window:g}s ({shown})")
         return snap, abort
+
+
+def _call(fn, *args):
+    return fn(*args)
 
 
 @dataclass(frozen=True)
@@ -164,28 +205,73 @@ class _Slice:
     masks: list[np.ndarray]  # per rule: rows in its scope
 
 
-def _scope_mask(batch: pa.RecordBatch, rule: Rule) -> np.ndarray:
-    """Rows of ``batch`` in the rule's scope: its requirement, and its request if it names one."""
-    mask = pc.match_substring_regex(batch.column("requirement"), f"(^|,){rule.requirement}(,|$)")
-    if rule.request:
-        key = pc.binary_join_element_wise(batch.column("request_type"), batch.column("name"), " ")
-        mask = pc.and_(mask, pc.or_(pc.equal(key, rule.request), pc.equal(batch.column("name"), rule.request)))
-    return _np(mask, False)
+def _scope_masks(batch: pa.RecordBatch, rules: list[Rule]) -> list[np.ndarray | None]:
+    """Per rule, the rows of ``batch`` in its scope (its requirement, and its request if it names one);
+    None: every row. A batch holds a handful of distinct requirement labels, matched once each."""
+    if not rules:
+        return []
+    column = batch.column("requirement")
+    unique = pc.unique(column)
+    labels = unique.to_pylist()
+    masks: list[np.ndarray | None] = []
+    for rule in rules:
+        hits = [i for i, label in enumerate(labels) if label is not None and rule.requirement in label.split(",")]
+        if len(hits) == len(labels):
+            mask = None
+        elif not hits:
+            mask = np.zeros(batch.num_rows, bool)
+        else:
+            mask = _np(pc.is_in(column, value_set=unique.take(_int32(hits))), False)
+        if rule.request:  # "TYPE NAME" or "NAME"
+            names, types = batch.column("name"), batch.column("request_type")
+            named = _equal(names, rule.request)
+            for kind in pc.unique(types).to_pylist():
+                if kind is not None and rule.request.startswith(kind + " "):
+                    named |= _equal(types, kind) & _equal(names, rule.request[len(kind) + 1:])
+            mask = named if mask is None else mask & named
+        masks.append(mask)
+    return masks
+
+
+def _int32(values: list[int]) -> pa.Array:
+    return pa.Array.from_buffers(pa.int32(), len(values), [None, pa.py_buffer(array("i", values))])
+
+
+def _equal(column: pa.Array, value: str) -> np.ndarray:
+    """Rows of a string column equal to ``value`` (matched among its distinct values: comparing with a
+    Python string would import pandas into the load generator)."""
+    unique = pc.unique(column)
+    picked = [i for i, v in enumerate(unique.to_pylist()) if v == value]
+    if not picked:
+        return np.zeros(len(column), bool)
+    return _np(pc.is_in(column, value_set=unique.take(_int32(picked))), False)
 
 
 _NUMPY_TYPES = {pa.float64(): np.float64, pa.int64(): np.int64, pa.int32(): np.int32}
 
 
 def _np(column: pa.Array, fill: object) -> np.ndarray:
-    """A numpy view (a copy for booleans) of a primitive Arrow array, nulls replaced by ``fill``.
+    """A numpy view (a copy for booleans or nulls) of a primitive Arrow array, nulls replaced by ``fill``.
 
-    From the buffers: Arrow's own ``to_numpy`` imports pandas, a stall of the load generator's loop.
+    From the buffers: Arrow's own ``to_numpy`` and ``fill_null`` import pandas into the load generator
+    (0.3 s of its loop, ~30 MiB).
     """
-    if column.null_count:
-        column = column.fill_null(fill)
+    n, offset = len(column), column.offset
+    validity, values = column.buffers()[:2]
     if pa.types.is_boolean(column.type):
-        return _np(pc.cast(column, pa.uint8()), 0).view(np.bool_)
-    dtype = _NUMPY_TYPES.get(column.type)
-    if dtype is None:
-        return column.to_numpy(zero_copy_only=False)
-    return np.frombuffer(column.buffers()[1], dtype, len(column), column.offset * np.dtype(dtype).itemsize)
+        out = _bits(values, offset, n)
+    else:
+        dtype = _NUMPY_TYPES.get(column.type)
+        if dtype is None:
+            return column.to_numpy(zero_copy_only=False)
+        out = np.frombuffer(values, dtype, n, offset * np.dtype(dtype).itemsize) if n else np.empty(0, dtype)
+    if column.null_count:
+        out = np.where(_bits(validity, offset, n), out, fill).astype(out.dtype)
+    return out
+
+
+def _bits(buffer: pa.Buffer, offset: int, n: int) -> np.ndarray:
+    """An Arrow bitmap (least significant bit first) as booleans."""
+    if n == 0:
+        return np.zeros(0, bool)
+    return np.unpackbits(np.frombuffer(buffer, np.uint8), bitorder="little")[offset:offset + n].view(np.bool_)

@@ -112,6 +112,25 @@ def test_monitor_agrees_with_filtering_the_recent_rows(seed):
         assert got == want, second
 
 
+@pytest.mark.parametrize("label", ["REQ-A-1", "REQ-A-1,REQ-B-2"])
+def test_rules_sharing_the_whole_window_agree_with_the_reference(label):
+    # One requirement label in every batch: rules in scope of all of it share the window's arrays and
+    # values with the progress line (the usual single-requirement run); the others see no row at all.
+    rng = np.random.default_rng(11)
+    rules = [*RULES, {**RULES[0], "metric": "p95", "abort_on_fail": False},
+             {**RULES[0], "metric": "error_rate", "op": ">", "value": 0.0, "text": ">0%"}]
+    fast, ref = LiveMonitor(rules), Reference(rules)
+    for second in range(25):
+        b = batch(rng, T0 + second, int(rng.integers(50, 300)))
+        b = b.set_column(SCHEMA.get_field_index("requirement"), SCHEMA.field("requirement"),
+                         pa.array([label] * b.num_rows))
+        fast.add(b)
+        ref.add(b)
+        now = T0 + second + 1
+        got = fast.evaluate(now, started=T0, ramped=True, offload=lambda fn, *args: fn(*args))
+        assert got == ref.evaluate(now, started=T0, ramped=True), second
+
+
 def test_empty_monitor_and_empty_batches():
     m = LiveMonitor(RULES)
     m.add(batch(np.random.default_rng(1), T0, 1).slice(0, 0))

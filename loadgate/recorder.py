@@ -1,11 +1,13 @@
 """The recorder: a Locust plugin that keeps every request as a raw sample.
 
 Loaded into the Locust process (``locust -f scenario.py,loadgate/locust_plugin.py``), never into
-the loadgate CLI. On the hot path it appends one tuple per request to a list; a greenlet turns the
-list into an Arrow record batch every ``--loadgate-flush`` seconds. A local or master process
-appends batches to an Arrow IPC stream (``samples.arrows``), which survives a crash up to the last
-batch; the CLI turns it into ``samples.parquet`` after the run. A worker ships each batch as IPC
-bytes to the master over Locust's message channel; only the master writes.
+the loadgate CLI. On the hot path each request appends its numbers to ``array.array`` column buffers
+and its strings as small integer codes. Every ``--loadgate-flush`` seconds a greenlet copies the
+buffers out and a native thread (Arrow releases the GIL) builds the Arrow record batch from them. A
+local or master process appends batches to an Arrow IPC stream (``samples.arrows``), which survives a
+crash up to the last batch; the CLI turns it into ``samples.parquet`` after the run. A worker ships
+each batch as IPC bytes to the master over Locust's message channel; only the master writes. Nothing
+here imports pandas (Arrow does, to convert Python objects: the code builds arrays from buffers).
 
 The recorder also owns the run's clock: when spawning completes it notes ramp-up done and stops
 the run ``--loadgate-duration`` seconds later, so that ``--duration`` is time at full load. What it
@@ -19,9 +21,12 @@ import json
 import logging
 import os
 import time
+from array import array
 from typing import Any
 
 import gevent
+import gevent.lock
+import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 from greenlet import getcurrent
@@ -29,8 +34,6 @@ from locust import events
 from locust.exception import RPCError, RPCSendError
 from locust.runners import MasterRunner, Runner, WorkerRunner
 from locust.user.task import TaskSet
-
-import psutil
 
 from loadgate.live import LiveMonitor
 from loadgate.redact import NameRedactor, redact
@@ -48,20 +51,32 @@ INTERRUPT_DONE_TIMEOUT_S = 4.0
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 _EXCEPTION_CACHE_MAX = 20_000  # distinct names / exception texts remembered (redacted once each)
 
-# greenlet -> requirement string of the task it is running (absent: outside any task)
-_current: dict[Any, str] = {}
+# greenlet -> code of the requirements of the task it is running (1 + index into _REQ_TEXTS); absent:
+# outside any task, code 0: the run's requirements
+_current: dict[Any, int] = {}
+_REQ_CODES: dict[str, int] = {}
+_REQ_TEXTS: list[str] = []
+
+
+def _req_code(req: str) -> int:
+    code = _REQ_CODES.get(req)
+    if code is None:
+        _REQ_TEXTS.append(req)
+        code = _REQ_CODES[req] = len(_REQ_TEXTS)
+    return code
 
 
 def _with_requirement(fn, req: str):
     """Wrap a task (or on_start/on_stop of a tagged TaskSet) so its requests carry ``req``."""
     if getattr(fn, "_loadgate_req", None) == req:
         return fn
+    code = _req_code(req)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         g = getcurrent()
         prev = _current.get(g)
-        _current[g] = req
+        _current[g] = code
         try:
             return fn(*args, **kwargs)
         finally:
@@ -72,6 +87,33 @@ def _with_requirement(fn, req: str):
 
     wrapper._loadgate_req = req  # type: ignore[attr-defined]
     return wrapper
+
+
+def _task_requirements(holder, run_reqs: list[str], inherited: frozenset = frozenset(), seen=None):
+    """(task or TaskSet, its requirement IDs of this run as one string, is a TaskSet) under ``holder``."""
+    seen = set() if seen is None else seen
+    if holder in seen:
+        return
+    seen.add(holder)
+    for task in holder.tasks:
+        tags = inherited | frozenset(getattr(task, "locust_tag_set", ()))
+        reqs = ",".join(r for r in run_reqs if r in tags)
+        nested = isinstance(task, type) and issubclass(task, TaskSet)
+        yield task, reqs, nested
+        if nested:
+            yield from _task_requirements(task, run_reqs, tags, seen)
+
+
+def needs_attribution(user_classes, run_reqs: list[str]) -> bool:
+    """Whether some task's requests belong to fewer requirements than the whole run's.
+
+    When every task left after Locust's ``--tags`` filter carries all of the run's requirements (one
+    requirement per run, the usual case), every request belongs to all of them: no task needs wrapping
+    and the recorder needs no per-request lookup of the running task.
+    """
+    everything = ",".join(run_reqs)
+    return any(reqs not in ("", everything)
+               for user_class in user_classes for _task, reqs, _nested in _task_requirements(user_class, run_reqs))
 
 
 def attribute_tasks(holder, run_reqs: list[str], inherited: frozenset = frozenset(), seen=None) -> None:
@@ -119,6 +161,177 @@ class _UserCount:
         return cls(runner)
 
 
+class _Columns:
+    """The samples of one flush interval, column by column, as they are recorded.
+
+    Numbers go straight into ``array.array`` buffers and strings become small integer codes, so the
+    hot path keeps no Python object alive (a tuple per request kept ~4 objects per request alive for a
+    second; the flush then walked them cache-cold) and a flush is a few memcpys, not a conversion of
+    Python objects (bench/recorder_overhead.py).
+    """
+
+    _NUMERIC = (("ts", "d", pa.float64()), ("rt", "d", pa.float64()), ("length", "q", pa.int64()),
+                ("code", "i", pa.int32()), ("users", "i", pa.int32()), ("key", "i", pa.int32()),
+                ("exc", "i", pa.int32()), ("req", "i", pa.int32()))
+
+    def __init__(self, redact_name) -> None:
+        for attr, typecode, _type in self._NUMERIC:
+            setattr(self, attr, array(typecode))
+        self.redact_name = redact_name
+        self.keys: dict[str, dict[str, int]] = {}  # request_type -> name -> key code
+        self.key_types: list[str] = []
+        self.key_names: list[str] = []  # redacted
+        self.exc_codes: dict[str, int] = {}   # exception text -> code (0: no exception)
+        self.exc_texts: list[str | None] = [None]
+
+    def __len__(self) -> int:
+        return len(self.req)  # the last column a row is appended to
+
+    def new_key(self, request_type, name) -> int:
+        request_type, name = str(request_type), str(name)
+        names = self.keys.setdefault(request_type, {})
+        code = names.get(name)
+        if code is None:
+            code = names[name] = len(self.key_names)
+            self.key_types.append(request_type)
+            self.key_names.append(self.redact_name(name))
+        return code
+
+    def exception_code(self, exception) -> int:
+        try:
+            text = repr(exception)
+        except Exception:  # noqa: BLE001 - a broken __repr__ must not lose the sample
+            text = f"<{type(exception).__name__} that cannot be shown>"
+        code = self.exc_codes.get(text)
+        if code is None:
+            code = self.exc_codes[text] = len(self.exc_texts)
+            self.exc_texts.append(redact(text))
+        return code
+
+    def listener(self, users, attributed: bool):
+        """The ``request`` event listener; ``attributed``: look up the requirement of the running task."""
+        keys, new_key, exception_code = self.keys, self.new_key, self.exception_code
+        ts, rt, length, code_, users_, key_, exc_, req_ = (getattr(self, a).append for a, _t, _y in self._NUMERIC)
+        current, slow = _current.get, self.append_checked
+
+        def on_request(request_type, name, response_time, response_length, response=None, context=None,
+                       exception=None, start_time=None, url=None, **_kw) -> None:
+            try:
+                key = keys[request_type][name]
+            except (KeyError, TypeError):
+                key = new_key(request_type, name)
+            code = getattr(response, "status_code", 0)
+            try:
+                ts(start_time)
+                rt(response_time)
+                length(response_length or 0)
+                code_(code or 0)
+                users_(len(users))
+                key_(key)
+                exc_(0 if exception is None else exception_code(exception))
+                req_(current(getcurrent(), 0) if attributed else 0)
+            except (TypeError, OverflowError):  # an odd value from a custom client: the careful path
+                slow(start_time, response_time, response_length, code, len(users), key,
+                     0 if exception is None else exception_code(exception),
+                     current(getcurrent(), 0) if attributed else 0)
+
+        return on_request
+
+    def append_checked(self, start_time, response_time, response_length, code, users, key, exc, req) -> None:
+        """Append one row whatever the types (None or junk become NaN / 0), after undoing a partial one."""
+        n = len(self)
+        for attr, _t, _y in self._NUMERIC:
+            del getattr(self, attr)[n:]
+        self.rt.append(_as_float(response_time))
+        self.ts.append(_as_float(start_time, None))
+        if self.ts[-1] != self.ts[-1]:  # no start time given: when it ended, minus its duration
+            self.ts[-1] = time.time() - (0.0 if self.rt[-1] != self.rt[-1] else self.rt[-1] / 1000.0)
+        self.length.append(_as_int(response_length, 2**63))
+        self.code.append(_as_int(code, 2**31))
+        self.users.append(users)
+        self.key.append(key)
+        self.exc.append(exc)
+        self.req.append(req)
+
+    def take(self) -> tuple | None:
+        """The rows so far, copied out of the buffers (which start again empty); None if there are none.
+
+        Cheap (a memcpy per column): it runs on the load generator's loop. :func:`build_batch` makes
+        the record batch from it, anywhere.
+        """
+        n = len(self)
+        if not n:
+            return None
+        data = {}
+        for attr, _typecode, _type in self._NUMERIC:
+            col = getattr(self, attr)
+            data[attr] = col.tobytes()
+            del col[:]
+        raw = (n, data, list(self.key_types), list(self.key_names), list(self.exc_texts), list(_REQ_TEXTS))
+        # Bounded: request names or exception texts with ids in them must not grow the code tables.
+        if len(self.key_names) > _EXCEPTION_CACHE_MAX:
+            for names in self.keys.values():
+                names.clear()
+            del self.key_types[:], self.key_names[:]
+        if len(self.exc_texts) > _EXCEPTION_CACHE_MAX:
+            self.exc_codes.clear()
+            del self.exc_texts[1:]
+        return raw
+
+
+def build_batch(raw: tuple, worker: str, all_reqs: str) -> pa.RecordBatch:
+    """A record batch of :data:`SCHEMA` from :meth:`_Columns.take`'s copy. Touches no shared state, and
+    Arrow's kernels release the GIL: the recorder runs it on a native thread, beside the users."""
+    n, data, key_types, key_names, exc_texts, req_texts = raw
+    cols = {attr: pa.Array.from_buffers(arrow_type, n, [None, pa.py_buffer(data[attr])])
+            for attr, _typecode, arrow_type in _Columns._NUMERIC}
+    rt = cols["rt"]
+    if pc.any(pc.is_nan(rt)).as_py():
+        rt = pc.if_else(pc.is_nan(rt), pa.nulls(n, pa.float64()), rt)
+    key, exc = cols["key"], cols["exc"]
+    zeros = pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(bytes(4 * n))])
+    # (No Python scalars in Arrow calls: converting one imports pandas into the load generator.)
+    return pa.RecordBatch.from_arrays([
+        cols["ts"], _strings(key_types).take(key), _strings(key_names).take(key), rt, cols["length"], cols["code"],
+        pc.equal(exc, zeros), _strings(exc_texts).take(exc), _strings([all_reqs, *req_texts]).take(cols["req"]),
+        _strings([worker]).take(zeros), cols["users"],
+    ], schema=SCHEMA)
+
+
+def _strings(values: list[str | None]) -> pa.Array:
+    """A string array of ``values`` (None: null) built from buffers: converting Python objects,
+    ``pa.array`` imports pandas (0.3 s, ~50 MiB) into the load generator to check for its types."""
+    data = [v.encode("utf-8", "surrogatepass") if v is not None else b"" for v in values]
+    offsets = array("i", [0])
+    for d in data:
+        offsets.append(offsets[-1] + len(d))
+    valid = None
+    if any(v is None for v in values):
+        bits = bytearray((len(values) + 7) // 8)
+        for i, v in enumerate(values):
+            if v is not None:
+                bits[i // 8] |= 1 << (i % 8)
+        valid = pa.py_buffer(bytes(bits))
+    return pa.Array.from_buffers(pa.string(), len(values), [valid, pa.py_buffer(offsets.tobytes()),
+                                                            pa.py_buffer(b"".join(data))])
+
+
+def _as_float(value, default: float = float("nan")) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default if default is not None else float("nan")
+
+
+def _as_int(value, bound: int) -> int:
+    """``value`` as an int within ±``bound``; 0 for anything else."""
+    try:
+        v = int(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return v if -bound <= v < bound else 0
+
+
 class Recorder:
     """Columnar buffer of samples, flushed in batches to a stream file or to the master."""
 
@@ -134,7 +347,6 @@ class Recorder:
         self.is_worker = isinstance(self.runner, WorkerRunner)
         self.is_master = isinstance(self.runner, MasterRunner)
         self.worker_id = getattr(self.runner, "client_id", None) if self.is_worker else "local"
-        self.rows: list[tuple] = []
         self.sent = 0          # rows shipped or written by this process
         self.dropped = 0       # rows that could not be written (disk full)
         self.write_error: str | None = None
@@ -150,10 +362,13 @@ class Recorder:
         self._flusher = None
         self._monitor_greenlet = None
         self.monitor = monitor or LiveMonitor([])
-        self.redact_name = NameRedactor()
-        self._names: dict[str, str] = {}  # name -> redacted name, read directly on the hot path
-        self._exceptions: dict[str, str] = {}
+        self.columns = _Columns(NameRedactor())
         self._users = _UserCount.of(self.runner)
+        self.attributed = True  # until test_start knows the tasks: look up each request's task
+        self.on_request = self.columns.listener(self._users, self.attributed)
+        self._unsent: list[pa.RecordBatch] = []  # worker: batches the master has not taken yet
+        self._flush_lock = gevent.lock.Semaphore()
+        self._pool = gevent.get_hub().threadpool
         self.process = psutil.Process()
         self.process.cpu_percent(None)  # the first call only starts the measurement
         self.cpu: list[list[float]] = []            # this process: [t, % of one core] each second
@@ -161,98 +376,79 @@ class Recorder:
         self.known_workers: dict[str, float] = {}   # master: worker id -> first seen
         self.lost_workers: dict[str, dict] = {}     # master: worker id -> when lost, what it delivered
 
-    # --- hot path ---------------------------------------------------------------------------
-    def on_request(self, request_type, name, response_time, response_length, response=None,
-                   context=None, exception=None, start_time=None, **_kw) -> None:
-        # Inlined on purpose (bench/recorder_overhead.py): a cached name is one dict lookup, the user count
-        # one len() of the runner's set of user greenlets, an exception text is redacted once per distinct text.
-        code = getattr(response, "status_code", 0)
-        self.rows.append((
-            start_time if start_time is not None else time.time() - (response_time or 0) / 1000.0,
-            request_type, self._names.get(name) or self._name(name), response_time, response_length or 0,
-            int(code) if code else 0, exception is None,
-            None if exception is None else self._exception_text(repr(exception)),
-            _current.get(getcurrent(), self.all_reqs), len(self._users),
-        ))
-
-    def _name(self, name: str) -> str:
-        out = self.redact_name(name)
-        if len(self._names) >= _EXCEPTION_CACHE_MAX:  # random URLs as names must not grow it
-            self._names.clear()
-        self._names[name] = out
-        return out
-
-    def _exception_text(self, text: str) -> str:
-        out = self._exceptions.get(text)
-        if out is None:
-            out = redact(text)
-            if len(self._exceptions) >= _EXCEPTION_CACHE_MAX:  # texts with ids in them must not grow it
-                self._exceptions.clear()
-            self._exceptions[text] = out
-        return out
-
-    # --- batches ----------------------------------------------------------------------------
-    def _batch(self, rows: list[tuple], worker: str) -> pa.RecordBatch:
-        cols = list(zip(*rows))
-        n = len(rows)
-        arrays = [
-            pa.array(cols[0], pa.float64()), pa.array(cols[1], pa.string()),
-            pa.array(cols[2], pa.string()), pa.array(cols[3], pa.float64()),
-            pa.array(cols[4], pa.int64()), pa.array(cols[5], pa.int32()),
-            pa.array(cols[6], pa.bool_()), pa.array(cols[7], pa.string()),
-            pa.array(cols[8], pa.string()), pa.repeat(pa.scalar(worker, pa.string()), n),
-            pa.array(cols[9], pa.int32()),
-        ]
-        return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
-
     def _open_stream(self) -> None:
         path = os.path.join(self.out_dir, STREAM_NAME)
         self.sink = open(path, "wb")
         self.writer = pa.ipc.new_stream(self.sink, SCHEMA, options=_IPC_OPTIONS)
         self.sink.flush()
 
-    def _write(self, batch: pa.RecordBatch) -> None:
+    def _offload(self, fn, *args):
+        """``fn(*args)`` on a native thread, this greenlet waiting (Arrow releases the GIL: the work runs
+        on another core while the users go on); inline where there is no hub to wait on."""
+        return self._pool.apply(fn, args) if self._pool is not None else fn(*args)
+
+    def _write_and_scan(self, batch: pa.RecordBatch):
+        """(thread) Append ``batch`` to the stream; (live-view slice, error text or None)."""
         if self.write_error is not None:
-            self.dropped += batch.num_rows
-            return
+            return None, self.write_error
         try:
             if self.writer is None:
                 self._open_stream()
             self.writer.write_batch(batch)
             self.sink.flush()
         except OSError as e:  # a full or failing disk: keep what is written, stop the run, say so
-            self.write_error = f"cannot write {STREAM_NAME}: {e.strerror or e}"
+            return None, f"cannot write {STREAM_NAME}: {e.strerror or e}"
+        return self.monitor.scan(batch), None
+
+    def _store(self, batch: pa.RecordBatch) -> None:
+        """Write ``batch`` to the stream and show it to the live view (local or master; flush lock held)."""
+        piece, error = self._offload(self._write_and_scan, batch)
+        if error is not None:
             self.dropped += batch.num_rows
-            log.error("loadgate: %s; stopping the run", self.write_error)
-            gevent.spawn(self.finish, f"stopped: {self.write_error}")
+            if self.write_error is None:
+                self.write_error = error
+                log.error("loadgate: %s; stopping the run", error)
+                gevent.spawn(self.finish, f"stopped: {error}")
             return
-        self.monitor.add(batch)
+        self.monitor.append(piece)
+
+    def _build(self, raw: tuple | None, pending: list[pa.RecordBatch]):
+        """(thread) (new batch or None, its most users, IPC bytes of pending + it if this is a worker)."""
+        batch = build_batch(raw, self.worker_id or "worker", self.all_reqs) if raw is not None else None
+        users = (pc.max(batch.column("users")).as_py() or 0) if batch is not None else 0
+        if not self.is_worker:
+            return batch, users, None
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, SCHEMA, options=_IPC_OPTIONS) as w:
+            for b in [*pending, *([batch] if batch is not None else [])]:
+                w.write_batch(b)
+        return batch, users, sink.getvalue().to_pybytes()
 
     def flush(self) -> None:
         """Move buffered rows out: to the stream file (local/master) or to the master (worker)."""
-        rows, self.rows = self.rows, []
-        if not rows:
-            return
-        batch = self._batch(rows, self.worker_id or "worker")
-        users = pc.max(batch.column(10)).as_py() or 0
-        self.meta["users_reached"] = max(self.meta["users_reached"], users)
-        if self.is_worker:
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, SCHEMA, options=_IPC_OPTIONS) as w:
-                w.write_batch(batch)
-            cpu = self.cpu
-            try:
-                self.runner.send_message(MSG_SAMPLES, {"worker": self.worker_id, "seq": self.seq + 1, "cpu": cpu,
-                                                       "rows": len(rows), "ipc": sink.getvalue().to_pybytes()})
-            except (RPCError, RPCSendError) as e:  # keep the rows: the next flush sends them again
-                log.warning("loadgate: could not send %d samples to the master (%s); retrying", len(rows), e)
-                self.rows[:0] = rows
+        with self._flush_lock:  # one flush at a time, whichever greenlet asks: batches stay in order
+            raw = self.columns.take()
+            if raw is None and not self._unsent:
                 return
+            batch, users, ipc = self._offload(self._build, raw, self._unsent)
+            self.meta["users_reached"] = max(self.meta["users_reached"], users)
+            if not self.is_worker:
+                self._store(batch)
+                self.sent += batch.num_rows
+                return
+            pending = self._unsent + ([batch] if batch is not None else [])
+            rows = sum(b.num_rows for b in pending)
+            try:
+                self.runner.send_message(MSG_SAMPLES, {"worker": self.worker_id, "seq": self.seq + 1, "cpu": self.cpu,
+                                                       "rows": rows, "ipc": ipc})
+            except (RPCError, RPCSendError) as e:  # keep the rows: the next flush sends them again
+                log.warning("loadgate: could not send %d samples to the master (%s); retrying", rows, e)
+                self._unsent = pending
+                return
+            self._unsent = []
             self.seq += 1
             self.cpu = []
-        else:
-            self._write(batch)
-        self.sent += len(rows)
+            self.sent += rows
 
     def _flush_loop(self) -> None:
         while True:
@@ -275,7 +471,7 @@ class Recorder:
             if self.is_worker or self.meta["start"] is None or self.meta["end"] is not None:
                 continue
             snap, abort = self.monitor.evaluate(now, started=self.meta["start"],
-                                                ramped=self.meta["ramp_up_done"] is not None)
+                                                ramped=self.meta["ramp_up_done"] is not None, offload=self._offload)
             if abort:
                 log.warning("loadgate: %s", abort)
                 self.meta["aborted"] = abort
@@ -292,9 +488,10 @@ class Recorder:
         data = msg.data
         reader = pa.ipc.open_stream(pa.py_buffer(data["ipc"]))
         n = 0
-        for batch in reader:
-            self._write(batch)
-            n += batch.num_rows
+        with self._flush_lock:
+            for batch in reader:
+                self._store(batch)
+                n += batch.num_rows
         self.received[data["worker"]] = self.received.get(data["worker"], 0) + n
         self.worker_cpu.setdefault(data["worker"], []).extend(data.get("cpu") or [])
 
@@ -341,8 +538,17 @@ class Recorder:
         if self.is_worker and forwarded:  # a remote worker learns the run's requirements from the master
             self.requirements = [r for r in forwarded.split(",") if r]
             self.all_reqs = ",".join(self.requirements)
-        for user_class in environment.runner.user_classes:
-            attribute_tasks(user_class, self.requirements)
+        user_classes = environment.runner.user_classes
+        attributed = needs_attribution(user_classes, self.requirements)
+        if attributed:
+            for user_class in user_classes:
+                attribute_tasks(user_class, self.requirements)
+        if attributed != self.attributed:  # before any user starts: swap in the listener that fits
+            listener = self.columns.listener(self._users, attributed)
+            handlers = environment.events.request._handlers
+            if self.on_request in handlers:
+                handlers[handlers.index(self.on_request)] = listener
+            self.on_request, self.attributed = listener, attributed
 
     def on_spawning_complete(self, user_count, **_kw) -> None:
         if self.meta["ramp_up_done"] is not None or self.is_worker:
@@ -392,9 +598,10 @@ class Recorder:
         if self.closed:
             return
         self.closed = True
-        for g in (self._flusher, self._monitor_greenlet):
-            if g is not None:
-                g.kill(block=False)
+        with self._flush_lock:  # not in the middle of a flush: its thread would still be writing
+            for g in (self._flusher, self._monitor_greenlet):
+                if g is not None:
+                    g.kill(block=False)
         self.flush()
         if self.is_worker:
             return
@@ -459,11 +666,15 @@ def _on_init(environment, **_kw) -> None:
     reqs = [r for r in (opts.loadgate_requirements or "").split(",") if r]
     rec = Recorder(environment, opts.loadgate_dir, reqs, opts.loadgate_flush, opts.loadgate_duration,
                    LiveMonitor.from_file(opts.loadgate_rules))
-    # Arrow's conversion of Python lists imports pandas the first time (~0.3 s): pay it now, before any
-    # user starts, not in the first flush, where it would stall every user for that long.
-    rec._batch([(0.0, "", "", 0.0, 0, 0, True, None, "", 0)], "")
-    # The recorder's imports (pyarrow, numpy, pandas: ~40k objects) would make every full garbage
-    # collection of the run longer than plain Locust's; what exists now lives as long as the process.
+    # The first use of Arrow's compute functions initialises them: pay it now, before any user
+    # starts, not in the first flush, where it would stall every user.
+    rec.columns.append_checked(0.0, 0.0, 0, 0, 0, rec.columns.new_key("", ""), 0, 0)
+    rec.monitor.scan(build_batch(rec.columns.take(), "", ""))
+    rec.columns.keys.clear()
+    del rec.columns.key_types[:], rec.columns.key_names[:]
+    # The recorder's imports (pyarrow, numpy: ~25k objects; not pandas, which nothing here may import)
+    # would make every full garbage collection of the run longer than plain Locust's; what exists now
+    # lives as long as the process.
     gc.collect()
     gc.freeze()
     environment.loadgate_recorder = rec

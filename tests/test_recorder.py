@@ -1,0 +1,186 @@
+"""The recorder's capture of requests: column buffers and code tables, against a plain reference.
+
+The hot path appends numbers to ``array.array`` buffers and turns strings into codes; a flush copies
+the buffers out and builds the Arrow batch. Whatever a request event carries (odd types from custom
+clients included) must come out as the row the reference below makes of it, never shifting a column.
+"""
+from __future__ import annotations
+
+import math
+import time
+from unittest import mock
+
+import pyarrow as pa
+import pytest
+from greenlet import getcurrent
+from locust import HttpUser, TaskSet, tag, task
+
+from loadgate import recorder
+from loadgate.redact import redact
+from loadgate.samples import SCHEMA
+
+
+class _Resp:
+    def __init__(self, code):
+        self.status_code = code
+
+
+class _BadRepr(Exception):
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+
+def _expected(req, all_reqs, users):
+    """The row a request event should become (the reference: plain Python, no buffers, no codes)."""
+    rt = req["response_time"]
+    rt = float(rt) if isinstance(rt, (int, float)) and not isinstance(rt, bool) else None
+    rt = None if rt is not None and math.isnan(rt) else rt
+    code = req["response"].status_code if req["response"] is not None else 0
+    try:
+        code = int(code or 0)
+    except (TypeError, ValueError):
+        code = 0
+    code = code if -2**31 <= code < 2**31 else 0
+    length = req["response_length"]
+    try:
+        length = int(length or 0)
+    except (TypeError, ValueError, OverflowError):
+        length = 0
+    length = length if -2**63 <= length < 2**63 else 0
+    exc = req["exception"]
+    if exc is None:
+        text = None
+    else:
+        try:
+            text = redact(repr(exc))
+        except RuntimeError:
+            text = f"<{type(exc).__name__} that cannot be shown>"
+    return {"request_type": str(req["request_type"]), "name": redact(str(req["name"])), "response_time_ms": rt,
+            "response_length": length, "status_code": code, "success": exc is None, "exception": text,
+            "requirement": req.get("requirement") or all_reqs, "worker": "w1", "users": users}
+
+
+REQUESTS = [
+    {"request_type": "GET", "name": "/a", "response_time": 1.5, "response_length": 10, "response": _Resp(200),
+     "exception": None},
+    {"request_type": "GET", "name": "/a", "response_time": 2.25, "response_length": None, "response": _Resp(500),
+     "exception": ValueError("HTTP 500 at /a?token=abc")},
+    {"request_type": "POST", "name": "/login?password=hunter2", "response_time": None, "response_length": 0,
+     "response": None, "exception": ConnectionError("refused")},
+    {"request_type": "GET", "name": "/b", "response_time": float("nan"), "response_length": 2**70,
+     "response": _Resp("204"), "exception": None},
+    {"request_type": "GET", "name": "/b", "response_time": 7, "response_length": 5, "response": _Resp(2**40),
+     "exception": _BadRepr()},
+    {"request_type": "WS", "name": 42, "response_time": 0.0, "response_length": 1.9, "response": _Resp(None),
+     "exception": None, "start_time": None},
+    {"request_type": "GET", "name": "/a", "response_time": 3.0, "response_length": 3, "response": _Resp(True),
+     "exception": None, "requirement": "REQ-B"},
+]
+
+
+def _fire(listener, req):
+    g = getcurrent()
+    if req.get("requirement"):
+        recorder._current[g] = recorder._req_code(req["requirement"])
+    try:
+        listener(request_type=req["request_type"], name=req["name"], response_time=req["response_time"],
+                 response_length=req["response_length"], response=req["response"], context={},
+                 exception=req["exception"], start_time=req.get("start_time", 1_800_000_000.25),
+                 url="http://127.0.0.1/x")
+    finally:
+        recorder._current.pop(g, None)
+
+
+@pytest.mark.parametrize("attributed", [True, False])
+def test_every_request_becomes_its_row_whatever_it_carries(attributed):
+    cols = recorder._Columns(recorder.NameRedactor())
+    users = {1, 2, 3}
+    listener = cols.listener(users, attributed)
+    before = time.time()
+    for req in REQUESTS * 3:
+        _fire(listener, req)
+    batch = recorder.build_batch(cols.take(), "w1", "REQ-A,REQ-B")
+    assert batch.schema.equals(SCHEMA, check_metadata=True)
+    assert batch.num_rows == len(REQUESTS) * 3 and len(cols) == 0 and cols.take() is None
+    got = batch.to_pylist()
+    for row, req in zip(got, REQUESTS * 3):
+        want = _expected(req, "REQ-A,REQ-B", 3)
+        if not attributed:
+            want["requirement"] = "REQ-A,REQ-B"  # no lookup of the running task: the run's requirements
+        ts = row.pop("timestamp")
+        if req.get("start_time", 0) is None:  # when it ended minus its duration
+            assert before - 1 <= ts <= time.time()
+        else:
+            assert ts == 1_800_000_000.25
+        assert row == want
+
+
+def test_a_value_that_fails_midway_leaves_the_columns_aligned():
+    cols = recorder._Columns(recorder.NameRedactor())
+    listener = cols.listener(set(), False)
+    _fire(listener, REQUESTS[0])
+    _fire(listener, REQUESTS[3])  # fails at response_length (third column) after two appends
+    _fire(listener, REQUESTS[0])
+    assert {len(getattr(cols, a)) for a, _t, _y in cols._NUMERIC} == {3}
+    rows = recorder.build_batch(cols.take(), "w1", "R").to_pylist()
+    assert [r["response_length"] for r in rows] == [10, 0, 10]
+    assert [r["status_code"] for r in rows] == [200, 204, 200]
+    assert [r["name"] for r in rows] == ["/a", "/b", "/a"]
+
+
+def test_code_tables_are_bounded_and_start_again_between_flushes():
+    cols = recorder._Columns(recorder.NameRedactor())
+    listener = cols.listener(set(), False)
+    with mock.patch.object(recorder, "_EXCEPTION_CACHE_MAX", 10):
+        batches = []
+        for flush in range(3):
+            for i in range(25):
+                _fire(listener, {"request_type": "GET", "name": f"/item/{flush}/{i}", "response_time": 1.0,
+                                 "response_length": 1, "response": _Resp(200), "exception": RuntimeError(f"id {i}")})
+            batches.append(recorder.build_batch(cols.take(), "w1", "R"))
+            assert len(cols.key_names) <= 10 and len(cols.exc_texts) <= 11
+    rows = pa.Table.from_batches(batches).to_pylist()
+    assert [r["name"] for r in rows] == [f"/item/{f}/{i}" for f in range(3) for i in range(25)]
+    assert [r["exception"] for r in rows] == [f"RuntimeError('id {i}')" for _f in range(3) for i in range(25)]
+
+
+class _Nested(TaskSet):
+    @task
+    def inner(self):
+        pass
+
+
+class _OneRequirement(HttpUser):
+    host = "http://127.0.0.1"
+
+    @tag("REQ-A")
+    @task
+    def a(self):
+        pass
+
+
+class _NestedUser(HttpUser):
+    host = "http://127.0.0.1"
+    tasks = [tag("REQ-A")(_Nested)]
+
+
+class _TwoRequirements(HttpUser):
+    host = "http://127.0.0.1"
+
+    @tag("REQ-A")
+    @task
+    def a(self):
+        pass
+
+    @tag("REQ-B")
+    @task
+    def b(self):
+        pass
+
+
+def test_tasks_are_wrapped_only_when_requests_can_belong_to_fewer_requirements_than_the_run():
+    assert not recorder.needs_attribution([_OneRequirement, _NestedUser], ["REQ-A"])
+    assert recorder.needs_attribution([_NestedUser, _TwoRequirements], ["REQ-A", "REQ-B"])
+    assert not recorder.needs_attribution([_TwoRequirements], ["REQ-A"])  # REQ-B's task is filtered out by --tags
+    assert recorder.needs_attribution([_TwoRequirements], ["REQ-A", "REQ-B"])
+    assert not recorder.needs_attribution([_OneRequirement, _TwoRequirements], [])

@@ -353,6 +353,76 @@ def pairs(args) -> int:
     return 0
 
 
+def same_core(args) -> int:
+    """Both generators at once, on one core: the host's drift (this VM's speed varies ±10% from second to
+    second and more between runs) hits both alike, and the kernel shares the core between them evenly,
+    so their throughputs compare what one request costs each, recorder included (its thread too)."""
+    if len(os.sched_getaffinity(0)) < 2 or shutil.which("taskset") is None:
+        raise SystemExit("--same-core needs 2 cores and taskset (util-linux)")
+    tmp = tempfile.mkdtemp(prefix="loadgate-samecore-")
+    os.makedirs(os.path.join(tmp, "thresholds"))
+    with open(os.path.join(tmp, "thresholds", f"{REQUIREMENT}.yaml"), "w") as f:
+        f.write(THRESHOLDS)
+    gen_core, other = sorted(os.sched_getaffinity(0))[:2]
+    ratios = []
+    with Nginx() as ng_plain, Nginx() as ng_lg:
+        for ng in (ng_plain, ng_lg):  # nginx (and this bench) on the other core, each side its own nginx to count
+            for proc in [psutil.Process(ng.proc.pid), *psutil.Process(ng.proc.pid).children()]:
+                proc.cpu_affinity([other])
+        psutil.Process().cpu_affinity([other])
+        print(f"plain Locust and loadgate run at the same time, both on core {gen_core} (taskset), each against its "
+              f"own nginx-light on core {other}; {args.pairs} pairs of {args.seconds} s runs, {args.users} users each, "
+              "the side started first alternating; requests/s by nginx's count over the stretch where both are "
+              "at full load")
+        print(f"{'pair':>4} {'plain':>8} {'loadgate':>9} {'ratio':>6}")
+        for i in range(args.pairs):
+            wait_quiet()
+            out = os.path.join(tmp, f"lg{i}")
+            plain = ["taskset", "-c", str(gen_core), sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless",
+                     "-u", str(args.users), "-r", str(args.users), "-t", f"{args.seconds}s", "--host", ng_plain.url,
+                     "--only-summary"]
+            lg = ["taskset", "-c", str(gen_core), sys.executable, "-m", "loadgate", "run", "--requirement", REQUIREMENT,
+                  "--scenarios", LOCUSTFILE, "--thresholds", os.path.join(tmp, "thresholds"), "--users",
+                  str(args.users), "--spawn-rate", str(args.users), "--duration", f"{args.seconds}s",
+                  "--host", ng_lg.url, "--out", out]
+            sides = [("plain", plain, ng_plain), ("loadgate", lg, ng_lg)]
+            if i % 2:
+                sides.reverse()
+            counters, procs = {}, {}
+            with open(os.path.join(tmp, "samecore.log"), "ab") as log:
+                for name, _cmd, ng in sides:
+                    counters[name] = Counter(ng).__enter__()
+                for name, cmd, _ng in sides:
+                    # A session each: with autogroup scheduling (Linux's default) the kernel shares a core
+                    # between sessions, and a session whose other processes load the other core (this
+                    # bench's, with nginx) would get less of this one.
+                    procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                                   start_new_session=True)
+                for name, _cmd, _ng in sides:
+                    procs[name].wait(args.seconds + 120)
+            for c in counters.values():
+                c.__exit__()
+            if procs["plain"].returncode not in (0, 1) or procs["loadgate"].returncode not in (0, 1, 3):
+                raise SystemExit(f"a run failed; see {tmp}/samecore.log")
+            # Both at full load: from SETTLE_S after the later first request to 1 s before the earlier end.
+            first = max(next(t for t, n in c.points if n > c.points[0][1] + 20) for c in counters.values())
+            last = min(max(t for t, n in c.points if n < c.points[-1][1] - 20) for c in counters.values())
+            start, end = first + SETTLE_S, last - 1.0
+            if end - start < 5:
+                raise SystemExit(f"the two runs overlapped at full load for only {end - start:.1f} s")
+            rate = {name: (_interpolate(c.points, end) - _interpolate(c.points, start)) / (end - start)
+                    for name, c in counters.items()}
+            ratios.append(rate["loadgate"] / rate["plain"])
+            shutil.rmtree(out, ignore_errors=True)
+            print(f"{i + 1:>4} {rate['plain']:8.0f} {rate['loadgate']:9.0f} {ratios[-1]:6.3f}", flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    q = statistics.quantiles(ratios, n=4) if len(ratios) >= 2 else [ratios[0]] * 3
+    print()
+    print(f"loadgate run / plain Locust throughput on one shared core, median of {len(ratios)} pairs: "
+          f"{statistics.median(ratios):.3f} (quartiles {q[0]:.3f}-{q[2]:.3f}; target >= 0.98)")
+    return 0
+
+
 def memory(args) -> int:
     tmp = tempfile.mkdtemp(prefix="loadgate-memory-")
     os.makedirs(os.path.join(tmp, "thresholds"))
@@ -411,10 +481,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=int, default=20, help="run length of each side (default 20)")
     p.add_argument("--users", type=int, default=20)
     p.add_argument("--minutes", type=float, help="memory mode: one loadgate run of this many minutes")
+    p.add_argument("--same-core", action="store_true",
+                   help="run each pair at the same time on one core instead of one after the other")
     args = p.parse_args(argv)
     if args.seconds <= 2 * SETTLE_S + 2:
         p.error(f"--seconds must exceed {2 * SETTLE_S + 2:g}")
-    return memory(args) if args.minutes else pairs(args)
+    return memory(args) if args.minutes else same_core(args) if args.same_core else pairs(args)
 
 
 if __name__ == "__main__":

@@ -108,22 +108,28 @@ class LiveMonitor:
     def scan(self, batch: pa.RecordBatch) -> _Slice:
         """``batch`` reduced to what the rules need."""
         ts = _np(batch.column("timestamp"), np.nan)
-        return _Slice(float(np.nanmax(ts)) if ts.size and not np.isnan(ts).all() else -np.inf, ts,
+        known = ts.size and not np.isnan(ts).all()
+        return _Slice(float(np.nanmax(ts)) if known else -np.inf, ts,
                       _np(batch.column("response_time_ms"), np.nan), _np(batch.column("success"), False),
-                      _scope_masks(batch, self.rules))
+                      _scope_masks(batch, self.rules),
+                      float(np.nanmin(ts)) if known and not np.isnan(ts).any() else -np.inf)
 
     @staticmethod
     def _recent(pieces, now: float, seconds: float, rule: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """(response times, success) of the samples since ``now - seconds``, in ``rule``'s scope if given."""
-        parts = [b for b in pieces if b.last >= now - seconds]
+        start = now - seconds
+        parts = [b for b in pieces if b.last >= start]
         if not parts:
             return None
-        ts = np.concatenate([b.ts for b in parts])
-        keep = ts >= now - seconds
-        if rule is not None:
-            keep &= np.concatenate([np.ones(b.ts.size, bool) if b.masks[rule] is None else b.masks[rule]
-                                    for b in parts])
-        return np.concatenate([b.rt for b in parts])[keep], np.concatenate([b.ok for b in parts])[keep]
+        rts, oks = [], []
+        for b in parts:  # only a batch that straddles the window's start (or has a rule mask) is filtered
+            keep = None if b.first >= start else b.ts >= start
+            mask = None if rule is None else b.masks[rule]
+            if mask is not None:
+                keep = mask if keep is None else keep & mask
+            rts.append(b.rt if keep is None else b.rt[keep])
+            oks.append(b.ok if keep is None else b.ok[keep])
+        return np.concatenate(rts), np.concatenate(oks)
 
     def evaluate(self, now: float, *, started: float, ramped: bool, offload=None) -> tuple[dict, str | None]:
         """(progress snapshot, abort reason or None) at time ``now``.
@@ -202,7 +208,8 @@ class _Slice:
     ts: np.ndarray
     rt: np.ndarray  # NaN where unknown
     ok: np.ndarray  # False where unknown
-    masks: list[np.ndarray]  # per rule: rows in its scope
+    masks: list[np.ndarray | None]  # per rule: rows in its scope (None: all)
+    first: float = -np.inf  # its earliest timestamp (-inf if any is unknown)
 
 
 def _scope_masks(batch: pa.RecordBatch, rules: list[Rule]) -> list[np.ndarray | None]:

@@ -370,6 +370,7 @@ class Recorder:
         self.on_request = self.columns.listener(self._users, self.attributed)
         self._unsent: list[pa.RecordBatch] = []  # worker: batches the master has not taken yet
         self._flush_lock = gevent.lock.Semaphore()
+        self.stream_closed = False
         self._pool = gevent.get_hub().threadpool
         self.process = psutil.Process()
         self.process.cpu_percent(None)  # the first call only starts the measurement
@@ -393,6 +394,8 @@ class Recorder:
         """(thread) Append ``batch`` to the stream; (live-view slice, error text or None)."""
         if self.write_error is not None:
             return None, self.write_error
+        if self.stream_closed:
+            return None, f"{STREAM_NAME} was already closed"
         try:
             if self.writer is None:
                 self._open_stream()
@@ -614,12 +617,15 @@ class Recorder:
                 self.runner.stop()
                 self._await_workers(INTERRUPT_DONE_TIMEOUT_S)
                 self._quit_workers()
-        if self.writer is not None:
-            try:
-                self.writer.close()
-                self.sink.close()
-            except OSError as e:
-                self.write_error = self.write_error or f"cannot write {STREAM_NAME}: {e.strerror or e}"
+        with self._flush_lock:  # no batch half-written by a pool thread; later ones are counted as dropped
+            writer, self.writer = self.writer, None
+            if writer is not None:
+                try:
+                    writer.close()
+                    self.sink.close()
+                except OSError as e:
+                    self.write_error = self.write_error or f"cannot write {STREAM_NAME}: {e.strerror or e}"
+                self.stream_closed = True
         stats = environment.runner.stats.total
         self.meta.update({
             "samples_recorded": (self.sent if not self.is_master else sum(self.received.values())) - self.dropped,

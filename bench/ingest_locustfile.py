@@ -1,7 +1,7 @@
 """Locustfile for ``bench/master_ingest.py``: users that fire synthetic request events, no HTTP.
 
 Each user fires ``request`` events in chunks of CHUNK at LOADGATE_BENCH_RATE_PER_USER events/s
-(0: as fast as it can), so the recorder's real path (hot-path append, batch, IPC+zstd, Locust's
+(0: as fast as it can), so the recorder's real path (hot-path append, batch, IPC+LZ4, Locust's
 message channel, the master's write) runs at a controlled rate with no server in the way.
 
 Instrumentation, written at exit to LOADGATE_BENCH_OUT/bench-<role>-<pid>.json:

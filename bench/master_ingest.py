@@ -9,7 +9,7 @@ synthetic request events at ``--rate`` events/s in all (0: as fast as they can),
 
 1. baseline: the same master, workers and rate without the recorder plugin (plain Locust): the
    raw events/s the workers generate, and what a bare master costs;
-2. recorder: the full path (hot-path append, batch, IPC+zstd, Locust's message channel, the
+2. recorder: the full path (hot-path append, batch, IPC+LZ4, Locust's message channel, the
    master's handler and stream write, the live view over the last seconds with the alert rules of
    thresholds/REQ-PERF-001.yaml).
 

@@ -7,17 +7,32 @@ clients included) must come out as the row the reference below makes of it, neve
 from __future__ import annotations
 
 import math
+import os
 import time
 from unittest import mock
 
+import gevent.monkey
 import pyarrow as pa
 import pytest
 from greenlet import getcurrent
-from locust import HttpUser, TaskSet, tag, task
 
-from loadgate import recorder
+# Importing Locust monkey-patches the whole pytest process with gevent (sockets, threads, os.waitpid),
+# which breaks tests that use multiprocessing; these tests need no patched I/O. The variable is removed
+# again at once: Locust processes that tests start must be patched as usual.
+os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
+try:
+    from locust import HttpUser, TaskSet, tag, task
+
+    from loadgate import recorder
+finally:
+    del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
 from loadgate.redact import redact
 from loadgate.samples import SCHEMA
+
+
+def test_importing_the_recorder_here_patched_nothing():
+    assert not gevent.monkey.is_anything_patched()
+    assert "LOCUST_SKIP_MONKEY_PATCH" not in os.environ
 
 
 class _Resp:

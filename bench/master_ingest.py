@@ -325,8 +325,9 @@ def report(base: dict, rec: dict, args) -> str:
     lines.append(f"  batches: {rec['batches_sent']} sent, {rec['batches_arrived']} arrived"
                  + (f", never arrived: {rec['batches_never_arrived']}" if rec["batches_never_arrived"] else "")
                  + f"; median batch {_fmt(rec.get('batch_rows_median'))} rows, {_fmt(rec.get('batch_kib_median'), '.0f')} KiB; "
-                 f"workers spent {_fmt((rec.get('worker_flush_share') or 0) * 100, '.1f', '%')} of their time building "
-                 f"batches, longest {_fmt(rec.get('worker_flush_max_ms'), '.0f', ' ms')} (their event loop stalls meanwhile)")
+                 f"a worker's flush took {_fmt((rec.get('worker_flush_share') or 0) * 100, '.1f', '%')} of the time, "
+                 f"longest {_fmt(rec.get('worker_flush_max_ms'), '.0f', ' ms')} (wall time; the users go on meanwhile: "
+                 "only the buffer copy runs on their loop, the batch is built on a native thread)")
     late = [s for s in rec.get("worker_exit_after_master_s", []) if s is None]
     if late:
         lines.append(f"  {len(late)} worker(s) still running {WORKER_EXIT_GRACE_S:g}s after the master exited "

@@ -68,6 +68,10 @@ def metric_value(metric: str, rt: np.ndarray, ok: np.ndarray, seconds: float) ->
         return float(1.0 - ok.mean())
     if metric == "throughput":
         return rt.size / seconds
+    if np.isnan(rt.min()):  # requests without a response time count above, not in latencies (as in the gate)
+        rt = rt[~np.isnan(rt)]
+        if rt.size == 0:
+            return None
     if metric == "mean":
         return float(rt.mean())
     if metric == "min":

@@ -131,6 +131,25 @@ def test_rules_sharing_the_whole_window_agree_with_the_reference(label):
         assert got == ref.evaluate(now, started=T0, ramped=True), second
 
 
+def test_requests_without_a_response_time_count_but_not_in_latencies():
+    rng = np.random.default_rng(5)
+    b = batch(rng, T0, 200)
+    rt = b.column("response_time_ms").to_numpy().copy()
+    rt[::10] = np.nan
+    b = b.set_column(SCHEMA.get_field_index("response_time_ms"), SCHEMA.field("response_time_ms"),
+                     pa.array(rt, pa.float64(), from_pandas=True))  # NaN -> null, as the recorder writes it
+    mon = LiveMonitor([{**RULES[0], "request": None}])
+    mon.add(b)
+    snap, _ = mon.evaluate(T0 + 1, started=T0 - 10, ramped=True)
+    assert snap["p95_ms"] == float(np.percentile(rt[~np.isnan(rt)], 95))
+    assert snap["rps"] == 200 / 10
+    only_nulls = b.set_column(SCHEMA.get_field_index("response_time_ms"), SCHEMA.field("response_time_ms"),
+                              pa.nulls(200, pa.float64()))
+    mon = LiveMonitor([])
+    mon.add(only_nulls)
+    assert mon.evaluate(T0 + 1, started=T0 - 10, ramped=True)[0]["p95_ms"] is None
+
+
 def test_empty_monitor_and_empty_batches():
     m = LiveMonitor(RULES)
     m.add(batch(np.random.default_rng(1), T0, 1).slice(0, 0))

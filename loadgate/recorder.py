@@ -92,16 +92,21 @@ def _with_requirement(fn, req: str):
 
 
 def _task_requirements(holder, run_reqs: list[str], inherited: frozenset = frozenset(), seen=None):
-    """(task or TaskSet, its requirement IDs of this run as one string, is a TaskSet) under ``holder``."""
+    """(owner, index in its task list, task or TaskSet, its requirement IDs of this run as one string,
+    is a TaskSet) for every task under ``holder`` (a User or TaskSet class).
+
+    A task's requirements are its own requirement tags plus those of the TaskSets around it,
+    restricted to the requirements of this run.
+    """
     seen = set() if seen is None else seen
     if holder in seen:
         return
     seen.add(holder)
-    for task in holder.tasks:
+    for i, task in enumerate(holder.tasks):
         tags = inherited | frozenset(getattr(task, "locust_tag_set", ()))
         reqs = ",".join(r for r in run_reqs if r in tags)
         nested = isinstance(task, type) and issubclass(task, TaskSet)
-        yield task, reqs, nested
+        yield holder, i, task, reqs, nested
         if nested:
             yield from _task_requirements(task, run_reqs, tags, seen)
 
@@ -115,34 +120,22 @@ def needs_attribution(user_classes, run_reqs: list[str]) -> bool:
     """
     everything = ",".join(run_reqs)
     return any(reqs not in ("", everything)
-               for user_class in user_classes for _task, reqs, _nested in _task_requirements(user_class, run_reqs))
+               for user_class in user_classes for *_where, reqs, _nested in _task_requirements(user_class, run_reqs))
 
 
-def attribute_tasks(holder, run_reqs: list[str], inherited: frozenset = frozenset(), seen=None) -> None:
-    """Wrap every task under ``holder`` (a User or TaskSet class) with its requirement IDs.
-
-    A task's requirements are its own requirement tags plus those of the TaskSets around it,
-    restricted to the requirements of this run.
-    """
-    seen = set() if seen is None else seen
-    if holder in seen:
-        return
-    seen.add(holder)
-    new_tasks = []
-    for task in holder.tasks:
-        tags = inherited | frozenset(getattr(task, "locust_tag_set", ()))
-        reqs = ",".join(r for r in run_reqs if r in tags)
-        if isinstance(task, type) and issubclass(task, TaskSet):
-            attribute_tasks(task, run_reqs, tags, seen)
-            if reqs:
-                for hook in ("on_start", "on_stop"):
-                    setattr(task, hook, _with_requirement(getattr(task, hook), reqs))
-            new_tasks.append(task)
-        elif reqs:
-            new_tasks.append(_with_requirement(task, reqs))
+def attribute_tasks(holder, run_reqs: list[str]) -> None:
+    """Wrap every task under ``holder`` (and a tagged TaskSet's on_start/on_stop) with its requirement IDs."""
+    replaced: dict[Any, list] = {}
+    for owner, i, task, reqs, nested in list(_task_requirements(holder, run_reqs)):
+        if not reqs:
+            continue
+        if nested:
+            for hook in ("on_start", "on_stop"):
+                setattr(task, hook, _with_requirement(getattr(task, hook), reqs))
         else:
-            new_tasks.append(task)
-    holder.tasks = new_tasks
+            replaced.setdefault(owner, list(owner.tasks))[i] = _with_requirement(task, reqs)
+    for owner, tasks in replaced.items():  # a new list: a subclass may share its parent's
+        owner.tasks = tasks
 
 
 class _UserCount:

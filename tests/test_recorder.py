@@ -199,3 +199,44 @@ def test_tasks_are_wrapped_only_when_requests_can_belong_to_fewer_requirements_t
     assert not recorder.needs_attribution([_TwoRequirements], ["REQ-A"])  # REQ-B's task is filtered out by --tags
     assert recorder.needs_attribution([_TwoRequirements], ["REQ-A", "REQ-B"])
     assert not recorder.needs_attribution([_OneRequirement, _TwoRequirements], [])
+
+
+def test_wrapped_tasks_carry_their_requirements_while_they_run():
+    seen = {}
+
+    class Inner(TaskSet):
+        def on_start(self):
+            seen["inner.on_start"] = recorder._current.get(getcurrent())
+
+        @task
+        def inner(self):
+            seen["inner"] = recorder._current.get(getcurrent())
+
+    class User(HttpUser):
+        host = "http://127.0.0.1"
+        tasks = [tag("REQ-B")(Inner)]
+
+        @tag("REQ-A")
+        @task
+        def a(self):
+            seen["a"] = recorder._current.get(getcurrent())
+
+        @tag("REQ-A", "REQ-B")
+        @task
+        def ab(self):
+            seen["ab"] = recorder._current.get(getcurrent())
+
+    recorder.attribute_tasks(User, ["REQ-A", "REQ-B"])
+    recorder.attribute_tasks(User, ["REQ-A", "REQ-B"])  # twice (a worker's second test_start): wrapped once
+    for t in User.tasks:
+        if isinstance(t, type):
+            t.on_start(None)
+            for inner in t.tasks:
+                inner(None)
+        else:
+            t(None)
+    code = recorder._req_code
+    # Locust's tag() on a TaskSet tags its tasks, not the class: its on_start is outside any requirement's
+    # task, and its requests count for all requirements of the run (None here: code 0 on the hot path).
+    assert seen == {"a": code("REQ-A"), "ab": code("REQ-A,REQ-B"), "inner": code("REQ-B"), "inner.on_start": None}
+    assert getcurrent() not in recorder._current  # restored once each task returns

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from loadgate.arrowbuf import numpy_of
 from loadgate.units import parse_duration
 
 SUMMARY_SCHEMA_ID = "loadgate.summary/1"
@@ -174,7 +175,7 @@ class _Chunk:
 
 def _chunk(batch: pa.RecordBatch, window: Window, labels: tuple[_Labels, ...], n_sec: int) -> _Chunk:
     """One record batch, restricted to the window, as group codes and values."""
-    ts = _np(batch.column("timestamp"), np.nan)
+    ts = numpy_of(batch.column("timestamp"), np.nan)
     inside = ts.size == 0 or (window.start <= ts.min() and ts.max() <= window.end)  # False if any NaN
     keep = None if inside else np.flatnonzero((ts >= window.start) & (ts <= window.end))
     pick = (lambda a: a) if keep is None else (lambda a: a[keep])
@@ -187,10 +188,10 @@ def _chunk(batch: pa.RecordBatch, window: Window, labels: tuple[_Labels, ...], n
     slot = (pick(ts) - window.start).astype(_index_type(n_sec * n_rq))  # truncation is floor: all >= 0 here
     np.minimum(slot, n_sec - 1, out=slot)
     slot += np.multiply(rq, n_sec, dtype=slot.dtype)
-    ok = _np(batch.column("success"), False)
+    ok = numpy_of(batch.column("success"), False)
     users = batch.column("users") if "users" in batch.schema.names else pa.nulls(batch.num_rows, pa.int32())
     return _Chunk(combo, slot, np.flatnonzero(~pick(ok)),
-                  pick(_np(users, -1)), pick(_np(batch.column("response_time_ms"), np.nan)))
+                  pick(numpy_of(users, -1)), pick(numpy_of(batch.column("response_time_ms"), np.nan)))
 
 
 def _index_type(size: int) -> type:
@@ -547,35 +548,11 @@ class _Labels:
             return np.zeros(batch.num_rows, np.int32)
         column = batch.column(self.name)
         null = len(self.labels) - 1
-        table = _np(pc.index_in(column.dictionary, value_set=self.values), null)
-        indices = _np(column.indices, len(column.dictionary))
+        table = numpy_of(pc.index_in(column.dictionary, value_set=self.values), null)
+        indices = numpy_of(column.indices, len(column.dictionary))
         if np.array_equal(table, np.arange(len(table))) and not column.null_count:
             return indices
         return np.append(table, null)[indices]  # a null index points just past the dictionary
-
-
-_NUMPY_TYPES = {pa.float64(): np.float64, pa.int64(): np.int64, pa.int32(): np.int32, pa.int16(): np.int16,
-                pa.int8(): np.int8, pa.uint8(): np.uint8}
-
-
-def _np(column: pa.Array, fill: object) -> np.ndarray:
-    """A numpy array of a primitive Arrow array, nulls replaced by ``fill``; a view when there are none.
-
-    Reads the data buffer itself: Arrow's own ``to_numpy`` goes through its pandas conversion layer,
-    which imports pandas (a third of a second that ``loadgate analyze`` has no other use for).
-    """
-    column = _filled(column, fill)
-    if pa.types.is_boolean(column.type):
-        return _np(pc.cast(column, pa.uint8()), 0).view(np.bool_)  # bits -> bytes: a copy either way
-    dtype = _NUMPY_TYPES.get(column.type)
-    if dtype is None:
-        return column.to_numpy(zero_copy_only=False)
-    return np.frombuffer(column.buffers()[1], dtype, len(column), column.offset * np.dtype(dtype).itemsize)
-
-
-def _filled(column: pa.Array, value: object) -> pa.Array:
-    """``column`` with nulls replaced by ``value`` (no copy when there are none)."""
-    return column.fill_null(value) if column.null_count else column
 
 
 def _split_ids(label: str | None) -> tuple[str, ...]:

@@ -7,7 +7,6 @@ but the window is the last N seconds, not the analysis window: only the gate dec
 from __future__ import annotations
 
 import collections
-from array import array
 import json
 import operator
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from typing import Iterable
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from loadgate.arrowbuf import int32_array, numpy_of
 
 PROGRESS_WINDOW_S = 10.0
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -111,10 +112,10 @@ class LiveMonitor:
 
     def scan(self, batch: pa.RecordBatch) -> _Slice:
         """``batch`` reduced to what the rules need."""
-        ts = _np(batch.column("timestamp"), np.nan)
+        ts = numpy_of(batch.column("timestamp"), np.nan)
         known = ts.size and not np.isnan(ts).all()
         return _Slice(float(np.nanmax(ts)) if known else -np.inf, ts,
-                      _np(batch.column("response_time_ms"), np.nan), _np(batch.column("success"), False),
+                      numpy_of(batch.column("response_time_ms"), np.nan), numpy_of(batch.column("success"), False),
                       _scope_masks(batch, self.rules),
                       float(np.nanmin(ts)) if known and not np.isnan(ts).any() else -np.inf)
 
@@ -232,7 +233,7 @@ def _scope_masks(batch: pa.RecordBatch, rules: list[Rule]) -> list[np.ndarray | 
         elif not hits:
             mask = np.zeros(batch.num_rows, bool)
         else:
-            mask = _np(pc.is_in(column, value_set=unique.take(_int32(hits))), False)
+            mask = numpy_of(pc.is_in(column, value_set=unique.take(int32_array(hits))), False)
         if rule.request:  # "TYPE NAME" or "NAME"
             names, types = batch.column("name"), batch.column("request_type")
             named = _equal(names, rule.request)
@@ -244,10 +245,6 @@ def _scope_masks(batch: pa.RecordBatch, rules: list[Rule]) -> list[np.ndarray | 
     return masks
 
 
-def _int32(values: list[int]) -> pa.Array:
-    return pa.Array.from_buffers(pa.int32(), len(values), [None, pa.py_buffer(array("i", values))])
-
-
 def _equal(column: pa.Array, value: str) -> np.ndarray:
     """Rows of a string column equal to ``value`` (matched among its distinct values: comparing with a
     Python string would import pandas into the load generator)."""
@@ -255,34 +252,4 @@ def _equal(column: pa.Array, value: str) -> np.ndarray:
     picked = [i for i, v in enumerate(unique.to_pylist()) if v == value]
     if not picked:
         return np.zeros(len(column), bool)
-    return _np(pc.is_in(column, value_set=unique.take(_int32(picked))), False)
-
-
-_NUMPY_TYPES = {pa.float64(): np.float64, pa.int64(): np.int64, pa.int32(): np.int32}
-
-
-def _np(column: pa.Array, fill: object) -> np.ndarray:
-    """A numpy view (a copy for booleans or nulls) of a primitive Arrow array, nulls replaced by ``fill``.
-
-    From the buffers: Arrow's own ``to_numpy`` and ``fill_null`` import pandas into the load generator
-    (0.3 s of its loop, ~30 MiB).
-    """
-    n, offset = len(column), column.offset
-    validity, values = column.buffers()[:2]
-    if pa.types.is_boolean(column.type):
-        out = _bits(values, offset, n)
-    else:
-        dtype = _NUMPY_TYPES.get(column.type)
-        if dtype is None:
-            return column.to_numpy(zero_copy_only=False)
-        out = np.frombuffer(values, dtype, n, offset * np.dtype(dtype).itemsize) if n else np.empty(0, dtype)
-    if column.null_count:
-        out = np.where(_bits(validity, offset, n), out, fill).astype(out.dtype)
-    return out
-
-
-def _bits(buffer: pa.Buffer, offset: int, n: int) -> np.ndarray:
-    """An Arrow bitmap (least significant bit first) as booleans."""
-    if n == 0:
-        return np.zeros(0, bool)
-    return np.unpackbits(np.frombuffer(buffer, np.uint8), bitorder="little")[offset:offset + n].view(np.bool_)
+    return numpy_of(pc.is_in(column, value_set=unique.take(int32_array(picked))), False)

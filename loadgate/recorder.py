@@ -35,6 +35,7 @@ from locust.exception import RPCError, RPCSendError
 from locust.runners import MasterRunner, Runner, WorkerRunner
 from locust.user.task import TaskSet
 
+from loadgate.arrowbuf import int32_array, string_array
 from loadgate.live import LiveMonitor
 from loadgate.redact import NameRedactor, redact
 from loadgate.rundir import PROGRESS as PROGRESS_NAME
@@ -284,31 +285,13 @@ def build_batch(raw: tuple, worker: str, all_reqs: str) -> pa.RecordBatch:
     if pc.any(pc.is_nan(rt)).as_py():
         rt = pc.if_else(pc.is_nan(rt), pa.nulls(n, pa.float64()), rt)
     key, exc = cols["key"], cols["exc"]
-    zeros = pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(bytes(4 * n))])
+    zeros = int32_array(bytes(4 * n))
     # (No Python scalars in Arrow calls: converting one imports pandas into the load generator.)
     return pa.RecordBatch.from_arrays([
-        cols["ts"], _strings(key_types).take(key), _strings(key_names).take(key), rt, cols["length"], cols["code"],
-        pc.equal(exc, zeros), _strings(exc_texts).take(exc), _strings([all_reqs, *req_texts]).take(cols["req"]),
-        _strings([worker]).take(zeros), cols["users"],
+        cols["ts"], string_array(key_types).take(key), string_array(key_names).take(key), rt, cols["length"], cols["code"],
+        pc.equal(exc, zeros), string_array(exc_texts).take(exc), string_array([all_reqs, *req_texts]).take(cols["req"]),
+        string_array([worker]).take(zeros), cols["users"],
     ], schema=SCHEMA)
-
-
-def _strings(values: list[str | None]) -> pa.Array:
-    """A string array of ``values`` (None: null) built from buffers: converting Python objects,
-    ``pa.array`` imports pandas (0.3 s, ~50 MiB) into the load generator to check for its types."""
-    data = [v.encode("utf-8", "surrogatepass") if v is not None else b"" for v in values]
-    offsets = array("i", [0])
-    for d in data:
-        offsets.append(offsets[-1] + len(d))
-    valid = None
-    if any(v is None for v in values):
-        bits = bytearray((len(values) + 7) // 8)
-        for i, v in enumerate(values):
-            if v is not None:
-                bits[i // 8] |= 1 << (i % 8)
-        valid = pa.py_buffer(bytes(bits))
-    return pa.Array.from_buffers(pa.string(), len(values), [valid, pa.py_buffer(offsets.tobytes()),
-                                                            pa.py_buffer(b"".join(data))])
 
 
 def _as_float(value, default: float = float("nan")) -> float:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from loadgate import analysis
 from loadgate.analysis import DEFAULT_PERCENTILES, Window, summarize
+from loadgate.arrowbuf import numpy_of
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_analysis import (REQ_LABELS, T0, check_series, draw_values, make_table, reference,  # noqa: E402
@@ -82,8 +83,8 @@ def test_sliced_arrays_with_nulls_read_like_arrow_reads_them():
     users = pa.array([1, 2, None, 4, 5, 6, 7, None, 9, 10], pa.int32())
     for offset in (0, 1, 3):
         sliced = [c.slice(offset) for c in (ts, rt, ok, users)]
-        assert np.array_equal(analysis._np(sliced[0], np.nan), np.array(ts.to_pylist()[offset:]))
+        assert np.array_equal(numpy_of(sliced[0], np.nan), np.array(ts.to_pylist()[offset:]))
         want_rt = np.array([np.nan if v is None else v for v in rt.to_pylist()[offset:]])
-        assert np.array_equal(analysis._np(sliced[1], np.nan), want_rt, equal_nan=True)
-        assert analysis._np(sliced[2], False).tolist() == [bool(v) for v in ok.to_pylist()[offset:]]
-        assert analysis._np(sliced[3], -1).tolist() == [-1 if v is None else v for v in users.to_pylist()[offset:]]
+        assert np.array_equal(numpy_of(sliced[1], np.nan), want_rt, equal_nan=True)
+        assert numpy_of(sliced[2], False).tolist() == [bool(v) for v in ok.to_pylist()[offset:]]
+        assert numpy_of(sliced[3], -1).tolist() == [-1 if v is None else v for v in users.to_pylist()[offset:]]

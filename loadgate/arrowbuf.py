@@ -37,7 +37,9 @@ def _bits(buffer: pa.Buffer, offset: int, n: int) -> np.ndarray:
     """An Arrow bitmap (least significant bit first) as booleans."""
     if n == 0:
         return np.zeros(0, bool)
-    return np.unpackbits(np.frombuffer(buffer, np.uint8), bitorder="little")[offset:offset + n].view(np.bool_)
+    skip, first = divmod(offset, 8)  # unpack only the bytes of this slice, not the whole parent buffer
+    packed = np.frombuffer(buffer, np.uint8, (first + n + 7) // 8, skip)
+    return np.unpackbits(packed, count=first + n, bitorder="little")[first:].view(np.bool_)
 
 
 def int32_array(values) -> pa.Array:

@@ -122,8 +122,8 @@ def test_percentiles_equal_numpy_bit_for_bit(n, seed, kind, groups, cut, batches
     check_series(summary, ts, value, ok, req, window or Window(lo, hi))
 
 
-def check_series(summary, ts, value, ok, req, window):
-    """Every per-second bucket matches numpy on the samples of that second."""
+def check_series(summary, ts, value, ok, req, window, users=None):
+    """Every per-second bucket matches numpy on the samples of that second (and the peak user count)."""
     series = summary["series"]
     n_sec = len(series["t"])
     assert n_sec == max(1, math.ceil(window.seconds))
@@ -137,6 +137,9 @@ def check_series(summary, ts, value, ok, req, window):
             assert by["failures"][i] == int((~ok[mine & (second == i)]).sum())
             for q in (50, 95, 99):
                 assert by[f"p{q}"][i] == (np.percentile(x, q) if x.size else None)
+            if users is not None:
+                u = np.asarray(users)[mine & (second == i)]
+                assert by["users"][i] == (int(u.max()) if u.size else None), (rid, i)
 
 
 @settings(max_examples=60, deadline=None)
@@ -215,6 +218,21 @@ def test_no_samples_in_window_gives_zero_stats():
     empty = summarize(table.slice(0, 0))
     assert empty["window"] == {"start": 0.0, "end": 0.0, "seconds": 0.0}
     assert empty["overall"]["requests"] == 0
+
+
+def test_timestamps_without_a_value_stay_out_of_the_default_window():
+    table = make_table([T0 + 5, np.nan, T0 + 1, np.nan], ["GET"] * 4, ["/"] * 4, [1.0, 2.0, 3.0, 4.0], [True] * 4)
+    s = summarize(table)
+    assert s["window"] == {"start": T0 + 1, "end": T0 + 5, "seconds": 4.0} and s["overall"]["requests"] == 2
+    only_nan = summarize(make_table([np.nan, np.nan], ["GET"] * 2, ["/"] * 2, [1.0, 2.0], [True] * 2))
+    assert only_nan["window"]["seconds"] == 0.0 and only_nan["overall"]["requests"] == 0
+
+
+def test_same_summary_where_the_c_library_is_not_glibc():
+    table = make_table(T0 + np.arange(50) / 10, ["GET"] * 50, ["/"] * 50, np.arange(50.0), [True] * 50)
+    tuned = summarize(table)
+    with mock.patch.object(analysis, "_glibc", return_value=None):  # no mallopt: nothing else changes
+        assert summarize(table) == tuned
 
 
 def test_single_sample_and_zero_length_window():

@@ -29,16 +29,18 @@ from test_analysis import (REQ_LABELS, T0, check_series, draw_values, make_table
 @given(n=st.integers(1, 3000), seed=st.integers(0, 2**32 - 1), kind=values_kind, seconds=st.sampled_from([1, 7, 90]),
        keep_codes=st.sampled_from([0, 1 << 12]), max_runs=st.sampled_from([0, 1 << 12]),
        budget_bits=st.sampled_from([22, 3]), budget=st.sampled_from([1 << 20, 16]), chunk_rows=st.sampled_from([1 << 20, 97]),
-       batches=st.integers(1, 3))
+       batches=st.integers(1, 3), users_kind=st.sampled_from(["random", "ramp"]))
 def test_every_selection_path_equals_numpy(n, seed, kind, seconds, keep_codes, max_runs, budget_bits, budget,
-                                           chunk_rows, batches):
+                                           chunk_rows, batches, users_kind):
     rng = np.random.default_rng(seed)
     ts = T0 + np.sort(rng.random(n)) * seconds
     rt = rng.choice(["GET", "POST", "PUT"], n).tolist()
     name = rng.choice([f"/p{i}" for i in range(9)], n).tolist()
     req = rng.choice(REQ_LABELS, n).tolist()
     value, ok = draw_values(kind, n, rng), rng.random(n) > 0.1
-    table = make_table(ts, rt, name, value, ok, req, users=rng.integers(0, 50, n), batches=batches, dictionary=True)
+    # Random counts, or a ramp that changes seldom (long runs of one count, as in a real run)
+    users = rng.integers(0, 50, n) if users_kind == "random" else np.cumsum(rng.random(n) < 0.01) + 1
+    table = make_table(ts, rt, name, value, ok, req, users=users, batches=batches, dictionary=True)
     patches = {"_KEEP_CODES_BELOW": keep_codes, "_MAX_RUNS": max_runs, "_ROWS_PER_BUDGET_BITS": budget_bits,
                "_BIN_BUDGET": budget, "_CHUNK_ROWS": chunk_rows}
     with mock.patch.multiple(analysis, **patches):
@@ -53,7 +55,7 @@ def test_every_selection_path_equals_numpy(n, seed, kind, seconds, keep_codes, m
         for k, p in want["pct"].items():
             assert times[k] == p, (key, k, times[k], p)
         assert times["min"] == want["x"].min() and times["max"] == want["x"].max()
-    check_series(summary, ts, value, ok, req, window)
+    check_series(summary, ts, value, ok, req, window, users)
 
 
 def test_pair_sums_by_runs_and_by_cumulative_sums_agree_with_a_loop():
@@ -75,16 +77,29 @@ def test_pair_sums_by_runs_and_by_cumulative_sums_agree_with_a_loop():
                 assert (analysis._sum_rows(rows, into, of, n) == want).all(), (trial, max_runs)
 
 
+def test_sliced_bitmaps_read_from_their_own_bytes():
+    """Booleans of a slice come from the slice's bits, at any offset into the parent's bitmap."""
+    rng = np.random.default_rng(3)
+    values = [None if v < 0.1 else bool(v > 0.5) for v in rng.random(75)]
+    column = pa.array(values, pa.bool_())
+    for offset in range(0, 75, 3):
+        for length in (0, 1, 7, 8, 9, 30, 75 - offset):
+            length = min(length, 75 - offset)
+            got = numpy_of(column.slice(offset, length), False).tolist()
+            assert got == [bool(v) for v in values[offset:offset + length]], (offset, length)
+
+
 def test_sliced_arrays_with_nulls_read_like_arrow_reads_them():
     """Columns straight from Arrow buffers: offsets of sliced batches and nulls filled as documented."""
     ts = pa.array([T0 + i for i in range(10)], pa.float64())
     rt = pa.array([1.0, None, 3.0, 4.0, None, 6.0, 7.0, 8.0, 9.0, 10.0], pa.float64())
     ok = pa.array([True, None, False, True, True, True, None, True, True, False], pa.bool_())
     users = pa.array([1, 2, None, 4, 5, 6, 7, None, 9, 10], pa.int32())
-    for offset in (0, 1, 3):
-        sliced = [c.slice(offset) for c in (ts, rt, ok, users)]
-        assert np.array_equal(numpy_of(sliced[0], np.nan), np.array(ts.to_pylist()[offset:]))
-        want_rt = np.array([np.nan if v is None else v for v in rt.to_pylist()[offset:]])
+    for offset, length in [(0, 10), (1, 9), (3, 7), (8, 2), (9, 1), (3, 5), (8, 1), (10, 0)]:
+        sliced = [c.slice(offset, length) for c in (ts, rt, ok, users)]
+        part = slice(offset, offset + length)
+        assert np.array_equal(numpy_of(sliced[0], np.nan), np.array(ts.to_pylist()[part]))
+        want_rt = np.array([np.nan if v is None else v for v in rt.to_pylist()[part]])
         assert np.array_equal(numpy_of(sliced[1], np.nan), want_rt, equal_nan=True)
-        assert numpy_of(sliced[2], False).tolist() == [bool(v) for v in ok.to_pylist()[offset:]]
-        assert numpy_of(sliced[3], -1).tolist() == [-1 if v is None else v for v in users.to_pylist()[offset:]]
+        assert numpy_of(sliced[2], False).tolist() == [bool(v) for v in ok.to_pylist()[part]]
+        assert numpy_of(sliced[3], -1).tolist() == [-1 if v is None else v for v in users.to_pylist()[part]]

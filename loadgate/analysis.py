@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +20,6 @@ from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from loadgate.arrowbuf import numpy_of
 from loadgate.units import parse_duration
@@ -161,11 +160,13 @@ def _summarize_batches(pool: ThreadPoolExecutor, batches: list[pa.RecordBatch], 
     ids_of = [_split_ids(label) for label in rq_labels]
     # Finest groups: (request_type, name, requirement label); every reported group is a union of them.
     bases = [c.combo for c in chunks]
-    combos, ids, n_base = _compact(bases, math.prod(dims))
+    size = math.prod(dims)
+    seen = sum(pool.map(lambda b: np.bincount(b, minlength=size), bases)) > 0 if bases and size <= 1 << 16 else None
+    combos, ids, n_base = _compact(bases, size, seen)
     found = sorted({i for q in set((combos % dims[2]).tolist()) for i in ids_of[q]})
     section = sorted(set(requirements)) if requirements is not None else found
     slot_of = {rid: j for j, rid in enumerate(section)}
-    lat = _Latency([c.values for c in chunks])
+    lat = _Latency([c.values for c in chunks], pool.map)
 
     outs: dict[tuple, int] = {}
     pairs: list[tuple[int, int]] = []
@@ -246,18 +247,24 @@ class _Latency:
     Rows without a response time (NaN) are left out; ``take`` drops the same rows from other arrays.
     """
 
-    def __init__(self, parts: list[np.ndarray]) -> None:
-        self.rows = [None if not np.isnan(v.min(initial=0.0)) else np.flatnonzero(~np.isnan(v)) for v in parts]
+    def __init__(self, parts: list[np.ndarray], mapper: Callable = map) -> None:
+        """``mapper``: ``map``, or a thread pool's, to handle the parts side by side."""
+        self.rows = list(mapper(lambda v: None if not np.isnan(v.min(initial=0.0)) else np.flatnonzero(~np.isnan(v)),
+                                parts))
         self.values = self.take(parts)
-        self.signed = any(bool(np.signbit(v).any()) for v in self.values)
-        self.keys = [self._key(v) for v in self.values]
-        self.lo = min((int(k.min()) for k in self.keys if k.size), default=0)
-        self.hi = max((int(k.max()) for k in self.keys if k.size), default=0)
+        self.signed = any(mapper(lambda v: bool(np.signbit(v).any()), self.values))
+        self.keys = list(mapper(self._key, self.values))
+        ends = [(int(k.min()), int(k.max())) for k in self.keys if k.size]
+        self.lo, self.hi = min((e[0] for e in ends), default=0), max((e[1] for e in ends), default=0)
         self.fine_shift = max(0, (self.hi - self.lo).bit_length() - _FINE_BITS)
-        self.buckets = [((k - np.uint64(self.lo)) >> np.uint64(self.fine_shift)).astype(np.uint16)
-                        for k in self.keys]
-        self.fine_hist = sum((np.bincount(b, minlength=1 << _FINE_BITS) for b in self.buckets),
-                             np.zeros(1 << _FINE_BITS, np.int64))
+
+        def fine(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            bucket = ((key - np.uint64(self.lo)) >> np.uint64(self.fine_shift)).astype(np.uint16)
+            return bucket, np.bincount(bucket, minlength=1 << _FINE_BITS)
+
+        done = list(mapper(fine, self.keys))
+        self.buckets = [d[0] for d in done]
+        self.fine_hist = sum((d[1] for d in done), np.zeros(1 << _FINE_BITS, np.int64))
 
     def _key(self, values: np.ndarray) -> np.ndarray:
         key = values.view(np.uint64)
@@ -550,16 +557,17 @@ def _peak_into(peak: np.ndarray, slot: np.ndarray, users: np.ndarray) -> None:
     np.maximum.at(peak, slot[starts], users[starts])
 
 
-def _compact(parts: list[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray, int]:
+def _compact(parts: list[np.ndarray], size: int, seen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """The distinct values (< size) of integer chunks, in order, their group ids, and the number of ids.
 
     Few possible values: each value is its own id (no rewrite). Else the chunks are rewritten in place
-    as dense ids 0..k-1.
+    as dense ids 0..k-1. ``seen``: which values occur, if known.
     """
     if size <= 1 << 22:
-        seen = np.zeros(size, bool)
-        for part in parts:
-            seen[part] = True
+        if seen is None:
+            seen = np.zeros(size, bool)
+            for part in parts:
+                seen[part] = True
         distinct = np.flatnonzero(seen)
         if size <= _KEEP_CODES_BELOW:  # empty groups cost only histogram cells: cheaper than a rewrite
             return distinct, distinct, size
@@ -576,16 +584,26 @@ def _compact(parts: list[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray
 
 def _conformed(table: pa.Table) -> pa.Table:
     """The columns analysis reads, in fixed types; strings dictionary-encoded (per chunk)."""
-    columns = {"timestamp": table.column("timestamp").cast(pa.float64()),
-               "response_time_ms": table.column("response_time_ms").cast(pa.float64()),
-               "success": table.column("success").cast(pa.bool_())}
+    def typed(name: str, to: pa.DataType) -> pa.ChunkedArray:
+        column = table.column(name)
+        return column if column.type == to else column.cast(to)  # cast imports pyarrow.compute: only if needed
+
+    columns = {"timestamp": typed("timestamp", pa.float64()), "response_time_ms": typed("response_time_ms", pa.float64()),
+               "success": typed("success", pa.bool_())}
     if "users" in table.column_names:
-        columns["users"] = table.column("users").cast(pa.int32())
+        columns["users"] = typed("users", pa.int32())
     for name in ("request_type", "name", "requirement"):
         if name in table.column_names:
             column = table.column(name)
-            columns[name] = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+            if not pa.types.is_dictionary(column.type):
+                import pyarrow.compute as pc
+
+                column = pc.dictionary_encode(column)
+            columns[name] = column
     return pa.table(columns)
+
+
+_SMALL_DICTIONARY = 1 << 16  # strings matched in Python below this (no pyarrow.compute import: 40 ms)
 
 
 class _Labels:
@@ -596,19 +614,33 @@ class _Labels:
     """
 
     def __init__(self, table: pa.Table, name: str) -> None:
-        self.name, self.values, self.labels = name, None, [""]
-        if name in table.column_names:
+        self.name, self.present, self.labels = name, name in table.column_names, [""]
+        self.index: dict[str, int] | None = None  # label -> code, when the dictionaries are small
+        self.values: pa.Array | None = None  # else the labels as an array, for pyarrow.compute
+        if self.present:
             dictionaries = [c.dictionary for c in table.column(name).chunks] or [pa.array([], pa.string())]
-            self.values = pc.unique(pa.chunked_array(dictionaries, dictionaries[0].type)).drop_null()
-            self.labels = self.values.to_pylist() + [None]
+            if sum(len(d) for d in dictionaries) <= _SMALL_DICTIONARY:
+                distinct = dict.fromkeys(v for d in dictionaries for v in d.to_pylist() if v is not None)
+                self.index = {v: i for i, v in enumerate(distinct)}
+                self.labels = [*distinct, None]
+            else:
+                import pyarrow.compute as pc
+
+                self.values = pc.unique(pa.chunked_array(dictionaries, dictionaries[0].type)).drop_null()
+                self.labels = self.values.to_pylist() + [None]
 
     def codes(self, batch: pa.RecordBatch) -> np.ndarray:
         """Label codes of a batch's rows (its dictionary indices themselves when they agree)."""
-        if self.values is None:
+        if not self.present:
             return np.zeros(batch.num_rows, np.int32)
         column = batch.column(self.name)
         null = len(self.labels) - 1
-        table = numpy_of(pc.index_in(column.dictionary, value_set=self.values), null)
+        if self.index is not None:  # a batch's dictionary is one of the table's: small too
+            table = np.array([self.index.get(v, null) for v in column.dictionary.to_pylist()], np.int64)
+        else:
+            import pyarrow.compute as pc
+
+            table = numpy_of(pc.index_in(column.dictionary, value_set=self.values), null)
         indices = numpy_of(column.indices, len(column.dictionary))
         if np.array_equal(table, np.arange(len(table))) and not column.null_count:
             return indices

@@ -29,9 +29,10 @@ from test_analysis import (REQ_LABELS, T0, check_series, draw_values, make_table
 @given(n=st.integers(1, 3000), seed=st.integers(0, 2**32 - 1), kind=values_kind, seconds=st.sampled_from([1, 7, 90]),
        keep_codes=st.sampled_from([0, 1 << 12]), max_runs=st.sampled_from([0, 1 << 12]),
        budget_bits=st.sampled_from([22, 3]), budget=st.sampled_from([1 << 20, 16]), chunk_rows=st.sampled_from([1 << 20, 97]),
-       batches=st.integers(1, 3), users_kind=st.sampled_from(["random", "ramp"]))
+       batches=st.integers(1, 3), users_kind=st.sampled_from(["random", "ramp"]),
+       small_dictionary=st.sampled_from([0, 1 << 16]))
 def test_every_selection_path_equals_numpy(n, seed, kind, seconds, keep_codes, max_runs, budget_bits, budget,
-                                           chunk_rows, batches, users_kind):
+                                           chunk_rows, batches, users_kind, small_dictionary):
     rng = np.random.default_rng(seed)
     ts = T0 + np.sort(rng.random(n)) * seconds
     rt = rng.choice(["GET", "POST", "PUT"], n).tolist()
@@ -42,7 +43,7 @@ def test_every_selection_path_equals_numpy(n, seed, kind, seconds, keep_codes, m
     users = rng.integers(0, 50, n) if users_kind == "random" else np.cumsum(rng.random(n) < 0.01) + 1
     table = make_table(ts, rt, name, value, ok, req, users=users, batches=batches, dictionary=True)
     patches = {"_KEEP_CODES_BELOW": keep_codes, "_MAX_RUNS": max_runs, "_ROWS_PER_BUDGET_BITS": budget_bits,
-               "_BIN_BUDGET": budget, "_CHUNK_ROWS": chunk_rows}
+               "_BIN_BUDGET": budget, "_CHUNK_ROWS": chunk_rows, "_SMALL_DICTIONARY": small_dictionary}
     with mock.patch.multiple(analysis, **patches):
         summary = summarize(table, percentiles=DEFAULT_PERCENTILES)
     window = Window(float(ts.min()), float(ts.max()))

@@ -55,15 +55,12 @@ def _summary(run_dir: str, files: Mapping[str, ThresholdFile]) -> dict:
     from loadgate.evaluate import summarize_run
     from loadgate.thresholds import required_percentiles
 
-    path = os.path.join(run_dir, rundir.SUMMARY)
-    needed = {f"p{q:g}" for q in required_percentiles(files.values())}
-    if os.path.isfile(path):
-        summary = rundir.read_json(run_dir, rundir.SUMMARY)
+    has_samples = os.path.isfile(os.path.join(run_dir, rundir.SAMPLES))
+    if os.path.isfile(os.path.join(run_dir, rundir.SUMMARY)) or not has_samples:
+        summary = rundir.read_json(run_dir, rundir.SUMMARY)  # neither file: its "missing" error names the folder
         have = set((summary.get("overall") or {}).get("response_time_ms") or {})
-        if needed <= have or not os.path.isfile(os.path.join(run_dir, rundir.SAMPLES)):
+        if not has_samples or {f"p{q:g}" for q in required_percentiles(files.values())} <= have:
             return summary
-    if not os.path.isfile(os.path.join(run_dir, rundir.SAMPLES)):
-        return rundir.read_json(run_dir, rundir.SUMMARY)  # neither file: its "missing" error names the folder
     return summarize_run(run_dir, rundir.read_json(run_dir, rundir.RUN), files, series=False)[0]
 
 

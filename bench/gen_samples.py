@@ -10,7 +10,7 @@ What it looks like, and why it matters for the benches:
 
 - the recorder's write path: record batches of about one second of completed requests (the
   recorder flushes every second, rows in completion order) in a zstd Arrow IPC stream, then
-  :func:`loadgate.samples.finalize_stream` — the code that writes every real run's Parquet file;
+  :func:`loadgate.data.samples.finalize_stream` — the code that writes every real run's Parquet file;
 - arrivals at ``--rate`` requests/s once ``--users`` users have ramped up at 10 users/s (the rate
   grows with the users during ramp-up), with Poisson inter-arrival times;
 - 7 request names with their own weights, response sizes and latency: a log-normal body per
@@ -36,13 +36,13 @@ import pyarrow as pa
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from loadgate.samples import SCHEMA, finalize_stream  # noqa: E402
+from loadgate.data.samples import SCHEMA, finalize_stream  # noqa: E402
 
 DEFAULT_DIR = os.path.join(tempfile.gettempdir(), "loadgate-bench")
 T0 = 1_764_000_000.0
 SPAWN_RATE = 10.0
 UPTIME_S = 3 * 86400.0  # the load generator's perf_counter() when the run starts
-_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")  # as loadgate.recorder writes its stream
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")  # as loadgate.run.recorder writes its stream
 _CHUNK = 1 << 20  # arrivals generated at once
 
 # request_type, name, weight, median ms, sigma, response bytes (mean, spread), requirement

@@ -4,7 +4,7 @@
                                   [--users-per-worker 2] [--no-rules] [--profile] [--json]
 
 Starts a real Locust master and K workers on 127.0.0.1 with the same command lines ``loadgate run``
-uses (``loadgate.runner._locust_cmd``), loading ``bench/ingest_locustfile.py``: users that fire
+uses (``loadgate.run.runner._locust_cmd``), loading ``bench/ingest_locustfile.py``: users that fire
 synthetic request events at ``--rate`` events/s in all (0: as fast as they can), no HTTP. Two runs:
 
 1. baseline: the same master, workers and rate without the recorder plugin (plain Locust): the
@@ -42,11 +42,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from loadgate import rundir  # noqa: E402
-from loadgate.live import rules_from_thresholds  # noqa: E402
-from loadgate.processes import PLUGIN, child_env, free_port, stop_process  # noqa: E402
-from loadgate.runner import RunOptions, _locust_cmd  # noqa: E402
-from loadgate.samples import finalize_stream  # noqa: E402
-from loadgate.thresholds import load_thresholds  # noqa: E402
+from loadgate.run.live import rules_from_thresholds  # noqa: E402
+from loadgate.run.processes import PLUGIN, child_env, free_port, stop_process  # noqa: E402
+from loadgate.run.options import RunOptions  # noqa: E402
+from loadgate.run.runner import _locust_cmd  # noqa: E402
+from loadgate.data.samples import finalize_stream  # noqa: E402
+from loadgate.gate.thresholds import load_thresholds  # noqa: E402
 
 LOCUSTFILE = os.path.join(ROOT, "bench", "ingest_locustfile.py")
 REQUIREMENT = "REQ-PERF-001"

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from loadgate import rundir  # noqa: E402
-from loadgate.samples import _PARQUET_OPTIONS, ROW_GROUP_ROWS, SCHEMA  # noqa: E402
+from loadgate.data.samples import _PARQUET_OPTIONS, ROW_GROUP_ROWS, SCHEMA  # noqa: E402
 
 REQ = "REQ-BENCH-001"
 # (request_type, name, median ms, sigma, error probability)
@@ -104,8 +104,8 @@ def main() -> None:
     args = p.parse_args()
 
     from loadgate.evaluate import gate_run
-    from loadgate.report import write_run_report
-    from loadgate.thresholds import load_thresholds
+    from loadgate.outputs.report import write_run_report
+    from loadgate.gate.thresholds import load_thresholds
 
     run_dir = os.path.join(args.dir, f"run-{args.samples}")
     os.makedirs(run_dir, exist_ok=True)

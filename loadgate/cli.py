@@ -50,7 +50,7 @@ _positive_float = _positive(float, "a number")
 
 
 def _tolerance(text: str) -> float:
-    from loadgate.compare import parse_tolerance
+    from loadgate.history.compare import parse_tolerance
 
     try:
         return parse_tolerance(text)
@@ -65,12 +65,13 @@ def _say(line: str) -> None:
 # --- commands -------------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from loadgate.baseline import check_spec as check_baseline
     from loadgate.evaluate import gate_run
-    from loadgate.outputs import format_table
-    from loadgate.runner import execute, resolve_options
-    from loadgate.scenarios import check_requirements, load_catalog
-    from loadgate.thresholds import load_thresholds
+    from loadgate.gate.thresholds import load_thresholds
+    from loadgate.history.baseline import check_spec as check_baseline
+    from loadgate.outputs.writers import format_table
+    from loadgate.run.options import resolve_options
+    from loadgate.run.runner import execute
+    from loadgate.run.scenarios import check_requirements, load_catalog
 
     reqs = list(dict.fromkeys(args.requirement))
     files = load_thresholds(args.thresholds)
@@ -99,10 +100,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from loadgate import rundir
+    from loadgate.data import rundir
     from loadgate.evaluate import gate_run
-    from loadgate.outputs import format_table
-    from loadgate.thresholds import load_thresholds
+    from loadgate.gate.thresholds import load_thresholds
+    from loadgate.outputs.writers import format_table
 
     rundir.check_run_dir(args.run_dir)
     path = args.thresholds
@@ -117,7 +118,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from loadgate import history
+    from loadgate.history import store as history
 
     records = history.runs(history.db_path(args.out), requirement=args.requirement, limit=args.limit)
     if args.json:
@@ -129,7 +130,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from loadgate.compare import compare_runs, format_compare
+    from loadgate.history.compare import compare_runs, format_compare
 
     doc = compare_runs(args.baseline, args.candidate, tolerance_latency=args.tolerance_latency,
                        tolerance_errors=args.tolerance_errors)
@@ -142,8 +143,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from loadgate.analysis import COLUMNS, format_summary_table, parse_window, summarize
-    from loadgate.samples import read_samples
+    from loadgate.analysis.summary import COLUMNS, summarize
+    from loadgate.analysis.table import format_summary_table
+    from loadgate.analysis.window import parse_window
+    from loadgate.data.samples import read_samples
 
     table = read_samples(args.samples, list(COLUMNS), dictionary=True)
     window = None
@@ -166,14 +169,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from loadgate.report import write_run_report
+    from loadgate.outputs.report import write_run_report
 
     print(write_run_report(args.run_dir, args.output))  # charts from the run directory's samples
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from loadgate.check import check
+    from loadgate.run.check import check
 
     ok, lines = check(args.scenarios, args.thresholds)
     for line in lines:
@@ -182,14 +185,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from loadgate.runner import run_worker
-    from loadgate.scenarios import discover
+    from loadgate.run.runner import run_worker
+    from loadgate.run.scenarios import discover
 
     return run_worker(args.master, discover(args.scenarios), _say)
 
 
 def cmd_target(args: argparse.Namespace) -> int:
-    from loadgate.target import serve
+    from loadgate.run.demo_target import serve
 
     serve(args.host, args.port, latency_scale=args.latency_scale)
     return 0

@@ -9,47 +9,24 @@ import os
 import sys
 from typing import Callable, Mapping
 
-from loadgate import rundir
-from loadgate.analysis import COLUMNS, DEFAULT_PERCENTILES, Window, summarize
+from loadgate.analysis.run_window import summarize_run
+from loadgate.data import rundir
 from loadgate.errors import ConfigError
-from loadgate.gate import Verdict, evaluate
-from loadgate.outputs import write_junit, write_summary_md, write_verdict_json
-from loadgate.samples import SCHEMA, read_samples
-from loadgate.thresholds import ThresholdFile, required_percentiles
+from loadgate.gate.thresholds import ThresholdFile, required_percentiles
+from loadgate.gate.verdict import Verdict, evaluate
+from loadgate.history import baseline as baselines
+from loadgate.history import store as history
+from loadgate.outputs.report import write_report
+from loadgate.outputs.writers import write_junit, write_summary_md, write_verdict_json
 
 
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def run_window(run: dict) -> Window:
-    """The analysis window of a run: [ramp-up done + warmup, end of run]."""
-    start = run.get("ramp_up_done") or run.get("start") or 0.0
-    end = run.get("end") or start
-    return Window(start + (run.get("warmup") or 0.0), end)
-
-
-def summarize_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile], *,
-                  series: bool = True) -> tuple[dict, list[str]]:
-    """The summary of a run directory's samples over its window (not written), and problems found."""
-    problems: list[str] = []
-    path = os.path.join(run_dir, rundir.SAMPLES)
-    if not os.path.exists(path) and os.path.exists(os.path.join(run_dir, rundir.STREAM)):
-        rundir.finalize_samples(run_dir)  # a run whose Parquet could not be written (disk full) is recovered here
-    if os.path.exists(path):
-        table = read_samples(path, list(COLUMNS), dictionary=True)
-    else:
-        problems.append(f"{path} is missing: no samples to analyse")
-        table = SCHEMA.empty_table()
-    percentiles = sorted(set(DEFAULT_PERCENTILES) | required_percentiles(files.values()))
-    summary = summarize(table, run_window(run), requirements=run.get("requirements"), percentiles=percentiles,
-                        series=series)
-    return summary, problems
-
-
 def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile]) -> tuple[dict, list[str]]:
     """summary.json of the run (written), and problems found on the way."""
-    summary, problems = summarize_run(run_dir, run, files)
+    summary, problems = summarize_run(run_dir, run, required_percentiles(files))
     rundir.write_json(os.path.join(run_dir, rundir.SUMMARY), summary)
     return summary, problems
 
@@ -61,7 +38,6 @@ def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, 
     ``baseline`` is a run directory or ``last-pass`` (the default when a threshold has ``regression:``).
     Then the history (``history.sqlite`` next to the run directory) gets a record of ``kind`` run or gate.
     """
-    from loadgate import baseline as baselines, history
     rundir.check_run_dir(run_dir)
     run = rundir.read_json(run_dir, rundir.RUN)
     reqs = run.get("requirements") or []
@@ -86,8 +62,6 @@ def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, 
 
 def write_outputs(run_dir: str, verdict: Verdict, summary: dict, run: dict,
                   files: Mapping[str, ThresholdFile]) -> None:
-    from loadgate.report import write_report
-
     write_verdict_json(verdict, os.path.join(run_dir, rundir.VERDICT))
     write_junit(verdict, os.path.join(run_dir, rundir.JUNIT), files=files, timestamp=run.get("start"))
     write_summary_md(verdict, summary, os.path.join(run_dir, rundir.SUMMARY_MD), run=run, files=files)

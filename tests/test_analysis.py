@@ -10,8 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loadgate import analysis
-from loadgate.analysis import DEFAULT_PERCENTILES, Window, format_summary_table, parse_window, summarize
+from loadgate.analysis import ci, memory, select
+from loadgate.analysis import summary as summary_mod
+from loadgate.analysis.summary import DEFAULT_PERCENTILES, summarize
+from loadgate.analysis.table import format_summary_table
+from loadgate.analysis.window import Window, parse_window
 
 T0 = 1_764_000_000.0
 TYPES = {"timestamp": pa.float64(), "request_type": pa.string(), "name": pa.string(),
@@ -54,7 +57,7 @@ def reference(ts, rt, name, value, ok, req, window, qs):
     for key, rows in scopes.items():
         x = value[rows]
         out[key] = {"requests": len(rows), "failures": int((~ok[rows]).sum()), "x": x,
-                    "pct": {analysis._key(q): np.percentile(x, q) for q in qs}}
+                    "pct": {select.pkey(q): np.percentile(x, q) for q in qs}}
     return out
 
 
@@ -105,7 +108,7 @@ def test_percentiles_equal_numpy_bit_for_bit(n, seed, kind, groups, cut, batches
               "empty": Window(hi + 1, hi + 2)}[cut]
     qs = tuple(DEFAULT_PERCENTILES) + tuple(extra)
     table = make_table(ts, rt, name, value, ok, req, batches=batches, dictionary=dictionary)
-    with mock.patch.object(analysis, "_CHUNK_ROWS", chunk_rows), mock.patch.object(analysis, "_BIN_BUDGET", budget):
+    with mock.patch.object(summary_mod, "_CHUNK_ROWS", chunk_rows), mock.patch.object(select, "_BIN_BUDGET", budget):
         summary = summarize(table, window, percentiles=qs)
     expected = reference(ts, rt, name, value, ok, req, window or Window(lo, hi), qs)
     got = scopes_of(summary)
@@ -148,7 +151,7 @@ def check_series(summary, ts, value, ok, req, window, users=None):
 def test_any_float_values_and_percentile(values, q):
     table = make_table([T0] * len(values), ["GET"] * len(values), ["/"] * len(values), values,
                        [True] * len(values))
-    key = analysis._key(q)
+    key = select.pkey(q)
     got = summarize(table, percentiles=[q], series=False)["overall"]["response_time_ms"][key]
     assert got == np.percentile(np.array(values), q) or (np.isnan(got) and np.isnan(np.percentile(values, q)))
 
@@ -231,7 +234,7 @@ def test_timestamps_without_a_value_stay_out_of_the_default_window():
 def test_same_summary_where_the_c_library_is_not_glibc():
     table = make_table(T0 + np.arange(50) / 10, ["GET"] * 50, ["/"] * 50, np.arange(50.0), [True] * 50)
     tuned = summarize(table)
-    with mock.patch.object(analysis, "_glibc", return_value=None):  # no mallopt: nothing else changes
+    with mock.patch.object(memory, "_glibc", return_value=None):  # no mallopt: nothing else changes
         assert summarize(table) == tuned
 
 
@@ -256,7 +259,7 @@ def test_confidence_interval_ranks_match_binomial_quantiles():
             p = q / 100
             lo, hi = int(scipy_stats.binom.ppf(0.025, n, p)) - 1, int(scipy_stats.binom.ppf(0.975, n, p))
             want = (lo, hi) if lo >= 0 and hi <= n - 1 else (-1, -1)
-            assert analysis._ci_ranks(n, q) == want, (n, q)
+            assert ci.ci_ranks(n, q) == want, (n, q)
 
 
 def test_confidence_interval_values_are_order_statistics_around_the_percentile():
@@ -266,12 +269,12 @@ def test_confidence_interval_values_are_order_statistics_around_the_percentile()
     ordered = np.sort(x)
     for key, (lo, hi) in s["overall"]["response_time_ci95_ms"].items():
         q = float(key[1:])
-        r_lo, r_hi = analysis._ci_ranks(5000, q)
+        r_lo, r_hi = ci.ci_ranks(5000, q)
         assert (lo, hi) == (ordered[r_lo], ordered[r_hi])
         assert lo <= s["overall"]["response_time_ms"][key] <= hi
     # median of 5000: ranks 2431..2570 (1-based), the binomial(5000, 0.5) 2.5%/97.5% quantiles 2431 and 2569
     assert s["overall"]["response_time_ci95_ms"]["p50"] == [ordered[2430], ordered[2569]]
-    assert analysis._ci_ranks(100, 50.0) == (39, 60)  # the textbook interval for n=100: 40th..61st value
+    assert ci.ci_ranks(100, 50.0) == (39, 60)  # the textbook interval for n=100: 40th..61st value
 
 
 def test_extra_percentile_keys_and_bad_percentile():

@@ -16,13 +16,23 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loadgate import analysis
-from loadgate.analysis import DEFAULT_PERCENTILES, Window, summarize
-from loadgate.arrowbuf import numpy_of
+from loadgate.analysis import labels, select
+from loadgate.analysis import summary as summary_mod
+from loadgate.analysis.summary import DEFAULT_PERCENTILES, summarize
+from loadgate.analysis.window import Window
+from loadgate.data.arrowbuf import numpy_of
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_analysis import (REQ_LABELS, T0, check_series, draw_values, make_table, reference,  # noqa: E402
-                           scopes_of, values_kind)
+from test_analysis import (  # noqa: E402
+    REQ_LABELS,
+    T0,
+    check_series,
+    draw_values,
+    make_table,
+    reference,
+    scopes_of,
+    values_kind,
+)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -42,9 +52,9 @@ def test_every_selection_path_equals_numpy(n, seed, kind, seconds, keep_codes, m
     # Random counts, or a ramp that changes seldom (long runs of one count, as in a real run)
     users = rng.integers(0, 50, n) if users_kind == "random" else np.cumsum(rng.random(n) < 0.01) + 1
     table = make_table(ts, rt, name, value, ok, req, users=users, batches=batches, dictionary=True)
-    patches = {"_KEEP_CODES_BELOW": keep_codes, "_MAX_RUNS": max_runs, "_ROWS_PER_BUDGET_BITS": budget_bits,
-               "_BIN_BUDGET": budget, "_CHUNK_ROWS": chunk_rows, "_SMALL_DICTIONARY": small_dictionary}
-    with mock.patch.multiple(analysis, **patches):
+    with mock.patch.multiple(labels, _KEEP_CODES_BELOW=keep_codes, _SMALL_DICTIONARY=small_dictionary), \
+            mock.patch.multiple(select, _MAX_RUNS=max_runs, _ROWS_PER_BUDGET_BITS=budget_bits, _BIN_BUDGET=budget), \
+            mock.patch.object(summary_mod, "_CHUNK_ROWS", chunk_rows):
         summary = summarize(table, percentiles=DEFAULT_PERCENTILES)
     window = Window(float(ts.min()), float(ts.max()))
     expected = reference(ts, rt, name, value, ok, req, window, DEFAULT_PERCENTILES)
@@ -74,8 +84,8 @@ def test_pair_sums_by_runs_and_by_cumulative_sums_agree_with_a_loop():
         for i, o in zip(into, of):
             want[i] += rows[o]
         for max_runs in (1 << 12, 0):
-            with mock.patch.object(analysis, "_MAX_RUNS", max_runs):
-                assert (analysis._sum_rows(rows, into, of, n) == want).all(), (trial, max_runs)
+            with mock.patch.object(select, "_MAX_RUNS", max_runs):
+                assert (select.sum_rows(rows, into, of, n) == want).all(), (trial, max_runs)
 
 
 def test_sliced_bitmaps_read_from_their_own_bytes():

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import E2E, load, run_cli
-from loadgate import compare
-from loadgate.compare import Group, RunSamples, compare_loaded, error_rate_change, percentile_change
+from loadgate.history import compare
+from loadgate.history.compare import Group, RunSamples, compare_loaded, error_rate_change, percentile_change
 
 
 def _run(rng: np.random.Generator, scale: float = 1.0, *, n_products: int = 400, n_search: int = 130,

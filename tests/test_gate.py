@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from loadgate.errors import ConfigError
-from loadgate.gate import SCHEMA, Verdict, evaluate, format_value
-from loadgate.thresholds import ThresholdFile, load_threshold_file
+from loadgate.gate.verdict import SCHEMA, Verdict, evaluate, format_value
+from loadgate.gate.thresholds import ThresholdFile, load_threshold_file
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from conftest import run_cli
-from loadgate import history
+from loadgate.history import store as history
 
 REQ = "REQ-H-1"
 
@@ -210,7 +210,7 @@ def test_history_of_a_folder_without_one_is_a_usage_error(tmp_path):
 
 
 def test_the_history_moves_with_its_out_folder(tmp_path):
-    from loadgate.baseline import resolve
+    from loadgate.history.baseline import resolve
     src = tmp_path / "a"
     (src / "r1").mkdir(parents=True)
     (src / "r1" / "summary.json").write_text('{"requirements": {}}')
@@ -218,7 +218,7 @@ def test_the_history_moves_with_its_out_folder(tmp_path):
                    _summary(1.0), _verdict(), kind="run")
     shutil.move(str(src), str(tmp_path / "b"))
     (tmp_path / "b" / "r2").mkdir()
-    from loadgate.thresholds import load_thresholds
+    from loadgate.gate.thresholds import load_thresholds
     th = tmp_path / "t.yaml"
     th.write_text(f"requirement: {REQ}\ntitle: t\nthresholds:\n  - metric: p95\n    regression: '>10%'\n")
     base = resolve(None, str(tmp_path / "b" / "r2"), {"start": 2.0}, load_thresholds(str(th)), print)

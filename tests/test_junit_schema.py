@@ -7,8 +7,8 @@ import pytest
 from lxml import etree
 
 from conftest import ROOT
-from loadgate.gate import ThresholdResult, Verdict
-from loadgate.outputs import write_junit
+from loadgate.gate.verdict import ThresholdResult, Verdict
+from loadgate.outputs.writers import write_junit
 from test_report import HOSTILE_STRINGS, hostile_run, pass_run
 
 SCHEMA = etree.XMLSchema(etree.parse(str(ROOT / "tests" / "data" / "junit-10.xsd")))

@@ -14,8 +14,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from loadgate.live import _OPS, PROGRESS_WINDOW_S, LiveMonitor, Rule, metric_value, shown_value
-from loadgate.samples import SCHEMA
+from loadgate.data.samples import SCHEMA
+from loadgate.run.live import (
+    _OPS,
+    PROGRESS_WINDOW_S,
+    LiveMonitor,
+    Rule,
+    metric_value,
+    shown_value,
+)
 
 T0 = 1_764_000_000.0
 REQS = ["REQ-A-1", "REQ-B-2", "REQ-A-1,REQ-B-2", "REQ-AA-1"]

@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from loadgate.gate import ThresholdResult, Verdict
-from loadgate.outputs import (format_table, md_escape, render_summary_md, write_junit, write_summary_md,
+from loadgate.gate.verdict import ThresholdResult, Verdict
+from loadgate.outputs.writers import (format_table, md_escape, render_summary_md, write_junit, write_summary_md,
                               write_verdict_json)
-from loadgate.thresholds import LoadDefaults, ThresholdFile
+from loadgate.gate.thresholds import LoadDefaults, ThresholdFile
 
 HOSTILE = 'GET /a|b"c\'<script>&amp;\x00\x1b[31m\nnext]]>'
 

@@ -23,11 +23,11 @@ os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
 try:
     from locust import HttpUser, TaskSet, tag, task
 
-    from loadgate import recorder
+    from loadgate.run import attribution, columns
 finally:
     del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
-from loadgate.redact import redact
-from loadgate.samples import SCHEMA
+from loadgate.data.samples import SCHEMA
+from loadgate.run.redact import NameRedactor, redact
 
 
 def test_importing_the_recorder_here_patched_nothing():
@@ -96,25 +96,25 @@ REQUESTS = [
 def _fire(listener, req):
     g = getcurrent()
     if req.get("requirement"):
-        recorder._current[g] = recorder._req_code(req["requirement"])
+        attribution.current[g] = attribution.req_code(req["requirement"])
     try:
         listener(request_type=req["request_type"], name=req["name"], response_time=req["response_time"],
                  response_length=req["response_length"], response=req["response"], context={},
                  exception=req["exception"], start_time=req.get("start_time", 1_800_000_000.25),
                  url="http://127.0.0.1/x")
     finally:
-        recorder._current.pop(g, None)
+        attribution.current.pop(g, None)
 
 
 @pytest.mark.parametrize("attributed", [True, False])
 def test_every_request_becomes_its_row_whatever_it_carries(attributed):
-    cols = recorder._Columns(recorder.NameRedactor())
+    cols = columns.Columns(NameRedactor())
     users = {1, 2, 3}
     listener = cols.listener(users, attributed)
     before = time.time()
     for req in REQUESTS * 3:
         _fire(listener, req)
-    batch = recorder.build_batch(cols.take(), "w1", "REQ-A,REQ-B")
+    batch = columns.build_batch(cols.take(), "w1", "REQ-A,REQ-B")
     assert batch.schema.equals(SCHEMA, check_metadata=True)
     assert batch.num_rows == len(REQUESTS) * 3 and len(cols) == 0 and cols.take() is None
     got = batch.to_pylist()
@@ -131,28 +131,28 @@ def test_every_request_becomes_its_row_whatever_it_carries(attributed):
 
 
 def test_a_value_that_fails_midway_leaves_the_columns_aligned():
-    cols = recorder._Columns(recorder.NameRedactor())
+    cols = columns.Columns(NameRedactor())
     listener = cols.listener(set(), False)
     _fire(listener, REQUESTS[0])
     _fire(listener, REQUESTS[3])  # fails at response_length (third column) after two appends
     _fire(listener, REQUESTS[0])
     assert {len(getattr(cols, a)) for a, _t, _y in cols._NUMERIC} == {3}
-    rows = recorder.build_batch(cols.take(), "w1", "R").to_pylist()
+    rows = columns.build_batch(cols.take(), "w1", "R").to_pylist()
     assert [r["response_length"] for r in rows] == [10, 0, 10]
     assert [r["status_code"] for r in rows] == [200, 204, 200]
     assert [r["name"] for r in rows] == ["/a", "/b", "/a"]
 
 
 def test_code_tables_are_bounded_and_start_again_between_flushes():
-    cols = recorder._Columns(recorder.NameRedactor())
+    cols = columns.Columns(NameRedactor())
     listener = cols.listener(set(), False)
-    with mock.patch.object(recorder, "_EXCEPTION_CACHE_MAX", 10):
+    with mock.patch.object(columns, "_EXCEPTION_CACHE_MAX", 10):
         batches = []
         for flush in range(3):
             for i in range(25):
                 _fire(listener, {"request_type": "GET", "name": f"/item/{flush}/{i}", "response_time": 1.0,
                                  "response_length": 1, "response": _Resp(200), "exception": RuntimeError(f"id {i}")})
-            batches.append(recorder.build_batch(cols.take(), "w1", "R"))
+            batches.append(columns.build_batch(cols.take(), "w1", "R"))
             assert len(cols.key_names) <= 10 and len(cols.exc_texts) <= 11
     rows = pa.Table.from_batches(batches).to_pylist()
     assert [r["name"] for r in rows] == [f"/item/{f}/{i}" for f in range(3) for i in range(25)]
@@ -194,11 +194,11 @@ class _TwoRequirements(HttpUser):
 
 
 def test_tasks_are_wrapped_only_when_requests_can_belong_to_fewer_requirements_than_the_run():
-    assert not recorder.needs_attribution([_OneRequirement, _NestedUser], ["REQ-A"])
-    assert recorder.needs_attribution([_NestedUser, _TwoRequirements], ["REQ-A", "REQ-B"])
-    assert not recorder.needs_attribution([_TwoRequirements], ["REQ-A"])  # REQ-B's task is filtered out by --tags
-    assert recorder.needs_attribution([_TwoRequirements], ["REQ-A", "REQ-B"])
-    assert not recorder.needs_attribution([_OneRequirement, _TwoRequirements], [])
+    assert not attribution.needs_attribution([_OneRequirement, _NestedUser], ["REQ-A"])
+    assert attribution.needs_attribution([_NestedUser, _TwoRequirements], ["REQ-A", "REQ-B"])
+    assert not attribution.needs_attribution([_TwoRequirements], ["REQ-A"])  # REQ-B's task is filtered out by --tags
+    assert attribution.needs_attribution([_TwoRequirements], ["REQ-A", "REQ-B"])
+    assert not attribution.needs_attribution([_OneRequirement, _TwoRequirements], [])
 
 
 def test_wrapped_tasks_carry_their_requirements_while_they_run():
@@ -206,11 +206,11 @@ def test_wrapped_tasks_carry_their_requirements_while_they_run():
 
     class Inner(TaskSet):
         def on_start(self):
-            seen["inner.on_start"] = recorder._current.get(getcurrent())
+            seen["inner.on_start"] = attribution.current.get(getcurrent())
 
         @task
         def inner(self):
-            seen["inner"] = recorder._current.get(getcurrent())
+            seen["inner"] = attribution.current.get(getcurrent())
 
     class User(HttpUser):
         host = "http://127.0.0.1"
@@ -219,15 +219,15 @@ def test_wrapped_tasks_carry_their_requirements_while_they_run():
         @tag("REQ-A")
         @task
         def a(self):
-            seen["a"] = recorder._current.get(getcurrent())
+            seen["a"] = attribution.current.get(getcurrent())
 
         @tag("REQ-A", "REQ-B")
         @task
         def ab(self):
-            seen["ab"] = recorder._current.get(getcurrent())
+            seen["ab"] = attribution.current.get(getcurrent())
 
-    recorder.attribute_tasks(User, ["REQ-A", "REQ-B"])
-    recorder.attribute_tasks(User, ["REQ-A", "REQ-B"])  # twice (a worker's second test_start): wrapped once
+    attribution.attribute_tasks(User, ["REQ-A", "REQ-B"])
+    attribution.attribute_tasks(User, ["REQ-A", "REQ-B"])  # twice (a worker's second test_start): wrapped once
     for t in User.tasks:
         if isinstance(t, type):
             t.on_start(None)
@@ -235,8 +235,8 @@ def test_wrapped_tasks_carry_their_requirements_while_they_run():
                 inner(None)
         else:
             t(None)
-    code = recorder._req_code
+    code = attribution.req_code
     # Locust's tag() on a TaskSet tags its tasks, not the class: its on_start is outside any requirement's
     # task, and its requests count for all requirements of the run (None here: code 0 on the hot path).
     assert seen == {"a": code("REQ-A"), "ab": code("REQ-A,REQ-B"), "inner": code("REQ-B"), "inner.on_start": None}
-    assert getcurrent() not in recorder._current  # restored once each task returns
+    assert getcurrent() not in attribution.current  # restored once each task returns

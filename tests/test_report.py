@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-
 from conftest import E2E, ROOT, load, run_cli, run_dir_of
-from loadgate import charts, history, trend
-from loadgate.analysis import Window
-from loadgate.report import render_report, script_json, write_run_report
-from loadgate.samples import SCHEMA
+
+from loadgate.analysis.window import Window
+from loadgate.data.samples import SCHEMA
+from loadgate.history import store as history
+from loadgate.outputs import charts, trend
+from loadgate.outputs.report import render_report, script_json, write_run_report
 
 HOSTILE = ROOT / "tests" / "data" / "hostile"
 HOSTILE_STRINGS = ["<script>alert(1)</script>", "\"'><img src=x onerror=alert(1)>", "</script><!--"]

@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from loadgate import samples
-from loadgate.analysis import summarize
+from loadgate.analysis.summary import summarize
+from loadgate.data import samples
+from loadgate.data.samples import SCHEMA, SCHEMA_ID, finalize_stream, read_samples
 from loadgate.errors import ConfigError, RunError
-from loadgate.samples import SCHEMA, SCHEMA_ID, finalize_stream, read_samples
 
 T0 = 1_764_000_000.0
 EXPECTED = "expected a samples file written by 'loadgate run' or Locust's csv_request_logger"

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loadgate.errors import ConfigError
-from loadgate.thresholds import (REQUIREMENT_RE, Condition, LoadDefaults, load_threshold_file, load_thresholds,
+from loadgate.gate.thresholds import (REQUIREMENT_RE, Condition, LoadDefaults, load_threshold_file, load_thresholds,
                                  parse_condition, required_percentiles)
 
 REPO = Path(__file__).resolve().parent.parent

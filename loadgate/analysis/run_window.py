@@ -1,0 +1,37 @@
+"""The summary of a run directory: its samples over its analysis window [ramp-up done + warmup, end]."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from loadgate.analysis.summary import COLUMNS, DEFAULT_PERCENTILES, summarize
+from loadgate.analysis.window import Window
+from loadgate.data import rundir
+from loadgate.data.samples import SCHEMA, read_samples
+
+
+def run_window(run: dict) -> Window:
+    """The analysis window of a run: [ramp-up done + warmup, end of run]."""
+    start = run.get("ramp_up_done") or run.get("start") or 0.0
+    end = run.get("end") or start
+    return Window(start + (run.get("warmup") or 0.0), end)
+
+
+def summarize_run(run_dir: str, run: dict, percentiles: Iterable[float] = (), *,
+                  series: bool = True) -> tuple[dict, list[str]]:
+    """The summary of a run directory's samples over its window (not written), and problems found.
+
+    ``percentiles``: those some threshold needs, computed beside the default ones.
+    """
+    problems: list[str] = []
+    path = os.path.join(run_dir, rundir.SAMPLES)
+    if not os.path.exists(path) and os.path.exists(os.path.join(run_dir, rundir.STREAM)):
+        rundir.finalize_samples(run_dir)  # a run whose Parquet could not be written (disk full) is recovered here
+    if os.path.exists(path):
+        table = read_samples(path, list(COLUMNS), dictionary=True)
+    else:
+        problems.append(f"{path} is missing: no samples to analyse")
+        table = SCHEMA.empty_table()
+    summary = summarize(table, run_window(run), requirements=run.get("requirements"),
+                        percentiles=sorted(set(DEFAULT_PERCENTILES) | set(percentiles)), series=series)
+    return summary, problems

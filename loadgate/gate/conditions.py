@@ -1,0 +1,88 @@
+"""Conditions such as ``<200ms`` or ``>1000/s``: parsed into a normalised unit (ms, a fraction, req/s), and checked."""
+from __future__ import annotations
+
+import math
+import operator
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from loadgate.gate.yaml_lines import is_number, quote
+
+_CONDITION_RE = re.compile(
+    r"^\s*(?P<op>[<>=!]*)\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)?\s*(?P<unit>.*?)\s*$")
+_COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_OPS = tuple(_COMPARE)
+# unit as written (lower-cased, no spaces) -> decimal factor to the normalised unit, per kind of quantity
+_UNITS = {
+    "time": {"": "1", "ms": "1", "s": "1000"},
+    "ratio": {"": "1", "%": "0.01"},
+    "req/s": {"": "1", "/s": "1", "rps": "1", "req/s": "1", "req/sec": "1"},
+}
+EXPECTED = {
+    "time": 'a time like "<200ms" or "<0.5s"',
+    "ratio": 'a rate like "<1%" or "<0.01"',
+    "req/s": 'a throughput like ">1000/s" or ">50 req/s"',
+    "regression": 'a tolerated increase like ">10%" (relative to the baseline)',
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One comparison such as ``<200ms``; ``value`` is normalised (ms, a fraction, or req/s)."""
+
+    op: str
+    value: float
+    unit: str
+    text: str
+
+    def holds(self, x: float) -> bool:
+        """Whether ``x`` (in the normalised unit) satisfies the comparison."""
+        return _COMPARE[self.op](x, self.value)
+
+
+def metric_kind(metric: str) -> str:
+    return {"error_rate": "ratio", "throughput": "req/s"}.get(metric, "time")
+
+
+def parse_condition(raw: Any, kind: str, metric: str = "this metric") -> Condition:
+    """Parse ``"<200ms"`` for a ``kind`` (time, ratio, req/s, regression); ValueError(what) if bad."""
+    if raw is None:
+        raise ValueError("no condition given")
+    if not isinstance(raw, str):
+        if is_number(raw):
+            raise ValueError(f"missing comparison operator before {raw!r} (quote it with one of < <= > >=)")
+        raise ValueError(f"{quote(raw)} is not a condition")
+    m = _CONDITION_RE.match(raw)
+    if not m or m.group("num") is None:
+        raise ValueError(f"no number in {quote(raw)}")
+    op, unit = m.group("op"), m.group("unit").lower().replace(" ", "")
+    if not op:
+        raise ValueError(f"missing comparison operator in {quote(raw)}")
+    if op not in _OPS:
+        raise ValueError(f"unknown operator {op!r} in {quote(raw)} (use < <= > >=)")
+    units = _UNITS["ratio" if kind == "regression" else kind]
+    if unit not in units:
+        known = any(unit in table for table in _UNITS.values())
+        raise ValueError(f"unit {m.group('unit')!r} in {quote(raw)} does not fit {metric}" if known
+                         else f"unknown unit {m.group('unit')!r} in {quote(raw)}")
+    # scale in decimal so "0.7%" is the float nearest 0.007 (float 0.7 / 100 is 0.006999...)
+    value = float(Decimal(m.group("num")) * Decimal(units[unit]))
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{quote(raw)} is not a non-negative finite number")
+    if kind == "ratio" and value > 1:
+        hint = " (a bare number is a fraction: 0.01 = 1%)" if unit == "" else ""
+        raise ValueError(f"{quote(raw)} is above 100%{hint}")
+    if kind == "regression" and op not in (">", ">="):
+        raise ValueError(f"{quote(raw)} must say how much worse is a regression, with > or >=")
+    if (op == "<" and value == 0) or (kind == "ratio" and op == ">" and value == 1):
+        raise ValueError(f"{quote(raw)} can never hold")
+    return Condition(op, value, "ratio" if kind == "regression" else kind.replace("time", "ms"), raw)
+
+
+def overlap(target: Condition, alert: Condition) -> bool:
+    """True when some value would meet the target and cross the alert at once."""
+    if target.op in ("<", "<="):
+        return alert.value < target.value or (alert.value == target.value and target.op == "<=" and alert.op == ">=")
+    return alert.value > target.value or (alert.value == target.value and target.op == ">=" and alert.op == "<=")

@@ -1,0 +1,281 @@
+"""The gate: thresholds x ``summary.json`` -> a Verdict (statuses, reasons, exit code).
+
+A failed threshold is a result, never an exception; only a gate that cannot be set up (a requirement
+without a threshold file) raises ConfigError.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadgate.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_PASS, ConfigError
+from loadgate.gate.thresholds import Condition, Threshold, ThresholdFile
+
+SCHEMA = "loadgate.verdict/1"
+STATUSES = ("pass", "warn", "fail", "inconclusive", "skipped")
+_RANK = {"pass": 0, "warn": 1, "inconclusive": 2, "fail": 3}
+_EXIT = {"pass": EXIT_PASS, "warn": EXIT_PASS, "inconclusive": EXIT_INCONCLUSIVE, "fail": EXIT_FAIL}
+# (threshold, its scope's STATS in the summary) -> 95% CI of a regression threshold's relative change
+Significance = Callable[[Threshold, Mapping], tuple[float, float] | None]
+
+
+@dataclass(frozen=True)
+class ThresholdResult:
+    """The outcome of one threshold; ``value`` is in ``unit`` (ms, ratio or req/s)."""
+
+    requirement: str
+    metric: str
+    request: str | None
+    target: str | None
+    alert: str | None
+    value: float | None
+    unit: str
+    requests: int
+    status: str
+    reason: str | None
+    source: str
+    regression: str | None = None
+    baseline: float | None = None
+    ci95: tuple[float, float] | None = None
+    borderline: bool = False
+
+    def to_dict(self) -> dict:
+        """The §8 threshold object, plus the additive keys reason, source (and regression, ci95 when set)."""
+        out: dict[str, Any] = {
+            "requirement": self.requirement, "metric": self.metric, "request": self.request,
+            "target": self.target, "alert": self.alert, "value": _finite(self.value), "unit": self.unit,
+            "requests": self.requests, "status": self.status, "reason": self.reason, "source": self.source,
+        }
+        if self.regression is not None:
+            out["regression"] = self.regression
+            out["baseline"] = _finite(self.baseline)
+        if self.ci95 is not None:
+            out["ci95"] = [_finite(self.ci95[0]), _finite(self.ci95[1])]
+            out["borderline"] = self.borderline
+        return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The gate's result: overall verdict, its exit code, the reasons and every threshold result."""
+
+    verdict: str
+    exit_code: int
+    reasons: tuple[str, ...]
+    thresholds: tuple[ThresholdResult, ...]
+    strict: bool = False
+    problems: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict:
+        """The ``loadgate.verdict/1`` document (``strict`` is an additive key)."""
+        return {"schema": SCHEMA, "verdict": self.verdict, "exit_code": self.exit_code,
+                "reasons": list(self.reasons), "thresholds": [t.to_dict() for t in self.thresholds],
+                "strict": self.strict}
+
+
+def _finite(x: float | None) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def format_value(value: float | None, unit: str, *, signed: bool = False) -> str:
+    """``612.3 ms``, ``1.23%``, ``412.5 req/s``; ``-`` for no value."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if unit == "ratio":
+        pct = abs(value) * 100
+        if pct == 0:
+            text = "0%"
+        elif pct < 0.001:
+            text = "<0.001%"
+        else:
+            digits = f"{pct:#.3g}".rstrip(".")  # 3 significant digits, trailing zeros kept: 0.200%
+            text = (f"{pct:.0f}" if "e" in digits else digits) + "%"
+        sign = "-" if value < 0 else "+" if signed and value > 0 else ""
+        return sign + text
+    return f"{value:.1f} {unit}"
+
+
+# --- scope and metric lookup -----------------------------------------------------------------
+
+def _requirements_of(entry: Mapping) -> list[str]:
+    return [r.strip() for r in str(entry.get("requirement") or "").split(",")]
+
+
+def _scope(t: Threshold, summary: Mapping) -> tuple[Mapping | None, str | None]:
+    """The STATS dict for the threshold's scope in ``summary``, or None and why not."""
+    if t.request is None:
+        stats = (summary.get("requirements") or {}).get(t.requirement)
+        return (stats, None) if stats else (None, f"no requests recorded for {t.requirement} in the analysis window")
+    entries = [e for e in summary.get("requests") or () if t.requirement in _requirements_of(e)]
+    full = [e for e in entries if f"{e.get('request_type')} {e.get('name')}" == t.request]
+    if len(full) == 1:
+        return full[0], None
+    by_name = full or [e for e in entries if e.get("name") == t.request]
+    if len(by_name) == 1:
+        return by_name[0], None
+    if len(by_name) > 1:
+        kinds = ", ".join(sorted({str(e.get("request_type")) for e in by_name}))
+        return None, (f"request {t.request!r} is ambiguous: it was sent as {kinds}; "
+                      f"name one in the threshold, like {by_name[0].get('request_type')} {t.request}")
+    names = sorted({f"{e.get('request_type')} {e.get('name')}" for e in entries})
+    close = difflib.get_close_matches(t.request, names, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return None, f"no request {t.request!r} recorded for {t.requirement} in the analysis window{hint}"
+
+
+def _metric(metric: str, stats: Mapping) -> tuple[float | None, str | None]:
+    """The metric's value in ``stats``, or None and why not."""
+    if metric == "error_rate":
+        value = stats.get("error_rate")
+        if value is None and stats.get("requests"):
+            value = (stats.get("failures") or 0) / stats["requests"]
+    elif metric == "throughput":
+        value = stats.get("throughput")
+    else:
+        times = stats.get("response_time_ms") or {}
+        if metric not in times:
+            return None, f"the summary has no {metric} for this scope (analysis did not compute it)"
+        value = times[metric]
+    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None, f"the summary has no usable {metric} value for this scope"
+    return float(value), None
+
+
+# --- one threshold ---------------------------------------------------------------------------
+
+def _result(t: Threshold, status: str, value: float | None, requests: int, why: str | None,
+            **extra: Any) -> ThresholdResult:
+    """A result for ``t``; a regression threshold's value is a relative change (unit ratio)."""
+    return ThresholdResult(t.requirement, t.metric, t.request, t.target.text if t.target else None,
+                           t.alert.text if t.alert else None, value, "ratio" if t.regression else t.unit,
+                           requests, status, None if why is None else f"{why} ({t.source})", t.source,
+                           regression=t.regression.text if t.regression else None, **extra)
+
+
+def _evaluate_one(t: Threshold, summary: Mapping, baseline: Mapping | None,
+                  significance: Significance | None = None) -> ThresholdResult:
+    label = f"{t.requirement} {t.metric}" + (f" [{t.request}]" if t.request else "")
+    stats, why = _scope(t, summary)
+    requests = int(stats.get("requests") or 0) if stats else 0
+    if stats is None:
+        return _result(t, "inconclusive", None, 0, f"{label}: {why}")
+    value, why = _metric(t.metric, stats) if requests else (None, None)
+    if requests == 0 or requests < t.min_requests:
+        return _result(t, "inconclusive", None if t.regression else value, requests,
+                       f"{label}: {requests} requests in the window, fewer than min_requests {t.min_requests}")
+    if value is None:
+        return _result(t, "inconclusive", None, requests, f"{label}: {why}")
+    if t.regression is not None:
+        interval = (lambda: significance(t, stats)) if significance is not None else None  # noqa: E731
+        return _regression(t, t.regression, label, value, requests, baseline, interval)
+    ci = _ci95(t, stats)
+    borderline = ci is not None and any(c.holds(ci[0]) != c.holds(ci[1]) for c in (t.alert, t.target) if c)
+    extra = {"ci95": ci, "borderline": borderline} if ci is not None else {}
+    shown = f"{label} = {format_value(value, t.unit)}"
+    if t.alert is not None and t.alert.holds(value):
+        return _result(t, "fail", value, requests, f"{shown} crossed alert {t.alert.text}", **extra)
+    if t.target is not None and not t.target.holds(value):
+        return _result(t, "warn", value, requests, f"{shown} missed target {t.target.text}", **extra)
+    return _result(t, "pass", value, requests, None, **extra)
+
+
+def _ci95(t: Threshold, stats: Mapping) -> tuple[float, float] | None:
+    pair = (stats.get("response_time_ci95_ms") or {}).get(t.metric) if t.unit == "ms" else None
+    if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+        return None
+    try:
+        lo, hi = float(pair[0]), float(pair[1])
+    except (TypeError, ValueError):
+        return None
+    return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
+
+
+def _regression(t: Threshold, cond: Condition, label: str, value: float, requests: int,
+                baseline: Mapping | None, interval: Callable[[], tuple[float, float] | None] | None = None
+                ) -> ThresholdResult:
+    """Relative change versus the baseline, in the direction that is worse (throughput: a drop).
+
+    With ``interval`` (the change's 95% CI from the raw samples) it fails only when the whole interval
+    is beyond the limit: run-to-run noise does not fail a build, and a crossing inside it is borderline.
+    """
+    if baseline is None:
+        return _result(t, "skipped", None, requests, f"no baseline run yet for {t.requirement}: regression "
+                       f"threshold skipped ({t.metric}{' [' + t.request + ']' if t.request else ''} {cond.text})")
+    base_stats, why = _scope(t, baseline)
+    base, why = _metric(t.metric, base_stats) if base_stats else (None, why)
+    if base is None:
+        return _result(t, "skipped", None, requests, f"{label}: baseline has no value ({why}); regression "
+                       "threshold skipped")
+    if base == 0:
+        return _result(t, "skipped", None, requests, f"{label}: baseline value is 0, so a relative change is "
+                       "undefined; regression threshold skipped", baseline=base)
+    change = (base - value) / base if t.metric == "throughput" else (value - base) / base
+    shown = (f"{label} = {format_value(value, t.unit)} vs baseline {format_value(base, t.unit)} "
+             f"({format_value(change, 'ratio', signed=True)} worse)")
+    ci = interval() if interval is not None else None
+    extra = {"ci95": ci, "borderline": cond.holds(ci[0]) != cond.holds(ci[1])} if ci is not None else {}
+    if cond.holds(change) and (ci is None or cond.holds(ci[0])):
+        shown += (f", 95% CI {format_value(ci[0], 'ratio', signed=True)}..{format_value(ci[1], 'ratio', signed=True)}"
+                  if ci is not None else "")
+        return _result(t, "fail", change, requests, f"{shown} crossed regression {cond.text}", baseline=base, **extra)
+    return _result(t, "pass", change, requests, None, baseline=base, **extra)
+
+
+# --- the verdict -----------------------------------------------------------------------------
+
+def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping, *, requirements: Sequence[str] | None = None,
+             strict: bool = False, problems: Sequence[str] = (), baseline: Mapping | None = None,
+             aborted: str | None = None, interrupted: str | None = None,
+             significance: Significance | None = None) -> Verdict:
+    """Evaluate every threshold of the chosen requirements against ``summary`` (a summary.json dict).
+
+    ``requirements`` defaults to every file whose requirement appears in the summary. ``problems`` are
+    run-level problems (crashed, saturated): each becomes a reason and makes the verdict at least
+    inconclusive. Under ``strict`` a warn counts as fail for the verdict and exit code. ``aborted``
+    (abort_on_fail stopped the run) makes it fail; ``interrupted`` (SIGINT/SIGTERM) makes it
+    inconclusive whatever the partial data says, since nobody can tell what the rest would have shown.
+    ``significance`` gives a regression threshold the 95% CI of its change (see ``_regression``).
+    """
+    in_summary = summary.get("requirements") or {}
+    if requirements is None:
+        chosen = [r for r in files if r in in_summary]
+    else:
+        chosen = list(dict.fromkeys(requirements))
+        missing = [r for r in chosen if r not in files]
+        if missing:
+            known = ", ".join(sorted(files)) or "none"
+            raise ConfigError(f"{missing[0]}: no threshold file defines this requirement; "
+                              f"expected one of {known}")
+    run_problems = [str(p) for p in problems]
+    if interrupted:
+        run_problems.insert(0, interrupted)
+    for req in chosen:  # a requirement-wide shortfall is a run problem: no threshold of it is trustworthy
+        minimum, total = files[req].load.min_requests, int((in_summary.get(req) or {}).get("requests") or 0)
+        if minimum is not None and total < minimum:
+            run_problems.append(f"{req}: {total} requests in the window, fewer than load.min_requests {minimum} "
+                                f"({files[req].path})")
+    reasons = ([aborted] if aborted else []) + list(run_problems)
+    results: list[ThresholdResult] = []
+    level = "fail" if aborted else "inconclusive" if run_problems else "pass"
+    for req in chosen:
+        for t in files[req].thresholds:
+            r = _evaluate_one(t, summary, baseline, significance)
+            results.append(r)
+            if r.reason:
+                reasons.append(r.reason)
+            if r.status != "skipped":
+                level = _worse(level, "fail" if strict and r.status == "warn" else r.status)
+    if not results:
+        seen = ", ".join(sorted(in_summary)) or "none"
+        reasons.append(f"no thresholds to evaluate: no threshold file matches the requirements in the summary ({seen})")
+        level = _worse(level, "inconclusive")
+    if interrupted:
+        level = "inconclusive"
+    return Verdict(level, _EXIT[level], tuple(reasons), tuple(results), strict, tuple(run_problems))
+
+
+def _worse(a: str, b: str) -> str:
+    return a if _RANK[a] >= _RANK[b] else b

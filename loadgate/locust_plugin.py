@@ -1,7 +1,0 @@
-"""Locustfile that loads the loadgate recorder: ``locust -f scenario.py,<this file>``.
-
-It defines no User class; importing it registers the recorder with Locust's event hooks.
-"""
-from loadgate.recorder import install
-
-install()

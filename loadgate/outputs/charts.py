@@ -1,0 +1,227 @@
+"""Chart data for report.html, computed from ``samples.parquet``: small, per-second, JSON-ready.
+
+Everything the report draws comes from here, sized by seconds and groups, never by requests, so that a
+10-million-sample run still gives a report of a few hundred kilobytes:
+
+- ``series``: the whole run second by second (ramp-up, warmup and stop included, so the report can
+  shade what the analysis left out): users, requests, failures, throughput, p50/p95/p99.
+- ``curves``: response time by percentile (min, p10 … p99.999, max) over the analysis window, for all
+  requests, each requirement and the busiest requests: the same exact numbers as ``summary.json``.
+- ``errors``: failed requests grouped by request and message, with counts and first/last seen.
+
+Percentiles come from :func:`loadgate.analysis.summarize` (exact, numpy ``linear``); errors are grouped
+by Arrow's hash aggregation. No Locust import, no per-request Python loop.
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from loadgate.analysis.summary import summarize
+from loadgate.analysis.window import Window
+from loadgate.data.samples import read_samples
+from loadgate.errors import ConfigError
+from loadgate.gate.thresholds import parse_condition
+
+COLUMNS = ("timestamp", "request_type", "name", "response_time_ms", "success", "exception", "requirement", "users")
+MAX_POINTS = 4000  # per-second series longer than this are merged into buckets of several seconds
+MAX_CURVES = 12  # busiest requests drawn in the distribution chart
+MAX_ERROR_GROUPS = 200
+MAX_MESSAGE = 600  # characters of an error message kept in the report
+LEVELS = (10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 97.5, 99.0, 99.5, 99.8, 99.9, 99.95, 99.98, 99.99, 99.995, 99.999)
+_UNIT_KIND = {"ms": "time", "ratio": "ratio", "req/s": "req/s"}
+
+
+def load_samples(path: str) -> tuple[pa.Table | None, str | None]:
+    """The columns the charts need, or None and a sentence saying why there is nothing to draw."""
+    if not os.path.exists(path):
+        return None, f"{os.path.basename(path)} is missing from the run directory: no charts and no error table"
+    try:
+        table = read_samples(path, COLUMNS, dictionary=True)
+    except ConfigError as e:
+        return None, f"{e}: no charts and no error table"
+    if table.num_rows == 0:
+        return None, f"{os.path.basename(path)} holds no samples: no charts and no error table"
+    return table, None
+
+
+def chart_data(table: pa.Table, run: Mapping, summary: Mapping, verdict: Mapping) -> dict:
+    """Everything the report's charts and error table show, as JSON-ready plain data."""
+    first, last = (float(x.as_py()) for x in pc.min_max(table.column("timestamp")).values())
+    t0 = float(run.get("start") or first)
+    t0 = min(t0, first)
+    end = max(float(run.get("end") or last), last)
+    win = summary.get("window") or {}
+    window = Window(float(win.get("start", first)), float(win.get("end", last)))
+    ramp_done = run.get("ramp_up_done")
+    return {
+        "t0": t0,
+        "phases": _phases(t0, end, ramp_done, window),
+        "series": series(table, Window(t0, end), t0),
+        "curves": curves(table, window, summary),
+        "levels": threshold_levels(verdict.get("thresholds") or ()),
+        "cpu": cpu_series(run.get("cpu") or {}, t0),
+    }
+
+
+def cpu_series(cpu: Mapping[str, Sequence], t0: float) -> list[dict]:
+    """Each load-generating process's CPU (% of one core) per second, peaks kept past MAX_POINTS."""
+    out = []
+    for proc, points in sorted(cpu.items()):
+        if not points:
+            continue
+        arr = np.asarray(points, dtype=np.float64)
+        t, pct = arr[:, 0] - t0, arr[:, 1]
+        k = max(1, math.ceil(len(t) / MAX_POINTS))
+        if k > 1:
+            pad = (-len(t)) % k
+            t = np.pad(t, (0, pad), mode="edge").reshape(-1, k)[:, 0]
+            pct = np.pad(pct, (0, pad), mode="edge").reshape(-1, k).max(axis=1)
+        out.append({"label": proc, "t": _rounded(t, 3), "cpu": _rounded(pct, 1)})
+    return out
+
+
+def _phases(t0: float, end: float, ramp_done: float | None, window: Window) -> list[dict]:
+    """Time spans (seconds from t0) that the analysis left out, for shading."""
+    spans = []
+    ramp_end = min(float(ramp_done), window.start) if ramp_done else window.start
+    if ramp_end > t0:
+        spans.append({"kind": "ramp-up", "from": 0.0, "to": ramp_end - t0})
+    if window.start > ramp_end:
+        spans.append({"kind": "warmup", "from": ramp_end - t0, "to": window.start - t0})
+    if end > window.end:
+        spans.append({"kind": "stopping", "from": window.end - t0, "to": end - t0})
+    return [{**s, "from": round(s["from"], 3), "to": round(s["to"], 3)} for s in spans]
+
+
+def series(table: pa.Table, full: Window, t0: float) -> dict:
+    """Per-second series of the whole run (merged into k-second buckets past MAX_POINTS seconds)."""
+    s = summarize(table, full, requirements=(), percentiles=(50.0,), series=True)["series"]
+    n = len(s["t"])
+    k = max(1, math.ceil(n / MAX_POINTS))
+    users = np.array([-1 if u is None else u for u in s["users"]], np.int64)
+    requests = np.array(s["requests"], np.int64)
+    failures = np.array(s["failures"], np.int64)
+    pct = {q: np.array([np.nan if v is None else v for v in s[q]], np.float64) for q in ("p50", "p95", "p99")}
+    if k > 1:  # sums for counts, peaks for users and percentiles: a spike stays visible
+        pad = (-n) % k
+        users = np.pad(users, (0, pad), constant_values=-1).reshape(-1, k).max(axis=1)
+        requests = np.pad(requests, (0, pad)).reshape(-1, k).sum(axis=1)
+        failures = np.pad(failures, (0, pad)).reshape(-1, k).sum(axis=1)
+        pct = {q: _nanmax(np.pad(v, (0, pad), constant_values=np.nan).reshape(-1, k)) for q, v in pct.items()}
+    starts = np.arange(requests.size) * k + (full.start - t0)
+    width = np.clip(full.end - (full.start + np.arange(requests.size) * k), 0.0, k)
+    throughput = np.divide(requests, width, out=np.zeros(requests.size), where=width > 0)
+    return {
+        "bucket_s": k,
+        "t": _rounded(starts, 3),
+        "users": [None if u < 0 else int(u) for u in users.tolist()],
+        "requests": requests.tolist(),
+        "failures": failures.tolist(),
+        "throughput": _rounded(throughput),
+        **{q: _rounded(v) for q, v in pct.items()},
+    }
+
+
+def _nanmax(blocks: np.ndarray) -> np.ndarray:
+    """Row-wise max ignoring NaN; NaN where a row has no value (no warning)."""
+    filled = np.where(np.isnan(blocks), -np.inf, blocks).max(axis=1)
+    return np.where(np.isneginf(filled), np.nan, filled)
+
+
+def curves(table: pa.Table, window: Window, summary: Mapping) -> dict:
+    """Response time at each percentile level in the window: all requests, requirements, busiest requests."""
+    levels = sorted(set(LEVELS))
+    s = summarize(table, window, requirements=sorted(summary.get("requirements") or ()), percentiles=levels,
+                  series=False)
+    groups = [("All requests", "all", s["overall"])]
+    if len(s["requirements"]) > 1:
+        groups += [(f"All requests of {rid}", "requirement", st) for rid, st in s["requirements"].items()]
+    several = len({e["requirement"] for e in s["requests"]}) > 1
+    busiest = sorted(s["requests"], key=lambda e: -e["requests"])[:MAX_CURVES]
+    groups += [(f"{e['request_type']} {e['name']}" + (f" [{e['requirement']}]" if several else ""), "request", e)
+               for e in busiest]
+    out = []
+    for label, kind, st in groups:
+        n, rt = st["requests"], st["response_time_ms"]
+        if not n or rt.get("max") is None:
+            continue
+        top = math.log10(n) if n > 1 else 0.0  # the max is the 1 - 1/n quantile, as far as this sample size sees
+        xs, ys = [0.0], [rt["min"]]
+        for q in levels:
+            x = -math.log10(1.0 - q / 100.0)
+            if x < top and rt.get(f"p{q:g}") is not None:
+                xs.append(x)
+                ys.append(rt[f"p{q:g}"])
+        xs.append(max(top, xs[-1]))
+        ys.append(rt["max"])
+        out.append({"label": label, "kind": kind, "requests": n, "x": _rounded(xs, 4), "y": _rounded(ys)})
+    return {"groups": out, "more_requests": max(0, len(s["requests"]) - MAX_CURVES)}
+
+
+def errors(table: pa.Table | None, window: Mapping | None, limit: int = MAX_ERROR_GROUPS) -> dict:
+    """Failed requests grouped by request and message: count, count in the window, first and last seen."""
+    if table is None:
+        return {"groups": [], "total": 0, "more": 0}
+    failed_mask = pc.invert(pc.fill_null(table.column("success"), False))  # null success counts as failed
+    failed = table.select(["timestamp", "request_type", "name", "exception"]).filter(failed_mask)
+    if failed.num_rows == 0:
+        return {"groups": [], "total": 0, "more": 0}
+    ts = failed.column("timestamp")
+    lo, hi = (float(window["start"]), float(window["end"])) if window else (-math.inf, math.inf)
+    inside = pc.and_(pc.greater_equal(ts, lo), pc.less_equal(ts, hi))
+    keys = {name: pc.cast(failed.column(name), pa.string()) for name in ("request_type", "name", "exception")}
+    grouped = pa.table({**keys, "timestamp": ts, "inside": pc.cast(inside, pa.int64())}).group_by(
+        list(keys), use_threads=False).aggregate([("timestamp", "count"), ("timestamp", "min"),
+                                                  ("timestamp", "max"), ("inside", "sum")])
+    order = pc.sort_indices(grouped, [("timestamp_count", "descending"), ("timestamp_min", "ascending")])
+    top = grouped.take(order[:limit]).to_pylist()
+    rows = [{"request_type": r["request_type"] or "", "name": r["name"] or "",
+             "message": _clip(r["exception"]), "count": r["timestamp_count"], "in_window": r["inside_sum"],
+             "first": r["timestamp_min"], "last": r["timestamp_max"]} for r in top]
+    return {"groups": rows, "total": failed.num_rows, "more": max(0, grouped.num_rows - limit)}
+
+
+def _clip(message: str | None) -> str:
+    if message is None:
+        return "(no message)"
+    return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE] + f"… ({len(message)} characters)"
+
+
+def threshold_levels(thresholds: Sequence[Mapping]) -> list[dict]:
+    """Target and alert levels of each threshold as numbers in its unit, for lines on the charts."""
+    out = []
+    for t in thresholds:
+        kind = _UNIT_KIND.get(str(t.get("unit")))
+        if kind is None:
+            continue
+        for level in ("target", "alert"):
+            text = t.get(level)
+            if not text:
+                continue
+            try:
+                cond = parse_condition(text, kind, str(t.get("metric")))
+            except ValueError:
+                continue  # a level this version cannot read is still shown in the tables
+            out.append({"requirement": t.get("requirement"), "metric": t.get("metric"), "request": t.get("request"),
+                        "level": level, "value": cond.value, "text": str(text), "status": t.get("status")})
+    return out
+
+
+def _rounded(values: Any, digits: int | None = None) -> list[float | None]:
+    """Floats for JSON: 4 significant digits (or ``digits`` decimals); None for NaN/inf/None."""
+    out: list[float | None] = []
+    for v in np.asarray(values, dtype=np.float64).tolist():
+        if not math.isfinite(v):
+            out.append(None)
+        elif digits is not None:
+            out.append(round(v, digits))
+        else:
+            out.append(float(f"{v:.4g}"))
+    return out

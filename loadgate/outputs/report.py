@@ -1,0 +1,292 @@
+"""report.html: one self-contained file that answers "did this build meet the requirement, and where does it hurt?".
+
+Rendered with Jinja2 (autoescape, StrictUndefined) from the run directory alone: ``verdict.json``,
+``summary.json``, ``run.json``, ``comparison.json`` when the run has a baseline and, for the charts and
+the error table, ``samples.parquet`` (through :mod:`loadgate.outputs.charts`). The trend of the last runs comes
+from ``history.sqlite`` in the ``--out`` folder when it can be read (:mod:`loadgate.outputs.trend`), and is
+left out, with a note, when it cannot. The charting library (uPlot, MIT) is inlined once; the chart data is
+one JSON block escaped so that no string in it can end the script or open markup. A Content Security
+Policy with a per-render nonce forbids every network fetch and any script but the report's own.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from loadgate import __version__
+from loadgate.data import rundir
+from loadgate.units import format_duration
+
+MAX_REQUEST_ROWS = 500  # per-request table rows; the rest are counted, and all are in summary.json
+MAX_COMPARISON_ROWS = 400  # comparison rows; requirement-wide and changed rows first, all in comparison.json
+COMPARE_SCHEMA = "loadgate.compare/1"
+_STATUS_ORDER = ("fail", "inconclusive", "warn", "pass", "skipped")
+_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _utc(t: float | None, with_date: bool = True) -> str:
+    if t is None:
+        return "-"
+    return dt.datetime.fromtimestamp(float(t), dt.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M:%S UTC" if with_date else "%H:%M:%S")
+
+
+def _num(v: float | None, digits: int = 1) -> str:
+    return "-" if v is None else f"{v:,.{digits}f}"
+
+
+def _pct(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if v == 0:
+        return "0%"
+    return f"{v * 100:.3g}%" if v * 100 >= 0.001 else "<0.001%"
+
+
+def _dur(seconds: float | None) -> str:
+    """``15.0 s``, ``2 min 05 s``, ``1 h 02 min``."""
+    if seconds is None:
+        return "-"
+    s = float(seconds)
+    if s < 120:
+        return f"{s:.1f} s"
+    m, sec = divmod(int(round(s)), 60)
+    return f"{m} min {sec:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
+
+
+def _clock(seconds: float) -> str:
+    """Elapsed time as ``m:ss`` or ``h:mm:ss``, as on the charts' time axis."""
+    t = int(round(max(0.0, float(seconds))))
+    h, rest = divmod(t, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _value(t: Mapping) -> str:
+    """A threshold's measured value in its unit."""
+    v = t.get("value")
+    if v is None:
+        return "-"
+    if t.get("unit") == "ratio":
+        return ("+" if t.get("regression") and v > 0 else "") + _pct(v)
+    return f"{v:,.1f} {t.get('unit')}"
+
+
+def _change(r: Mapping, x: float | None = None) -> str:
+    """A comparison row's change: ``+12.3%`` (relative, percentiles) or ``+0.40pp`` (absolute, error rate)."""
+    x = r.get("change") if x is None else x
+    if not isinstance(x, (int, float)) or x != x or x in (float("inf"), float("-inf")):
+        return "-"
+    absolute = r.get("change_kind") == "absolute"
+    shown = round(x * 100, 2 if absolute else 1) + 0.0  # + 0.0: a change that rounds to zero is +0.0, not -0.0
+    return f"{shown:+.2f}pp" if absolute else f"{shown:+.1f}%"
+
+
+def _cmp_value(r: Mapping, key: str) -> str:
+    v = r.get(key)
+    if not isinstance(v, (int, float)):
+        return "-"
+    return f"{v * 100:.2f}%" if r.get("metric") == "error_rate" else f"{v:,.1f} ms"
+
+
+def _p(v: float | None) -> str:
+    return "-" if not isinstance(v, (int, float)) else "<0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("loadgate.outputs", "templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(utc=_utc, num=_num, pct=_pct, value=_value, dur=_dur, clock=_clock, change=_change,
+                       cmp_value=_cmp_value, p=_p)
+    return env
+
+
+def script_json(data: Any) -> Markup:
+    """JSON for a ``<script type="application/json">`` block: ``</script>``, ``<!--`` and U+2028 stay inert."""
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    for raw, escaped in _JSON_ESCAPES.items():
+        text = text.replace(raw, escaped)
+    return Markup(text)
+
+
+def _asset(name: str) -> Markup:
+    """An asset file inlined verbatim; refuses one that could end its own element early."""
+    text = resources.files("loadgate.outputs").joinpath("assets", name).read_text(encoding="utf-8")
+    if "</script" in text.lower() or "</style" in text.lower() or "<!--" in text:
+        raise RuntimeError(f"loadgate/outputs/assets/{name} contains a closing tag or comment opener; cannot inline it")
+    return Markup(text)
+
+
+def _worst(statuses: list[str]) -> str:
+    for status in _STATUS_ORDER:
+        if status in statuses:
+            return status
+    return "inconclusive"
+
+
+def _trace(verdict: Mapping, run: Mapping) -> list[dict]:
+    """Traceability: requirement -> title, scenario tasks -> thresholds with levels, value, status."""
+    thresholds = verdict.get("thresholds") or []
+    tasks = run.get("tasks")
+    titles = run.get("titles") or {}
+    reqs = list(dict.fromkeys([*(run.get("requirements") or []), *(t["requirement"] for t in thresholds)]))
+    out = []
+    for req in reqs:
+        mine = [t for t in thresholds if t["requirement"] == req]
+        out.append({"id": req, "title": titles.get(req) or "",
+                    "tasks": None if tasks is None else list(tasks.get(req) or []),
+                    "thresholds": mine, "status": _worst([t["status"] for t in mine]) if mine else "inconclusive"})
+    return out
+
+
+def _metadata(run: Mapping, summary: Mapping) -> list[tuple[str, str]]:
+    """Audit facts as (label, text) rows; strings only, escaped by the template."""
+    win = summary.get("window") or {}
+    git = run.get("git") or {}
+    versions = run.get("versions") or {}
+    start, end = run.get("start"), run.get("end")
+    rows = [
+        ("Requirements", ", ".join(run.get("requirements") or [])),
+        ("Start", _utc(start)), ("Ramp-up done", _utc(run.get("ramp_up_done"))), ("End", _utc(end)),
+        ("Duration", _dur(end - start) if start and end else "-"),
+        ("Analysis window", f"{_utc(win.get('start'))} – {_utc(win.get('end'))} ({_num(win.get('seconds'))} s)"
+         if win else "-"),
+        ("Users", str(run.get("users", "-"))), ("Users reached", str(run.get("users_reached", "-"))),
+        ("Spawn rate", f"{run['spawn_rate']:g} users/s" if run.get("spawn_rate") is not None else "-"),
+        ("Time at full load", format_duration(run["duration"]) if run.get("duration") is not None else "-"),
+        ("Warmup", format_duration(run["warmup"]) if run.get("warmup") is not None else "-"),
+        ("Host", str(run.get("host") or "-") + (" (embedded demo target)" if run.get("embedded_target") else "")),
+        ("Load generators", str(run.get("workers", "-"))),
+        ("Samples recorded", str(run.get("samples", "-")) + (f" of {run['locust_requests']} counted by Locust"
+                                                               if run.get("locust_requests") is not None else "")),
+        ("Stop reason", str(run.get("stop_reason") or "-")),
+        ("Git commit", (git.get("commit") or "-") + (" (uncommitted changes)" if git.get("dirty") else "")
+         if git else "not a git repository"),
+        ("Versions", ", ".join(f"{k} {v}" for k, v in versions.items() if v)),
+        ("Command line", " ".join(run.get("command_line") or []) or "-"),
+        ("Working directory", str(run.get("cwd") or "-")),
+    ]
+    rows += [(f"Scenario {path}", f"sha256 {digest}") for path, digest in (run.get("scenario_files") or {}).items()]
+    rows += [(f"Thresholds {path}", f"sha256 {digest}") for path, digest in (run.get("threshold_files") or {}).items()]
+    return rows
+
+
+def load_comparison(run_dir: str) -> tuple[dict | None, str | None]:
+    """``comparison.json`` of the run (None when it has no baseline), or None and why it cannot be shown."""
+    from loadgate.history.baseline import COMPARISON
+
+    path = os.path.join(run_dir, COMPARISON)
+    if not os.path.exists(path):
+        return None, None
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        return None, f"{COMPARISON} cannot be read ({e})"
+    if not isinstance(doc, dict) or doc.get("schema") != COMPARE_SCHEMA or not isinstance(doc.get("requests"), list):
+        return None, f"{COMPARISON} is not a {COMPARE_SCHEMA} document"
+    return doc, None
+
+
+def _comparison(doc: Mapping) -> dict:
+    """The comparison as the template shows it: rows (requirement-wide and changed ones kept first past the cap)."""
+    rows = [r for r in doc["requests"] if isinstance(r, Mapping)]
+    if len(rows) > MAX_COMPARISON_ROWS:
+        first = [r for r in rows if r.get("request_type") is None or r.get("status") != "unchanged"]
+        rest = [r for r in rows if not (r.get("request_type") is None or r.get("status") != "unchanged")]
+        keep = {id(r) for r in (first + rest)[:MAX_COMPARISON_ROWS]}
+        shown = [r for r in rows if id(r) in keep]
+    else:
+        shown = rows
+    tol = doc.get("tolerance") if isinstance(doc.get("tolerance"), Mapping) else {}
+    latency, errors = tol.get("latency", 0.10), tol.get("error_rate", 0.005)
+    count = {s: sum(1 for r in rows if r.get("status") == s) for s in ("regression", "improvement", "unchanged")}
+    return {"baseline": str(doc.get("baseline") or "?"), "candidate": str(doc.get("candidate") or "?"),
+            "verdict": str(doc.get("verdict") or ""), "rows": shown, "hidden": len(rows) - len(shown),
+            "count": count, "total": len(rows), "unmatched": [u for u in doc.get("unmatched") or ()
+                                                              if isinstance(u, Mapping)],
+            "tolerance": f"latency percentiles +{_num(latency * 100, 3).rstrip('0').rstrip('.')}% (relative change), "
+                         f"error rate +{_num(errors * 100, 3).rstrip('0').rstrip('.')} percentage points"}
+
+
+def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: Mapping | None = None,
+                  errors: Mapping | None = None, note: str | None = None, comparison: Mapping | None = None,
+                  comparison_note: str | None = None, trend: list[dict] | None = None,
+                  trend_note: str | None = None) -> str:
+    """The report as one string with no external resources.
+
+    ``charts`` and ``errors`` come from :mod:`loadgate.outputs.charts` (None: not available, ``note`` says why);
+    ``comparison`` is the run's ``loadgate.compare/1`` document (None: no baseline); ``trend`` comes from
+    :func:`loadgate.outputs.trend.load_trend` (None: not looked up).
+    """
+    from loadgate.outputs.trend import LIMIT as TREND_LIMIT
+    from loadgate.outputs.trend import chart_count
+
+    requests = list(summary.get("requests") or [])
+    busiest = sorted(requests, key=lambda e: -int(e.get("requests") or 0))[:MAX_REQUEST_ROWS]
+    keep = {id(e) for e in busiest}
+    shown = [e for e in requests if id(e) in keep]  # summary order (type, name), busiest only
+    trend_charts = chart_count(trend or [])
+    data = {**(charts or {}), "trend": trend or []} if charts or trend_charts else None
+    context = {
+        "verdict": verdict, "summary": summary, "run": run, "trace": _trace(verdict, run),
+        "titles": run.get("titles") or {}, "requests": shown, "hidden_requests": len(requests) - len(shown),
+        "overall": summary.get("overall") or {}, "metadata": _metadata(run, summary),
+        "charts": charts, "errors": errors, "note": note, "version": __version__,
+        "comparison": _comparison(comparison) if comparison else None, "comparison_note": comparison_note,
+        "trend": trend, "trend_note": trend_note, "trend_limit": TREND_LIMIT,
+        "expected": ((6 if charts.get("cpu") else 5) if charts else 0) + trend_charts,
+        "t0": (charts or {}).get("t0") or run.get("start") or 0.0,
+        "generated": _utc(dt.datetime.now(dt.timezone.utc).timestamp()),
+        "nonce": secrets.token_urlsafe(18), "data": script_json(data) if data else None,
+        "uplot_js": _asset("uPlot.iife.min.js") if data else None, "uplot_css": _asset("uPlot.min.css"),
+        "report_js": _asset("report.js"), "trend_js": _asset("trend.js"),
+    }
+    return _env().get_template("report.html.j2").render(**context)
+
+
+def build_report(run_dir: str, *, verdict: Mapping, summary: Mapping, run: Mapping) -> str:
+    """The report of ``run_dir``: JSON documents as given, charts and errors from its samples, trend from history."""
+    from loadgate.outputs import charts as ch
+    from loadgate.outputs.trend import load_trend
+
+    table, note = ch.load_samples(os.path.join(run_dir, rundir.SAMPLES))
+    data = errs = None
+    if table is not None:
+        data = ch.chart_data(table, run, summary, verdict)
+        errs = ch.errors(table, summary.get("window"))
+        del table
+    comparison, comparison_note = load_comparison(run_dir)
+    trend, trend_note = load_trend(run_dir, run, verdict)
+    return render_report(verdict=verdict, summary=summary, run=run, charts=data, errors=errs, note=note,
+                         comparison=comparison, comparison_note=comparison_note, trend=trend, trend_note=trend_note)
+
+
+def _write(path: str, html: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(html)
+    os.replace(tmp, path)
+
+
+def write_report(path: str, *, verdict: Mapping, summary: Mapping, run: Mapping, run_dir: str | None = None) -> None:
+    """Write report.html; samples are read from ``run_dir`` (default: the folder of ``path``)."""
+    run_dir = os.path.dirname(os.path.abspath(path)) if run_dir is None else run_dir
+    _write(path, build_report(run_dir, verdict=verdict, summary=summary, run=run))
+
+
+def write_run_report(run_dir: str, out: str | None = None) -> str:
+    """Re-render a run directory's report from its files alone (``loadgate report``); returns the path."""
+    rundir.check_run_dir(run_dir)
+    out = out or os.path.join(run_dir, rundir.REPORT)
+    write_report(out, verdict=rundir.read_json(run_dir, rundir.VERDICT), summary=rundir.read_json(run_dir, rundir.SUMMARY),
+                 run=rundir.read_json(run_dir, rundir.RUN), run_dir=run_dir)
+    return out

@@ -1,0 +1,270 @@
+"""Verdict outputs: ``verdict.json``, ``junit.xml``, ``summary.md`` and the terminal table.
+
+Request names and exception texts come from the system under test: every one is escaped for the
+format it lands in (XML, Markdown, a terminal).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import socket
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from loadgate.gate.thresholds import ThresholdFile
+from loadgate.gate.verdict import ThresholdResult, Verdict, format_value
+from loadgate.units import format_duration
+
+# XML 1.0 forbids these code points outright, even escaped
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+# C0/C1 controls (ESC starts terminal escape sequences) and DEL
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~&:@$])")
+_ANSI = {"pass": "32", "warn": "33", "fail": "31;1", "inconclusive": "35", "skipped": "2"}
+
+
+def _atomic_write(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` so readers never see half a file."""
+    target = os.fspath(path)
+    tmp = os.path.join(os.path.dirname(target) or ".", f".tmp-{secrets.token_hex(6)}-{os.path.basename(target)}")
+    # not mkstemp: its 0600 would hide junit.xml and summary.md from other users, unlike the run's other files
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_verdict_json(verdict: Verdict, path: str | os.PathLike) -> None:
+    """Write ``verdict.json`` (schema ``loadgate.verdict/1``)."""
+    _atomic_write(path, json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def _scope(r: ThresholdResult) -> str:
+    return r.request if r.request else "all requests"
+
+
+def _levels(r: ThresholdResult) -> str:
+    parts = [f"{k} {v}" for k, v in (("target", r.target), ("alert", r.alert), ("regression", r.regression)) if v]
+    return ", ".join(parts)
+
+
+def _headline(r: ThresholdResult) -> str:
+    """``p95 = 612.3 ms`` (a regression: the relative change)."""
+    return f"{r.metric} = {format_value(r.value, r.unit, signed=r.regression is not None)}"
+
+
+# --- junit.xml -------------------------------------------------------------------------------
+
+def _x(text: Any) -> str:
+    """A string safe to put in XML 1.0 (ElementTree escapes <, &, quotes but not illegal characters)."""
+    return _XML_ILLEGAL.sub("", str(text))
+
+
+def _case_message(r: ThresholdResult) -> str:
+    if r.status == "fail":
+        crossed = f"regression {r.regression}" if r.regression else f"alert {r.alert}"
+        return f"{_headline(r)} crossed {crossed}"
+    if r.status == "warn":
+        return f"{_headline(r)} missed target {r.target}"
+    if r.reason:
+        return r.reason
+    return f"{_headline(r)} ({_levels(r)})"
+
+
+def write_junit(verdict: Verdict, path: str | os.PathLike, *, files: Mapping[str, ThresholdFile] | None = None,
+                timestamp: datetime | float | None = None, hostname: str | None = None) -> None:
+    """Write ``junit.xml``: one testsuite per requirement, one testcase per threshold (Jenkins junit-10 XSD)."""
+    when = timestamp if isinstance(timestamp, datetime) else (
+        datetime.fromtimestamp(timestamp, timezone.utc) if timestamp is not None else datetime.now(timezone.utc))
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%S")  # no zone suffix: the Ant schema's pattern has none; it is UTC
+    host = _x(hostname or socket.gethostname() or "localhost")
+    root = ET.Element("testsuites", name="loadgate")
+    groups: dict[str, list[ThresholdResult]] = {}
+    for r in verdict.thresholds:
+        groups.setdefault(r.requirement, []).append(r)
+    totals = {"tests": 0, "failures": 0, "errors": 0}
+    for requirement, results in groups.items():
+        counts = {"tests": len(results), "failures": 0, "errors": 0, "skipped": 0}
+        suite = ET.SubElement(root, "testsuite", name=_x(requirement))
+        tf = (files or {}).get(requirement)
+        props = ET.SubElement(suite, "properties")
+        for name, value in (("verdict", verdict.verdict), ("strict", str(verdict.strict).lower()),
+                            ("title", tf.title if tf else None), ("thresholds_file", tf.path if tf else None),
+                            ("thresholds_sha256", tf.sha256 if tf else None)):
+            if value is not None:
+                ET.SubElement(props, "property", name=name, value=_x(value))
+        for r in results:
+            case = ET.SubElement(suite, "testcase", classname=_x(r.requirement), name=_x(_case_name(r)), time="0")
+            message = _x(_case_message(r))
+            if r.status == "fail" or (r.status == "warn" and verdict.strict):
+                ET.SubElement(case, "failure", message=message, type="threshold").text = _x(r.reason or message)
+                counts["failures"] += 1
+            elif r.status in ("inconclusive", "skipped"):
+                ET.SubElement(case, "skipped", message=message).text = _x(r.reason or message)
+                counts["skipped"] += 1
+            out = f"{r.status.upper()}: {_headline(r)}; {_levels(r)}; {r.requests} requests; {r.source}"
+            if r.status == "warn":
+                out = f"WARNING: {r.reason}\n{out}"
+            ET.SubElement(case, "system-out").text = _x(out)
+        _set_counts(suite, counts, stamp, host)
+        for k in totals:
+            totals[k] += counts[k]
+    if verdict.problems or not verdict.thresholds:
+        # run problems are no threshold's fault: an error case in a suite of their own
+        problems = verdict.problems or tuple(r for r in verdict.reasons)
+        suite = ET.SubElement(root, "testsuite", name="loadgate.run")
+        for problem in problems:
+            case = ET.SubElement(suite, "testcase", classname="loadgate.run", name=_x(problem)[:120], time="0")
+            ET.SubElement(case, "error", message=_x(problem), type="run").text = _x(problem)
+        counts = {"tests": len(problems), "failures": 0, "errors": len(problems), "skipped": 0}
+        _set_counts(suite, counts, stamp, host)
+        for k in totals:
+            totals[k] += counts[k]
+    for k, v in totals.items():
+        root.set(k, str(v))
+    root.set("time", "0")
+    ET.indent(root)
+    _atomic_write(path, '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
+
+
+def _case_name(r: ThresholdResult) -> str:
+    name = r.metric + (f" [{r.request}]" if r.request else "")
+    return name + " regression" if r.regression else name
+
+
+def _set_counts(suite: ET.Element, counts: Mapping[str, int], stamp: str, host: str) -> None:
+    for k in ("tests", "failures", "errors", "skipped"):
+        suite.set(k, str(counts[k]))
+    suite.set("time", "0")
+    suite.set("timestamp", stamp)
+    suite.set("hostname", host)
+
+
+# --- summary.md ------------------------------------------------------------------------------
+
+def md_escape(text: Any) -> str:
+    """One Markdown table cell from untrusted text: no line breaks, no markup, no HTML."""
+    flat = " ".join(_CONTROL.sub(" ", str(text)).split())
+    return _MD_SPECIAL.sub(r"\\\1", flat)
+
+
+def _row(cells: list[Any]) -> str:
+    return "| " + " | ".join(md_escape(c) for c in cells) + " |"
+
+
+def render_summary_md(verdict: Verdict, summary: Mapping, *, run: Mapping | None = None,
+                      files: Mapping[str, ThresholdFile] | None = None) -> str:
+    """The Markdown summary: verdict, reasons, thresholds table, the 5 slowest requests by p95."""
+    requirements = list(dict.fromkeys(r.requirement for r in verdict.thresholds))
+    lines = [f"## loadgate: {verdict.verdict.upper()}" + (f" ({md_escape(', '.join(requirements))})" if requirements
+                                                          else ""), ""]
+    lines.append(f"Verdict **{verdict.verdict.upper()}**, exit code {verdict.exit_code}"
+                 + (" (strict: warnings fail)" if verdict.strict else "") + ".")
+    for req in requirements:
+        tf = (files or {}).get(req)
+        if tf is not None and tf.title:
+            lines.append(f"- {md_escape(req)}: {md_escape(tf.title)}")
+    if run:
+        facts = [f"{k.replace('_', ' ')} {md_escape(_run_fact(k, run[k]))}"
+                 for k in ("users", "spawn_rate", "duration", "warmup", "host", "workers") if run.get(k) is not None]
+        if facts:
+            lines += ["", "Run: " + ", ".join(facts) + "."]
+    window = (summary or {}).get("window") or {}
+    if window.get("seconds"):
+        lines += ["", f"Analysis window: {float(window['seconds']):.1f} s."]
+    if verdict.reasons:
+        lines += ["", "### Reasons", ""] + [f"- {md_escape(reason)}" for reason in verdict.reasons]
+    lines += ["", "### Thresholds", ""]
+    if verdict.thresholds:
+        lines += ["| Requirement | Metric | Scope | Value | Target | Alert | Requests | Status |",
+                  "|---|---|---|---:|---|---|---:|---|"]
+        for r in verdict.thresholds:
+            value = format_value(r.value, r.unit, signed=r.regression is not None)
+            alert = r.alert or (f"regression {r.regression}" if r.regression else "-")
+            lines.append(_row([r.requirement, r.metric, _scope(r), value, r.target or "-", alert, r.requests,
+                               r.status.upper()]))
+    else:
+        lines.append("No thresholds were evaluated.")
+    worst = _slowest(summary)
+    if worst:
+        lines += ["", "### Slowest requests (by p95)", "",
+                  "| Request | Requirement | Requests | Errors | p50 | p95 | p99 |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        for e in worst:
+            times = e.get("response_time_ms") or {}
+            lines.append(_row([f"{e.get('request_type', '')} {e.get('name', '')}".strip(), e.get("requirement", ""),
+                               e.get("requests", 0), format_value(_float(e.get("error_rate")), "ratio"),
+                               *(format_value(_float(times.get(k)), "ms") for k in ("p50", "p95", "p99"))]))
+    return "\n".join(lines) + "\n"
+
+
+def _run_fact(key: str, value: Any) -> str:
+    """``10/s`` for a spawn rate, ``2m`` for durations, the value otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if key == "spawn_rate":
+            return f"{value:g}/s"
+        if key in ("duration", "warmup"):
+            return format_duration(value)
+    return str(value)
+
+
+def _float(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def _slowest(summary: Mapping | None, n: int = 5) -> list[Mapping]:
+    entries = [e for e in (summary or {}).get("requests") or () if isinstance(e, Mapping)]
+    timed = [e for e in entries if _float((e.get("response_time_ms") or {}).get("p95")) is not None]
+    return sorted(timed, key=lambda e: -float(e["response_time_ms"]["p95"]))[:n]
+
+
+def write_summary_md(verdict: Verdict, summary: Mapping, path: str | os.PathLike, *, run: Mapping | None = None,
+                     files: Mapping[str, ThresholdFile] | None = None) -> None:
+    """Write ``summary.md``, and append it to ``$GITHUB_STEP_SUMMARY`` when that is set."""
+    text = render_summary_md(verdict, summary, run=run, files=files)
+    _atomic_write(path, text)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+
+
+# --- terminal --------------------------------------------------------------------------------
+
+def _plain(text: Any) -> str:
+    """Printable on a terminal: control characters (escape sequences) shown as '?'."""
+    return _CONTROL.sub("?", str(text))
+
+
+def format_table(verdict: Verdict, *, color: bool = False) -> str:
+    """A compact table of thresholds and the verdict line, for the terminal."""
+    header = ["requirement", "metric", "scope", "value", "target", "alert", "status"]
+    rows = [[_plain(c) for c in (r.requirement, r.metric, _scope(r),
+                                 format_value(r.value, r.unit, signed=r.regression is not None), r.target or "-",
+                                 r.alert or (f"regr {r.regression}" if r.regression else "-"), r.status)]
+            for r in verdict.thresholds]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    widths[2] = min(widths[2], 40)
+    out = []
+    for i, row in enumerate([header, *rows]):
+        cells = [(c if len(c) <= widths[j] else c[: widths[j] - 1] + "~").ljust(widths[j])
+                 if j != 3 else c.rjust(widths[j]) for j, c in enumerate(row)]
+        if color and i > 0:  # the last column: no padding inside the colour
+            cells[-1] = f"\x1b[{_ANSI.get(row[-1], '0')}m{row[-1]}\x1b[0m"
+        out.append("  ".join(cells).rstrip())
+    word = verdict.verdict.upper()
+    if color:
+        word = f"\x1b[{_ANSI.get(verdict.verdict, '0')}m{word}\x1b[0m"
+    out.append(f"verdict: {word} (exit {verdict.exit_code})" + (" [strict]" if verdict.strict else ""))
+    out += [f"  - {_plain(reason)}" for reason in verdict.reasons]
+    return "\n".join(out)

@@ -1,0 +1,60 @@
+"""Registers the recorder with Locust's command line and event hooks (``locust_plugin.py`` calls :func:`install`)."""
+from __future__ import annotations
+
+import gc
+import os
+
+from locust import events
+
+from loadgate.run.columns import build_batch
+from loadgate.run.live import LiveMonitor
+from loadgate.run.recorder import MSG_DONE, MSG_SAMPLES, Recorder
+
+
+def _add_arguments(parser) -> None:
+    g = parser.add_argument_group("loadgate recorder")
+    g.add_argument("--loadgate-dir", default=os.environ.get("LOADGATE_DIR"),
+                   help="run directory the recorder writes into (master/local)")
+    g.add_argument("--loadgate-requirements", default="",
+                   help="comma-separated requirement IDs of this run")
+    g.add_argument("--loadgate-duration", type=float, default=None,
+                   help="seconds at full user count after spawning completes")
+    g.add_argument("--loadgate-flush", type=float, default=1.0, help="seconds between batches")
+    g.add_argument("--loadgate-rules", default=None, help="JSON file of alert rules for the live view")
+
+
+def _on_init(environment, **_kw) -> None:
+    opts = environment.parsed_options
+    if environment.runner is None or opts is None:
+        return
+    reqs = [r for r in (opts.loadgate_requirements or "").split(",") if r]
+    rec = Recorder(environment, opts.loadgate_dir, reqs, opts.loadgate_flush, opts.loadgate_duration,
+                   LiveMonitor.from_file(opts.loadgate_rules))
+    # The first use of Arrow's compute functions initialises them: pay it now, before any user
+    # starts, not in the first flush, where it would stall every user.
+    rec.columns.append_checked(0.0, 0.0, 0, 0, 0, rec.columns.new_key("", ""), 0, 0)
+    rec.monitor.scan(build_batch(rec.columns.take(), "", ""))
+    rec.columns.keys.clear()
+    del rec.columns.key_types[:], rec.columns.key_names[:]
+    # The recorder's imports (pyarrow, numpy: ~25k objects; not pandas, which nothing here may import)
+    # would make every full garbage collection of the run longer than plain Locust's; what exists now
+    # lives as long as the process.
+    gc.collect()
+    gc.freeze()
+    environment.loadgate_recorder = rec
+    ev = environment.events
+    ev.request.add_listener(rec.on_request)
+    ev.test_start.add_listener(rec.on_test_start)
+    ev.spawning_complete.add_listener(rec.on_spawning_complete)
+    ev.test_stop.add_listener(rec.on_test_stop)
+    ev.quitting.add_listener(rec.close)
+    if rec.is_master:
+        environment.runner.register_message(MSG_SAMPLES, rec.on_samples)
+        environment.runner.register_message(MSG_DONE, rec.on_done)
+    rec.start()
+
+
+def install() -> None:
+    """Register the recorder with Locust's global event hooks (called by the plugin file)."""
+    events.init_command_line_parser.add_listener(_add_arguments)
+    events.init.add_listener(_on_init)

@@ -1,0 +1,7 @@
+"""Locustfile that loads the loadgate recorder: ``locust -f scenario.py,<this file>``.
+
+It defines no User class; importing it registers the recorder with Locust's event hooks.
+"""
+from loadgate.run.hooks import install
+
+install()

@@ -1,0 +1,99 @@
+"""Options of ``loadgate run``: flags over the threshold files' ``load:`` blocks, checked before anything runs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from loadgate.errors import ConfigError
+from loadgate.gate.thresholds import ThresholdFile
+from loadgate.run.processes import split_host_port
+
+DEFAULT_USERS = 10
+DEFAULT_DURATION = 60.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    requirements: tuple[str, ...]
+    users: int
+    spawn_rate: float
+    duration: float
+    warmup: float
+    host: str | None
+    scenarios: str
+    thresholds: str
+    out: str
+    workers: int = 1
+    expect_workers: int = 0          # remote workers the master waits for (no local ones then)
+    master_bind: str | None = None   # HOST:PORT the master listens on for remote workers
+    worker_wait: float = 60.0
+    allow_worker_loss: bool = False
+    strict: bool = False
+    command_line: tuple[str, ...] = ()
+    flush_interval: float = 1.0
+    latency_scale: float = 1.0   # demo target only
+
+    @property
+    def ramp_up_s(self) -> float:
+        return self.users / self.spawn_rate
+
+    @property
+    def time_limit_s(self) -> float:
+        """Hard bound on Locust's run time: a ramp-up three times slower than planned, plus margin."""
+        return self.ramp_up_s * 3 + self.duration + 30 + (self.worker_wait if self.expect_workers else 0)
+
+
+def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile], command_line: list[str]) -> RunOptions:
+    """Flags override the ``load:`` block of the requirements' threshold files (first one wins)."""
+    reqs = tuple(flags["requirements"])
+    loads = [files[r].load for r in reqs if r in files]
+
+    def pick(flag: str, attr: str, default):
+        if flags.get(flag) is not None:
+            return flags[flag]
+        for load in loads:
+            value = getattr(load, attr)
+            if value is not None:
+                return value
+        return default
+
+    users = int(pick("users", "users", DEFAULT_USERS))
+    if users <= 0:
+        raise ConfigError(f"--users {users}: expected a whole number of users > 0")
+    spawn_rate = float(pick("spawn_rate", "spawn_rate", min(users, 100)))
+    if spawn_rate <= 0:
+        raise ConfigError(f"--spawn-rate {spawn_rate:g}: expected users per second > 0")
+    duration = float(pick("duration", "duration", DEFAULT_DURATION))
+    if duration <= 0:
+        raise ConfigError(f"--duration {duration:g}s: expected a time at full load > 0, like 30s or 5m")
+    warmup = float(pick("warmup", "warmup", 0.0))
+    if warmup >= duration:
+        raise ConfigError(f"--warmup {warmup:g}s: must be shorter than --duration {duration:g}s, "
+                          "or nothing is left to analyse")
+    workers = int(flags.get("workers") or 1)
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: expected 1 or more load-generator processes")
+    expect = int(flags.get("expect_workers") or 0)
+    bind = flags.get("master_bind")
+    if expect and workers > 1:
+        raise ConfigError(f"--expect-workers {expect} with --workers {workers}: remote workers replace local ones; "
+                          "use one of them")
+    if bind and not expect:
+        raise ConfigError(f"--master-bind {bind}: only needed with --expect-workers N (remote workers)")
+    if expect:
+        bind = bind or "127.0.0.1:5557"
+        try:
+            split_host_port(bind)
+        except ValueError:
+            raise ConfigError(f"--master-bind {bind}: expected HOST:PORT, like 127.0.0.1:5557 or 0.0.0.0:5557") from None
+    host = pick("host", "host", None)
+    if host is not None and not (host.startswith("http://") or host.startswith("https://")):
+        raise ConfigError(f"--host {host}: expected a URL like http://127.0.0.1:8080")
+    return RunOptions(requirements=reqs, users=users, spawn_rate=spawn_rate, duration=duration,
+                      warmup=warmup, host=host, scenarios=flags["scenarios"],
+                      thresholds=flags["thresholds"], out=flags["out"], workers=workers,
+                      expect_workers=expect, master_bind=bind,
+                      worker_wait=float(flags.get("worker_wait") or 60.0),
+                      allow_worker_loss=bool(flags.get("allow_worker_loss")),
+                      strict=bool(flags.get("strict")), command_line=tuple(command_line),
+                      latency_scale=float(flags.get("latency_scale") or 1.0))

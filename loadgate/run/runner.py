@@ -1,0 +1,300 @@
+"""``loadgate run``: resolve options, start Locust (and the demo target), collect the samples.
+
+Locust runs as a child process with the recorder plugin loaded; this process never imports it.
+After the child exits (or is stopped), the recorder's stream becomes ``samples.parquet`` and
+``run.json`` says what ran. Analysis and the gate follow in :mod:`loadgate.evaluate`.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Mapping
+
+from loadgate.data import rundir
+from loadgate.errors import ConfigError
+from loadgate.gate.thresholds import ThresholdFile
+from loadgate.run.live import rules_from_thresholds
+from loadgate.run.options import RunOptions
+from loadgate.run.problems import saturation_problems, worker_problems
+from loadgate.run.processes import (
+    PLUGIN,
+    DemoTarget,
+    child_env,
+    free_port,
+    split_host_port,
+    stop_process,
+)
+from loadgate.run.progress import Progress
+from loadgate.run.redact import redact
+from loadgate.run.scenarios import Catalog
+
+STOP_GRACE_S = 8.0  # SIGTERM -> Locust stopped; the contract allows 10 s in all
+
+
+@dataclass
+class RunRecord:
+    """What the run left behind, for run.json and the gate."""
+
+    run_dir: str
+    problems: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+    samples: int = 0
+    interrupted: str | None = None
+    aborted: str | None = None
+
+
+def _locust_cmd(opts: RunOptions, files: list[str], user_classes: list[str], host: str,
+                run_dir: str, role: str, port: int | None) -> list[str]:
+    cmd = [sys.executable, "-m", "locust", "-f", ",".join([*files, PLUGIN]),
+           "--loadgate-requirements", ",".join(opts.requirements),
+           "--loadgate-flush", str(opts.flush_interval), "--tags", *opts.requirements,
+           "--loadgate-rules", os.path.join(run_dir, rundir.RULES),
+           "--loglevel", "INFO", "--headless"]
+    if role in ("local", "master"):
+        cmd += ["-u", str(opts.users), "-r", f"{opts.spawn_rate:g}", "--host", host,
+                "--run-time", f"{int(opts.time_limit_s) + 1}s", "--loadgate-dir", run_dir,
+                "--loadgate-duration", f"{opts.duration:g}", "--only-summary", "--stop-timeout", "2"]
+    if role == "master":
+        bind_host, bind_port = split_host_port(opts.master_bind) if opts.master_bind else ("127.0.0.1", port)
+        cmd += ["--master", "--expect-workers", str(opts.expect_workers or opts.workers),
+                "--expect-workers-max-wait", f"{opts.worker_wait:g}",
+                "--master-bind-host", bind_host, "--master-bind-port", str(bind_port)]
+    if role == "worker":
+        cmd += ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+    return cmd + user_classes
+
+
+class _Interrupt:
+    """Turns SIGINT/SIGTERM into a flag while the run is going, forwarding the stop to Locust."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._old: dict = {}
+
+    def __enter__(self) -> "_Interrupt":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, _frame) -> None:
+        self.reason = self.reason or f"interrupted by {signal.Signals(signum).name}"
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, ThresholdFile],
+            say: Callable[[str], None]) -> RunRecord:
+    """Run Locust headless and leave samples.parquet and run.json in a new run directory."""
+    started = time.time()
+    run_dir = rundir.new_run_dir(opts.out, opts.requirements[0], started)
+    rec = RunRecord(run_dir)
+    files, users = catalog.select(list(opts.requirements))
+    scenario_host = next((u.host for u in users if u.host), None)
+    log_path = os.path.join(run_dir, rundir.LOCUST_LOG)
+    with open(log_path, "ab") as log, contextlib.ExitStack() as stack:
+        host = opts.host or scenario_host
+        embedded = host is None
+        if embedded:
+            target = stack.enter_context(DemoTarget(opts.latency_scale, log))
+            host = target.url
+            say(f"loadgate: no --host given and none in the scenario: started the embedded demo target at {host}")
+        say(f"loadgate: running {', '.join(opts.requirements)} with {opts.users} users "
+            f"(spawn rate {opts.spawn_rate:g}/s, {opts.duration:g}s at full load, warmup {opts.warmup:g}s) "
+            f"against {host}; writing {run_dir}")
+        rec.meta = _run_meta(opts, files, thresholds, host, embedded, started)
+        rec.meta["titles"] = {r: f.title for r, f in thresholds.items()}
+        rec.meta["tasks"] = {r: [f"{t.file}:{t.line or '?'} {t.name}" + ("" if t.name.startswith(f"{t.user_class}.")
+                                 else f" (user {t.user_class})") for t in catalog.tasks_for(r)]
+                             for r in opts.requirements}  # traceability in report.html
+        rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
+        rundir.write_json(os.path.join(run_dir, rundir.RULES), rules_from_thresholds(thresholds.values()))
+        intr = stack.enter_context(_Interrupt())
+        procs, pumps = _start_locust(opts, files, [u.name for u in users], host, run_dir, log)
+        _wait(procs, opts, intr, rec, Progress(run_dir, opts, say))
+        for t in pumps:
+            t.join(5)
+    _collect(rec, opts)
+    return rec
+
+
+def run_worker(master: str, files: list[str], say: Callable[[str], None]) -> int:
+    """``loadgate worker``: a Locust worker with the recorder, joined to ``master``; its exit code."""
+    try:
+        host, port = split_host_port(master, 5557)
+    except ValueError:
+        raise ConfigError(f"--master {master}: expected HOST or HOST:PORT, like 10.0.0.5:5557") from None
+    cmd = [sys.executable, "-m", "locust", "-f", ",".join([*files, PLUGIN]), "--worker",
+           "--master-host", host, "--master-port", str(port), "--loglevel", "INFO"]
+    say(f"loadgate worker: joining the master at {host}:{port} with {', '.join(files)}")
+    proc = subprocess.Popen(cmd, env=child_env(), stdin=subprocess.DEVNULL)
+    with _Interrupt() as intr:
+        while proc.poll() is None:
+            if intr.reason:
+                say(f"loadgate worker: {intr.reason}; stopping")
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(STOP_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                break
+            time.sleep(0.2)
+    return 0 if proc.wait() in (0, 1) else proc.returncode
+
+
+def _pump(stream, log, lock: threading.Lock) -> None:
+    """Copy a child's output to locust.log line by line, with secrets redacted."""
+    for raw in iter(stream.readline, b""):
+        line = redact(raw.decode("utf-8", "replace"))
+        with lock:
+            log.write(line.encode())
+            log.flush()
+    stream.close()
+
+
+def _start_locust(opts, files, user_classes, host, run_dir, log) -> tuple[list[subprocess.Popen], list]:
+    env = child_env()
+    lock = threading.Lock()
+    pumps: list[threading.Thread] = []
+
+    def spawn(cmd):
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             env=env, start_new_session=True, cwd=os.getcwd())
+        t = threading.Thread(target=_pump, args=(p.stdout, log, lock), daemon=True)
+        t.start()
+        pumps.append(t)
+        return p
+    if opts.expect_workers:
+        return [spawn(_locust_cmd(opts, files, user_classes, host, run_dir, "master", None))], pumps
+    if opts.workers == 1:
+        return [spawn(_locust_cmd(opts, files, user_classes, host, run_dir, "local", None))], pumps
+    port = free_port()
+    master = spawn(_locust_cmd(opts, files, user_classes, host, run_dir, "master", port))
+    return [master] + [spawn(_locust_cmd(opts, files, user_classes, host, run_dir, "worker", port))
+                       for _ in range(opts.workers)], pumps
+
+
+def _wait(procs, opts: RunOptions, intr: _Interrupt, rec: RunRecord, progress: Progress) -> None:
+    main = procs[0]
+    say = progress.say
+    deadline = time.monotonic() + opts.time_limit_s + 60
+    while main.poll() is None:
+        progress.tick()
+        if intr.reason:
+            progress.done()
+            say(f"loadgate: {intr.reason}; stopping Locust and keeping what was recorded")
+            rec.interrupted = intr.reason
+            stop_process(main, timeout=STOP_GRACE_S)
+            break
+        if time.monotonic() > deadline:
+            rec.problems.append(f"Locust did not stop within {opts.time_limit_s + 60:.0f}s; it was killed")
+            stop_process(main, timeout=STOP_GRACE_S)
+            break
+        time.sleep(0.2)
+    progress.done()
+    for p in procs[1:]:  # workers: their samples are confirmed by now; they quit when the master does
+        try:
+            p.wait(2)
+        except subprocess.TimeoutExpired:
+            stop_process(p, timeout=2)
+    for p in procs:
+        stop_process(p, timeout=2)
+    rec.meta["locust_exit_code"] = main.returncode
+
+
+def _collect(rec: RunRecord, opts: RunOptions) -> None:
+    """Stream -> Parquet, recorder.json -> run.json, and the run's problems."""
+    stream = os.path.join(rec.run_dir, rundir.STREAM)
+    if os.path.exists(stream):
+        rec.samples = rundir.finalize_samples(rec.run_dir)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(rec.run_dir, rundir.PROGRESS))
+    meta_path = os.path.join(rec.run_dir, rundir.RECORDER_META)
+    recorder: dict = {}
+    if os.path.exists(meta_path):
+        with open(meta_path) as f:
+            recorder = json.load(f)
+        os.remove(meta_path)
+    log_tail = _tail(os.path.join(rec.run_dir, rundir.LOCUST_LOG))
+    if not recorder and "Gave up waiting for workers to connect" in log_tail:
+        rec.problems.append(f"only some of the {opts.expect_workers or opts.workers} workers connected within "
+                            f"{opts.worker_wait:g}s; start 'loadgate worker --master HOST:PORT' on each worker "
+                            "machine and check it can reach the master")
+    elif not recorder and not rec.interrupted:
+        rec.problems.append(f"Locust crashed (exit code {rec.meta.get('locust_exit_code')}) before the "
+                            f"recorder could close; see {rundir.LOCUST_LOG}")
+    rec.aborted = recorder.get("aborted")
+    if recorder:
+        if recorder.get("write_error"):
+            rec.problems.append(f"{recorder['write_error']}: the run was stopped early and "
+                                f"{recorder.get('samples_dropped', 0)} samples could not be stored")
+        if recorder.get("ramp_up_done") is None and not rec.interrupted and not rec.aborted:
+            rec.problems.append(f"ramp-up to {opts.users} users never completed "
+                                f"(reached {recorder.get('users_reached', 0)})")
+        elif (recorder.get("users_reached") or 0) < opts.users and not rec.interrupted and not rec.aborted:
+            rec.problems.append(f"users reached {recorder.get('users_reached')} < users requested {opts.users}")
+        window_start = (recorder.get("ramp_up_done") or recorder.get("start") or 0) + opts.warmup
+        rec.problems.extend(saturation_problems(recorder.get("cpu") or {}, window_start,
+                                                recorder.get("end") or time.time()))
+        rec.problems.extend(worker_problems(recorder.get("workers") or {}, opts.allow_worker_loss))
+        lost = (recorder.get("locust_requests") or 0) - rec.samples
+        any_lost_worker = any((w or {}).get("lost") for w in (recorder.get("workers") or {}).values())
+        if lost > 0 and not any_lost_worker:
+            rec.problems.append(f"{lost} of {recorder['locust_requests']} requests Locust counted "
+                                "were not recorded as samples")
+        if recorder.get("unhandled_exceptions"):
+            first = (recorder.get("exceptions") or [""])[0]
+            rec.problems.append(f"the scenario raised {recorder['unhandled_exceptions']} kind(s) of "
+                                f"unhandled exception, first: {first}")
+    rec.meta.update({
+        "start": recorder.get("start") or rec.meta["start"],
+        "ramp_up_done": recorder.get("ramp_up_done"),
+        "end": recorder.get("end") or time.time(),
+        "stop_reason": recorder.get("stop_reason") or rec.interrupted,
+        "interrupted": rec.interrupted,
+        "aborted": rec.aborted,
+        "cpu": recorder.get("cpu"),
+        "users_reached": recorder.get("users_reached"),
+        "samples": rec.samples,
+        "locust_requests": recorder.get("locust_requests"),
+        "locust_failures": recorder.get("locust_failures"),
+        "worker_counts": recorder.get("workers"),
+        "problems": rec.problems,
+    })
+    rundir.write_json(os.path.join(rec.run_dir, rundir.RUN), rec.meta)
+
+
+def _tail(path: str, size: int = 20000) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - size))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _run_meta(opts: RunOptions, files: list[str], thresholds: Mapping[str, ThresholdFile], host: str,
+              embedded: bool, started: float) -> dict:
+    hashes = {f: rundir.sha256_file(f) for f in files}
+    return {
+        "schema": "loadgate.run/1",
+        "requirements": list(opts.requirements),
+        "users": opts.users, "spawn_rate": opts.spawn_rate, "duration": opts.duration,
+        "warmup": opts.warmup, "host": host, "embedded_target": embedded,
+        "workers": opts.expect_workers or opts.workers, "remote_workers": bool(opts.expect_workers),
+        "strict": opts.strict,
+        "start": started, "ramp_up_done": None, "end": None,
+        "versions": rundir.versions(), "git": rundir.git_commit(),
+        "command_line": list(opts.command_line), "cwd": os.getcwd(),
+        "scenario_files": hashes,
+        "threshold_files": {tf.path: tf.sha256 for tf in thresholds.values()},  # as parsed, not re-read
+        "options": asdict(opts),
+    }

@@ -27,7 +27,7 @@ def test_pass_path_records_every_request_and_computes_exact_percentiles(e2e_run)
 
     run = load(run_dir, "run.json")
     table = pq.read_table(run_dir / "samples.parquet")
-    assert pq.read_metadata(run_dir / "samples.parquet").metadata[b"loadgate.schema"] == b"loadgate.samples/1"
+    assert pq.read_metadata(run_dir / "samples.parquet").metadata[b"loadgate.schema"] == b"loadgate.samples/2"
     # every request Locust counted is a sample, and nothing else
     assert table.num_rows == run["locust_requests"] == run["samples"] > 0
     df = table.to_pandas()

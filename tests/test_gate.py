@@ -339,7 +339,8 @@ def test_verdict_dict_follows_schema_8():
     assert d == {"schema": SCHEMA, "verdict": "pass", "exit_code": 0, "reasons": [], "strict": False,
                  "thresholds": [{"requirement": "REQ-A-1", "metric": "p95", "request": None, "target": "<200ms",
                                  "alert": ">500ms", "value": 123.4, "unit": "ms", "requests": 12345,
-                                 "status": "pass", "reason": None, "source": "a0.yaml:3"}]}
+                                 "status": "pass", "reason": None, "source": "a0.yaml:3",
+                                 "latency": "service"}]}
     assert SCHEMA == "loadgate.verdict/1"
 
 

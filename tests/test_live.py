@@ -89,7 +89,8 @@ def batch(rng, start, n):
             "response_time_ms": rng.lognormal(3, 1, n), "response_length": np.zeros(n, np.int64),
             "status_code": np.where(ok, 200, 500).astype(np.int32), "success": ok,
             "exception": [None if o else "HTTPError('500')" for o in ok], "requirement": rng.choice(REQS, n).tolist(),
-            "worker": ["local"] * n, "users": np.full(n, 5, np.int32)}
+            "worker": ["local"] * n, "users": np.full(n, 5, np.int32), "user": np.arange(n, dtype=np.int32) % 5,
+            "intended_ms": [None] * n, "omitted": [None] * n, "period_ms": [None] * n}
     return pa.RecordBatch.from_arrays([pa.array(cols[f.name], f.type) for f in SCHEMA], schema=SCHEMA)
 
 

@@ -23,7 +23,7 @@ os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
 try:
     from locust import HttpUser, TaskSet, tag, task
 
-    from loadgate.run import attribution, columns
+    from loadgate.run import attribution, columns, pacing
 finally:
     del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
 from loadgate.data.samples import SCHEMA
@@ -72,7 +72,8 @@ def _expected(req, all_reqs, users):
             text = f"<{type(exc).__name__} that cannot be shown>"
     return {"request_type": str(req["request_type"]), "name": redact(str(req["name"])), "response_time_ms": rt,
             "response_length": length, "status_code": code, "success": exc is None, "exception": text,
-            "requirement": req.get("requirement") or all_reqs, "worker": "w1", "users": users}
+            "requirement": req.get("requirement") or all_reqs, "worker": "w1", "users": users,
+            "user": None, "intended_ms": None, "omitted": None, "period_ms": None}
 
 
 REQUESTS = [
@@ -106,20 +107,34 @@ def _fire(listener, req):
         attribution.current.pop(g, None)
 
 
+@pytest.mark.parametrize("paced", [False, True])
 @pytest.mark.parametrize("attributed", [True, False])
-def test_every_request_becomes_its_row_whatever_it_carries(attributed):
+def test_every_request_becomes_its_row_whatever_it_carries(attributed, paced):
     cols = columns.Columns(NameRedactor())
     users = {1, 2, 3}
     listener = cols.listener(users, attributed)
     before = time.time()
-    for req in REQUESTS * 3:
-        _fire(listener, req)
+    g = getcurrent()
+    state = pacing.UserState(7, 0.1) if paced else pacing.NOBODY
+    if paced:  # an iteration that started 30 ms late, after skipping 2 slots
+        state.begin(1_800_000_000.0)
+        state.late_ms, state.omitted = 30.0, 2
+    pacing.USERS[g] = state
+    try:
+        for req in REQUESTS * 3:
+            _fire(listener, req)
+    finally:
+        pacing.USERS.pop(g, None)
     batch = columns.build_batch(cols.take(), "w1", "REQ-A,REQ-B")
     assert batch.schema.equals(SCHEMA, check_metadata=True)
     assert batch.num_rows == len(REQUESTS) * 3 and len(cols) == 0 and cols.take() is None
     got = batch.to_pylist()
-    for row, req in zip(got, REQUESTS * 3):
+    for i, (row, req) in enumerate(zip(got, REQUESTS * 3)):
         want = _expected(req, "REQ-A,REQ-B", 3)
+        if paced:
+            rt = want["response_time_ms"]
+            want.update(user=7, intended_ms=None if rt is None else rt + 30.0, omitted=2 if i == 0 else None,
+                        period_ms=100.0)
         if not attributed:
             want["requirement"] = "REQ-A,REQ-B"  # no lookup of the running task: the run's requirements
         ts = row.pop("timestamp")

@@ -35,7 +35,8 @@ def batch(start: int, n: int, rng: np.random.Generator | None = None) -> pa.Reco
         pa.array(1000 + i % 7, pa.int64()), pa.array(np.where(ok, 200, 500), pa.int32()), pa.array(ok),
         pa.array([None if g else "HTTPError('500 Server Error')" for g in ok], pa.string()),
         pa.array(np.where(i % 5, "REQ-PERF-001", "REQ-PERF-001,REQ-PERF-002")), pa.array(["vm-1"] * n),
-        pa.array(np.minimum(i, 100), pa.int32())], schema=SCHEMA)
+        pa.array(np.minimum(i, 100), pa.int32()), pa.array(i % 10, pa.int32()), pa.nulls(n, pa.float64()),
+        pa.nulls(n, pa.int32()), pa.nulls(n, pa.float64())], schema=SCHEMA)
 
 
 def write_stream(path: Path, batches: list[pa.RecordBatch], close: bool = True) -> list[int]:
@@ -57,11 +58,12 @@ def sorted_rows(table: pa.Table) -> pa.Table:
 
 
 def test_schema_is_the_contract():
-    assert SCHEMA_ID == "loadgate.samples/1"
+    assert SCHEMA_ID == "loadgate.samples/2"
     assert [(f.name, str(f.type)) for f in SCHEMA] == [
         ("timestamp", "double"), ("request_type", "string"), ("name", "string"), ("response_time_ms", "double"),
         ("response_length", "int64"), ("status_code", "int32"), ("success", "bool"), ("exception", "string"),
-        ("requirement", "string"), ("worker", "string"), ("users", "int32")]
+        ("requirement", "string"), ("worker", "string"), ("users", "int32"), ("user", "int32"),
+        ("intended_ms", "double"), ("omitted", "int32"), ("period_ms", "double")]
 
 
 def test_finalize_writes_all_rows_zstd_dictionary_metadata_and_large_row_groups(tmp_path):
@@ -70,7 +72,7 @@ def test_finalize_writes_all_rows_zstd_dictionary_metadata_and_large_row_groups(
     out = tmp_path / "samples.parquet"
     assert finalize_stream(tmp_path / "s.arrows", out) == 3500
     file = pq.ParquetFile(out)
-    assert file.schema_arrow.metadata[b"loadgate.schema"] == b"loadgate.samples/1"
+    assert file.schema_arrow.metadata[b"loadgate.schema"] == b"loadgate.samples/2"
     assert file.metadata.num_row_groups == 1  # small batches are concatenated, not one row group each
     group = file.metadata.row_group(0)
     for i in range(group.num_columns):
@@ -140,7 +142,7 @@ def test_finalize_rejects_a_stream_of_another_schema(tmp_path):
     other = pa.schema([("timestamp", pa.float64())])
     with pa.OSFile(str(tmp_path / "s.arrows"), "wb") as sink, pa.ipc.new_stream(sink, other) as w:
         w.write_batch(pa.record_batch([pa.array([1.0])], schema=other))
-    with pytest.raises(RunError, match="expected loadgate.samples/1"):
+    with pytest.raises(RunError, match="expected loadgate.samples/2"):
         finalize_stream(tmp_path / "s.arrows", tmp_path / "out.parquet")
     assert not (tmp_path / "out.parquet").exists()
 
@@ -162,7 +164,9 @@ def test_realistic_samples_are_compact(tmp_path):
         "status_code": np.where(ok, 200, 500).astype(np.int32), "success": ok,
         "exception": pa.array(np.where(ok, None, "HTTPError('500')"), pa.string()),
         "requirement": ["REQ-PERF-001"] * n, "worker": ["vm-1"] * n,
-        "users": np.minimum(1000, np.arange(n) // 10).astype(np.int32)}).cast(SCHEMA)
+        "users": np.minimum(1000, np.arange(n) // 10).astype(np.int32),
+        "user": (np.arange(n) % 1000).astype(np.int32), "intended_ms": pa.nulls(n, pa.float64()),
+        "omitted": pa.nulls(n, pa.int32()), "period_ms": pa.nulls(n, pa.float64())}).cast(SCHEMA)
     order = np.argsort(start + lat, kind="stable")  # recorded when the response arrives
     write_stream(tmp_path / "s.arrows", table.take(order).to_batches(max_chunksize=10_000))
     finalize_stream(tmp_path / "s.arrows", tmp_path / "out.parquet")
@@ -198,12 +202,22 @@ def test_parquet_without_metadata_but_right_columns_is_accepted_and_missing_colu
 
 def test_wrong_schema_version_is_a_config_error(tmp_path):
     path = tmp_path / "samples.parquet"
-    table = pa.Table.from_batches([batch(0, 3)]).replace_schema_metadata({"loadgate.schema": "loadgate.samples/2"})
+    table = pa.Table.from_batches([batch(0, 3)]).replace_schema_metadata({"loadgate.schema": "loadgate.samples/3"})
     pq.write_table(table, path)
     with pytest.raises(ConfigError) as err:
         read_samples(path)
-    assert str(err.value) == (f"{path}: samples schema 'loadgate.samples/2' is not supported (this loadgate reads "
-                              "'loadgate.samples/1'); use the loadgate version that wrote it")
+    assert str(err.value) == (f"{path}: samples schema 'loadgate.samples/3' is not supported (this loadgate reads "
+                              "'loadgate.samples/1' and 'loadgate.samples/2'); use the loadgate version that wrote it")
+
+
+def test_a_schema_1_file_still_reads_with_the_new_columns_null(tmp_path):
+    path = tmp_path / "samples.parquet"
+    old = pa.Table.from_batches([batch(0, 3)]).select(SCHEMA.names[:11])
+    pq.write_table(old.replace_schema_metadata({"loadgate.schema": "loadgate.samples/1"}), path)
+    table = read_samples(path)
+    assert table.num_rows == 3 and table.schema.names == SCHEMA.names
+    for name in ("user", "intended_ms", "omitted", "period_ms"):
+        assert table.column(name).null_count == 3
 
 
 def test_missing_required_columns_are_named(tmp_path):

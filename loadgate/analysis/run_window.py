@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+from loadgate.analysis.schedule import SCHEDULE_COLUMNS, with_schedule
 from loadgate.analysis.summary import COLUMNS, DEFAULT_PERCENTILES, summarize
 from loadgate.analysis.window import Window
 from loadgate.data import rundir
@@ -19,7 +20,8 @@ def run_window(run: dict) -> Window:
 
 def summarize_run(run_dir: str, run: dict, percentiles: Iterable[float] = (), *,
                   series: bool = True) -> tuple[dict, list[str]]:
-    """The summary of a run directory's samples over its window (not written), and problems found.
+    """The summary of a run directory's samples over its window (not written), and problems found;
+    with the latency from the schedule and the stalls (:mod:`loadgate.analysis.schedule`).
 
     ``percentiles``: those some threshold needs, computed beside the default ones.
     """
@@ -28,10 +30,11 @@ def summarize_run(run_dir: str, run: dict, percentiles: Iterable[float] = (), *,
     if not os.path.exists(path) and os.path.exists(os.path.join(run_dir, rundir.STREAM)):
         rundir.finalize_samples(run_dir)  # a run whose Parquet could not be written (disk full) is recovered here
     if os.path.exists(path):
-        table = read_samples(path, list(COLUMNS), dictionary=True)
+        table = read_samples(path, [*COLUMNS, *SCHEDULE_COLUMNS], dictionary=True)
     else:
         problems.append(f"{path} is missing: no samples to analyse")
         table = SCHEMA.empty_table()
-    summary = summarize(table, run_window(run), requirements=run.get("requirements"),
-                        percentiles=sorted(set(DEFAULT_PERCENTILES) | set(percentiles)), series=series)
+    window, qs, reqs = run_window(run), sorted(set(DEFAULT_PERCENTILES) | set(percentiles)), run.get("requirements")
+    summary = summarize(table, window, requirements=reqs, percentiles=qs, series=series)
+    with_schedule(summary, table, window, requirements=reqs, percentiles=qs, series=series)
     return summary, problems

@@ -1,4 +1,8 @@
-"""The samples file (schema ``loadgate.samples/1``): its schema, finalizing the recorder's stream, reading.
+"""The samples file (schema ``loadgate.samples/2``): its schema, finalizing the recorder's stream, reading.
+
+Schema 2 adds, per request, the user that sent it and, for paced users, its latency from the schedule
+(``intended_ms``), the slots its iteration skipped (``omitted``, on an iteration's first request) and
+the user's pacing ``period_ms``. Files of schema 1 are still read: the added columns are null there.
 
 The recorder appends record batches of :data:`SCHEMA` to an Arrow IPC stream while the run goes;
 :func:`finalize_stream` turns that stream into ``samples.parquet``; :func:`read_samples` reads it back
@@ -18,7 +22,8 @@ from loadgate.errors import ConfigError, RunError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_ID = "loadgate.samples/1"
+SCHEMA_ID = "loadgate.samples/2"
+READABLE_SCHEMA_IDS = ("loadgate.samples/1", SCHEMA_ID)
 SCHEMA_KEY = b"loadgate.schema"
 
 # All fields nullable: a stray null from the recorder must not make the whole run unwritable
@@ -36,6 +41,10 @@ SCHEMA = pa.schema(
         pa.field("requirement", pa.string()),
         pa.field("worker", pa.string()),
         pa.field("users", pa.int32()),
+        pa.field("user", pa.int32()),            # the user's number within its worker; null: not from a user
+        pa.field("intended_ms", pa.float64()),   # paced users: latency from the iteration's scheduled start
+        pa.field("omitted", pa.int32()),         # an iteration's first request: schedule slots skipped before it
+        pa.field("period_ms", pa.float64()),     # paced users: the pacing period; null: unpaced
     ],
     metadata={SCHEMA_KEY: SCHEMA_ID.encode()},
 )
@@ -85,8 +94,8 @@ def finalize_stream(stream_path: str | os.PathLike[str], parquet_path: str | os.
 # levels gained nothing measurable. The response time (~6 bytes of mantissa noise) dominates.
 _PARQUET_OPTIONS = dict(
     compression="zstd",
-    use_dictionary=[*STRING_COLUMNS, "response_length", "status_code", "users"],
-    use_byte_stream_split=["timestamp", "response_time_ms"],
+    use_dictionary=[*STRING_COLUMNS, "response_length", "status_code", "users", "user", "omitted", "period_ms"],
+    use_byte_stream_split=["timestamp", "response_time_ms", "intended_ms"],
     write_statistics=True,
     write_page_checksum=True,  # a damaged file must fail loudly, not yield shifted timestamps
 )
@@ -174,9 +183,10 @@ def _read_parquet(path: Path, columns: list[str], dictionary: bool) -> pa.Table:
             file = pq.ParquetFile(path, read_dictionary=wanted, page_checksum_verification=True, pre_buffer=False)
         meta = file.schema_arrow.metadata or {}
         version = meta.get(SCHEMA_KEY)
-        if version is not None and version.decode(errors="replace") != SCHEMA_ID:
+        if version is not None and version.decode(errors="replace") not in READABLE_SCHEMA_IDS:
             raise ConfigError(f"{path}: samples schema {version.decode(errors='replace')!r} is not supported "
-                              f"(this loadgate reads {SCHEMA_ID!r}); use the loadgate version that wrote it")
+                              f"(this loadgate reads {' and '.join(map(repr, READABLE_SCHEMA_IDS))}); "
+                              "use the loadgate version that wrote it")
         _require(path, file.schema_arrow.names)
         present = [c for c in columns if c in file.schema_arrow.names]
         return file.read(columns=present)

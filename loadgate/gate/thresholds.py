@@ -37,7 +37,7 @@ REQUIREMENT_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 
 _TOP_KEYS = ("requirement", "title", "load", "thresholds")
 _LOAD_KEYS = ("users", "spawn_rate", "duration", "warmup", "min_requests", "host")
-_ITEM_KEYS = ("metric", "request", "target", "alert", "regression", "min_requests", "abort_on_fail",
+_ITEM_KEYS = ("metric", "request", "target", "alert", "regression", "min_requests", "latency", "abort_on_fail",
               "abort_after", "abort_window")
 DEFAULT_ABORT_WINDOW_S = 10.0
 _NAMED_METRICS = ("mean", "min", "max", "error_rate", "throughput")
@@ -61,6 +61,7 @@ class Threshold:
     abort_on_fail: bool = False      # stop the run early when the alert holds over the last abort_window
     abort_after: float = 0.0         # grace: seconds after the test starts before aborting is allowed
     abort_window: float = DEFAULT_ABORT_WINDOW_S  # the sliding window (s) the abort check looks at
+    latency: str | None = None       # "intended" or "service"; None: intended where the scope is paced
 
     @property
     def percentile(self) -> float | None:
@@ -173,7 +174,24 @@ def _parse_item(f: FileErrors, item: Any, line: int, index: int, requirement: st
                       "whole number", "a count of requests like 500")
     abort = _parse_abort(f, item, line, where, alert)
     return Threshold(requirement, metric, request, target, alert, regression, min_requests, f"{f.path}:{line}",
-                     *abort)
+                     *abort, latency=_parse_latency(f, item, where, metric))
+
+
+LATENCIES = ("intended", "service")
+
+
+def _parse_latency(f: FileErrors, item: LineMap, where: str, metric: str) -> str | None:
+    """``latency: intended|service``, for response-time metrics only."""
+    if "latency" not in item:
+        return None
+    value, line = item["latency"], item.key_lines["latency"]
+    if value not in LATENCIES:
+        raise f.error(line, f"{where}.latency", f"{quote(value)} is not a kind of latency",
+                      "intended (from the schedule of paced users) or service (Locust's response time)")
+    if metric_kind(metric) != "time":
+        raise f.error(line, f"{where}.latency", f"{metric} is not a response time",
+                      "latency only on p50, p95, pNN, mean, min or max")
+    return value
 
 
 def _parse_abort(f: FileErrors, item: LineMap, line: int, where: str, alert: Condition | None) -> tuple[bool, float, float]:

@@ -5,6 +5,7 @@ without a threshold file) raises ConfigError.
 """
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -41,6 +42,7 @@ class ThresholdResult:
     baseline: float | None = None
     ci95: tuple[float, float] | None = None
     borderline: bool = False
+    latency: str | None = None  # response-time metrics: "intended" (from the schedule) or "service"
 
     def to_dict(self) -> dict:
         """The §8 threshold object, plus the additive keys reason, source (and regression, ci95 when set)."""
@@ -55,6 +57,8 @@ class ThresholdResult:
         if self.ci95 is not None:
             out["ci95"] = [_finite(self.ci95[0]), _finite(self.ci95[1])]
             out["borderline"] = self.borderline
+        if self.latency is not None:
+            out["latency"] = self.latency
         return out
 
 
@@ -126,8 +130,8 @@ def _scope(t: Threshold, summary: Mapping) -> tuple[Mapping | None, str | None]:
     return None, f"no request {t.request!r} recorded for {t.requirement} in the analysis window{hint}"
 
 
-def _metric(metric: str, stats: Mapping) -> tuple[float | None, str | None]:
-    """The metric's value in ``stats``, or None and why not."""
+def _metric(metric: str, stats: Mapping, latency: str | None = None) -> tuple[float | None, str | None]:
+    """The metric's value in ``stats`` (a response time from the ``latency`` asked for), or None and why not."""
     if metric == "error_rate":
         value = stats.get("error_rate")
         if value is None and stats.get("requests"):
@@ -135,13 +139,62 @@ def _metric(metric: str, stats: Mapping) -> tuple[float | None, str | None]:
     elif metric == "throughput":
         value = stats.get("throughput")
     else:
-        times = stats.get("response_time_ms") or {}
+        times = stats.get(_TIMES[latency or "service"]) or {}
         if metric not in times:
             return None, f"the summary has no {metric} for this scope (analysis did not compute it)"
         value = times[metric]
     if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None, f"the summary has no usable {metric} value for this scope"
     return float(value), None
+
+
+_TIMES = {"service": "response_time_ms", "intended": "intended_response_time_ms"}
+_CIS = {"service": "response_time_ci95_ms", "intended": "intended_response_time_ci95_ms"}
+ON_TIME_MIN = 0.5  # fewer paced iterations than this share starting on their slot: the schedule was never met
+
+
+def _latency(t: Threshold, stats: Mapping, label: str) -> tuple[str | None, str | None]:
+    """Which latency a threshold gates in this scope, and why it cannot be trusted (None: it can).
+
+    Response-time thresholds of a scope with paced requests gate the latency from the schedule unless
+    they say ``latency: service``; other metrics and regression thresholds have no choice to make.
+    """
+    if t.unit != "ms" or t.regression is not None:
+        return None, None
+    paced = int(stats.get("paced_requests") or 0)
+    kind = t.latency or ("intended" if paced else "service")
+    if kind != "intended":
+        return kind, None
+    if not paced or not stats.get(_TIMES["intended"]):
+        return kind, (f"{label}: latency: intended, but no request in this scope came from a paced user "
+                      "(constant_throughput or constant_pacing); pace the users or gate latency: service")
+    on_time, attainment = stats.get("on_time"), stats.get("schedule_attainment")
+    if on_time is not None and on_time < ON_TIME_MIN:
+        return kind, (f"{label}: the schedule was never met: {on_time:.0%} of the paced iterations started on "
+                      f"their slot (schedule attainment {attainment:.0%}); the pacing period is shorter than an "
+                      "iteration takes, so the latency from the schedule measures the pacing, not the target")
+    return kind, None
+
+
+def _stall(t: Threshold, stats: Mapping, summary: Mapping, label: str) -> str | None:
+    """Why a stall makes a percentile (or max) threshold inconclusive: it hid more than the gated tail."""
+    q = 100.0 if t.metric == "max" else t.percentile
+    hidden = int(stats.get("stall_hidden") or 0)
+    if q is None or t.regression is not None or hidden == 0:
+        return None
+    seen = int(stats.get("requests") or 0)
+    if hidden <= (1 - q / 100) * (seen + hidden):
+        return None
+    stalls = sorted(summary.get("stalls") or (), key=lambda s: -s.get("seconds", 0))
+    where = ""
+    if stalls:
+        s = stalls[0]
+        when = dt.datetime.fromtimestamp(s["start"], dt.timezone.utc).strftime("%H:%M:%S UTC")
+        where = (f" at {when} for {s['seconds']:.1f} s ({s['users']} of {s['active_users']} users blocked"
+                 + (f"; {len(stalls)} stalls in all" if len(stalls) > 1 else "") + ")")
+    return (f"{label}: the target stalled{where}: about {hidden} requests the unpaced users would have sent "
+            f"are missing, more than the {100 - q:g}% tail {t.metric} looks at; pace the users "
+            "(constant_throughput) to measure latency from the schedule")
 
 
 # --- one threshold ---------------------------------------------------------------------------
@@ -162,18 +215,27 @@ def _evaluate_one(t: Threshold, summary: Mapping, baseline: Mapping | None,
     requests = int(stats.get("requests") or 0) if stats else 0
     if stats is None:
         return _result(t, "inconclusive", None, 0, f"{label}: {why}")
-    value, why = _metric(t.metric, stats) if requests else (None, None)
+    latency, untrusted = _latency(t, stats, label)
+    if latency == "intended":
+        label += " (intended)"
+    value, why = _metric(t.metric, stats, latency) if requests else (None, None)
     if requests == 0 or requests < t.min_requests:
         return _result(t, "inconclusive", None if t.regression else value, requests,
                        f"{label}: {requests} requests in the window, fewer than min_requests {t.min_requests}")
+    if untrusted is None:
+        untrusted = _stall(t, stats, summary, label)
+    if untrusted is not None:
+        return _result(t, "inconclusive", None if latency == "intended" else value, requests, untrusted,
+                       latency=latency)
     if value is None:
-        return _result(t, "inconclusive", None, requests, f"{label}: {why}")
+        return _result(t, "inconclusive", None, requests, f"{label}: {why}", latency=latency)
     if t.regression is not None:
         interval = (lambda: significance(t, stats)) if significance is not None else None  # noqa: E731
         return _regression(t, t.regression, label, value, requests, baseline, interval)
-    ci = _ci95(t, stats)
+    ci = _ci95(t, stats, latency)
     borderline = ci is not None and any(c.holds(ci[0]) != c.holds(ci[1]) for c in (t.alert, t.target) if c)
     extra = {"ci95": ci, "borderline": borderline} if ci is not None else {}
+    extra["latency"] = latency
     shown = f"{label} = {format_value(value, t.unit)}"
     if t.alert is not None and t.alert.holds(value):
         return _result(t, "fail", value, requests, f"{shown} crossed alert {t.alert.text}", **extra)
@@ -182,8 +244,8 @@ def _evaluate_one(t: Threshold, summary: Mapping, baseline: Mapping | None,
     return _result(t, "pass", value, requests, None, **extra)
 
 
-def _ci95(t: Threshold, stats: Mapping) -> tuple[float, float] | None:
-    pair = (stats.get("response_time_ci95_ms") or {}).get(t.metric) if t.unit == "ms" else None
+def _ci95(t: Threshold, stats: Mapping, latency: str | None = None) -> tuple[float, float] | None:
+    pair = (stats.get(_CIS[latency or "service"]) or {}).get(t.metric) if t.unit == "ms" else None
     if not isinstance(pair, (list, tuple)) or len(pair) != 2:
         return None
     try:

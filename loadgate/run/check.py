@@ -5,7 +5,7 @@ import re
 
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import REQUIREMENT_RE, load_thresholds
-from loadgate.run.scenarios import load_catalog
+from loadgate.run.scenarios import check_latency, load_catalog
 
 # A tag that looks meant as a requirement but is not well-formed (req-perf-001, REQ_PERF_001, REQ-)
 _LOOKS_LIKE_REQ = re.compile(r"^(req|REQ|Req)[-_ ]?|^[A-Za-z]+[-_]\d+$")
@@ -43,6 +43,11 @@ def check(scenarios: str, thresholds: str) -> tuple[bool, list[str]]:
             if not REQUIREMENT_RE.match(tag) and _LOOKS_LIKE_REQ.match(tag):
                 problems.append(f"error: {t.file}:{t.line}: tag {tag!r} looks like a requirement ID but is not "
                                 "one; expected the form REQ-PERF-001 (capitals, digits, dash-separated)")
+    for tf in files.values():
+        try:
+            check_latency(catalog, [tf])
+        except ConfigError as e:
+            problems.append(f"error: {e}")
     ok = not problems
     lines.extend(problems)
     lines.append(f"{'ok' if ok else 'FAILED'}: {len(files)} threshold file(s), {len(catalog.files)} scenario "

@@ -3,6 +3,7 @@ a flush copies the buffers out and :func:`build_batch` makes the Arrow record ba
 """
 from __future__ import annotations
 
+import math
 import time
 from array import array
 
@@ -15,6 +16,8 @@ from loadgate.data.arrowbuf import int32_array, string_array
 from loadgate.data.samples import SCHEMA
 from loadgate.run.attribution import REQ_TEXTS
 from loadgate.run.attribution import current as _current
+from loadgate.run.pacing import COUNTS, NOBODY, USERS, UserState
+from loadgate.run.pacing import state_of as state_of_
 from loadgate.run.redact import redact
 
 _EXCEPTION_CACHE_MAX = 20_000  # distinct names / exception texts remembered (redacted once each)
@@ -49,7 +52,8 @@ class Columns:
 
     _NUMERIC = (("ts", "d", pa.float64()), ("rt", "d", pa.float64()), ("length", "q", pa.int64()),
                 ("code", "i", pa.int32()), ("users", "i", pa.int32()), ("key", "i", pa.int32()),
-                ("exc", "i", pa.int32()), ("req", "i", pa.int32()))
+                ("exc", "i", pa.int32()), ("user", "i", pa.int32()), ("intended", "d", pa.float64()),
+                ("omitted", "i", pa.int32()), ("period", "d", pa.float64()), ("req", "i", pa.int32()))
 
     def __init__(self, redact_name) -> None:
         for attr, typecode, _type in self._NUMERIC:
@@ -88,8 +92,10 @@ class Columns:
     def listener(self, users, attributed: bool):
         """The ``request`` event listener; ``attributed``: look up the requirement of the running task."""
         keys, new_key, exception_code = self.keys, self.new_key, self.exception_code
-        ts, rt, length, code_, users_, key_, exc_, req_ = (getattr(self, a).append for a, _t, _y in self._NUMERIC)
-        current, slow = _current.get, self.append_checked
+        (ts, rt, length, code_, users_, key_, exc_, user_, intended_, omitted_, period_,
+         req_) = (getattr(self, a).append for a, _t, _y in self._NUMERIC)
+        current, slow, by_greenlet, state_of, counts = _current.get, self.append_checked, USERS.get, state_of_, COUNTS
+        nan = math.nan
 
         def on_request(request_type, name, response_time, response_length, response=None, context=None,
                        exception=None, start_time=None, url=None, **_kw) -> None:
@@ -98,7 +104,10 @@ class Columns:
             except (KeyError, TypeError):
                 key = new_key(request_type, name)
             code = getattr(response, "status_code", 0)
+            g = getcurrent()
+            user = by_greenlet(g) or state_of(g)
             try:
+                intended = nan if user.period is None else response_time + user.late_ms
                 ts(start_time)
                 rt(response_time)
                 length(response_length or 0)
@@ -106,15 +115,27 @@ class Columns:
                 users_(len(users))
                 key_(key)
                 exc_(0 if exception is None else exception_code(exception))
-                req_(current(getcurrent(), 0) if attributed else 0)
+                user_(user.number)
+                intended_(intended)
+                period_(user.period_ms)
+                if user.first:  # the first request of a paced iteration carries the slots skipped before it
+                    omitted_(user.omitted)
+                    late = start_time - user.wake > user.tolerance
+                    user.first = False
+                    counts[0] += 1
+                    counts[1] += late
+                else:
+                    omitted_(-1)
+                req_(current(g, 0) if attributed else 0)
             except (TypeError, OverflowError):  # an odd value from a custom client: the careful path
                 slow(start_time, response_time, response_length, code, len(users), key,
                      0 if exception is None else exception_code(exception),
-                     current(getcurrent(), 0) if attributed else 0)
+                     current(g, 0) if attributed else 0, user)
 
         return on_request
 
-    def append_checked(self, start_time, response_time, response_length, code, users, key, exc, req) -> None:
+    def append_checked(self, start_time, response_time, response_length, code, users, key, exc, req,
+                       user: UserState = NOBODY) -> None:
         """Append one row whatever the types (None or junk become NaN / 0), after undoing a partial one."""
         n = len(self)
         for attr, _t, _y in self._NUMERIC:
@@ -128,6 +149,14 @@ class Columns:
         self.users.append(users)
         self.key.append(key)
         self.exc.append(exc)
+        self.user.append(user.number)
+        self.intended.append(math.nan if user.period is None else self.rt[-1] + user.late_ms)
+        self.period.append(user.period_ms)
+        self.omitted.append(user.omitted if user.first else -1)
+        if user.first:
+            user.first = False
+            COUNTS[0] += 1
+            COUNTS[1] += self.ts[-1] - user.wake > user.tolerance
         self.req.append(req)
 
     def take(self) -> tuple | None:
@@ -162,17 +191,31 @@ def build_batch(raw: tuple, worker: str, all_reqs: str) -> pa.RecordBatch:
     n, data, key_types, key_names, exc_texts, req_texts = raw
     cols = {attr: pa.Array.from_buffers(arrow_type, n, [None, pa.py_buffer(data[attr])])
             for attr, _typecode, arrow_type in Columns._NUMERIC}
-    rt = cols["rt"]
-    if pc.any(pc.is_nan(rt)).as_py():
-        rt = pc.if_else(pc.is_nan(rt), pa.nulls(n, pa.float64()), rt)
+    rt, intended, period = (_nan_to_null(cols[c], n) for c in ("rt", "intended", "period"))
     key, exc = cols["key"], cols["exc"]
     zeros = int32_array(bytes(4 * n))
+    user, omitted = (_negative_to_null(cols[c], zeros) for c in ("user", "omitted"))
     # (No Python scalars in Arrow calls: converting one imports pandas into the load generator.)
     return pa.RecordBatch.from_arrays([
         cols["ts"], string_array(key_types).take(key), string_array(key_names).take(key), rt, cols["length"], cols["code"],
         pc.equal(exc, zeros), string_array(exc_texts).take(exc), string_array([all_reqs, *req_texts]).take(cols["req"]),
-        string_array([worker]).take(zeros), cols["users"],
+        string_array([worker]).take(zeros), cols["users"], user, intended, omitted, period,
     ], schema=SCHEMA)
+
+
+def _nan_to_null(column: pa.Array, n: int) -> pa.Array:
+    """NaN marks a value that is not there (no response time; an unpaced user): null in the samples."""
+    if pc.any(pc.is_nan(column)).as_py():
+        return pc.if_else(pc.is_nan(column), pa.nulls(n, pa.float64()), column)
+    return column
+
+
+def _negative_to_null(column: pa.Array, zeros: pa.Array) -> pa.Array:
+    """-1 marks a value that is not there (not a user's request; not an iteration's first): null."""
+    negative = pc.less(column, zeros)
+    if pc.any(negative).as_py():
+        return pc.if_else(negative, pa.nulls(len(column), pa.int32()), column)
+    return column
 
 
 def _as_float(value, default: float = float("nan")) -> float:

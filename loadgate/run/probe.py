@@ -56,6 +56,8 @@ def probe(paths: list[str]) -> dict:
     import locust  # noqa: F401  (gevent patching happens here, in this child only)
     from locust.util.load_locustfile import load_locustfile
 
+    from loadgate.run.pacing import period_of
+
     files = {}
     for path in paths:
         entry: dict = {"users": [], "error": None}
@@ -72,6 +74,7 @@ def probe(paths: list[str]) -> dict:
             tasks: list = []
             _walk(cls, frozenset(), tasks, set())
             entry["users"].append({"class": name, "host": cls.host or None, "line": _line(cls),
+                                   "period": period_of(getattr(cls, "wait_time", None)),
                                    "tasks": tasks})
         files[path] = entry
     return {"files": files}

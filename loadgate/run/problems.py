@@ -1,10 +1,13 @@
-"""Run-level problems found in what the recorder saw: lost workers, lost samples, a saturated generator."""
+"""Run-level problems found in what the recorder saw: lost workers, lost samples, a saturated generator,
+a generator that fell behind its users' schedule."""
 from __future__ import annotations
 
 from typing import Mapping
 
 SATURATION_CPU = 90.0          # % of one core above which a load generator is saturated
 SATURATION_SHARE = 0.10        # ... for more than this share of the window's seconds
+LATE_SHARE = 0.05              # paced iterations the generator started late: more than this share ...
+LATE_MIN_ITERATIONS = 20       # ... of at least this many in the window: it fell behind
 
 
 def worker_problems(workers: Mapping[str, dict], allow_loss: bool) -> list[str]:
@@ -32,4 +35,18 @@ def saturation_problems(cpu: Mapping[str, list], start: float, end: float) -> li
         if hot > SATURATION_SHARE * len(in_window):
             problems.append(f"load generator saturated: {proc} was above {SATURATION_CPU:.0f}% CPU in {hot} of "
                             f"{len(in_window)} seconds of the window; add --workers or lower the load per process")
+    return problems
+
+
+def lateness_problems(schedule: Mapping[str, list], start: float, end: float) -> list[str]:
+    """A load generator that started more than 5% of its paced iterations late, although each previous
+    response was back in time, fell behind the schedule: the latency it measures is not the target's."""
+    problems = []
+    for proc, series in sorted(schedule.items()):
+        started = sum(n for t, n, _late in series if start <= t <= end)
+        late = sum(k for t, _n, k in series if start <= t <= end)
+        if started >= LATE_MIN_ITERATIONS and late > LATE_SHARE * started:
+            problems.append(f"load generator behind schedule: {proc} started {late} of {started} paced iterations "
+                            "late although the previous response was back in time; add --workers or lower the "
+                            "load per process")
     return problems

@@ -36,6 +36,7 @@ from loadgate.data.samples import SCHEMA
 from loadgate.run.attribution import attribute_tasks, needs_attribution
 from loadgate.run.columns import Columns, UserCount, build_batch
 from loadgate.run.live import LiveMonitor
+from loadgate.run.pacing import COUNTS, adopt, sweep
 from loadgate.run.redact import NameRedactor, redact
 
 log = logging.getLogger("loadgate.run.recorder")
@@ -90,6 +91,11 @@ class Recorder:
         self.process.cpu_percent(None)  # the first call only starts the measurement
         self.cpu: list[list[float]] = []            # this process: [t, % of one core] each second
         self.worker_cpu: dict[str, list] = {}       # master: the same, per worker
+        # paced iterations started in each second, and how many the generator started late: [t, started, late]
+        self.schedule: list[list[float]] = []
+        self.worker_schedule: dict[str, list] = {}  # master: the same, per worker
+        self._counted = (0, 0)
+        self.paced: dict[str, float] = {}           # paced User classes and their periods (s)
         self.known_workers: dict[str, float] = {}   # master: worker id -> first seen
         self.lost_workers: dict[str, dict] = {}     # master: worker id -> when lost, what it delivered
 
@@ -159,6 +165,7 @@ class Recorder:
             rows = sum(b.num_rows for b in pending)
             try:
                 self.runner.send_message(MSG_SAMPLES, {"worker": self.worker_id, "seq": self.seq + 1, "cpu": self.cpu,
+                                                       "schedule": self.schedule,
                                                        "rows": rows, "ipc": ipc})
             except (RPCError, RPCSendError) as e:  # keep the rows: the next flush sends them again
                 log.warning("loadgate: could not send %d samples to the master (%s); retrying", rows, e)
@@ -166,7 +173,7 @@ class Recorder:
                 return
             self._unsent = []
             self.seq += 1
-            self.cpu = []
+            self.cpu, self.schedule = [], []
             self.sent += rows
 
     def _flush_loop(self) -> None:
@@ -176,6 +183,7 @@ class Recorder:
                 self.flush()
             except Exception:  # noqa: BLE001 - the recorder must outlive one bad batch; it is logged
                 log.exception("loadgate: flushing samples failed")
+            sweep()  # users that ended
 
     def _monitor_loop(self) -> None:
         """Each second: this process's CPU; on local/master also the live view and abort-on-fail."""
@@ -184,6 +192,10 @@ class Recorder:
             gevent.sleep(1.0)
             now = time.time()
             self.cpu.append([now, self.process.cpu_percent(None)])
+            counted = (COUNTS[0], COUNTS[1])
+            if counted != self._counted:
+                self.schedule.append([now, counted[0] - self._counted[0], counted[1] - self._counted[1]])
+                self._counted = counted
             ticks += 1
             if self.is_master and self.meta["end"] is None:
                 self._check_workers(now)
@@ -213,6 +225,7 @@ class Recorder:
                 n += batch.num_rows
         self.received[data["worker"]] = self.received.get(data["worker"], 0) + n
         self.worker_cpu.setdefault(data["worker"], []).extend(data.get("cpu") or [])
+        self.worker_schedule.setdefault(data["worker"], []).extend(data.get("schedule") or [])
 
     def _check_workers(self, now: float) -> None:
         """Note workers that went missing or quit before confirming their last batch."""
@@ -243,6 +256,7 @@ class Recorder:
     def on_done(self, environment, msg, **_kw) -> None:
         self.worker_sent[msg.data["worker"]] = msg.data["sent"]
         self.worker_cpu.setdefault(msg.data["worker"], []).extend(msg.data.get("cpu") or [])
+        self.worker_schedule.setdefault(msg.data["worker"], []).extend(msg.data.get("schedule") or [])
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -258,6 +272,7 @@ class Recorder:
             self.requirements = [r for r in forwarded.split(",") if r]
             self.all_reqs = ",".join(self.requirements)
         user_classes = environment.runner.user_classes
+        self.paced = adopt(user_classes)  # before any user starts: paced users record their schedule
         attributed = needs_attribution(user_classes, self.requirements)
         if attributed:
             for user_class in user_classes:
@@ -309,8 +324,9 @@ class Recorder:
             send_stats = getattr(self.runner, "_send_stats", None)
             if send_stats is not None:
                 send_stats()
-            cpu, self.cpu = self.cpu, []
-            self.runner.send_message(MSG_DONE, {"worker": self.worker_id, "sent": self.sent, "cpu": cpu})
+            cpu, schedule, self.cpu, self.schedule = self.cpu, self.schedule, [], []
+            self.runner.send_message(MSG_DONE, {"worker": self.worker_id, "sent": self.sent, "cpu": cpu,
+                                                "schedule": schedule})
 
     def close(self, environment, **_kw) -> None:
         """At quitting: last flush, close the stream, write recorder.json."""
@@ -352,6 +368,8 @@ class Recorder:
                          for w in sorted(set(self.known_workers) | set(self.received))} if self.is_master
                         else {"local": {"sent": self.sent, "received": self.sent, "lost": None}}),
             "cpu": ({w: c for w, c in self.worker_cpu.items()} if self.is_master else {"local": self.cpu}),
+            "schedule": (dict(self.worker_schedule) if self.is_master else {"local": self.schedule}),
+            "paced": self.paced,
             "unhandled_exceptions": len(environment.runner.exceptions),
             "exceptions": [redact(v.get("msg", "")) for v in list(environment.runner.exceptions.values())[:5]],
         })

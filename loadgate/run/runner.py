@@ -22,7 +22,7 @@ from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import ThresholdFile
 from loadgate.run.live import rules_from_thresholds
 from loadgate.run.options import RunOptions
-from loadgate.run.problems import saturation_problems, worker_problems
+from loadgate.run.problems import lateness_problems, saturation_problems, worker_problems
 from loadgate.run.processes import (
     PLUGIN,
     DemoTarget,
@@ -244,6 +244,8 @@ def _collect(rec: RunRecord, opts: RunOptions) -> None:
         window_start = (recorder.get("ramp_up_done") or recorder.get("start") or 0) + opts.warmup
         rec.problems.extend(saturation_problems(recorder.get("cpu") or {}, window_start,
                                                 recorder.get("end") or time.time()))
+        rec.problems.extend(lateness_problems(recorder.get("schedule") or {}, window_start,
+                                              recorder.get("end") or time.time()))
         rec.problems.extend(worker_problems(recorder.get("workers") or {}, opts.allow_worker_loss))
         lost = (recorder.get("locust_requests") or 0) - rec.samples
         any_lost_worker = any((w or {}).get("lost") for w in (recorder.get("workers") or {}).values())
@@ -262,6 +264,8 @@ def _collect(rec: RunRecord, opts: RunOptions) -> None:
         "interrupted": rec.interrupted,
         "aborted": rec.aborted,
         "cpu": recorder.get("cpu"),
+        "paced": recorder.get("paced"),
+        "schedule": recorder.get("schedule"),
         "users_reached": recorder.get("users_reached"),
         "samples": rec.samples,
         "locust_requests": recorder.get("locust_requests"),

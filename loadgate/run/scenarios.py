@@ -33,6 +33,7 @@ class UserClass:
     name: str
     host: str | None
     line: int | None
+    period: float | None = None  # a paced wait_time's period (s); None: unpaced
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def inspect_files(files: list[str], timeout: float = PROBE_TIMEOUT_S) -> Catalog
             raise ConfigError(f"{where}: scenario does not import: {err['type']}: {err['message']}; "
                               "fix the file (try 'python " + path + "')")
         for u in entry["users"]:
-            users.append(UserClass(path, u["class"], u["host"], u["line"]))
+            users.append(UserClass(path, u["class"], u["host"], u["line"], u.get("period")))
             for t in u["tasks"]:
                 tasks.append(Task(path, u["class"], t["name"], tuple(t["tags"]), t["line"]))
     return Catalog(tuple(files), tuple(users), tuple(tasks))
@@ -126,3 +127,17 @@ def check_requirements(catalog: Catalog, requirements: list[str], scenarios_path
             raise ConfigError(f"{u.file}:{u.line}: User class {u.name} is also defined in "
                               f"{users_by_name[u.name]}; rename one (Locust selects classes by name)")
         users_by_name[u.name] = u.file
+
+
+def check_latency(catalog: Catalog, files) -> None:
+    """A threshold with ``latency: intended`` needs paced users among those that run its requirement."""
+    for tf in files:
+        for t in tf.thresholds:
+            if t.latency != "intended":
+                continue
+            _paths, users = catalog.select([t.requirement])
+            if users and not any(u.period for u in users):
+                names = ", ".join(sorted(u.name for u in users))
+                raise ConfigError(f"{t.source}: latency: intended, but no User class that runs {t.requirement} "
+                                  f"is paced ({names}); expected a paced wait_time (constant_throughput or "
+                                  "constant_pacing) or latency: service")

@@ -1,0 +1,130 @@
+"""Latency from the schedule: what paced users' samples say when the target stalls (coordinated omission).
+
+A closed-loop generator stops sending while the target stalls, so its raw samples miss exactly the
+requests that would have waited longest. Paced users know their schedule (``loadgate.run.pacing``):
+each request carries ``intended_ms`` (its latency counted from its iteration's scheduled start) and
+the first request of each iteration the number of schedule slots ``omitted`` just before it.
+
+:func:`with_schedule` adds to a summary, per scope: ``paced_requests``, ``omitted``,
+``schedule_attainment`` (iterations started / iterations scheduled), ``on_time`` (the share of
+started iterations that began on their slot) and ``intended_response_time_ms`` — the same exact
+percentiles over the intended latencies, where an omitted slot counts as the schedule says it would
+have waited: slot j after a late iteration whose first request's intended latency is V waited
+V - j·P (P the user's known period; HdrHistogram's expected-interval correction, never with a
+guessed interval). Unpaced requests of a scope count with their raw response time. The raw rows are
+never altered; the omitted slots exist only inside this computation.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from loadgate.analysis.scopes import scope_counts
+from loadgate.analysis.stalls import find_stalls
+from loadgate.analysis.summary import summarize
+from loadgate.analysis.window import Window
+from loadgate.data.arrowbuf import numpy_of
+
+# What with_schedule reads beyond summarize's columns.
+SCHEDULE_COLUMNS = ("intended_ms", "omitted", "period_ms", "user", "worker")
+_KEYS = ("timestamp", "request_type", "name", "response_time_ms", "success", "requirement", "users")
+_SERIES_KEYS = ("p50", "p95", "p99")
+
+
+def with_schedule(summary: dict, table: pa.Table, window: Window | None, *,
+                  requirements: Sequence[str] | None = None, percentiles: Iterable[float] = (),
+                  series: bool = True) -> dict:
+    """``summary`` (of ``table`` over ``window``) with the schedule keys and the stalls added, in place."""
+    window = Window(summary["window"]["start"], summary["window"]["end"]) if window is None else window
+    qs = sorted({float(k[1:]) for k in summary["overall"]["response_time_ms"] if k.startswith("p")}
+                | {float(q) for q in percentiles})
+    cols = {name: _column(table, name, np.nan if name != "omitted" else -1)
+            for name in ("timestamp", "response_time_ms", "intended_ms", "omitted", "period_ms")}
+    ts = cols["timestamp"]
+    inside = (ts >= window.start) & (ts <= window.end)
+    paced = inside & ~np.isnan(cols["period_ms"])
+    first = inside & (cols["omitted"] >= 0)
+    late = first & (cols["intended_ms"] > cols["response_time_ms"])
+    counts = {name: scope_counts(table, mask) for name, mask in
+              (("paced", paced), ("started", first), ("late", late))}
+    intended = None
+    if paced.any():
+        derived = _intended_table(table, cols)
+        intended = summarize(derived, window, requirements=requirements, percentiles=qs, series=series)
+    for key, stats, istats in _scopes(summary, intended):
+        _add(stats, istats, key, counts)
+    if intended is not None and series:
+        _add_series(summary["series"], intended["series"])
+        for rid, s in summary.get("series_by_requirement", {}).items():
+            _add_series(s, intended["series_by_requirement"][rid])
+    stalls, hidden = find_stalls(table, window, np.isnan(cols["period_ms"]), summary)
+    summary["stalls"] = stalls
+    for key, stats, _ in _scopes(summary, None):
+        stats["stall_hidden"] = round(hidden[key])
+    return summary
+
+
+def _column(table: pa.Table, name: str, fill: float) -> np.ndarray:
+    """A numeric column as one numpy array, nulls (and a column the file lacks) as ``fill``."""
+    if name not in table.column_names:
+        return np.full(table.num_rows, fill, np.float64 if isinstance(fill, float) else np.int64)
+    parts = [numpy_of(chunk, fill) for chunk in table.column(name).chunks]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _intended_table(table: pa.Table, cols: dict[str, np.ndarray]) -> pa.Table:
+    """Every row with its intended latency (its raw one when unpaced), plus one row per omitted slot."""
+    rt, intended, omitted, period, ts = (cols[c] for c in ("response_time_ms", "intended_ms", "omitted",
+                                                             "period_ms", "timestamp"))
+    base = table.select([k for k in _KEYS if k in table.column_names])
+    real = base.set_column(base.column_names.index("response_time_ms"), "response_time_ms",
+                           pa.array(np.where(np.isnan(intended), rt, intended)))
+    lost = np.flatnonzero(omitted > 0)
+    if lost.size == 0:
+        return real
+    m = omitted[lost].astype(np.int64)
+    src = np.repeat(lost, m)
+    j = np.arange(src.size) - np.repeat(np.cumsum(m) - m, m) + 1  # 1..m within each late iteration
+    step = period[src] * j
+    value = intended[src] - step                              # V - j*P, all > the service time
+    when = ts[src] - (intended[src] - rt[src]) / 1000.0 + step / 1000.0  # the slot's own time
+    synthetic = base.take(pa.array(src))
+    synthetic = synthetic.set_column(synthetic.column_names.index("response_time_ms"), "response_time_ms",
+                                     pa.array(value))
+    synthetic = synthetic.set_column(synthetic.column_names.index("timestamp"), "timestamp", pa.array(when))
+    synthetic = synthetic.set_column(synthetic.column_names.index("success"), "success",
+                                     pa.array(np.ones(src.size, bool)))
+    return pa.concat_tables([real, synthetic.cast(real.schema)])
+
+
+def _scopes(summary: dict, intended: dict | None):
+    """(scope key, its STATS in ``summary``, its STATS in ``intended`` or None) for every scope."""
+    yield ("overall",), summary["overall"], intended["overall"] if intended else None
+    for rid, stats in summary["requirements"].items():
+        yield ("requirement", rid), stats, intended["requirements"].get(rid) if intended else None
+    by_key = {(e["request_type"], e["name"], e["requirement"]): e for e in (intended or {}).get("requests", ())}
+    for e in summary["requests"]:
+        key = (e["request_type"], e["name"], e["requirement"])
+        yield ("request", *key), e, by_key.get(key)
+
+
+def _add(stats: dict, istats: dict | None, key: tuple, counts: dict[str, Counter]) -> None:
+    paced, started, late = (counts[c][key] for c in ("paced", "started", "late"))
+    omitted = (istats["requests"] - stats["requests"]) if istats is not None else 0
+    stats["paced_requests"] = paced
+    stats["omitted"] = omitted
+    stats["schedule_attainment"] = started / (started + omitted) if started + omitted else None
+    stats["on_time"] = (started - late) / started if started else None
+    has = paced > 0 and istats is not None
+    stats["intended_response_time_ms"] = istats["response_time_ms"] if has else None
+    stats["intended_response_time_ci95_ms"] = istats["response_time_ci95_ms"] if has else None
+
+
+def _add_series(raw: dict, intended: dict) -> None:
+    """Per second: the intended percentiles beside the raw ones, and the omitted slots."""
+    for k in _SERIES_KEYS:
+        raw[f"intended_{k}"] = intended[k]
+    raw["omitted"] = [b - a for a, b in zip(raw["requests"], intended["requests"])]

@@ -1,0 +1,44 @@
+"""Counts per scope — overall, per requirement, per request and requirement — as the summary groups rows."""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+
+from loadgate.analysis.labels import split_ids
+
+
+def scope_counts(table: pa.Table, mask: np.ndarray, weights: np.ndarray | None = None) -> Counter:
+    """Rows of ``mask`` (or the sum of their ``weights``) per scope key: ``("overall",)``,
+    ``("requirement", id)``, ``("request", type, name, id or None)``; a row names every requirement of
+    its comma-joined label, as in :func:`loadgate.analysis.summary.summarize`."""
+    out: Counter = Counter()
+    if not mask.any():
+        return out
+    picked = pa.table({name: _strings(table, name).filter(pa.array(mask)) for name in
+                       ("request_type", "name", "requirement")})
+    if weights is None:
+        groups = picked.group_by(["request_type", "name", "requirement"]).aggregate([([], "count_all")])
+        total = "count_all"
+    else:
+        picked = picked.append_column("w", pa.array(np.asarray(weights, np.float64)[mask]))
+        groups = picked.group_by(["request_type", "name", "requirement"]).aggregate([("w", "sum")])
+        total = "w_sum"
+    for rt, nm, label, n in zip(*(groups.column(c).to_pylist() for c in
+                                  ("request_type", "name", "requirement", total))):
+        ids = split_ids(label)
+        out[("overall",)] += n
+        for rid in ids:
+            out[("requirement", rid)] += n
+        for rid in ids or (None,):
+            out[("request", rt or "", nm or "", rid)] += n
+    return out
+
+
+def _strings(table: pa.Table, name: str) -> pa.ChunkedArray:
+    """A string column as plain strings ("" for a column the table lacks)."""
+    if name not in table.column_names:
+        return pa.chunked_array([pa.array([""] * table.num_rows, pa.string())])
+    column = table.column(name)
+    return column.cast(pa.string()) if pa.types.is_dictionary(column.type) else column

@@ -8,6 +8,7 @@ match the scope, compute the metric), and both must agree on every snapshot and 
 from __future__ import annotations
 
 import collections
+import os
 
 import numpy as np
 import pyarrow as pa
@@ -181,3 +182,25 @@ def test_throughput_is_not_undercounted_by_the_samples_still_in_flight():
     snap, abort = mon.evaluate(newest + 1.5, started=T0, ramped=True)
     assert 95 <= snap["rps"] <= 105
     assert snap["crossed"] == [] and abort is None
+
+
+def test_omitted_slots_are_counted_and_the_progress_line_shows_them_only_above_zero():
+    from loadgate.run.progress import Progress
+
+    rng = np.random.default_rng(3)
+    monitor = LiveMonitor([])
+    b = batch(rng, T0, 50)
+    monitor.add(b)
+    assert monitor.omitted == 0
+    omitted = pa.array([3, None, 0, 2] + [None] * 46, pa.int32())
+    monitor.add(b.set_column(SCHEMA.get_field_index("omitted"), SCHEMA.field("omitted"), omitted))
+    assert monitor.omitted == 5
+
+    class Opts:
+        ramp_up_s, duration, warmup, users = 1.0, 10.0, 0.0, 5
+
+    progress = Progress("/nonexistent", Opts(), print, stream=open(os.devnull, "w"))
+    snap = {"t": T0, "elapsed": 3.0, "ramp_up_done": T0 - 2, "users": 5, "rps": 10.0, "p95_ms": 20.0,
+            "error_rate": 0.0, "cpu": 5.0}
+    assert "omitted" not in progress.line({**snap, "omitted": 0})
+    assert progress.line({**snap, "omitted": 5}).endswith("| cpu 5% | omitted 5")

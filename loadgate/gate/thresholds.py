@@ -284,10 +284,10 @@ def _parse_document(f: FileErrors, doc: Any, sha256: str) -> tuple[ThresholdFile
     seen: dict[tuple, str] = {}
     for index, (item, line) in enumerate(zip(items, items.item_lines)):
         t = _parse_item(f, item, line, index, requirement)
-        identity = (t.metric, t.request, t.regression is not None)
+        identity = (t.metric, t.request, t.regression is not None, t.latency)
         if identity in seen:
             raise f.error(line, f"thresholds[{index}]", f"{t.metric}{' for ' + quote(t.request) if t.request else ''} is "
-                          f"already checked by the item at {seen[identity]}", "one item per metric and request")
+                          f"already checked by the item at {seen[identity]}", "one item per metric and request (and latency)")
         seen[identity] = t.source
         thresholds.append(t)
     return ThresholdFile(f.path, requirement, title.strip(), load, tuple(thresholds), sha256), lines["requirement"]

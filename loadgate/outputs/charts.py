@@ -23,13 +23,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from loadgate.analysis.schedule import SCHEDULE_COLUMNS, with_schedule
 from loadgate.analysis.summary import summarize
 from loadgate.analysis.window import Window
 from loadgate.data.samples import read_samples
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import parse_condition
 
-COLUMNS = ("timestamp", "request_type", "name", "response_time_ms", "success", "exception", "requirement", "users")
+COLUMNS = ("timestamp", "request_type", "name", "response_time_ms", "success", "exception", "requirement", "users",
+           *SCHEDULE_COLUMNS)
 MAX_POINTS = 4000  # per-second series longer than this are merged into buckets of several seconds
 MAX_CURVES = 12  # busiest requests drawn in the distribution chart
 MAX_ERROR_GROUPS = 200
@@ -60,9 +62,11 @@ def chart_data(table: pa.Table, run: Mapping, summary: Mapping, verdict: Mapping
     win = summary.get("window") or {}
     window = Window(float(win.get("start", first)), float(win.get("end", last)))
     ramp_done = run.get("ramp_up_done")
+    stalls = [{"kind": "stall", "from": round(s["start"] - t0, 3), "to": round(s["end"] - t0, 3)}
+              for s in summary.get("stalls") or ()]
     return {
         "t0": t0,
-        "phases": _phases(t0, end, ramp_done, window),
+        "phases": _phases(t0, end, ramp_done, window) + stalls,
         "series": series(table, Window(t0, end), t0),
         "curves": curves(table, window, summary),
         "levels": threshold_levels(verdict.get("thresholds") or ()),
@@ -102,13 +106,15 @@ def _phases(t0: float, end: float, ramp_done: float | None, window: Window) -> l
 
 def series(table: pa.Table, full: Window, t0: float) -> dict:
     """Per-second series of the whole run (merged into k-second buckets past MAX_POINTS seconds)."""
-    s = summarize(table, full, requirements=(), percentiles=(50.0,), series=True)["series"]
+    s = summarize(table, full, requirements=(), percentiles=(50.0,), series=True)
+    s = with_schedule(s, table, full, requirements=(), series=True)["series"]
     n = len(s["t"])
     k = max(1, math.ceil(n / MAX_POINTS))
     users = np.array([-1 if u is None else u for u in s["users"]], np.int64)
     requests = np.array(s["requests"], np.int64)
     failures = np.array(s["failures"], np.int64)
-    pct = {q: np.array([np.nan if v is None else v for v in s[q]], np.float64) for q in ("p50", "p95", "p99")}
+    pct = {q: np.array([np.nan if v is None else v for v in s[q]], np.float64)
+           for q in ("p50", "p95", "p99", "intended_p95", "intended_p99") if q in s}
     if k > 1:  # sums for counts, peaks for users and percentiles: a spike stays visible
         pad = (-n) % k
         users = np.pad(users, (0, pad), constant_values=-1).reshape(-1, k).max(axis=1)

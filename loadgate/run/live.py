@@ -94,6 +94,7 @@ class LiveMonitor:
         self.rules = [Rule(**r) for r in rules]
         self.horizon = max([PROGRESS_WINDOW_S, *(r.window for r in self.rules)])
         self.batches: collections.deque[_Slice] = collections.deque()
+        self.omitted = 0  # schedule slots paced users skipped so far (the progress line shows it)
 
     @classmethod
     def from_file(cls, path: str | None) -> LiveMonitor:
@@ -107,6 +108,7 @@ class LiveMonitor:
 
     def append(self, piece: _Slice) -> None:
         """Keep a batch :meth:`scan` reduced (scanning is thread-safe; this is not)."""
+        self.omitted += piece.omitted
         if piece.ts.size:
             self.batches.append(piece)
 
@@ -117,7 +119,8 @@ class LiveMonitor:
         return _Slice(float(np.nanmax(ts)) if known else -np.inf, ts,
                       numpy_of(batch.column("response_time_ms"), np.nan), numpy_of(batch.column("success"), False),
                       _scope_masks(batch, self.rules),
-                      float(np.nanmin(ts)) if known and not np.isnan(ts).any() else -np.inf)
+                      float(np.nanmin(ts)) if known and not np.isnan(ts).any() else -np.inf,
+                      _omitted(batch))
 
     @staticmethod
     def _recent(pieces, now: float, seconds: float, rule: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -215,6 +218,14 @@ class _Slice:
     ok: np.ndarray  # False where unknown
     masks: list[np.ndarray | None]  # per rule: rows in its scope (None: all)
     first: float = -np.inf  # its earliest timestamp (-inf if any is unknown)
+    omitted: int = 0  # schedule slots skipped before the paced iterations that start in it
+
+
+def _omitted(batch: pa.RecordBatch) -> int:
+    """The sum of a batch's ``omitted`` column (0 without one: a samples/1 batch)."""
+    if "omitted" not in batch.schema.names or batch.column("omitted").null_count == batch.num_rows:
+        return 0
+    return int(numpy_of(batch.column("omitted"), 0).sum())
 
 
 def _scope_masks(batch: pa.RecordBatch, rules: list[Rule]) -> list[np.ndarray | None]:

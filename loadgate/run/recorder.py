@@ -210,7 +210,7 @@ class Recorder:
                 return
             if ticks % 2 == 0 and self.out_dir:
                 snap.update(elapsed=now - self.meta["start"], users=self.runner.user_count,
-                            ramp_up_done=self.meta["ramp_up_done"], cpu=self.cpu[-1][1],
+                            ramp_up_done=self.meta["ramp_up_done"], cpu=self.cpu[-1][1], omitted=self.monitor.omitted,
                             workers=len(getattr(self.runner, "clients", {}) or {}) or None)
                 _write_json(os.path.join(self.out_dir, PROGRESS_NAME), snap)
 

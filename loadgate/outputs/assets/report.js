@@ -49,7 +49,8 @@
             err: "#c62828", errRate: "#6a1b9a", target: "#b45f06", alert: "#c62828" };
   var PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                  "#bcbd22", "#17becf", "#393b79", "#637939"];
-  var SHADE = { "ramp-up": "rgba(120,150,190,0.22)", "warmup": "rgba(240,180,60,0.25)", "stopping": "rgba(120,130,140,0.16)" };
+  var SHADE = { "ramp-up": "rgba(120,150,190,0.22)", "warmup": "rgba(240,180,60,0.25)", "stopping": "rgba(120,130,140,0.16)",
+                "stall": "rgba(214,39,40,0.22)" };
   var drawn = 0;
   var charts = [];
 
@@ -240,6 +241,8 @@
 
   // --- 2. latency percentiles over time ----------------------------------------------------
   var latLevels = levelsFor(function (l) { return !l.request && ["p50", "p95", "p99"].indexOf(l.metric) >= 0; }, "ms");
+  // Paced users: the latency from the schedule (dashed) beside the raw one, same colours.
+  var intended = S.intended_p95 ? ["p95", "p99"] : [];
   make("chart-latency", {
     cursor: { sync: sync },
     scales: { x: { time: false }, ms: { range: fitRange(latLevels, 2.5) } },
@@ -247,9 +250,13 @@
     series: [{ label: "time", value: function (u, v) { return elapsed(v); } }].concat(
       ["p50", "p95", "p99"].map(function (k) {
         return { label: k, scale: "ms", stroke: C[k], width: 1.5, value: function (u, v) { return v == null ? "–" : num(v, 1) + " ms"; } };
+      }), intended.map(function (k) {
+        return { label: k + " intended", scale: "ms", stroke: C[k], width: 1.5, dash: [6, 4],
+                 value: function (u, v) { return v == null ? "–" : num(v, 1) + " ms"; } };
       })),
     hooks: { drawClear: [shading] }
-  }, [S.t, S.p50, S.p95, S.p99], [levelLines(latLevels)]);
+  }, [S.t, S.p50, S.p95, S.p99].concat(intended.map(function (k) { return S["intended_" + k]; })),
+     [levelLines(latLevels)]);
 
   // --- 3. distribution by percentile -------------------------------------------------------
   var G = (D.curves && D.curves.groups) || [];

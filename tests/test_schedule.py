@@ -1,0 +1,217 @@
+"""Latency from the schedule, piece by piece with hand-computed answers: the pacing bookkeeping, the
+intended percentiles with omitted slots, stalls of unpaced users, and which latency the gate takes."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from loadgate.analysis.schedule import with_schedule
+from loadgate.analysis.summary import summarize
+from loadgate.analysis.window import Window
+from loadgate.data.samples import SCHEMA
+from loadgate.errors import ConfigError
+from loadgate.gate.thresholds import load_threshold_file
+from loadgate.gate.verdict import evaluate
+
+os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"  # as in test_recorder: no gevent patching of pytest
+try:
+    from locust import between, constant
+    from locust import constant_pacing as locust_pacing
+    from locust import constant_throughput as locust_throughput
+
+    from loadgate.run import pacing
+finally:
+    del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
+
+T0 = 1_800_000_000.0
+
+
+# --- the pacing bookkeeping ------------------------------------------------------------------
+
+def test_on_time_iterations_wait_for_their_slot_and_late_ones_count_the_slots_they_skipped():
+    s = pacing.UserState(0, 0.1)
+    s.begin(T0)
+    assert s.next_wait(T0 + 0.02) == pytest.approx(0.08)  # iteration took 20 ms: sleep to the next slot
+    assert (s.late_ms, s.omitted, s.first) == (0.0, 0, True)
+    s.first = False  # its first request was recorded
+    # the iteration at T0+0.1 took 350 ms: due at T0+0.2, it starts 250 ms late; T0+0.3, +0.4 are lost
+    assert s.next_wait(T0 + 0.45) == 0.0
+    assert s.late_ms == pytest.approx(250.0) and s.omitted == 2 and s.wake == T0 + 0.45
+    s.first = False
+    # re-based, as Locust's constant_pacing: the next slot is 100 ms after the late start, not a catch-up
+    assert s.next_wait(T0 + 0.47) == pytest.approx(0.08) and s.late_ms == 0.0 and s.omitted == 0
+
+
+def test_an_iteration_without_requests_keeps_its_omitted_slots_for_the_next_one():
+    s = pacing.UserState(0, 0.1)
+    s.begin(T0)
+    s.first = False
+    s.next_wait(T0 + 0.35)  # late by 250 ms: 2 omitted; this iteration then sends no request
+    assert s.omitted == 2 and s.first
+    s.next_wait(T0 + 0.62)  # late again, by 170 ms: 1 more omitted
+    assert s.omitted == 3
+
+
+@pytest.mark.parametrize("wait_time, period", [
+    (locust_pacing(2), 2.0), (locust_throughput(4), 0.25), (pacing.constant_pacing(0.5), 0.5),
+    (pacing.constant_throughput(10), 0.1), (between(1, 2), None), (constant(1), None), (lambda self: 1.0, None),
+    (None, None)])
+def test_paced_wait_times_are_recognised_and_others_are_not(wait_time, period):
+    assert pacing.period_of(wait_time) == period
+
+
+def test_bad_pacing_is_refused_with_what_was_given():
+    with pytest.raises(ValueError, match=r"constant_pacing\(\) needs a period in seconds > 0, got 0"):
+        pacing.constant_pacing(0)
+    with pytest.raises(ValueError, match=r"constant_throughput\(\) needs a rate > 0, got -1"):
+        pacing.constant_throughput(-1)
+
+
+# --- intended percentiles --------------------------------------------------------------------
+
+def _table(rows: list[dict]) -> pa.Table:
+    base = {"request_type": "GET", "name": "/x", "response_length": 0, "status_code": 200, "success": True,
+            "exception": None, "requirement": "REQ-A-1", "worker": "local", "users": 1, "user": 0,
+            "intended_ms": None, "omitted": None, "period_ms": None}
+    full = [{**base, **r} for r in rows]
+    return pa.Table.from_pylist(full, schema=SCHEMA)
+
+
+def _summary(table: pa.Table, window: Window | None = None) -> dict:
+    return with_schedule(summarize(table, window, requirements=["REQ-A-1"]), table, window,
+                         requirements=["REQ-A-1"])
+
+
+def test_intended_percentiles_count_omitted_slots_as_the_period_says():
+    # One user paced at 100 ms. Iteration 2 hangs 400 ms; iteration 3 starts 300 ms after its slot
+    # (intended 2 + 300 = 302 ms) having skipped 2 slots, which waited 302 - 100 and 302 - 200 ms.
+    rows = [dict(timestamp=T0, response_time_ms=2.0, intended_ms=2.0, omitted=0, period_ms=100.0),
+            dict(timestamp=T0 + 0.1, response_time_ms=400.0, intended_ms=400.0, omitted=0, period_ms=100.0),
+            dict(timestamp=T0 + 0.5, response_time_ms=2.0, intended_ms=302.0, omitted=2, period_ms=100.0),
+            dict(timestamp=T0 + 0.6, response_time_ms=2.0, intended_ms=2.0, omitted=0, period_ms=100.0)]
+    s = _summary(_table(rows), Window(T0, T0 + 1))
+    o = s["overall"]
+    want = np.array([2.0, 400.0, 302.0, 2.0, 202.0, 102.0])
+    for q in (50, 90, 95, 99, 99.9):
+        assert o["intended_response_time_ms"][f"p{q:g}"] == np.percentile(want, q)
+    assert o["intended_response_time_ms"]["p50"] == 152.0  # (102 + 202) / 2
+    assert o["response_time_ms"]["p50"] == 2.0  # the raw rows are what they were
+    assert (o["requests"], o["paced_requests"], o["omitted"]) == (4, 4, 2)
+    assert o["schedule_attainment"] == 4 / 6 and o["on_time"] == 3 / 4
+    assert s["requirements"]["REQ-A-1"]["omitted"] == 2 and s["requests"][0]["omitted"] == 2
+    assert sum(s["series"]["omitted"]) == 2 and s["series"]["intended_p95"][0] is not None
+
+
+def test_omitted_slots_outside_the_window_do_not_count():
+    rows = [dict(timestamp=T0 + 0.5, response_time_ms=2.0, intended_ms=302.0, omitted=2, period_ms=100.0)]
+    s = _summary(_table(rows), Window(T0 + 0.35, T0 + 1))  # the slots were at T0+0.3 and T0+0.4
+    assert s["overall"]["omitted"] == 1 and s["overall"]["intended_response_time_ms"]["max"] == 302.0
+
+
+def test_unpaced_scopes_have_no_intended_latency_and_a_schedule_1_file_reads_as_unpaced():
+    rows = [dict(timestamp=T0 + i, response_time_ms=5.0) for i in range(5)]
+    o = _summary(_table(rows))["overall"]
+    assert o["intended_response_time_ms"] is None and o["paced_requests"] == 0 and o["omitted"] == 0
+    assert o["schedule_attainment"] is None
+    old = _table(rows).select(SCHEMA.names[:11])  # loadgate.samples/1 columns only
+    assert _summary(old)["overall"]["intended_response_time_ms"] is None
+
+
+# --- stalls of unpaced users -----------------------------------------------------------------
+
+def _cadence(users: int, seconds: float, stall: tuple[float, float] | None, blocked: int) -> pa.Table:
+    """Users sending a 2 ms request every 100 ms; during ``stall`` the first ``blocked`` users hang."""
+    rows = []
+    for u in range(users):
+        t = T0 + u * 0.01
+        while t < T0 + seconds:
+            if stall and u < blocked and stall[0] <= t < stall[1]:
+                rows.append(dict(timestamp=t, response_time_ms=(stall[1] - t) * 1000 + 2, user=u))
+                t = stall[1] + 0.002 + 0.1
+                continue
+            rows.append(dict(timestamp=t, response_time_ms=2.0, user=u))
+            t += 0.102
+    return _table(rows)
+
+
+def test_a_stall_of_every_user_is_found_with_the_requests_it_hid():
+    s = _summary(_cadence(4, 10, (T0 + 4, T0 + 6), blocked=4))
+    [stall] = s["stalls"]
+    assert stall["users"] == 4 and stall["active_users"] == 4
+    assert 1.8 <= stall["seconds"] <= 2.0 and stall["start"] >= T0 + 4
+    # each user would have sent about 2 s / 102 ms - 1 = 18.6 requests more
+    assert 65 <= stall["hidden_requests"] <= 80
+    assert s["overall"]["stall_hidden"] == stall["hidden_requests"]
+
+
+def test_one_slow_user_is_not_a_stall_and_a_healthy_run_has_none():
+    assert _summary(_cadence(4, 10, (T0 + 4, T0 + 6), blocked=1))["stalls"] == []
+    assert _summary(_cadence(4, 10, None, 0))["stalls"] == []
+
+
+# --- which latency the gate takes ------------------------------------------------------------
+
+def _file(tmp_path, body: str):
+    path = tmp_path / "REQ-A-1.yaml"
+    path.write_text("requirement: REQ-A-1\ntitle: t\nthresholds:\n" + body)
+    return {"REQ-A-1": load_threshold_file(path)}
+
+
+def _scope(**extra) -> dict:
+    stats = {"requests": 1000, "failures": 0, "error_rate": 0.0, "throughput": 10.0,
+             "response_time_ms": {"p95": 50.0, "p99": 80.0}, "response_time_ci95_ms": {},
+             "paced_requests": 0, "omitted": 0, "stall_hidden": 0}
+    return {**stats, **extra}
+
+
+def _verdict(files, stats, stalls=()):
+    return evaluate(files, {"requirements": {"REQ-A-1": stats}, "requests": [], "stalls": list(stalls)})
+
+
+def test_a_paced_scope_gates_the_intended_latency_unless_told_service(tmp_path):
+    paced = _scope(paced_requests=1000, omitted=40, on_time=0.96, schedule_attainment=0.96,
+                   intended_response_time_ms={"p95": 900.0, "p99": 1800.0}, intended_response_time_ci95_ms={})
+    files = _file(tmp_path, '  - metric: p95\n    alert: ">500ms"\n  - metric: p95\n    latency: service\n'
+                            '    alert: ">500ms"\n')
+    default, service = _verdict(files, paced).thresholds
+    assert (default.status, default.value, default.latency) == ("fail", 900.0, "intended")
+    assert "p95 (intended) = 900.0 ms crossed alert >500ms" in default.reason
+    assert (service.status, service.value, service.latency) == ("pass", 50.0, "service")
+    assert default.to_dict()["latency"] == "intended"
+
+
+def test_intended_without_paced_users_and_a_schedule_never_met_are_inconclusive(tmp_path):
+    files = _file(tmp_path, '  - metric: p95\n    latency: intended\n    alert: ">500ms"\n')
+    (r,) = _verdict(files, _scope()).thresholds
+    assert r.status == "inconclusive" and "no request in this scope came from a paced user" in r.reason
+    never = _scope(paced_requests=1000, omitted=900, on_time=0.0, schedule_attainment=0.52,
+                   intended_response_time_ms={"p95": 90.0}, intended_response_time_ci95_ms={})
+    (r,) = _verdict(files, never).thresholds
+    assert r.status == "inconclusive" and r.value is None
+    assert "the schedule was never met: 0% of the paced iterations started on their slot" in r.reason
+
+
+@pytest.mark.parametrize("metric, hidden, status", [("p95", 40, "pass"), ("p95", 60, "inconclusive"),
+                                                    ("p99", 11, "inconclusive"), ("p50", 400, "pass")])
+def test_a_stall_makes_a_percentile_inconclusive_only_when_it_hides_more_than_its_tail(tmp_path, metric, hidden,
+                                                                                      status):
+    files = _file(tmp_path, f'  - metric: {metric}\n    alert: ">500ms"\n')
+    stats = _scope(stall_hidden=hidden, response_time_ms={"p50": 5.0, "p95": 50.0, "p99": 80.0})
+    stall = {"start": T0, "end": T0 + 4, "seconds": 4.0, "users": 10, "active_users": 10, "hidden_requests": hidden}
+    (r,) = _verdict(files, stats, [stall]).thresholds
+    assert r.status == status
+    if status == "inconclusive":
+        assert "the target stalled at " in r.reason and "for 4.0 s (10 of 10 users blocked)" in r.reason
+
+
+def test_latency_key_errors_name_file_line_and_form(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        _file(tmp_path, '  - metric: p95\n    latency: schedule\n    alert: ">500ms"\n')
+    assert str(err.value) == (f"{tmp_path / 'REQ-A-1.yaml'}:5: thresholds[0].latency: 'schedule' is not a kind of "
+                              "latency; expected intended (from the schedule of paced users) or service (Locust's "
+                              "response time)")
+    with pytest.raises(ConfigError, match=r":5: thresholds\[0\].latency: error_rate is not a response time"):
+        _file(tmp_path, '  - metric: error_rate\n    latency: service\n    alert: ">1%"\n')

@@ -60,11 +60,11 @@ def _freeze_later(pid: int, out: Path, after_s: float) -> threading.Thread:
     return thread
 
 
-def _run(tmp_path: Path, requirement: str, host: str, freeze_pid: int | None):
+def _run(tmp_path: Path, requirement: str, host: str, freeze_pid: int | None, *extra: str):
     out = tmp_path / "reports"
     thread = _freeze_later(freeze_pid, out, 8.0) if freeze_pid else None
     res = run_cli("run", "--requirement", requirement, "--scenarios", str(SCHED / "scenarios.py"),
-                  "--thresholds", str(SCHED / "thresholds"), "--out", str(out), "--host", host)
+                  "--thresholds", str(SCHED / "thresholds"), "--out", str(out), "--host", host, *extra)
     if thread:
         thread.join(30)
     run_dir = sorted(p for p in out.iterdir() if p.is_dir())[-1]
@@ -134,3 +134,24 @@ def test_a_healthy_run_flags_no_stall_and_passes(tmp_path, target):
     assert res.code == 0, res.stdout + res.stderr
     assert load(run_dir, "summary.json")["stalls"] == []
     assert {r["status"] for r in rows.values()} == {"pass"}
+
+
+def test_two_workers_merge_the_schedule_exactly(tmp_path, target):
+    url, pid = target
+    res, run_dir, rows = _run(tmp_path, "REQ-CO-PACED", url, pid, "--workers", "2")
+    assert res.code == 1, res.stdout + res.stderr
+    assert rows["p95"]["status"] == "fail" and rows["p95"]["latency"] == "intended"
+    table = pq.read_table(run_dir / "samples.parquet").to_pandas()
+    run = load(run_dir, "run.json")
+    assert len(table) == run["locust_requests"] and table["worker"].nunique() == 2
+    # users are numbered within their worker; together they are the 10 users of the run
+    assert table.groupby("worker")["user"].nunique().sum() == 10
+    assert set(run["schedule"]) == set(table["worker"])
+    overall = load(run_dir, "summary.json")["overall"]
+    window = load(run_dir, "summary.json")["window"]
+    first = table[table["omitted"].notna()]
+    # the summary's omitted count is exactly what the rows of both workers say (slots inside the window)
+    lateness = (first["intended_ms"] - first["response_time_ms"]) / 1000
+    slots = [s - lat + j * p / 1000 for s, lat, m, p in zip(first["timestamp"], lateness, first["omitted"],
+                                                            first["period_ms"]) for j in range(1, int(m) + 1)]
+    assert overall["omitted"] == sum(window["start"] <= s <= window["end"] for s in slots) > 250

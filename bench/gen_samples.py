@@ -146,6 +146,7 @@ def write_stream(path: str, n: int, *, rate: float, users: int, seed: int) -> No
                     t[i:i + g.size] = tt
                 clock = float(t[i + g.size - 1])
             u = np.minimum(users, np.floor(t * SPAWN_RATE) + 1).astype(np.int32)
+            user = (rng.random(m) * u).astype(np.int32)  # one of the users running then
             req = rng.choice(len(REQUESTS), m, p=weights)
             drift = 1.0 + 0.15 * np.sin(2 * math.pi * t / 1800.0)  # a slow 30-minute swell
             rt = medians[req] * drift * np.exp(sigmas[req] * rng.standard_normal(m))
@@ -178,6 +179,8 @@ def write_stream(path: str, n: int, *, rate: float, users: int, seed: int) -> No
                 _strings(dicts["requirement"], req[order]),
                 _strings(worker, np.zeros(m, np.int64)),
                 pa.array(u[order]),
+                pa.array(user[order]),  # the sending user (unpaced: no schedule columns)
+                pa.nulls(m, pa.float64()), pa.nulls(m, pa.int32()), pa.nulls(m, pa.float64()),
             ]
             chunk = pa.RecordBatch.from_arrays(cols, schema=SCHEMA)
             # Flush once per second of completion time, as the recorder's flush greenlet does; requests

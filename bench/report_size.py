@@ -91,6 +91,9 @@ def synthesize(path: str, n: int, seconds: float, start: float, ramp: float, use
                 "requirement": pa.DictionaryArray.from_arrays(pa.array(np.zeros(m, np.int32)), pa.array([REQ])),
                 "worker": pa.DictionaryArray.from_arrays(pa.array(np.zeros(m, np.int32)), pa.array(["local"])),
                 "users": np.minimum(users, np.floor(t / ramp * users) + 1).astype(np.int32),
+                "user": rng.integers(0, users, m).astype(np.int32),
+                "intended_ms": pa.nulls(m, pa.float64()), "omitted": pa.nulls(m, pa.int32()),
+                "period_ms": pa.nulls(m, pa.float64()),
             })
             writer.write_table(table.cast(SCHEMA), row_group_size=ROW_GROUP_ROWS)
             done += m

@@ -86,6 +86,8 @@ def main() -> int:
                 o = s["overall"]
                 print(f"run {i + 1:2d} {req:15s} exit {code} {v['verdict']:12s} stalls {len(s['stalls'])} "
                       f"omitted {o['omitted']} raw p99 {o['response_time_ms']['p99']:.1f} ms", flush=True)
+                for r in v["reasons"]:
+                    print("    ", r, flush=True)
             print(f"healthy runs: {args.runs}; stalls flagged in {flagged}; verdict not pass in {changed}")
     finally:
         target.terminate()

@@ -16,8 +16,9 @@ def scope_counts(table: pa.Table, mask: np.ndarray, weights: np.ndarray | None =
     out: Counter = Counter()
     if not mask.any():
         return out
-    picked = pa.table({name: _strings(table, name).filter(pa.array(mask)) for name in
-                       ("request_type", "name", "requirement")})
+    keep = pa.array(mask)  # dictionary columns stay dictionaries (no string copies), unified for grouping
+    picked = pa.table({name: _labels(table, name).filter(keep) for name in
+                       ("request_type", "name", "requirement")}).unify_dictionaries()
     if weights is None:
         groups = picked.group_by(["request_type", "name", "requirement"]).aggregate([([], "count_all")])
         total = "count_all"
@@ -36,9 +37,8 @@ def scope_counts(table: pa.Table, mask: np.ndarray, weights: np.ndarray | None =
     return out
 
 
-def _strings(table: pa.Table, name: str) -> pa.ChunkedArray:
-    """A string column as plain strings ("" for a column the table lacks)."""
+def _labels(table: pa.Table, name: str) -> pa.ChunkedArray:
+    """A string column as it is (dictionary or plain); "" for a column the table lacks."""
     if name not in table.column_names:
         return pa.chunked_array([pa.array([""] * table.num_rows, pa.string())])
-    column = table.column(name)
-    return column.cast(pa.string()) if pa.types.is_dictionary(column.type) else column
+    return table.column(name)

@@ -155,3 +155,20 @@ def test_two_workers_merge_the_schedule_exactly(tmp_path, target):
     slots = [s - lat + j * p / 1000 for s, lat, m, p in zip(first["timestamp"], lateness, first["omitted"],
                                                             first["period_ms"]) for j in range(1, int(m) + 1)]
     assert overall["omitted"] == sum(window["start"] <= s <= window["end"] for s in slots) > 250
+
+
+def test_latency_intended_for_unpaced_users_is_refused_before_anything_runs(tmp_path):
+    thresholds = tmp_path / "thresholds"
+    thresholds.mkdir()
+    path = thresholds / "REQ-CO-UNPACED.yaml"
+    path.write_text("requirement: REQ-CO-UNPACED\ntitle: t\nthresholds:\n  - metric: p95\n"
+                    "    latency: intended\n    alert: \">300ms\"\n")
+    res = run_cli("run", "--requirement", "REQ-CO-UNPACED", "--scenarios", str(SCHED / "scenarios.py"),
+                  "--thresholds", str(thresholds), "--out", str(tmp_path / "out"))
+    assert res.code == 2
+    assert res.error_lines == [
+        f"loadgate run: error: {path}:4: latency: intended, but no User class that runs REQ-CO-UNPACED is paced "
+        "(Unpaced); expected a paced wait_time (constant_throughput or constant_pacing) or latency: service"]
+    assert not (tmp_path / "out").exists()
+    check = run_cli("check", "--scenarios", str(SCHED / "scenarios.py"), "--thresholds", str(thresholds))
+    assert check.code == 2 and f"error: {path}:4: latency: intended, but no User class" in check.stdout

@@ -41,8 +41,8 @@ def with_schedule(summary: dict, table: pa.Table, window: Window | None, *,
     window = Window(summary["window"]["start"], summary["window"]["end"]) if window is None else window
     qs = sorted({float(k[1:]) for k in summary["overall"]["response_time_ms"] if k.startswith("p")}
                 | {float(q) for q in percentiles})
-    cols = {name: _column(table, name, np.nan if name != "omitted" else -1)
-            for name in ("timestamp", "response_time_ms", "intended_ms", "omitted", "period_ms")}
+    cols = {name: _column(table, name, -1 if name in ("omitted", "user") else np.nan)
+            for name in ("timestamp", "response_time_ms", "intended_ms", "omitted", "period_ms", "user")}
     ts = cols["timestamp"]
     inside = (ts >= window.start) & (ts <= window.end)
     paced = inside & ~np.isnan(cols["period_ms"])
@@ -60,7 +60,7 @@ def with_schedule(summary: dict, table: pa.Table, window: Window | None, *,
         _add_series(summary["series"], intended["series"])
         for rid, s in summary.get("series_by_requirement", {}).items():
             _add_series(s, intended["series_by_requirement"][rid])
-    stalls, hidden = find_stalls(table, window, np.isnan(cols["period_ms"]), summary)
+    stalls, hidden = find_stalls(table, window, cols, np.isnan(cols["period_ms"]), summary)
     summary["stalls"] = stalls
     for key, stats, _ in _scopes(summary, None):
         stats["stall_hidden"] = round(hidden[key])
@@ -69,10 +69,11 @@ def with_schedule(summary: dict, table: pa.Table, window: Window | None, *,
 
 def _column(table: pa.Table, name: str, fill: float) -> np.ndarray:
     """A numeric column as one numpy array, nulls (and a column the file lacks) as ``fill``."""
-    if name not in table.column_names:
-        return np.full(table.num_rows, fill, np.float64 if isinstance(fill, float) else np.int64)
+    dtype = np.float64 if isinstance(fill, float) else np.int64
+    if name not in table.column_names or table.column(name).null_count == table.num_rows:
+        return np.full(table.num_rows, fill, dtype)  # unpaced runs: all null, no per-chunk work
     parts = [numpy_of(chunk, fill) for chunk in table.column(name).chunks]
-    return np.concatenate(parts) if parts else np.zeros(0)
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
 
 def _intended_table(table: pa.Table, cols: dict[str, np.ndarray]) -> pa.Table:

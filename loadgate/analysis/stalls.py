@@ -28,71 +28,73 @@ MIN_SECONDS = 0.5     # ... and at least this long; a stall lasts at least this 
 MIN_SHARE = 0.5       # a stall: at least this share of the active unpaced users blocked at once
 
 
-def find_stalls(table: pa.Table, window: Window, unpaced: np.ndarray, summary: dict
+def find_stalls(table: pa.Table, window: Window, cols: dict[str, np.ndarray], unpaced: np.ndarray, summary: dict
                 ) -> tuple[list[dict], Counter]:
     """The stalls in ``window`` seen by the ``unpaced`` rows, and the requests they hide per scope.
 
-    ``summary`` is the raw summary of the same window: its per-request p50 is each request's yardstick.
+    ``cols``: the table's ``timestamp``, ``response_time_ms`` and ``user`` as numpy arrays (NaN, -1 for
+    nulls). ``summary`` is the raw summary of the same window: its per-request p50 is each request's
+    yardstick.
+    Cheap when there is no stall: only requests held at least :data:`MIN_SECONDS` are looked at, and the
+    users' cadences are computed only for the users blocked in a crowded stretch.
     """
     if "user" not in table.column_names or table.num_rows == 0:
         return [], Counter()
-    ts = _numbers(table, "timestamp", np.nan)  # chunked as the table's timestamp column, as every array here
-    rt = _numbers(table, "response_time_ms", np.nan) / 1000.0
-    user = _numbers(table, "user", -1).astype(np.int64)
+    ts, user = cols["timestamp"], cols["user"]  # every array here: one value per row of the table
+    held = cols["response_time_ms"] / 1000.0
+    long = np.flatnonzero(unpaced & (user >= 0) & (held >= MIN_SECONDS) & (ts <= window.end)
+                          & (ts + held >= window.start))
+    if long.size == 0:
+        return [], Counter()
+    blocked = long[held[long] > FACTOR * _usual_response(table, summary)[long]]
+    in_window = np.flatnonzero(unpaced & (user >= 0) & (ts >= window.start) & (ts <= window.end))
     worker = _worker_codes(table)
-    usable = unpaced & (user >= 0) & ~np.isnan(ts)
-    rows = np.flatnonzero(usable)
-    if rows.size < 2:
-        return [], Counter()
-    who = worker[rows] * (1 << 32) + user[rows]
-    order = rows[np.lexsort((ts[rows], who))]
-    who = worker[order] * (1 << 32) + user[order]
-    t = ts[order]
-    same = who[1:] == who[:-1]
-    gap = np.where(same, np.diff(t), np.nan)  # from each request's start to its user's next one
-    typical = _median_gap(who, gap)
-    usual = _usual_response(table, summary)[order]
-    held = rt[order]
-    blocked = (held > FACTOR * usual) & (held >= MIN_SECONDS) & ~np.isnan(held)
-    starts, ends = t[blocked], t[blocked] + held[blocked]
-    clip = (ends >= window.start) & (starts <= window.end)
-    starts, ends = np.maximum(starts[clip], window.start), np.minimum(ends[clip], window.end)
-    blocked_rows = order[blocked][clip]
-    blocked_users = who[blocked][clip]
-    in_window = (t >= window.start) & (t <= window.end)
-    active = int(np.unique(who[in_window]).size)
-    if active == 0 or starts.size == 0:
-        return [], Counter()
+    who = worker * (int(user.max()) + 1) + user  # one dense key per (worker, user)
+    active = _distinct(who[in_window])
     need = max(1, math.ceil(MIN_SHARE * active))
-    hidden_each = np.maximum(0.0, (ends - starts) / typical[blocked][clip] - 1.0)
+    if blocked.size < need:
+        return [], Counter()
+    starts = np.maximum(ts[blocked], window.start)
+    ends = np.minimum(ts[blocked] + held[blocked], window.end)
+    stretches = [(s, e) for s, e in _crowded(starts, ends, need) if e - s >= MIN_SECONDS]
+    if not stretches:
+        return [], Counter()
+    involved = np.isin(who, np.unique(who[blocked]))
+    gap = _median_gap(who, ts, np.flatnonzero(unpaced & involved & ~np.isnan(ts)))
+    hidden_each = np.maximum(0.0, (ends - starts) / gap(who[blocked]) - 1.0)
     stalls, hidden = [], np.zeros(table.num_rows)
-    for s, e in _crowded(starts, ends, need):
-        if e - s < MIN_SECONDS:
-            continue
+    for s, e in stretches:
         hit = (starts < e) & (ends > s)
-        stalls.append({"start": float(s), "end": float(e), "seconds": float(e - s),
-                       "users": int(np.unique(blocked_users[hit]).size), "active_users": active,
-                       "hidden_requests": int(round(float(hidden_each[hit].sum())))})
-        np.add.at(hidden, blocked_rows[hit], hidden_each[hit])
+        users = _distinct(who[blocked][hit])
+        if users < need:  # crowded by requests, not by users (one user's overlapping requests)
+            continue
+        stalls.append({"start": float(s), "end": float(e), "seconds": float(e - s), "users": users,
+                       "active_users": active, "hidden_requests": int(round(float(np.nansum(hidden_each[hit]))))})
+        np.add.at(hidden, blocked[hit], np.nan_to_num(hidden_each[hit]))
     if not stalls:
         return [], Counter()
     return stalls, scope_counts(table, hidden > 0, hidden)
 
 
-def _numbers(table: pa.Table, name: str, fill) -> np.ndarray:
-    parts = [numpy_of(chunk, fill) for chunk in table.column(name).chunks]
-    return np.concatenate(parts) if parts else np.zeros(0)
+def _distinct(values: np.ndarray) -> int:
+    """How many distinct non-negative integers (a counting pass when they are dense, else a sort)."""
+    if values.size == 0:
+        return 0
+    if int(values.max()) < 1 << 24:
+        return int(np.count_nonzero(np.bincount(values)))
+    return int(np.unique(values).size)
 
 
 def _worker_codes(table: pa.Table) -> np.ndarray:
-    """A small integer per distinct worker name."""
+    """A small integer per distinct worker name (the column's unified dictionary indices)."""
     if "worker" not in table.column_names:
         return np.zeros(table.num_rows, np.int64)
     column = table.column("worker")
-    if pa.types.is_dictionary(column.type):
-        column = column.cast(pa.string())
-    encoded = column.combine_chunks().dictionary_encode()
-    return numpy_of(encoded.indices, 0).astype(np.int64)
+    if not pa.types.is_dictionary(column.type):
+        column = pa.chunked_array([c.dictionary_encode() for c in column.chunks],
+                                  pa.dictionary(pa.int32(), pa.string()))
+    parts = [numpy_of(c.indices, 0) for c in column.unify_dictionaries().chunks]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
 def _usual_response(table: pa.Table, summary: dict) -> np.ndarray:
@@ -132,18 +134,24 @@ def _dictionary_chunks(table: pa.Table, name: str) -> list[pa.DictionaryArray]:
     return out
 
 
-def _median_gap(who: np.ndarray, gap: np.ndarray) -> np.ndarray:
-    """For each row (sorted by user, then time), its user's median gap between request starts."""
-    valid = ~np.isnan(gap)
-    users, first = np.unique(who, return_index=True)
-    med = np.full(users.size, np.nan)
-    g_who, g_gap = who[:-1][valid], gap[valid]
-    if g_gap.size:
-        order = np.lexsort((g_gap, g_who))
-        g_who, g_gap = g_who[order], g_gap[order]
-        u, start, count = np.unique(g_who, return_index=True, return_counts=True)
-        med[np.searchsorted(users, u)] = g_gap[start + (count - 1) // 2]
-    return med[np.searchsorted(users, who)]
+def _median_gap(who: np.ndarray, ts: np.ndarray, rows: np.ndarray):
+    """A function from user keys to each user's median time between request starts, over ``rows``."""
+    order = rows[np.lexsort((ts[rows], who[rows]))]
+    w, t = who[order], ts[order]
+    same = w[1:] == w[:-1]
+    g_who, g_gap = w[:-1][same], np.diff(t)[same]
+    order = np.lexsort((g_gap, g_who))
+    g_who, g_gap = g_who[order], g_gap[order]
+    users, start, count = np.unique(g_who, return_index=True, return_counts=True)
+    med = g_gap[start + (count - 1) // 2] if users.size else np.zeros(0)
+
+    def of(keys: np.ndarray) -> np.ndarray:
+        at = np.searchsorted(users, keys)
+        found = (at < users.size) & (users[np.minimum(at, max(users.size - 1, 0))] == keys) if users.size else \
+            np.zeros(keys.size, bool)
+        return np.where(found, med[np.minimum(at, max(users.size - 1, 0))] if users.size else np.nan, np.nan)
+
+    return of
 
 
 def _crowded(starts: np.ndarray, ends: np.ndarray, need: int) -> list[tuple[float, float]]:

@@ -86,7 +86,9 @@ def table(rows: list[tuple]) -> pa.Table:
         "response_length": pa.array([10] * n, pa.int64()), "status_code": pa.array([200] * n, pa.int32()),
         "success": pa.array(cols[3], pa.bool_()), "exception": pa.array(cols[4], pa.string()),
         "requirement": pa.array(["REQ-A-1"] * n), "worker": pa.array(["local"] * n),
-        "users": pa.array(cols[5], pa.int32())}, schema=SCHEMA)
+        "users": pa.array(cols[5], pa.int32()), "user": pa.array([0] * n, pa.int32()),
+        "intended_ms": pa.nulls(n, pa.float64()), "omitted": pa.nulls(n, pa.int32()),
+        "period_ms": pa.nulls(n, pa.float64())}, schema=SCHEMA)
 
 
 # --- chart data, hand-computed -------------------------------------------------------------------

@@ -166,7 +166,7 @@ TIME = 'expected a time like "<200ms" or "<0.5s"'
 RATE = 'expected a rate like "<1%" or "<0.01"'
 TPUT = 'expected a throughput like ">1000/s" or ">50 req/s"'
 TOP = "expected a mapping with keys requirement, title, load, thresholds"
-ITEM_KEYS = "expected one of metric, request, target, alert, regression, min_requests, abort_on_fail, abort_after, abort_window"
+ITEM_KEYS = "expected one of metric, request, target, alert, regression, min_requests, latency, abort_on_fail, abort_after, abort_window"
 
 
 @pytest.mark.parametrize("text, message", [

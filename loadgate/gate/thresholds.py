@@ -287,7 +287,7 @@ def _parse_document(f: FileErrors, doc: Any, sha256: str) -> tuple[ThresholdFile
         identity = (t.metric, t.request, t.regression is not None, t.latency)
         if identity in seen:
             raise f.error(line, f"thresholds[{index}]", f"{t.metric}{' for ' + quote(t.request) if t.request else ''} is "
-                          f"already checked by the item at {seen[identity]}", "one item per metric and request (and latency)")
+                          f"already checked by the item at {seen[identity]}", "one item per metric and request")
         seen[identity] = t.source
         thresholds.append(t)
     return ThresholdFile(f.path, requirement, title.strip(), load, tuple(thresholds), sha256), lines["requirement"]

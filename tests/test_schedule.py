@@ -215,3 +215,30 @@ def test_latency_key_errors_name_file_line_and_form(tmp_path):
                               "response time)")
     with pytest.raises(ConfigError, match=r":5: thresholds\[0\].latency: error_rate is not a response time"):
         _file(tmp_path, '  - metric: error_rate\n    latency: service\n    alert: ">1%"\n')
+
+
+def test_adopt_swaps_locust_pacing_for_the_recording_drop_in_and_spreads_the_phases(monkeypatch):
+    from locust import User
+
+    class Shop(User):
+        wait_time = locust_throughput(4)
+
+        def on_start(self):
+            self.started = True
+
+    class Browse(User):
+        wait_time = between(1, 2)
+
+    assert pacing.adopt([Shop, Browse]) == {"Shop": 0.25}
+    assert Shop.wait_time.loadgate_period == 0.25 and Browse.wait_time.__module__ == "locust.user.wait_time"
+    delays = []
+    monkeypatch.setattr(pacing.gevent, "sleep", delays.append)
+    monkeypatch.setattr(pacing, "USERS", {})  # the states this test registers stay out of other tests
+    for _ in range(200):
+        user = Shop.__new__(Shop)
+        Shop.on_start(user)
+        assert user.started
+    assert all(0 <= d < 0.25 for d in delays) and len(delays) == 200
+    counts = np.histogram(delays, bins=5, range=(0, 0.25))[0]
+    assert counts.min() >= 20  # uniform over the period: no lockstep (200 users, 40 expected per bin)
+    assert pacing.adopt([Shop]) == {"Shop": 0.25} and Shop.on_start.__wrapped__.__name__ == "on_start"  # once

@@ -182,9 +182,10 @@ def verify(run_dir: str, public_key=None) -> Verification:
         holds, kid = signature_holds(block, str(manifest.get("digest")), public_key)
         if holds:
             signed_by = kid
+        elif public_key is not None and kid != block.get("key_id"):
+            problems.append(f"signature: made with key {block.get('key_id')}, not with the --public-key {kid}")
         else:
-            problems.append(f"signature: does not hold for key {kid}" + (" (--public-key)" if public_key else "")
-                            + ": the manifest was re-signed with another key or edited")
+            problems.append(f"signature: does not hold for key {kid}: the manifest was edited after it was signed")
     elif public_key is not None:
         problems.append("signature: the manifest is not signed, but --public-key expects a signature")
     audit = tuple(e for e in run.get(AUDIT) or [] if isinstance(e, dict))

@@ -242,3 +242,19 @@ def test_an_insecure_worker_note_is_a_reason_that_changes_no_status(copy):
     verdict = load(copy, "verdict.json")
     assert verdict["verdict"] == "pass" and verdict["reasons"] == [INSECURE_NOTE]
     assert load(copy, "run.json")["audit"][-1]["found"] == {"run.json": "changed"}
+
+
+def test_the_audit_block_escapes_what_it_shows(signed):
+    """Commands, user names and refused workers' reasons are shown as text, never as markup."""
+    from loadgate.outputs.report import build_report
+
+    run_dir = signed[0]
+    run = load(run_dir, "run.json")
+    run["audit"][0]["command"] = "loadgate gate <script>alert(1)</script>"
+    run["refused_workers"] = [{"address": "<img src=x onerror=alert(2)>", "reason": "wrong worker key", "attempts": 3}]
+    run["worker_auth"] = "curve"
+    html = build_report(str(run_dir), verdict=load(run_dir, "verdict.json"), summary=load(run_dir, "summary.json"),
+                        run=run)
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(2)&gt;: wrong worker key (3 attempts)" in html
+    assert "authenticated and encrypted (CURVE, shared worker key)" in html

@@ -96,6 +96,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     used = {r: files[r] for r in reqs}
     check_baseline(args.baseline)
     rec = execute(opts, catalog, used, _say, worker_key=worker_key)
+    for w in rec.meta.get("refused_workers") or []:
+        _say(f"loadgate: refused a worker at {w['address']} ({w['reason']}, {w['attempts']} attempts); see run.json")
     _say(f"loadgate: recorded {rec.samples} samples; analysing")
     verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict, kind="run", baseline=args.baseline,
                                        say=_say, command=args.command_line, key=key)

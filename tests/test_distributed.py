@@ -168,6 +168,7 @@ def test_keyed_workers_join_and_a_wrong_key_is_refused(tmp_path):
             if p.poll() is None:
                 p.kill()
                 p.wait(10)
+    assert "loadgate: refused a worker at 127.0.0.1 (wrong worker key, " in err
     run = _check_complete(_run_dir(out), 2)   # exactly two workers, each sent == received == its rows
     assert run["worker_auth"] == "curve"
     reasons = {r["reason"] for r in run["refused_workers"]}

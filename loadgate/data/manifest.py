@@ -51,16 +51,27 @@ def run_json_digest(run: dict) -> str:
     return _sha(canonical({k: v for k, v in run.items() if k != KEY}))
 
 
-def file_hashes(run_dir: str) -> dict[str, str]:
-    """Every file of the run directory (sub-folders included) but run.json -> its SHA-256."""
+def file_hashes(run_dir: str, cache: dict | None = None) -> dict[str, str]:
+    """Every file of the run directory (sub-folders included) but run.json -> its SHA-256.
+
+    ``cache`` (path -> (size, mtime_ns, hash)) lets one writer hash an unchanged file once, not at each of
+    its steps: samples.parquet of a soak test is gigabytes, and only the outputs change between the steps."""
     out = {}
     for root, dirs, names in os.walk(run_dir):
         dirs.sort()
         for name in sorted(names):
             path = os.path.join(root, name)
             rel = os.path.relpath(path, run_dir).replace(os.sep, "/")
-            if rel != rundir.RUN:
-                out[rel] = rundir.sha256_file(path)
+            if rel == rundir.RUN:
+                continue
+            st = os.stat(path)
+            hit = cache.get(rel) if cache is not None else None
+            if hit is not None and hit[:2] == (st.st_size, st.st_mtime_ns):
+                out[rel] = hit[2]
+                continue
+            out[rel] = rundir.sha256_file(path)
+            if cache is not None:
+                cache[rel] = (st.st_size, st.st_mtime_ns, out[rel])
     return out
 
 
@@ -103,8 +114,9 @@ class Sealer:
         run = rundir.read_json(run_dir, rundir.RUN)
         previous = run.get(KEY)
         self.found: dict[str, str] = {}
+        self._cache: dict = {}
         if isinstance(previous, dict) and isinstance(previous.get("files"), dict):
-            self.found = differences(previous["files"], file_hashes(run_dir))
+            self.found = differences(previous["files"], file_hashes(run_dir, self._cache))
             if previous.get("run_json") != run_json_digest(run):
                 self.found[rundir.RUN] = "changed"
         self._run: dict | None = None
@@ -120,7 +132,7 @@ class Sealer:
         run[AUDIT] = [*(run.get(AUDIT) or []), entry]
         rundir.write_json(os.path.join(self.run_dir, rundir.RUN), run)  # no manifest until close(): honest if we die
         self._run = run
-        files = file_hashes(self.run_dir)
+        files = file_hashes(self.run_dir, self._cache)
         evidence, _ = digests(files, run_json_digest(run))
         return {"evidence": evidence, "signed_by": entry["signed_by"], "audit": run[AUDIT]}
 
@@ -129,7 +141,7 @@ class Sealer:
         if self._run is None:
             self.stage([])
         run = dict(self._run or {})
-        files = file_hashes(self.run_dir)
+        files = file_hashes(self.run_dir, self._cache)
         body = run_json_digest(run)
         evidence, digest = digests(files, body)
         manifest = {"schema": SCHEMA, "algorithm": "sha256", "files": files, "run_json": body,

@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from loadgate import rundir  # noqa: E402
+from loadgate.data import rundir  # noqa: E402
 from loadgate.run.live import rules_from_thresholds  # noqa: E402
 from loadgate.run.processes import PLUGIN, child_env, free_port, stop_process  # noqa: E402
 from loadgate.run.options import RunOptions  # noqa: E402

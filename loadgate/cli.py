@@ -65,9 +65,11 @@ def _say(line: str) -> None:
 # --- commands -------------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from loadgate.data.signing import load_signing_key
     from loadgate.evaluate import gate_run
     from loadgate.gate.thresholds import load_thresholds
     from loadgate.history.baseline import check_spec as check_baseline
+    from loadgate.run.keys import load_worker_key
     from loadgate.outputs.writers import format_table
     from loadgate.run.options import resolve_options
     from loadgate.run.runner import execute
@@ -77,6 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     files = load_thresholds(args.thresholds)
     catalog = load_catalog(args.scenarios)
     check_requirements(catalog, reqs, args.scenarios)
+    worker_key = load_worker_key(args.worker_key)
     missing = [r for r in reqs if r not in files]
     if missing:
         raise ConfigError(f"--requirement {missing[0]}: no threshold file in {args.thresholds} says "
@@ -86,15 +89,19 @@ def cmd_run(args: argparse.Namespace) -> int:
              "scenarios": args.scenarios, "thresholds": args.thresholds, "out": args.out,
              "workers": args.workers, "strict": args.strict, "latency_scale": args.target_latency_scale,
              "expect_workers": args.expect_workers, "master_bind": args.master_bind,
-             "worker_wait": args.worker_wait, "allow_worker_loss": args.allow_worker_loss}
-    opts = resolve_options(flags, files, ["loadgate", *sys.argv[1:]])
+             "worker_wait": args.worker_wait, "allow_worker_loss": args.allow_worker_loss,
+             "worker_key": worker_key, "insecure_workers": args.insecure_workers}
+    opts = resolve_options(flags, files, args.command_line)
+    key = load_signing_key(args.signing_key)  # a bad key stops us before the run, not after it
     used = {r: files[r] for r in reqs}
     check_latency(catalog, used.values())
     check_baseline(args.baseline)
-    rec = execute(opts, catalog, used, _say)
+    rec = execute(opts, catalog, used, _say, worker_key=worker_key)
+    for w in rec.meta.get("refused_workers") or []:
+        _say(f"loadgate: refused a worker at {w['address']} ({w['reason']}, {w['attempts']} attempts); see run.json")
     _say(f"loadgate: recorded {rec.samples} samples; analysing")
     verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict, kind="run", baseline=args.baseline,
-                                       say=_say)
+                                       say=_say, command=args.command_line, key=key)
     print(format_table(verdict, color=sys.stdout.isatty()))
     print(f"run directory: {rec.run_dir}  (report.html, verdict.json, junit.xml, summary.md, samples.parquet)")
     return verdict.exit_code
@@ -102,6 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_gate(args: argparse.Namespace) -> int:
     from loadgate.data import rundir
+    from loadgate.data.signing import load_signing_key
     from loadgate.evaluate import gate_run
     from loadgate.gate.thresholds import load_thresholds
     from loadgate.outputs.writers import format_table
@@ -112,8 +120,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
         run = rundir.read_json(args.run_dir, rundir.RUN)
         recorded = (run.get("options") or {}).get("thresholds")
         path = recorded if recorded and os.path.exists(recorded) else "thresholds"
+    key = load_signing_key(args.signing_key)
     verdict, _summary, _run = gate_run(args.run_dir, load_thresholds(path), strict=args.strict,
-                                       baseline=args.baseline, say=_say)
+                                       baseline=args.baseline, say=_say, command=args.command_line, key=key)
     print(format_table(verdict, color=sys.stdout.isatty()))
     return verdict.exit_code
 
@@ -171,9 +180,30 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from loadgate.data.signing import load_signing_key
     from loadgate.outputs.report import write_run_report
 
-    print(write_run_report(args.run_dir, args.output))  # charts from the run directory's samples
+    key = load_signing_key(args.signing_key)
+    print(write_run_report(args.run_dir, args.output, command=args.command_line, key=key))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from loadgate.data.manifest import verify
+    from loadgate.data.signing import load_public_key
+
+    public = load_public_key(args.public_key) if args.public_key else None
+    v = verify(args.run_dir, public)
+    for line in v.problems:
+        print(f"{args.run_dir}: {line}")
+    if v.problems:
+        print(f"loadgate verify: {args.run_dir} does not match its manifest ({len(v.problems)} problem(s))",
+              file=sys.stderr)
+        return 1
+    signed = (f"signed by Ed25519 key {v.signed_by}" + (" (--public-key)" if public else
+              "; pass --public-key to check it is your key")) if v.signed_by else "not signed"
+    print(f"{args.run_dir}: intact: {v.files} files and run.json match the manifest "
+          f"(evidence sha256 {v.evidence}); {signed}")
     return 0
 
 
@@ -187,10 +217,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from loadgate.run.keys import load_worker_key
     from loadgate.run.runner import run_worker
     from loadgate.run.scenarios import discover
 
-    return run_worker(args.master, discover(args.scenarios), _say)
+    return run_worker(args.master, discover(args.scenarios), _say, worker_key=load_worker_key(args.worker_key))
 
 
 def cmd_target(args: argparse.Namespace) -> int:
@@ -233,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "accepts workers from other machines)")
     r.add_argument("--worker-wait", type=_duration, default=60.0, metavar="TIME",
                    help="how long the master waits for --expect-workers to connect (default: 60s)")
+    r.add_argument("--worker-key", metavar="FILE",
+                   help="shared secret of master and workers (default: $LOADGATE_WORKER_KEY): the channel is "
+                   "authenticated and encrypted (ZeroMQ CURVE); workers without it are refused. Needed when "
+                   "--master-bind is beyond loopback")
+    r.add_argument("--insecure-workers", action="store_true",
+                   help="let --master-bind listen beyond loopback without a worker key; the verdict says so")
     r.add_argument("--allow-worker-loss", action="store_true",
                    help="a worker lost mid-run does not make the verdict inconclusive (it is still reported)")
     r.add_argument("--strict", action="store_true", help="a warning (target missed) fails the gate")
@@ -241,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--baseline", metavar="RUN_DIR|last-pass",
                    help="run to measure regression thresholds against and compare with (default: last-pass, the "
                    "newest passing run in --out's history, when a threshold has regression:)")
+    r.add_argument("--signing-key", metavar="FILE",
+                   help="Ed25519 private key (PEM) that signs run.json's manifest (default: $LOADGATE_SIGNING_KEY)")
     r.set_defaults(func=cmd_run)
 
     a = sub.add_parser("analyze", help="summarise a samples file (ours or Locust's CSV request log)",
@@ -261,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--baseline", metavar="RUN_DIR|last-pass",
                    help="run to measure regression thresholds against "
                    "(default: last-pass when a threshold has regression:)")
+    g.add_argument("--signing-key", metavar="FILE",
+                   help="Ed25519 private key (PEM) that signs the re-sealed manifest (default: $LOADGATE_SIGNING_KEY)")
     g.set_defaults(func=cmd_gate)
 
     h = sub.add_parser("history", help="list past runs and gate re-evaluations, newest first",
@@ -286,8 +327,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", help="re-render report.html from a run directory", epilog=EPILOG)
     rp.add_argument("run_dir", metavar="RUN_DIR")
-    rp.add_argument("-o", "--output", metavar="FILE", help="where to write (default: RUN_DIR/report.html)")
+    rp.add_argument("-o", "--output", metavar="FILE", help="where to write (default: RUN_DIR/report.html, which "
+                    "re-seals run.json's manifest)")
+    rp.add_argument("--signing-key", metavar="FILE",
+                    help="Ed25519 private key (PEM) that signs the re-sealed manifest (default: $LOADGATE_SIGNING_KEY)")
     rp.set_defaults(func=cmd_report)
+
+    v = sub.add_parser("verify", help="check that a run directory is as loadgate wrote it (manifest, signature)",
+                       description="Recompute the SHA-256 of every file of RUN_DIR against the manifest at the end "
+                       "of run.json, and its signature. Exit 0 intact; 1 naming each file that changed, is missing "
+                       "or was added (or a signature that does not hold); 2 when RUN_DIR is not a run directory.")
+    v.add_argument("run_dir", metavar="RUN_DIR")
+    v.add_argument("--public-key", metavar="FILE",
+                   help="Ed25519 public key (PEM) the manifest must be signed with; without it, a signature is "
+                   "checked against the key it names")
+    v.set_defaults(func=cmd_verify)
 
     c = sub.add_parser("check", help="validate thresholds, scenarios and the traceability between them",
                        description="Parse every threshold file and import every scenario; every threshold "
@@ -302,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "the master; its samples travel to the master, which writes the run directory.")
     w.add_argument("--master", required=True, metavar="HOST[:PORT]", help="the master's address (port default 5557)")
     w.add_argument("--scenarios", default="scenarios", metavar="PATH", help="scenario folder or file (default: scenarios/)")
+    w.add_argument("--worker-key", metavar="FILE",
+                   help="the master's shared worker key (default: $LOADGATE_WORKER_KEY)")
     w.set_defaults(func=cmd_worker)
 
     t = sub.add_parser("target", help="serve the embedded demo target until stopped",
@@ -317,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.command_line = ["loadgate", *(sys.argv[1:] if argv is None else argv)]  # for run.json and its audit log
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

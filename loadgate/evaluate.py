@@ -5,12 +5,15 @@ old run, without Locust). Every stage reads the previous stage's file.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from loadgate.analysis.run_window import summarize_run
 from loadgate.data import rundir
+from loadgate.data.manifest import Sealer
+from loadgate.data.signing import SigningKey
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import ThresholdFile, required_percentiles
 from loadgate.gate.verdict import Verdict, evaluate
@@ -32,13 +35,16 @@ def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile]) -> 
 
 
 def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, kind: str = "gate",
-             baseline: str | None = None, say: Callable[[str], None] = _say) -> tuple[Verdict, dict, dict]:
+             baseline: str | None = None, say: Callable[[str], None] = _say, command: Sequence[str] = (),
+             key: SigningKey | None = None) -> tuple[Verdict, dict, dict]:
     """Analyse, gate and write every verdict output of ``run_dir``. Returns (verdict, summary, run).
 
     ``baseline`` is a run directory or ``last-pass`` (the default when a threshold has ``regression:``).
     Then the history (``history.sqlite`` next to the run directory) gets a record of ``kind`` run or gate.
+    Last, run.json's manifest is re-sealed (signed with ``key`` if given) and ``command`` logged in its audit.
     """
     rundir.check_run_dir(run_dir)
+    sealer = Sealer(run_dir, command or ["loadgate", kind, run_dir], key)  # before anything is rewritten
     run = rundir.read_json(run_dir, rundir.RUN)
     reqs = run.get("requirements") or []
     missing = [r for r in reqs if r not in files]
@@ -53,16 +59,27 @@ def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, 
                        aborted=run.get("aborted"), interrupted=run.get("interrupted"),
                        baseline=against.base.summary if against else None,
                        significance=against.ci if against else None)
+    if run.get("notes"):  # facts every reader must see (an unauthenticated worker channel) that change no status
+        verdict = dataclasses.replace(verdict, reasons=(*verdict.reasons, *map(str, run["notes"])))
     baselines.write_comparison(run_dir, against)
-    write_outputs(run_dir, verdict, summary, run, used)
+    write_outputs(run_dir, verdict, summary, run, used, sealer=sealer, kind=kind)
     history.record_safely(run_dir, run, summary, verdict.to_dict(), kind=kind,
                           baseline=against.base.run_id if against else None, say=say)
     return verdict, summary, run
 
 
-def write_outputs(run_dir: str, verdict: Verdict, summary: dict, run: dict,
-                  files: Mapping[str, ThresholdFile]) -> None:
+def write_outputs(run_dir: str, verdict: Verdict, summary: dict, run: dict, files: Mapping[str, ThresholdFile],
+                  *, sealer: Sealer | None = None, kind: str = "gate") -> None:
+    """verdict.json, junit.xml, summary.md, report.html; with a ``sealer``, the manifest last of all."""
     write_verdict_json(verdict, os.path.join(run_dir, rundir.VERDICT))
     write_junit(verdict, os.path.join(run_dir, rundir.JUNIT), files=files, timestamp=run.get("start"))
     write_summary_md(verdict, summary, os.path.join(run_dir, rundir.SUMMARY_MD), run=run, files=files)
-    write_report(os.path.join(run_dir, rundir.REPORT), verdict=verdict.to_dict(), summary=summary, run=run)
+    seal = None
+    if sealer is not None:  # a run wrote every file; a gate rewrites the analysis and its outputs
+        rewrote = (sorted({*os.listdir(run_dir), rundir.REPORT}) if kind == "run" else
+                   [n for n in (rundir.SUMMARY, rundir.VERDICT, rundir.JUNIT, rundir.SUMMARY_MD, rundir.REPORT,
+                                baselines.COMPARISON) if os.path.exists(os.path.join(run_dir, n)) or n == rundir.REPORT])
+        seal = sealer.stage(rewrote)
+    write_report(os.path.join(run_dir, rundir.REPORT), verdict=verdict.to_dict(), summary=summary, run=run, seal=seal)
+    if sealer is not None:
+        sealer.close()

@@ -222,6 +222,22 @@ def test_master_and_worker_commands_are_true_to_the_cli():
     assert not all(worker_labels.get(k) == v for k, v in service["spec"]["selector"].items())
 
 
+def test_master_and_workers_take_the_worker_key_from_one_secret():
+    """The master listens beyond loopback (0.0.0.0 for the Service), so both sides need the shared worker key;
+    it comes from a Secret the operator creates, never from a value in the repository."""
+    parser = cli_parser()
+    docs = resources()
+    refs = []
+    for key in [("Job", "loadgate-master"), ("Deployment", "loadgate-worker")]:
+        env = {e["name"]: e for e in container(docs[key]).get("env") or []}
+        assert "value" not in env["LOADGATE_WORKER_KEY"], key
+        refs.append(env["LOADGATE_WORKER_KEY"]["valueFrom"]["secretKeyRef"])
+    assert refs[0] == refs[1] and refs[0]["name"] == "loadgate-worker-key"
+    assert ("Secret", "loadgate-worker-key") not in docs
+    master = parser.parse_args(container(docs[("Job", "loadgate-master")])["args"])
+    assert not master.insecure_workers
+
+
 def test_pods_run_as_the_image_user_without_privileges():
     uid = int(re.findall(r"^USER\s+(\d+)", DOCKERFILE.read_text(), re.M)[-1])
     for doc in resources().values():
@@ -261,8 +277,12 @@ def test_broken_compose_file_is_rejected(tmp_path, old, new, expected):
 def test_compose_commands_are_true_to_the_cli():
     parser = cli_parser()
     doc = yaml.safe_load(COMPOSE.read_text())
-    env = {"LOADGATE_HOST": "http://sut.test:8080"}
+    env = {"LOADGATE_HOST": "http://sut.test:8080", "LOADGATE_WORKER_KEY": "k" * 64}
     services = interpolate(doc["services"], env)
+    for name in ("master", "worker"):   # the master binds 0.0.0.0 in its container: both sides need the shared key
+        assert services[name]["environment"]["LOADGATE_WORKER_KEY"] == "k" * 64
+    with pytest.raises(AssertionError, match="LOADGATE_WORKER_KEY"):
+        interpolate(doc["services"], {"LOADGATE_HOST": "http://sut.test:8080"})   # no silent default for the key
     master = parser.parse_args(services["master"]["command"])
     worker = parser.parse_args(services["worker"]["command"])
     assert (master.command, worker.command) == ("run", "worker")

@@ -129,3 +129,95 @@ def test_allow_worker_loss_gates_on_the_rest(tmp_path):
     assert code == 0, err
     run = load(run_dir, "run.json")
     assert sum(1 for w in run["worker_counts"].values() if w["lost"]) == 1
+
+
+# --- authenticated workers (CONTRACT §15): CURVE with a shared key, every socket on 127.0.0.1 -----------
+
+KEY = "0123456789abcdef" * 4
+
+
+def test_keyed_workers_join_and_a_wrong_key_is_refused(tmp_path):
+    """Two workers with the key deliver every sample; a third with a wrong key and a fourth with none are refused,
+    named in run.json, and not one of their samples reaches the run."""
+    port = _free_port()
+    out = tmp_path / "out"
+    (tmp_path / "worker.key").write_text(KEY + "\n")
+    (tmp_path / "wrong.key").write_text("f" * 64)
+    env_no_key = {k: v for k, v in ENV.items() if k != "LOADGATE_WORKER_KEY"}
+    master = subprocess.Popen([sys.executable, "-m", "loadgate", "run", "--requirement", "REQ-T-PASS",
+                               "--scenarios", SCEN, "--thresholds", THR, "--out", str(out), "--users", "4",
+                               "--duration", "4s", "--expect-workers", "2", "--master-bind", f"127.0.0.1:{port}",
+                               "--worker-wait", "60s"],
+                              cwd=ROOT, env=dict(ENV, LOADGATE_WORKER_KEY=KEY), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+
+    def worker(*key_args, env=env_no_key):
+        return subprocess.Popen([sys.executable, "-m", "loadgate", "worker", "--master", f"127.0.0.1:{port}",
+                                 "--scenarios", SCEN, *key_args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    rogues = [worker("--worker-key", str(tmp_path / "wrong.key")), worker()]
+    try:
+        _wait_for_refusals(out)   # the rogues knock first; the good workers only then complete the master's quota
+        good = [worker("--worker-key", str(tmp_path / "worker.key")), worker(env=dict(env_no_key, LOADGATE_WORKER_KEY=KEY))]
+        _, err = master.communicate(timeout=120)
+        assert master.returncode == 0, err
+        for w in good:
+            assert w.wait(30) == 0
+    finally:
+        for p in (master, *rogues, *locals().get("good", [])):
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
+    assert "loadgate: refused a worker at 127.0.0.1 (wrong worker key, " in err
+    run = _check_complete(_run_dir(out), 2)   # exactly two workers, each sent == received == its rows
+    assert run["worker_auth"] == "curve"
+    reasons = {r["reason"] for r in run["refused_workers"]}
+    assert "wrong worker key" in reasons, run["refused_workers"]
+    assert len(reasons) >= 2, run["refused_workers"]   # the plain worker is refused too, for its own reason
+    assert all(r["address"] in ("127.0.0.1", "unknown address") and r["attempts"] >= 1 for r in run["refused_workers"])
+    assert run["samples"] == sum(w["received"] for w in run["worker_counts"].values())
+
+
+def _wait_for_refusals(out, timeout=60.0):
+    """Until the master's Locust log shows it refused both rogues (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = list(out.glob("*/locust.log")) if out.exists() else []
+        text = logs[0].read_text(errors="replace") if logs else ""
+        if "refused a worker at" in text and text.count("refused a worker at") >= 2:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the master never refused the rogue workers")
+
+
+def test_a_bind_beyond_loopback_needs_a_key_or_insecure_workers(tmp_path):
+    """Checked before anything listens: no socket is opened beyond loopback."""
+    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", SCEN, "--thresholds", THR,
+                  "--out", str(tmp_path / "out"), "--expect-workers", "1", "--master-bind", "0.0.0.0:5557",
+                  env={"LOADGATE_WORKER_KEY": ""})
+    assert res.code == 2
+    assert res.error_lines == ["loadgate run: error: --master-bind 0.0.0.0: listening beyond loopback lets any process "
+                               "that reaches the port feed samples into the run; give master and workers a shared key "
+                               "with --worker-key FILE or $LOADGATE_WORKER_KEY (make one with 'openssl rand -hex 32' "
+                               "and give master and workers the same), or accept the risk with --insecure-workers"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_short_worker_key_is_refused(tmp_path):
+    res = run_cli("worker", "--master", "127.0.0.1:5557", "--scenarios", SCEN, env={"LOADGATE_WORKER_KEY": "secret"})
+    assert res.code == 2
+    assert res.error_lines == ["loadgate worker: error: $LOADGATE_WORKER_KEY: the worker key has 6 characters, expected "
+                               "at least 32; make one with 'openssl rand -hex 32' and give master and workers the same"]
+
+
+def test_worker_auth_of_each_bind():
+    from loadgate.errors import ConfigError
+    from loadgate.run.keys import worker_auth
+
+    assert worker_auth("0.0.0.0", KEY, False) == "curve"
+    assert worker_auth("127.0.0.1", None, False) == worker_auth("::1", None, False) == "loopback"
+    assert worker_auth("localhost", None, False) == worker_auth("127.0.0.2", None, False) == "loopback"
+    assert worker_auth("0.0.0.0", None, True) == worker_auth("workers.example", None, True) == "insecure"
+    for host in ("0.0.0.0", "::", "10.0.0.5", "master.svc"):
+        with __import__("pytest").raises(ConfigError, match="--insecure-workers"):
+            worker_auth(host, None, False)

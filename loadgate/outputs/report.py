@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -23,6 +23,8 @@ from markupsafe import Markup
 
 from loadgate import __version__
 from loadgate.data import rundir
+from loadgate.data.manifest import Sealer
+from loadgate.data.signing import SigningKey
 from loadgate.units import format_duration
 
 MAX_REQUEST_ROWS = 500  # per-request table rows; the rest are counted, and all are in summary.json
@@ -147,7 +149,31 @@ def _trace(verdict: Mapping, run: Mapping) -> list[dict]:
     return out
 
 
-def _metadata(run: Mapping, summary: Mapping) -> list[tuple[str, str]]:
+def _evidence(run: Mapping, seal: Mapping | None) -> list[tuple[str, str]]:
+    """The manifest's digest, its signature and the audit log (``seal``: the manifest being written with this
+    report; None: the one run.json holds, e.g. for a copy rendered with ``loadgate report -o``)."""
+    manifest = run.get("manifest") if isinstance(run.get("manifest"), Mapping) else {}
+    evidence = (seal or {}).get("evidence") or manifest.get("evidence")
+    signed_by = (seal or {}).get("signed_by") if seal else (manifest.get("signature") or {}).get("key_id")
+    rows = [("Manifest digest", f"sha256 {evidence} of every file of the run directory but this report "
+             "('loadgate verify RUN_DIR' checks it)" if evidence else "none: the run directory has no manifest"),
+            ("Signed", f"yes, Ed25519 key {signed_by}" if signed_by else
+             "no (sign with --signing-key FILE or $LOADGATE_SIGNING_KEY)")]
+    for entry in (seal or {}).get("audit") or run.get("audit") or []:
+        found = ", ".join(f"{k} {v}" for k, v in sorted((entry.get("found") or {}).items()))
+        rows.append(("Written by", f"{entry.get('command')} ({entry.get('by')}, {_utc(entry.get('at'))})"
+                     + (f"; found before: {found}" if found else "")))
+    auth = run.get("worker_auth")
+    if auth:
+        rows.append(("Worker channel", {"curve": "authenticated and encrypted (CURVE, shared worker key)",
+                                         "insecure": "NOT authenticated (--insecure-workers)",
+                                         "loopback": "loopback only, not authenticated"}.get(auth, str(auth))))
+    for w in run.get("refused_workers") or []:
+        rows.append(("Refused worker", f"{w.get('address')}: {w.get('reason')} ({w.get('attempts')} attempts)"))
+    return rows
+
+
+def _metadata(run: Mapping, summary: Mapping, seal: Mapping | None = None) -> list[tuple[str, str]]:
     """Audit facts as (label, text) rows; strings only, escaped by the template."""
     win = summary.get("window") or {}
     git = run.get("git") or {}
@@ -176,7 +202,7 @@ def _metadata(run: Mapping, summary: Mapping) -> list[tuple[str, str]]:
     ]
     rows += [(f"Scenario {path}", f"sha256 {digest}") for path, digest in (run.get("scenario_files") or {}).items()]
     rows += [(f"Thresholds {path}", f"sha256 {digest}") for path, digest in (run.get("threshold_files") or {}).items()]
-    return rows
+    return rows + _evidence(run, seal)
 
 
 def load_comparison(run_dir: str) -> tuple[dict | None, str | None]:
@@ -220,7 +246,7 @@ def _comparison(doc: Mapping) -> dict:
 def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: Mapping | None = None,
                   errors: Mapping | None = None, note: str | None = None, comparison: Mapping | None = None,
                   comparison_note: str | None = None, trend: list[dict] | None = None,
-                  trend_note: str | None = None) -> str:
+                  trend_note: str | None = None, seal: Mapping | None = None) -> str:
     """The report as one string with no external resources.
 
     ``charts`` and ``errors`` come from :mod:`loadgate.outputs.charts` (None: not available, ``note`` says why);
@@ -239,7 +265,7 @@ def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: M
     context = {
         "verdict": verdict, "summary": summary, "run": run, "trace": _trace(verdict, run),
         "titles": run.get("titles") or {}, "requests": shown, "hidden_requests": len(requests) - len(shown),
-        "overall": summary.get("overall") or {}, "metadata": _metadata(run, summary),
+        "overall": summary.get("overall") or {}, "metadata": _metadata(run, summary, seal),
         "charts": charts, "errors": errors, "note": note, "version": __version__,
         "comparison": _comparison(comparison) if comparison else None, "comparison_note": comparison_note,
         "trend": trend, "trend_note": trend_note, "trend_limit": TREND_LIMIT,
@@ -253,7 +279,7 @@ def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: M
     return _env().get_template("report.html.j2").render(**context)
 
 
-def build_report(run_dir: str, *, verdict: Mapping, summary: Mapping, run: Mapping) -> str:
+def build_report(run_dir: str, *, verdict: Mapping, summary: Mapping, run: Mapping, seal: Mapping | None = None) -> str:
     """The report of ``run_dir``: JSON documents as given, charts and errors from its samples, trend from history."""
     from loadgate.outputs import charts as ch
     from loadgate.outputs.trend import load_trend
@@ -267,7 +293,8 @@ def build_report(run_dir: str, *, verdict: Mapping, summary: Mapping, run: Mappi
     comparison, comparison_note = load_comparison(run_dir)
     trend, trend_note = load_trend(run_dir, run, verdict)
     return render_report(verdict=verdict, summary=summary, run=run, charts=data, errors=errs, note=note,
-                         comparison=comparison, comparison_note=comparison_note, trend=trend, trend_note=trend_note)
+                         comparison=comparison, comparison_note=comparison_note, trend=trend, trend_note=trend_note,
+                         seal=seal)
 
 
 def _write(path: str, html: str) -> None:
@@ -277,16 +304,27 @@ def _write(path: str, html: str) -> None:
     os.replace(tmp, path)
 
 
-def write_report(path: str, *, verdict: Mapping, summary: Mapping, run: Mapping, run_dir: str | None = None) -> None:
+def write_report(path: str, *, verdict: Mapping, summary: Mapping, run: Mapping, run_dir: str | None = None,
+                 seal: Mapping | None = None) -> None:
     """Write report.html; samples are read from ``run_dir`` (default: the folder of ``path``)."""
     run_dir = os.path.dirname(os.path.abspath(path)) if run_dir is None else run_dir
-    _write(path, build_report(run_dir, verdict=verdict, summary=summary, run=run))
+    _write(path, build_report(run_dir, verdict=verdict, summary=summary, run=run, seal=seal))
 
 
-def write_run_report(run_dir: str, out: str | None = None) -> str:
-    """Re-render a run directory's report from its files alone (``loadgate report``); returns the path."""
+def write_run_report(run_dir: str, out: str | None = None, *, command: Sequence[str] = (),
+                     key: SigningKey | None = None) -> str:
+    """Re-render a run directory's report from its files alone (``loadgate report``); returns the path.
+
+    Written into the run directory as its report.html, it re-seals the manifest and logs ``command``;
+    written elsewhere, the run directory is left as it is."""
     rundir.check_run_dir(run_dir)
     out = out or os.path.join(run_dir, rundir.REPORT)
-    write_report(out, verdict=rundir.read_json(run_dir, rundir.VERDICT), summary=rundir.read_json(run_dir, rundir.SUMMARY),
-                 run=rundir.read_json(run_dir, rundir.RUN), run_dir=run_dir)
+    own = os.path.abspath(out) == os.path.abspath(os.path.join(run_dir, rundir.REPORT))
+    verdict, summary = rundir.read_json(run_dir, rundir.VERDICT), rundir.read_json(run_dir, rundir.SUMMARY)
+    sealer = Sealer(run_dir, command or ["loadgate", "report", run_dir], key) if own else None
+    seal = sealer.stage([rundir.REPORT]) if sealer else None
+    write_report(out, verdict=verdict, summary=summary, run=rundir.read_json(run_dir, rundir.RUN), run_dir=run_dir,
+                 seal=seal)
+    if sealer:
+        sealer.close()
     return out

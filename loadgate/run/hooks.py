@@ -6,6 +6,7 @@ import os
 
 from locust import events
 
+from loadgate.run import worker_auth
 from loadgate.run.columns import build_batch
 from loadgate.run.live import LiveMonitor
 from loadgate.run.recorder import MSG_DONE, MSG_SAMPLES, Recorder
@@ -49,12 +50,15 @@ def _on_init(environment, **_kw) -> None:
     ev.test_stop.add_listener(rec.on_test_stop)
     ev.quitting.add_listener(rec.close)
     if rec.is_master:
+        rec.meta["refused_workers"] = worker_auth.REFUSED  # filled by the socket monitor; in recorder.json at the end
         environment.runner.register_message(MSG_SAMPLES, rec.on_samples)
         environment.runner.register_message(MSG_DONE, rec.on_done)
     rec.start()
 
 
 def install() -> None:
-    """Register the recorder with Locust's global event hooks (called by the plugin file)."""
+    """Register the recorder with Locust's global event hooks (called by the plugin file); with a worker key,
+    CURVE on Locust's sockets (this runs before Locust creates its runner and sockets)."""
+    worker_auth.install()
     events.init_command_line_parser.add_listener(_add_arguments)
     events.init.add_listener(_on_init)

@@ -6,6 +6,7 @@ from typing import Mapping
 
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import ThresholdFile
+from loadgate.run.keys import worker_auth
 from loadgate.run.processes import split_host_port
 
 DEFAULT_USERS = 10
@@ -28,6 +29,7 @@ class RunOptions:
     master_bind: str | None = None   # HOST:PORT the master listens on for remote workers
     worker_wait: float = 60.0
     allow_worker_loss: bool = False
+    worker_auth: str | None = None   # master's channel: curve (shared key), loopback or insecure; never the key
     strict: bool = False
     command_line: tuple[str, ...] = ()
     flush_interval: float = 1.0
@@ -80,12 +82,16 @@ def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile], command_
                           "use one of them")
     if bind and not expect:
         raise ConfigError(f"--master-bind {bind}: only needed with --expect-workers N (remote workers)")
+    auth = None
     if expect:
         bind = bind or "127.0.0.1:5557"
         try:
-            split_host_port(bind)
+            bind_host, _port = split_host_port(bind)
         except ValueError:
             raise ConfigError(f"--master-bind {bind}: expected HOST:PORT, like 127.0.0.1:5557 or 0.0.0.0:5557") from None
+        auth = worker_auth(bind_host, flags.get("worker_key"), bool(flags.get("insecure_workers")))
+    elif workers > 1:
+        auth = "curve" if flags.get("worker_key") else "loopback"   # local workers: the master binds 127.0.0.1
     host = pick("host", "host", None)
     if host is not None and not (host.startswith("http://") or host.startswith("https://")):
         raise ConfigError(f"--host {host}: expected a URL like http://127.0.0.1:8080")
@@ -94,6 +100,6 @@ def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile], command_
                       thresholds=flags["thresholds"], out=flags["out"], workers=workers,
                       expect_workers=expect, master_bind=bind,
                       worker_wait=float(flags.get("worker_wait") or 60.0),
-                      allow_worker_loss=bool(flags.get("allow_worker_loss")),
+                      allow_worker_loss=bool(flags.get("allow_worker_loss")), worker_auth=auth,
                       strict=bool(flags.get("strict")), command_line=tuple(command_line),
                       latency_scale=float(flags.get("latency_scale") or 1.0))

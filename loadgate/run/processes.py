@@ -20,9 +20,13 @@ PLUGIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "locust_plugin
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds loadgate/
 
 
-def child_env() -> dict:
-    """Environment for children: loadgate importable even when run from a source checkout."""
+def child_env(worker_key: str | None = None) -> dict:
+    """Environment for children: loadgate importable even when run from a source checkout; the worker key, if
+    any, for the Locust master/workers (an environment variable: never on a command line others can read)."""
     env = dict(os.environ)
+    env.pop("LOADGATE_WORKER_KEY", None)
+    if worker_key:
+        env["LOADGATE_WORKER_KEY"] = worker_key
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT, env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     return env

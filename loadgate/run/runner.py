@@ -20,6 +20,7 @@ from typing import Callable, Mapping
 from loadgate.data import rundir
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import ThresholdFile
+from loadgate.run.keys import INSECURE_NOTE
 from loadgate.run.live import rules_from_thresholds
 from loadgate.run.options import RunOptions
 from loadgate.run.problems import lateness_problems, saturation_problems, worker_problems
@@ -92,8 +93,10 @@ class _Interrupt:
 
 
 def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, ThresholdFile],
-            say: Callable[[str], None]) -> RunRecord:
-    """Run Locust headless and leave samples.parquet and run.json in a new run directory."""
+            say: Callable[[str], None], worker_key: str | None = None) -> RunRecord:
+    """Run Locust headless and leave samples.parquet and run.json in a new run directory.
+
+    With ``worker_key`` the master and its workers talk over CURVE (:mod:`loadgate.run.worker_auth`)."""
     started = time.time()
     run_dir = rundir.new_run_dir(opts.out, opts.requirements[0], started)
     rec = RunRecord(run_dir)
@@ -118,7 +121,7 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
         rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
         rundir.write_json(os.path.join(run_dir, rundir.RULES), rules_from_thresholds(thresholds.values()))
         intr = stack.enter_context(_Interrupt())
-        procs, pumps = _start_locust(opts, files, [u.name for u in users], host, run_dir, log)
+        procs, pumps = _start_locust(opts, files, [u.name for u in users], host, run_dir, log, worker_key)
         _wait(procs, opts, intr, rec, Progress(run_dir, opts, say))
         for t in pumps:
             t.join(5)
@@ -126,7 +129,7 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
     return rec
 
 
-def run_worker(master: str, files: list[str], say: Callable[[str], None]) -> int:
+def run_worker(master: str, files: list[str], say: Callable[[str], None], worker_key: str | None = None) -> int:
     """``loadgate worker``: a Locust worker with the recorder, joined to ``master``; its exit code."""
     try:
         host, port = split_host_port(master, 5557)
@@ -134,8 +137,9 @@ def run_worker(master: str, files: list[str], say: Callable[[str], None]) -> int
         raise ConfigError(f"--master {master}: expected HOST or HOST:PORT, like 10.0.0.5:5557") from None
     cmd = [sys.executable, "-m", "locust", "-f", ",".join([*files, PLUGIN]), "--worker",
            "--master-host", host, "--master-port", str(port), "--loglevel", "INFO"]
-    say(f"loadgate worker: joining the master at {host}:{port} with {', '.join(files)}")
-    proc = subprocess.Popen(cmd, env=child_env(), stdin=subprocess.DEVNULL)
+    say(f"loadgate worker: joining the master at {host}:{port} with {', '.join(files)}"
+        + (" over CURVE (worker key)" if worker_key else ""))
+    proc = subprocess.Popen(cmd, env=child_env(worker_key), stdin=subprocess.DEVNULL)
     with _Interrupt() as intr:
         while proc.poll() is None:
             if intr.reason:
@@ -160,8 +164,8 @@ def _pump(stream, log, lock: threading.Lock) -> None:
     stream.close()
 
 
-def _start_locust(opts, files, user_classes, host, run_dir, log) -> tuple[list[subprocess.Popen], list]:
-    env = child_env()
+def _start_locust(opts, files, user_classes, host, run_dir, log, worker_key=None) -> tuple[list[subprocess.Popen], list]:
+    env = child_env(worker_key)
     lock = threading.Lock()
     pumps: list[threading.Thread] = []
 
@@ -271,6 +275,7 @@ def _collect(rec: RunRecord, opts: RunOptions) -> None:
         "locust_requests": recorder.get("locust_requests"),
         "locust_failures": recorder.get("locust_failures"),
         "worker_counts": recorder.get("workers"),
+        "refused_workers": recorder.get("refused_workers") or [],
         "problems": rec.problems,
     })
     rundir.write_json(os.path.join(rec.run_dir, rundir.RUN), rec.meta)
@@ -294,6 +299,7 @@ def _run_meta(opts: RunOptions, files: list[str], thresholds: Mapping[str, Thres
         "users": opts.users, "spawn_rate": opts.spawn_rate, "duration": opts.duration,
         "warmup": opts.warmup, "host": host, "embedded_target": embedded,
         "workers": opts.expect_workers or opts.workers, "remote_workers": bool(opts.expect_workers),
+        "worker_auth": opts.worker_auth, "notes": [INSECURE_NOTE] if opts.worker_auth == "insecure" else [],
         "strict": opts.strict,
         "start": started, "ramp_up_done": None, "end": None,
         "versions": rundir.versions(), "git": rundir.git_commit(),

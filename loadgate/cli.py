@@ -189,7 +189,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     result = init_repository(args.directory, args.ci, force=args.force, spec=args.spec)
     for path in result.written:
-        print(f"wrote {os.path.join(args.directory, path)}")
+        print(f"wrote {os.path.normpath(os.path.join(args.directory, path))}")
     print(f"{SCRIPT} installs loadgate from: {result.spec} (LOADGATE_SPEC overrides it)")
     if result.spec_is_local:
         _say(f"loadgate init: note: {result.spec} is a path on this machine; on a CI runner set LOADGATE_SPEC "
@@ -315,8 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("init", help="add a performance gate to a repository: script, example, thresholds, CI",
                        description="Write scripts/performance-test.sh (installs loadgate on a fresh runner, then "
-                       "runs the gate), scenarios/example.py, thresholds/REQ-PERF-001.yaml and the CI files. "
-                       "Never overwrites a file: exit 2 naming those that exist, unless --force.", epilog=EPILOG)
+                       "runs the gate), scenarios/example.py, thresholds/REQ-PERF-001.yaml, reports/.gitignore and "
+                       "the CI files. Never overwrites a file: exit 2 naming those that exist, unless --force.",
+                       epilog="exit codes: 0 written, 2 a file exists already (nothing written) or a bad option")
     i.add_argument("directory", nargs="?", default=".", metavar="DIR", help="the repository (default: .)")
     i.add_argument("--ci", choices=("github", "gitlab", "jenkins", "all", "none"), default="github",
                    help="CI files to write: .github/workflows/performance-gate.yml, .gitlab-ci.yml, Jenkinsfile "

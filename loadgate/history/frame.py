@@ -51,5 +51,8 @@ def open_history(out_dir: str | os.PathLike[str], *, all_records: bool = False) 
     for column in ("started", "ended", "recorded_at"):
         df[column] = pd.to_datetime(df[column], unit="s", utc=True)
     df["strict"] = df["strict"].astype(bool)
+    for column in ("requests", "failures"):  # counts, stored as REAL beside the other metrics
+        if column in df.columns:
+            df[column] = df[column].round().astype("Int64")
     order = ["run_id", "requirement", *[c for c in df.columns if c not in ("run_id", "requirement", "seq")]]
     return df[order].reset_index(drop=True)

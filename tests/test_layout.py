@@ -180,3 +180,12 @@ def test_import_loadgate_loads_no_stage():
     out = subprocess.run([sys.executable, "-c", code], cwd=PKG.parent, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert callable(__import__("loadgate").open_run) and callable(__import__("loadgate").open_history)
+
+
+def test_the_facade_may_import_stages_only_lazily(tmp_path):
+    facade = tmp_path / "__init__.py"
+    facade.write_text("from typing import TYPE_CHECKING\nfrom loadgate.data import notebook\nif TYPE_CHECKING:\n"
+                      "    from loadgate.history import frame\ndef open_history():\n    from loadgate.history import frame\n")
+    eager = _eager_imports(facade, set(GRAPH))
+    assert eager == {"loadgate.data.notebook"}
+    assert _violations({FACADE: eager}) == ["loadgate is a base module but imports loadgate.data.notebook"]

@@ -174,3 +174,12 @@ def test_github_annotation_escaping():
     assert Problem("50% of\nrequests", "a,b:c.yaml", 3).github() == "::error file=a%2Cb%3Ac.yaml,line=3::50%25 of%0Arequests"
     assert Problem("no place").github() == "::error::no place"
     assert Problem("x", "t.yaml").plain() == "error: t.yaml: x"
+
+
+def test_is_local_tells_paths_from_urls_and_names():
+    from loadgate.outputs.scaffold import is_local
+
+    assert is_local("/tmp/loadgate-0.1.0-py3-none-any.whl") and is_local("dist/loadgate-0.1.0-py3-none-any.whl")
+    assert is_local("../loadgate")
+    assert not is_local("https://example.invalid/loadgate-0.1.0-py3-none-any.whl")
+    assert not is_local("git+https://example.invalid/loadgate.git@v0.1.0") and not is_local("loadgate==0.1.0")

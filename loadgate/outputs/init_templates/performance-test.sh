@@ -50,6 +50,7 @@ find_python() {
 # it names is newer: a runner that caches .loadgate/ skips the install.
 bootstrap() {
   case "$spec" in
+    *://*) ;;  # a URL: pip fetches it
     /*|./*|../*|*.whl)
       if [ ! -e "$spec" ]; then
         echo "$me: error: LOADGATE_SPEC '$spec' does not exist on this machine; set LOADGATE_SPEC to a package" \

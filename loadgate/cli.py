@@ -210,10 +210,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from loadgate.run.check import check
 
-    ok, lines = check(args.scenarios, args.thresholds)
+    ok, lines = check(args.scenarios, args.thresholds, args.format)
     for line in lines:
         print(line)
     return 0 if ok else EXIT_CONFIG
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from loadgate.outputs.scaffold import SCRIPT, init_repository
+
+    result = init_repository(args.directory, args.ci, force=args.force, spec=args.spec)
+    for path in result.written:
+        print(f"wrote {os.path.normpath(os.path.join(args.directory, path))}")
+    print(f"{SCRIPT} installs loadgate from: {result.spec} (LOADGATE_SPEC overrides it)")
+    if result.spec_is_local:
+        _say(f"loadgate init: note: {result.spec} is a path on this machine; on a CI runner set LOADGATE_SPEC "
+             "to a package name, a VCS URL (git+https://…) or a wheel it can reach, or re-run with --spec")
+    cd = "" if os.path.abspath(args.directory) == os.getcwd() else f"cd {args.directory} && "
+    print(f"next: {cd}./{SCRIPT} check && ./{SCRIPT} --users=1000 --requirement=REQ-PERF-001")
+    return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -349,7 +364,25 @@ def build_parser() -> argparse.ArgumentParser:
                        "Exit 0 when all is consistent, 2 otherwise.")
     c.add_argument("--scenarios", default="scenarios", metavar="PATH")
     c.add_argument("--thresholds", default="thresholds", metavar="PATH")
+    c.add_argument("--format", choices=("plain", "github"), default="plain",
+                   help="how problems print: plain lines (default), or GitHub Actions annotations "
+                   "(::error file=…,line=…::) shown on the file's line in a pull request")
     c.set_defaults(func=cmd_check)
+
+    i = sub.add_parser("init", help="add a performance gate to a repository: script, example, thresholds, CI",
+                       description="Write scripts/performance-test.sh (installs loadgate on a fresh runner, then "
+                       "runs the gate), scenarios/example.py, thresholds/REQ-PERF-001.yaml, reports/.gitignore and "
+                       "the CI files. Never overwrites a file: exit 2 naming those that exist, unless --force.",
+                       epilog="exit codes: 0 written, 2 a file exists already (nothing written) or a bad option")
+    i.add_argument("directory", nargs="?", default=".", metavar="DIR", help="the repository (default: .)")
+    i.add_argument("--ci", choices=("github", "gitlab", "jenkins", "all", "none"), default="github",
+                   help="CI files to write: .github/workflows/performance-gate.yml, .gitlab-ci.yml, Jenkinsfile "
+                   "(default: github)")
+    i.add_argument("--force", action="store_true", help="overwrite files that exist")
+    i.add_argument("--spec", metavar="SPEC",
+                   help="what the script installs loadgate from: loadgate==X, git+https://…, a wheel's path "
+                   "(default: how this loadgate was installed)")
+    i.set_defaults(func=cmd_init)
 
     w = sub.add_parser("worker", help="join a loadgate master from another machine as a load generator",
                        description="Run a Locust worker with the loadgate recorder, loading the same scenarios as "

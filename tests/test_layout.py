@@ -58,7 +58,32 @@ def _stage(module: str) -> int | None:
     return STAGES.index(top)
 
 
-GRAPH = {name: _imports(name, path, set(_modules())) for name, path in _modules().items()}
+# ``loadgate/__init__.py`` is a base module (every stage imports ``__version__`` from it) and also the
+# notebook facade: ``loadgate.open_run`` / ``open_history`` import their stage when called. Those lazy
+# imports (inside functions, or for type checkers only) never run at import time, so they are no
+# import circle and are left out of the graph; test_import_loadgate_loads_no_stage checks that they
+# stay lazy, in a fresh interpreter.
+FACADE = "loadgate"
+
+
+def _eager_imports(path: Path, known: set[str]) -> set[str]:
+    """The loadgate modules a file imports when it is imported: module level, outside ``if TYPE_CHECKING``."""
+    tree = ast.parse(path.read_text(), str(path))
+    body = [n for n in tree.body if not (isinstance(n, ast.If) and ast.unparse(n.test).endswith("TYPE_CHECKING"))]
+    module = ast.Module(body=[n for n in body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                                      ast.ClassDef))], type_ignores=[])
+    out: set[str] = set()
+    for node in ast.walk(module):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("loadgate")}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("loadgate") and not node.level:
+            out |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module
+                    for a in node.names}
+    return out
+
+
+GRAPH = {name: (_eager_imports(path, set(_modules())) if name == FACADE else _imports(name, path, set(_modules())))
+         for name, path in _modules().items()}
 
 
 def test_every_module_belongs_to_a_stage():
@@ -143,3 +168,24 @@ def test_locust_is_imported_in_run_only():
 def test_no_module_passes_400_lines(name):
     lines = len(_modules()[name].read_text().splitlines())
     assert lines <= MAX_LINES, f"{name}: {lines} lines; split it where it has a seam"
+
+
+def test_import_loadgate_loads_no_stage():
+    """The facade's stage imports are lazy: ``import loadgate`` loads no stage, no pandas, no pyarrow."""
+    import subprocess
+    import sys
+
+    code = ("import sys, loadgate; heavy = sorted(m for m in sys.modules if m.startswith('loadgate.') "
+            "or m.split('.')[0] in ('pandas', 'pyarrow', 'numpy', 'locust')); print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=PKG.parent, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert callable(__import__("loadgate").open_run) and callable(__import__("loadgate").open_history)
+
+
+def test_the_facade_may_import_stages_only_lazily(tmp_path):
+    facade = tmp_path / "__init__.py"
+    facade.write_text("from typing import TYPE_CHECKING\nfrom loadgate.data import notebook\nif TYPE_CHECKING:\n"
+                      "    from loadgate.history import frame\ndef open_history():\n    from loadgate.history import frame\n")
+    eager = _eager_imports(facade, set(GRAPH))
+    assert eager == {"loadgate.data.notebook"}
+    assert _violations({FACADE: eager}) == ["loadgate is a base module but imports loadgate.data.notebook"]

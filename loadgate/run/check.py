@@ -1,55 +1,125 @@
-"""``loadgate check``: thresholds parse, scenarios import, and requirements trace both ways."""
+"""``loadgate check``: thresholds parse, scenarios import, and requirements trace both ways.
+
+Problems print as plain lines (``error: FILE:LINE: what; how to fix``) or, with ``--format github``,
+as GitHub Actions workflow commands (``::error file=FILE,line=LINE::what``) that the checks UI shows
+on the line of the file in a pull request.
+"""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import REQUIREMENT_RE, load_thresholds
 from loadgate.run.scenarios import check_latency, load_catalog
 
+FORMATS = ("plain", "github")
+
 # A tag that looks meant as a requirement but is not well-formed (req-perf-001, REQ_PERF_001, REQ-)
 _LOOKS_LIKE_REQ = re.compile(r"^(req|REQ|Req)[-_ ]?|^[A-Za-z]+[-_]\d+$")
+# "path/to/file.yaml:12: rest" or "path/to/file.py: rest", as every loadgate ConfigError starts
+_LOCATION = re.compile(r"^(?P<file>[^\s:,][^:,]*?\.(?:ya?ml|py))(?::(?P<line>\d+))?: (?P<message>.+)$", re.S)
 
 
-def check(scenarios: str, thresholds: str) -> tuple[bool, list[str]]:
-    """(consistent?, report lines). Every problem is one line that says what, where and how to fix it."""
+@dataclass(frozen=True)
+class Problem:
+    """One inconsistency: where it is (when known) and the message that says how to fix it."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+
+    @classmethod
+    def from_error(cls, error: ConfigError) -> "Problem":
+        """A ConfigError's text, with the file and line it starts with taken apart."""
+        m = _LOCATION.match(str(error))
+        if not m:
+            return cls(str(error))
+        return cls(m["message"], m["file"], int(m["line"]) if m["line"] else None)
+
+    def plain(self) -> str:
+        where = f"{self.file}:{self.line}: " if self.file and self.line else f"{self.file}: " if self.file else ""
+        return f"error: {where}{self.message}"
+
+    def github(self) -> str:
+        """A GitHub Actions ``::error`` command, escaped as the runner expects."""
+        props = []
+        if self.file:
+            props.append(f"file={_escape_property(self.file)}")
+            if self.line:
+                props.append(f"line={self.line}")
+        return f"::error {','.join(props)}::{_escape_data(self.message)}" if props else \
+            f"::error::{_escape_data(self.message)}"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _line_of(path: str, key: str) -> int | None:
+    """The line where a top-level ``key:`` starts in a YAML file (for annotations)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            for n, text in enumerate(f, 1):
+                if text.startswith(f"{key}:"):
+                    return n
+    except OSError:
+        pass
+    return None
+
+
+def find_problems(scenarios: str, thresholds: str) -> tuple[list[str], list[Problem], str | None]:
+    """(report lines, problems, closing count line or None when nothing could be loaded).
+
+    Every problem says what, where and how to fix it."""
     lines: list[str] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     try:
         files = load_thresholds(thresholds)
-    except ConfigError as e:
-        return False, [f"error: {e}"]
-    try:
         catalog = load_catalog(scenarios)
     except ConfigError as e:
-        return False, [f"error: {e}"]
+        return [], [Problem.from_error(e)], None
     tagged = catalog.requirements()
     for req, tf in sorted(files.items()):
         tasks = catalog.tasks_for(req)
         if not tasks:
-            problems.append(f"error: {tf.path}: requirement {req} has thresholds but no task in {scenarios} "
-                            f"is tagged @tag(\"{req}\"); tag the tasks that provide its evidence")
+            problems.append(Problem(f"requirement {req} has thresholds but no task in {scenarios} is tagged "
+                                    f"@tag(\"{req}\"); tag the tasks that provide its evidence",
+                                    tf.path, _line_of(tf.path, "requirement")))
             continue
         lines.append(f"{req}: {tf.title}")
         lines.append(f"  thresholds: {tf.path} ({len(tf.thresholds)})")
         for t in tasks:
             lines.append(f"  task: {t.file}:{t.line} {t.user_class}.{t.name.split('.')[-1]}")
     for req in sorted(tagged - set(files)):
-        where = ", ".join(sorted({f"{t.file}:{t.line}" for t in catalog.tasks_for(req)}))
-        problems.append(f"error: {where}: tag {req} has no threshold file; add {thresholds}/{req}.yaml "
-                        "with 'requirement: " + req + "' and its thresholds")
+        where = sorted({(t.file, t.line) for t in catalog.tasks_for(req)})
+        also = "".join(f", {f}:{n}" for f, n in where[1:])
+        problems.append(Problem(f"tag {req} has no threshold file{' (also tagged at ' + also[2:] + ')' if also else ''}; "
+                                f"add {thresholds}/{req}.yaml with 'requirement: {req}' and its thresholds",
+                                where[0][0], where[0][1]))
     for t in catalog.tasks:
         for tag in t.tags:
             if not REQUIREMENT_RE.match(tag) and _LOOKS_LIKE_REQ.match(tag):
-                problems.append(f"error: {t.file}:{t.line}: tag {tag!r} looks like a requirement ID but is not "
-                                "one; expected the form REQ-PERF-001 (capitals, digits, dash-separated)")
+                problems.append(Problem(f"tag {tag!r} looks like a requirement ID but is not one; expected the "
+                                        "form REQ-PERF-001 (capitals, digits, dash-separated)", t.file, t.line))
     for tf in files.values():
         try:
             check_latency(catalog, [tf])
         except ConfigError as e:
-            problems.append(f"error: {e}")
-    ok = not problems
-    lines.extend(problems)
-    lines.append(f"{'ok' if ok else 'FAILED'}: {len(files)} threshold file(s), {len(catalog.files)} scenario "
-                 f"file(s), {len(catalog.tasks)} task(s), {len(problems)} problem(s)")
-    return ok, lines
+            problems.append(Problem.from_error(e))
+    closing = (f"{'FAILED' if problems else 'ok'}: {len(files)} threshold file(s), {len(catalog.files)} scenario "
+               f"file(s), {len(catalog.tasks)} task(s), {len(problems)} problem(s)")
+    return lines, problems, closing
+
+
+def check(scenarios: str, thresholds: str, fmt: str = "plain") -> tuple[bool, list[str]]:
+    """(consistent?, output lines), problems in ``fmt`` (``plain`` or ``github``)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    lines, problems, closing = find_problems(scenarios, thresholds)
+    render = Problem.github if fmt == "github" else Problem.plain
+    return not problems, [*lines, *(render(p) for p in problems), *([closing] if closing else [])]

@@ -166,7 +166,8 @@ TIME = 'expected a time like "<200ms" or "<0.5s"'
 RATE = 'expected a rate like "<1%" or "<0.01"'
 TPUT = 'expected a throughput like ">1000/s" or ">50 req/s"'
 TOP = "expected a mapping with keys requirement, title, load, thresholds"
-ITEM_KEYS = "expected one of metric, request, target, alert, regression, min_requests, abort_on_fail, abort_after, abort_window"
+ITEM_KEYS = ("expected one of metric, request, target, alert, regression, min_requests, abort_on_fail, abort_after, "
+             "abort_window, aggregate, aggregate_series, query, unit, mountpoint")
 
 
 @pytest.mark.parametrize("text, message", [
@@ -233,16 +234,16 @@ ITEM_KEYS = "expected one of metric, request, target, alert, regression, min_req
      "(use min or max for the ends)"),
     (one('alert: ">1s"', "avg"),
      "t.yaml:3: thresholds[0].metric: unknown metric 'avg' (did you mean 'mean'?); expected p50, p90, p95, p99, "
-     "p99.9 (any pNN or pNN.N), mean, min, max, error_rate or throughput"),
+     "p99.9 (any pNN or pNN.N), mean, min, max, error_rate, throughput, or a resource: cpu, memory, disk, promql"),
     (one('alert: ">1s"', "p9x"),
      "t.yaml:3: thresholds[0].metric: unknown metric 'p9x' (did you mean 'p99'?); expected p50, p90, p95, p99, "
-     "p99.9 (any pNN or pNN.N), mean, min, max, error_rate or throughput"),
+     "p99.9 (any pNN or pNN.N), mean, min, max, error_rate, throughput, or a resource: cpu, memory, disk, promql"),
     (one('alert: ">1s"', "p99.99999"),   # f"p{q:g}" would print p100: at most 4 decimals
      "t.yaml:3: thresholds[0].metric: unknown metric 'p99.99999' (did you mean 'p99.9'?); expected p50, p90, p95, "
-     "p99, p99.9 (any pNN or pNN.N), mean, min, max, error_rate or throughput"),
+     "p99, p99.9 (any pNN or pNN.N), mean, min, max, error_rate, throughput, or a resource: cpu, memory, disk, promql"),
     ("requirement: REQ-X-1\nthresholds:\n  - alert: '>1s'\n",
      "t.yaml:3: thresholds[0].metric: missing; expected p50, p90, p95, p99, p99.9 (any pNN or pNN.N), mean, min, "
-     "max, error_rate or throughput"),
+     "max, error_rate, throughput, or a resource: cpu, memory, disk, promql"),
     ("requirement: REQ-X-1\nthresholds:\n  - p95\n",
      "t.yaml:3: thresholds[0]: 'p95' is not a mapping; expected an item like '- metric: p95' with target and/or alert"),
     ("requirement: REQ-X-1\nthresholds:\n  - {metric: p95, alert: '>1s'}\n  - {metric: p95, alert: '>2s'}\n",
@@ -301,7 +302,7 @@ LOAD_OK = "thresholds: [{metric: p95, alert: '>1s'}]\nrequirement: REQ-X-1\n"
     ("host: localhost:8080", "t.yaml:3: load.host: 'localhost:8080' is not an HTTP URL; expected a base URL like "
      "http://127.0.0.1:8089"),
     ("user: 5", "t.yaml:3: load.user: unknown key (did you mean 'users'?); expected one of users, spawn_rate, "
-     "duration, warmup, min_requests, host"),
+     "duration, warmup, min_requests, host, resources"),
 ])
 def test_load_block_errors(load, message):
     assert error_of(f"{LOAD_OK}load: {{{load}}}\n") == message
@@ -317,7 +318,7 @@ def test_load_block_values_and_defaults():
 
 def test_load_must_be_a_mapping():
     assert error_of(LOAD_OK + "load: 5\n") == ("t.yaml:3: load: 5 is not a mapping; expected keys users, spawn_rate, "
-                                               "duration, warmup, min_requests, host")
+                                               "duration, warmup, min_requests, host, resources")
 
 
 # --- files and directories -------------------------------------------------------------------

@@ -90,13 +90,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     opts = resolve_options(flags, files, ["loadgate", *sys.argv[1:]])
     used = {r: files[r] for r in reqs}
     check_baseline(args.baseline)
+    _check_prometheus_url(used, args.prometheus)
     rec = execute(opts, catalog, used, _say)
     _say(f"loadgate: recorded {rec.samples} samples; analysing")
     verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict, kind="run", baseline=args.baseline,
-                                       say=_say)
+                                       say=_say, prometheus=args.prometheus)
     print(format_table(verdict, color=sys.stdout.isatty()))
     print(f"run directory: {rec.run_dir}  (report.html, verdict.json, junit.xml, summary.md, samples.parquet)")
     return verdict.exit_code
+
+
+def _check_prometheus_url(files: dict, url: str | None) -> None:
+    """A Prometheus resource threshold needs a server: say so before the run, not after it."""
+    for tf in files.values():
+        for t in tf.thresholds:
+            if t.resource is not None and t.resource.source == "prometheus" and not (url or t.resource.prometheus):
+                raise ConfigError(f"{t.source}: load.resources.prometheus: missing for metric {t.metric}; "
+                                  "set the server's URL there or pass --prometheus URL")
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -112,7 +122,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         recorded = (run.get("options") or {}).get("thresholds")
         path = recorded if recorded and os.path.exists(recorded) else "thresholds"
     verdict, _summary, _run = gate_run(args.run_dir, load_thresholds(path), strict=args.strict,
-                                       baseline=args.baseline, say=_say)
+                                       baseline=args.baseline, say=_say, prometheus=args.prometheus)
     print(format_table(verdict, color=sys.stdout.isatty()))
     return verdict.exit_code
 
@@ -178,7 +188,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from loadgate.run.check import check
 
-    ok, lines = check(args.scenarios, args.thresholds)
+    ok, lines = check(args.scenarios, args.thresholds, args.prometheus or None,
+                      ask_prometheus=args.prometheus is not None)
     for line in lines:
         print(line)
     return 0 if ok else EXIT_CONFIG
@@ -239,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--baseline", metavar="RUN_DIR|last-pass",
                    help="run to measure regression thresholds against and compare with (default: last-pass, the "
                    "newest passing run in --out's history, when a threshold has regression:)")
+    r.add_argument("--prometheus", metavar="URL",
+                   help="Prometheus server for resource thresholds (overrides load.resources.prometheus)")
     r.set_defaults(func=cmd_run)
 
     a = sub.add_parser("analyze", help="summarise a samples file (ours or Locust's CSV request log)",
@@ -259,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--baseline", metavar="RUN_DIR|last-pass",
                    help="run to measure regression thresholds against "
                    "(default: last-pass when a threshold has regression:)")
+    g.add_argument("--prometheus", metavar="URL",
+                   help="Prometheus server for resource thresholds (overrides load.resources.prometheus)")
     g.set_defaults(func=cmd_gate)
 
     h = sub.add_parser("history", help="list past runs and gate re-evaluations, newest first",
@@ -293,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "Exit 0 when all is consistent, 2 otherwise.")
     c.add_argument("--scenarios", default="scenarios", metavar="PATH")
     c.add_argument("--thresholds", default="thresholds", metavar="PATH")
+    c.add_argument("--prometheus", nargs="?", const="", metavar="URL",
+                   help="also try every Prometheus resource query on the server (URL, else each file's "
+                   "load.resources.prometheus): bad PromQL, no series or several series are errors")
     c.set_defaults(func=cmd_check)
 
     w = sub.add_parser("worker", help="join a loadgate master from another machine as a load generator",

@@ -11,8 +11,12 @@ from loadgate.run.scenarios import load_catalog
 _LOOKS_LIKE_REQ = re.compile(r"^(req|REQ|Req)[-_ ]?|^[A-Za-z]+[-_]\d+$")
 
 
-def check(scenarios: str, thresholds: str) -> tuple[bool, list[str]]:
-    """(consistent?, report lines). Every problem is one line that says what, where and how to fix it."""
+def check(scenarios: str, thresholds: str, prometheus: str | None = None, *,
+          ask_prometheus: bool = False) -> tuple[bool, list[str]]:
+    """(consistent?, report lines). Every problem is one line that says what, where and how to fix it.
+
+    With ``ask_prometheus`` (``--prometheus``), every Prometheus resource query is also tried on the server.
+    """
     lines: list[str] = []
     problems: list[str] = []
     try:
@@ -43,8 +47,46 @@ def check(scenarios: str, thresholds: str) -> tuple[bool, list[str]]:
             if not REQUIREMENT_RE.match(tag) and _LOOKS_LIKE_REQ.match(tag):
                 problems.append(f"error: {t.file}:{t.line}: tag {tag!r} looks like a requirement ID but is not "
                                 "one; expected the form REQ-PERF-001 (capitals, digits, dash-separated)")
+    if ask_prometheus:
+        problems.extend(check_prometheus(files, prometheus))
     ok = not problems
     lines.extend(problems)
     lines.append(f"{'ok' if ok else 'FAILED'}: {len(files)} threshold file(s), {len(catalog.files)} scenario "
                  f"file(s), {len(catalog.tasks)} task(s), {len(problems)} problem(s)")
     return ok, lines
+
+
+def check_prometheus(files: dict, url_override: str | None) -> list[str]:
+    """Problems of every Prometheus resource query, asked of the server now: bad PromQL, no series, several
+    series without aggregate_series, an unreachable server. One line each, with file:line."""
+    from loadgate.errors import RunError
+    from loadgate.sources import prometheus
+
+    problems = []
+    for tf in files.values():
+        for t in tf.thresholds:
+            q = t.resource
+            if q is None or q.source != "prometheus":
+                continue
+            url = url_override or q.prometheus
+            if not url:
+                problems.append(f"error: {q.key}: load.resources.prometheus: missing; set the server's URL there "
+                                "or pass --prometheus URL")
+                continue
+            try:
+                step = q.step or prometheus.scrape_interval(url)
+                query = q.query or prometheus.builtin_query(q.metric, q.selector, q.mountpoint, rate_window_s=4 * step)
+                n = prometheus.instant_series(url, query)
+            except ConfigError as e:
+                problems.append(f"error: {q.key}: query: Prometheus rejected {query!r}: {e}; fix the PromQL")
+                continue
+            except RunError as e:
+                problems.append(f"error: {q.key}: {e}; start it or pass --prometheus URL")
+                continue
+            if n == 0:
+                problems.append(f"error: {q.key}: query {query!r} returns no series from {url}; check the metric "
+                                "names and load.resources.selector")
+            elif n > 1 and q.aggregate_series is None:
+                problems.append(f"error: {q.key}: query {query!r} returns {n} series from {url}; add "
+                                "aggregate_series: max|sum|mean or narrow load.resources.selector")
+    return problems

@@ -21,6 +21,7 @@ from loadgate.data import rundir
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import ThresholdFile
 from loadgate.run.live import rules_from_thresholds
+from loadgate.run.local_resources import LocalSampler
 from loadgate.run.options import RunOptions
 from loadgate.run.problems import saturation_problems, worker_problems
 from loadgate.run.processes import (
@@ -118,6 +119,9 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
         rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
         rundir.write_json(os.path.join(run_dir, rundir.RULES), rules_from_thresholds(thresholds.values()))
         intr = stack.enter_context(_Interrupt())
+        if any(t.resource is not None and t.resource.source == "local" for tf in thresholds.values()
+               for t in tf.thresholds):
+            stack.enter_context(LocalSampler(run_dir))  # this machine, once a second, for the whole run
         procs, pumps = _start_locust(opts, files, [u.name for u in users], host, run_dir, log)
         _wait(procs, opts, intr, rec, Progress(run_dir, opts, say))
         for t in pumps:

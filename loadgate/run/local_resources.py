@@ -64,11 +64,11 @@ class LocalSampler:
 
     def __enter__(self) -> "LocalSampler":
         self._mounts = disk_mountpoints()
-        psutil.cpu_percent(None)  # the first call has no previous one to measure from
         self._thread.start()
         return self
 
     def _loop(self) -> None:
+        psutil.cpu_percent(None)  # the first call (per thread, in newer psutil) has nothing to measure from
         next_at = time.monotonic() + self.period
         last_flush = time.monotonic()
         while not self._stop.wait(max(0.0, next_at - time.monotonic())):

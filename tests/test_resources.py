@@ -1,0 +1,222 @@
+"""Resource thresholds without Prometheus: parsing and error lines, the evidence rules over local samples,
+the local sampler against psutil's own view, a malformed server reply, and a real run with source: local."""
+from __future__ import annotations
+
+import http.server
+import textwrap
+import threading
+import time
+
+import numpy as np
+import psutil
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import E2E, load, run_cli
+from loadgate.analysis.window import Window
+from loadgate.data import resources as store
+from loadgate.errors import ConfigError, RunError
+from loadgate.gate.thresholds import load_threshold_file
+from loadgate.run.local_resources import LocalSampler
+from loadgate.sources import prometheus
+from loadgate.sources.collect import ResourceQuery, aggregate, evaluate_query
+
+
+def parse(tmp_path, body: str):
+    path = tmp_path / "t.yaml"
+    path.write_text("requirement: REQ-X-1\n" + textwrap.dedent(body).lstrip("\n"))
+    return load_threshold_file(path)
+
+
+def error_of(tmp_path, body: str) -> str:
+    with pytest.raises(ConfigError) as exc:
+        parse(tmp_path, body)
+    return str(exc.value).replace(str(tmp_path) + "/", "")
+
+
+# --- threshold files -------------------------------------------------------------------------------
+
+def test_resource_items_parse_to_percent_levels_and_queries(tmp_path):
+    tf = parse(tmp_path, """
+        load:
+          resources: {source: prometheus, prometheus: "http://127.0.0.1:9090", selector: 'instance="a:9100"', step: 5s}
+        thresholds:
+          - metric: cpu
+            target: "<70%"
+            alert: ">0.9"
+            aggregate: p95
+          - metric: disk
+            target: "<85%"
+            mountpoint: /
+          - metric: promql
+            query: sum(rate(http_requests_total[30s]))
+            alert: ">5 req/s"
+            unit: req/s
+        """)
+    cpu, disk, promql = tf.thresholds
+    assert (cpu.target.value, cpu.alert.value, cpu.unit, cpu.resource.aggregate) == (70.0, 90.0, "%", "p95")
+    assert cpu.resource.source == "prometheus" and cpu.resource.selector == 'instance="a:9100"'
+    assert cpu.resource.step == 5.0 and cpu.resource.key == f"{tmp_path}/t.yaml:5"
+    assert disk.resource.mountpoint == "/" and disk.resource.aggregate == "mean"
+    assert (promql.alert.value, promql.unit, promql.resource.query) == (5.0, "req/s", "sum(rate(http_requests_total[30s]))")
+    assert cpu.request is None and promql.percentile is None
+
+
+def test_without_a_resources_block_the_source_is_local(tmp_path):
+    tf = parse(tmp_path, "thresholds:\n  - metric: memory\n    target: '<80%'\n")
+    assert tf.thresholds[0].resource.source == "local" and tf.load.resources is None
+
+
+@pytest.mark.parametrize("body, message", [
+    ("thresholds:\n  - metric: cpu\n    alert: '>90%'\n    aggregate: median\n",
+     "t.yaml:5: thresholds[0].aggregate: 'median' is not an aggregate; expected mean, max or a percentile like p95"),
+    ("thresholds:\n  - metric: cpu\n    alert: '>90%'\n    aggregate_series: avg\n",
+     "t.yaml:5: thresholds[0].aggregate_series: 'avg' is not a way to combine series; expected max, sum or mean"),
+    ("thresholds:\n  - metric: cpu\n    alert: '>90ms'\n",
+     "t.yaml:4: thresholds[0].alert: unit 'ms' in '>90ms' does not fit cpu; expected a share like \"<70%\" "
+     "(or a fraction like \"<0.7\")"),
+    ("thresholds:\n  - metric: memory\n    alert: '>90%'\n    request: GET /x\n",
+     "t.yaml:5: thresholds[0].request: does not apply to metric memory (a resource of the target, not a request); "
+     "expected remove it; resource thresholds take aggregate and target/alert"),
+    ("thresholds:\n  - metric: cpu\n    alert: '>90%'\n    query: up\n",
+     "t.yaml:5: thresholds[0].query: does not apply to metric cpu (it has a built-in query); expected metric: promql "
+     "for your own query, or remove it"),
+    ("thresholds:\n  - metric: promql\n    alert: '>1'\n",
+     "t.yaml:3: thresholds[0].query: missing; expected a PromQL expression giving one series, like "
+     "'sum(rate(http_requests_total[30s]))'"),
+    ("thresholds:\n  - metric: promql\n    query: up\n    alert: '>1'\n",
+     "t.yaml:3: thresholds[0].metric: promql needs a Prometheus source; expected load.resources with source: "
+     "prometheus and prometheus: URL"),
+    ("thresholds:\n  - metric: memory\n    alert: '>90%'\n    mountpoint: /\n",
+     "t.yaml:5: thresholds[0].mountpoint: does not apply to metric memory; expected a mount point like \"/\" on a "
+     "disk threshold"),
+    ("thresholds:\n  - metric: p95\n    alert: '>1s'\n    aggregate: max\n",
+     "t.yaml:5: thresholds[0].aggregate: does not apply to metric p95; expected a resource metric (cpu, memory, disk, "
+     "promql) beside it, or remove it"),
+    ("thresholds:\n  - metric: cpu\n    alert: '>90%'\n    abort_on_fail: true\n",
+     "t.yaml:5: thresholds[0].abort_on_fail: is not supported for metric cpu yet; expected remove it; the resource "
+     "alert still fails the gate after the run"),
+    ("load:\n  resources: {source: datadog}\nthresholds:\n  - metric: cpu\n    alert: '>90%'\n",
+     "t.yaml:3: load.resources.source: 'datadog' is not a source; expected local (this machine, sampled by loadgate) "
+     "or prometheus"),
+    ("load:\n  resources: {source: prometheus, selector: 'instance=a'}\nthresholds:\n  - metric: cpu\n    alert: '>90%'\n",
+     "t.yaml:3: load.resources.selector: 'instance=a' is not a list of label matchers; expected PromQL matchers like "
+     "'instance=\"10.0.0.5:9100\"' or 'job=\"node\", instance=~\"web.*\"'"),
+])
+def test_every_resource_error_is_one_line_with_file_line_and_key(tmp_path, body, message):
+    assert error_of(tmp_path, body) == message
+
+
+# --- the evidence rules, over real local rows ------------------------------------------------------
+
+def _rows(metric, stamps, values, labels="{}"):
+    return [(t, "local", metric, "psutil", labels, v) for t, v in zip(stamps, values)]
+
+
+def _query(metric="memory", **kw):
+    return ResourceQuery(key="t.yaml:4", requirement="REQ-X-1", metric=metric, source="local", **kw)
+
+
+def test_aggregates_are_exact():
+    values = [10.0, 20.0, 30.0, 70.0]
+    assert aggregate(values, "mean") == 32.5 and aggregate(values, "max") == 70.0
+    assert aggregate(values, "p95") == np.percentile(values, 95)
+
+
+def test_window_points_scrape_gaps_and_no_samples():
+    stamps = np.arange(100.0, 121.0)
+    rows = _rows("memory", stamps, np.linspace(40, 60, stamps.size))
+    value, _ = evaluate_query(_query(), Window(105.0, 115.0), rows)
+    assert (value.points, value.expected, value.reason) == (11, 11, None)
+    assert value.value == pytest.approx(np.mean(np.linspace(40, 60, 21)[5:16]))
+    gappy = [r for r in rows if r[0] % 3 == 0]  # every third second: fewer than half the points
+    value, _ = evaluate_query(_query(), Window(105.0, 115.0), gappy)
+    assert value.value is None and value.reason.startswith("REQ-X-1 memory: scrape gaps: 4 of 11 expected points")
+    value, _ = evaluate_query(_query("cpu"), Window(105.0, 115.0), rows)
+    assert value.value is None and "no local samples were recorded" in value.reason
+
+
+def test_local_disk_is_the_fullest_filesystem_unless_a_mountpoint_is_named():
+    stamps = [1.0, 2.0, 3.0]
+    rows = _rows("disk", stamps, [10, 11, 12], '{mountpoint="/"}') + _rows("disk", stamps, [50, 50, 50], '{mountpoint="/data"}')
+    fullest, _ = evaluate_query(_query("disk"), Window(1.0, 3.0), rows)
+    root, _ = evaluate_query(_query("disk", mountpoint="/"), Window(1.0, 3.0), rows)
+    assert (fullest.value, root.value) == (50.0, 11.0)
+
+
+# --- a malformed server reply (a stub: a real Prometheus does not send one) -------------------------
+
+@pytest.fixture
+def stub():
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {}, "values": "x"}]}}' \
+                if "query_range" in self.path else b"<html>not prometheus</html>"
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_malformed_reply_makes_the_threshold_inconclusive(stub):
+    with pytest.raises(RunError, match="answered /api/v1/targets with HTTP 200 and no JSON"):
+        prometheus.scrape_interval(stub)
+    query = ResourceQuery(key="t.yaml:4", requirement="REQ-X-1", metric="cpu", source="prometheus",
+                          prometheus=stub, step=1.0)
+    value, rows = evaluate_query(query, Window(0.0, 10.0), [])
+    assert value.value is None and rows is None
+    assert value.reason == f"REQ-X-1 cpu: Prometheus at {stub} answered query_range with a malformed series"
+
+
+# --- the local sampler against psutil's own view ----------------------------------------------------
+
+def test_local_samples_match_psutils_own_view(tmp_path):
+    memory = []
+    with LocalSampler(str(tmp_path), period=0.5) as sampler:
+        cpu_before = psutil.cpu_times()
+        for _ in range(8):
+            memory.append(psutil.virtual_memory().percent)
+            time.sleep(0.5)
+        cpu_after = psutil.cpu_times()
+    rows = store.read_rows(str(tmp_path))
+    assert rows == sampler.rows and len(rows) >= 6
+    mem = [r[5] for r in rows if r[2] == "memory"]
+    cpu = [r[5] for r in rows if r[2] == "cpu"]
+    assert abs(np.mean(mem) - np.mean(memory)) <= 3.0
+    busy = lambda t: sum(t) - t.idle - getattr(t, "iowait", 0.0)  # noqa: E731 - psutil's own busy time
+    own = 100 * (busy(cpu_after) - busy(cpu_before)) / (sum(cpu_after) - sum(cpu_before))
+    assert abs(np.mean(cpu) - own) <= 10.0, (cpu, own)
+    assert {r[4] for r in rows if r[2] == "disk"} >= {'{mountpoint="/"}'}
+
+
+def test_a_real_run_with_source_local(tmp_path):
+    (tmp_path / "REQ-T-PASS.yaml").write_text(textwrap.dedent("""\
+        requirement: REQ-T-PASS
+        thresholds:
+          - metric: p95
+            alert: ">5s"
+          - metric: cpu
+            alert: ">100%"
+          - metric: memory
+            target: "<99%"
+          - metric: disk
+            alert: ">99.9%"
+        """))
+    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"), "--thresholds",
+                  str(tmp_path / "REQ-T-PASS.yaml"), "--users", "3", "--duration", "4s", "--out", str(tmp_path / "out"))
+    assert res.code == 0, res.stdout + res.stderr
+    run_dir = next((tmp_path / "out").iterdir())
+    rows = {t["metric"]: t for t in load(run_dir, "verdict.json")["thresholds"]}
+    for metric in ("cpu", "memory", "disk"):
+        assert rows[metric]["status"] == "pass" and rows[metric]["resource_source"] == "local"
+        assert rows[metric]["requests"] >= 3  # points in the window
+    df = pq.read_table(run_dir / "resources.parquet").to_pandas()
+    assert set(df["source"]) == {"local"} and {"cpu", "memory", "disk"} <= set(df["metric"])
+    run = load(run_dir, "run.json")
+    assert df["timestamp"].min() <= run["ramp_up_done"] and df["timestamp"].max() >= run["end"] - 1.5

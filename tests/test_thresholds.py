@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loadgate.errors import ConfigError
+from loadgate.gate.resources import ResourceSettings
 from loadgate.gate.thresholds import (REQUIREMENT_RE, Condition, LoadDefaults, load_threshold_file, load_thresholds,
                                  parse_condition, required_percentiles)
 
@@ -50,8 +51,11 @@ def test_example_perf_file_parses_to_the_contract_values():
     tf = load_threshold_file(REPO / "thresholds" / "REQ-PERF-001.yaml")
     assert tf.requirement == "REQ-PERF-001"
     assert tf.title == "System must support 1000 concurrent users"
-    assert tf.load == LoadDefaults(users=1000, spawn_rate=100.0, duration=120.0, warmup=15.0)
-    p95, err, tput, p99 = tf.thresholds
+    assert tf.load == LoadDefaults(users=1000, spawn_rate=100.0, duration=120.0, warmup=15.0,
+                                   resources=ResourceSettings(source="local"))
+    p95, err, tput, p99, cpu, memory, disk = tf.thresholds
+    assert [(t.metric, t.target.text, t.target.value, t.resource.source) for t in (cpu, memory, disk)] == [
+        ("cpu", "<70%", 70.0, "local"), ("memory", "<80%", 80.0, "local"), ("disk", "<85%", 85.0, "local")]
     assert (p95.metric, p95.target, p95.alert) == ("p95", Condition("<", 200.0, "ms", "<200ms"),
                                                     Condition(">", 500.0, "ms", ">500ms"))
     assert (err.target.value, err.alert.value, err.unit) == (0.001, 0.01, "ratio")
@@ -59,7 +63,7 @@ def test_example_perf_file_parses_to_the_contract_values():
                                          Condition("<", 500.0, "req/s", "<500/s"))
     assert (p99.request, p99.target, p99.alert.value, p99.min_requests) == ("GET /api/users/[id]", None, 800.0, 500)
     assert p95.min_requests == 1 and p95.request is None
-    assert p99.source.endswith("REQ-PERF-001.yaml:18")
+    assert p99.source.endswith("REQ-PERF-001.yaml:20")
     assert tf.sha256 == hashlib.sha256((REPO / "thresholds" / "REQ-PERF-001.yaml").read_bytes()).hexdigest()
 
 

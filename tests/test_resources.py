@@ -13,6 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import E2E, load, run_cli
+from test_report import chart_json
+from test_report_browser import chromium, open_and_shoot  # noqa: F401 - chromium is a fixture
 from loadgate.analysis.window import Window
 from loadgate.data import resources as store
 from loadgate.errors import ConfigError, RunError
@@ -195,7 +197,10 @@ def test_local_samples_match_psutils_own_view(tmp_path):
     assert {r[4] for r in rows if r[2] == "disk"} >= {'{mountpoint="/"}'}
 
 
-def test_a_real_run_with_source_local(tmp_path):
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    """One real 3-user run of REQ-T-PASS gated on this machine's cpu, memory and disk (source: local)."""
+    tmp_path = tmp_path_factory.mktemp("local-run")
     (tmp_path / "REQ-T-PASS.yaml").write_text(textwrap.dedent("""\
         requirement: REQ-T-PASS
         thresholds:
@@ -210,8 +215,12 @@ def test_a_real_run_with_source_local(tmp_path):
         """))
     res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"), "--thresholds",
                   str(tmp_path / "REQ-T-PASS.yaml"), "--users", "3", "--duration", "4s", "--out", str(tmp_path / "out"))
+    return res, next(p for p in (tmp_path / "out").iterdir() if p.is_dir())
+
+
+def test_a_real_run_with_source_local(local_run):
+    res, run_dir = local_run
     assert res.code == 0, res.stdout + res.stderr
-    run_dir = next((tmp_path / "out").iterdir())
     rows = {t["metric"]: t for t in load(run_dir, "verdict.json")["thresholds"]}
     for metric in ("cpu", "memory", "disk"):
         assert rows[metric]["status"] == "pass" and rows[metric]["resource_source"] == "local"
@@ -220,3 +229,13 @@ def test_a_real_run_with_source_local(tmp_path):
     assert set(df["source"]) == {"local"} and {"cpu", "memory", "disk"} <= set(df["metric"])
     run = load(run_dir, "run.json")
     assert df["timestamp"].min() <= run["ramp_up_done"] and df["timestamp"].max() >= run["end"] - 1.5
+
+
+def test_the_report_draws_the_resources_with_their_levels(local_run, chromium, tmp_path):
+    _res, run_dir = local_run
+    data = chart_json((run_dir / "report.html").read_text(encoding="utf-8"))
+    assert [r["metric"] for r in data["resources"]][:2] == ["cpu", "memory"]
+    assert {(l["metric"], l["level"], l["value"]) for l in data["levels"]} >= {("cpu", "alert", 100.0),
+                                                                              ("memory", "target", 99.0)}
+    dom = open_and_shoot(chromium, run_dir, tmp_path, "report-resources.png")
+    assert 'id="chart-resources"' in dom and "memory (local)" in dom

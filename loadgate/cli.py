@@ -91,7 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     used = {r: files[r] for r in reqs}
     check_baseline(args.baseline)
     _check_prometheus_url(used, args.prometheus)
-    rec = execute(opts, catalog, used, _say)
+    rec = execute(opts, catalog, used, _say, prometheus=args.prometheus)
     _say(f"loadgate: recorded {rec.samples} samples; analysing")
     verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict, kind="run", baseline=args.baseline,
                                        say=_say, prometheus=args.prometheus)

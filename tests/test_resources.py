@@ -95,9 +95,9 @@ def test_without_a_resources_block_the_source_is_local(tmp_path):
     ("thresholds:\n  - metric: p95\n    alert: '>1s'\n    aggregate: max\n",
      "t.yaml:5: thresholds[0].aggregate: does not apply to metric p95; expected a resource metric (cpu, memory, disk, "
      "promql) beside it, or remove it"),
-    ("thresholds:\n  - metric: cpu\n    alert: '>90%'\n    abort_on_fail: true\n",
-     "t.yaml:5: thresholds[0].abort_on_fail: is not supported for metric cpu yet; expected remove it; the resource "
-     "alert still fails the gate after the run"),
+    ("thresholds:\n  - metric: cpu\n    target: '<90%'\n    abort_on_fail: true\n",
+     "t.yaml:5: thresholds[0].abort_on_fail: needs an alert level to abort on; expected an alert like \">500ms\" in "
+     "the same item"),
     ("load:\n  resources: {source: datadog}\nthresholds:\n  - metric: cpu\n    alert: '>90%'\n",
      "t.yaml:3: load.resources.source: 'datadog' is not a source; expected local (this machine, sampled by loadgate) "
      "or prometheus"),
@@ -239,3 +239,23 @@ def test_the_report_draws_the_resources_with_their_levels(local_run, chromium, t
                                                                               ("memory", "target", 99.0)}
     dom = open_and_shoot(chromium, run_dir, tmp_path, "report-resources.png")
     assert 'id="chart-resources"' in dom and "memory (local)" in dom
+
+
+def test_abort_on_fail_stops_the_run_when_a_resource_alert_holds_over_its_window(tmp_path):
+    (tmp_path / "REQ-T-PASS.yaml").write_text(textwrap.dedent("""\
+        requirement: REQ-T-PASS
+        thresholds:
+          - metric: memory
+            alert: ">1%"          # held on any machine: the run must stop after the window
+            abort_on_fail: true
+            abort_window: 2s
+        """))
+    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"), "--thresholds",
+                  str(tmp_path / "REQ-T-PASS.yaml"), "--users", "2", "--duration", "60s", "--out", str(tmp_path / "out"))
+    assert res.code == 1, res.stdout + res.stderr
+    run_dir = next(p for p in (tmp_path / "out").iterdir() if p.is_dir())
+    run, verdict = load(run_dir, "run.json"), load(run_dir, "verdict.json")
+    assert run["aborted"].startswith("aborted after ") and "REQ-T-PASS memory >1% held over the last 2s (mean " in run["aborted"]
+    assert verdict["verdict"] == "fail" and verdict["reasons"][0] == run["aborted"]
+    assert run["end"] - run["start"] < 60  # stopped long before its duration
+    assert (run_dir / "samples.parquet").exists() and pq.read_table(run_dir / "resources.parquet").num_rows > 0

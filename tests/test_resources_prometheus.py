@@ -154,3 +154,25 @@ def test_check_reports_a_bad_query_before_a_run(prom, tmp_path):
     line = next(l for l in res.stdout.splitlines() if f"{bad}:5: query" in l)
     assert line.startswith(f"error: {bad}:5: query: Prometheus rejected 'rate(node_cpu_seconds_total[1m'")
     assert "fix the PromQL" in line
+
+
+def test_abort_on_fail_with_a_prometheus_alert_stops_the_run(prom, tmp_path):
+    (tmp_path / "REQ-T-PASS.yaml").write_text(textwrap.dedent(f"""\
+        requirement: REQ-T-PASS
+        load:
+          resources: {{source: prometheus, prometheus: "http://127.0.0.1:1"}}   # --prometheus overrides it
+        thresholds:
+          - metric: memory
+            alert: ">1%"
+            abort_on_fail: true
+            abort_window: 3s
+        """))
+    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"), "--thresholds",
+                  str(tmp_path / "REQ-T-PASS.yaml"), "--users", "2", "--duration", "60s", "--out", str(tmp_path / "out"),
+                  "--prometheus", prom.url)
+    assert res.code == 1, res.stdout + res.stderr
+    run_dir = next(p for p in (tmp_path / "out").iterdir() if p.is_dir())
+    run = load(run_dir, "run.json")
+    assert "REQ-T-PASS memory >1% held over the last 3s (mean " in run["aborted"] and ", prometheus)" in run["aborted"]
+    assert run["end"] - run["start"] < 60 and run["samples"] > 0
+    assert _row(run_dir, "memory")["status"] == "fail"

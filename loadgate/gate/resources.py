@@ -88,9 +88,6 @@ def parse_item(f: FileErrors, item: LineMap, line: int, where: str, requirement:
         if key in item:
             raise f.error(at[key], f"{where}.{key}", f"does not apply to metric {metric} (a resource of the target, "
                           "not a request)", "remove it; resource thresholds take aggregate and target/alert")
-    if item.get("abort_on_fail"):
-        raise f.error(at["abort_on_fail"], f"{where}.abort_on_fail", f"is not supported for metric {metric} yet",
-                      "remove it; the resource alert still fails the gate after the run")
     aggregate = item.get("aggregate", "mean")
     m = _AGGREGATE_RE.match(str(aggregate))
     if aggregate not in ("mean", "max") and not (m and 0 < float(m.group(1)) < 100):

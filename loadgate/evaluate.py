@@ -35,7 +35,8 @@ def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile], *,
     summary, problems = summarize_run(run_dir, run, required_percentiles(files))
     queries = [t.resource for tf in files.values() for t in tf.thresholds if t.resource is not None]
     if queries:
-        summary["resources"] = collect_resources(run_dir, queries, run_window(run), prometheus_url=prometheus)
+        summary["resources"] = collect_resources(run_dir, queries, run_window(run), prometheus_url=prometheus,
+                                                 target=run.get("host"))
     rundir.write_json(os.path.join(run_dir, rundir.SUMMARY), summary)
     return summary, problems
 

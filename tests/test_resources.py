@@ -3,6 +3,8 @@ the local sampler against psutil's own view, a malformed server reply, and a rea
 from __future__ import annotations
 
 import http.server
+import json
+import shutil
 import textwrap
 import threading
 import time
@@ -259,3 +261,17 @@ def test_abort_on_fail_stops_the_run_when_a_resource_alert_holds_over_its_window
     assert verdict["verdict"] == "fail" and verdict["reasons"][0] == run["aborted"]
     assert run["end"] - run["start"] < 60  # stopped long before its duration
     assert (run_dir / "samples.parquet").exists() and pq.read_table(run_dir / "resources.parquet").num_rows > 0
+
+
+def test_local_values_are_skipped_when_the_target_is_elsewhere(local_run, tmp_path):
+    _res, run_dir = local_run
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    run = load(copy, "run.json")
+    (copy / "run.json").write_text(json.dumps({**run, "host": "http://10.0.0.5:8080"}))
+    res = run_cli("gate", str(copy), "--thresholds", run["options"]["thresholds"])
+    assert res.code == 0, res.stdout + res.stderr
+    rows = {t["metric"]: t for t in load(copy, "verdict.json")["thresholds"]}
+    assert [rows[m]["status"] for m in ("cpu", "memory", "disk")] == ["skipped"] * 3
+    assert rows["cpu"]["reason"].startswith("REQ-T-PASS cpu: source: local measures this machine, but the target "
+                                            "http://10.0.0.5:8080 is elsewhere; set load.resources.source: prometheus")

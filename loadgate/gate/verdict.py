@@ -182,6 +182,8 @@ def _resource_one(t: Threshold, summary: Mapping) -> ThresholdResult:
         return _result(t, "inconclusive", None, 0, f"{label}: no resource values in the summary (re-run "
                        "'loadgate gate' to collect them)", **extra)
     points, value = int(entry.get("points") or 0), entry.get("value")
+    if entry.get("skipped"):
+        return _result(t, "skipped", None, 0, entry.get("reason") or f"{label}: skipped", **extra)
     if entry.get("reason") or not isinstance(value, (int, float)) or not math.isfinite(value):
         return _result(t, "inconclusive", None, points, entry.get("reason") or f"{label}: no value", **extra)
     return _levels(t, float(value), points, label, **extra)

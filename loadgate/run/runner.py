@@ -36,6 +36,7 @@ from loadgate.run.processes import (
 from loadgate.run.progress import Progress
 from loadgate.run.redact import redact
 from loadgate.run.scenarios import Catalog
+from loadgate.sources.collect import is_loopback
 
 STOP_GRACE_S = 8.0  # SIGTERM -> Locust stopped; the contract allows 10 s in all
 
@@ -123,8 +124,8 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
         rundir.write_json(os.path.join(run_dir, rundir.RULES), rules_from_thresholds(thresholds.values()))
         intr = stack.enter_context(_Interrupt())
         sampler = None
-        if any(t.resource is not None and t.resource.source == "local" for tf in thresholds.values()
-               for t in tf.thresholds):
+        if is_loopback(host) and any(t.resource is not None and t.resource.source == "local"
+                                     for tf in thresholds.values() for t in tf.thresholds):
             sampler = stack.enter_context(LocalSampler(run_dir))  # this machine, once a second, for the whole run
         procs, pumps = _start_locust(opts, files, [u.name for u in users], host, run_dir, log)
         watch = stack.enter_context(ResourceWatch(run_dir, thresholds.values(), sampler, prometheus))

@@ -7,7 +7,9 @@ Prometheus or a query without series make a value missing, with the reason; seve
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
+from urllib.parse import urlsplit
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -53,13 +55,14 @@ class ResourceValue:
     expected: int
     step: float
     reason: str | None
+    skipped: bool = False  # local samples of a target elsewhere: not evidence either way
 
     def to_dict(self) -> dict:
         q = self.query
         return {"key": q.key, "requirement": q.requirement, "metric": q.metric, "source": q.source,
                 "query": self.promql, "aggregate": q.aggregate, "aggregate_series": q.aggregate_series,
                 "value": self.value, "unit": q.unit, "points": self.points, "expected_points": self.expected,
-                "step": self.step, "reason": self.reason}
+                "step": self.step, "reason": self.reason, **({"skipped": True} if self.skipped else {})}
 
 
 def aggregate(values: Sequence[float] | np.ndarray, how: str) -> float:
@@ -157,10 +160,24 @@ def _within(s: Series, window: Window) -> tuple[tuple[float, ...], tuple[float, 
     return tuple(t for t, _ in keep), tuple(v for _, v in keep)
 
 
+def is_loopback(url: str | None) -> bool:
+    """Whether ``url``'s host is this machine (127.0.0.0/8, ::1, localhost)."""
+    host = urlsplit(url or "").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def collect(run_dir: str, queries: Sequence[ResourceQuery], window: Window, *,
-            prometheus_url: str | None = None) -> dict:
+            prometheus_url: str | None = None, target: str | None = None) -> dict:
     """The summary's ``resources`` block for ``queries`` over ``window``; Prometheus' series are written
-    to the run's resources.parquet (its local rows kept). ``prometheus_url`` overrides every query's."""
+    to the run's resources.parquet (its local rows kept). ``prometheus_url`` overrides every query's.
+
+    Local samples describe this machine: with a ``target`` URL elsewhere they are no evidence about it,
+    and those thresholds are skipped with the reason (not failed, not inconclusive: they never applied)."""
     if prometheus_url:
         queries = [dataclasses.replace(q, prometheus=prometheus_url) if q.source == "prometheus" else q
                    for q in queries]
@@ -170,6 +187,11 @@ def collect(run_dir: str, queries: Sequence[ResourceQuery], window: Window, *,
     seen: set[tuple] = set()
     answered = True
     for q in queries:
+        if q.source == "local" and target and not is_loopback(target):
+            values.append(ResourceValue(q, None, None, 0, 0, LOCAL_STEP_S, (
+                f"{q.requirement} {q.metric}: source: local measures this machine, but the target {target} is "
+                "elsewhere; set load.resources.source: prometheus to gate its resources"), skipped=True))
+            continue
         value, got = evaluate_query(q, window, rows)
         values.append(value)
         answered = answered and (got is not None or q.source == "local")

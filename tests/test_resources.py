@@ -275,3 +275,33 @@ def test_local_values_are_skipped_when_the_target_is_elsewhere(local_run, tmp_pa
     assert [rows[m]["status"] for m in ("cpu", "memory", "disk")] == ["skipped"] * 3
     assert rows["cpu"]["reason"].startswith("REQ-T-PASS cpu: source: local measures this machine, but the target "
                                             "http://10.0.0.5:8080 is elsewhere; set load.resources.source: prometheus")
+
+
+def test_a_prometheus_threshold_without_a_server_stops_before_the_run(tmp_path):
+    (tmp_path / "REQ-T-PASS.yaml").write_text("requirement: REQ-T-PASS\nload:\n  resources: {source: prometheus}\n"
+                                              "thresholds:\n  - metric: cpu\n    alert: '>90%'\n")
+    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"), "--thresholds",
+                  str(tmp_path / "REQ-T-PASS.yaml"), "--out", str(tmp_path / "out"))
+    assert res.code == 2
+    assert res.error_lines == [f"loadgate run: error: {tmp_path}/REQ-T-PASS.yaml:5: load.resources.prometheus: missing "
+                               "for metric cpu; set the server's URL there or pass --prometheus URL"]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_built_in_queries_narrowed_by_the_selector():
+    node = 'instance="a:9100"'
+    assert prometheus.builtin_query("memory", node) == (
+        '100 * (1 - node_memory_MemAvailable_bytes{instance="a:9100"} / node_memory_MemTotal_bytes{instance="a:9100"})')
+    assert prometheus.builtin_query("cpu", None, rate_window_s=4) == (
+        '100 * (1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[4s])))')
+    disk = prometheus.builtin_query("disk", node, "/")
+    assert disk.startswith("max by (instance) (100 * (1 - node_filesystem_avail_bytes{instance=\"a:9100\",fstype!~")
+    assert 'mountpoint="/"' in disk
+    box = 'namespace="shop", container="api"'
+    assert prometheus.builtin_query("cpu", box, rate_window_s=60) == (
+        '100 * sum(rate(container_cpu_usage_seconds_total{namespace="shop", container="api"}[60s])) / '
+        'sum(container_spec_cpu_quota{namespace="shop", container="api"} / '
+        'container_spec_cpu_period{namespace="shop", container="api"})')
+    assert prometheus.builtin_query("memory", box) == (
+        '100 * sum(container_memory_working_set_bytes{namespace="shop", container="api"}) / '
+        'sum(container_spec_memory_limit_bytes{namespace="shop", container="api"})')

@@ -59,8 +59,8 @@ def parse_settings(f: FileErrors, raw: Any, line: int) -> ResourceSettings:
     step = raw.get("step")
     if step is not None:
         try:
-            step = parse_duration(step)
-        except ValueError:
+            step = None if isinstance(step, (list, dict, bool)) else parse_duration(step)
+        except (TypeError, ValueError):
             step = None
         if step is None or step <= 0:
             raise f.error(at["step"], "load.resources.step", f"{quote(raw.get('step'))} is not a positive duration",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import json
 import shutil
+import socket
 import textwrap
 import threading
 import time
@@ -306,3 +307,18 @@ def test_built_in_queries_narrowed_by_the_selector():
     assert prometheus.builtin_query("memory", box) == (
         '100 * sum(container_memory_working_set_bytes{namespace="shop", container="api"}) / '
         'sum(container_spec_memory_limit_bytes{namespace="shop", container="api"})')
+
+
+def test_check_names_an_unreachable_prometheus_once(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"  # bound, not listening: refused
+        (tmp_path / "REQ-T-PASS.yaml").write_text(
+            f"requirement: REQ-T-PASS\nload:\n  resources: {{source: prometheus, prometheus: '{url}'}}\n"
+            "thresholds:\n  - metric: cpu\n    alert: '>90%'\n  - metric: memory\n    alert: '>90%'\n")
+        res = run_cli("check", "--scenarios", str(E2E / "scenarios"), "--thresholds", str(tmp_path / "REQ-T-PASS.yaml"),
+                      "--prometheus")
+    assert res.code == 2
+    lines = [l for l in res.stdout.splitlines() if "unreachable" in l]
+    assert lines == [f"error: {tmp_path}/REQ-T-PASS.yaml:5: Prometheus at {url} is unreachable (cannot connect); "
+                     "start it or pass --prometheus URL"]

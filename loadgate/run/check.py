@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import re
 
-from loadgate.errors import ConfigError
+from loadgate.errors import ConfigError, RunError
 from loadgate.gate.thresholds import REQUIREMENT_RE, load_thresholds
 from loadgate.run.scenarios import load_catalog
+from loadgate.sources import prometheus
 
 # A tag that looks meant as a requirement but is not well-formed (req-perf-001, REQ_PERF_001, REQ-)
 _LOOKS_LIKE_REQ = re.compile(r"^(req|REQ|Req)[-_ ]?|^[A-Za-z]+[-_]\d+$")
@@ -58,11 +59,9 @@ def check(scenarios: str, thresholds: str, prometheus: str | None = None, *,
 
 def check_prometheus(files: dict, url_override: str | None) -> list[str]:
     """Problems of every Prometheus resource query, asked of the server now: bad PromQL, no series, several
-    series without aggregate_series, an unreachable server. One line each, with file:line."""
-    from loadgate.errors import RunError
-    from loadgate.sources import prometheus
-
+    series without aggregate_series, an unreachable server (once per server). One line each, with file:line."""
     problems = []
+    steps: dict[str, float | None] = {}  # per server: its scrape interval, None when it cannot be asked
     for tf in files.values():
         for t in tf.thresholds:
             q = t.resource
@@ -73,9 +72,17 @@ def check_prometheus(files: dict, url_override: str | None) -> list[str]:
                 problems.append(f"error: {q.key}: load.resources.prometheus: missing; set the server's URL there "
                                 "or pass --prometheus URL")
                 continue
+            if url not in steps:
+                try:
+                    steps[url] = prometheus.scrape_interval(url)
+                except RunError as e:
+                    steps[url] = None
+                    problems.append(f"error: {q.key}: {e}; start it or pass --prometheus URL")
+            if steps[url] is None:
+                continue
+            query = q.query or prometheus.builtin_query(q.metric, q.selector, q.mountpoint,
+                                                        rate_window_s=4 * (q.step or steps[url] or 1.0))
             try:
-                step = q.step or prometheus.scrape_interval(url)
-                query = q.query or prometheus.builtin_query(q.metric, q.selector, q.mountpoint, rate_window_s=4 * step)
                 n = prometheus.instant_series(url, query)
             except ConfigError as e:
                 problems.append(f"error: {q.key}: query: Prometheus rejected {query!r}: {e}; fix the PromQL")

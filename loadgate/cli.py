@@ -96,15 +96,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     used = {r: files[r] for r in reqs}
     check_latency(catalog, used.values())
     check_baseline(args.baseline)
-    rec = execute(opts, catalog, used, _say, worker_key=worker_key)
+    _check_prometheus_url(used, args.prometheus)
+    rec = execute(opts, catalog, used, _say, worker_key=worker_key, prometheus=args.prometheus)
     for w in rec.meta.get("refused_workers") or []:
         _say(f"loadgate: refused a worker at {w['address']} ({w['reason']}, {w['attempts']} attempts); see run.json")
     _say(f"loadgate: recorded {rec.samples} samples; analysing")
     verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict, kind="run", baseline=args.baseline,
-                                       say=_say, command=args.command_line, key=key)
+                                       say=_say, command=args.command_line, key=key, prometheus=args.prometheus)
     print(format_table(verdict, color=sys.stdout.isatty()))
     print(f"run directory: {rec.run_dir}  (report.html, verdict.json, junit.xml, summary.md, samples.parquet)")
     return verdict.exit_code
+
+
+def _check_prometheus_url(files: dict, url: str | None) -> None:
+    """A Prometheus resource threshold needs a server: say so before the run, not after it."""
+    for tf in files.values():
+        for t in tf.thresholds:
+            if t.resource is not None and t.resource.source == "prometheus" and not (url or t.resource.prometheus):
+                raise ConfigError(f"{t.source}: load.resources.prometheus: missing for metric {t.metric}; "
+                                  "set the server's URL there or pass --prometheus URL")
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -122,7 +132,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
         path = recorded if recorded and os.path.exists(recorded) else "thresholds"
     key = load_signing_key(args.signing_key)
     verdict, _summary, _run = gate_run(args.run_dir, load_thresholds(path), strict=args.strict,
-                                       baseline=args.baseline, say=_say, command=args.command_line, key=key)
+                                       baseline=args.baseline, say=_say, command=args.command_line, key=key,
+                                       prometheus=args.prometheus)
     print(format_table(verdict, color=sys.stdout.isatty()))
     return verdict.exit_code
 
@@ -210,7 +221,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from loadgate.run.check import check
 
-    ok, lines = check(args.scenarios, args.thresholds, args.format)
+    ok, lines = check(args.scenarios, args.thresholds, args.prometheus or None,
+                      ask_prometheus=args.prometheus is not None, fmt=args.format)
     for line in lines:
         print(line)
     return 0 if ok else EXIT_CONFIG
@@ -295,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "newest passing run in --out's history, when a threshold has regression:)")
     r.add_argument("--signing-key", metavar="FILE",
                    help="Ed25519 private key (PEM) that signs run.json's manifest (default: $LOADGATE_SIGNING_KEY)")
+    r.add_argument("--prometheus", metavar="URL",
+                   help="Prometheus server for resource thresholds (overrides load.resources.prometheus)")
     r.set_defaults(func=cmd_run)
 
     a = sub.add_parser("analyze", help="summarise a samples file (ours or Locust's CSV request log)",
@@ -317,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: last-pass when a threshold has regression:)")
     g.add_argument("--signing-key", metavar="FILE",
                    help="Ed25519 private key (PEM) that signs the re-sealed manifest (default: $LOADGATE_SIGNING_KEY)")
+    g.add_argument("--prometheus", metavar="URL",
+                   help="Prometheus server for resource thresholds (overrides load.resources.prometheus)")
     g.set_defaults(func=cmd_gate)
 
     h = sub.add_parser("history", help="list past runs and gate re-evaluations, newest first",
@@ -367,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=("plain", "github"), default="plain",
                    help="how problems print: plain lines (default), or GitHub Actions annotations "
                    "(::error file=…,line=…::) shown on the file's line in a pull request")
+    c.add_argument("--prometheus", nargs="?", const="", metavar="URL",
+                   help="also try every Prometheus resource query on the server (URL, else each file's "
+                   "load.resources.prometheus): bad PromQL, no series or several series are errors")
     c.set_defaults(func=cmd_check)
 
     i = sub.add_parser("init", help="add a performance gate to a repository: script, example, thresholds, CI",

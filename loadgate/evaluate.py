@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Callable, Mapping, Sequence
 
-from loadgate.analysis.run_window import summarize_run
+from loadgate.analysis.run_window import run_window, summarize_run
 from loadgate.data import rundir
 from loadgate.data.manifest import Sealer
 from loadgate.data.signing import SigningKey
@@ -21,22 +21,32 @@ from loadgate.history import baseline as baselines
 from loadgate.history import store as history
 from loadgate.outputs.report import write_report
 from loadgate.outputs.writers import write_junit, write_summary_md, write_verdict_json
+from loadgate.sources.collect import collect as collect_resources
 
 
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile]) -> tuple[dict, list[str]]:
-    """summary.json of the run (written), and problems found on the way."""
+def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile], *,
+                prometheus: str | None = None) -> tuple[dict, list[str]]:
+    """summary.json of the run (written), and problems found on the way.
+
+    Resource thresholds add a ``resources`` block (values over the same window, from Prometheus or the
+    run's local samples); ``prometheus`` overrides the threshold files' server URL.
+    """
     summary, problems = summarize_run(run_dir, run, required_percentiles(files))
+    queries = [t.resource for tf in files.values() for t in tf.thresholds if t.resource is not None]
+    if queries:
+        summary["resources"] = collect_resources(run_dir, queries, run_window(run), prometheus_url=prometheus,
+                                                 target=run.get("host"))
     rundir.write_json(os.path.join(run_dir, rundir.SUMMARY), summary)
     return summary, problems
 
 
 def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, kind: str = "gate",
              baseline: str | None = None, say: Callable[[str], None] = _say, command: Sequence[str] = (),
-             key: SigningKey | None = None) -> tuple[Verdict, dict, dict]:
+             key: SigningKey | None = None, prometheus: str | None = None) -> tuple[Verdict, dict, dict]:
     """Analyse, gate and write every verdict output of ``run_dir``. Returns (verdict, summary, run).
 
     ``baseline`` is a run directory or ``last-pass`` (the default when a threshold has ``regression:``).
@@ -52,7 +62,7 @@ def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, 
         raise ConfigError(f"{run_dir}: no threshold file for {', '.join(missing)}; "
                           "add thresholds/<REQ>.yaml or pass --thresholds PATH")
     used = {r: files[r] for r in reqs}
-    summary, problems = analyse_run(run_dir, run, used)
+    summary, problems = analyse_run(run_dir, run, used, prometheus=prometheus)
     against = baselines.against(baseline, run_dir, run, used, say)
     verdict = evaluate(used, summary, requirements=reqs, strict=strict,
                        problems=[*(run.get("problems") or []), *problems],

@@ -50,10 +50,11 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def charts_to_draw(page: Path) -> int:
-    """Five charts of the requests, one of the generator's CPU, and each trend chart of 2 runs or more."""
+    """Five charts of the requests, one of the generator's CPU, one of the target's resources when
+    resources.parquet has cpu, memory or disk, and each trend chart of 2 runs or more."""
     data = chart_json(page.read_text(encoding="utf-8"))
     trend = sum(len(t["charts"]) for t in data["trend"] if len(t["runs"]) >= 2)
-    return (5 + bool(data.get("cpu")) if "series" in data else 0) + trend
+    return (5 + bool(data.get("cpu")) + bool(data.get("resources")) if "series" in data else 0) + trend
 
 
 def open_and_shoot(chromium: str, run_dir: Path, tmp_path: Path, shot: str, height: int = 3000) -> str:

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loadgate.errors import ConfigError
+from loadgate.gate.resources import ResourceSettings
 from loadgate.gate.thresholds import (REQUIREMENT_RE, Condition, LoadDefaults, load_threshold_file, load_thresholds,
                                  parse_condition, required_percentiles)
 
@@ -50,8 +51,11 @@ def test_example_perf_file_parses_to_the_contract_values():
     tf = load_threshold_file(REPO / "thresholds" / "REQ-PERF-001.yaml")
     assert tf.requirement == "REQ-PERF-001"
     assert tf.title == "System must support 1000 concurrent users"
-    assert tf.load == LoadDefaults(users=1000, spawn_rate=100.0, duration=120.0, warmup=15.0)
-    p95, err, tput, p99 = tf.thresholds
+    assert tf.load == LoadDefaults(users=1000, spawn_rate=100.0, duration=120.0, warmup=15.0,
+                                   resources=ResourceSettings(source="local"))
+    p95, err, tput, p99, cpu, memory, disk = tf.thresholds
+    assert [(t.metric, t.target.text, t.target.value, t.resource.source) for t in (cpu, memory, disk)] == [
+        ("cpu", "<70%", 70.0, "local"), ("memory", "<80%", 80.0, "local"), ("disk", "<85%", 85.0, "local")]
     assert (p95.metric, p95.target, p95.alert) == ("p95", Condition("<", 200.0, "ms", "<200ms"),
                                                     Condition(">", 500.0, "ms", ">500ms"))
     assert (err.target.value, err.alert.value, err.unit) == (0.001, 0.01, "ratio")
@@ -59,7 +63,7 @@ def test_example_perf_file_parses_to_the_contract_values():
                                          Condition("<", 500.0, "req/s", "<500/s"))
     assert (p99.request, p99.target, p99.alert.value, p99.min_requests) == ("GET /api/users/[id]", None, 800.0, 500)
     assert p95.min_requests == 1 and p95.request is None
-    assert p99.source.endswith("REQ-PERF-001.yaml:18")
+    assert p99.source.endswith("REQ-PERF-001.yaml:20")
     assert tf.sha256 == hashlib.sha256((REPO / "thresholds" / "REQ-PERF-001.yaml").read_bytes()).hexdigest()
 
 
@@ -166,7 +170,8 @@ TIME = 'expected a time like "<200ms" or "<0.5s"'
 RATE = 'expected a rate like "<1%" or "<0.01"'
 TPUT = 'expected a throughput like ">1000/s" or ">50 req/s"'
 TOP = "expected a mapping with keys requirement, title, load, thresholds"
-ITEM_KEYS = "expected one of metric, request, target, alert, regression, min_requests, latency, abort_on_fail, abort_after, abort_window"
+ITEM_KEYS = ("expected one of metric, request, target, alert, regression, min_requests, latency, abort_on_fail, "
+             "abort_after, abort_window, aggregate, aggregate_series, query, unit, mountpoint")
 
 
 @pytest.mark.parametrize("text, message", [
@@ -233,16 +238,16 @@ ITEM_KEYS = "expected one of metric, request, target, alert, regression, min_req
      "(use min or max for the ends)"),
     (one('alert: ">1s"', "avg"),
      "t.yaml:3: thresholds[0].metric: unknown metric 'avg' (did you mean 'mean'?); expected p50, p90, p95, p99, "
-     "p99.9 (any pNN or pNN.N), mean, min, max, error_rate or throughput"),
+     "p99.9 (any pNN or pNN.N), mean, min, max, error_rate, throughput, or a resource: cpu, memory, disk, promql"),
     (one('alert: ">1s"', "p9x"),
      "t.yaml:3: thresholds[0].metric: unknown metric 'p9x' (did you mean 'p99'?); expected p50, p90, p95, p99, "
-     "p99.9 (any pNN or pNN.N), mean, min, max, error_rate or throughput"),
+     "p99.9 (any pNN or pNN.N), mean, min, max, error_rate, throughput, or a resource: cpu, memory, disk, promql"),
     (one('alert: ">1s"', "p99.99999"),   # f"p{q:g}" would print p100: at most 4 decimals
      "t.yaml:3: thresholds[0].metric: unknown metric 'p99.99999' (did you mean 'p99.9'?); expected p50, p90, p95, "
-     "p99, p99.9 (any pNN or pNN.N), mean, min, max, error_rate or throughput"),
+     "p99, p99.9 (any pNN or pNN.N), mean, min, max, error_rate, throughput, or a resource: cpu, memory, disk, promql"),
     ("requirement: REQ-X-1\nthresholds:\n  - alert: '>1s'\n",
      "t.yaml:3: thresholds[0].metric: missing; expected p50, p90, p95, p99, p99.9 (any pNN or pNN.N), mean, min, "
-     "max, error_rate or throughput"),
+     "max, error_rate, throughput, or a resource: cpu, memory, disk, promql"),
     ("requirement: REQ-X-1\nthresholds:\n  - p95\n",
      "t.yaml:3: thresholds[0]: 'p95' is not a mapping; expected an item like '- metric: p95' with target and/or alert"),
     ("requirement: REQ-X-1\nthresholds:\n  - {metric: p95, alert: '>1s'}\n  - {metric: p95, alert: '>2s'}\n",
@@ -301,7 +306,7 @@ LOAD_OK = "thresholds: [{metric: p95, alert: '>1s'}]\nrequirement: REQ-X-1\n"
     ("host: localhost:8080", "t.yaml:3: load.host: 'localhost:8080' is not an HTTP URL; expected a base URL like "
      "http://127.0.0.1:8089"),
     ("user: 5", "t.yaml:3: load.user: unknown key (did you mean 'users'?); expected one of users, spawn_rate, "
-     "duration, warmup, min_requests, host"),
+     "duration, warmup, min_requests, host, resources"),
 ])
 def test_load_block_errors(load, message):
     assert error_of(f"{LOAD_OK}load: {{{load}}}\n") == message
@@ -317,7 +322,7 @@ def test_load_block_values_and_defaults():
 
 def test_load_must_be_a_mapping():
     assert error_of(LOAD_OK + "load: 5\n") == ("t.yaml:3: load: 5 is not a mapping; expected keys users, spawn_rate, "
-                                               "duration, warmup, min_requests, host")
+                                               "duration, warmup, min_requests, host, resources")
 
 
 # --- files and directories -------------------------------------------------------------------

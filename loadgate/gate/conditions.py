@@ -19,11 +19,15 @@ _UNITS = {
     "time": {"": "1", "ms": "1", "s": "1000"},
     "ratio": {"": "1", "%": "0.01"},
     "req/s": {"": "1", "/s": "1", "rps": "1", "req/s": "1", "req/sec": "1"},
+    "percent": {"%": "1", "": "100"},   # cpu, memory, disk: percent; a bare number is a fraction, as for rates
+    "number": {"": "1"},                # promql: the query's own unit (given as free text beside it)
 }
 EXPECTED = {
     "time": 'a time like "<200ms" or "<0.5s"',
     "ratio": 'a rate like "<1%" or "<0.01"',
     "req/s": 'a throughput like ">1000/s" or ">50 req/s"',
+    "percent": 'a share like "<70%" (or a fraction like "<0.7")',
+    "number": 'a number like ">5" (in the query\'s own unit)',
     "regression": 'a tolerated increase like ">10%" (relative to the baseline)',
 }
 
@@ -43,7 +47,8 @@ class Condition:
 
 
 def metric_kind(metric: str) -> str:
-    return {"error_rate": "ratio", "throughput": "req/s"}.get(metric, "time")
+    return {"error_rate": "ratio", "throughput": "req/s", "cpu": "percent", "memory": "percent", "disk": "percent",
+            "promql": "number"}.get(metric, "time")
 
 
 def parse_condition(raw: Any, kind: str, metric: str = "this metric") -> Condition:
@@ -78,7 +83,8 @@ def parse_condition(raw: Any, kind: str, metric: str = "this metric") -> Conditi
         raise ValueError(f"{quote(raw)} must say how much worse is a regression, with > or >=")
     if (op == "<" and value == 0) or (kind == "ratio" and op == ">" and value == 1):
         raise ValueError(f"{quote(raw)} can never hold")
-    return Condition(op, value, "ratio" if kind == "regression" else kind.replace("time", "ms"), raw)
+    unit_name = {"regression": "ratio", "time": "ms", "percent": "%", "number": ""}.get(kind, kind)
+    return Condition(op, value, unit_name, raw)
 
 
 def overlap(target: Condition, alert: Condition) -> bool:

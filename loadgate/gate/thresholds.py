@@ -22,6 +22,7 @@ from loadgate.gate.conditions import (
     overlap,
     parse_condition,
 )
+from loadgate.gate import resources
 from loadgate.gate.yaml_lines import (
     FileErrors,
     LineLoader,
@@ -31,18 +32,20 @@ from loadgate.gate.yaml_lines import (
     is_number,
     quote,
 )
+from loadgate.sources.collect import ResourceQuery
 from loadgate.units import parse_duration
 
 REQUIREMENT_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 
 _TOP_KEYS = ("requirement", "title", "load", "thresholds")
-_LOAD_KEYS = ("users", "spawn_rate", "duration", "warmup", "min_requests", "host")
+_LOAD_KEYS = ("users", "spawn_rate", "duration", "warmup", "min_requests", "host", "resources")
 _ITEM_KEYS = ("metric", "request", "target", "alert", "regression", "min_requests", "latency", "abort_on_fail",
-              "abort_after", "abort_window")
+              "abort_after", "abort_window", *resources.ITEM_KEYS)
 DEFAULT_ABORT_WINDOW_S = 10.0
 _NAMED_METRICS = ("mean", "min", "max", "error_rate", "throughput")
-_METRIC_FORMS = "p50, p90, p95, p99, p99.9 (any pNN or pNN.N), mean, min, max, error_rate or throughput"
-_METRIC_NAMES = ("p50", "p90", "p95", "p99", "p99.9", *_NAMED_METRICS)
+_METRIC_FORMS = ("p50, p90, p95, p99, p99.9 (any pNN or pNN.N), mean, min, max, error_rate, throughput, "
+                 "or a resource: cpu, memory, disk, promql")
+_METRIC_NAMES = ("p50", "p90", "p95", "p99", "p99.9", *_NAMED_METRICS, "cpu", "memory", "disk", "promql")
 _METRIC_ALIASES = {"avg": "mean", "average": "mean", "median": "p50", "rps": "throughput",
                    "errors": "error_rate", "error-rate": "error_rate", "failure_rate": "error_rate"}
 _PERCENTILE_RE = re.compile(r"^p(\d+(?:\.\d{1,4})?)$")  # 4 decimals at most: f"p{q:g}" must round-trip
@@ -62,6 +65,7 @@ class Threshold:
     abort_after: float = 0.0         # grace: seconds after the test starts before aborting is allowed
     abort_window: float = DEFAULT_ABORT_WINDOW_S  # the sliding window (s) the abort check looks at
     latency: str | None = None       # "intended" or "service"; None: intended where the scope is paced
+    resource: ResourceQuery | None = None  # cpu, memory, disk, promql: a resource of the target, not requests
 
     @property
     def percentile(self) -> float | None:
@@ -71,7 +75,9 @@ class Threshold:
 
     @property
     def unit(self) -> str:
-        """Unit of the metric's value: ``ms``, ``ratio`` or ``req/s``."""
+        """Unit of the metric's value: ``ms``, ``ratio`` or ``req/s``; ``%`` or promql's own for resources."""
+        if self.resource is not None:
+            return self.resource.unit
         return metric_kind(self.metric).replace("time", "ms")
 
 
@@ -85,6 +91,7 @@ class LoadDefaults:
     warmup: float | None = None
     min_requests: int | None = None
     host: str | None = None
+    resources: resources.ResourceSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ def _check_levels(f: FileErrors, line: int, where: str, target: Condition, alert
 
 def _parse_metric(f: FileErrors, raw: Any, line: int, where: str) -> str:
     if isinstance(raw, str):
-        if raw in _NAMED_METRICS:
+        if raw in _NAMED_METRICS or resources.is_resource(raw):
             return raw
         m = _PERCENTILE_RE.match(raw)
         if m:
@@ -131,7 +138,8 @@ def _parse_metric(f: FileErrors, raw: Any, line: int, where: str) -> str:
     raise f.error(line, where, f"unknown metric {quote(raw)}{did}", _METRIC_FORMS)
 
 
-def _parse_item(f: FileErrors, item: Any, line: int, index: int, requirement: str) -> Threshold:
+def _parse_item(f: FileErrors, item: Any, line: int, index: int, requirement: str,
+                settings: resources.ResourceSettings | None = None) -> Threshold:
     where = f"thresholds[{index}]"
     if not isinstance(item, LineMap):
         raise f.error(line, where, f"{quote(item)} is not a mapping",
@@ -142,13 +150,21 @@ def _parse_item(f: FileErrors, item: Any, line: int, index: int, requirement: st
         raise f.error(line, f"{where}.metric", "missing", _METRIC_FORMS)
     metric = _parse_metric(f, item["metric"], lines["metric"], f"{where}.metric")
     kind = metric_kind(metric)
+    resource = (resources.parse_item(f, item, line, where, requirement, metric, settings)
+                if resources.is_resource(metric) else None)
+    if resource is None:
+        for key in resources.ITEM_KEYS:
+            if key in item:
+                raise f.error(lines[key], f"{where}.{key}", f"does not apply to metric {metric}",
+                              "a resource metric (cpu, memory, disk, promql) beside it, or remove it")
     conditions: dict[str, Condition | None] = {}
     for key in ("target", "alert", "regression"):
         if key not in item:
             conditions[key] = None
             continue
+        raw = resources.strip_unit(item[key], resource.unit) if metric == "promql" and resource else item[key]
         try:
-            conditions[key] = parse_condition(item[key], "regression" if key == "regression" else kind, metric)
+            conditions[key] = parse_condition(raw, "regression" if key == "regression" else kind, metric)
         except ValueError as exc:
             raise f.error(lines[key], f"{where}.{key}", str(exc),
                           EXPECTED["regression" if key == "regression" else kind]) from None
@@ -174,7 +190,7 @@ def _parse_item(f: FileErrors, item: Any, line: int, index: int, requirement: st
                       "whole number", "a count of requests like 500")
     abort = _parse_abort(f, item, line, where, alert)
     return Threshold(requirement, metric, request, target, alert, regression, min_requests, f"{f.path}:{line}",
-                     *abort, latency=_parse_latency(f, item, where, metric))
+                     *abort, latency=_parse_latency(f, item, where, metric), resource=resource)
 
 
 LATENCIES = ("intended", "service")
@@ -248,6 +264,8 @@ def _parse_load(f: FileErrors, load: Any, line: int) -> LoadDefaults:
                 raise f.error(at, where, f"{quote(raw)} is not a {'positive ' if key == 'duration' else ''}duration",
                               "a duration like 30s, 2m or 1h30m")
             values[key] = seconds
+        elif key == "resources":
+            values[key] = resources.parse_settings(f, raw, at)
         else:
             if not isinstance(raw, str) or not re.match(r"^https?://[^\s/]+", raw):
                 raise f.error(at, where, f"{quote(raw)} is not an HTTP URL", "a base URL like http://127.0.0.1:8089")
@@ -283,8 +301,9 @@ def _parse_document(f: FileErrors, doc: Any, sha256: str) -> tuple[ThresholdFile
     thresholds: list[Threshold] = []
     seen: dict[tuple, str] = {}
     for index, (item, line) in enumerate(zip(items, items.item_lines)):
-        t = _parse_item(f, item, line, index, requirement)
-        identity = (t.metric, t.request, t.regression is not None, t.latency)
+        t = _parse_item(f, item, line, index, requirement, load.resources)
+        scope = (t.resource.query, t.resource.mountpoint, t.resource.aggregate) if t.resource else t.request
+        identity = (t.metric, scope, t.regression is not None, t.latency)
         if identity in seen:
             raise f.error(line, f"thresholds[{index}]", f"{t.metric}{' for ' + quote(t.request) if t.request else ''} is "
                           f"already checked by the item at {seen[identity]}", "one item per metric and request")

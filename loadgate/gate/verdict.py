@@ -14,6 +14,7 @@ from typing import Any
 
 from loadgate.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_PASS, ConfigError
 from loadgate.gate.thresholds import Condition, Threshold, ThresholdFile
+from loadgate.sources.collect import by_key as resource_values
 
 SCHEMA = "loadgate.verdict/1"
 STATUSES = ("pass", "warn", "fail", "inconclusive", "skipped")
@@ -43,6 +44,8 @@ class ThresholdResult:
     ci95: tuple[float, float] | None = None
     borderline: bool = False
     latency: str | None = None  # response-time metrics: "intended" (from the schedule) or "service"
+    aggregate: str | None = None        # resource thresholds: how the window's points were aggregated
+    resource_source: str | None = None  # resource thresholds: prometheus or local
 
     def to_dict(self) -> dict:
         """The §8 threshold object, plus the additive keys reason, source (and regression, ci95 when set)."""
@@ -59,6 +62,9 @@ class ThresholdResult:
             out["borderline"] = self.borderline
         if self.latency is not None:
             out["latency"] = self.latency
+        if self.resource_source is not None:
+            out["aggregate"] = self.aggregate
+            out["resource_source"] = self.resource_source
         return out
 
 
@@ -99,7 +105,9 @@ def format_value(value: float | None, unit: str, *, signed: bool = False) -> str
             text = (f"{pct:.0f}" if "e" in digits else digits) + "%"
         sign = "-" if value < 0 else "+" if signed and value > 0 else ""
         return sign + text
-    return f"{value:.1f} {unit}"
+    if unit == "%":
+        return f"{value:.1f}%"
+    return f"{value:.1f} {unit}".rstrip()
 
 
 # --- scope and metric lookup -----------------------------------------------------------------
@@ -208,8 +216,36 @@ def _result(t: Threshold, status: str, value: float | None, requests: int, why: 
                            regression=t.regression.text if t.regression else None, **extra)
 
 
+def _levels(t: Threshold, value: float, requests: int, label: str, **extra: Any) -> ThresholdResult:
+    shown = f"{label} = {format_value(value, t.unit)}"
+    if t.alert is not None and t.alert.holds(value):
+        return _result(t, "fail", value, requests, f"{shown} crossed alert {t.alert.text}", **extra)
+    if t.target is not None and not t.target.holds(value):
+        return _result(t, "warn", value, requests, f"{shown} missed target {t.target.text}", **extra)
+    return _result(t, "pass", value, requests, None, **extra)
+
+
+def _resource_one(t: Threshold, summary: Mapping) -> ThresholdResult:
+    """A resource threshold: its value from the summary's ``resources`` block (``requests`` = points)."""
+    assert t.resource is not None
+    label = f"{t.requirement} {t.metric} ({t.resource.aggregate}, {t.resource.source})"
+    extra = {"aggregate": t.resource.aggregate, "resource_source": t.resource.source}
+    entry = resource_values(summary).get(t.source)
+    if entry is None:
+        return _result(t, "inconclusive", None, 0, f"{label}: no resource values in the summary (re-run "
+                       "'loadgate gate' to collect them)", **extra)
+    points, value = int(entry.get("points") or 0), entry.get("value")
+    if entry.get("skipped"):
+        return _result(t, "skipped", None, 0, entry.get("reason") or f"{label}: skipped", **extra)
+    if entry.get("reason") or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return _result(t, "inconclusive", None, points, entry.get("reason") or f"{label}: no value", **extra)
+    return _levels(t, float(value), points, label, **extra)
+
+
 def _evaluate_one(t: Threshold, summary: Mapping, baseline: Mapping | None,
                   significance: Significance | None = None) -> ThresholdResult:
+    if t.resource is not None:
+        return _resource_one(t, summary)
     label = f"{t.requirement} {t.metric}" + (f" [{t.request}]" if t.request else "")
     stats, why = _scope(t, summary)
     requests = int(stats.get("requests") or 0) if stats else 0
@@ -236,12 +272,7 @@ def _evaluate_one(t: Threshold, summary: Mapping, baseline: Mapping | None,
     borderline = ci is not None and any(c.holds(ci[0]) != c.holds(ci[1]) for c in (t.alert, t.target) if c)
     extra = {"ci95": ci, "borderline": borderline} if ci is not None else {}
     extra["latency"] = latency
-    shown = f"{label} = {format_value(value, t.unit)}"
-    if t.alert is not None and t.alert.holds(value):
-        return _result(t, "fail", value, requests, f"{shown} crossed alert {t.alert.text}", **extra)
-    if t.target is not None and not t.target.holds(value):
-        return _result(t, "warn", value, requests, f"{shown} missed target {t.target.text}", **extra)
-    return _result(t, "pass", value, requests, None, **extra)
+    return _levels(t, value, requests, label, **extra)
 
 
 def _ci95(t: Threshold, stats: Mapping, latency: str | None = None) -> tuple[float, float] | None:

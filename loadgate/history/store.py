@@ -184,6 +184,9 @@ def _metric_rows(summary: Mapping) -> Iterable[tuple]:
     for entry in summary.get("requests") or ():
         for metric, value in stats(entry):
             yield entry.get("requirement"), entry.get("request_type"), entry.get("name"), metric, value
+    for entry in (summary.get("resources") or {}).get("thresholds") or ():  # cpu_mean, memory_max, disk_p95...
+        if entry.get("value") is not None:
+            yield entry.get("requirement"), None, None, f"{entry.get('metric')}_{entry.get('aggregate')}", entry["value"]
 
 
 def record(path: str, run_dir: str, run: Mapping, summary: Mapping, verdict: Mapping, *, kind: str,

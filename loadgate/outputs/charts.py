@@ -37,7 +37,8 @@ MAX_CURVES = 12  # busiest requests drawn in the distribution chart
 MAX_ERROR_GROUPS = 200
 MAX_MESSAGE = 600  # characters of an error message kept in the report
 LEVELS = (10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 97.5, 99.0, 99.5, 99.8, 99.9, 99.95, 99.98, 99.99, 99.995, 99.999)
-_UNIT_KIND = {"ms": "time", "ratio": "ratio", "req/s": "req/s"}
+_UNIT_KIND = {"ms": "time", "ratio": "ratio", "req/s": "req/s", "%": "percent"}
+RESOURCE_CHART = ("cpu", "memory", "disk")  # drawn together in %; a promql series has its own unit
 
 
 def load_samples(path: str) -> tuple[pa.Table | None, str | None]:
@@ -88,6 +89,28 @@ def cpu_series(cpu: Mapping[str, Sequence], t0: float) -> list[dict]:
             t = np.pad(t, (0, pad), mode="edge").reshape(-1, k)[:, 0]
             pct = np.pad(pct, (0, pad), mode="edge").reshape(-1, k).max(axis=1)
         out.append({"label": proc, "t": _rounded(t, 3), "cpu": _rounded(pct, 1)})
+    return out
+
+
+def resource_series(rows: Sequence[tuple], t0: float) -> list[dict]:
+    """cpu, memory and disk of ``resources.parquet`` (rows as read by loadgate.data.resources) on the run's
+    time axis, one line per source and series; past MAX_POINTS points, peaks of buckets are kept."""
+    by_line: dict[str, list[tuple[float, float]]] = {}
+    for t, source, metric, _query, labels, value in rows:
+        if metric in RESOURCE_CHART:
+            name = f"{metric} ({source})" + ("" if labels in ("{}", "") else f" {labels}")
+            by_line.setdefault(name, []).append((float(t), float(value)))
+    out = []
+    order = {m: i for i, m in enumerate(RESOURCE_CHART)}
+    for name in sorted(by_line, key=lambda n: (order[n.split(" ", 1)[0]], n)):
+        arr = np.asarray(sorted(by_line[name]), dtype=np.float64)
+        t, v = arr[:, 0] - t0, arr[:, 1]
+        k = max(1, math.ceil(len(t) / MAX_POINTS))
+        if k > 1:
+            pad = (-len(t)) % k
+            t = np.pad(t, (0, pad), mode="edge").reshape(-1, k)[:, 0]
+            v = np.pad(v, (0, pad), mode="edge").reshape(-1, k).max(axis=1)
+        out.append({"label": name, "metric": name.split(" ", 1)[0], "t": _rounded(t, 3), "v": _rounded(v, 2)})
     return out
 
 

@@ -25,6 +25,7 @@ from loadgate import __version__
 from loadgate.data import rundir
 from loadgate.data.manifest import Sealer
 from loadgate.data.signing import SigningKey
+from loadgate.data.resources import read_rows as resource_rows
 from loadgate.units import format_duration
 
 MAX_REQUEST_ROWS = 500  # per-request table rows; the rest are counted, and all are in summary.json
@@ -78,7 +79,9 @@ def _value(t: Mapping) -> str:
         return "-"
     if t.get("unit") == "ratio":
         return ("+" if t.get("regression") and v > 0 else "") + _pct(v)
-    return f"{v:,.1f} {t.get('unit')}"
+    if t.get("unit") == "%":
+        return f"{v:,.1f}%"
+    return f"{v:,.1f} {t.get('unit')}".rstrip()
 
 
 def _change(r: Mapping, x: float | None = None) -> str:
@@ -269,7 +272,7 @@ def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: M
         "charts": charts, "errors": errors, "note": note, "version": __version__,
         "comparison": _comparison(comparison) if comparison else None, "comparison_note": comparison_note,
         "trend": trend, "trend_note": trend_note, "trend_limit": TREND_LIMIT,
-        "expected": ((6 if charts.get("cpu") else 5) if charts else 0) + trend_charts,
+        "expected": ((5 + bool(charts.get("cpu")) + bool(charts.get("resources"))) if charts else 0) + trend_charts,
         "t0": (charts or {}).get("t0") or run.get("start") or 0.0,
         "generated": _utc(dt.datetime.now(dt.timezone.utc).timestamp()),
         "nonce": secrets.token_urlsafe(18), "data": script_json(data) if data else None,
@@ -288,6 +291,7 @@ def build_report(run_dir: str, *, verdict: Mapping, summary: Mapping, run: Mappi
     data = errs = None
     if table is not None:
         data = ch.chart_data(table, run, summary, verdict)
+        data["resources"] = ch.resource_series(resource_rows(run_dir), data["t0"])  # the target's CPU, memory, disk
         errs = ch.errors(table, summary.get("window"))
         del table
     comparison, comparison_note = load_comparison(run_dir)

@@ -22,7 +22,7 @@ from loadgate.history import store as history
 from loadgate.outputs.charts import threshold_levels
 
 LIMIT = 20  # runs per trend, this one included
-UNITS = ("ms", "ratio", "req/s")  # one chart per unit, in this order
+UNITS = ("ms", "ratio", "req/s", "%")  # one chart per unit, in this order (%: cpu, memory, disk)
 PROBE_TIMEOUT = 1.0  # seconds to wait for a history held by an exclusive lock before reporting without it
 _MAX_LOOKBACK = 5000  # history records read to find the runs before an old run being re-rendered
 

@@ -48,6 +48,8 @@ def write_verdict_json(verdict: Verdict, path: str | os.PathLike) -> None:
 
 
 def _scope(r: ThresholdResult) -> str:
+    if r.resource_source:
+        return f"{r.aggregate} ({r.resource_source})"
     return r.request if r.request else "all requests"
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from loadgate.errors import ConfigError
+from loadgate.errors import ConfigError, RunError
 from loadgate.gate.thresholds import REQUIREMENT_RE, load_thresholds
 from loadgate.run.scenarios import check_latency, load_catalog
+from loadgate.sources import prometheus
 
 FORMATS = ("plain", "github")
 
@@ -72,10 +73,12 @@ def _line_of(path: str, key: str) -> int | None:
     return None
 
 
-def find_problems(scenarios: str, thresholds: str) -> tuple[list[str], list[Problem], str | None]:
+def find_problems(scenarios: str, thresholds: str, prometheus_url: str | None = None, *,
+                  ask_prometheus: bool = False) -> tuple[list[str], list[Problem], str | None]:
     """(report lines, problems, closing count line or None when nothing could be loaded).
 
-    Every problem says what, where and how to fix it."""
+    Every problem says what, where and how to fix it. With ``ask_prometheus`` (``--prometheus``), every
+    Prometheus resource query is also tried on the server."""
     lines: list[str] = []
     problems: list[Problem] = []
     try:
@@ -111,15 +114,61 @@ def find_problems(scenarios: str, thresholds: str) -> tuple[list[str], list[Prob
             check_latency(catalog, [tf])
         except ConfigError as e:
             problems.append(Problem.from_error(e))
+    if ask_prometheus:
+        problems.extend(Problem.from_error(ConfigError(text.removeprefix("error: ")))
+                        for text in check_prometheus(files, prometheus_url))
     closing = (f"{'FAILED' if problems else 'ok'}: {len(files)} threshold file(s), {len(catalog.files)} scenario "
                f"file(s), {len(catalog.tasks)} task(s), {len(problems)} problem(s)")
     return lines, problems, closing
 
 
-def check(scenarios: str, thresholds: str, fmt: str = "plain") -> tuple[bool, list[str]]:
+def check(scenarios: str, thresholds: str, prometheus_url: str | None = None, *, ask_prometheus: bool = False,
+          fmt: str = "plain") -> tuple[bool, list[str]]:
     """(consistent?, output lines), problems in ``fmt`` (``plain`` or ``github``)."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
-    lines, problems, closing = find_problems(scenarios, thresholds)
+    lines, problems, closing = find_problems(scenarios, thresholds, prometheus_url, ask_prometheus=ask_prometheus)
     render = Problem.github if fmt == "github" else Problem.plain
     return not problems, [*lines, *(render(p) for p in problems), *([closing] if closing else [])]
+
+
+def check_prometheus(files: dict, url_override: str | None) -> list[str]:
+    """Problems of every Prometheus resource query, asked of the server now: bad PromQL, no series, several
+    series without aggregate_series, an unreachable server (once per server). One line each, with file:line."""
+    problems = []
+    steps: dict[str, float | None] = {}  # per server: its scrape interval, None when it cannot be asked
+    for tf in files.values():
+        for t in tf.thresholds:
+            q = t.resource
+            if q is None or q.source != "prometheus":
+                continue
+            url = url_override or q.prometheus
+            if not url:
+                problems.append(f"error: {q.key}: load.resources.prometheus: missing; set the server's URL there "
+                                "or pass --prometheus URL")
+                continue
+            if url not in steps:
+                try:
+                    steps[url] = prometheus.scrape_interval(url)
+                except RunError as e:
+                    steps[url] = None
+                    problems.append(f"error: {q.key}: {e}; start it or pass --prometheus URL")
+            if steps[url] is None:
+                continue
+            query = q.query or prometheus.builtin_query(q.metric, q.selector, q.mountpoint,
+                                                        rate_window_s=4 * (q.step or steps[url] or 1.0))
+            try:
+                n = prometheus.instant_series(url, query)
+            except ConfigError as e:
+                problems.append(f"error: {q.key}: query: Prometheus rejected {query!r}: {e}; fix the PromQL")
+                continue
+            except RunError as e:
+                problems.append(f"error: {q.key}: {e}; start it or pass --prometheus URL")
+                continue
+            if n == 0:
+                problems.append(f"error: {q.key}: query {query!r} returns no series from {url}; check the metric "
+                                "names and load.resources.selector")
+            elif n > 1 and q.aggregate_series is None:
+                problems.append(f"error: {q.key}: query {query!r} returns {n} series from {url}; add "
+                                "aggregate_series: max|sum|mean or narrow load.resources.selector")
+    return problems

@@ -47,7 +47,7 @@ def rules_from_thresholds(files) -> list[dict]:
     out = []
     for tf in files:
         for t in tf.thresholds:
-            if t.alert is None:
+            if t.alert is None or t.resource is not None:  # resources are not in the samples
                 continue
             out.append(Rule(t.requirement, t.metric, t.request, t.alert.op, t.alert.value, t.alert.text,
                             t.abort_on_fail, t.abort_after, t.abort_window, t.min_requests).__dict__)

@@ -22,6 +22,8 @@ from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import ThresholdFile
 from loadgate.run.keys import INSECURE_NOTE
 from loadgate.run.live import rules_from_thresholds
+from loadgate.run.local_resources import LocalSampler
+from loadgate.run.resource_watch import ResourceWatch
 from loadgate.run.options import RunOptions
 from loadgate.run.problems import lateness_problems, saturation_problems, worker_problems
 from loadgate.run.processes import (
@@ -35,6 +37,7 @@ from loadgate.run.processes import (
 from loadgate.run.progress import Progress
 from loadgate.run.redact import redact
 from loadgate.run.scenarios import Catalog
+from loadgate.sources.collect import is_loopback
 
 STOP_GRACE_S = 8.0  # SIGTERM -> Locust stopped; the contract allows 10 s in all
 
@@ -93,10 +96,11 @@ class _Interrupt:
 
 
 def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, ThresholdFile],
-            say: Callable[[str], None], worker_key: str | None = None) -> RunRecord:
+            say: Callable[[str], None], worker_key: str | None = None, *, prometheus: str | None = None) -> RunRecord:
     """Run Locust headless and leave samples.parquet and run.json in a new run directory.
 
-    With ``worker_key`` the master and its workers talk over CURVE (:mod:`loadgate.run.worker_auth`)."""
+    With ``worker_key`` the master and its workers talk over CURVE (:mod:`loadgate.run.worker_auth`).
+    ``prometheus`` overrides the threshold files' server for resource alerts with abort_on_fail."""
     started = time.time()
     run_dir = rundir.new_run_dir(opts.out, opts.requirements[0], started)
     rec = RunRecord(run_dir)
@@ -121,8 +125,13 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
         rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
         rundir.write_json(os.path.join(run_dir, rundir.RULES), rules_from_thresholds(thresholds.values()))
         intr = stack.enter_context(_Interrupt())
+        sampler = None
+        if is_loopback(host) and any(t.resource is not None and t.resource.source == "local"
+                                     for tf in thresholds.values() for t in tf.thresholds):
+            sampler = stack.enter_context(LocalSampler(run_dir))  # this machine, once a second, for the whole run
         procs, pumps = _start_locust(opts, files, [u.name for u in users], host, run_dir, log, worker_key)
-        _wait(procs, opts, intr, rec, Progress(run_dir, opts, say))
+        watch = stack.enter_context(ResourceWatch(run_dir, thresholds.values(), sampler, prometheus))
+        _wait(procs, opts, intr, rec, Progress(run_dir, opts, say), watch)
         for t in pumps:
             t.join(5)
     _collect(rec, opts)
@@ -186,7 +195,8 @@ def _start_locust(opts, files, user_classes, host, run_dir, log, worker_key=None
                        for _ in range(opts.workers)], pumps
 
 
-def _wait(procs, opts: RunOptions, intr: _Interrupt, rec: RunRecord, progress: Progress) -> None:
+def _wait(procs, opts: RunOptions, intr: _Interrupt, rec: RunRecord, progress: Progress,
+          watch: ResourceWatch | None = None) -> None:
     main = procs[0]
     say = progress.say
     deadline = time.monotonic() + opts.time_limit_s + 60
@@ -196,6 +206,12 @@ def _wait(procs, opts: RunOptions, intr: _Interrupt, rec: RunRecord, progress: P
             progress.done()
             say(f"loadgate: {intr.reason}; stopping Locust and keeping what was recorded")
             rec.interrupted = intr.reason
+            stop_process(main, timeout=STOP_GRACE_S)
+            break
+        if watch is not None and watch.reason:  # a resource alert with abort_on_fail held over its window
+            progress.done()
+            say(f"loadgate: {watch.reason}; stopping Locust")
+            rec.aborted = watch.reason
             stop_process(main, timeout=STOP_GRACE_S)
             break
         if time.monotonic() > deadline:
@@ -235,7 +251,7 @@ def _collect(rec: RunRecord, opts: RunOptions) -> None:
     elif not recorder and not rec.interrupted:
         rec.problems.append(f"Locust crashed (exit code {rec.meta.get('locust_exit_code')}) before the "
                             f"recorder could close; see {rundir.LOCUST_LOG}")
-    rec.aborted = recorder.get("aborted")
+    rec.aborted = recorder.get("aborted") or rec.aborted
     if recorder:
         if recorder.get("write_error"):
             rec.problems.append(f"{recorder['write_error']}: the run was stopped early and "

@@ -344,4 +344,20 @@
     }, cpuData, [levelLines(saturation)]);
   }
 
+  // --- 7. resources of the system under test ------------------------------------------------
+  var R = D.resources || [];
+  if (R.length && document.getElementById("chart-resources")) {
+    var resLevels = levelsFor(function (l) { return ["cpu", "memory", "disk"].indexOf(l.metric) >= 0; }, "pct");
+    make("chart-resources", {
+      cursor: { sync: sync },
+      scales: { x: { time: false }, pct: { range: function (u, min, max) { return [0, Math.max(100, max) * 1.05]; } } },
+      axes: [timeAxis(), { scale: "pct", label: "% (CPU of all cores, memory, fullest disk)" }],
+      series: [{ label: "time", value: function (u, v) { return elapsed(v); } }].concat(R.map(function (r, i) {
+        return { label: r.label, scale: "pct", stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: false,
+                 value: function (u, v) { return v == null ? "–" : num(v, 1) + "%"; } };
+      })),
+      hooks: { drawClear: [shading] }
+    }, uPlot.join(R.map(function (r) { return [r.t, r.v]; })), [levelLines(resLevels)]);
+  }
+
 })();

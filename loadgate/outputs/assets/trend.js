@@ -11,7 +11,8 @@
   var LINES = ["#1f5fbf", "#6a3d9a", "#0f8b8d", "#8c564b", "#444c56", "#d6337f", "#7a7a00", "#393b79"];
   var UNIT = { ms: { factor: 1, suffix: " ms", digits: 1, limit: 2.5 },
                ratio: { factor: 100, suffix: "%", digits: 2, limit: 5 },
-               "req/s": { factor: 1, suffix: " req/s", digits: 1, limit: 3 } };
+               "req/s": { factor: 1, suffix: " req/s", digits: 1, limit: 3 },
+               "%": { factor: 1, suffix: "%", digits: 1, limit: 1.5 } };
   function utcParts(t) {
     var d = new Date(t * 1000);
     return { date: d.getUTCFullYear() + "-" + two(d.getUTCMonth() + 1) + "-" + two(d.getUTCDate()),

@@ -36,7 +36,8 @@ from loadgate.units import parse_duration
 REQUIREMENT_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 
 _TOP_KEYS = ("requirement", "title", "load", "thresholds")
-_LOAD_KEYS = ("users", "spawn_rate", "duration", "warmup", "min_requests", "host")
+_LOAD_KEYS = ("users", "spawn_rate", "duration", "warmup", "min_requests", "host", "select")
+SELECT_MODES = ("tasks", "journeys")  # CONTRACT §13: tagged tasks only, or whole User classes
 _ITEM_KEYS = ("metric", "request", "target", "alert", "regression", "min_requests", "abort_on_fail",
               "abort_after", "abort_window")
 DEFAULT_ABORT_WINDOW_S = 10.0
@@ -84,6 +85,7 @@ class LoadDefaults:
     warmup: float | None = None
     min_requests: int | None = None
     host: str | None = None
+    select: str | None = None   # "tasks" (default) or "journeys"
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,11 @@ def _parse_load(f: FileErrors, load: Any, line: int) -> LoadDefaults:
                 raise f.error(at, where, f"{quote(raw)} is not a {'positive ' if key == 'duration' else ''}duration",
                               "a duration like 30s, 2m or 1h30m")
             values[key] = seconds
+        elif key == "select":
+            if raw not in SELECT_MODES:
+                raise f.error(at, where, f"{quote(raw)} is not a selection mode",
+                              "tasks (only the tagged tasks run) or journeys (the User classes run whole)")
+            values[key] = raw
         else:
             if not isinstance(raw, str) or not re.match(r"^https?://[^\s/]+", raw):
                 raise f.error(at, where, f"{quote(raw)} is not an HTTP URL", "a base URL like http://127.0.0.1:8089")

@@ -72,6 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from loadgate.run.options import resolve_options
     from loadgate.run.runner import execute
     from loadgate.run.scenarios import check_requirements, load_catalog
+    from loadgate.run.traps import trap_warnings
 
     reqs = list(dict.fromkeys(args.requirement))
     files = load_thresholds(args.thresholds)
@@ -86,10 +87,16 @@ def cmd_run(args: argparse.Namespace) -> int:
              "scenarios": args.scenarios, "thresholds": args.thresholds, "out": args.out,
              "workers": args.workers, "strict": args.strict, "latency_scale": args.target_latency_scale,
              "expect_workers": args.expect_workers, "master_bind": args.master_bind,
-             "worker_wait": args.worker_wait, "allow_worker_loss": args.allow_worker_loss}
+             "worker_wait": args.worker_wait, "allow_worker_loss": args.allow_worker_loss,
+             "ui": args.ui, "ui_port": args.ui_port}
     opts = resolve_options(flags, files, ["loadgate", *sys.argv[1:]])
     used = {r: files[r] for r in reqs}
     check_baseline(args.baseline)
+    if opts.select == "tasks":
+        for line in trap_warnings(catalog, reqs, {r: f.path for r, f in used.items()}):
+            _say(f"loadgate: warning: {line}")
+    if opts.ui:
+        return _run_ui(opts, catalog, used, args)
     rec = execute(opts, catalog, used, _say)
     _say(f"loadgate: recorded {rec.samples} samples; analysing")
     verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict, kind="run", baseline=args.baseline,
@@ -97,6 +104,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_table(verdict, color=sys.stdout.isatty()))
     print(f"run directory: {rec.run_dir}  (report.html, verdict.json, junit.xml, summary.md, samples.parquet)")
     return verdict.exit_code
+
+
+def _run_ui(opts, catalog, used, args: argparse.Namespace) -> int:
+    """``run --ui``: each test of the web UI session is gated as it stops; its verdict printed here."""
+    from loadgate.evaluate import gate_run
+    from loadgate.outputs.writers import format_table
+    from loadgate.run.ui import serve
+
+    def gate(run_dir: str) -> int:
+        try:
+            verdict, _summary, _run = gate_run(run_dir, used, strict=args.strict, kind="run",
+                                               baseline=args.baseline, say=_say)
+        except LoadgateError as e:  # one test's trouble does not end the session
+            _say(f"loadgate run: error: {e}")
+            return e.exit_code
+        print(format_table(verdict, color=sys.stdout.isatty()), flush=True)
+        print(f"run directory: {run_dir}  (report: {os.path.join(run_dir, 'report.html')})", flush=True)
+        return verdict.exit_code
+
+    return serve(opts, catalog, used, _say, gate)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -234,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--allow-worker-loss", action="store_true",
                    help="a worker lost mid-run does not make the verdict inconclusive (it is still reported)")
     r.add_argument("--strict", action="store_true", help="a warning (target missed) fails the gate")
+    r.add_argument("--ui", action="store_true",
+                   help="explore in Locust's web UI on 127.0.0.1 instead of running headless: each test started "
+                   "and stopped there becomes its own run directory, gated and printed here; Ctrl-C ends the "
+                   "session with the last test's exit code (0 when none ran)")
+    r.add_argument("--ui-port", type=_positive_int, metavar="N", help="port of the web UI (default: 8089)")
     r.add_argument("--target-latency-scale", type=_positive_float, default=1.0, metavar="X",
                    help="embedded demo target only: multiply its latencies by X (a slower build)")
     r.add_argument("--baseline", metavar="RUN_DIR|last-pass",

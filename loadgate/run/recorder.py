@@ -71,9 +71,9 @@ class Recorder:
         self.seq = 0
         self.writer = None
         self.sink = None
-        self.meta: dict[str, Any] = {"requirements": requirements, "ramp_up_done": None,
-                                     "start": None, "end": None, "stop_reason": None,
-                                     "users_reached": 0, "samples_recorded": 0}
+        self.meta: dict[str, Any] = self._fresh_meta()
+        self.journeys = False  # load.select: journeys -> untagged tasks record an empty requirement
+        self.ui = False        # a web UI session: a stop ends one test, not the process
         self.closed = False
         self._flusher = None
         self._monitor_greenlet = None
@@ -92,6 +92,18 @@ class Recorder:
         self.worker_cpu: dict[str, list] = {}       # master: the same, per worker
         self.known_workers: dict[str, float] = {}   # master: worker id -> first seen
         self.lost_workers: dict[str, dict] = {}     # master: worker id -> when lost, what it delivered
+
+    def _fresh_meta(self) -> dict[str, Any]:
+        return {"requirements": self.requirements, "ramp_up_done": None, "start": None, "end": None,
+                "stop_reason": None, "users_reached": 0, "samples_recorded": 0}
+
+    def begin(self, out_dir: str) -> None:
+        """Web UI session: the test starting now records from zero into its own run directory."""
+        self.out_dir, self.sent, self.dropped, self.write_error = out_dir, 0, 0, None
+        self.stream_closed, self.cpu, self.meta = False, [], self._fresh_meta()
+        self.meta["start"] = time.time()
+        self.monitor.batches.clear()
+        self._open_stream()
 
     def _open_stream(self) -> None:
         path = os.path.join(self.out_dir, STREAM_NAME)
@@ -257,11 +269,12 @@ class Recorder:
         if self.is_worker and forwarded:  # a remote worker learns the run's requirements from the master
             self.requirements = [r for r in forwarded.split(",") if r]
             self.all_reqs = ",".join(self.requirements)
+        self.journeys = getattr(environment.parsed_options, "loadgate_select", None) == "journeys"
         user_classes = environment.runner.user_classes
-        attributed = needs_attribution(user_classes, self.requirements)
+        attributed = needs_attribution(user_classes, self.requirements, self.journeys)
         if attributed:
             for user_class in user_classes:
-                attribute_tasks(user_class, self.requirements)
+                attribute_tasks(user_class, self.requirements, self.journeys)
         if attributed != self.attributed:  # before any user starts: swap in the listener that fits
             listener = self.columns.listener(self._users, attributed)
             handlers = environment.events.request._handlers
@@ -287,6 +300,9 @@ class Recorder:
             self.runner.stop()          # workers stop their users, flush, and confirm
             self._await_workers(WORKER_DONE_TIMEOUT_S)
             self._quit_workers()
+        if self.ui:  # the session goes on: only this test ends (its run directory is sealed at test_stop)
+            self.runner.stop()
+            return
         self.runner.quit()
 
     def _quit_workers(self) -> None:
@@ -322,8 +338,8 @@ class Recorder:
                 if g is not None:
                     g.kill(block=False)
         self.flush()
-        if self.is_worker:
-            return
+        if self.is_worker or (self.ui and (self.out_dir is None or self.stream_closed)):
+            return  # a UI session between tests: every test was sealed when it stopped
         if self.meta["end"] is None:
             self.meta["end"] = time.time()
             self.meta["stop_reason"] = "interrupted"
@@ -331,6 +347,10 @@ class Recorder:
                 self.runner.stop()
                 self._await_workers(INTERRUPT_DONE_TIMEOUT_S)
                 self._quit_workers()
+        self.seal(environment)
+
+    def seal(self, environment) -> None:
+        """Close the stream and write recorder.json: the end of the run, or of one test of a UI session."""
         with self._flush_lock:  # no batch half-written by a pool thread; later ones are counted as dropped
             writer, self.writer = self.writer, None
             if writer is not None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 import collections
 import threading
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+
+class _Quiet(WSGIRequestHandler):
+    def log(self, *_args) -> None:  # thousands of requests: the counts say it all
+        pass
 
 
 class Shop:
@@ -31,7 +36,7 @@ class Server:
 
     def __enter__(self) -> "Server":
         self.app = Shop()
-        self.httpd = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.httpd = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_Quiet)
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()

@@ -236,7 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the scenarios of requirements headless, then analyse and gate",
                        description="Run the Locust tasks tagged with the requirement IDs headless, record "
                        "every request, analyse, gate against the thresholds, write a run directory and "
-                       "exit with the verdict's code. Flags override the load: block of the threshold file.",
+                       "exit with the verdict's code. Flags override the load: block of the threshold file. "
+                       "With --ui, explore in Locust's web UI instead: every test started and stopped there "
+                       "is recorded, gated and reported as its own run directory.",
                        epilog=EPILOG)
     r.add_argument("--requirement", action="append", required=True, metavar="REQ-…",
                    help="requirement ID whose tagged tasks run (repeatable)")

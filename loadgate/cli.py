@@ -72,7 +72,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from loadgate.run.options import resolve_options
     from loadgate.run.runner import execute
     from loadgate.run.scenarios import check_requirements, load_catalog
-    from loadgate.run.traps import trap_warnings
 
     reqs = list(dict.fromkeys(args.requirement))
     files = load_thresholds(args.thresholds)
@@ -92,9 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     opts = resolve_options(flags, files, ["loadgate", *sys.argv[1:]])
     used = {r: files[r] for r in reqs}
     check_baseline(args.baseline)
-    if opts.select == "tasks":
-        for line in trap_warnings(catalog, reqs, {r: f.path for r, f in used.items()}):
-            _say(f"loadgate: warning: {line}")
+    _warn_traps(opts, catalog, used)
     if opts.ui:
         return _run_ui(opts, catalog, used, args)
     rec = execute(opts, catalog, used, _say)
@@ -104,6 +101,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_table(verdict, color=sys.stdout.isatty()))
     print(f"run directory: {rec.run_dir}  (report.html, verdict.json, junit.xml, summary.md, samples.parquet)")
     return verdict.exit_code
+
+
+def _warn_traps(opts, catalog, used) -> None:
+    """Under ``select: tasks``: one warning per TaskSet the tag filter leaves without a way out."""
+    from loadgate.run.traps import trap_warnings
+
+    if opts.select == "tasks":
+        for line in trap_warnings(catalog, list(opts.requirements), {r: f.path for r, f in used.items()}):
+            _say(f"loadgate: warning: {line}")
 
 
 def _run_ui(opts, catalog, used, args: argparse.Namespace) -> int:

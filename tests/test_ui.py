@@ -132,6 +132,7 @@ def test_each_ui_test_is_its_own_gated_run_and_ctrl_c_ends_the_session(session, 
     assert verdict["verdict"] == "pass" and verdict["exit_code"] == 0, verdict["reasons"]
     assert {t["requirement"] for t in verdict["thresholds"]} == {"REQ-JRN-BROWSE", "REQ-JRN-CHECKOUT"}
     assert run["mode"] == "ui" and run["users"] == 4 and run["samples"] == served  # every request served
+    assert run["tasks"]["REQ-JRN-CHECKOUT"] and run["ramp_up_done"] is None  # traceability as in a headless run
     assert len(pd.read_parquet(first / "samples.parquet")) == served
     # window: from start + warmup to stop (no planned ramp-up in the UI)
     assert summary["window"]["start"] == pytest.approx(run["start"] + 1.0)

@@ -6,7 +6,6 @@ import re
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import REQUIREMENT_RE, load_thresholds
 from loadgate.run.scenarios import load_catalog
-from loadgate.run.traps import trap_warnings
 
 # A tag that looks meant as a requirement but is not well-formed (req-perf-001, REQ_PERF_001, REQ-)
 _LOOKS_LIKE_REQ = re.compile(r"^(req|REQ|Req)[-_ ]?|^[A-Za-z]+[-_]\d+$")
@@ -44,15 +43,22 @@ def check(scenarios: str, thresholds: str) -> tuple[bool, list[str]]:
             if not REQUIREMENT_RE.match(tag) and _LOOKS_LIKE_REQ.match(tag):
                 problems.append(f"error: {t.file}:{t.line}: tag {tag!r} looks like a requirement ID but is not "
                                 "one; expected the form REQ-PERF-001 (capitals, digits, dash-separated)")
-    warnings: list[str] = []
-    for req, tf in sorted(files.items()):  # a trap is a warning: the run works, but not as the user meant
-        if (tf.load.select or "tasks") == "tasks" and catalog.tasks_for(req):
-            warnings += [f"warning: {w}" for w in trap_warnings(catalog, [req], {req: tf.path})
-                         if f"warning: {w}" not in warnings]
     ok = not problems
     lines.extend(problems)
+    warnings = _trap_warnings(catalog, files)  # a warning: the run works, only not as its author meant
     lines.extend(warnings)
     lines.append(f"{'ok' if ok else 'FAILED'}: {len(files)} threshold file(s), {len(catalog.files)} scenario "
                  f"file(s), {len(catalog.tasks)} task(s), {len(problems)} problem(s)"
                  + (f", {len(warnings)} warning(s)" if warnings else ""))
     return ok, lines
+
+
+def _trap_warnings(catalog, files) -> list[str]:
+    """``warning:`` lines for TaskSets that ``select: tasks`` turns into traps, each once."""
+    from loadgate.run.traps import trap_warnings
+
+    out: list[str] = []
+    for req, tf in sorted(files.items()):
+        if (tf.load.select or "tasks") == "tasks" and catalog.tasks_for(req):
+            out += [f"warning: {w}" for w in trap_warnings(catalog, [req], {req: tf.path}) if f"warning: {w}" not in out]
+    return out

@@ -45,11 +45,7 @@ class Progress:
         err = "-" if snap.get("error_rate") is None else f"{snap['error_rate'] * 100:.2f}%"
         crossed = snap.get("crossed") or []
         tail = f" | ALERT: {'; '.join(crossed)}" if crossed else ""
-        clock = f"{snap.get('elapsed', 0):5.0f}s/{total:.0f}s"
-        if getattr(o, "ui", False):  # a web UI test runs until stopped; its window starts at start + warmup
-            clock = f"{snap.get('elapsed', 0):5.0f}s"
-            phase = "warmup" if snap.get("elapsed", 0) < o.warmup else "measuring"
-        return (f"[{clock} {phase}] users {snap.get('users', 0)}/{o.users}"
+        return (f"[{snap.get('elapsed', 0):5.0f}s/{total:.0f}s {phase}] users {snap.get('users', 0)}/{o.users}"
                 f" | {snap.get('rps', 0):.0f} req/s | p95(10s) {p95} | errors {err}"
                 f" | cpu {snap.get('cpu', 0):.0f}%{tail}")
 

@@ -71,9 +71,10 @@ class Recorder:
         self.seq = 0
         self.writer = None
         self.sink = None
-        self.meta: dict[str, Any] = self._fresh_meta()
-        self.journeys = False  # load.select: journeys -> untagged tasks record an empty requirement
-        self.ui = False        # a web UI session: a stop ends one test, not the process
+        self.meta: dict[str, Any] = {"requirements": requirements, "ramp_up_done": None,
+                                     "start": None, "end": None, "stop_reason": None,
+                                     "users_reached": 0, "samples_recorded": 0}
+        self.ui = False  # a web UI session (loadgate.run.ui_session): a stop ends one test, not the process
         self.closed = False
         self._flusher = None
         self._monitor_greenlet = None
@@ -92,18 +93,6 @@ class Recorder:
         self.worker_cpu: dict[str, list] = {}       # master: the same, per worker
         self.known_workers: dict[str, float] = {}   # master: worker id -> first seen
         self.lost_workers: dict[str, dict] = {}     # master: worker id -> when lost, what it delivered
-
-    def _fresh_meta(self) -> dict[str, Any]:
-        return {"requirements": self.requirements, "ramp_up_done": None, "start": None, "end": None,
-                "stop_reason": None, "users_reached": 0, "samples_recorded": 0}
-
-    def begin(self, out_dir: str) -> None:
-        """Web UI session: the test starting now records from zero into its own run directory."""
-        self.out_dir, self.sent, self.dropped, self.write_error = out_dir, 0, 0, None
-        self.stream_closed, self.cpu, self.meta = False, [], self._fresh_meta()
-        self.meta["start"] = time.time()
-        self.monitor.batches.clear()
-        self._open_stream()
 
     def _open_stream(self) -> None:
         path = os.path.join(self.out_dir, STREAM_NAME)
@@ -269,12 +258,12 @@ class Recorder:
         if self.is_worker and forwarded:  # a remote worker learns the run's requirements from the master
             self.requirements = [r for r in forwarded.split(",") if r]
             self.all_reqs = ",".join(self.requirements)
-        self.journeys = getattr(environment.parsed_options, "loadgate_select", None) == "journeys"
+        journeys = getattr(environment.parsed_options, "loadgate_select", None) == "journeys"
         user_classes = environment.runner.user_classes
-        attributed = needs_attribution(user_classes, self.requirements, self.journeys)
+        attributed = needs_attribution(user_classes, self.requirements, journeys)
         if attributed:
             for user_class in user_classes:
-                attribute_tasks(user_class, self.requirements, self.journeys)
+                attribute_tasks(user_class, self.requirements, journeys)
         if attributed != self.attributed:  # before any user starts: swap in the listener that fits
             listener = self.columns.listener(self._users, attributed)
             handlers = environment.events.request._handlers

@@ -118,9 +118,7 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
             f"against {host}; writing {run_dir}")
         rec.meta = run_meta(opts, files, thresholds, host, embedded, started)
         rec.meta["titles"] = {r: f.title for r, f in thresholds.items()}
-        rec.meta["tasks"] = {r: [f"{t.file}:{t.line or '?'} {t.name}" + ("" if t.name.startswith(f"{t.user_class}.")
-                                 else f" (user {t.user_class})") for t in catalog.tasks_for(r)]
-                             for r in opts.requirements}  # traceability in report.html
+        rec.meta["tasks"] = traceability(catalog, opts.requirements)
         rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
         rundir.write_json(os.path.join(run_dir, rundir.RULES), rules_from_thresholds(thresholds.values()))
         intr = stack.enter_context(Interrupt())
@@ -130,6 +128,12 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
             t.join(5)
     collect(rec, opts)
     return rec
+
+
+def traceability(catalog: Catalog, requirements) -> dict[str, list[str]]:
+    """The tasks of each requirement as report.html lists them: ``file:line name (user class)``."""
+    return {r: [f"{t.file}:{t.line or '?'} {t.name}" + ("" if t.name.startswith(f"{t.user_class}.")
+                else f" (user {t.user_class})") for t in catalog.tasks_for(r)] for r in requirements}
 
 
 def run_worker(master: str, files: list[str], say: Callable[[str], None]) -> int:

@@ -23,7 +23,7 @@ from loadgate.run.live import rules_from_thresholds
 from loadgate.run.options import RunOptions
 from loadgate.run.processes import DemoTarget, stop_process
 from loadgate.run.progress import Progress
-from loadgate.run.runner import STOP_GRACE_S, Interrupt, RunRecord, collect, run_meta, start_locust
+from loadgate.run.runner import STOP_GRACE_S, Interrupt, RunRecord, collect, run_meta, start_locust, traceability
 from loadgate.run.scenarios import Catalog
 
 EVENTS = "events.jsonl"      # written by loadgate.run.ui_session in the Locust process
@@ -64,6 +64,15 @@ class _Events:
         return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
+class _UiProgress(Progress):
+    """The progress line of a UI test: no planned end, and its window starts at start + warmup."""
+
+    def line(self, snap: dict) -> str:
+        elapsed = snap.get("elapsed", 0)
+        phase = "warmup" if elapsed < self.opts.warmup else "measuring"
+        return f"[{elapsed:5.0f}s {phase}] " + super().line(snap).split("] ", 1)[1]
+
+
 @dataclasses.dataclass
 class _Test:
     rec: RunRecord
@@ -101,7 +110,8 @@ def serve(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Threshold
             f"select {opts.select}, host {host}); each test you start and stop there becomes a run directory in "
             f"{opts.out}. Ctrl-C here ends the session.")
         events, tests = _Events(os.path.join(session_dir, EVENTS)), {}
-        meta = {"host": host, "embedded": embedded, "files": files}
+        meta = {"host": host, "embedded": embedded, "files": files,
+                "tasks": traceability(catalog, opts.requirements)}
         while True:
             for ev in events.new():
                 last_code = _on_event(ev, tests, opts, thresholds, meta, say, gate, last_code)
@@ -137,10 +147,10 @@ def _on_event(ev: dict, tests: dict, opts: RunOptions, thresholds: Mapping[str, 
         rec = RunRecord(run_dir)
         rec.meta = run_meta(test_opts, meta["files"], thresholds, ev.get("host") or meta["host"], meta["embedded"],
                             ev.get("start") or time.time())
-        rec.meta.update(mode="ui", duration=None,
-                        titles={r: f.title for r, f in thresholds.items()})
+        rec.meta.update(mode="ui", duration=None, titles={r: f.title for r, f in thresholds.items()},
+                        tasks=meta["tasks"])
         rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
-        tests[run_dir] = _Test(rec, test_opts, Progress(run_dir, test_opts, say))
+        tests[run_dir] = _Test(rec, test_opts, _UiProgress(run_dir, test_opts, say))
         say(f"loadgate: test started in the web UI ({users} users): recording to {run_dir}")
         return last_code
     if ev.get("event") != "stop" or run_dir not in tests:

@@ -37,7 +37,6 @@ REQUIREMENT_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 
 _TOP_KEYS = ("requirement", "title", "load", "thresholds")
 _LOAD_KEYS = ("users", "spawn_rate", "duration", "warmup", "min_requests", "host", "select")
-SELECT_MODES = ("tasks", "journeys")  # CONTRACT §13: tagged tasks only, or whole User classes
 _ITEM_KEYS = ("metric", "request", "target", "alert", "regression", "min_requests", "abort_on_fail",
               "abort_after", "abort_window")
 DEFAULT_ABORT_WINDOW_S = 10.0
@@ -73,6 +72,9 @@ class Threshold:
     def unit(self) -> str:
         """Unit of the metric's value: ``ms``, ``ratio`` or ``req/s``."""
         return metric_kind(self.metric).replace("time", "ms")
+
+
+SELECT_MODES = ("tasks", "journeys")  # load.select (CONTRACT §13): tagged tasks only, or whole User classes
 
 
 @dataclass(frozen=True)

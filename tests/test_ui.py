@@ -51,7 +51,8 @@ def _wait_for(predicate, timeout: float, what: str):
 class Session:
     """A ``loadgate run --ui`` child process with its output in files."""
 
-    def __init__(self, tmp_path: Path, host: str, *extra: str) -> None:
+    def __init__(self, tmp_path: Path, host: str, *extra: str, thresholds: Path = JOURNEYS / "journeys",
+                 requirements: tuple[str, ...] = ("REQ-JRN-BROWSE", "REQ-JRN-CHECKOUT")) -> None:
         self.port = _free_port()
         self.ui = f"http://127.0.0.1:{self.port}"
         self.out = tmp_path / "reports"
@@ -61,8 +62,8 @@ class Session:
         with open(self.stdout, "w") as out, open(self.stderr, "w") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "loadgate", "run", "--ui", "--ui-port", str(self.port),
-                 "--requirement", "REQ-JRN-BROWSE", "--requirement", "REQ-JRN-CHECKOUT",
-                 "--scenarios", str(JOURNEYS / "scenarios"), "--thresholds", str(JOURNEYS / "journeys"),
+                 *(arg for r in requirements for arg in ("--requirement", r)),
+                 "--scenarios", str(JOURNEYS / "scenarios"), "--thresholds", str(thresholds),
                  "--out", str(self.out), "--host", host, "--warmup", "1s", *extra],
                 cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
         _wait_for(lambda: "web UI is at" in self.err() or self.proc.poll() is not None, 90, "the web UI")
@@ -164,6 +165,22 @@ def test_each_ui_test_is_its_own_gated_run_and_ctrl_c_ends_the_session(session, 
               "every child process to end")
     assert len(s.run_dirs()) == 3
     assert "ending the web UI session" in s.err()
+
+
+def test_a_live_rule_ends_the_test_not_the_session(tmp_path, shop):
+    """abort_on_fail in a UI session: the crossing test stops and fails; the UI stays up for the next."""
+    s = Session(tmp_path, shop.url, thresholds=JOURNEYS / "abort", requirements=("REQ-JRN-BROWSE",))
+    try:
+        assert s.post("/swarm", {"user_count": 2, "spawn_rate": 2, "host": shop.url})["success"]
+        _wait_for(lambda: "run directory:" in s.out_text(), 120, "the aborted test's verdict")
+        verdict = load(s.run_dirs()[-1], "verdict.json")
+        assert verdict["verdict"] == "fail" and any("p50" in r for r in verdict["reasons"]), verdict
+        assert s.proc.poll() is None and s.status()["recording_to"] is None  # the session goes on
+        with urllib.request.urlopen(s.ui + "/", timeout=30) as page:
+            assert page.status == 200
+    finally:
+        s.close()
+    assert s.proc.returncode == 1, s.err()  # the last verdict's code
 
 
 def test_ctrl_c_before_any_test_exits_0(session):

@@ -253,7 +253,11 @@ class Browser:
 
     def click_button(self, text: str) -> None:
         found = f"[...document.querySelectorAll('button')].find(b => b.textContent.trim() === {json.dumps(text)})"
-        _wait_for(lambda: self.js(f"!!{found}"), 30, f"a {text!r} button")
+        try:
+            _wait_for(lambda: self.js(f"!!{found}"), 60, f"a {text!r} button")
+        except AssertionError:
+            shown = self.js("[...document.querySelectorAll('button')].map(b => b.textContent.trim()).join(' | ')")
+            raise AssertionError(f"no {text!r} button on the page; its buttons: {shown}") from None
         self.js(f"{found}.click()")
 
     def close(self) -> None:

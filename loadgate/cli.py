@@ -90,13 +90,17 @@ def cmd_run(args: argparse.Namespace) -> int:
              "workers": args.workers, "strict": args.strict, "latency_scale": args.target_latency_scale,
              "expect_workers": args.expect_workers, "master_bind": args.master_bind,
              "worker_wait": args.worker_wait, "allow_worker_loss": args.allow_worker_loss,
-             "worker_key": worker_key, "insecure_workers": args.insecure_workers}
+             "worker_key": worker_key, "insecure_workers": args.insecure_workers,
+             "ui": args.ui, "ui_port": args.ui_port}
     opts = resolve_options(flags, files, args.command_line)
     key = load_signing_key(args.signing_key)  # a bad key stops us before the run, not after it
     used = {r: files[r] for r in reqs}
     check_latency(catalog, used.values())
     check_baseline(args.baseline)
     _check_prometheus_url(used, args.prometheus)
+    _warn_traps(opts, catalog, used)
+    if opts.ui:
+        return _run_ui(opts, catalog, used, args, key)
     rec = execute(opts, catalog, used, _say, worker_key=worker_key, prometheus=args.prometheus)
     for w in rec.meta.get("refused_workers") or []:
         _say(f"loadgate: refused a worker at {w['address']} ({w['reason']}, {w['attempts']} attempts); see run.json")
@@ -115,6 +119,36 @@ def _check_prometheus_url(files: dict, url: str | None) -> None:
             if t.resource is not None and t.resource.source == "prometheus" and not (url or t.resource.prometheus):
                 raise ConfigError(f"{t.source}: load.resources.prometheus: missing for metric {t.metric}; "
                                   "set the server's URL there or pass --prometheus URL")
+
+
+def _warn_traps(opts, catalog, used) -> None:
+    """Under ``select: tasks``: one warning per TaskSet the tag filter leaves without a way out."""
+    from loadgate.run.traps import trap_warnings
+
+    if opts.select == "tasks":
+        for line in trap_warnings(catalog, list(opts.requirements), {r: f.path for r, f in used.items()}):
+            _say(f"loadgate: warning: {line}")
+
+
+def _run_ui(opts, catalog, used, args: argparse.Namespace, key) -> int:
+    """``run --ui``: each test of the web UI session is gated as it stops; its verdict printed here."""
+    from loadgate.evaluate import gate_run
+    from loadgate.outputs.writers import format_table
+    from loadgate.run.ui import serve
+
+    def gate(run_dir: str) -> int:
+        try:
+            verdict, _summary, _run = gate_run(run_dir, used, strict=args.strict, kind="run",
+                                               baseline=args.baseline, say=_say, command=args.command_line,
+                                               key=key, prometheus=args.prometheus)
+        except LoadgateError as e:  # one test's trouble does not end the session
+            _say(f"loadgate run: error: {e}")
+            return e.exit_code
+        print(format_table(verdict, color=sys.stdout.isatty()), flush=True)
+        print(f"run directory: {run_dir}  (report: {os.path.join(run_dir, 'report.html')})", flush=True)
+        return verdict.exit_code
+
+    return serve(opts, catalog, used, _say, gate)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -269,7 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the scenarios of requirements headless, then analyse and gate",
                        description="Run the Locust tasks tagged with the requirement IDs headless, record "
                        "every request, analyse, gate against the thresholds, write a run directory and "
-                       "exit with the verdict's code. Flags override the load: block of the threshold file.",
+                       "exit with the verdict's code. Flags override the load: block of the threshold file. "
+                       "With --ui, explore in Locust's web UI instead: every test started and stopped there "
+                       "is recorded, gated and reported as its own run directory.",
                        epilog=EPILOG)
     r.add_argument("--requirement", action="append", required=True, metavar="REQ-…",
                    help="requirement ID whose tagged tasks run (repeatable)")
@@ -300,6 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--allow-worker-loss", action="store_true",
                    help="a worker lost mid-run does not make the verdict inconclusive (it is still reported)")
     r.add_argument("--strict", action="store_true", help="a warning (target missed) fails the gate")
+    r.add_argument("--ui", action="store_true",
+                   help="explore in Locust's web UI on 127.0.0.1 instead of running headless: each test started "
+                   "and stopped there becomes its own run directory, gated and printed here; Ctrl-C ends the "
+                   "session with the last test's exit code (0 when none ran)")
+    r.add_argument("--ui-port", type=_positive_int, metavar="N", help="port of the web UI (default: 8089)")
     r.add_argument("--target-latency-scale", type=_positive_float, default=1.0, metavar="X",
                    help="embedded demo target only: multiply its latencies by X (a slower build)")
     r.add_argument("--baseline", metavar="RUN_DIR|last-pass",

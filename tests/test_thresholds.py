@@ -306,7 +306,9 @@ LOAD_OK = "thresholds: [{metric: p95, alert: '>1s'}]\nrequirement: REQ-X-1\n"
     ("host: localhost:8080", "t.yaml:3: load.host: 'localhost:8080' is not an HTTP URL; expected a base URL like "
      "http://127.0.0.1:8089"),
     ("user: 5", "t.yaml:3: load.user: unknown key (did you mean 'users'?); expected one of users, spawn_rate, "
-     "duration, warmup, min_requests, host, resources"),
+     "duration, warmup, min_requests, host, resources, select"),
+    ("select: users", "t.yaml:3: load.select: 'users' is not a selection mode; expected tasks (only the tagged "
+     "tasks run) or journeys (the User classes run whole)"),
 ])
 def test_load_block_errors(load, message):
     assert error_of(f"{LOAD_OK}load: {{{load}}}\n") == message
@@ -317,12 +319,13 @@ def test_load_block_values_and_defaults():
                                               "  warmup: 0\n  min_requests: 100\n  host: https://example.test:8443\n"))
     assert tf.load == LoadDefaults(5, 2.5, 5400.0, 0.0, 100, "https://example.test:8443")
     assert load_threshold_file(write(LOAD_OK)).load == LoadDefaults()
+    assert load_threshold_file(write(LOAD_OK + "load:\n  select: journeys\n")).load.select == "journeys"
     assert load_threshold_file(write(LOAD_OK)).title == ""
 
 
 def test_load_must_be_a_mapping():
     assert error_of(LOAD_OK + "load: 5\n") == ("t.yaml:3: load: 5 is not a mapping; expected keys users, spawn_rate, "
-                                               "duration, warmup, min_requests, host, resources")
+                                               "duration, warmup, min_requests, host, resources, select")
 
 
 # --- files and directories -------------------------------------------------------------------

@@ -38,7 +38,7 @@ from loadgate.units import parse_duration
 REQUIREMENT_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 
 _TOP_KEYS = ("requirement", "title", "load", "thresholds")
-_LOAD_KEYS = ("users", "spawn_rate", "duration", "warmup", "min_requests", "host", "resources")
+_LOAD_KEYS = ("users", "spawn_rate", "duration", "warmup", "min_requests", "host", "resources", "select")
 _ITEM_KEYS = ("metric", "request", "target", "alert", "regression", "min_requests", "latency", "abort_on_fail",
               "abort_after", "abort_window", *resources.ITEM_KEYS)
 DEFAULT_ABORT_WINDOW_S = 10.0
@@ -81,6 +81,9 @@ class Threshold:
         return metric_kind(self.metric).replace("time", "ms")
 
 
+SELECT_MODES = ("tasks", "journeys")  # load.select (CONTRACT §13): tagged tasks only, or whole User classes
+
+
 @dataclass(frozen=True)
 class LoadDefaults:
     """The ``load:`` block: defaults for ``loadgate run`` (durations in seconds)."""
@@ -92,6 +95,7 @@ class LoadDefaults:
     min_requests: int | None = None
     host: str | None = None
     resources: resources.ResourceSettings | None = None
+    select: str | None = None   # "tasks" (default) or "journeys"
 
 
 @dataclass(frozen=True)
@@ -266,6 +270,11 @@ def _parse_load(f: FileErrors, load: Any, line: int) -> LoadDefaults:
             values[key] = seconds
         elif key == "resources":
             values[key] = resources.parse_settings(f, raw, at)
+        elif key == "select":
+            if raw not in SELECT_MODES:
+                raise f.error(at, where, f"{quote(raw)} is not a selection mode",
+                              "tasks (only the tagged tasks run) or journeys (the User classes run whole)")
+            values[key] = raw
         else:
             if not isinstance(raw, str) or not re.match(r"^https?://[^\s/]+", raw):
                 raise f.error(at, where, f"{quote(raw)} is not an HTTP URL", "a base URL like http://127.0.0.1:8089")

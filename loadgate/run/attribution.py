@@ -69,7 +69,7 @@ def _task_requirements(holder, run_reqs: list[str], inherited: frozenset = froze
             yield from _task_requirements(task, run_reqs, tags, seen)
 
 
-def needs_attribution(user_classes, run_reqs: list[str]) -> bool:
+def needs_attribution(user_classes, run_reqs: list[str], journeys: bool = False) -> bool:
     """Whether some task's requests belong to fewer requirements than the whole run's.
 
     When every task left after Locust's ``--tags`` filter carries all of the run's requirements (one
@@ -77,15 +77,22 @@ def needs_attribution(user_classes, run_reqs: list[str]) -> bool:
     and the recorder needs no per-request lookup of the running task.
     """
     everything = ",".join(run_reqs)
+    if journeys:  # whole User classes run: an untagged task's requests belong to no requirement
+        return any(reqs != everything for user_class in user_classes
+                   for *_where, reqs, _nested in _task_requirements(user_class, run_reqs))
     return any(reqs not in ("", everything)
                for user_class in user_classes for *_where, reqs, _nested in _task_requirements(user_class, run_reqs))
 
 
-def attribute_tasks(holder, run_reqs: list[str]) -> None:
-    """Wrap every task under ``holder`` (and a tagged TaskSet's on_start/on_stop) with its requirement IDs."""
+def attribute_tasks(holder, run_reqs: list[str], journeys: bool = False) -> None:
+    """Wrap every task under ``holder`` (and a tagged TaskSet's on_start/on_stop) with its requirement IDs.
+
+    With ``journeys`` the untagged tasks (and untagged TaskSets' on_start/on_stop) are wrapped too, with
+    the empty requirement: background load, recorded but not gated (CONTRACT §13).
+    """
     replaced: dict[Any, list] = {}
     for owner, i, task, reqs, nested in list(_task_requirements(holder, run_reqs)):
-        if not reqs:
+        if not reqs and not journeys:
             continue
         if nested:
             for hook in ("on_start", "on_stop"):

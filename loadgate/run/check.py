@@ -117,8 +117,11 @@ def find_problems(scenarios: str, thresholds: str, prometheus_url: str | None = 
     if ask_prometheus:
         problems.extend(Problem.from_error(ConfigError(text.removeprefix("error: ")))
                         for text in check_prometheus(files, prometheus_url))
+    warnings = _trap_warnings(catalog, files)  # a warning: the run works, only not as its author meant
+    lines.extend(warnings)
     closing = (f"{'FAILED' if problems else 'ok'}: {len(files)} threshold file(s), {len(catalog.files)} scenario "
-               f"file(s), {len(catalog.tasks)} task(s), {len(problems)} problem(s)")
+               f"file(s), {len(catalog.tasks)} task(s), {len(problems)} problem(s)"
+               + (f", {len(warnings)} warning(s)" if warnings else ""))
     return lines, problems, closing
 
 
@@ -172,3 +175,14 @@ def check_prometheus(files: dict, url_override: str | None) -> list[str]:
                 problems.append(f"error: {q.key}: query {query!r} returns {n} series from {url}; add "
                                 "aggregate_series: max|sum|mean or narrow load.resources.selector")
     return problems
+
+
+def _trap_warnings(catalog, files) -> list[str]:
+    """``warning:`` lines for TaskSets that ``select: tasks`` turns into traps, each once."""
+    from loadgate.run.traps import trap_warnings
+
+    out: list[str] = []
+    for req, tf in sorted(files.items()):
+        if (tf.load.select or "tasks") == "tasks" and catalog.tasks_for(req):
+            out += [f"warning: {w}" for w in trap_warnings(catalog, [req], {req: tf.path}) if f"warning: {w}" not in out]
+    return out

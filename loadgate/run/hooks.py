@@ -7,6 +7,7 @@ import os
 from locust import events
 
 from loadgate.run import worker_auth
+from loadgate.run import ui_session
 from loadgate.run.columns import build_batch
 from loadgate.run.live import LiveMonitor
 from loadgate.run.recorder import MSG_DONE, MSG_SAMPLES, Recorder
@@ -22,6 +23,11 @@ def _add_arguments(parser) -> None:
                    help="seconds at full user count after spawning completes")
     g.add_argument("--loadgate-flush", type=float, default=1.0, help="seconds between batches")
     g.add_argument("--loadgate-rules", default=None, help="JSON file of alert rules for the live view")
+    g.add_argument("--loadgate-select", default="tasks", choices=("tasks", "journeys"),
+                   help="journeys: the User classes run whole; untagged tasks record an empty requirement")
+    g.add_argument("--loadgate-ui", default=None, metavar="SESSION_DIR",
+                   help="web UI session: each test becomes a run directory under --loadgate-out")
+    g.add_argument("--loadgate-out", default="reports", help="where a UI session's run directories go")
 
 
 def _on_init(environment, **_kw) -> None:
@@ -43,12 +49,15 @@ def _on_init(environment, **_kw) -> None:
     gc.collect()
     gc.freeze()
     environment.loadgate_recorder = rec
+    session = ui_session.install(environment, rec, opts.loadgate_ui, opts.loadgate_out) if opts.loadgate_ui else None
     ev = environment.events
     ev.request.add_listener(rec.on_request)
     ev.test_start.add_listener(rec.on_test_start)
     ev.spawning_complete.add_listener(rec.on_spawning_complete)
     ev.test_stop.add_listener(rec.on_test_stop)
     ev.quitting.add_listener(rec.close)
+    if session is not None:
+        ui_session.add_late_listeners(environment, session)
     if rec.is_master:
         rec.meta["refused_workers"] = worker_auth.REFUSED  # filled by the socket monitor; in recorder.json at the end
         environment.runner.register_message(MSG_SAMPLES, rec.on_samples)

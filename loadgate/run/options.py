@@ -34,6 +34,9 @@ class RunOptions:
     command_line: tuple[str, ...] = ()
     flush_interval: float = 1.0
     latency_scale: float = 1.0   # demo target only
+    select: str = "tasks"        # load.select: "tasks" (Locust's tag filter) or "journeys" (whole User classes)
+    ui: bool = False             # --ui: Locust's web UI on 127.0.0.1, one run directory per test
+    ui_port: int = 8089
 
     @property
     def ramp_up_s(self) -> float:
@@ -95,6 +98,17 @@ def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile], command_
     host = pick("host", "host", None)
     if host is not None and not (host.startswith("http://") or host.startswith("https://")):
         raise ConfigError(f"--host {host}: expected a URL like http://127.0.0.1:8080")
+    selects = {files[r].load.select or "tasks" for r in reqs if r in files}
+    if len(selects) > 1:
+        journeys = [files[r].path for r in reqs if r in files and files[r].load.select == "journeys"]
+        raise ConfigError(f"{journeys[0]}: load.select: journeys, but another requirement of this run selects tasks; "
+                          "run them separately or give their threshold files the same 'select:'")
+    ui = bool(flags.get("ui"))
+    if ui and (workers > 1 or expect):
+        raise ConfigError("--ui runs one load-generator process; drop --workers/--expect-workers for an "
+                          "exploratory session, or run headless")
+    if flags.get("ui_port") is not None and not ui:
+        raise ConfigError(f"--ui-port {flags['ui_port']}: only meaningful with --ui")
     return RunOptions(requirements=reqs, users=users, spawn_rate=spawn_rate, duration=duration,
                       warmup=warmup, host=host, scenarios=flags["scenarios"],
                       thresholds=flags["thresholds"], out=flags["out"], workers=workers,
@@ -102,4 +116,5 @@ def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile], command_
                       worker_wait=float(flags.get("worker_wait") or 60.0),
                       allow_worker_loss=bool(flags.get("allow_worker_loss")), worker_auth=auth,
                       strict=bool(flags.get("strict")), command_line=tuple(command_line),
-                      latency_scale=float(flags.get("latency_scale") or 1.0))
+                      latency_scale=float(flags.get("latency_scale") or 1.0),
+                      select=selects.pop() if selects else "tasks", ui=ui, ui_port=int(flags.get("ui_port") or 8089))

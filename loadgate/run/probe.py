@@ -24,6 +24,21 @@ def _line(obj) -> int | None:
         return None
 
 
+def _interrupts(task) -> bool:
+    """Whether the task's code (nested functions included) uses ``….interrupt``: the way out of a TaskSet.
+
+    Read from the compiled code's names, not run; exact for lambdas too, several of which may share a line.
+    """
+    code = getattr(inspect.unwrap(task), "__code__", None)
+    stack = [code] if code is not None else []
+    while stack:
+        c = stack.pop()
+        if "interrupt" in c.co_names:
+            return True
+        stack.extend(k for k in c.co_consts if inspect.iscode(k))
+    return False
+
+
 def _walk(holder, inherited: frozenset, out: list, seen: set) -> None:
     from locust.user.task import TaskSet
 
@@ -33,13 +48,15 @@ def _walk(holder, inherited: frozenset, out: list, seen: set) -> None:
     weights: dict = {}
     for task in getattr(holder, "tasks", []) or []:  # a task of weight w stands w times in the list
         weights[task] = weights.get(task, 0) + 1
+    in_set = isinstance(holder, type) and issubclass(holder, TaskSet)
     for task, weight in weights.items():
         tags = inherited | frozenset(getattr(task, "locust_tag_set", ()))
         if isinstance(task, type) and issubclass(task, TaskSet):
             _walk(task, tags, out, seen)
         else:
             out.append({"name": _task_name(task), "tags": sorted(tags), "line": _line(task),
-                        "weight": weight})
+                        "weight": weight, "taskset": holder.__qualname__ if in_set else None,
+                        "taskset_line": _line(holder) if in_set else None, "interrupts": _interrupts(task)})
 
 
 def _error(path: str, exc: BaseException) -> dict:

@@ -75,6 +75,7 @@ class Recorder:
         self.meta: dict[str, Any] = {"requirements": requirements, "ramp_up_done": None,
                                      "start": None, "end": None, "stop_reason": None,
                                      "users_reached": 0, "samples_recorded": 0}
+        self.ui = False  # a web UI session (loadgate.run.ui_session): a stop ends one test, not the process
         self.closed = False
         self._flusher = None
         self._monitor_greenlet = None
@@ -271,12 +272,13 @@ class Recorder:
         if self.is_worker and forwarded:  # a remote worker learns the run's requirements from the master
             self.requirements = [r for r in forwarded.split(",") if r]
             self.all_reqs = ",".join(self.requirements)
+        journeys = getattr(environment.parsed_options, "loadgate_select", None) == "journeys"
         user_classes = environment.runner.user_classes
         self.paced = adopt(user_classes)  # before any user starts: paced users record their schedule
-        attributed = needs_attribution(user_classes, self.requirements)
+        attributed = needs_attribution(user_classes, self.requirements, journeys)
         if attributed:
             for user_class in user_classes:
-                attribute_tasks(user_class, self.requirements)
+                attribute_tasks(user_class, self.requirements, journeys)
         if attributed != self.attributed:  # before any user starts: swap in the listener that fits
             listener = self.columns.listener(self._users, attributed)
             handlers = environment.events.request._handlers
@@ -302,6 +304,9 @@ class Recorder:
             self.runner.stop()          # workers stop their users, flush, and confirm
             self._await_workers(WORKER_DONE_TIMEOUT_S)
             self._quit_workers()
+        if self.ui:  # the session goes on: only this test ends (its run directory is sealed at test_stop)
+            self.runner.stop()
+            return
         self.runner.quit()
 
     def _quit_workers(self) -> None:
@@ -338,8 +343,8 @@ class Recorder:
                 if g is not None:
                     g.kill(block=False)
         self.flush()
-        if self.is_worker:
-            return
+        if self.is_worker or (self.ui and (self.out_dir is None or self.stream_closed)):
+            return  # a UI session between tests: every test was sealed when it stopped
         if self.meta["end"] is None:
             self.meta["end"] = time.time()
             self.meta["stop_reason"] = "interrupted"
@@ -347,6 +352,10 @@ class Recorder:
                 self.runner.stop()
                 self._await_workers(INTERRUPT_DONE_TIMEOUT_S)
                 self._quit_workers()
+        self.seal(environment)
+
+    def seal(self, environment) -> None:
+        """Close the stream and write recorder.json: the end of the run, or of one test of a UI session."""
         with self._flush_lock:  # no batch half-written by a pool thread; later ones are counted as dropped
             writer, self.writer = self.writer, None
             if writer is not None:

@@ -58,9 +58,15 @@ def _locust_cmd(opts: RunOptions, files: list[str], user_classes: list[str], hos
                 run_dir: str, role: str, port: int | None) -> list[str]:
     cmd = [sys.executable, "-m", "locust", "-f", ",".join([*files, PLUGIN]),
            "--loadgate-requirements", ",".join(opts.requirements),
-           "--loadgate-flush", str(opts.flush_interval), "--tags", *opts.requirements,
-           "--loadgate-rules", os.path.join(run_dir, rundir.RULES),
-           "--loglevel", "INFO", "--headless"]
+           "--loadgate-flush", str(opts.flush_interval), "--loadgate-select", opts.select,
+           "--loadgate-rules", os.path.join(run_dir, rundir.RULES), "--loglevel", "INFO"]
+    if opts.select == "tasks":  # journeys: the chosen User classes run whole, untagged tasks included
+        cmd += ["--tags", *opts.requirements]
+    if role == "ui":  # run_dir is the session's folder; each test makes its own run directory
+        return cmd + ["-u", str(opts.users), "-r", f"{opts.spawn_rate:g}", "--host", host,
+                      "--web-host", "127.0.0.1", "--web-port", str(opts.ui_port), "--loadgate-ui", run_dir,
+                      "--loadgate-out", opts.out, "--stop-timeout", "2", *user_classes]
+    cmd.append("--headless")
     if role in ("local", "master"):
         cmd += ["-u", str(opts.users), "-r", f"{opts.spawn_rate:g}", "--host", host,
                 "--run-time", f"{int(opts.time_limit_s) + 1}s", "--loadgate-dir", run_dir,
@@ -75,14 +81,14 @@ def _locust_cmd(opts: RunOptions, files: list[str], user_classes: list[str], hos
     return cmd + user_classes
 
 
-class _Interrupt:
+class Interrupt:
     """Turns SIGINT/SIGTERM into a flag while the run is going, forwarding the stop to Locust."""
 
     def __init__(self) -> None:
         self.reason: str | None = None
         self._old: dict = {}
 
-    def __enter__(self) -> "_Interrupt":
+    def __enter__(self) -> "Interrupt":
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._old[sig] = signal.signal(sig, self._handle)
         return self
@@ -117,25 +123,29 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
         say(f"loadgate: running {', '.join(opts.requirements)} with {opts.users} users "
             f"(spawn rate {opts.spawn_rate:g}/s, {opts.duration:g}s at full load, warmup {opts.warmup:g}s) "
             f"against {host}; writing {run_dir}")
-        rec.meta = _run_meta(opts, files, thresholds, host, embedded, started)
+        rec.meta = run_meta(opts, files, thresholds, host, embedded, started)
         rec.meta["titles"] = {r: f.title for r, f in thresholds.items()}
-        rec.meta["tasks"] = {r: [f"{t.file}:{t.line or '?'} {t.name}" + ("" if t.name.startswith(f"{t.user_class}.")
-                                 else f" (user {t.user_class})") for t in catalog.tasks_for(r)]
-                             for r in opts.requirements}  # traceability in report.html
+        rec.meta["tasks"] = traceability(catalog, opts.requirements)
         rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
         rundir.write_json(os.path.join(run_dir, rundir.RULES), rules_from_thresholds(thresholds.values()))
-        intr = stack.enter_context(_Interrupt())
+        intr = stack.enter_context(Interrupt())
         sampler = None
         if is_loopback(host) and any(t.resource is not None and t.resource.source == "local"
                                      for tf in thresholds.values() for t in tf.thresholds):
             sampler = stack.enter_context(LocalSampler(run_dir))  # this machine, once a second, for the whole run
-        procs, pumps = _start_locust(opts, files, [u.name for u in users], host, run_dir, log, worker_key)
+        procs, pumps = start_locust(opts, files, [u.name for u in users], host, run_dir, log, worker_key)
         watch = stack.enter_context(ResourceWatch(run_dir, thresholds.values(), sampler, prometheus))
         _wait(procs, opts, intr, rec, Progress(run_dir, opts, say), watch)
         for t in pumps:
             t.join(5)
-    _collect(rec, opts)
+    collect(rec, opts)
     return rec
+
+
+def traceability(catalog: Catalog, requirements) -> dict[str, list[str]]:
+    """The tasks of each requirement as report.html lists them: ``file:line name (user class)``."""
+    return {r: [f"{t.file}:{t.line or '?'} {t.name}" + ("" if t.name.startswith(f"{t.user_class}.")
+                else f" (user {t.user_class})") for t in catalog.tasks_for(r)] for r in requirements}
 
 
 def run_worker(master: str, files: list[str], say: Callable[[str], None], worker_key: str | None = None) -> int:
@@ -149,7 +159,7 @@ def run_worker(master: str, files: list[str], say: Callable[[str], None], worker
     say(f"loadgate worker: joining the master at {host}:{port} with {', '.join(files)}"
         + (" over CURVE (worker key)" if worker_key else ""))
     proc = subprocess.Popen(cmd, env=child_env(worker_key), stdin=subprocess.DEVNULL)
-    with _Interrupt() as intr:
+    with Interrupt() as intr:
         while proc.poll() is None:
             if intr.reason:
                 say(f"loadgate worker: {intr.reason}; stopping")
@@ -173,7 +183,8 @@ def _pump(stream, log, lock: threading.Lock) -> None:
     stream.close()
 
 
-def _start_locust(opts, files, user_classes, host, run_dir, log, worker_key=None) -> tuple[list[subprocess.Popen], list]:
+def start_locust(opts, files, user_classes, host, run_dir, log, worker_key=None) -> tuple[list[subprocess.Popen], list]:
+    """The Locust process(es) of a run (or of a UI session: ``opts.ui``), their output pumped to ``log``."""
     env = child_env(worker_key)
     lock = threading.Lock()
     pumps: list[threading.Thread] = []
@@ -185,6 +196,8 @@ def _start_locust(opts, files, user_classes, host, run_dir, log, worker_key=None
         t.start()
         pumps.append(t)
         return p
+    if opts.ui:
+        return [spawn(_locust_cmd(opts, files, user_classes, host, run_dir, "ui", None))], pumps
     if opts.expect_workers:
         return [spawn(_locust_cmd(opts, files, user_classes, host, run_dir, "master", None))], pumps
     if opts.workers == 1:
@@ -195,7 +208,7 @@ def _start_locust(opts, files, user_classes, host, run_dir, log, worker_key=None
                        for _ in range(opts.workers)], pumps
 
 
-def _wait(procs, opts: RunOptions, intr: _Interrupt, rec: RunRecord, progress: Progress,
+def _wait(procs, opts: RunOptions, intr: Interrupt, rec: RunRecord, progress: Progress,
           watch: ResourceWatch | None = None) -> None:
     main = procs[0]
     say = progress.say
@@ -230,7 +243,7 @@ def _wait(procs, opts: RunOptions, intr: _Interrupt, rec: RunRecord, progress: P
     rec.meta["locust_exit_code"] = main.returncode
 
 
-def _collect(rec: RunRecord, opts: RunOptions) -> None:
+def collect(rec: RunRecord, opts: RunOptions) -> None:
     """Stream -> Parquet, recorder.json -> run.json, and the run's problems."""
     stream = os.path.join(rec.run_dir, rundir.STREAM)
     if os.path.exists(stream):
@@ -256,7 +269,9 @@ def _collect(rec: RunRecord, opts: RunOptions) -> None:
         if recorder.get("write_error"):
             rec.problems.append(f"{recorder['write_error']}: the run was stopped early and "
                                 f"{recorder.get('samples_dropped', 0)} samples could not be stored")
-        if recorder.get("ramp_up_done") is None and not rec.interrupted and not rec.aborted:
+        if opts.ui:
+            pass  # a UI test has no planned user count: its user may stop or re-swarm at any time
+        elif recorder.get("ramp_up_done") is None and not rec.interrupted and not rec.aborted:
             rec.problems.append(f"ramp-up to {opts.users} users never completed "
                                 f"(reached {recorder.get('users_reached', 0)})")
         elif (recorder.get("users_reached") or 0) < opts.users and not rec.interrupted and not rec.aborted:
@@ -306,7 +321,7 @@ def _tail(path: str, size: int = 20000) -> str:
         return ""
 
 
-def _run_meta(opts: RunOptions, files: list[str], thresholds: Mapping[str, ThresholdFile], host: str,
+def run_meta(opts: RunOptions, files: list[str], thresholds: Mapping[str, ThresholdFile], host: str,
               embedded: bool, started: float) -> dict:
     hashes = {f: rundir.sha256_file(f) for f in files}
     return {

@@ -21,6 +21,9 @@ class Task:
     name: str
     tags: tuple[str, ...]
     line: int | None
+    taskset: str | None = None        # the TaskSet the task belongs to (None: directly on the User class)
+    taskset_line: int | None = None
+    interrupts: bool = False          # its code calls interrupt(): a way out of its TaskSet
 
     @property
     def requirements(self) -> tuple[str, ...]:
@@ -101,7 +104,8 @@ def inspect_files(files: list[str], timeout: float = PROBE_TIMEOUT_S) -> Catalog
         for u in entry["users"]:
             users.append(UserClass(path, u["class"], u["host"], u["line"], u.get("period")))
             for t in u["tasks"]:
-                tasks.append(Task(path, u["class"], t["name"], tuple(t["tags"]), t["line"]))
+                tasks.append(Task(path, u["class"], t["name"], tuple(t["tags"]), t["line"], t.get("taskset"),
+                                  t.get("taskset_line"), bool(t.get("interrupts"))))
     return Catalog(tuple(files), tuple(users), tuple(tasks))
 
 

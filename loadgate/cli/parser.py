@@ -1,18 +1,24 @@
-"""The ``loadgate`` command line: a thin layer that parses flags, calls the library, prints, exits.
-
-Only this module turns a :class:`loadgate.errors.LoadgateError` into one line on stderr and its
-exit code. Exit codes: 0 pass, 1 gate failed, 2 usage/configuration error, 3 inconclusive.
-"""
+"""The ``loadgate`` argument parser: every command, flag and ``--help`` text, and the types that check them."""
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
 from typing import Callable
 
 from loadgate import __version__
-from loadgate.errors import EXIT_CONFIG, EXIT_INCONCLUSIVE, ConfigError, LoadgateError
+from loadgate.cli.commands import (
+    cmd_analyze,
+    cmd_check,
+    cmd_compare,
+    cmd_gate,
+    cmd_history,
+    cmd_init,
+    cmd_report,
+    cmd_run,
+    cmd_target,
+    cmd_verify,
+    cmd_worker,
+)
+from loadgate.errors import EXIT_CONFIG
 from loadgate.units import parse_duration
 
 EPILOG = "exit codes: 0 pass (warnings allowed unless --strict), 1 gate failed, 2 usage or configuration error, 3 inconclusive"
@@ -57,242 +63,6 @@ def _tolerance(text: str) -> float:
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
-
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-# --- commands -------------------------------------------------------------------------------------
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from loadgate.data.signing import load_signing_key
-    from loadgate.evaluate import gate_run
-    from loadgate.gate.thresholds import load_thresholds
-    from loadgate.history.baseline import check_spec as check_baseline
-    from loadgate.run.keys import load_worker_key
-    from loadgate.outputs.writers import format_table
-    from loadgate.run.options import resolve_options
-    from loadgate.run.runner import execute
-    from loadgate.run.scenarios import check_latency, check_requirements, load_catalog
-
-    reqs = list(dict.fromkeys(args.requirement))
-    files = load_thresholds(args.thresholds)
-    catalog = load_catalog(args.scenarios)
-    check_requirements(catalog, reqs, args.scenarios)
-    worker_key = load_worker_key(args.worker_key)
-    missing = [r for r in reqs if r not in files]
-    if missing:
-        raise ConfigError(f"--requirement {missing[0]}: no threshold file in {args.thresholds} says "
-                          f"'requirement: {missing[0]}'; add {os.path.join(args.thresholds, missing[0])}.yaml")
-    flags = {"requirements": reqs, "users": args.users, "spawn_rate": args.spawn_rate,
-             "duration": args.duration, "warmup": args.warmup, "host": args.host,
-             "scenarios": args.scenarios, "thresholds": args.thresholds, "out": args.out,
-             "workers": args.workers, "strict": args.strict, "latency_scale": args.target_latency_scale,
-             "expect_workers": args.expect_workers, "master_bind": args.master_bind,
-             "worker_wait": args.worker_wait, "allow_worker_loss": args.allow_worker_loss,
-             "worker_key": worker_key, "insecure_workers": args.insecure_workers,
-             "ui": args.ui, "ui_port": args.ui_port}
-    opts = resolve_options(flags, files, args.command_line)
-    key = load_signing_key(args.signing_key)  # a bad key stops us before the run, not after it
-    used = {r: files[r] for r in reqs}
-    check_latency(catalog, used.values())
-    check_baseline(args.baseline)
-    _check_prometheus_url(used, args.prometheus)
-    _warn_traps(opts, catalog, used)
-    if opts.ui:
-        return _run_ui(opts, catalog, used, args, key)
-    rec = execute(opts, catalog, used, _say, worker_key=worker_key, prometheus=args.prometheus)
-    for w in rec.meta.get("refused_workers") or []:
-        _say(f"loadgate: refused a worker at {w['address']} ({w['reason']}, {w['attempts']} attempts); see run.json")
-    _say(f"loadgate: recorded {rec.samples} samples; analysing")
-    verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict, kind="run", baseline=args.baseline,
-                                       say=_say, command=args.command_line, key=key, prometheus=args.prometheus)
-    print(format_table(verdict, color=sys.stdout.isatty()))
-    print(f"run directory: {rec.run_dir}  (report.html, verdict.json, junit.xml, summary.md, samples.parquet)")
-    return verdict.exit_code
-
-
-def _check_prometheus_url(files: dict, url: str | None) -> None:
-    """A Prometheus resource threshold needs a server: say so before the run, not after it."""
-    for tf in files.values():
-        for t in tf.thresholds:
-            if t.resource is not None and t.resource.source == "prometheus" and not (url or t.resource.prometheus):
-                raise ConfigError(f"{t.source}: load.resources.prometheus: missing for metric {t.metric}; "
-                                  "set the server's URL there or pass --prometheus URL")
-
-
-def _warn_traps(opts, catalog, used) -> None:
-    """Under ``select: tasks``: one warning per TaskSet the tag filter leaves without a way out."""
-    from loadgate.run.traps import trap_warnings
-
-    if opts.select == "tasks":
-        for line in trap_warnings(catalog, list(opts.requirements), {r: f.path for r, f in used.items()}):
-            _say(f"loadgate: warning: {line}")
-
-
-def _run_ui(opts, catalog, used, args: argparse.Namespace, key) -> int:
-    """``run --ui``: each test of the web UI session is gated as it stops; its verdict printed here."""
-    from loadgate.evaluate import gate_run
-    from loadgate.outputs.writers import format_table
-    from loadgate.run.ui import serve
-
-    def gate(run_dir: str) -> int:
-        try:
-            verdict, _summary, _run = gate_run(run_dir, used, strict=args.strict, kind="run",
-                                               baseline=args.baseline, say=_say, command=args.command_line,
-                                               key=key, prometheus=args.prometheus)
-        except LoadgateError as e:  # one test's trouble does not end the session
-            _say(f"loadgate run: error: {e}")
-            return e.exit_code
-        print(format_table(verdict, color=sys.stdout.isatty()), flush=True)
-        print(f"run directory: {run_dir}  (report: {os.path.join(run_dir, 'report.html')})", flush=True)
-        return verdict.exit_code
-
-    return serve(opts, catalog, used, _say, gate)
-
-
-def cmd_gate(args: argparse.Namespace) -> int:
-    from loadgate.data import rundir
-    from loadgate.data.signing import load_signing_key
-    from loadgate.evaluate import gate_run
-    from loadgate.gate.thresholds import load_thresholds
-    from loadgate.outputs.writers import format_table
-
-    rundir.check_run_dir(args.run_dir)
-    path = args.thresholds
-    if path is None:
-        run = rundir.read_json(args.run_dir, rundir.RUN)
-        recorded = (run.get("options") or {}).get("thresholds")
-        path = recorded if recorded and os.path.exists(recorded) else "thresholds"
-    key = load_signing_key(args.signing_key)
-    verdict, _summary, _run = gate_run(args.run_dir, load_thresholds(path), strict=args.strict,
-                                       baseline=args.baseline, say=_say, command=args.command_line, key=key,
-                                       prometheus=args.prometheus)
-    print(format_table(verdict, color=sys.stdout.isatty()))
-    return verdict.exit_code
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    from loadgate.history import store as history
-
-    records = history.runs(history.db_path(args.out), requirement=args.requirement, limit=args.limit)
-    if args.json:
-        json.dump([r.to_dict() for r in records], sys.stdout, indent=2)
-        print()
-    else:
-        print(history.format_runs(records))
-    return 0
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    from loadgate.history.compare import compare_runs, format_compare
-
-    doc = compare_runs(args.baseline, args.candidate, tolerance_latency=args.tolerance_latency,
-                       tolerance_errors=args.tolerance_errors)
-    if args.json:
-        json.dump(doc, sys.stdout, indent=2)
-        print()
-    else:
-        print(format_compare(doc, color=sys.stdout.isatty()))
-    return 1 if doc["verdict"] == "fail" else 0
-
-
-def cmd_analyze(args: argparse.Namespace) -> int:
-    from loadgate.analysis.schedule import SCHEDULE_COLUMNS, with_schedule
-    from loadgate.analysis.summary import COLUMNS, summarize
-    from loadgate.analysis.table import format_summary_table
-    from loadgate.analysis.window import parse_window
-    from loadgate.data.samples import read_samples
-
-    table = read_samples(args.samples, [*COLUMNS, *SCHEDULE_COLUMNS], dictionary=True)
-    window = None
-    if args.window:
-        ts = table.column("timestamp")
-        if len(ts) == 0:
-            raise ConfigError(f"{args.samples}: no samples, so --window has nothing to cut")
-        import pyarrow.compute as pc
-        try:
-            window = parse_window(args.window, pc.min(ts).as_py(), pc.max(ts).as_py())
-        except ValueError as e:
-            raise ConfigError(f"--window {args.window}: {e}") from None
-    summary = with_schedule(summarize(table, window, series=args.json), table, window, series=args.json)
-    if args.json:
-        sys.stdout.write(json.dumps(summary))  # no indent: keeps the C encoder (0.1 s of 1.4 s at 10M); pipe to jq to read
-        print()
-    else:
-        print(format_summary_table(summary))
-    return 0
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from loadgate.data.signing import load_signing_key
-    from loadgate.outputs.report import write_run_report
-
-    key = load_signing_key(args.signing_key)
-    print(write_run_report(args.run_dir, args.output, command=args.command_line, key=key))
-    return 0
-
-
-def cmd_verify(args: argparse.Namespace) -> int:
-    from loadgate.data.manifest import verify
-    from loadgate.data.signing import load_public_key
-
-    public = load_public_key(args.public_key) if args.public_key else None
-    v = verify(args.run_dir, public)
-    for line in v.problems:
-        print(f"{args.run_dir}: {line}")
-    if v.problems:
-        print(f"loadgate verify: {args.run_dir} does not match its manifest ({len(v.problems)} problem(s))",
-              file=sys.stderr)
-        return 1
-    signed = (f"signed by Ed25519 key {v.signed_by}" + (" (--public-key)" if public else
-              "; pass --public-key to check it is your key")) if v.signed_by else "not signed"
-    print(f"{args.run_dir}: intact: {v.files} files and run.json match the manifest "
-          f"(evidence sha256 {v.evidence}); {signed}")
-    return 0
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    from loadgate.run.check import check
-
-    ok, lines = check(args.scenarios, args.thresholds, args.prometheus or None,
-                      ask_prometheus=args.prometheus is not None, fmt=args.format)
-    for line in lines:
-        print(line)
-    return 0 if ok else EXIT_CONFIG
-
-
-def cmd_init(args: argparse.Namespace) -> int:
-    from loadgate.outputs.scaffold import SCRIPT, init_repository
-
-    result = init_repository(args.directory, args.ci, force=args.force, spec=args.spec)
-    for path in result.written:
-        print(f"wrote {os.path.normpath(os.path.join(args.directory, path))}")
-    print(f"{SCRIPT} installs loadgate from: {result.spec} (LOADGATE_SPEC overrides it)")
-    if result.spec_is_local:
-        _say(f"loadgate init: note: {result.spec} is a path on this machine; on a CI runner set LOADGATE_SPEC "
-             "to a package name, a VCS URL (git+https://…) or a wheel it can reach, or re-run with --spec")
-    cd = "" if os.path.abspath(args.directory) == os.getcwd() else f"cd {args.directory} && "
-    print(f"next: {cd}./{SCRIPT} check && ./{SCRIPT} --users=1000 --requirement=REQ-PERF-001")
-    return 0
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    from loadgate.run.keys import load_worker_key
-    from loadgate.run.runner import run_worker
-    from loadgate.run.scenarios import discover
-
-    return run_worker(args.master, discover(args.scenarios), _say, worker_key=load_worker_key(args.worker_key))
-
-
-def cmd_target(args: argparse.Namespace) -> int:
-    from loadgate.run.demo_target import serve
-
-    serve(args.host, args.port, latency_scale=args.latency_scale)
-    return 0
-
-
-# --- parser ---------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="loadgate", description="Load-testing quality gate: run tagged Locust scenarios, "
@@ -463,25 +233,3 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.command_line = ["loadgate", *(sys.argv[1:] if argv is None else argv)]  # for run.json and its audit log
-    func: Callable[[argparse.Namespace], int] = args.func
-    try:
-        return func(args)
-    except LoadgateError as e:
-        print(f"loadgate {args.command}: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except OSError as e:  # the machine, not the user: a full disk, a folder that went away
-        where = e.filename or "output"
-        print(f"loadgate {args.command}: error: cannot write {where}: {e.strerror or e}; free some space or "
-              "choose another --out; what was recorded so far is kept", file=sys.stderr)
-        return EXIT_INCONCLUSIVE
-    except KeyboardInterrupt:
-        print(f"loadgate {args.command}: interrupted", file=sys.stderr)
-        return 3
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

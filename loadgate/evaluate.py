@@ -66,3 +66,32 @@ def write_outputs(run_dir: str, verdict: Verdict, summary: dict, run: dict,
     write_junit(verdict, os.path.join(run_dir, rundir.JUNIT), files=files, timestamp=run.get("start"))
     write_summary_md(verdict, summary, os.path.join(run_dir, rundir.SUMMARY_MD), run=run, files=files)
     write_report(os.path.join(run_dir, rundir.REPORT), verdict=verdict.to_dict(), summary=summary, run=run)
+
+
+def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Mapping, step_verdict: Verdict | None,
+                  *, inconclusive: bool) -> tuple[Verdict, dict, dict]:
+    """The outputs of a ``loadgate capacity`` run: summary.json over the whole run, and a verdict whose
+    thresholds are the highest passing step's (else the first step's) and whose level is the search's:
+    inconclusive when it could not bracket the limit, fail when not even the first step passed."""
+    run = rundir.read_json(run_dir, rundir.RUN)
+    reqs = run.get("requirements") or []
+    used = {r: files[r] for r in reqs}
+    summary, problems = analyse_run(run_dir, run, used)
+    problems = [*(run.get("problems") or []), *problems]
+    found = capacity.get("max_users")
+    if run.get("interrupted") or inconclusive or problems:
+        level = "inconclusive"
+    else:
+        level = "fail" if found is None else "pass"
+    what = ("capacity: at least " if capacity.get("at_least") else "capacity: ") + (
+        f"{found} users" if found is not None else "no step passed")
+    limit = capacity.get("limit")
+    reasons = [f"{what}; {capacity.get('stopped_because')}"] + (
+        [f"limit: {limit['requirement']} {limit['metric']}" + (f" of {limit['request']}" if limit.get("request") else "")
+         + f" {limit['value']:.4g} {limit['unit']} crossed {limit['alert']}"] if limit and limit.get("value") is not None
+        else []) + problems
+    exit_code = {"pass": 0, "fail": 1, "inconclusive": 3}[level]
+    verdict = Verdict(level, exit_code, tuple(reasons), step_verdict.thresholds if step_verdict else (),
+                      False, tuple(problems))
+    write_outputs(run_dir, verdict, summary, run, used)
+    return verdict, summary, run

@@ -32,6 +32,7 @@ class RunOptions:
     command_line: tuple[str, ...] = ()
     flush_interval: float = 1.0
     latency_scale: float = 1.0   # demo target only
+    capacity: bool = False       # ``loadgate capacity``: the user count follows capacity_shape.py, not -u
 
     @property
     def ramp_up_s(self) -> float:

@@ -24,6 +24,7 @@ from loadgate.run.live import rules_from_thresholds
 from loadgate.run.options import RunOptions
 from loadgate.run.problems import lateness_problems, saturation_problems, worker_problems
 from loadgate.run.processes import (
+    CAPACITY_SHAPE,
     PLUGIN,
     DemoTarget,
     child_env,
@@ -52,12 +53,15 @@ class RunRecord:
 
 def _locust_cmd(opts: RunOptions, files: list[str], user_classes: list[str], host: str,
                 run_dir: str, role: str, port: int | None) -> list[str]:
-    cmd = [sys.executable, "-m", "locust", "-f", ",".join([*files, PLUGIN]),
+    shape = [CAPACITY_SHAPE] if opts.capacity and role != "worker" else []
+    cmd = [sys.executable, "-m", "locust", "-f", ",".join([*files, PLUGIN, *shape]),
            "--loadgate-requirements", ",".join(opts.requirements),
            "--loadgate-flush", str(opts.flush_interval), "--tags", *opts.requirements,
            "--loadgate-rules", os.path.join(run_dir, rundir.RULES),
            "--loglevel", "INFO", "--headless"]
-    if role in ("local", "master"):
+    if role in ("local", "master") and opts.capacity:  # the shape sets users; the CLI ends the run
+        cmd += ["--host", host, "--loadgate-dir", run_dir, "--only-summary", "--stop-timeout", "2"]
+    elif role in ("local", "master"):
         cmd += ["-u", str(opts.users), "-r", f"{opts.spawn_rate:g}", "--host", host,
                 "--run-time", f"{int(opts.time_limit_s) + 1}s", "--loadgate-dir", run_dir,
                 "--loadgate-duration", f"{opts.duration:g}", "--only-summary", "--stop-timeout", "2"]
@@ -92,8 +96,12 @@ class _Interrupt:
 
 
 def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, ThresholdFile],
-            say: Callable[[str], None]) -> RunRecord:
-    """Run Locust headless and leave samples.parquet and run.json in a new run directory."""
+            say: Callable[[str], None], drive: Callable | None = None) -> RunRecord:
+    """Run Locust headless and leave samples.parquet and run.json in a new run directory.
+
+    ``drive(procs, opts, intr, rec, progress)`` replaces the plain wait for the end of the run
+    (``loadgate capacity`` steers the user count from there).
+    """
     started = time.time()
     run_dir = rundir.new_run_dir(opts.out, opts.requirements[0], started)
     rec = RunRecord(run_dir)
@@ -107,9 +115,10 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
             target = stack.enter_context(DemoTarget(opts.latency_scale, log))
             host = target.url
             say(f"loadgate: no --host given and none in the scenario: started the embedded demo target at {host}")
-        say(f"loadgate: running {', '.join(opts.requirements)} with {opts.users} users "
-            f"(spawn rate {opts.spawn_rate:g}/s, {opts.duration:g}s at full load, warmup {opts.warmup:g}s) "
-            f"against {host}; writing {run_dir}")
+        if drive is None:
+            say(f"loadgate: running {', '.join(opts.requirements)} with {opts.users} users "
+                f"(spawn rate {opts.spawn_rate:g}/s, {opts.duration:g}s at full load, warmup {opts.warmup:g}s) "
+                f"against {host}; writing {run_dir}")
         rec.meta = _run_meta(opts, files, thresholds, host, embedded, started)
         rec.meta["titles"] = {r: f.title for r, f in thresholds.items()}
         rec.meta["tasks"] = {r: [f"{t.file}:{t.line or '?'} {t.name}" + ("" if t.name.startswith(f"{t.user_class}.")
@@ -119,7 +128,7 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
         rundir.write_json(os.path.join(run_dir, rundir.RULES), rules_from_thresholds(thresholds.values()))
         intr = stack.enter_context(_Interrupt())
         procs, pumps = _start_locust(opts, files, [u.name for u in users], host, run_dir, log)
-        _wait(procs, opts, intr, rec, Progress(run_dir, opts, say))
+        (drive or _wait)(procs, opts, intr, rec, Progress(run_dir, opts, say))
         for t in pumps:
             t.join(5)
     _collect(rec, opts)
@@ -236,16 +245,18 @@ def _collect(rec: RunRecord, opts: RunOptions) -> None:
         if recorder.get("write_error"):
             rec.problems.append(f"{recorder['write_error']}: the run was stopped early and "
                                 f"{recorder.get('samples_dropped', 0)} samples could not be stored")
-        if recorder.get("ramp_up_done") is None and not rec.interrupted and not rec.aborted:
+        # capacity: the user count changes by design; each step checks users, saturation and lateness itself
+        if recorder.get("ramp_up_done") is None and not rec.interrupted and not rec.aborted and not opts.capacity:
             rec.problems.append(f"ramp-up to {opts.users} users never completed "
                                 f"(reached {recorder.get('users_reached', 0)})")
-        elif (recorder.get("users_reached") or 0) < opts.users and not rec.interrupted and not rec.aborted:
+        elif (recorder.get("users_reached") or 0) < opts.users and not (rec.interrupted or rec.aborted or opts.capacity):
             rec.problems.append(f"users reached {recorder.get('users_reached')} < users requested {opts.users}")
         window_start = (recorder.get("ramp_up_done") or recorder.get("start") or 0) + opts.warmup
-        rec.problems.extend(saturation_problems(recorder.get("cpu") or {}, window_start,
-                                                recorder.get("end") or time.time()))
-        rec.problems.extend(lateness_problems(recorder.get("schedule") or {}, window_start,
-                                              recorder.get("end") or time.time()))
+        if not opts.capacity:
+            rec.problems.extend(saturation_problems(recorder.get("cpu") or {}, window_start,
+                                                    recorder.get("end") or time.time()))
+            rec.problems.extend(lateness_problems(recorder.get("schedule") or {}, window_start,
+                                                  recorder.get("end") or time.time()))
         rec.problems.extend(worker_problems(recorder.get("workers") or {}, opts.allow_worker_loss))
         lost = (recorder.get("locust_requests") or 0) - rec.samples
         any_lost_worker = any((w or {}).get("lost") for w in (recorder.get("workers") or {}).values())

@@ -62,7 +62,8 @@ def judge_step(files: Mapping[str, ThresholdFile], summary: Mapping, *, requirem
             straddles.append(_name(r))
         if r.status == "fail":
             failing.append((_overshoot(r, t), r))
-    status = {"warn": "pass"}.get(verdict.verdict, verdict.verdict)
+    # A run problem (saturated or late generator) outranks a fail here: the step measured the generator
+    status = "inconclusive" if verdict.problems else {"warn": "pass"}.get(verdict.verdict, verdict.verdict)
     limit = None
     if failing:
         r = max(failing, key=lambda pair: pair[0])[1]

@@ -8,6 +8,7 @@ straddles an alert level is measured once more over a longer window, then called
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -103,7 +104,7 @@ class _Driver:
                 self.steps.append(step)
                 self.say(_row(step))
                 if step["status"] == "inconclusive":
-                    self.stopped_because = f"step of {users} users is inconclusive: {'; '.join(step['reasons'])}"
+                    self.stopped_because = f"the step of {users} users is inconclusive: {step['reasons'][0]}"
                     self.inconclusive = True
                     break
                 search.record(users, step["status"])
@@ -274,6 +275,9 @@ def search_capacity(opts: RunOptions, plan: CapacityPlan, catalog: Catalog,
     say(plan.describe(opts.flush_interval))
     driver = _Driver(plan, judged, say)
     rec = execute(opts, catalog, files, say, drive=driver)
+    for name in (CONTROL, STATE):  # the conversation with the shape is over; capacity.json keeps the result
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(rec.run_dir, name))
     steps = driver.steps
     lo = driver.search.lo if driver.search else None
     hi = driver.search.hi if driver.search else None

@@ -7,7 +7,6 @@ upper bound alike: capacity is only ever claimed from steps that passed.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 
@@ -54,17 +53,16 @@ class Search:
 
 
 def worst_case_steps(start: int, max_users: int, resolution: float) -> int:
-    """Steps of the longest search: doubling up to ``max_users``, then bisecting the widest bracket."""
-    doubling = 1 + max(0, math.ceil(math.log2(max_users / start))) if max_users > start else 1
-    widest = 0
-    lo = start
-    while lo < max_users:  # the bracket [lo, 2·lo] with the most halvings to reach the resolution
+    """Steps of the longest search: doubling up to ``max_users``, then bisecting the worst bracket."""
+    def halvings(a: int, b: int) -> int:  # either half may be the one the answer lies in
+        if b - a <= resolution * a or b - a <= 1:
+            return 0
+        mid = (a + b) // 2
+        return 1 + max(halvings(a, mid), halvings(mid, b))
+
+    doubling, worst, lo = 1, 0, start
+    while lo < max_users:
         hi = min(2 * lo, max_users)
-        s, a, b = 0, lo, hi
-        while not (b - a <= resolution * a or b - a <= 1):
-            mid = (a + b) // 2
-            a, b = (mid, b) if (b - mid) >= (mid - a) else (a, mid)
-            s += 1
-        widest = max(widest, s)
-        lo = hi
-    return doubling + widest
+        worst = max(worst, halvings(lo, hi))
+        doubling, lo = doubling + 1, hi
+    return doubling + worst

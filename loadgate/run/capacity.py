@@ -209,7 +209,10 @@ def _settle(plan: CapacityPlan, previous: dict) -> float:
 
 def _step_record(users: int, begun: float, m_start: float, m_end: float, summary: dict, judged) -> dict:
     overall = summary["overall"]
-    paced = bool(overall.get("paced_requests"))
+    # the percentiles the gate judged: from the schedule for paced users, unless it fell back to the service
+    # latency (an overloaded step, see loadgate.gate.capacity)
+    used = next((r.latency for r in judged.verdict.thresholds if r.latency), None)
+    paced = used == "intended" or (used is None and bool(overall.get("paced_requests")))
     times = (overall.get("intended_response_time_ms") if paced else None) or overall["response_time_ms"]
     return {"users": users, "throughput": overall["throughput"], "requests": overall["requests"],
             "p50": times.get("p50"), "p95": times.get("p95"), "p99": times.get("p99"),

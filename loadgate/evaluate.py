@@ -13,6 +13,8 @@ from loadgate.analysis.run_window import summarize_run
 from loadgate.data import rundir
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import ThresholdFile, required_percentiles
+from loadgate.gate.capacity import capacity_results
+from loadgate.gate.conditions import CAPACITY_METRICS
 from loadgate.gate.verdict import Verdict, evaluate
 from loadgate.history import baseline as baselines
 from loadgate.history import store as history
@@ -83,15 +85,19 @@ def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Ma
         level = "inconclusive"
     else:
         level = "fail" if found is None else "pass"
+    results = capacity_results(used, capacity, requirements=reqs, baseline=baselines.last_capacity(run_dir, run))
+    for r in results:
+        if r.status != "skipped":
+            level = max(level, r.status, key=("pass", "warn", "inconclusive", "fail").index)  # fail outranks all
     what = ("capacity: at least " if capacity.get("at_least") else "capacity: ") + (
         f"{found} users" if found is not None else "no step passed")
     limit = capacity.get("limit")
     reasons = [f"{what}; {capacity.get('stopped_because')}"] + (
         [f"limit: {limit['requirement']} {limit['metric']}" + (f" of {limit['request']}" if limit.get("request") else "")
          + f" {limit['value']:.4g} {limit['unit']} crossed {limit['alert']}"] if limit and limit.get("value") is not None
-        else []) + problems
-    exit_code = {"pass": 0, "fail": 1, "inconclusive": 3}[level]
-    verdict = Verdict(level, exit_code, tuple(reasons), step_verdict.thresholds if step_verdict else (),
-                      False, tuple(problems))
+        else []) + problems + [r.reason for r in results if r.reason]
+    exit_code = {"pass": 0, "warn": 0, "fail": 1, "inconclusive": 3}[level]
+    steps = tuple(r for r in (step_verdict.thresholds if step_verdict else ()) if r.metric not in CAPACITY_METRICS)
+    verdict = Verdict(level, exit_code, tuple(reasons), (*results, *steps), False, tuple(problems))
     write_outputs(run_dir, verdict, summary, run, used)
     return verdict, summary, run

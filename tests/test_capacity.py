@@ -140,3 +140,74 @@ def test_read_stream_keeps_the_complete_batches_of_a_stream_being_written(tmp_pa
     table = read_stream(path, ["timestamp", "response_time_ms", "name"], dictionary=True)
     assert table.column("response_time_ms").to_pylist() == [1.0, 2.0, 3.0]
     assert pa.types.is_dictionary(table.column("name").type)
+
+
+CAPACITY_ITEMS = """
+    - {metric: max_users, target: ">=150", alert: "<100"}
+    - {metric: max_throughput, alert: "<50/s"}
+    - {metric: max_users, regression: ">10%"}
+"""
+
+
+def _statuses(tmp_path, doc, baseline=None):
+    from loadgate.gate.capacity import capacity_results
+
+    files = _file(tmp_path, CAPACITY_ITEMS)
+    return [(r.metric, r.status, r.value) for r in
+            capacity_results(files, doc, requirements=["REQ-CAP-9"], baseline=baseline)]
+
+
+def test_max_users_and_max_throughput_are_gated_from_the_search(tmp_path):
+    found = {"max_users": 120, "max_throughput": 118.0, "inconclusive": False, "at_least": False}
+    assert _statuses(tmp_path, found) == [("max_users", "warn", 120), ("max_throughput", "pass", 118.0),
+                                          ("max_users", "skipped", None)]  # no baseline yet
+    low = {**found, "max_users": 80, "max_throughput": 40.0}
+    assert [s for _, s, _ in _statuses(tmp_path, low)][:2] == ["fail", "fail"]
+    nothing = {"max_users": None, "max_throughput": None, "inconclusive": False, "at_least": False}
+    assert _statuses(tmp_path, nothing)[0] == ("max_users", "fail", 0)  # not even --start-users passed
+
+
+def test_a_lower_bound_decides_only_when_it_already_meets_the_level(tmp_path):
+    at_least = {"max_users": 80, "max_throughput": 80.0, "inconclusive": False, "at_least": True}
+    assert _statuses(tmp_path, at_least)[0] == ("max_users", "inconclusive", 80)  # 80 or more: below 100?
+    plenty = {**at_least, "max_users": 400}
+    assert _statuses(tmp_path, plenty)[0] == ("max_users", "pass", 400)
+
+
+def test_regression_on_max_users_fails_a_drop_beyond_the_tolerance(tmp_path):
+    doc = {"max_users": 85, "max_throughput": 85.0, "inconclusive": False, "at_least": False}
+    (_, status, change) = _statuses(tmp_path, doc, baseline={"max_users": 100})[2]
+    assert status == "fail" and change == pytest.approx(-0.15)
+    (_, status, change) = _statuses(tmp_path, {**doc, "max_users": 95}, baseline={"max_users": 100})[2]
+    assert status == "pass" and change == pytest.approx(-0.05)
+
+
+def test_run_skips_capacity_thresholds(tmp_path):
+    from loadgate.gate.verdict import evaluate
+
+    files = _file(tmp_path, CAPACITY_ITEMS + '    - {metric: p95, alert: ">100ms"}\n')
+    summary = step_summary(_table([10.0] * 50), 1000.0, 1010.0, requirements=["REQ-CAP-9"])
+    verdict = evaluate(files, summary, requirements=["REQ-CAP-9"])
+    assert [r.status for r in verdict.thresholds] == ["skipped", "skipped", "skipped", "pass"]
+    assert verdict.verdict == "pass"
+    assert "REQ-CAP-9 max_users: gated by 'loadgate capacity' only" in verdict.reasons[0]
+
+
+def test_the_baseline_capacity_is_the_newest_earlier_passing_one(tmp_path):
+    import json
+
+    from loadgate.history.baseline import last_capacity
+
+    def make(name, users, verdict, reqs=("REQ-A-1",)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "capacity.json").write_text(json.dumps({"requirements": list(reqs), "max_users": users}))
+        (d / "verdict.json").write_text(json.dumps({"verdict": verdict}))
+        return d
+
+    make("20260101T000000Z-REQ-A-1", 100, "pass")
+    make("20260102T000000Z-REQ-A-1", 90, "fail")
+    make("20260103T000000Z-REQ-A-1", 70, "pass", reqs=("REQ-B-1",))
+    me = make("20260104T000000Z-REQ-A-1", 60, "fail")
+    make("20260105T000000Z-REQ-A-1", 200, "pass")  # later than this run: not a baseline
+    assert last_capacity(str(me), {"requirements": ["REQ-A-1"]})["max_users"] == 100

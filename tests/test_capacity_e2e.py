@@ -60,6 +60,8 @@ def test_a_target_that_never_saturates_reports_at_least_max_users(tmp_path):
     assert doc["max_users"] == 40 and doc["at_least"] is True and doc["first_failing_users"] is None
     assert "capacity: at least 40 users" in res.stdout
     assert "--max-users 40 passed" in doc["stopped_because"]
+    gated = [(t["metric"], t.get("regression"), t["status"]) for t in load(run_dir_of(tmp_path / "out"), "verdict.json")["thresholds"]]
+    assert gated[:2] == [("max_users", None, "pass"), ("max_users", ">10%", "skipped")]
 
 
 def test_a_saturated_generator_ends_the_search_inconclusive(tmp_path):

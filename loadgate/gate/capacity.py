@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+from loadgate.gate.conditions import CAPACITY_METRICS
 from loadgate.gate.thresholds import Threshold, ThresholdFile
 from loadgate.gate.verdict import ThresholdResult, Verdict, evaluate
 
@@ -37,7 +38,62 @@ def _service(files: Mapping[str, ThresholdFile]) -> dict[str, ThresholdFile]:
 
 
 def _judged(t: Threshold) -> bool:
-    return t.metric != "throughput" and t.regression is None
+    return t.metric != "throughput" and t.regression is None and t.metric not in CAPACITY_METRICS
+
+
+def capacity_results(files: Mapping[str, ThresholdFile], capacity: Mapping, *, requirements: Sequence[str],
+                     baseline: Mapping | None = None) -> list[ThresholdResult]:
+    """``max_users`` / ``max_throughput`` thresholds against a capacity.json document.
+
+    A search that bracketed the limit gives the value; one that stopped at ``--max-users`` or ran out
+    of budget gives a lower bound, which decides only when it already meets the level. ``regression:``
+    compares ``max_users`` with ``baseline`` (an earlier capacity.json): a drop beyond the tolerance fails.
+    """
+    out = []
+    exact = not capacity.get("inconclusive") and not capacity.get("at_least")
+    for req in requirements:
+        for t in files[req].thresholds:
+            if t.metric not in CAPACITY_METRICS:
+                continue
+            value = capacity.get(t.metric)
+            if t.metric == "max_users" and value is None and not capacity.get("inconclusive"):
+                value = 0  # not even --start-users passed (the lowest step tried) — still a user count below any level
+            label = f"{req} {t.metric}"
+            out.append(_capacity_result(t, label, value, exact, baseline))
+    return out
+
+
+def _capacity_result(t: Threshold, label: str, value: float | None, exact: bool,
+                     baseline: Mapping | None) -> ThresholdResult:
+    def result(status: str, shown: float | None, why: str | None, unit: str = t.unit) -> ThresholdResult:
+        return ThresholdResult(t.requirement, t.metric, t.request, t.target.text if t.target else None,
+                               t.alert.text if t.alert else None, shown, unit, 0, status,
+                               None if why is None else f"{why} ({t.source})", t.source,
+                               regression=t.regression.text if t.regression else None,
+                               baseline=(baseline or {}).get(t.metric) if t.regression else None)
+    if value is None:
+        return result("inconclusive", None, f"{label}: the search found no passing step it could trust")
+    if t.regression is not None:
+        base = (baseline or {}).get(t.metric)
+        if not base:
+            return result("skipped", None, f"{label}: no earlier passing capacity run in this --out folder to "
+                          "compare with", unit="ratio")
+        drop = (base - value) / base  # lower capacity is worse
+        status = "fail" if t.regression.holds(drop) else "pass"
+        why = (f"{label} = {value:g} vs baseline {base:g} ({-drop:+.1%}), a drop beyond {t.regression.text}"
+               if status == "fail" else None)
+        return result(status, -drop, why, unit="ratio")
+    if t.alert is not None and t.alert.holds(value):
+        if exact:
+            return result("fail", value, f"{label} = {value:g} crossed alert {t.alert.text}")
+        return result("inconclusive", value, f"{label}: at least {value:g}, which does not tell whether it "
+                      f"crosses alert {t.alert.text}; raise --max-users or --budget")
+    if t.target is not None and not t.target.holds(value):
+        if exact:
+            return result("warn", value, f"{label} = {value:g} missed target {t.target.text}")
+        return result("inconclusive", value, f"{label}: at least {value:g}, which does not tell whether it "
+                      f"meets target {t.target.text}; raise --max-users or --budget")
+    return result("pass", value, None)
 
 
 def judge_step(files: Mapping[str, ThresholdFile], summary: Mapping, *, requirements: Sequence[str],

@@ -19,12 +19,16 @@ _UNITS = {
     "time": {"": "1", "ms": "1", "s": "1000"},
     "ratio": {"": "1", "%": "0.01"},
     "req/s": {"": "1", "/s": "1", "rps": "1", "req/s": "1", "req/sec": "1"},
+    "users": {"": "1", "users": "1"},
 }
+# Gated by ``loadgate capacity`` only (from capacity.json): ``run`` skips them, a capacity step ignores them.
+CAPACITY_METRICS = ("max_users", "max_throughput")
 EXPECTED = {
     "time": 'a time like "<200ms" or "<0.5s"',
     "ratio": 'a rate like "<1%" or "<0.01"',
     "req/s": 'a throughput like ">1000/s" or ">50 req/s"',
     "regression": 'a tolerated increase like ">10%" (relative to the baseline)',
+    "users": 'a number of users like "<1000"',
 }
 
 
@@ -43,7 +47,7 @@ class Condition:
 
 
 def metric_kind(metric: str) -> str:
-    return {"error_rate": "ratio", "throughput": "req/s"}.get(metric, "time")
+    return {"error_rate": "ratio", "throughput": "req/s", "max_throughput": "req/s", "max_users": "users"}.get(metric, "time")
 
 
 def parse_condition(raw: Any, kind: str, metric: str = "this metric") -> Condition:

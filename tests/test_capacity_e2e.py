@@ -51,17 +51,22 @@ def test_finds_the_known_capacity_of_a_server_with_ten_slots(tmp_path):
     assert not (run_dir / "capacity.control.json").exists() and not (run_dir / "capacity.state.json").exists()
 
 
-def test_a_target_that_never_saturates_reports_at_least_max_users(tmp_path):
+def test_a_target_that_never_saturates_reports_at_least_max_users_with_two_workers(tmp_path):
     res, _ = _capacity(tmp_path / "out", "--requirement", "REQ-CAP-002", "--start-users", "10",
-                       "--max-users", "40", "--step-duration", "3s", "--budget", "2m")
+                       "--max-users", "40", "--step-duration", "3s", "--budget", "2m", "--workers", "2")
     doc = load(run_dir_of(tmp_path / "out"), "capacity.json")
     assert res.code == 0, res.stdout + res.stderr
     assert [s["users"] for s in doc["steps"]] == [10, 20, 40]
     assert doc["max_users"] == 40 and doc["at_least"] is True and doc["first_failing_users"] is None
     assert "capacity: at least 40 users" in res.stdout
     assert "--max-users 40 passed" in doc["stopped_because"]
-    gated = [(t["metric"], t.get("regression"), t["status"]) for t in load(run_dir_of(tmp_path / "out"), "verdict.json")["thresholds"]]
+    run_dir = run_dir_of(tmp_path / "out")
+    gated = [(t["metric"], t.get("regression"), t["status"]) for t in load(run_dir, "verdict.json")["thresholds"]]
     assert gated[:2] == [("max_users", None, "pass"), ("max_users", ">10%", "skipped")]
+    run = load(run_dir, "run.json")  # the search ends like a timed run: every worker confirms what it sent
+    assert len(run["worker_counts"]) == 2 and run["problems"] == []
+    assert all(w["sent"] == w["received"] > 0 for w in run["worker_counts"].values())
+    assert run["samples"] == run["locust_requests"]
 
 
 def test_a_saturated_generator_ends_the_search_inconclusive(tmp_path):

@@ -14,6 +14,7 @@ import json
 import os
 import time
 
+import gevent
 from locust import LoadTestShape
 
 from loadgate.data.rundir import CAPACITY_CONTROL as CONTROL
@@ -29,6 +30,7 @@ class CapacityShape(LoadTestShape):
         super().__init__()
         self._last: tuple[int, float] | None = None
         self._seq = -1
+        self._stopping = False
 
     def _dir(self) -> str | None:
         opts = self.runner.environment.parsed_options if self.runner is not None else None
@@ -45,10 +47,21 @@ class CapacityShape(LoadTestShape):
             control = None
         if control is not None:
             if control.get("stop"):
-                return None
+                return self._stop()
             self._last = (int(control["users"]), float(control["spawn_rate"]))
             self._seq = int(control.get("seq", 0))
         self._write_state(run_dir)
+        return self._last
+
+    def _stop(self) -> tuple[int, float] | None:
+        """End the run the way a timed run ends (the recorder's finish: workers stop, flush and confirm
+        every sample before they quit), holding the users until then."""
+        rec = getattr(self.runner.environment, "loadgate_recorder", None)
+        if rec is None:
+            return None
+        if not self._stopping:
+            self._stopping = True
+            gevent.spawn(rec.finish, "capacity search done")
         return self._last
 
     def _write_state(self, run_dir: str) -> None:

@@ -16,6 +16,8 @@ from loadgate.data.manifest import Sealer
 from loadgate.data.signing import SigningKey
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import ThresholdFile, required_percentiles
+from loadgate.gate.capacity import capacity_results
+from loadgate.gate.conditions import CAPACITY_METRICS
 from loadgate.gate.verdict import Verdict, evaluate
 from loadgate.history import baseline as baselines
 from loadgate.history import store as history
@@ -93,3 +95,38 @@ def write_outputs(run_dir: str, verdict: Verdict, summary: dict, run: dict, file
     write_report(os.path.join(run_dir, rundir.REPORT), verdict=verdict.to_dict(), summary=summary, run=run, seal=seal)
     if sealer is not None:
         sealer.close()
+
+
+def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Mapping, step_verdict: Verdict | None,
+                  *, inconclusive: bool, command: Sequence[str] = (),
+                  key: SigningKey | None = None) -> tuple[Verdict, dict, dict]:
+    """The outputs of a ``loadgate capacity`` run: summary.json over the whole run, and a verdict whose
+    thresholds are the highest passing step's (else the first step's) and whose level is the search's:
+    inconclusive when it could not bracket the limit, fail when not even the first step passed."""
+    sealer = Sealer(run_dir, command or ["loadgate", "capacity", run_dir], key)
+    run = rundir.read_json(run_dir, rundir.RUN)
+    reqs = run.get("requirements") or []
+    used = {r: files[r] for r in reqs}
+    summary, problems = analyse_run(run_dir, run, used)
+    problems = [*(run.get("problems") or []), *problems]
+    found = capacity.get("max_users")
+    if run.get("interrupted") or inconclusive or problems:
+        level = "inconclusive"
+    else:
+        level = "fail" if found is None else "pass"
+    results = capacity_results(used, capacity, requirements=reqs, baseline=baselines.last_capacity(run_dir, run))
+    for r in results:
+        if r.status != "skipped":
+            level = max(level, r.status, key=("pass", "warn", "inconclusive", "fail").index)  # fail outranks all
+    what = ("capacity: at least " if capacity.get("at_least") else "capacity: ") + (
+        f"{found} users" if found is not None else "no step passed")
+    limit = capacity.get("limit")
+    reasons = [f"{what}; {capacity.get('stopped_because')}"] + (
+        [f"limit: {limit['requirement']} {limit['metric']}" + (f" of {limit['request']}" if limit.get("request") else "")
+         + f" {limit['value']:.4g} {limit['unit']} crossed {limit['alert']}"] if limit and limit.get("value") is not None
+        else []) + problems + [r.reason for r in results if r.reason]
+    exit_code = {"pass": 0, "warn": 0, "fail": 1, "inconclusive": 3}[level]
+    steps = tuple(r for r in (step_verdict.thresholds if step_verdict else ()) if r.metric not in CAPACITY_METRICS)
+    verdict = Verdict(level, exit_code, tuple(reasons), (*results, *steps), False, tuple(problems))
+    write_outputs(run_dir, verdict, summary, run, used, sealer=sealer, kind="run")
+    return verdict, summary, run

@@ -51,10 +51,12 @@ def png_size(path: Path) -> tuple[int, int]:
 
 def charts_to_draw(page: Path) -> int:
     """Five charts of the requests, one of the generator's CPU, one of the target's resources when
-    resources.parquet has cpu, memory or disk, and each trend chart of 2 runs or more."""
+    resources.parquet has cpu, memory or disk, each trend chart of 2 runs or more, and the two charts of a
+    capacity search."""
     data = chart_json(page.read_text(encoding="utf-8"))
     trend = sum(len(t["charts"]) for t in data["trend"] if len(t["runs"]) >= 2)
-    return (5 + bool(data.get("cpu")) + bool(data.get("resources")) if "series" in data else 0) + trend
+    return ((5 + bool(data.get("cpu")) + bool(data.get("resources")) if "series" in data else 0) + trend
+            + (2 if data.get("capacity") else 0))
 
 
 def open_and_shoot(chromium: str, run_dir: Path, tmp_path: Path, shot: str, height: int = 3000) -> str:
@@ -98,3 +100,17 @@ def test_comparison_and_trend_of_a_second_run_are_drawn(chromium, tmp_path_facto
     dom = open_and_shoot(chromium, second, tmp_path, "report-trend.png", height=3600)
     assert dom.count("<canvas") >= 8
     assert 'id="comparison-table"' in dom and "p95 (all requests)" in dom  # a trend legend entry, as text
+
+
+def test_capacity_report_draws_throughput_and_latency_against_users(chromium, tmp_path_factory, tmp_path):
+    from conftest import E2E, run_cli, run_dir_of
+
+    out = tmp_path / "out"
+    res = run_cli("capacity", "--requirement", "REQ-CAP-002", "--scenarios", str(E2E / "capacity" / "scenarios"),
+                  "--thresholds", str(E2E / "capacity" / "thresholds"), "--out", str(out), "--start-users", "5",
+                  "--max-users", "20", "--step-duration", "2s", "--budget", "1m")
+    assert res.code == 0, res.stderr
+    run_dir = run_dir_of(out)
+    assert charts_to_draw(run_dir / "report.html") == 5 + 1 + 2  # the run's, the CPU's, the capacity's two
+    dom = open_and_shoot(chromium, run_dir, tmp_path, "report-capacity.png", height=3400)
+    assert 'id="capacity"' in dom and dom.count('class="step-pass"') == 3  # 5, 10, 20 users

@@ -100,6 +100,21 @@ def _run_ui(opts, catalog, used, args: argparse.Namespace, key) -> int:
     return serve(opts, catalog, used, _say, gate)
 
 
+def cmd_capacity(args: argparse.Namespace) -> int:
+    from loadgate.evaluate import gate_capacity
+    from loadgate.run.capacity import prepare, search_capacity
+
+    opts, plan, catalog, used = prepare(vars(args), args.command_line)
+    result = search_capacity(opts, plan, catalog, used, _say)
+    verdict, _summary, _run = gate_capacity(result.run_dir, used, result.doc, result.best_verdict,
+                                            inconclusive=result.inconclusive, command=args.command_line)
+    for reason in verdict.reasons:
+        print(reason)
+    print(f"verdict: {verdict.verdict.upper()} (exit {verdict.exit_code})")
+    print(f"run directory: {result.run_dir}  (capacity.json, report.html, verdict.json, samples.parquet)")
+    return verdict.exit_code
+
+
 def cmd_gate(args: argparse.Namespace) -> int:
     from loadgate.data import rundir
     from loadgate.data.signing import load_signing_key

@@ -6,6 +6,7 @@ from typing import Callable
 
 from loadgate import __version__
 from loadgate.cli.commands import (
+    cmd_capacity,
     cmd_analyze,
     cmd_check,
     cmd_compare,
@@ -121,6 +122,36 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--prometheus", metavar="URL",
                    help="Prometheus server for resource thresholds (overrides load.resources.prometheus)")
     r.set_defaults(func=cmd_run)
+
+    cap = sub.add_parser("capacity", help="find the most users the system carries within the requirement's alerts",
+                         description="One Locust run whose user count doubles from --start-users until a step "
+                         "fails, then bisects between the last passing and the first failing step until they are "
+                         "within --resolution. Each step's measured part is gated exactly like a run; a step whose "
+                         "confidence interval straddles an alert level is measured once more, then reported "
+                         "unresolved. Writes capacity.json (loadgate.capacity/1) beside the usual files. Exit 0 "
+                         "when a capacity was found, 1 when not even --start-users passed, 3 when the search could "
+                         "not bracket the limit (generator saturated, budget spent, interrupted).", epilog=EPILOG)
+    cap.add_argument("--requirement", action="append", required=True, metavar="REQ-…",
+                     help="requirement ID whose tagged tasks run and whose alerts every step must hold (repeatable)")
+    cap.add_argument("--start-users", type=_positive_int, default=10, metavar="N", help="users of the first step (default: 10)")
+    cap.add_argument("--max-users", type=_positive_int, default=1000, metavar="N",
+                     help="never more users than this; a pass there reports 'at least N' (default: 1000)")
+    cap.add_argument("--step-duration", type=_duration, default=30.0, metavar="TIME",
+                     help="measured part of each step, after its settle part (max(2s, a quarter of it), longer "
+                     "after slow steps) (default: 30s)")
+    cap.add_argument("--resolution", type=_tolerance, default=0.10, metavar="PCT",
+                     help="stop when the passing and failing user counts are within this share (default: 10%%)")
+    cap.add_argument("--budget", type=_duration, default=1200.0, metavar="TIME",
+                     help="time for the whole search; a step that would not fit is not started (default: 20m)")
+    cap.add_argument("--host", help="target base URL; default: the scenario's host, else the embedded demo target")
+    cap.add_argument("--scenarios", default="scenarios", metavar="PATH", help="scenario folder or file (default: scenarios/)")
+    cap.add_argument("--thresholds", default="thresholds", metavar="PATH", help="threshold folder or file (default: thresholds/)")
+    cap.add_argument("--out", default="reports", metavar="DIR", help="where run directories go (default: reports/)")
+    cap.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                     help="load-generator processes (Locust master with N local workers when N > 1) (default: 1)")
+    cap.add_argument("--target-latency-scale", type=_positive_float, default=1.0, metavar="X",
+                     help="embedded demo target only: multiply its latencies by X")
+    cap.set_defaults(func=cmd_capacity)
 
     a = sub.add_parser("analyze", help="summarise a samples file (ours or Locust's CSV request log)",
                        description="Exact percentiles, error rates and throughput of a samples file, "

@@ -25,6 +25,9 @@ STREAM = "samples.arrows"          # the recorder's crash-safe stream, turned in
 RECORDER_META = "recorder.json"    # what the recorder saw, merged into RUN after the run
 PROGRESS = "progress.json"         # the recorder's live view, read by the CLI during the run
 RULES = "rules.json"               # alert rules handed to the recorder for the live view and aborts
+CAPACITY = "capacity.json"         # loadgate capacity: the search's result (loadgate.capacity/1)
+CAPACITY_CONTROL = "capacity.control.json"  # capacity: the users the CLI asks the Locust shape to hold
+CAPACITY_STATE = "capacity.state.json"      # capacity: what the shape holds, with the generators' CPU
 
 
 def new_run_dir(out: str, first_requirement: str, now: float) -> str:

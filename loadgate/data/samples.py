@@ -139,6 +139,15 @@ def _complete_batches(path: Path) -> Iterator[pa.RecordBatch]:
             yield batch
 
 
+def read_stream(path: str | os.PathLike[str], columns: Sequence[str], *, dictionary: bool = False) -> pa.Table:
+    """The complete batches of a recorder stream that is still being written, as :func:`read_samples` reads
+    a file (``loadgate capacity`` evaluates each step from it while the run goes on)."""
+    path = Path(path)
+    batches = list(_complete_batches(path))
+    table = pa.Table.from_batches(batches, schema=SCHEMA) if batches else SCHEMA.empty_table()
+    return _conform(path, table.select(list(dict.fromkeys(columns))), list(dict.fromkeys(columns)), dictionary)
+
+
 def read_samples(path: str | os.PathLike[str], columns: Sequence[str] | None = None, *,
                  dictionary: bool = False) -> pa.Table:
     """Read a samples file (our Parquet or Locust's per-request CSV) as a table of SCHEMA types.

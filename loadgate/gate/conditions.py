@@ -21,7 +21,10 @@ _UNITS = {
     "req/s": {"": "1", "/s": "1", "rps": "1", "req/s": "1", "req/sec": "1"},
     "percent": {"%": "1", "": "100"},   # cpu, memory, disk: percent; a bare number is a fraction, as for rates
     "number": {"": "1"},                # promql: the query's own unit (given as free text beside it)
+    "users": {"": "1", "users": "1"},
 }
+# Gated by ``loadgate capacity`` only (from capacity.json): ``run`` skips them, a capacity step ignores them.
+CAPACITY_METRICS = ("max_users", "max_throughput")
 EXPECTED = {
     "time": 'a time like "<200ms" or "<0.5s"',
     "ratio": 'a rate like "<1%" or "<0.01"',
@@ -29,6 +32,7 @@ EXPECTED = {
     "percent": 'a share like "<70%" (or a fraction like "<0.7")',
     "number": 'a number like ">5" (in the query\'s own unit)',
     "regression": 'a tolerated increase like ">10%" (relative to the baseline)',
+    "users": 'a number of users like "<1000"',
 }
 
 
@@ -48,7 +52,7 @@ class Condition:
 
 def metric_kind(metric: str) -> str:
     return {"error_rate": "ratio", "throughput": "req/s", "cpu": "percent", "memory": "percent", "disk": "percent",
-            "promql": "number"}.get(metric, "time")
+            "promql": "number", "max_throughput": "req/s", "max_users": "users"}.get(metric, "time")
 
 
 def parse_condition(raw: Any, kind: str, metric: str = "this metric") -> Condition:

@@ -42,9 +42,9 @@ _LOAD_KEYS = ("users", "spawn_rate", "duration", "warmup", "min_requests", "host
 _ITEM_KEYS = ("metric", "request", "target", "alert", "regression", "min_requests", "latency", "abort_on_fail",
               "abort_after", "abort_window", *resources.ITEM_KEYS)
 DEFAULT_ABORT_WINDOW_S = 10.0
-_NAMED_METRICS = ("mean", "min", "max", "error_rate", "throughput")
+_NAMED_METRICS = ("mean", "min", "max", "error_rate", "throughput", "max_users", "max_throughput")
 _METRIC_FORMS = ("p50, p90, p95, p99, p99.9 (any pNN or pNN.N), mean, min, max, error_rate, throughput, "
-                 "or a resource: cpu, memory, disk, promql")
+                 "a resource: cpu, memory, disk, promql (or, for loadgate capacity, max_users or max_throughput)")
 _METRIC_NAMES = ("p50", "p90", "p95", "p99", "p99.9", *_NAMED_METRICS, "cpu", "memory", "disk", "promql")
 _METRIC_ALIASES = {"avg": "mean", "average": "mean", "median": "p50", "rps": "throughput",
                    "errors": "error_rate", "error-rate": "error_rate", "failure_rate": "error_rate"}

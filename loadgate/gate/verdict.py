@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadgate.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_PASS, ConfigError
+from loadgate.gate.conditions import CAPACITY_METRICS
 from loadgate.gate.thresholds import Condition, Threshold, ThresholdFile
 from loadgate.sources.collect import by_key as resource_values
 
@@ -247,6 +248,8 @@ def _evaluate_one(t: Threshold, summary: Mapping, baseline: Mapping | None,
     if t.resource is not None:
         return _resource_one(t, summary)
     label = f"{t.requirement} {t.metric}" + (f" [{t.request}]" if t.request else "")
+    if t.metric in CAPACITY_METRICS:  # a property of a capacity search, not of one run's window
+        return _result(t, "skipped", None, 0, f"{label}: gated by 'loadgate capacity' only")
     stats, why = _scope(t, summary)
     requests = int(stats.get("requests") or 0) if stats else 0
     if stats is None:

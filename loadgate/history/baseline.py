@@ -160,3 +160,22 @@ def write_comparison(run_dir: str, against: Against | None) -> dict | None:
         return None
     rundir.write_json(path, doc)
     return doc
+
+
+def last_capacity(run_dir: str, run: Mapping) -> dict | None:
+    """The capacity.json of the newest earlier ``loadgate capacity`` run in the same ``--out`` folder that
+    covered the same requirements and passed: the baseline of a ``regression:`` on ``max_users``."""
+    out, me = os.path.dirname(os.path.abspath(run_dir)), os.path.basename(os.path.normpath(run_dir))
+    reqs = list(run.get("requirements") or ())
+    for name in sorted(os.listdir(out), reverse=True):  # run directories sort by their UTC start
+        if name >= me:
+            continue
+        path = os.path.join(out, name)
+        try:
+            doc = rundir.read_json(path, rundir.CAPACITY)
+            verdict = rundir.read_json(path, rundir.VERDICT)
+        except (ConfigError, OSError):
+            continue
+        if doc.get("requirements") == reqs and verdict.get("verdict") == "pass":
+            return {**doc, "run_dir": path}
+    return None

@@ -249,12 +249,13 @@ def _comparison(doc: Mapping) -> dict:
 def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: Mapping | None = None,
                   errors: Mapping | None = None, note: str | None = None, comparison: Mapping | None = None,
                   comparison_note: str | None = None, trend: list[dict] | None = None,
-                  trend_note: str | None = None, seal: Mapping | None = None) -> str:
+                  trend_note: str | None = None, seal: Mapping | None = None, capacity: Mapping | None = None) -> str:
     """The report as one string with no external resources.
 
     ``charts`` and ``errors`` come from :mod:`loadgate.outputs.charts` (None: not available, ``note`` says why);
     ``comparison`` is the run's ``loadgate.compare/1`` document (None: no baseline); ``trend`` comes from
-    :func:`loadgate.outputs.trend.load_trend` (None: not looked up).
+    :func:`loadgate.outputs.trend.load_trend` (None: not looked up); ``capacity`` is a ``loadgate capacity``
+    run's capacity.json (None: not a capacity run).
     """
     from loadgate.outputs.trend import LIMIT as TREND_LIMIT
     from loadgate.outputs.trend import chart_count
@@ -264,7 +265,9 @@ def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: M
     keep = {id(e) for e in busiest}
     shown = [e for e in requests if id(e) in keep]  # summary order (type, name), busiest only
     trend_charts = chart_count(trend or [])
-    data = {**(charts or {}), "trend": trend or []} if charts or trend_charts else None
+    steps = _capacity_chart(capacity, verdict) if capacity else None
+    data = ({**(charts or {}), "trend": trend or [], "capacity": steps}
+            if charts or trend_charts or steps else None)
     context = {
         "verdict": verdict, "summary": summary, "run": run, "trace": _trace(verdict, run),
         "titles": run.get("titles") or {}, "requests": shown, "hidden_requests": len(requests) - len(shown),
@@ -272,7 +275,9 @@ def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: M
         "charts": charts, "errors": errors, "note": note, "version": __version__,
         "comparison": _comparison(comparison) if comparison else None, "comparison_note": comparison_note,
         "trend": trend, "trend_note": trend_note, "trend_limit": TREND_LIMIT,
-        "expected": ((5 + bool(charts.get("cpu")) + bool(charts.get("resources"))) if charts else 0) + trend_charts,
+        "expected": ((5 + bool(charts.get("cpu")) + bool(charts.get("resources"))) if charts else 0) + trend_charts
+                    + (2 if steps else 0),
+        "capacity": capacity, "capacity_js": _asset("capacity.js"),
         "t0": (charts or {}).get("t0") or run.get("start") or 0.0,
         "generated": _utc(dt.datetime.now(dt.timezone.utc).timestamp()),
         "nonce": secrets.token_urlsafe(18), "data": script_json(data) if data else None,
@@ -296,9 +301,27 @@ def build_report(run_dir: str, *, verdict: Mapping, summary: Mapping, run: Mappi
         del table
     comparison, comparison_note = load_comparison(run_dir)
     trend, trend_note = load_trend(run_dir, run, verdict)
+    capacity = None
+    if os.path.exists(os.path.join(run_dir, rundir.CAPACITY)):
+        capacity = rundir.read_json(run_dir, rundir.CAPACITY)
     return render_report(verdict=verdict, summary=summary, run=run, charts=data, errors=errs, note=note,
                          comparison=comparison, comparison_note=comparison_note, trend=trend, trend_note=trend_note,
-                         seal=seal)
+                         seal=seal, capacity=capacity)
+
+
+def _capacity_chart(capacity: Mapping, verdict: Mapping) -> dict | None:
+    """Throughput and latency against users, one point per step (in user order), with the alert levels in ms."""
+    from loadgate.outputs.charts import threshold_levels
+
+    steps = sorted((s for s in capacity.get("steps") or () if s.get("users") is not None), key=lambda s: s["users"])
+    if not steps:
+        return None
+    timed = [t for t in verdict.get("thresholds") or () if t.get("unit") == "ms"]
+    levels = [lv for lv in threshold_levels(timed) if lv["level"] == "alert"]
+    return {"users": [s["users"] for s in steps], "throughput": [s.get("throughput") for s in steps],
+            "p50": [s.get("p50") for s in steps], "p95": [s.get("p95") for s in steps],
+            "p99": [s.get("p99") for s in steps], "status": [s.get("status") for s in steps],
+            "knee": capacity.get("knee"), "max_users": capacity.get("max_users"), "levels": levels}
 
 
 def _write(path: str, html: str) -> None:

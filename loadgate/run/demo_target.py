@@ -13,6 +13,8 @@ small error rate, so that a gated run has something real to measure:
     GET  /api/flaky?p=0.3             HTTP 500 with probability p, for tests
     GET  /api/echo?text=…             echoes text back in a 500 body (hostile-string tests)
     GET  /api/bytes/<n>               n bytes of body (capped at 16 MiB)
+    GET  /api/limited/<slots>/<ms>    at most <slots> requests served at once, each for <ms>; the rest
+                                      queue: a known capacity of slots * 1000 / ms requests/s, for tests
 
 ``latency_scale`` multiplies every simulated latency (a slower build, for regression tests).
 Only loopback addresses are accepted unless ``allow_remote`` is set.
@@ -52,6 +54,7 @@ def make_app(latency_scale: float = 1.0, seed: int | None = None) -> Callable:
     """The WSGI application; each request sleeps cooperatively (gevent) for its simulated latency."""
     import gevent
     import gevent.event
+    import gevent.lock
 
     rng = random.Random(seed)
 
@@ -64,6 +67,14 @@ def make_app(latency_scale: float = 1.0, seed: int | None = None) -> Callable:
 
     def error(start: Start, message: str) -> list[bytes]:
         return respond(start, "500 Internal Server Error", json.dumps({"error": message}).encode())
+
+    slots: dict[int, gevent.lock.Semaphore] = {}  # /api/limited: one shared semaphore per slot count
+
+    def limited(start: Start, n: int, ms: float) -> list[bytes]:
+        gate = slots.setdefault(n, gevent.lock.Semaphore(n))
+        with gate:  # waiting here is the queue of a saturated server
+            gevent.sleep(min(_MAX_DELAY_S, ms / 1000.0))
+        return ok(start, {"slots": n, "ms": ms})
 
     products_body = json.dumps([{"id": i, "price": 10 + i} for i in range(20)]).encode()
     hits = [{"id": i} for i in range(10)]
@@ -95,6 +106,11 @@ def make_app(latency_scale: float = 1.0, seed: int | None = None) -> Callable:
         if kind == "delay" and len(parts) == 3:
             gevent.sleep(min(_MAX_DELAY_S, max(0.0, float(parts[2]) / 1000.0)))
             return ok(start, {"slept_ms": float(parts[2])})
+        if kind == "limited" and len(parts) == 4 and parts[2].isdigit() and 0 < int(parts[2]) <= 10_000:
+            try:
+                return limited(start, int(parts[2]), max(0.0, float(parts[3])))
+            except ValueError:
+                return respond(start, "404 Not Found", b'{"error": "expected /api/limited/<slots>/<ms>"}')
         if kind == "status" and len(parts) == 3 and parts[2].isdigit():
             code = int(parts[2])
             return respond(start, f"{code} Status {code}", json.dumps({"status": code}).encode())

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from loadgate.data.arrowbuf import int32_array, numpy_of
+from loadgate.gate.conditions import CAPACITY_METRICS
 
 PROGRESS_WINDOW_S = 10.0
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -47,7 +48,7 @@ def rules_from_thresholds(files) -> list[dict]:
     out = []
     for tf in files:
         for t in tf.thresholds:
-            if t.alert is None or t.resource is not None:  # resources are not in the samples
+            if t.alert is None or t.resource is not None or t.metric in CAPACITY_METRICS:  # resources: not in the samples; capacity: known only once a search ends
                 continue
             out.append(Rule(t.requirement, t.metric, t.request, t.alert.op, t.alert.value, t.alert.text,
                             t.abort_on_fail, t.abort_after, t.abort_window, t.min_requests).__dict__)

@@ -37,6 +37,7 @@ class RunOptions:
     select: str = "tasks"        # load.select: "tasks" (Locust's tag filter) or "journeys" (whole User classes)
     ui: bool = False             # --ui: Locust's web UI on 127.0.0.1, one run directory per test
     ui_port: int = 8089
+    capacity: bool = False       # ``loadgate capacity``: the user count follows capacity_shape.py, not -u
 
     @property
     def ramp_up_s(self) -> float:

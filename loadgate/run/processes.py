@@ -17,6 +17,7 @@ from typing import IO
 from loadgate.errors import RunError
 
 PLUGIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "locust_plugin.py")
+CAPACITY_SHAPE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "capacity_shape.py")
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds loadgate/
 
 

@@ -27,6 +27,7 @@ from loadgate.run.resource_watch import ResourceWatch
 from loadgate.run.options import RunOptions
 from loadgate.run.problems import lateness_problems, saturation_problems, worker_problems
 from loadgate.run.processes import (
+    CAPACITY_SHAPE,
     PLUGIN,
     DemoTarget,
     child_env,
@@ -56,7 +57,8 @@ class RunRecord:
 
 def _locust_cmd(opts: RunOptions, files: list[str], user_classes: list[str], host: str,
                 run_dir: str, role: str, port: int | None) -> list[str]:
-    cmd = [sys.executable, "-m", "locust", "-f", ",".join([*files, PLUGIN]),
+    shape = [CAPACITY_SHAPE] if opts.capacity and role != "worker" else []
+    cmd = [sys.executable, "-m", "locust", "-f", ",".join([*files, PLUGIN, *shape]),
            "--loadgate-requirements", ",".join(opts.requirements),
            "--loadgate-flush", str(opts.flush_interval), "--loadgate-select", opts.select,
            "--loadgate-rules", os.path.join(run_dir, rundir.RULES), "--loglevel", "INFO"]
@@ -67,7 +69,9 @@ def _locust_cmd(opts: RunOptions, files: list[str], user_classes: list[str], hos
                       "--web-host", "127.0.0.1", "--web-port", str(opts.ui_port), "--loadgate-ui", run_dir,
                       "--loadgate-out", opts.out, "--stop-timeout", "2", *user_classes]
     cmd.append("--headless")
-    if role in ("local", "master"):
+    if role in ("local", "master") and opts.capacity:  # the shape sets users; the CLI ends the run
+        cmd += ["--host", host, "--loadgate-dir", run_dir, "--only-summary", "--stop-timeout", "2"]
+    elif role in ("local", "master"):
         cmd += ["-u", str(opts.users), "-r", f"{opts.spawn_rate:g}", "--host", host,
                 "--run-time", f"{int(opts.time_limit_s) + 1}s", "--loadgate-dir", run_dir,
                 "--loadgate-duration", f"{opts.duration:g}", "--only-summary", "--stop-timeout", "2"]
@@ -102,11 +106,15 @@ class Interrupt:
 
 
 def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, ThresholdFile],
-            say: Callable[[str], None], worker_key: str | None = None, *, prometheus: str | None = None) -> RunRecord:
+            say: Callable[[str], None], worker_key: str | None = None, *, prometheus: str | None = None,
+            drive: Callable | None = None) -> RunRecord:
     """Run Locust headless and leave samples.parquet and run.json in a new run directory.
 
     With ``worker_key`` the master and its workers talk over CURVE (:mod:`loadgate.run.worker_auth`).
-    ``prometheus`` overrides the threshold files' server for resource alerts with abort_on_fail."""
+    ``prometheus`` overrides the threshold files' server for resource alerts with abort_on_fail.
+    ``drive(procs, opts, intr, rec, progress)`` replaces the plain wait for the end of the run
+    (``loadgate capacity`` steers the user count from there).
+    """
     started = time.time()
     run_dir = rundir.new_run_dir(opts.out, opts.requirements[0], started)
     rec = RunRecord(run_dir)
@@ -120,9 +128,10 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
             target = stack.enter_context(DemoTarget(opts.latency_scale, log))
             host = target.url
             say(f"loadgate: no --host given and none in the scenario: started the embedded demo target at {host}")
-        say(f"loadgate: running {', '.join(opts.requirements)} with {opts.users} users "
-            f"(spawn rate {opts.spawn_rate:g}/s, {opts.duration:g}s at full load, warmup {opts.warmup:g}s) "
-            f"against {host}; writing {run_dir}")
+        if drive is None:
+            say(f"loadgate: running {', '.join(opts.requirements)} with {opts.users} users "
+                f"(spawn rate {opts.spawn_rate:g}/s, {opts.duration:g}s at full load, warmup {opts.warmup:g}s) "
+                f"against {host}; writing {run_dir}")
         rec.meta = run_meta(opts, files, thresholds, host, embedded, started)
         rec.meta["titles"] = {r: f.title for r, f in thresholds.items()}
         rec.meta["tasks"] = traceability(catalog, opts.requirements)
@@ -134,8 +143,11 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
                                      for tf in thresholds.values() for t in tf.thresholds):
             sampler = stack.enter_context(LocalSampler(run_dir))  # this machine, once a second, for the whole run
         procs, pumps = start_locust(opts, files, [u.name for u in users], host, run_dir, log, worker_key)
-        watch = stack.enter_context(ResourceWatch(run_dir, thresholds.values(), sampler, prometheus))
-        _wait(procs, opts, intr, rec, Progress(run_dir, opts, say), watch)
+        if drive is not None:
+            drive(procs, opts, intr, rec, Progress(run_dir, opts, say))
+        else:
+            watch = stack.enter_context(ResourceWatch(run_dir, thresholds.values(), sampler, prometheus))
+            _wait(procs, opts, intr, rec, Progress(run_dir, opts, say), watch)
         for t in pumps:
             t.join(5)
     collect(rec, opts)
@@ -269,18 +281,21 @@ def collect(rec: RunRecord, opts: RunOptions) -> None:
         if recorder.get("write_error"):
             rec.problems.append(f"{recorder['write_error']}: the run was stopped early and "
                                 f"{recorder.get('samples_dropped', 0)} samples could not be stored")
-        if opts.ui:
-            pass  # a UI test has no planned user count: its user may stop or re-swarm at any time
+        # a UI test has no planned user count; capacity: the user count changes by design (each step checks
+        # users, saturation and lateness itself)
+        if opts.ui or opts.capacity:
+            pass
         elif recorder.get("ramp_up_done") is None and not rec.interrupted and not rec.aborted:
             rec.problems.append(f"ramp-up to {opts.users} users never completed "
                                 f"(reached {recorder.get('users_reached', 0)})")
-        elif (recorder.get("users_reached") or 0) < opts.users and not rec.interrupted and not rec.aborted:
+        elif (recorder.get("users_reached") or 0) < opts.users and not (rec.interrupted or rec.aborted or opts.capacity):
             rec.problems.append(f"users reached {recorder.get('users_reached')} < users requested {opts.users}")
         window_start = (recorder.get("ramp_up_done") or recorder.get("start") or 0) + opts.warmup
-        rec.problems.extend(saturation_problems(recorder.get("cpu") or {}, window_start,
-                                                recorder.get("end") or time.time()))
-        rec.problems.extend(lateness_problems(recorder.get("schedule") or {}, window_start,
-                                              recorder.get("end") or time.time()))
+        if not opts.capacity:
+            rec.problems.extend(saturation_problems(recorder.get("cpu") or {}, window_start,
+                                                    recorder.get("end") or time.time()))
+            rec.problems.extend(lateness_problems(recorder.get("schedule") or {}, window_start,
+                                                  recorder.get("end") or time.time()))
         rec.problems.extend(worker_problems(recorder.get("workers") or {}, opts.allow_worker_loss))
         lost = (recorder.get("locust_requests") or 0) - rec.samples
         any_lost_worker = any((w or {}).get("lost") for w in (recorder.get("workers") or {}).values())

@@ -1,0 +1,141 @@
+"""The gate of one capacity step: the same :func:`evaluate` as ``run``, read as pass, fail or unresolved.
+
+A step fails when any alert of the requirement holds, exactly as a run would. Thresholds that bound
+throughput from below (``metric: throughput``) and regression thresholds say nothing about a ceiling
+of users, so a step leaves them out (a step of 10 users is not expected to carry 1000 req/s).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from loadgate.gate.conditions import CAPACITY_METRICS
+from loadgate.gate.thresholds import Threshold, ThresholdFile
+from loadgate.gate.verdict import ThresholdResult, Verdict, evaluate
+
+
+@dataclass(frozen=True)
+class StepJudgement:
+    """A step's status (pass, fail, unresolved-candidate via ``straddles``, inconclusive) and why."""
+
+    status: str                      # pass | fail | inconclusive (the verdict's, warn read as pass)
+    verdict: Verdict
+    straddles: tuple[str, ...]       # thresholds whose 95% CI straddles their alert level
+    limit: dict | None               # the most-crossed failing threshold: requirement, metric, request, value, alert
+
+
+def step_files(files: Mapping[str, ThresholdFile]) -> dict[str, ThresholdFile]:
+    """The threshold files as a capacity step judges them: without throughput floors and regressions."""
+    return {r: dataclasses.replace(f, thresholds=tuple(t for t in f.thresholds if _judged(t)))
+            for r, f in files.items()}
+
+
+def _service(files: Mapping[str, ThresholdFile]) -> dict[str, ThresholdFile]:
+    return {r: dataclasses.replace(f, thresholds=tuple(
+        dataclasses.replace(t, latency="service") if t.percentile is not None or t.metric in ("mean", "min", "max")
+        else t for t in f.thresholds)) for r, f in files.items()}
+
+
+def _judged(t: Threshold) -> bool:
+    return t.metric != "throughput" and t.regression is None and t.metric not in CAPACITY_METRICS
+
+
+def capacity_results(files: Mapping[str, ThresholdFile], capacity: Mapping, *, requirements: Sequence[str],
+                     baseline: Mapping | None = None) -> list[ThresholdResult]:
+    """``max_users`` / ``max_throughput`` thresholds against a capacity.json document.
+
+    A search that bracketed the limit gives the value; one that stopped at ``--max-users`` or ran out
+    of budget gives a lower bound, which decides only when it already meets the level. ``regression:``
+    compares ``max_users`` with ``baseline`` (an earlier capacity.json): a drop beyond the tolerance fails.
+    """
+    out = []
+    exact = not capacity.get("inconclusive") and not capacity.get("at_least")
+    for req in requirements:
+        for t in files[req].thresholds:
+            if t.metric not in CAPACITY_METRICS:
+                continue
+            value = capacity.get(t.metric)
+            if t.metric == "max_users" and value is None and not capacity.get("inconclusive"):
+                value = 0  # not even --start-users passed (the lowest step tried) — still a user count below any level
+            label = f"{req} {t.metric}"
+            out.append(_capacity_result(t, label, value, exact, baseline))
+    return out
+
+
+def _capacity_result(t: Threshold, label: str, value: float | None, exact: bool,
+                     baseline: Mapping | None) -> ThresholdResult:
+    def result(status: str, shown: float | None, why: str | None, unit: str = t.unit) -> ThresholdResult:
+        return ThresholdResult(t.requirement, t.metric, t.request, t.target.text if t.target else None,
+                               t.alert.text if t.alert else None, shown, unit, 0, status,
+                               None if why is None else f"{why} ({t.source})", t.source,
+                               regression=t.regression.text if t.regression else None,
+                               baseline=(baseline or {}).get(t.metric) if t.regression else None)
+    if value is None:
+        return result("inconclusive", None, f"{label}: the search found no passing step it could trust")
+    if t.regression is not None:
+        base = (baseline or {}).get(t.metric)
+        if not base:
+            return result("skipped", None, f"{label}: no earlier passing capacity run in this --out folder to "
+                          "compare with", unit="ratio")
+        drop = (base - value) / base  # lower capacity is worse
+        status = "fail" if t.regression.holds(drop) else "pass"
+        why = (f"{label} = {value:g} vs baseline {base:g} ({-drop:+.1%}), a drop beyond {t.regression.text}"
+               if status == "fail" else None)
+        return result(status, -drop, why, unit="ratio")
+    if t.alert is not None and t.alert.holds(value):
+        if exact:
+            return result("fail", value, f"{label} = {value:g} crossed alert {t.alert.text}")
+        return result("inconclusive", value, f"{label}: at least {value:g}, which does not tell whether it "
+                      f"crosses alert {t.alert.text}; raise --max-users or --budget")
+    if t.target is not None and not t.target.holds(value):
+        if exact:
+            return result("warn", value, f"{label} = {value:g} missed target {t.target.text}")
+        return result("inconclusive", value, f"{label}: at least {value:g}, which does not tell whether it "
+                      f"meets target {t.target.text}; raise --max-users or --budget")
+    return result("pass", value, None)
+
+
+def judge_step(files: Mapping[str, ThresholdFile], summary: Mapping, *, requirements: Sequence[str],
+               problems: Sequence[str] = ()) -> StepJudgement:
+    """Gate one step's summary (``files`` as :func:`step_files` returns them)."""
+    verdict = evaluate(files, summary, requirements=requirements, problems=problems)
+    if verdict.verdict == "inconclusive" and not verdict.problems:
+        # An overloaded step makes iterations outlast their pacing period, and the latency from the
+        # schedule is then inconclusive. The service latency is a lower bound of it (a request cannot
+        # be answered before it is sent), so an alert crossed by the service latency is a certain fail.
+        lower = evaluate(_service(files), summary, requirements=requirements, problems=problems)
+        if lower.verdict == "fail":
+            verdict = lower
+    by_source = {(t.requirement, t.source, t.metric, t.request): t
+                 for f in files.values() for t in f.thresholds}
+    straddles, failing = [], []
+    for r in verdict.thresholds:
+        t = by_source.get((r.requirement, r.source, r.metric, r.request))
+        if t is None or t.alert is None or r.status in ("inconclusive", "skipped"):
+            continue
+        if r.ci95 is not None and t.alert.holds(r.ci95[0]) != t.alert.holds(r.ci95[1]):
+            straddles.append(_name(r))
+        if r.status == "fail":
+            failing.append((_overshoot(r, t), r))
+    # A run problem (saturated or late generator) outranks a fail here: the step measured the generator
+    status = "inconclusive" if verdict.problems else {"warn": "pass"}.get(verdict.verdict, verdict.verdict)
+    limit = None
+    if failing:
+        r = max(failing, key=lambda pair: pair[0])[1]
+        limit = {"requirement": r.requirement, "metric": r.metric, "request": r.request,
+                 "value": r.value, "alert": r.alert, "unit": r.unit}
+    return StepJudgement(status, verdict, tuple(straddles), limit)
+
+
+def _name(r: ThresholdResult) -> str:
+    return f"{r.requirement} {r.metric}" + (f" of {r.request}" if r.request else "") + f" {r.alert}"
+
+
+def _overshoot(r: ThresholdResult, t: Threshold) -> float:
+    """How far beyond its alert level a failing value is, as a ratio (what broke most)."""
+    assert t.alert is not None
+    if r.value is None or t.alert.value == 0:
+        return float("inf")
+    ratio = r.value / t.alert.value
+    return ratio if t.alert.op in (">", ">=") else (1 / ratio if ratio else float("inf"))

@@ -1,0 +1,78 @@
+/* loadgate report: a capacity search's steps against users (throughput; p50/p95/p99 with the alert
+   levels), drawn with report.js's helpers (window.loadgateCharts). Each step is a dot coloured by its
+   status; the knee (where throughput stops growing) and the highest passing step are marked.
+   Every string from the data goes to the page as text (canvas, legend), never as markup. */
+(function () {
+  "use strict";
+  var C = window.loadgateCharts;
+  if (!C || !C.D.capacity) return;
+  var K = C.D.capacity, make = C.make, levelLines = C.levelLines, fitRange = C.fitRange, num = C.num;
+  var STATUS_COLOR = { pass: "#1e7b34", fail: "#c62828", unresolved: "#b45f06", inconclusive: "#5f6368" };
+
+  function statusDots(u) {
+    var ctx = u.ctx, px = window.devicePixelRatio || 1;
+    ctx.save();
+    for (var si = 1; si < u.series.length; si++) {
+      if (!u.series[si].show) continue;
+      u.data[si].forEach(function (v, i) {
+        if (v == null) return;
+        var x = u.valToPos(u.data[0][i], "x", true), y = u.valToPos(v, "y", true), r = 4.5 * px;
+        var st = K.status[i];
+        ctx.beginPath();
+        if (st === "fail") ctx.rect(x - r, y - r, 2 * r, 2 * r); else ctx.arc(x, y, r, 0, 2 * Math.PI);
+        ctx.fillStyle = STATUS_COLOR[st] || "#5f6368";
+        ctx.strokeStyle = "#fff";
+        ctx.lineWidth = 1.5 * px;
+        ctx.fill();
+        ctx.stroke();
+      });
+    }
+    ctx.restore();
+  }
+  function vline(users, label) {
+    return function (u) {
+      if (users == null) return;
+      var ctx = u.ctx, b = u.bbox, px = window.devicePixelRatio || 1, x = u.valToPos(users, "x", true);
+      ctx.save();
+      ctx.strokeStyle = ctx.fillStyle = "#59636e";
+      ctx.lineWidth = px;
+      ctx.setLineDash([2 * px, 3 * px]);
+      ctx.beginPath();
+      ctx.moveTo(x, b.top);
+      ctx.lineTo(x, b.top + b.height);
+      ctx.stroke();
+      ctx.font = (11 * px) + "px system-ui, sans-serif";
+      ctx.textAlign = "center";
+      ctx.fillText(label, x, b.top - 5 * px);
+      ctx.restore();
+    };
+  }
+  var usersAxis = { label: "users", values: function (u, splits) { return splits.map(function (v) { return num(v, 0); }); } };
+  var xScale = { x: { time: false, range: function (u, min, max) { var pad = Math.max((max - min) * 0.05, 1); return [Math.max(0, min - pad), max + pad]; } } };
+  var knee = K.knee ? K.knee.users : null;
+
+  make("capacity-throughput", {
+    height: 260, padding: [22, null, null, null],
+    scales: Object.assign({ y: { range: function (u, min, max) { return [0, Math.max(1, max * 1.1)]; } } }, xScale),
+    axes: [usersAxis, { scale: "y", size: 60, label: "requests/s" }],
+    series: [{ label: "users", value: function (u, v) { return v == null ? "–" : num(v, 0); } },
+             { label: "throughput", scale: "y", stroke: "#1f5fbf", width: 1.5, points: { show: false },
+               value: function (u, v, si, i) { return v == null ? "–" : num(v, 1) + " req/s (" + K.status[i] + ")"; } }]
+  }, [K.users, K.throughput], [statusDots, vline(knee, knee == null ? "" : "knee ≈ " + num(knee, 0) + " users")]);
+
+  var levels = (K.levels || []).map(function (l) {
+    return { value: l.value, level: l.level, scale: "y",
+             label: l.metric + (l.request ? " [" + l.request + "]" : "") + " alert " + l.text };
+  });
+  make("capacity-latency", {
+    height: 260, padding: [22, null, null, null],
+    scales: Object.assign({ y: { range: fitRange(levels, 4) } }, xScale),
+    axes: [usersAxis, { scale: "y", size: 60, label: "response time (ms)" }],
+    series: [{ label: "users", value: function (u, v) { return v == null ? "–" : num(v, 0); } }].concat(
+      [["p50", "#0f8b8d"], ["p95", "#6a3d9a"], ["p99", "#d6337f"]].map(function (p) {
+        return { label: p[0], scale: "y", stroke: p[1], width: 1.5, points: { show: false }, spanGaps: true,
+                 value: function (u, v) { return v == null ? "–" : num(v, 1) + " ms"; } };
+      }))
+  }, [K.users, K.p50, K.p95, K.p99], [levelLines(levels, true), statusDots,
+                                      vline(K.max_users, K.max_users == null ? "" : "max " + num(K.max_users, 0))]);
+})();

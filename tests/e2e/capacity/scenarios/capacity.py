@@ -1,0 +1,35 @@
+"""Users of known load against servers of known capacity, for ``loadgate capacity`` tests."""
+import time
+
+from locust import FastHttpUser, constant_throughput, tag, task
+
+
+class Paced(FastHttpUser):
+    """One request a second to a server of 10 slots of 100 ms: 100 req/s, so about 100 users."""
+
+    wait_time = constant_throughput(1)
+
+    @tag("REQ-CAP-001")
+    @task
+    def limited(self):
+        self.client.get("/api/limited/10/100", name="/api/limited/10/100")
+
+    @tag("REQ-CAP-002")
+    @task
+    def roomy(self):  # 1000 slots: never the limit below a few hundred users
+        self.client.get("/api/limited/1000/20", name="/api/limited/1000/20")
+
+
+class Burner(FastHttpUser):
+    """Spends 50 ms of CPU per iteration in the load generator itself, ten iterations a second per user:
+    from two users on, the generator (not the target) is the bottleneck."""
+
+    wait_time = constant_throughput(10)
+
+    @tag("REQ-CAP-003")
+    @task
+    def burn(self):
+        until = time.process_time() + 0.05
+        while time.process_time() < until:
+            pass
+        self.client.get("/health")

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from loadgate.analysis.scopes import scope_counts
-from loadgate.analysis.stalls import find_stalls
+from loadgate.analysis.stalls import Batches, find_stalls, table_batches
 from loadgate.analysis.summary import summarize
 from loadgate.analysis.window import Window
 from loadgate.data.arrowbuf import numpy_of
@@ -36,22 +36,27 @@ _SERIES_KEYS = ("p50", "p95", "p99")
 
 def with_schedule(summary: dict, table: pa.Table, window: Window | None, *,
                   requirements: Sequence[str] | None = None, percentiles: Iterable[float] = (),
-                  series: bool = True) -> dict:
-    """``summary`` (of ``table`` over ``window``) with the schedule keys and the stalls added, in place."""
+                  series: bool = True, batches: Batches | None = None) -> dict:
+    """``summary`` (of ``table`` over ``window``) with the schedule keys and the stalls added, in place.
+
+    ``batches``: passes over the samples for the stall search, when ``table`` does not hold them all.
+    """
     window = Window(summary["window"]["start"], summary["window"]["end"]) if window is None else window
     qs = sorted({float(k[1:]) for k in summary["overall"]["response_time_ms"] if k.startswith("p")}
                 | {float(q) for q in percentiles})
-    cols = {name: _column(table, name, -1 if name in ("omitted", "user") else np.nan)
-            for name in ("timestamp", "response_time_ms", "intended_ms", "omitted", "period_ms", "user")}
-    ts = cols["timestamp"]
-    inside = (ts >= window.start) & (ts <= window.end)
-    paced = inside & ~np.isnan(cols["period_ms"])
-    first = inside & (cols["omitted"] >= 0)
-    late = first & (cols["intended_ms"] > cols["response_time_ms"])
-    counts = {name: scope_counts(table, mask) for name, mask in
-              (("paced", paced), ("started", first), ("late", late))}
+    counts: dict[str, Counter] = {"paced": Counter(), "started": Counter(), "late": Counter()}
     intended = None
-    if paced.any():
+    if has_paced(table):  # else (unpaced users, a samples/1 file) nothing is read here
+        cols = {name: _column(table, name, -1 if name == "omitted" else np.nan)
+                for name in ("timestamp", "response_time_ms", "intended_ms", "omitted", "period_ms")}
+        ts = cols["timestamp"]
+        inside = (ts >= window.start) & (ts <= window.end)
+        paced = inside & ~np.isnan(cols["period_ms"])
+        first = inside & (cols["omitted"] >= 0)
+        late = first & (cols["intended_ms"] > cols["response_time_ms"])
+        counts = {name: scope_counts(table, mask) for name, mask in
+                  (("paced", paced), ("started", first), ("late", late))}
+    if counts["paced"]:
         derived = _intended_table(table, cols)
         intended = summarize(derived, window, requirements=requirements, percentiles=qs, series=series)
     for key, stats, istats in _scopes(summary, intended):
@@ -60,11 +65,16 @@ def with_schedule(summary: dict, table: pa.Table, window: Window | None, *,
         _add_series(summary["series"], intended["series"])
         for rid, s in summary.get("series_by_requirement", {}).items():
             _add_series(s, intended["series_by_requirement"][rid])
-    stalls, hidden = find_stalls(table, window, cols, np.isnan(cols["period_ms"]), summary)
+    stalls, hidden = find_stalls(batches or table_batches(table), window, summary)
     summary["stalls"] = stalls
     for key, stats, _ in _scopes(summary, None):
         stats["stall_hidden"] = round(hidden[key])
     return summary
+
+
+def has_paced(table: pa.Table) -> bool:
+    """Whether any row of ``table`` came from a paced user."""
+    return "period_ms" in table.column_names and table.column("period_ms").null_count < table.num_rows
 
 
 def _column(table: pa.Table, name: str, fill: float) -> np.ndarray:

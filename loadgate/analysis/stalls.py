@@ -4,154 +4,174 @@ An unpaced user (``between``, ``constant``, a custom wait) sends its next reques
 one came back. When the target stalls, every user is stuck in one request and the raw samples simply
 have a hole where the slow part of the distribution should be. A request *blocks* its user when it
 was outstanding for more than :data:`FACTOR` times the median response time of its request (so an
-endpoint that is always slow blocks nobody), and at least :data:`MIN_SECONDS`. A *stall* is a stretch of at least :data:`MIN_SECONDS` during which
-at least half of the window's active unpaced users were blocked at once — a slow request of one user
-is not a stall, a target that stops answering everyone is. The requests the blocked users would have
-sent at their usual cadence (the blocked time over the median gap, less the one request that was
-sent) are the stall's ``hidden_requests``; the gate makes a percentile threshold inconclusive when
-they could hide more than the tail it looks at.
+endpoint that is always slow blocks nobody), and at least :data:`MIN_SECONDS`. A *stall* is a stretch
+of at least :data:`MIN_SECONDS` during which at least half of the window's active unpaced users were
+blocked at once — a slow request of one user is not a stall, a target that stops answering everyone
+is. The requests the blocked users would have sent at their usual cadence (the blocked time over the
+user's median time between requests, less the one request that was sent) are the stall's
+``hidden_requests``; the gate makes a percentile threshold inconclusive when they could hide more
+than the tail it looks at.
+
+Memory stays bounded by the users and the long requests, not by the samples: one streaming pass keeps
+only the requests held :data:`MIN_SECONDS` or more and the set of active users; only when those
+requests crowd into a stretch does a second pass read the blocked users' request times.
 """
 from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 
-from loadgate.analysis.scopes import scope_counts
+from loadgate.analysis.labels import split_ids
 from loadgate.analysis.window import Window
-from loadgate.data.arrowbuf import numpy_of
+from loadgate.data.arrowbuf import int32_array, numpy_of
 
-FACTOR = 3.0          # blocked: outstanding for more than this many of the user's usual gaps ...
+FACTOR = 3.0          # blocked: outstanding for more than this many of its request's median times ...
 MIN_SECONDS = 0.5     # ... and at least this long; a stall lasts at least this long too
 MIN_SHARE = 0.5       # a stall: at least this share of the active unpaced users blocked at once
+COLUMNS = ("timestamp", "response_time_ms", "user", "worker", "period_ms", "request_type", "name", "requirement")
+
+Batches = Callable[[], Iterable[pa.RecordBatch]]  # a fresh pass over the samples each call
 
 
-def find_stalls(table: pa.Table, window: Window, cols: dict[str, np.ndarray], unpaced: np.ndarray, summary: dict
-                ) -> tuple[list[dict], Counter]:
-    """The stalls in ``window`` seen by the ``unpaced`` rows, and the requests they hide per scope.
+def find_stalls(batches: Batches, window: Window, summary: dict) -> tuple[list[dict], Counter]:
+    """The stalls in ``window`` seen by unpaced requests, and the requests they hide per scope.
 
-    ``cols``: the table's ``timestamp``, ``response_time_ms`` and ``user`` as numpy arrays (NaN, -1 for
-    nulls). ``summary`` is the raw summary of the same window: its per-request p50 is each request's
-    yardstick.
-    Cheap when there is no stall: only requests held at least :data:`MIN_SECONDS` are looked at, and the
-    users' cadences are computed only for the users blocked in a crowded stretch.
+    ``batches()`` yields record batches with (some of) :data:`COLUMNS`; ``summary`` is the raw summary
+    of the same window, whose per-request p50 is each request's yardstick.
     """
-    if "user" not in table.column_names or table.num_rows == 0:
+    usual = _usual_response(summary)
+    workers: dict[str, int] = {}
+    active: set[int] = set()
+    long_rows: list[tuple] = []
+    for batch in batches():
+        b = _Batch(batch, workers)
+        if b.who is None:
+            continue
+        unpaced = b.unpaced & (b.user >= 0) & ~np.isnan(b.ts)
+        inside = unpaced & (b.ts >= window.start) & (b.ts <= window.end)
+        for w in np.flatnonzero(np.bincount(b.wid)).tolist():  # small numbers per worker: count, don't sort
+            mine = b.user[inside & (b.wid == w)]
+            if mine.size:
+                active.update((w * (1 << 32) + np.flatnonzero(np.bincount(mine))).tolist())
+        long = np.flatnonzero(unpaced & (b.held >= MIN_SECONDS) & (b.ts <= window.end)
+                              & (b.ts + b.held >= window.start))
+        if long.size:
+            labels = b.labels(long)
+            long_rows += [(t, h, w, *lab) for t, h, w, lab in zip(b.ts[long].tolist(), b.held[long].tolist(),
+                                                                   b.who[long].tolist(), labels)]
+    need = max(1, math.ceil(MIN_SHARE * len(active)))
+    blocked = [r for r in long_rows if r[1] > FACTOR * usual.get((r[3], r[4]), math.inf)]
+    if not active or len(blocked) < need:
         return [], Counter()
-    ts, user = cols["timestamp"], cols["user"]  # every array here: one value per row of the table
-    held = cols["response_time_ms"] / 1000.0
-    long = np.flatnonzero(unpaced & (user >= 0) & (held >= MIN_SECONDS) & (ts <= window.end)
-                          & (ts + held >= window.start))
-    if long.size == 0:
-        return [], Counter()
-    blocked = long[held[long] > FACTOR * _usual_response(table, summary)[long]]
-    in_window = np.flatnonzero(unpaced & (user >= 0) & (ts >= window.start) & (ts <= window.end))
-    worker = _worker_codes(table)
-    who = worker * (int(user.max()) + 1) + user  # one dense key per (worker, user)
-    active = _distinct(who[in_window])
-    need = max(1, math.ceil(MIN_SHARE * active))
-    if blocked.size < need:
-        return [], Counter()
-    starts = np.maximum(ts[blocked], window.start)
-    ends = np.minimum(ts[blocked] + held[blocked], window.end)
+    starts = np.maximum(np.array([r[0] for r in blocked]), window.start)
+    ends = np.minimum(np.array([r[0] + r[1] for r in blocked]), window.end)
+    who = np.array([r[2] for r in blocked], np.int64)
     stretches = [(s, e) for s, e in _crowded(starts, ends, need) if e - s >= MIN_SECONDS]
+    stretches = [(s, e) for s, e in stretches if np.unique(who[(starts < e) & (ends > s)]).size >= need]
     if not stretches:
         return [], Counter()
-    involved = np.isin(who, np.unique(who[blocked]))
-    gap = _median_gap(who, ts, np.flatnonzero(unpaced & involved & ~np.isnan(ts)))
-    hidden_each = np.maximum(0.0, (ends - starts) / gap(who[blocked]) - 1.0)
-    stalls, hidden = [], np.zeros(table.num_rows)
+    gap = _median_gaps(batches, workers, set(who.tolist()))
+    each = np.maximum(0.0, (ends - starts) / np.array([gap.get(w, math.nan) for w in who.tolist()]) - 1.0)
+    each = np.nan_to_num(each)
+    stalls, hidden = [], Counter()
+    counted = np.zeros(len(blocked), bool)
     for s, e in stretches:
         hit = (starts < e) & (ends > s)
-        users = _distinct(who[blocked][hit])
-        if users < need:  # crowded by requests, not by users (one user's overlapping requests)
-            continue
-        stalls.append({"start": float(s), "end": float(e), "seconds": float(e - s), "users": users,
-                       "active_users": active, "hidden_requests": int(round(float(np.nansum(hidden_each[hit]))))})
-        np.add.at(hidden, blocked[hit], np.nan_to_num(hidden_each[hit]))
-    if not stalls:
-        return [], Counter()
-    return stalls, scope_counts(table, hidden > 0, hidden)
+        stalls.append({"start": float(s), "end": float(e), "seconds": float(e - s),
+                       "users": int(np.unique(who[hit]).size), "active_users": len(active),
+                       "hidden_requests": int(round(float(each[hit].sum())))})
+        counted |= hit
+    for i in np.flatnonzero(counted).tolist():
+        _, _, _, rtype, name, label = blocked[i]
+        ids = split_ids(label)
+        hidden[("overall",)] += each[i]
+        for rid in ids:
+            hidden[("requirement", rid)] += each[i]
+        for rid in ids or (None,):
+            hidden[("request", rtype, name, rid)] += each[i]
+    return stalls, hidden
 
 
-def _distinct(values: np.ndarray) -> int:
-    """How many distinct non-negative integers (a counting pass when they are dense, else a sort)."""
-    if values.size == 0:
-        return 0
-    if int(values.max()) < 1 << 24:
-        return int(np.count_nonzero(np.bincount(values)))
-    return int(np.unique(values).size)
+class _Batch:
+    """One record batch as the arrays the stall search needs (who: one key per (worker, user))."""
+
+    def __init__(self, batch: pa.RecordBatch, workers: dict[str, int]) -> None:
+        names = batch.schema.names
+        self.batch = batch
+        self.who = None
+        if "user" not in names or batch.num_rows == 0:
+            return
+        self.ts = numpy_of(batch.column("timestamp"), np.nan)
+        self.held = numpy_of(batch.column("response_time_ms"), np.nan) / 1000.0
+        self.user = numpy_of(batch.column("user"), -1).astype(np.int64)
+        period = batch.column("period_ms") if "period_ms" in names else None
+        self.unpaced = (np.ones(batch.num_rows, bool) if period is None or period.null_count == len(period)
+                        else np.isnan(numpy_of(period, np.nan)))
+        self.wid = _worker_ids(batch, workers)
+        self.who = self.wid * (1 << 32) + self.user
+
+    def labels(self, rows: np.ndarray) -> list[tuple[str, str, str]]:
+        """(request_type, name, requirement label) of the given rows (taken first, decoded after)."""
+        picked = int32_array(rows.astype(np.int32).tobytes())  # (pa.array of numpy would import pandas)
+        cols = [_strings(self.batch, n, picked) for n in ("request_type", "name", "requirement")]
+        return [(a or "", b or "", c or "") for a, b, c in zip(*cols)]
 
 
-def _worker_codes(table: pa.Table) -> np.ndarray:
-    """A small integer per distinct worker name (the column's unified dictionary indices)."""
-    if "worker" not in table.column_names:
-        return np.zeros(table.num_rows, np.int64)
-    column = table.column("worker")
+def _strings(batch: pa.RecordBatch, name: str, rows: pa.Array) -> list[str | None]:
+    if name not in batch.schema.names:
+        return [""] * len(rows)
+    column = batch.column(name).take(rows)
+    return (column.dictionary_decode() if pa.types.is_dictionary(column.type) else column).to_pylist()
+
+
+def _worker_ids(batch: pa.RecordBatch, workers: dict[str, int]) -> np.ndarray:
+    """A stable small integer per worker name, across batches."""
+    if "worker" not in batch.schema.names:
+        return np.zeros(batch.num_rows, np.int64)
+    column = batch.column("worker")
     if not pa.types.is_dictionary(column.type):
-        column = pa.chunked_array([c.dictionary_encode() for c in column.chunks],
-                                  pa.dictionary(pa.int32(), pa.string()))
-    parts = [numpy_of(c.indices, 0) for c in column.unify_dictionaries().chunks]
-    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        column = column.dictionary_encode()
+    ids = np.array([workers.setdefault(w or "", len(workers)) for w in column.dictionary.to_pylist()] + [0], np.int64)
+    return ids[numpy_of(column.indices, len(ids) - 1).astype(np.int64)]
 
 
-def _usual_response(table: pa.Table, summary: dict) -> np.ndarray:
-    """Each row's request's median response time in the window (s), from the summary; NaN if unknown."""
+def _usual_response(summary: dict) -> dict[tuple[str, str], float]:
+    """Each request's median response time in the window (s), from the summary."""
     p50: dict[tuple[str, str], float] = {}
     for e in summary.get("requests") or ():
         value = (e.get("response_time_ms") or {}).get("p50")
         if value is not None:
-            key = (e["request_type"], e["name"])
+            key = (e["request_type"] or "", e["name"] or "")
             p50[key] = max(p50.get(key, 0.0), value / 1000.0)
-    parts = []
-    for chunk_rt, chunk_nm in zip(_dictionary_chunks(table, "request_type"), _dictionary_chunks(table, "name")):
-        types, names = chunk_rt.dictionary.to_pylist(), chunk_nm.dictionary.to_pylist()
-        lookup = np.array([[p50.get((t or "", n or ""), np.nan) for n in names] + [np.nan] for t in types]
-                          + [[np.nan] * (len(names) + 1)]).reshape(len(types) + 1, len(names) + 1)
-        i = numpy_of(chunk_rt.indices, len(types)).astype(np.int64)
-        j = numpy_of(chunk_nm.indices, len(names)).astype(np.int64)
-        parts.append(lookup[i, j])
-    return np.concatenate(parts) if parts else np.zeros(0)
+    return p50
 
 
-def _dictionary_chunks(table: pa.Table, name: str) -> list[pa.DictionaryArray]:
-    """A string column's chunks as dictionary arrays, chunked like the table's timestamp column."""
-    column = table.column(name)
-    if not pa.types.is_dictionary(column.type):
-        column = pa.chunked_array([c.dictionary_encode() for c in column.chunks], pa.dictionary(pa.int32(), pa.string()))
-    sizes = [len(c) for c in table.column("timestamp").chunks]
-    if [len(c) for c in column.chunks] == sizes:
-        return list(column.chunks)
-    whole = column.unify_dictionaries().combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    if not pa.types.is_dictionary(whole.type):
-        whole = whole.dictionary_encode()
-    out, at = [], 0
-    for n in sizes:
-        out.append(whole.slice(at, n))
-        at += n
-    return out
-
-
-def _median_gap(who: np.ndarray, ts: np.ndarray, rows: np.ndarray):
-    """A function from user keys to each user's median time between request starts, over ``rows``."""
-    order = rows[np.lexsort((ts[rows], who[rows]))]
-    w, t = who[order], ts[order]
-    same = w[1:] == w[:-1]
-    g_who, g_gap = w[:-1][same], np.diff(t)[same]
+def _median_gaps(batches: Batches, workers: dict[str, int], users: set[int]) -> dict[int, float]:
+    """The median time between request starts of each of ``users`` (a second pass, their rows only)."""
+    wanted = np.array(sorted(users), np.int64)
+    keys, times = [], []
+    for batch in batches():
+        b = _Batch(batch, workers)
+        if b.who is None:
+            continue
+        mine = np.isin(b.who, wanted) & b.unpaced & ~np.isnan(b.ts)
+        keys.append(b.who[mine])
+        times.append(b.ts[mine])
+    if not keys:
+        return {}
+    who, ts = np.concatenate(keys), np.concatenate(times)
+    order = np.lexsort((ts, who))
+    who, ts = who[order], ts[order]
+    same = who[1:] == who[:-1]
+    g_who, g_gap = who[:-1][same], np.diff(ts)[same]
     order = np.lexsort((g_gap, g_who))
     g_who, g_gap = g_who[order], g_gap[order]
-    users, start, count = np.unique(g_who, return_index=True, return_counts=True)
-    med = g_gap[start + (count - 1) // 2] if users.size else np.zeros(0)
-
-    def of(keys: np.ndarray) -> np.ndarray:
-        at = np.searchsorted(users, keys)
-        found = (at < users.size) & (users[np.minimum(at, max(users.size - 1, 0))] == keys) if users.size else \
-            np.zeros(keys.size, bool)
-        return np.where(found, med[np.minimum(at, max(users.size - 1, 0))] if users.size else np.nan, np.nan)
-
-    return of
+    u, start, count = np.unique(g_who, return_index=True, return_counts=True)
+    return dict(zip(u.tolist(), g_gap[start + (count - 1) // 2].tolist()))
 
 
 def _crowded(starts: np.ndarray, ends: np.ndarray, need: int) -> list[tuple[float, float]]:
@@ -169,3 +189,21 @@ def _crowded(starts: np.ndarray, ends: np.ndarray, need: int) -> list[tuple[floa
             out.append((begin, when))
             begin = None
     return out
+
+
+def table_batches(table: pa.Table) -> Batches:
+    """Passes over an in-memory table, a million rows at a time."""
+    return lambda: iter(table.select([c for c in COLUMNS if c in table.column_names]).to_batches(1 << 20))
+
+
+def file_batches(path: str) -> Batches:
+    """Passes over a Parquet samples file, one row group at a time (only the columns needed)."""
+    import pyarrow.parquet as pq
+
+    def passes() -> Iterator[pa.RecordBatch]:
+        names = pq.ParquetFile(path).schema_arrow.names
+        strings = [c for c in ("request_type", "name", "requirement", "worker") if c in names]
+        file = pq.ParquetFile(path, read_dictionary=strings)  # (a name the file lacks would be a KeyError)
+        yield from file.iter_batches(batch_size=1 << 20, columns=[c for c in COLUMNS if c in names])
+
+    return passes

@@ -14,7 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 _CELLS = 1 << 23  # histogram cells (base groups x cells) per pass: 64 MiB of counts
-_FIRST_BITS = 20  # cells per base group in the first pass at most: a bucket is ~1/4000 of a binade of ms
+_FIRST_BITS = 16  # cells per base group in the first pass at most: counts stay in the cache, and over the
+# ~14 binades of a web service's response times a cell is ~1/4700 of one: at 10M samples the cells that hold
+# the ~240 wanted ranks of bench/gen_samples.py's file hold 31k rows (2^20 cells: 2k, 2^14: 100k)
 _GATHER = 1 << 24  # rows whose keys a gather pass keeps: 16M x 12 bytes
 _U64 = np.uint64
 
@@ -32,10 +34,18 @@ def from_keys(key: np.ndarray) -> np.ndarray:
 
 
 class _Level:
-    """Disjoint key intervals [starts[j], ends[j]), each cut in 2**bits cells of width 2**shifts[j]."""
+    """Disjoint key intervals [starts[j], ends[j]), each cut in 2**bits cells of width 2**shifts[j].
 
-    def __init__(self, starts: list[int], ends: list[int], bits: int) -> None:
-        self.starts_py, self.ends_py, self.bits = starts, ends, bits
+    Below the first level, interval j is cell ``parent_cells[j]`` of the ``parent`` level: a key's
+    interval comes from its parent cell through a lookup table, not from a search among the intervals.
+    """
+
+    def __init__(self, starts: list[int], ends: list[int], bits: int, parent: _Level | None = None,
+                 parent_cells: np.ndarray | None = None) -> None:
+        self.starts_py, self.ends_py, self.bits, self.parent = starts, ends, bits, parent
+        if parent is not None:
+            self.of_parent = np.full(parent.n_cells, -1, np.int64)
+            self.of_parent[parent_cells] = np.arange(len(starts))
         self.shifts_py = [max(0, (e - s - 1).bit_length() - bits) for s, e in zip(starts, ends)]
         self.starts = np.array(starts, _U64)
         self.widths = np.array([e - s for s, e in zip(starts, ends)], _U64)
@@ -47,16 +57,17 @@ class _Level:
 
     def cells(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Positions of the keys inside an interval, and their cells (interval j's cells come j-th)."""
-        if len(self.starts_py) == 1:
+        if self.parent is None:
             d = key - self.starts[0]  # wraps around below the start: then too large, outside
             inside = np.flatnonzero(d < self.widths[0])
             return inside, (d[inside] >> self.shifts[0]).astype(np.int64)
-        j = np.searchsorted(self.starts, key, side="right") - 1
-        jj = np.maximum(j, 0)
-        d = key - self.starts[jj]
-        inside = np.flatnonzero((j >= 0) & (d < self.widths[jj]))
-        jj = jj[inside]
-        return inside, (jj << self.bits) | (d[inside] >> self.shifts[jj]).astype(np.int64)
+        inside, cell = self.parent.cells(key)
+        j = self.of_parent[cell]
+        ok = np.flatnonzero(j >= 0)
+        inside, j = inside[ok], j[ok]
+        if self.bits == 0:
+            return inside, j
+        return inside, (j << self.bits) | ((key[inside] - self.starts[j]) >> self.shifts[j]).astype(np.int64)
 
 
 class RankSearch:
@@ -104,7 +115,7 @@ class RankSearch:
             # First pass only: half the cells. They nest, so the counts fold exactly: pairs of cells merge
             # when the width doubles; when cells are one key wide already, the upper half is empty.
             lv = self.level
-            self.level = _Level(lv.starts_py, lv.ends_py, lv.bits - 1)
+            self.level = _Level(lv.starts_py, lv.ends_py, lv.bits - 1)  # the first level: no parent
             if self.n_base == 0:
                 self.hist = np.zeros((0, self.level.n_cells), np.int64)
             elif self.level.shifts_py[0] == lv.shifts_py[0] + 1:
@@ -120,6 +131,14 @@ class RankSearch:
             flat = np.concatenate(self.pending) if len(self.pending) > 1 else self.pending[0]
             self.hist += np.bincount(flat, minlength=self.hist.size).reshape(self.hist.shape)
         self.pending, self.pending_rows = [], 0
+
+    def maybe(self, key: np.ndarray) -> np.ndarray:
+        """Positions of the keys that this pass may count or gather (in a wanted first-level cell), or
+        every one before ``ask``: a cheap filter before working out the rows' groups."""
+        if not self.asked:
+            return np.arange(key.size)
+        inside, cell = self.root.cells(key)
+        return inside[self.root_wanted[cell]]
 
     # -- between passes --------------------------------------------------------------------------
     def ask(self, po: np.ndarray, pb: np.ndarray, group: np.ndarray, rank: np.ndarray) -> None:
@@ -188,15 +207,19 @@ class RankSearch:
         rows = int((self.hist[:, cell_of] * wanted).sum())
         ends_list = [ends[s] for s in starts]
         self.passes_left = True
+        if self.level.parent is None:
+            self.root = self.level
+        self.root_wanted = np.zeros(self.root.n_cells, bool)
+        self.root_wanted[self.root.cells(np.array(starts, _U64))[1]] = True  # each interval lies in one root cell
         if rows <= self.gather_budget:
             self.gathering, self.wanted = True, wanted
-            self.level = _Level(starts, ends_list, 0)
+            self.level = _Level(starts, ends_list, 0, self.level, cell_of)
             self.hist = np.zeros((0, 0), np.int64)
             self.gathered = []
             return
         room = self.cells_budget // max(1, self.n_base * len(starts))
         bits = max(1, min(16, room.bit_length() - 1))
-        self.level = _Level(starts, ends_list, bits)
+        self.level = _Level(starts, ends_list, bits, self.level, cell_of)
         self.hist = np.zeros((self.n_base, self.level.n_cells), np.int64)
 
     def _pick(self) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+from loadgate.analysis.stream import summarize_file
 from loadgate.analysis.summary import COLUMNS, DEFAULT_PERCENTILES, summarize
 from loadgate.analysis.window import Window
 from loadgate.data import rundir
+from loadgate.data.row_groups import is_parquet
 from loadgate.data.samples import SCHEMA, read_samples
 
 
@@ -27,11 +29,14 @@ def summarize_run(run_dir: str, run: dict, percentiles: Iterable[float] = (), *,
     path = os.path.join(run_dir, rundir.SAMPLES)
     if not os.path.exists(path) and os.path.exists(os.path.join(run_dir, rundir.STREAM)):
         rundir.finalize_samples(run_dir)  # a run whose Parquet could not be written (disk full) is recovered here
+    qs = sorted(set(DEFAULT_PERCENTILES) | set(percentiles))
+    if is_parquet(path):  # one row group at a time: memory bounded whatever the run's length (CONTRACT §16)
+        return summarize_file(path, run_window(run), requirements=run.get("requirements"), percentiles=qs,
+                              series=series), problems
     if os.path.exists(path):
         table = read_samples(path, list(COLUMNS), dictionary=True)
     else:
         problems.append(f"{path} is missing: no samples to analyse")
         table = SCHEMA.empty_table()
-    summary = summarize(table, run_window(run), requirements=run.get("requirements"),
-                        percentiles=sorted(set(DEFAULT_PERCENTILES) | set(percentiles)), series=series)
+    summary = summarize(table, run_window(run), requirements=run.get("requirements"), percentiles=qs, series=series)
     return summary, problems

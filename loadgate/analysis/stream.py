@@ -48,11 +48,13 @@ def summarize_file(path: str | os.PathLike[str], window: Window | None = None, *
     """:func:`loadgate.analysis.summary.summarize` of a Parquet samples file, one row group at a time."""
     qs = checked_percentiles(percentiles)
     groups = RowGroups(path)
-    with memory_tuned(), ThreadPoolExecutor(1) as reader:
+    # Two threads beside the main one: the next row group is read (decompressed) while this one is
+    # counted, and a finished block of seconds gets its series meanwhile; numpy and Arrow release the GIL.
+    with memory_tuned(), ThreadPoolExecutor(2) as pool:
         try:
-            return _Streamed(groups, reader, window, requirements, qs, series).summary()
+            return _Streamed(groups, pool, window, requirements, qs, series).summary()
         except _StatisticsWrong:  # a writer's min/max did not hold: the ranges from the data themselves
-            return _Streamed(groups, reader, window, requirements, qs, series, read=True).summary()
+            return _Streamed(groups, pool, window, requirements, qs, series, read=True).summary()
 
 
 class _StatisticsWrong(Exception):
@@ -94,12 +96,15 @@ class _Rows:
     label: np.ndarray | None = None  # int32 requirement label code
     slot: np.ndarray | None = None  # int32 second of the window
     users: np.ndarray | None = None  # int32, -1 where unknown
+    groups: np.ndarray | None = None  # the base groups present (first pass) ...
+    counts: np.ndarray | None = None  # ... and their rows
+    in_order: bool = False  # slots never decrease (a row group written in time order)
 
 
 class _Streamed:
-    def __init__(self, groups: RowGroups, reader: ThreadPoolExecutor, window: Window | None,
+    def __init__(self, groups: RowGroups, pool: ThreadPoolExecutor, window: Window | None,
                  requirements: Sequence[str] | None, qs: tuple[float, ...], series: bool, read: bool = False) -> None:
-        self.groups, self.reader, self.qs, self.want_series, self.read = groups, reader, qs, series, read
+        self.groups, self.pool, self.qs, self.want_series, self.read = groups, pool, qs, series, read
         self.requirements = None if requirements is None else sorted(set(requirements))
         ts_ranges = groups.ranges("timestamp")
         if window is None:
@@ -117,19 +122,35 @@ class _Streamed:
         self.seen_ids: dict[str, None] = {}
 
     # -- reading ---------------------------------------------------------------------------------
-    def _tables(self, indices: list[int], columns: Sequence[str]) -> Iterator[pa.Table]:
-        """The row groups, each read on the reader thread while the one before is worked on."""
-        pending = self.reader.submit(self.groups.read, indices[0], columns) if indices else None
-        for k in range(len(indices)):
-            table = pending.result()
-            pending = self.reader.submit(self.groups.read, indices[k + 1], columns) if k + 1 < len(indices) else None
-            yield table
+    def _batches(self, indices: list[int], columns: Sequence[str]) -> Iterator[tuple[int, pa.RecordBatch | None]]:
+        """(k, batch) for the batches of row group ``indices[k]``, then (k, None) at its end; each batch is
+        read (decompressed) on the pool while the one before is worked on."""
+        def parts() -> Iterator[tuple[int, pa.RecordBatch | None]]:
+            for k, i in enumerate(indices):
+                for batch in self.groups.batches(i, columns):
+                    yield k, batch
+                yield k, None
 
-    def _rows(self, batch: pa.RecordBatch, full: bool) -> _Rows | None:
-        """A batch's rows in the window (``full``: with the first pass's columns too); None if none."""
+        it = parts()
+        pending = self.pool.submit(next, it, None)
+        while True:
+            got = pending.result()
+            if got is None:
+                return
+            pending = self.pool.submit(next, it, None)
+            yield got
+
+    def _rows(self, batch: pa.RecordBatch, full: bool, among: np.ndarray | None = None,
+              in_order: bool = False) -> _Rows | None:
+        """A batch's rows in the window (``full``: with the first pass's columns too), or only those of them
+        at the positions ``among``; None if none. ``in_order``: the batch's timestamps never decrease."""
         ts = numpy_of(batch.column("timestamp"), np.nan)
-        inside = (ts >= self.window.start) & (ts <= self.window.end)
-        keep = None if inside.all() else np.flatnonzero(inside)
+        if among is None:
+            inside = (ts >= self.window.start) & (ts <= self.window.end)
+            keep = None if inside.all() else np.flatnonzero(inside)
+        else:
+            at = ts[among]
+            keep = among[(at >= self.window.start) & (at <= self.window.end)]
         if keep is not None and keep.size == 0:
             return None
         pick = (lambda a: a) if keep is None else (lambda a: a[keep])
@@ -137,15 +158,22 @@ class _Streamed:
         tables = [lab.table(c) for lab, c in zip(self.labels, cols)]
         local = [pick(numpy_of(c.indices, len(c.dictionary))) for c in cols]  # a null points past the dictionary
         sizes = [len(t) for t in tables]
-        combo = (local[0].astype(np.int64) * sizes[1] + local[1]) * sizes[2] + local[2]
+        wide = np.int32 if math.prod(sizes) < 1 << 31 else np.int64  # int32 when it fits: half the memory traffic
+        combo = np.multiply(local[0], sizes[1], dtype=wide)
+        combo += local[1]
+        combo *= sizes[2]
+        combo += local[2]
         if math.prod(sizes) <= _LOCAL_COMBOS:
-            present = np.flatnonzero(np.bincount(combo, minlength=math.prod(sizes)))
+            counts = np.bincount(combo, minlength=math.prod(sizes))
+            present = np.flatnonzero(counts)
+            counts = counts[present]
             lookup = np.zeros(math.prod(sizes), np.int32)
-            lookup[present] = self._base_ids(present, sizes, tables)
+            groups = lookup[present] = self._base_ids(present, sizes, tables)
             base = np.take(lookup, combo)
         else:
-            present, inverse = np.unique(combo, return_inverse=True)
-            base = self._base_ids(present, sizes, tables)[inverse.ravel()]
+            present, inverse, counts = np.unique(combo, return_inverse=True, return_counts=True)
+            groups = self._base_ids(present, sizes, tables)
+            base = groups[inverse.ravel()]
         values = pick(numpy_of(batch.column("response_time_ms"), np.nan))
         if not full:
             return _Rows(base, values)
@@ -153,7 +181,7 @@ class _Streamed:
         np.minimum(slot, self.n_sec - 1, out=slot)
         failed = ~pick(numpy_of(batch.column("success"), False))
         return _Rows(base, values, failed, np.take(tables[2], local[2]), slot,
-                     pick(numpy_of(batch.column("users"), -1)))
+                     pick(numpy_of(batch.column("users"), -1)), groups, counts, in_order)
 
     def _base_ids(self, present: np.ndarray, sizes: list[int], tables: list[np.ndarray]) -> np.ndarray:
         """Base group ids of a batch's local (type, name, requirement) combinations, new ones numbered on."""
@@ -179,34 +207,50 @@ class _Streamed:
             self.search = RankSearch(self.lo, self.hi)
         self.n = self.fails = self.nlat = np.zeros(0, np.int64)
         self.total = np.zeros(0)
-        self.blocks: list[tuple[int, int, dict, dict[str, dict]]] = []  # (first second, seconds, overall, by id)
+        self.blocks: list = []  # (first second, seconds, overall, by id), or a future of one
+        self.running = None  # the block whose series is being computed
         self.buffer: list[_Rows] = []
         self.buffered, self.done, self.deferred = 0, 0, False
-        self.per_second = np.zeros(self.n_sec, np.int64)
         columns = ["timestamp", "request_type", "name", "requirement", "response_time_ms", "success", "users"]
-        for k, table in enumerate(self._tables(self.order, columns)):
-            for batch in table.to_batches():
-                rows = self._rows(batch, full=True)
-                if rows is not None:
-                    self._first_pass(rows)
-            if self.want_series and not self.deferred:
-                nxt = self.order[k + 1] if k + 1 < len(self.order) else None
-                # The last second also takes every later row (clipped): complete only at the end.
-                upto = self.n_sec if nxt is None else min(self.n_sec - 1, max(0, math.floor(
-                    self.ts_ranges[nxt][0] - self.window.start)))
-                self._flush_series(upto)
+        in_order, last = True, -math.inf  # the row group's rows so far in time order, and the last time read
+        for k, batch in self._batches(self.order, columns):
+            if batch is None:  # the end of a row group: its seconds before the next one's first are complete
+                in_order, last = True, -math.inf
+                if self.want_series and not self.deferred:
+                    self._flush_series(self._complete(k, math.inf))
+                continue
+            # loadgate writes each row group in time order: then the seconds before the last time read are
+            # complete too, and the series goes a batch at a time (a block of 128k rows, not 1M).
+            ts = numpy_of(batch.column("timestamp"), np.nan)
+            if batch.num_rows:
+                in_order = in_order and ts[0] >= last and bool((ts[1:] >= ts[:-1]).all())
+                last = ts[-1]
+            rows = self._rows(batch, True, None, in_order)
+            if rows is not None:
+                self._first_pass(rows)
+            if self.want_series and not self.deferred and batch.num_rows and in_order:
+                self._flush_series(self._complete(k, float(last)))
         if self.want_series and self.deferred:
             self._series_by_rereading()
+        self.blocks = [b if isinstance(b, tuple) else b.result() for b in self.blocks]
         return self._finish()
 
     def _first_pass(self, rows: _Rows) -> None:
         n_base = len(self.combos)
-        self.n = _added(self.n, rows.base, n_base)
-        self.fails = _added(self.fails, rows.base[rows.failed], n_base)
+        if self.n.size < n_base:
+            self.n, self.fails, self.nlat, self.total = (_grown(a, 2 * n_base) for a in (self.n, self.fails,
+                                                                                         self.nlat, self.total))
+        self.n[rows.groups] += rows.counts  # distinct groups: a plain add
+        failed = rows.base[rows.failed]
+        self.fails[:n_base] += np.bincount(failed, minlength=n_base)
         has = ~np.isnan(rows.values)
-        base, values = (rows.base, rows.values) if has.all() else (rows.base[has], rows.values[has])
-        self.nlat = _added(self.nlat, base, n_base)
-        self.total = _added(self.total, base, n_base, values)
+        if has.all():
+            base, values = rows.base, rows.values
+            self.nlat[rows.groups] += rows.counts
+        else:
+            base, values = rows.base[has], rows.values[has]
+            self.nlat[:n_base] += np.bincount(base, minlength=n_base)
+        self.total[:n_base] += np.bincount(base, values, minlength=n_base)
         if values.size:
             keys = to_keys(values)
             if int(keys.min()) < self.lo or int(keys.max()) > self.hi:
@@ -214,42 +258,56 @@ class _Streamed:
             self.search.add(base, keys, n_base)
         labels = self.labels[2].labels
         self.ids_of += [split_ids(label) for label in labels[len(self.ids_of):]]
-        self.per_second += np.bincount(rows.slot, minlength=self.n_sec)
         if self.want_series and not self.deferred:
             self.buffer.append(rows)
             self.buffered += rows.slot.size
             if self.buffered > _SERIES_ROWS:  # row groups overlap in time too much: compute by reading again
                 self.buffer, self.buffered, self.deferred = [], 0, True
 
+    def _complete(self, k: int, read_up_to: float) -> int:
+        """The seconds before this are complete when row group ``order[k]`` was read up to ``read_up_to``
+        and the ones after it start at their first timestamp."""
+        nxt = self.order[k + 1] if k + 1 < len(self.order) else None
+        if nxt is None and read_up_to == math.inf:
+            return self.n_sec
+        until = min(read_up_to, math.inf if nxt is None else self.ts_ranges[nxt][0])
+        # The last second also takes every later row (clipped): complete only at the end.
+        return min(self.n_sec - 1, max(0, math.floor(until - self.window.start)))
+
     def _flush_series(self, upto: int) -> None:
         """The series of the seconds before ``upto``, whose rows have all been read."""
         if upto <= self.done:
             return
-        rows = _concat(self.buffer)
-        now = rows.slot < upto if rows is not None else None
-        if now is not None and not now.all():
-            rest = np.flatnonzero(~now)
-            self.buffer = [_Rows(*(getattr(rows, f)[rest] for f in _FIELDS))]
-            self.buffered = rest.size
-            now = np.flatnonzero(now)
-            rows = _Rows(*(getattr(rows, f)[now] for f in _FIELDS))
-        else:
-            self.buffer, self.buffered = [], 0
-        self._block(rows, self.done, upto)
+        ready, waiting = [], []
+        for part in self.buffer:  # whole parts, or slices of those in time order: no copies
+            if part.slot.size == 0 or part.slot.max() < upto:
+                ready.append(part)
+            elif part.slot.min() >= upto:
+                waiting.append(part)
+            elif part.in_order:
+                cut = int(np.searchsorted(part.slot, upto))
+                ready.append(_Rows(*(getattr(part, f)[:cut] for f in _FIELDS)))
+                waiting.append(_Rows(*(getattr(part, f)[cut:] for f in _FIELDS), in_order=True))
+            else:
+                now = part.slot < upto
+                ready.append(_Rows(*(getattr(part, f)[now] for f in _FIELDS)))
+                waiting.append(_Rows(*(getattr(part, f)[~now] for f in _FIELDS)))
+        self.buffer, self.buffered = waiting, sum(p.slot.size for p in waiting)
+        self._block(_concat(ready), self.done, upto)
         self.done = upto
 
     def _block(self, rows: _Rows | None, first: int, end: int) -> None:
-        """The series of seconds ``first .. end - 1``, from all of their rows."""
+        """The series of seconds ``first .. end - 1``, from all of their rows, on the pool (one block at a
+        time, so that at most one block's rows wait beside the buffer)."""
         count = end - first
-        ids = self._section_now()
         if rows is None or rows.slot.size == 0:
             self.blocks.append((first, count, empty_series(self.window, first, count), {}))
             return
-        slot_of = {rid: j for j, rid in enumerate(ids)}
-        bases = rows.label.astype(np.int64) * count + (rows.slot - first)
-        overall, by_req = per_second(Latency([rows.values]), [bases], [np.flatnonzero(rows.failed)], [rows.users],
-                                     self.ids_of, slot_of, self.window, count, first)
-        self.blocks.append((first, count, overall, dict(zip(ids, by_req))))
+        if self.running is not None:
+            self.running.result()
+        self.running = self.pool.submit(_block_series, rows, first, count, list(self.ids_of), self._section_now(),
+                                        self.window)
+        self.blocks.append(self.running)
 
     def _section_now(self) -> list[str]:
         """The requirement IDs the series covers, as far as the rows read so far tell."""
@@ -260,18 +318,25 @@ class _Streamed:
     def _series_by_rereading(self) -> None:
         """The series of the seconds not done yet, a block of at most ``_SERIES_ROWS`` rows at a time."""
         first = self.done
+        per_second = np.zeros(self.n_sec, np.int64)  # rows of each second: one more read, of the timestamps alone
+        for _, batch in self._batches(self.order, ["timestamp"]):
+            if batch is not None:
+                ts = numpy_of(batch.column("timestamp"), np.nan)
+                ts = ts[(ts >= self.window.start) & (ts <= self.window.end)]
+                per_second += np.bincount(np.minimum((ts - self.window.start).astype(np.int64), self.n_sec - 1),
+                                          minlength=self.n_sec)
         columns = ["timestamp", "request_type", "name", "requirement", "response_time_ms", "success", "users"]
         while first < self.n_sec:
-            end, rows = first + 1, int(self.per_second[first])
-            while end < self.n_sec and rows + self.per_second[end] <= _SERIES_ROWS:
-                rows += int(self.per_second[end])
+            end, rows = first + 1, int(per_second[first])
+            while end < self.n_sec and rows + per_second[end] <= _SERIES_ROWS:
+                rows += int(per_second[end])
                 end += 1
             lo, hi = self.window.start + first, self.window.start + end
             last = end == self.n_sec
             wanted = [i for i in self.order if self.ts_ranges[i][1] >= lo and (self.ts_ranges[i][0] < hi or last)]
             parts = []
-            for table in self._tables(wanted, columns):
-                for batch in table.to_batches():
+            for _, batch in self._batches(wanted, columns):
+                if batch is not None:
                     got = self._rows(batch, full=True)
                     if got is not None:
                         at = np.flatnonzero((got.slot >= first) & (got.slot < end))
@@ -281,7 +346,7 @@ class _Streamed:
 
     def _finish(self) -> dict:
         n_base = len(self.combos)
-        n, fails, nlat, total = (_added(a, np.zeros(0, np.int32), n_base) for a in (self.n, self.fails, self.nlat, self.total))
+        n, fails, nlat, total = (_grown(a, n_base)[:n_base] for a in (self.n, self.fails, self.nlat, self.total))
         found = sorted({rid for c in self.combos for rid in self.ids_of[c[2]]})
         section = self.requirements if self.requirements is not None else found
         slot_of = {rid: j for j, rid in enumerate(section)}
@@ -317,12 +382,13 @@ class _Streamed:
             search.ask(po, pb, group[has], ranks[has])
             columns = ["timestamp", "request_type", "name", "requirement", "response_time_ms"]
             while search.passes_left:
-                for table in self._tables(self.order, columns):
-                    for batch in table.to_batches():
-                        rows = self._rows(batch, full=False)
-                        if rows is not None:
-                            keep = ~np.isnan(rows.values)
-                            search.add(rows.base[keep], to_keys(rows.values[keep]), len(self.combos))
+                for _, batch in self._batches(self.order, columns):
+                    # Group codes and the window only for the rows in a wanted cell: a few in a thousand.
+                    among = None if batch is None else search.maybe(to_keys(numpy_of(batch.column("response_time_ms"),
+                                                                                     np.nan)))
+                    rows = None if among is None or among.size == 0 else self._rows(batch, False, among)
+                    if rows is not None:
+                        search.add(rows.base, to_keys(rows.values), len(self.combos))
                 search.advance()
             values[has] = from_keys(search.keys)
         k = len(qs)
@@ -342,6 +408,15 @@ class _Streamed:
 _FIELDS = ("base", "values", "failed", "label", "slot", "users")
 
 
+def _block_series(rows: _Rows, first: int, count: int, ids_of: list[tuple[str, ...]], ids: list[str],
+                  window: Window) -> tuple[int, int, dict, dict[str, dict]]:
+    """The series of seconds ``first .. first + count - 1`` of the window, overall and per ID of ``ids``."""
+    bases = rows.label.astype(np.int64) * count + (rows.slot - first)
+    overall, by_req = per_second(Latency([rows.values]), [bases], [np.flatnonzero(rows.failed)], [rows.users],
+                                 ids_of, {rid: j for j, rid in enumerate(ids)}, window, count, first)
+    return first, count, overall, dict(zip(ids, by_req))
+
+
 def _concat(parts: list[_Rows]) -> _Rows | None:
     """One _Rows of several (first-pass rows), or None for none."""
     if not parts:
@@ -351,10 +426,10 @@ def _concat(parts: list[_Rows]) -> _Rows | None:
     return _Rows(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
 
 
-def _added(acc: np.ndarray, index: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """``acc`` grown to ``n`` entries, plus the counts (or ``weights``' sums) of ``index``."""
+def _grown(acc: np.ndarray, n: int) -> np.ndarray:
+    """``acc`` with zeros after it up to ``n`` entries (itself if it has as many)."""
+    if acc.size >= n:
+        return acc
     out = np.zeros(n, acc.dtype)
     out[:acc.size] = acc
-    if index.size:
-        out += np.bincount(index, weights, minlength=n).astype(acc.dtype)
     return out

@@ -11,7 +11,8 @@ analysed on the machine that ran it).
   only the rows in the few histogram cells holding a wanted rank.
 - The per-second series is computed a block of seconds at a time during the first pass: row groups are
   read in the order of their first timestamp (their statistics say it without reading them), so once
-  the next one starts after a second, that second is complete. A file whose row groups overlap in time
+  the next one starts after a second, that second is complete; within a row group written in time
+  order (as ``loadgate run`` writes them) a second is complete once a later time is read. A file whose row groups overlap in time
   so much that the waiting rows pass ``_SERIES_ROWS`` (not one ``loadgate run`` writes) is still exact:
   its remaining seconds are computed by reading again, block by block, the row groups of each block.
 """
@@ -19,12 +20,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 
 from loadgate.analysis.ci import ci_ranks
 from loadgate.analysis.labels import split_ids
@@ -33,13 +32,13 @@ from loadgate.analysis.memory import memory_tuned
 from loadgate.analysis.ranks import RankSearch, from_keys, to_keys
 from loadgate.analysis.select import lerp, linear_plan
 from loadgate.analysis.series import empty_series, joined, series as per_second
+from loadgate.analysis.stream_rows import FIELDS, RowReader, Rows, concat
 from loadgate.analysis.summary import DEFAULT_PERCENTILES, checked_percentiles, output_keys, stats_of, summary_doc
 from loadgate.analysis.window import Window
 from loadgate.data.arrowbuf import numpy_of
 from loadgate.data.row_groups import RowGroups
 
 _SERIES_ROWS = 1 << 23  # rows waiting for their seconds to complete, at most (~25 bytes each)
-_LOCAL_COMBOS = 1 << 22  # a batch's (type, name, requirement) dictionary combinations counted densely below this
 
 
 def summarize_file(path: str | os.PathLike[str], window: Window | None = None, *,
@@ -67,134 +66,23 @@ def time_range(path: str | os.PathLike[str]) -> tuple[float, float] | None:
     return (min(r[0] for r in ends), max(r[1] for r in ends)) if ends else None
 
 
-class _Labels:
-    """Global codes of one string column's values over all row groups; null is ""."""
+class _Streamed(RowReader):
+    """One file's summary: the first pass with the series, the rank search's passes, the summary."""
 
-    def __init__(self) -> None:
-        self.index: dict[str, int] = {"": 0}
-        self.labels: list[str] = [""]
-
-    def table(self, column: pa.DictionaryArray) -> np.ndarray:
-        """Global code of each dictionary entry of a batch, then of null (at index len(dictionary))."""
-        codes = []
-        for value in column.dictionary.to_pylist():
-            code = self.index.get(value or "")
-            if code is None:
-                code = self.index[value] = len(self.labels)
-                self.labels.append(value)
-            codes.append(code)
-        return np.array(codes + [0], np.int32)
-
-
-@dataclass(frozen=True)
-class _Rows:
-    """One batch's rows in the window: base group, response time, and what the first pass also needs."""
-
-    base: np.ndarray  # int32 base group
-    values: np.ndarray  # response_time_ms, NaN where unknown
-    failed: np.ndarray | None = None  # bool
-    label: np.ndarray | None = None  # int32 requirement label code
-    slot: np.ndarray | None = None  # int32 second of the window
-    users: np.ndarray | None = None  # int32, -1 where unknown
-    groups: np.ndarray | None = None  # the base groups present (first pass) ...
-    counts: np.ndarray | None = None  # ... and their rows
-    in_order: bool = False  # slots never decrease (a row group written in time order)
-
-
-class _Streamed:
     def __init__(self, groups: RowGroups, pool: ThreadPoolExecutor, window: Window | None,
                  requirements: Sequence[str] | None, qs: tuple[float, ...], series: bool, read: bool = False) -> None:
-        self.groups, self.pool, self.qs, self.want_series, self.read = groups, pool, qs, series, read
+        self.qs, self.want_series, self.read = qs, series, read
         self.requirements = None if requirements is None else sorted(set(requirements))
         ts_ranges = groups.ranges("timestamp")
         if window is None:
             ends = [r for r in ts_ranges if r is not None]
             window = Window(min(r[0] for r in ends), max(r[1] for r in ends)) if ends else Window(0.0, 0.0)
-        self.window, self.n_sec = window, max(1, math.ceil(window.seconds))
+        super().__init__(groups, pool, window)
         # Row groups that may hold rows of the window, in the order of their first timestamp.
         self.ts_ranges = ts_ranges
         self.order = sorted((i for i, r in enumerate(ts_ranges) if r is not None and r[1] >= window.start
                              and r[0] <= window.end), key=lambda i: ts_ranges[i][0])
-        self.labels = tuple(_Labels() for _ in range(3))  # request_type, name, requirement
-        self.base_of: dict[tuple[int, int, int], int] = {}
-        self.combos: list[tuple[int, int, int]] = []
         self.ids_of: list[tuple[str, ...]] = [()]  # requirement label code -> its IDs
-        self.seen_ids: dict[str, None] = {}
-
-    # -- reading ---------------------------------------------------------------------------------
-    def _batches(self, indices: list[int], columns: Sequence[str]) -> Iterator[tuple[int, pa.RecordBatch | None]]:
-        """(k, batch) for the batches of row group ``indices[k]``, then (k, None) at its end; each batch is
-        read (decompressed) on the pool while the one before is worked on."""
-        def parts() -> Iterator[tuple[int, pa.RecordBatch | None]]:
-            for k, i in enumerate(indices):
-                for batch in self.groups.batches(i, columns):
-                    yield k, batch
-                yield k, None
-
-        it = parts()
-        pending = self.pool.submit(next, it, None)
-        while True:
-            got = pending.result()
-            if got is None:
-                return
-            pending = self.pool.submit(next, it, None)
-            yield got
-
-    def _rows(self, batch: pa.RecordBatch, full: bool, among: np.ndarray | None = None,
-              in_order: bool = False) -> _Rows | None:
-        """A batch's rows in the window (``full``: with the first pass's columns too), or only those of them
-        at the positions ``among``; None if none. ``in_order``: the batch's timestamps never decrease."""
-        ts = numpy_of(batch.column("timestamp"), np.nan)
-        if among is None:
-            inside = (ts >= self.window.start) & (ts <= self.window.end)
-            keep = None if inside.all() else np.flatnonzero(inside)
-        else:
-            at = ts[among]
-            keep = among[(at >= self.window.start) & (at <= self.window.end)]
-        if keep is not None and keep.size == 0:
-            return None
-        pick = (lambda a: a) if keep is None else (lambda a: a[keep])
-        cols = [batch.column(name) for name in ("request_type", "name", "requirement")]
-        tables = [lab.table(c) for lab, c in zip(self.labels, cols)]
-        local = [pick(numpy_of(c.indices, len(c.dictionary))) for c in cols]  # a null points past the dictionary
-        sizes = [len(t) for t in tables]
-        wide = np.int32 if math.prod(sizes) < 1 << 31 else np.int64  # int32 when it fits: half the memory traffic
-        combo = np.multiply(local[0], sizes[1], dtype=wide)
-        combo += local[1]
-        combo *= sizes[2]
-        combo += local[2]
-        if math.prod(sizes) <= _LOCAL_COMBOS:
-            counts = np.bincount(combo, minlength=math.prod(sizes))
-            present = np.flatnonzero(counts)
-            counts = counts[present]
-            lookup = np.zeros(math.prod(sizes), np.int32)
-            groups = lookup[present] = self._base_ids(present, sizes, tables)
-            base = np.take(lookup, combo)
-        else:
-            present, inverse, counts = np.unique(combo, return_inverse=True, return_counts=True)
-            groups = self._base_ids(present, sizes, tables)
-            base = groups[inverse.ravel()]
-        values = pick(numpy_of(batch.column("response_time_ms"), np.nan))
-        if not full:
-            return _Rows(base, values)
-        slot = (pick(ts) - self.window.start).astype(np.int32)  # truncation is floor: all >= 0 here
-        np.minimum(slot, self.n_sec - 1, out=slot)
-        failed = ~pick(numpy_of(batch.column("success"), False))
-        return _Rows(base, values, failed, np.take(tables[2], local[2]), slot,
-                     pick(numpy_of(batch.column("users"), -1)), groups, counts, in_order)
-
-    def _base_ids(self, present: np.ndarray, sizes: list[int], tables: list[np.ndarray]) -> np.ndarray:
-        """Base group ids of a batch's local (type, name, requirement) combinations, new ones numbered on."""
-        rt, rest = np.divmod(present, sizes[1] * sizes[2])
-        nm, rq = np.divmod(rest, sizes[2])
-        out = np.empty(present.size, np.int32)
-        for i, combo in enumerate(zip(tables[0][rt].tolist(), tables[1][nm].tolist(), tables[2][rq].tolist())):
-            base = self.base_of.get(combo)
-            if base is None:
-                base = self.base_of[combo] = len(self.combos)
-                self.combos.append(combo)
-            out[i] = base
-        return out
 
     # -- the summary -----------------------------------------------------------------------------
     def summary(self) -> dict:
@@ -209,7 +97,7 @@ class _Streamed:
         self.total = np.zeros(0)
         self.blocks: list = []  # (first second, seconds, overall, by id), or a future of one
         self.running = None  # the block whose series is being computed
-        self.buffer: list[_Rows] = []
+        self.buffer: list[Rows] = []
         self.buffered, self.done, self.deferred = 0, 0, False
         columns = ["timestamp", "request_type", "name", "requirement", "response_time_ms", "success", "users"]
         in_order, last = True, -math.inf  # the row group's rows so far in time order, and the last time read
@@ -235,7 +123,7 @@ class _Streamed:
         self.blocks = [b if isinstance(b, tuple) else b.result() for b in self.blocks]
         return self._finish()
 
-    def _first_pass(self, rows: _Rows) -> None:
+    def _first_pass(self, rows: Rows) -> None:
         n_base = len(self.combos)
         if self.n.size < n_base:
             self.n, self.fails, self.nlat, self.total = (_grown(a, 2 * n_base) for a in (self.n, self.fails,
@@ -286,17 +174,17 @@ class _Streamed:
                 waiting.append(part)
             elif part.in_order:
                 cut = int(np.searchsorted(part.slot, upto))
-                ready.append(_Rows(*(getattr(part, f)[:cut] for f in _FIELDS)))
-                waiting.append(_Rows(*(getattr(part, f)[cut:] for f in _FIELDS), in_order=True))
+                ready.append(Rows(*(getattr(part, f)[:cut] for f in FIELDS)))
+                waiting.append(Rows(*(getattr(part, f)[cut:] for f in FIELDS), in_order=True))
             else:
                 now = part.slot < upto
-                ready.append(_Rows(*(getattr(part, f)[now] for f in _FIELDS)))
-                waiting.append(_Rows(*(getattr(part, f)[~now] for f in _FIELDS)))
+                ready.append(Rows(*(getattr(part, f)[now] for f in FIELDS)))
+                waiting.append(Rows(*(getattr(part, f)[~now] for f in FIELDS)))
         self.buffer, self.buffered = waiting, sum(p.slot.size for p in waiting)
-        self._block(_concat(ready), self.done, upto)
+        self._block(concat(ready), self.done, upto)
         self.done = upto
 
-    def _block(self, rows: _Rows | None, first: int, end: int) -> None:
+    def _block(self, rows: Rows | None, first: int, end: int) -> None:
         """The series of seconds ``first .. end - 1``, from all of their rows, on the pool (one block at a
         time, so that at most one block's rows wait beside the buffer)."""
         count = end - first
@@ -340,8 +228,8 @@ class _Streamed:
                     got = self._rows(batch, full=True)
                     if got is not None:
                         at = np.flatnonzero((got.slot >= first) & (got.slot < end))
-                        parts.append(_Rows(*(getattr(got, f)[at] for f in _FIELDS)))
-            self._block(_concat(parts), first, end)
+                        parts.append(Rows(*(getattr(got, f)[at] for f in FIELDS)))
+            self._block(concat(parts), first, end)
             first = end
 
     def _finish(self) -> dict:
@@ -405,25 +293,13 @@ class _Streamed:
             rid: joined([b[3].get(rid) or empty_series(self.window, b[0], b[1]) for b in blocks]) for rid in section}
 
 
-_FIELDS = ("base", "values", "failed", "label", "slot", "users")
-
-
-def _block_series(rows: _Rows, first: int, count: int, ids_of: list[tuple[str, ...]], ids: list[str],
+def _block_series(rows: Rows, first: int, count: int, ids_of: list[tuple[str, ...]], ids: list[str],
                   window: Window) -> tuple[int, int, dict, dict[str, dict]]:
     """The series of seconds ``first .. first + count - 1`` of the window, overall and per ID of ``ids``."""
     bases = rows.label.astype(np.int64) * count + (rows.slot - first)
     overall, by_req = per_second(Latency([rows.values]), [bases], [np.flatnonzero(rows.failed)], [rows.users],
                                  ids_of, {rid: j for j, rid in enumerate(ids)}, window, count, first)
     return first, count, overall, dict(zip(ids, by_req))
-
-
-def _concat(parts: list[_Rows]) -> _Rows | None:
-    """One _Rows of several (first-pass rows), or None for none."""
-    if not parts:
-        return None
-    if len(parts) == 1:
-        return parts[0]
-    return _Rows(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
 
 
 def _grown(acc: np.ndarray, n: int) -> np.ndarray:

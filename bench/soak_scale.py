@@ -32,6 +32,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -44,7 +45,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import analyze_speed  # noqa: E402
 import gen_samples  # noqa: E402
 
-from loadgate.data.samples import _PARQUET_OPTIONS, ROW_GROUP_ROWS, SCHEMA  # noqa: E402
+from loadgate.data.samples import _PARQUET_OPTIONS, DICTIONARY_TYPE, ROW_GROUP_ROWS, SCHEMA, STRING_COLUMNS  # noqa: E402
 
 GiB = 1 << 30
 DUCKDB_SUMMARY = '''
@@ -93,10 +94,16 @@ def write_samples(path: str, n: int, rate: float, seed: int = 1) -> float:
     dicts = {"request_type": pa.array([r[0] for r in reqs]), "name": pa.array([r[1] for r in reqs]),
              "requirement": pa.array([r[6] for r in reqs]),
              "exception": pa.array([e[0].format(name=r[1]) for e in errors for r in reqs])}
+    dicts["worker"] = pa.array(["local"])
+    # Strings as Arrow dictionaries: the Parquet pages are the same dictionary pages loadgate's writer
+    # makes (only the stored Arrow schema says dictionary), without a cast to plain strings and back.
+    schema = pa.schema([pa.field(f.name, DICTIONARY_TYPE) if f.name in STRING_COLUMNS else f for f in SCHEMA],
+                       metadata=SCHEMA.metadata)
     clock, done = 0.0, 0
-    worker = pa.repeat("local", ROW_GROUP_ROWS)
     tmp = path + ".tmp"
-    with pq.ParquetWriter(tmp, SCHEMA, **_PARQUET_OPTIONS) as writer:
+    # A row group is compressed and written on a thread while the next one is drawn.
+    with pq.ParquetWriter(tmp, schema, **_PARQUET_OPTIONS) as writer, ThreadPoolExecutor(1) as pool:
+        pending = None
         while done < n:
             m = min(ROW_GROUP_ROWS, n - done)
             t = clock + np.cumsum(rng.exponential(1.0 / rate, m))
@@ -108,19 +115,25 @@ def write_samples(path: str, n: int, rate: float, seed: int = 1) -> float:
             tail = rng.random(m) < gen_samples.TAIL_RATE
             rt[tail] *= np.minimum(3.0 * (1.0 + rng.pareto(1.8, int(tail.sum()))), 30.0)
             failed = rng.random(m) < gen_samples.ERROR_RATE
-            kind = np.where(failed, rng.choice(len(errors), m, p=err_p), -1)
+            kind = np.full(m, -1)
+            kind[failed] = rng.choice(len(errors), int(failed.sum()), p=err_p)
             rt[kind == 3] = 10_000.0 + rng.exponential(3.0, int((kind == 3).sum()))
             rt = gen_samples._as_locust_measures(t, rt)
             size = np.maximum(0, size_mean[req] + size_spread[req] * rng.standard_normal(m)).astype(np.int64)
             status = np.where(failed, err_status[np.maximum(kind, 0)], status_ok[req]).astype(np.int32)
             exc = np.where(failed, np.maximum(kind, 0) * len(reqs) + req, -1)
-            table = pa.table([pa.array(gen_samples.T0 + t), gen_samples._strings(dicts["request_type"], req),
-                              gen_samples._strings(dicts["name"], req), pa.array(rt), pa.array(size),
-                              pa.array(status), pa.array(~failed), gen_samples._strings(dicts["exception"], exc),
-                              gen_samples._strings(dicts["requirement"], req), worker.slice(0, m),
-                              pa.array(users)], schema=SCHEMA)
-            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            codes = lambda name, c: pa.DictionaryArray.from_arrays(  # noqa: E731
+                pa.array(c.astype(np.int32), mask=c < 0), dicts[name])
+            table = pa.table([pa.array(gen_samples.T0 + t), codes("request_type", req), codes("name", req),
+                              pa.array(rt), pa.array(size), pa.array(status), pa.array(~failed),
+                              codes("exception", exc), codes("requirement", req),
+                              codes("worker", np.zeros(m, np.int32)), pa.array(users)], schema=schema)
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(writer.write_table, table, row_group_size=ROW_GROUP_ROWS)
             done += m
+        if pending is not None:
+            pending.result()
     os.replace(tmp, path)
     return time.perf_counter() - started
 

@@ -2,6 +2,7 @@
 
     python bench/soak_scale.py [--sizes 10M,200M] [--duckdb-sizes 10M] [--rate 10000] [--dir /tmp/loadgate-bench]
     python bench/soak_scale.py --sizes 10M,1B --duckdb-sizes 10M      # the 1B run: ~9.5 GB of disk, late
+    python bench/soak_scale.py --finalize 5M,20M                       # the end-of-run stream -> Parquet
 
 For each size it writes (once, in bounded memory: one row group of 1M rows at a time) a synthetic
 ``samples.parquet`` the way ``loadgate run`` lays one out — row groups of 1M rows in time order, the
@@ -138,6 +139,29 @@ def write_samples(path: str, n: int, rate: float, seed: int = 1) -> float:
     return time.perf_counter() - started
 
 
+def finalize(args: argparse.Namespace) -> int:
+    """``finalize_stream`` (the recorder's LZ4 Arrow stream -> samples.parquet) on streams of each size."""
+    os.makedirs(args.dir, exist_ok=True)
+    for n in [gen_samples.parse_count(s) for s in args.finalize.split(",")]:
+        stream = os.path.join(args.dir, f"finalize-{gen_samples.label(n)}.arrows")
+        out = os.path.join(args.dir, f"finalize-{gen_samples.label(n)}.parquet")
+        try:
+            subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import gen_samples; "
+                            "gen_samples.write_stream(sys.argv[2], int(sys.argv[3]), rate=10000.0, users=300, seed=1)",
+                            HERE, stream, str(n)], check=True)
+            code = ("import sys; from loadgate.data.samples import finalize_stream; "
+                    "print(finalize_stream(sys.argv[1], sys.argv[2]))")
+            r = analyze_speed.run_child([sys.executable, "-c", code, stream, out], os.devnull, int(args.rss_limit * GiB))
+            print(f"{gen_samples.label(n):>5} finalize_stream: {analyze_speed.fmt(r)}  {r['wall'] / n * 1e9:6.1f} ns/sample  "
+                  f"stream {os.path.getsize(stream) / n:.1f} B/sample -> Parquet {os.path.getsize(out) / n:.2f} B/sample",
+                  flush=True)
+        finally:
+            for path in (stream, out):
+                if os.path.exists(path):
+                    os.unlink(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="10M,200M", help="samples per file, smallest first (default 10M,200M)")
@@ -146,11 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dir", default=gen_samples.DEFAULT_DIR)
     p.add_argument("--keep", action="store_true", help="keep the generated files")
     p.add_argument("--rss-limit", type=float, default=12.0, help="GiB; a child past it is killed (default 12)")
+    p.add_argument("--finalize", metavar="SIZES", help="instead: time the end-of-run conversion of a recorder "
+                   "stream of each size (e.g. 5M,20M) to samples.parquet, in a child: wall, CPU, peak RSS")
     p.add_argument("--write", nargs=3, metavar=("PATH", "N", "RATE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.write:
         write_samples(args.write[0], int(args.write[1]), float(args.write[2]))
         return 0
+    if args.finalize:
+        return finalize(args)
     sizes = [gen_samples.parse_count(s) for s in args.sizes.split(",")]
     duck = {gen_samples.parse_count(s) for s in args.duckdb_sizes.split(",") if s}
     os.makedirs(args.dir, exist_ok=True)

@@ -1,7 +1,7 @@
 """``loadgate analyze`` on soak-sized samples files: time per sample and peak memory, against DuckDB.
 
     python bench/soak_scale.py [--sizes 10M,200M] [--duckdb-sizes 10M] [--rate 10000] [--dir /tmp/loadgate-bench]
-    python bench/soak_scale.py --sizes 10M,1B --duckdb-sizes 10M      # the 1B run: ~9.5 GB of disk, late
+    python bench/soak_scale.py --sizes 10M,1G --duckdb-sizes 10M      # the 1B run: ~9.5 GB of disk, late
     python bench/soak_scale.py --finalize 5M,20M                       # the end-of-run stream -> Parquet
 
 For each size it writes (once, in bounded memory: one row group of 1M rows at a time) a synthetic

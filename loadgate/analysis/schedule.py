@@ -23,10 +23,11 @@ import numpy as np
 import pyarrow as pa
 
 from loadgate.analysis.scopes import scope_counts
-from loadgate.analysis.stalls import Batches, find_stalls, table_batches
-from loadgate.analysis.summary import summarize
+from loadgate.analysis.stalls import Batches, file_batches, find_stalls, table_batches
+from loadgate.analysis.summary import COLUMNS, summarize
 from loadgate.analysis.window import Window
 from loadgate.data.arrowbuf import numpy_of
+from loadgate.data.samples import SCHEMA, read_samples
 
 # What with_schedule reads beyond summarize's columns.
 SCHEDULE_COLUMNS = ("intended_ms", "omitted", "period_ms", "user", "worker")
@@ -70,6 +71,40 @@ def with_schedule(summary: dict, table: pa.Table, window: Window | None, *,
     for key, stats, _ in _scopes(summary, None):
         stats["stall_hidden"] = round(hidden[key])
     return summary
+
+
+def with_schedule_of(summary: dict, samples: pa.Table | str, window: Window | None, *,
+                     requirements: Sequence[str] | None = None, percentiles: Iterable[float] = (),
+                     series: bool = True) -> dict:
+    """:func:`with_schedule` of a table, or of a Parquet file's path: the file's stalls are searched in
+    bounded memory; its rows are loaded only when some came from paced users (their intended latencies
+    and omitted slots are summarised in memory: a paced soak run needs memory for its samples)."""
+    if isinstance(samples, pa.Table):
+        return with_schedule(summary, samples, window, requirements=requirements, percentiles=percentiles,
+                             series=series)
+    table = (read_samples(samples, [*COLUMNS, *SCHEDULE_COLUMNS], dictionary=True) if file_has_paced(samples)
+             else SCHEMA.empty_table())
+    return with_schedule(summary, table, window, requirements=requirements, percentiles=percentiles,
+                         series=series, batches=file_batches(samples))
+
+
+def file_has_paced(path: str) -> bool:
+    """Whether a Parquet samples file has rows of paced users (from its statistics when it has them)."""
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path)
+    names = file.schema_arrow.names
+    if "period_ms" not in names:
+        return False
+    at = file.schema_arrow.get_field_index("period_ms")
+    for i in range(file.metadata.num_row_groups):
+        group = file.metadata.row_group(i)
+        stats = group.column(at).statistics
+        if stats is None or not stats.has_null_count:  # no statistics: read the (small, dictionary) column
+            return file.read(columns=["period_ms"]).column(0).null_count < file.metadata.num_rows
+        if stats.null_count < group.num_rows:
+            return True
+    return False
 
 
 def has_paced(table: pa.Table) -> bool:

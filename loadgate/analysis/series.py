@@ -11,12 +11,13 @@ SERIES_PERCENTILES = (50.0, 95.0, 99.0)
 
 
 def series(lat: Latency, bases: list[np.ndarray], failed: list[np.ndarray], users: list[np.ndarray],
-           ids_of: list[tuple[str, ...]], slot_of: dict[str, int], window: Window, n_sec: int
+           ids_of: list[tuple[str, ...]], slot_of: dict[str, int], window: Window, n_sec: int, first: int = 0
            ) -> tuple[dict, list[dict]]:
     """Per-second series over the window: overall, and per requirement of the section.
 
     Per chunk of rows: ``bases`` their (requirement label, second) slot, ``failed`` the positions of
-    failed requests, ``users`` the user count when each was recorded.
+    failed requests, ``users`` the user count when each was recorded. ``first``, ``n_sec``: the seconds
+    of the window these rows cover (the streamed path computes the series a block of seconds at a time).
     """
     n_base, cols = len(ids_of) * n_sec, np.arange(n_sec)
     pairs = [(slot * n_sec + cols, label * n_sec + cols) for label, ids in enumerate(ids_of)
@@ -29,7 +30,7 @@ def series(lat: Latency, bases: list[np.ndarray], failed: list[np.ndarray], user
     for base, u in zip(bases, users):
         _peak_into(peak, base, u)
     np.maximum.at(peak_out, po, peak[pb])
-    t = [window.start + i for i in range(n_sec)]
+    t = [window.start + i for i in range(first, first + n_sec)]
     width = [min(1.0, window.end - s) for s in t]  # the last second may be cut short by the window
 
     def one(slot: int) -> dict:
@@ -58,3 +59,16 @@ def _peak_into(peak: np.ndarray, slot: np.ndarray, users: np.ndarray) -> None:
         return
     starts = np.concatenate(([0], starts))
     np.maximum.at(peak, slot[starts], users[starts])
+
+
+def empty_series(window: Window, first: int, n_sec: int) -> dict:
+    """The series of seconds ``first .. first + n_sec - 1`` of the window without a request in them."""
+    t = [window.start + i for i in range(first, first + n_sec)]
+    nothing = [None] * n_sec
+    return {"t": t, "requests": [0] * n_sec, "failures": [0] * n_sec, "throughput": [0.0] * n_sec,
+            **{pkey(q): nothing for q in SERIES_PERCENTILES}, "users": nothing}
+
+
+def joined(parts: list[dict]) -> dict:
+    """One series of consecutive blocks of seconds."""
+    return {k: [v for p in parts for v in p[k]] for k in parts[0]}

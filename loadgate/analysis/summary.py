@@ -46,15 +46,21 @@ def summarize(table: pa.Table, window: Window | None = None, *, requirements: Se
 
 def _summarize(table: pa.Table, window: Window | None, requirements: Sequence[str] | None,
                percentiles: Iterable[float], series: bool) -> dict:
-    qs = tuple(dict.fromkeys(float(q) for q in percentiles))
-    if any(not 0.0 <= q <= 100.0 or float(pkey(q)[1:]) != q for q in qs):
-        raise ValueError(f"percentiles must be within 0..100 with at most 6 significant digits, got {qs}")
+    qs = checked_percentiles(percentiles)
     table = conformed(table)
     batches = table.to_batches(_CHUNK_ROWS)
     labels = tuple(Labels(table, name) for name in ("request_type", "name", "requirement"))
     del table
     with ThreadPoolExecutor(2) as pool:  # numpy releases the GIL for most of the work: both cores help
         return _summarize_batches(pool, batches, labels, window, requirements, qs, series)
+
+
+def checked_percentiles(percentiles: Iterable[float]) -> tuple[float, ...]:
+    """The distinct percentiles as floats; ValueError for one outside 0..100 or with over 6 significant digits."""
+    qs = tuple(dict.fromkeys(float(q) for q in percentiles))
+    if any(not 0.0 <= q <= 100.0 or float(pkey(q)[1:]) != q for q in qs):
+        raise ValueError(f"percentiles must be within 0..100 with at most 6 significant digits, got {qs}")
+    return qs
 
 
 def _summarize_batches(pool: ThreadPoolExecutor, batches: list[pa.RecordBatch], labels: tuple[Labels, ...],
@@ -82,15 +88,30 @@ def _summarize_batches(pool: ThreadPoolExecutor, batches: list[pa.RecordBatch], 
     pairs: list[tuple[int, int]] = []
     for b, combo in zip(ids.tolist(), combos.tolist()):
         r, m, q = combo // (dims[1] * dims[2]), combo // dims[2] % dims[1], combo % dims[2]
-        keys = [("request", rt_labels[r] or "", nm_labels[m] or "", rid) for rid in ids_of[q] or (None,)]
-        keys += [("requirement", rid) for rid in ids_of[q] if rid in slot_of] + [("overall",)]
-        pairs += [(outs.setdefault(key, len(outs)), b) for key in keys]
+        pairs += [(outs.setdefault(key, len(outs)), b) for key in output_keys(rt_labels[r], nm_labels[m], ids_of[q], slot_of)]
     po, pb = (np.array([p[i] for p in pairs], np.int64) for i in (0, 1))
     series_of = (pool.submit(per_second, lat, [c.slot for c in chunks], [c.failed for c in chunks],
                              [c.users for c in chunks], ids_of, slot_of, window, n_sec) if series else None)
     stats = _group_stats(lat, bases, n_base, [c.failed for c in chunks], po, pb, len(outs), qs, window.seconds)
     del bases
-    summary = {
+    summary = summary_doc(window, outs, stats, section, qs)
+    if series:
+        summary["series_percentile_method"] = "linear"
+        summary["series"], by_req = series_of.result()
+        summary["series_by_requirement"] = dict(zip(section, by_req))
+    return summary
+
+
+def output_keys(request_type: str | None, name: str | None, ids: tuple[str, ...], slot_of: dict[str, int]) -> list[tuple]:
+    """The reported groups a base group (request type, name, requirement label) belongs to."""
+    keys = [("request", request_type or "", name or "", rid) for rid in ids or (None,)]
+    return keys + [("requirement", rid) for rid in ids if rid in slot_of] + [("overall",)]
+
+
+def summary_doc(window: Window, outs: dict[tuple, int], stats: list[dict], section: list[str],
+                qs: tuple[float, ...]) -> dict:
+    """The summary without its series: output group ``outs[key]`` has ``stats[outs[key]]``."""
+    return {
         "schema": SUMMARY_SCHEMA_ID,
         "percentile_method": "linear",
         "window": {"start": window.start, "end": window.end, "seconds": window.seconds},
@@ -101,11 +122,6 @@ def _summarize_batches(pool: ThreadPoolExecutor, batches: list[pa.RecordBatch], 
                             for k, i in outs.items() if k[0] == "request"),
                            key=lambda e: (e["request_type"], e["name"], e["requirement"] or "")),
     }
-    if series:
-        summary["series_percentile_method"] = "linear"
-        summary["series"], by_req = series_of.result()
-        summary["series_by_requirement"] = dict(zip(section, by_req))
-    return summary
 
 
 def _time_range(batch: pa.RecordBatch) -> tuple[float, float] | None:
@@ -155,7 +171,11 @@ def _index_type(size: int) -> type:
 def _group_stats(lat: Latency, bases: list[np.ndarray], n_base: int, failed: list[np.ndarray], po: np.ndarray,
                  pb: np.ndarray, n_out: int, qs: tuple[float, ...], seconds: float) -> list[dict]:
     """STATS of each output group, the union of the base groups paired with it (po[i] owns pb[i])."""
-    g = group_arrays(lat, bases, n_base, failed, po, pb, n_out, qs, detail=True)
+    return stats_of(group_arrays(lat, bases, n_base, failed, po, pb, n_out, qs, detail=True), n_out, qs, seconds)
+
+
+def stats_of(g: dict[str, np.ndarray], n_out: int, qs: tuple[float, ...], seconds: float) -> list[dict]:
+    """STATS of each output group from its arrays (``group_arrays`` with ``detail``, or the streamed path's)."""
     n, fails, nlat, values, pct = g["n"], g["fails"], g["nlat"], g["values"], g["pct"]
     k = len(qs)
     out = []

@@ -162,24 +162,35 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from loadgate.analysis.schedule import SCHEDULE_COLUMNS, with_schedule
+    from loadgate.analysis.schedule import with_schedule_of
+    from loadgate.analysis.stream import summarize_file, time_range
     from loadgate.analysis.summary import COLUMNS, summarize
     from loadgate.analysis.table import format_summary_table
     from loadgate.analysis.window import parse_window
+    from loadgate.data.row_groups import is_parquet
     from loadgate.data.samples import read_samples
 
-    table = read_samples(args.samples, [*COLUMNS, *SCHEDULE_COLUMNS], dictionary=True)
+    streamed = is_parquet(args.samples)  # Parquet: one row group at a time, memory bounded (CONTRACT §16)
+    table = None if streamed else read_samples(args.samples, list(COLUMNS), dictionary=True)
     window = None
     if args.window:
-        ts = table.column("timestamp")
-        if len(ts) == 0:
+        if streamed:
+            ends = time_range(args.samples)
+        else:
+            import pyarrow.compute as pc
+            ts = table.column("timestamp")
+            ends = (pc.min(ts).as_py(), pc.max(ts).as_py()) if len(ts) else None
+        if ends is None:
             raise ConfigError(f"{args.samples}: no samples, so --window has nothing to cut")
-        import pyarrow.compute as pc
         try:
-            window = parse_window(args.window, pc.min(ts).as_py(), pc.max(ts).as_py())
+            window = parse_window(args.window, *ends)
         except ValueError as e:
             raise ConfigError(f"--window {args.window}: {e}") from None
-    summary = with_schedule(summarize(table, window, series=args.json), table, window, series=args.json)
+    if streamed:
+        summary = summarize_file(args.samples, window, series=args.json)
+    else:
+        summary = summarize(table, window, series=args.json)
+    summary = with_schedule_of(summary, args.samples if streamed else table, window, series=args.json)
     if args.json:
         sys.stdout.write(json.dumps(summary))  # no indent: keeps the C encoder (0.1 s of 1.4 s at 10M); pipe to jq to read
         print()

@@ -155,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("analyze", help="summarise a samples file (ours or Locust's CSV request log)",
                        description="Exact percentiles, error rates and throughput of a samples file, "
-                       "per request and per requirement.", epilog=EPILOG)
+                       "per request and per requirement. A Parquet file is read a batch of rows at a time: "
+                       "memory grows with the requests and seconds, not the samples (soak runs; a file of paced "
+                       "users' samples is loaded for the latency from the schedule).", epilog=EPILOG)
     a.add_argument("samples", metavar="SAMPLES", help="samples.parquet, or a Locust csv_request_logger CSV")
     a.add_argument("--window", metavar="START:END",
                    help="analyse only this window: offsets from the first sample (30s:5m) or Unix times; either side may be empty")

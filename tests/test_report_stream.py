@@ -29,7 +29,9 @@ def samples(n: int, seed: int = 3) -> pa.Table:
                              for i, (f, m) in enumerate(zip(failed, messages))], pa.bool_()),
         "exception": pa.array([m if f else None for f, m in zip(failed, messages)], pa.string()),
         "requirement": pa.array(rng.choice(["REQ-A-1", "REQ-B-2", "REQ-A-1,REQ-B-2"], n)),
-        "worker": pa.array(["local"] * n), "users": pa.array(rng.integers(1, 9, n), pa.int32())}, schema=SCHEMA)
+        "worker": pa.array(["local"] * n), "users": pa.array(rng.integers(1, 9, n), pa.int32()),
+        "user": pa.array(rng.integers(0, 8, n), pa.int32()), "intended_ms": pa.nulls(n, pa.float64()),
+        "omitted": pa.nulls(n, pa.int32()), "period_ms": pa.nulls(n, pa.float64())}, schema=SCHEMA)
 
 
 def test_streamed_charts_and_errors_equal_the_in_memory_ones(tmp_path, monkeypatch):

@@ -338,6 +338,10 @@ class Recorder:
         if self.closed:
             return
         self.closed = True
+        if self.meta["end"] is None and not (self.is_worker or self.is_master or self.ui):
+            # Interrupted: quitting comes before Locust stops the users; stop them first (every request counted is flushed)
+            self.meta["end"], self.meta["stop_reason"] = time.time(), "interrupted"
+            self.runner.stop()
         with self._flush_lock:  # not in the middle of a flush: its thread would still be writing
             for g in (self._flusher, self._monitor_greenlet):
                 if g is not None:

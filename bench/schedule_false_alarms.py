@@ -3,7 +3,7 @@
     python bench/schedule_false_alarms.py --runs 20     # healthy runs: stalls flagged, verdict changes
     python bench/schedule_false_alarms.py --freeze      # one paced and one unpaced run, target frozen 4 s
 
-Each run is a real ``loadgate run`` (10 users, 20 s at full load) of tests/e2e/schedule/scenarios.py
+Each run is a real ``loadgate run`` (10 users, 12 s at full load) of tests/e2e/schedule/scenarios.py
 against the demo target in its own process on 127.0.0.1. Healthy runs alternate paced and unpaced
 users; a false alarm is a stall flagged in summary.json, or a verdict other than pass.
 """
@@ -42,7 +42,7 @@ def run(requirement: str, url: str, out: Path, freeze_pid: int | None = None) ->
         def freeze():
             while not list(out.glob("*/samples.arrows")):
                 time.sleep(0.1)
-            time.sleep(8.0)
+            time.sleep(5.0)
             os.kill(freeze_pid, signal.SIGSTOP)
             time.sleep(4.0)
             os.kill(freeze_pid, signal.SIGCONT)

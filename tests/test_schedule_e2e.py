@@ -62,7 +62,7 @@ def _freeze_later(pid: int, out: Path, after_s: float) -> threading.Thread:
 
 def _run(tmp_path: Path, requirement: str, host: str, freeze_pid: int | None, *extra: str):
     out = tmp_path / "reports"
-    thread = _freeze_later(freeze_pid, out, 8.0) if freeze_pid else None
+    thread = _freeze_later(freeze_pid, out, 5.0) if freeze_pid else None
     res = run_cli("run", "--requirement", requirement, "--scenarios", str(SCHED / "scenarios.py"),
                   "--thresholds", str(SCHED / "thresholds"), "--out", str(out), "--host", host, *extra)
     if thread:

@@ -107,12 +107,14 @@ def _fire(listener, req):
         attribution.current.pop(g, None)
 
 
-@pytest.mark.parametrize("paced", [False, True])
+@pytest.mark.parametrize("paced, schedule", [(False, True), (False, False), (True, True)])
 @pytest.mark.parametrize("attributed", [True, False])
-def test_every_request_becomes_its_row_whatever_it_carries(attributed, paced):
+def test_every_request_becomes_its_row_whatever_it_carries(attributed, paced, schedule):
+    """``schedule``: the listener that records the schedule columns per request; without it (a run
+    with no paced user) the rows must come out the same."""
     cols = columns.Columns(NameRedactor())
     users = {1, 2, 3}
-    listener = cols.listener(users, attributed)
+    listener = cols.listener(users, attributed, schedule)
     before = time.time()
     g = getcurrent()
     state = pacing.UserState(7, 0.1) if paced else pacing.NOBODY
@@ -145,17 +147,44 @@ def test_every_request_becomes_its_row_whatever_it_carries(attributed, paced):
         assert row == want
 
 
-def test_a_value_that_fails_midway_leaves_the_columns_aligned():
+@pytest.mark.parametrize("schedule", [True, False])
+def test_a_row_with_an_odd_value_is_recorded_whole(schedule):
     cols = columns.Columns(NameRedactor())
-    listener = cols.listener(set(), False)
+    listener = cols.listener(set(), False, schedule)
     _fire(listener, REQUESTS[0])
-    _fire(listener, REQUESTS[3])  # fails at response_length (third column) after two appends
+    _fire(listener, REQUESTS[3])  # response_length 2**70 does not pack: the careful path records the row
     _fire(listener, REQUESTS[0])
-    assert {len(getattr(cols, a)) for a, _t, _y in cols._NUMERIC} == {3}
+    assert len(cols) == 3
     rows = columns.build_batch(cols.take(), "w1", "R").to_pylist()
     assert [r["response_length"] for r in rows] == [10, 0, 10]
     assert [r["status_code"] for r in rows] == [200, 204, 200]
     assert [r["name"] for r in rows] == ["/a", "/b", "/a"]
+
+
+def test_switching_listeners_within_a_flush_keeps_each_row_its_own_schedule():
+    """A web-UI session's next test may add or drop paced users before the last rows were flushed."""
+    cols = columns.Columns(NameRedactor())
+    g = getcurrent()
+    paced = pacing.UserState(4, 0.5)
+    paced.begin(1_800_000_000.0)
+    paced.late_ms = 11.0
+    order = []
+    for schedule in (False, True, False, True):
+        listener = cols.listener(set(), False, schedule)
+        pacing.USERS[g] = paced if schedule else pacing.UserState(9, None)
+        try:
+            for _ in range(2):
+                _fire(listener, REQUESTS[0])
+                order.append(schedule)
+        finally:
+            pacing.USERS.pop(g, None)
+        paced.first = True
+    rows = columns.build_batch(cols.take(), "w1", "R").to_pylist()
+    assert len(rows) == len(order) == 8
+    for row, schedule in zip(rows, order):
+        assert row["user"] == (4 if schedule else 9)
+        assert (row["period_ms"], row["intended_ms"]) == ((500.0, 12.5) if schedule else (None, None))
+    assert [r["omitted"] for r in rows] == [None, None, 0, None, None, None, 0, None]
 
 
 def test_code_tables_are_bounded_and_start_again_between_flushes():

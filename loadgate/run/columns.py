@@ -1,12 +1,14 @@
-"""The recorder's hot path: each request's numbers into ``array.array`` column buffers, its strings as codes;
-a flush copies the buffers out and :func:`build_batch` makes the Arrow record batch of them, on any thread.
+"""The recorder's hot path: each request becomes one packed binary row (its strings as codes) in a
+``bytearray``; a flush copies the bytes out and :func:`build_batch` makes the Arrow record batch of them,
+column by column, on any thread.
 """
 from __future__ import annotations
 
 import math
+import struct
 import time
-from array import array
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from greenlet import getcurrent
@@ -21,6 +23,8 @@ from loadgate.run.pacing import state_of as state_of_
 from loadgate.run.redact import redact
 
 _EXCEPTION_CACHE_MAX = 20_000  # distinct names / exception texts remembered (redacted once each)
+_ARROW = {"d": pa.float64(), "q": pa.int64(), "i": pa.int32()}
+_NUMPY = {"d": "<f8", "q": "<i8", "i": "<i4"}
 
 
 class UserCount:
@@ -42,22 +46,30 @@ class UserCount:
 
 
 class Columns:
-    """The samples of one flush interval, column by column, as they are recorded.
+    """The samples of one flush interval, a packed row per request, in the order they were recorded.
 
-    Numbers go straight into ``array.array`` buffers and strings become small integer codes, so the
-    hot path keeps no Python object alive (a tuple per request kept ~4 objects per request alive for a
-    second; the flush then walked them cache-cold) and a flush is a few memcpys, not a conversion of
-    Python objects (bench/recorder_overhead.py).
+    The hot path is one ``struct.pack`` and one ``bytearray.extend`` per request: it keeps no Python
+    object alive (a tuple per request kept ~4 objects alive for a second; the flush then walked them
+    cache-cold), and a row is appended whole or not at all. In a real run, where Locust's own code
+    between two requests leaves the listener's cold, nine ``array.append`` calls cost ~2.3 µs a request
+    and a pack ~1.2 µs (bench/recorder_overhead.py measures what that is of the generator's throughput).
+
+    A run without paced users packs only :data:`FIELDS`; its schedule columns are all null, filled
+    per batch. Rows of both layouts can share a flush interval (a web-UI session's next test may add
+    paced users): each layout's rows are kept as their own chunk, in order.
     """
 
-    _NUMERIC = (("ts", "d", pa.float64()), ("rt", "d", pa.float64()), ("length", "q", pa.int64()),
-                ("code", "i", pa.int32()), ("users", "i", pa.int32()), ("key", "i", pa.int32()),
-                ("exc", "i", pa.int32()), ("user", "i", pa.int32()), ("intended", "d", pa.float64()),
-                ("omitted", "i", pa.int32()), ("period", "d", pa.float64()), ("req", "i", pa.int32()))
+    FIELDS = (("ts", "d"), ("rt", "d"), ("length", "q"), ("code", "i"), ("users", "i"), ("key", "i"),
+              ("exc", "i"), ("user", "i"), ("req", "i"))
+    SCHEDULE = (("intended", "d"), ("omitted", "i"), ("period", "d"))  # packed after FIELDS when paced
+    LAYOUTS = {schedule: (struct.Struct("<" + "".join(t for _a, t in fields)),
+                          np.dtype([(a, _NUMPY[t]) for a, t in fields]))
+               for schedule, fields in ((False, FIELDS), (True, FIELDS + SCHEDULE))}
 
     def __init__(self, redact_name) -> None:
-        for attr, typecode, _type in self._NUMERIC:
-            setattr(self, attr, array(typecode))
+        self.rows = bytearray()  # the packed rows of the running layout
+        self.chunks: list[tuple[bool, bytes]] = []  # rows of a layout used before, this interval
+        self.schedule = True  # the running layout: with the schedule columns (False: a run with no paced user)
         self.redact_name = redact_name
         self.keys: dict[str, dict[str, int]] = {}  # request_type -> name -> key code
         self.key_types: list[str] = []
@@ -66,7 +78,8 @@ class Columns:
         self.exc_texts: list[str | None] = [None]
 
     def __len__(self) -> int:
-        return len(self.req)  # the last column a row is appended to
+        return (len(self.rows) // self.LAYOUTS[self.schedule][0].size
+                + sum(len(b) // self.LAYOUTS[s][0].size for s, b in self.chunks))
 
     def new_key(self, request_type, name) -> int:
         request_type, name = str(request_type), str(name)
@@ -89,13 +102,21 @@ class Columns:
             self.exc_texts.append(redact(text))
         return code
 
-    def listener(self, users, attributed: bool):
-        """The ``request`` event listener; ``attributed``: look up the requirement of the running task."""
+    def with_schedule(self, on: bool) -> None:
+        """Pack rows with the schedule columns (``on``) or without; the rows so far keep their layout."""
+        if on != self.schedule and self.rows:
+            self.chunks.append((self.schedule, bytes(self.rows)))
+            del self.rows[:]
+        self.schedule = on
+
+    def listener(self, users, attributed: bool, paced: bool = True):
+        """The ``request`` event listener; ``attributed``: look up the requirement of the running task;
+        ``paced``: some users follow a schedule (else the schedule columns are not packed per request)."""
+        self.with_schedule(paced)
         keys, new_key, exception_code = self.keys, self.new_key, self.exception_code
-        (ts, rt, length, code_, users_, key_, exc_, user_, intended_, omitted_, period_,
-         req_) = (getattr(self, a).append for a, _t, _y in self._NUMERIC)
+        pack, extend = self.LAYOUTS[paced][0].pack, self.rows.extend
         current, slow, by_greenlet, state_of, counts = _current.get, self.append_checked, USERS.get, state_of_, COUNTS
-        nan = math.nan
+        bad, nan = (struct.error, TypeError, OverflowError), math.nan
 
         def on_request(request_type, name, response_time, response_length, response=None, context=None,
                        exception=None, start_time=None, url=None, **_kw) -> None:
@@ -106,74 +127,70 @@ class Columns:
             code = getattr(response, "status_code", 0)
             g = getcurrent()
             user = by_greenlet(g) or state_of(g)
+            exc = 0 if exception is None else exception_code(exception)
+            req = current(g, 0) if attributed else 0
             try:
-                intended = nan if user.period is None else response_time + user.late_ms
-                ts(start_time)
-                rt(response_time)
-                length(response_length or 0)
-                code_(code or 0)
-                users_(len(users))
-                key_(key)
-                exc_(0 if exception is None else exception_code(exception))
-                user_(user.number)
-                intended_(intended)
-                period_(user.period_ms)
-                if user.first:  # the first request of a paced iteration carries the slots skipped before it
-                    omitted_(user.omitted)
-                    late = start_time - user.wake > user.tolerance
-                    user.first = False
-                    counts[0] += 1
-                    counts[1] += late
-                else:
-                    omitted_(-1)
-                req_(current(g, 0) if attributed else 0)
-            except (TypeError, OverflowError):  # an odd value from a custom client: the careful path
-                slow(start_time, response_time, response_length, code, len(users), key,
-                     0 if exception is None else exception_code(exception),
-                     current(g, 0) if attributed else 0, user)
+                extend(pack(start_time, response_time, response_length or 0, code or 0, len(users), key, exc,
+                            user.number, req))
+            except bad:  # an odd value from a custom client: the careful path
+                slow(start_time, response_time, response_length, code, len(users), key, exc, req, user)
 
-        return on_request
+        def on_paced_request(request_type, name, response_time, response_length, response=None, context=None,
+                             exception=None, start_time=None, url=None, **_kw) -> None:
+            try:
+                key = keys[request_type][name]
+            except (KeyError, TypeError):
+                key = new_key(request_type, name)
+            code = getattr(response, "status_code", 0)
+            g = getcurrent()
+            user = by_greenlet(g) or state_of(g)
+            exc = 0 if exception is None else exception_code(exception)
+            req = current(g, 0) if attributed else 0
+            first = user.first  # the first request of a paced iteration carries the slots skipped before it
+            try:
+                extend(pack(start_time, response_time, response_length or 0, code or 0, len(users), key, exc,
+                            user.number, req, nan if user.period is None else response_time + user.late_ms,
+                            user.omitted if first else -1, user.period_ms))
+            except bad:
+                slow(start_time, response_time, response_length, code, len(users), key, exc, req, user)
+                return
+            if first:
+                user.first = False
+                counts[0] += 1
+                counts[1] += start_time - user.wake > user.tolerance
+
+        return on_paced_request if paced else on_request
 
     def append_checked(self, start_time, response_time, response_length, code, users, key, exc, req,
                        user: UserState = NOBODY) -> None:
-        """Append one row whatever the types (None or junk become NaN / 0), after undoing a partial one."""
-        n = len(self)
-        for attr, _t, _y in self._NUMERIC:
-            del getattr(self, attr)[n:]
-        self.rt.append(_as_float(response_time))
-        self.ts.append(_as_float(start_time, None))
-        if self.ts[-1] != self.ts[-1]:  # no start time given: when it ended, minus its duration
-            self.ts[-1] = time.time() - (0.0 if self.rt[-1] != self.rt[-1] else self.rt[-1] / 1000.0)
-        self.length.append(_as_int(response_length, 2**63))
-        self.code.append(_as_int(code, 2**31))
-        self.users.append(users)
-        self.key.append(key)
-        self.exc.append(exc)
-        self.user.append(user.number)
-        self.intended.append(math.nan if user.period is None else self.rt[-1] + user.late_ms)
-        self.period.append(user.period_ms)
-        self.omitted.append(user.omitted if user.first else -1)
-        if user.first:
-            user.first = False
-            COUNTS[0] += 1
-            COUNTS[1] += self.ts[-1] - user.wake > user.tolerance
-        self.req.append(req)
+        """Append one row whatever the types (None or junk become NaN / 0)."""
+        rt = _as_float(response_time)
+        ts = _as_float(start_time, None)
+        if ts != ts:  # no start time given: when it ended, minus its duration
+            ts = time.time() - (0.0 if rt != rt else rt / 1000.0)
+        row = [ts, rt, _as_int(response_length, 2**63), _as_int(code, 2**31), users, key, exc, user.number, req]
+        if self.schedule:
+            row += [math.nan if user.period is None else rt + user.late_ms, user.omitted if user.first else -1,
+                    user.period_ms]
+            if user.first:
+                user.first = False
+                COUNTS[0] += 1
+                COUNTS[1] += ts - user.wake > user.tolerance
+        self.rows.extend(self.LAYOUTS[self.schedule][0].pack(*row))
 
     def take(self) -> tuple | None:
-        """The rows so far, copied out of the buffers (which start again empty); None if there are none.
+        """The rows so far, copied out of the buffer (which starts again empty); None if there are none.
 
-        Cheap (a memcpy per column): it runs on the load generator's loop. :func:`build_batch` makes
-        the record batch from it, anywhere.
+        Cheap (a memcpy): it runs on the load generator's loop. :func:`build_batch` makes the record
+        batch from it, anywhere.
         """
         n = len(self)
         if not n:
             return None
-        data = {}
-        for attr, _typecode, _type in self._NUMERIC:
-            col = getattr(self, attr)
-            data[attr] = col.tobytes()
-            del col[:]
-        raw = (n, data, list(self.key_types), list(self.key_names), list(self.exc_texts), list(REQ_TEXTS))
+        chunks = [*self.chunks, (self.schedule, bytes(self.rows))]
+        self.chunks = []
+        del self.rows[:]
+        raw = (n, chunks, list(self.key_types), list(self.key_names), list(self.exc_texts), list(REQ_TEXTS))
         # Bounded: request names or exception texts with ids in them must not grow the code tables.
         if len(self.key_names) > _EXCEPTION_CACHE_MAX:
             for names in self.keys.values():
@@ -185,12 +202,27 @@ class Columns:
         return raw
 
 
+def _unpack(n: int, chunks: list[tuple[bool, bytes]]) -> dict[str, pa.Array]:
+    """Each column of the packed rows as an Arrow array (schedule columns of unpaced rows: NaN / -1)."""
+    out = {}
+    for attr, typecode in Columns.FIELDS + Columns.SCHEDULE:
+        parts = []
+        for schedule, data in chunks:
+            rows = np.frombuffer(data, Columns.LAYOUTS[schedule][1])
+            if schedule or attr in rows.dtype.names:
+                parts.append(rows[attr])
+            else:
+                parts.append(np.full(len(rows), -1 if typecode == "i" else np.nan, _NUMPY[typecode]))
+        column = np.ascontiguousarray(parts[0] if len(parts) == 1 else np.concatenate(parts))
+        out[attr] = pa.Array.from_buffers(_ARROW[typecode], n, [None, pa.py_buffer(column)])
+    return out
+
+
 def build_batch(raw: tuple, worker: str, all_reqs: str) -> pa.RecordBatch:
     """A record batch of :data:`SCHEMA` from :meth:`Columns.take`'s copy. Touches no shared state, and
     Arrow's kernels release the GIL: the recorder runs it on a native thread, beside the users."""
-    n, data, key_types, key_names, exc_texts, req_texts = raw
-    cols = {attr: pa.Array.from_buffers(arrow_type, n, [None, pa.py_buffer(data[attr])])
-            for attr, _typecode, arrow_type in Columns._NUMERIC}
+    n, chunks, key_types, key_names, exc_texts, req_texts = raw
+    cols = _unpack(n, chunks)
     rt, intended, period = (_nan_to_null(cols[c], n) for c in ("rt", "intended", "period"))
     key, exc = cols["key"], cols["exc"]
     zeros = int32_array(bytes(4 * n))

@@ -279,8 +279,8 @@ class Recorder:
         if attributed:
             for user_class in user_classes:
                 attribute_tasks(user_class, self.requirements, journeys)
-        if attributed != self.attributed:  # before any user starts: swap in the listener that fits
-            listener = self.columns.listener(self._users, attributed)
+        if (attributed, bool(self.paced)) != (self.attributed, self.columns.schedule):
+            listener = self.columns.listener(self._users, attributed, bool(self.paced))  # swap in what fits
             handlers = environment.events.request._handlers
             if self.on_request in handlers:
                 handlers[handlers.index(self.on_request)] = listener

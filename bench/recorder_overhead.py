@@ -1,7 +1,7 @@
 """Throughput of ``loadgate run`` against plain Locust on the same scenario, and the recorder's memory.
 
     python bench/recorder_overhead.py [--pairs 5] [--seconds 20] [--users 20]
-    python bench/recorder_overhead.py --minutes 10 [--users 20]
+    python bench/recorder_overhead.py --minutes 10 [--users 20] [--keep]
 
 Installs nothing: Debian's nginx-light must be there (``apt-get install -y nginx-light``). The bench
 starts it on a free 127.0.0.1 port with a config of its own (one worker process, no access log, a
@@ -480,7 +480,10 @@ def memory(args) -> int:
         tail, length = finished - run["end"], run["end"] - run["start"]
         print(f"end-of-run work: {tail:.1f} s after the load stopped = {100 * tail / length:.1f}% of the run's "
               f"{length:.0f} s (target <= 5%)")
-    shutil.rmtree(tmp, ignore_errors=True)
+    if args.keep:
+        print(f"kept: {tmp} (run log: run.log; run directory under run/)")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
@@ -490,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=int, default=20, help="run length of each side (default 20)")
     p.add_argument("--users", type=int, default=20)
     p.add_argument("--minutes", type=float, help="memory mode: one loadgate run of this many minutes")
+    p.add_argument("--keep", action="store_true", help="memory mode: keep the run directory and its log")
     p.add_argument("--same-core", action="store_true",
                    help="run each pair at the same time on one core instead of one after the other")
     args = p.parse_args(argv)

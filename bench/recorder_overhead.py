@@ -365,7 +365,7 @@ def same_core(args) -> int:
     with open(os.path.join(tmp, "thresholds", f"{REQUIREMENT}.yaml"), "w") as f:
         f.write(THRESHOLDS)
     gen_core, other = sorted(os.sched_getaffinity(0))[:2]
-    ratios = []
+    ratios, per_cpu = [], []
     with Nginx() as ng_plain, Nginx() as ng_lg:
         for ng in (ng_plain, ng_lg):  # nginx (and this bench) on the other core, each side its own nginx to count
             for proc in [psutil.Process(ng.proc.pid), *psutil.Process(ng.proc.pid).children()]:
@@ -375,7 +375,8 @@ def same_core(args) -> int:
               f"own nginx-light on core {other}; {args.pairs} pairs of {args.seconds} s runs, {args.users} users each, "
               "the side started first alternating; requests/s by nginx's count over the stretch where both are "
               "at full load")
-        print(f"{'pair':>4} {'plain':>8} {'loadgate':>9} {'ratio':>6}")
+        print(f"{'pair':>4} {'plain':>8} {'loadgate':>9} {'ratio':>6}   {'cores of the core: plain':>24} "
+              f"{'loadgate':>8} {'requests per CPU-second, ratio':>30}")
         for i in range(args.pairs):
             wait_quiet()
             out = os.path.join(tmp, f"lg{i}")
@@ -399,6 +400,7 @@ def same_core(args) -> int:
                     # bench's, with nginx) would get less of this one.
                     procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
                                                    start_new_session=True)
+                    counters[name].track(procs[name].pid)
                 for name, _cmd, _ng in sides:
                     procs[name].wait(args.seconds + 120)
             for c in counters.values():
@@ -413,14 +415,20 @@ def same_core(args) -> int:
                 raise SystemExit(f"the two runs overlapped at full load for only {end - start:.1f} s")
             rate = {name: (_interpolate(c.points, end) - _interpolate(c.points, start)) / (end - start)
                     for name, c in counters.items()}
+            cpu = {name: (_interpolate(c.cpu, end) - _interpolate(c.cpu, start)) / (end - start)
+                   for name, c in counters.items()}
             ratios.append(rate["loadgate"] / rate["plain"])
+            per_cpu.append((rate["loadgate"] / cpu["loadgate"]) / (rate["plain"] / cpu["plain"]))
             shutil.rmtree(out, ignore_errors=True)
-            print(f"{i + 1:>4} {rate['plain']:8.0f} {rate['loadgate']:9.0f} {ratios[-1]:6.3f}", flush=True)
+            print(f"{i + 1:>4} {rate['plain']:8.0f} {rate['loadgate']:9.0f} {ratios[-1]:6.3f}   "
+                  f"{cpu['plain']:6.3f} {cpu['loadgate']:6.3f} {per_cpu[-1]:6.3f}", flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
     q = statistics.quantiles(ratios, n=4) if len(ratios) >= 2 else [ratios[0]] * 3
     print()
     print(f"loadgate run / plain Locust throughput on one shared core, median of {len(ratios)} pairs: "
           f"{statistics.median(ratios):.3f} (quartiles {q[0]:.3f}-{q[2]:.3f}; target >= 0.98)")
+    print(f"requests per CPU-second of each side's processes, loadgate/plain, median: {statistics.median(per_cpu):.3f} "
+          "(what a request costs each, whatever share of the core the kernel gave it)")
     return 0
 
 
@@ -444,10 +452,9 @@ def memory(args) -> int:
             try:
                 with Counter(nginx) as counter:
                     while parent.poll() is None and time.time() - started < seconds + 120:
-                        if locust is None:
-                            locust = next((c for c in psutil.Process(parent.pid).children(recursive=True)
-                                           if "locust" in " ".join(c.cmdline())), None)
-                        elif locust.is_running():
+                        if locust is None or not locust.is_running():  # (a short-lived check comes first)
+                            locust = _recorder_process(parent.pid)
+                        else:
                             elapsed = time.time() - started
                             if not samples or elapsed - samples[-1][0] >= 30:
                                 rss = locust.memory_info().rss
@@ -485,6 +492,21 @@ def memory(args) -> int:
     else:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def _recorder_process(pid: int) -> psutil.Process | None:
+    """The Locust process of a ``loadgate run`` (the one with the recorder's run directory), if it is up."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return None
+    for c in children:
+        try:
+            if "--loadgate-dir" in c.cmdline():
+                return c
+        except psutil.Error:
+            pass
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from typing import Callable, Iterable
 from urllib.parse import parse_qs
 
 from loadgate.errors import ConfigError
+from loadgate.run.processes import stop_with_parent
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -155,6 +156,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, latency_scale: float = 1.0,
     stop = gevent.event.Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)
     gevent.signal_handler(signal.SIGINT, stop.set)
+    stop_with_parent()  # started by a run: never outlive it
     stop.wait()
     server.stop(timeout=1)
     print("loadgate target stopped", file=sys.stderr, flush=True)

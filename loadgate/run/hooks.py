@@ -10,6 +10,7 @@ from loadgate.run import worker_auth
 from loadgate.run import ui_session
 from loadgate.run.columns import build_batch
 from loadgate.run.live import LiveMonitor
+from loadgate.run.processes import stop_with_parent
 from loadgate.run.recorder import MSG_DONE, MSG_SAMPLES, Recorder
 
 
@@ -63,6 +64,7 @@ def _on_init(environment, **_kw) -> None:
         environment.runner.register_message(MSG_SAMPLES, rec.on_samples)
         environment.runner.register_message(MSG_DONE, rec.on_done)
     rec.start()
+    stop_with_parent()  # started by loadgate run/worker: a loadgate killed hard leaves no Locust behind
 
 
 def install() -> None:

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import IO
 
@@ -30,7 +31,38 @@ def child_env(worker_key: str | None = None) -> dict:
         env["LOADGATE_WORKER_KEY"] = worker_key
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT, env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
+    env[PARENT_ENV] = str(os.getpid())
     return env
+
+
+PARENT_ENV = "LOADGATE_PARENT_PID"  # set by child_env: the loadgate process a child must not outlive
+
+
+def stop_with_parent(poll_s: float = 1.0) -> bool:
+    """In a child of loadgate (:func:`child_env`): SIGTERM itself once that process is gone.
+
+    Each child runs in a session of its own, so a loadgate killed hard (SIGKILL, an OOM kill, a CI job
+    cancelled) would leave it behind: a Locust worker knocking at a master forever, a demo target
+    listening, a run's load going on with nobody to finalise it. The child's own SIGTERM handling then
+    stops it as ``loadgate`` would (Locust: stop the users, flush and close the samples stream).
+    A process started any other way (by hand, by a container) has no such parent: no watch. The
+    variable is taken out of the environment, so what this process starts does not inherit it; a
+    parent already gone before the watch began (killed while this one started up) stops it at once.
+    Returns whether it watches.
+    """
+    parent = os.environ.pop(PARENT_ENV, "")
+    if not parent.isdigit():
+        return False
+
+    def watch() -> None:  # a greenlet under Locust's monkey-patching, a daemon thread elsewhere
+        while os.getppid() == int(parent):
+            time.sleep(poll_s)
+        print(f"loadgate: the loadgate process {parent} that started this one is gone; stopping",
+              file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="loadgate-parent-watch", daemon=True).start()
+    return True
 
 
 def split_host_port(text: str, default_port: int | None = None) -> tuple[str, int]:

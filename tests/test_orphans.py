@@ -1,0 +1,104 @@
+"""A loadgate killed hard (SIGKILL: an OOM kill, a cancelled CI job) leaves no child behind.
+
+Each child runs in a session of its own, so nothing but the child itself can notice that its loadgate
+is gone: a Locust worker would knock at its master forever, a demo target would go on listening.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from conftest import ROOT
+from loadgate.run.processes import free_port
+
+SCEN = str(ROOT / "tests" / "e2e" / "scenarios")
+ENV = dict(os.environ, PYTHONPATH=str(ROOT))
+
+
+def _child(parent: psutil.Process, word: str, timeout: float = 60.0) -> psutil.Process:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for c in parent.children(recursive=True):
+            try:
+                if word in " ".join(c.cmdline()):
+                    return c
+            except psutil.Error:
+                pass
+        time.sleep(0.1)
+    raise AssertionError(f"no {word} child of {parent.pid} within {timeout:.0f} s")
+
+
+def _gone(proc: psutil.Process, timeout: float) -> bool:
+    try:
+        proc.wait(timeout)
+        return True
+    except psutil.TimeoutExpired:
+        return False
+
+
+@pytest.mark.parametrize("settle", [0.0, 3.0], ids=["killed-while-it-starts", "killed-later"])
+def test_a_worker_whose_loadgate_is_killed_stops_too(settle):
+    """No master listens: the worker would wait for one forever. Killed while its Locust child is still
+    importing, or after it is up: either way the child stops by itself within a few seconds."""
+    cli = subprocess.Popen([sys.executable, "-m", "loadgate", "worker", "--master", f"127.0.0.1:{free_port()}",
+                            "--scenarios", SCEN], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    locust = None
+    try:
+        locust = _child(psutil.Process(cli.pid), "locust")
+        time.sleep(settle)
+        assert locust.is_running()
+        cli.kill()
+        cli.wait(10)
+        assert _gone(locust, 30), "the Locust worker outlived its loadgate by 30 s"
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+        if locust is not None and locust.is_running():
+            locust.kill()
+
+
+def test_a_demo_target_whose_loadgate_is_killed_stops_too(tmp_path):
+    """The embedded target of a run, its parent killed while the target serves."""
+    script = ("import sys, time\n"
+              "from loadgate.run.processes import DemoTarget\n"
+              "with DemoTarget() as t:\n"
+              "    print(t.proc.pid, t.url, flush=True)\n"
+              "    time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
+    target = None
+    try:
+        pid, url = parent.stdout.readline().split()
+        target = psutil.Process(int(pid))
+        assert url.startswith("http://127.0.0.1:")
+        time.sleep(1.5)  # it serves, and its watch has looked at least once
+        assert target.is_running()
+        parent.kill()
+        parent.wait(10)
+        assert _gone(target, 30), "the demo target outlived its loadgate by 30 s"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        if target is not None and target.is_running():
+            os.kill(target.pid, signal.SIGKILL)
+        parent.stdout.close()
+
+
+def test_a_child_started_some_other_way_is_not_watched():
+    """Started by hand or by a container, a process has no loadgate parent: nothing stops it."""
+    code = ("import os\nfrom loadgate.run.processes import stop_with_parent\n"
+            "print(stop_with_parent(), os.environ.get('LOADGATE_PARENT_PID'))\n")
+    env = {k: v for k, v in ENV.items() if k != "LOADGATE_PARENT_PID"}
+    alone = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert alone.stdout.split() == ["False", "None"], alone.stderr
+    # Started through child_env: watched, and the variable is not passed on to what it starts.
+    from loadgate.run.processes import child_env
+    watched = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(), capture_output=True, text=True,
+                             timeout=60)
+    assert watched.stdout.split() == ["True", "None"], watched.stderr

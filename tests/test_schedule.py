@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from loadgate.analysis.schedule import with_schedule
+from loadgate.analysis.schedule import bunched_above, with_schedule
 from loadgate.analysis.summary import summarize
 from loadgate.analysis.window import Window
 from loadgate.data.samples import SCHEMA
@@ -118,6 +118,44 @@ def test_unpaced_scopes_have_no_intended_latency_and_a_schedule_1_file_reads_as_
     assert o["schedule_attainment"] is None
     old = _table(rows).select(SCHEMA.names[:11])  # loadgate.samples/1 columns only
     assert _summary(old)["overall"]["intended_response_time_ms"] is None
+
+
+def _paced_users(users: int, seconds: int, phase) -> pa.Table:
+    """``users`` paced at 1 s, each iteration one 2 ms request on its slot; user u's slot at ``phase(u)``."""
+    return _table([dict(timestamp=T0 + k + phase(u), response_time_ms=2.0, intended_ms=2.0, omitted=0,
+                        period_ms=1000.0, user=u) for u in range(users) for k in range(seconds)])
+
+
+def test_arrivals_say_how_bunched_the_iteration_starts_were():
+    rng = np.random.default_rng(7)
+    spread = rng.random(40)
+    even = _summary(_paced_users(40, 10, lambda u: spread[u]), Window(T0, T0 + 11))["overall"]
+    lockstep = _summary(_paced_users(40, 10, lambda u: 0.3 + 0.001 * u), Window(T0, T0 + 11))["overall"]
+    # Half the users fire together at the end of the period, half at its start: the busiest tenth wraps.
+    halves = _summary(_paced_users(40, 10, lambda u: 0.97 if u % 2 else 0.01), Window(T0, T0 + 11))["overall"]
+    counts = np.histogram(spread, bins=20, range=(0, 1))[0]
+    assert even["arrivals_busiest_tenth"] == (counts + np.roll(counts, -1)).max() / 40
+    assert even["arrivals_bunched"] is False
+    for bunched in (lockstep, halves):
+        assert bunched["arrivals_busiest_tenth"] == 1.0 and bunched["arrivals_bunched"] is True
+    few = _summary(_paced_users(3, 10, lambda u: 0.0), Window(T0, T0 + 11))["overall"]
+    assert few["arrivals_busiest_tenth"] is None and few["arrivals_bunched"] is None  # 30 starts: too few
+    unpaced = _summary(_table([dict(timestamp=T0 + i, response_time_ms=5.0) for i in range(50)]))["overall"]
+    assert unpaced["arrivals_busiest_tenth"] is None and unpaced["arrivals_bunched"] is None
+
+
+def test_what_counts_as_bunched_depends_on_how_many_users_share_the_period():
+    """A random spread of few users piles up somewhere by chance; of many, it cannot."""
+    rng = np.random.default_rng(1)
+    for users in (5, 10, 40, 150):
+        limit = bunched_above(users)
+        false_alarms = 0
+        for _ in range(200):
+            counts = np.bincount(rng.integers(0, 20, users), minlength=20)
+            false_alarms += (counts + np.roll(counts, -1)).max() / users > limit
+        assert false_alarms <= 2, (users, limit, false_alarms)  # 0.1% odds each: 0.2 expected in 200
+    assert bunched_above(10) > bunched_above(40) > bunched_above(150) >= 0.2
+    assert bunched_above(2) == 1.0  # two users: never called bunched
 
 
 # --- stalls of unpaced users -----------------------------------------------------------------
@@ -242,3 +280,22 @@ def test_adopt_swaps_locust_pacing_for_the_recording_drop_in_and_spreads_the_pha
     counts = np.histogram(delays, bins=5, range=(0, 0.25))[0]
     assert counts.min() >= 20  # uniform over the period: no lockstep (200 users, 40 expected per bin)
     assert pacing.adopt([Shop]) == {"Shop": 0.25} and Shop.on_start.__wrapped__.__name__ == "on_start"  # once
+
+
+def test_the_report_says_which_requirements_had_bunched_arrivals():
+    from loadgate.outputs.report import render_report
+
+    def stats(share, bunched):
+        return {"requests": 400, "failures": 0, "error_rate": 0.0, "throughput": 40.0, "paced_requests": 400,
+                "omitted": 0, "schedule_attainment": 1.0, "on_time": 1.0, "arrivals_busiest_tenth": share,
+                "arrivals_bunched": bunched,
+                "response_time_ms": {"p95": 2.0, "p99": 3.0}, "intended_response_time_ms": {"p95": 2.0, "p99": 3.0}}
+    evil = "REQ-<b>X</b>"
+    summary = {"window": {"start": T0, "end": T0 + 10, "seconds": 10.0}, "overall": stats(0.55, True),
+               "requirements": {"REQ-SPREAD-1": stats(0.11, False), evil: stats(0.55, True)}, "requests": []}
+    html = render_report(verdict={"verdict": "pass", "exit_code": 0, "reasons": [], "thresholds": [], "strict": False},
+                         summary=summary, run={"requirements": ["REQ-SPREAD-1", evil], "start": T0, "end": T0 + 10})
+    assert html.count("arrivals were bunched") == 1
+    assert "<b>REQ-&lt;b&gt;X&lt;/b&gt;: arrivals were bunched.</b> 55" in html
+    assert "REQ-SPREAD-1: arrivals were bunched" not in html
+    assert "<b>X</b>" not in html

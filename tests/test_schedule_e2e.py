@@ -16,10 +16,12 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from conftest import ROOT, load, run_cli
+from loadgate.analysis.schedule import bunched_above
 
 SCHED = ROOT / "tests" / "e2e" / "schedule"
 FREEZE_S = 4.0
@@ -172,3 +174,26 @@ def test_latency_intended_for_unpaced_users_is_refused_before_anything_runs(tmp_
     assert not (tmp_path / "out").exists()
     check = run_cli("check", "--scenarios", str(SCHED / "scenarios.py"), "--thresholds", str(thresholds))
     assert check.code == 2 and f"error: {path}:4: latency: intended, but no User class" in check.stdout
+
+
+def test_arrivals_spread_until_a_stall_releases_every_user_at_once(tmp_path, target):
+    """Locust spawns the 40 users in one batch; their random phases spread them over the period. A
+    4 s freeze then holds every user's request; the thaw answers them together, each user re-bases its
+    schedule there (as Locust's constant_pacing does), and from then on they fire in lockstep."""
+    url, pid = target
+    res, run_dir, _rows = _run(tmp_path, "REQ-CO-CROWD", url, pid)
+    assert res.code == 1, res.stdout + res.stderr
+    scope = load(run_dir, "summary.json")["requirements"]["REQ-CO-CROWD"]
+    assert scope["arrivals_bunched"] is True and scope["arrivals_busiest_tenth"] > 0.4, scope
+    assert "REQ-CO-CROWD: arrivals were bunched." in (run_dir / "report.html").read_text()
+    # The starts themselves: spread over the period before the freeze, piled up after it.
+    table = pq.read_table(run_dir / "samples.parquet", columns=["timestamp", "omitted"]).to_pandas()
+    starts = table[table["omitted"].notna()]["timestamp"].to_numpy()
+    starts = np.sort(starts)
+    gap = int(np.argmax(np.diff(starts)))
+    assert starts[gap + 1] - starts[gap] > FREEZE_S - 1
+    before, after = starts[:gap + 1], starts[gap + 1:]
+    for part, bunched in ((before[before > before[0] + 2], False), (after[after > after[0] + 0.6], True)):
+        counts = np.bincount((np.mod(part, 0.5) / 0.5 * 20).astype(int) % 20, minlength=20)
+        share = (counts + np.roll(counts, -1)).max() / counts.sum()
+        assert (share > bunched_above(40)) is bunched, (bunched, share, counts)

@@ -7,7 +7,9 @@ the first request of each iteration the number of schedule slots ``omitted`` jus
 
 :func:`with_schedule` adds to a summary, per scope: ``paced_requests``, ``omitted``,
 ``schedule_attainment`` (iterations started / iterations scheduled), ``on_time`` (the share of
-started iterations that began on their slot) and ``intended_response_time_ms`` — the same exact
+started iterations that began on their slot), ``arrivals_busiest_tenth`` (the share of iteration
+starts in the busiest tenth of the period: 0.1 when users are spread over their period, 1 when they
+all fire at once; see :data:`BUNCHED`) and ``intended_response_time_ms`` — the same exact
 percentiles over the intended latencies, where an omitted slot counts as the schedule says it would
 have waited: slot j after a late iteration whose first request's intended latency is V waited
 V - j·P (P the user's known period; HdrHistogram's expected-interval correction, never with a
@@ -16,13 +18,14 @@ never altered; the omitted slots exist only inside this computation.
 """
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
 
-from loadgate.analysis.scopes import scope_counts
+from loadgate.analysis.scopes import scope_counts, scope_histograms
 from loadgate.analysis.stalls import Batches, file_batches, find_stalls, table_batches
 from loadgate.analysis.summary import COLUMNS, summarize
 from loadgate.analysis.window import Window
@@ -33,6 +36,10 @@ from loadgate.data.samples import SCHEMA, read_samples
 SCHEDULE_COLUMNS = ("intended_ms", "omitted", "period_ms", "user", "worker")
 _KEYS = ("timestamp", "request_type", "name", "response_time_ms", "success", "requirement", "users")
 _SERIES_KEYS = ("p50", "p95", "p99")
+_PHASE_BINS = 20         # a period in twentieths: the busiest tenth is the busiest two neighbouring bins
+BUNCHED_MIN_STARTS = 40  # fewer iteration starts in a scope: too few to say how they spread
+BUNCHED_FLOOR = 0.2      # bunched: the busiest tenth holds more than this (twice an even spread) and more
+BUNCHED_ODDS = 0.001     # than this share of draws of as many users at random phases ever put there
 
 
 def with_schedule(summary: dict, table: pa.Table, window: Window | None, *,
@@ -45,7 +52,8 @@ def with_schedule(summary: dict, table: pa.Table, window: Window | None, *,
     window = Window(summary["window"]["start"], summary["window"]["end"]) if window is None else window
     qs = sorted({float(k[1:]) for k in summary["overall"]["response_time_ms"] if k.startswith("p")}
                 | {float(q) for q in percentiles})
-    counts: dict[str, Counter] = {"paced": Counter(), "started": Counter(), "late": Counter()}
+    counts: dict[str, Counter] = {"paced": Counter(), "started": Counter(), "late": Counter(), "phases": {},
+                                  "users": Counter()}
     intended = None
     if has_paced(table):  # else (unpaced users, a samples/1 file) nothing is read here
         cols = {name: _column(table, name, -1 if name == "omitted" else np.nan)
@@ -57,6 +65,9 @@ def with_schedule(summary: dict, table: pa.Table, window: Window | None, *,
         late = first & (cols["intended_ms"] > cols["response_time_ms"])
         counts = {name: scope_counts(table, mask) for name, mask in
                   (("paced", paced), ("started", first), ("late", late))}
+        counts["phases"] = _phases(table, first, ts, cols["period_ms"], window.start)
+        # each start stands for period/window of a user: the users that kept the scope's schedule
+        counts["users"] = scope_counts(table, first, np.nan_to_num(cols["period_ms"]) / 1000.0 / max(window.seconds, 1e-9))
     if counts["paced"]:
         derived = _intended_table(table, cols)
         intended = summarize(derived, window, requirements=requirements, percentiles=qs, series=series)
@@ -157,8 +168,45 @@ def _scopes(summary: dict, intended: dict | None):
         yield ("request", *key), e, by_key.get(key)
 
 
+def _phases(table: pa.Table, first: np.ndarray, ts: np.ndarray, period_ms: np.ndarray,
+            start: float) -> dict[tuple, np.ndarray]:
+    """Per scope, the iteration starts in each twentieth of their period (each user's own period,
+    counted from the window's start): even when users are spread over their period, piled up in one
+    place when they fire in lockstep (Locust spawns users in batches once a second, and a stall that
+    ends releases every waiting user at once; each then re-bases its schedule there)."""
+    first = first & (period_ms > 0)
+    phase = np.zeros(len(ts), np.int64)
+    p = period_ms[first] / 1000.0
+    phase[first] = np.minimum((np.mod(ts[first] - start, p) / p * _PHASE_BINS).astype(np.int64), _PHASE_BINS - 1)
+    return scope_histograms(table, first, phase, _PHASE_BINS)
+
+
+def busiest_tenth(histogram: np.ndarray | None) -> float | None:
+    """The share of a phase histogram in its busiest two neighbouring twentieths (the period wraps)."""
+    if histogram is None or histogram.sum() < BUNCHED_MIN_STARTS:
+        return None
+    return float((histogram + np.roll(histogram, -1)).max() / histogram.sum())
+
+
+@functools.lru_cache(maxsize=256)
+def bunched_above(users: int) -> float:
+    """The busiest tenth's share that ``users`` at independent random phases exceed with odds of only
+    :data:`BUNCHED_ODDS` (a fixed-seed simulation, so the same run always reads the same): with few users
+    even a random spread piles up somewhere (10 users: ~0.5), with many it cannot (1,000: ~0.12)."""
+    users = min(max(users, 2), 400)  # from ~300 users on the floor decides: no need to draw more
+    draws = np.random.default_rng(users).integers(0, _PHASE_BINS, size=(4000, users))
+    counts = np.zeros((4000, _PHASE_BINS), np.int64)
+    np.add.at(counts, (np.repeat(np.arange(4000), users), draws.ravel()), 1)
+    shares = (counts + np.roll(counts, -1, axis=1)).max(axis=1) / users
+    return max(BUNCHED_FLOOR, float(np.quantile(shares, 1 - BUNCHED_ODDS)))
+
+
 def _add(stats: dict, istats: dict | None, key: tuple, counts: dict[str, Counter]) -> None:
     paced, started, late = (counts[c][key] for c in ("paced", "started", "late"))
+    share = busiest_tenth(counts["phases"].get(key))
+    stats["arrivals_busiest_tenth"] = share
+    stats["arrivals_bunched"] = (None if share is None
+                                 else share > bunched_above(max(2, round(counts["users"][key]))))
     omitted = (istats["requests"] - stats["requests"]) if istats is not None else 0
     stats["paced_requests"] = paced
     stats["omitted"] = omitted

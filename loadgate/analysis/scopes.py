@@ -42,3 +42,24 @@ def _labels(table: pa.Table, name: str) -> pa.ChunkedArray:
     if name not in table.column_names:
         return pa.chunked_array([pa.array([""] * table.num_rows, pa.string())])
     return table.column(name)
+
+
+def scope_histograms(table: pa.Table, mask: np.ndarray, bins: np.ndarray, size: int) -> dict[tuple, np.ndarray]:
+    """Per scope key (as :func:`scope_counts`), how many rows of ``mask`` fall in each of ``size`` bins
+    (``bins``: each row's bin, 0..size-1)."""
+    out: dict[tuple, np.ndarray] = {}
+    if not mask.any():
+        return out
+    keep = pa.array(mask)
+    picked = pa.table({name: _labels(table, name).filter(keep) for name in
+                       ("request_type", "name", "requirement")}).unify_dictionaries()
+    picked = picked.append_column("bin", pa.array(np.asarray(bins, np.int64)[mask]))
+    groups = picked.group_by(["request_type", "name", "requirement", "bin"]).aggregate([([], "count_all")])
+    for rt, nm, label, b, n in zip(*(groups.column(c).to_pylist() for c in
+                                     ("request_type", "name", "requirement", "bin", "count_all"))):
+        ids = split_ids(label)
+        keys = [("overall",), *(("requirement", rid) for rid in ids),
+                *(("request", rt or "", nm or "", rid) for rid in ids or (None,))]
+        for key in keys:
+            out.setdefault(key, np.zeros(size, np.int64))[b] += n
+    return out

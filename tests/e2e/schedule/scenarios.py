@@ -33,3 +33,15 @@ class Overpaced(FastHttpUser):
     @task
     def slow(self):
         self.client.get("/api/delay/60", name="/api/delay/60")
+
+
+class Crowd(FastHttpUser):
+    """Forty users paced at two iterations a second: spawned in one batch, spread over their period by
+    loadgate's random phases, until a stall releases them all at once."""
+
+    wait_time = constant_throughput(2)
+
+    @tag("REQ-CO-CROWD")
+    @task
+    def quick(self):
+        self.client.get("/api/delay/2", name="/api/delay/2")

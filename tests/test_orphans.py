@@ -102,3 +102,38 @@ def test_a_child_started_some_other_way_is_not_watched():
     watched = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(), capture_output=True, text=True,
                              timeout=60)
     assert watched.stdout.split() == ["True", "None"], watched.stderr
+
+
+def test_a_run_whose_loadgate_is_killed_stops_its_load_and_keeps_what_it_recorded(tmp_path):
+    """Mid-run: Locust stops its users and closes the samples stream, the demo target stops, and every
+    batch written so far reads back."""
+    import pyarrow as pa
+
+    out = tmp_path / "out"
+    cli = subprocess.Popen([sys.executable, "-m", "loadgate", "run", "--requirement", "REQ-T-PASS",
+                            "--scenarios", SCEN, "--thresholds", str(ROOT / "tests" / "e2e" / "thresholds"),
+                            "--users", "4", "--duration", "60s", "--out", str(out)],
+                           cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children = []
+    try:
+        parent = psutil.Process(cli.pid)
+        children = [_child(parent, "--loadgate-dir"), _child(parent, "loadgate target")]
+        deadline = time.monotonic() + 60
+        stream = None
+        while time.monotonic() < deadline and (stream is None or stream.stat().st_size < 20_000):
+            stream = next(out.glob("*/samples.arrows"), None)
+            time.sleep(0.2)
+        assert stream is not None and stream.stat().st_size >= 20_000, "no samples streamed within 60 s"
+        cli.kill()
+        cli.wait(10)
+        for child in children:
+            assert _gone(child, 30), f"{' '.join(child.cmdline())[:80]} outlived its loadgate by 30 s"
+        with pa.ipc.open_stream(stream.read_bytes()) as reader:
+            rows = sum(batch.num_rows for batch in reader)  # the stream ends cleanly: every batch reads
+        assert rows > 0
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+        for child in children:
+            if child.is_running():
+                child.kill()

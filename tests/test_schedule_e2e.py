@@ -196,4 +196,4 @@ def test_arrivals_spread_until_a_stall_releases_every_user_at_once(tmp_path, tar
     for part, bunched in ((before[before > before[0] + 2], False), (after[after > after[0] + 0.6], True)):
         counts = np.bincount((np.mod(part, 0.5) / 0.5 * 20).astype(int) % 20, minlength=20)
         share = (counts + np.roll(counts, -1)).max() / counts.sum()
-        assert (share > bunched_above(40)) is bunched, (bunched, share, counts)
+        assert bool(share > bunched_above(40)) == bunched, (bunched, share, counts)

@@ -64,12 +64,14 @@ def _on_init(environment, **_kw) -> None:
         environment.runner.register_message(MSG_SAMPLES, rec.on_samples)
         environment.runner.register_message(MSG_DONE, rec.on_done)
     rec.start()
-    stop_with_parent()  # started by loadgate run/worker: a loadgate killed hard leaves no Locust behind
 
 
 def install() -> None:
     """Register the recorder with Locust's global event hooks (called by the plugin file); with a worker key,
     CURVE on Locust's sockets (this runs before Locust creates its runner and sockets)."""
     worker_auth.install()
+    # Started by loadgate run/worker: a loadgate killed hard leaves no Locust behind. From import on, not
+    # from init: a worker's init waits (up to a minute) for its master to answer.
+    stop_with_parent()
     events.init_command_line_parser.add_listener(_add_arguments)
     events.init.add_listener(_on_init)

@@ -57,8 +57,11 @@ def stop_with_parent(poll_s: float = 1.0) -> bool:
     def watch() -> None:  # a greenlet under Locust's monkey-patching, a daemon thread elsewhere
         while os.getppid() == int(parent):
             time.sleep(poll_s)
-        print(f"loadgate: the loadgate process {parent} that started this one is gone; stopping",
-              file=sys.stderr, flush=True)
+        try:  # (its output went to that process: most likely a broken pipe now)
+            print(f"loadgate: the loadgate process {parent} that started this one is gone; stopping",
+                  file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="loadgate-parent-watch", daemon=True).start()

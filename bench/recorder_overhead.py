@@ -259,7 +259,9 @@ def run_plain(nginx: Nginx, args, tmp: str) -> dict:
            "-r", str(args.users), "-t", f"{args.seconds}s", "--host", nginx.url,
            "--csv", prefix, "--csv-full-history"]
     with Counter(nginx) as counter, open(os.path.join(tmp, "plain.log"), "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        # A session of its own, as loadgate's Locust process has: with autogroup scheduling (Linux's
+        # default) a process that shares the bench's session shares its CPU share with nginx's worker.
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
         counter.track(proc.pid)
         proc.wait(args.seconds + 60)
     if proc.returncode not in (0, 1):

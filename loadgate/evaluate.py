@@ -57,7 +57,7 @@ def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, 
     """
     rundir.check_run_dir(run_dir)
     sealer = Sealer(run_dir, command or ["loadgate", kind, run_dir], key)  # before anything is rewritten
-    run = rundir.read_json(run_dir, rundir.RUN)
+    run = rundir.recover_unfinished(run_dir, rundir.read_json(run_dir, rundir.RUN))
     reqs = run.get("requirements") or []
     missing = [r for r in reqs if r not in files]
     if missing:

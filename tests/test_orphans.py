@@ -14,7 +14,7 @@ import time
 import psutil
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, load, run_cli
 from loadgate.run.processes import free_port
 
 SCEN = str(ROOT / "tests" / "e2e" / "scenarios")
@@ -105,8 +105,8 @@ def test_a_child_started_some_other_way_is_not_watched():
 
 
 def test_a_run_whose_loadgate_is_killed_stops_its_load_and_keeps_what_it_recorded(tmp_path):
-    """Mid-run: Locust stops its users and closes the samples stream, the demo target stops, and every
-    batch written so far reads back."""
+    """Mid-run: Locust stops its users and closes the samples stream, the demo target stops, every batch
+    written so far reads back, and `loadgate gate` gates them (inconclusive: the run did not finish)."""
     import pyarrow as pa
 
     out = tmp_path / "out"
@@ -131,6 +131,16 @@ def test_a_run_whose_loadgate_is_killed_stops_its_load_and_keeps_what_it_recorde
         with pa.ipc.open_stream(stream.read_bytes()) as reader:
             rows = sum(batch.num_rows for batch in reader)  # the stream ends cleanly: every batch reads
         assert rows > 0
+        # ... and `loadgate gate` makes a run of it: every sample, inconclusive, saying why
+        gate = run_cli("gate", str(stream.parent), "--thresholds", str(ROOT / "tests" / "e2e" / "thresholds"))
+        assert gate.code == 3, gate.stdout + gate.stderr
+        verdict, summary = load(stream.parent, "verdict.json"), load(stream.parent, "summary.json")
+        assert verdict["reasons"][0].startswith("the run did not finish: the loadgate process running it ended "
+                                                "without writing the run's end (killed?)"), verdict["reasons"]
+        assert f"gated on the {rows} samples it recorded" in verdict["reasons"][0]
+        assert summary["overall"]["requests"] > 0.8 * rows  # the window: ramp-up done to Locust's stop
+        # every threshold evaluated on those samples (the demo target's latency may warn on a short run)
+        assert all(t["value"] is not None and t["status"] in ("pass", "warn") for t in verdict["thresholds"])
     finally:
         if cli.poll() is None:
             cli.kill()

@@ -129,3 +129,23 @@ def finalize_samples(run_dir: str) -> int:
                        f"free some space, then run 'loadgate gate {run_dir}'") from None
     os.remove(stream)
     return rows
+
+
+def recover_unfinished(run_dir: str, run: dict) -> dict:
+    """``run`` (run.json) as the recorder saw it, when the loadgate that ran it was killed before it could
+    write the end of the run: run.json then has no ``end``, and ``recorder.json`` (written by Locust as it
+    stopped) has the times and counts. The run is marked interrupted, so its verdict is inconclusive and
+    says why; its samples are gated as recorded. A finished run comes back unchanged."""
+    path = os.path.join(run_dir, RECORDER_META)
+    if run.get("end") is not None or not os.path.exists(path):
+        return run
+    try:
+        with open(path) as f:
+            seen = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return run
+    merged = {**run, **{k: seen[k] for k in ("start", "ramp_up_done", "end", "users_reached") if seen.get(k) is not None}}
+    merged["interrupted"] = (f"the run did not finish: the loadgate process running it ended without writing the "
+                             f"run's end (killed?), and Locust stopped ({seen.get('stop_reason') or 'reason unknown'}); "
+                             f"gated on the {seen.get('samples_recorded', 0)} samples it recorded")
+    return merged

@@ -16,9 +16,7 @@ def scope_counts(table: pa.Table, mask: np.ndarray, weights: np.ndarray | None =
     out: Counter = Counter()
     if not mask.any():
         return out
-    keep = pa.array(mask)  # dictionary columns stay dictionaries (no string copies), unified for grouping
-    picked = pa.table({name: _labels(table, name).filter(keep) for name in
-                       ("request_type", "name", "requirement")}).unify_dictionaries()
+    picked = _picked(table, mask)
     if weights is None:
         groups = picked.group_by(["request_type", "name", "requirement"]).aggregate([([], "count_all")])
         total = "count_all"
@@ -28,13 +26,25 @@ def scope_counts(table: pa.Table, mask: np.ndarray, weights: np.ndarray | None =
         total = "w_sum"
     for rt, nm, label, n in zip(*(groups.column(c).to_pylist() for c in
                                   ("request_type", "name", "requirement", total))):
-        ids = split_ids(label)
-        out[("overall",)] += n
-        for rid in ids:
-            out[("requirement", rid)] += n
-        for rid in ids or (None,):
-            out[("request", rt or "", nm or "", rid)] += n
+        for key in _keys(rt, nm, label):
+            out[key] += n
     return out
+
+
+def _picked(table: pa.Table, mask: np.ndarray) -> pa.Table:
+    """The rows of ``mask``, their request type, name and requirement label. Dictionary columns stay
+    dictionaries (no string copies), unified for grouping."""
+    keep = pa.array(mask)
+    return pa.table({name: _labels(table, name).filter(keep) for name in
+                     ("request_type", "name", "requirement")}).unify_dictionaries()
+
+
+def _keys(request_type: str | None, name: str | None, label: str | None) -> list[tuple]:
+    """The scope keys a row counts in: overall, each requirement of its label, and its request per
+    requirement (or with None when it has none)."""
+    ids = split_ids(label)
+    return [("overall",), *(("requirement", rid) for rid in ids),
+            *(("request", request_type or "", name or "", rid) for rid in ids or (None,))]
 
 
 def _labels(table: pa.Table, name: str) -> pa.ChunkedArray:
@@ -50,16 +60,10 @@ def scope_histograms(table: pa.Table, mask: np.ndarray, bins: np.ndarray, size: 
     out: dict[tuple, np.ndarray] = {}
     if not mask.any():
         return out
-    keep = pa.array(mask)
-    picked = pa.table({name: _labels(table, name).filter(keep) for name in
-                       ("request_type", "name", "requirement")}).unify_dictionaries()
-    picked = picked.append_column("bin", pa.array(np.asarray(bins, np.int64)[mask]))
+    picked = _picked(table, mask).append_column("bin", pa.array(np.asarray(bins, np.int64)[mask]))
     groups = picked.group_by(["request_type", "name", "requirement", "bin"]).aggregate([([], "count_all")])
     for rt, nm, label, b, n in zip(*(groups.column(c).to_pylist() for c in
                                      ("request_type", "name", "requirement", "bin", "count_all"))):
-        ids = split_ids(label)
-        keys = [("overall",), *(("requirement", rid) for rid in ids),
-                *(("request", rt or "", nm or "", rid) for rid in ids or (None,))]
-        for key in keys:
+        for key in _keys(rt, nm, label):
             out.setdefault(key, np.zeros(size, np.int64))[b] += n
     return out

@@ -5,6 +5,7 @@ column by column, on any thread.
 from __future__ import annotations
 
 import math
+import os
 import struct
 import time
 
@@ -21,6 +22,13 @@ from loadgate.run.attribution import current as _current
 from loadgate.run.pacing import COUNTS, NOBODY, USERS, UserState
 from loadgate.run.pacing import state_of as state_of_
 from loadgate.run.redact import redact
+
+try:  # the same listener in C, where setup.py could build it (optional): no Python frame per request
+    from loadgate.run._rowpack import Listener as NativeListener
+except ImportError:  # pragma: no cover - a build without a C compiler
+    NativeListener = None
+# LOADGATE_PURE_PYTHON=1: use the Python listener even where the C one is built (to compare, or to debug)
+NATIVE = NativeListener is not None and not os.environ.get("LOADGATE_PURE_PYTHON")
 
 _EXCEPTION_CACHE_MAX = 20_000  # distinct names / exception texts remembered (redacted once each)
 _ARROW = {"d": pa.float64(), "q": pa.int64(), "i": pa.int32()}
@@ -109,9 +117,20 @@ class Columns:
             del self.rows[:]
         self.schedule = on
 
-    def listener(self, users, attributed: bool, paced: bool = True):
+    def listener(self, users, attributed: bool, paced: bool = True, native: bool | None = None):
         """The ``request`` event listener; ``attributed``: look up the requirement of the running task;
-        ``paced``: some users follow a schedule (else the schedule columns are not packed per request)."""
+        ``paced``: some users follow a schedule (else the schedule columns are not packed per request);
+        ``native``: the C listener (default: :data:`NATIVE`), which packs the same row as the Python one
+        and hands it anything unusual."""
+        python = self._python_listener(users, attributed, paced)
+        if not (NATIVE if native is None else native):
+            return python
+        return NativeListener(rows=self.rows, keys=self.keys, new_key=self.new_key,
+                              exception_code=self.exception_code, users=users, getcurrent=getcurrent,
+                              by_greenlet=USERS, state_of=state_of_, current=_current if attributed else None,
+                              slow=self.append_checked, counts=COUNTS, fallback=python, paced=paced)
+
+    def _python_listener(self, users, attributed: bool, paced: bool):
         self.with_schedule(paced)
         keys, new_key, exception_code = self.keys, self.new_key, self.exception_code
         pack, extend = self.LAYOUTS[paced][0].pack, self.rows.extend
@@ -219,8 +238,7 @@ def _unpack(n: int, chunks: list[tuple[bool, bytes]]) -> dict[str, pa.Array]:
 
 
 def build_batch(raw: tuple, worker: str, all_reqs: str) -> pa.RecordBatch:
-    """A record batch of :data:`SCHEMA` from :meth:`Columns.take`'s copy. Touches no shared state, and
-    Arrow's kernels release the GIL: the recorder runs it on a native thread, beside the users."""
+    """A record batch of :data:`SCHEMA` from :meth:`Columns.take`'s copy. Touches no shared state."""
     n, chunks, key_types, key_names, exc_texts, req_texts = raw
     cols = _unpack(n, chunks)
     rt, intended, period = (_nan_to_null(cols[c], n) for c in ("rt", "intended", "period"))

@@ -143,7 +143,7 @@ class LiveMonitor:
     def evaluate(self, now: float, *, started: float, ramped: bool, offload=None) -> tuple[dict, str | None]:
         """(progress snapshot, abort reason or None) at time ``now``.
 
-        ``offload(fn, *args)``, if given, runs the numpy part (on a native thread: the recorder's pool);
+        ``offload(fn, *args)``, if given, runs the numpy part (the recorder's: a native thread at high rates);
         it works on a snapshot of the batches, so :meth:`append` may go on meanwhile.
         """
         t = now

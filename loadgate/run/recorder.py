@@ -1,9 +1,10 @@
 """The recorder: a Locust plugin that keeps every request as a raw sample.
 
 Loaded into the Locust process (``locust -f scenario.py,loadgate/locust_plugin.py``), never into
-the loadgate CLI. On the hot path each request appends its numbers to ``array.array`` column buffers
-and its strings as small integer codes. Every ``--loadgate-flush`` seconds a greenlet copies the
-buffers out and a native thread (Arrow releases the GIL) builds the Arrow record batch from them. A
+the loadgate CLI. On the hot path each request packs its numbers, and its strings as small integer
+codes, into one binary row (a C listener where it was built, else Python: ``columns.py``). Every
+``--loadgate-flush`` seconds a greenlet takes the rows and builds the Arrow record batch of them: on the
+loop itself, or on a native thread once flushes are large (:data:`OFFLOAD_ROWS`). A
 local or master process appends batches to an Arrow IPC stream (``samples.arrows``), which survives a
 crash up to the last batch; the CLI turns it into ``samples.parquet`` after the run. A worker ships
 each batch as IPC bytes to the master over Locust's message channel; only the master writes. Nothing
@@ -45,6 +46,11 @@ MSG_SAMPLES = "loadgate_samples"
 MSG_DONE = "loadgate_done"
 WORKER_DONE_TIMEOUT_S = 30.0
 INTERRUPT_DONE_TIMEOUT_S = 4.0
+# A flush of fewer rows builds, writes and scans its batch (and the live view evaluates) on the loop:
+# ~0.5 µs a row, ~10 ms at this size. Handing it to a native thread costs GIL hand-offs instead, which
+# on one shared core took ~2% of the generator's throughput at 3k rows a flush (bench/recorder_overhead.py
+# --same-core: 0.973 with the thread, 0.993 inline); above it, a stall of the users would cost more.
+OFFLOAD_ROWS = 20_000
 # LZ4, not zstd: compressing the stream is the largest part of a flush (zstd 0.26 µs a sample on
 # this machine, LZ4 0.10); the stream only lives until samples.parquet is written (zstd, ~6-9 B/sample).
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
@@ -88,6 +94,7 @@ class Recorder:
         self._flush_lock = gevent.lock.Semaphore()
         self.stream_closed = False
         self._pool = gevent.get_hub().threadpool
+        self._heavy = False  # the last flush had OFFLOAD_ROWS rows or more: batches are built on self._pool
         self.process = psutil.Process()
         self.process.cpu_percent(None)  # the first call only starts the measurement
         self.cpu: list[list[float]] = []            # this process: [t, % of one core] each second
@@ -107,12 +114,12 @@ class Recorder:
         self.sink.flush()
 
     def _offload(self, fn, *args):
-        """``fn(*args)`` on a native thread, this greenlet waiting (Arrow releases the GIL: the work runs
-        on another core while the users go on); inline where there is no hub to wait on."""
-        return self._pool.apply(fn, args) if self._pool is not None else fn(*args)
+        """``fn(*args)``: inline on the loop, or, while flushes carry :data:`OFFLOAD_ROWS` rows or more, on
+        a native thread, this greenlet waiting (Arrow releases the GIL: the users go on meanwhile)."""
+        return self._pool.apply(fn, args) if self._heavy and self._pool is not None else fn(*args)
 
     def _write_and_scan(self, batch: pa.RecordBatch):
-        """(thread) Append ``batch`` to the stream; (live-view slice, error text or None)."""
+        """(inline or thread) Append ``batch`` to the stream; (live-view slice, error text or None)."""
         if self.write_error is not None:
             return None, self.write_error
         if self.stream_closed:
@@ -139,7 +146,7 @@ class Recorder:
         self.monitor.append(piece)
 
     def _build(self, raw: tuple | None, pending: list[pa.RecordBatch]):
-        """(thread) (new batch or None, its most users, IPC bytes of pending + it if this is a worker)."""
+        """(inline or thread) (new batch or None, its most users, IPC bytes of pending + it if this is a worker)."""
         batch = build_batch(raw, self.worker_id or "worker", self.all_reqs) if raw is not None else None
         users = (pc.max(batch.column("users")).as_py() or 0) if batch is not None else 0
         if not self.is_worker:
@@ -156,6 +163,7 @@ class Recorder:
             raw = self.columns.take()
             if raw is None and not self._unsent:
                 return
+            self._heavy = (raw[0] if raw is not None else 0) >= OFFLOAD_ROWS
             batch, users, ipc = self._offload(self._build, raw, self._unsent)
             self.meta["users_reached"] = max(self.meta["users_reached"], users)
             if not self.is_worker:

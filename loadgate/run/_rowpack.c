@@ -1,0 +1,374 @@
+/* The recorder's request listener in C: the same packed row as Columns.listener's Python closure
+ * (loadgate/run/columns.py), without a Python frame per request.
+ *
+ * Locust fires ``handler(**kwargs)``; a type with only tp_call receives Locust's dict as it is, so
+ * the fast path allocates nothing but what the Python listener's helpers allocate. Anything unusual
+ * goes to Python, and the row is still the Python listener's:
+ *   - a positional call, or a missing argument: the Python listener itself (``fallback``);
+ *   - a value that does not pack as struct.pack would pack it: ``slow`` (Columns.append_checked).
+ * Built only where it can be (setup.py marks it optional); columns.py uses the Python listener when
+ * this module is absent, or when LOADGATE_PURE_PYTHON is set.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <string.h>
+#include <stdint.h>
+
+#if PY_BIG_ENDIAN
+#error "rows are packed little-endian ('<'); this build is big-endian: the Python listener is used"
+#endif
+
+static PyObject *s_request_type, *s_name, *s_response_time, *s_response_length, *s_response,
+    *s_exception, *s_start_time, *s_status_code, *s_number, *s_first, *s_period, *s_late_ms,
+    *s_omitted, *s_period_ms, *s_wake, *s_tolerance;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *rows;            /* bytearray: the packed rows */
+    PyObject *keys;            /* dict: request_type -> dict: name -> key code */
+    PyObject *new_key;         /* Columns.new_key(request_type, name) -> int */
+    PyObject *exception_code;  /* Columns.exception_code(exception) -> int */
+    PyObject *users;           /* len() is the runner's user count */
+    PyObject *getcurrent;      /* greenlet.getcurrent */
+    PyObject *by_greenlet;     /* dict: greenlet -> UserState (pacing.USERS) */
+    PyObject *state_of;        /* pacing.state_of(greenlet) -> UserState */
+    PyObject *current;         /* dict: greenlet -> requirement code, or None: not attributed */
+    PyObject *slow;            /* Columns.append_checked(...) */
+    PyObject *counts;          /* list [paced iterations, started late] */
+    PyObject *fallback;        /* the Python listener */
+    int paced;
+} Listener;
+
+/* struct.pack's conversions; 0 on success, -1 (no exception set) where struct.pack would refuse. */
+static int as_double(PyObject *v, double *out) {
+    double x = PyFloat_AsDouble(v);
+    if (x == -1.0 && PyErr_Occurred()) { PyErr_Clear(); return -1; }
+    *out = x;
+    return 0;
+}
+
+static int as_int64(PyObject *v, long long *out) {
+    PyObject *i;
+    if (PyLong_Check(v)) { Py_INCREF(v); i = v; }
+    else if (PyIndex_Check(v)) { i = PyNumber_Index(v); if (i == NULL) { PyErr_Clear(); return -1; } }
+    else return -1;
+    long long x = PyLong_AsLongLong(i);
+    Py_DECREF(i);
+    if (x == -1 && PyErr_Occurred()) { PyErr_Clear(); return -1; }
+    *out = x;
+    return 0;
+}
+
+static int as_int32(PyObject *v, int32_t *out) {
+    long long x;
+    if (as_int64(v, &x) < 0 || x < INT32_MIN || x > INT32_MAX) return -1;
+    *out = (int32_t)x;
+    return 0;
+}
+
+/* ``value or 0`` packed as an integer */
+static int or_zero_int64(PyObject *v, long long *out) {
+    if (v == Py_None) { *out = 0; return 0; }
+    int t = PyObject_IsTrue(v);
+    if (t < 0) { PyErr_Clear(); return -1; }
+    if (!t) { *out = 0; return 0; }
+    return as_int64(v, out);
+}
+
+/* An int attribute of a UserState (or the int a callable returned), as a C long; -1 with an exception set on error. */
+static int long_of(PyObject *v, long long *out) {
+    if (v == NULL) return -1;
+    long long x = PyLong_AsLongLong(v);
+    if (x == -1 && PyErr_Occurred()) return -1;
+    *out = x;
+    return 0;
+}
+
+static int attr_double(PyObject *obj, PyObject *name, double *out) {
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL) return -1;
+    double x = PyFloat_AsDouble(v);
+    Py_DECREF(v);
+    if (x == -1.0 && PyErr_Occurred()) return -1;
+    *out = x;
+    return 0;
+}
+
+static int attr_long(PyObject *obj, PyObject *name, long long *out) {
+    PyObject *v = PyObject_GetAttr(obj, name);
+    int r = long_of(v, out);
+    Py_XDECREF(v);
+    return r;
+}
+
+static int append_row(PyObject *rows, const char *row, Py_ssize_t size) {
+    Py_ssize_t n = PyByteArray_GET_SIZE(rows);
+    if (PyByteArray_Resize(rows, n + size) < 0) return -1;
+    memcpy(PyByteArray_AS_STRING(rows) + n, row, (size_t)size);
+    return 0;
+}
+
+#define PUT(p, v) do { memcpy((p), &(v), sizeof(v)); (p) += sizeof(v); } while (0)
+
+static PyObject *
+Listener_call(Listener *self, PyObject *args, PyObject *kwargs)
+{
+    if (PyTuple_GET_SIZE(args) != 0 || kwargs == NULL || !PyDict_CheckExact(kwargs))
+        return PyObject_Call(self->fallback, args, kwargs);
+    PyObject *request_type = PyDict_GetItemWithError(kwargs, s_request_type);
+    PyObject *name = request_type ? PyDict_GetItemWithError(kwargs, s_name) : NULL;
+    PyObject *response_time = name ? PyDict_GetItemWithError(kwargs, s_response_time) : NULL;
+    PyObject *response_length = response_time ? PyDict_GetItemWithError(kwargs, s_response_length) : NULL;
+    if (response_length == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        return PyObject_Call(self->fallback, args, kwargs);  /* a missing argument: Python says which */
+    }
+    /* the keys are exact str: these lookups cannot fail, they find the value or nothing (the default, None) */
+    PyObject *response = PyDict_GetItem(kwargs, s_response);
+    PyObject *exception = PyDict_GetItem(kwargs, s_exception);
+    PyObject *start_time = PyDict_GetItem(kwargs, s_start_time);
+    if (response == NULL) response = Py_None;
+    if (exception == NULL) exception = Py_None;
+    if (start_time == NULL) start_time = Py_None;
+
+    PyObject *result = NULL, *key_obj = NULL, *code = NULL, *g = NULL, *user = NULL;
+    long long key, exc = 0, req = 0, number;
+
+    /* key = keys[request_type][name], else new_key(request_type, name) */
+    PyObject *names = PyDict_GetItemWithError(self->keys, request_type);
+    PyObject *found = NULL;
+    if (names != NULL && PyDict_Check(names))
+        found = PyDict_GetItemWithError(names, name);
+    if (found == NULL) {
+        if (PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_TypeError)) return NULL;  /* unhashable: new_key says */
+            PyErr_Clear();
+        }
+        key_obj = PyObject_CallFunctionObjArgs(self->new_key, request_type, name, NULL);
+        if (long_of(key_obj, &key) < 0) goto done;
+    } else if (long_of(found, &key) < 0) {
+        goto done;
+    }
+
+    /* code = getattr(response, "status_code", 0) */
+    code = PyObject_GetAttr(response, s_status_code);
+    if (code == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) goto done;
+        PyErr_Clear();
+        code = PyLong_FromLong(0);
+        if (code == NULL) goto done;
+    }
+
+    g = PyObject_CallNoArgs(self->getcurrent);
+    if (g == NULL) goto done;
+    user = PyDict_GetItemWithError(self->by_greenlet, g);
+    if (user != NULL) {
+        Py_INCREF(user);
+    } else {
+        if (PyErr_Occurred()) goto done;
+        user = PyObject_CallOneArg(self->state_of, g);
+        if (user == NULL) goto done;
+    }
+    if (exception != Py_None) {
+        PyObject *e = PyObject_CallOneArg(self->exception_code, exception);
+        int r = long_of(e, &exc);
+        Py_XDECREF(e);
+        if (r < 0) goto done;
+    }
+    if (self->current != Py_None) {
+        PyObject *r = PyDict_GetItemWithError(self->current, g);
+        if (r == NULL && PyErr_Occurred()) goto done;
+        if (r != NULL && long_of(r, &req) < 0) goto done;
+    }
+    Py_ssize_t n_users = PyObject_Size(self->users);
+    if (n_users < 0) goto done;
+    if (attr_long(user, s_number, &number) < 0) goto done;
+
+    double ts, rt;
+    long long length;
+    int32_t code32;
+    int fast = as_double(start_time, &ts) == 0 && as_double(response_time, &rt) == 0
+        && or_zero_int64(response_length, &length) == 0 && number >= INT32_MIN && number <= INT32_MAX
+        && n_users <= INT32_MAX && key <= INT32_MAX && exc <= INT32_MAX && req <= INT32_MAX && key >= 0
+        && exc >= 0 && req >= INT32_MIN;
+    if (fast) {
+        int t = PyObject_IsTrue(code);
+        if (t < 0) { PyErr_Clear(); fast = 0; }
+        else if (!t) code32 = 0;
+        else fast = as_int32(code, &code32) == 0;
+    }
+    if (!fast)
+        goto slow;
+
+    char row[68], *p = row;
+    int32_t users32 = (int32_t)n_users, key32 = (int32_t)key, exc32 = (int32_t)exc, user32 = (int32_t)number,
+        req32 = (int32_t)req;
+    PUT(p, ts); PUT(p, rt); PUT(p, length); PUT(p, code32); PUT(p, users32); PUT(p, key32); PUT(p, exc32);
+    PUT(p, user32); PUT(p, req32);
+    if (!self->paced) {
+        if (append_row(self->rows, row, p - row) < 0) goto done;
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+
+    /* paced: intended, omitted (the first request of an iteration), period; then count the iteration */
+    PyObject *first_obj = PyObject_GetAttr(user, s_first);
+    if (first_obj == NULL) goto done;
+    int first = PyObject_IsTrue(first_obj);
+    Py_DECREF(first_obj);
+    if (first < 0) goto done;
+    PyObject *period = PyObject_GetAttr(user, s_period);
+    if (period == NULL) goto done;
+    double intended = NAN, period_ms, late;
+    int period_none = period == Py_None;
+    Py_DECREF(period);
+    if (!period_none) {
+        if (attr_double(user, s_late_ms, &late) < 0) goto done;
+        intended = rt + late;
+    }
+    long long omitted = -1;
+    if (first && attr_long(user, s_omitted, &omitted) < 0) goto done;
+    if (attr_double(user, s_period_ms, &period_ms) < 0) goto done;
+    if (omitted < INT32_MIN || omitted > INT32_MAX) goto slow;
+    int32_t omitted32 = (int32_t)omitted;
+    PUT(p, intended); PUT(p, omitted32); PUT(p, period_ms);
+    if (append_row(self->rows, row, p - row) < 0) goto done;
+    if (first) {
+        double wake, tolerance;
+        if (PyObject_SetAttr(user, s_first, Py_False) < 0) goto done;
+        if (attr_double(user, s_wake, &wake) < 0 || attr_double(user, s_tolerance, &tolerance) < 0) goto done;
+        for (Py_ssize_t i = 0; i < 2; i++) {
+            if (i == 1 && !(ts - wake > tolerance)) break;
+            PyObject *old = PyList_GetItem(self->counts, i);
+            if (old == NULL) goto done;
+            PyObject *one = PyLong_FromLong(1);
+            PyObject *sum = one ? PyNumber_Add(old, one) : NULL;
+            Py_XDECREF(one);
+            if (sum == NULL || PyList_SetItem(self->counts, i, sum) < 0) goto done;
+        }
+    }
+    result = Py_NewRef(Py_None);
+    goto done;
+
+slow: {
+        PyObject *u = PyLong_FromSsize_t(n_users), *k = PyLong_FromLongLong(key), *e = PyLong_FromLongLong(exc),
+            *q = PyLong_FromLongLong(req);
+        if (u && k && e && q)
+            result = PyObject_CallFunctionObjArgs(self->slow, start_time, response_time, response_length, code,
+                                                  u, k, e, q, user, NULL);
+        Py_XDECREF(u); Py_XDECREF(k); Py_XDECREF(e); Py_XDECREF(q);
+    }
+done:
+    Py_XDECREF(key_obj);
+    Py_XDECREF(code);
+    Py_XDECREF(g);
+    Py_XDECREF(user);
+    return result;
+}
+
+static int
+Listener_init(Listener *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"rows", "keys", "new_key", "exception_code", "users", "getcurrent", "by_greenlet",
+                             "state_of", "current", "slow", "counts", "fallback", "paced", NULL};
+    PyObject *o[12];
+    int paced;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOOOO!OOOO!Op", kwlist, &PyByteArray_Type, &o[0],
+                                     &PyDict_Type, &o[1], &o[2], &o[3], &o[4], &o[5], &PyDict_Type, &o[6],
+                                     &o[7], &o[8], &o[9], &PyList_Type, &o[10], &o[11], &paced))
+        return -1;
+    if (o[8] != Py_None && !PyDict_Check(o[8])) {
+        PyErr_SetString(PyExc_TypeError, "current must be a dict or None");
+        return -1;
+    }
+    if (PyList_GET_SIZE(o[10]) != 2) {
+        PyErr_SetString(PyExc_ValueError, "counts must be a list of two ints");
+        return -1;
+    }
+    PyObject **slots[12] = {&self->rows, &self->keys, &self->new_key, &self->exception_code, &self->users,
+                            &self->getcurrent, &self->by_greenlet, &self->state_of, &self->current, &self->slow,
+                            &self->counts, &self->fallback};
+    for (int i = 0; i < 12; i++)
+        Py_XSETREF(*slots[i], Py_NewRef(o[i]));
+    self->paced = paced;
+    return 0;
+}
+
+static int
+Listener_traverse(Listener *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->rows); Py_VISIT(self->keys); Py_VISIT(self->new_key); Py_VISIT(self->exception_code);
+    Py_VISIT(self->users); Py_VISIT(self->getcurrent); Py_VISIT(self->by_greenlet); Py_VISIT(self->state_of);
+    Py_VISIT(self->current); Py_VISIT(self->slow); Py_VISIT(self->counts); Py_VISIT(self->fallback);
+    return 0;
+}
+
+static int
+Listener_clear(Listener *self)
+{
+    Py_CLEAR(self->rows); Py_CLEAR(self->keys); Py_CLEAR(self->new_key); Py_CLEAR(self->exception_code);
+    Py_CLEAR(self->users); Py_CLEAR(self->getcurrent); Py_CLEAR(self->by_greenlet); Py_CLEAR(self->state_of);
+    Py_CLEAR(self->current); Py_CLEAR(self->slow); Py_CLEAR(self->counts); Py_CLEAR(self->fallback);
+    return 0;
+}
+
+static void
+Listener_dealloc(Listener *self)
+{
+    PyObject_GC_UnTrack(self);
+    Listener_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Listener_get_paced(Listener *self, void *closure)
+{
+    return PyBool_FromLong(self->paced);
+}
+
+static PyGetSetDef Listener_getset[] = {
+    {"paced", (getter)Listener_get_paced, NULL, "whether rows carry the schedule columns", NULL},
+    {NULL}
+};
+
+static PyTypeObject ListenerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "loadgate.run._rowpack.Listener",
+    .tp_doc = "Locust's request listener: one packed row per request into a bytearray (see columns.py).",
+    .tp_basicsize = sizeof(Listener),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Listener_init,
+    .tp_call = (ternaryfunc)Listener_call,
+    .tp_traverse = (traverseproc)Listener_traverse,
+    .tp_clear = (inquiry)Listener_clear,
+    .tp_dealloc = (destructor)Listener_dealloc,
+    .tp_getset = Listener_getset,
+};
+
+static struct PyModuleDef rowpack_module = {
+    PyModuleDef_HEAD_INIT, "_rowpack", "The recorder's request listener, in C (optional).", -1, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__rowpack(void)
+{
+#define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
+    INTERN(s_request_type, "request_type"); INTERN(s_name, "name"); INTERN(s_response_time, "response_time");
+    INTERN(s_response_length, "response_length"); INTERN(s_response, "response"); INTERN(s_exception, "exception");
+    INTERN(s_start_time, "start_time"); INTERN(s_status_code, "status_code"); INTERN(s_number, "number");
+    INTERN(s_first, "first"); INTERN(s_period, "period"); INTERN(s_late_ms, "late_ms");
+    INTERN(s_omitted, "omitted"); INTERN(s_period_ms, "period_ms"); INTERN(s_wake, "wake");
+    INTERN(s_tolerance, "tolerance");
+#undef INTERN
+    if (PyType_Ready(&ListenerType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&rowpack_module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddObject(m, "Listener", Py_NewRef((PyObject *)&ListenerType)) < 0) {
+        Py_DECREF(&ListenerType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -6,6 +6,7 @@ The install takes ~45 s here (dependencies from the package index or pip's cache
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -42,11 +43,16 @@ def _clean_env(**extra: str) -> dict:
 def test_wheel_holds_every_package_file(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     wanted = {p.relative_to(ROOT).as_posix() for p in PKG.rglob("*")
-              if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+              if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".c")}
     assert wanted - names == set()
     assert {"loadgate/outputs/init_templates/performance-test.sh", "loadgate/outputs/templates/report.html.j2",
             "loadgate/outputs/assets/uPlot.iife.min.js"} <= names
-    assert wheel.name == f"loadgate-{loadgate.__version__}-py3-none-any.whl"
+    native = [n for n in names if n.startswith("loadgate/run/_rowpack.") and n.endswith((".so", ".pyd"))]
+    if importlib.util.find_spec("loadgate.run._rowpack"):  # built here, so into the wheel: a platform wheel
+        assert len(native) == 1, names
+        assert wheel.name.startswith(f"loadgate-{loadgate.__version__}-cp3") and "none-any" not in wheel.name
+    else:
+        assert native == [] and wheel.name == f"loadgate-{loadgate.__version__}-py3-none-any.whl"
 
 
 def test_init_then_the_generated_script_bootstraps_the_wheel_and_gates_a_real_run(wheel, tmp_path):

@@ -54,11 +54,11 @@ def new_run_dir(out: str, first_requirement: str, now: float) -> str:
     return path
 
 
-def write_json(path: str, data: Any) -> None:
+def write_json(path: str, data: Any, allow_nan: bool = False) -> None:
     """Write JSON atomically (temp file + rename), so a reader never sees half a file."""
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, allow_nan=False)
+        json.dump(data, f, indent=2, allow_nan=allow_nan)
         f.write("\n")
     os.replace(tmp, path)
 

@@ -16,7 +16,6 @@ saw (times, users reached, counts sent and received per worker) goes to ``record
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -33,6 +32,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from loadgate.data.rundir import PROGRESS as PROGRESS_NAME
 from loadgate.data.rundir import RECORDER_META as META_NAME
 from loadgate.data.rundir import STREAM as STREAM_NAME
+from loadgate.data.rundir import write_json
 from loadgate.data.samples import SCHEMA
 from loadgate.run.attribution import attribute_tasks, needs_attribution
 from loadgate.run.columns import Columns, UserCount, build_batch
@@ -46,10 +46,8 @@ MSG_SAMPLES = "loadgate_samples"
 MSG_DONE = "loadgate_done"
 WORKER_DONE_TIMEOUT_S = 30.0
 INTERRUPT_DONE_TIMEOUT_S = 4.0
-# A flush of fewer rows builds, writes and scans its batch (and the live view evaluates) on the loop:
-# ~0.5 µs a row, ~10 ms at this size. Handing it to a native thread costs GIL hand-offs instead, which
-# on one shared core took ~2% of the generator's throughput at 3k rows a flush (bench/recorder_overhead.py
-# --same-core: 0.973 with the thread, 0.993 inline); above it, a stall of the users would cost more.
+# Below this many rows a flush (and the live view) runs on the loop (~0.5 µs a row): a native thread's GIL
+# hand-offs cost more, ~2% of throughput on a shared core (docs/performance.md); above, a stall would.
 OFFLOAD_ROWS = 20_000
 # LZ4, not zstd: compressing the stream is the largest part of a flush (zstd 0.26 µs a sample on
 # this machine, LZ4 0.10); the stream only lives until samples.parquet is written (zstd, ~6-9 B/sample).
@@ -221,7 +219,7 @@ class Recorder:
                 snap.update(elapsed=now - self.meta["start"], users=self.runner.user_count,
                             ramp_up_done=self.meta["ramp_up_done"], cpu=self.cpu[-1][1], omitted=self.monitor.omitted,
                             workers=len(getattr(self.runner, "clients", {}) or {}) or None)
-                _write_json(os.path.join(self.out_dir, PROGRESS_NAME), snap)
+                write_json(os.path.join(self.out_dir, PROGRESS_NAME), snap, allow_nan=True)
 
     # --- master side ------------------------------------------------------------------------
     def on_samples(self, environment, msg, **_kw) -> None:
@@ -396,13 +394,6 @@ class Recorder:
         })
         if self.out_dir:
             try:
-                _write_json(os.path.join(self.out_dir, META_NAME), self.meta)
+                write_json(os.path.join(self.out_dir, META_NAME), self.meta, allow_nan=True)
             except OSError as e:
                 log.error("loadgate: cannot write %s: %s", META_NAME, e.strerror or e)
-
-
-def _write_json(path: str, data: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)

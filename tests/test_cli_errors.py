@@ -50,6 +50,13 @@ def test_run_usage_errors(tmp_path, extra, expected):
     assert not (tmp_path / "out").exists()  # nothing was run
 
 
+def test_a_malformed_offload_rows_variable_stops_the_run_before_it_starts(tmp_path):
+    res = run_cli(*run_args(tmp_path, "--requirement", "REQ-T-PASS"), env={"LOADGATE_OFFLOAD_ROWS": "20k"})
+    assert one_error(res, 2) == ("loadgate run: error: environment variable LOADGATE_OFFLOAD_ROWS='20k': expected a "
+                                 "whole number of rows, like 20000 (the default when it is not set)")
+    assert not (tmp_path / "out").exists()
+
+
 def test_unwritable_out_is_a_config_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

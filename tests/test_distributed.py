@@ -10,6 +10,7 @@ import time
 import numpy as np
 import psutil
 import pyarrow.parquet as pq
+import pytest
 
 from conftest import E2E, ROOT, load, run_cli
 
@@ -47,10 +48,14 @@ def _check_complete(run_dir, n_workers):
     return run
 
 
-def test_two_local_workers_deliver_every_sample(tmp_path):
+@pytest.mark.parametrize("offload_rows", [None, "1"])
+def test_two_local_workers_deliver_every_sample(tmp_path, offload_rows):
+    """``offload_rows`` 1: every batch, the workers' and the master's, goes through the native thread
+    (by default batches of this size are handled on the event loop)."""
     out = tmp_path / "out"
     res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", SCEN, "--thresholds", THR,
-                  "--out", str(out), "--workers", "2", "--users", "6", "--duration", "4s")
+                  "--out", str(out), "--workers", "2", "--users", "6", "--duration", "4s",
+                  env={"LOADGATE_OFFLOAD_ROWS": offload_rows} if offload_rows else None)
     assert res.code == 0, res.stderr
     run = _check_complete(_run_dir(out), 2)
     assert run["workers"] == 2 and run["problems"] == []

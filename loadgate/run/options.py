@@ -1,6 +1,7 @@
 """Options of ``loadgate run``: flags over the threshold files' ``load:`` blocks, checked before anything runs."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -110,6 +111,10 @@ def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile], command_
                           "exploratory session, or run headless")
     if flags.get("ui_port") is not None and not ui:
         raise ConfigError(f"--ui-port {flags['ui_port']}: only meaningful with --ui")
+    offload = os.environ.get("LOADGATE_OFFLOAD_ROWS", "0").strip()
+    if not offload.lstrip("-").isdigit():  # read by the recorder in each Locust process: check it here, once
+        raise ConfigError(f"environment variable LOADGATE_OFFLOAD_ROWS={offload!r}: expected a whole number of "
+                          "rows, like 20000 (the default when it is not set)")
     return RunOptions(requirements=reqs, users=users, spawn_rate=spawn_rate, duration=duration,
                       warmup=warmup, host=host, scenarios=flags["scenarios"],
                       thresholds=flags["thresholds"], out=flags["out"], workers=workers,

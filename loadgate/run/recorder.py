@@ -4,7 +4,7 @@ Loaded into the Locust process (``locust -f scenario.py,loadgate/locust_plugin.p
 the loadgate CLI. On the hot path each request packs its numbers, and its strings as small integer
 codes, into one binary row (a C listener where it was built, else Python: ``columns.py``). Every
 ``--loadgate-flush`` seconds a greenlet takes the rows and builds the Arrow record batch of them: on the
-loop itself, or on a native thread once flushes are large (:data:`OFFLOAD_ROWS`). A
+loop itself, or on a native thread once they are large (``--loadgate-offload-rows``). A
 local or master process appends batches to an Arrow IPC stream (``samples.arrows``), which survives a
 crash up to the last batch; the CLI turns it into ``samples.parquet`` after the run. A worker ships
 each batch as IPC bytes to the master over Locust's message channel; only the master writes. Nothing
@@ -46,9 +46,7 @@ MSG_SAMPLES = "loadgate_samples"
 MSG_DONE = "loadgate_done"
 WORKER_DONE_TIMEOUT_S = 30.0
 INTERRUPT_DONE_TIMEOUT_S = 4.0
-# Below this many rows a flush (and the live view) runs on the loop (~0.5 µs a row): a native thread's GIL
-# hand-offs cost more, ~2% of throughput on a shared core (docs/performance.md); above, a stall would.
-OFFLOAD_ROWS = 20_000
+OFFLOAD_ROWS = 20_000  # default of --loadgate-offload-rows (why: its help, hooks.py)
 # LZ4, not zstd: compressing the stream is the largest part of a flush (zstd 0.26 µs a sample on
 # this machine, LZ4 0.10); the stream only lives until samples.parquet is written (zstd, ~6-9 B/sample).
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
@@ -92,7 +90,8 @@ class Recorder:
         self._flush_lock = gevent.lock.Semaphore()
         self.stream_closed = False
         self._pool = gevent.get_hub().threadpool
-        self._heavy = False  # the last flush had OFFLOAD_ROWS rows or more: batches are built on self._pool
+        self.offload_rows = OFFLOAD_ROWS
+        self._heavy = False  # the last batch handled had offload_rows rows or more: build and scan on self._pool
         self.process = psutil.Process()
         self.process.cpu_percent(None)  # the first call only starts the measurement
         self.cpu: list[list[float]] = []            # this process: [t, % of one core] each second
@@ -112,8 +111,7 @@ class Recorder:
         self.sink.flush()
 
     def _offload(self, fn, *args):
-        """``fn(*args)``: inline on the loop, or, while flushes carry :data:`OFFLOAD_ROWS` rows or more, on
-        a native thread, this greenlet waiting (Arrow releases the GIL: the users go on meanwhile)."""
+        """``fn(*args)``: inline, or (large batches) on a native thread, this greenlet waiting."""
         return self._pool.apply(fn, args) if self._heavy and self._pool is not None else fn(*args)
 
     def _write_and_scan(self, batch: pa.RecordBatch):
@@ -161,7 +159,7 @@ class Recorder:
             raw = self.columns.take()
             if raw is None and not self._unsent:
                 return
-            self._heavy = (raw[0] if raw is not None else 0) >= OFFLOAD_ROWS
+            self._heavy = (raw[0] if raw is not None else 0) >= self.offload_rows
             batch, users, ipc = self._offload(self._build, raw, self._unsent)
             self.meta["users_reached"] = max(self.meta["users_reached"], users)
             if not self.is_worker:
@@ -225,7 +223,7 @@ class Recorder:
     def on_samples(self, environment, msg, **_kw) -> None:
         data = msg.data
         reader = pa.ipc.open_stream(pa.py_buffer(data["ipc"]))
-        n = 0
+        n, self._heavy = 0, data.get("rows", 0) >= self.offload_rows  # a worker's flush: as large as its rate
         with self._flush_lock:
             for batch in reader:
                 self._store(batch)

@@ -120,6 +120,60 @@ def test_unpaced_scopes_have_no_intended_latency_and_a_schedule_1_file_reads_as_
     assert _summary(old)["overall"]["intended_response_time_ms"] is None
 
 
+def _paced_run(seed: int, users: int, iterations: int, unpaced: int) -> pa.Table:
+    """Paced users (periods 100 or 250 ms, two requests an iteration) whose target stalls now and
+    then: late iterations with omitted slots, as pacing records them; plus unpaced rows; in time order."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(users):
+        period = float(rng.choice([100.0, 250.0]))
+        label = str(rng.choice(["REQ-A-1", "REQ-B-2", "REQ-A-1,REQ-B-2", ""]))
+        start = T0 + rng.random() * period / 1000
+        for k in range(iterations):
+            late = float(rng.choice([0.0, 0.0, 0.0, rng.random() * 5 * period]))
+            skipped = int(late // period)
+            t = start + (k * period + late) / 1000
+            for j, name in enumerate(("/a", "/b")):
+                rt = float(rng.lognormal(1, 1))
+                rows.append(dict(timestamp=t, name=name, response_time_ms=rt, intended_ms=rt + late,
+                                 omitted=skipped if j == 0 else None, period_ms=period, user=u, requirement=label,
+                                 success=bool(rng.random() > 0.1)))
+                t += rt / 1000
+    for i in range(unpaced):
+        rows.append(dict(timestamp=T0 + rng.random() * iterations * 0.25, name="/c", user=users + i % 3,
+                         response_time_ms=float(rng.lognormal(2, 1)), requirement="REQ-B-2"))
+    rows.sort(key=lambda r: r["timestamp"])
+    return _table(rows)
+
+
+@pytest.mark.parametrize("seed, rows_per_group, cut", [(1, 7, "none"), (2, 64, "inside"), (3, 1 << 20, "inside"),
+                                                       (4, 3, "none")])
+def test_a_paced_file_gives_the_in_memory_answer_one_row_group_at_a_time(tmp_path, seed, rows_per_group, cut):
+    # CONTRACT §16: a paced soak run is analysed in bounded memory; the answer is the in-memory one
+    from loadgate.analysis.schedule import with_schedule_of
+    from loadgate.analysis.stream import summarize_file
+    from test_analysis_stream import without_means, write
+
+    table = _paced_run(seed, users=6, iterations=40, unpaced=50)
+    path = tmp_path / "samples.parquet"
+    write(path, table, rows_per_group, "time")
+    window = None if cut == "none" else Window(T0 + 1.2, T0 + 6.5)
+    qs = (50.0, 95.0, 99.0, 99.9)
+    want = with_schedule(summarize(table, window, percentiles=qs), table, window, percentiles=qs)
+    got = with_schedule_of(summarize_file(path, window, percentiles=qs), str(path), window, percentiles=qs)
+    assert want["overall"]["omitted"] > 0 and want["overall"]["paced_requests"] > 0  # the case is exercised
+
+    def intended_only(s):  # the intended stats (their means aside) and every schedule key
+        out = without_means(s)
+        for stats in (out["overall"], *out["requirements"].values(), *out["requests"]):
+            if stats.get("intended_response_time_ms"):
+                stats["intended_response_time_ms"] = {k: v for k, v in stats["intended_response_time_ms"].items()
+                                                      if k != "mean"}
+        return out
+    assert intended_only(got) == intended_only(want)
+    assert os.listdir(tmp_path) == ["samples.parquet"]  # the scratch file is gone
+
+
 def _paced_users(users: int, seconds: int, phase) -> pa.Table:
     """``users`` paced at 1 s, each iteration one 2 ms request on its slot; user u's slot at ``phase(u)``."""
     return _table([dict(timestamp=T0 + k + phase(u), response_time_ms=2.0, intended_ms=2.0, omitted=0,
@@ -183,6 +237,15 @@ def test_a_stall_of_every_user_is_found_with_the_requests_it_hid():
     # each user would have sent about 2 s / 102 ms - 1 = 18.6 requests more
     assert 65 <= stall["hidden_requests"] <= 80
     assert s["overall"]["stall_hidden"] == stall["hidden_requests"]
+
+
+def test_a_stall_counts_what_it_hid_at_the_cadence_of_the_minutes_around_it():
+    # the same 4 users sent one request a second for 10 minutes, long before: the whole run's median
+    # gap would be 1 s (about 1 hidden request each); the 5 minutes around the stall say 102 ms
+    early = _table([dict(timestamp=T0 - 1000 + k, response_time_ms=2.0, user=u) for u in range(4) for k in range(600)])
+    table = pa.concat_tables([early, _cadence(4, 10, (T0 + 4, T0 + 6), blocked=4)])
+    [stall] = _summary(table, Window(T0 - 1000, T0 + 10))["stalls"]
+    assert stall["users"] == 4 and 65 <= stall["hidden_requests"] <= 80
 
 
 def test_one_slow_user_is_not_a_stall_and_a_healthy_run_has_none():

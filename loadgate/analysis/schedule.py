@@ -19,18 +19,22 @@ never altered; the omitted slots exist only inside this computation.
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from loadgate.analysis.scopes import scope_counts, scope_histograms
 from loadgate.analysis.stalls import Batches, file_batches, find_stalls, table_batches
+from loadgate.analysis.stream import summarize_file
 from loadgate.analysis.summary import COLUMNS, summarize
 from loadgate.analysis.window import Window
 from loadgate.data.arrowbuf import numpy_of
-from loadgate.data.samples import SCHEMA, read_samples
+from loadgate.data.row_groups import RowGroups
 
 # What with_schedule reads beyond summarize's columns.
 SCHEDULE_COLUMNS = ("intended_ms", "omitted", "period_ms", "user", "worker")
@@ -49,60 +53,122 @@ def with_schedule(summary: dict, table: pa.Table, window: Window | None, *,
 
     ``batches``: passes over the samples for the stall search, when ``table`` does not hold them all.
     """
+    window, qs = _window_and_percentiles(summary, window, percentiles)
+    counts, intended = _no_counts(), None
+    if has_paced(table):  # else (unpaced users, a samples/1 file) nothing is read here
+        cols = _columns(table)
+        counts = _counts(table, cols, window)
+        if counts["paced"]:
+            intended = summarize(_intended_table(table, cols), window, requirements=requirements, percentiles=qs,
+                                 series=series)
+    return _completed(summary, intended, counts, batches or table_batches(table), window, series)
+
+
+def with_schedule_of(summary: dict, samples: pa.Table | str, window: Window | None, *,
+                     requirements: Sequence[str] | None = None, percentiles: Iterable[float] = (),
+                     series: bool = True) -> dict:
+    """:func:`with_schedule` of a table, or of a Parquet file's path in bounded memory: the stalls are
+    searched one row group at a time, and when some rows came from paced users their intended
+    latencies (omitted slots included) go one row group at a time into a scratch Parquet file beside
+    the samples, which :func:`loadgate.analysis.stream.summarize_file` summarises exactly as the
+    in-memory path would; the scratch file is removed afterwards (CONTRACT section 16)."""
+    if isinstance(samples, pa.Table):
+        return with_schedule(summary, samples, window, requirements=requirements, percentiles=percentiles,
+                             series=series)
+    window, qs = _window_and_percentiles(summary, window, percentiles)
+    counts, intended = _no_counts(), None
+    if file_has_paced(samples):
+        counts, intended = _intended_of_file(samples, window, requirements, qs, series)
+    return _completed(summary, intended, counts, file_batches(samples), window, series)
+
+
+def _window_and_percentiles(summary: dict, window: Window | None, percentiles: Iterable[float]):
+    """The summary's window when none is given, and the percentiles it holds plus those asked for."""
     window = Window(summary["window"]["start"], summary["window"]["end"]) if window is None else window
     qs = sorted({float(k[1:]) for k in summary["overall"]["response_time_ms"] if k.startswith("p")}
                 | {float(q) for q in percentiles})
-    counts: dict[str, Counter] = {"paced": Counter(), "started": Counter(), "late": Counter(), "phases": {},
-                                  "users": Counter()}
-    intended = None
-    if has_paced(table):  # else (unpaced users, a samples/1 file) nothing is read here
-        cols = {name: _column(table, name, -1 if name == "omitted" else np.nan)
-                for name in ("timestamp", "response_time_ms", "intended_ms", "omitted", "period_ms")}
-        ts = cols["timestamp"]
-        inside = (ts >= window.start) & (ts <= window.end)
-        paced = inside & ~np.isnan(cols["period_ms"])
-        first = inside & (cols["omitted"] >= 0)
-        late = first & (cols["intended_ms"] > cols["response_time_ms"])
-        counts = {name: scope_counts(table, mask) for name, mask in
-                  (("paced", paced), ("started", first), ("late", late))}
-        counts["phases"] = _phases(table, first, ts, cols["period_ms"], window.start)
-        # each start stands for period/window of a user: the users that kept the scope's schedule
-        counts["users"] = scope_counts(table, first, np.nan_to_num(cols["period_ms"]) / 1000.0 / max(window.seconds, 1e-9))
-    if counts["paced"]:
-        derived = _intended_table(table, cols)
-        intended = summarize(derived, window, requirements=requirements, percentiles=qs, series=series)
+    return window, qs
+
+
+def _no_counts() -> dict:
+    return {"paced": Counter(), "started": Counter(), "late": Counter(), "phases": {}, "users": Counter()}
+
+
+def _columns(table: pa.Table) -> dict[str, np.ndarray]:
+    return {name: _column(table, name, -1 if name == "omitted" else np.nan)
+            for name in ("timestamp", "response_time_ms", "intended_ms", "omitted", "period_ms")}
+
+
+def _counts(table: pa.Table, cols: dict[str, np.ndarray], window: Window) -> dict:
+    """Per scope: paced requests, iterations started, started late, their phases, users on schedule."""
+    ts = cols["timestamp"]
+    inside = (ts >= window.start) & (ts <= window.end)
+    paced = inside & ~np.isnan(cols["period_ms"])
+    first = inside & (cols["omitted"] >= 0)
+    late = first & (cols["intended_ms"] > cols["response_time_ms"])
+    counts = {name: scope_counts(table, mask) for name, mask in
+              (("paced", paced), ("started", first), ("late", late))}
+    counts["phases"] = _phases(table, first, ts, cols["period_ms"], window.start)
+    # each start stands for period/window of a user: the users that kept the scope's schedule
+    counts["users"] = scope_counts(table, first, np.nan_to_num(cols["period_ms"]) / 1000.0 / max(window.seconds, 1e-9))
+    return counts
+
+
+def _merged(into: dict, part: dict) -> None:
+    """Add one row group's :func:`_counts` to the file's."""
+    for name in ("paced", "started", "late", "users"):
+        into[name].update(part[name])  # (Counter.update adds, floats too)
+    for key, histogram in part["phases"].items():
+        into["phases"][key] = into["phases"].get(key, 0) + histogram
+
+
+def _intended_of_file(path: str, window: Window, requirements: Sequence[str] | None, qs: Sequence[float],
+                      series: bool) -> tuple[dict, dict | None]:
+    """The counts and the intended summary of a Parquet samples file, one row group in memory at a time."""
+    groups, counts = RowGroups(path), _no_counts()
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, scratch = tempfile.mkstemp(prefix=".loadgate-intended-", suffix=".parquet",
+                                   dir=folder if os.access(folder, os.W_OK) else None)  # (a read-only run: tmp)
+    os.close(fd)
+    try:
+        writer = None
+        try:
+            for i in range(groups.count):
+                table = groups.read(i, [*COLUMNS, *SCHEDULE_COLUMNS])
+                cols = _columns(table)
+                _merged(counts, _counts(table, cols, window))
+                derived = _intended_table(table, cols).sort_by("timestamp")  # slots go back in time: re-sorted
+                writer = writer or pq.ParquetWriter(scratch, derived.schema, compression="lz4")
+                writer.write_table(derived, row_group_size=max(1, derived.num_rows))
+                del table, cols, derived
+        finally:
+            if writer is not None:
+                writer.close()
+        intended = (summarize_file(scratch, window, requirements=requirements, percentiles=qs, series=series)
+                    if counts["paced"] else None)
+    finally:
+        os.remove(scratch)
+    return counts, intended
+
+
+def _completed(summary: dict, intended: dict | None, counts: dict, batches: Batches, window: Window,
+               series: bool) -> dict:
+    """``summary`` with every scope's schedule keys, the intended series and the stalls."""
     for key, stats, istats in _scopes(summary, intended):
         _add(stats, istats, key, counts)
     if intended is not None and series:
         _add_series(summary["series"], intended["series"])
         for rid, s in summary.get("series_by_requirement", {}).items():
             _add_series(s, intended["series_by_requirement"][rid])
-    stalls, hidden = find_stalls(batches or table_batches(table), window, summary)
+    stalls, hidden = find_stalls(batches, window, summary)
     summary["stalls"] = stalls
     for key, stats, _ in _scopes(summary, None):
         stats["stall_hidden"] = round(hidden[key])
     return summary
 
 
-def with_schedule_of(summary: dict, samples: pa.Table | str, window: Window | None, *,
-                     requirements: Sequence[str] | None = None, percentiles: Iterable[float] = (),
-                     series: bool = True) -> dict:
-    """:func:`with_schedule` of a table, or of a Parquet file's path: the file's stalls are searched in
-    bounded memory; its rows are loaded only when some came from paced users (their intended latencies
-    and omitted slots are summarised in memory: a paced soak run needs memory for its samples)."""
-    if isinstance(samples, pa.Table):
-        return with_schedule(summary, samples, window, requirements=requirements, percentiles=percentiles,
-                             series=series)
-    table = (read_samples(samples, [*COLUMNS, *SCHEDULE_COLUMNS], dictionary=True) if file_has_paced(samples)
-             else SCHEMA.empty_table())
-    return with_schedule(summary, table, window, requirements=requirements, percentiles=percentiles,
-                         series=series, batches=file_batches(samples))
-
-
 def file_has_paced(path: str) -> bool:
     """Whether a Parquet samples file has rows of paced users (from its statistics when it has them)."""
-    import pyarrow.parquet as pq
-
     file = pq.ParquetFile(path)
     names = file.schema_arrow.names
     if "period_ms" not in names:

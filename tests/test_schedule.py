@@ -174,6 +174,37 @@ def test_a_paced_file_gives_the_in_memory_answer_one_row_group_at_a_time(tmp_pat
     assert os.listdir(tmp_path) == ["samples.parquet"]  # the scratch file is gone
 
 
+def test_no_room_for_the_scratch_file_computes_the_paced_latency_in_memory(tmp_path, capfd):
+    import shutil
+    import subprocess
+
+    from loadgate.analysis.schedule import with_schedule_of
+    from loadgate.analysis.stream import summarize_file
+    from test_analysis_stream import write
+
+    table = _paced_run(5, users=6, iterations=40, unpaced=50)
+    write(tmp_path / "samples.parquet", table, 64, "time")
+    size = (tmp_path / "samples.parquet").stat().st_size
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size // 1024 + 8}k", "tmpfs", str(small)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        path = small / "samples.parquet"
+        shutil.copy(tmp_path / "samples.parquet", path)  # a disk with less room left than the file takes
+        got = with_schedule_of(summarize_file(path, None), str(path), None)
+        assert "No space left on device" in capfd.readouterr().err
+        want = with_schedule(summarize(table, None), table, None)
+        no_mean = lambda stats: {k: v for k, v in stats.items() if k != "mean"}  # noqa: E731 (sum order)
+        intended = [no_mean(s["overall"]["intended_response_time_ms"]) for s in (got, want)]
+        assert intended[0] == intended[1]
+        assert got["overall"]["omitted"] == want["overall"]["omitted"] > 0
+        assert os.listdir(small) == ["samples.parquet"]  # the partial scratch file is gone
+    finally:
+        subprocess.run(["umount", "-l", str(small)], capture_output=True)
+
+
 def _paced_users(users: int, seconds: int, phase) -> pa.Table:
     """``users`` paced at 1 s, each iteration one 2 ms request on its slot; user u's slot at ``phase(u)``."""
     return _table([dict(timestamp=T0 + k + phase(u), response_time_ms=2.0, intended_ms=2.0, omitted=0,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -35,6 +36,7 @@ from loadgate.analysis.summary import COLUMNS, summarize
 from loadgate.analysis.window import Window
 from loadgate.data.arrowbuf import numpy_of
 from loadgate.data.row_groups import RowGroups
+from loadgate.data.samples import read_samples
 
 # What with_schedule reads beyond summarize's columns.
 SCHEDULE_COLUMNS = ("intended_ms", "omitted", "period_ms", "user", "worker")
@@ -78,7 +80,14 @@ def with_schedule_of(summary: dict, samples: pa.Table | str, window: Window | No
     window, qs = _window_and_percentiles(summary, window, percentiles)
     counts, intended = _no_counts(), None
     if file_has_paced(samples):
-        counts, intended = _intended_of_file(samples, window, requirements, qs, series)
+        try:
+            counts, intended = _intended_of_file(samples, window, requirements, qs, series)
+        except OSError as e:  # no room for the scratch file (a full disk): the whole file in memory instead
+            print(f"loadgate: warning: no room for the scratch file of the latency from the schedule ({e}); "
+                  "computing it with the whole samples file in memory instead", file=sys.stderr)
+            table = read_samples(samples, [*COLUMNS, *SCHEDULE_COLUMNS], dictionary=True)
+            return with_schedule(summary, table, window, requirements=requirements, percentiles=qs,
+                                 series=series, batches=file_batches(samples))
     return _completed(summary, intended, counts, file_batches(samples), window, series)
 
 

@@ -3,6 +3,8 @@
     python bench/soak_scale.py [--sizes 10M,200M] [--duckdb-sizes 10M] [--rate 10000] [--dir /tmp/loadgate-bench]
     python bench/soak_scale.py --sizes 10M,1G --duckdb-sizes 10M      # the 1B run: ~9.5 GB of disk, late
     python bench/soak_scale.py --finalize 5M,20M                       # the end-of-run stream -> Parquet
+    python bench/soak_scale.py --paced --sizes 10M,200M --duckdb-sizes ''   # paced users: + latency from the schedule
+    python bench/soak_scale.py --stall --sizes 10M,200M --duckdb-sizes ''   # a stall for the stall search to find
 
 For each size it writes (once, in bounded memory: one row group of 1M rows at a time) a synthetic
 ``samples.parquet`` the way ``loadgate run`` lays one out — row groups of 1M rows in time order, the
@@ -79,8 +81,22 @@ json.dump({"overall": out["overall"][0], "seconds": len(out["series"])}, sys.std
 '''
 
 
-def write_samples(path: str, n: int, rate: float, seed: int = 1) -> float:
-    """A synthetic samples.parquet of ``n`` rows, one row group of 1M rows in memory at a time; seconds taken."""
+PACED_USERS = 300
+STALL_SECONDS = 4.0
+STALL_RATE = 0.002  # paced: the share of iterations that start late, by an exponential 300 ms on average
+
+
+def write_samples(path: str, n: int, rate: float, seed: int = 1, paced: bool = False, stall: bool = False) -> float:
+    """A synthetic samples.parquet of ``n`` rows, one row group of 1M rows in memory at a time; seconds taken.
+
+    ``paced``: the rows come from 300 users paced at 300/rate s, one request an iteration, with the
+    schedule columns ``loadgate run`` records (``user``, ``intended_ms``, ``omitted``, ``period_ms``): a
+    share of iterations start late and skip the slots that passed, so the intended latency has omitted
+    slots to count.
+
+    ``stall``: the target stalls for 4 s halfway through: every request sent in those seconds returns
+    when they end, so every user is blocked at once (a stall the analysis finds and then reads the
+    blocked users' request times around)."""
     started = time.perf_counter()
     reqs, errors = gen_samples.REQUESTS, gen_samples.ERRORS
     rng = np.random.default_rng(seed)
@@ -119,16 +135,29 @@ def write_samples(path: str, n: int, rate: float, seed: int = 1) -> float:
             kind = np.full(m, -1)
             kind[failed] = rng.choice(len(errors), int(failed.sum()), p=err_p)
             rt[kind == 3] = 10_000.0 + rng.exponential(3.0, int((kind == 3).sum()))
+            if stall:
+                start = n / rate / 2
+                held = (t >= start) & (t < start + STALL_SECONDS)
+                rt[held] = np.maximum(rt[held], (start + STALL_SECONDS - t[held]) * 1000.0)
             rt = gen_samples._as_locust_measures(t, rt)
             size = np.maximum(0, size_mean[req] + size_spread[req] * rng.standard_normal(m)).astype(np.int64)
             status = np.where(failed, err_status[np.maximum(kind, 0)], status_ok[req]).astype(np.int32)
             exc = np.where(failed, np.maximum(kind, 0) * len(reqs) + req, -1)
             codes = lambda name, c: pa.DictionaryArray.from_arrays(  # noqa: E731
                 pa.array(c.astype(np.int32), mask=c < 0), dicts[name])
-            table = pa.table([pa.array(gen_samples.T0 + t), codes("request_type", req), codes("name", req),
-                              pa.array(rt), pa.array(size), pa.array(status), pa.array(~failed),
-                              codes("exception", exc), codes("requirement", req),
-                              codes("worker", np.zeros(m, np.int32)), pa.array(users)], schema=schema)
+            arrays = [pa.array(gen_samples.T0 + t), codes("request_type", req), codes("name", req),
+                      pa.array(rt), pa.array(size), pa.array(status), pa.array(~failed),
+                      codes("exception", exc), codes("requirement", req),
+                      codes("worker", np.zeros(m, np.int32)), pa.array(users)]
+            arrays.append(pa.array(((done + np.arange(m)) % PACED_USERS).astype(np.int32)))  # user, as recorded
+            if paced:
+                period = PACED_USERS / rate * 1000.0
+                late = np.where(rng.random(m) < STALL_RATE, rng.exponential(300.0, m), 0.0)
+                arrays += [pa.array(rt + late), pa.array((late // period).astype(np.int32)),
+                           pa.array(np.full(m, period))]
+            else:
+                arrays += [pa.nulls(m, f.type) for f in list(SCHEMA)[len(arrays):]]
+            table = pa.table(arrays, schema=schema)
             if pending is not None:
                 pending.result()
             pending = pool.submit(writer.write_table, table, row_group_size=ROW_GROUP_ROWS)
@@ -172,10 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rss-limit", type=float, default=12.0, help="GiB; a child past it is killed (default 12)")
     p.add_argument("--finalize", metavar="SIZES", help="instead: time the end-of-run conversion of a recorder "
                    "stream of each size (e.g. 5M,20M) to samples.parquet, in a child: wall, CPU, peak RSS")
+    p.add_argument("--paced", action="store_true", help="the samples of paced users, with their schedule "
+                   "columns and omitted slots: analyze also computes the latency from the schedule")
+    p.add_argument("--stall", action="store_true", help="a 4 s stall of the target halfway through each file: "
+                   "the stall search finds it and reads the blocked users' request times around it")
     p.add_argument("--write", nargs=3, metavar=("PATH", "N", "RATE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.write:
-        write_samples(args.write[0], int(args.write[1]), float(args.write[2]))
+        write_samples(args.write[0], int(args.write[1]), float(args.write[2]), paced=args.paced, stall=args.stall)
         return 0
     if args.finalize:
         return finalize(args)
@@ -185,12 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     limit = int(args.rss_limit * GiB)
     base = None
     for n in sizes:
-        path = os.path.join(args.dir, f"soak-{gen_samples.label(n)}-r{args.rate:g}.parquet")
+        kind = ("-paced" if args.paced else "") + ("-stall" if args.stall else "")
+        path = os.path.join(args.dir, f"soak-{gen_samples.label(n)}-r{args.rate:g}{kind}.parquet")
         if not os.path.exists(path):
             # In a child: a parent grown by writing would count in its later children's peak RSS (fork
             # copies its page tables; wait4's maxrss sees the child before it execs).
             started = time.perf_counter()
-            subprocess.run([sys.executable, __file__, "--write", path, str(n), str(args.rate)], check=True)
+            subprocess.run([sys.executable, __file__, "--write", path, str(n), str(args.rate),
+                            *(["--paced"] if args.paced else []), *(["--stall"] if args.stall else [])], check=True)
             took = time.perf_counter() - started
             print(f"soak_scale: wrote {path}: {n:,} samples, {os.path.getsize(path) / n:.2f} bytes/sample "
                   f"({took:.0f} s)", flush=True)

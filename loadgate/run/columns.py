@@ -222,9 +222,14 @@ class Columns:
 
 
 def _unpack(n: int, chunks: list[tuple[bool, bytes]]) -> dict[str, pa.Array]:
-    """Each column of the packed rows as an Arrow array (schedule columns of unpaced rows: NaN / -1)."""
+    """Each column of the packed rows as an Arrow array. The schedule columns of unpaced rows are NaN / -1
+    (null once :func:`build_batch` is done), or all null at once when no row of the flush has them."""
     out = {}
+    paced = any(schedule for schedule, _data in chunks)
     for attr, typecode in Columns.FIELDS + Columns.SCHEDULE:
+        if not paced and attr not in Columns.LAYOUTS[False][1].names:  # the usual unpaced run: nothing to read
+            out[attr] = pa.nulls(n, _ARROW[typecode])
+            continue
         parts = []
         for schedule, data in chunks:
             rows = np.frombuffer(data, Columns.LAYOUTS[schedule][1])
@@ -255,6 +260,8 @@ def build_batch(raw: tuple, worker: str, all_reqs: str) -> pa.RecordBatch:
 
 def _nan_to_null(column: pa.Array, n: int) -> pa.Array:
     """NaN marks a value that is not there (no response time; an unpaced user): null in the samples."""
+    if column.null_count == n:
+        return column
     if pc.any(pc.is_nan(column)).as_py():
         return pc.if_else(pc.is_nan(column), pa.nulls(n, pa.float64()), column)
     return column
@@ -262,6 +269,8 @@ def _nan_to_null(column: pa.Array, n: int) -> pa.Array:
 
 def _negative_to_null(column: pa.Array, zeros: pa.Array) -> pa.Array:
     """-1 marks a value that is not there (not a user's request; not an iteration's first): null."""
+    if column.null_count == len(column):
+        return column
     negative = pc.less(column, zeros)
     if pc.any(negative).as_py():
         return pc.if_else(negative, pa.nulls(len(column), pa.int32()), column)

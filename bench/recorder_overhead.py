@@ -253,9 +253,14 @@ def _interpolate(points: list[tuple[float, int]], t: float) -> float:
     raise SystemExit(f"no nginx count around {t:.1f}: the run ended before the measured stretch")
 
 
+def _pinned(args) -> list[str]:
+    """``taskset -c CORE`` for a generator under ``--pin`` (its children inherit it), else nothing."""
+    return ["taskset", "-c", str(args.gen_core)] if args.pin else []
+
+
 def run_plain(nginx: Nginx, args, tmp: str) -> dict:
     prefix = os.path.join(tmp, "plain")
-    cmd = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "-u", str(args.users),
+    cmd = [*_pinned(args), sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "-u", str(args.users),
            "-r", str(args.users), "-t", f"{args.seconds}s", "--host", nginx.url,
            "--csv", prefix, "--csv-full-history"]
     with Counter(nginx) as counter, open(os.path.join(tmp, "plain.log"), "wb") as log:
@@ -285,7 +290,7 @@ def _history_rate(path: str, start: float, end: float) -> float:
 
 def run_loadgate(nginx: Nginx, args, tmp: str, seconds: float, label: str = "loadgate") -> dict:
     out = os.path.join(tmp, label)
-    cmd = [sys.executable, "-m", "loadgate", "run", "--requirement", REQUIREMENT, "--scenarios", LOCUSTFILE,
+    cmd = [*_pinned(args), sys.executable, "-m", "loadgate", "run", "--requirement", REQUIREMENT, "--scenarios", LOCUSTFILE,
            "--thresholds", os.path.join(tmp, "thresholds"), "--users", str(args.users),
            "--spawn-rate", str(args.users), "--duration", f"{seconds:g}s", "--host", nginx.url, "--out", out]
     with Counter(nginx) as counter, open(os.path.join(tmp, f"{label}.log"), "wb") as log:
@@ -308,6 +313,13 @@ def run_loadgate(nginx: Nginx, args, tmp: str, seconds: float, label: str = "loa
             "errors": errors, "per_cpu": counter.per_cpu}
 
 
+def _pin_away(nginx: Nginx, args) -> None:
+    """Move nginx (master and worker) and this process to the core the generators do not use."""
+    for proc in [psutil.Process(nginx.proc.pid), *psutil.Process(nginx.proc.pid).children()]:
+        proc.cpu_affinity([args.other_core])
+    psutil.Process().cpu_affinity([args.other_core])
+
+
 def pairs(args) -> int:
     tmp = tempfile.mkdtemp(prefix="loadgate-recorder-")
     os.makedirs(os.path.join(tmp, "thresholds"))
@@ -315,6 +327,10 @@ def pairs(args) -> int:
         f.write(THRESHOLDS)
     rows = []
     with Nginx() as nginx:
+        if args.pin:  # nginx and this bench on one core, each generator alone on the other
+            _pin_away(nginx, args)
+            print(f"--pin: each generator alone on core {args.gen_core} (taskset), nginx and this bench on "
+                  f"core {args.other_core}")
         print(f"nginx-light on {nginx.url}; {args.pairs} alternated pairs of {args.seconds} s runs, "
               f"{args.users} FastHttpUsers, no wait; requests/s over the {args.seconds - 2 * SETTLE_S:g} s "
               "at full load")
@@ -360,19 +376,16 @@ def same_core(args) -> int:
     """Both generators at once, on one core: the host's drift (this VM's speed varies ±10% from second to
     second and more between runs) hits both alike, and the kernel shares the core between them evenly,
     so their throughputs compare what one request costs each, recorder included (its thread too)."""
-    if len(os.sched_getaffinity(0)) < 2 or shutil.which("taskset") is None:
-        raise SystemExit("--same-core needs 2 cores and taskset (util-linux)")
     tmp = tempfile.mkdtemp(prefix="loadgate-samecore-")
     os.makedirs(os.path.join(tmp, "thresholds"))
     with open(os.path.join(tmp, "thresholds", f"{REQUIREMENT}.yaml"), "w") as f:
         f.write(THRESHOLDS)
     gen_core, other = sorted(os.sched_getaffinity(0))[:2]
     ratios, per_cpu = [], []
+    args.gen_core, args.other_core = gen_core, other
     with Nginx() as ng_plain, Nginx() as ng_lg:
         for ng in (ng_plain, ng_lg):  # nginx (and this bench) on the other core, each side its own nginx to count
-            for proc in [psutil.Process(ng.proc.pid), *psutil.Process(ng.proc.pid).children()]:
-                proc.cpu_affinity([other])
-        psutil.Process().cpu_affinity([other])
+            _pin_away(ng, args)
         print(f"plain Locust and loadgate run at the same time, both on core {gen_core} (taskset), each against its "
               f"own nginx-light on core {other}; {args.pairs} pairs of {args.seconds} s runs, {args.users} users each, "
               "the side started first alternating; requests/s by nginx's count over the stretch where both are "
@@ -520,7 +533,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="memory mode: keep the run directory and its log")
     p.add_argument("--same-core", action="store_true",
                    help="run each pair at the same time on one core instead of one after the other")
+    p.add_argument("--pin", action="store_true",
+                   help="alternated pairs with each generator alone on one core and nginx and the bench on the "
+                        "other (taskset), so that the kernel's placement does not vary between runs")
     args = p.parse_args(argv)
+    if (args.pin or args.same_core) and (len(os.sched_getaffinity(0)) < 2 or shutil.which("taskset") is None):
+        p.error("--pin and --same-core need 2 cores and taskset (util-linux)")
+    args.gen_core, args.other_core = (sorted(os.sched_getaffinity(0)) + [0, 0])[:2]
     if args.seconds <= 2 * SETTLE_S + 2:
         p.error(f"--seconds must exceed {2 * SETTLE_S + 2:g}")
     return memory(args) if args.minutes else same_core(args) if args.same_core else pairs(args)

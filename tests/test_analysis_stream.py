@@ -91,7 +91,7 @@ def _no_mean(stats: dict) -> dict:
     return {**stats, "response_time_ms": {k: v for k, v in stats["response_time_ms"].items() if k != "mean"}}
 
 
-@settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(n=st.integers(1, 1500), seed=st.integers(0, 2**32 - 1), kind=stream_kind, groups=st.integers(1, 4),
        cut=st.sampled_from(["none", "inside", "edges", "empty"]), rows_per_group=st.sampled_from([1, 13, 400, 1 << 20]),

@@ -77,9 +77,11 @@ class RankSearch:
     ``passes_left``, stream every row again through ``add`` and call ``advance``; then ``keys``.
     """
 
-    def __init__(self, lo: int, hi: int, *, cells: int = _CELLS, gather: int = _GATHER) -> None:
-        """``lo``, ``hi``: the smallest and largest key any row will have."""
-        self.cells_budget, self.gather_budget = cells, gather
+    def __init__(self, lo: int, hi: int, *, cells: int | None = None, gather: int | None = None) -> None:
+        """``lo``, ``hi``: the smallest and largest key any row will have; ``cells``, ``gather``: the budgets
+        (default :data:`_CELLS`, :data:`_GATHER`, read when called: tests shrink them to force many passes)."""
+        self.cells_budget = _CELLS if cells is None else cells
+        self.gather_budget = _GATHER if gather is None else gather
         self.level = _Level([lo], [hi + 1], min(_FIRST_BITS, max(1, (hi - lo).bit_length())))
         self.n_base = 0
         self.hist = np.zeros((0, self.level.n_cells), np.int64)

@@ -149,7 +149,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from loadgate.history.compare import compare_runs, format_compare
+    from loadgate.history.compare_rows import compare_runs
+    from loadgate.history.compare_table import format_compare
 
     doc = compare_runs(args.baseline, args.candidate, tolerance_latency=args.tolerance_latency,
                        tolerance_errors=args.tolerance_errors)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from loadgate.errors import ConfigError, LoadgateError
 from loadgate.gate.thresholds import Threshold, ThresholdFile, required_percentiles
 from loadgate.history import compare
 from loadgate.history import store as history
+from loadgate.history.compare_rows import load_pair
 
 LAST_PASS = "last-pass"
 COMPARISON = "comparison.json"  # the loadgate.compare/1 document of a run against its baseline
@@ -113,21 +114,22 @@ def against(spec: str | None, run_dir: str, run: Mapping, files: Mapping[str, Th
     if base is None:
         return None
     say(f"loadgate: baseline {base.run_id} ({base.how})")
-    return Against(base, run_dir, say)
+    return Against(base, run_dir, say, [t.metric for tf in files.values() for t in tf.thresholds])
 
 
 class Against:
     """A run measured against its baseline, from both runs' raw samples (each loaded at most once)."""
 
-    def __init__(self, base: Baseline, run_dir: str, say: Callable[[str], None]) -> None:
-        self.base, self.run_dir, self.say = base, run_dir, say
+    def __init__(self, base: Baseline, run_dir: str, say: Callable[[str], None], metrics: Iterable[str] = ()) -> None:
+        """``metrics``: the thresholds' metrics, so that the percentiles the gate asks about are read."""
+        self.base, self.run_dir, self.say, self.metrics = base, run_dir, say, list(metrics)
         self.usable = all(os.path.isfile(os.path.join(d, rundir.SAMPLES)) for d in (base.run_dir, run_dir))
         self._runs: tuple[Any, Any] | None = None
 
     def _loaded(self) -> tuple[Any, Any] | None:
         if self._runs is None and self.usable:
             try:
-                self._runs = (compare.load_run(self.base.run_dir), compare.load_run(self.run_dir))
+                self._runs = load_pair(self.base.run_dir, self.run_dir, self.metrics)
             except LoadgateError as e:
                 self.usable = False
                 self.say(f"loadgate: warning: cannot compare with the baseline's samples ({e}); regression "

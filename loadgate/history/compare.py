@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from loadgate.analysis.run_window import run_window
+from loadgate.analysis.select import lerp, linear_plan
 from loadgate.data import rundir
 from loadgate.data.samples import read_samples
 from loadgate.errors import ConfigError
@@ -63,11 +63,36 @@ class Change:
 
 @dataclass(frozen=True)
 class Group:
-    """The samples of one scope in one run's window: response times (sorted, ms) and failures."""
+    """The samples of one scope in one run's window: response times (sorted, ms) and failures.
+
+    ``times`` is every response time of the scope, sorted; or, read from a samples file in bounded memory
+    (``ranks`` given), only the order statistics at those 0-based ranks (sorted, distinct) of its
+    ``latencies`` response times: the ones the comparison reads.
+    """
 
     times: np.ndarray
     requests: int
     failures: int
+    ranks: np.ndarray | None = None
+    latencies: int = 0
+
+    @property
+    def n(self) -> int:
+        """Response times in the scope (requests without one are left out)."""
+        return len(self.times) if self.ranks is None else self.latencies
+
+    def at(self, ranks: np.ndarray) -> np.ndarray:
+        """The order statistics at 0-based ``ranks``."""
+        if self.ranks is None:
+            return self.times[ranks]
+        pos = np.minimum(np.searchsorted(self.ranks, ranks), max(len(self.ranks) - 1, 0))
+        if not len(self.ranks) or not np.array_equal(self.ranks[pos], ranks):
+            raise LookupError("an order statistic the comparison did not plan for was asked for")
+        return self.times[pos]
+
+
+def _group(x: Group | np.ndarray) -> Group:
+    return x if isinstance(x, Group) else Group(np.asarray(x), len(x), 0)
 
 
 @dataclass(frozen=True)
@@ -81,19 +106,37 @@ class RunSamples:
 
 # --- statistics ------------------------------------------------------------------------------
 
-def _boot_percentile(x: np.ndarray, q: float, rng: np.random.Generator, size: int) -> np.ndarray:
-    """``size`` bootstrap replicates of ``np.percentile(resample(x), q)`` for sorted ``x``."""
-    n = len(x)
+def _boot_ranks(n: int, q: float, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """The 0-based ranks :func:`_boot_percentile` reads for ``size`` replicates of percentile ``q`` of n
+    values: (lower ranks, upper ranks or None, weight of the upper). They depend on n, q and the
+    generator's state, never on the values: what lets the comparison plan them before reading a sample."""
     h = (n - 1) * q / 100.0
     lo = math.floor(h)
     g, j = h - lo, lo + 1  # j: 1-based rank of the lower order statistic used by "linear"
     u = rng.beta(j, n - j + 1, size)  # the j-th smallest of n uniforms
-    first = x[np.minimum((u * n).astype(np.int64), n - 1)]
+    first = np.minimum((u * n).astype(np.int64), n - 1)
     if g == 0 or j >= n:
-        return first
+        return first, None, g
     # given the j-th smallest of n uniforms is u, the (j+1)-th is u + (1-u) * min of n-j uniforms
-    second = x[np.minimum(((u + (1.0 - u) * rng.beta(1, n - j, size)) * n).astype(np.int64), n - 1)]
-    return first + g * (second - first)
+    return first, np.minimum(((u + (1.0 - u) * rng.beta(1, n - j, size)) * n).astype(np.int64), n - 1), g
+
+
+def _boot_percentile(x: Group | np.ndarray, q: float, rng: np.random.Generator, size: int) -> np.ndarray:
+    """``size`` bootstrap replicates of ``np.percentile(resample(x), q)`` for sorted ``x``."""
+    x = _group(x)
+    first, second, g = _boot_ranks(x.n, q, rng, size)
+    low = x.at(first)
+    return low if second is None else low + g * (x.at(second) - low)
+
+
+def _percentile(x: Group, q: float) -> float | None:
+    """numpy's linear percentile ``q`` of the scope's response times; None without any."""
+    if not x.n:
+        return None
+    if x.ranks is None:
+        return float(np.percentile(x.times, q))
+    prev, nxt, gamma = linear_plan(np.array([x.n]), (q,))
+    return float(lerp(x.at(prev[0]), x.at(nxt[0]), gamma[0])[0])
 
 
 def _enough(n: int, q: float) -> bool:
@@ -101,16 +144,18 @@ def _enough(n: int, q: float) -> bool:
     return n >= MIN_SAMPLES and tail >= MIN_TAIL
 
 
-def percentile_change(base: np.ndarray, cand: np.ndarray, q: float, tolerance: float = TOLERANCE_LATENCY,
-                      *, seed: int = _SEED, resamples: int = RESAMPLES) -> Change:
-    """Relative change of percentile ``q`` from ``base`` to ``cand`` (both sorted, NaN-free)."""
+def percentile_change(base: Group | np.ndarray, cand: Group | np.ndarray, q: float,
+                      tolerance: float = TOLERANCE_LATENCY, *, seed: int = _SEED, resamples: int | None = None) -> Change:
+    """Relative change of percentile ``q`` from ``base`` to ``cand`` (sorted NaN-free arrays, or groups);
+    ``resamples`` (default :data:`RESAMPLES`, as :func:`wanted_ranks` plans them)."""
+    base, cand = _group(base), _group(cand)
+    resamples = RESAMPLES if resamples is None else resamples
     metric = _pkey(q)
-    b = float(np.percentile(base, q)) if len(base) else None
-    c = float(np.percentile(cand, q)) if len(cand) else None
+    b, c = _percentile(base, q), _percentile(cand, q)
     if b is None or c is None or b <= 0:
         return Change(metric, b, c, None, None, None, "unchanged")
     change = c / b - 1.0
-    if not (_enough(len(base), q) and _enough(len(cand), q)):
+    if not (_enough(base.n, q) and _enough(cand.n, q)):
         return Change(metric, b, c, change, None, None, "unchanged")
     rng = np.random.default_rng(seed)
     rb = _boot_percentile(base, q, rng, resamples)
@@ -121,6 +166,39 @@ def percentile_change(base: np.ndarray, cand: np.ndarray, q: float, tolerance: f
     below, above = int(np.count_nonzero(ratio <= 0)), int(np.count_nonzero(ratio >= 0))
     p = min(1.0, 2.0 * (1 + min(below, above)) / (resamples + 1))
     return Change(metric, b, c, change, (lo, hi), p, _status(lo, hi, tolerance))
+
+
+def wanted_ranks(n_base: int, n_cand: int, key: Key, metrics: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The 0-based ranks of the baseline's and the candidate's response times in scope ``key`` (``n_base``
+    and ``n_cand`` of them) that comparing ``metrics`` there reads: each percentile's two neighbours and,
+    when both runs have enough samples for an interval, the bootstrap's ranks, drawn as
+    :func:`percentile_change` draws them (same seed, same order)."""
+    out: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+    for m in metrics:
+        q = _percentile_of(m)
+        if q is None:
+            continue
+        for n, ranks in zip((n_base, n_cand), out):
+            if n:
+                prev, nxt, _gamma = linear_plan(np.array([n]), (q,))
+                ranks += [prev[0], nxt[0]]
+        if _enough(n_base, q) and _enough(n_cand, q):
+            rng = np.random.default_rng(_seed(key, m))
+            for n, ranks in zip((n_base, n_cand), out):
+                first, second, _g = _boot_ranks(n, q, rng, RESAMPLES)
+                ranks += [first] if second is None else [first, second]
+    return tuple(np.unique(np.concatenate(r)) if r else np.zeros(0, np.int64) for r in out)
+
+
+def _percentile_of(metric: str) -> float | None:
+    """95.0 for "p95"; None for a metric that is no percentile."""
+    if not metric.startswith("p"):
+        return None
+    try:
+        q = float(metric[1:])
+    except ValueError:
+        return None
+    return q if 0 <= q <= 100 else None
 
 
 def _wilson(x: int, n: int) -> tuple[float, float]:
@@ -173,15 +251,25 @@ def compare_groups(base: Group, cand: Group, key: Key, *, tolerance_latency: flo
             out.append(error_rate_change(base.failures, base.requests, cand.failures, cand.requests,
                                          tolerance_errors))
         else:
-            out.append(percentile_change(base.times, cand.times, float(m[1:]), tolerance_latency,
-                                         seed=_seed(key, m)))
+            out.append(percentile_change(base, cand, float(m[1:]), tolerance_latency, seed=_seed(key, m)))
     return out
 
 
 # --- run directories -------------------------------------------------------------------------
 
+def scope_keys(label: str, request_type: str, name: str) -> list[Key]:
+    """The scopes a request of a requirement label ("REQ-A,REQ-B", or "") counts in: per requirement the
+    request itself and the requirement as a whole; without a requirement, the request alone."""
+    ids = [r.strip() for r in label.split(",") if r.strip()]
+    if not ids:
+        return [(None, request_type, name)]
+    return [key for rid in ids for key in ((rid, request_type, name), (rid, None, None))]
+
+
 def load_run(run_dir: str) -> RunSamples:
-    """The samples of ``run_dir`` in its analysis window (whole file if it has no run.json), grouped."""
+    """The samples of ``run_dir`` in its analysis window (whole file if it has no run.json), grouped, every
+    response time held: the whole-table reference :func:`loadgate.history.compare_rows.load_pair` (bounded
+    memory, what the commands use) is tested against."""
     rundir.check_run_dir(run_dir)
     path = os.path.join(run_dir, rundir.SAMPLES)
     if not os.path.exists(path):
@@ -196,11 +284,8 @@ def load_run(run_dir: str) -> RunSamples:
     for (label, rtype, name), g in df.groupby(["requirement", "request_type", "name"], sort=True, observed=True):
         times = g["response_time_ms"].to_numpy(dtype=np.float64)
         piece = (times[~np.isnan(times)], len(g), int((~g["success"].fillna(False).astype(bool)).sum()))
-        ids = [r.strip() for r in str(label).split(",") if r.strip()] or [None]
-        for rid in ids:
-            parts.setdefault((rid, rtype, name), []).append(piece)
-            if rid is not None:
-                parts.setdefault((rid, None, None), []).append(piece)
+        for key in scope_keys(str(label), rtype, name):
+            parts.setdefault(key, []).append(piece)
     groups = {k: Group(np.sort(np.concatenate([p[0] for p in v])), sum(p[1] for p in v), sum(p[2] for p in v))
               for k, v in parts.items()}
     return RunSamples(os.path.basename(os.path.normpath(run_dir)), run_dir, groups)
@@ -231,16 +316,6 @@ def compare_loaded(base: RunSamples, cand: RunSamples, *, tolerance_latency: flo
             "confidence": 0.95, "unmatched": unmatched}
 
 
-def compare_runs(baseline_dir: str, candidate_dir: str, *, tolerance_latency: float = TOLERANCE_LATENCY,
-                 tolerance_errors: float = TOLERANCE_ERRORS) -> dict:
-    """Compare two run directories: the ``loadgate.compare/1`` document (CONTRACT section 9)."""
-    base, cand = load_run(baseline_dir), load_run(candidate_dir)
-    if not base.groups.keys() & cand.groups.keys():
-        raise ConfigError(f"{baseline_dir} and {candidate_dir} have no request or requirement in common "
-                          "in their analysis windows: nothing to compare; pick two runs of the same requirement")
-    return compare_loaded(base, cand, tolerance_latency=tolerance_latency, tolerance_errors=tolerance_errors)
-
-
 # --- the gate's regression thresholds --------------------------------------------------------
 
 CI = tuple[float, float]
@@ -261,72 +336,9 @@ def regression_ci(base: RunSamples, cand: RunSamples) -> Callable[[str, str | No
             ch = error_rate_change(b.failures, b.requests, c.failures, c.requests)
             rate = ch.baseline
             return None if ch.ci is None or not rate else (ch.ci[0] / rate, ch.ci[1] / rate)
-        try:
-            q = float(metric[1:]) if metric.startswith("p") else None
-        except ValueError:
-            q = None
-        if q is None:
-            return None
-        return percentile_change(b.times, c.times, q, seed=_seed(key, metric)).ci
+        q = _percentile_of(metric)
+        return None if q is None else percentile_change(b, c, q, seed=_seed(key, metric)).ci
     return ci
-
-
-# --- the terminal table ----------------------------------------------------------------------
-
-def _fmt_change(x: float | None, kind: str) -> str:
-    if x is None or not math.isfinite(x):
-        return "-"
-    return f"{x * 100:+.2f}pp" if kind == "absolute" else f"{x * 100:+.1f}%"
-
-
-def _fmt_value(x: float | None, metric: str) -> str:
-    if x is None:
-        return "-"
-    return f"{x * 100:.2f}%" if metric == "error_rate" else f"{x:.1f} ms"
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def _plain(text: object) -> str:
-    """Printable on a terminal: control characters (escape sequences from a server) shown as '?'."""
-    return _CONTROL.sub("?", str(text))
-
-
-def format_compare(doc: Mapping, *, color: bool = False) -> str:
-    """The comparison as an aligned table and a verdict line."""
-    header = ["requirement", "request", "metric", "baseline", "candidate", "change", "95% CI", "p", "status"]
-    rows = []
-    for r in doc["requests"]:
-        kind = r.get("change_kind", "relative")
-        ci = r.get("ci")
-        p = r.get("p_value")
-        rows.append([_plain(r["requirement"] or "-"),
-                     "(all requests)" if r["request_type"] is None else _plain(f"{r['request_type']} {r['name']}"),
-                     r["metric"], _fmt_value(r["baseline"], r["metric"]), _fmt_value(r["candidate"], r["metric"]),
-                     _fmt_change(r["change"], kind),
-                     f"[{_fmt_change(ci[0], kind)}, {_fmt_change(ci[1], kind)}]" if ci else "(too few)",
-                     "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"), r["status"]])
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    widths[1] = min(widths[1], 40)
-    right = {3, 4, 5, 7}
-    colors = {"regression": "31;1", "improvement": "32", "unchanged": "0"}
-    out = [f"baseline:  {_plain(doc['baseline'])}", f"candidate: {_plain(doc['candidate'])}"]
-    for i, row in enumerate([header, *rows]):
-        cells = [(c if len(c) <= widths[j] else c[: widths[j] - 1] + "~") for j, c in enumerate(row)]
-        cells = [c.rjust(widths[j]) if j in right else c.ljust(widths[j]) for j, c in enumerate(cells)]
-        if color and i > 0:
-            cells[-1] = f"\x1b[{colors.get(row[-1], '0')}m{row[-1]}\x1b[0m"
-        out.append("  ".join(cells).rstrip())
-    for u in doc.get("unmatched") or ():
-        what = "(all requests)" if u["request_type"] is None else f"{u['request_type']} {u['name']}"
-        out.append(_plain(f"  note: {u['requirement'] or '-'} {what} only in the {u['only_in']}; not compared"))
-    n = sum(r["status"] == "regression" for r in doc["requests"])
-    tol = doc.get("tolerance") or {}
-    out.append(f"verdict: {doc['verdict'].upper()} ({n} regression{'s' if n != 1 else ''}; a regression is a "
-               f"95% CI entirely beyond the tolerance: latency +{tol.get('latency', TOLERANCE_LATENCY) * 100:g}%, "
-               f"error rate +{tol.get('error_rate', TOLERANCE_ERRORS) * 100:g}pp)")
-    return "\n".join(out)
 
 
 def parse_tolerance(text: str) -> float:

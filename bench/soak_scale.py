@@ -5,6 +5,7 @@
     python bench/soak_scale.py --finalize 5M,20M                       # the end-of-run stream -> Parquet
     python bench/soak_scale.py --paced --sizes 10M,200M --duckdb-sizes ''   # paced users: + latency from the schedule
     python bench/soak_scale.py --stall --sizes 10M,200M --duckdb-sizes ''   # a stall for the stall search to find
+    python bench/soak_scale.py --compare --sizes 10M,200M --duckdb-sizes ''  # loadgate compare of two such runs
 
 For each size it writes (once, in bounded memory: one row group of 1M rows at a time) a synthetic
 ``samples.parquet`` the way ``loadgate run`` lays one out — row groups of 1M rows in time order, the
@@ -22,6 +23,10 @@ p50/p90/p95/p99/p99.9, max, and the per-second count, failures, p50/p95/p99 and 
 wall and CPU time, peak RSS, ns per sample, and for every size the time against the smallest size's
 linear extrapolation (the target: ≤ 1.5x) and RSS against 4 GiB; it checks that loadgate's overall
 percentiles equal DuckDB's. Files are deleted afterwards unless ``--keep`` (disk: ~9.5 bytes a sample).
+
+``--compare``: also a second file of each size (another seed), and ``python -m loadgate compare A B
+--json`` of two run directories holding them (samples only: the whole file is the window): wall time,
+CPU, peak RSS and ns per sample of both runs.
 
 DuckDB is a bench-only dependency (``pip install -e '.[bench]'``), never a runtime one.
 Timings are of a shared 2-core machine: read the ratios measured in the same run, not the seconds.
@@ -205,10 +210,13 @@ def main(argv: list[str] | None = None) -> int:
                    "columns and omitted slots: analyze also computes the latency from the schedule")
     p.add_argument("--stall", action="store_true", help="a 4 s stall of the target halfway through each file: "
                    "the stall search finds it and reads the blocked users' request times around it")
+    p.add_argument("--compare", action="store_true", help="also time 'loadgate compare' of two runs of each size")
     p.add_argument("--write", nargs=3, metavar=("PATH", "N", "RATE"), help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.write:
-        write_samples(args.write[0], int(args.write[1]), float(args.write[2]), paced=args.paced, stall=args.stall)
+        write_samples(args.write[0], int(args.write[1]), float(args.write[2]), seed=args.seed, paced=args.paced,
+                      stall=args.stall)
         return 0
     if args.finalize:
         return finalize(args)
@@ -220,16 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         kind = ("-paced" if args.paced else "") + ("-stall" if args.stall else "")
         path = os.path.join(args.dir, f"soak-{gen_samples.label(n)}-r{args.rate:g}{kind}.parquet")
-        if not os.path.exists(path):
-            # In a child: a parent grown by writing would count in its later children's peak RSS (fork
-            # copies its page tables; wait4's maxrss sees the child before it execs).
-            started = time.perf_counter()
-            subprocess.run([sys.executable, __file__, "--write", path, str(n), str(args.rate),
-                            *(["--paced"] if args.paced else []), *(["--stall"] if args.stall else [])], check=True)
-            took = time.perf_counter() - started
-            print(f"soak_scale: wrote {path}: {n:,} samples, {os.path.getsize(path) / n:.2f} bytes/sample "
-                  f"({took:.0f} s)", flush=True)
+        second = path.replace(".parquet", "-seed2.parquet")
+        for file, seed in [(path, 1), *([(second, 2)] if args.compare else [])]:
+            if not os.path.exists(file):
+                _write(file, n, args, seed)
         try:
+            if args.compare:
+                compare(path, second, n, args, limit)
             if n <= 100_000_000:
                 analyze_speed.warm(path)
             out = os.path.join(args.dir, f"soak-{gen_samples.label(n)}.loadgate.json")
@@ -256,8 +261,45 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
         finally:
             if not args.keep:
-                os.unlink(path)
+                for file in (path, second):
+                    if os.path.exists(file):
+                        os.unlink(file)
     return 0
+
+
+def _write(path: str, n: int, args: argparse.Namespace, seed: int) -> None:
+    # In a child: a parent grown by writing would count in its later children's peak RSS (fork
+    # copies its page tables; wait4's maxrss sees the child before it execs).
+    started = time.perf_counter()
+    subprocess.run([sys.executable, __file__, "--write", path, str(n), str(args.rate), "--seed", str(seed),
+                    *(["--paced"] if args.paced else []), *(["--stall"] if args.stall else [])], check=True)
+    took = time.perf_counter() - started
+    print(f"soak_scale: wrote {path}: {n:,} samples, {os.path.getsize(path) / n:.2f} bytes/sample "
+          f"({took:.0f} s)", flush=True)
+
+
+def compare(first: str, second: str, n: int, args: argparse.Namespace, limit: int) -> None:
+    """``loadgate compare`` of two run directories that hold ``first`` and ``second`` as their samples."""
+    dirs = []
+    for name, file in (("a", first), ("b", second)):
+        d = os.path.join(args.dir, f"compare-{gen_samples.label(n)}-{name}")
+        os.makedirs(d, exist_ok=True)
+        link = os.path.join(d, "samples.parquet")
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(os.path.abspath(file), link)
+        dirs.append(d)
+    out = os.path.join(args.dir, f"compare-{gen_samples.label(n)}.json")
+    try:
+        r = analyze_speed.run_child([sys.executable, "-m", "loadgate", "compare", *dirs, "--json"], out, limit)
+        doc = json.load(open(out))
+        print(f"{gen_samples.label(n):>5} loadgate compare (2 x {gen_samples.label(n)}): {analyze_speed.fmt(r)}  "
+              f"{r['wall'] / (2 * n) * 1e9:6.1f} ns/sample  RSS {'<=' if r['rss'] <= 4 * GiB else '>'} 4 GiB; "
+              f"{len(doc['requests'])} rows, verdict {doc['verdict']}", flush=True)
+    finally:
+        for d in dirs:
+            os.unlink(os.path.join(d, "samples.parquet"))
+            os.rmdir(d)
 
 
 if __name__ == "__main__":

@@ -266,19 +266,9 @@ class _Streamed(RowReader):
         values = np.full(ranks.shape, np.nan)
         if has.any():
             group = np.broadcast_to(np.arange(n_out)[:, None], ranks.shape)
-            search = self.search
-            search.ask(po, pb, group[has], ranks[has])
-            columns = ["timestamp", "request_type", "name", "requirement", "response_time_ms"]
-            while search.passes_left:
-                for _, batch in self._batches(self.order, columns):
-                    # Group codes and the window only for the rows in a wanted cell: a few in a thousand.
-                    among = None if batch is None else search.maybe(to_keys(numpy_of(batch.column("response_time_ms"),
-                                                                                     np.nan)))
-                    rows = None if among is None or among.size == 0 else self._rows(batch, False, among)
-                    if rows is not None:
-                        search.add(rows.base, to_keys(rows.values), len(self.combos))
-                search.advance()
-            values[has] = from_keys(search.keys)
+            self.search.ask(po, pb, group[has], ranks[has])
+            self.refine(self.search, self.order)
+            values[has] = from_keys(self.search.keys)
         k = len(qs)
         return values, lerp(values[:, 2:2 + k], values[:, 2 + k:2 + 2 * k], gamma)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from loadgate.analysis.ranks import RankSearch, to_keys
 from loadgate.analysis.window import Window
 from loadgate.data.arrowbuf import numpy_of
 from loadgate.data.row_groups import RowGroups
@@ -83,6 +84,19 @@ class RowReader:
                 return
             pending = self.pool.submit(next, it, None)
             yield got
+
+    def refine(self, search: RankSearch, order: list[int]) -> None:
+        """``search``'s further passes over row groups ``order``, until each rank it was asked for is found."""
+        columns = ["timestamp", "request_type", "name", "requirement", "response_time_ms"]
+        while search.passes_left:
+            for _, batch in self._batches(order, columns):
+                # Group codes and the window only for the rows in a wanted cell: a few in a thousand.
+                among = None if batch is None else search.maybe(to_keys(numpy_of(batch.column("response_time_ms"),
+                                                                                 np.nan)))
+                rows = None if among is None or among.size == 0 else self._rows(batch, False, among)
+                if rows is not None:
+                    search.add(rows.base, to_keys(rows.values), len(self.combos))
+            search.advance()
 
     def _rows(self, batch: pa.RecordBatch, full: bool, among: np.ndarray | None = None,
               in_order: bool = False) -> Rows | None:

@@ -28,7 +28,6 @@ from loadgate.analysis.run_window import run_window
 from loadgate.analysis.stream_rows import RowReader
 from loadgate.analysis.window import Window
 from loadgate.data import rundir
-from loadgate.data.arrowbuf import numpy_of
 from loadgate.data.row_groups import RowGroups
 from loadgate.errors import ConfigError
 from loadgate.history.compare import (
@@ -145,15 +144,7 @@ class _Run(RowReader):
                 search.add(rows.base[has], to_keys(rows.values[has]), n_base)
         search.ask(po, pb, np.concatenate([np.full(r.size, outs[k], np.int64) for k, r in asked]),
                    np.concatenate([r for _k, r in asked]))
-        while search.passes_left:
-            for _k, batch in self._batches(self.order, _COLUMNS):
-                # Group codes and the window only for the rows in a wanted cell: a few in a thousand.
-                among = None if batch is None else search.maybe(to_keys(numpy_of(batch.column("response_time_ms"),
-                                                                                 np.nan)))
-                rows = None if among is None or among.size == 0 else self._rows(batch, False, among)
-                if rows is not None:
-                    search.add(rows.base, to_keys(rows.values), n_base)
-            search.advance()
+        self.refine(search, self.order)
         found = from_keys(search.keys)
         bounds = np.cumsum([0] + [r.size for _k, r in asked])
         return {key: found[bounds[i]:bounds[i + 1]] for i, (key, _r) in enumerate(asked)}

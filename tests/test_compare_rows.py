@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loadgate.analysis import ranks
+from loadgate.data.row_groups import RowGroups
 from loadgate.errors import ConfigError
 from loadgate.history import compare
 from loadgate.history.compare_rows import compare_runs, load_pair
@@ -110,3 +111,19 @@ def test_runs_with_nothing_in_common_and_missing_samples(tmp_path):
     (Path(c) / "run.json").write_text(json.dumps({"start": T0 + 1000, "end": T0 + 1100}))  # a window after every sample
     with pytest.raises(ConfigError, match="nothing to compare"):
         compare_runs(a, c)
+
+
+def test_statistics_that_do_not_hold_cost_a_pass_not_a_wrong_value(tmp_path):
+    """The histogram's range comes from the row groups' min/max statistics; a writer whose statistics are
+    too narrow (none we know; a mock stands in) makes the count pass start again from the data."""
+    a = run_dir(tmp_path, "a", 3000, "lognormal", 1, 400, True)
+    b = run_dir(tmp_path, "b", 3000, "outlier", 2, 400, True)
+    real = RowGroups.ranges
+
+    def narrow(self, column, *, read=False):
+        got = real(self, column, read=read)
+        return got if read or column != "response_time_ms" else [r and (r[0] + 1, r[1] - 1) for r in got]
+
+    with mock.patch.object(RowGroups, "ranges", narrow):
+        streamed = load_pair(a, b)
+    assert same(compare.compare_loaded(*streamed), compare.compare_loaded(compare.load_run(a), compare.load_run(b)))

@@ -4,12 +4,14 @@ another on the machine that ran it).
 
 The bootstrap of a percentile reads order statistics at ranks drawn from Beta distributions, and those
 ranks depend on the two runs' sample sizes, the percentile and the row's seed, never on the values
-(:func:`loadgate.history.compare.wanted_ranks`). So each run is read three times, a row group at a time:
+(:func:`loadgate.history.compare.wanted_ranks`). So each run is read twice, a row group at a time:
 
-1. count each scope's requests, failures and response times, and the range of the response times;
-2. count the response times in a histogram per (request type, name, requirement label), then, the ranks
-   planned from both runs' counts, 3. gather the rows in the histogram cells that hold a wanted rank, and
-   pick each rank exactly (:class:`loadgate.analysis.ranks.RankSearch`, the streamed summary's search).
+1. count each scope's requests, failures and response times, and the response times in a histogram per
+   (request type, name, requirement label), between the smallest and largest the row groups' statistics
+   give (a writer whose statistics do not hold costs one more pass, never a wrong value);
+2. once the ranks are planned from both runs' counts, gather the rows in the histogram cells that hold a
+   wanted rank, and pick each rank exactly (:class:`loadgate.analysis.ranks.RankSearch`, the streamed
+   summary's search; a cell still too full is split in a further pass).
 
 Memory: the histograms, and per scope the planned ranks (at most ~20,000 for each percentile compared,
 wherever a percentile has enough samples for an interval); never a run's samples.
@@ -42,8 +44,7 @@ from loadgate.history.compare import (
     wanted_ranks,
 )
 
-_COLUMNS = ["timestamp", "request_type", "name", "requirement", "response_time_ms"]  # the rank search's passes
-_COUNTED = [*_COLUMNS, "success", "users"]  # the first pass
+_COUNTED = ["timestamp", "request_type", "name", "requirement", "response_time_ms", "success", "users"]
 
 
 def compare_runs(baseline_dir: str, candidate_dir: str, *, tolerance_latency: float = TOLERANCE_LATENCY,
@@ -85,15 +86,25 @@ class _Run(RowReader):
         else:
             ends = [r for r in ts_ranges if r is not None]
             window = Window(min(r[0] for r in ends), max(r[1] for r in ends)) if ends else Window(0.0, -1.0)
-        super().__init__(groups, pool, window)
+        self.window = window
         self.order = [i for i, r in enumerate(ts_ranges) if r is not None and r[1] >= window.start
                       and r[0] <= window.end]
-        self._count()
+        try:
+            self._count(groups, pool, read=False)
+        except _StatisticsWrong:
+            self._count(groups, pool, read=True)
 
-    def _count(self) -> None:
-        """The first pass: per base group its requests, failures and response times; the times' key range."""
+    def _count(self, groups: RowGroups, pool: ThreadPoolExecutor, *, read: bool) -> None:
+        """The first pass: per base group its requests, failures and response times, and the histogram of
+        the times. ``read``: the times' range from the data, not from the row groups' statistics."""
+        super().__init__(groups, pool, self.window)  # base groups numbered afresh
+        used = set(self.order)
+        ranges = [r for i, r in enumerate(groups.ranges("response_time_ms", read=read)) if i in used and r]
+        self.search = None
+        if ranges:
+            lo, hi = (int(k) for k in to_keys(np.array([min(r[0] for r in ranges), max(r[1] for r in ranges)])))
+            self.search = RankSearch(lo, hi)
         n = fails = nlat = np.zeros(0, np.int64)
-        lo, hi = None, None
         for _k, batch in self._batches(self.order, _COUNTED):
             rows = None if batch is None else self._rows(batch, True)
             if rows is None:
@@ -106,9 +117,9 @@ class _Run(RowReader):
             nlat += np.bincount(rows.base[has], minlength=size)
             if has.any():
                 keys = to_keys(rows.values[has])
-                lo = int(keys.min()) if lo is None else min(lo, int(keys.min()))
-                hi = int(keys.max()) if hi is None else max(hi, int(keys.max()))
-        self.range = (lo, hi)
+                if self.search is None or int(keys.min()) < lo or int(keys.max()) > hi:
+                    raise _StatisticsWrong
+                self.search.add(rows.base[has], keys, size)
         rt, nm, rq = (lab.labels for lab in self.labels)
         self.keys: dict[Key, list[int]] = {}  # scope -> its base groups
         for b, (r, m, q) in enumerate(self.combos):
@@ -130,21 +141,18 @@ class _Run(RowReader):
 
     def _gather(self, wanted: dict[Key, np.ndarray]) -> dict[Key, np.ndarray]:
         asked = [(key, ranks) for key, ranks in wanted.items() if ranks.size]
-        if not asked or self.range[0] is None:
+        if not asked or self.search is None:
             return {}
-        search = RankSearch(*self.range)
         outs = {key: o for o, (key, _ranks) in enumerate(asked)}
         pairs = [(outs[key], b) for key, _ranks in asked for b in self.keys[key]]
         po, pb = (np.array([p[i] for p in pairs], np.int64) for i in (0, 1))
-        n_base = len(self.combos)
-        for _k, batch in self._batches(self.order, _COLUMNS):  # the histogram pass
-            rows = None if batch is None else self._rows(batch, False)
-            if rows is not None:
-                has = ~np.isnan(rows.values)
-                search.add(rows.base[has], to_keys(rows.values[has]), n_base)
-        search.ask(po, pb, np.concatenate([np.full(r.size, outs[k], np.int64) for k, r in asked]),
-                   np.concatenate([r for _k, r in asked]))
-        self.refine(search, self.order)
-        found = from_keys(search.keys)
+        self.search.ask(po, pb, np.concatenate([np.full(r.size, outs[k], np.int64) for k, r in asked]),
+                        np.concatenate([r for _k, r in asked]))
+        self.refine(self.search, self.order)
+        found = from_keys(self.search.keys)
         bounds = np.cumsum([0] + [r.size for _k, r in asked])
         return {key: found[bounds[i]:bounds[i + 1]] for i, (key, _r) in enumerate(asked)}
+
+
+class _StatisticsWrong(Exception):
+    """A row group holds a response time outside the range its statistics gave."""

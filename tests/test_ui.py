@@ -257,7 +257,9 @@ class Browser:
             _wait_for(lambda: self.js(f"!!{found}"), 60, f"a {text!r} button")
         except AssertionError:
             shown = self.js("[...document.querySelectorAll('button')].map(b => b.textContent.trim()).join(' | ')")
-            raise AssertionError(f"no {text!r} button on the page; its buttons: {shown}") from None
+            page = self.js("document.body.innerText.slice(0, 600)")
+            raise AssertionError(f"no {text!r} button on the page; its buttons: {shown}; its text: {page!r}; "
+                                 f"its console: {self.console[-5:]}") from None
         self.js(f"{found}.click()")
 
     def close(self) -> None:
@@ -288,7 +290,11 @@ def test_start_and_stop_from_the_real_ui_in_chromium(tmp_path, shop):
         browser.click_button("Start")
         _wait_for(lambda: (s.status().get("samples_recorded") or 0) > 0, 60, "samples of the clicked test")
         time.sleep(4)  # past the 1 s warmup, long enough for both requirements to have requests in the window
-        browser.click_button("Stop")
+        try:
+            browser.click_button("Stop")
+        except AssertionError as e:  # seen once, under the whole suite's load: say what the session saw
+            raise AssertionError(f"{e}\nsession status: {s.status()}\nloadgate's output:\n{s.out_text()[-1500:]}"
+                                 f"\n{s.err()[-3000:]}") from None
         _wait_for(lambda: "run directory:" in s.out_text(), 120, "the verdict in the terminal")
         run_dir = s.run_dirs()[-1]
         verdict = load(run_dir, "verdict.json")

@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # Runs the test suite: creates .venv with loadgate and its test extras on first use, then pytest.
 # Extra arguments go to pytest (e.g. ./run-tests.sh -k gate -x).
+# Two pytest workers (pytest-xdist), a test file to each at a time (--dist loadfile, so a file's module
+# fixtures, e.g. its real runs, are made once): most tests wait on real load runs' wall-clock time, so
+# two workers halve the suite even on two cores. LOADGATE_TEST_WORKERS=N sets the number; 0 runs the
+# suite in this one process (for --pdb, or -s to watch a test's output).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 EXTRAS=test source "$here/scripts/ensure-venv.sh"
 cd "$here"
-exec "$LOADGATE_PY" -m pytest "$@"
+workers="${LOADGATE_TEST_WORKERS:-2}"
+case "$workers" in
+  ''|*[!0-9]*) echo "run-tests.sh: error: LOADGATE_TEST_WORKERS=$workers is not a number of workers; give 0, 1, 2, ..." >&2
+               exit 2 ;;
+esac
+parallel=()
+[ "$workers" -gt 0 ] && parallel=(-n "$workers" --dist loadfile)
+exec "$LOADGATE_PY" -m pytest ${parallel[@]+"${parallel[@]}"} "$@"

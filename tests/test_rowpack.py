@@ -12,6 +12,7 @@ from __future__ import annotations
 import decimal
 import http
 import os
+import sys
 from unittest import mock
 
 import numpy as np
@@ -22,6 +23,8 @@ from hypothesis import strategies as st
 
 os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"  # (see test_recorder.py)
 try:
+    from locust.contrib.fasthttp import ErrorResponse, FastResponse
+
     from loadgate.run import attribution, columns, pacing
 finally:
     del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
@@ -49,6 +52,40 @@ class _RaisingCode:
         raise RuntimeError("status_code is broken")
 
 
+class _Parser:
+    """What FastResponse's ``_response`` is to its status_code property: something with get_code()."""
+
+    def __init__(self, code):
+        self.code = code
+
+    def get_code(self):
+        if isinstance(self.code, Exception):
+            raise self.code
+        return self.code
+
+
+class _OwnCode(FastResponse):
+    """A FastResponse whose status_code is not Locust's property: read as any attribute."""
+
+    @property
+    def status_code(self):
+        return 299
+
+
+class _Hooked(FastResponse):
+    """A FastResponse with a __getattr__: Python's attribute lookup, not the listener's shortcut, decides."""
+
+    def __getattr__(self, name):
+        return 477
+
+
+def _fast(cls, inner):
+    response = object.__new__(cls)
+    if inner is not _NoCode:
+        response._response = inner
+    return response
+
+
 class _BadRepr(Exception):
     def __repr__(self):
         raise RuntimeError("no repr")
@@ -58,7 +95,11 @@ _ODD_NUMBERS = [None, True, "12", decimal.Decimal("1.5"), np.float64(2.5), np.in
                 float("nan"), float("inf"), [1]]
 numbers = st.one_of(st.floats(), st.integers(-2**40, 2**40), st.sampled_from(_ODD_NUMBERS))
 codes = st.one_of(st.integers(-2**33, 2**33), st.sampled_from([None, 0, "204", http.HTTPStatus.OK, True, 1.5]))
-responses = st.one_of(st.none(), codes.map(_Resp), st.sampled_from([_NoCode(), _RaisingCode()]))
+# FastHttpUser's responses: Locust's status_code property over a parser (or none), and its subclasses
+parsers = st.one_of(st.none(), st.just(_NoCode), st.just(object()), codes.map(_Parser),
+                    st.sampled_from([AttributeError("no code"), RuntimeError("parser broke")]).map(_Parser))
+fast_responses = st.builds(_fast, st.sampled_from([FastResponse, ErrorResponse, _OwnCode, _Hooked]), parsers)
+responses = st.one_of(st.none(), codes.map(_Resp), st.sampled_from([_NoCode(), _RaisingCode()]), fast_responses)
 exceptions = st.sampled_from([None, None, ValueError("HTTP 500 at /a?token=abc"), ConnectionError("refused"),
                               _BadRepr()])
 events = st.fixed_dictionaries({
@@ -70,6 +111,10 @@ events = st.fixed_dictionaries({
     "exception": exceptions,
     "start_time": st.one_of(st.floats(1e9, 2e9), numbers),
     "requirement": st.sampled_from([None, "REQ-A", "REQ-B"]),
+    # Locust passes all of these, keyed by interned names; a hand-made call may leave some out, or build its keys
+    "omit": st.sets(st.sampled_from(["response", "exception", "start_time", "context", "url"])),
+    "fresh_keys": st.sets(st.sampled_from(["request_type", "name", "response_time", "response_length", "response",
+                                           "exception", "start_time"])),
 })
 states = st.one_of(
     st.just(None),  # not a user: pacing.NOBODY
@@ -108,10 +153,13 @@ def _run(native: bool, evs, spec, attributed: bool, paced: bool, users):
             for ev in evs:
                 if ev["requirement"]:
                     attribution.current[g] = attribution.req_code(ev["requirement"])
+                kwargs = {"request_type": ev["request_type"], "name": ev["name"], "response_time": ev["response_time"],
+                          "response_length": ev["response_length"], "response": ev["response"], "context": {},
+                          "exception": ev["exception"], "start_time": ev["start_time"], "url": "http://127.0.0.1/x"}
+                kwargs = {("".join(["", k]) if k in ev["fresh_keys"] else k): v for k, v in kwargs.items()
+                          if k not in ev["omit"]}  # "".join: an equal key that is not the interned one
                 try:
-                    listener(request_type=ev["request_type"], name=ev["name"], response_time=ev["response_time"],
-                             response_length=ev["response_length"], response=ev["response"], context={},
-                             exception=ev["exception"], start_time=ev["start_time"], url="http://127.0.0.1/x")
+                    listener(**kwargs)
                     outcomes.append(None)
                 except Exception as e:  # noqa: BLE001 - both must raise the same
                     outcomes.append(type(e).__name__)
@@ -156,3 +204,40 @@ def test_the_listener_in_use_is_the_c_one_unless_told_otherwise(monkeypatch):
     monkeypatch.setattr(columns, "NATIVE", False)
     assert callable(cols.listener(set(), True, True)) and not isinstance(cols.listener(set(), True, True),
                                                                           columns.NativeListener)
+
+
+def test_fasthttp_s_status_code_is_computed_without_its_python_frame():
+    """The shortcut is taken for Locust's own property (and gives what it gives), and for nothing else."""
+    prop = columns.status_property()
+    assert prop is FastResponse.__dict__["status_code"]
+    cols = columns.Columns(NameRedactor())
+    listener = cols.listener(set(), False, False, native=True)
+    python = cols.listener(set(), False, False, native=False)
+    called = []
+
+    def profile(frame, event, _arg):
+        if event == "call" and frame.f_code is prop.fget.__code__:
+            called.append(frame.f_code.co_name)
+
+    def fire(fn, response):
+        sys.setprofile(profile)
+        try:
+            fn(request_type="GET", name="/f", response_time=1.0, response_length=1, response=response, context={},
+               exception=None, start_time=1.5e9, url="u")
+        finally:
+            sys.setprofile(None)
+
+    fire(listener, _fast(FastResponse, _Parser(201)))
+    fire(listener, _fast(FastResponse, None))
+    assert called == []
+    fire(python, _fast(FastResponse, _Parser(202)))  # the profile does see the property's frame
+    assert called == ["status_code"]
+    rows = columns.build_batch(cols.take(), "w", "R").to_pylist()
+    assert [r["status_code"] for r in rows] == [201, 0, 202]
+
+
+def test_a_status_code_property_that_reads_otherwise_is_not_taken_for_locust_s(monkeypatch):
+    monkeypatch.setattr(FastResponse, "status_code", property(lambda self: self._response.get_code() + 1))
+    assert columns.status_property() is None
+    monkeypatch.setattr(FastResponse, "status_code", property(columns._status_code))
+    assert columns.status_property() is FastResponse.__dict__["status_code"]

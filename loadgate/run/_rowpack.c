@@ -21,7 +21,12 @@
 
 static PyObject *s_request_type, *s_name, *s_response_time, *s_response_length, *s_response,
     *s_exception, *s_start_time, *s_status_code, *s_number, *s_first, *s_period, *s_late_ms,
-    *s_omitted, *s_period_ms, *s_wake, *s_tolerance;
+    *s_omitted, *s_period_ms, *s_wake, *s_tolerance, *s__response, *s_get_code;
+
+/* The keyword arguments the listener reads, in the order Locust passes them. */
+enum { K_TYPE, K_NAME, K_RT, K_LENGTH, K_RESPONSE, K_EXCEPTION, K_START, K_COUNT };
+static PyObject **const kw_names[K_COUNT] = {&s_request_type, &s_name, &s_response_time, &s_response_length,
+                                            &s_response, &s_exception, &s_start_time};
 
 typedef struct {
     PyObject_HEAD
@@ -37,6 +42,7 @@ typedef struct {
     PyObject *slow;            /* Columns.append_checked(...) */
     PyObject *counts;          /* list [paced iterations, started late] */
     PyObject *fallback;        /* the Python listener */
+    PyObject *status_property; /* Locust's FastResponse.status_code property, read through (status_code_of), or None */
     int paced;
 } Listener;
 
@@ -109,6 +115,60 @@ static int append_row(PyObject *rows, const char *row, Py_ssize_t size) {
     return 0;
 }
 
+/* The values of the keyword arguments the listener reads, in one pass over Locust's dict: its keys are the
+ * interned names (``fire(**kwargs)`` of identifiers), matched by identity. A name not found that way (absent,
+ * or a key equal to it but built otherwise) is looked up as before: the required ones with errors raised
+ * (-1), the optional ones as PyDict_GetItem does. Borrowed references; NULL where absent. */
+static int read_kwargs(PyObject *kwargs, PyObject **vals) {
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    int found = 0;
+    for (int i = 0; i < K_COUNT; i++) vals[i] = NULL;
+    while (found < K_COUNT && PyDict_Next(kwargs, &pos, &k, &v)) {
+        for (int i = 0; i < K_COUNT; i++) {
+            if (k == *kw_names[i]) {
+                if (vals[i] == NULL) found++;
+                vals[i] = v;
+                break;
+            }
+        }
+    }
+    for (int i = 0; found < K_COUNT && i < K_COUNT; i++) {
+        if (vals[i] != NULL) continue;
+        if (i <= K_LENGTH) {
+            vals[i] = PyDict_GetItemWithError(kwargs, *kw_names[i]);
+            if (vals[i] == NULL && PyErr_Occurred()) return -1;
+        } else {
+            vals[i] = PyDict_GetItem(kwargs, *kw_names[i]);
+        }
+    }
+    return 0;
+}
+
+/* ``response.status_code`` (a new reference; NULL with an exception set). Where that attribute is Locust's
+ * FastResponse.status_code property (columns.status_property checked its code) and nothing else can step in
+ * (plain attribute lookup, ``_response`` no descriptor), what the property returns is computed here, without
+ * its Python frame: ``self._response.get_code() if self._response is not None else 0``. */
+static PyObject *status_code_of(Listener *self, PyObject *response) {
+    PyTypeObject *type = Py_TYPE(response);
+    if (self->status_property != Py_None && type->tp_getattro == PyObject_GenericGetAttr
+        && _PyType_Lookup(type, s_status_code) == self->status_property) {
+        PyObject *slot = _PyType_Lookup(type, s__response);
+        if (slot == NULL || Py_TYPE(slot)->tp_descr_get == NULL) {
+            PyObject *inner = PyObject_GetAttr(response, s__response);
+            if (inner == NULL) return NULL;
+            if (inner == Py_None) {
+                Py_DECREF(inner);
+                return PyLong_FromLong(0);
+            }
+            PyObject *code = PyObject_CallMethodNoArgs(inner, s_get_code);
+            Py_DECREF(inner);
+            return code;
+        }
+    }
+    return PyObject_GetAttr(response, s_status_code);
+}
+
 #define PUT(p, v) do { memcpy((p), &(v), sizeof(v)); (p) += sizeof(v); } while (0)
 
 static PyObject *
@@ -116,18 +176,14 @@ Listener_call(Listener *self, PyObject *args, PyObject *kwargs)
 {
     if (PyTuple_GET_SIZE(args) != 0 || kwargs == NULL || !PyDict_CheckExact(kwargs))
         return PyObject_Call(self->fallback, args, kwargs);
-    PyObject *request_type = PyDict_GetItemWithError(kwargs, s_request_type);
-    PyObject *name = request_type ? PyDict_GetItemWithError(kwargs, s_name) : NULL;
-    PyObject *response_time = name ? PyDict_GetItemWithError(kwargs, s_response_time) : NULL;
-    PyObject *response_length = response_time ? PyDict_GetItemWithError(kwargs, s_response_length) : NULL;
-    if (response_length == NULL) {
-        if (PyErr_Occurred()) return NULL;
+    PyObject *kw[K_COUNT];
+    if (read_kwargs(kwargs, kw) < 0) return NULL;
+    PyObject *request_type = kw[K_TYPE], *name = kw[K_NAME], *response_time = kw[K_RT],
+        *response_length = kw[K_LENGTH], *response = kw[K_RESPONSE], *exception = kw[K_EXCEPTION],
+        *start_time = kw[K_START];
+    if (request_type == NULL || name == NULL || response_time == NULL || response_length == NULL)
         return PyObject_Call(self->fallback, args, kwargs);  /* a missing argument: Python says which */
-    }
-    /* the keys are exact str: these lookups cannot fail, they find the value or nothing (the default, None) */
-    PyObject *response = PyDict_GetItem(kwargs, s_response);
-    PyObject *exception = PyDict_GetItem(kwargs, s_exception);
-    PyObject *start_time = PyDict_GetItem(kwargs, s_start_time);
+    /* the optional ones default to None */
     if (response == NULL) response = Py_None;
     if (exception == NULL) exception = Py_None;
     if (start_time == NULL) start_time = Py_None;
@@ -152,7 +208,7 @@ Listener_call(Listener *self, PyObject *args, PyObject *kwargs)
     }
 
     /* code = getattr(response, "status_code", 0) */
-    code = PyObject_GetAttr(response, s_status_code);
+    code = status_code_of(self, response);
     if (code == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_AttributeError)) goto done;
         PyErr_Clear();
@@ -271,12 +327,13 @@ static int
 Listener_init(Listener *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"rows", "keys", "new_key", "exception_code", "users", "getcurrent", "by_greenlet",
-                             "state_of", "current", "slow", "counts", "fallback", "paced", NULL};
-    PyObject *o[12];
+                             "state_of", "current", "slow", "counts", "fallback", "paced", "status_property", NULL};
+    PyObject *o[13];
+    o[12] = Py_None;
     int paced;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOOOO!OOOO!Op", kwlist, &PyByteArray_Type, &o[0],
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOOOO!OOOO!Op|O", kwlist, &PyByteArray_Type, &o[0],
                                      &PyDict_Type, &o[1], &o[2], &o[3], &o[4], &o[5], &PyDict_Type, &o[6],
-                                     &o[7], &o[8], &o[9], &PyList_Type, &o[10], &o[11], &paced))
+                                     &o[7], &o[8], &o[9], &PyList_Type, &o[10], &o[11], &paced, &o[12]))
         return -1;
     if (o[8] != Py_None && !PyDict_Check(o[8])) {
         PyErr_SetString(PyExc_TypeError, "current must be a dict or None");
@@ -286,10 +343,14 @@ Listener_init(Listener *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "counts must be a list of two ints");
         return -1;
     }
-    PyObject **slots[12] = {&self->rows, &self->keys, &self->new_key, &self->exception_code, &self->users,
+    if (o[12] != Py_None && !PyObject_TypeCheck(o[12], &PyProperty_Type)) {
+        PyErr_SetString(PyExc_TypeError, "status_property must be a property or None");
+        return -1;
+    }
+    PyObject **slots[13] = {&self->rows, &self->keys, &self->new_key, &self->exception_code, &self->users,
                             &self->getcurrent, &self->by_greenlet, &self->state_of, &self->current, &self->slow,
-                            &self->counts, &self->fallback};
-    for (int i = 0; i < 12; i++)
+                            &self->counts, &self->fallback, &self->status_property};
+    for (int i = 0; i < 13; i++)
         Py_XSETREF(*slots[i], Py_NewRef(o[i]));
     self->paced = paced;
     return 0;
@@ -301,6 +362,7 @@ Listener_traverse(Listener *self, visitproc visit, void *arg)
     Py_VISIT(self->rows); Py_VISIT(self->keys); Py_VISIT(self->new_key); Py_VISIT(self->exception_code);
     Py_VISIT(self->users); Py_VISIT(self->getcurrent); Py_VISIT(self->by_greenlet); Py_VISIT(self->state_of);
     Py_VISIT(self->current); Py_VISIT(self->slow); Py_VISIT(self->counts); Py_VISIT(self->fallback);
+    Py_VISIT(self->status_property);
     return 0;
 }
 
@@ -310,6 +372,7 @@ Listener_clear(Listener *self)
     Py_CLEAR(self->rows); Py_CLEAR(self->keys); Py_CLEAR(self->new_key); Py_CLEAR(self->exception_code);
     Py_CLEAR(self->users); Py_CLEAR(self->getcurrent); Py_CLEAR(self->by_greenlet); Py_CLEAR(self->state_of);
     Py_CLEAR(self->current); Py_CLEAR(self->slow); Py_CLEAR(self->counts); Py_CLEAR(self->fallback);
+    Py_CLEAR(self->status_property);
     return 0;
 }
 
@@ -360,7 +423,7 @@ PyInit__rowpack(void)
     INTERN(s_start_time, "start_time"); INTERN(s_status_code, "status_code"); INTERN(s_number, "number");
     INTERN(s_first, "first"); INTERN(s_period, "period"); INTERN(s_late_ms, "late_ms");
     INTERN(s_omitted, "omitted"); INTERN(s_period_ms, "period_ms"); INTERN(s_wake, "wake");
-    INTERN(s_tolerance, "tolerance");
+    INTERN(s_tolerance, "tolerance"); INTERN(s__response, "_response"); INTERN(s_get_code, "get_code");
 #undef INTERN
     if (PyType_Ready(&ListenerType) < 0) return NULL;
     PyObject *m = PyModule_Create(&rowpack_module);

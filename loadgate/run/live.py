@@ -96,6 +96,7 @@ class LiveMonitor:
         self.horizon = max([PROGRESS_WINDOW_S, *(r.window for r in self.rules)])
         self.batches: collections.deque[_Slice] = collections.deque()
         self.omitted = 0  # schedule slots paced users skipped so far (the progress line shows it)
+        self.aborts = any(r.abort_on_fail for r in self.rules)  # some rule stops the run: evaluate each second
 
     @classmethod
     def from_file(cls, path: str | None) -> LiveMonitor:

@@ -36,7 +36,7 @@ import pyarrow as pa
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from loadgate.data.samples import SCHEMA, finalize_stream  # noqa: E402
+from loadgate.data.samples import STREAM_SCHEMA, finalize_stream  # noqa: E402
 
 DEFAULT_DIR = os.path.join(tempfile.gettempdir(), "loadgate-bench")
 T0 = 1_764_000_000.0
@@ -128,7 +128,7 @@ def write_stream(path: str, n: int, *, rate: float, users: int, seed: int) -> No
     worker = pa.array(["local"])
     done, clock = 0, 0.0  # seconds since the first user started
     pending: list[pa.RecordBatch] = []  # completions not yet flushed (they end after this chunk's last start)
-    with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, SCHEMA, options=_IPC_OPTIONS) as writer:
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, STREAM_SCHEMA, options=_IPC_OPTIONS) as writer:
         while done < n:
             m = min(_CHUNK, n - done)
             # Arrivals: the rate grows with the users during ramp-up (users(t) = 10 t), then stays flat.
@@ -182,7 +182,7 @@ def write_stream(path: str, n: int, *, rate: float, users: int, seed: int) -> No
                 pa.array(user[order]),  # the sending user (unpaced: no schedule columns)
                 pa.nulls(m, pa.float64()), pa.nulls(m, pa.int32()), pa.nulls(m, pa.float64()),
             ]
-            chunk = pa.RecordBatch.from_arrays(cols, schema=SCHEMA)
+            chunk = pa.RecordBatch.from_arrays(cols, schema=STREAM_SCHEMA)
             # Flush once per second of completion time, as the recorder's flush greenlet does; requests
             # still running at the chunk's last arrival wait for the next chunk.
             end_sorted = end[order]
@@ -218,9 +218,9 @@ def _as_locust_measures(t: np.ndarray, rt_ms: np.ndarray) -> np.ndarray:
 
 
 def _strings(dictionary: pa.Array, codes: np.ndarray) -> pa.Array:
-    """Plain string array from dictionary codes; a negative code is null."""
+    """A string column as the recorder's stream has it: dictionary codes; a negative code is null."""
     indices = pa.array(codes.astype(np.int32), mask=codes < 0)
-    return pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.string())
+    return pa.DictionaryArray.from_arrays(indices, dictionary)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ try:
     from loadgate.run import attribution, columns, pacing
 finally:
     del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
-from loadgate.data.samples import SCHEMA
+from loadgate.data.samples import STREAM_SCHEMA
 from loadgate.run.redact import NameRedactor, redact
 
 
@@ -128,7 +128,7 @@ def test_every_request_becomes_its_row_whatever_it_carries(attributed, paced, sc
     finally:
         pacing.USERS.pop(g, None)
     batch = columns.build_batch(cols.take(), "w1", "REQ-A,REQ-B")
-    assert batch.schema.equals(SCHEMA, check_metadata=True)
+    assert batch.schema.equals(STREAM_SCHEMA, check_metadata=True)
     assert batch.num_rows == len(REQUESTS) * 3 and len(cols) == 0 and cols.take() is None
     got = batch.to_pylist()
     for i, (row, req) in enumerate(zip(got, REQUESTS * 3)):

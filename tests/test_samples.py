@@ -14,7 +14,7 @@ import pytest
 
 from loadgate.analysis.summary import summarize
 from loadgate.data import samples
-from loadgate.data.samples import SCHEMA, SCHEMA_ID, finalize_stream, read_samples
+from loadgate.data.samples import SCHEMA, SCHEMA_ID, STREAM_SCHEMA, STRING_COLUMNS, finalize_stream, read_samples
 from loadgate.errors import ConfigError, RunError
 
 T0 = 1_764_000_000.0
@@ -39,13 +39,33 @@ def batch(start: int, n: int, rng: np.random.Generator | None = None) -> pa.Reco
         pa.nulls(n, pa.int32()), pa.nulls(n, pa.float64())], schema=SCHEMA)
 
 
-def write_stream(path: Path, batches: list[pa.RecordBatch], close: bool = True) -> list[int]:
-    """Write an IPC stream as the recorder does; return the file size after each batch."""
+def as_recorded(b: pa.RecordBatch, k: int) -> pa.RecordBatch:
+    """``b`` as the recorder writes it (STREAM_SCHEMA): string columns coded over tables that change from
+    batch to batch (``k``), with labels no row uses: the stream carries a replacement dictionary each time."""
+    arrays = []
+    for f in SCHEMA:
+        column = b.column(f.name)
+        if f.name in STRING_COLUMNS:
+            values = column.to_pylist()
+            labels = sorted({v for v in values if v is not None})
+            labels = [f"unused-{k}", *labels[k % max(len(labels), 1):], *labels[:k % max(len(labels), 1)]]
+            if f.name == "exception" and k == 2:  # a null in a table: sorting batches together cannot unify it
+                labels.append(None)
+            column = pa.DictionaryArray.from_arrays(
+                pa.array([None if v is None else labels.index(v) for v in values], pa.int32()), pa.array(labels))
+        arrays.append(column)
+    return pa.RecordBatch.from_arrays(arrays, schema=STREAM_SCHEMA)
+
+
+def write_stream(path: Path, batches: list[pa.RecordBatch], close: bool = True, recorded: bool = False) -> list[int]:
+    """Write an IPC stream as the recorder does (``recorded``: its dictionary-encoded batches, else those of
+    an older recorder); return the file size after each batch."""
     sink = pa.OSFile(str(path), "wb")
-    writer = pa.ipc.new_stream(sink, SCHEMA, options=pa.ipc.IpcWriteOptions(compression="zstd"))
+    schema = STREAM_SCHEMA if recorded else SCHEMA
+    writer = pa.ipc.new_stream(sink, schema, options=pa.ipc.IpcWriteOptions(compression="zstd"))
     sizes = [0]
-    for b in batches:
-        writer.write_batch(b)
+    for k, b in enumerate(batches):
+        writer.write_batch(as_recorded(b, k) if recorded else b)
         sizes.append(sink.tell())
     if close:
         writer.close()
@@ -66,9 +86,10 @@ def test_schema_is_the_contract():
         ("intended_ms", "double"), ("omitted", "int32"), ("period_ms", "double")]
 
 
-def test_finalize_writes_all_rows_zstd_dictionary_metadata_and_large_row_groups(tmp_path):
+@pytest.mark.parametrize("recorded", [True, False])
+def test_finalize_writes_all_rows_zstd_dictionary_metadata_and_large_row_groups(tmp_path, recorded):
     batches = [batch(k * 500, 500) for k in range(7)]
-    write_stream(tmp_path / "s.arrows", batches)
+    write_stream(tmp_path / "s.arrows", batches, recorded=recorded)
     out = tmp_path / "samples.parquet"
     assert finalize_stream(tmp_path / "s.arrows", out) == 3500
     file = pq.ParquetFile(out)
@@ -95,10 +116,11 @@ def test_finalize_streams_in_row_groups_of_fixed_size(tmp_path):
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [100, 100, 100, 30]
 
 
-def test_finalize_keeps_complete_batches_of_a_stream_cut_anywhere(tmp_path):
+@pytest.mark.parametrize("recorded", [True, False])
+def test_finalize_keeps_complete_batches_of_a_stream_cut_anywhere(tmp_path, recorded):
     batches = [batch(k * 200, 200) for k in range(4)]
     stream = tmp_path / "full.arrows"
-    sizes = write_stream(stream, batches, close=False)  # killed: no end-of-stream marker
+    sizes = write_stream(stream, batches, close=False, recorded=recorded)  # killed: no end-of-stream marker
     data = stream.read_bytes()
     last, before = sizes[-1], sizes[-2]
     cuts = sorted({before, before + 1, before + 4, before + 8, (before + last) // 2, last - 1, last,

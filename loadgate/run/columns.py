@@ -16,7 +16,7 @@ from greenlet import getcurrent
 from locust.runners import Runner
 
 from loadgate.data.arrowbuf import int32_array, string_array
-from loadgate.data.samples import SCHEMA
+from loadgate.data.samples import STREAM_SCHEMA
 from loadgate.run.attribution import REQ_TEXTS
 from loadgate.run.attribution import current as _current
 from loadgate.run.pacing import COUNTS, NOBODY, USERS, UserState
@@ -268,19 +268,36 @@ def _unpack(n: int, chunks: list[tuple[bool, bytes]]) -> dict[str, pa.Array]:
 
 
 def build_batch(raw: tuple, worker: str, all_reqs: str) -> pa.RecordBatch:
-    """A record batch of :data:`SCHEMA` from :meth:`Columns.take`'s copy. Touches no shared state."""
+    """A record batch of :data:`STREAM_SCHEMA` from :meth:`Columns.take`'s copy. Touches no shared state."""
     n, chunks, key_types, key_names, exc_texts, req_texts = raw
     cols = _unpack(n, chunks)
     rt, intended, period = (_nan_to_null(cols[c], n) for c in ("rt", "intended", "period"))
     key, exc = cols["key"], cols["exc"]
     zeros = int32_array(bytes(4 * n))
     user, omitted = (_negative_to_null(cols[c], zeros) for c in ("user", "omitted"))
-    # (No Python scalars in Arrow calls: converting one imports pandas into the load generator.)
+    failed = pc.not_equal(exc, zeros)
+    # The string columns are the code tables, each row its code (STREAM_SCHEMA); exception code 0 is no
+    # exception: a null row (and "" in the table: Arrow cannot unify dictionaries that hold a null, as
+    # sorting a stream's batches together needs). (No Python scalars in Arrow calls: they import pandas.)
+    exc = pa.Array.from_buffers(pa.int32(), n, [failed.buffers()[1], exc.buffers()[1]])
     return pa.RecordBatch.from_arrays([
-        cols["ts"], string_array(key_types).take(key), string_array(key_names).take(key), rt, cols["length"], cols["code"],
-        pc.equal(exc, zeros), string_array(exc_texts).take(exc), string_array([all_reqs, *req_texts]).take(cols["req"]),
-        string_array([worker]).take(zeros), cols["users"], user, intended, omitted, period,
-    ], schema=SCHEMA)
+        cols["ts"], _coded(key, key_types), _coded(key, key_names), rt, cols["length"], cols["code"],
+        pc.invert(failed), _coded(exc, ["", *exc_texts[1:]]), _coded(cols["req"], [all_reqs, *req_texts]),
+        _coded(zeros, [worker]), cols["users"], user, intended, omitted, period,
+    ], schema=STREAM_SCHEMA)
+
+
+def stream_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` as :data:`STREAM_SCHEMA` has it (a worker of an older loadgate sends plain strings)."""
+    if batch.schema.equals(STREAM_SCHEMA):
+        return batch
+    return pa.RecordBatch.from_arrays([pc.cast(batch.column(i), f.type) for i, f in enumerate(STREAM_SCHEMA)],
+                                      schema=STREAM_SCHEMA)
+
+
+def _coded(codes: pa.Array, texts: list[str | None]) -> pa.DictionaryArray:
+    """``texts[code]`` for each code, dictionary-encoded (a code outside ``texts`` raises)."""
+    return pa.DictionaryArray.from_arrays(codes, string_array(texts), safe=True)
 
 
 def _nan_to_null(column: pa.Array, n: int) -> pa.Array:

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loadgate.data.arrowbuf import int32_array, numpy_of
+from loadgate.data.arrowbuf import numpy_of
 from loadgate.gate.conditions import CAPACITY_METRICS
 
 PROGRESS_WINDOW_S = 10.0
@@ -235,22 +235,18 @@ def _scope_masks(batch: pa.RecordBatch, rules: list[Rule]) -> list[np.ndarray | 
     None: every row. A batch holds a handful of distinct requirement labels, matched once each."""
     if not rules:
         return []
-    column = batch.column("requirement")
-    unique = pc.unique(column)
-    labels = unique.to_pylist()
+    labels, codes = _coded(batch.column("requirement"))
     masks: list[np.ndarray | None] = []
     for rule in rules:
         hits = [i for i, label in enumerate(labels) if label is not None and rule.requirement in label.split(",")]
-        if len(hits) == len(labels):
+        if len(hits) == len(labels) and (codes >= 0).all():
             mask = None
-        elif not hits:
-            mask = np.zeros(batch.num_rows, bool)
         else:
-            mask = numpy_of(pc.is_in(column, value_set=unique.take(int32_array(hits))), False)
+            mask = np.isin(codes, hits)
         if rule.request:  # "TYPE NAME" or "NAME"
-            names, types = batch.column("name"), batch.column("request_type")
+            names, types = _coded(batch.column("name")), _coded(batch.column("request_type"))
             named = _equal(names, rule.request)
-            for kind in pc.unique(types).to_pylist():
+            for kind in types[0]:
                 if kind is not None and rule.request.startswith(kind + " "):
                     named |= _equal(types, kind) & _equal(names, rule.request[len(kind) + 1:])
             mask = named if mask is None else mask & named
@@ -258,11 +254,16 @@ def _scope_masks(batch: pa.RecordBatch, rules: list[Rule]) -> list[np.ndarray | 
     return masks
 
 
-def _equal(column: pa.Array, value: str) -> np.ndarray:
-    """Rows of a string column equal to ``value`` (matched among its distinct values: comparing with a
-    Python string would import pandas into the load generator)."""
-    unique = pc.unique(column)
-    picked = [i for i, v in enumerate(unique.to_pylist()) if v == value]
-    if not picked:
-        return np.zeros(len(column), bool)
-    return numpy_of(pc.is_in(column, value_set=unique.take(int32_array(picked))), False)
+def _coded(column: pa.Array) -> tuple[list, np.ndarray]:
+    """A string column as (its distinct values, each row's index among them; -1 for a null row). The
+    recorder's batches are dictionary-encoded already; a plain string column is encoded here (comparing
+    it with a Python string would import pandas into the load generator)."""
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    return column.dictionary.to_pylist(), numpy_of(column.indices, -1)
+
+
+def _equal(coded: tuple[list, np.ndarray], value: str) -> np.ndarray:
+    """Rows of a :func:`_coded` column equal to ``value``."""
+    labels, codes = coded
+    return np.isin(codes, [i for i, v in enumerate(labels) if v == value])

@@ -33,9 +33,9 @@ from loadgate.data.rundir import PROGRESS as PROGRESS_NAME
 from loadgate.data.rundir import RECORDER_META as META_NAME
 from loadgate.data.rundir import STREAM as STREAM_NAME
 from loadgate.data.rundir import write_json
-from loadgate.data.samples import SCHEMA
+from loadgate.data.samples import STREAM_SCHEMA
 from loadgate.run.attribution import attribute_tasks, needs_attribution
-from loadgate.run.columns import Columns, UserCount, build_batch
+from loadgate.run.columns import Columns, UserCount, build_batch, stream_batch
 from loadgate.run.live import LiveMonitor
 from loadgate.run.pacing import COUNTS, adopt, sweep
 from loadgate.run.redact import NameRedactor, redact
@@ -109,7 +109,7 @@ class Recorder:
     def _open_stream(self) -> None:
         path = os.path.join(self.out_dir, STREAM_NAME)
         self.sink = open(path, "wb")
-        self.writer = pa.ipc.new_stream(self.sink, SCHEMA, options=_IPC_OPTIONS)
+        self.writer = pa.ipc.new_stream(self.sink, STREAM_SCHEMA, options=_IPC_OPTIONS)
         self.sink.flush()
 
     def _offload(self, fn, *args):
@@ -150,7 +150,7 @@ class Recorder:
         if not self.is_worker:
             return batch, users, None
         sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, SCHEMA, options=_IPC_OPTIONS) as w:
+        with pa.ipc.new_stream(sink, STREAM_SCHEMA, options=_IPC_OPTIONS) as w:
             for b in [*pending, *([batch] if batch is not None else [])]:
                 w.write_batch(b)
         return batch, users, sink.getvalue().to_pybytes()
@@ -231,7 +231,7 @@ class Recorder:
         n, self._heavy = 0, data.get("rows", 0) >= self.offload_rows  # a worker's flush: as large as its rate
         with self._flush_lock:
             for batch in reader:
-                self._store(batch)
+                self._store(stream_batch(batch))
                 n += batch.num_rows
         self.received[data["worker"]] = self.received.get(data["worker"], 0) + n
         self.worker_cpu.setdefault(data["worker"], []).extend(data.get("cpu") or [])

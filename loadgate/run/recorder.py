@@ -193,8 +193,7 @@ class Recorder:
             sweep()  # users that ended
 
     def _monitor_loop(self) -> None:
-        """Each second: this process's CPU; on local/master also the live view (the progress file, written
-        every 2 s) and abort-on-fail (each second, where a rule has it)."""
+        """Each second: this process's CPU; on local/master also the live view and abort-on-fail."""
         ticks = 0
         while True:
             gevent.sleep(1.0)
@@ -207,10 +206,9 @@ class Recorder:
             ticks += 1
             if self.is_master and self.meta["end"] is None:
                 self._check_workers(now)
-            if self.is_worker or self.meta["start"] is None or self.meta["end"] is not None:
+            if (self.is_worker or self.meta["start"] is None or self.meta["end"] is not None
+                    or ticks % 2 and not self.monitor.aborts):  # the progress file: every 2 s; aborts: each second
                 continue
-            if ticks % 2 and not self.monitor.aborts:  # the progress file is written every 2 s; only an
-                continue                                # abort-on-fail rule needs the window each second
             snap, abort = self.monitor.evaluate(now, started=self.meta["start"],
                                                 ramped=self.meta["ramp_up_done"] is not None, offload=self._offload)
             if abort:

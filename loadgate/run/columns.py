@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from greenlet import getcurrent
 from locust.runners import Runner
 
-from loadgate.data.arrowbuf import int32_array, string_array
+from loadgate.data.arrowbuf import string_array
 from loadgate.data.samples import STREAM_SCHEMA
 from loadgate.run.attribution import REQ_TEXTS
 from loadgate.run.attribution import current as _current
@@ -246,45 +246,74 @@ class Columns:
         return raw
 
 
-def _unpack(n: int, chunks: list[tuple[bool, bytes]]) -> dict[str, pa.Array]:
-    """Each column of the packed rows as an Arrow array. The schedule columns of unpaced rows are NaN / -1
-    (null once :func:`build_batch` is done), or all null at once when no row of the flush has them."""
-    out = {}
-    paced = any(schedule for schedule, _data in chunks)
+def _unpack(chunks: list[tuple[bool, bytes]]) -> dict[str, np.ndarray | None]:
+    """Each column of the packed rows, contiguous. The schedule columns of unpaced rows are NaN / -1 (null
+    once :func:`build_batch` is done); None when no row of the flush has them (the usual unpaced run)."""
+    parsed = [(schedule, np.frombuffer(data, Columns.LAYOUTS[schedule][1])) for schedule, data in chunks]
+    paced = any(schedule for schedule, _rows in parsed)
+    out: dict[str, np.ndarray | None] = {}
     for attr, typecode in Columns.FIELDS + Columns.SCHEDULE:
-        if not paced and attr not in Columns.LAYOUTS[False][1].names:  # the usual unpaced run: nothing to read
-            out[attr] = pa.nulls(n, _ARROW[typecode])
+        if not paced and attr not in Columns.LAYOUTS[False][1].names:
+            out[attr] = None
             continue
-        parts = []
-        for schedule, data in chunks:
-            rows = np.frombuffer(data, Columns.LAYOUTS[schedule][1])
-            if schedule or attr in rows.dtype.names:
-                parts.append(rows[attr])
-            else:
-                parts.append(np.full(len(rows), -1 if typecode == "i" else np.nan, _NUMPY[typecode]))
-        column = np.ascontiguousarray(parts[0] if len(parts) == 1 else np.concatenate(parts))
-        out[attr] = pa.Array.from_buffers(_ARROW[typecode], n, [None, pa.py_buffer(column)])
+        parts = [rows[attr] if attr in rows.dtype.names else np.full(len(rows), -1 if typecode == "i" else np.nan,
+                                                                      _NUMPY[typecode]) for _s, rows in parsed]
+        out[attr] = np.ascontiguousarray(parts[0]) if len(parts) == 1 else np.concatenate(parts)
     return out
 
 
 def build_batch(raw: tuple, worker: str, all_reqs: str) -> pa.RecordBatch:
-    """A record batch of :data:`STREAM_SCHEMA` from :meth:`Columns.take`'s copy. Touches no shared state."""
+    """A record batch of :data:`STREAM_SCHEMA` from :meth:`Columns.take`'s copy. Touches no shared state
+    but the last code tables' Arrow arrays (kept: they rarely change, and the stream writer then sees
+    the same dictionary object and writes it once).
+
+    It runs on the generator's loop each flush: numpy and Arrow buffers only, a few calls per column
+    (a ``pyarrow.compute`` call costs ~10 µs however few the rows)."""
     n, chunks, key_types, key_names, exc_texts, req_texts = raw
-    cols = _unpack(n, chunks)
-    rt, intended, period = (_nan_to_null(cols[c], n) for c in ("rt", "intended", "period"))
-    key, exc = cols["key"], cols["exc"]
-    zeros = int32_array(bytes(4 * n))
-    user, omitted = (_negative_to_null(cols[c], zeros) for c in ("user", "omitted"))
-    failed = pc.not_equal(exc, zeros)
-    # The string columns are the code tables, each row its code (STREAM_SCHEMA); exception code 0 is no
-    # exception: a null row (and "" in the table: Arrow cannot unify dictionaries that hold a null, as
-    # sorting a stream's batches together needs). (No Python scalars in Arrow calls: they import pandas.)
-    exc = pa.Array.from_buffers(pa.int32(), n, [failed.buffers()[1], exc.buffers()[1]])
+    cols = _unpack(chunks)
+    key, exc = _arrow(cols["key"], "i"), cols["exc"]
+    failed = exc != 0
+    zeros = np.zeros(n, np.int32)
+    # The string columns are the code tables, each row its code; exception code 0 is no exception: a null
+    # row (and "" in the table: Arrow cannot unify dictionaries that hold a null, as sorting a stream's
+    # batches together needs). (No Python scalars in Arrow calls: converting one imports pandas here.)
     return pa.RecordBatch.from_arrays([
-        cols["ts"], _coded(key, key_types), _coded(key, key_names), rt, cols["length"], cols["code"],
-        pc.invert(failed), _coded(exc, ["", *exc_texts[1:]]), _coded(cols["req"], [all_reqs, *req_texts]),
-        _coded(zeros, [worker]), cols["users"], user, intended, omitted, period,
+        _arrow(cols["ts"], "d"), _coded(0, key, key_types), _coded(1, key, key_names),
+        _arrow(cols["rt"], "d", np.isnan), _arrow(cols["length"], "q"), _arrow(cols["code"], "i"),
+        pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(np.packbits(~failed, bitorder="little"))]),
+        _coded(2, _arrow(exc, "i", np.logical_not, failed), ["", *exc_texts[1:]]),
+        _coded(3, _arrow(cols["req"], "i"), [all_reqs, *req_texts]), _coded(4, _arrow(zeros, "i"), [worker]),
+        _arrow(cols["users"], "i"), _arrow(cols["user"], "i", _negative),
+        *(pa.nulls(n, _ARROW[t]) if cols[a] is None else _arrow(cols[a], t, np.isnan if t == "d" else _negative)
+          for a, t in Columns.SCHEDULE),
     ], schema=STREAM_SCHEMA)
+
+
+def _negative(values: np.ndarray) -> np.ndarray:
+    return values < 0
+
+
+def _arrow(values: np.ndarray, typecode: str, missing=None, flags: np.ndarray | None = None) -> pa.Array:
+    """A contiguous numpy column as an Arrow array over its buffer; null where ``missing(values)`` (NaN
+    marks a value that is not there: no response time, an unpaced user; -1: not a user's request, not an
+    iteration's first), computed as ``flags`` if given."""
+    validity = None
+    if missing is not None:
+        absent = missing(values if flags is None else flags)
+        if absent.any():
+            validity = pa.py_buffer(np.packbits(~absent, bitorder="little"))
+    return pa.Array.from_buffers(_ARROW[typecode], len(values), [validity, pa.py_buffer(values)])
+
+
+_TABLES: dict[int, tuple[list, pa.Array]] = {}  # column slot -> (the code table last built, its array)
+
+
+def _coded(slot: int, codes: pa.Array, texts: list[str | None]) -> pa.DictionaryArray:
+    """``texts[code]`` for each code, dictionary-encoded (a code outside ``texts`` raises)."""
+    last = _TABLES.get(slot)
+    if last is None or last[0] != texts:
+        last = _TABLES[slot] = (texts, string_array(texts))
+    return pa.DictionaryArray.from_arrays(codes, last[1], safe=True)
 
 
 def stream_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -293,30 +322,6 @@ def stream_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
         return batch
     return pa.RecordBatch.from_arrays([pc.cast(batch.column(i), f.type) for i, f in enumerate(STREAM_SCHEMA)],
                                       schema=STREAM_SCHEMA)
-
-
-def _coded(codes: pa.Array, texts: list[str | None]) -> pa.DictionaryArray:
-    """``texts[code]`` for each code, dictionary-encoded (a code outside ``texts`` raises)."""
-    return pa.DictionaryArray.from_arrays(codes, string_array(texts), safe=True)
-
-
-def _nan_to_null(column: pa.Array, n: int) -> pa.Array:
-    """NaN marks a value that is not there (no response time; an unpaced user): null in the samples."""
-    if column.null_count == n:
-        return column
-    if pc.any(pc.is_nan(column)).as_py():
-        return pc.if_else(pc.is_nan(column), pa.nulls(n, pa.float64()), column)
-    return column
-
-
-def _negative_to_null(column: pa.Array, zeros: pa.Array) -> pa.Array:
-    """-1 marks a value that is not there (not a user's request; not an iteration's first): null."""
-    if column.null_count == len(column):
-        return column
-    negative = pc.less(column, zeros)
-    if pc.any(negative).as_py():
-        return pc.if_else(negative, pa.nulls(len(column), pa.int32()), column)
-    return column
 
 
 def _as_float(value, default: float = float("nan")) -> float:

@@ -26,7 +26,7 @@ try:
     from loadgate.run import attribution, columns, pacing
 finally:
     del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
-from loadgate.data.samples import STREAM_SCHEMA
+from loadgate.data.samples import SCHEMA, STREAM_SCHEMA
 from loadgate.run.redact import NameRedactor, redact
 
 
@@ -284,3 +284,16 @@ def test_wrapped_tasks_carry_their_requirements_while_they_run():
     # task, and its requests count for all requirements of the run (None here: code 0 on the hot path).
     assert seen == {"a": code("REQ-A"), "ab": code("REQ-A,REQ-B"), "inner": code("REQ-B"), "inner.on_start": None}
     assert getcurrent() not in attribution.current  # restored once each task returns
+
+
+def test_a_batch_of_plain_strings_from_an_older_worker_is_taken_as_the_stream_has_it():
+    cols = columns.Columns(NameRedactor())
+    listener = cols.listener(set(), False)
+    for i in range(6):
+        _fire(listener, {"request_type": "GET", "name": f"/p/{i % 2}", "response_time": 1.0 + i, "response_length": 1,
+                         "response": _Resp(200 if i % 3 else 500), "exception": None if i % 3 else RuntimeError("500")})
+    recorded = columns.build_batch(cols.take(), "w1", "R")
+    assert columns.stream_batch(recorded) is recorded
+    plain = pa.Table.from_batches([recorded]).cast(SCHEMA).to_batches()[0]  # what an older recorder sent
+    taken = columns.stream_batch(plain)
+    assert taken.schema.equals(STREAM_SCHEMA) and taken.to_pylist() == recorded.to_pylist() == plain.to_pylist()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import decimal
 import http
 import os
+import subprocess
 import sys
 from unittest import mock
 
@@ -241,3 +242,36 @@ def test_a_status_code_property_that_reads_otherwise_is_not_taken_for_locust_s(m
     assert columns.status_property() is None
     monkeypatch.setattr(FastResponse, "status_code", property(columns._status_code))
     assert columns.status_property() is FastResponse.__dict__["status_code"]
+
+
+def test_only_the_bench_s_build_times_the_listener(tmp_path):
+    """bench/recorder_split.py builds the listener with -DLOADGATE_TIMING and reads its timer after a run;
+    the installed build has no timer, and the timed one still records the same rows."""
+    from loadgate.run import _rowpack
+    assert not hasattr(_rowpack, "timing")
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+    try:
+        import recorder_split
+    finally:
+        sys.path.pop(0)
+    src = recorder_split.build(str(tmp_path))
+    code = """if True:
+        import os
+        from loadgate.run import _rowpack, columns
+        from loadgate.run.redact import NameRedactor
+        assert _rowpack.__file__.startswith(os.environ["PYTHONPATH"]), _rowpack.__file__
+        cols = columns.Columns(NameRedactor())
+        listener = cols.listener(set(), False, False)
+        assert type(listener) is columns.NativeListener
+        for i in range(3):
+            listener(request_type="GET", name="/t", response_time=2.0, response_length=5, response=None,
+                     context={}, exception=None, start_time=1.5e9 + i, url="u")
+        ns, calls = _rowpack.timing()
+        rows = columns.build_batch(cols.take(), "w", "R").to_pylist()
+        print(calls, ns > 0, [(r["name"], r["response_time_ms"]) for r in rows])
+    """
+    done = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=src), cwd=src,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[:2] == ["3", "True"]
+    assert "[('/t', 2.0), ('/t', 2.0), ('/t', 2.0)]" in done.stdout

@@ -323,6 +323,34 @@ done:
     return result;
 }
 
+#ifdef LOADGATE_TIMING
+/* Only in bench/recorder_cycles.py's build (-DLOADGATE_TIMING), never in an installed one: the time each
+ * call spends in the listener, read at the end of a real run (``_rowpack.timing()``). */
+#include <time.h>
+static long long timed_ns, timed_calls;
+
+static PyObject *
+Listener_timed(Listener *self, PyObject *args, PyObject *kwargs)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    PyObject *result = Listener_call(self, args, kwargs);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    timed_ns += (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);
+    timed_calls++;
+    return result;
+}
+
+static PyObject *timing(PyObject *module, PyObject *unused) { return Py_BuildValue("(LL)", timed_ns, timed_calls); }
+static PyMethodDef module_methods[] = {
+    {"timing", timing, METH_NOARGS, "(nanoseconds spent in the listener, calls) so far"}, {NULL}};
+#define TP_CALL Listener_timed
+#define MODULE_METHODS module_methods
+#else
+#define TP_CALL Listener_call
+#define MODULE_METHODS NULL
+#endif
+
 static int
 Listener_init(Listener *self, PyObject *args, PyObject *kwds)
 {
@@ -403,7 +431,7 @@ static PyTypeObject ListenerType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Listener_init,
-    .tp_call = (ternaryfunc)Listener_call,
+    .tp_call = (ternaryfunc)TP_CALL,
     .tp_traverse = (traverseproc)Listener_traverse,
     .tp_clear = (inquiry)Listener_clear,
     .tp_dealloc = (destructor)Listener_dealloc,
@@ -411,7 +439,7 @@ static PyTypeObject ListenerType = {
 };
 
 static struct PyModuleDef rowpack_module = {
-    PyModuleDef_HEAD_INIT, "_rowpack", "The recorder's request listener, in C (optional).", -1, NULL,
+    PyModuleDef_HEAD_INIT, "_rowpack", "The recorder's request listener, in C (optional).", -1, MODULE_METHODS,
 };
 
 PyMODINIT_FUNC

@@ -249,11 +249,12 @@ def test_only_the_bench_s_build_times_the_listener(tmp_path):
     the installed build has no timer, and the timed one still records the same rows."""
     from loadgate.run import _rowpack
     assert not hasattr(_rowpack, "timing")
+    saved = list(sys.path)  # the bench module puts bench/ and the repository first; undone after the import
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
     try:
         import recorder_split
     finally:
-        sys.path.pop(0)
+        sys.path[:] = saved
     src = recorder_split.build(str(tmp_path))
     code = """if True:
         import os

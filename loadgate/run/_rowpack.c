@@ -324,7 +324,7 @@ done:
 }
 
 #ifdef LOADGATE_TIMING
-/* Only in bench/recorder_cycles.py's build (-DLOADGATE_TIMING), never in an installed one: the time each
+/* Only in bench/recorder_split.py's build (-DLOADGATE_TIMING), never in an installed one: the time each
  * call spends in the listener, read at the end of a real run (``_rowpack.timing()``). */
 #include <time.h>
 static long long timed_ns, timed_calls;

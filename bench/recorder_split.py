@@ -109,19 +109,21 @@ def one_run(tmp: str, src: str, nginx: Nginx, args, i: int) -> dict[str, float]:
     out = os.path.join(tmp, f"split{i}.jsonl")
     run_dir = os.path.join(tmp, f"run{i}")
     os.makedirs(run_dir)
+    from loadgate.data import rundir
     from loadgate.gate.thresholds import load_threshold_file
     from loadgate.run.live import rules_from_thresholds
-    with open(os.path.join(run_dir, "rules.json"), "w") as f:
+    from loadgate.run.options import RunOptions
+    from loadgate.run.runner import _locust_cmd
+    with open(os.path.join(run_dir, rundir.RULES), "w") as f:
         json.dump(rules_from_thresholds([load_threshold_file(os.path.join(tmp, "thresholds",
                                                                            f"{REQUIREMENT}.yaml"))]), f)
-    # The Locust command loadgate run starts (loadgate/run/runner.py, a local run), plus the timing plugin.
-    plugins = [os.path.join(src, "loadgate", "run", "locust_plugin.py"), os.path.join(tmp, "timing_plugin.py")]
-    cmd = [sys.executable, "-m", "locust", "-f", ",".join([LOCUSTFILE, *plugins]),
-           "--loadgate-requirements", REQUIREMENT, "--loadgate-flush", "1.0", "--loadgate-select", "tasks",
-           "--loadgate-rules", os.path.join(run_dir, "rules.json"), "--loglevel", "INFO", "--tags", REQUIREMENT,
-           "--headless", "-u", str(args.users), "-r", str(args.users), "--host", nginx.url,
-           "--run-time", f"{args.seconds + 10}s", "--loadgate-dir", run_dir, "--loadgate-duration",
-           str(args.seconds), "--only-summary", "--stop-timeout", "2"]
+    # The Locust command loadgate run starts for a local run (runner._locust_cmd), plus the timing plugin;
+    # PYTHONPATH makes its plugin import the copy with the timed listener.
+    opts = RunOptions(requirements=(REQUIREMENT,), users=args.users, spawn_rate=args.users, duration=args.seconds,
+                      warmup=0.0, host=nginx.url, scenarios=LOCUSTFILE, thresholds=os.path.join(tmp, "thresholds"),
+                      out=tmp)
+    cmd = _locust_cmd(opts, [LOCUSTFILE], [], nginx.url, run_dir, "local", None)
+    cmd[cmd.index("-f") + 1] += "," + os.path.join(tmp, "timing_plugin.py")
     env = dict(os.environ, PYTHONPATH=src, LOADGATE_SPLIT_OUT=out)
     with open(os.path.join(tmp, "locust.log"), "ab") as log:
         done = subprocess.run(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,

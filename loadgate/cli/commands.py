@@ -238,6 +238,26 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if ok else EXIT_CONFIG
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from loadgate.history.store import db_path
+    from loadgate.run.scenario_ids import scenario_definitions
+    from loadgate.trace import audit, catalogue, git, render
+    from loadgate.trace.ids import compile_pattern
+
+    pattern = compile_pattern(args.pattern)
+    allow = [compile_pattern(a, "--allow") for a in args.allow or ()]
+    top = git.toplevel(".")
+    scenarios, notes = scenario_definitions(args.scenarios, top)
+    found = catalogue.build(top, args.thresholds, scenarios, notes)
+    if args.ids:
+        print("\n".join(render.render_ids(found, args.format)))
+        return 0
+    rng = audit.choose_range(top, args.since, db_path(args.out))
+    result = audit.trace(top, rng, found, pattern, allow=allow, merges=args.merges)
+    print("\n".join(render.render(result, args.format)))
+    return 0 if result.ok else 1
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from loadgate.outputs.scaffold import SCRIPT, init_repository
 

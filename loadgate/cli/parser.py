@@ -16,6 +16,7 @@ from loadgate.cli.commands import (
     cmd_report,
     cmd_run,
     cmd_target,
+    cmd_trace,
     cmd_verify,
     cmd_worker,
 )
@@ -231,6 +232,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also try every Prometheus resource query on the server (URL, else each file's "
                    "load.resources.prometheus): bad PromQL, no series or several series are errors")
     c.set_defaults(func=cmd_check)
+
+    tr = sub.add_parser("trace", help="check that every commit since REF references a requirement ID",
+                        description="Read git log from REF to HEAD and list the requirement IDs each commit "
+                        "references (in its message, or a 'Requirement: REQ-…' trailer). A commit is flagged when "
+                        "it references none, references an ID that no threshold file, scenario tag or Kubernetes "
+                        "requirement-id annotation defines, or changes a requirement's threshold or scenario file "
+                        "without naming that requirement. Merge commits are skipped. Exit 0 when every commit is "
+                        "traced, 1 when some are not, 2 on a usage error (not a repository, unknown REF).")
+    tr.add_argument("--since", metavar="REF",
+                    help="trace the commits after REF (default: the commit of the last passing run in "
+                    "--out's history.sqlite, else the merge base with the default branch)")
+    tr.add_argument("--pattern", metavar="REGEX",
+                    help=r"what a requirement ID looks like in a message; its group 'id' or only group, else the "
+                    r"whole match (default: \b(?:REQ|OR)-[A-Z0-9]+(?:-[A-Z0-9]+)*\b)")
+    tr.add_argument("--allow", action="append", metavar="REGEX",
+                    help="skip commits whose 'Author <email>' matches REGEX, e.g. 'dependabot\\[bot\\]' "
+                    "(repeatable)")
+    tr.add_argument("--merges", action="store_true", help="check merge commits too (default: skipped)")
+    tr.add_argument("--format", choices=("plain", "github", "json"), default="plain",
+                    help="plain lines (default), GitHub Actions annotations (::error …::), or one JSON document")
+    tr.add_argument("--ids", action="store_true",
+                    help="print every requirement ID and where it is defined (thresholds, scenario, manifest); "
+                    "no commit is read")
+    tr.add_argument("--scenarios", default="scenarios", metavar="PATH", help="scenario folder or file (default: scenarios/)")
+    tr.add_argument("--thresholds", default="thresholds", metavar="PATH", help="threshold folder or file (default: thresholds/)")
+    tr.add_argument("--out", default="reports", metavar="DIR",
+                    help="the --out folder whose history.sqlite has the last passing run (default: reports/)")
+    tr.set_defaults(func=cmd_trace)
 
     i = sub.add_parser("init", help="add a performance gate to a repository: script, example, thresholds, CI",
                        description="Write scripts/performance-test.sh (installs loadgate on a fresh runner, then "

@@ -1,7 +1,7 @@
 """The history for notebooks: ``loadgate.open_history(OUT_DIR)`` → one pandas row per run and requirement.
 
 Columns: the run's record (run_id, run_dir, kind, requirement, started and ended as UTC timestamps,
-users, verdict, exit_code, strict, baseline, git_commit, loadgate_version, recorded_at), then one
+users, verdict, exit_code, strict, baseline, git_commit, loadgate_version, recorded_at, git_dirty), then one
 column per metric of the whole requirement as ``summary.json`` had it (requests, failures, error_rate,
 throughput, min, mean, p50, p90, p95, p99, p99.9, max). Oldest first, so a trend plots left to right.
 """
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _RECORD = ("seq", "run_id", "run_dir", "kind", "started", "ended", "users", "verdict", "exit_code", "strict",
-           "baseline", "git_commit", "loadgate_version", "recorded_at")
+           "baseline", "git_commit", "loadgate_version", "recorded_at", "git_dirty")
 _METRICS = ("requests", "failures", "error_rate", "throughput", "min", "mean", "p50", "p90", "p95", "p99",
             "p99.9", "max")
 
@@ -51,6 +51,7 @@ def open_history(out_dir: str | os.PathLike[str], *, all_records: bool = False) 
     for column in ("started", "ended", "recorded_at"):
         df[column] = pd.to_datetime(df[column], unit="s", utc=True)
     df["strict"] = df["strict"].astype(bool)
+    df["git_dirty"] = df["git_dirty"].astype("boolean")  # null: not recorded (an older run, or no repository)
     for column in ("requests", "failures"):  # counts, stored as REAL beside the other metrics
         if column in df.columns:
             df[column] = df[column].round().astype("Int64")

@@ -7,7 +7,8 @@ transaction, so an older database is upgraded in place the first time a newer lo
 
     runs              seq, run_id (the run directory's name), run_dir, kind ('run' | 'gate'),
                       requirements, started, ended, users, verdict, exit_code, strict, baseline,
-                      git_commit, loadgate_version, recorded_at
+                      git_commit, loadgate_version, recorded_at, git_dirty (schema 2: 1 when the working
+                      tree had uncommitted changes, null when unknown)
     run_requirements  seq, requirement
     metrics           seq, requirement, request_type, name, metric, value
                       (request_type and name null: the whole requirement)
@@ -73,6 +74,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             alert TEXT,
             regression TEXT)""",
         "CREATE INDEX thresholds_by_seq ON thresholds (seq, requirement)",
+    ),
+    (  # 1 -> 2: whether the run's working tree had uncommitted changes beside its commit
+        "ALTER TABLE runs ADD COLUMN git_dirty INTEGER",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -202,15 +206,16 @@ def record(path: str, run_dir: str, run: Mapping, summary: Mapping, verdict: Map
     git = run.get("git") or {}
     row = (os.path.basename(os.path.normpath(run_dir)), os.path.abspath(run_dir), kind, ",".join(reqs),
            run.get("start"), run.get("end"), run.get("users"), verdict.get("verdict"), verdict.get("exit_code"),
-           int(bool(verdict.get("strict"))), baseline, git.get("commit"), versions.get("loadgate"), time.time())
+           int(bool(verdict.get("strict"))), baseline, git.get("commit"), versions.get("loadgate"), time.time(),
+           None if git.get("dirty") is None else int(bool(git["dirty"])))
     conn = connect(path, timeout=timeout)
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
             seq = conn.execute(
                 "INSERT INTO runs (run_id, run_dir, kind, requirements, started, ended, users, verdict, exit_code,"
-                " strict, baseline, git_commit, loadgate_version, recorded_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row).lastrowid
+                " strict, baseline, git_commit, loadgate_version, recorded_at, git_dirty)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row).lastrowid
             conn.executemany("INSERT INTO run_requirements (seq, requirement) VALUES (?, ?)",
                              [(seq, r) for r in dict.fromkeys(reqs)])
             conn.executemany("INSERT INTO metrics (seq, requirement, request_type, name, metric, value)"
@@ -299,6 +304,18 @@ def passing_runs(path: str, requirements: Sequence[str], *, before: float | None
     conn = open_existing(path)
     try:
         return [_record(r) for r in conn.execute(sql + " ORDER BY r.started DESC, r.seq DESC", args)]
+    finally:
+        conn.close()
+
+
+def passing_commits(path: str) -> list[tuple[str, str]]:
+    """(run_id, git commit) of every run whose latest verdict exited 0 and that recorded a commit, newest
+    start first: where ``loadgate trace`` starts by default."""
+    conn = open_existing(path)
+    try:
+        return [(r, c) for r, c in conn.execute(_LATEST.format(cols="r.run_id, r.git_commit") +
+                                                " AND r.exit_code = 0 AND r.git_commit IS NOT NULL"
+                                                " ORDER BY r.started DESC, r.seq DESC")]
     finally:
         conn.close()
 

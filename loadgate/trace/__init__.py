@@ -1,0 +1,1 @@
+"""Traceability from the commit: requirement IDs in git history, and the commits behind a regression."""

@@ -24,6 +24,7 @@ from loadgate.history import store as history
 from loadgate.outputs.report import write_report
 from loadgate.outputs.writers import write_junit, write_summary_md, write_verdict_json
 from loadgate.sources.collect import collect as collect_resources
+from loadgate.trace.regression import for_runs, regressed
 
 
 def _say(line: str) -> None:
@@ -73,7 +74,10 @@ def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, 
                        significance=against.ci if against else None)
     if run.get("notes"):  # facts every reader must see (an unauthenticated worker channel) that change no status
         verdict = dataclasses.replace(verdict, reasons=(*verdict.reasons, *map(str, run["notes"])))
-    baselines.write_comparison(run_dir, against)
+    comparison = baselines.write_comparison(run_dir, against)
+    if against is not None:  # the commits between the baseline's and this run's, the regressed requirements' first
+        changes = for_runs(against.base.run_dir, run, regressed(verdict.to_dict(), comparison))
+        verdict = dataclasses.replace(verdict, changes=changes)
     write_outputs(run_dir, verdict, summary, run, used, sealer=sealer, kind=kind)
     history.record_safely(run_dir, run, summary, verdict.to_dict(), kind=kind,
                           baseline=against.base.run_id if against else None, say=say)

@@ -57,6 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict, kind="run", baseline=args.baseline,
                                        say=_say, command=args.command_line, key=key, prometheus=args.prometheus)
     print(format_table(verdict, color=sys.stdout.isatty()))
+    _print_changes(verdict.changes)
     print(f"run directory: {rec.run_dir}  (report.html, verdict.json, junit.xml, summary.md, samples.parquet)")
     return verdict.exit_code
 
@@ -133,6 +134,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
                                        baseline=args.baseline, say=_say, command=args.command_line, key=key,
                                        prometheus=args.prometheus)
     print(format_table(verdict, color=sys.stdout.isatty()))
+    _print_changes(verdict.changes)
     return verdict.exit_code
 
 
@@ -154,12 +156,32 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     doc = compare_runs(args.baseline, args.candidate, tolerance_latency=args.tolerance_latency,
                        tolerance_errors=args.tolerance_errors)
+    doc = _with_changes(doc, args.baseline, args.candidate)
     if args.json:
         json.dump(doc, sys.stdout, indent=2)
         print()
     else:
         print(format_compare(doc, color=sys.stdout.isatty()))
+        _print_changes(doc.get("changes_since_baseline"))
     return 1 if doc["verdict"] == "fail" else 0
+
+
+def _with_changes(doc: dict, baseline: str, candidate: str) -> dict:
+    """A comparison that found a regression names the commits between the two runs (an additive key)."""
+    from loadgate.data import rundir
+    from loadgate.trace.regression import for_runs, regressed
+
+    found = regressed({}, doc)
+    if not found:
+        return doc
+    return {**doc, "changes_since_baseline": for_runs(baseline, rundir.read_json(candidate, rundir.RUN), found)}
+
+
+def _print_changes(changes: dict | None) -> None:
+    from loadgate.trace.render import changes_lines
+
+    for line in changes_lines(changes):
+        print(line)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:

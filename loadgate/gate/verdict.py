@@ -79,12 +79,16 @@ class Verdict:
     thresholds: tuple[ThresholdResult, ...]
     strict: bool = False
     problems: tuple[str, ...] = field(default=())
+    changes: Mapping | None = None  # with a baseline: the commits since it (loadgate.trace.regression)
 
     def to_dict(self) -> dict:
-        """The ``loadgate.verdict/1`` document (``strict`` is an additive key)."""
-        return {"schema": SCHEMA, "verdict": self.verdict, "exit_code": self.exit_code,
-                "reasons": list(self.reasons), "thresholds": [t.to_dict() for t in self.thresholds],
-                "strict": self.strict}
+        """The ``loadgate.verdict/1`` document (``strict`` and ``changes_since_baseline`` are additive keys)."""
+        out = {"schema": SCHEMA, "verdict": self.verdict, "exit_code": self.exit_code,
+               "reasons": list(self.reasons), "thresholds": [t.to_dict() for t in self.thresholds],
+               "strict": self.strict}
+        if self.changes is not None:
+            out["changes_since_baseline"] = dict(self.changes)
+        return out
 
 
 def _finite(x: float | None) -> float | None:

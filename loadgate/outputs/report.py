@@ -148,8 +148,18 @@ def _trace(verdict: Mapping, run: Mapping) -> list[dict]:
         mine = [t for t in thresholds if t["requirement"] == req]
         out.append({"id": req, "title": titles.get(req) or "",
                     "tasks": None if tasks is None else list(tasks.get(req) or []),
-                    "thresholds": mine, "status": _worst([t["status"] for t in mine]) if mine else "inconclusive"})
+                    "thresholds": mine, "status": _worst([t["status"] for t in mine]) if mine else "inconclusive",
+                    "changes": _changes_of(verdict.get("changes_since_baseline"), req)})
     return out
+
+
+def _changes_of(changes: Mapping | None, req: str) -> dict | None:
+    """The traceability table's "changes since baseline" cell: the commits since it that reference ``req``."""
+    if not isinstance(changes, Mapping):
+        return None
+    commits = [c for c in changes.get("commits") or () if isinstance(c, Mapping)]
+    return {"reason": changes.get("reason"), "total": len(commits),
+            "referencing": [c for c in commits if req in (c.get("requirements") or ())]}
 
 
 def _evidence(run: Mapping, seal: Mapping | None) -> list[tuple[str, str]]:
@@ -270,6 +280,7 @@ def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: M
             if charts or trend_charts or steps else None)
     context = {
         "verdict": verdict, "summary": summary, "run": run, "trace": _trace(verdict, run),
+        "changes": verdict.get("changes_since_baseline"),
         "titles": run.get("titles") or {}, "requests": shown, "hidden_requests": len(requests) - len(shown),
         "overall": summary.get("overall") or {}, "metadata": _metadata(run, summary, seal),
         "charts": charts, "errors": errors, "note": note, "version": __version__,

@@ -197,6 +197,7 @@ def render_summary_md(verdict: Verdict, summary: Mapping, *, run: Mapping | None
                                r.status.upper()]))
     else:
         lines.append("No thresholds were evaluated.")
+    lines += _changes_md(verdict.changes)
     worst = _slowest(summary)
     if worst:
         lines += ["", "### Slowest requests (by p95)", "",
@@ -208,6 +209,30 @@ def render_summary_md(verdict: Verdict, summary: Mapping, *, run: Mapping | None
                                e.get("requests", 0), format_value(_float(e.get("error_rate")), "ratio"),
                                *(format_value(_float(times.get(k)), "ms") for k in ("p50", "p95", "p99"))]))
     return "\n".join(lines) + "\n"
+
+
+def _changes_md(changes: Mapping | None) -> list[str]:
+    """The commits since the baseline, for each regressed requirement those referencing it first."""
+    if changes is None:
+        return []
+    span = f"({str(changes.get('from') or '?')[:7]} → {str(changes.get('to') or '?')[:7]})"
+    lines = ["", f"### Changes since the baseline {md_escape(changes.get('baseline'))} {md_escape(span)}", ""]
+    commits, regressions = changes.get("commits") or [], changes.get("regressions") or {}
+    if changes.get("reason"):
+        lines.append(f"No commit listed: {md_escape(changes['reason'])}.")
+    if changes.get("note"):
+        lines.append(f"Note: {md_escape(changes['note'])}.")
+    if not regressions:
+        lines.append(f"No regression against the baseline; {len(commits)} commit(s) since it.")
+    for req, entries in regressions.items():
+        mine = sum(1 for e in entries if e.get("references"))
+        lines += ["", f"**{md_escape(req)} regressed**: {mine} of {len(entries)} commit(s) since the baseline "
+                      "reference it (listed first).", ""]
+        if entries:
+            lines += [f"| Commit | Subject | Author | Date | References {md_escape(req)} |", "|---|---|---|---|---|"]
+            lines += [_row([str(e.get("commit"))[:7], e.get("subject"), e.get("author"), str(e.get("date"))[:10],
+                            "yes" if e.get("references") else "no"]) for e in entries]
+    return lines
 
 
 def _run_fact(key: str, value: Any) -> str:

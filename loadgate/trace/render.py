@@ -98,3 +98,22 @@ def render_ids(catalogue: Catalogue, fmt: str) -> list[str]:
     note = "note: " if fmt == "plain" else "::warning::"
     return lines + [note + plain_text(n) for n in catalogue.notes] + [
         f"{len(by_id)} requirement ID(s) defined"]
+
+
+def changes_lines(changes: dict | None) -> list[str]:
+    """For the terminal: the commits behind each regressed requirement, those referencing it first."""
+    if not changes or not changes.get("regressions"):
+        return []
+    span = f"{str(changes.get('from') or '?')[:7]}..{str(changes.get('to') or '?')[:7]}"
+    lines = [f"commits since the baseline {plain_text(changes.get('baseline'))} ({span}):"]
+    if changes.get("reason"):
+        lines.append(f"  none listed: {plain_text(changes['reason'])}")
+    if changes.get("note"):
+        lines.append(f"  note: {plain_text(changes['note'])}")
+    for req, entries in changes["regressions"].items():
+        if not entries:
+            continue
+        lines.append(f"  {req} regressed; commits referencing it first (* = another change):")
+        lines += [f"  {' ' if e.get('references') else '*'} {str(e.get('commit'))[:7]}  {str(e.get('date'))[:10]}  "
+                  f"{plain_text(e.get('subject'))} ({plain_text(e.get('author'))})" for e in entries]
+    return lines

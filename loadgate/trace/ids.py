@@ -8,7 +8,7 @@ import re
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import REQUIREMENT_RE
 
-DEFAULT_PATTERN = r"\b(?:REQ|OR)-[A-Z0-9]+(?:-[A-Z0-9]+)*\b"
+DEFAULT_PATTERN = r"(?<![\w-])(?:REQ|OR)-[A-Z0-9]+(?:-[A-Z0-9]+)*(?![\w-])"
 _TRAILER = re.compile(r"^[ \t]*requirements?[ \t]*:[ \t]*(?P<values>.+)$", re.I | re.M)
 _SPLIT = re.compile(r"[\s,;]+")
 

@@ -11,11 +11,11 @@ import sys
 import pytest
 import yaml
 
-from conftest import E2E, run_cli
+from conftest import E2E, ROOT, run_cli
 from loadgate.run.check import Problem
 
 SCEN = str(E2E / "scenarios")
-ALL = ["scripts/performance-test.sh", "scenarios/example.py", "thresholds/REQ-PERF-001.yaml", "reports/.gitignore",
+ALL = ["scripts/performance-test.sh", "scripts/validate-requirements.sh", "scenarios/example.py", "thresholds/REQ-PERF-001.yaml", "reports/.gitignore",
        ".github/workflows/performance-gate.yml", ".gitlab-ci.yml", "Jenkinsfile"]
 
 
@@ -32,6 +32,8 @@ def test_init_writes_every_file_and_the_script_is_executable(repo):
         assert (repo / name).is_file(), name
     script = repo / "scripts/performance-test.sh"
     assert script.stat().st_mode & stat.S_IXUSR
+    assert (repo / "scripts/validate-requirements.sh").stat().st_mode & stat.S_IXUSR
+    subprocess.run(["bash", "-n", str(repo / "scripts/validate-requirements.sh")], check=True)
     assert "\ndefault_spec=loadgate==0.1.0\n" in script.read_text()
     assert "@SPEC@" not in script.read_text() and "@VERSION@" not in script.read_text()
     subprocess.run(["bash", "-n", str(script)], check=True)
@@ -58,7 +60,7 @@ def test_init_never_overwrites(repo):
     res = run_cli("init", str(repo), "--ci", "all", "--spec", "loadgate")
     assert res.code == 2
     assert res.error_lines == [
-        f"loadgate init: error: {repo}: scripts/performance-test.sh, scenarios/example.py, "
+        f"loadgate init: error: {repo}: scripts/performance-test.sh, scripts/validate-requirements.sh, scenarios/example.py, "
         "thresholds/REQ-PERF-001.yaml, reports/.gitignore, .github/workflows/performance-gate.yml, .gitlab-ci.yml "
         "already exist; nothing was written: move them aside, or pass --force to overwrite them"]
     assert mine.read_text() == "requirement: REQ-PERF-001  # mine\n"
@@ -97,31 +99,48 @@ def test_ci_files_validate_against_the_published_schemas(repo, tmp_path, name, s
     assert _validate(schema, broken).returncode != 0
 
 
-def _script_options(repo) -> set[str]:
+def _script_options(repo, command: str = "run|check") -> set[str]:
     text = (repo / "scripts/performance-test.sh").read_text()
-    return set(re.findall(r"(?:run|check):(--[a-z-]+)", text))
+    return set(re.findall(rf"(?:{command}):(--[a-z-]+)", text))
 
 
-def test_ci_files_run_check_then_the_gate_and_keep_the_results(repo):
+def _validate_options(repo) -> set[str]:
+    text = (repo / "scripts/validate-requirements.sh").read_text()
+    return set(re.findall(r"(--[a-z-]+)=?\*?[|)]", text.split("case \"$a\" in", 1)[1].split("esac", 1)[0]))
+
+
+def test_ci_files_validate_traceability_first_then_check_then_the_gate_and_keep_the_results(repo):
     accepted = _script_options(repo)
     assert {"--users", "--requirement", "--host", "--out", "--format"} <= accepted
+    assert _validate_options(repo) == {"--help", "--since", "--format", "--allow", "--pattern", "--merges"}
+    # every option the validate script passes on is one performance-test.sh takes for trace
+    assert _validate_options(repo) - {"--help"} <= _script_options(repo, "trace")
     for name in (".github/workflows/performance-gate.yml", ".gitlab-ci.yml", "Jenkinsfile"):
         text = (repo / name).read_text()
-        calls = [line for line in text.splitlines() if "./scripts/performance-test.sh" in line]
+        lines = text.splitlines()
+        calls = [line for line in lines if "./scripts/performance-test.sh" in line]
         assert len(calls) == 2 and "performance-test.sh check" in calls[0], (name, calls)
         for call in calls:  # every flag a CI file passes is one the script accepts
             assert set(re.findall(r"(--[a-z-]+)=", call)) <= accepted, (name, call)
-        assert "Validate Requirements Traceability" in text
+        validate = [i for i, line in enumerate(lines) if "./scripts/validate-requirements.sh" in line]
+        assert len(validate) == 1 and validate[0] < lines.index(calls[0]), name  # the first step
+        assert set(re.findall(r"(--[a-z-]+)=", lines[validate[0]])) <= _validate_options(repo)
+        assert "LOADGATE_TRACE_SINCE" in text and "Validate Requirements Traceability" in text
     workflow = yaml.safe_load((repo / ".github/workflows/performance-gate.yml").read_text())
     steps = workflow["jobs"]["performance-gate"]["steps"]
+    assert steps[0]["with"]["fetch-depth"] == 0  # trace reads the whole history
     names = [s.get("name", s.get("uses")) for s in steps]
-    assert names.index("Validate Requirements Traceability") < names.index("Performance test")
-    assert "--format=github" in steps[names.index("Validate Requirements Traceability")]["run"]
+    assert (names.index("Validate Requirements Traceability") < names.index("Check thresholds and scenarios")
+            < names.index("Performance test"))
+    assert steps[names.index("Validate Requirements Traceability")]["run"] == \
+        "./scripts/validate-requirements.sh --format=github"
+    assert "check --format=github" in steps[names.index("Check thresholds and scenarios")]["run"]
     after = steps[names.index("Performance test") + 1:]
     assert all(s["if"] == "${{ !cancelled() }}" for s in after)  # results are kept when the gate fails
     assert any("junit.xml" in str(s.get("with")) for s in after)
     assert any("report.html" in str(s.get("with")) for s in after)
     gitlab = yaml.safe_load((repo / ".gitlab-ci.yml").read_text())["performance-gate"]
+    assert gitlab["variables"]["GIT_DEPTH"] == "0" and not gitlab["image"].endswith("-slim")  # git, whole history
     assert gitlab["artifacts"]["when"] == "always" and gitlab["artifacts"]["reports"]["junit"] == "reports/*/junit.xml"
     jenkins = (repo / "Jenkinsfile").read_text()
     assert "junit testResults: 'reports/*/junit.xml'" in jenkins and "archiveArtifacts artifacts: 'reports/*/**'" in jenkins
@@ -145,6 +164,59 @@ def test_script_refuses_unknown_options_and_a_missing_wheel_before_installing(re
                           "a VCS URL (git+https://…) or the path of a wheel\n")
     assert not (repo / ".loadgate").exists()
     assert _script(repo, "--help").stdout.startswith("Performance gate:")
+
+
+def _git(repo, *args: str, author: str = "Dev") -> str:
+    pre = ["-c", f"user.name={author}", "-c", "user.email=dev@example.invalid", "-c", "commit.gpgsign=false"]
+    return subprocess.run(["git", *pre, "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _installed_venv(tmp_path):
+    """A .loadgate/venv the script takes as installed (its spec stamp matches): its python is this one, on
+    this source tree, so the script's own install step is skipped and loadgate trace runs for real."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text(f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    (venv / ".loadgate-spec").write_text("loadgate==0.1.0\n")
+    return venv
+
+
+def test_validate_requirements_script_runs_trace_on_the_repository(repo, tmp_path):
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "REQ-PERF-001: add the performance gate")
+    base = _git(repo, "rev-parse", "HEAD")
+    (repo / "notes.txt").write_text("x\n")
+    _git(repo, "add", "notes.txt")
+    _git(repo, "commit", "-q", "-m", "Notes")
+    untraced = _git(repo, "rev-parse", "--short=7", "HEAD")
+    (repo / "notes.txt").write_text("y\n")
+    _git(repo, "commit", "-q", "-am", "Bump deps", author="renovate[bot]")
+    env = {"LOADGATE_VENV": str(_installed_venv(tmp_path)), "LOADGATE_TRACE_SINCE": base}
+    script = [str(repo / "scripts/validate-requirements.sh")]
+
+    def run(*args, **more):
+        full = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "LOADGATE_SPEC")}
+        return subprocess.run(script + list(args), cwd=repo, capture_output=True, text=True, timeout=120,
+                              env={**full, **env, **more})
+
+    res = run()
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert f"error: {untraced} \"Notes\" (Dev): references no requirement ID" in res.stdout
+    assert "skipped (allowed)" in res.stdout  # the bot commit, by the default LOADGATE_TRACE_ALLOW
+    assert res.stdout.splitlines()[-1] == "FAILED: 0 of 1 commit(s) traced; skipped 0 merge(s) and 1 allowed commit(s)"
+    github = run("--format=github")
+    assert github.returncode == 1 and github.stdout.count("::error ") == 1
+    assert run(LOADGATE_TRACE_ALLOW="").stdout.splitlines()[-1].startswith("FAILED: 0 of 2 commit(s)")
+    # a new branch's first push has no "before": the all-zero hash is no REF; trace takes its own default
+    # (no passing run yet, the merge base with main: HEAD itself, nothing to trace)
+    assert run(LOADGATE_TRACE_SINCE="0" * 40).returncode == 0
+    assert run("--since=no-such-ref").returncode == 2
+    bad = run("--bogus")
+    assert bad.returncode == 2 and bad.stderr.startswith("scripts/validate-requirements.sh: error: unknown option '--bogus'")
+    assert run("--help").stdout.startswith("Validate Requirements Traceability:")
 
 
 def test_check_format_github_annotates_file_and_line(tmp_path):

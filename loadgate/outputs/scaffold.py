@@ -18,7 +18,8 @@ from loadgate import __version__
 from loadgate.errors import ConfigError
 
 SCRIPT = "scripts/performance-test.sh"
-COMMON = ((SCRIPT, "performance-test.sh"), ("scenarios/example.py", "example.py.tmpl"),
+VALIDATE = "scripts/validate-requirements.sh"  # the pipeline's first step: loadgate trace
+COMMON = ((SCRIPT, "performance-test.sh"), (VALIDATE, "validate-requirements.sh"), ("scenarios/example.py", "example.py.tmpl"),
           ("thresholds/REQ-PERF-001.yaml", "REQ-PERF-001.yaml"), ("reports/.gitignore", "reports.gitignore"))
 CI_FILES = {
     "github": ((".github/workflows/performance-gate.yml", "github-workflow.yml"),),
@@ -102,6 +103,6 @@ def init_repository(directory: str, ci: str = "github", *, force: bool = False, 
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(path, "w" if force else "x", encoding="utf-8", newline="\n") as f:
             f.write(text)
-        if dest == SCRIPT:
+        if dest in (SCRIPT, VALIDATE):
             os.chmod(path, os.stat(path).st_mode | 0o111)
     return InitResult(directory, tuple(dest for dest, _ in plan), spec, is_local(spec))

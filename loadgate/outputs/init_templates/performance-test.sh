@@ -4,6 +4,7 @@
 #   scripts/performance-test.sh --users=1000 --requirement=REQ-PERF-001 [--host=URL] [--duration=2m]
 #                               [--spawn-rate=100] [--warmup=15s] [--workers=N] [--out=DIR] [--strict]
 #   scripts/performance-test.sh check [--format=github]    (thresholds, scenarios and their traceability)
+#   scripts/performance-test.sh trace [--since=REF] [--format=github]   (commits reference requirement IDs)
 #
 # Exit codes: 0 pass, 1 gate failed, 2 usage or configuration error, 3 inconclusive.
 # Results: reports/<UTC time>-<requirement>/ (report.html, junit.xml, summary.md, verdict.json, ...).
@@ -18,10 +19,10 @@ default_spec=@SPEC@
 spec="${LOADGATE_SPEC:-$default_spec}"
 venv="${LOADGATE_VENV:-$root/.loadgate/venv}"
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 
 command=run
-if [ "${1:-}" = "check" ]; then command=check; shift; fi
+if [ "${1:-}" = "check" ] || [ "${1:-}" = "trace" ]; then command="$1"; shift; fi
 args=()
 for a in "$@"; do
   case "$command:$a" in
@@ -29,9 +30,13 @@ for a in "$@"; do
     run:--users=*|run:--requirement=*|run:--host=*|run:--duration=*|run:--spawn-rate=*|run:--warmup=*|\
     run:--workers=*|run:--out=*|run:--scenarios=*|run:--thresholds=*|run:--strict|run:--baseline=*) args+=("$a") ;;
     check:--format=*|check:--scenarios=*|check:--thresholds=*) args+=("$a") ;;
+    trace:--since=*|trace:--format=*|trace:--allow=*|trace:--pattern=*|trace:--merges|trace:--ids|\
+    trace:--scenarios=*|trace:--thresholds=*|trace:--out=*) args+=("$a") ;;
     run:*) echo "$me: error: unknown option '$a'; expected --users=N --requirement=REQ-… [--host=URL] [--duration=2m] [--spawn-rate=R] [--warmup=15s] [--workers=N] [--out=DIR] [--strict]" >&2
            exit 2 ;;
     check:*) echo "$me: error: unknown option '$a' for check; expected [--format=plain|github] [--scenarios=PATH] [--thresholds=PATH]" >&2
+             exit 2 ;;
+    trace:*) echo "$me: error: unknown option '$a' for trace; expected [--since=REF] [--format=plain|github|json] [--allow=REGEX] [--pattern=REGEX] [--merges] [--ids]" >&2
              exit 2 ;;
   esac
 done

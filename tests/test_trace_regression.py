@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+import sqlite3
 import subprocess
 
 import pytest
@@ -69,6 +70,7 @@ def runs(tmp_path_factory):
     shas["docs"] = commit(repo, "docs/readme.md", "docs\n", HOSTILE, author=AUTHOR)
     shas["index"] = commit(repo, "src/index.txt", "btree\n", f"Tune the search index\n\nRequirement: {REQ}")
     shas["scale"] = commit(repo, "deploy/replicas.txt", "4\n", "OR-SCALE-001: more replicas")
+    (repo / "src/cache.txt").write_text("lfu\n")  # uncommitted: the second run's tree is dirty
     second = run_cli(*args, "--target-latency-scale", "3", cwd=repo)
     assert second.code == 1, second.stdout + second.stderr
     dirs = sorted(p for p in out.iterdir() if p.is_dir())
@@ -83,7 +85,8 @@ def test_the_second_run_regresses_and_its_verdict_lists_exactly_the_commits_betw
     changes = verdict["changes_since_baseline"]
     assert changes["baseline"] == first.name and changes["reason"] is None
     assert (changes["from"], changes["to"]) == (shas["base"], shas["scale"])
-    assert changes["dirty"] == {"baseline": False, "run": False}
+    assert changes["dirty"] == {"baseline": False, "run": True}
+    assert changes["note"] == "this run had uncommitted changes, which no commit below holds"
     listed = changes["regressions"][REQ]
     # those referencing the requirement first (newest first within each part), then the rest, marked
     assert [e["commit"] for e in listed] == [shas["index"], shas["cache"], shas["scale"], shas["docs"]]
@@ -97,6 +100,15 @@ def test_the_second_run_regresses_and_its_verdict_lists_exactly_the_commits_betw
     assert f"  {shas['index'][:7]}" in res.stdout and f"* {shas['docs'][:7]}" in res.stdout
 
 
+def test_the_history_keeps_each_runs_commit_and_dirty_flag(runs):
+    _repo, out, _first, _second, shas, _res = runs
+    conn = sqlite3.connect(out / "history.sqlite")
+    assert conn.execute("SELECT git_commit, git_dirty FROM runs ORDER BY seq").fetchall() == [
+        (shas["base"], 0), (shas["scale"], 1)]
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    conn.close()
+
+
 def test_the_first_run_has_no_baseline_and_no_changes_key(runs):
     _repo, _out, first, _second, _shas, _res = runs
     assert "changes_since_baseline" not in load(first, "verdict.json")
@@ -106,6 +118,7 @@ def test_summary_md_and_the_report_list_them_escaped(runs):
     _repo, _out, _first, second, shas, _res = runs
     md = (second / "summary.md").read_text()
     assert f"**{REQ} regressed**: 2 of 4 commit(s)" in md
+    assert "Note: this run had uncommitted changes, which no commit below holds." in md
     rows = [line for line in md.splitlines() if line.startswith(f"| {shas['docs'][:7]}")]
     assert len(rows) == 1 and "<script>" not in md and "\\<script\\>" in rows[0] and "\\| pipe" in rows[0]
     assert "\\[x\\]\\(javascript\\:alert\\(1\\)\\)" in rows[0] and rows[0].endswith(" | no |")
@@ -134,7 +147,7 @@ def test_compare_lists_them_and_a_shallow_clone_says_history_is_shallow(runs, tm
     assert changes["reason"].startswith("history is shallow: ") and "fetch-depth: 0" in changes["reason"]
     assert changes["commits"] == [] and changes["regressions"] == {REQ: []}
     text = run_cli("compare", str(first), str(second), cwd=shallow)
-    assert "none listed: history is shallow" in text.stdout
+    assert "none listed: history is shallow" in text.stdout and text.stdout.splitlines()[-1].startswith("verdict: FAIL")
 
 
 def test_trace_starts_at_the_last_passing_runs_commit(runs):

@@ -161,8 +161,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         json.dump(doc, sys.stdout, indent=2)
         print()
     else:
-        print(format_compare(doc, color=sys.stdout.isatty()))
-        _print_changes(doc.get("changes_since_baseline"))
+        *table, verdict_line = format_compare(doc, color=sys.stdout.isatty()).split("\n")
+        print("\n".join(table))
+        _print_changes(doc.get("changes_since_baseline"))  # the commits between the runs, above the verdict
+        print(verdict_line)
     return 1 if doc["verdict"] == "fail" else 0
 
 

@@ -57,12 +57,15 @@ def changes_since(baseline_id: str, baseline_run: Mapping, run: Mapping, regress
         doc["reason"] = f"no git repository at {', '.join(f for f in dict.fromkeys(folders) if f)}"
         return doc
     doc["repository"] = top
-    reason = _range_problem(top, doc["from"], doc["to"])
+    try:
+        reason = _range_problem(top, doc["from"], doc["to"])
+        commits = [] if reason else [c for c in git.log(top, doc["from"], doc["to"]) if not c.is_merge]
+    except ConfigError as e:  # git itself failed: the run's outputs come first, the list says why it is empty
+        reason = f"git could not list them ({e})"
     if reason:
         doc["reason"] = reason
         return doc
     pattern = compile_pattern(None)
-    commits = [c for c in git.log(top, doc["from"], doc["to"]) if not c.is_merge]
     doc["commits"] = [_entry(c, requirement_ids(c.message, pattern)) for c in commits]
     if not doc["commits"]:
         doc["reason"] = ("both runs are of the same commit" if doc["from"] == doc["to"] else

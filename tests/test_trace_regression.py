@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import sqlite3
 import subprocess
 
@@ -171,3 +172,28 @@ def test_unknown_commits_give_a_reason_not_a_crash(runs, tmp_path):
     assert doc["reason"].startswith("the baseline run recorded no commit")
     doc = regression.changes_since("b", base, run, [REQ], [str(tmp_path)])
     assert doc["reason"] == f"no git repository at {tmp_path}"
+
+
+def test_an_empty_list_shows_its_reason_and_hostile_commits_stay_text():
+    from loadgate.gate.verdict import Verdict
+    from loadgate.outputs.report import render_report
+    from loadgate.outputs.writers import render_summary_md
+
+    evil = "</script><!--<script>alert(1)</script>\"'><img src=x onerror=alert(1)>"
+    entry = {"commit": "c" * 40, "subject": evil, "author": evil, "date": "2026-12-07T00:00:00+00:00",
+             "requirements": [REQ]}
+    changes = {"baseline": "B", "from": "a" * 40, "to": "b" * 40, "dirty": {"baseline": False, "run": False},
+               "repository": "/r", "reason": None, "note": None, "commits": [entry],
+               "regressions": {REQ: [dict(entry, references=True)], "REQ-OTHER-1": []}}
+    run = {"requirements": [REQ], "start": 1.0, "end": 2.0}
+    summary = {"requirements": {}, "requests": [], "overall": {}}
+    page = render_report(verdict=Verdict("fail", 1, (), (), changes=changes).to_dict(), summary=summary, run=run)
+    assert "<img src=x" not in page and "<!--<script>" not in page and "&lt;img src=x" in page
+    assert "1 of 1 commit reference REQ-SHOP-001" in page  # the traceability table's column
+    md = render_summary_md(Verdict("fail", 1, (), (), changes=changes), {})
+    assert not re.search(r"(?<!\\)[<>]", md) and "\\<img src=x onerror=alert\\(1\\)\\>" in md
+    shallow = dict(changes, reason=f"{regression.SHALLOW}: the clone at /r does not reach from aaaaaaa to bbbbbbb",
+                   commits=[], regressions={REQ: []})
+    page = render_report(verdict=Verdict("fail", 1, (), (), changes=shallow).to_dict(), summary=summary, run=run)
+    assert "<b>No commit listed:</b> history is shallow: the clone at /r does not reach" in page
+    assert "No commit listed: history is shallow" in render_summary_md(Verdict("fail", 1, (), (), changes=shallow), {})

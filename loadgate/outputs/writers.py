@@ -226,8 +226,8 @@ def _changes_md(changes: Mapping | None) -> list[str]:
         lines.append(f"No regression against the baseline; {len(commits)} commit(s) since it.")
     for req, entries in regressions.items():
         mine = sum(1 for e in entries if e.get("references"))
-        lines += ["", f"**{md_escape(req)} regressed**: {mine} of {len(entries)} commit(s) since the baseline "
-                      "reference it (listed first).", ""]
+        lines += [""] * (lines[-1] != "") + [f"**{md_escape(req)} regressed**: {mine} of {len(entries)} commit(s) "
+                                             "since the baseline reference it (listed first).", ""]
         if entries:
             lines += [f"| Commit | Subject | Author | Date | References {md_escape(req)} |", "|---|---|---|---|---|"]
             lines += [_row([str(e.get("commit"))[:7], e.get("subject"), e.get("author"), str(e.get("date"))[:10],

@@ -161,6 +161,15 @@ def test_trace_starts_at_the_last_passing_runs_commit(runs):
     assert set(doc["untraced"]) == {shas["docs"], shas["scale"]} and res.code == 1
 
 
+def test_a_long_range_keeps_the_newest_commits_and_every_one_of_the_regressed_requirement(runs, monkeypatch):
+    repo, _out, _first, _second, shas, _res = runs
+    monkeypatch.setattr(regression, "MAX_LISTED", 1)
+    base, run = {"git": {"commit": shas["base"]}}, {"git": {"commit": shas["scale"]}}
+    doc = regression.changes_since("b", base, run, [REQ], [str(repo)])
+    assert [c["commit"] for c in doc["commits"]] == [shas["scale"]] and doc["omitted"] == 3
+    assert [e["commit"] for e in doc["regressions"][REQ]] == [shas["index"], shas["cache"], shas["scale"]]
+
+
 def test_unknown_commits_give_a_reason_not_a_crash(runs, tmp_path):
     repo, _out, _first, _second, shas, _res = runs
     base = {"git": {"commit": "0" * 40, "dirty": False}}

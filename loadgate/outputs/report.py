@@ -158,7 +158,8 @@ def _changes_of(changes: Mapping | None, req: str) -> dict | None:
     if not isinstance(changes, Mapping):
         return None
     commits = [c for c in changes.get("commits") or () if isinstance(c, Mapping)]
-    return {"reason": changes.get("reason"), "total": len(commits),
+    omitted = changes.get("omitted") if isinstance(changes.get("omitted"), int) else 0
+    return {"reason": changes.get("reason"), "total": len(commits) + omitted,
             "referencing": [c for c in commits if req in (c.get("requirements") or ())]}
 
 

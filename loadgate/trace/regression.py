@@ -16,6 +16,7 @@ from loadgate.trace import git
 from loadgate.trace.ids import compile_pattern, requirement_ids
 
 SHALLOW = "history is shallow"
+MAX_LISTED = 500  # commits kept in the document (newest first); a regressed requirement's own are all kept
 
 
 def regressed(verdict: Mapping, comparison: Mapping | None) -> list[str]:
@@ -47,7 +48,7 @@ def changes_since(baseline_id: str, baseline_run: Mapping, run: Mapping, regress
     doc: dict = {"baseline": baseline_id, "from": base_git.get("commit"), "to": run_git.get("commit"),
                  "dirty": {"baseline": base_git.get("dirty"), "run": run_git.get("dirty")},
                  "repository": None, "reason": None, "note": _dirty_note(base_git, run_git),
-                 "commits": [], "regressions": {r: [] for r in regressions}}
+                 "commits": [], "omitted": 0, "regressions": {r: [] for r in regressions}}
     if not doc["from"] or not doc["to"]:
         which = "the baseline run" if not doc["from"] else "this run"
         doc["reason"] = f"{which} recorded no commit (it did not run inside a git repository)"
@@ -66,12 +67,13 @@ def changes_since(baseline_id: str, baseline_run: Mapping, run: Mapping, regress
         doc["reason"] = reason
         return doc
     pattern = compile_pattern(None)
-    doc["commits"] = [_entry(c, requirement_ids(c.message, pattern)) for c in commits]
-    if not doc["commits"]:
+    every = [_entry(c, requirement_ids(c.message, pattern)) for c in commits]
+    doc["commits"], doc["omitted"] = every[:MAX_LISTED], max(0, len(every) - MAX_LISTED)
+    if not every:
         doc["reason"] = ("both runs are of the same commit" if doc["from"] == doc["to"] else
                          "this run's commit has no commit the baseline's lacks")
-    for req in regressions:
-        mine = [dict(e, references=True) for e in doc["commits"] if req in e["requirements"]]
+    for req in regressions:  # every commit that references it; of the others, the newest
+        mine = [dict(e, references=True) for e in every if req in e["requirements"]]
         rest = [dict(e, references=False) for e in doc["commits"] if req not in e["requirements"]]
         doc["regressions"][req] = mine + rest
     return doc
@@ -109,5 +111,5 @@ def for_runs(baseline_dir: str, run: Mapping, regressions: Sequence[str]) -> dic
         return {"baseline": baseline_id, "from": None, "to": (run.get("git") or {}).get("commit"),
                 "dirty": {"baseline": None, "run": (run.get("git") or {}).get("dirty")}, "repository": None,
                 "reason": f"the baseline's run.json cannot be read ({e})", "note": None, "commits": [],
-                "regressions": {r: [] for r in regressions}}
+                "omitted": 0, "regressions": {r: [] for r in regressions}}
     return changes_since(baseline_id, baseline_run, run, regressions, [os.getcwd(), run.get("cwd")])

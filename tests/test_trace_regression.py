@@ -206,3 +206,26 @@ def test_an_empty_list_shows_its_reason_and_hostile_commits_stay_text():
     page = render_report(verdict=Verdict("fail", 1, (), (), changes=shallow).to_dict(), summary=summary, run=run)
     assert "<b>No commit listed:</b> history is shallow: the clone at /r does not reach" in page
     assert "No commit listed: history is shallow" in render_summary_md(Verdict("fail", 1, (), (), changes=shallow), {})
+
+
+def test_a_schema_1_history_gains_the_dirty_flag_and_keeps_its_records(tmp_path):
+    from loadgate.history import store as history
+
+    db = tmp_path / "history.sqlite"
+    conn = sqlite3.connect(db)
+    for statement in history._MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("INSERT INTO runs (run_id, run_dir, kind, requirements, started, verdict, exit_code, git_commit,"
+                 " recorded_at) VALUES ('old', '/x/old', 'run', 'REQ-A-1', 1.0, 'pass', 0, 'aaa', 1.0)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    run = {"requirements": ["REQ-A-1"], "start": 2.0, "git": {"commit": "bbb", "dirty": True}}
+    history.record(str(db), str(tmp_path / "new"), run, {}, {"verdict": "pass", "exit_code": 0}, kind="run")
+    failed = {**run, "start": 3.0, "git": {"commit": "ccc", "dirty": False}}
+    history.record(str(db), str(tmp_path / "bad"), failed, {}, {"verdict": "fail", "exit_code": 1}, kind="run")
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT run_id, git_commit, git_dirty FROM runs ORDER BY seq").fetchall() == [
+        ("old", "aaa", None), ("new", "bbb", 1), ("bad", "ccc", 0)]
+    conn.close()
+    assert history.passing_commits(str(db)) == [("new", "bbb"), ("old", "aaa")]  # trace's default start: newest pass

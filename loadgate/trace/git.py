@@ -80,7 +80,7 @@ def resolve(repo: str, ref: str) -> str | None:
     """The full hash of the commit ``ref`` names, or None when the repository has no such commit."""
     if ref.startswith("-"):
         return None
-    proc = git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False)
+    proc = git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
     return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
 
 

@@ -108,6 +108,11 @@ def test_the_history_keeps_each_runs_commit_and_dirty_flag(runs):
         (shas["base"], 0), (shas["scale"], 1)]
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     conn.close()
+    import loadgate
+
+    frame = loadgate.open_history(out)
+    assert frame["git_commit"].tolist() == [shas["base"], shas["scale"]]
+    assert frame["git_dirty"].tolist() == [False, True]
 
 
 def test_the_first_run_has_no_baseline_and_no_changes_key(runs):

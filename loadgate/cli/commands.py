@@ -176,7 +176,11 @@ def _with_changes(doc: dict, baseline: str, candidate: str) -> dict:
     found = regressed({}, doc)
     if not found:
         return doc
-    return {**doc, "changes_since_baseline": for_runs(baseline, rundir.read_json(candidate, rundir.RUN), found)}
+    try:
+        run = rundir.read_json(candidate, rundir.RUN)
+    except LoadgateError:  # the comparison stands on the samples; the list then says no commit was recorded
+        run = {}
+    return {**doc, "changes_since_baseline": for_runs(baseline, run, found)}
 
 
 def _print_changes(changes: dict | None) -> None:

@@ -123,7 +123,10 @@ class InFlight:
 
     # --- the user's side --------------------------------------------------------------------
     def window_start(self) -> float | None:
-        base = self.ramped or self.started
+        """Where the analysis window starts: the recorder's ramp-up done or start (local, master), else this
+        process's, plus the warmup."""
+        meta = self.recorder.meta
+        base = meta.get("ramp_up_done") or self.ramped or meta.get("start") or self.started
         return None if base is None else base + self.warmup
 
     def _watched(self, on_stop):

@@ -65,7 +65,7 @@ def _on_init(environment, **_kw) -> None:
     ev.request.add_listener(rec.on_request)
     ev.test_start.add_listener(rec.on_test_start)
     ev.spawning_complete.add_listener(rec.on_spawning_complete)
-    in_flight = InFlight(environment, opts.loadgate_warmup, rec)
+    in_flight = InFlight(environment, rec)
     ev.test_start.add_listener(in_flight.on_test_start)
     ev.spawning_complete.add_listener(in_flight.on_spawning_complete)
     ev.test_stopping.add_listener(in_flight.on_test_stopping)

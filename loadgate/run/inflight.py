@@ -74,9 +74,8 @@ def client_codes() -> frozenset:
 class InFlight:
     """Records the requests each user was waiting on when it was stopped; counts them in the recorder's meta."""
 
-    def __init__(self, environment, warmup: float | None, recorder) -> None:
+    def __init__(self, environment, recorder) -> None:
         self.env = environment
-        self.warmup = float(warmup or 0.0)
         self.recorder = recorder  # its meta (a new one each test of a UI session) gets "unanswered"
         self.codes = client_codes()
         self.started: float | None = None
@@ -127,7 +126,9 @@ class InFlight:
         process's, plus the warmup."""
         meta = self.recorder.meta
         base = meta.get("ramp_up_done") or self.ramped or meta.get("start") or self.started
-        return None if base is None else base + self.warmup
+        # (read now: a remote worker learns it from the master's spawn message, after init)
+        warmup = float(getattr(self.env.parsed_options, "loadgate_warmup", None) or 0.0)
+        return None if base is None else base + warmup
 
     def _watched(self, on_stop):
         if getattr(on_stop, "_loadgate_in_flight", False):

@@ -103,6 +103,8 @@ class InFlight:
         (counts, self.counts), (cut_off, self.cut_off) = (self.counts, Counter()), (self.cut_off, 0)
         if not counts and not cut_off:
             return
+        log.info("loadgate: %d requests had no response when the run stopped (%d more sent while stopping)",
+                 sum(counts.values()), cut_off)
         if self.is_worker:
             environment.runner.send_message(MSG_UNANSWERED, {"counts": dict(counts), "cut_off": cut_off})
         else:

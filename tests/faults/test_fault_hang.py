@@ -165,3 +165,12 @@ def test_two_workers_ship_their_requests_in_flight_before_the_master_writes(tmp_
     for wid, w in run["worker_counts"].items():  # each worker's last batch (its rows in flight) arrived
         assert w["sent"] == w["received"], (wid, w)
     assert rows["error_rate"]["status"] == "fail" and rows["p95"]["status"] == "fail"
+
+
+def test_httpuser_requests_in_flight_are_recorded_too(tmp_path):
+    res, run_dir, rows, target = _run(tmp_path, "REQ-HANG-HTTP", {2, 5, 8})
+    assert res.code == 1, res.stdout + res.stderr
+    run, table, unanswered = _samples(run_dir, target)
+    assert run["unanswered"] == {"requests": 3, "by_request": {"GET /item?id=5": 3},
+                                 "sent_while_stopping": run["unanswered"]["sent_while_stopping"]}
+    assert rows["error_rate"]["status"] == "fail" and rows["p95"]["status"] == "fail"

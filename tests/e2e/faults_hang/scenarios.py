@@ -1,5 +1,5 @@
 """Scenarios for targets that never answer some (or all) of their connections: one request an iteration."""
-from locust import FastHttpUser, constant, constant_throughput, tag, task
+from locust import FastHttpUser, HttpUser, constant, constant_throughput, tag, task
 
 
 class PacedHang(FastHttpUser):
@@ -22,3 +22,14 @@ class UnpacedHang(FastHttpUser):
     @task
     def item(self):
         self.client.get("/item", name="/item")
+
+
+class HttpHang(HttpUser):
+    """Locust's requests-based client, paced, its request named by its URL."""
+
+    wait_time = constant_throughput(10)
+
+    @tag("REQ-HANG-HTTP")
+    @task
+    def item(self):
+        self.client.get("/item?id=5")

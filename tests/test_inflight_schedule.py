@@ -18,7 +18,7 @@ from loadgate.run.runner import unanswered_note
 
 os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"  # as in test_recorder: no gevent patching of pytest
 try:
-    from loadgate.run import pacing
+    from loadgate.run import attribution, pacing
 finally:
     del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
 
@@ -65,6 +65,28 @@ def test_a_second_request_of_an_iteration_that_hangs_carries_the_slots_and_unpac
     u = pacing.UserState(0, None)
     u.unanswered(T0, T0 + 5, before_window=False)
     assert (u.omitted, u.first) == (0, False)
+
+
+def test_the_requirement_of_a_task_unwound_by_the_stop_is_read_from_its_frames():
+    def frames_of(fn):
+        try:
+            fn(None)
+        except KeyboardInterrupt as e:  # (a BaseException, as the GreenletExit that stops a user)
+            tb, frames = e.__traceback__, []
+            while tb is not None:
+                frames.append(tb.tb_frame)
+                tb = tb.tb_next
+            return frames
+        raise AssertionError("not raised")
+
+    def request(_user):
+        raise KeyboardInterrupt
+
+    inner = attribution._with_requirement(request, "REQ-INNER-1")
+    outer = attribution._with_requirement(lambda user: inner(user), "REQ-OUTER-1")
+    assert attribution.code_in(frames_of(outer)) == attribution.REQ_CODES["REQ-INNER-1"]  # the innermost task's
+    assert attribution.code_in(frames_of(request)) is None  # outside any task: the run's requirements
+    assert attribution.current == {}  # the wrappers let go of the greenlet on the way out
 
 
 # --- their latencies from the schedule ----------------------------------------------------------

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from gevent import GreenletExit
 from greenlet import getcurrent
+from locust.exception import RPCError, RPCSendError
 from locust.runners import WorkerRunner
 
 from loadgate.run.attribution import code_in, current
@@ -106,7 +107,10 @@ class InFlight:
         log.info("loadgate: %d requests had no response when the run stopped (%d more sent while stopping)",
                  sum(counts.values()), cut_off)
         if self.is_worker:
-            environment.runner.send_message(MSG_UNANSWERED, {"counts": dict(counts), "cut_off": cut_off})
+            try:
+                environment.runner.send_message(MSG_UNANSWERED, {"counts": dict(counts), "cut_off": cut_off})
+            except (RPCError, RPCSendError) as e:  # the rows themselves go with the recorder's batches
+                log.warning("loadgate: could not send the count of unanswered requests to the master (%s)", e)
         else:
             self.add(counts, cut_off)
 

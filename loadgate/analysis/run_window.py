@@ -5,6 +5,7 @@ import os
 from collections.abc import Iterable
 
 from loadgate.analysis.schedule import SCHEDULE_COLUMNS, with_schedule, with_schedule_of
+from loadgate.analysis.stalls import stuck_problem
 from loadgate.analysis.stream import summarize_file
 from loadgate.analysis.summary import COLUMNS, DEFAULT_PERCENTILES, summarize
 from loadgate.analysis.window import Window
@@ -35,7 +36,8 @@ def summarize_run(run_dir: str, run: dict, percentiles: Iterable[float] = (), *,
     if is_parquet(path):  # one row group at a time: memory bounded whatever the run's length (CONTRACT §16)
         window, reqs = run_window(run), run.get("requirements")
         summary = summarize_file(path, window, requirements=reqs, percentiles=qs, series=series)
-        return with_schedule_of(summary, path, window, requirements=reqs, percentiles=qs, series=series), problems
+        with_schedule_of(summary, path, window, requirements=reqs, percentiles=qs, series=series)
+        return summary, [*problems, *_stuck(summary)]
     if os.path.exists(path):
         table = read_samples(path, [*COLUMNS, *SCHEDULE_COLUMNS], dictionary=True)
     else:
@@ -44,4 +46,10 @@ def summarize_run(run_dir: str, run: dict, percentiles: Iterable[float] = (), *,
     window, reqs = run_window(run), run.get("requirements")
     summary = summarize(table, window, requirements=reqs, percentiles=qs, series=series)
     with_schedule(summary, table, window, requirements=reqs, percentiles=qs, series=series)
-    return summary, problems
+    return summary, [*problems, *_stuck(summary)]
+
+
+def _stuck(summary: dict) -> list[str]:
+    """Users stuck alone on one unanswered request: a problem of the run (its samples miss their requests)."""
+    line = stuck_problem(summary.get("stuck_users") or [])
+    return [line] if line else []

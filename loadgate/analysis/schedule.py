@@ -169,8 +169,9 @@ def _completed(summary: dict, intended: dict | None, counts: dict, batches: Batc
         _add_series(summary["series"], intended["series"])
         for rid, s in summary.get("series_by_requirement", {}).items():
             _add_series(s, intended["series_by_requirement"][rid])
-    stalls, hidden = find_stalls(batches, window, summary)
+    stalls, hidden, stuck = find_stalls(batches, window, summary)
     summary["stalls"] = stalls
+    summary["stuck_users"] = stuck
     for key, stats, _ in _scopes(summary, None):
         stats["stall_hidden"] = round(hidden[key])
     return summary

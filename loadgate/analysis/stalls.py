@@ -13,6 +13,11 @@ that was sent) are the stall's
 ``hidden_requests``; the gate makes a percentile threshold inconclusive when they could hide more
 than the tail it looks at.
 
+A user blocked alone (outside any such stretch) by one request for :data:`STUCK_SHARE` of the window or
+more is *stuck*: a target that never answers a few connections stalls no crowd, yet those users send
+nothing for most of the window. Each is reported (``stuck_users`` in the summary), and the run's
+analysis names it as a problem of the run: the samples miss what it would have sent.
+
 Memory stays bounded by the users and the long requests, not by the samples: one streaming pass keeps
 only the requests held :data:`MIN_SECONDS` or more (28 bytes each) and the set of active users; only
 when those requests crowd into a stretch does a second pass read the blocked users' request times,
@@ -20,6 +25,7 @@ and only those within :data:`NEAR_SECONDS` of a stretch (a soak run's hours are 
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -35,13 +41,15 @@ FACTOR = 3.0          # blocked: outstanding for more than this many of its requ
 MIN_SECONDS = 0.5     # ... and at least this long; a stall lasts at least this long too
 MIN_SHARE = 0.5       # a stall: at least this share of the active unpaced users blocked at once
 NEAR_SECONDS = 300.0  # a blocked user's usual cadence: its requests within this of the stall
+STUCK_SHARE = 0.25    # a user blocked alone by one request for this share of the window: stuck
 COLUMNS = ("timestamp", "response_time_ms", "user", "worker", "period_ms", "request_type", "name", "requirement")
 
 Batches = Callable[[], Iterable[pa.RecordBatch]]  # a fresh pass over the samples each call
 
 
-def find_stalls(batches: Batches, window: Window, summary: dict) -> tuple[list[dict], Counter]:
-    """The stalls in ``window`` seen by unpaced requests, and the requests they hide per scope.
+def find_stalls(batches: Batches, window: Window, summary: dict) -> tuple[list[dict], Counter, list[dict]]:
+    """The stalls in ``window`` seen by unpaced requests, the requests they hide per scope, and the users
+    stuck alone (:func:`_stuck`).
 
     ``batches()`` yields record batches with (some of) :data:`COLUMNS`; ``summary`` is the raw summary
     of the same window, whose per-request p50 is each request's yardstick.
@@ -68,31 +76,31 @@ def find_stalls(batches: Batches, window: Window, summary: dict) -> tuple[list[d
             long_parts.append((b.ts[long], b.held[long], b.who[long], code))
     need = max(1, math.ceil(MIN_SHARE * len(active)))
     if not active or not long_parts:
-        return [], Counter()
+        return [], Counter(), []
     ts, held, who, code = (np.concatenate(parts) for parts in zip(*long_parts))
     names = list(labels)
     yardstick = np.array([FACTOR * usual.get((rtype, name), math.inf) for rtype, name, _ in names])
     blocked = np.flatnonzero(held > yardstick[code])
-    if blocked.size < need:
-        return [], Counter()
     ts, held, who, code = ts[blocked], held[blocked], who[blocked], code[blocked]
     starts = np.maximum(ts, window.start)
     ends = np.minimum(ts + held, window.end)
-    stretches = [(s, e) for s, e in _crowded(starts, ends, need) if e - s >= MIN_SECONDS]
+    stretches = [(s, e) for s, e in _crowded(starts, ends, need) if e - s >= MIN_SECONDS] if blocked.size >= need else []
     stretches = [(s, e) for s, e in stretches if np.unique(who[(starts < e) & (ends > s)]).size >= need]
+    counted = np.zeros(who.size, bool)
+    for s, e in stretches:
+        counted |= (starts < e) & (ends > s)
+    stuck = _stuck(starts, ends, who, code, ~counted, names, workers, window)
     if not stretches:
-        return [], Counter()
+        return [], Counter(), stuck
     gap = _median_gaps(batches, workers, set(who.tolist()), stretches)
     each = np.maximum(0.0, (ends - starts) / np.array([gap.get(w, math.nan) for w in who.tolist()]) - 1.0)
     each = np.nan_to_num(each)
     stalls, hidden = [], Counter()
-    counted = np.zeros(who.size, bool)
     for s, e in stretches:
         hit = (starts < e) & (ends > s)
         stalls.append({"start": float(s), "end": float(e), "seconds": float(e - s),
                        "users": int(np.unique(who[hit]).size), "active_users": len(active),
                        "hidden_requests": int(round(float(each[hit].sum())))})
-        counted |= hit
     for i in np.flatnonzero(counted).tolist():
         rtype, name, label = names[code[i]]
         ids = split_ids(label)
@@ -101,7 +109,45 @@ def find_stalls(batches: Batches, window: Window, summary: dict) -> tuple[list[d
             hidden[("requirement", rid)] += each[i]
         for rid in ids or (None,):
             hidden[("request", rtype, name, rid)] += each[i]
-    return stalls, hidden
+    return stalls, hidden, stuck
+
+
+def _stuck(starts: np.ndarray, ends: np.ndarray, who: np.ndarray, code: np.ndarray, alone: np.ndarray,
+           names: list[tuple[str, str, str]], workers: dict[str, int], window: Window) -> list[dict]:
+    """The users that one blocked request held, outside any stall of many users, for :data:`STUCK_SHARE` of
+    the window or more: each with how long, from when, and the request it waited on (longest first)."""
+    held = ends - starts
+    rows = np.flatnonzero(alone & (held >= max(MIN_SECONDS, STUCK_SHARE * window.seconds)))
+    if not rows.size:
+        return []
+    worker_names = {v: k for k, v in workers.items()}
+    longest: dict[int, int] = {}
+    for i in rows.tolist():
+        if who[i] not in longest or held[i] > held[longest[who[i]]]:
+            longest[int(who[i])] = i
+    out = []
+    for key, i in longest.items():
+        rtype, name, label = names[code[i]]
+        out.append({"worker": worker_names.get(key >> 32, ""), "user": key & 0xFFFFFFFF, "start": float(starts[i]),
+                    "seconds": float(held[i]), "share": float(held[i] / window.seconds) if window.seconds > 0 else 1.0,
+                    "request": f"{rtype} {name}", "requirement": label})
+    return sorted(out, key=lambda u: (-u["seconds"], u["worker"], u["user"]))
+
+
+def stuck_problem(stuck: list[dict], shown: int = 5) -> str | None:
+    """One line naming the stuck users (the longest ``shown`` of them) and how long each sent nothing."""
+    if not stuck:
+        return None
+    named = "; ".join(
+        f"user {u['user']}" + (f" of {u['worker']}" if u["worker"] else "")
+        + f" for {u['seconds']:.1f} s ({u['share']:.0%} of the window) from "
+        + dt.datetime.fromtimestamp(u["start"], dt.timezone.utc).strftime("%H:%M:%S UTC")
+        + f", waiting on {u['request']}" for u in stuck[:shown])
+    more = f"; and {len(stuck) - shown} more" if len(stuck) > shown else ""
+    n = len(stuck)
+    return (f"{n} user{'s' if n != 1 else ''} sent nothing while one request went unanswered: {named}{more}; the "
+            "requests they would have sent are missing from the samples; pace the users (constant_throughput) "
+            "to count them from the schedule")
 
 
 class _Batch:

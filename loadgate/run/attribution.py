@@ -49,6 +49,20 @@ def _with_requirement(fn, req: str):
     return wrapper
 
 
+# the code of every task wrapper (its ``code`` local holds the requirement code while the task runs)
+_WRAPPER = next(c for c in _with_requirement.__code__.co_consts if getattr(c, "co_name", None) == "wrapper")
+
+
+def code_in(frames) -> int | None:
+    """The requirement code of the innermost task among ``frames`` (outermost first: a traceback's), or
+    None outside any wrapped task. For a request whose task was unwound before it could be recorded."""
+    code = None
+    for frame in frames:
+        if frame.f_code is _WRAPPER:
+            code = frame.f_locals.get("code", code)
+    return code
+
+
 def _task_requirements(holder, run_reqs: list[str], inherited: frozenset = frozenset(), seen=None):
     """(owner, index in its task list, task or TaskSet, its requirement IDs of this run as one string,
     is a TaskSet) for every task under ``holder`` (a User or TaskSet class).

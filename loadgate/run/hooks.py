@@ -9,6 +9,7 @@ from locust import events
 from loadgate.run import worker_auth
 from loadgate.run import ui_session
 from loadgate.run.columns import build_batch
+from loadgate.run.inflight import MSG_UNANSWERED, InFlight
 from loadgate.run.live import LiveMonitor
 from loadgate.run.processes import stop_with_parent
 from loadgate.run.recorder import MSG_DONE, MSG_SAMPLES, OFFLOAD_ROWS, Recorder
@@ -22,6 +23,9 @@ def _add_arguments(parser) -> None:
                    help="comma-separated requirement IDs of this run")
     g.add_argument("--loadgate-duration", type=float, default=None,
                    help="seconds at full user count after spawning completes")
+    g.add_argument("--loadgate-warmup", type=float, default=0.0,
+                   help="seconds after ramp-up left out of the analysis: a request still unanswered at the end that "
+                   "was sent before is recorded from the window's start")
     g.add_argument("--loadgate-flush", type=float, default=1.0, help="seconds between batches")
     g.add_argument("--loadgate-offload-rows", type=int, metavar="N",
                    default=os.environ.get("LOADGATE_OFFLOAD_ROWS", OFFLOAD_ROWS),
@@ -61,6 +65,11 @@ def _on_init(environment, **_kw) -> None:
     ev.request.add_listener(rec.on_request)
     ev.test_start.add_listener(rec.on_test_start)
     ev.spawning_complete.add_listener(rec.on_spawning_complete)
+    in_flight = InFlight(environment, rec)
+    ev.test_start.add_listener(in_flight.on_test_start)
+    ev.spawning_complete.add_listener(in_flight.on_spawning_complete)
+    ev.test_stopping.add_listener(in_flight.on_test_stopping)
+    ev.test_stop.add_listener(in_flight.on_test_stop)  # before the recorder's: a worker's count precedes its last batch
     ev.test_stop.add_listener(rec.on_test_stop)
     ev.quitting.add_listener(rec.close)
     if session is not None:
@@ -69,6 +78,7 @@ def _on_init(environment, **_kw) -> None:
         rec.meta["refused_workers"] = worker_auth.REFUSED  # filled by the socket monitor; in recorder.json at the end
         environment.runner.register_message(MSG_SAMPLES, rec.on_samples)
         environment.runner.register_message(MSG_DONE, rec.on_done)
+        environment.runner.register_message(MSG_UNANSWERED, in_flight.on_message)
     rec.start()
 
 

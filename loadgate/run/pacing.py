@@ -82,6 +82,25 @@ class UserState:
         self.omitted, self.first = omitted, True
         return wait
 
+    def unanswered(self, since: float, now: float, before_window: bool) -> None:
+        """The running iteration's request had no answer by ``now`` (the run stopped), and its row is recorded
+        from ``since``: make that row carry every slot the iteration missed until ``now``.
+
+        The row's latency from the schedule is V = (now - since) + its lateness; slot j after its own slot
+        waited at least V - j*P = now - slot_j, the slots before ``now`` counted as omitted on it. A request
+        sent ``before_window`` is recorded from the window's start as if due then (lateness 0): its
+        slots are the window's, every P from its start. The row becomes its iteration's first, so a stuck
+        second request of an iteration counts one iteration start more than there were.
+        """
+        if self.period is None:
+            return
+        if before_window:
+            self.late_ms = 0.0
+        held_ms = (now - since) * 1000.0 + self.late_ms
+        missed = max(0, math.ceil(held_ms / self.period_ms) - 1)
+        self.omitted = missed if before_window or not self.first else max(self.omitted, missed)
+        self.first, self.wake = True, since  # (not a start the generator was late for)
+
 
 USERS: dict[Any, UserState] = {}   # user greenlet -> its state (read on every request by the recorder)
 NOBODY = UserState(-1, None)       # requests from greenlets that are not users

@@ -61,6 +61,7 @@ def _locust_cmd(opts: RunOptions, files: list[str], user_classes: list[str], hos
     cmd = [sys.executable, "-m", "locust", "-f", ",".join([*files, PLUGIN, *shape]),
            "--loadgate-requirements", ",".join(opts.requirements),
            "--loadgate-flush", str(opts.flush_interval), "--loadgate-select", opts.select,
+           "--loadgate-warmup", f"{opts.warmup:g}",
            "--loadgate-rules", os.path.join(run_dir, rundir.RULES), "--loglevel", "INFO"]
     if opts.select == "tasks":  # journeys: the chosen User classes run whole, untagged tasks included
         cmd += ["--tags", *opts.requirements]
@@ -302,6 +303,9 @@ def collect(rec: RunRecord, opts: RunOptions) -> None:
         if lost > 0 and not any_lost_worker:
             rec.problems.append(f"{lost} of {recorder['locust_requests']} requests Locust counted "
                                 "were not recorded as samples")
+        unanswered = recorder.get("unanswered") or {}
+        if unanswered.get("requests"):  # failed samples already; the note names them for every reader (and why)
+            rec.meta.setdefault("notes", []).append(unanswered_note(unanswered))
         if recorder.get("unhandled_exceptions"):
             first = (recorder.get("exceptions") or [""])[0]
             rec.problems.append(f"the scenario raised {recorder['unhandled_exceptions']} kind(s) of "
@@ -320,11 +324,21 @@ def collect(rec: RunRecord, opts: RunOptions) -> None:
         "samples": rec.samples,
         "locust_requests": recorder.get("locust_requests"),
         "locust_failures": recorder.get("locust_failures"),
+        "unanswered": recorder.get("unanswered"),
         "worker_counts": recorder.get("workers"),
         "refused_workers": recorder.get("refused_workers") or [],
         "problems": rec.problems,
     })
     rundir.write_json(os.path.join(rec.run_dir, rundir.RUN), rec.meta)
+
+
+def unanswered_note(unanswered: Mapping) -> str:
+    """The requests still unanswered when the run stopped, most frequent first (at most 5 named)."""
+    by_request = sorted((unanswered.get("by_request") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    named = ", ".join(f"{redact(name)} x{n}" for name, n in by_request[:5]) + (", ..." if len(by_request) > 5 else "")
+    n = unanswered["requests"]
+    return (f"{n} request{'s' if n != 1 else ''} had no response when the run stopped ({named}): recorded as failed "
+            f"samples ('no response before the run stopped'), timed from their start or the window's")
 
 
 def _tail(path: str, size: int = 20000) -> str:

@@ -13,7 +13,8 @@ A ``sitecustomize`` on PYTHONPATH wraps the live view (``LiveMonitor.scan``, ``L
 Locust process with ``time.thread_time()`` (gevent: one thread, nothing offloaded at this rate), and writes
 the totals with the process's CPU time each time the view is evaluated. Printed per count:
 
-- live: the live view's share of the generator's CPU time, and that CPU time per sample against the baseline;
+- live: the live view's share of the generator's CPU time (scan and evaluation), its ratio to the baseline's
+  share (whose live view computes the progress line only), and the generator's CPU seconds in all;
 - samples recorded of those the schedule expected (users x rate x seconds) and of Locust's count;
 - the verdict (and its first reason when it is not pass), the sizes of verdict.json, junit.xml, summary.md,
   report.html, and the wall time from Locust's end to the CLI's exit (analysis, gate, outputs).
@@ -66,10 +67,9 @@ def _timed(part, fn):
             return fn(*args, **kwargs)
         finally:
             T[part] += time.thread_time() - start
-            if part == "evaluate":
-                T["evaluations"] += 1
-                with open(OUT, "w") as f:
-                    json.dump(dict(T, cpu=time.process_time()), f)
+            T["evaluations"] += part == "evaluate"
+            with open(OUT, "w") as f:
+                json.dump(dict(T, cpu=time.process_time()), f)
     return wrapper
 
 
@@ -188,22 +188,21 @@ def main() -> int:
         expected = round(args.users * args.rate * args.seconds)
         print(f"loadgate runs of {args.seconds} s, {args.users} paced users at {args.rate:g}/s ({expected} samples "
               f"expected), {args.names} request names, embedded demo target (/api/delay/2) on 127.0.0.1")
-        print(f"{'thresholds':>10} {'live %cpu':>9} {'cpu/sample':>10} {'vs base':>7} {'samples':>13} "
+        print(f"{'thresholds':>10} {'live %cpu':>9} {'vs base':>7} {'cpu s':>6} {'samples':>13} "
               f"{'locust':>6} {'after s':>7} {'verdict.json':>12} {'junit.xml':>9} {'summary.md':>10} "
               f"{'report':>7}  verdict")
         base = None
         for count in counts:
             r = one_run(tmp, count, args)
             share = r["live_s"] / r["cpu_s"] if r.get("cpu_s") else None
-            per = r["cpu_s"] / r["samples"] if r.get("cpu_s") and r.get("samples") else None
             if count == 0:
-                base = per
-            ratio = f"{per / base:7.2f}" if per and base else "      -"
+                base = share
+            ratio = f"{share / base:7.1f}" if share and base else "      -"
             sizes = r.get("sizes") or {}
             verdict = ("killed after " + f"{r['wall']:.0f}s" if r["code"] is None else
                        f"{r.get('verdict')} (exit {r['code']})" + (f": {r['reason'][:110]}" if r.get("reason") else ""))
             print(f"{count:>10} {'-' if share is None else f'{share * 100:8.2f}%'} "
-                  f"{'-' if per is None else f'{per * 1e6:8.0f}us'} {ratio} "
+                  f"{ratio} {'-' if not r.get('cpu_s') else format(r['cpu_s'], '6.1f')} "
                   f"{str(r.get('samples', '-')) + '/' + str(expected):>13} {str(r.get('locust', '-')):>6} "
                   f"{'-' if r.get('after') is None else format(r['after'], '7.1f')} "
                   f"{_kb(sizes.get('verdict.json')):>12} {_kb(sizes.get('junit.xml')):>9} "

@@ -25,6 +25,7 @@ _EXIT = {"pass": EXIT_PASS, "warn": EXIT_PASS, "inconclusive": EXIT_INCONCLUSIVE
 # Run problems that say the load generator measured its own delay: no response time or throughput it
 # measured can fail (or warn) a threshold, only make it inconclusive (loadgate/run/problems.py words them).
 GENERATOR_SATURATED, GENERATOR_BEHIND = "load generator saturated", "load generator behind schedule"
+REASONS_LISTED = 50  # threshold reasons a verdict lists; the rest are counted in one line
 GENERATOR_BOUND = ("time", "req/s")  # the metric kinds a late generator distorts (errors stay the target's)
 # (threshold, its scope's STATS in the summary) -> 95% CI of a regression threshold's relative change
 Significance = Callable[[Threshold, Mapping], tuple[float, float] | None]
@@ -346,10 +347,9 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping, *, requiremen
                 r = dataclasses.replace(r, status="inconclusive", reason=f"{r.reason}; not trusted: the load generator "
                                         "fell behind (see above), so this measures its delay as much as the target's")
             results.append(r)
-            if r.reason:
-                reasons.append(r.reason)
             if r.status != "skipped":
                 level = _worse(level, "fail" if strict and r.status == "warn" else r.status)
+    reasons += _threshold_reasons(results)
     if not results:
         seen = ", ".join(sorted(in_summary)) or "none"
         reasons.append(f"no thresholds to evaluate: no threshold file matches the requirements in the summary ({seen})")
@@ -357,6 +357,21 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping, *, requiremen
     if interrupted:
         level = "inconclusive"
     return Verdict(level, _EXIT[level], tuple(reasons), tuple(results), strict, tuple(run_problems))
+
+
+def _threshold_reasons(results: Sequence[ThresholdResult]) -> list[str]:
+    """The thresholds' reasons, in order; past ``REASONS_LISTED``, the most pressing (fail, warn, then
+    inconclusive and skipped) and one line counting the rest (each result keeps its own reason)."""
+    with_reason = [r for r in results if r.reason]
+    if len(with_reason) <= REASONS_LISTED:
+        return [r.reason for r in with_reason]
+    order = {"fail": 0, "warn": 1, "inconclusive": 2, "skipped": 3, "pass": 4}
+    ranked = sorted(with_reason, key=lambda r: order.get(r.status, 5))  # stable: in order within a status
+    rest = ranked[REASONS_LISTED:]
+    counts = {s: sum(1 for r in rest if r.status == s) for s in order}
+    parts = ", ".join(f"{n:,} {s}" for s, n in counts.items() if n)
+    return [r.reason for r in ranked[:REASONS_LISTED]] + [
+        f"and {len(rest):,} more thresholds with a reason ({parts}): each one's is in verdict.json"]
 
 
 def _worse(a: str, b: str) -> str:

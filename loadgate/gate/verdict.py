@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadgate.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_PASS, ConfigError
+from loadgate.gate.bulk import collector_paused
 from loadgate.gate.conditions import CAPACITY_METRICS, metric_kind
 from loadgate.gate.scope import Requests, scope_of
 from loadgate.gate.thresholds import Condition, Threshold, ThresholdFile
@@ -340,15 +341,17 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping, *, requiremen
     level = "fail" if aborted else "inconclusive" if run_problems else "pass"
     index, base_index = Requests(summary), Requests(baseline) if baseline is not None else None
     behind = any(p.startswith((GENERATOR_SATURATED, GENERATOR_BEHIND)) for p in run_problems)
-    for req in chosen:
-        for t in files[req].thresholds:
-            r = _evaluate_one(t, summary, baseline, significance, index, base_index)
-            if behind and r.status in ("fail", "warn") and t.resource is None and metric_kind(t.metric) in GENERATOR_BOUND:
-                r = dataclasses.replace(r, status="inconclusive", reason=f"{r.reason}; not trusted: the load generator "
-                                        "fell behind (see above), so this measures its delay as much as the target's")
-            results.append(r)
-            if r.status != "skipped":
-                level = _worse(level, "fail" if strict and r.status == "warn" else r.status)
+    with collector_paused():  # thousands of results: no collector passes over them as they are made
+        for req in chosen:
+            for t in files[req].thresholds:
+                r = _evaluate_one(t, summary, baseline, significance, index, base_index)
+                if behind and r.status in ("fail", "warn") and t.resource is None and metric_kind(t.metric) in GENERATOR_BOUND:
+                    r = dataclasses.replace(r, status="inconclusive", reason=f"{r.reason}; not trusted: the load "
+                                            "generator fell behind (see above), so this measures its delay as much "
+                                            "as the target's")
+                results.append(r)
+                if r.status != "skipped":
+                    level = _worse(level, "fail" if strict and r.status == "warn" else r.status)
     reasons += _threshold_reasons(results)
     if not results:
         seen = ", ".join(sorted(in_summary)) or "none"

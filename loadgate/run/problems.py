@@ -45,7 +45,7 @@ def saturation_problems(cpu: Mapping[str, list], start: float, end: float) -> li
             loop = f" (its event loop was blocked for {blocked:.0f} s)" if blocked else ""
             problems.append(f"{GENERATOR_SATURATED}: {proc} was above {SATURATION_CPU:.0f}% CPU in {hot:.0f} of "
                             f"{seconds:.0f} seconds of the window{loop}; add --workers or lower the load per "
-                            "process (or the number of thresholds the live view evaluates)")
+                            "process")
     return problems
 
 

@@ -190,8 +190,8 @@ def count_warnings(files: dict) -> list[str]:
     every = math.ceil(alerts / RULES_PER_TICK)
     return [f"warning: {alerts:,} thresholds have an alert level, more than {MANY_ALERTS:,}: the live view evaluates "
             f"at most {RULES_PER_TICK} a tick (each second with abort_on_fail, else every 2 s; those that abort "
-            f"first), so it comes round to each only every {every} ticks (up to {2 * every} s; the default window is "
-            "10 s); junit.xml, "
+            f"first), so with all their requests being sent it comes round to each only every {every} ticks (up to "
+            f"{2 * every} s; the default window is 10 s); junit.xml, "
             "summary.md and report.html list the most pressing thresholds only (verdict.json has them all). The "
             "gate checks them all; keep per-request alerts for the requests that need one"]
 

@@ -72,12 +72,16 @@ def _check_prometheus_url(files: dict, url: str | None) -> None:
 
 
 def _warn_traps(opts, catalog, used) -> None:
-    """Under ``select: tasks``: one warning per TaskSet the tag filter leaves without a way out."""
+    """Under ``select: tasks``: one warning per TaskSet the tag filter leaves without a way out; and one when
+    there are more alerts than the live view comes round to in its window."""
+    from loadgate.run.check import count_warnings
     from loadgate.run.traps import trap_warnings
 
     if opts.select == "tasks":
         for line in trap_warnings(catalog, list(opts.requirements), {r: f.path for r, f in used.items()}):
             _say(f"loadgate: warning: {line}")
+    for line in count_warnings(used):  # as many alerts as the live view cannot come round to in its window
+        _say(f"loadgate: {line}")
 
 
 def _run_ui(opts, catalog, used, args: argparse.Namespace, key) -> int:

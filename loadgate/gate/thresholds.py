@@ -30,6 +30,7 @@ from loadgate.gate.yaml_lines import (
     LineSeq,
     is_int,
     is_number,
+    parse_fast,
     quote,
 )
 from loadgate.sources.collect import ResourceQuery
@@ -338,9 +339,11 @@ def _load(path: str | os.PathLike) -> tuple[ThresholdFile, int]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise f.error(data[: exc.start].count(b"\n") + 1, "(file)", "not UTF-8 text", "a UTF-8 YAML file") from None
-    loader = LineLoader(text)
+    doc, parsed = parse_fast(text)
+    loader = LineLoader(text)  # a file libyaml rejects is read again here, for the messages the errors quote
     try:
-        doc = loader.get_single_data()
+        if not parsed:
+            doc = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1

@@ -5,15 +5,17 @@ without a threshold file) raises ConfigError.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from loadgate.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_PASS, ConfigError
-from loadgate.gate.conditions import CAPACITY_METRICS
+from loadgate.gate.bulk import collector_paused
+from loadgate.gate.conditions import CAPACITY_METRICS, metric_kind
+from loadgate.gate.scope import Requests, scope_of
 from loadgate.gate.thresholds import Condition, Threshold, ThresholdFile
 from loadgate.sources.collect import by_key as resource_values
 
@@ -21,6 +23,11 @@ SCHEMA = "loadgate.verdict/1"
 STATUSES = ("pass", "warn", "fail", "inconclusive", "skipped")
 _RANK = {"pass": 0, "warn": 1, "inconclusive": 2, "fail": 3}
 _EXIT = {"pass": EXIT_PASS, "warn": EXIT_PASS, "inconclusive": EXIT_INCONCLUSIVE, "fail": EXIT_FAIL}
+# Run problems that say the load generator measured its own delay: no response time or throughput it
+# measured can fail (or warn) a threshold, only make it inconclusive (loadgate/run/problems.py words them).
+GENERATOR_SATURATED, GENERATOR_BEHIND = "load generator saturated", "load generator behind schedule"
+REASONS_LISTED = 50  # threshold reasons a verdict lists; the rest are counted in one line
+GENERATOR_BOUND = ("time", "req/s")  # the metric kinds a late generator distorts (errors stay the target's)
 # (threshold, its scope's STATS in the summary) -> 95% CI of a regression threshold's relative change
 Significance = Callable[[Threshold, Mapping], tuple[float, float] | None]
 
@@ -116,32 +123,6 @@ def format_value(value: float | None, unit: str, *, signed: bool = False) -> str
 
 
 # --- scope and metric lookup -----------------------------------------------------------------
-
-def _requirements_of(entry: Mapping) -> list[str]:
-    return [r.strip() for r in str(entry.get("requirement") or "").split(",")]
-
-
-def _scope(t: Threshold, summary: Mapping) -> tuple[Mapping | None, str | None]:
-    """The STATS dict for the threshold's scope in ``summary``, or None and why not."""
-    if t.request is None:
-        stats = (summary.get("requirements") or {}).get(t.requirement)
-        return (stats, None) if stats else (None, f"no requests recorded for {t.requirement} in the analysis window")
-    entries = [e for e in summary.get("requests") or () if t.requirement in _requirements_of(e)]
-    full = [e for e in entries if f"{e.get('request_type')} {e.get('name')}" == t.request]
-    if len(full) == 1:
-        return full[0], None
-    by_name = full or [e for e in entries if e.get("name") == t.request]
-    if len(by_name) == 1:
-        return by_name[0], None
-    if len(by_name) > 1:
-        kinds = ", ".join(sorted({str(e.get("request_type")) for e in by_name}))
-        return None, (f"request {t.request!r} is ambiguous: it was sent as {kinds}; "
-                      f"name one in the threshold, like {by_name[0].get('request_type')} {t.request}")
-    names = sorted({f"{e.get('request_type')} {e.get('name')}" for e in entries})
-    close = difflib.get_close_matches(t.request, names, n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return None, f"no request {t.request!r} recorded for {t.requirement} in the analysis window{hint}"
-
 
 def _metric(metric: str, stats: Mapping, latency: str | None = None) -> tuple[float | None, str | None]:
     """The metric's value in ``stats`` (a response time from the ``latency`` asked for), or None and why not."""
@@ -248,13 +229,14 @@ def _resource_one(t: Threshold, summary: Mapping) -> ThresholdResult:
 
 
 def _evaluate_one(t: Threshold, summary: Mapping, baseline: Mapping | None,
-                  significance: Significance | None = None) -> ThresholdResult:
+                  significance: Significance | None = None, index: Requests | None = None,
+                  base_index: Requests | None = None) -> ThresholdResult:
     if t.resource is not None:
         return _resource_one(t, summary)
     label = f"{t.requirement} {t.metric}" + (f" [{t.request}]" if t.request else "")
     if t.metric in CAPACITY_METRICS:  # a property of a capacity search, not of one run's window
         return _result(t, "skipped", None, 0, f"{label}: gated by 'loadgate capacity' only")
-    stats, why = _scope(t, summary)
+    stats, why = scope_of(t, index or Requests(summary))
     requests = int(stats.get("requests") or 0) if stats else 0
     if stats is None:
         return _result(t, "inconclusive", None, 0, f"{label}: {why}")
@@ -274,7 +256,8 @@ def _evaluate_one(t: Threshold, summary: Mapping, baseline: Mapping | None,
         return _result(t, "inconclusive", None, requests, f"{label}: {why}", latency=latency)
     if t.regression is not None:
         interval = (lambda: significance(t, stats)) if significance is not None else None  # noqa: E731
-        return _regression(t, t.regression, label, value, requests, baseline, interval)
+        return _regression(t, t.regression, label, value, requests, baseline, interval,
+                           base_index or (Requests(baseline) if baseline is not None else None))
     ci = _ci95(t, stats, latency)
     borderline = ci is not None and any(c.holds(ci[0]) != c.holds(ci[1]) for c in (t.alert, t.target) if c)
     extra = {"ci95": ci, "borderline": borderline} if ci is not None else {}
@@ -294,8 +277,8 @@ def _ci95(t: Threshold, stats: Mapping, latency: str | None = None) -> tuple[flo
 
 
 def _regression(t: Threshold, cond: Condition, label: str, value: float, requests: int,
-                baseline: Mapping | None, interval: Callable[[], tuple[float, float] | None] | None = None
-                ) -> ThresholdResult:
+                baseline: Mapping | None, interval: Callable[[], tuple[float, float] | None] | None = None,
+                base_index: Requests | None = None) -> ThresholdResult:
     """Relative change versus the baseline, in the direction that is worse (throughput: a drop).
 
     With ``interval`` (the change's 95% CI from the raw samples) it fails only when the whole interval
@@ -304,7 +287,7 @@ def _regression(t: Threshold, cond: Condition, label: str, value: float, request
     if baseline is None:
         return _result(t, "skipped", None, requests, f"no baseline run yet for {t.requirement}: regression "
                        f"threshold skipped ({t.metric}{' [' + t.request + ']' if t.request else ''} {cond.text})")
-    base_stats, why = _scope(t, baseline)
+    base_stats, why = scope_of(t, base_index or Requests(baseline))
     base, why = _metric(t.metric, base_stats) if base_stats else (None, why)
     if base is None:
         return _result(t, "skipped", None, requests, f"{label}: baseline has no value ({why}); regression "
@@ -360,14 +343,20 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping, *, requiremen
     reasons = ([aborted] if aborted else []) + list(run_problems)
     results: list[ThresholdResult] = []
     level = "fail" if aborted else "inconclusive" if run_problems else "pass"
-    for req in chosen:
-        for t in files[req].thresholds:
-            r = _evaluate_one(t, summary, baseline, significance)
-            results.append(r)
-            if r.reason:
-                reasons.append(r.reason)
-            if r.status != "skipped":
-                level = _worse(level, "fail" if strict and r.status == "warn" else r.status)
+    index, base_index = Requests(summary), Requests(baseline) if baseline is not None else None
+    behind = any(p.startswith((GENERATOR_SATURATED, GENERATOR_BEHIND)) for p in run_problems)
+    with collector_paused():  # thousands of results: no collector passes over them as they are made
+        for req in chosen:
+            for t in files[req].thresholds:
+                r = _evaluate_one(t, summary, baseline, significance, index, base_index)
+                if behind and r.status in ("fail", "warn") and t.resource is None and metric_kind(t.metric) in GENERATOR_BOUND:
+                    r = dataclasses.replace(r, status="inconclusive", reason=f"{r.reason}; not trusted: the load "
+                                            "generator fell behind (see above), so this measures its delay as much "
+                                            "as the target's")
+                results.append(r)
+                if r.status != "skipped":
+                    level = _worse(level, "fail" if strict and r.status == "warn" else r.status)
+    reasons += _threshold_reasons(results)
     if not results:
         seen = ", ".join(sorted(in_summary)) or "none"
         reasons.append(f"no thresholds to evaluate: no threshold file matches the requirements in the summary ({seen})")
@@ -375,6 +364,21 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping, *, requiremen
     if interrupted:
         level = "inconclusive"
     return Verdict(level, _EXIT[level], tuple(reasons), tuple(results), strict, tuple(run_problems))
+
+
+def _threshold_reasons(results: Sequence[ThresholdResult]) -> list[str]:
+    """The thresholds' reasons, in order; past ``REASONS_LISTED``, the most pressing (fail, warn, then
+    inconclusive and skipped) and one line counting the rest (each result keeps its own reason)."""
+    with_reason = [r for r in results if r.reason]
+    if len(with_reason) <= REASONS_LISTED:
+        return [r.reason for r in with_reason]
+    order = {"fail": 0, "warn": 1, "inconclusive": 2, "skipped": 3, "pass": 4}
+    ranked = sorted(with_reason, key=lambda r: order.get(r.status, 5))  # stable: in order within a status
+    rest = ranked[REASONS_LISTED:]
+    counts = {s: sum(1 for r in rest if r.status == s) for s in order}
+    parts = ", ".join(f"{n:,} {s}" for s, n in counts.items() if n)
+    return [r.reason for r in ranked[:REASONS_LISTED]] + [
+        f"and {len(rest):,} more thresholds with a reason ({parts}): each one's is in verdict.json"]
 
 
 def _worse(a: str, b: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from loadgate.errors import ConfigError
+from loadgate.gate.bulk import collector_paused
 
 
 class LineMap(dict):
@@ -56,6 +57,28 @@ def _construct_seq(loader: LineLoader, node: yaml.SequenceNode) -> LineSeq:
 
 LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+if getattr(yaml, "__with_libyaml__", False):
+    class FastLineLoader(yaml.CSafeLoader):
+        """The same, parsed by libyaml (ten times faster on large files); a file it rejects is read again
+        by :class:`LineLoader`, whose messages the errors quote."""
+
+    FastLineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+    FastLineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+else:  # PyYAML built without libyaml
+    FastLineLoader = LineLoader
+
+
+def parse_fast(text: str) -> tuple[Any, bool]:
+    """(the document, True) as :class:`FastLineLoader` reads it, or (None, False) when it cannot."""
+    loader = FastLineLoader(text)
+    try:
+        with collector_paused():
+            return loader.get_single_data(), True
+    except yaml.YAMLError:
+        return None, False
+    finally:
+        loader.dispose()
 
 
 def quote(value: Any) -> str:

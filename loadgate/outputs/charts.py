@@ -89,7 +89,7 @@ def chart_data(table: pa.Table | str, run: Mapping, summary: Mapping, verdict: M
         "phases": _phases(t0, end, ramp_done, window) + stalls,
         "series": series(table, Window(t0, end), t0),
         "curves": curves(table, window, summary),
-        "levels": threshold_levels(verdict.get("thresholds") or ()),
+        "levels": threshold_levels(_drawn(verdict.get("thresholds") or ())),
         "cpu": cpu_series(run.get("cpu") or {}, t0),
     }
 
@@ -277,6 +277,16 @@ def _clip(message: str | None) -> str:
     if message is None:
         return "(no message)"
     return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE] + f"… ({len(message)} characters)"
+
+
+DRAWN_REQUEST_LEVELS = 20  # thresholds of single requests whose levels the charts draw; more would be a hatching
+
+
+def _drawn(thresholds: Sequence[Mapping]) -> list[Mapping]:
+    """The thresholds whose levels the charts draw: every requirement-wide one; single requests' only when
+    there are few (the tables list them all)."""
+    own = [t for t in thresholds if t.get("request")]
+    return list(thresholds) if len(own) <= DRAWN_REQUEST_LEVELS else [t for t in thresholds if not t.get("request")]
 
 
 def threshold_levels(thresholds: Sequence[Mapping]) -> list[dict]:

@@ -27,6 +27,7 @@ from loadgate.data.manifest import Sealer
 from loadgate.data.signing import SigningKey
 from loadgate.data.resources import read_rows as resource_rows
 from loadgate.units import format_duration
+from loadgate.outputs.shown import REPORT_ROWS, listed, more_line
 
 MAX_REQUEST_ROWS = 500  # per-request table rows; the rest are counted, and all are in summary.json
 MAX_COMPARISON_ROWS = 400  # comparison rows; requirement-wide and changed rows first, all in comparison.json
@@ -146,9 +147,11 @@ def _trace(verdict: Mapping, run: Mapping) -> list[dict]:
     out = []
     for req in reqs:
         mine = [t for t in thresholds if t["requirement"] == req]
+        shown, rest = listed(mine, REPORT_ROWS)
         out.append({"id": req, "title": titles.get(req) or "",
                     "tasks": None if tasks is None else list(tasks.get(req) or []),
-                    "thresholds": mine, "status": _worst([t["status"] for t in mine]) if mine else "inconclusive",
+                    "thresholds": shown, "more": more_line(rest) if rest else None,
+                    "status": _worst([t["status"] for t in mine]) if mine else "inconclusive",
                     "changes": _changes_of(verdict.get("changes_since_baseline"), req)})
     return out
 

@@ -22,6 +22,7 @@ from loadgate.history import store as history
 from loadgate.outputs.charts import threshold_levels
 
 LIMIT = 20  # runs per trend, this one included
+MAX_SERIES = 20  # lines per trend chart: the requirement-wide thresholds first, then single requests' in order
 UNITS = ("ms", "ratio", "req/s", "%")  # one chart per unit, in this order (%: cpu, memory, disk)
 PROBE_TIMEOUT = 1.0  # seconds to wait for a history held by an exclusive lock before reporting without it
 _MAX_LOOKBACK = 5000  # history records read to find the runs before an old run being re-rendered
@@ -71,20 +72,24 @@ def requirement_trend(requirement: str, records: Sequence[Mapping], current: Map
     by_run = [dict(_numbered(p.get("thresholds") or ())) for p in points]
     charts = []
     for unit in UNITS:
-        series = []
-        for k, t in gated.items():
-            if k[2] != unit or any(s["key"] == k[:3] for s in series):
+        series, keys = [], set()
+        drawn = [(k, t) for k, t in gated.items() if k[2] == unit]
+        drawn.sort(key=lambda kt: kt[1].get("request") is not None)  # requirement-wide first (stable)
+        for k, t in drawn:
+            if k[:3] in keys:
                 continue
+            if len(keys) == MAX_SERIES:
+                break
+            keys.add(k[:3])
             found = [got.get(k) for got in by_run]
             series.append({"key": k[:3], "label": _label(t), "metric": t.get("metric"), "request": t.get("request"),
                            "values": [None if f is None else f.get("value") for f in found],
                            "status": [None if f is None else f.get("status") for f in found]})
         if series:
-            levels = threshold_levels([t for t in thresholds if _key(t) in {s["key"] for s in series}
-                                       and not t.get("regression")])
+            levels = threshold_levels([t for t in thresholds if _key(t) in keys and not t.get("regression")])
             for s in series:
                 del s["key"]
-            charts.append({"unit": unit, "series": series,
+            charts.append({"unit": unit, "series": series, "more": len({k[:3] for k, _t in drawn}) - len(keys),
                            "levels": [{k: l[k] for k in ("metric", "request", "level", "value", "text")}
                                       for l in levels]})
     return {"requirement": requirement, "runs": runs, "charts": charts,

@@ -17,6 +17,7 @@ from typing import Any
 
 from loadgate.gate.thresholds import ThresholdFile
 from loadgate.gate.verdict import ThresholdResult, Verdict, format_value
+from loadgate.outputs.shown import JUNIT_CASES, MD_ROWS, RANK, listed, more_line
 from loadgate.units import format_duration
 
 # XML 1.0 forbids these code points outright, even escaped
@@ -43,8 +44,15 @@ def _atomic_write(path: str | os.PathLike, text: str) -> None:
 
 
 def write_verdict_json(verdict: Verdict, path: str | os.PathLike) -> None:
-    """Write ``verdict.json`` (schema ``loadgate.verdict/1``)."""
-    _atomic_write(path, json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    """Write ``verdict.json`` (schema ``loadgate.verdict/1``): indented, each threshold's object on one line
+    (smaller than indenting each, for runs with thousands of thresholds)."""
+    doc = verdict.to_dict()
+    rows, doc["thresholds"] = doc["thresholds"], []
+    text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
+    if rows:  # reasons come before the thresholds key, and quotes inside them are escaped: this is the key
+        body = ",\n".join("    " + json.dumps(t, ensure_ascii=False, allow_nan=False) for t in rows)
+        text = text.replace('"thresholds": []', '"thresholds": [\n' + body + "\n  ]", 1)
+    _atomic_write(path, text + "\n")
 
 
 def _scope(r: ThresholdResult) -> str:
@@ -83,7 +91,10 @@ def _case_message(r: ThresholdResult) -> str:
 
 def write_junit(verdict: Verdict, path: str | os.PathLike, *, files: Mapping[str, ThresholdFile] | None = None,
                 timestamp: datetime | float | None = None, hostname: str | None = None) -> None:
-    """Write ``junit.xml``: one testsuite per requirement, one testcase per threshold (Jenkins junit-10 XSD)."""
+    """Write ``junit.xml``: one testsuite per requirement, one testcase per threshold (Jenkins junit-10 XSD).
+
+    A requirement with more than ``JUNIT_CASES`` thresholds lists that many (fail, warn, inconclusive first)
+    and one testcase per status for the rest, which verdict.json lists one by one."""
     when = timestamp if isinstance(timestamp, datetime) else (
         datetime.fromtimestamp(timestamp, timezone.utc) if timestamp is not None else datetime.now(timezone.utc))
     if when.tzinfo is not None:
@@ -96,6 +107,7 @@ def write_junit(verdict: Verdict, path: str | os.PathLike, *, files: Mapping[str
         groups.setdefault(r.requirement, []).append(r)
     totals = {"tests": 0, "failures": 0, "errors": 0}
     for requirement, results in groups.items():
+        results, rest = listed(results, JUNIT_CASES)
         counts = {"tests": len(results), "failures": 0, "errors": 0, "skipped": 0}
         suite = ET.SubElement(root, "testsuite", name=_x(requirement))
         tf = (files or {}).get(requirement)
@@ -118,6 +130,7 @@ def write_junit(verdict: Verdict, path: str | os.PathLike, *, files: Mapping[str
             if r.status == "warn":
                 out = f"WARNING: {r.reason}\n{out}"
             ET.SubElement(case, "system-out").text = _x(out)
+        _grouped_cases(suite, requirement, rest, verdict.strict, counts)
         _set_counts(suite, counts, stamp, host)
         for k in totals:
             totals[k] += counts[k]
@@ -137,6 +150,27 @@ def write_junit(verdict: Verdict, path: str | os.PathLike, *, files: Mapping[str
     root.set("time", "0")
     ET.indent(root)
     _atomic_write(path, '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
+
+
+def _grouped_cases(suite: ET.Element, requirement: str, rest: list[ThresholdResult], strict: bool,
+                   counts: dict[str, int]) -> None:
+    """One testcase per status for the thresholds past the suite's cap."""
+    if not rest:
+        return
+    ET.SubElement(suite.find("properties"), "property", name="thresholds_listed_in", value="verdict.json")
+    for status in sorted({r.status for r in rest}, key=RANK.get):
+        group = [r for r in rest if r.status == status]
+        case = ET.SubElement(suite, "testcase", classname=_x(requirement), time="0",
+                             name=f"{len(group):,} more {status} thresholds")
+        text = more_line(group, "verdict.json lists each with its value and reason")
+        if status == "fail" or (status == "warn" and strict):
+            ET.SubElement(case, "failure", message=_x(text), type="threshold").text = _x(text)
+            counts["failures"] += 1
+        elif status in ("inconclusive", "skipped"):
+            ET.SubElement(case, "skipped", message=_x(text)).text = _x(text)
+            counts["skipped"] += 1
+        ET.SubElement(case, "system-out").text = _x(text)
+        counts["tests"] += 1
 
 
 def _case_name(r: ThresholdResult) -> str:
@@ -190,11 +224,14 @@ def render_summary_md(verdict: Verdict, summary: Mapping, *, run: Mapping | None
     if verdict.thresholds:
         lines += ["| Requirement | Metric | Scope | Value | Target | Alert | Requests | Status |",
                   "|---|---|---|---:|---|---|---:|---|"]
-        for r in verdict.thresholds:
+        shown, rest = listed(verdict.thresholds, MD_ROWS)
+        for r in shown:
             value = format_value(r.value, r.unit, signed=r.regression is not None)
             alert = r.alert or (f"regression {r.regression}" if r.regression else "-")
             lines.append(_row([r.requirement, r.metric, _scope(r), value, r.target or "-", alert, r.requests,
                                r.status.upper()]))
+        if rest:
+            lines += ["", md_escape(more_line(rest))]
     else:
         lines.append("No thresholds were evaluated.")
     lines += _changes_md(verdict.changes)
@@ -276,10 +313,11 @@ def _plain(text: Any) -> str:
 def format_table(verdict: Verdict, *, color: bool = False) -> str:
     """A compact table of thresholds and the verdict line, for the terminal."""
     header = ["requirement", "metric", "scope", "value", "target", "alert", "status"]
+    shown, rest = listed(verdict.thresholds, MD_ROWS)
     rows = [[_plain(c) for c in (r.requirement, r.metric, _scope(r),
                                  format_value(r.value, r.unit, signed=r.regression is not None), r.target or "-",
                                  r.alert or (f"regr {r.regression}" if r.regression else "-"), r.status)]
-            for r in verdict.thresholds]
+            for r in shown]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     widths[2] = min(widths[2], 40)
     out = []
@@ -289,6 +327,8 @@ def format_table(verdict: Verdict, *, color: bool = False) -> str:
         if color and i > 0:  # the last column: no padding inside the colour
             cells[-1] = f"\x1b[{_ANSI.get(row[-1], '0')}m{row[-1]}\x1b[0m"
         out.append("  ".join(cells).rstrip())
+    if rest:
+        out.append(more_line(rest))
     word = verdict.verdict.upper()
     if color:
         word = f"\x1b[{_ANSI.get(verdict.verdict, '0')}m{word}\x1b[0m"

@@ -6,15 +6,19 @@ on the line of the file in a pull request.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 from loadgate.errors import ConfigError, RunError
 from loadgate.gate.thresholds import REQUIREMENT_RE, load_thresholds
+from loadgate.run.live import rules_from_thresholds
+from loadgate.run.live_scopes import RULES_PER_TICK
 from loadgate.run.scenarios import check_latency, load_catalog
 from loadgate.sources import prometheus
 
 FORMATS = ("plain", "github")
+MANY_ALERTS = 1_000  # alert thresholds above which check warns: the live view needs over 5 ticks to see each
 
 # A tag that looks meant as a requirement but is not well-formed (req-perf-001, REQ_PERF_001, REQ-)
 _LOOKS_LIKE_REQ = re.compile(r"^(req|REQ|Req)[-_ ]?|^[A-Za-z]+[-_]\d+$")
@@ -118,6 +122,7 @@ def find_problems(scenarios: str, thresholds: str, prometheus_url: str | None = 
         problems.extend(Problem.from_error(ConfigError(text.removeprefix("error: ")))
                         for text in check_prometheus(files, prometheus_url))
     warnings = _trap_warnings(catalog, files)  # a warning: the run works, only not as its author meant
+    warnings += count_warnings(files)
     lines.extend(warnings)
     closing = (f"{'FAILED' if problems else 'ok'}: {len(files)} threshold file(s), {len(catalog.files)} scenario "
                f"file(s), {len(catalog.tasks)} task(s), {len(problems)} problem(s)"
@@ -175,6 +180,20 @@ def check_prometheus(files: dict, url_override: str | None) -> list[str]:
                 problems.append(f"error: {q.key}: query {query!r} returns {n} series from {url}; add "
                                 "aggregate_series: max|sum|mean or narrow load.resources.selector")
     return problems
+
+
+def count_warnings(files: dict) -> list[str]:
+    """A ``warning:`` line when the thresholds' alerts are more than the live view comes round to in its window."""
+    alerts = len(rules_from_thresholds(files.values()))
+    if alerts <= MANY_ALERTS:
+        return []
+    every = math.ceil(alerts / RULES_PER_TICK)
+    return [f"warning: {alerts:,} thresholds have an alert level, more than {MANY_ALERTS:,}: the live view evaluates "
+            f"at most {RULES_PER_TICK} a tick (each second with abort_on_fail, else every 2 s; those that abort "
+            f"first), so with all their requests being sent it comes round to each only every {every} ticks (up to "
+            f"{2 * every} s; the default window is 10 s); junit.xml, "
+            "summary.md and report.html list the most pressing thresholds only (verdict.json has them all). The "
+            "gate checks them all; keep per-request alerts for the requests that need one"]
 
 
 def _trap_warnings(catalog, files) -> list[str]:

@@ -14,12 +14,13 @@ from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from loadgate.data.arrowbuf import numpy_of
 from loadgate.gate.conditions import CAPACITY_METRICS
+from loadgate.run.live_scopes import RULES_PER_TICK, Grouped, Scopes
 
 PROGRESS_WINDOW_S = 10.0
+CROSSED_SHOWN = 10  # crossings the progress line names; more are counted ("and N more")
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
@@ -87,16 +88,23 @@ class LiveMonitor:
     """Keeps the last few seconds of samples and evaluates rules over a sliding window.
 
     Each batch is reduced once, when it arrives, to what the rules need: timestamps, response times,
-    success, and one in-scope mask per rule. The per-second evaluation then only concatenates the
-    recent batches' arrays: it runs on the load generator's own loop, which has no time to spare.
+    success, and each row's key (its requirement label and request, matched to the rules' scopes once per
+    distinct key: :mod:`loadgate.run.live_scopes`). An evaluation runs on the load generator's own loop,
+    which has no time to spare: it groups the window's rows by key once, and evaluates at most
+    ``RULES_PER_TICK`` rules of the scopes that have rows, those that can abort first, the others in turn
+    over the following evaluations (a crossing stays shown until its rule is evaluated again).
     """
 
-    def __init__(self, rules: Iterable[dict]) -> None:
+    def __init__(self, rules: Iterable[dict], rules_per_tick: int = RULES_PER_TICK) -> None:
         self.rules = [Rule(**r) for r in rules]
-        self.horizon = max([PROGRESS_WINDOW_S, *(r.window for r in self.rules)])
+        self.scopes = Scopes(self.rules)
+        self.rules_per_tick = rules_per_tick
+        self.horizon = max([PROGRESS_WINDOW_S, *{r.window for r in self.rules}])
         self.batches: collections.deque[_Slice] = collections.deque()
         self.omitted = 0  # schedule slots paced users skipped so far (the progress line shows it)
-        self.aborts = any(r.abort_on_fail for r in self.rules)  # some rule stops the run: evaluate each second
+        self.aborts = bool(self.scopes.aborting)  # some rule stops the run: evaluate each second
+        self.crossed: dict[int, str] = {}  # rule index -> its crossing as last evaluated
+        self._cursors = [0, 0]  # where the next evaluation goes on among the aborting / other scopes
 
     @classmethod
     def from_file(cls, path: str | None) -> LiveMonitor:
@@ -120,26 +128,23 @@ class LiveMonitor:
         known = ts.size and not np.isnan(ts).all()
         return _Slice(float(np.nanmax(ts)) if known else -np.inf, ts,
                       numpy_of(batch.column("response_time_ms"), np.nan), numpy_of(batch.column("success"), False),
-                      _scope_masks(batch, self.rules),
+                      self.scopes.row_keys(batch) if self.rules and batch.num_rows else None,
                       float(np.nanmin(ts)) if known and not np.isnan(ts).any() else -np.inf,
                       _omitted(batch))
 
     @staticmethod
-    def _recent(pieces, now: float, seconds: float, rule: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-        """(response times, success) of the samples since ``now - seconds``, in ``rule``'s scope if given."""
+    def _recent(pieces, now: float, seconds: float, keys: bool = False) -> tuple[np.ndarray, ...] | None:
+        """(response times, success[, keys]) of the samples since ``now - seconds``."""
         start = now - seconds
         parts = [b for b in pieces if b.last >= start]
         if not parts:
             return None
-        rts, oks = [], []
-        for b in parts:  # only a batch that straddles the window's start (or has a rule mask) is filtered
+        columns: list[list[np.ndarray]] = [[], [], []] if keys else [[], []]
+        for b in parts:  # only a batch that straddles the window's start is filtered
             keep = None if b.first >= start else b.ts >= start
-            mask = None if rule is None else b.masks[rule]
-            if mask is not None:
-                keep = mask if keep is None else keep & mask
-            rts.append(b.rt if keep is None else b.rt[keep])
-            oks.append(b.ok if keep is None else b.ok[keep])
-        return np.concatenate(rts), np.concatenate(oks)
+            for out, values in zip(columns, (b.rt, b.ok, b.keys)):
+                out.append(values if keep is None else values[keep])
+        return tuple(np.concatenate(c) for c in columns)
 
     def evaluate(self, now: float, *, started: float, ramped: bool, offload=None) -> tuple[dict, str | None]:
         """(progress snapshot, abort reason or None) at time ``now``.
@@ -160,50 +165,80 @@ class LiveMonitor:
 
     def _evaluate(self, pieces, t: float, now: float, started: float, ramped: bool) -> tuple[dict, str | None]:
         snap: dict = {"t": t, "crossed": []}
-        # Rules whose scope is every sample of the window (one requirement per run, no request filter:
-        # the usual case) share the window's arrays and values with the progress line: each window is
-        # concatenated and each metric computed once per evaluation.
-        windows: dict = {}
-        values: dict = {}
-
-        def window(seconds: float, rule: int | None):
-            if rule is not None and all(b.masks[rule] is None for b in pieces if b.last >= now - seconds):
-                rule = None
-            key = (seconds, rule)
-            if key not in windows:
-                windows[key] = self._recent(pieces, now, seconds, rule)
-            return key, windows[key]
-
-        def value(key, win, metric: str, seconds: float):
-            if (key, metric) not in values:
-                values[key, metric] = metric_value(metric, *win, seconds)
-            return values[key, metric]
-
         span = min(PROGRESS_WINDOW_S, max(now - started, 1e-9))
-        key, recent = window(PROGRESS_WINDOW_S, None)
+        recent = self._recent(pieces, now, PROGRESS_WINDOW_S)
         if recent is not None and recent[0].size:
-            snap.update(rps=recent[0].size / span, p95_ms=value(key, recent, "p95", span),
-                        error_rate=value(key, recent, "error_rate", span))
+            snap.update(rps=recent[0].size / span, p95_ms=metric_value("p95", *recent, span),
+                        error_rate=metric_value("error_rate", *recent, span))
         else:
             snap.update(rps=0.0, p95_ms=None, error_rate=None)
+        if not self.rules:
+            return snap, None
+        windows: dict[float, tuple | None] = {}  # seconds -> (rt, ok, Grouped) of the window, or None
+        values: dict[tuple, float | None] = {}   # (window, seconds, scope, metric) -> its value
+
+        def window(seconds: float):
+            if seconds not in windows:
+                got = self._recent(pieces, now, seconds, keys=True)
+                windows[seconds] = None if got is None else (got[0], got[1], Grouped(got[2], self.scopes))
+            return windows[seconds]
+
+        widest = window(self.horizon)
+        present = sorted(widest[2].members) if widest is not None else []
+        for i in [i for i in self.crossed if self.scopes.of_rule[i] not in (widest[2].members if widest else ())]:
+            del self.crossed[i]  # no row of its scope is left: no crossing
         abort = None
-        for i, rule in enumerate(self.rules):
-            key, win = window(rule.window, i)
-            if win is None:
+        for scope in self._due(present):
+            for i in self.scopes.rules[scope]:
+                rule = self.rules[i]
+                win = window(rule.window)
+                rows = win[2].rows(scope) if win is not None else np.empty(0, np.int64)
+                size = win[0].size if rows is None else rows.size
+                if size < rule.min_requests:
+                    self.crossed.pop(i, None)
+                    continue
+                seconds = min(rule.window, max(now - started, 1e-9))
+                key = (rule.window, seconds, scope if rows is not None else None, rule.metric)
+                if key not in values:
+                    rt, ok = (win[0], win[1]) if rows is None else (win[0][rows], win[1][rows])
+                    values[key] = metric_value(rule.metric, rt, ok, seconds)
+                v = values[key]
+                if v is None or not _OPS[rule.op](v, rule.value):
+                    self.crossed.pop(i, None)
+                    continue
+                shown = shown_value(rule.metric, v)
+                self.crossed[i] = f"{rule.label} ({shown})"
+                if (rule.abort_on_fail and (abort is None or i < abort[0]) and now - started >= rule.abort_after
+                        and now - started >= rule.window and (ramped or rule.metric != "throughput")):
+                    abort = (i, f"aborted after {now - started:.0f}s: {rule.label} held over the last "
+                                f"{rule.window:g}s ({shown})")
+        crossed = [self.crossed[i] for i in sorted(self.crossed)]
+        snap["crossed"] = crossed if len(crossed) <= CROSSED_SHOWN else [
+            *crossed[:CROSSED_SHOWN], f"and {len(crossed) - CROSSED_SHOWN} more"]
+        return snap, None if abort is None else abort[1]
+
+    def _due(self, present: list[int]) -> list[int]:
+        """The scopes to evaluate now: at most ``rules_per_tick`` rules' worth (at least one scope), the
+        scopes that can abort first; each group taken in turn from where the last evaluation stopped."""
+        due, room = [], self.rules_per_tick
+        for g, group in enumerate(([s for s in present if s in self.scopes.aborting],
+                                   [s for s in present if s not in self.scopes.aborting])):
+            sizes = [len(self.scopes.rules[s]) for s in group]
+            if sum(sizes) <= room:
+                due += group
+                room -= sum(sizes)
                 continue
-            if win[0].size < rule.min_requests:
-                continue
-            v = value(key, win, rule.metric, min(rule.window, max(now - started, 1e-9)))
-            if v is None or not _OPS[rule.op](v, rule.value):
-                continue
-            shown = shown_value(rule.metric, v)
-            snap["crossed"].append(f"{rule.label} ({shown})")
-            full_window = now - started >= rule.window
-            if (rule.abort_on_fail and abort is None and now - started >= rule.abort_after and full_window
-                    and (ramped or rule.metric != "throughput")):
-                abort = (f"aborted after {now - started:.0f}s: {rule.label} held over the last "
-                         f"{rule.window:g}s ({shown})")
-        return snap, abort
+            start = self._cursors[g] % len(group)
+            taken = 0
+            for k in range(len(group)):
+                s = group[(start + k) % len(group)]
+                if room < len(self.scopes.rules[s]) and (due or taken):
+                    break
+                due.append(s)
+                room -= len(self.scopes.rules[s])
+                taken += 1
+            self._cursors[g] = (start + taken) % len(group)
+        return due
 
 
 def _call(fn, *args):
@@ -218,7 +253,7 @@ class _Slice:
     ts: np.ndarray
     rt: np.ndarray  # NaN where unknown
     ok: np.ndarray  # False where unknown
-    masks: list[np.ndarray | None]  # per rule: rows in its scope (None: all)
+    keys: np.ndarray | None  # per row: its key among the rules' scopes (live_scopes.Scopes); None without rules
     first: float = -np.inf  # its earliest timestamp (-inf if any is unknown)
     omitted: int = 0  # schedule slots skipped before the paced iterations that start in it
 
@@ -228,42 +263,3 @@ def _omitted(batch: pa.RecordBatch) -> int:
     if "omitted" not in batch.schema.names or batch.column("omitted").null_count == batch.num_rows:
         return 0
     return int(numpy_of(batch.column("omitted"), 0).sum())
-
-
-def _scope_masks(batch: pa.RecordBatch, rules: list[Rule]) -> list[np.ndarray | None]:
-    """Per rule, the rows of ``batch`` in its scope (its requirement, and its request if it names one);
-    None: every row. A batch holds a handful of distinct requirement labels, matched once each."""
-    if not rules:
-        return []
-    labels, codes = _coded(batch.column("requirement"))
-    masks: list[np.ndarray | None] = []
-    for rule in rules:
-        hits = [i for i, label in enumerate(labels) if label is not None and rule.requirement in label.split(",")]
-        if len(hits) == len(labels) and (codes >= 0).all():
-            mask = None
-        else:
-            mask = np.isin(codes, hits)
-        if rule.request:  # "TYPE NAME" or "NAME"
-            names, types = _coded(batch.column("name")), _coded(batch.column("request_type"))
-            named = _equal(names, rule.request)
-            for kind in types[0]:
-                if kind is not None and rule.request.startswith(kind + " "):
-                    named |= _equal(types, kind) & _equal(names, rule.request[len(kind) + 1:])
-            mask = named if mask is None else mask & named
-        masks.append(mask)
-    return masks
-
-
-def _coded(column: pa.Array) -> tuple[list, np.ndarray]:
-    """A string column as (its distinct values, each row's index among them; -1 for a null row). The
-    recorder's batches are dictionary-encoded already; a plain string column is encoded here (comparing
-    it with a Python string would import pandas into the load generator)."""
-    if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column)
-    return column.dictionary.to_pylist(), numpy_of(column.indices, -1)
-
-
-def _equal(coded: tuple[list, np.ndarray], value: str) -> np.ndarray:
-    """Rows of a :func:`_coded` column equal to ``value``."""
-    labels, codes = coded
-    return np.isin(codes, [i for i, v in enumerate(labels) if v == value])

@@ -36,6 +36,8 @@ _TEMPLATE = """<!doctype html>
 <ul>{% for d in m.delta %}<li><code>{{ inert(d) }}</code></li>{% endfor %}</ul>{% endif %}
 {% if m.reasons %}<h3>Reasons</h3>
 <ul>{% for r in m.reasons %}<li><code>{{ inert(r) }}</code></li>{% endfor %}</ul>{% endif %}
+{% if m.errors %}<h3>Commonest errors</h3>
+<ul>{% for r, e, n in m.errors %}<li>{{ n }}× <code>{{ inert(r) }}</code>: <code>{{ inert(e) }}</code></li>{% endfor %}</ul>{% endif %}
 <p>Report: {% if m.report_is_url and m.report.startswith(("http://", "https://")) %}<a href="{{ m.report }}">{{ m.report }}</a>{% else %}<code>{{ m.report }}</code>{% endif %}</p>
 <p style="color: #6e7781; font-size: small">Sent by loadgate.</p>
 </body></html>

@@ -47,6 +47,7 @@ class Message:
     commit: str
     report: str                                       # a URL (--report-url) or the report's path
     report_is_url: bool
+    errors: tuple[tuple[str, str, int], ...] = ()     # the commonest failures: (request, server's message, count)
     documents: dict = field(default_factory=dict, compare=False)  # verdict, comparison: for the webhook
 
     @property
@@ -91,6 +92,20 @@ def _delta(comparison: Mapping | None, scope: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def top_errors(run_dir: str, run: Mapping, limit: int = 3) -> tuple[tuple[str, str, int], ...]:
+    """The commonest failed requests of the analysis window, by request and message (untrusted text)."""
+    from loadgate.analysis.run_window import run_window
+    from loadgate.outputs.charts import errors
+
+    path = os.path.join(run_dir, rundir.SAMPLES)
+    if not os.path.isfile(path):
+        return ()
+    w = run_window(dict(run))
+    groups = errors(path, {"start": w.start, "end": w.end}, limit=limit)["groups"]
+    return tuple((f"{g['request_type']} {g['name']}".strip(), str(g["message"]), int(g["in_window"] or g["count"]))
+                 for g in groups)
+
+
 def report_location(run_dir: str, report_url: str | None) -> tuple[str, bool]:
     """``--report-url`` with ``{run_id}`` filled in, else the report's absolute path."""
     run_id = os.path.basename(os.path.normpath(run_dir))
@@ -101,7 +116,7 @@ def report_location(run_dir: str, report_url: str | None) -> tuple[str, bool]:
 
 def build(run_dir: str, verdict: Mapping, run: Mapping, comparison: Mapping | None, titles: Mapping[str, str],
           outcomes: Mapping[str, str], scope: Sequence[str], because: Sequence[str],
-          report_url: str | None) -> Message:
+          report_url: str | None, errors: tuple[tuple[str, str, int], ...] = ()) -> Message:
     """The message for a target covering ``scope`` (a subset of the run's requirements)."""
     in_scope = [t for t in verdict.get("thresholds") or () if set(requirement_of(t)) & set(scope)]
     bad = [t for t in in_scope if t.get("status") in ("fail", "warn", "inconclusive")]
@@ -109,7 +124,7 @@ def build(run_dir: str, verdict: Mapping, run: Mapping, comparison: Mapping | No
     own = {t.get("reason") for t in verdict.get("thresholds") or ()}
     reasons = tuple(str(r) for r in verdict.get("reasons") or () if r not in own)
     start, end, ramp = run.get("start"), run.get("end"), run.get("ramp_up_done")
-    measured = f", {format_duration(end - ramp)} at full load" if end and ramp else ""
+    measured = f", {format_duration(round(end - ramp, 1))} at full load" if end and ramp else ""
     git = run.get("git") or {}
     commit = (str(git["commit"])[:12] + (" (uncommitted changes)" if git.get("dirty") else "")) if git.get("commit") else "-"
     users = run.get("users_reached") or run.get("users")
@@ -123,6 +138,7 @@ def build(run_dir: str, verdict: Mapping, run: Mapping, comparison: Mapping | No
         baseline=(comparison or {}).get("baseline"),
         duration=(format_duration(round(end - start, 1)) + measured) if start and end else "-",
         users=str(users) if users is not None else "-", commit=commit, report=report, report_is_url=is_url,
+        errors=errors if verdict.get("verdict") != "pass" else (),
         documents={"verdict": dict(verdict), "comparison": comparison})
 
 
@@ -141,5 +157,7 @@ def plain_lines(m: Message) -> list[str]:
         out += ["", f"Against baseline {m.baseline}:"] + [f"- {d}" for d in m.delta]
     if m.reasons:
         out += ["", "Reasons:"] + [f"- {r}" for r in m.reasons]
+    if m.errors:
+        out += ["", "Commonest errors:"] + [f"- {n}x {r}: {e}" for r, e, n in m.errors]
     out += ["", f"Report: {m.report}"]
     return out

@@ -57,9 +57,10 @@ def outcomes(verdict: Mapping, run: Mapping) -> dict[str, str]:
     return out
 
 
-def previous_outcomes(run_dir: str, requirements: Sequence[str], say) -> dict[str, str]:
-    """Each requirement -> its outcome in the newest history record before this run's own latest record
-    (before any record, when this run is not recorded yet). Missing: no earlier record, or no history."""
+def previous_outcomes(run_dir: str, requirements: Sequence[str], say, *, recorded: bool) -> dict[str, str]:
+    """Each requirement -> its outcome in the newest history record before this verdict's: the newest of all
+    while the verdict is not recorded yet (run, gate), else the newest before the run's own latest record
+    (``loadgate notify``). Missing: no earlier record, or no history."""
     db = history.db_of_run(run_dir)
     if not os.path.isfile(db):
         return {}
@@ -70,7 +71,7 @@ def previous_outcomes(run_dir: str, requirements: Sequence[str], say) -> dict[st
         say(f"loadgate: warning: cannot read the history for 'recovered' ({e})")
         return {}
     try:
-        mine = conn.execute("SELECT MAX(seq) FROM runs WHERE run_id = ?", (run_id,)).fetchone()[0]
+        mine = conn.execute("SELECT MAX(seq) FROM runs WHERE run_id = ?", (run_id,)).fetchone()[0] if recorded else None
         out = {}
         for req in requirements:
             row = conn.execute(

@@ -21,7 +21,7 @@ from loadgate.gate.thresholds import ThresholdFile
 from loadgate.history.baseline import COMPARISON
 from loadgate.notify import email, select, slack, teams, webhook
 from loadgate.notify.deliver import BUDGET_S, deliver
-from loadgate.notify.message import Message, build
+from loadgate.notify.message import Message, build, top_errors
 from loadgate.notify.targets import Target, resolve
 
 KEY = "notifications"   # run.json: one record per delivery, appended by each command that sends
@@ -51,13 +51,14 @@ def warn_unresolved(files: Mapping[str, ThresholdFile], requirements: Sequence[s
 
 
 def plan(run_dir: str, verdict: Mapping, run: Mapping, comparison: Mapping | None, files: Mapping[str, ThresholdFile],
-         cli: Sequence[NotifyEntry], say: Callable[[str], None]) -> tuple[list[Planned], dict[str, str]]:
+         cli: Sequence[NotifyEntry], say: Callable[[str], None], *,
+         recorded: bool = False) -> tuple[list[Planned], dict[str, str]]:
     """The deliveries whose ``on:`` holds, one per distinct recipient; and each requirement's outcome."""
     reqs = [str(r) for r in run.get("requirements") or ()]
     mine = select.outcomes(verdict, run)
     declared = [*entries_of(files, reqs), *((None, e) for e in cli)]
     wants_history = any("recovered" in e.on for _r, e in declared)
-    before = select.previous_outcomes(run_dir, reqs, say) if wants_history and declared else {}
+    before = select.previous_outcomes(run_dir, reqs, say, recorded=recorded) if wants_history else {}
     groups: dict[tuple, Planned] = {}
     for req, entry in declared:
         scope = reqs if req is None else [req]
@@ -80,23 +81,27 @@ def body_of(p: Planned, m: Message):
 
 
 def message_of(p: Planned, run_dir: str, verdict: Mapping, run: Mapping, comparison: Mapping | None,
-               files: Mapping[str, ThresholdFile], mine: Mapping[str, str], report_url: str | None) -> Message:
+               files: Mapping[str, ThresholdFile], mine: Mapping[str, str], report_url: str | None,
+               errors: tuple = ()) -> Message:
     titles = {r: f.title for r, f in files.items()}
     scoped = verdict if p.whole_run else {**verdict, "verdict": select.worst(mine.get(r, "") for r in p.scope)
                                           or verdict.get("verdict")}
-    return build(run_dir, scoped, run, comparison, titles, mine, p.scope, p.because, report_url)
+    return build(run_dir, scoped, run, comparison, titles, mine, p.scope, p.because, report_url, errors)
 
 
 def notify_run(run_dir: str, verdict: Mapping, run: Mapping, files: Mapping[str, ThresholdFile],
                cli: Sequence[NotifyEntry], *, report_url: str | None, say: Callable[[str], None],
                budget: float = BUDGET_S, by: str = "run") -> list[dict]:
-    """Send what the run's outcome calls for; returns the records (also printed). Never raises."""
+    """Send what the run's outcome calls for; returns the records (also printed). Never raises.
+    ``by`` is the command: ``notify`` re-sends a verdict already in the history, run and gate one not yet."""
     try:
         comparison = _comparison(run_dir)
-        planned, mine = plan(run_dir, verdict, run, comparison, files, cli, say)
+        planned, mine = plan(run_dir, verdict, run, comparison, files, cli, say, recorded=by == "notify")
         if not planned:
             return []
-        bodies = [body_of(p, message_of(p, run_dir, verdict, run, comparison, files, mine, report_url)) for p in planned]
+        errors = _top_errors(run_dir, run, say)
+        bodies = [body_of(p, message_of(p, run_dir, verdict, run, comparison, files, mine, report_url, errors))
+                  for p in planned]
         with ThreadPoolExecutor(max_workers=len(planned)) as pool:
             attempts = list(pool.map(lambda pb: deliver(pb[0].target, pb[1], budget), zip(planned, bodies)))
     except Exception as e:  # a notification never changes the verdict or its exit code
@@ -114,6 +119,14 @@ def notify_run(run_dir: str, verdict: Mapping, run: Mapping, files: Mapping[str,
             say(f"loadgate: warning: notification to {p.target.label} failed after {a.tries} "
                 f"{'try' if a.tries == 1 else 'tries'}: {a.error}; the verdict and exit code stand")
     return records
+
+
+def _top_errors(run_dir: str, run: Mapping, say: Callable[[str], None]) -> tuple:
+    try:
+        return top_errors(run_dir, run)
+    except Exception as e:  # the samples could not be read: the message goes without its error list
+        say(f"loadgate: warning: notifications list no errors ({type(e).__name__}: {e})")
+        return ()
 
 
 def _comparison(run_dir: str) -> dict | None:

@@ -57,6 +57,8 @@ def payload(m: Message) -> dict:
         blocks.append(_section(f"*Against baseline* {code(m.baseline)}\n" + "\n".join(f"• {code(d)}" for d in m.delta)))
     if m.reasons:
         blocks.append(_section("*Reasons*\n" + "\n".join(f"• {code(r)}" for r in m.reasons)))
+    if m.errors:
+        blocks.append(_section("*Commonest errors*\n" + "\n".join(f"• {n}× {code(r)}: {code(e)}" for r, e, n in m.errors)))
     where = link(m.report, "report.html") if m.report_is_url else code(m.report)
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Report: {where}"}]})
     return {"text": escape(one_line(plain_lines(m)[0], 150)), "blocks": blocks}

@@ -66,6 +66,9 @@ def card(m: Message) -> dict:
     if m.reasons:
         body.append(_block("**Reasons**", spacing="Medium"))
         body += [_rich(literal(r), spacing="None") for r in m.reasons]
+    if m.errors:
+        body.append(_block("**Commonest errors**", spacing="Medium"))
+        body += [_rich((f"{n}× ", True), literal(f"{r}: {e}"), spacing="None") for r, e, n in m.errors]
     content = {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard",
                "version": "1.4", "msteams": {"width": "Full"}, "body": body}
     if m.report_is_url and m.report.startswith(("http://", "https://")):

@@ -6,6 +6,7 @@ import email
 import email.policy
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,22 @@ def test_check_reports_a_bad_notify_entry_at_its_line(tmp_path):
     res = run_cli("check", "--scenarios", str(E2E / "scenarios"), "--thresholds", str(folder))
     assert res.code == 2
     assert f"error: {folder / 'REQ-T-PASS.yaml'}:17: notify[0].on: 'fial' is not an outcome" in res.stdout
+
+
+def test_check_warns_of_an_unset_secret_and_rejects_a_bad_loadgate_notify(tmp_path):
+    folder = tmp_path / "thresholds"
+    shutil.copytree(E2E / "thresholds", folder)
+    (folder / "pass.yaml").unlink()
+    (folder / "REQ-T-PASS.yaml").write_text((E2E / "thresholds" / "pass.yaml").read_text()
+                                            + "notify:\n  - kind: teams\n    url_env: LOADGATE_TEST_UNSET_URL\n")
+    args = ("check", "--scenarios", str(E2E / "scenarios"), "--thresholds", str(folder))
+    res = run_cli(*args)
+    assert res.code == 0, res.stdout
+    assert (f"warning: {folder / 'REQ-T-PASS.yaml'}:15: notify teams: $LOADGATE_TEST_UNSET_URL is not set here"
+            in res.stdout) and "1 warning(s)" in res.stdout
+    bad = run_cli(*args, env={"LOADGATE_NOTIFY": f"hooks.slack.com/services/{SECRET}"})
+    assert bad.code == 2 and "error: $LOADGATE_NOTIFY: --notify hooks.slack.com/[redacted]: not a URL" in bad.stdout
+    assert "SECRET" not in bad.stdout + bad.stderr
 
 
 # --- --notify values ---------------------------------------------------------------------------------

@@ -164,6 +164,8 @@ def _label_of_spec(text: str) -> str:
     rest = text.strip()[m.end():] if m else text.strip()
     if rest.startswith(("http://", "https://")):
         return (text.strip()[: m.end()] if m else "") + url_label(rest)
+    if "/" in rest or "?" in rest:  # a URL without its scheme still carries its secret path
+        return text.strip()[: len(text.strip()) - len(rest)] + re.split(r"[/?]", rest, 1)[0] + "/" + REDACTED
     return text
 
 
@@ -181,4 +183,16 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
             out.append("--notify=" + _label_of_spec(arg[len("--notify="):]))
         else:
             out.append(arg)
+    return out
+
+
+def check_warnings(files) -> list[str]:
+    """``loadgate check``: a warning per threshold-file entry whose secret is not in this environment."""
+    out = []
+    for tf in files:
+        for e in tf.notify:
+            problem = resolve(e).problem
+            if problem:
+                out.append(f"warning: {e.source}: notify {e.kind}: {problem}; a run here would not send it "
+                           "(set it where the pipeline keeps its secrets)")
     return out

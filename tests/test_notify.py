@@ -319,3 +319,36 @@ def test_email_over_starttls_with_a_self_signed_certificate(monkeypatch, tmp_pat
     finally:
         box.close()
     assert tls and msg["Subject"].startswith("[loadgate] FAIL")
+
+
+# --- which outcomes hold ------------------------------------------------------------------------
+
+def _t(req, status, **extra):
+    return {"requirement": req, "metric": "p95", "status": status, **extra}
+
+
+def test_each_requirement_has_its_own_outcome_and_a_run_problem_reaches_all():
+    from loadgate.notify.select import holding, outcomes
+
+    run = {"requirements": ["REQ-A", "REQ-B"]}
+    verdict = {"verdict": "fail", "strict": False,
+               "thresholds": [_t("REQ-A", "pass"), _t("REQ-B", "fail"), _t("REQ-A", "warn"),
+                              _t("REQ-A", "fail", metric="cpu", resource_source="local")]}
+    assert outcomes(verdict, run) == {"REQ-A": "fail", "REQ-B": "fail"}
+    verdict["thresholds"].pop()
+    assert outcomes(verdict, run) == {"REQ-A": "warn", "REQ-B": "fail"}
+    assert outcomes({**verdict, "strict": True}, run) == {"REQ-A": "fail", "REQ-B": "fail"}
+    assert outcomes({**verdict, "verdict": "inconclusive"}, {**run, "interrupted": "interrupted by SIGINT"}) == {
+        "REQ-A": "inconclusive", "REQ-B": "inconclusive"}
+    assert outcomes(verdict, {**run, "problems": ["load generator saturated"]}) == {"REQ-A": "inconclusive",
+                                                                                    "REQ-B": "fail"}
+    mine, before = outcomes(verdict, run), {"REQ-A": "fail", "REQ-B": "fail"}
+    on = ("fail", "warn", "recovered", "resources", "regressed", "pass")
+    assert holding(on, ["REQ-A"], False, verdict, run, None, mine, before) == ["warn", "recovered"]
+    assert holding(on, ["REQ-A", "REQ-B"], True, verdict, run, None, mine, before) == ["fail"]
+    cpu = {**verdict, "thresholds": [*verdict["thresholds"], _t("REQ-A", "warn", metric="cpu", resource_source="local")]}
+    assert holding(("resources",), ["REQ-A"], False, cpu, run, None, mine, {}) == ["resources"]
+    assert holding(("resources",), ["REQ-B"], False, cpu, run, None, mine, {}) == []
+    slower = {"requests": [{"requirement": "REQ-B", "request_type": None, "status": "regression"}]}
+    assert holding(("regressed",), ["REQ-B"], False, verdict, run, slower, mine, {}) == ["regressed"]
+    assert holding(("regressed",), ["REQ-A"], False, verdict, run, slower, mine, {}) == []

@@ -212,3 +212,22 @@ def test_an_interrupted_run_notifies_inconclusive_with_the_reason(tmp_path, rece
     reasons = next(b for b in message["blocks"] if b.get("text", {}).get("text", "").startswith("*Reasons*"))
     assert "`interrupted by SIGINT`" in reasons["text"]["text"]
     assert load(run_dir_of(out), "run.json")["notifications"][0]["status"] == "sent"
+
+
+def test_a_slowdown_against_the_baseline_sends_regressed_with_the_delta(tmp_path, receiver):
+    base, base_dir = _run(tmp_path, "REQ-T-PASS", E2E / "thresholds", "--no-notify")
+    assert base.code == 0, base.stderr
+    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"), "--thresholds",
+                  str(E2E / "thresholds"), "--out", str(tmp_path / "reports"), "--target-latency-scale", "6",
+                  "--baseline", str(base_dir), "--notify", f"{receiver.url}/hook/{SECRET}",
+                  "--notify", f"slack:{receiver.url}/slack/{SECRET}", "--notify-on", "regressed")
+    assert res.code == 0, res.stderr  # slower, still within the alerts: only the comparison says so
+    (hook,) = receiver.to(f"/hook/{SECRET}")
+    assert hook["sent_because"] == ["regressed"] and hook["comparison"]["baseline"] == base_dir.name
+    rows = [r for r in hook["comparison"]["requests"] if r["request_type"] is None and r["metric"] == "p50"]
+    assert rows and rows[0]["status"] == "regression"
+    (slack,) = receiver.to(f"/slack/{SECRET}")
+    delta = next(b["text"]["text"] for b in slack["blocks"] if b.get("text", {}).get("text", "").startswith("*Against"))
+    assert delta.startswith(f"*Against baseline* `{base_dir.name}`")
+    assert re.search(r"• `REQ-T-PASS p50: [\d.]+ ms -&gt; [\d.]+ ms, \+[\d.]+% \(95% CI \+[\d.]+%\.\.\+[\d.]+%\): "
+                     r"regression`", delta), delta

@@ -72,6 +72,11 @@ def _line(t: Mapping) -> Line:
                 str(t.get("source") or ""))
 
 
+def _signed(x: float | None, absolute: bool) -> str:
+    """A change: relative (+12.3%), or for the error rate a difference in percentage points (+0.8 pp)."""
+    return "-" if x is None else f"{x * 100:+.3g} pp" if absolute else format_value(x, "ratio", signed=True)
+
+
 def _delta(comparison: Mapping | None, scope: Sequence[str]) -> tuple[str, ...]:
     if not comparison:
         return ()
@@ -81,10 +86,9 @@ def _delta(comparison: Mapping | None, scope: Sequence[str]) -> tuple[str, ...]:
         if r.get("request_type") is not None and r.get("status") != "regression":
             continue  # per request: only the regressions; the requirement-wide rows always
         absolute = r.get("change_kind") == "absolute"
-        change = format_value(r.get("change"), "ratio", signed=True) + (" points" if absolute else "")
         ci = r.get("ci")
-        shown = f" (95% CI {format_value(ci[0], 'ratio', signed=True)}..{format_value(ci[1], 'ratio', signed=True)})" \
-            if ci else ""
+        shown = f" (95% CI {_signed(ci[0], absolute)}..{_signed(ci[1], absolute)})" if ci else ""
+        change = _signed(r.get("change"), absolute)
         where = f"{r['request_type']} {r['name']}" if r.get("request_type") else r.get("requirement")
         unit = "ratio" if r.get("metric") == "error_rate" else "ms"
         out.append(f"{where} {r.get('metric')}: {format_value(r.get('baseline'), unit)} -> "

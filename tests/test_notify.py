@@ -138,6 +138,19 @@ def test_notify_values_name_a_url_an_environment_variable_or_recipients(monkeypa
     assert "is not set here" in resolve(e).problem
 
 
+def test_a_bad_notify_flag_stops_the_run_before_it_starts(tmp_path):
+    common = ("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"), "--thresholds",
+              str(E2E / "thresholds"), "--out", str(tmp_path / "out"))
+    res = run_cli(*common, "--notify", f"hooks.slack.com/services/{SECRET}")
+    assert res.code == 2 and res.error_lines == [
+        "loadgate run: error: --notify hooks.slack.com/[redacted]: not a URL, an environment variable's name or "
+        "email:ADDRESSES; expected https://hooks.slack.com/…, slack:SLACK_WEBHOOK_URL, teams:$TEAMS_URL or "
+        "email:team@example.com (kinds: slack, teams, webhook, email)"]
+    assert "SECRET" not in res.stderr and not (tmp_path / "out").exists()
+    res = run_cli(*common, "--notify", "SLACK_URL", "--notify-on", "fail,recoverd")
+    assert res.code == 2 and "argument --notify-on: 'recoverd' is not an outcome (did you mean 'recovered'?)" in res.stderr
+
+
 def test_the_recorded_command_line_hides_notify_urls():
     argv = ["run", "--notify", "https://hooks.slack.com/services/" + SECRET, "--notify=teams:https://x.example/"
             + SECRET + "?sig=abc", "--notify", "SLACK_URL", "--requirement", "REQ-A"]
@@ -222,6 +235,9 @@ def test_teams_card_keeps_untrusted_text_out_of_markdown():
         if b["type"] == "TextBlock":  # Markdown: only our own words, escaped
             assert not any(h.split()[0] in b["text"] for h in HOSTILE), b
     assert "actions" not in card and blocks[-1]["text"] == "Report: /runs/20260102T000000Z-REQ-N-1/report.html"  # a path
+    linked = teams.card(_message("https://ci.example.com/{run_id}/report.html"))
+    assert linked["actions"] == [{"type": "Action.OpenUrl", "title": "Open the report",
+                                  "url": "https://ci.example.com/20260102T000000Z-REQ-N-1/report.html"}]
 
 
 def test_webhook_document_carries_the_verdict_and_comparison_as_json():

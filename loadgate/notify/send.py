@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from loadgate.data import rundir
 from loadgate.data.manifest import Sealer
 from loadgate.data.signing import SigningKey
+from loadgate.errors import LoadgateError
 from loadgate.gate.notify_spec import NotifyEntry
 from loadgate.gate.thresholds import ThresholdFile
 from loadgate.history.baseline import COMPARISON
@@ -105,8 +106,10 @@ def notify_run(run_dir: str, verdict: Mapping, run: Mapping, files: Mapping[str,
         with ThreadPoolExecutor(max_workers=len(planned)) as pool:
             attempts = list(pool.map(lambda pb: deliver(pb[0].target, pb[1], budget), zip(planned, bodies)))
     except Exception as e:  # a notification never changes the verdict or its exit code
-        say(f"loadgate: warning: notifications not sent: {type(e).__name__}: {e}")
-        return [{"status": "failed", "error": f"{type(e).__name__}", "at": time.time(), "by": by}]
+        # our own errors say what and where; another exception's text might quote a target: only its type
+        why = str(e) if isinstance(e, LoadgateError) else f"unexpected {type(e).__name__}"
+        say(f"loadgate: warning: notifications not sent: {why}; the verdict and exit code stand")
+        return [{"status": "failed", "error": why, "at": time.time(), "by": by}]
     records = []
     for p, a in zip(planned, attempts):
         records.append({"kind": p.target.kind, "target": p.target.label, "declared": p.sources,

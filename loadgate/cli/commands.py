@@ -49,6 +49,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_prometheus_url(used, args.prometheus)
     _warn_traps(opts, catalog, used)
     notifier = None if opts.ui else _notifier(args, used, reqs, "run")
+    if opts.ui and args.notify:
+        _say("loadgate: warning: --notify is ignored with --ui: an exploration session sends no notifications")
     if opts.ui:
         return _run_ui(opts, catalog, used, args, key)
     rec = execute(opts, catalog, used, _say, worker_key=worker_key, prometheus=args.prometheus)

@@ -231,3 +231,21 @@ def test_a_slowdown_against_the_baseline_sends_regressed_with_the_delta(tmp_path
     assert delta.startswith(f"*Against baseline* `{base_dir.name}`")
     assert re.search(r"• `REQ-T-PASS p50: [\d.]+ ms -&gt; [\d.]+ ms, \+[\d.]+% \(95% CI \+[\d.]+%\.\.\+[\d.]+%\): "
                      r"regression`", delta), delta
+
+
+def test_resource_usage_high_goes_to_its_own_channel(tmp_path, receiver):
+    folder = tmp_path / "thresholds"
+    folder.mkdir()
+    (folder / "REQ-T-PASS.yaml").write_text(
+        "requirement: REQ-T-PASS\ntitle: Resources\nthresholds:\n  - metric: p95\n    alert: \">5s\"\n"
+        "  - metric: memory\n    target: \"<0.1%\"\n"   # any machine uses more: a warning, the gate passes
+        "notify:\n  - kind: slack\n    url_env: OPS_SLACK\n    on: [resources]\n"
+        "  - kind: webhook\n    url_env: TEAM_HOOK\n    on: [fail]\n")
+    env = {"OPS_SLACK": f"{receiver.url}/ops/{SECRET}", "TEAM_HOOK": f"{receiver.url}/team/{SECRET}"}
+    res, run_dir = _run(tmp_path, "REQ-T-PASS", folder, "--users", "3", "--duration", "3s", env=env)
+    assert res.code == 0, res.stderr
+    assert [p for p, _h, _b in receiver.posts] == [f"/ops/{SECRET}"]  # the team hears nothing: no fail
+    (ops,) = receiver.to(f"/ops/{SECRET}")
+    assert ops["text"] == "WARN: REQ-T-PASS" and "sent because: resources" in ops["blocks"][1]["text"]["text"]
+    (line,) = ops["blocks"][3]["text"]["text"].splitlines()[1:]
+    assert line.startswith("• WARN REQ-T-PASS `memory`: ") and line.endswith(f"target &lt;0.1% — {folder / 'REQ-T-PASS.yaml'}:6")

@@ -20,6 +20,7 @@ class Receiver:
     def __init__(self) -> None:
         self.posts: list[tuple[str, dict, dict]] = []
         self.answers: dict[str, list | str] = {}
+        self.retry_after = "1"   # seconds a 429 asks for
         self.stop = threading.Event()
         outer = self
 
@@ -33,6 +34,8 @@ class Receiver:
                     return
                 status = plan.pop(0) if isinstance(plan, list) and plan else 200
                 self.send_response(status)
+                if status == 429:
+                    self.send_header("Retry-After", outer.retry_after)
                 self.end_headers()
                 self.wfile.write(b"ok" if status == 200 else b"server error")
 

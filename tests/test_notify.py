@@ -271,6 +271,15 @@ def test_a_500_is_retried_once_then_delivered(receiver):
     assert len(receiver.to(f"/{SECRET}")) == 2 and receiver.to(f"/{SECRET}")[1]["text"] == "FAIL: REQ-N-1"
 
 
+def test_a_429_is_retried_after_its_retry_after_unless_that_is_beyond_the_budget(receiver):
+    receiver.answers["/busy"] = [429]
+    a = deliver(_hook(receiver, "/busy"), {"x": 1}, budget=10)
+    assert (a.status, a.tries) == ("sent", 2) and len(receiver.to("/busy")) == 2
+    receiver.answers["/busy"], receiver.retry_after = [429], "30"
+    b = deliver(_hook(receiver, "/busy"), {"x": 1}, budget=5)
+    assert (b.status, b.tries) == ("failed", 1) and b.error == "HTTP 429: server error (retry after 30s: beyond the time left)"
+
+
 def test_a_client_error_is_not_retried_and_its_secret_is_scrubbed(receiver):
     receiver.answers[f"/{SECRET}"] = [404]
     a = deliver(_hook(receiver, f"/{SECRET}"), {"x": 1}, budget=10)

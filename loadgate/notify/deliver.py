@@ -35,7 +35,11 @@ class Attempt:
 
 
 class _Retry(Exception):
-    """A failure worth another try."""
+    """A failure worth another try; ``wait``: the receiver's own Retry-After, in seconds."""
+
+    def __init__(self, what: str, wait: float = 0.0) -> None:
+        super().__init__(what)
+        self.wait = wait
 
 
 class _GiveUp(Exception):
@@ -59,7 +63,10 @@ def _loop(send: Callable[[float], None], budget: float, attempt: Attempt) -> Non
             return
         except _Retry as e:
             attempt.error = str(e)
-        pause = min(wait, deadline - time.monotonic())
+            if e.wait > deadline - time.monotonic():  # asked to come back after our budget: no use waiting
+                attempt.error += f" (retry after {e.wait:g}s: beyond the time left)"
+                return
+            pause = min(max(wait, e.wait), deadline - time.monotonic())
         if pause <= 0:
             break
         time.sleep(pause)
@@ -81,9 +88,17 @@ def _post(url: str, body: dict) -> Callable[[float], None]:
         text = " ".join(r.text[:200].split())
         what = f"HTTP {r.status_code}" + (f": {text}" if text else "")
         if r.status_code >= 500 or r.status_code in (408, 429):
-            raise _Retry(what)
+            raise _Retry(what, _retry_after(r.headers.get("Retry-After")))
         raise _GiveUp(what)
     return send
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds of a Retry-After header (a number; an HTTP date is ignored), at most a minute."""
+    try:
+        return min(60.0, max(0.0, float(value))) if value else 0.0
+    except ValueError:
+        return 0.0
 
 
 def _smtp(target: Target, message: EmailMessage) -> Callable[[float], None]:

@@ -1,7 +1,7 @@
 """Delivery: tries with a timeout each and a backoff between them, within a bounded total time.
 
 A try that fails for a reason that may pass (no connection, a timeout, HTTP 5xx, 408 or 429, an SMTP 4xx
-reply) is retried after 0.5 s, 1 s, 2 s …; one that will not (another 4xx, a refused login) is not. Each
+reply) is retried after 0.5 s, 1 s, 2 s … (or a 429's Retry-After); one that will not (another 4xx, a refused login) is not. Each
 delivery runs in its own thread and is given up after its budget whatever the network does, so that a
 receiver that never answers cannot hold the CLI. Errors are described in our own words, never with the
 library's text (which carries the URL), and scrubbed of the target's secrets.

@@ -145,7 +145,13 @@ def test_a_receiver_that_fails_or_hangs_never_changes_the_exit_code(tmp_path, re
     assert hang["status"] == "failed" and hang["tries"] >= 1 and ("no answer" in hang["error"] or "gave up" in hang["error"])
     assert "notification to webhook" in res.stderr and "the verdict and exit code stand" in res.stderr
     assert run_cli("verify", str(run_dir)).code == 0
-    assert _leaks(tmp_path / "reports", res) == []
+    again = run_cli("notify", str(run_dir), "--notify", f"{receiver.url}/hang/{SECRET}", "--notify-on", "pass",
+                    "--notify-timeout", "2s")
+    assert again.code == 1, again.stderr  # for 'loadgate notify', delivering is the job
+    last = load(run_dir, "run.json")["notifications"][-1]
+    assert (last["by"], last["status"]) == ("notify", "failed")
+    assert run_cli("verify", str(run_dir)).code == 0
+    assert _leaks(tmp_path / "reports", res) == [] and _leaks(tmp_path / "reports", again) == []
 
 
 def test_recovered_through_the_history_and_loadgate_notify_resends(tmp_path, receiver):

@@ -165,9 +165,8 @@ def cmd_notify(args: argparse.Namespace) -> int:
     path = args.thresholds or (recorded if recorded and os.path.exists(recorded) else "thresholds")
     key = load_signing_key(args.signing_key)
     files = load_thresholds(path) if args.thresholds or os.path.exists(path) else {}  # none: --notify targets only
-    records = resend(args.run_dir, files, cli_entries(args.notify, args.notify_on), report_url=args.report_url or
-                     os.environ.get("LOADGATE_REPORT_URL"), say=_say, command=args.command_line, key=key,
-                     budget=args.notify_timeout or BUDGET_S)
+    records = resend(args.run_dir, files, cli_entries(args.notify, args.notify_on), report_url=args.report_url,
+                     say=_say, command=args.command_line, key=key, budget=args.notify_timeout or BUDGET_S)
     if not records:
         print(f"{args.run_dir}: no notification called for (verdict {rundir.read_json(args.run_dir, rundir.VERDICT).get('verdict')})")
     return 1 if any(r.get("status") != "sent" for r in records) else 0

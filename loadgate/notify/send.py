@@ -156,7 +156,8 @@ def resend(run_dir: str, files: Mapping[str, ThresholdFile], cli: Sequence[Notif
     rundir.check_run_dir(run_dir)
     verdict, run = rundir.read_json(run_dir, rundir.VERDICT), rundir.read_json(run_dir, rundir.RUN)
     sealer = Sealer(run_dir, command, key)  # before run.json changes: an earlier edit stays visible to verify
-    records = notify_run(run_dir, verdict, run, files, cli, report_url=report_url, say=say, budget=budget, by="notify")
+    url = report_url or os.environ.get(REPORT_URL_ENV) or None
+    records = notify_run(run_dir, verdict, run, files, cli, report_url=url, say=say, budget=budget, by="notify")
     if records:
         record(run_dir, records)
         seal = sealer.stage([rundir.REPORT])

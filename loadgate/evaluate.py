@@ -27,6 +27,9 @@ from loadgate.sources.collect import collect as collect_resources
 from loadgate.trace.regression import for_runs, regressed
 
 
+BeforeSeal = Callable[[str, dict, dict], None]
+
+
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -49,12 +52,14 @@ def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile], *,
 
 def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, kind: str = "gate",
              baseline: str | None = None, say: Callable[[str], None] = _say, command: Sequence[str] = (),
-             key: SigningKey | None = None, prometheus: str | None = None) -> tuple[Verdict, dict, dict]:
+             key: SigningKey | None = None, prometheus: str | None = None,
+             before_seal: BeforeSeal | None = None) -> tuple[Verdict, dict, dict]:
     """Analyse, gate and write every verdict output of ``run_dir``. Returns (verdict, summary, run).
 
     ``baseline`` is a run directory or ``last-pass`` (the default when a threshold has ``regression:``).
     Then the history (``history.sqlite`` next to the run directory) gets a record of ``kind`` run or gate.
-    Last, run.json's manifest is re-sealed (signed with ``key`` if given) and ``command`` logged in its audit.
+    Last, run.json's manifest is re-sealed (signed with ``key`` if given) and ``command`` logged in its audit;
+    ``before_seal(run_dir, verdict document, run)`` (the notifications) runs just before, once verdict.json is written.
     """
     rundir.check_run_dir(run_dir)
     sealer = Sealer(run_dir, command or ["loadgate", kind, run_dir], key)  # before anything is rewritten
@@ -78,18 +83,20 @@ def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, 
     if against is not None:  # the commits between the baseline's and this run's, the regressed requirements' first
         changes = for_runs(against.base.run_dir, run, regressed(verdict.to_dict(), comparison))
         verdict = dataclasses.replace(verdict, changes=changes)
-    write_outputs(run_dir, verdict, summary, run, used, sealer=sealer, kind=kind)
+    write_outputs(run_dir, verdict, summary, run, used, sealer=sealer, kind=kind, before_seal=before_seal)
     history.record_safely(run_dir, run, summary, verdict.to_dict(), kind=kind,
                           baseline=against.base.run_id if against else None, say=say)
     return verdict, summary, run
 
 
 def write_outputs(run_dir: str, verdict: Verdict, summary: dict, run: dict, files: Mapping[str, ThresholdFile],
-                  *, sealer: Sealer | None = None, kind: str = "gate") -> None:
+                  *, sealer: Sealer | None = None, kind: str = "gate", before_seal: BeforeSeal | None = None) -> None:
     """verdict.json, junit.xml, summary.md, report.html; with a ``sealer``, the manifest last of all."""
     write_verdict_json(verdict, os.path.join(run_dir, rundir.VERDICT))
     write_junit(verdict, os.path.join(run_dir, rundir.JUNIT), files=files, timestamp=run.get("start"))
     write_summary_md(verdict, summary, os.path.join(run_dir, rundir.SUMMARY_MD), run=run, files=files)
+    if before_seal is not None:  # may add to run.json: the seal below covers it
+        before_seal(run_dir, verdict.to_dict(), run)
     seal = None
     if sealer is not None:  # a run wrote every file; a gate rewrites the analysis and its outputs
         rewrote = (sorted({*os.listdir(run_dir), rundir.REPORT}) if kind == "run" else

@@ -1,7 +1,7 @@
 """The package layout keeps the pipeline's order: every import of every module (inside functions too),
 read with ``ast``, goes down the stages, and no import circle exists.
 
-    data < analysis < sources < gate < history < trace < outputs < run < evaluate < cli    (errors, units: below all)
+    data < analysis < sources < gate < history < trace < outputs < notify < run < evaluate < cli    (errors, units: below all)
 
 The issue's rules (analysis and data import nothing from run, gate, outputs, history or the CLI; gate
 nothing from run, outputs or the CLI; outputs and history nothing from run or the CLI) follow from
@@ -16,7 +16,7 @@ import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "loadgate"
 BASE = {"loadgate", "loadgate.errors", "loadgate.units", "loadgate.__main__"}
-STAGES = ["data", "analysis", "sources", "gate", "history", "trace", "outputs", "run", "evaluate", "cli"]
+STAGES = ["data", "analysis", "sources", "gate", "history", "trace", "outputs", "notify", "run", "evaluate", "cli"]
 MAX_LINES = 400
 
 

@@ -169,7 +169,7 @@ def test_alert_at_the_target_level_is_allowed():
 TIME = 'expected a time like "<200ms" or "<0.5s"'
 RATE = 'expected a rate like "<1%" or "<0.01"'
 TPUT = 'expected a throughput like ">1000/s" or ">50 req/s"'
-TOP = "expected a mapping with keys requirement, title, load, thresholds"
+TOP = "expected a mapping with keys requirement, title, load, thresholds, notify"
 ITEM_KEYS = ("expected one of metric, request, target, alert, regression, min_requests, latency, abort_on_fail, "
              "abort_after, abort_window, aggregate, aggregate_series, query, unit, mountpoint")
 

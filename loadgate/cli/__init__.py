@@ -11,6 +11,7 @@ from typing import Callable
 
 from loadgate.cli.parser import build_parser
 from loadgate.errors import EXIT_INCONCLUSIVE, LoadgateError
+from loadgate.notify.targets import redact_argv
 
 __all__ = ["build_parser", "main"]
 
@@ -18,7 +19,8 @@ __all__ = ["build_parser", "main"]
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.command_line = ["loadgate", *(sys.argv[1:] if argv is None else argv)]  # for run.json and its audit log
+    # for run.json and its audit log: --notify URLs are secrets, recorded as scheme://host/[redacted]
+    args.command_line = ["loadgate", *redact_argv(sys.argv[1:] if argv is None else argv)]
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -48,6 +48,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_baseline(args.baseline)
     _check_prometheus_url(used, args.prometheus)
     _warn_traps(opts, catalog, used)
+    notifier = None if opts.ui else _notifier(args, used, reqs, "run")
+    if opts.ui and args.notify:
+        _say("loadgate: warning: --notify is ignored with --ui: an exploration session sends no notifications")
     if opts.ui:
         return _run_ui(opts, catalog, used, args, key)
     rec = execute(opts, catalog, used, _say, worker_key=worker_key, prometheus=args.prometheus)
@@ -55,7 +58,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say(f"loadgate: refused a worker at {w['address']} ({w['reason']}, {w['attempts']} attempts); see run.json")
     _say(f"loadgate: recorded {rec.samples} samples; analysing")
     verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict, kind="run", baseline=args.baseline,
-                                       say=_say, command=args.command_line, key=key, prometheus=args.prometheus)
+                                       say=_say, command=args.command_line, key=key, prometheus=args.prometheus,
+                                       before_seal=notifier)
     print(format_table(verdict, color=sys.stdout.isatty()))
     _print_changes(verdict.changes)
     print(f"run directory: {rec.run_dir}  (report.html, verdict.json, junit.xml, summary.md, samples.parquet)")
@@ -134,12 +138,44 @@ def cmd_gate(args: argparse.Namespace) -> int:
         recorded = (run.get("options") or {}).get("thresholds")
         path = recorded if recorded and os.path.exists(recorded) else "thresholds"
     key = load_signing_key(args.signing_key)
-    verdict, _summary, _run = gate_run(args.run_dir, load_thresholds(path), strict=args.strict,
+    files = load_thresholds(path)
+    reqs = rundir.read_json(args.run_dir, rundir.RUN).get("requirements") or []
+    verdict, _summary, _run = gate_run(args.run_dir, files, strict=args.strict,
                                        baseline=args.baseline, say=_say, command=args.command_line, key=key,
-                                       prometheus=args.prometheus)
+                                       prometheus=args.prometheus, before_seal=_notifier(args, files, reqs, "gate"))
     print(format_table(verdict, color=sys.stdout.isatty()))
     _print_changes(verdict.changes)
     return verdict.exit_code
+
+
+def _notifier(args: argparse.Namespace, files, reqs, by: str):
+    """The notifications sent once the verdict is written; None with --no-notify or none declared."""
+    from loadgate.notify.send import hook
+
+    if args.no_notify:
+        return None
+    return hook(files, reqs, args.notify, args.notify_on, args.report_url, args.notify_timeout, _say, by)
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    from loadgate.data import rundir
+    from loadgate.data.signing import load_signing_key
+    from loadgate.gate.thresholds import load_thresholds
+    from loadgate.notify.deliver import BUDGET_S
+    from loadgate.notify.send import resend
+    from loadgate.notify.targets import cli_entries
+
+    rundir.check_run_dir(args.run_dir)
+    run = rundir.read_json(args.run_dir, rundir.RUN)
+    recorded = (run.get("options") or {}).get("thresholds")
+    path = args.thresholds or (recorded if recorded and os.path.exists(recorded) else "thresholds")
+    key = load_signing_key(args.signing_key)
+    files = load_thresholds(path) if args.thresholds or os.path.exists(path) else {}  # none: --notify targets only
+    records = resend(args.run_dir, files, cli_entries(args.notify, args.notify_on), report_url=args.report_url,
+                     say=_say, command=args.command_line, key=key, budget=args.notify_timeout or BUDGET_S)
+    if not records:
+        print(f"{args.run_dir}: no notification called for (verdict {rundir.read_json(args.run_dir, rundir.VERDICT).get('verdict')})")
+    return 1 if any(r.get("status") != "sent" for r in records) else 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:

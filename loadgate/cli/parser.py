@@ -13,6 +13,7 @@ from loadgate.cli.commands import (
     cmd_gate,
     cmd_history,
     cmd_init,
+    cmd_notify,
     cmd_report,
     cmd_run,
     cmd_target,
@@ -64,6 +65,36 @@ def _tolerance(text: str) -> float:
         return parse_tolerance(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _outcomes(text: str) -> tuple[str, ...]:
+    from loadgate.gate.notify_spec import parse_on
+
+    try:
+        return parse_on(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{e}; expected a comma-separated list of fail, warn, inconclusive, pass, "
+                                         "recovered, regressed, resources") from None
+
+
+def _notify_flags(p: argparse.ArgumentParser, *, switch: bool = True) -> None:
+    """--notify and its companions: for run, gate and notify."""
+    p.add_argument("--notify", action="append", metavar="URL|NAME",
+                   help="also send the verdict here (repeatable; $LOADGATE_NOTIFY adds space-separated more): a "
+                   "webhook URL, KIND:URL, the name of an environment variable holding the URL (SLACK_WEBHOOK_URL, "
+                   "slack:$SLACK_WEBHOOK_URL), or email:ADDRESS,… (SMTP from $LOADGATE_SMTP_*); KIND is slack, "
+                   "teams, webhook or email. See docs/notifications.md")
+    p.add_argument("--notify-on", type=_outcomes, default=("fail", "inconclusive", "recovered"), metavar="LIST",
+                   help="outcomes that send to the --notify targets: fail, warn, inconclusive, pass, recovered, "
+                   "regressed, resources (default: fail,inconclusive,recovered)")
+    p.add_argument("--report-url", metavar="URL",
+                   help="where readers find the report (a CI artifact link; {run_id} is replaced by the run "
+                   "directory's name) (default: $LOADGATE_REPORT_URL, else the report's path)")
+    p.add_argument("--notify-timeout", type=_duration, metavar="TIME",
+                   help="time each notification may take, its tries and waits included (default: 20s)")
+    if switch:
+        p.add_argument("--no-notify", action="store_true",
+                       help="send nothing: ignore the threshold files' notify: entries, --notify and $LOADGATE_NOTIFY")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Ed25519 private key (PEM) that signs run.json's manifest (default: $LOADGATE_SIGNING_KEY)")
     r.add_argument("--prometheus", metavar="URL",
                    help="Prometheus server for resource thresholds (overrides load.resources.prometheus)")
+    _notify_flags(r)
     r.set_defaults(func=cmd_run)
 
     cap = sub.add_parser("capacity", help="find the most users the system carries within the requirement's alerts",
@@ -178,7 +210,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Ed25519 private key (PEM) that signs the re-sealed manifest (default: $LOADGATE_SIGNING_KEY)")
     g.add_argument("--prometheus", metavar="URL",
                    help="Prometheus server for resource thresholds (overrides load.resources.prometheus)")
+    _notify_flags(g)
     g.set_defaults(func=cmd_gate)
+
+    n = sub.add_parser("notify", help="send an existing run's verdict notifications (again)",
+                       description="Send the notifications of a gated run directory, as 'run' would have after its "
+                       "verdict: to the threshold files' notify: entries whose on: holds, and to --notify / "
+                       "$LOADGATE_NOTIFY. For a pipeline step after the artifacts are uploaded, with --report-url. "
+                       "Each outcome is recorded in run.json, which is re-sealed.",
+                       epilog="exit codes: 0 every notification delivered (or none called for), 1 one could not be "
+                       "delivered, 2 usage or configuration error")
+    n.add_argument("run_dir", metavar="RUN_DIR")
+    n.add_argument("--thresholds", metavar="PATH", help="threshold folder or file (default: the one the run used)")
+    n.add_argument("--signing-key", metavar="FILE",
+                   help="Ed25519 private key (PEM) that signs the re-sealed manifest (default: $LOADGATE_SIGNING_KEY)")
+    _notify_flags(n, switch=False)
+    n.set_defaults(func=cmd_notify)
 
     h = sub.add_parser("history", help="list past runs and gate re-evaluations, newest first",
                        description="The runs recorded in DIR/history.sqlite by 'loadgate run' and 'loadgate gate'.")

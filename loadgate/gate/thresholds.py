@@ -22,7 +22,7 @@ from loadgate.gate.conditions import (
     overlap,
     parse_condition,
 )
-from loadgate.gate import resources
+from loadgate.gate import notify_spec, resources
 from loadgate.gate.yaml_lines import (
     FileErrors,
     LineLoader,
@@ -38,7 +38,7 @@ from loadgate.units import parse_duration
 
 REQUIREMENT_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 
-_TOP_KEYS = ("requirement", "title", "load", "thresholds")
+_TOP_KEYS = ("requirement", "title", "load", "thresholds", "notify")
 _LOAD_KEYS = ("users", "spawn_rate", "duration", "warmup", "min_requests", "host", "resources", "select")
 _ITEM_KEYS = ("metric", "request", "target", "alert", "regression", "min_requests", "latency", "abort_on_fail",
               "abort_after", "abort_window", *resources.ITEM_KEYS)
@@ -109,6 +109,7 @@ class ThresholdFile:
     load: LoadDefaults
     thresholds: tuple[Threshold, ...]
     sha256: str
+    notify: tuple[notify_spec.NotifyEntry, ...] = ()  # who hears about this requirement's verdict
 
 
 def _check_levels(f: FileErrors, line: int, where: str, target: Condition, alert: Condition) -> None:
@@ -319,7 +320,9 @@ def _parse_document(f: FileErrors, doc: Any, sha256: str) -> tuple[ThresholdFile
                           f"already checked by the item at {seen[identity]}", "one item per metric and request")
         seen[identity] = t.source
         thresholds.append(t)
-    return ThresholdFile(f.path, requirement, title.strip(), load, tuple(thresholds), sha256), lines["requirement"]
+    notify = notify_spec.parse(f, doc["notify"], lines["notify"]) if "notify" in doc else ()
+    return (ThresholdFile(f.path, requirement, title.strip(), load, tuple(thresholds), sha256, notify),
+            lines["requirement"])
 
 
 def load_threshold_file(path: str | os.PathLike) -> ThresholdFile:

@@ -14,6 +14,7 @@ from loadgate.errors import ConfigError, RunError
 from loadgate.gate.thresholds import REQUIREMENT_RE, load_thresholds
 from loadgate.run.live import rules_from_thresholds
 from loadgate.run.live_scopes import RULES_PER_TICK
+from loadgate.notify.targets import ENV_TARGETS, check_warnings, cli_entries
 from loadgate.run.scenarios import check_latency, load_catalog
 from loadgate.sources import prometheus
 
@@ -121,8 +122,12 @@ def find_problems(scenarios: str, thresholds: str, prometheus_url: str | None = 
     if ask_prometheus:
         problems.extend(Problem.from_error(ConfigError(text.removeprefix("error: ")))
                         for text in check_prometheus(files, prometheus_url))
-    warnings = _trap_warnings(catalog, files)  # a warning: the run works, only not as its author meant
-    warnings += count_warnings(files)
+    try:
+        cli_entries(None)  # $LOADGATE_NOTIFY, as a run would read it
+    except ConfigError as e:
+        problems.append(Problem(f"${ENV_TARGETS}: {e}"))
+    # a warning: the run works, only not as its author meant
+    warnings = _trap_warnings(catalog, files) + count_warnings(files) + check_warnings(files.values())
     lines.extend(warnings)
     closing = (f"{'FAILED' if problems else 'ok'}: {len(files)} threshold file(s), {len(catalog.files)} scenario "
                f"file(s), {len(catalog.tasks)} task(s), {len(problems)} problem(s)"

@@ -129,6 +129,15 @@ def cmd_gate(args: argparse.Namespace) -> int:
         recorded = (run.get("options") or {}).get("thresholds")
         path = recorded if recorded and os.path.exists(recorded) else "thresholds"
     key = load_signing_key(args.signing_key)
+    if os.path.isfile(os.path.join(args.run_dir, rundir.CAPACITY)):  # judged as the search judged it
+        from loadgate.evaluate import regate_capacity
+
+        verdict, _summary, _run = regate_capacity(args.run_dir, load_thresholds(path), command=args.command_line,
+                                                  key=key, say=_say)
+        for reason in verdict.reasons:
+            print(reason)
+        print(f"verdict: {verdict.verdict.upper()} (exit {verdict.exit_code})")
+        return verdict.exit_code
     verdict, _summary, _run = gate_run(args.run_dir, load_thresholds(path), strict=args.strict,
                                        baseline=args.baseline, say=_say, command=args.command_line, key=key,
                                        prometheus=args.prometheus)
@@ -139,6 +148,17 @@ def cmd_gate(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     from loadgate.history import store as history
 
+    if args.capacity:
+        from loadgate.history.capacity_store import capacity_runs, format_capacity_runs
+
+        rows = capacity_runs(history.db_path(args.out), limit=args.limit)
+        rows = [r for r in rows if not args.requirement or args.requirement in r["requirements"]]
+        if args.json:
+            json.dump(rows, sys.stdout, indent=2)
+            print()
+        else:
+            print(format_capacity_runs(rows))
+        return 0
     records = history.runs(history.db_path(args.out), requirement=args.requirement, limit=args.limit)
     if args.json:
         json.dump([r.to_dict() for r in records], sys.stdout, indent=2)

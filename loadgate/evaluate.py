@@ -107,7 +107,7 @@ def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Ma
     """The outputs of a ``loadgate capacity`` run: summary.json over the whole run, and a verdict whose
     thresholds are the highest passing step's (else the first step's) and whose level is the search's:
     inconclusive when it could not bracket the limit, fail when not even the first step passed. Then the
-    capacity plan (capacity.json's ``plan``, capacity.md) and the record in the history (``kind``)."""
+    capacity plan (capacity.json's ``planning``, capacity.md) and the record in the history (``kind``)."""
     sealer = Sealer(run_dir, command or ["loadgate", "capacity" if kind == "run" else kind, run_dir], key)
     run = rundir.read_json(run_dir, rundir.RUN)
     reqs = run.get("requirements") or []
@@ -134,7 +134,7 @@ def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Ma
     steps = tuple(r for r in (step_verdict.thresholds if step_verdict else ()) if r.metric not in CAPACITY_METRICS)
     verdict = Verdict(level, exit_code, tuple(reasons), (*results, *steps), False, tuple(problems))
     plan = build_plan(run_dir, run, capacity, used, verdict.to_dict())
-    rundir.write_json(os.path.join(run_dir, rundir.CAPACITY), {**capacity, "plan": plan})
+    rundir.write_json(os.path.join(run_dir, rundir.CAPACITY), {**capacity, "planning": plan})
     capacity_md.write(os.path.join(run_dir, capacity_md.FILE), plan)
     write_outputs(run_dir, verdict, summary, run, used, sealer=sealer, kind=kind)
     history.record_safely(run_dir, run, summary, verdict.to_dict(), kind=kind, say=say,

@@ -146,3 +146,5 @@ def test_cost_per_user_and_replicas():
     assert calc.replicas(1.0, 3 * 2**30, 0.5, 512 * 2**20) == (6, "memory")
     assert calc.replicas(1.0, 1.0, 0.5, None) == (2, "cpu")
     assert calc.linear_cost([10], [0.4]).per_unit == pytest.approx(0.04)  # one step: through the origin
+    falling = calc.linear_cost([5, 10, 20], [0.8, 1.8, 0.3])  # noise beyond the cost: the highest step, per user
+    assert (falling.fixed, falling.per_unit, falling.points) == (0.0, pytest.approx(0.015), 1)

@@ -100,18 +100,19 @@ class Cost:
 
 
 def linear_cost(xs: Sequence[float], ys: Sequence[float]) -> Cost | None:
-    """Least squares line through (x, resource) of the passing steps; with one step (or one x), the line
-    through the origin. None without a step, or when the fit gives a negative cost per unit."""
+    """Least squares line through (x, resource) of the passing steps. With one step (or one x), or when
+    the fitted line does not rise (noise larger than the cost, as on a busy shared machine), the line
+    through the origin and the highest step: its whole use counted per user, an upper bound
+    (``fixed`` 0). None without a step."""
     pts = [(float(x), float(y)) for x, y in zip(xs, ys) if x is not None and y is not None and x > 0]
     if not pts:
         return None
-    if len({x for x, _ in pts}) < 2:
-        x, y = pts[-1]
-        return Cost(0.0, y / x, len(pts))
-    slope, intercept = np.polyfit([x for x, _ in pts], [y for _, y in pts], 1)
-    if slope < 0:
-        return None
-    return Cost(float(intercept), float(slope), len(pts))
+    if len({x for x, _ in pts}) >= 2:
+        slope, intercept = np.polyfit([x for x, _ in pts], [y for _, y in pts], 1)
+        if slope > 0 and intercept >= 0:
+            return Cost(float(intercept), float(slope), len(pts))
+    x, y = max(pts)
+    return Cost(0.0, y / x, 1)
 
 
 def replicas(cpu: float | None, memory: float | None, cpu_limit: float | None,

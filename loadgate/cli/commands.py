@@ -111,7 +111,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     for reason in verdict.reasons:
         print(reason)
     print(f"verdict: {verdict.verdict.upper()} (exit {verdict.exit_code})")
-    print(f"run directory: {result.run_dir}  (capacity.json, report.html, verdict.json, samples.parquet)")
+    print(f"run directory: {result.run_dir}  (capacity.json, capacity.md, report.html, verdict.json, samples.parquet)")
     return verdict.exit_code
 
 

@@ -56,7 +56,7 @@ def build_plan(run_dir: str, run: Mapping, capacity: Mapping, files: Mapping[str
     """The plan (JSON-ready) of the capacity run in ``run_dir``; see docs/capacity-planning.md."""
     reqs = list(run.get("requirements") or [])
     req, settings = settings_of(files, reqs)
-    run_id = os.path.basename(os.path.normpath(run_dir))
+    run_id = os.path.basename(os.path.abspath(run_dir))
     label, dated = capacity_store.release_of(capacity, run)
     kind = settings.peak.kind if settings.peak else "users"
     unit = "users" if kind == "users" else "req/s"
@@ -198,8 +198,7 @@ def _scaling(run_dir: str, capacity: Mapping, settings: CapacitySettings, kind: 
     machine = capacity.get("machine") or {}
     basis = "users" if kind == "users" else "throughput"
     assumptions = [
-        "the cost of a user is linear below the knee: a fixed part plus a cost per user, fitted by least squares "
-        "over the passing steps",
+        "the cost of a user is linear below the knee: a fixed part plus a cost per user, from the passing steps",
         f"measured on this machine ({machine.get('cpu_cores')} cores, "
         f"{(machine.get('memory_bytes') or 0) / 2**30:.1f} GiB), sampled locally once a second: it includes the "
         "load generator and anything else running there, so it overstates the target's own use",

@@ -223,7 +223,7 @@ def record(path: str, run_dir: str, run: Mapping, summary: Mapping, verdict: Map
     reqs = [str(r) for r in run.get("requirements") or ()]
     versions = run.get("versions") or {}
     git = run.get("git") or {}
-    row = (os.path.basename(os.path.normpath(run_dir)), os.path.abspath(run_dir), kind, ",".join(reqs),
+    row = (os.path.basename(os.path.abspath(run_dir)), os.path.abspath(run_dir), kind, ",".join(reqs),
            run.get("start"), run.get("end"), run.get("users"), verdict.get("verdict"), verdict.get("exit_code"),
            int(bool(verdict.get("strict"))), baseline, git.get("commit"), versions.get("loadgate"), time.time())
     conn = connect(path, timeout=timeout)

@@ -3,7 +3,7 @@
 Three sections, as a capacity-planning template asks: Current State (capacity, headroom, resource use,
 the earlier releases and their trend), Future Requirements (peak, growth, runway) and Scaling (resources
 and replicas for the peak). Every figure says which run it comes from. The figures are the plan's
-(capacity.json ``plan``, :func:`loadgate.history.plan.build_plan`); nothing is computed here.
+(capacity.json ``planning``, :func:`loadgate.history.plan.build_plan`); nothing is computed here.
 """
 from __future__ import annotations
 
@@ -144,10 +144,13 @@ def scaling(plan: Mapping) -> list[str]:
     for metric, unit, scale, digits in (("cpu", "cores", 1, 4), ("memory", "MiB", 2**20, 2)):
         c = s.get(metric)
         if c:
+            how = (f"a line fitted over {c['steps']} passing steps" if c["steps"] > 1 else
+                   "the use at the highest passing step counted per user, an upper bound: the use did not rise "
+                   "with the users clearly enough to fit a line")
             out.append(f"- {metric.upper() if metric == 'cpu' else 'Memory'}: {_n(c['fixed'] / scale, digits)} {unit} "
-                       f"fixed + {_n(c['per_user'] / scale, digits + 2)} {unit} per {per} (from {c['steps']} passing "
-                       f"steps)" + (f"; at the peak: **{_n(c['at_peak'] / scale, digits - 1)} {unit}**"
-                                    if c.get("at_peak") is not None else ""))
+                       f"fixed + {_n(c['per_user'] / scale, digits + 2)} {unit} per {per} ({how})"
+                       + (f"; at the peak: **{_n(c['at_peak'] / scale, digits - 1)} {unit}**"
+                          if c.get("at_peak") is not None else ""))
     if s.get("replicas") is not None:
         out.append(f"- Replicas of `{_cell(s['limits'])}` for the peak: **{s['replicas']}** (decided by "
                    f"{s['decided_by']})")

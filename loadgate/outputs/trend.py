@@ -117,7 +117,7 @@ def load_trend(run_dir: str, run: Mapping, verdict: Mapping, limit: int = LIMIT)
 
     Never raises for a missing, locked, corrupt or newer history: the trend is then this run alone.
     """
-    run_id = os.path.basename(os.path.normpath(run_dir))
+    run_id = os.path.basename(os.path.abspath(run_dir))
     thresholds = verdict.get("thresholds") or []
     reqs = list(dict.fromkeys([*(run.get("requirements") or []), *(t.get("requirement") for t in thresholds)]))
     current = {"run_id": run_id, "started": run.get("start"), "verdict": verdict.get("verdict")}

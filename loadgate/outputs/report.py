@@ -51,7 +51,7 @@ def _pct(v: float | None) -> str:
         return "-"
     if v == 0:
         return "0%"
-    return f"{v * 100:.3g}%" if v * 100 >= 0.001 else "<0.001%"
+    return f"{v * 100:.3g}%" if abs(v * 100) >= 0.001 else ("-" if v < 0 else "") + "<0.001%"
 
 
 def _dur(seconds: float | None) -> str:

@@ -148,3 +148,62 @@ def test_cost_per_user_and_replicas():
     assert calc.linear_cost([10], [0.4]).per_unit == pytest.approx(0.04)  # one step: through the origin
     falling = calc.linear_cost([5, 10, 20], [0.8, 1.8, 0.3])  # noise beyond the cost: the highest step, per user
     assert (falling.fixed, falling.per_unit, falling.points) == (0.0, pytest.approx(0.015), 1)
+
+
+def _v1_database(path: str) -> None:
+    """A history.sqlite as loadgate wrote it before capacity runs were recorded (schema version 1), with a run."""
+    import sqlite3
+
+    from loadgate.history import store
+
+    conn = sqlite3.connect(path)
+    for statement in store._MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("INSERT INTO runs (run_id, run_dir, kind, requirements, started, verdict, exit_code, recorded_at)"
+                 " VALUES ('old', '/x/old', 'run', 'REQ-CAP-9', 1.0, 'pass', 0, 1.0)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+
+
+def test_a_capacity_run_migrates_an_older_history_and_is_listed(tmp_path):
+    import sqlite3
+
+    from loadgate.history import capacity_store, store
+
+    db = str(tmp_path / "history.sqlite")
+    _v1_database(db)
+    capacity = {"max_users": 40, "first_not_passing_users": 60, "at_least": False, "inconclusive": False,
+                "knee": {"users": 45.0}, "throughput_at_max": 39.5, "max_throughput": 39.5,
+                "plan": {"start_users": 5, "max_users": 80}, "release": {"label": "v7", "date": 86400.0 * 31}}
+    run = {"requirements": ["REQ-CAP-9"], "start": 100.0, "git": {"commit": "a" * 40}, "versions": {"loadgate": "9.9"}}
+    plan = {"peak": {"value": 8.0, "unit": "users"}, "scaling": {"cpu": {"per_user": 0.002}, "memory": None}}
+    store.record(db, str(tmp_path / "20260101T000000Z-REQ-CAP-9"), run, {}, {"verdict": "pass", "exit_code": 0},
+                 kind="run", capacity=capacity_store.row(capacity, run, plan))
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 2
+    assert [r[0] for r in conn.execute("SELECT run_id FROM runs ORDER BY seq")] == ["old", "20260101T000000Z-REQ-CAP-9"]
+    conn.close()
+    [row] = capacity_store.capacity_runs(db, ["REQ-CAP-9"])  # the plain run of the old database is no capacity run
+    assert (row["release"], row["dated"], row["max_users"], row["first_not_passing_users"]) == ("v7", 86400.0 * 31, 40, 60)
+    assert (row["git_commit"], row["loadgate_version"], row["cpu_per_user"], row["peak"]) == ("a" * 40, "9.9", 0.002, 8.0)
+    table = capacity_store.format_capacity_runs([row])
+    assert table.splitlines()[1].split()[:6] == ["20260101T000000Z-REQ-CAP-9", "v7", "1970-02-01", "00:00", "REQ-CAP-9",
+                                                 "5-80"]
+
+
+def test_capacity_md_keeps_a_hostile_release_label_inside_its_cell():
+    from loadgate.outputs.capacity_md import render
+
+    label = "v1 | `rm -rf` \n# heading"
+    plan = {"run_id": "r1", "release": label, "dated": 0.0, "requirement": "REQ-CAP-9", "unit": "users",
+            "capacity": {"value": 10.0, "upper": 15.0, "at_least": False, "throughput_at_max": 10.0, "knee": None},
+            "peak": None, "headroom": None, "regression": None, "runway": None, "growth": {},
+            "history": [{"run_id": "r1", "release": label, "dated": 0.0, "capacity": 10.0, "at_least": False,
+                         "commit": None, "verdict": "pass", "current": True}],
+            "trend": {"monthly": None, "reason": "1 run(s) with a bracketed capacity"},
+            "scaling": {"reason": "no local resource samples", "run": "r1"}}
+    md = render(plan)
+    row = next(l for l in md.splitlines() if l.startswith("| v1"))
+    assert row.count(" | ") == 5 and "\\|" in row and "`rm" not in row  # six cells still, no code span opened
+    assert not any(l.startswith("# heading") for l in md.splitlines())

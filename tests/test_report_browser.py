@@ -111,6 +111,8 @@ def test_capacity_report_draws_throughput_and_latency_against_users(chromium, tm
                   "--max-users", "20", "--step-duration", "2s", "--budget", "1m")
     assert res.code == 0, res.stderr
     run_dir = run_dir_of(out)
-    assert charts_to_draw(run_dir / "report.html") == 5 + 1 + 2 + 1  # the run's, the CPU's, the capacity's two, the plan's
+    # the run's five, the generator's CPU, this machine's resources (sampled for the scaling estimate),
+    # the search's two, the plan's
+    assert charts_to_draw(run_dir / "report.html") == 5 + 1 + 1 + 2 + 1
     dom = open_and_shoot(chromium, run_dir, tmp_path, "report-capacity.png", height=3400)
     assert 'id="capacity"' in dom and dom.count('class="step-pass"') == 3  # 5, 10, 20 users

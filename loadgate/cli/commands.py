@@ -110,9 +110,20 @@ def cmd_capacity(args: argparse.Namespace) -> int:
                                             inconclusive=result.inconclusive, command=args.command_line)
     for reason in verdict.reasons:
         print(reason)
+    _print_plan(result.run_dir)
     print(f"verdict: {verdict.verdict.upper()} (exit {verdict.exit_code})")
     print(f"run directory: {result.run_dir}  (capacity.json, capacity.md, report.html, verdict.json, samples.parquet)")
     return verdict.exit_code
+
+
+def _print_plan(run_dir: str) -> None:
+    """The capacity plan's line (headroom, runway), when the thresholds declare a peak."""
+    from loadgate.data import rundir
+    from loadgate.outputs.capacity_md import summary_line
+
+    line = summary_line(rundir.read_json(run_dir, rundir.CAPACITY).get("planning") or {})
+    if line:
+        print(line)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -136,6 +147,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
                                                   key=key, say=_say)
         for reason in verdict.reasons:
             print(reason)
+        _print_plan(args.run_dir)
         print(f"verdict: {verdict.verdict.upper()} (exit {verdict.exit_code})")
         return verdict.exit_code
     verdict, _summary, _run = gate_run(args.run_dir, load_thresholds(path), strict=args.strict,

@@ -159,6 +159,18 @@ def scaling(plan: Mapping) -> list[str]:
     return out + ["", "Assumptions:", *[f"- {a}" for a in s["assumptions"]]]
 
 
+def summary_line(plan: Mapping) -> str | None:
+    """One line for the terminal: headroom over the peak and the runway; None without a declared peak."""
+    peak, h, way = plan.get("peak"), plan.get("headroom"), plan.get("runway")
+    if peak is None or way is None:
+        return None
+    parts = [f"peak {peak['text']}"]
+    if h and h.get("value") is not None:
+        parts.append(f"headroom {_pct(h['value'])} ({h['status']})")
+    parts.append("runway: the peak meets capacity " + _when(way["capacity"]).replace("**", ""))
+    return "plan: " + "; ".join(parts) + f"; see {FILE}"
+
+
 def render(plan: Mapping) -> str:
     title = f"# Capacity plan: {plan.get('requirement') or 'capacity run'}, release {_cell(plan['release'])}"
     lines = [title, "", f"Run `{_cell(plan['run_id'])}`, dated {_date(plan['dated'], True)}.", "",

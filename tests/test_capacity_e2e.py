@@ -217,3 +217,35 @@ def test_the_report_draws_capacity_and_peak_across_releases_in_chromium(three_re
     assert "Requests in window" not in top  # no whole-run figure mixing the steps among the tiles
     header = html[html.index('<header'):html.index('</header>')]
     assert "capacity search from 5 to 80 users · capacity found:" in header
+
+
+def test_the_scaling_estimate_reads_prometheus_when_the_thresholds_name_it(tmp_path):
+    import os
+
+    import psutil
+
+    import prometheus_fixture
+
+    if not (prometheus_fixture.PROMETHEUS and prometheus_fixture.NODE_EXPORTER):
+        pytest.skip("Debian's prometheus and prometheus-node-exporter are not installed")
+    stack = prometheus_fixture.start(tmp_path)
+    try:
+        thresholds = tmp_path / "thresholds"
+        thresholds.mkdir()
+        text = (CAP / "thresholds" / "REQ-CAP-004.yaml").read_text().replace(
+            "capacity:\n", f"load:\n  resources: {{source: prometheus, prometheus: '{stack.url}'}}\ncapacity:\n")
+        (thresholds / "REQ-CAP-004.yaml").write_text(text)
+        out = tmp_path / "out"
+        res = run_cli("capacity", "--requirement", "REQ-CAP-004", "--scenarios", str(CAP / "scenarios"),
+                      "--thresholds", str(thresholds), "--out", str(out), "--start-users", "5", "--max-users", "20",
+                      "--step-duration", "2s", "--budget", "1m", timeout=180)  # at least 20: headroom 150%, a pass
+        assert res.code == 0, res.stdout + res.stderr
+        scaling = load(run_dir_of(out), "capacity.json")["planning"]["scaling"]
+    finally:
+        stack.stop()
+    assert scaling["source"] == "prometheus" and "reason" not in scaling, scaling
+    assert [s["users"] for s in scaling["steps"]] == [5, 10, 20]
+    for s in scaling["steps"]:  # node_exporter of this machine: busy cores and memory in use
+        assert 0 < s["cpu_cores"] <= os.cpu_count() + 0.5 and 0 < s["memory_bytes"] < psutil.virtual_memory().total
+    assert f"{os.cpu_count()} CPUs" in scaling["assumptions"][1]
+    assert scaling["replicas"] >= 1 and scaling["cpu"]["at_peak"] > 0

@@ -12,13 +12,13 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 
 from loadgate.analysis import plan as calc
-from loadgate.data import resources as resource_store
 from loadgate.data import rundir
 from loadgate.errors import ConfigError
 from loadgate.gate.headroom import capacity_figure
 from loadgate.gate.plan_settings import CapacitySettings
 from loadgate.gate.thresholds import ThresholdFile
 from loadgate.history import capacity_store, store
+from loadgate.history.plan_scaling import scaling
 
 # The commits between two releases: (older commit, newer commit) -> [{"commit", "subject", ...}] or None.
 # Nothing here reads git; a commit lister registered with set_commit_lister fills the list, and without one
@@ -81,7 +81,7 @@ def build_plan(run_dir: str, run: Mapping, capacity: Mapping, files: Mapping[str
            "growth": {"monthly": growth, "text": settings.growth_text,
                       "source": f"declared in {settings.source}" if growth is not None else None},
            "regression": _regression(verdict, run_dir, run, reqs, run_id),
-           "scaling": _scaling(run_dir, capacity, settings, kind, run_id)}
+           "scaling": scaling(run_dir, capacity, settings, files[req].load.resources if req else None, kind, run_id)}
     doc["runway"] = _runway(doc, trend, growth)
     return doc
 
@@ -172,52 +172,3 @@ def _regression(verdict: Mapping, run_dir: str, run: Mapping, reqs: Sequence[str
             "baseline_commit": base_commit, "commit": commit, "run": run_id, "reason": t.get("reason"),
             "commit_range": f"{base_commit[:12]}..{commit[:12]}" if base_commit and commit else None,
             "commits": commits_between(base_commit, commit)}
-
-
-def step_resources(run_dir: str, capacity: Mapping) -> list[dict]:
-    """Each passing step's mean CPU (cores) and memory (bytes) of the measured machine, from the local
-    samples in resources.parquet and the machine's size recorded in capacity.json."""
-    machine = capacity.get("machine") or {}
-    cores, total = machine.get("cpu_cores"), machine.get("memory_bytes")
-    rows = [r for r in resource_store.read_rows(run_dir) if r[1] == "local" and r[2] in ("cpu", "memory")]
-    out = []
-    for s in capacity.get("steps") or ():
-        if s.get("status") != "pass":
-            continue
-        got = {}
-        for metric, size in (("cpu", cores), ("memory", total)):
-            vals = [r[5] for r in rows if r[2] == metric and s["start"] <= r[0] <= s["end"]]
-            got[metric] = sum(vals) / len(vals) / 100 * size if vals and size else None
-        out.append({"users": s["users"], "throughput": s.get("throughput"), "cpu_cores": got["cpu"],
-                    "memory_bytes": got["memory"]})
-    return out
-
-
-def _scaling(run_dir: str, capacity: Mapping, settings: CapacitySettings, kind: str, run_id: str) -> dict:
-    steps = step_resources(run_dir, capacity)
-    machine = capacity.get("machine") or {}
-    basis = "users" if kind == "users" else "throughput"
-    assumptions = [
-        "the cost of a user is linear below the knee: a fixed part plus a cost per user, from the passing steps",
-        f"measured on this machine ({machine.get('cpu_cores')} cores, "
-        f"{(machine.get('memory_bytes') or 0) / 2**30:.1f} GiB), sampled locally once a second: it includes the "
-        "load generator and anything else running there, so it overstates the target's own use",
-        "replicas share the load evenly and add no cost of their own (no coordination, caches, or databases)"]
-    out: dict = {"run": run_id, "basis": basis, "steps": steps, "assumptions": assumptions, "source": "local",
-                 "limits": settings.limits_text}
-    if not any(s["cpu_cores"] is not None for s in steps):
-        out["reason"] = ("no local resource samples in the passing steps (the target was not on loopback, or no "
-                         "step passed)")
-        return out
-    xs = [s[basis] for s in steps]
-    peak = settings.peak.value if settings.peak else None
-    needs = {}
-    for metric, key in (("cpu", "cpu_cores"), ("memory", "memory_bytes")):
-        cost = calc.linear_cost(xs, [s[key] for s in steps])
-        at_peak = None if cost is None or peak is None else cost.at(peak)
-        needs[metric] = at_peak
-        out[metric] = None if cost is None else {"fixed": cost.fixed, "per_user": cost.per_unit, "steps": cost.points,
-                                                 "at_peak": at_peak}
-    out["replicas"], out["decided_by"] = calc.replicas(needs["cpu"], needs["memory"], settings.cpu_limit,
-                                                       settings.memory_limit)
-    return out

@@ -63,7 +63,7 @@ def current_state(plan: Mapping) -> list[str]:
                    + f"; target {h['target'] or '-'}, alert {h['alert'] or '-'}: **{h['status']}** {_run(rid)}")
     steps = (plan.get("scaling") or {}).get("steps") or []
     if any(s.get("cpu_cores") is not None for s in steps):
-        out += ["", f"Resource usage at the passing steps {_run(rid)}:", "",
+        out += ["", f"Resource usage at the passing steps ({(plan.get('scaling') or {}).get('source')}) {_run(rid)}:", "",
                 "| users | req/s | CPU (cores) | memory (MiB) |", "|---:|---:|---:|---:|"]
         out += [f"| {s['users']} | {_n(s['throughput'], 1)} | {_n(s['cpu_cores'], 3)} | "
                 f"{_n(None if s['memory_bytes'] is None else s['memory_bytes'] / 2**20, 1)} |" for s in steps]

@@ -143,6 +143,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if os.path.isfile(os.path.join(args.run_dir, rundir.CAPACITY)):  # judged as the search judged it
         from loadgate.evaluate import regate_capacity
 
+        if args.strict or args.baseline or args.prometheus:
+            _say("loadgate gate: note: --strict, --baseline and --prometheus do not apply to a capacity run; it is "
+                 "judged as the search judged it (its baseline: the newest earlier passing capacity run)")
         verdict, _summary, _run = regate_capacity(args.run_dir, load_thresholds(path), command=args.command_line,
                                                   key=key, say=_say)
         for reason in verdict.reasons:

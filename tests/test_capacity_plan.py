@@ -207,3 +207,11 @@ def test_capacity_md_keeps_a_hostile_release_label_inside_its_cell():
     row = next(l for l in md.splitlines() if l.startswith("| v1"))
     assert row.count(" | ") == 5 and "\\|" in row and "`rm" not in row  # six cells still, no code span opened
     assert not any(l.startswith("# heading") for l in md.splitlines())
+
+
+def test_the_scaling_estimate_names_its_prometheus_without_credentials():
+    from loadgate.history.plan_scaling import _public
+
+    assert _public("http://user:secret@10.0.0.5:9090/prom") == "http://10.0.0.5:9090/prom"
+    assert _public("http://[::1]:9090") == "http://[::1]:9090"
+    assert _public("http://127.0.0.1:9090") == "http://127.0.0.1:9090"

@@ -10,6 +10,7 @@ with the machine's size recorded in capacity.json.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 from loadgate.analysis import plan as calc
 from loadgate.data import resources as resource_store
@@ -48,8 +49,17 @@ def _prometheus_use(capacity: Mapping, res: ResourceSettings) -> tuple[list[dict
     try:
         use, machine = step_use(res.prometheus or "", res.selector, [(s["start"], s["end"]) for s in steps], res.step)
     except LoadgateError as e:
-        return [], {}, f"Prometheus at {res.prometheus} could not be asked ({e})"
+        return [], {}, f"Prometheus at {_public(res.prometheus)} could not be asked ({e})"
     return [{"users": s["users"], "throughput": s.get("throughput"), **u} for s, u in zip(steps, use)], machine, None
+
+
+def _public(url: str | None) -> str:
+    """The server's URL without a user or password in it (the plan is written into the run directory)."""
+    parts = urlsplit(url or "")
+    if not parts.hostname:
+        return url or ""
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
 
 
 def _n(v: float | None) -> str:
@@ -66,7 +76,7 @@ def scaling(run_dir: str, capacity: Mapping, settings: CapacitySettings, res: Re
     basis = "users" if kind == "users" else "throughput"
     if res is not None and res.source == "prometheus" and res.prometheus:
         steps, machine, why = _prometheus_use(capacity, res)
-        where = (f"measured by Prometheus at {res.prometheus} over each step's window (selector "
+        where = (f"measured by Prometheus at {_public(res.prometheus)} over each step's window (selector "
                  f"{res.selector or 'none'}: {_n(machine.get('cpu_cores'))} CPUs, {_gib(machine.get('memory_bytes'))}); "
                  "the use of everything those series cover")
         source = "prometheus"

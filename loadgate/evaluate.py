@@ -16,11 +16,14 @@ from loadgate.data.manifest import Sealer
 from loadgate.data.signing import SigningKey
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import ThresholdFile, required_percentiles
-from loadgate.gate.capacity import capacity_results
+from loadgate.gate.capacity import capacity_results, rejudge_step
 from loadgate.gate.conditions import CAPACITY_METRICS
 from loadgate.gate.verdict import Verdict, evaluate
 from loadgate.history import baseline as baselines
+from loadgate.history import capacity_store
 from loadgate.history import store as history
+from loadgate.history.plan import build_plan
+from loadgate.outputs import capacity_md
 from loadgate.outputs.report import write_report
 from loadgate.outputs.writers import write_junit, write_summary_md, write_verdict_json
 from loadgate.sources.collect import collect as collect_resources
@@ -101,7 +104,8 @@ def write_outputs(run_dir: str, verdict: Verdict, summary: dict, run: dict, file
     if sealer is not None:  # a run wrote every file; a gate rewrites the analysis and its outputs
         rewrote = (sorted({*os.listdir(run_dir), rundir.REPORT}) if kind == "run" else
                    [n for n in (rundir.SUMMARY, rundir.VERDICT, rundir.JUNIT, rundir.SUMMARY_MD, rundir.REPORT,
-                                baselines.COMPARISON) if os.path.exists(os.path.join(run_dir, n)) or n == rundir.REPORT])
+                                baselines.COMPARISON, rundir.CAPACITY, capacity_md.FILE)
+                    if os.path.exists(os.path.join(run_dir, n)) or n == rundir.REPORT])
         seal = sealer.stage(rewrote)
     write_report(os.path.join(run_dir, rundir.REPORT), verdict=verdict.to_dict(), summary=summary, run=run, seal=seal)
     if sealer is not None:
@@ -109,12 +113,13 @@ def write_outputs(run_dir: str, verdict: Verdict, summary: dict, run: dict, file
 
 
 def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Mapping, step_verdict: Verdict | None,
-                  *, inconclusive: bool, command: Sequence[str] = (),
-                  key: SigningKey | None = None) -> tuple[Verdict, dict, dict]:
+                  *, inconclusive: bool, command: Sequence[str] = (), key: SigningKey | None = None,
+                  kind: str = "run", say: Callable[[str], None] = _say) -> tuple[Verdict, dict, dict]:
     """The outputs of a ``loadgate capacity`` run: summary.json over the whole run, and a verdict whose
     thresholds are the highest passing step's (else the first step's) and whose level is the search's:
-    inconclusive when it could not bracket the limit, fail when not even the first step passed."""
-    sealer = Sealer(run_dir, command or ["loadgate", "capacity", run_dir], key)
+    inconclusive when it could not bracket the limit, fail when not even the first step passed. Then the
+    capacity plan (capacity.json's ``planning``, capacity.md) and the record in the history (``kind``)."""
+    sealer = Sealer(run_dir, command or ["loadgate", "capacity" if kind == "run" else kind, run_dir], key)
     run = rundir.read_json(run_dir, rundir.RUN)
     reqs = run.get("requirements") or []
     used = {r: files[r] for r in reqs}
@@ -139,5 +144,27 @@ def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Ma
     exit_code = {"pass": 0, "warn": 0, "fail": 1, "inconclusive": 3}[level]
     steps = tuple(r for r in (step_verdict.thresholds if step_verdict else ()) if r.metric not in CAPACITY_METRICS)
     verdict = Verdict(level, exit_code, tuple(reasons), (*results, *steps), False, tuple(problems))
-    write_outputs(run_dir, verdict, summary, run, used, sealer=sealer, kind="run")
+    plan = build_plan(run_dir, run, capacity, used, verdict.to_dict())
+    rundir.write_json(os.path.join(run_dir, rundir.CAPACITY), {**capacity, "planning": plan})
+    capacity_md.write(os.path.join(run_dir, capacity_md.FILE), plan)
+    write_outputs(run_dir, verdict, summary, run, used, sealer=sealer, kind=kind)
+    history.record_safely(run_dir, run, summary, verdict.to_dict(), kind=kind, say=say,
+                          capacity=capacity_store.row(capacity, run, plan))
     return verdict, summary, run
+
+
+def regate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], *, command: Sequence[str] = (),
+                    key: SigningKey | None = None, say: Callable[[str], None] = _say) -> tuple[Verdict, dict, dict]:
+    """``loadgate gate`` of a capacity run directory: judged again as the search judged it (its highest
+    passing step from the samples, the search's capacity.json against the capacity thresholds)."""
+    rundir.check_run_dir(run_dir)
+    capacity = rundir.read_json(run_dir, rundir.CAPACITY)
+    reqs = rundir.read_json(run_dir, rundir.RUN).get("requirements") or []
+    missing = [r for r in reqs if r not in files]
+    if missing:
+        raise ConfigError(f"{run_dir}: no threshold file for {', '.join(missing)}; "
+                          "add thresholds/<REQ>.yaml or pass --thresholds PATH")
+    used = {r: files[r] for r in reqs}
+    step = rejudge_step(os.path.join(run_dir, rundir.SAMPLES), used, capacity, requirements=reqs)
+    return gate_capacity(run_dir, used, capacity, step, inconclusive=bool(capacity.get("inconclusive")),
+                         command=command, key=key, kind="gate", say=say)

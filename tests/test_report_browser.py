@@ -52,11 +52,11 @@ def png_size(path: Path) -> tuple[int, int]:
 def charts_to_draw(page: Path) -> int:
     """Five charts of the requests, one of the generator's CPU, one of the target's resources when
     resources.parquet has cpu, memory or disk, each trend chart of 2 runs or more, and the two charts of a
-    capacity search."""
+    capacity search with the chart of its plan (capacity and peak across releases)."""
     data = chart_json(page.read_text(encoding="utf-8"))
     trend = sum(len(t["charts"]) for t in data["trend"] if len(t["runs"]) >= 2)
     return ((5 + bool(data.get("cpu")) + bool(data.get("resources")) if "series" in data else 0) + trend
-            + (2 if data.get("capacity") else 0))
+            + (2 if data.get("capacity") else 0) + (1 if data.get("capacity") and data.get("plan") else 0))
 
 
 def open_and_shoot(chromium: str, run_dir: Path, tmp_path: Path, shot: str, height: int = 3000) -> str:
@@ -111,6 +111,8 @@ def test_capacity_report_draws_throughput_and_latency_against_users(chromium, tm
                   "--max-users", "20", "--step-duration", "2s", "--budget", "1m")
     assert res.code == 0, res.stderr
     run_dir = run_dir_of(out)
-    assert charts_to_draw(run_dir / "report.html") == 5 + 1 + 2  # the run's, the CPU's, the capacity's two
+    # the run's five, the generator's CPU, this machine's resources (sampled for the scaling estimate),
+    # the search's two, the plan's
+    assert charts_to_draw(run_dir / "report.html") == 5 + 1 + 1 + 2 + 1
     dom = open_and_shoot(chromium, run_dir, tmp_path, "report-capacity.png", height=3400)
     assert 'id="capacity"' in dom and dom.count('class="step-pass"') == 3  # 5, 10, 20 users

@@ -106,7 +106,7 @@ def test_the_history_keeps_each_runs_commit_and_dirty_flag(runs):
     conn = sqlite3.connect(out / "history.sqlite")
     assert conn.execute("SELECT git_commit, git_dirty FROM runs ORDER BY seq").fetchall() == [
         (shas["base"], 0), (shas["scale"], 1)]
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     conn.close()
     import loadgate
 

@@ -119,9 +119,20 @@ def cmd_capacity(args: argparse.Namespace) -> int:
                                             inconclusive=result.inconclusive, command=args.command_line)
     for reason in verdict.reasons:
         print(reason)
+    _print_plan(result.run_dir)
     print(f"verdict: {verdict.verdict.upper()} (exit {verdict.exit_code})")
-    print(f"run directory: {result.run_dir}  (capacity.json, report.html, verdict.json, samples.parquet)")
+    print(f"run directory: {result.run_dir}  (capacity.json, capacity.md, report.html, verdict.json, samples.parquet)")
     return verdict.exit_code
+
+
+def _print_plan(run_dir: str) -> None:
+    """The capacity plan's line (headroom, runway), when the thresholds declare a peak."""
+    from loadgate.data import rundir
+    from loadgate.outputs.capacity_md import summary_line
+
+    line = summary_line(rundir.read_json(run_dir, rundir.CAPACITY).get("planning") or {})
+    if line:
+        print(line)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -139,6 +150,19 @@ def cmd_gate(args: argparse.Namespace) -> int:
         path = recorded if recorded and os.path.exists(recorded) else "thresholds"
     key = load_signing_key(args.signing_key)
     files = load_thresholds(path)
+    if os.path.isfile(os.path.join(args.run_dir, rundir.CAPACITY)):  # judged as the search judged it
+        from loadgate.evaluate import regate_capacity
+
+        if args.strict or args.baseline or args.prometheus:
+            _say("loadgate gate: note: --strict, --baseline and --prometheus do not apply to a capacity run; it is "
+                 "judged as the search judged it (its baseline: the newest earlier passing capacity run)")
+        verdict, _summary, _run = regate_capacity(args.run_dir, files, command=args.command_line,
+                                                  key=key, say=_say)
+        for reason in verdict.reasons:
+            print(reason)
+        _print_plan(args.run_dir)
+        print(f"verdict: {verdict.verdict.upper()} (exit {verdict.exit_code})")
+        return verdict.exit_code
     reqs = rundir.read_json(args.run_dir, rundir.RUN).get("requirements") or []
     verdict, _summary, _run = gate_run(args.run_dir, files, strict=args.strict,
                                        baseline=args.baseline, say=_say, command=args.command_line, key=key,
@@ -181,6 +205,17 @@ def cmd_notify(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     from loadgate.history import store as history
 
+    if args.capacity:
+        from loadgate.history.capacity_store import capacity_runs, format_capacity_runs
+
+        rows = capacity_runs(history.db_path(args.out), limit=args.limit)
+        rows = [r for r in rows if not args.requirement or args.requirement in r["requirements"]]
+        if args.json:
+            json.dump(rows, sys.stdout, indent=2)
+            print()
+        else:
+            print(format_capacity_runs(rows))
+        return 0
     records = history.runs(history.db_path(args.out), requirement=args.requirement, limit=args.limit)
     if args.json:
         json.dump([r.to_dict() for r in records], sys.stdout, indent=2)

@@ -58,6 +58,17 @@ _positive_int = _positive(int, "a whole number")
 _positive_float = _positive(float, "a number")
 
 
+def _date(text: str) -> float:
+    """``2026-01-15`` (midnight UTC) or an ISO time (UTC unless it says otherwise) -> Unix seconds."""
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2026-01-15 or 2026-01-15T12:00:00Z, got {text!r}") from None
+    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
 def _tolerance(text: str) -> float:
     from loadgate.history.compare import parse_tolerance
 
@@ -184,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="load-generator processes (Locust master with N local workers when N > 1) (default: 1)")
     cap.add_argument("--target-latency-scale", type=_positive_float, default=1.0, metavar="X",
                      help="embedded demo target only: multiply its latencies by X")
+    cap.add_argument("--release", metavar="LABEL",
+                     help="the build measured, as the capacity plan and 'loadgate history --capacity' name it "
+                     "(default: its git commit, else the run's start)")
+    cap.add_argument("--release-date", type=_date, metavar="DATE",
+                     help="the date of that build, YYYY-MM-DD or an ISO time in UTC, which the capacity trend is "
+                     "fitted against and the runway counts from (default: the run's start); for measuring an "
+                     "older release, or tests")
     cap.set_defaults(func=cmd_capacity)
 
     a = sub.add_parser("analyze", help="summarise a samples file (ours or Locust's CSV request log)",
@@ -199,7 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("gate", help="re-evaluate thresholds against an existing run directory",
                        description="Re-analyse a run directory's samples and re-evaluate thresholds; rewrites "
-                       "summary.json, verdict.json, junit.xml, summary.md and report.html.", epilog=EPILOG)
+                       "summary.json, verdict.json, junit.xml, summary.md and report.html. A capacity run directory "
+                       "(capacity.json) is judged again as a capacity run: its highest passing step from the samples, "
+                       "the capacity thresholds from capacity.json; capacity.md and the plan are rewritten.",
+                       epilog=EPILOG)
     g.add_argument("run_dir", metavar="RUN_DIR")
     g.add_argument("--thresholds", metavar="PATH", help="threshold folder or file (default: the one the run used)")
     g.add_argument("--strict", action="store_true", help="a warning (target missed) fails the gate")
@@ -228,11 +249,15 @@ def build_parser() -> argparse.ArgumentParser:
     n.set_defaults(func=cmd_notify)
 
     h = sub.add_parser("history", help="list past runs and gate re-evaluations, newest first",
-                       description="The runs recorded in DIR/history.sqlite by 'loadgate run' and 'loadgate gate'.")
+                       description="The runs recorded in DIR/history.sqlite by 'loadgate run', 'loadgate capacity' "
+                       "and 'loadgate gate'.")
     h.add_argument("--out", default="reports", metavar="DIR", help="the --out folder of the runs (default: reports/)")
     h.add_argument("--requirement", metavar="REQ-…", help="only runs of this requirement")
     h.add_argument("--limit", type=_positive_int, default=50, metavar="N", help="at most N records (default: 50)")
     h.add_argument("--json", action="store_true", help="print the records as JSON")
+    h.add_argument("--capacity", action="store_true",
+                   help="list the capacity runs instead, oldest release first: capacity found, the next step "
+                   "that did not pass, knee, req/s at capacity, peak, resources per user, commit, verdict")
     h.set_defaults(func=cmd_history)
 
     cp = sub.add_parser("compare", help="compare a candidate run with a baseline run from their raw samples",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from loadgate.gate.conditions import CAPACITY_METRICS
+from loadgate.gate.headroom import drop_interval, headroom
 from loadgate.gate.thresholds import Threshold, ThresholdFile
 from loadgate.gate.verdict import ThresholdResult, Verdict, evaluate
 
@@ -55,22 +56,31 @@ def capacity_results(files: Mapping[str, ThresholdFile], capacity: Mapping, *, r
         for t in files[req].thresholds:
             if t.metric not in CAPACITY_METRICS:
                 continue
-            value = capacity.get(t.metric)
-            if t.metric == "max_users" and value is None and not capacity.get("inconclusive"):
-                value = 0  # not even --start-users passed (the lowest step tried) — still a user count below any level
+            value, ci = capacity.get(t.metric), None
             label = f"{req} {t.metric}"
-            out.append(_capacity_result(t, label, value, exact, baseline))
+            if t.metric == "headroom":
+                peak = files[req].capacity.peak  # the threshold file's parser makes sure there is one
+                value, ci = headroom(capacity, peak)
+                label += f" (capacity over the peak of {peak.text})"
+            elif t.metric == "max_users" and value is None and not capacity.get("inconclusive"):
+                value = 0  # not even --start-users passed (the lowest step tried) — still a user count below any level
+            elif t.metric == "max_users" and t.regression is not None and baseline:
+                ci = drop_interval(baseline, capacity)
+            out.append(_capacity_result(t, label, value, exact, baseline, ci))
     return out
 
 
 def _capacity_result(t: Threshold, label: str, value: float | None, exact: bool,
-                     baseline: Mapping | None) -> ThresholdResult:
-    def result(status: str, shown: float | None, why: str | None, unit: str = t.unit) -> ThresholdResult:
+                     baseline: Mapping | None, ci: tuple[float, float] | None = None) -> ThresholdResult:
+    """``ci``: for headroom, its values at the bracketing steps; for a regression, the least and the most
+    drop the two runs' brackets allow (a fail needs the least drop beyond the tolerance)."""
+    def result(status: str, shown: float | None, why: str | None, unit: str = t.unit,
+               interval: tuple[float, float] | None = None) -> ThresholdResult:
         return ThresholdResult(t.requirement, t.metric, t.request, t.target.text if t.target else None,
                                t.alert.text if t.alert else None, shown, unit, 0, status,
                                None if why is None else f"{why} ({t.source})", t.source,
                                regression=t.regression.text if t.regression else None,
-                               baseline=(baseline or {}).get(t.metric) if t.regression else None)
+                               baseline=(baseline or {}).get(t.metric) if t.regression else None, ci95=interval)
     if value is None:
         return result("inconclusive", None, f"{label}: the search found no passing step it could trust")
     if t.regression is not None:
@@ -79,21 +89,32 @@ def _capacity_result(t: Threshold, label: str, value: float | None, exact: bool,
             return result("skipped", None, f"{label}: no earlier passing capacity run in this --out folder to "
                           "compare with", unit="ratio")
         drop = (base - value) / base  # lower capacity is worse
-        status = "fail" if t.regression.holds(drop) else "pass"
+        least = drop if ci is None else ci[0]
+        status = "fail" if t.regression.holds(least) else "pass"
         why = (f"{label} = {value:g} vs baseline {base:g} ({-drop:+.1%}), a drop beyond {t.regression.text}"
+               + ("" if ci is None else f" even at the ends of both runs' brackets (at least {least:.1%})")
                if status == "fail" else None)
-        return result(status, -drop, why, unit="ratio")
+        return result(status, -drop, why, unit="ratio", interval=None if ci is None else (-ci[1], -ci[0]))
+    shown = f"{value:.1%}" if t.metric == "headroom" else f"{value:g}"
+    within = "" if ci is None or t.metric != "headroom" else (
+        f" (between {ci[0]:.1%} and {ci[1]:.1%} by the steps that bracket the capacity)")
+    return _levels(t, value, shown, exact, f"{label} = {shown}{within}", label,
+                   lambda status, why: result(status, value, why, interval=ci if t.metric == "headroom" else None))
+
+
+def _levels(t: Threshold, value: float, shown: str, exact: bool, named: str, label: str, result) -> ThresholdResult:
+    """Alert, then target; a lower bound (``exact`` False) decides only when it already meets the level."""
     if t.alert is not None and t.alert.holds(value):
         if exact:
-            return result("fail", value, f"{label} = {value:g} crossed alert {t.alert.text}")
-        return result("inconclusive", value, f"{label}: at least {value:g}, which does not tell whether it "
+            return result("fail", f"{named} crossed alert {t.alert.text}")
+        return result("inconclusive", f"{label}: at least {shown}, which does not tell whether it "
                       f"crosses alert {t.alert.text}; raise --max-users or --budget")
     if t.target is not None and not t.target.holds(value):
         if exact:
-            return result("warn", value, f"{label} = {value:g} missed target {t.target.text}")
-        return result("inconclusive", value, f"{label}: at least {value:g}, which does not tell whether it "
+            return result("warn", f"{named} missed target {t.target.text}")
+        return result("inconclusive", f"{label}: at least {shown}, which does not tell whether it "
                       f"meets target {t.target.text}; raise --max-users or --budget")
-    return result("pass", value, None)
+    return result("pass", None)
 
 
 def judge_step(files: Mapping[str, ThresholdFile], summary: Mapping, *, requirements: Sequence[str],
@@ -139,3 +160,30 @@ def _overshoot(r: ThresholdResult, t: Threshold) -> float:
         return float("inf")
     ratio = r.value / t.alert.value
     return ratio if t.alert.op in (">", ">=") else (1 / ratio if ratio else float("inf"))
+
+
+def best_step(capacity: Mapping) -> Mapping | None:
+    """The step whose thresholds a capacity run's verdict shows: the highest passing one, else the first."""
+    steps = [s for s in capacity.get("steps") or () if isinstance(s, Mapping)]
+    best = next((s for s in steps if s.get("users") == capacity.get("max_users") and s.get("status") == "pass"), None)
+    return best or (steps[0] if steps else None)
+
+
+def rejudge_step(samples: str, files: Mapping[str, ThresholdFile], capacity: Mapping, *,
+                 requirements: Sequence[str]) -> Verdict | None:
+    """The verdict of :func:`best_step` judged again from the run's samples file over the window it was
+    measured on, as the search judged it (``loadgate gate`` of a capacity run directory)."""
+    from loadgate.analysis.schedule import SCHEDULE_COLUMNS
+    from loadgate.analysis.steps import step_summary
+    from loadgate.analysis.summary import COLUMNS
+    from loadgate.data.samples import read_samples
+    from loadgate.gate.thresholds import required_percentiles
+
+    step = best_step(capacity)
+    if step is None or step.get("start") is None:
+        return None
+    judged = step_files(files)
+    table = read_samples(samples, [*COLUMNS, *SCHEDULE_COLUMNS], dictionary=True)
+    summary = step_summary(table, step["start"], step["end"], requirements=requirements,
+                           percentiles=required_percentiles(judged))
+    return judge_step(judged, summary, requirements=requirements).verdict

@@ -24,7 +24,7 @@ _UNITS = {
     "users": {"": "1", "users": "1"},
 }
 # Gated by ``loadgate capacity`` only (from capacity.json): ``run`` skips them, a capacity step ignores them.
-CAPACITY_METRICS = ("max_users", "max_throughput")
+CAPACITY_METRICS = ("max_users", "max_throughput", "headroom")
 EXPECTED = {
     "time": 'a time like "<200ms" or "<0.5s"',
     "ratio": 'a rate like "<1%" or "<0.01"',
@@ -52,7 +52,8 @@ class Condition:
 
 def metric_kind(metric: str) -> str:
     return {"error_rate": "ratio", "throughput": "req/s", "cpu": "percent", "memory": "percent", "disk": "percent",
-            "promql": "number", "max_throughput": "req/s", "max_users": "users"}.get(metric, "time")
+            "promql": "number", "max_throughput": "req/s", "max_users": "users",
+            "headroom": "ratio"}.get(metric, "time")
 
 
 def parse_condition(raw: Any, kind: str, metric: str = "this metric") -> Condition:

@@ -22,7 +22,7 @@ from loadgate.gate.conditions import (
     overlap,
     parse_condition,
 )
-from loadgate.gate import notify_spec, resources
+from loadgate.gate import notify_spec, plan_settings, resources
 from loadgate.gate.yaml_lines import (
     FileErrors,
     LineLoader,
@@ -38,14 +38,14 @@ from loadgate.units import parse_duration
 
 REQUIREMENT_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 
-_TOP_KEYS = ("requirement", "title", "load", "thresholds", "notify")
+_TOP_KEYS = ("requirement", "title", "load", "capacity", "thresholds", "notify")
 _LOAD_KEYS = ("users", "spawn_rate", "duration", "warmup", "min_requests", "host", "resources", "select")
 _ITEM_KEYS = ("metric", "request", "target", "alert", "regression", "min_requests", "latency", "abort_on_fail",
               "abort_after", "abort_window", *resources.ITEM_KEYS)
 DEFAULT_ABORT_WINDOW_S = 10.0
-_NAMED_METRICS = ("mean", "min", "max", "error_rate", "throughput", "max_users", "max_throughput")
+_NAMED_METRICS = ("mean", "min", "max", "error_rate", "throughput", "max_users", "max_throughput", "headroom")
 _METRIC_FORMS = ("p50, p90, p95, p99, p99.9 (any pNN or pNN.N), mean, min, max, error_rate, throughput, "
-                 "a resource: cpu, memory, disk, promql (or, for loadgate capacity, max_users or max_throughput)")
+                 "a resource: cpu, memory, disk, promql (or, for loadgate capacity, max_users, max_throughput or headroom)")
 _METRIC_NAMES = ("p50", "p90", "p95", "p99", "p99.9", *_NAMED_METRICS, "cpu", "memory", "disk", "promql")
 _METRIC_ALIASES = {"avg": "mean", "average": "mean", "median": "p50", "rps": "throughput",
                    "errors": "error_rate", "error-rate": "error_rate", "failure_rate": "error_rate"}
@@ -110,6 +110,7 @@ class ThresholdFile:
     thresholds: tuple[Threshold, ...]
     sha256: str
     notify: tuple[notify_spec.NotifyEntry, ...] = ()  # who hears about this requirement's verdict
+    capacity: plan_settings.CapacitySettings | None = None  # the capacity: block (peak, growth, limits)
 
 
 def _check_levels(f: FileErrors, line: int, where: str, target: Condition, alert: Condition) -> None:
@@ -321,7 +322,10 @@ def _parse_document(f: FileErrors, doc: Any, sha256: str) -> tuple[ThresholdFile
         seen[identity] = t.source
         thresholds.append(t)
     notify = notify_spec.parse(f, doc["notify"], lines["notify"]) if "notify" in doc else ()
-    return (ThresholdFile(f.path, requirement, title.strip(), load, tuple(thresholds), sha256, notify),
+    plan = plan_settings.parse(f, doc.get("capacity"), lines.get("capacity", 1))
+    plan_settings.check_headroom(f, plan, items, thresholds)
+    return (ThresholdFile(f.path, requirement, title.strip(), load, tuple(thresholds), sha256, notify=notify,
+                          capacity=plan),
             lines["requirement"])
 
 

@@ -167,7 +167,7 @@ def write_comparison(run_dir: str, against: Against | None) -> dict | None:
 def last_capacity(run_dir: str, run: Mapping) -> dict | None:
     """The capacity.json of the newest earlier ``loadgate capacity`` run in the same ``--out`` folder that
     covered the same requirements and passed: the baseline of a ``regression:`` on ``max_users``."""
-    out, me = os.path.dirname(os.path.abspath(run_dir)), os.path.basename(os.path.normpath(run_dir))
+    out, me = os.path.dirname(os.path.abspath(run_dir)), os.path.basename(os.path.abspath(run_dir))
     reqs = list(run.get("requirements") or ())
     for name in sorted(os.listdir(out), reverse=True):  # run directories sort by their UTC start
         if name >= me:

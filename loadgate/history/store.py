@@ -13,6 +13,9 @@ transaction, so an older database is upgraded in place the first time a newer lo
     metrics           seq, requirement, request_type, name, metric, value
                       (request_type and name null: the whole requirement)
     thresholds        seq, requirement, metric, request, value, unit, status, target, alert, regression
+    capacity          seq, release, dated, max_users, first_not_passing_users, at_least, inconclusive,
+                      knee_users, throughput_at_max, max_throughput, cpu_per_user, memory_per_user, peak,
+                      peak_unit, search_from, search_to (schema 3: a ``loadgate capacity`` run; see capacity_store.py)
 
 A run re-evaluated by ``loadgate gate`` has several records; its latest one is its current verdict.
 """
@@ -77,6 +80,25 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     (  # 1 -> 2: whether the run's working tree had uncommitted changes beside its commit
         "ALTER TABLE runs ADD COLUMN git_dirty INTEGER",
+    ),
+    (  # 2 -> 3: capacity runs (loadgate capacity), one row per record of such a run
+        """CREATE TABLE capacity (
+            seq INTEGER PRIMARY KEY REFERENCES runs (seq) ON DELETE CASCADE,
+            release TEXT,
+            dated REAL,
+            max_users INTEGER,
+            first_not_passing_users INTEGER,
+            at_least INTEGER NOT NULL DEFAULT 0,
+            inconclusive INTEGER NOT NULL DEFAULT 0,
+            knee_users REAL,
+            throughput_at_max REAL,
+            max_throughput REAL,
+            cpu_per_user REAL,
+            memory_per_user REAL,
+            peak REAL,
+            peak_unit TEXT,
+            search_from INTEGER,
+            search_to INTEGER)""",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -194,17 +216,18 @@ def _metric_rows(summary: Mapping) -> Iterable[tuple]:
 
 
 def record(path: str, run_dir: str, run: Mapping, summary: Mapping, verdict: Mapping, *, kind: str,
-           baseline: str | None = None, timeout: float = TIMEOUT) -> int:
+           baseline: str | None = None, timeout: float = TIMEOUT, capacity: Mapping | None = None) -> int:
     """Record one run or gate re-evaluation in one transaction; returns its ``seq``.
 
-    ``verdict`` is the verdict.json document. Raises sqlite3.Error or OSError if it cannot be written.
+    ``verdict`` is the verdict.json document; ``capacity`` a capacity run's row (``capacity_store.row``).
+    Raises sqlite3.Error or OSError if it cannot be written.
     """
     if kind not in ("run", "gate"):
         raise ValueError(f"kind must be 'run' or 'gate', got {kind!r}")
     reqs = [str(r) for r in run.get("requirements") or ()]
     versions = run.get("versions") or {}
     git = run.get("git") or {}
-    row = (os.path.basename(os.path.normpath(run_dir)), os.path.abspath(run_dir), kind, ",".join(reqs),
+    row = (os.path.basename(os.path.abspath(run_dir)), os.path.abspath(run_dir), kind, ",".join(reqs),
            run.get("start"), run.get("end"), run.get("users"), verdict.get("verdict"), verdict.get("exit_code"),
            int(bool(verdict.get("strict"))), baseline, git.get("commit"), versions.get("loadgate"), time.time(),
            None if git.get("dirty") is None else int(bool(git["dirty"])))
@@ -226,6 +249,9 @@ def record(path: str, run_dir: str, run: Mapping, summary: Mapping, verdict: Map
                 [(seq, t.get("requirement"), t.get("metric"), t.get("request"), t.get("value"), t.get("unit"),
                   t.get("status"), t.get("target"), t.get("alert"), t.get("regression"))
                  for t in verdict.get("thresholds") or ()])
+            if capacity is not None:
+                conn.execute(f"INSERT INTO capacity (seq, {', '.join(capacity)}) VALUES (?{', ?' * len(capacity)})",
+                             (seq, *capacity.values()))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -236,11 +262,13 @@ def record(path: str, run_dir: str, run: Mapping, summary: Mapping, verdict: Map
 
 
 def record_safely(run_dir: str, run: Mapping, summary: Mapping, verdict: Mapping, *, kind: str,
-                  baseline: str | None = None, say: Callable[[str], None], timeout: float = TIMEOUT) -> int | None:
+                  baseline: str | None = None, say: Callable[[str], None], timeout: float = TIMEOUT,
+                  capacity: Mapping | None = None) -> int | None:
     """:func:`record` into the run's ``--out`` folder; a failure is one warning line, never an exception."""
     path = db_of_run(run_dir)
     try:
-        return record(path, run_dir, run, summary, verdict, kind=kind, baseline=baseline, timeout=timeout)
+        return record(path, run_dir, run, summary, verdict, kind=kind, baseline=baseline, timeout=timeout,
+                      capacity=capacity)
     except (sqlite3.Error, OSError, HistoryError) as e:
         say(f"loadgate: warning: {path}: this {kind} was not recorded in the history ({e}); the run "
             "directory is complete and the exit code is the verdict's")

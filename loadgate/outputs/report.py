@@ -52,7 +52,7 @@ def _pct(v: float | None) -> str:
         return "-"
     if v == 0:
         return "0%"
-    return f"{v * 100:.3g}%" if v * 100 >= 0.001 else "<0.001%"
+    return f"{v * 100:.3g}%" if abs(v * 100) >= 0.001 else ("-" if v < 0 else "") + "<0.001%"
 
 
 def _dur(seconds: float | None) -> str:
@@ -271,6 +271,7 @@ def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: M
     :func:`loadgate.outputs.trend.load_trend` (None: not looked up); ``capacity`` is a ``loadgate capacity``
     run's capacity.json (None: not a capacity run).
     """
+    from loadgate.outputs.plan_chart import plan_chart
     from loadgate.outputs.trend import LIMIT as TREND_LIMIT
     from loadgate.outputs.trend import chart_count
 
@@ -280,7 +281,8 @@ def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: M
     shown = [e for e in requests if id(e) in keep]  # summary order (type, name), busiest only
     trend_charts = chart_count(trend or [])
     steps = _capacity_chart(capacity, verdict) if capacity else None
-    data = ({**(charts or {}), "trend": trend or [], "capacity": steps}
+    plan = plan_chart((capacity or {}).get("planning"))
+    data = ({**(charts or {}), "trend": trend or [], "capacity": steps, "plan": plan}
             if charts or trend_charts or steps else None)
     context = {
         "verdict": verdict, "summary": summary, "run": run, "trace": _trace(verdict, run),
@@ -291,8 +293,9 @@ def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: M
         "comparison": _comparison(comparison) if comparison else None, "comparison_note": comparison_note,
         "trend": trend, "trend_note": trend_note, "trend_limit": TREND_LIMIT,
         "expected": ((5 + bool(charts.get("cpu")) + bool(charts.get("resources"))) if charts else 0) + trend_charts
-                    + (2 if steps else 0),
-        "capacity": capacity, "capacity_js": _asset("capacity.js"),
+                    + (2 if steps else 0) + (1 if steps and plan else 0),
+        "capacity": capacity, "plan": (capacity or {}).get("planning"), "step": _best_step(capacity),
+        "plan_chart": bool(steps and plan), "capacity_js": _asset("capacity.js"),
         "t0": (charts or {}).get("t0") or run.get("start") or 0.0,
         "generated": _utc(dt.datetime.now(dt.timezone.utc).timestamp()),
         "nonce": secrets.token_urlsafe(18), "data": script_json(data) if data else None,
@@ -337,6 +340,12 @@ def _capacity_chart(capacity: Mapping, verdict: Mapping) -> dict | None:
             "p50": [s.get("p50") for s in steps], "p95": [s.get("p95") for s in steps],
             "p99": [s.get("p99") for s in steps], "status": [s.get("status") for s in steps],
             "knee": capacity.get("knee"), "max_users": capacity.get("max_users"), "levels": levels}
+
+
+def _best_step(capacity: Mapping | None) -> Mapping | None:
+    """The highest passing step of a capacity run: the figures its top tiles show."""
+    steps = (capacity or {}).get("steps") or ()
+    return next((s for s in steps if s.get("users") == capacity.get("max_users") and s.get("status") == "pass"), None)
 
 
 def _write(path: str, html: str) -> None:

@@ -68,7 +68,8 @@ def requirement_trend(requirement: str, records: Sequence[Mapping], current: Map
     runs = [{"run_id": str(p["run_id"]), "started": float(p["started"]), "verdict": p.get("verdict"),
              "current": p is points[-1] and current.get("started") is not None} for p in points]
     mine = _numbered(thresholds)
-    gated = {k: t for k, t in mine if not t.get("regression") and t.get("unit") in UNITS}
+    # headroom is a ratio but no error rate: the capacity plan's chart follows it across releases
+    gated = {k: t for k, t in mine if not t.get("regression") and t.get("unit") in UNITS and t.get("metric") != "headroom"}
     by_run = [dict(_numbered(p.get("thresholds") or ())) for p in points]
     charts = []
     for unit in UNITS:
@@ -122,7 +123,7 @@ def load_trend(run_dir: str, run: Mapping, verdict: Mapping, limit: int = LIMIT)
 
     Never raises for a missing, locked, corrupt or newer history: the trend is then this run alone.
     """
-    run_id = os.path.basename(os.path.normpath(run_dir))
+    run_id = os.path.basename(os.path.abspath(run_dir))
     thresholds = verdict.get("thresholds") or []
     reqs = list(dict.fromkeys([*(run.get("requirements") or []), *(t.get("requirement") for t in thresholds)]))
     current = {"run_id": run_id, "started": run.get("start"), "verdict": verdict.get("verdict")}

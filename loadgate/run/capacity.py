@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+import psutil
+
 from loadgate.analysis.schedule import SCHEDULE_COLUMNS
 from loadgate.analysis.steps import knee, step_summary
 from loadgate.analysis.summary import COLUMNS
@@ -27,10 +29,12 @@ from loadgate.gate.capacity import judge_step, step_files
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import ThresholdFile, load_thresholds, required_percentiles
 from loadgate.run.capacity_search import Search, worst_case_steps
+from loadgate.run.local_resources import LocalSampler
 from loadgate.run.options import RunOptions, resolve_options
 from loadgate.run.problems import lateness_problems, saturation_problems
 from loadgate.run.processes import stop_process
 from loadgate.run.runner import RunRecord, execute
+from loadgate.sources.collect import is_loopback
 from loadgate.run.scenarios import Catalog, check_latency, check_requirements, load_catalog
 
 CONTROL, STATE, CAPACITY = rundir.CAPACITY_CONTROL, rundir.CAPACITY_STATE, rundir.CAPACITY
@@ -47,6 +51,8 @@ class CapacityPlan:
     step_duration: float     # the measured part of a step (s)
     resolution: float        # 0.1: stop when the passing and failing steps are within 10%
     budget: float            # seconds for the whole search
+    release: str | None = None          # --release: the label of the build measured (default: its commit)
+    release_date: float | None = None   # --release-date: its date for the capacity trend (default: the run's start)
 
     @property
     def settle(self) -> float:
@@ -79,6 +85,9 @@ class _Driver:
     stopped_because: str = ""
     inconclusive: bool = False
     search: Search | None = None
+    all_files: Mapping[str, ThresholdFile] = field(default_factory=dict)  # as the runner saw them
+    sampler: LocalSampler | None = None
+    sampled: bool = False
 
     def __call__(self, procs: list[subprocess.Popen], opts: RunOptions, intr, rec: RunRecord, progress) -> None:
         self.main, self.intr, self.opts, self.run_dir = procs[0], intr, opts, rec.run_dir
@@ -87,6 +96,7 @@ class _Driver:
         self.say(_ROW.format("users", "req/s", "p50", "p95", "p99", "errors", "status"))
         seq, settle = 0, self.plan.settle
         try:
+            self.sampled = self._sample(rec)
             while True:
                 users = search.next_users()
                 if users is None:
@@ -110,8 +120,20 @@ class _Driver:
                 search.record(users, step["status"])
                 settle = _settle(self.plan, step)
         finally:
+            if self.sampler is not None:
+                self.sampler.__exit__(None, None, None)
             rundir.write_json(os.path.join(self.run_dir, CONTROL), {"seq": seq + 1, "stop": True})
             self._await_exit(rec)
+
+    def _sample(self, rec: RunRecord) -> bool:
+        """Sample this machine's CPU and memory once a second (the scaling estimate's resource use per user)
+        when the target is on it; the runner already does when a threshold asks for local resources."""
+        if not is_loopback(rec.meta.get("host")):
+            return False
+        if not any(t.resource is not None and t.resource.source == "local"
+                   for tf in self.all_files.values() for t in tf.thresholds):
+            self.sampler = LocalSampler(self.run_dir).__enter__()
+        return True
 
     # --- one step -------------------------------------------------------------------------------
     def _step(self, seq: int, users: int, settle: float) -> dict | None:
@@ -267,7 +289,8 @@ def prepare(flags: Mapping, command_line: list[str]) -> tuple[RunOptions, Capaci
     opts = dataclasses.replace(resolve_options(run_flags, files, command_line), capacity=True)
     used = {r: files[r] for r in reqs}
     check_latency(catalog, used.values())
-    plan = CapacityPlan(start, most, flags["step_duration"], flags["resolution"], flags["budget"])
+    plan = CapacityPlan(start, most, flags["step_duration"], flags["resolution"], flags["budget"],
+                        flags.get("release"), flags.get("release_date"))
     return opts, plan, catalog, used
 
 
@@ -276,7 +299,7 @@ def search_capacity(opts: RunOptions, plan: CapacityPlan, catalog: Catalog,
     """Run the search; leaves samples.parquet, run.json and capacity.json in a new run directory."""
     judged = step_files(files)
     say(plan.describe(opts.flush_interval))
-    driver = _Driver(plan, judged, say)
+    driver = _Driver(plan, judged, say, all_files=files)
     rec = execute(opts, catalog, files, say, drive=driver)
     for name in (CONTROL, STATE):  # the conversation with the shape is over; capacity.json keeps the result
         with contextlib.suppress(FileNotFoundError):
@@ -302,6 +325,9 @@ def search_capacity(opts: RunOptions, plan: CapacityPlan, catalog: Catalog,
         "plan": {"start_users": plan.start_users, "max_users": plan.max_users, "step_duration": plan.step_duration,
                  "settle": plan.settle, "resolution": plan.resolution, "budget": plan.budget},
         "steps": [{k2: v for k2, v in s.items() if k2 != "verdict"} for s in steps],
+        "release": {"label": plan.release, "date": plan.release_date},
+        "machine": ({"cpu_cores": psutil.cpu_count(), "memory_bytes": psutil.virtual_memory().total,
+                     "source": "local"} if driver.sampled else None),
     }
     rundir.write_json(os.path.join(rec.run_dir, CAPACITY), doc)
     verdict = (best or (steps[0] if steps else {})).get("verdict")

@@ -13,8 +13,9 @@ small error rate, so that a gated run has something real to measure:
     GET  /api/flaky?p=0.3             HTTP 500 with probability p, for tests
     GET  /api/echo?text=…             echoes text back in a 500 body (hostile-string tests)
     GET  /api/bytes/<n>               n bytes of body (capped at 16 MiB)
-    GET  /api/limited/<slots>/<ms>    at most <slots> requests served at once, each for <ms>; the rest
-                                      queue: a known capacity of slots * 1000 / ms requests/s, for tests
+    GET  /api/limited/<slots>/<ms>    at most <slots> requests served at once, each for <ms> (times the
+                                      latency scale); the rest queue: a known capacity of
+                                      slots * 1000 / (ms * scale) requests/s, for tests
 
 ``latency_scale`` multiplies every simulated latency (a slower build, for regression tests).
 Only loopback addresses are accepted unless ``allow_remote`` is set.
@@ -74,7 +75,7 @@ def make_app(latency_scale: float = 1.0, seed: int | None = None) -> Callable:
     def limited(start: Start, n: int, ms: float) -> list[bytes]:
         gate = slots.setdefault(n, gevent.lock.Semaphore(n))
         with gate:  # waiting here is the queue of a saturated server
-            gevent.sleep(min(_MAX_DELAY_S, ms / 1000.0))
+            gevent.sleep(min(_MAX_DELAY_S, ms * latency_scale / 1000.0))
         return ok(start, {"slots": n, "ms": ms})
 
     products_body = json.dumps([{"id": i, "price": 10 + i} for i in range(20)]).encode()

@@ -76,3 +76,55 @@
   }, [K.users, K.p50, K.p95, K.p99], [levelLines(levels, true), statusDots,
                                       vline(K.max_users, K.max_users == null ? "" : "max " + num(K.max_users, 0))]);
 })();
+
+/* The capacity plan: capacity and the declared peak across releases (by release date), and the projection
+   beyond this run: the capacity along its trend, the peak along its growth, with the runway marked. */
+(function () {
+  "use strict";
+  var C = window.loadgateCharts;
+  if (!C || !C.D.plan) return;
+  var P = C.D.plan, num = C.num, two = C.two;
+  function day(t) {
+    var d = new Date(t * 1000);
+    return d.getUTCFullYear() + "-" + two(d.getUTCMonth() + 1) + "-" + two(d.getUTCDate());
+  }
+  function marks(u) {
+    var ctx = u.ctx, b = u.bbox, px = window.devicePixelRatio || 1;
+    ctx.save();
+    ctx.font = (11 * px) + "px system-ui, sans-serif";
+    ctx.textAlign = "right";
+    P.marks.forEach(function (m, i) {
+      var x = u.valToPos(m.at, "x", true);
+      ctx.strokeStyle = ctx.fillStyle = i === 0 ? "#c62828" : "#b45f06";
+      ctx.lineWidth = px;
+      ctx.setLineDash([4 * px, 3 * px]);
+      ctx.beginPath();
+      ctx.moveTo(x, b.top);
+      ctx.lineTo(x, b.top + b.height);
+      ctx.stroke();
+      ctx.fillText(m.label + " " + day(m.at), x - 4 * px, b.top + (12 + 13 * i) * px);
+    });
+    ctx.restore();
+  }
+  var n = P.runs.length;
+  C.make("plan-chart", {
+    height: 300, padding: [16, null, null, null],
+    tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); },
+    scales: { x: { time: true, range: function (u, min, max) { var pad = Math.max((max - min) * 0.03, 86400); return [min - pad, max + pad]; } },
+              y: { range: function (u, min, max) { return [0, Math.max(1, max * 1.1)]; } } },
+    axes: [{ label: "release date (UTC)", space: 90 }, { scale: "y", size: 60, label: P.unit }],
+    series: [{ label: "date", value: function (u, v, si, i) {
+               if (v == null) return "–";
+               return day(v) + (i != null && i < n ? " · " + P.runs[i].release + " · " + P.runs[i].run_id +
+                                (P.runs[i].current ? " (this run)" : "") : " (projected)");
+             } },
+             { label: "capacity", scale: "y", stroke: "#1f5fbf", width: 2, spanGaps: false, points: { show: true, size: 8 },
+               value: function (u, v) { return v == null ? "–" : num(v, 1) + " " + P.unit; } },
+             { label: "peak", scale: "y", stroke: "#6a3d9a", width: 1.5, points: { show: true, size: 6 },
+               value: function (u, v) { return v == null ? "–" : num(v, 1) + " " + P.unit; } },
+             { label: "capacity, projected", scale: "y", stroke: "#1f5fbf", width: 1.5, dash: [6, 4], spanGaps: true,
+               points: { show: false }, value: function (u, v) { return v == null ? "–" : num(v, 1) + " " + P.unit; } },
+             { label: "peak, projected", scale: "y", stroke: "#6a3d9a", width: 1.5, dash: [2, 3], spanGaps: true,
+               points: { show: false }, value: function (u, v) { return v == null ? "–" : num(v, 1) + " " + P.unit; } }]
+  }, [P.x, P.capacity, P.peak, P.projected_capacity, P.projected_peak], [marks]);
+})();

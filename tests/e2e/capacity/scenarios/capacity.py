@@ -33,3 +33,15 @@ class Burner(FastHttpUser):
         while time.process_time() < until:
             pass
         self.client.get("/health")
+
+
+class Planned(FastHttpUser):
+    """One request a second to a server of 5 slots of 100 ms (times the demo target's latency scale):
+    50 req/s, so about 50 users at scale 1 and 16 at scale 3. For the capacity plan's test."""
+
+    wait_time = constant_throughput(1)
+
+    @tag("REQ-CAP-004")
+    @task
+    def planned(self):
+        self.client.get("/api/limited/5/100", name="/api/limited/5/100")

@@ -148,6 +148,11 @@ def _complete_batches(path: Path) -> Iterator[pa.RecordBatch]:
             yield batch
 
 
+def stream_rows(path: str | os.PathLike[str]) -> int:
+    """The rows in the complete batches of a recorder stream: what a finalize would keep."""
+    return sum(batch.num_rows for batch in _complete_batches(Path(path)))
+
+
 def read_stream(path: str | os.PathLike[str], columns: Sequence[str], *, dictionary: bool = False) -> pa.Table:
     """The complete batches of a recorder stream that is still being written, as :func:`read_samples` reads
     a file (``loadgate capacity`` evaluates each step from it while the run goes on)."""

@@ -22,6 +22,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from loadgate.outputs.writers import format_table
     from loadgate.run.options import resolve_options
     from loadgate.run.runner import execute
+    from loadgate.run.interrupt import Interrupt
     from loadgate.run.scenarios import check_latency, check_requirements, load_catalog
 
     reqs = list(dict.fromkeys(args.requirement))
@@ -50,15 +51,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     _warn_traps(opts, catalog, used)
     if opts.ui:
         return _run_ui(opts, catalog, used, args, key)
-    rec = execute(opts, catalog, used, _say, worker_key=worker_key, prometheus=args.prometheus)
-    for w in rec.meta.get("refused_workers") or []:
-        _say(f"loadgate: refused a worker at {w['address']} ({w['reason']}, {w['attempts']} attempts); see run.json")
-    _say(f"loadgate: recorded {rec.samples} samples; analysing")
-    verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict, kind="run", baseline=args.baseline,
-                                       say=_say, command=args.command_line, key=key, prometheus=args.prometheus)
-    print(format_table(verdict, color=sys.stdout.isatty()))
-    print(f"run directory: {rec.run_dir}  (report.html, verdict.json, junit.xml, summary.md, samples.parquet)")
+    with Interrupt(raising=True) as guard:  # the run turns a signal into a stop; after it, into exit 3
+        rec = execute(opts, catalog, used, _say, worker_key=worker_key, prometheus=args.prometheus)
+        for w in rec.meta.get("refused_workers") or []:
+            _say(f"loadgate: refused a worker at {w['address']} ({w['reason']}, {w['attempts']} attempts); "
+                 "see run.json")
+        _say(f"loadgate: recorded {rec.samples} samples; analysing")
+        verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict, kind="run", baseline=args.baseline,
+                                           say=_say, command=args.command_line, key=key, prometheus=args.prometheus,
+                                           interrupt=guard)
+        print(format_table(verdict, color=sys.stdout.isatty()))
+        print(f"run directory: {rec.run_dir}  (report.html, verdict.json, junit.xml, summary.md, samples.parquet)")
+        _late_signal(guard)
     return verdict.exit_code
+
+
+def _late_signal(guard) -> None:
+    if guard.reason:
+        _say(f"loadgate: {guard.reason} after the verdict was final; the verdict stands")
 
 
 def _check_prometheus_url(files: dict, url: str | None) -> None:
@@ -121,6 +131,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from loadgate.evaluate import gate_run
     from loadgate.gate.thresholds import load_thresholds
     from loadgate.outputs.writers import format_table
+    from loadgate.run.interrupt import Interrupt
 
     rundir.check_run_dir(args.run_dir)
     path = args.thresholds
@@ -129,10 +140,13 @@ def cmd_gate(args: argparse.Namespace) -> int:
         recorded = (run.get("options") or {}).get("thresholds")
         path = recorded if recorded and os.path.exists(recorded) else "thresholds"
     key = load_signing_key(args.signing_key)
-    verdict, _summary, _run = gate_run(args.run_dir, load_thresholds(path), strict=args.strict,
-                                       baseline=args.baseline, say=_say, command=args.command_line, key=key,
-                                       prometheus=args.prometheus)
-    print(format_table(verdict, color=sys.stdout.isatty()))
+    files = load_thresholds(path)
+    with Interrupt(raising=True) as guard:
+        verdict, _summary, _run = gate_run(args.run_dir, files, strict=args.strict, baseline=args.baseline, say=_say,
+                                           command=args.command_line, key=key, prometheus=args.prometheus,
+                                           interrupt=guard)
+        print(format_table(verdict, color=sys.stdout.isatty()))
+        _late_signal(guard)
     return verdict.exit_code
 
 

@@ -77,9 +77,8 @@ def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, 
     try:
         return _gate_run(run_dir, files, phase, strict=strict, kind=kind, baseline=baseline, say=say,
                          command=command, key=key, prometheus=prometheus, interrupt=interrupt)
-    except Interrupted as e:
-        e.run_dir, e.phase = run_dir, phase[0]
-        _mark_unfinished(run_dir, f"{e.reason} while {e.phase}", strict)
+    except Interrupted as e:  # a re-gate stopped before it rewrote anything leaves the sealed directory as it was
+        mark_interrupted(run_dir, e, phase[0], strict, files=kind == "run" or phase[0] != "analysing")
         raise
     except OSError as e:  # a full disk: no file may claim the verdict the others could not be written for
         what = f"{e.filename or run_dir}: {e.strerror or e} while {phase[0]}"
@@ -117,6 +116,14 @@ def _gate_run(run_dir, files, phase: list[str], *, strict, kind, baseline, say, 
     history.record_safely(run_dir, run, summary, verdict.to_dict(), kind=kind,
                           baseline=against.base.run_id if against else None, say=say)
     return verdict, summary, run
+
+
+def mark_interrupted(run_dir: str, e: Interrupted, phase: str, strict: bool, *, files: bool = True) -> None:
+    """``e`` came while ``phase`` of ``run_dir``: say where in ``e`` and (``files``) in the verdict files, once."""
+    if e.run_dir is None:
+        e.run_dir, e.phase = run_dir, phase
+        if files:
+            _mark_unfinished(run_dir, f"{e.reason} while {e.phase}", strict)
 
 
 def _mark_unfinished(run_dir: str, what: str, strict: bool) -> None:

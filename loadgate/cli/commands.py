@@ -15,14 +15,14 @@ def _say(line: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from loadgate.data.signing import load_signing_key
-    from loadgate.evaluate import gate_run
+    from loadgate.evaluate import gate_run, mark_interrupted
     from loadgate.gate.thresholds import load_thresholds
     from loadgate.history.baseline import check_spec as check_baseline
     from loadgate.run.keys import load_worker_key
     from loadgate.outputs.writers import format_table
     from loadgate.run.options import resolve_options
     from loadgate.run.runner import execute
-    from loadgate.run.interrupt import Interrupt
+    from loadgate.run.interrupt import Interrupt, Interrupted
     from loadgate.run.scenarios import check_latency, check_requirements, load_catalog
 
     reqs = list(dict.fromkeys(args.requirement))
@@ -51,15 +51,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     _warn_traps(opts, catalog, used)
     if opts.ui:
         return _run_ui(opts, catalog, used, args, key)
+    rec = None
     with Interrupt(raising=True) as guard:  # the run turns a signal into a stop; after it, into exit 3
-        rec = execute(opts, catalog, used, _say, worker_key=worker_key, prometheus=args.prometheus)
-        for w in rec.meta.get("refused_workers") or []:
-            _say(f"loadgate: refused a worker at {w['address']} ({w['reason']}, {w['attempts']} attempts); "
-                 "see run.json")
-        _say(f"loadgate: recorded {rec.samples} samples; analysing")
-        verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict, kind="run", baseline=args.baseline,
-                                           say=_say, command=args.command_line, key=key, prometheus=args.prometheus,
-                                           interrupt=guard)
+        try:
+            rec = execute(opts, catalog, used, _say, worker_key=worker_key, prometheus=args.prometheus)
+            for w in rec.meta.get("refused_workers") or []:
+                _say(f"loadgate: refused a worker at {w['address']} ({w['reason']}, {w['attempts']} attempts); "
+                     "see run.json")
+            _say(f"loadgate: recorded {rec.samples} samples; analysing")
+            verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict, kind="run",
+                                               baseline=args.baseline, say=_say, command=args.command_line, key=key,
+                                               prometheus=args.prometheus, interrupt=guard)
+        except Interrupted as e:  # (one that came before gate_run took over is placed here)
+            if rec is not None:
+                mark_interrupted(rec.run_dir, e, "analysing", args.strict)
+            raise
         print(format_table(verdict, color=sys.stdout.isatty()))
         print(f"run directory: {rec.run_dir}  (report.html, verdict.json, junit.xml, summary.md, samples.parquet)")
         _late_signal(guard)
@@ -128,10 +134,10 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 def cmd_gate(args: argparse.Namespace) -> int:
     from loadgate.data import rundir
     from loadgate.data.signing import load_signing_key
-    from loadgate.evaluate import gate_run
+    from loadgate.evaluate import gate_run, mark_interrupted
     from loadgate.gate.thresholds import load_thresholds
     from loadgate.outputs.writers import format_table
-    from loadgate.run.interrupt import Interrupt
+    from loadgate.run.interrupt import Interrupt, Interrupted
 
     rundir.check_run_dir(args.run_dir)
     path = args.thresholds
@@ -142,9 +148,13 @@ def cmd_gate(args: argparse.Namespace) -> int:
     key = load_signing_key(args.signing_key)
     files = load_thresholds(path)
     with Interrupt(raising=True) as guard:
-        verdict, _summary, _run = gate_run(args.run_dir, files, strict=args.strict, baseline=args.baseline, say=_say,
-                                           command=args.command_line, key=key, prometheus=args.prometheus,
-                                           interrupt=guard)
+        try:
+            verdict, _summary, _run = gate_run(args.run_dir, files, strict=args.strict, baseline=args.baseline,
+                                               say=_say, command=args.command_line, key=key,
+                                               prometheus=args.prometheus, interrupt=guard)
+        except Interrupted as e:  # before gate_run began: nothing was rewritten
+            mark_interrupted(args.run_dir, e, "analysing", args.strict, files=False)
+            raise
         print(format_table(verdict, color=sys.stdout.isatty()))
         _late_signal(guard)
     return verdict.exit_code

@@ -26,9 +26,8 @@ class Interrupted(RunError):
         where = f" while {self.phase}" if self.phase else ""
         if self.run_dir is None:
             return f"{self.reason}{where}"
-        return (f"{self.reason}{where}: no verdict was reached (verdict.json and junit.xml say inconclusive, "
-                f"interrupted); the samples recorded are kept in {self.run_dir}: run 'loadgate gate {self.run_dir}' "
-                "to analyse and gate them")
+        return (f"{self.reason}{where}: no verdict was reached; the samples recorded are kept in {self.run_dir}: "
+                f"run 'loadgate gate {self.run_dir}' to analyse and gate them")
 
 
 class Interrupt:

@@ -102,40 +102,42 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
     files, users = catalog.select(list(opts.requirements))
     scenario_host = next((u.host for u in users if u.host), None)
     log_path = os.path.join(run_dir, rundir.LOCUST_LOG)
-    with open(log_path, "ab") as log, contextlib.ExitStack() as stack:
-        host = opts.host or scenario_host
-        embedded = host is None
-        if embedded:
-            target = stack.enter_context(DemoTarget(opts.latency_scale, log))
-            host = target.url
-            say(f"loadgate: no --host given and none in the scenario: started the embedded demo target at {host}")
-        if drive is None:
-            say(f"loadgate: running {', '.join(opts.requirements)} with {opts.users} users "
-                f"(spawn rate {opts.spawn_rate:g}/s, {opts.duration:g}s at full load, warmup {opts.warmup:g}s) "
-                f"against {host}; writing {run_dir}")
-        rec.meta = run_meta(opts, files, thresholds, host, embedded, started)
-        rec.meta["titles"] = {r: f.title for r, f in thresholds.items()}
-        rec.meta["tasks"] = traceability(catalog, opts.requirements)
-        rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
-        rundir.write_json(os.path.join(run_dir, rundir.RULES), rules_from_thresholds(thresholds.values()))
-        intr = stack.enter_context(Interrupt())
-        sampler = None
-        if is_loopback(host) and any(t.resource is not None and t.resource.source == "local"
-                                     for tf in thresholds.values() for t in tf.thresholds):
-            sampler = stack.enter_context(LocalSampler(run_dir))  # this machine, once a second, for the whole run
-        procs, pumps = start_locust(opts, files, [u.name for u in users], host, run_dir, log, worker_key)
-        if drive is not None:
-            drive(procs, opts, intr, rec, Progress(run_dir, opts, say))
-        else:
-            watch = stack.enter_context(ResourceWatch(run_dir, thresholds.values(), sampler, prometheus))
-            _wait(procs, opts, intr, rec, Progress(run_dir, opts, say), watch)
-        for t in pumps:
-            t.join(5)
-    try:
+    # From here to the samples saved, SIGINT/SIGTERM is a flag: the run stops, its children are stopped and
+    # what was recorded is saved whatever the moment. One that came after the run is raised then.
+    with Interrupt() as intr:
+        with open(log_path, "ab") as log, contextlib.ExitStack() as stack:
+            host = opts.host or scenario_host
+            embedded = host is None
+            if embedded:
+                target = stack.enter_context(DemoTarget(opts.latency_scale, log))
+                host = target.url
+                say(f"loadgate: no --host given and none in the scenario: started the embedded demo target at {host}")
+            if drive is None:
+                say(f"loadgate: running {', '.join(opts.requirements)} with {opts.users} users "
+                    f"(spawn rate {opts.spawn_rate:g}/s, {opts.duration:g}s at full load, warmup {opts.warmup:g}s) "
+                    f"against {host}; writing {run_dir}")
+            rec.meta = run_meta(opts, files, thresholds, host, embedded, started)
+            rec.meta["titles"] = {r: f.title for r, f in thresholds.items()}
+            rec.meta["tasks"] = traceability(catalog, opts.requirements)
+            rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
+            rundir.write_json(os.path.join(run_dir, rundir.RULES), rules_from_thresholds(thresholds.values()))
+            sampler = None
+            if is_loopback(host) and any(t.resource is not None and t.resource.source == "local"
+                                         for tf in thresholds.values() for t in tf.thresholds):
+                sampler = stack.enter_context(LocalSampler(run_dir))  # this machine, once a second, for the whole run
+            procs, pumps = start_locust(opts, files, [u.name for u in users], host, run_dir, log, worker_key)
+            if drive is not None:
+                drive(procs, opts, intr, rec, Progress(run_dir, opts, say))
+            else:
+                watch = stack.enter_context(ResourceWatch(run_dir, thresholds.values(), sampler, prometheus))
+                _wait(procs, opts, intr, rec, Progress(run_dir, opts, say), watch)
+            for t in pumps:
+                t.join(5)
         collect(rec, opts)
-    except Interrupted as e:  # under a command's raising guard: what was recorded stays for 'loadgate gate'
-        e.run_dir, e.phase = run_dir, "saving the samples"
-        raise
+    if intr.reason and not rec.interrupted and drive is None:
+        late = Interrupted(intr.reason)
+        late.run_dir, late.phase = run_dir, "saving the samples"
+        raise late
     return rec
 
 

@@ -33,7 +33,9 @@ class Interrupted(RunError):
 class Interrupt:
     """Turns SIGINT/SIGTERM into a flag (``reason``), or with ``raising`` into :class:`Interrupted`.
 
-    Nested uses restore the outer handlers on exit: a run's flag inside a command's raising guard.
+    Nested uses restore the outer handlers on exit: a run's flag inside a command's raising guard. A
+    raising guard that reached :meth:`final` leaves both signals ignored: it is for a CLI process, which
+    ends right after.
     """
 
     def __init__(self, raising: bool = False) -> None:
@@ -55,7 +57,11 @@ class Interrupt:
     def final(self) -> None:
         """From now on the verdict is being committed: a signal is noted, no longer raised."""
         self.raising = False
+        self._final = True
 
     def __exit__(self, *exc) -> None:
+        # After a final verdict the CLI process only ends (its interpreter's shutdown takes some 0.3 s, with
+        # Python's handlers gone): ignored, a signal there cannot turn exit 0 into 143 beside a sealed PASS.
+        final = getattr(self, "_final", False) and exc[0] is None
         for sig, old in self._old.items():
-            signal.signal(sig, old)
+            signal.signal(sig, signal.SIG_IGN if final else old)

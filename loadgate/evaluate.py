@@ -88,6 +88,7 @@ def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, 
 
 
 def _gate_run(run_dir, files, phase: list[str], *, strict, kind, baseline, say, command, key, prometheus, interrupt):
+    rundir.release_space(run_dir)  # the recorder's reserve, left by a Locust killed outright: not evidence
     sealer = Sealer(run_dir, command or ["loadgate", kind, run_dir], key)  # before anything is rewritten
     if not os.path.exists(os.path.join(run_dir, rundir.SAMPLES)) and os.path.exists(os.path.join(run_dir, rundir.STREAM)):
         rundir.finalize_samples(run_dir)  # a run whose Parquet could not be written (disk full) is recovered here

@@ -71,3 +71,4 @@ def test_a_run_killed_with_all_its_processes_gates_over_the_samples_it_kept(tmp_
     assert summary["overall"]["requests"] == in_window > 0
     assert not any("requests in the window" in r for r in verdict["reasons"]), verdict["reasons"]
     assert run_cli("verify", str(run_dir)).code == 0
+    assert not (run_dir / ".reserve").exists()  # the recorder's room for a full disk is not sealed as evidence

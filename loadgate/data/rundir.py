@@ -186,10 +186,10 @@ DISK_FULL = "disk full"
 def write_error_problem(recorder: dict, kept: int) -> str:
     """The problem of a run whose recorder could not write every sample: how many of the requests Locust
     counted were lost (Locust's count less the ``kept`` samples; the recorder's own count without Locust's)."""
-    error = str(recorder.get("write_error"))
+    error, counted = str(recorder.get("write_error")), recorder.get("locust_requests")
     kind = DISK_FULL if "space" in error.lower() or "quota" in error.lower() else "disk error"
-    return (f"{kind}: {error}; {samples_lost(recorder, kept)} of the {recorder.get('locust_requests', '?')} requests "
-            f"Locust counted were lost ({kept} samples kept) and the run was stopped early")
+    return (f"{kind}: {error}; {samples_lost(recorder, kept)} of the {counted if counted is not None else '?'} "
+            f"requests Locust counted were lost ({kept} samples kept) and the run was stopped early")
 
 
 def samples_lost(recorder: dict, kept: int) -> int:
@@ -237,9 +237,10 @@ def recover_unfinished(run_dir: str, run: dict) -> dict:
                                  f"samples kept, from run.json's start to the last sample ({end - start:.1f} s)")
         return merged
     merged = {**run, **{k: seen[k] for k in ("start", "ramp_up_done", "end", "users_reached") if seen.get(k) is not None}}
-    merged["interrupted"] = (f"the run did not finish: the loadgate process running it ended without writing the "
-                             f"run's end (killed?), and Locust stopped ({seen.get('stop_reason') or 'reason unknown'}); "
-                             f"gated on the {kept} samples it recorded")
+    why = "could not write" if seen.get("write_error") else "ended without writing"
+    merged["interrupted"] = (f"the run did not finish: the loadgate process running it {why} the run's end "
+                             f"({'a full disk?' if seen.get('write_error') else 'killed?'}), and Locust stopped "
+                             f"({seen.get('stop_reason') or 'reason unknown'}); gated on the {kept} samples it recorded")
     if seen.get("write_error"):
         merged["problems"] = [*(run.get("problems") or []), write_error_problem(seen, kept)]
         merged.update(samples=kept, locust_requests=seen.get("locust_requests"), write_error=seen["write_error"],

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 
+from locust.runners import HEARTBEAT_LIVENESS
+
 log = logging.getLogger("loadgate.run.recorder")
 
 
@@ -17,7 +19,9 @@ def check_workers(rec, now: float) -> None:
     for c in clients:
         rec.known_workers.setdefault(c.id, now)
         beat, heard = rec.heard.get(c.id, (c.heartbeat, now))
-        if c.state != "missing" and c.heartbeat >= beat:  # Locust resets the countdown at each heartbeat heard
+        # Locust resets the countdown to its top at each heartbeat heard and lowers it each second: at the top
+        # or risen since the last look, the worker was heard within the last second
+        if c.state != "missing" and (c.heartbeat > beat or c.heartbeat >= HEARTBEAT_LIVENESS):
             heard = now
         rec.heard[c.id] = (c.heartbeat, heard)
     current = {c.id: c.state for c in clients}

@@ -88,3 +88,48 @@ def test_a_signal_after_the_run_ends_in_exit_3_interrupted_and_the_directory_gat
     assert load(run_dir, "summary.json")["overall"]["requests"] > 0
     assert (run_dir / "report.html").exists()
     assert run_cli("verify", str(run_dir)).code == 0
+
+
+def _gate_and_signal(run_dir, phase: str):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), LOADGATE_TEST_PAUSE=f"{phase}=60")
+    gate = subprocess.Popen([sys.executable, "-m", "loadgate", "gate", str(run_dir), "--thresholds", THR], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        report = run_dir / "report.html"
+        before = report.stat().st_mtime_ns
+        deadline = time.monotonic() + 60
+        if phase == "analysing":  # held before the samples are read (a signal sooner: the same, nothing rewritten)
+            time.sleep(3)
+        while phase == "committing" and report.stat().st_mtime_ns == before and time.monotonic() < deadline:
+            time.sleep(0.05)  # held once the new report is written
+        gate.send_signal(signal.SIGTERM)
+        out, err = gate.communicate(timeout=60)
+        return gate.returncode, out, err
+    finally:
+        if gate.poll() is None:
+            gate.kill()
+            gate.wait(10)
+
+
+def test_a_signal_during_a_regate_leaves_the_sealed_directory_or_says_it_was_interrupted(tmp_path):
+    """`loadgate gate` stopped before it rewrote anything leaves the sealed run as it was; stopped after, its
+    verdict files say interrupted and the directory is not verified until gated again."""
+    out = tmp_path / "out"
+    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"), "--thresholds", THR,
+                  "--out", str(out), "--users", "4", "--duration", "3s")
+    assert res.code == 0, res.stderr
+    run_dir = next(p for p in out.iterdir() if p.is_dir())
+    sealed = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+
+    code, _out, err = _gate_and_signal(run_dir, "analysing")
+    assert code == 3 and "error: interrupted by SIGTERM while analysing: no verdict was reached" in err, err
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == sealed
+    assert run_cli("verify", str(run_dir)).code == 0
+
+    code, _out, err = _gate_and_signal(run_dir, "committing")
+    assert code == 3 and "error: interrupted by SIGTERM while writing the outputs" in err, err
+    assert load(run_dir, "verdict.json")["verdict"] == "inconclusive" and not (run_dir / "report.html").exists()
+    verify = run_cli("verify", str(run_dir))
+    assert verify.code == 2 and "did not finish" in verify.stderr, verify.stderr
+    assert run_cli("gate", str(run_dir), "--thresholds", THR).code == 0
+    assert run_cli("verify", str(run_dir)).code == 0

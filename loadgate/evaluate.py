@@ -5,16 +5,18 @@ old run, without Locust). Every stage reads the previous stage's file.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
+import time
 from typing import Callable, Mapping, Sequence
 
 from loadgate.analysis.run_window import run_window, summarize_run
 from loadgate.data import rundir
 from loadgate.data.manifest import Sealer
 from loadgate.data.signing import SigningKey
-from loadgate.errors import ConfigError
+from loadgate.errors import EXIT_INCONCLUSIVE, ConfigError, RunError
 from loadgate.gate.thresholds import ThresholdFile, required_percentiles
 from loadgate.gate.capacity import capacity_results, rejudge_step
 from loadgate.gate.conditions import CAPACITY_METRICS
@@ -25,12 +27,24 @@ from loadgate.history import store as history
 from loadgate.history.plan import build_plan
 from loadgate.outputs import capacity_md
 from loadgate.outputs.report import write_report
-from loadgate.outputs.writers import write_junit, write_summary_md, write_verdict_json
+from loadgate.outputs.writers import (append_step_summary, commit_texts, render_junit, render_summary_md,
+                                      render_verdict_json, write_summary_md, write_text)
+from loadgate.run.interrupt import Interrupt, Interrupted
 from loadgate.sources.collect import collect as collect_resources
 from loadgate.trace.regression import for_runs, regressed
 
 
 BeforeSeal = Callable[[str, dict, dict], None]
+
+
+TEST_PAUSE = "LOADGATE_TEST_PAUSE"  # for tests only: "PHASE=SECONDS" (analysing, or committing: the report
+# written, the verdict files not yet) sleeps there, so that a test can signal that phase deterministically
+
+
+def _test_pause(phase: str) -> None:
+    name, _, seconds = os.environ.get(TEST_PAUSE, "").partition("=")
+    if name == phase and seconds:
+        time.sleep(float(seconds))
 
 
 def _say(line: str) -> None:
@@ -56,16 +70,36 @@ def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile], *,
 def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, kind: str = "gate",
              baseline: str | None = None, say: Callable[[str], None] = _say, command: Sequence[str] = (),
              key: SigningKey | None = None, prometheus: str | None = None,
-             before_seal: BeforeSeal | None = None) -> tuple[Verdict, dict, dict]:
+             before_seal: BeforeSeal | None = None, interrupt: Interrupt | None = None) -> tuple[Verdict, dict, dict]:
     """Analyse, gate and write every verdict output of ``run_dir``. Returns (verdict, summary, run).
 
     ``baseline`` is a run directory or ``last-pass`` (the default when a threshold has ``regression:``).
     Then the history (``history.sqlite`` next to the run directory) gets a record of ``kind`` run or gate.
     Last, run.json's manifest is re-sealed (signed with ``key`` if given) and ``command`` logged in its audit;
-    ``before_seal(run_dir, verdict document, run)`` (the notifications) runs just before, once verdict.json is written.
+    ``before_seal(run_dir, verdict document, run)`` (the notifications) runs once the verdict is final, before the seal.
+    Under a raising ``interrupt`` (the CLI's), SIGINT/SIGTERM before the verdict is final raises
+    :class:`Interrupted`, after the verdict files were made to say so: none claims a verdict never reached.
     """
     rundir.check_run_dir(run_dir)
+    phase = ["analysing"]
+    try:
+        return _gate_run(run_dir, files, phase, strict=strict, kind=kind, baseline=baseline, say=say,
+                         command=command, key=key, prometheus=prometheus, interrupt=interrupt)
+    except Interrupted as e:  # a re-gate stopped before it rewrote anything leaves the sealed directory as it was
+        mark_interrupted(run_dir, e, phase[0], strict, files=kind == "run" or phase[0] != "analysing")
+        raise
+    except OSError as e:  # a full disk: no file may claim the verdict the others could not be written for
+        what = f"{e.filename or run_dir}: {e.strerror or e} while {phase[0]}"
+        _mark_unfinished(run_dir, what, strict)
+        raise RunError(f"{what}: no verdict was written; the samples recorded are kept: free some space, then run "
+                       f"'loadgate gate {run_dir}'") from None
+
+
+def _gate_run(run_dir, files, phase: list[str], *, strict, kind, baseline, say, command, key, prometheus, interrupt):
+    rundir.release_space(run_dir)  # the recorder's reserve, left by a Locust killed outright: not evidence
     sealer = Sealer(run_dir, command or ["loadgate", kind, run_dir], key)  # before anything is rewritten
+    if not os.path.exists(os.path.join(run_dir, rundir.SAMPLES)) and os.path.exists(os.path.join(run_dir, rundir.STREAM)):
+        rundir.finalize_samples(run_dir)  # a run whose Parquet could not be written (disk full) is recovered here
     run = rundir.recover_unfinished(run_dir, rundir.read_json(run_dir, rundir.RUN))
     reqs = run.get("requirements") or []
     missing = [r for r in reqs if r not in files]
@@ -73,7 +107,9 @@ def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, 
         raise ConfigError(f"{run_dir}: no threshold file for {', '.join(missing)}; "
                           "add thresholds/<REQ>.yaml or pass --thresholds PATH")
     used = {r: files[r] for r in reqs}
+    _test_pause("analysing")
     summary, problems = analyse_run(run_dir, run, used, prometheus=prometheus)
+    phase[0] = "gating"
     against = baselines.against(baseline, run_dir, run, used, say)
     verdict = evaluate(used, summary, requirements=reqs, strict=strict,
                        problems=[*(run.get("problems") or []), *problems],
@@ -82,34 +118,76 @@ def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, 
                        significance=against.ci if against else None)
     if run.get("notes"):  # facts every reader must see (an unauthenticated worker channel) that change no status
         verdict = dataclasses.replace(verdict, reasons=(*verdict.reasons, *map(str, run["notes"])))
+    phase[0] = "writing the outputs"
     comparison = baselines.write_comparison(run_dir, against)
     if against is not None:  # the commits between the baseline's and this run's, the regressed requirements' first
         changes = for_runs(against.base.run_dir, run, regressed(verdict.to_dict(), comparison))
         verdict = dataclasses.replace(verdict, changes=changes)
-    write_outputs(run_dir, verdict, summary, run, used, sealer=sealer, kind=kind, before_seal=before_seal)
+    write_outputs(run_dir, verdict, summary, run, used, sealer=sealer, kind=kind, before_seal=before_seal,
+                  final=interrupt.final if interrupt is not None else None)
     history.record_safely(run_dir, run, summary, verdict.to_dict(), kind=kind,
                           baseline=against.base.run_id if against else None, say=say)
     return verdict, summary, run
 
 
+def mark_interrupted(run_dir: str, e: Interrupted, phase: str, strict: bool, *, files: bool = True) -> None:
+    """``e`` came while ``phase`` of ``run_dir``: say where in ``e`` and (``files``) in the verdict files, once."""
+    if e.run_dir is None:
+        e.run_dir, e.phase = run_dir, phase
+        if files:
+            _mark_unfinished(run_dir, f"{e.reason} while {e.phase}", strict)
+
+
+def _mark_unfinished(run_dir: str, what: str, strict: bool) -> None:
+    """After an interruption (or a full disk): verdict.json, junit.xml and summary.md say so, and no report
+    shows a verdict that is not the directory's (``loadgate gate`` writes them all again). No manifest."""
+    reason = f"{what}: no verdict was reached; run 'loadgate gate {run_dir}' to analyse and gate the samples recorded"
+    verdict = Verdict("inconclusive", EXIT_INCONCLUSIVE, (reason,), (), strict, (reason,))
+    outputs = {rundir.VERDICT: lambda: render_verdict_json(verdict), rundir.JUNIT: lambda: render_junit(verdict),
+               rundir.SUMMARY_MD: lambda: render_summary_md(verdict, {})}
+    for name, render in outputs.items():
+        path = os.path.join(run_dir, name)
+        try:
+            write_text(path, render())
+        except OSError:  # a full disk: at least no stale verdict stays
+            with contextlib.suppress(OSError):
+                os.remove(path)
+    with contextlib.suppress(OSError):
+        os.remove(os.path.join(run_dir, rundir.REPORT))
+
+
 def write_outputs(run_dir: str, verdict: Verdict, summary: dict, run: dict, files: Mapping[str, ThresholdFile],
-                  *, sealer: Sealer | None = None, kind: str = "gate", before_seal: BeforeSeal | None = None) -> None:
-    """verdict.json, junit.xml, summary.md, report.html; with a ``sealer``, the manifest last of all."""
-    write_verdict_json(verdict, os.path.join(run_dir, rundir.VERDICT))
-    write_junit(verdict, os.path.join(run_dir, rundir.JUNIT), files=files, timestamp=run.get("start"))
-    write_summary_md(verdict, summary, os.path.join(run_dir, rundir.SUMMARY_MD), run=run, files=files)
-    if before_seal is not None:  # may add to run.json: the seal below covers it
+                  *, sealer: Sealer | None = None, kind: str = "gate", final: Callable[[], None] | None = None,
+                  before_seal: BeforeSeal | None = None) -> None:
+    """summary.md, report.html, then verdict.json and junit.xml; with a ``sealer``, the manifest last of all.
+
+    The verdict files come last, once everything else is written (a process stopped before leaves none
+    claiming a verdict); ``final()`` is called before them, from which point a signal no longer stops the work.
+    ``before_seal`` (the notifications, which may add to run.json) runs first of all, the verdict final from then.
+    The report shows the evidence that covers them, hashed from what they will contain."""
+    pending = {rundir.VERDICT: render_verdict_json(verdict),
+               rundir.JUNIT: render_junit(verdict, files=files, timestamp=run.get("start"))}
+    md = write_summary_md(verdict, summary, os.path.join(run_dir, rundir.SUMMARY_MD), run=run, files=files,
+                          step_summary=False)
+    if before_seal is not None:  # a notification says the verdict: it is final from here (and its record in
+        if final is not None:    # run.json is staged with the rest, so the report's evidence covers it)
+            final()
         before_seal(run_dir, verdict.to_dict(), run)
     seal = None
     if sealer is not None:  # a run wrote every file; a gate rewrites the analysis and its outputs
-        rewrote = (sorted({*os.listdir(run_dir), rundir.REPORT}) if kind == "run" else
+        rewrote = (sorted({*os.listdir(run_dir), rundir.REPORT, *pending}) if kind == "run" else
                    [n for n in (rundir.SUMMARY, rundir.VERDICT, rundir.JUNIT, rundir.SUMMARY_MD, rundir.REPORT,
-                                baselines.COMPARISON, rundir.CAPACITY, capacity_md.FILE)
-                    if os.path.exists(os.path.join(run_dir, n)) or n == rundir.REPORT])
-        seal = sealer.stage(rewrote)
+                                baselines.COMPARISON, rundir.CAPACITY, capacity_md.FILE) if os.path.exists(os.path.join(run_dir, n)) or n in
+                    (rundir.REPORT, *pending)])
+        seal = sealer.stage(rewrote, pending={n: t.encode() for n, t in pending.items()})
     write_report(os.path.join(run_dir, rundir.REPORT), verdict=verdict.to_dict(), summary=summary, run=run, seal=seal)
+    _test_pause("committing")
+    if final is not None:
+        final()
+    commit_texts({os.path.join(run_dir, name): text for name, text in pending.items()})
     if sealer is not None:
         sealer.close()
+    append_step_summary(md)
 
 
 def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Mapping, step_verdict: Verdict | None,

@@ -94,6 +94,13 @@ def test_no_workers_coming_is_a_clear_inconclusive(tmp_path):
     assert reasons[0].startswith("only some of the 1 workers connected within 2s; start 'loadgate worker")
 
 
+def _workers_delivered(stream) -> int:
+    """How many workers' samples the master's stream holds so far (its complete batches)."""
+    from loadgate.data.samples import read_stream
+
+    return len(set(read_stream(stream, ["worker"]).column("worker").to_pylist()))
+
+
 def _kill_a_worker_mid_run(tmp_path, *extra):
     out = tmp_path / "out"
     cli = subprocess.Popen([sys.executable, "-m", "loadgate", "run", "--requirement", "REQ-T-PASS",
@@ -104,18 +111,19 @@ def _kill_a_worker_mid_run(tmp_path, *extra):
     victim = None
     while time.monotonic() < deadline and victim is None:
         streams = list(out.glob("*/samples.arrows")) if out.exists() else []
-        if streams and streams[0].stat().st_size > 4000:
+        if streams and _workers_delivered(streams[0]) == 2:  # whichever is killed has delivered samples
             victim = next(c for c in psutil.Process(cli.pid).children(recursive=True)
                           if "--worker" in c.cmdline())
         time.sleep(0.2)
     assert victim is not None, "the run never started recording"
     victim.send_signal(signal.SIGKILL)
+    killed = time.time()
     _, err = cli.communicate(timeout=120)
-    return cli.returncode, err, _run_dir(out)
+    return cli.returncode, err, _run_dir(out), killed
 
 
 def test_a_worker_killed_mid_run_is_reported_and_inconclusive(tmp_path):
-    code, err, run_dir = _kill_a_worker_mid_run(tmp_path)
+    code, err, run_dir, killed = _kill_a_worker_mid_run(tmp_path)
     assert code == 3, err
     run = load(run_dir, "run.json")
     lost = {wid: w["lost"] for wid, w in run["worker_counts"].items() if w["lost"]}
@@ -126,11 +134,16 @@ def test_a_worker_killed_mid_run_is_reported_and_inconclusive(tmp_path):
     assert (df["worker"] == wid).sum() == info["delivered"]   # what it delivered is kept
     assert run["end"] - run["ramp_up_done"] >= 13             # the run went on with the rest
     reasons = load(run_dir, "verdict.json")["reasons"]
-    assert any(r.startswith(f"worker {wid} was lost") for r in reasons), reasons
+    assert any(r.startswith(f"worker {wid} was lost: last heard from {info['after_s']:.0f}s into the run (its loss "
+                            f"noticed at {info['noticed_after_s']:.0f}s), after delivering {info['delivered']} samples")
+               for r in reasons), reasons
+    # the loss is dated when the master last heard from the worker (its last batch or heartbeat, looked at once a
+    # second), not when Locust's heartbeat countdown ran out and noticed it, seconds later
+    assert info["at"] <= killed + 1.5 < run["start"] + info["noticed_after_s"], (info, killed)
 
 
 def test_allow_worker_loss_gates_on_the_rest(tmp_path):
-    code, err, run_dir = _kill_a_worker_mid_run(tmp_path, "--allow-worker-loss")
+    code, err, run_dir, _killed = _kill_a_worker_mid_run(tmp_path, "--allow-worker-loss")
     assert code == 0, err
     run = load(run_dir, "run.json")
     assert sum(1 for w in run["worker_counts"].values() if w["lost"]) == 1

@@ -200,6 +200,23 @@ def test_a_regate_does_not_launder_an_edit(copy, signed):
     assert (copy / "report.html").read_text().count("found before: samples.parquet changed, verdict.json changed") == 1
 
 
+@pytest.mark.parametrize("damage", ["truncated", "a-page-overwritten"])
+def test_report_on_damaged_samples_is_exit_2_naming_them_and_reseals_nothing(copy, damage):
+    samples = copy / "samples.parquet"
+    data = samples.read_bytes()
+    if damage == "truncated":
+        samples.write_bytes(data[: len(data) // 2])
+    else:  # the footer reads, a data page's checksum does not hold
+        samples.write_bytes(data[:100] + b"X" * 40 + data[140:])
+    run_json, report = (copy / "run.json").read_bytes(), (copy / "report.html").read_bytes()
+    res = run_cli("report", str(copy))
+    assert res.code == 2, res.stdout + res.stderr
+    assert res.error_lines[0].startswith(f"loadgate report: error: {samples}: truncated or corrupt Parquet file")
+    assert (copy / "run.json").read_bytes() == run_json and (copy / "report.html").read_bytes() == report
+    verify = run_cli("verify", str(copy))  # the damage is still named: nothing re-sealed over it
+    assert verify.code == 1 and f"{copy}: samples.parquet: changed" in verify.stdout
+
+
 def test_report_elsewhere_leaves_the_run_directory_alone(copy, tmp_path):
     before = (copy / "run.json").read_bytes()
     res = run_cli("report", str(copy), "-o", str(tmp_path / "copy.html"))

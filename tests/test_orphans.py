@@ -130,7 +130,11 @@ def test_a_run_whose_loadgate_is_killed_stops_its_load_and_keeps_what_it_recorde
             assert _gone(child, 30), f"{' '.join(child.cmdline())[:80]} outlived its loadgate by 30 s"
         with pa.ipc.open_stream(stream.read_bytes()) as reader:
             rows = sum(batch.num_rows for batch in reader)  # the stream ends cleanly: every batch reads
-        assert rows > 0
+        assert rows == load(stream.parent, "recorder.json")["locust_requests"] > 0  # every request Locust counted
+        # not verifiable yet, and `verify` says what to do (exit 2), not "written by an older loadgate" (exit 1)
+        verify = run_cli("verify", str(stream.parent))
+        assert verify.code == 2, verify.stdout + verify.stderr
+        assert "the run did not finish" in verify.stderr and f"loadgate gate {stream.parent}" in verify.stderr
         # ... and `loadgate gate` makes a run of it: every sample, inconclusive, saying why
         gate = run_cli("gate", str(stream.parent), "--thresholds", str(ROOT / "tests" / "e2e" / "thresholds"))
         assert gate.code == 3, gate.stdout + gate.stderr
@@ -141,6 +145,7 @@ def test_a_run_whose_loadgate_is_killed_stops_its_load_and_keeps_what_it_recorde
         assert summary["overall"]["requests"] > 0.8 * rows  # the window: ramp-up done to Locust's stop
         # every threshold evaluated on those samples (the demo target's latency may warn on a short run)
         assert all(t["value"] is not None and t["status"] in ("pass", "warn") for t in verdict["thresholds"])
+        assert run_cli("verify", str(stream.parent)).code == 0  # sealed now, its verdict saying why inconclusive
     finally:
         if cli.poll() is None:
             cli.kill()

@@ -15,13 +15,14 @@ def _say(line: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from loadgate.data.signing import load_signing_key
-    from loadgate.evaluate import gate_run
+    from loadgate.evaluate import gate_run, mark_interrupted
     from loadgate.gate.thresholds import load_thresholds
     from loadgate.history.baseline import check_spec as check_baseline
     from loadgate.run.keys import load_worker_key
     from loadgate.outputs.writers import format_table
     from loadgate.run.options import resolve_options
     from loadgate.run.runner import execute
+    from loadgate.run.interrupt import Interrupt, Interrupted
     from loadgate.run.scenarios import check_latency, check_requirements, load_catalog
 
     reqs = list(dict.fromkeys(args.requirement))
@@ -53,17 +54,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say("loadgate: warning: --notify is ignored with --ui: an exploration session sends no notifications")
     if opts.ui:
         return _run_ui(opts, catalog, used, args, key)
-    rec = execute(opts, catalog, used, _say, worker_key=worker_key, prometheus=args.prometheus)
-    for w in rec.meta.get("refused_workers") or []:
-        _say(f"loadgate: refused a worker at {w['address']} ({w['reason']}, {w['attempts']} attempts); see run.json")
-    _say(f"loadgate: recorded {rec.samples} samples; analysing")
-    verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict, kind="run", baseline=args.baseline,
-                                       say=_say, command=args.command_line, key=key, prometheus=args.prometheus,
-                                       before_seal=notifier)
-    print(format_table(verdict, color=sys.stdout.isatty()))
-    _print_changes(verdict.changes)
-    print(f"run directory: {rec.run_dir}  (report.html, verdict.json, junit.xml, summary.md, samples.parquet)")
+    rec = None
+    with Interrupt(raising=True) as guard:  # the run turns a signal into a stop; after it, into exit 3
+        try:
+            rec = execute(opts, catalog, used, _say, worker_key=worker_key, prometheus=args.prometheus)
+            for w in rec.meta.get("refused_workers") or []:
+                _say(f"loadgate: refused a worker at {w['address']} ({w['reason']}, {w['attempts']} attempts); "
+                     "see run.json")
+            _say(f"loadgate: recorded {rec.samples} samples; analysing")
+            verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict, kind="run",
+                                               baseline=args.baseline, say=_say, command=args.command_line, key=key,
+                                               prometheus=args.prometheus, interrupt=guard,
+                                               before_seal=notifier)
+        except Interrupted as e:  # (one that came before gate_run took over is placed here)
+            if rec is not None:
+                mark_interrupted(rec.run_dir, e, "analysing", args.strict)
+            raise
+        print(format_table(verdict, color=sys.stdout.isatty()))
+        _print_changes(verdict.changes)
+        print(f"run directory: {rec.run_dir}  (report.html, verdict.json, junit.xml, summary.md, samples.parquet)")
+        _late_signal(guard)
     return verdict.exit_code
+
+
+def _late_signal(guard) -> None:
+    if guard.reason:
+        _say(f"loadgate: {guard.reason} after the verdict was final; the verdict stands")
 
 
 def _check_prometheus_url(files: dict, url: str | None) -> None:
@@ -138,9 +154,10 @@ def _print_plan(run_dir: str) -> None:
 def cmd_gate(args: argparse.Namespace) -> int:
     from loadgate.data import rundir
     from loadgate.data.signing import load_signing_key
-    from loadgate.evaluate import gate_run
+    from loadgate.evaluate import gate_run, mark_interrupted
     from loadgate.gate.thresholds import load_thresholds
     from loadgate.outputs.writers import format_table
+    from loadgate.run.interrupt import Interrupt, Interrupted
 
     rundir.check_run_dir(args.run_dir)
     path = args.thresholds
@@ -164,11 +181,18 @@ def cmd_gate(args: argparse.Namespace) -> int:
         print(f"verdict: {verdict.verdict.upper()} (exit {verdict.exit_code})")
         return verdict.exit_code
     reqs = rundir.read_json(args.run_dir, rundir.RUN).get("requirements") or []
-    verdict, _summary, _run = gate_run(args.run_dir, files, strict=args.strict,
-                                       baseline=args.baseline, say=_say, command=args.command_line, key=key,
-                                       prometheus=args.prometheus, before_seal=_notifier(args, files, reqs, "gate"))
-    print(format_table(verdict, color=sys.stdout.isatty()))
-    _print_changes(verdict.changes)
+    with Interrupt(raising=True) as guard:
+        try:
+            verdict, _summary, _run = gate_run(args.run_dir, files, strict=args.strict, baseline=args.baseline,
+                                               say=_say, command=args.command_line, key=key,
+                                               prometheus=args.prometheus, interrupt=guard,
+                                               before_seal=_notifier(args, files, reqs, "gate"))
+        except Interrupted as e:  # before gate_run began: nothing was rewritten
+            mark_interrupted(args.run_dir, e, "analysing", args.strict, files=False)
+            raise
+        print(format_table(verdict, color=sys.stdout.isatty()))
+        _print_changes(verdict.changes)
+        _late_signal(guard)
     return verdict.exit_code
 
 

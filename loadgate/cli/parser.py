@@ -284,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="check that a run directory is as loadgate wrote it (manifest, signature)",
                        description="Recompute the SHA-256 of every file of RUN_DIR against the manifest at the end "
                        "of run.json, and its signature. Exit 0 intact; 1 naming each file that changed, is missing "
-                       "or was added (or a signature that does not hold); 2 when RUN_DIR is not a run directory.")
+                       "or was added (or a signature that does not hold); 2 when RUN_DIR is not a run directory, or is one whose "
+                       "run did not finish (killed, interrupted: 'loadgate gate RUN_DIR' analyses and seals it).")
     v.add_argument("run_dir", metavar="RUN_DIR")
     v.add_argument("--public-key", metavar="FILE",
                    help="Ed25519 public key (PEM) the manifest must be signed with; without it, a signature is "

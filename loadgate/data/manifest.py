@@ -27,7 +27,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from loadgate.data import rundir
 from loadgate.data.signing import SigningKey, sign, signature_holds
@@ -120,9 +120,19 @@ class Sealer:
             if previous.get("run_json") != run_json_digest(run):
                 self.found[rundir.RUN] = "changed"
         self._run: dict | None = None
+        self._original = run
 
-    def stage(self, rewrote: Sequence[str]) -> dict:
-        """Add this command to run.json's audit log; returns {"evidence", "signed_by"} for the report."""
+    def abort(self) -> None:
+        """The command failed after :meth:`stage`: run.json back as it was (its manifest and audit log)."""
+        if self._run is not None:
+            rundir.write_json(os.path.join(self.run_dir, rundir.RUN), self._original)
+            self._run = None
+
+    def stage(self, rewrote: Sequence[str], pending: Mapping[str, bytes] | None = None) -> dict:
+        """Add this command to run.json's audit log; returns {"evidence", "signed_by"} for the report.
+
+        ``pending``: files not written yet (name -> their bytes), hashed as they will be: the verdict files
+        are written last, once the verdict is final, yet the report shows the evidence that covers them."""
         run = rundir.read_json(self.run_dir, rundir.RUN)
         run.pop(KEY, None)
         entry = {"command": self.command, "at": time.time(), "by": _who(), "rewrote": sorted(rewrote),
@@ -132,8 +142,8 @@ class Sealer:
         run[AUDIT] = [*(run.get(AUDIT) or []), entry]
         rundir.write_json(os.path.join(self.run_dir, rundir.RUN), run)  # no manifest until close(): honest if we die
         self._run = run
-        files = file_hashes(self.run_dir, self._cache)
-        evidence, _ = digests(files, run_json_digest(run))
+        files = {**file_hashes(self.run_dir, self._cache), **{n: _sha(b) for n, b in (pending or {}).items()}}
+        evidence, _ = digests(dict(sorted(files.items())), run_json_digest(run))
         return {"evidence": evidence, "signed_by": entry["signed_by"], "audit": run[AUDIT]}
 
     def close(self) -> dict:
@@ -150,6 +160,23 @@ class Sealer:
         run[KEY] = manifest
         rundir.write_json(os.path.join(self.run_dir, rundir.RUN), run)
         return manifest
+
+
+def unfinished(run_dir: str, run: dict) -> str | None:
+    """Why a run directory without a manifest is one whose loadgate was stopped before sealing it, or None."""
+    if run.get("end") is None:
+        return "run.json has no end: the loadgate running it was killed"
+    for name in (rundir.STREAM, rundir.RECORDER_META):
+        if os.path.exists(os.path.join(run_dir, name)):
+            return f"{name} was never merged into the run's files: the loadgate running it stopped first"
+    try:
+        with open(os.path.join(run_dir, rundir.VERDICT), encoding="utf-8") as f:
+            reasons = json.load(f).get("reasons") or []
+    except (OSError, ValueError, AttributeError):
+        return "it has no verdict.json: the loadgate running it stopped before the verdict"
+    if any("no verdict was reached" in str(r) for r in reasons):
+        return "its analysis was interrupted: " + str(reasons[0]).split(":")[0]
+    return None
 
 
 @dataclass(frozen=True)
@@ -178,6 +205,10 @@ def verify(run_dir: str, public_key=None) -> Verification:
         return Verification(run_dir, (f"{rundir.RUN}: changed: no longer valid JSON ({e})",))
     manifest = run.get(KEY) if isinstance(run, dict) else None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        why = unfinished(run_dir, run) if isinstance(run, dict) else None
+        if why:
+            raise ConfigError(f"{run_dir}: the run did not finish ({why}), so it has no manifest to verify; run "
+                              f"'loadgate gate {run_dir}' to analyse, gate and seal what it recorded")
         return Verification(run_dir, (f"{rundir.RUN}: has no manifest: the run was written by a loadgate "
                                       "before 0.2, or the manifest was removed",))
     problems = [f"{name}: {what}" + (" after the manifest was written" if what == "added" else "")

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 from importlib import metadata
 from typing import Any
@@ -28,6 +29,8 @@ RULES = "rules.json"               # alert rules handed to the recorder for the 
 CAPACITY = "capacity.json"         # loadgate capacity: the search's result (loadgate.capacity/1)
 CAPACITY_CONTROL = "capacity.control.json"  # capacity: the users the CLI asks the Locust shape to hold
 CAPACITY_STATE = "capacity.state.json"      # capacity: what the shape holds, with the generators' CPU
+RESERVE = ".reserve"               # room the recorder keeps, released when the disk fills (see reserve_space)
+RESERVE_MAX = 1 << 20
 
 
 def new_run_dir(out: str, first_requirement: str, now: float) -> str:
@@ -57,10 +60,56 @@ def new_run_dir(out: str, first_requirement: str, now: float) -> str:
 def write_json(path: str, data: Any, allow_nan: bool = False) -> None:
     """Write JSON atomically (temp file + rename), so a reader never sees half a file."""
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, allow_nan=allow_nan)
-        f.write("\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, allow_nan=allow_nan)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, a signal: no half-written temp file left in the run directory
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def reserve_space(run_dir: str, most: int = RESERVE_MAX) -> bool:
+    """Set aside up to ``most`` bytes (a quarter of the free space at most) in a file of the run directory.
+
+    When the disk fills during the run, :func:`release_space` gives that room back, so that the recorder
+    can still write what it counted (recorder.json) and the CLI what was lost (run.json): a full disk
+    must not also hide how full. Returns whether the room was set aside (not on a nearly full disk)."""
+    path = os.path.join(run_dir, RESERVE)
+    try:
+        size = min(most, shutil.disk_usage(run_dir).free // 4) // 4096 * 4096
+        if size <= 0:
+            return False
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, size)
+        finally:
+            os.close(fd)
+        return True
+    except OSError:
+        release_space(run_dir)
+        return False
+
+
+def release_space(run_dir: str) -> None:
+    """Give back the room :func:`reserve_space` set aside (no error if there is none)."""
+    try:
+        os.remove(os.path.join(run_dir, RESERVE))
+    except OSError:
+        pass
+
+
+def write_json_or_less(path: str, data: dict, drop: tuple[str, ...], allow_nan: bool = False) -> None:
+    """:func:`write_json`; on a disk too full for it, once more without the keys ``drop`` (bulky series),
+    so that the counts at least are written. OSError if even that fails."""
+    try:
+        write_json(path, data, allow_nan)
+    except OSError:
+        write_json(path, {k: v for k, v in data.items() if k not in drop}, allow_nan)
 
 
 def read_json(run_dir: str, name: str) -> dict:
@@ -125,27 +174,75 @@ def finalize_samples(run_dir: str) -> int:
     try:
         rows = finalize_stream(stream, parquet)
     except OSError as e:
-        raise RunError(f"{parquet}: cannot write ({e.strerror or e}); every recorded sample is kept in {stream}: "
+        raise RunError(f"{parquet}: cannot write ({e.strerror or e}); the samples recorded are kept in {stream}: "
                        f"free some space, then run 'loadgate gate {run_dir}'") from None
     os.remove(stream)
     return rows
 
 
+DISK_FULL = "disk full"
+
+
+def write_error_problem(recorder: dict, kept: int) -> str:
+    """The problem of a run whose recorder could not write every sample: how many of the requests Locust
+    counted were lost (Locust's count less the ``kept`` samples; the recorder's own count without Locust's)."""
+    error, counted = str(recorder.get("write_error")), recorder.get("locust_requests")
+    kind = DISK_FULL if "space" in error.lower() or "quota" in error.lower() else "disk error"
+    return (f"{kind}: {error}; {samples_lost(recorder, kept)} of the {counted if counted is not None else '?'} "
+            f"requests Locust counted were lost ({kept} samples kept) and the run was stopped early")
+
+
+def samples_lost(recorder: dict, kept: int) -> int:
+    counted = recorder.get("locust_requests")
+    return counted - kept if counted is not None else int(recorder.get("samples_dropped") or 0)
+
+
+def _samples_kept(run_dir: str) -> tuple[int, tuple[float, float] | None]:
+    """(rows, (first, last) timestamp or None) of the run's samples.parquet, from its metadata alone."""
+    from loadgate.data.row_groups import RowGroups, is_parquet  # pyarrow: only when gating
+
+    path = os.path.join(run_dir, SAMPLES)
+    if not is_parquet(path):
+        return 0, None
+    groups = RowGroups(path)
+    ends = [r for r in groups.ranges("timestamp") if r is not None]
+    return sum(groups.rows(i) for i in range(groups.count)), (
+        (min(r[0] for r in ends), max(r[1] for r in ends)) if ends else None)
+
+
 def recover_unfinished(run_dir: str, run: dict) -> dict:
-    """``run`` (run.json) as the recorder saw it, when the loadgate that ran it was killed before it could
-    write the end of the run: run.json then has no ``end``, and ``recorder.json`` (written by Locust as it
-    stopped) has the times and counts. The run is marked interrupted, so its verdict is inconclusive and
-    says why; its samples are gated as recorded. A finished run comes back unchanged."""
-    path = os.path.join(run_dir, RECORDER_META)
-    if run.get("end") is not None or not os.path.exists(path):
+    """``run`` (run.json) as the recorder saw it, when the loadgate that ran it was killed (or met a full
+    disk) before it could write the end of the run: run.json then has no ``end``. ``recorder.json`` (written
+    by Locust as it stopped) has the times and counts; without it, the window runs from run.json's start to
+    the last sample. The run is marked interrupted, so its verdict is inconclusive and says why; its samples
+    are gated as recorded, and samples the recorder could not write are stated. A finished run comes back
+    unchanged."""
+    if run.get("end") is not None:
         return run
+    path = os.path.join(run_dir, RECORDER_META)
     try:
         with open(path) as f:
             seen = json.load(f)
     except (OSError, json.JSONDecodeError):
-        return run
+        seen = None
+    kept, span = _samples_kept(run_dir)
+    if seen is None:
+        start = run.get("start") or (span[0] if span else 0.0)
+        end = max(span[1], start) if span else start
+        warmup = run.get("warmup") or 0.0
+        merged = {**run, "end": end, "ramp_up_done": None, "warmup": warmup if start + warmup < end else 0.0}
+        merged["interrupted"] = (f"the run did not finish: the loadgate process running it ended without writing the "
+                                 f"run's end, and Locust's record of the run ({RECORDER_META}) is missing (killed, or a "
+                                 f"full disk?), so how many requests were not recorded is unknown; gated on the {kept} "
+                                 f"samples kept, from run.json's start to the last sample ({end - start:.1f} s)")
+        return merged
     merged = {**run, **{k: seen[k] for k in ("start", "ramp_up_done", "end", "users_reached") if seen.get(k) is not None}}
-    merged["interrupted"] = (f"the run did not finish: the loadgate process running it ended without writing the "
-                             f"run's end (killed?), and Locust stopped ({seen.get('stop_reason') or 'reason unknown'}); "
-                             f"gated on the {seen.get('samples_recorded', 0)} samples it recorded")
+    why = "could not write" if seen.get("write_error") else "ended without writing"
+    merged["interrupted"] = (f"the run did not finish: the loadgate process running it {why} the run's end "
+                             f"({'a full disk?' if seen.get('write_error') else 'killed?'}), and Locust stopped "
+                             f"({seen.get('stop_reason') or 'reason unknown'}); gated on the {kept} samples it recorded")
+    if seen.get("write_error"):
+        merged["problems"] = [*(run.get("problems") or []), write_error_problem(seen, kept)]
+        merged.update(samples=kept, locust_requests=seen.get("locust_requests"), write_error=seen["write_error"],
+                      samples_lost=samples_lost(seen, kept))
     return merged

@@ -120,8 +120,8 @@ def _write_row_group(writer: pq.ParquetWriter, table: pa.Table) -> int:
     return table.num_rows
 
 
-def _complete_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    """Yield the stream's complete batches; stop quietly at a truncated or garbled tail."""
+def _complete_batches(path: Path, warn: bool = True) -> Iterator[pa.RecordBatch]:
+    """Yield the stream's complete batches; stop at a truncated or garbled tail (``warn``: saying so)."""
     try:
         source = pa.OSFile(str(path), "rb")
     except FileNotFoundError:
@@ -142,10 +142,16 @@ def _complete_batches(path: Path) -> Iterator[pa.RecordBatch]:
             except StopIteration:
                 return
             except (pa.ArrowException, OSError) as exc:
-                log.warning("%s: stream ends mid-batch (%s); keeping the %d rows before it", path, exc, read)
+                if warn:
+                    log.warning("%s: stream ends mid-batch (%s); keeping the %d rows before it", path, exc, read)
                 return
             read += batch.num_rows
             yield batch
+
+
+def stream_rows(path: str | os.PathLike[str]) -> int:
+    """The rows in the complete batches of a recorder stream: what a finalize would keep (and has said)."""
+    return sum(batch.num_rows for batch in _complete_batches(Path(path), warn=False))
 
 
 def read_stream(path: str | os.PathLike[str], columns: Sequence[str], *, dictionary: bool = False) -> pa.Table:

@@ -187,8 +187,18 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
                 conn.execute(f"PRAGMA user_version = {version}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Undo an open transaction, keeping the error that ended it: SQLite already rolled back on its own
+    after some (a full disk), and "cannot rollback - no transaction is active" would hide the real one."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -254,7 +264,7 @@ def record(path: str, run_dir: str, run: Mapping, summary: Mapping, verdict: Map
                              (seq, *capacity.values()))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         return int(seq)
     finally:

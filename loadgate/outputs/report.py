@@ -350,9 +350,14 @@ def _best_step(capacity: Mapping | None) -> Mapping | None:
 
 def _write(path: str, html: str) -> None:
     tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(html)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(html)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, a signal: no temp file left among the run's files
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def write_report(path: str, *, verdict: Mapping, summary: Mapping, run: Mapping, run_dir: str | None = None,
@@ -372,10 +377,30 @@ def write_run_report(run_dir: str, out: str | None = None, *, command: Sequence[
     out = out or os.path.join(run_dir, rundir.REPORT)
     own = os.path.abspath(out) == os.path.abspath(os.path.join(run_dir, rundir.REPORT))
     verdict, summary = rundir.read_json(run_dir, rundir.VERDICT), rundir.read_json(run_dir, rundir.SUMMARY)
+    check_samples(os.path.join(run_dir, rundir.SAMPLES))  # damaged: an error naming it, and nothing rewritten
     sealer = Sealer(run_dir, command or ["loadgate", "report", run_dir], key) if own else None
-    seal = sealer.stage([rundir.REPORT]) if sealer else None
-    write_report(out, verdict=verdict, summary=summary, run=rundir.read_json(run_dir, rundir.RUN), run_dir=run_dir,
-                 seal=seal)
+    try:
+        seal = sealer.stage([rundir.REPORT]) if sealer else None
+        write_report(out, verdict=verdict, summary=summary, run=rundir.read_json(run_dir, rundir.RUN),
+                     run_dir=run_dir, seal=seal)
+    except BaseException:
+        if sealer:
+            sealer.abort()
+        raise
     if sealer:
         sealer.close()
     return out
+
+
+def check_samples(path: str) -> None:
+    """ConfigError (exit 2) naming ``path`` when the samples file is there but cannot be read: a report that
+    quietly drew no charts would re-seal a run whose evidence is damaged."""
+    if not os.path.exists(path):
+        return  # the report says it is missing
+    from loadgate.data.row_groups import RowGroups, is_parquet
+    from loadgate.data.samples import read_samples
+
+    if is_parquet(path):
+        RowGroups(path)  # the footer and schema; pages are checked (checksums) as the charts read them
+    else:
+        read_samples(path, ["timestamp"])

@@ -31,28 +31,64 @@ _ANSI = {"pass": "32", "warn": "33", "fail": "31;1", "inconclusive": "35", "skip
 def _atomic_write(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` so readers never see half a file."""
     target = os.fspath(path)
-    tmp = os.path.join(os.path.dirname(target) or ".", f".tmp-{secrets.token_hex(6)}-{os.path.basename(target)}")
+    tmp = _temp_of(target)
     # not mkstemp: its 0600 would hide junit.xml and summary.md from other users, unlike the run's other files
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
         os.replace(tmp, target)
+    except OSError as e:
+        os.unlink(tmp)
+        raise OSError(e.errno, e.strerror, target) from None  # the file meant, not its temp name
     except BaseException:
         os.unlink(tmp)
         raise
 
 
-def write_verdict_json(verdict: Verdict, path: str | os.PathLike) -> None:
-    """Write ``verdict.json`` (schema ``loadgate.verdict/1``): indented, each threshold's object on one line
-    (smaller than indenting each, for runs with thousands of thresholds)."""
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a rendered output (UTF-8, ``\n`` line ends: its bytes are ``text.encode()``) atomically."""
+    _atomic_write(path, text)
+
+
+def commit_texts(texts: Mapping[str, str]) -> None:
+    """Write several rendered outputs (path -> text) all or none: each to a temp file, then every one
+    renamed into place (a rename needs no room), so a full disk never leaves one without the others."""
+    temps: dict[str, str] = {}
+    try:
+        for path, text in texts.items():
+            temps[path] = _temp_of(path)
+            try:
+                _atomic_write(temps[path], text)
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, path) from None
+        for path, tmp in temps.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in temps.values():
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def _temp_of(path: str) -> str:
+    return os.path.join(os.path.dirname(path) or ".", f".tmp-{secrets.token_hex(6)}-{os.path.basename(path)}")
+
+
+def render_verdict_json(verdict: Verdict) -> str:
+    """The text of ``verdict.json`` (schema ``loadgate.verdict/1``): indented, each threshold's object on one
+    line (smaller than indenting each, for runs with thousands of thresholds)."""
     doc = verdict.to_dict()
     rows, doc["thresholds"] = doc["thresholds"], []
     text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
     if rows:  # reasons come before the thresholds key, and quotes inside them are escaped: this is the key
         body = ",\n".join("    " + json.dumps(t, ensure_ascii=False, allow_nan=False) for t in rows)
         text = text.replace('"thresholds": []', '"thresholds": [\n' + body + "\n  ]", 1)
-    _atomic_write(path, text + "\n")
+    return text + "\n"
+
+
+def write_verdict_json(verdict: Verdict, path: str | os.PathLike) -> None:
+    """Write ``verdict.json`` (schema ``loadgate.verdict/1``)."""
+    _atomic_write(path, render_verdict_json(verdict))
 
 
 def _scope(r: ThresholdResult) -> str:
@@ -95,6 +131,12 @@ def write_junit(verdict: Verdict, path: str | os.PathLike, *, files: Mapping[str
 
     A requirement with more than ``JUNIT_CASES`` thresholds lists that many (fail, warn, inconclusive first)
     and one testcase per status for the rest, which verdict.json lists one by one."""
+    _atomic_write(path, render_junit(verdict, files=files, timestamp=timestamp, hostname=hostname))
+
+
+def render_junit(verdict: Verdict, *, files: Mapping[str, ThresholdFile] | None = None,
+                 timestamp: datetime | float | None = None, hostname: str | None = None) -> str:
+    """The text of ``junit.xml`` (see :func:`write_junit`)."""
     when = timestamp if isinstance(timestamp, datetime) else (
         datetime.fromtimestamp(timestamp, timezone.utc) if timestamp is not None else datetime.now(timezone.utc))
     if when.tzinfo is not None:
@@ -149,7 +191,7 @@ def write_junit(verdict: Verdict, path: str | os.PathLike, *, files: Mapping[str
         root.set(k, str(v))
     root.set("time", "0")
     ET.indent(root)
-    _atomic_write(path, '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
 def _grouped_cases(suite: ET.Element, requirement: str, rest: list[ThresholdResult], strict: bool,
@@ -293,10 +335,18 @@ def _slowest(summary: Mapping | None, n: int = 5) -> list[Mapping]:
 
 
 def write_summary_md(verdict: Verdict, summary: Mapping, path: str | os.PathLike, *, run: Mapping | None = None,
-                     files: Mapping[str, ThresholdFile] | None = None) -> None:
-    """Write ``summary.md``, and append it to ``$GITHUB_STEP_SUMMARY`` when that is set."""
+                     files: Mapping[str, ThresholdFile] | None = None, step_summary: bool = True) -> str:
+    """Write ``summary.md``, and (``step_summary``) append it to ``$GITHUB_STEP_SUMMARY`` when that is set.
+    Returns its text."""
     text = render_summary_md(verdict, summary, run=run, files=files)
     _atomic_write(path, text)
+    if step_summary:
+        append_step_summary(text)
+    return text
+
+
+def append_step_summary(text: str) -> None:
+    """Append ``text`` to ``$GITHUB_STEP_SUMMARY`` when that is set (GitHub Actions' job summary)."""
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as fh:

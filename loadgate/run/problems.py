@@ -19,8 +19,10 @@ def worker_problems(workers: Mapping[str, dict], allow_loss: bool) -> list[str]:
     for wid, w in sorted(workers.items()):
         lost = w.get("lost")
         if lost and not allow_loss:
-            problems.append(f"worker {wid} was lost {lost['after_s']:.0f}s into the run after delivering "
-                            f"{lost['delivered']} samples (--allow-worker-loss accepts this)")
+            noticed = lost.get("noticed_after_s")
+            problems.append(f"worker {wid} was lost: last heard from {lost['after_s']:.0f}s into the run"
+                            + (f" (its loss noticed at {noticed:.0f}s)" if noticed is not None else "")
+                            + f", after delivering {lost['delivered']} samples (--allow-worker-loss accepts this)")
         sent, received = w.get("sent"), w.get("received") or 0
         if sent is not None and sent > received:
             problems.append(f"{sent - received} of the {sent} samples worker {wid} sent never arrived")

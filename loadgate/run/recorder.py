@@ -16,6 +16,7 @@ saw (times, users reached, counts sent and received per worker) goes to ``record
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -32,13 +33,14 @@ from locust.runners import MasterRunner, WorkerRunner
 from loadgate.data.rundir import PROGRESS as PROGRESS_NAME
 from loadgate.data.rundir import RECORDER_META as META_NAME
 from loadgate.data.rundir import STREAM as STREAM_NAME
-from loadgate.data.rundir import write_json
+from loadgate.data.rundir import release_space, reserve_space, write_json, write_json_or_less
 from loadgate.data.samples import STREAM_SCHEMA
 from loadgate.run.attribution import attribute_tasks, needs_attribution
 from loadgate.run.columns import Columns, UserCount, build_batch, stream_batch
 from loadgate.run.live import LiveMonitor
 from loadgate.run.pacing import COUNTS, adopt, sweep
 from loadgate.run.redact import NameRedactor, redact
+from loadgate.run.worker_watch import check_workers, heard_from
 
 log = logging.getLogger("loadgate.run.recorder")
 
@@ -104,11 +106,12 @@ class Recorder:
         self._counted = (0, 0)
         self.paced: dict[str, float] = {}           # paced User classes and their periods (s)
         self.known_workers: dict[str, float] = {}   # master: worker id -> first seen
-        self.lost_workers: dict[str, dict] = {}     # master: worker id -> when lost, what it delivered
+        self.lost_workers: dict[str, dict] = {}     # master: worker id -> when last heard, what it delivered
+        self.heard: dict[str, tuple] = {}           # master: worker id -> (heartbeat countdown, last heard)
 
     def _open_stream(self) -> None:
-        path = os.path.join(self.out_dir, STREAM_NAME)
-        self.sink = open(path, "wb")
+        reserve_space(self.out_dir)  # room for recorder.json, should the stream fill the disk
+        self.sink = open(os.path.join(self.out_dir, STREAM_NAME), "wb")
         self.writer = pa.ipc.new_stream(self.sink, STREAM_SCHEMA, options=_IPC_OPTIONS)
         self.sink.flush()
 
@@ -220,7 +223,8 @@ class Recorder:
                 snap.update(elapsed=now - self.meta["start"], users=self.runner.user_count,
                             ramp_up_done=self.meta["ramp_up_done"], cpu=self.cpu[-1][1], omitted=self.monitor.omitted,
                             workers=len(getattr(self.runner, "clients", {}) or {}) or None)
-                write_json(os.path.join(self.out_dir, PROGRESS_NAME), snap, allow_nan=True)
+                with contextlib.suppress(OSError):  # a full disk: the stream's write error stops the run, says so
+                    write_json(os.path.join(self.out_dir, PROGRESS_NAME), snap, allow_nan=True)
 
     # --- master side ------------------------------------------------------------------------
     def on_samples(self, environment, msg, **_kw) -> None:
@@ -232,23 +236,13 @@ class Recorder:
                 self._store(stream_batch(batch))
                 n += batch.num_rows
         self.received[data["worker"]] = self.received.get(data["worker"], 0) + n
+        heard_from(self, data["worker"], time.time())
         self.worker_cpu.setdefault(data["worker"], []).extend(data.get("cpu") or [])
         self.worker_schedule.setdefault(data["worker"], []).extend(data.get("schedule") or [])
 
     def _check_workers(self, now: float) -> None:
-        """Note workers that went missing or quit before confirming their last batch."""
-        current = {c.id: c.state for c in self.runner.clients.all}
-        for wid in current:
-            self.known_workers.setdefault(wid, now)
-        for wid in self.known_workers:
-            if wid in self.lost_workers or wid in self.worker_sent:
-                continue
-            if current.get(wid, "missing") == "missing":
-                started = self.meta["start"] or now
-                self.lost_workers[wid] = {"at": now, "after_s": round(now - started, 1),
-                                          "delivered": self.received.get(wid, 0)}
-                log.warning("loadgate: worker %s lost %.0fs into the run after delivering %d samples",
-                            wid, now - started, self.received.get(wid, 0))
+        """Note workers that went missing or quit before confirming their last batch (:mod:`worker_watch`)."""
+        check_workers(self, now)
 
     def _await_workers(self, timeout: float) -> None:
         """Master: wait until every live worker confirmed its last batch (bounded)."""
@@ -376,6 +370,7 @@ class Recorder:
                 except OSError as e:
                     self.write_error = self.write_error or f"cannot write {STREAM_NAME}: {e.strerror or e}"
                 self.stream_closed = True
+                release_space(self.out_dir)  # the room kept for recorder.json and the CLI's run.json
         stats = environment.runner.stats.total
         self.meta.update({
             "samples_recorded": (self.sent if not self.is_master else sum(self.received.values())) - self.dropped,
@@ -395,6 +390,6 @@ class Recorder:
         })
         if self.out_dir:
             try:
-                write_json(os.path.join(self.out_dir, META_NAME), self.meta, allow_nan=True)
+                write_json_or_less(os.path.join(self.out_dir, META_NAME), self.meta, ("cpu", "schedule"), True)
             except OSError as e:
                 log.error("loadgate: cannot write %s: %s", META_NAME, e.strerror or e)

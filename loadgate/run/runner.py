@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping
 
 from loadgate.data import rundir
-from loadgate.errors import ConfigError
+from loadgate.errors import ConfigError, RunError
 from loadgate.gate.thresholds import ThresholdFile
+from loadgate.run.interrupt import Interrupt, Interrupted
 from loadgate.run.keys import INSECURE_NOTE
 from loadgate.run.live import rules_from_thresholds
 from loadgate.run.local_resources import LocalSampler
@@ -86,26 +87,6 @@ def _locust_cmd(opts: RunOptions, files: list[str], user_classes: list[str], hos
     return cmd + user_classes
 
 
-class Interrupt:
-    """Turns SIGINT/SIGTERM into a flag while the run is going, forwarding the stop to Locust."""
-
-    def __init__(self) -> None:
-        self.reason: str | None = None
-        self._old: dict = {}
-
-    def __enter__(self) -> "Interrupt":
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, _frame) -> None:
-        self.reason = self.reason or f"interrupted by {signal.Signals(signum).name}"
-
-    def __exit__(self, *exc) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-
 def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, ThresholdFile],
             say: Callable[[str], None], worker_key: str | None = None, *, prometheus: str | None = None,
             drive: Callable | None = None) -> RunRecord:
@@ -122,36 +103,42 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
     files, users = catalog.select(list(opts.requirements))
     scenario_host = next((u.host for u in users if u.host), None)
     log_path = os.path.join(run_dir, rundir.LOCUST_LOG)
-    with open(log_path, "ab") as log, contextlib.ExitStack() as stack:
-        host = opts.host or scenario_host
-        embedded = host is None
-        if embedded:
-            target = stack.enter_context(DemoTarget(opts.latency_scale, log))
-            host = target.url
-            say(f"loadgate: no --host given and none in the scenario: started the embedded demo target at {host}")
-        if drive is None:
-            say(f"loadgate: running {', '.join(opts.requirements)} with {opts.users} users "
-                f"(spawn rate {opts.spawn_rate:g}/s, {opts.duration:g}s at full load, warmup {opts.warmup:g}s) "
-                f"against {host}; writing {run_dir}")
-        rec.meta = run_meta(opts, files, thresholds, host, embedded, started)
-        rec.meta["titles"] = {r: f.title for r, f in thresholds.items()}
-        rec.meta["tasks"] = traceability(catalog, opts.requirements)
-        rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
-        rundir.write_json(os.path.join(run_dir, rundir.RULES), rules_from_thresholds(thresholds.values()))
-        intr = stack.enter_context(Interrupt())
-        sampler = None
-        if is_loopback(host) and any(t.resource is not None and t.resource.source == "local"
-                                     for tf in thresholds.values() for t in tf.thresholds):
-            sampler = stack.enter_context(LocalSampler(run_dir))  # this machine, once a second, for the whole run
-        procs, pumps = start_locust(opts, files, [u.name for u in users], host, run_dir, log, worker_key)
-        if drive is not None:
-            drive(procs, opts, intr, rec, Progress(run_dir, opts, say))
-        else:
-            watch = stack.enter_context(ResourceWatch(run_dir, thresholds.values(), sampler, prometheus))
-            _wait(procs, opts, intr, rec, Progress(run_dir, opts, say), watch)
-        for t in pumps:
-            t.join(5)
-    collect(rec, opts)
+    # From here to the samples saved, SIGINT/SIGTERM is a flag: the run stops, its children are stopped and
+    # what was recorded is saved whatever the moment. One that came after the run is raised then.
+    with Interrupt() as intr:
+        with open(log_path, "ab") as log, contextlib.ExitStack() as stack:
+            host = opts.host or scenario_host
+            embedded = host is None
+            if embedded:
+                target = stack.enter_context(DemoTarget(opts.latency_scale, log))
+                host = target.url
+                say(f"loadgate: no --host given and none in the scenario: started the embedded demo target at {host}")
+            if drive is None:
+                say(f"loadgate: running {', '.join(opts.requirements)} with {opts.users} users "
+                    f"(spawn rate {opts.spawn_rate:g}/s, {opts.duration:g}s at full load, warmup {opts.warmup:g}s) "
+                    f"against {host}; writing {run_dir}")
+            rec.meta = run_meta(opts, files, thresholds, host, embedded, started)
+            rec.meta["titles"] = {r: f.title for r, f in thresholds.items()}
+            rec.meta["tasks"] = traceability(catalog, opts.requirements)
+            rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
+            rundir.write_json(os.path.join(run_dir, rundir.RULES), rules_from_thresholds(thresholds.values()))
+            sampler = None
+            if is_loopback(host) and any(t.resource is not None and t.resource.source == "local"
+                                         for tf in thresholds.values() for t in tf.thresholds):
+                sampler = stack.enter_context(LocalSampler(run_dir))  # this machine, once a second, for the whole run
+            procs, pumps = start_locust(opts, files, [u.name for u in users], host, run_dir, log, worker_key)
+            if drive is not None:
+                drive(procs, opts, intr, rec, Progress(run_dir, opts, say))
+            else:
+                watch = stack.enter_context(ResourceWatch(run_dir, thresholds.values(), sampler, prometheus))
+                _wait(procs, opts, intr, rec, Progress(run_dir, opts, say), watch)
+            for t in pumps:
+                t.join(5)
+        collect(rec, opts)
+    if intr.reason and not rec.interrupted and drive is None:
+        late = Interrupted(intr.reason)
+        late.run_dir, late.phase = run_dir, "saving the samples"
+        raise late
     return rec
 
 
@@ -190,8 +177,8 @@ def _pump(stream, log, lock: threading.Lock) -> None:
     """Copy a child's output to locust.log line by line, with secrets redacted."""
     for raw in iter(stream.readline, b""):
         line = redact(raw.decode("utf-8", "replace"))
-        with lock:
-            log.write(line.encode())
+        with lock, contextlib.suppress(OSError):  # a full disk: drop the line, keep draining (a child
+            log.write(line.encode())             # blocked on a full pipe would never stop)
             log.flush()
     stream.close()
 
@@ -257,18 +244,25 @@ def _wait(procs, opts: RunOptions, intr: Interrupt, rec: RunRecord, progress: Pr
 
 
 def collect(rec: RunRecord, opts: RunOptions) -> None:
-    """Stream -> Parquet, recorder.json -> run.json, and the run's problems."""
+    """Stream -> Parquet, recorder.json -> run.json, and the run's problems.
+
+    On a full disk the samples that could be kept stay in the stream (``loadgate gate`` converts it later):
+    run.json and the error then say how many of the requests Locust counted were lost."""
+    rundir.release_space(rec.run_dir)  # left behind by a Locust that could not close its recorder
     stream = os.path.join(rec.run_dir, rundir.STREAM)
+    unwritten: RunError | None = None
     if os.path.exists(stream):
-        rec.samples = rundir.finalize_samples(rec.run_dir)
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(os.path.join(rec.run_dir, rundir.PROGRESS))
+        try:
+            rec.samples = rundir.finalize_samples(rec.run_dir)
+        except RunError as e:  # no room for samples.parquet: count what the stream keeps
+            from loadgate.data.samples import stream_rows  # pyarrow: only when there is a stream
+
+            unwritten, rec.samples = e, stream_rows(stream)
     meta_path = os.path.join(rec.run_dir, rundir.RECORDER_META)
     recorder: dict = {}
     if os.path.exists(meta_path):
         with open(meta_path) as f:
             recorder = json.load(f)
-        os.remove(meta_path)
     log_tail = _tail(os.path.join(rec.run_dir, rundir.LOCUST_LOG))
     if not recorder and "Gave up waiting for workers to connect" in log_tail:
         rec.problems.append(f"only some of the {opts.expect_workers or opts.workers} workers connected within "
@@ -279,37 +273,7 @@ def collect(rec: RunRecord, opts: RunOptions) -> None:
                             f"recorder could close; see {rundir.LOCUST_LOG}")
     rec.aborted = recorder.get("aborted") or rec.aborted
     if recorder:
-        if recorder.get("write_error"):
-            rec.problems.append(f"{recorder['write_error']}: the run was stopped early and "
-                                f"{recorder.get('samples_dropped', 0)} samples could not be stored")
-        # a UI test has no planned user count; capacity: the user count changes by design (each step checks
-        # users, saturation and lateness itself)
-        if opts.ui or opts.capacity:
-            pass
-        elif recorder.get("ramp_up_done") is None and not rec.interrupted and not rec.aborted:
-            rec.problems.append(f"ramp-up to {opts.users} users never completed "
-                                f"(reached {recorder.get('users_reached', 0)})")
-        elif (recorder.get("users_reached") or 0) < opts.users and not (rec.interrupted or rec.aborted or opts.capacity):
-            rec.problems.append(f"users reached {recorder.get('users_reached')} < users requested {opts.users}")
-        window_start = (recorder.get("ramp_up_done") or recorder.get("start") or 0) + opts.warmup
-        if not opts.capacity:
-            rec.problems.extend(saturation_problems(recorder.get("cpu") or {}, window_start,
-                                                    recorder.get("end") or time.time()))
-            rec.problems.extend(lateness_problems(recorder.get("schedule") or {}, window_start,
-                                                  recorder.get("end") or time.time()))
-        rec.problems.extend(worker_problems(recorder.get("workers") or {}, opts.allow_worker_loss))
-        lost = (recorder.get("locust_requests") or 0) - rec.samples
-        any_lost_worker = any((w or {}).get("lost") for w in (recorder.get("workers") or {}).values())
-        if lost > 0 and not any_lost_worker:
-            rec.problems.append(f"{lost} of {recorder['locust_requests']} requests Locust counted "
-                                "were not recorded as samples")
-        unanswered = recorder.get("unanswered") or {}
-        if unanswered.get("requests"):  # failed samples already; the note names them for every reader (and why)
-            rec.meta.setdefault("notes", []).append(unanswered_note(unanswered))
-        if recorder.get("unhandled_exceptions"):
-            first = (recorder.get("exceptions") or [""])[0]
-            rec.problems.append(f"the scenario raised {recorder['unhandled_exceptions']} kind(s) of "
-                                f"unhandled exception, first: {first}")
+        _recorder_problems(rec, opts, recorder)
     rec.meta.update({
         "start": recorder.get("start") or rec.meta["start"],
         "ramp_up_done": recorder.get("ramp_up_done"),
@@ -325,11 +289,63 @@ def collect(rec: RunRecord, opts: RunOptions) -> None:
         "locust_requests": recorder.get("locust_requests"),
         "locust_failures": recorder.get("locust_failures"),
         "unanswered": recorder.get("unanswered"),
+        "samples_lost": rundir.samples_lost(recorder, rec.samples) if recorder.get("write_error") else None,
+        "write_error": recorder.get("write_error"),
         "worker_counts": recorder.get("workers"),
         "refused_workers": recorder.get("refused_workers") or [],
         "problems": rec.problems,
     })
-    rundir.write_json(os.path.join(rec.run_dir, rundir.RUN), rec.meta)
+    try:
+        rundir.write_json(os.path.join(rec.run_dir, rundir.RUN), rec.meta)
+    except OSError as e:
+        raise RunError(f"{rec.run_dir}/{rundir.RUN}: cannot write ({e.strerror or e}); "
+                       + "; ".join([*rec.problems, _keep_note(rec, stream if unwritten else None)])) from None
+    for name in (rundir.RECORDER_META, rundir.PROGRESS):  # merged into run.json: no longer needed
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(rec.run_dir, name))
+    if unwritten is not None:
+        lost = [rundir.write_error_problem(recorder, rec.samples)] if recorder.get("write_error") else []
+        raise RunError("; ".join([*lost, str(unwritten)])) from None
+
+
+def _keep_note(rec: RunRecord, stream: str | None) -> str:
+    where = stream or os.path.join(rec.run_dir, rundir.SAMPLES)
+    return (f"the {rec.samples} samples recorded are kept in {where}: free some space, then run "
+            f"'loadgate gate {rec.run_dir}'")
+
+
+def _recorder_problems(rec: RunRecord, opts: RunOptions, recorder: dict) -> None:
+    """The problems of a run that the recorder saw to its end."""
+    if recorder.get("write_error"):
+        rec.problems.append(rundir.write_error_problem(recorder, rec.samples))
+    # a UI test has no planned user count; capacity: the user count changes by design (each step checks
+    # users, saturation and lateness itself)
+    if opts.ui or opts.capacity:
+        pass
+    elif recorder.get("ramp_up_done") is None and not rec.interrupted and not rec.aborted:
+        rec.problems.append(f"ramp-up to {opts.users} users never completed "
+                            f"(reached {recorder.get('users_reached', 0)})")
+    elif (recorder.get("users_reached") or 0) < opts.users and not (rec.interrupted or rec.aborted or opts.capacity):
+        rec.problems.append(f"users reached {recorder.get('users_reached')} < users requested {opts.users}")
+    window_start = (recorder.get("ramp_up_done") or recorder.get("start") or 0) + opts.warmup
+    if not opts.capacity:
+        rec.problems.extend(saturation_problems(recorder.get("cpu") or {}, window_start,
+                                                recorder.get("end") or time.time()))
+        rec.problems.extend(lateness_problems(recorder.get("schedule") or {}, window_start,
+                                              recorder.get("end") or time.time()))
+    rec.problems.extend(worker_problems(recorder.get("workers") or {}, opts.allow_worker_loss))
+    lost = (recorder.get("locust_requests") or 0) - rec.samples
+    any_lost_worker = any((w or {}).get("lost") for w in (recorder.get("workers") or {}).values())
+    if lost > 0 and not any_lost_worker and not recorder.get("write_error"):
+        rec.problems.append(f"{lost} of {recorder['locust_requests']} requests Locust counted "
+                            "were not recorded as samples")
+    unanswered = recorder.get("unanswered") or {}
+    if unanswered.get("requests"):  # failed samples already; the note names them for every reader (and why)
+        rec.meta.setdefault("notes", []).append(unanswered_note(unanswered))
+    if recorder.get("unhandled_exceptions"):
+        first = (recorder.get("exceptions") or [""])[0]
+        rec.problems.append(f"the scenario raised {recorder['unhandled_exceptions']} kind(s) of "
+                            f"unhandled exception, first: {first}")
 
 
 def unanswered_note(unanswered: Mapping) -> str:

@@ -205,90 +205,6 @@ def _notifier(args: argparse.Namespace, files, reqs, by: str):
     return hook(files, reqs, args.notify, args.notify_on, args.report_url, args.notify_timeout, _say, by)
 
 
-def cmd_notify(args: argparse.Namespace) -> int:
-    from loadgate.data import rundir
-    from loadgate.data.signing import load_signing_key
-    from loadgate.gate.thresholds import load_thresholds
-    from loadgate.notify.deliver import BUDGET_S
-    from loadgate.notify.send import resend
-    from loadgate.notify.targets import cli_entries
-
-    rundir.check_run_dir(args.run_dir)
-    run = rundir.read_json(args.run_dir, rundir.RUN)
-    recorded = (run.get("options") or {}).get("thresholds")
-    path = args.thresholds or (recorded if recorded and os.path.exists(recorded) else "thresholds")
-    key = load_signing_key(args.signing_key)
-    files = load_thresholds(path) if args.thresholds or os.path.exists(path) else {}  # none: --notify targets only
-    records = resend(args.run_dir, files, cli_entries(args.notify, args.notify_on), report_url=args.report_url,
-                     say=_say, command=args.command_line, key=key, budget=args.notify_timeout or BUDGET_S)
-    if not records:
-        print(f"{args.run_dir}: no notification called for (verdict {rundir.read_json(args.run_dir, rundir.VERDICT).get('verdict')})")
-    return 1 if any(r.get("status") != "sent" for r in records) else 0
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    from loadgate.history import store as history
-
-    if args.capacity:
-        from loadgate.history.capacity_store import capacity_runs, format_capacity_runs
-
-        rows = capacity_runs(history.db_path(args.out), limit=args.limit)
-        rows = [r for r in rows if not args.requirement or args.requirement in r["requirements"]]
-        if args.json:
-            json.dump(rows, sys.stdout, indent=2)
-            print()
-        else:
-            print(format_capacity_runs(rows))
-        return 0
-    records = history.runs(history.db_path(args.out), requirement=args.requirement, limit=args.limit)
-    if args.json:
-        json.dump([r.to_dict() for r in records], sys.stdout, indent=2)
-        print()
-    else:
-        print(history.format_runs(records))
-    return 0
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    from loadgate.history.compare_rows import compare_runs
-    from loadgate.history.compare_table import format_compare
-
-    doc = compare_runs(args.baseline, args.candidate, tolerance_latency=args.tolerance_latency,
-                       tolerance_errors=args.tolerance_errors)
-    doc = _with_changes(doc, args.baseline, args.candidate)
-    if args.json:
-        json.dump(doc, sys.stdout, indent=2)
-        print()
-    else:
-        *table, verdict_line = format_compare(doc, color=sys.stdout.isatty()).split("\n")
-        print("\n".join(table))
-        _print_changes(doc.get("changes_since_baseline"))  # the commits between the runs, above the verdict
-        print(verdict_line)
-    return 1 if doc["verdict"] == "fail" else 0
-
-
-def _with_changes(doc: dict, baseline: str, candidate: str) -> dict:
-    """A comparison that found a regression names the commits between the two runs (an additive key)."""
-    from loadgate.data import rundir
-    from loadgate.trace.regression import for_runs, regressed
-
-    found = regressed({}, doc)
-    if not found:
-        return doc
-    try:
-        run = rundir.read_json(candidate, rundir.RUN)
-    except LoadgateError:  # the comparison stands on the samples; the list then says no commit was recorded
-        run = {}
-    return {**doc, "changes_since_baseline": for_runs(baseline, run, found)}
-
-
-def _print_changes(changes: dict | None) -> None:
-    from loadgate.trace.render import changes_lines
-
-    for line in changes_lines(changes):
-        print(line)
-
-
 def cmd_analyze(args: argparse.Namespace) -> int:
     from loadgate.analysis.schedule import with_schedule_of
     from loadgate.analysis.stream import summarize_file, time_range
@@ -365,26 +281,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if ok else EXIT_CONFIG
 
 
-def cmd_trace(args: argparse.Namespace) -> int:
-    from loadgate.history.store import db_path
-    from loadgate.run.scenario_ids import scenario_definitions
-    from loadgate.trace import audit, catalogue, git, render
-    from loadgate.trace.ids import compile_pattern
-
-    pattern = compile_pattern(args.pattern)
-    allow = [compile_pattern(a, "--allow") for a in args.allow or ()]
-    top = git.toplevel(".")
-    scenarios, notes = scenario_definitions(args.scenarios, top)
-    found = catalogue.build(top, args.thresholds, scenarios, notes)
-    if args.ids:
-        print("\n".join(render.render_ids(found, args.format)))
-        return 0
-    rng = audit.choose_range(top, args.since, db_path(args.out))
-    result = audit.trace(top, rng, found, pattern, allow=allow, merges=args.merges)
-    print("\n".join(render.render(result, args.format)))
-    return 0 if result.ok else 1
-
-
 def cmd_init(args: argparse.Namespace) -> int:
     from loadgate.outputs.scaffold import SCRIPT, init_repository
 
@@ -415,3 +311,8 @@ def cmd_target(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_changes(changes: dict | None) -> None:
+    from loadgate.trace.render import changes_lines
+
+    for line in changes_lines(changes):
+        print(line)

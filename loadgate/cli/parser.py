@@ -9,18 +9,15 @@ from loadgate.cli.commands import (
     cmd_capacity,
     cmd_analyze,
     cmd_check,
-    cmd_compare,
     cmd_gate,
-    cmd_history,
     cmd_init,
-    cmd_notify,
     cmd_report,
     cmd_run,
     cmd_target,
-    cmd_trace,
     cmd_verify,
     cmd_worker,
 )
+from loadgate.cli.records import cmd_compare, cmd_history, cmd_notify, cmd_trace
 from loadgate.errors import EXIT_CONFIG
 from loadgate.units import parse_duration
 

@@ -84,7 +84,8 @@ def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, 
     phase = ["analysing"]
     try:
         return _gate_run(run_dir, files, phase, strict=strict, kind=kind, baseline=baseline, say=say,
-                         command=command, key=key, prometheus=prometheus, interrupt=interrupt)
+                         command=command, key=key, prometheus=prometheus, interrupt=interrupt,
+                         before_seal=before_seal)
     except Interrupted as e:  # a re-gate stopped before it rewrote anything leaves the sealed directory as it was
         mark_interrupted(run_dir, e, phase[0], strict, files=kind == "run" or phase[0] != "analysing")
         raise
@@ -95,7 +96,8 @@ def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, 
                        f"'loadgate gate {run_dir}'") from None
 
 
-def _gate_run(run_dir, files, phase: list[str], *, strict, kind, baseline, say, command, key, prometheus, interrupt):
+def _gate_run(run_dir, files, phase: list[str], *, strict, kind, baseline, say, command, key, prometheus, interrupt,
+              before_seal):
     rundir.release_space(run_dir)  # the recorder's reserve, left by a Locust killed outright: not evidence
     sealer = Sealer(run_dir, command or ["loadgate", kind, run_dir], key)  # before anything is rewritten
     if not os.path.exists(os.path.join(run_dir, rundir.SAMPLES)) and os.path.exists(os.path.join(run_dir, rundir.STREAM)):

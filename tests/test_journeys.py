@@ -41,9 +41,16 @@ def test_journeys_run_whole_users_and_checkout_gets_its_share(tmp_path):
         served = dict(server.app.counts)
     assert res.code == 0, res.stderr
     assert "warning" not in res.stderr  # journeys: no trap to warn about
-    # every request the shop answered is a sample, and nothing else is
-    recorded = samples.groupby(samples["request_type"] + " " + samples["name"]).size().to_dict()
-    assert recorded == served
+    # every request the shop answered is a sample, and nothing else is, but for the requests the run's stop
+    # cut off in flight (recorded failed, "no response before the run stopped"): the shop may or may not have
+    # seen each of those
+    key = samples["request_type"] + " " + samples["name"]
+    cut = samples["exception"] == "no response before the run stopped"
+    recorded = key.value_counts().to_dict()
+    answered, cut_off = key[~cut].value_counts().to_dict(), key[cut].value_counts().to_dict()
+    assert set(recorded) == set(served)
+    for name, n in served.items():
+        assert answered.get(name, 0) <= n <= answered.get(name, 0) + cut_off.get(name, 0), (name, n, recorded)
     # navigation ran: the untagged home task, and leave (else nobody would reach Checkout again)
     assert served["GET /"] > 0
     # Checkout gets its share: weights Browse 3 : Checkout 1 : home 1 give it ~13% of requests

@@ -18,6 +18,7 @@ from loadgate.analysis.window import Window
 from loadgate.data.samples import SCHEMA
 from loadgate.history import store as history
 from loadgate.outputs import charts, trend
+from loadgate.errors import ConfigError
 from loadgate.outputs.report import render_report, script_json, write_run_report
 
 HOSTILE = ROOT / "tests" / "data" / "hostile"
@@ -250,9 +251,19 @@ def test_report_without_usable_samples_says_so_and_keeps_the_tables(tmp_path_fac
     elif damage == "empty":
         import pyarrow.parquet as pq
         pq.write_table(SCHEMA.empty_table(), samples)
-    else:
+    else:  # damaged evidence: an error naming the file, and the report and its seal left as they were
         samples.write_bytes(b"PAR1 this is not parquet")
-    out = Path(write_run_report(str(run_dir)))
+        before = (run_dir / "report.html").read_bytes()
+        with pytest.raises(ConfigError, match=r"samples\.parquet: truncated or corrupt Parquet file"):
+            write_run_report(str(run_dir))
+        assert (run_dir / "report.html").read_bytes() == before
+        from loadgate.outputs.report import build_report
+        html = build_report(str(run_dir), verdict=json.loads((run_dir / "verdict.json").read_text()),
+                            summary=json.loads((run_dir / "summary.json").read_text()),
+                            run=json.loads((run_dir / "run.json").read_text()))
+        out = run_dir / "rendered.html"
+        out.write_text(html, encoding="utf-8")  # rendered from its files alone, the report still says why
+    out = out if damage == "corrupt" else Path(write_run_report(str(run_dir)))
     html = out.read_text(encoding="utf-8")
     assert 'id="no-charts"' in html and not DATA_BLOCK.search(html) and "uPlot" not in html.split("<footer")[0]
     assert {"missing": "is missing", "empty": "holds no samples", "corrupt": "corrupt"}[damage] in html

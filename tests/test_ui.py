@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import psutil
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import E2E, ROOT, load
@@ -307,7 +308,12 @@ def test_start_and_stop_from_the_real_ui_in_chromium(tmp_path, shop):
         verdict = load(run_dir, "verdict.json")
         assert verdict["verdict"] == "pass", verdict["reasons"]
         assert load(run_dir, "run.json")["users"] == 3
-        assert load(run_dir, "run.json")["samples"] == sum(shop.app.counts.values())
+        # every request the shop saw is a sample, but for those the stop cut off in flight (recorded failed;
+        # the shop may or may not have seen each)
+        run = load(run_dir, "run.json")
+        exceptions = pq.read_table(run_dir / "samples.parquet", columns=["exception"]).column(0).to_pylist()
+        cut_off = exceptions.count("no response before the run stopped")
+        assert run["samples"] - cut_off <= sum(shop.app.counts.values()) <= run["samples"], (run["samples"], cut_off)
         errors = [m for m in browser.console if m.get("method") == "Runtime.exceptionThrown"
                   or (m.get("params", {}).get("type") or m.get("params", {}).get("entry", {}).get("level")) == "error"]
         assert errors == []

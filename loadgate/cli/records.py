@@ -12,6 +12,7 @@ from loadgate.errors import LoadgateError
 
 def cmd_history(args: argparse.Namespace) -> int:
     from loadgate.history import store as history
+    from loadgate.history.listing import format_runs
 
     if args.capacity:
         from loadgate.history.capacity_store import capacity_runs, format_capacity_runs
@@ -29,7 +30,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         json.dump([r.to_dict() for r in records], sys.stdout, indent=2)
         print()
     else:
-        print(history.format_runs(records))
+        print(format_runs(records))
     return 0
 
 

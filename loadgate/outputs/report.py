@@ -27,6 +27,7 @@ from loadgate.data.manifest import Sealer
 from loadgate.data.signing import SigningKey
 from loadgate.data.resources import read_rows as resource_rows
 from loadgate.units import format_duration
+from loadgate.outputs.report_filters import FILTERS, dur, num, utc
 from loadgate.outputs.shown import REPORT_ROWS, listed, more_line
 
 MAX_REQUEST_ROWS = 500  # per-request table rows; the rest are counted, and all are in summary.json
@@ -36,82 +37,11 @@ _STATUS_ORDER = ("fail", "inconclusive", "warn", "pass", "skipped")
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
-def _utc(t: float | None, with_date: bool = True) -> str:
-    if t is None:
-        return "-"
-    return dt.datetime.fromtimestamp(float(t), dt.timezone.utc).strftime(
-        "%Y-%m-%d %H:%M:%S UTC" if with_date else "%H:%M:%S")
-
-
-def _num(v: float | None, digits: int = 1) -> str:
-    return "-" if v is None else f"{v:,.{digits}f}"
-
-
-def _pct(v: float | None) -> str:
-    if v is None:
-        return "-"
-    if v == 0:
-        return "0%"
-    return f"{v * 100:.3g}%" if abs(v * 100) >= 0.001 else ("-" if v < 0 else "") + "<0.001%"
-
-
-def _dur(seconds: float | None) -> str:
-    """``15.0 s``, ``2 min 05 s``, ``1 h 02 min``."""
-    if seconds is None:
-        return "-"
-    s = float(seconds)
-    if s < 120:
-        return f"{s:.1f} s"
-    m, sec = divmod(int(round(s)), 60)
-    return f"{m} min {sec:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
-
-
-def _clock(seconds: float) -> str:
-    """Elapsed time as ``m:ss`` or ``h:mm:ss``, as on the charts' time axis."""
-    t = int(round(max(0.0, float(seconds))))
-    h, rest = divmod(t, 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
-
-
-def _value(t: Mapping) -> str:
-    """A threshold's measured value in its unit."""
-    v = t.get("value")
-    if v is None:
-        return "-"
-    if t.get("unit") == "ratio":
-        return ("+" if t.get("regression") and v > 0 else "") + _pct(v)
-    if t.get("unit") == "%":
-        return f"{v:,.1f}%"
-    return f"{v:,.1f} {t.get('unit')}".rstrip()
-
-
-def _change(r: Mapping, x: float | None = None) -> str:
-    """A comparison row's change: ``+12.3%`` (relative, percentiles) or ``+0.40pp`` (absolute, error rate)."""
-    x = r.get("change") if x is None else x
-    if not isinstance(x, (int, float)) or x != x or x in (float("inf"), float("-inf")):
-        return "-"
-    absolute = r.get("change_kind") == "absolute"
-    shown = round(x * 100, 2 if absolute else 1) + 0.0  # + 0.0: a change that rounds to zero is +0.0, not -0.0
-    return f"{shown:+.2f}pp" if absolute else f"{shown:+.1f}%"
-
-
-def _cmp_value(r: Mapping, key: str) -> str:
-    v = r.get(key)
-    if not isinstance(v, (int, float)):
-        return "-"
-    return f"{v * 100:.2f}%" if r.get("metric") == "error_rate" else f"{v:,.1f} ms"
-
-
-def _p(v: float | None) -> str:
-    return "-" if not isinstance(v, (int, float)) else "<0.001" if v < 0.001 else f"{v:.3f}"
-
-
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("loadgate.outputs", "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(utc=_utc, num=_num, pct=_pct, value=_value, dur=_dur, clock=_clock, change=_change,
-                       cmp_value=_cmp_value, p=_p)
+    env.filters.update(FILTERS)
     return env
 
 
@@ -178,7 +108,7 @@ def _evidence(run: Mapping, seal: Mapping | None) -> list[tuple[str, str]]:
              "no (sign with --signing-key FILE or $LOADGATE_SIGNING_KEY)")]
     for entry in (seal or {}).get("audit") or run.get("audit") or []:
         found = ", ".join(f"{k} {v}" for k, v in sorted((entry.get("found") or {}).items()))
-        rows.append(("Written by", f"{entry.get('command')} ({entry.get('by')}, {_utc(entry.get('at'))})"
+        rows.append(("Written by", f"{entry.get('command')} ({entry.get('by')}, {utc(entry.get('at'))})"
                      + (f"; found before: {found}" if found else "")))
     auth = run.get("worker_auth")
     if auth:
@@ -198,9 +128,9 @@ def _metadata(run: Mapping, summary: Mapping, seal: Mapping | None = None) -> li
     start, end = run.get("start"), run.get("end")
     rows = [
         ("Requirements", ", ".join(run.get("requirements") or [])),
-        ("Start", _utc(start)), ("Ramp-up done", _utc(run.get("ramp_up_done"))), ("End", _utc(end)),
-        ("Duration", _dur(end - start) if start and end else "-"),
-        ("Analysis window", f"{_utc(win.get('start'))} – {_utc(win.get('end'))} ({_num(win.get('seconds'))} s)"
+        ("Start", utc(start)), ("Ramp-up done", utc(run.get("ramp_up_done"))), ("End", utc(end)),
+        ("Duration", dur(end - start) if start and end else "-"),
+        ("Analysis window", f"{utc(win.get('start'))} – {utc(win.get('end'))} ({num(win.get('seconds'))} s)"
          if win else "-"),
         ("Users", str(run.get("users", "-"))), ("Users reached", str(run.get("users_reached", "-"))),
         ("Spawn rate", f"{run['spawn_rate']:g} users/s" if run.get("spawn_rate") is not None else "-"),
@@ -256,8 +186,8 @@ def _comparison(doc: Mapping) -> dict:
             "verdict": str(doc.get("verdict") or ""), "rows": shown, "hidden": len(rows) - len(shown),
             "count": count, "total": len(rows), "unmatched": [u for u in doc.get("unmatched") or ()
                                                               if isinstance(u, Mapping)],
-            "tolerance": f"latency percentiles +{_num(latency * 100, 3).rstrip('0').rstrip('.')}% (relative change), "
-                         f"error rate +{_num(errors * 100, 3).rstrip('0').rstrip('.')} percentage points"}
+            "tolerance": f"latency percentiles +{num(latency * 100, 3).rstrip('0').rstrip('.')}% (relative change), "
+                         f"error rate +{num(errors * 100, 3).rstrip('0').rstrip('.')} percentage points"}
 
 
 def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: Mapping | None = None,
@@ -297,7 +227,7 @@ def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: M
         "capacity": capacity, "plan": (capacity or {}).get("planning"), "step": _best_step(capacity),
         "plan_chart": bool(steps and plan), "capacity_js": _asset("capacity.js"),
         "t0": (charts or {}).get("t0") or run.get("start") or 0.0,
-        "generated": _utc(dt.datetime.now(dt.timezone.utc).timestamp()),
+        "generated": utc(dt.datetime.now(dt.timezone.utc).timestamp()),
         "nonce": secrets.token_urlsafe(18), "data": script_json(data) if data else None,
         "uplot_js": _asset("uPlot.iife.min.js") if data else None, "uplot_css": _asset("uPlot.min.css"),
         "report_js": _asset("report.js"), "trend_js": _asset("trend.js"),

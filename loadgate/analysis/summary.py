@@ -21,7 +21,7 @@ __all__ = ["COLUMNS", "DEFAULT_PERCENTILES", "SUMMARY_SCHEMA_ID", "checked_perce
 
 # What summarize reads of the samples.
 COLUMNS = ("timestamp", "request_type", "name", "response_time_ms", "success", "requirement", "users")
-_CHUNK_ROWS = 1 << 20  # rows of a row group of samples held in memory: bounds the temporary arrays
+_CHUNK_ROWS = 1 << 20  # rows of a batch of samples held in memory: bounds the temporary arrays
 
 
 def summarize(samples: SampleSource | Any, window: Window | None = None, *, requirements: Sequence[str] | None = None,
@@ -33,5 +33,5 @@ def summarize(samples: SampleSource | Any, window: Window | None = None, *, requ
     Rows with a null/NaN response time count as requests but not in the response-time statistics;
     a null ``success`` counts as a failure.
     """
-    return summarize_source(open_samples(samples, COLUMNS, group_rows=_CHUNK_ROWS), window, requirements=requirements,
+    return summarize_source(open_samples(samples, COLUMNS, batch_rows=_CHUNK_ROWS), window, requirements=requirements,
                             percentiles=percentiles, series=series)

@@ -9,29 +9,30 @@ from typing import Any
 import pyarrow as pa
 
 from loadgate.data.row_groups import ParquetSource
-from loadgate.data.sample_source import SampleSource
-from loadgate.data.samples import ROW_GROUP_ROWS, read_samples
+from loadgate.data.sample_source import BATCH_ROWS, SampleSource
+from loadgate.data.samples import read_samples
 from loadgate.data.stream_source import STREAM_MAGIC, ArrowStreamSource
 from loadgate.data.table_source import TableSource
 
 
-def open_samples(samples: Any, columns: Sequence[str] | None = None, *, group_rows: int = ROW_GROUP_ROWS) -> SampleSource:
+def open_samples(samples: Any, columns: Sequence[str] | None = None, *, batch_rows: int = BATCH_ROWS) -> SampleSource:
     """The source of ``samples``: a SampleSource as it is; a pyarrow Table or pandas DataFrame in memory
-    (as row groups of ``group_rows`` rows); a path to ``samples.parquet``, to a recorder's Arrow stream,
-    or to Locust's CSV log (read whole, as ``columns`` with absent ones filled: it has no row groups).
+    (one row group, in batches of ``batch_rows`` rows that keep the table's chunks, as the summaries of
+    tables always summed them); a path to ``samples.parquet``, to a recorder's Arrow stream, or to
+    Locust's CSV log (read whole, as ``columns`` with absent ones filled: it has no row groups).
     A missing or malformed file: ConfigError."""
     if isinstance(samples, (ParquetSource, TableSource, ArrowStreamSource)):
         return samples
     if isinstance(samples, pa.Table):
-        return TableSource(samples, group_rows)
+        return TableSource(samples, batch_rows=batch_rows)
     if type(samples).__name__ == "DataFrame" and hasattr(samples, "columns"):  # pandas, not imported for it
-        return TableSource(pa.Table.from_pandas(samples, preserve_index=False), group_rows)
+        return TableSource(pa.Table.from_pandas(samples, preserve_index=False), batch_rows=batch_rows)
     head = _head(samples)
     if head.startswith(b"PAR1"):
         return ParquetSource(samples)
     if head.startswith(STREAM_MAGIC):
         return ArrowStreamSource(samples)
-    return TableSource(read_samples(samples, columns, dictionary=True), group_rows, label=str(samples))
+    return TableSource(read_samples(samples, columns, dictionary=True), label=str(samples), batch_rows=batch_rows)
 
 
 def _head(path: str | os.PathLike[str]) -> bytes:

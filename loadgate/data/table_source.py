@@ -8,19 +8,22 @@ from pathlib import Path
 import pyarrow as pa
 
 from loadgate.data.sample_source import BATCH_ROWS, ranges_by_reading
-from loadgate.data.samples import ROW_GROUP_ROWS, conform, require
+from loadgate.data.samples import conform, require
 
 
 class TableSource:
-    """Samples in memory, as row groups of ``group_rows`` rows (slices: no copy of the table)."""
+    """Samples in memory, as row groups of ``group_rows`` rows (slices: no copy of the table; default: one
+    row group), handed out in batches of at most ``batch_rows`` rows that keep the table's own chunks."""
 
     in_memory = True
 
-    def __init__(self, table: pa.Table, group_rows: int = ROW_GROUP_ROWS, label: str = "samples") -> None:
+    def __init__(self, table: pa.Table, group_rows: int | None = None, label: str = "samples", *,
+                 batch_rows: int = BATCH_ROWS) -> None:
         require(Path(label), table.column_names)
         self.table, self.label = table, Path(label)
         self.names = list(table.column_names)
-        self.group_rows = max(1, group_rows)
+        self.group_rows = max(1, table.num_rows if group_rows is None else group_rows)
+        self.batch_rows = max(1, batch_rows)
         self.count = math.ceil(table.num_rows / self.group_rows)
 
     def rows(self, i: int) -> int:
@@ -30,8 +33,8 @@ class TableSource:
         part = self.table.slice(i * self.group_rows, self.group_rows)
         return conform(self.label, part.select([c for c in columns if c in self.names]), list(columns), True)
 
-    def batches(self, i: int, columns: Sequence[str], rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        yield from self.read(i, columns).to_batches(rows)
+    def batches(self, i: int, columns: Sequence[str], rows: int | None = None) -> Iterator[pa.RecordBatch]:
+        yield from self.read(i, columns).to_batches(self.batch_rows if rows is None else rows)
 
     def ranges(self, column: str, *, read: bool = False) -> list[tuple[float, float] | None]:
         return ranges_by_reading(self, column)  # in memory: no statistics to trust, and reading is cheap

@@ -1,7 +1,7 @@
 """analysis: every internal path of the fast selection stays bit-for-bit numpy, on random data.
 
-The speed work (bench/analyze_speed.py) added paths that ordinary data may not reach: group codes kept
-or rewritten, pair sums by runs or by cumulative sums, histogram budgets scaled with the sample count,
+The speed work (bench/analyze_speed.py) added paths that ordinary data may not reach: a batch's group
+combinations counted densely or by np.unique, coarse first histograms, pair sums by runs or by cumulative sums, histogram budgets scaled with the sample count,
 a radix pass before the final sort, and reading Arrow buffers directly (sliced arrays, nulls). Each is
 forced here and checked against numpy on the same rows.
 """
@@ -16,7 +16,7 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loadgate.analysis import labels, select
+from loadgate.analysis import ranks, select, stream_rows
 from loadgate.analysis import summary as summary_mod
 from loadgate.analysis.summary import DEFAULT_PERCENTILES, summarize
 from loadgate.analysis.window import Window
@@ -37,12 +37,12 @@ from test_analysis import (  # noqa: E402
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(1, 3000), seed=st.integers(0, 2**32 - 1), kind=values_kind, seconds=st.sampled_from([1, 7, 90]),
-       keep_codes=st.sampled_from([0, 1 << 12]), max_runs=st.sampled_from([0, 1 << 12]),
+       local_combos=st.sampled_from([0, 1 << 22]), max_runs=st.sampled_from([0, 1 << 12]),
        budget_bits=st.sampled_from([22, 3]), budget=st.sampled_from([1 << 20, 16]), chunk_rows=st.sampled_from([1 << 20, 97]),
        batches=st.integers(1, 3), users_kind=st.sampled_from(["random", "ramp"]),
-       small_dictionary=st.sampled_from([0, 1 << 16]))
-def test_every_selection_path_equals_numpy(n, seed, kind, seconds, keep_codes, max_runs, budget_bits, budget,
-                                           chunk_rows, batches, users_kind, small_dictionary):
+       first_bits=st.sampled_from([16, 3]))
+def test_every_selection_path_equals_numpy(n, seed, kind, seconds, local_combos, max_runs, budget_bits, budget,
+                                           chunk_rows, batches, users_kind, first_bits):
     rng = np.random.default_rng(seed)
     ts = T0 + np.sort(rng.random(n)) * seconds
     rt = rng.choice(["GET", "POST", "PUT"], n).tolist()
@@ -52,7 +52,7 @@ def test_every_selection_path_equals_numpy(n, seed, kind, seconds, keep_codes, m
     # Random counts, or a ramp that changes seldom (long runs of one count, as in a real run)
     users = rng.integers(0, 50, n) if users_kind == "random" else np.cumsum(rng.random(n) < 0.01) + 1
     table = make_table(ts, rt, name, value, ok, req, users=users, batches=batches, dictionary=True)
-    with mock.patch.multiple(labels, _KEEP_CODES_BELOW=keep_codes, _SMALL_DICTIONARY=small_dictionary), \
+    with mock.patch.object(stream_rows, "_LOCAL_COMBOS", local_combos), mock.patch.object(ranks, "_FIRST_BITS", first_bits), \
             mock.patch.multiple(select, _MAX_RUNS=max_runs, _ROWS_PER_BUDGET_BITS=budget_bits, _BIN_BUDGET=budget), \
             mock.patch.object(summary_mod, "_CHUNK_ROWS", chunk_rows):
         summary = summarize(table, percentiles=DEFAULT_PERCENTILES)

@@ -1,7 +1,7 @@
 """analysis: the bounded-memory path over a Parquet file is as exact as the in-memory one (CONTRACT §16).
 
 The same property as ``test_analysis``: every percentile and every per-second bucket equals
-``numpy.percentile`` on the same rows, now through ``summarize_file``, with tiny row groups (many
+``numpy.percentile`` on the same rows, now through ``summarize`` of a Parquet file, with tiny row groups (many
 chunks), row groups out of time order (the series computed by reading again), histogram and gather
 budgets small enough to force many refinement passes, and adversarial values (all equal, two spikes,
 one huge outlier). The in-memory summary is the second oracle: everything but the mean's last bits
@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 
 from loadgate.analysis import ranks, stream
 from loadgate.analysis.ranks import RankSearch, from_keys, to_keys
-from loadgate.analysis.stream import summarize_file, time_range
 from loadgate.analysis.summary import DEFAULT_PERCENTILES, summarize
 from loadgate.analysis.window import Window
+from loadgate.data.open_samples import time_range
 from loadgate.data.row_groups import RowGroups
 from loadgate.errors import ConfigError
 
@@ -118,7 +118,7 @@ def test_streamed_percentiles_equal_numpy_bit_for_bit(tmp_path, n, seed, kind, g
     write(path, table, rows_per_group, order)
     with mock.patch.multiple(ranks, _CELLS=cells, _GATHER=gather, _FIRST_BITS=first_bits), \
             mock.patch.object(stream, "_SERIES_ROWS", series_rows):
-        got = summarize_file(path, window, percentiles=qs)
+        got = summarize(path, window, percentiles=qs)
     assert_same_as_numpy(got, ts, rt, name, value, ok, req, window or Window(lo, hi), qs, users)
     assert without_means(got) == without_means(summarize(table, window, percentiles=qs))
 
@@ -132,7 +132,7 @@ def test_adversarial_values_through_many_passes(tmp_path, values):
     path = tmp_path / "s.parquet"
     write(path, table, 7, "time")
     with mock.patch.multiple(ranks, _CELLS=8, _GATHER=3, _FIRST_BITS=2):
-        got = summarize_file(path, percentiles=(0, 50, 99.9, 100))
+        got = summarize(path, percentiles=(0, 50, 99.9, 100))
     assert without_means(got) == without_means(summarize(table, percentiles=(0, 50, 99.9, 100)))
     x = np.array([v for v in values if not np.isnan(v)])
     times = got["overall"]["response_time_ms"]
@@ -186,7 +186,7 @@ def test_statistics_that_do_not_hold_are_replaced_by_the_data(tmp_path):
         return got if read or column != "response_time_ms" else [(r[0] + 1, r[1] - 1) for r in got]
 
     with mock.patch.object(RowGroups, "ranges", narrow):
-        got = summarize_file(path, series=False)
+        got = summarize(path, series=False)
     assert got["overall"]["response_time_ms"]["p50"] == np.percentile(values, 50)
     assert got["overall"]["response_time_ms"]["max"] == values.max()
 
@@ -196,7 +196,7 @@ def test_empty_file_and_time_range(tmp_path):
     path = tmp_path / "empty.parquet"
     pq.write_table(table, path)
     assert time_range(path) is None
-    got = summarize_file(path)
+    got = summarize(path)
     assert got["window"] == {"start": 0.0, "end": 0.0, "seconds": 0.0} and got["overall"]["requests"] == 0
     assert without_means(got) == without_means(summarize(table))
     full = make_table([T0 + 3, np.nan, T0 + 1], ["GET"] * 3, ["/"] * 3, [1.0, 2.0, 3.0], [True] * 3)
@@ -211,7 +211,7 @@ def test_a_damaged_file_is_one_clear_error(tmp_path):
     data = path.read_bytes()
     path.write_bytes(data[:200] + b"\0" * 2000 + data[2200:])
     with pytest.raises(ConfigError, match="truncated or corrupt Parquet file"):
-        summarize_file(path)
+        summarize(path)
 
 
 def test_the_last_second_takes_the_rows_at_the_window_end(tmp_path):
@@ -221,7 +221,7 @@ def test_the_last_second_takes_the_rows_at_the_window_end(tmp_path):
     table = make_table(ts, ["GET"] * 4, ["/"] * 4, [1.0, 2.0, 3.0, 4.0], [True] * 4, ["REQ-A-1"] * 4, users=[1, 2, 3, 4])
     path = tmp_path / "s.parquet"
     write(path, table, 1, "time")
-    got = summarize_file(path)
+    got = summarize(path)
     assert got["series"]["requests"] == [1, 3] and got["series"]["p50"] == [1.0, 3.0]
     assert got["series_by_requirement"]["REQ-A-1"]["users"] == [1, 4]
     assert without_means(got) == without_means(summarize(table))

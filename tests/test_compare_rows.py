@@ -1,5 +1,5 @@
 """The comparison read from the samples files in bounded memory (``compare_rows.load_pair``: counts, then only
-the planned order statistics) equals the whole-table one (``compare.load_run``), row for row and bit for bit:
+the planned order statistics) equals the whole-table one (``oracles.load_run``), row for row and bit for bit:
 adversarial distributions, requests without a response time, several requirement labels, row groups of a
 few rows, and the rank search's budgets shrunk so that it needs many passes."""
 from __future__ import annotations
@@ -24,6 +24,7 @@ from loadgate.history.compare_rows import compare_runs, load_pair
 sys.path.insert(0, str(Path(__file__).parent))
 from test_analysis import REQ_LABELS, T0, make_table  # noqa: E402
 from test_analysis_stream import draw, stream_kind, write  # noqa: E402
+from oracles import load_run  # noqa: E402
 
 EXTRA = ["p90", "p99.9", "p0", "p100", "mean"]  # what thresholds may name beside compare's own p50/p95/p99
 
@@ -71,7 +72,7 @@ def test_bounded_comparison_equals_the_whole_table_one(tmp_path_factory, n_base,
     with mock.patch.multiple(ranks, _CELLS=cells, _GATHER=gather, _FIRST_BITS=first_bits), \
             mock.patch.object(compare, "RESAMPLES", 300):
         streamed = load_pair(a, b, EXTRA)
-        whole = compare.load_run(a), compare.load_run(b)
+        whole = load_run(a), load_run(b)
         assert {k: (g.requests, g.failures, g.n) for k, g in streamed[0].groups.items()} == \
             {k: (g.requests, g.failures, g.n) for k, g in whole[0].groups.items()}
         assert same(compare.compare_loaded(*streamed), compare.compare_loaded(*whole))
@@ -87,7 +88,7 @@ def test_a_large_pair_needs_only_its_ranks(tmp_path):
     a = run_dir(tmp_path, "a", 100_000, "lognormal", 1, 1 << 15, True)
     b = run_dir(tmp_path, "b", 100_000, "lognormal", 2, 1 << 15, True)
     streamed = load_pair(a, b)
-    whole = compare.load_run(a), compare.load_run(b)
+    whole = load_run(a), load_run(b)
     doc = compare.compare_loaded(*streamed)
     assert same(doc, compare.compare_loaded(*whole))
     assert all(r["ci"] is not None for r in doc["requests"])
@@ -128,4 +129,4 @@ def test_statistics_that_do_not_hold_cost_a_pass_not_a_wrong_value(tmp_path):
 
     with mock.patch.object(RowGroups, "ranges", narrow):
         streamed = load_pair(a, b)
-    assert same(compare.compare_loaded(*streamed), compare.compare_loaded(compare.load_run(a), compare.load_run(b)))
+    assert same(compare.compare_loaded(*streamed), compare.compare_loaded(load_run(a), load_run(b)))

@@ -150,8 +150,6 @@ def _paced_run(seed: int, users: int, iterations: int, unpaced: int) -> pa.Table
                                                        (4, 3, "none")])
 def test_a_paced_file_gives_the_in_memory_answer_one_row_group_at_a_time(tmp_path, seed, rows_per_group, cut):
     # CONTRACT §16: a paced soak run is analysed in bounded memory; the answer is the in-memory one
-    from loadgate.analysis.schedule import with_schedule_of
-    from loadgate.analysis.stream import summarize_file
     from test_analysis_stream import without_means, write
 
     table = _paced_run(seed, users=6, iterations=40, unpaced=50)
@@ -160,7 +158,7 @@ def test_a_paced_file_gives_the_in_memory_answer_one_row_group_at_a_time(tmp_pat
     window = None if cut == "none" else Window(T0 + 1.2, T0 + 6.5)
     qs = (50.0, 95.0, 99.0, 99.9)
     want = with_schedule(summarize(table, window, percentiles=qs), table, window, percentiles=qs)
-    got = with_schedule_of(summarize_file(path, window, percentiles=qs), str(path), window, percentiles=qs)
+    got = with_schedule(summarize(path, window, percentiles=qs), str(path), window, percentiles=qs)
     assert want["overall"]["omitted"] > 0 and want["overall"]["paced_requests"] > 0  # the case is exercised
 
     def intended_only(s):  # the intended stats (their means aside) and every schedule key
@@ -178,8 +176,6 @@ def test_no_room_for_the_scratch_file_computes_the_paced_latency_in_memory(tmp_p
     import shutil
     import subprocess
 
-    from loadgate.analysis.schedule import with_schedule_of
-    from loadgate.analysis.stream import summarize_file
     from test_analysis_stream import write
 
     table = _paced_run(5, users=6, iterations=40, unpaced=50)
@@ -193,7 +189,7 @@ def test_no_room_for_the_scratch_file_computes_the_paced_latency_in_memory(tmp_p
     try:
         path = small / "samples.parquet"
         shutil.copy(tmp_path / "samples.parquet", path)  # a disk with less room left than the file takes
-        got = with_schedule_of(summarize_file(path, None), str(path), None)
+        got = with_schedule(summarize(path, None), str(path), None)
         assert "No space left on device" in capfd.readouterr().err
         want = with_schedule(summarize(table, None), table, None)
         no_mean = lambda stats: {k: v for k, v in stats.items() if k != "mean"}  # noqa: E731 (sum order)

@@ -4,14 +4,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from loadgate.analysis.schedule import SCHEDULE_COLUMNS, with_schedule, with_schedule_of
+from loadgate.analysis.schedule import SCHEDULE_COLUMNS, with_schedule
 from loadgate.analysis.stalls import stuck_problem
-from loadgate.analysis.stream import summarize_file
 from loadgate.analysis.summary import COLUMNS, DEFAULT_PERCENTILES, summarize
 from loadgate.analysis.window import Window
 from loadgate.data import rundir
-from loadgate.data.row_groups import is_parquet
-from loadgate.data.samples import SCHEMA, read_samples
+from loadgate.data.open_samples import open_samples
+from loadgate.data.table_source import TableSource
+from loadgate.data.samples import SCHEMA
 
 
 def run_window(run: dict) -> Window:
@@ -33,19 +33,14 @@ def summarize_run(run_dir: str, run: dict, percentiles: Iterable[float] = (), *,
     if not os.path.exists(path) and os.path.exists(os.path.join(run_dir, rundir.STREAM)):
         rundir.finalize_samples(run_dir)  # a run whose Parquet could not be written (disk full) is recovered here
     qs = sorted(set(DEFAULT_PERCENTILES) | set(percentiles))
-    if is_parquet(path):  # one row group at a time: memory bounded whatever the run's length (CONTRACT §16)
-        window, reqs = run_window(run), run.get("requirements")
-        summary = summarize_file(path, window, requirements=reqs, percentiles=qs, series=series)
-        with_schedule_of(summary, path, window, requirements=reqs, percentiles=qs, series=series)
-        return summary, [*problems, *_stuck(summary)]
-    if os.path.exists(path):
-        table = read_samples(path, [*COLUMNS, *SCHEDULE_COLUMNS], dictionary=True)
+    if os.path.exists(path):  # one row group at a time: memory bounded whatever the run's length
+        source = open_samples(path, [*COLUMNS, *SCHEDULE_COLUMNS])
     else:
         problems.append(f"{path} is missing: no samples to analyse")
-        table = SCHEMA.empty_table()
+        source = TableSource(SCHEMA.empty_table())
     window, reqs = run_window(run), run.get("requirements")
-    summary = summarize(table, window, requirements=reqs, percentiles=qs, series=series)
-    with_schedule(summary, table, window, requirements=reqs, percentiles=qs, series=series)
+    summary = summarize(source, window, requirements=reqs, percentiles=qs, series=series)
+    with_schedule(summary, source, window, requirements=reqs, percentiles=qs, series=series)
     return summary, [*problems, *_stuck(summary)]
 
 

@@ -23,20 +23,20 @@ import os
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loadgate.analysis.scopes import scope_counts, scope_histograms
-from loadgate.analysis.stalls import Batches, file_batches, find_stalls, table_batches
-from loadgate.analysis.stream import summarize_file
+from loadgate.analysis.stalls import find_stalls, source_batches
 from loadgate.analysis.summary import COLUMNS, summarize
 from loadgate.analysis.window import Window
 from loadgate.data.arrowbuf import numpy_of
-from loadgate.data.row_groups import RowGroups
-from loadgate.data.samples import read_samples
+from loadgate.data.open_samples import open_samples
+from loadgate.data.sample_source import SampleSource
 
 # What with_schedule reads beyond summarize's columns.
 SCHEDULE_COLUMNS = ("intended_ms", "omitted", "period_ms", "user", "worker")
@@ -48,47 +48,30 @@ BUNCHED_FLOOR = 0.2      # bunched: the busiest tenth holds more than this (twic
 BUNCHED_ODDS = 0.001     # than this share of draws of as many users at random phases ever put there
 
 
-def with_schedule(summary: dict, table: pa.Table, window: Window | None, *,
+def with_schedule(summary: dict, samples: SampleSource | Any, window: Window | None, *,
                   requirements: Sequence[str] | None = None, percentiles: Iterable[float] = (),
-                  series: bool = True, batches: Batches | None = None) -> dict:
-    """``summary`` (of ``table`` over ``window``) with the schedule keys and the stalls added, in place.
+                  series: bool = True) -> dict:
+    """``summary`` (of ``samples`` over ``window``) with the schedule keys and the stalls added, in place.
 
-    ``batches``: passes over the samples for the stall search, when ``table`` does not hold them all.
-    """
+    ``samples``: anything :func:`~loadgate.data.sample_source.open_samples` opens. Bounded memory for a
+    source on disk: the stalls are searched one row group at a time, and when some rows came from paced
+    users their intended latencies (omitted slots included) go one row group at a time into a scratch
+    Parquet file beside the samples, summarised like any samples and removed afterwards (samples in
+    memory: the intended rows stay in memory too)."""
+    source = open_samples(samples, [*COLUMNS, *SCHEDULE_COLUMNS])
     window, qs = _window_and_percentiles(summary, window, percentiles)
     counts, intended = _no_counts(), None
-    if has_paced(table):  # else (unpaced users, a samples/1 file) nothing is read here
-        cols = _columns(table)
-        counts = _counts(table, cols, window)
-        if counts["paced"]:
-            intended = summarize(_intended_table(table, cols), window, requirements=requirements, percentiles=qs,
-                                 series=series)
-    return _completed(summary, intended, counts, batches or table_batches(table), window, series)
-
-
-def with_schedule_of(summary: dict, samples: pa.Table | str, window: Window | None, *,
-                     requirements: Sequence[str] | None = None, percentiles: Iterable[float] = (),
-                     series: bool = True) -> dict:
-    """:func:`with_schedule` of a table, or of a Parquet file's path in bounded memory: the stalls are
-    searched one row group at a time, and when some rows came from paced users their intended
-    latencies (omitted slots included) go one row group at a time into a scratch Parquet file beside
-    the samples, which :func:`loadgate.analysis.stream.summarize_file` summarises exactly as the
-    in-memory path would; the scratch file is removed afterwards (CONTRACT section 16)."""
-    if isinstance(samples, pa.Table):
-        return with_schedule(summary, samples, window, requirements=requirements, percentiles=percentiles,
-                             series=series)
-    window, qs = _window_and_percentiles(summary, window, percentiles)
-    counts, intended = _no_counts(), None
-    if file_has_paced(samples):
-        try:
-            counts, intended = _intended_of_file(samples, window, requirements, qs, series)
-        except OSError as e:  # no room for the scratch file (a full disk): the whole file in memory instead
-            print(f"loadgate: warning: no room for the scratch file of the latency from the schedule ({e}); "
-                  "computing it with the whole samples file in memory instead", file=sys.stderr)
-            table = read_samples(samples, [*COLUMNS, *SCHEDULE_COLUMNS], dictionary=True)
-            return with_schedule(summary, table, window, requirements=requirements, percentiles=qs,
-                                 series=series, batches=file_batches(samples))
-    return _completed(summary, intended, counts, file_batches(samples), window, series)
+    if "period_ms" in source.names and source.has_values("period_ms"):  # else nothing is read here
+        if source.in_memory:
+            counts, intended = _intended_in_memory(source, window, requirements, qs, series)
+        else:
+            try:
+                counts, intended = _intended_of_file(source, window, requirements, qs, series)
+            except OSError as e:  # no room for the scratch file (a full disk): the intended rows in memory
+                print(f"loadgate: warning: no room for the scratch file of the latency from the schedule ({e}); "
+                      "computing it with the intended latencies in memory instead", file=sys.stderr)
+                counts, intended = _intended_in_memory(source, window, requirements, qs, series)
+    return _completed(summary, intended, counts, source_batches(source), window, series)
 
 
 def _window_and_percentiles(summary: dict, window: Window | None, percentiles: Iterable[float]):
@@ -131,36 +114,53 @@ def _merged(into: dict, part: dict) -> None:
         into["phases"][key] = into["phases"].get(key, 0) + histogram
 
 
-def _intended_of_file(path: str, window: Window, requirements: Sequence[str] | None, qs: Sequence[float],
-                      series: bool) -> tuple[dict, dict | None]:
-    """The counts and the intended summary of a Parquet samples file, one row group in memory at a time."""
-    groups, counts = RowGroups(path), _no_counts()
-    folder = os.path.dirname(os.path.abspath(path))
+def _intended_parts(source: SampleSource, window: Window, counts: dict) -> Iterator[pa.Table]:
+    """Per row group of ``source``, its intended-latency rows (time-sorted); ``counts`` are added to."""
+    for i in range(source.count):
+        table = source.read(i, [*COLUMNS, *SCHEDULE_COLUMNS])
+        cols = _columns(table)
+        _merged(counts, _counts(table, cols, window))
+        yield _intended_table(table, cols).sort_by("timestamp")  # slots go back in time: re-sorted
+        del table, cols
+
+
+def _intended_in_memory(source: SampleSource, window: Window, requirements: Sequence[str] | None,
+                        qs: Sequence[float], series: bool) -> tuple[dict, dict | None]:
+    """The counts and the intended summary, the intended rows held in memory."""
+    counts = _no_counts()
+    parts = list(_intended_parts(source, window, counts))
+    if not counts["paced"]:
+        return counts, None
+    return counts, summarize(pa.concat_tables(parts), window, requirements=requirements, percentiles=qs,
+                             series=series)
+
+
+def _intended_of_file(source: SampleSource, window: Window, requirements: Sequence[str] | None,
+                      qs: Sequence[float], series: bool) -> tuple[dict, dict | None]:
+    """The counts and the intended summary of a source on disk, one row group in memory at a time."""
+    counts = _no_counts()
+    folder = os.path.dirname(os.path.abspath(source.path))
     fd, scratch = tempfile.mkstemp(prefix=".loadgate-intended-", suffix=".parquet",
                                    dir=folder if os.access(folder, os.W_OK) else None)  # (a read-only run: tmp)
     os.close(fd)
     try:
         writer = None
         try:
-            for i in range(groups.count):
-                table = groups.read(i, [*COLUMNS, *SCHEDULE_COLUMNS])
-                cols = _columns(table)
-                _merged(counts, _counts(table, cols, window))
-                derived = _intended_table(table, cols).sort_by("timestamp")  # slots go back in time: re-sorted
+            for derived in _intended_parts(source, window, counts):
                 writer = writer or pq.ParquetWriter(scratch, derived.schema, compression="lz4")
                 writer.write_table(derived, row_group_size=max(1, derived.num_rows))
-                del table, cols, derived
+                del derived
         finally:
             if writer is not None:
                 writer.close()
-        intended = (summarize_file(scratch, window, requirements=requirements, percentiles=qs, series=series)
+        intended = (summarize(scratch, window, requirements=requirements, percentiles=qs, series=series)
                     if counts["paced"] else None)
     finally:
         os.remove(scratch)
     return counts, intended
 
 
-def _completed(summary: dict, intended: dict | None, counts: dict, batches: Batches, window: Window,
+def _completed(summary: dict, intended: dict | None, counts: dict, batches, window: Window,
                series: bool) -> dict:
     """``summary`` with every scope's schedule keys, the intended series and the stalls."""
     for key, stats, istats in _scopes(summary, intended):
@@ -175,28 +175,6 @@ def _completed(summary: dict, intended: dict | None, counts: dict, batches: Batc
     for key, stats, _ in _scopes(summary, None):
         stats["stall_hidden"] = round(hidden[key])
     return summary
-
-
-def file_has_paced(path: str) -> bool:
-    """Whether a Parquet samples file has rows of paced users (from its statistics when it has them)."""
-    file = pq.ParquetFile(path)
-    names = file.schema_arrow.names
-    if "period_ms" not in names:
-        return False
-    at = file.schema_arrow.get_field_index("period_ms")
-    for i in range(file.metadata.num_row_groups):
-        group = file.metadata.row_group(i)
-        stats = group.column(at).statistics
-        if stats is None or not stats.has_null_count:  # no statistics: read the (small, dictionary) column
-            return file.read(columns=["period_ms"]).column(0).null_count < file.metadata.num_rows
-        if stats.null_count < group.num_rows:
-            return True
-    return False
-
-
-def has_paced(table: pa.Table) -> bool:
-    """Whether any row of ``table`` came from a paced user."""
-    return "period_ms" in table.column_names and table.column("period_ms").null_count < table.num_rows
 
 
 def _column(table: pa.Table, name: str, fill: float) -> np.ndarray:

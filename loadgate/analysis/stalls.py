@@ -36,6 +36,7 @@ import pyarrow as pa
 from loadgate.analysis.labels import split_ids
 from loadgate.analysis.window import Window
 from loadgate.data.arrowbuf import int32_array, numpy_of
+from loadgate.data.sample_source import SampleSource
 
 FACTOR = 3.0          # blocked: outstanding for more than this many of its request's median times ...
 MIN_SECONDS = 0.5     # ... and at least this long; a stall lasts at least this long too
@@ -256,21 +257,12 @@ def _crowded(starts: np.ndarray, ends: np.ndarray, need: int) -> list[tuple[floa
     return out
 
 
-def table_batches(table: pa.Table) -> Batches:
-    """Passes over an in-memory table, a million rows at a time."""
-    return lambda: iter(table.select([c for c in COLUMNS if c in table.column_names]).to_batches(1 << 20))
-
-
-def file_batches(path: str) -> Batches:
-    """Passes over a Parquet samples file, one row group at a time (only the columns needed)."""
-    import pyarrow.parquet as pq
+def source_batches(source: SampleSource) -> Batches:
+    """Passes over a sample source, one row group at a time (only the columns it holds of those needed)."""
+    columns = [c for c in COLUMNS if c in source.names]
 
     def passes() -> Iterator[pa.RecordBatch]:
-        names = pq.ParquetFile(path).schema_arrow.names
-        strings = [c for c in ("request_type", "name", "requirement", "worker") if c in names]
-        # (a name the file lacks would be a KeyError.) No pre-buffering: over every row group at once it
-        # kept the file's column ranges cached until the pass ended, +9 MB per 1M rows (50M: 711 MiB, now 355).
-        file = pq.ParquetFile(path, read_dictionary=strings, pre_buffer=False)
-        yield from file.iter_batches(batch_size=1 << 20, columns=[c for c in COLUMNS if c in names])
+        for i in range(source.count):
+            yield from source.read(i, columns).to_batches(1 << 20)
 
     return passes

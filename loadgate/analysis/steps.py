@@ -11,18 +11,22 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from loadgate.analysis.schedule import with_schedule
-from loadgate.analysis.summary import DEFAULT_PERCENTILES, summarize
+from loadgate.analysis.schedule import SCHEDULE_COLUMNS, with_schedule
+from loadgate.analysis.summary import COLUMNS, DEFAULT_PERCENTILES, summarize
 from loadgate.analysis.window import Window
+from loadgate.data.open_samples import open_samples
+from loadgate.data.sample_source import SampleSource
 
 
-def step_summary(table: pa.Table, start: float, end: float, *, requirements: Sequence[str],
+def step_summary(samples: SampleSource | pa.Table | str, start: float, end: float, *, requirements: Sequence[str],
                  percentiles: Iterable[float] = ()) -> dict:
-    """The summary.json content of the samples that started in [start, end] (no per-second series)."""
+    """The summary.json content of the samples that started in [start, end] (no per-second series);
+    ``samples``: anything :func:`~loadgate.data.sample_source.open_samples` opens."""
     window = Window(start, end)
     qs = sorted(set(DEFAULT_PERCENTILES) | set(percentiles))
-    summary = summarize(table, window, requirements=requirements, percentiles=qs, series=False)
-    return with_schedule(summary, table, window, requirements=requirements, percentiles=qs, series=False)
+    source = open_samples(samples, [*COLUMNS, *SCHEDULE_COLUMNS])
+    summary = summarize(source, window, requirements=requirements, percentiles=qs, series=False)
+    return with_schedule(summary, source, window, requirements=requirements, percentiles=qs, series=False)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""A samples file -> its summary in bounded memory: the row groups streamed, the percentiles still exact.
+"""The analysis engine: a source's row groups -> their summary in bounded memory, the percentiles exact.
 
-The same summary as :func:`loadgate.analysis.summary.summarize` over the whole table, bit for bit in its
-percentiles, without holding the table: memory grows with the distinct requests and the seconds of the
-window, not with the samples (CONTRACT section 16: a soak run of hundreds of millions of requests is
-analysed on the machine that ran it).
+Every summary (:func:`loadgate.analysis.summary.summarize`) is made here, from a
+:class:`~loadgate.data.sample_source.SampleSource`, bit for bit numpy's linear percentiles, without
+holding the samples: memory grows with the distinct requests and the seconds of the window, not with
+the samples (a soak run of hundreds of millions of requests is analysed on the machine that ran it).
 
 - Counts, failures, sums and a histogram of response-time keys per base group (request type, name,
   requirement label) come from one pass over the row groups; the ranks each percentile needs are then
@@ -19,7 +19,6 @@ analysed on the machine that ran it).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -33,20 +32,19 @@ from loadgate.analysis.ranks import RankSearch, from_keys, to_keys
 from loadgate.analysis.select import lerp, linear_plan
 from loadgate.analysis.series import empty_series, joined, series as per_second
 from loadgate.analysis.stream_rows import FIELDS, RowReader, Rows, concat
-from loadgate.analysis.summary import DEFAULT_PERCENTILES, checked_percentiles, output_keys, stats_of, summary_doc
+from loadgate.analysis.summary_doc import DEFAULT_PERCENTILES, checked_percentiles, output_keys, stats_of, summary_doc
 from loadgate.analysis.window import Window
 from loadgate.data.arrowbuf import numpy_of
-from loadgate.data.row_groups import RowGroups
+from loadgate.data.sample_source import SampleSource
 
 _SERIES_ROWS = 1 << 23  # rows waiting for their seconds to complete, at most (~25 bytes each)
 
 
-def summarize_file(path: str | os.PathLike[str], window: Window | None = None, *,
-                   requirements: Sequence[str] | None = None, percentiles: Iterable[float] = DEFAULT_PERCENTILES,
-                   series: bool = True) -> dict:
-    """:func:`loadgate.analysis.summary.summarize` of a Parquet samples file, one row group at a time."""
+def summarize_source(groups: SampleSource, window: Window | None = None, *,
+                     requirements: Sequence[str] | None = None, percentiles: Iterable[float] = DEFAULT_PERCENTILES,
+                     series: bool = True) -> dict:
+    """The summary of a source's samples in ``window``, one row group at a time."""
     qs = checked_percentiles(percentiles)
-    groups = RowGroups(path)
     # Two threads beside the main one: the next row group is read (decompressed) while this one is
     # counted, and a finished block of seconds gets its series meanwhile; numpy and Arrow release the GIL.
     with memory_tuned(), ThreadPoolExecutor(2) as pool:
@@ -60,16 +58,10 @@ class _StatisticsWrong(Exception):
     """A row group holds a response time outside the range its statistics gave."""
 
 
-def time_range(path: str | os.PathLike[str]) -> tuple[float, float] | None:
-    """First and last timestamp of a Parquet samples file (NaN and nulls left out), or None without any."""
-    ends = [r for r in RowGroups(path).ranges("timestamp") if r is not None]
-    return (min(r[0] for r in ends), max(r[1] for r in ends)) if ends else None
-
-
 class _Streamed(RowReader):
     """One file's summary: the first pass with the series, the rank search's passes, the summary."""
 
-    def __init__(self, groups: RowGroups, pool: ThreadPoolExecutor, window: Window | None,
+    def __init__(self, groups: SampleSource, pool: ThreadPoolExecutor, window: Window | None,
                  requirements: Sequence[str] | None, qs: tuple[float, ...], series: bool, read: bool = False) -> None:
         self.qs, self.want_series, self.read = qs, series, read
         self.requirements = None if requirements is None else sorted(set(requirements))
@@ -147,10 +139,23 @@ class _Streamed(RowReader):
         labels = self.labels[2].labels
         self.ids_of += [split_ids(label) for label in labels[len(self.ids_of):]]
         if self.want_series and not self.deferred:
+            if rows.slot.size and int(rows.slot.min()) < self.done:
+                # A row group whose first batches were in time order and a later one went back before a
+                # second already done: every second is computed by reading again.
+                self._defer(restart=True)
+                return
             self.buffer.append(rows)
             self.buffered += rows.slot.size
             if self.buffered > _SERIES_ROWS:  # row groups overlap in time too much: compute by reading again
-                self.buffer, self.buffered, self.deferred = [], 0, True
+                self._defer(restart=False)
+
+    def _defer(self, restart: bool) -> None:
+        """The seconds not done yet (``restart``: every second) computed by reading again at the end."""
+        self.buffer, self.buffered, self.deferred = [], 0, True
+        if restart:
+            if self.running is not None:
+                self.running.result()
+            self.running, self.blocks, self.done = None, [], 0
 
     def _complete(self, k: int, read_up_to: float) -> int:
         """The seconds before this are complete when row group ``order[k]`` was read up to ``read_up_to``

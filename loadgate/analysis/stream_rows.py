@@ -1,4 +1,4 @@
-"""Reading a samples file's row groups for the streamed analysis: batches, group codes, rows in the window.
+"""Reading a sample source's row groups for the streamed analysis: batches, group codes, rows in the window.
 
 The base groups (request type, name, requirement label) get ids that stay the same over every pass,
 so that a later pass's rows meet the first pass's histograms: each string column's values get global
@@ -15,31 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from loadgate.analysis.labels import Labels
 from loadgate.analysis.ranks import RankSearch, to_keys
 from loadgate.analysis.window import Window
 from loadgate.data.arrowbuf import numpy_of
-from loadgate.data.row_groups import RowGroups
+from loadgate.data.sample_source import SampleSource
 
 _LOCAL_COMBOS = 1 << 22  # a batch's (type, name, requirement) dictionary combinations counted densely below this
-
-
-class Labels:
-    """Global codes of one string column's values over all row groups; null is ""."""
-
-    def __init__(self) -> None:
-        self.index: dict[str, int] = {"": 0}
-        self.labels: list[str] = [""]
-
-    def table(self, column: pa.DictionaryArray) -> np.ndarray:
-        """Global code of each dictionary entry of a batch, then of null (at index len(dictionary))."""
-        codes = []
-        for value in column.dictionary.to_pylist():
-            code = self.index.get(value or "")
-            if code is None:
-                code = self.index[value] = len(self.labels)
-                self.labels.append(value)
-            codes.append(code)
-        return np.array(codes + [0], np.int32)
 
 
 @dataclass(frozen=True)
@@ -58,9 +40,9 @@ class Rows:
 
 
 class RowReader:
-    """A samples file's batches and their rows in the window, with base group ids kept across passes."""
+    """A sample source's batches and their rows in the window, with base group ids kept across passes."""
 
-    def __init__(self, groups: RowGroups, pool: ThreadPoolExecutor, window: Window) -> None:
+    def __init__(self, groups: SampleSource, pool: ThreadPoolExecutor, window: Window) -> None:
         self.groups, self.pool = groups, pool
         self.window, self.n_sec = window, max(1, math.ceil(window.seconds))
         self.labels = tuple(Labels() for _ in range(3))  # request_type, name, requirement

@@ -206,35 +206,23 @@ def _notifier(args: argparse.Namespace, files, reqs, by: str):
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from loadgate.analysis.schedule import with_schedule_of
-    from loadgate.analysis.stream import summarize_file, time_range
+    from loadgate.analysis.schedule import with_schedule
     from loadgate.analysis.summary import COLUMNS, summarize
     from loadgate.analysis.table import format_summary_table
     from loadgate.analysis.window import parse_window
-    from loadgate.data.row_groups import is_parquet
-    from loadgate.data.samples import read_samples
+    from loadgate.data.open_samples import open_samples, time_range
 
-    streamed = is_parquet(args.samples)  # Parquet: one row group at a time, memory bounded (CONTRACT §16)
-    table = None if streamed else read_samples(args.samples, list(COLUMNS), dictionary=True)
+    source = open_samples(args.samples, COLUMNS)  # a file on disk: one row group at a time, memory bounded
     window = None
     if args.window:
-        if streamed:
-            ends = time_range(args.samples)
-        else:
-            import pyarrow.compute as pc
-            ts = table.column("timestamp")
-            ends = (pc.min(ts).as_py(), pc.max(ts).as_py()) if len(ts) else None
+        ends = time_range(source)
         if ends is None:
             raise ConfigError(f"{args.samples}: no samples, so --window has nothing to cut")
         try:
             window = parse_window(args.window, *ends)
         except ValueError as e:
             raise ConfigError(f"--window {args.window}: {e}") from None
-    if streamed:
-        summary = summarize_file(args.samples, window, series=args.json)
-    else:
-        summary = summarize(table, window, series=args.json)
-    summary = with_schedule_of(summary, args.samples if streamed else table, window, series=args.json)
+    summary = with_schedule(summarize(source, window, series=args.json), source, window, series=args.json)
     if args.json:
         sys.stdout.write(json.dumps(summary))  # no indent: keeps the C encoder (0.1 s of 1.4 s at 10M); pipe to jq to read
         print()

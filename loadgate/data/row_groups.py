@@ -1,4 +1,5 @@
-"""A Parquet samples file read one row group at a time: what the bounded-memory analysis streams over.
+"""A Parquet samples file read one row group at a time: the :class:`~loadgate.data.sample_source.SampleSource`
+of ``samples.parquet``.
 
 The whole-table reader (:func:`loadgate.data.samples.read_samples`) holds every row at once; this one
 holds one row group (1M rows as ``loadgate run`` writes them), so a soak run's hundreds of millions of
@@ -17,10 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loadgate.data.arrowbuf import numpy_of
-from loadgate.data.samples import READABLE_SCHEMA_IDS, SCHEMA_KEY, STRING_COLUMNS, _conform, _require
+from loadgate.data.sample_source import BATCH_ROWS, signed_zeros, values_by_reading
+from loadgate.data.samples import READABLE_SCHEMA_IDS, SCHEMA_KEY, STRING_COLUMNS, conform, require
 from loadgate.errors import ConfigError
-
-BATCH_ROWS = 1 << 17
 
 
 def is_parquet(path: str | os.PathLike[str]) -> bool:
@@ -32,8 +32,10 @@ def is_parquet(path: str | os.PathLike[str]) -> bool:
         return False
 
 
-class RowGroups:
+class ParquetSource:
     """The row groups of a Parquet samples file, checked like :func:`read_samples` checks the whole file."""
+
+    in_memory = False
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -47,7 +49,7 @@ class RowGroups:
             raise ConfigError(f"{self.path}: samples schema {version.decode(errors='replace')!r} is not supported "
                               f"(this loadgate reads {' and '.join(map(repr, READABLE_SCHEMA_IDS))}); "
                               "use the loadgate version that wrote it")
-        _require(self.path, names)
+        require(self.path, names)
         self.names = names
         self.count = self.file.metadata.num_row_groups
 
@@ -59,7 +61,7 @@ class RowGroups:
         """Row group ``i``'s ``columns`` in SCHEMA types, strings dictionary-encoded, absent ones filled."""
         with self._errors():
             table = self.file.read_row_group(i, columns=[c for c in columns if c in self.names], use_threads=True)
-        return _conform(self.path, table, list(columns), True)
+        return conform(self.path, table, list(columns), True)
 
     def batches(self, i: int, columns: Sequence[str], rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
         """Row group ``i`` as batches of ``rows`` rows, typed as :meth:`read` types them.
@@ -70,7 +72,7 @@ class RowGroups:
         present = [c for c in columns if c in self.names]
         with self._errors():
             for batch in self.file.iter_batches(batch_size=rows, row_groups=[i], columns=present, use_threads=True):
-                yield _conform(self.path, pa.Table.from_batches([batch]), list(columns), True).to_batches()[0]
+                yield conform(self.path, pa.Table.from_batches([batch]), list(columns), True).to_batches()[0]
 
     def ranges(self, column: str, *, read: bool = False) -> list[tuple[float, float] | None]:
         """Per row group, the (min, max) of a float column, NaN and nulls left out; None where it has none.
@@ -89,11 +91,28 @@ class RowGroups:
                     continue
             values = numpy_of(self.read(i, [column]).column(0).combine_chunks(), np.nan)
             lo = float(np.fmin.reduce(values)) if values.size else math.nan
-            out.append(None if math.isnan(lo) else (lo, float(np.fmax.reduce(values))))
+            out.append(None if math.isnan(lo) else signed_zeros(lo, float(np.fmax.reduce(values))))
         return out
+
+    def has_values(self, column: str) -> bool:
+        """Whether any row has a non-null ``column``: from the null counts of the statistics where kept."""
+        if column not in self.names:
+            return False
+        at = self.names.index(column)
+        for i in range(self.count):
+            group = self.file.metadata.row_group(i)
+            stats = group.column(at).statistics
+            if stats is None or not stats.has_null_count:  # no statistics: read the column
+                return values_by_reading(self, column)
+            if stats.null_count < group.num_rows:
+                return True
+        return False
 
     def _errors(self):
         return _ParquetErrors(self.path)
+
+
+RowGroups = ParquetSource  # the name callers knew it by
 
 
 class _ParquetErrors:

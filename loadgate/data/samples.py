@@ -79,7 +79,7 @@ def finalize_stream(stream_path: str | os.PathLike[str], parquet_path: str | os.
         with pq.ParquetWriter(tmp, SCHEMA, **_PARQUET_OPTIONS) as writer:
             pending: list[pa.RecordBatch] = []
             pending_rows = 0
-            for batch in _complete_batches(stream_path):
+            for batch in complete_batches(stream_path):
                 pending.append(batch)
                 pending_rows += batch.num_rows
                 while pending_rows >= ROW_GROUP_ROWS:
@@ -120,7 +120,7 @@ def _write_row_group(writer: pq.ParquetWriter, table: pa.Table) -> int:
     return table.num_rows
 
 
-def _complete_batches(path: Path, warn: bool = True) -> Iterator[pa.RecordBatch]:
+def complete_batches(path: Path, warn: bool = True) -> Iterator[pa.RecordBatch]:
     """Yield the stream's complete batches; stop at a truncated or garbled tail (``warn``: saying so)."""
     try:
         source = pa.OSFile(str(path), "rb")
@@ -151,16 +151,16 @@ def _complete_batches(path: Path, warn: bool = True) -> Iterator[pa.RecordBatch]
 
 def stream_rows(path: str | os.PathLike[str]) -> int:
     """The rows in the complete batches of a recorder stream: what a finalize would keep (and has said)."""
-    return sum(batch.num_rows for batch in _complete_batches(Path(path), warn=False))
+    return sum(batch.num_rows for batch in complete_batches(Path(path), warn=False))
 
 
 def read_stream(path: str | os.PathLike[str], columns: Sequence[str], *, dictionary: bool = False) -> pa.Table:
     """The complete batches of a recorder stream that is still being written, as :func:`read_samples` reads
     a file (``loadgate capacity`` evaluates each step from it while the run goes on)."""
     path = Path(path)
-    batches = list(_complete_batches(path))
+    batches = list(complete_batches(path))
     table = pa.Table.from_batches(batches) if batches else SCHEMA.empty_table()
-    return _conform(path, table.select(list(dict.fromkeys(columns))), list(dict.fromkeys(columns)), dictionary)
+    return conform(path, table.select(list(dict.fromkeys(columns))), list(dict.fromkeys(columns)), dictionary)
 
 
 def read_samples(path: str | os.PathLike[str], columns: Sequence[str] | None = None, *,
@@ -193,7 +193,7 @@ def read_samples(path: str | os.PathLike[str], columns: Sequence[str] | None = N
         if header is None or not all(c in header for c in _LOCUST_CSV_MARKERS):
             raise ConfigError(f"{path}: not a Parquet or Locust CSV file ({_describe_head(head)}); {_EXPECTED}")
         table = _read_csv(path, header, columns, dictionary)
-    table = _conform(path, table, columns, dictionary)
+    table = conform(path, table, columns, dictionary)
     pa.default_memory_pool().release_unused()  # decompression buffers: give them back before analysis
     return table
 
@@ -211,7 +211,7 @@ def _read_parquet(path: Path, columns: list[str], dictionary: bool) -> pa.Table:
             raise ConfigError(f"{path}: samples schema {version.decode(errors='replace')!r} is not supported "
                               f"(this loadgate reads {' and '.join(map(repr, READABLE_SCHEMA_IDS))}); "
                               "use the loadgate version that wrote it")
-        _require(path, file.schema_arrow.names)
+        require(path, file.schema_arrow.names)
         present = [c for c in columns if c in file.schema_arrow.names]
         return file.read(columns=present)
     except (pa.ArrowException, OSError) as exc:
@@ -250,9 +250,9 @@ def _read_csv(path: Path, header: list[str], columns: list[str], dictionary: boo
     types = {name: (string_type if name in STRING_COLUMNS else SCHEMA.field(name).type)
              for name in header if name in SCHEMA.names}
     if "success" not in header:
-        _require(path, header + ["success"] if "exception" in header else header)
+        require(path, header + ["success"] if "exception" in header else header)
     else:
-        _require(path, header)
+        require(path, header)
     with pa.memory_map(str(path)) as source:
         data = source.read_buffer()
         end = data.size
@@ -297,7 +297,7 @@ def _last_newline(path: Path, size: int) -> int:
     return -1
 
 
-def _require(path: Path, names: Sequence[str]) -> None:
+def require(path: Path, names: Sequence[str]) -> None:
     """Raise ConfigError naming the required columns missing from ``names``."""
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
@@ -305,7 +305,7 @@ def _require(path: Path, names: Sequence[str]) -> None:
                           f"{', '.join(REQUIRED_COLUMNS)}")
 
 
-def _conform(path: Path, table: pa.Table, columns: list[str], dictionary: bool) -> pa.Table:
+def conform(path: Path, table: pa.Table, columns: list[str], dictionary: bool) -> pa.Table:
     """Cast to SCHEMA types (dictionary strings if asked), fill absent columns, order as asked."""
     arrays = []
     for name in columns:

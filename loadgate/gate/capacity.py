@@ -173,17 +173,13 @@ def rejudge_step(samples: str, files: Mapping[str, ThresholdFile], capacity: Map
                  requirements: Sequence[str]) -> Verdict | None:
     """The verdict of :func:`best_step` judged again from the run's samples file over the window it was
     measured on, as the search judged it (``loadgate gate`` of a capacity run directory)."""
-    from loadgate.analysis.schedule import SCHEDULE_COLUMNS
     from loadgate.analysis.steps import step_summary
-    from loadgate.analysis.summary import COLUMNS
-    from loadgate.data.samples import read_samples
     from loadgate.gate.thresholds import required_percentiles
 
     step = best_step(capacity)
     if step is None or step.get("start") is None:
         return None
     judged = step_files(files)
-    table = read_samples(samples, [*COLUMNS, *SCHEDULE_COLUMNS], dictionary=True)
-    summary = step_summary(table, step["start"], step["end"], requirements=requirements,
+    summary = step_summary(samples, step["start"], step["end"], requirements=requirements,
                            percentiles=required_percentiles(judged))
     return judge_step(judged, summary, requirements=requirements).verdict

@@ -58,9 +58,9 @@ def compare_runs(baseline_dir: str, candidate_dir: str, *, tolerance_latency: fl
 
 
 def load_pair(baseline_dir: str, candidate_dir: str, metrics: Iterable[str] = ()) -> tuple[RunSamples, RunSamples]:
-    """Both runs, grouped as :func:`loadgate.history.compare.load_run` groups them, each scope holding the
-    order statistics that comparing :data:`~loadgate.history.compare.METRICS` and ``metrics`` (percentiles
-    a regression threshold names) reads."""
+    """Both runs in their analysis windows, grouped by scope (:func:`loadgate.history.compare.scope_keys`),
+    each scope holding the order statistics that comparing :data:`~loadgate.history.compare.METRICS` and
+    ``metrics`` (percentiles a regression threshold names) reads."""
     asked = list(dict.fromkeys([*METRICS, *metrics]))
     with memory_tuned(), ThreadPoolExecutor(2) as pool:
         base, cand = (_Run(d, pool) for d in (baseline_dir, candidate_dir))

@@ -10,9 +10,9 @@ Everything the report draws comes from here, sized by seconds and groups, never 
 - ``errors``: failed requests grouped by request and message, with counts and first/last seen.
 
 Percentiles come from :func:`loadgate.analysis.summarize` (exact, numpy ``linear``); errors are grouped
-by Arrow's hash aggregation. No Locust import, no per-request Python loop. A Parquet samples file is
-never loaded whole: its summaries come from :func:`loadgate.analysis.stream.summarize_file` and its
-errors are grouped one row group at a time, so a soak run's report costs memory by seconds and groups.
+by Arrow's hash aggregation. No Locust import, no per-request Python loop. The samples are read as a
+:class:`~loadgate.data.sample_source.SampleSource`, never loaded whole: their summaries are streamed
+and their errors grouped one row group at a time, so a soak run's report costs memory by seconds and groups.
 """
 from __future__ import annotations
 
@@ -25,12 +25,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loadgate.analysis.schedule import SCHEDULE_COLUMNS, with_schedule_of
-from loadgate.analysis.stream import summarize_file, time_range
+from loadgate.analysis.schedule import SCHEDULE_COLUMNS, with_schedule
 from loadgate.analysis.summary import summarize
 from loadgate.analysis.window import Window
-from loadgate.data.row_groups import RowGroups, is_parquet
-from loadgate.data.samples import read_samples
+from loadgate.data.open_samples import open_samples, time_range, total_rows
+from loadgate.data.sample_source import SampleSource
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import parse_condition
 
@@ -45,37 +44,27 @@ _UNIT_KIND = {"ms": "time", "ratio": "ratio", "req/s": "req/s", "%": "percent"}
 RESOURCE_CHART = ("cpu", "memory", "disk")  # drawn together in %; a promql series has its own unit
 
 
-def load_samples(path: str) -> tuple[pa.Table | str | None, str | None]:
-    """The columns the charts need (a Parquet file: its path, checked, for streaming), or None and a
-    sentence saying why there is nothing to draw."""
+def load_samples(path: str) -> tuple[str | None, str | None]:
+    """The samples file's path, checked (each consumer streams it), or None and a sentence saying why
+    there is nothing to draw."""
     if not os.path.exists(path):
         return None, f"{os.path.basename(path)} is missing from the run directory: no charts and no error table"
     try:
-        if is_parquet(path):
-            groups = RowGroups(path)
-            rows = sum(groups.rows(i) for i in range(groups.count))
-            table = path
-        else:
-            table = read_samples(path, COLUMNS, dictionary=True)
-            rows = table.num_rows
+        rows = total_rows(open_samples(path, COLUMNS))
     except ConfigError as e:
         return None, f"{e}: no charts and no error table"
     if rows == 0:
         return None, f"{os.path.basename(path)} holds no samples: no charts and no error table"
-    return table, None
+    return path, None
 
 
-def _summary(samples: pa.Table | str, window: Window, **kwargs: Any) -> dict:
-    """``summarize`` of a table, or ``summarize_file`` of a Parquet file's path."""
-    return (summarize if isinstance(samples, pa.Table) else summarize_file)(samples, window, **kwargs)
+Samples = SampleSource | pa.Table | str  # what open_samples opens
 
 
-def chart_data(table: pa.Table | str, run: Mapping, summary: Mapping, verdict: Mapping) -> dict:
+def chart_data(samples: Samples, run: Mapping, summary: Mapping, verdict: Mapping) -> dict:
     """Everything the report's charts and error table show, as JSON-ready plain data."""
-    if isinstance(table, pa.Table):
-        first, last = (float(x.as_py()) for x in pc.min_max(table.column("timestamp")).values())
-    else:
-        first, last = time_range(table) or (0.0, 0.0)
+    table = open_samples(samples, COLUMNS)
+    first, last = time_range(table) or (0.0, 0.0)
     t0 = float(run.get("start") or first)
     t0 = min(t0, first)
     end = max(float(run.get("end") or last), last)
@@ -146,11 +135,12 @@ def _phases(t0: float, end: float, ramp_done: float | None, window: Window) -> l
     return [{**s, "from": round(s["from"], 3), "to": round(s["to"], 3)} for s in spans]
 
 
-def series(table: pa.Table | str, full: Window, t0: float) -> dict:
+def series(samples: Samples, full: Window, t0: float) -> dict:
     """Per-second series of the whole run (merged into k-second buckets past MAX_POINTS seconds: a day's
     86,400 seconds are drawn as 4,000 points; the exact per-second values stay in summary.json)."""
-    s = _summary(table, full, requirements=(), percentiles=(50.0,), series=True)
-    s = with_schedule_of(s, table, full, requirements=(), series=True)["series"]
+    table = open_samples(samples, COLUMNS)
+    s = summarize(table, full, requirements=(), percentiles=(50.0,), series=True)
+    s = with_schedule(s, table, full, requirements=(), series=True)["series"]
     n = len(s["t"])
     k = max(1, math.ceil(n / MAX_POINTS))
     users = np.array([-1 if u is None else u for u in s["users"]], np.int64)
@@ -184,10 +174,10 @@ def _nanmax(blocks: np.ndarray) -> np.ndarray:
     return np.where(np.isneginf(filled), np.nan, filled)
 
 
-def curves(table: pa.Table | str, window: Window, summary: Mapping) -> dict:
+def curves(samples: Samples, window: Window, summary: Mapping) -> dict:
     """Response time at each percentile level in the window: all requests, requirements, busiest requests."""
     levels = sorted(set(LEVELS))
-    s = _summary(table, window, requirements=sorted(summary.get("requirements") or ()), percentiles=levels,
+    s = summarize(samples, window, requirements=sorted(summary.get("requirements") or ()), percentiles=levels,
                   series=False)
     groups = [("All requests", "all", s["overall"])]
     if len(s["requirements"]) > 1:
@@ -218,27 +208,24 @@ _KEYS = ["request_type", "name", "exception"]
 _PARTS = [("timestamp_count", "sum"), ("timestamp_min", "min"), ("timestamp_max", "max"), ("inside_sum", "sum")]
 
 
-def errors(table: pa.Table | str | None, window: Mapping | None, limit: int = MAX_ERROR_GROUPS) -> dict:
+def errors(samples: Samples | None, window: Mapping | None, limit: int = MAX_ERROR_GROUPS) -> dict:
     """Failed requests grouped by request and message: count, count in the window, first and last seen.
 
     A Parquet file's path: grouped a row group at a time, the groups of the groups merged as they come
     (memory by distinct errors, not by failed requests).
     """
-    if table is None:
+    if samples is None:
         return {"groups": [], "total": 0, "more": 0}
     lo, hi = (float(window["start"]), float(window["end"])) if window else (-math.inf, math.inf)
-    if isinstance(table, pa.Table):
-        grouped = _error_groups(table, lo, hi)
-    else:
-        groups, grouped = RowGroups(table), None
-        for i in range(groups.count):
-            part = _error_groups(groups.read(i, ["timestamp", "success", *_KEYS]), lo, hi)
-            if part is not None and grouped is None:
-                grouped = part
-            elif part is not None:
-                merged = pa.concat_tables([grouped, part]).group_by(_KEYS, use_threads=False).aggregate(_PARTS)
-                grouped = _ordered({**{k: merged.column(k) for k in _KEYS},
-                                    **{name: merged.column(f"{name}_{how}") for name, how in _PARTS}})
+    groups, grouped = open_samples(samples, COLUMNS), None
+    for i in range(groups.count):
+        part = _error_groups(groups.read(i, ["timestamp", "success", *_KEYS]), lo, hi)
+        if part is not None and grouped is None:
+            grouped = part
+        elif part is not None:
+            merged = pa.concat_tables([grouped, part]).group_by(_KEYS, use_threads=False).aggregate(_PARTS)
+            grouped = _ordered({**{k: merged.column(k) for k in _KEYS},
+                                **{name: merged.column(f"{name}_{how}") for name, how in _PARTS}})
     if grouped is None or grouped.num_rows == 0:
         return {"groups": [], "total": 0, "more": 0}
     order = pc.sort_indices(grouped, [("timestamp_count", "descending"), ("timestamp_min", "ascending")])

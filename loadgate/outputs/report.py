@@ -327,10 +327,6 @@ def check_samples(path: str) -> None:
     quietly drew no charts would re-seal a run whose evidence is damaged."""
     if not os.path.exists(path):
         return  # the report says it is missing
-    from loadgate.data.row_groups import RowGroups, is_parquet
-    from loadgate.data.samples import read_samples
+    from loadgate.data.open_samples import open_samples
 
-    if is_parquet(path):
-        RowGroups(path)  # the footer and schema; pages are checked (checksums) as the charts read them
-    else:
-        read_samples(path, ["timestamp"])
+    open_samples(path, ["timestamp"])  # Parquet: its footer and schema (pages are checked as the charts read them)

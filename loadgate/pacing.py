@@ -2,7 +2,7 @@
 
 A *paced* user's wait time follows a schedule of one iteration every ``period`` seconds: Locust's
 ``constant_pacing`` / ``constant_throughput`` and this module's drop-ins of the same names, which a
-scenario may import instead (``from loadgate.run.pacing import constant_throughput``). When a run
+scenario may import instead (``from loadgate.pacing import constant_throughput``). When a run
 starts, the recorder swaps Locust's own for these (:func:`adopt`), so plain Locust scenarios are
 measured the same way. They pace exactly as Locust does — an iteration that overran its slot is
 followed at once by the next one, and the schedule re-bases there, never catching up — but they
@@ -30,6 +30,8 @@ from typing import Any, Callable
 
 import gevent
 from greenlet import getcurrent
+
+from loadgate.plugin.compat import locust_pacing_period
 
 GENERATOR_LATE_MIN_S = 0.010  # an iteration that starts more than this after its wake-up, and ...
 GENERATOR_LATE_SHARE = 0.10   # ... more than this share of its period: the generator fell behind
@@ -162,15 +164,7 @@ def period_of(wait_time: Any) -> float | None:
     period = getattr(wait_time, "loadgate_period", None)
     if period is not None:
         return float(period)
-    fn = getattr(wait_time, "__func__", wait_time)
-    if (getattr(fn, "__module__", None) == "locust.user.wait_time"
-            and getattr(fn, "__qualname__", "") == "constant_pacing.<locals>.wait_time_func"):
-        try:
-            value = fn.__closure__[fn.__code__.co_freevars.index("wait_time")].cell_contents
-        except (AttributeError, IndexError, TypeError, ValueError):
-            return None
-        return float(value) if isinstance(value, (int, float)) and value > 0 else None
-    return None
+    return locust_pacing_period(wait_time)
 
 
 def adopt(user_classes) -> dict[str, float]:

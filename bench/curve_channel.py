@@ -19,7 +19,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import master_ingest as mi  # noqa: E402
 
-from loadgate.run.processes import child_env  # noqa: E402
+from loadgate.shared.child import child_env  # noqa: E402
 
 KEY = "bench-only-key-" + "0" * 49   # a fixed key: only the cost of CURVE is measured here
 

@@ -42,7 +42,7 @@ DEFAULT_DIR = os.path.join(tempfile.gettempdir(), "loadgate-bench")
 T0 = 1_764_000_000.0
 SPAWN_RATE = 10.0
 UPTIME_S = 3 * 86400.0  # the load generator's perf_counter() when the run starts
-_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")  # as loadgate.run.recorder writes its stream
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")  # as loadgate.plugin.recorder writes its stream
 _CHUNK = 1 << 20  # arrivals generated at once
 
 # request_type, name, weight, median ms, sigma, response bytes (mean, spread), requirement

@@ -75,7 +75,7 @@ def _timed(part, fn):
 
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name != "loadgate.run.live" or "locust" not in sys.modules:
+        if name != "loadgate.plugin.live" or "locust" not in sys.modules:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         run = spec.loader.exec_module

@@ -21,7 +21,7 @@ import pyarrow as pa
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from loadgate.data.samples import SCHEMA  # noqa: E402
-from loadgate.run.live import LiveMonitor  # noqa: E402
+from loadgate.plugin.live import LiveMonitor  # noqa: E402
 
 T0 = 1_764_000_000.0
 REQ = "REQ-LIVE-001"

@@ -42,10 +42,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from loadgate.data import rundir  # noqa: E402
-from loadgate.run.live import rules_from_thresholds  # noqa: E402
-from loadgate.run.processes import PLUGIN, child_env, free_port, stop_process  # noqa: E402
+from loadgate.shared.live_rules import rules_from_thresholds  # noqa: E402
+from loadgate.run.processes import PLUGIN, free_port, stop_process  # noqa: E402
+from loadgate.shared.child import child_env  # noqa: E402
 from loadgate.run.options import RunOptions  # noqa: E402
-from loadgate.run.runner import _locust_cmd  # noqa: E402
+from loadgate.run.runner import _locust_cmd, child_config  # noqa: E402
 from loadgate.data.samples import finalize_stream  # noqa: E402
 from loadgate.gate.thresholds import load_thresholds  # noqa: E402
 
@@ -60,7 +61,7 @@ MACHINE = "_machine"            # CpuSampler key: every process on the machine
 
 
 def _without_recorder(cmd: list[str], run_time: float) -> list[str]:
-    """The same Locust command line with the recorder plugin and its --loadgate-* options taken out."""
+    """The same Locust command line with the recorder plugin (and any --loadgate-* option) taken out."""
     out, skip = [], False
     for i, arg in enumerate(cmd):
         if skip:
@@ -123,14 +124,13 @@ def run_once(args, recorder: bool, workdir: str, profile: bool = False) -> dict:
                       warmup=0.0, host=TARGET, scenarios=LOCUSTFILE, thresholds=THRESHOLDS, out=workdir,
                       workers=args.workers, flush_interval=args.flush)
     rules = [] if args.no_rules else rules_from_thresholds(load_thresholds(THRESHOLDS).values())
-    with open(os.path.join(run_dir, rundir.RULES), "w") as f:
-        json.dump(rules, f)
+    config = child_config(opts, run_dir, rules).write(os.path.join(run_dir, rundir.CHILD))
     port = free_port()
     cmds = [_locust_cmd(opts, [LOCUSTFILE], [USER_CLASS], TARGET, run_dir, "master", port)]
     cmds += [_locust_cmd(opts, [LOCUSTFILE], [USER_CLASS], TARGET, run_dir, "worker", port)] * args.workers
     if not recorder:
         cmds = [_without_recorder(c, args.duration + 2) for c in cmds]
-    env = child_env()
+    env = child_env(config=config)
     env.update(LOADGATE_BENCH_OUT=run_dir, LOADGATE_BENCH_REQUIREMENT=REQUIREMENT,
                LOADGATE_BENCH_RATE_PER_USER=str(args.rate / users if args.rate else 0))
     log = open(os.path.join(run_dir, "locust.log"), "wb")

@@ -517,7 +517,7 @@ def _recorder_process(pid: int) -> psutil.Process | None:
         return None
     for c in children:
         try:
-            if "--loadgate-dir" in c.cmdline():
+            if any("locust_plugin.py" in a for a in c.cmdline()):
                 return c
         except psutil.Error:
             pass

@@ -6,7 +6,7 @@
 bench splits that cost by part, in the Locust process of a real run (the same scenario: FastHttpUsers with
 no wait, fetching one small static file from nginx-light on 127.0.0.1):
 
-- the request listener (C): a copy of ``loadgate/run/_rowpack.c`` is built into a temporary directory with
+- the request listener (C): a copy of ``loadgate/plugin/_rowpack.c`` is built into a temporary directory with
   ``-DLOADGATE_TIMING``, which times each call with ``clock_gettime(CLOCK_MONOTONIC)`` (cold caches and
   all, as it runs between Locust's own work); the installed build has no such code;
 - the once-a-second work: each flush (batch building, the stream file, the live view's scan), the live
@@ -44,7 +44,7 @@ from recorder_overhead import LOCUSTFILE, REQUIREMENT, THRESHOLDS, Nginx, wait_q
 SETTLE_S = 5.0
 PARTS = ("listener", "flush", "evaluate", "progress", "cpu_sample", "sweep")
 BUILD = """from setuptools import Extension, setup
-setup(ext_modules=[Extension("loadgate.run._rowpack", ["loadgate/run/_rowpack.c"], extra_compile_args=["-O2"],
+setup(ext_modules=[Extension("loadgate.plugin._rowpack", ["loadgate/plugin/_rowpack.c"], extra_compile_args=["-O2"],
                              define_macros=[("LOADGATE_TIMING", None)])])
 """
 PLUGIN = '''"""Loaded after loadgate's plugin: times the recorder's periodic work, and snapshots it each second."""
@@ -54,7 +54,7 @@ import gevent
 import psutil
 from locust import events
 
-from loadgate.run import _rowpack, live, recorder
+from loadgate.plugin import _rowpack, live, recorder
 
 T = dict(flush=0.0, evaluate=0.0, progress=0.0, cpu_sample=0.0, sweep=0.0)
 
@@ -111,20 +111,20 @@ def one_run(tmp: str, src: str, nginx: Nginx, args, i: int) -> dict[str, float]:
     os.makedirs(run_dir)
     from loadgate.data import rundir
     from loadgate.gate.thresholds import load_threshold_file
-    from loadgate.run.live import rules_from_thresholds
+    from loadgate.shared.live_rules import rules_from_thresholds
     from loadgate.run.options import RunOptions
-    from loadgate.run.runner import _locust_cmd
-    with open(os.path.join(run_dir, rundir.RULES), "w") as f:
-        json.dump(rules_from_thresholds([load_threshold_file(os.path.join(tmp, "thresholds",
-                                                                           f"{REQUIREMENT}.yaml"))]), f)
+    from loadgate.run.runner import _locust_cmd, child_config
+    from loadgate.shared.child import CONFIG_ENV
+    rules = rules_from_thresholds([load_threshold_file(os.path.join(tmp, "thresholds", f"{REQUIREMENT}.yaml"))])
     # The Locust command loadgate run starts for a local run (runner._locust_cmd), plus the timing plugin;
     # PYTHONPATH makes its plugin import the copy with the timed listener.
     opts = RunOptions(requirements=(REQUIREMENT,), users=args.users, spawn_rate=args.users, duration=args.seconds,
                       warmup=0.0, host=nginx.url, scenarios=LOCUSTFILE, thresholds=os.path.join(tmp, "thresholds"),
                       out=tmp)
     cmd = _locust_cmd(opts, [LOCUSTFILE], [], nginx.url, run_dir, "local", None)
+    config = child_config(opts, run_dir, rules).write(os.path.join(run_dir, rundir.CHILD))
     cmd[cmd.index("-f") + 1] += "," + os.path.join(tmp, "timing_plugin.py")
-    env = dict(os.environ, PYTHONPATH=src, LOADGATE_SPLIT_OUT=out)
+    env = dict(os.environ, PYTHONPATH=src, LOADGATE_SPLIT_OUT=out, **{CONFIG_ENV: config})
     with open(os.path.join(tmp, "locust.log"), "ab") as log:
         done = subprocess.run(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
                               timeout=args.seconds + 120)

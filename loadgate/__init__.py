@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from loadgate._version import __version__
+
 if TYPE_CHECKING:
     import os
 
@@ -21,7 +23,6 @@ if TYPE_CHECKING:
 
     from loadgate.data.notebook import Run
 
-__version__ = "0.1.0"
 __all__ = ["__version__", "open_history", "open_run"]
 
 

@@ -25,9 +25,9 @@ if [ ! -x "$_venv/bin/python" ]; then
   "$_py" -m venv "$_venv" >&2
 fi
 # Reinstall when pyproject.toml changed since the last install (new dependencies), or setup.py or the
-# C listener's source (an editable install builds loadgate/run/_rowpack.c in place).
+# C listener's source (an editable install builds loadgate/plugin/_rowpack.c in place).
 if [ ! -f "$_stamp" ] || [ "$_root/pyproject.toml" -nt "$_stamp" ] || [ "$_root/setup.py" -nt "$_stamp" ] \
-    || [ "$_root/loadgate/run/_rowpack.c" -nt "$_stamp" ]; then
+    || [ "$_root/loadgate/plugin/_rowpack.c" -nt "$_stamp" ]; then
   # (pip's notes about this machine's unused local index folders are noise: filter them out)
   "$_venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$_spec" 2>&1 \
     | { grep -v "^WARNING: Location 'file://" || true; } >&2

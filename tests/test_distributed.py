@@ -230,7 +230,7 @@ def test_a_short_worker_key_is_refused(tmp_path):
 
 def test_worker_auth_of_each_bind():
     from loadgate.errors import ConfigError
-    from loadgate.run.keys import worker_auth
+    from loadgate.shared.keys import worker_auth
 
     assert worker_auth("0.0.0.0", KEY, False) == "curve"
     assert worker_auth("127.0.0.1", None, False) == worker_auth("::1", None, False) == "loopback"

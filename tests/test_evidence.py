@@ -254,7 +254,7 @@ def test_an_rsa_key_is_refused(tmp_path, copy):
 def test_an_insecure_worker_note_is_a_reason_that_changes_no_status(copy):
     """What --insecure-workers leaves in run.json reaches the verdict's reasons; the verdict stays pass."""
     run = load(copy, "run.json")
-    from loadgate.run.keys import INSECURE_NOTE
+    from loadgate.shared.keys import INSECURE_NOTE
 
     run["notes"] = [INSECURE_NOTE]
     (copy / "run.json").write_text(json.dumps(run, indent=2))

@@ -18,7 +18,8 @@ from loadgate.run.runner import unanswered_note
 
 os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"  # as in test_recorder: no gevent patching of pytest
 try:
-    from loadgate.run import attribution, pacing
+    from loadgate import pacing
+    from loadgate.plugin import attribution
 finally:
     del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
 

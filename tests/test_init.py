@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import E2E, ROOT, run_cli
-from loadgate.run.check import Problem
+from loadgate.scenarios.check import Problem
 
 SCEN = str(E2E / "scenarios")
 ALL = ["scripts/performance-test.sh", "scripts/validate-requirements.sh", "scenarios/example.py", "thresholds/REQ-PERF-001.yaml", "reports/.gitignore",

@@ -1,11 +1,17 @@
 """The package layout keeps the pipeline's order: every import of every module (inside functions too),
 read with ``ast``, goes down the stages, and no import circle exists.
 
-    data < analysis < sources < gate < history < trace < outputs < notify < run < evaluate < cli    (errors, units: below all)
+    data < analysis < sources < gate < history < trace < outputs < notify < shared < scenarios
+         < plugin | run < evaluate < cli < loadgate (the package root)        (errors, units, _version: below all)
 
-The issue's rules (analysis and data import nothing from run, gate, outputs, history or the CLI; gate
-nothing from run, outputs or the CLI; outputs and history nothing from run or the CLI) follow from
-that order, and so does "nothing imports cli" and "nothing below it imports evaluate".
+``plugin`` (what runs inside the Locust process) and ``run`` (the CLI side that starts and drives it)
+are peers: neither imports the other, and nothing outside ``plugin`` imports it, so the CLI process never
+loads Locust. What both sides need sits below them, in ``shared``. Locust, gevent and zmq are imported in
+``plugin`` only (the public :mod:`loadgate.pacing` belongs to it), and gevent by the demo target, which
+serves from a child process of its own.
+
+The package root is a module like any other: it may import the stages (lazily: ``import loadgate`` stays
+light), so no stage may import it; the version lives in the leaf ``loadgate._version``.
 """
 from __future__ import annotations
 
@@ -15,8 +21,15 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "loadgate"
-BASE = {"loadgate", "loadgate.errors", "loadgate.units", "loadgate.__main__"}
-STAGES = ["data", "analysis", "sources", "gate", "history", "trace", "outputs", "notify", "run", "evaluate", "cli"]
+BASE = {"loadgate.errors", "loadgate.units", "loadgate._version"}
+STAGES = ["data", "analysis", "sources", "gate", "history", "trace", "outputs", "notify", "shared", "scenarios",
+          "plugin", "run", "evaluate", "cli", "root"]
+PEERS = {"plugin": "run", "run": "plugin"}  # the same rank, and never importing each other
+# Modules outside their stage's folder: the root facade and ``python -m loadgate``; the public pacing
+# module (the Locust process's) and its former path, an alias kept for scenario files.
+PLACED = {"loadgate": "root", "loadgate.__main__": "root", "loadgate.pacing": "plugin", "loadgate.run.pacing": "plugin"}
+LOCUST_LIBS = ("locust", "gevent", "zmq", "greenlet")
+GEVENT_SERVERS = {"loadgate.run.demo_target"}  # may import gevent (not Locust): a child process of its own
 MAX_LINES = 400
 
 
@@ -50,19 +63,26 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
     return out - {name}
 
 
-def _stage(module: str) -> int | None:
-    """Rank of a module's stage; None for the base modules every stage may use."""
+def _stage_name(module: str) -> str | None:
+    """A module's stage; None for the base modules every stage may use."""
     if module in BASE:
         return None
-    top = module.split(".")[1]
-    return STAGES.index(top)
+    return PLACED.get(module) or module.split(".")[1]
 
 
-# ``loadgate/__init__.py`` is a base module (every stage imports ``__version__`` from it) and also the
-# notebook facade: ``loadgate.open_run`` / ``open_history`` import their stage when called. Those lazy
-# imports (inside functions, or for type checkers only) never run at import time, so they are no
-# import circle and are left out of the graph; test_import_loadgate_loads_no_stage checks that they
-# stay lazy, in a fresh interpreter.
+def _rank(stage: str) -> int:
+    return STAGES.index("plugin") if stage == "run" else STAGES.index(stage)
+
+
+def _stage(module: str) -> int | None:
+    """Rank of a module's stage; None for the base modules every stage may use."""
+    stage = _stage_name(module)
+    return None if stage is None else _rank(stage)
+
+
+# ``loadgate/__init__.py`` is the notebook facade: ``loadgate.open_run`` / ``open_history`` import their stage
+# when called. In the graph it is a module at the top (its function-level imports count, as everywhere);
+# test_import_loadgate_loads_no_stage checks that those imports stay lazy, in a fresh interpreter.
 FACADE = "loadgate"
 
 
@@ -82,30 +102,34 @@ def _eager_imports(path: Path, known: set[str]) -> set[str]:
     return out
 
 
-GRAPH = {name: (_eager_imports(path, set(_modules())) if name == FACADE else _imports(name, path, set(_modules())))
-         for name, path in _modules().items()}
+GRAPH = {name: _imports(name, path, set(_modules())) for name, path in _modules().items()}
 
 
 def test_every_module_belongs_to_a_stage():
     for name in GRAPH:
         if name not in BASE:
-            assert name.split(".")[1] in STAGES, f"{name}: put it in one of the stage folders {STAGES}"
+            assert _stage_name(name) in STAGES, f"{name}: put it in one of the stage folders {STAGES}"
 
 
 def _violations(graph: dict[str, set[str]]) -> list[str]:
     """Each import that reaches up a stage (or from a base module into a stage)."""
     out = []
     for name, targets in sorted(graph.items()):
-        mine = _stage(name)
+        mine = _stage_name(name)
         for target in sorted(targets):
-            theirs = _stage(target)
+            theirs = _stage_name(target)
             if theirs is None:
                 continue
-            if mine is None and name != "loadgate.__main__":
+            if mine is None:
                 out.append(f"{name} is a base module but imports {target}")
-            elif mine is not None and theirs > mine:
-                out.append(f"{name} ({STAGES[mine]}) imports {target} ({STAGES[theirs]}): "
+            elif _rank(theirs) > _rank(mine):
+                out.append(f"{name} ({mine}) imports {target} ({theirs}): "
                            "a lower stage must not reach up; move the shared piece down")
+            elif PEERS.get(mine) == theirs:
+                out.append(f"{name} ({mine}) imports {target} ({theirs}): plugin and run are peers in two "
+                           "processes; move what both need to loadgate.shared")
+            elif theirs == "plugin" and mine != "plugin":
+                out.append(f"{name} ({mine}) imports {target} (plugin): only the Locust process loads the plugin")
     return out
 
 
@@ -143,6 +167,19 @@ def test_no_import_cycle():
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
+def test_the_checks_catch_the_rooms_crossed_and_a_cycle_through_the_package_root():
+    crossed = {"loadgate.run.runner": {"loadgate.plugin.live"}, "loadgate.plugin.hooks": {"loadgate.run.processes"},
+               "loadgate.cli.commands": {"loadgate.pacing"}, "loadgate.shared.child": {"loadgate.run.options"}}
+    assert [v.split(" imports ")[0] for v in _violations(crossed)] == [
+        "loadgate.cli.commands (cli)", "loadgate.plugin.hooks (plugin)", "loadgate.run.runner (run)",
+        "loadgate.shared.child (shared)"]
+    rooted = {"loadgate": {"loadgate.data.notebook"}, "loadgate.data.notebook": {"loadgate.data.rundir"},
+              "loadgate.data.rundir": {"loadgate"}}
+    assert _cycle(rooted) == ["loadgate", "loadgate.data.notebook", "loadgate.data.rundir", "loadgate"]
+    assert _violations(rooted) == ["loadgate.data.rundir (data) imports loadgate (root): "
+                                   "a lower stage must not reach up; move the shared piece down"]
+
+
 def test_the_checks_catch_a_reach_up_a_cycle_and_a_function_level_import(tmp_path):
     fake = {"loadgate.analysis.x": {"loadgate.gate.verdict"}, "loadgate.gate.verdict": {"loadgate.evaluate"},
             "loadgate.evaluate": {"loadgate.analysis.x"}}
@@ -153,15 +190,22 @@ def test_the_checks_catch_a_reach_up_a_cycle_and_a_function_level_import(tmp_pat
     assert _imports("loadgate.analysis.x", module, set(GRAPH)) == {"loadgate.gate.verdict", "loadgate.cli"}
 
 
-def test_locust_is_imported_in_run_only():
+def _libraries(path: Path) -> set[str]:
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+        out |= {n.split(".")[0] for n in names}
+    return out
+
+
+def test_locust_gevent_and_zmq_are_imported_in_the_plugin_only():
     for name, path in _modules().items():
-        if name.startswith("loadgate.run"):
+        if _stage_name(name) == "plugin":
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            for n in names:
-                assert n.split(".")[0] not in ("locust", "gevent", "zmq", "greenlet"), f"{name} imports {n}"
+        allowed = {"gevent"} if name in GEVENT_SERVERS else set()
+        found = (_libraries(path) & set(LOCUST_LIBS)) - allowed
+        assert not found, f"{name} imports {sorted(found)}: only loadgate.plugin runs in the Locust process"
 
 
 @pytest.mark.parametrize("name", sorted(GRAPH))
@@ -176,7 +220,8 @@ def test_import_loadgate_loads_no_stage():
     import sys
 
     code = ("import sys, loadgate; heavy = sorted(m for m in sys.modules if m.startswith('loadgate.') "
-            "or m.split('.')[0] in ('pandas', 'pyarrow', 'numpy', 'locust')); print(heavy)")
+            f"and m not in {sorted(BASE)!r} or m.split('.')[0] in ('pandas', 'pyarrow', 'numpy', 'locust')); "
+            "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], cwd=PKG.parent, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert callable(__import__("loadgate").open_run) and callable(__import__("loadgate").open_history)
@@ -186,6 +231,5 @@ def test_the_facade_may_import_stages_only_lazily(tmp_path):
     facade = tmp_path / "__init__.py"
     facade.write_text("from typing import TYPE_CHECKING\nfrom loadgate.data import notebook\nif TYPE_CHECKING:\n"
                       "    from loadgate.history import frame\ndef open_history():\n    from loadgate.history import frame\n")
-    eager = _eager_imports(facade, set(GRAPH))
-    assert eager == {"loadgate.data.notebook"}
-    assert _violations({FACADE: eager}) == ["loadgate is a base module but imports loadgate.data.notebook"]
+    assert _eager_imports(facade, set(GRAPH)) == {"loadgate.data.notebook"}
+    assert _eager_imports(PKG / "__init__.py", set(GRAPH)) == {"loadgate._version"}  # the stages: lazily only

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pytest
 
 from loadgate.data.samples import SCHEMA
-from loadgate.run.live import (
+from loadgate.plugin.live import (
     _OPS,
     PROGRESS_WINDOW_S,
     LiveMonitor,

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from loadgate.data.samples import SCHEMA
-from loadgate.run.live import CROSSED_SHOWN, LiveMonitor, Rule
-from loadgate.run.live_scopes import Scopes
+from loadgate.plugin.live import CROSSED_SHOWN, LiveMonitor, Rule
+from loadgate.plugin.live_scopes import Scopes
 from test_live import T0, Reference, batch, recorded
 
 

@@ -11,7 +11,7 @@ from loadgate.gate.scope import HINTS
 from loadgate.gate.verdict import REASONS_LISTED, ThresholdResult, Verdict, evaluate
 from loadgate.outputs.shown import JUNIT_CASES, MD_ROWS, listed, more_line
 from loadgate.outputs.writers import format_table, render_summary_md, write_junit, write_verdict_json
-from loadgate.run.check import MANY_ALERTS, count_warnings
+from loadgate.scenarios.check import MANY_ALERTS, count_warnings
 from loadgate.run.problems import saturation_problems
 from test_gate import entry, files, req, stats, summary
 from test_junit_schema import validated

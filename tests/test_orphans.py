@@ -92,13 +92,13 @@ def test_a_demo_target_whose_loadgate_is_killed_stops_too(tmp_path):
 
 def test_a_child_started_some_other_way_is_not_watched():
     """Started by hand or by a container, a process has no loadgate parent: nothing stops it."""
-    code = ("import os\nfrom loadgate.run.processes import stop_with_parent\n"
+    code = ("import os\nfrom loadgate.shared.child import stop_with_parent\n"
             "print(stop_with_parent(), os.environ.get('LOADGATE_PARENT_PID'))\n")
     env = {k: v for k, v in ENV.items() if k != "LOADGATE_PARENT_PID"}
     alone = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert alone.stdout.split() == ["False", "None"], alone.stderr
     # Started through child_env: watched, and the variable is not passed on to what it starts.
-    from loadgate.run.processes import child_env
+    from loadgate.shared.child import child_env
     watched = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(), capture_output=True, text=True,
                              timeout=60)
     assert watched.stdout.split() == ["True", "None"], watched.stderr
@@ -117,7 +117,7 @@ def test_a_run_whose_loadgate_is_killed_stops_its_load_and_keeps_what_it_recorde
     children = []
     try:
         parent = psutil.Process(cli.pid)
-        children = [_child(parent, "--loadgate-dir"), _child(parent, "loadgate target")]
+        children = [_child(parent, "locust_plugin.py"), _child(parent, "loadgate target")]
         deadline = time.monotonic() + 60
         stream = None
         while time.monotonic() < deadline and (stream is None or stream.stat().st_size < 20_000):

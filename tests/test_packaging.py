@@ -47,8 +47,8 @@ def test_wheel_holds_every_package_file(wheel):
     assert wanted - names == set()
     assert {"loadgate/outputs/init_templates/performance-test.sh", "loadgate/outputs/templates/report.html.j2",
             "loadgate/outputs/assets/uPlot.iife.min.js"} <= names
-    native = [n for n in names if n.startswith("loadgate/run/_rowpack.") and n.endswith((".so", ".pyd"))]
-    if importlib.util.find_spec("loadgate.run._rowpack"):  # built here, so into the wheel: a platform wheel
+    native = [n for n in names if n.startswith("loadgate/plugin/_rowpack.") and n.endswith((".so", ".pyd"))]
+    if importlib.util.find_spec("loadgate.plugin._rowpack"):  # built here, so into the wheel: a platform wheel
         assert len(native) == 1, names
         assert wheel.name.startswith(f"loadgate-{loadgate.__version__}-cp3") and "none-any" not in wheel.name
     else:

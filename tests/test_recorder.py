@@ -23,11 +23,12 @@ os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
 try:
     from locust import HttpUser, TaskSet, tag, task
 
-    from loadgate.run import attribution, columns, pacing
+    from loadgate import pacing
+    from loadgate.plugin import attribution, columns
 finally:
     del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
 from loadgate.data.samples import SCHEMA, STREAM_SCHEMA
-from loadgate.run.redact import NameRedactor, redact
+from loadgate.shared.redact import NameRedactor, redact
 
 
 def test_importing_the_recorder_here_patched_nothing():

@@ -1,4 +1,4 @@
-"""The C request listener (``loadgate/run/_rowpack.c``) against the Python one it stands in for.
+"""The C request listener (``loadgate/plugin/_rowpack.c``) against the Python one it stands in for.
 
 Both are fed the same request events, whatever they carry (the odd values of custom clients, users
 paced or not, first requests of iterations or not); each must leave the same packed bytes, the same
@@ -26,14 +26,15 @@ os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"  # (see test_recorder.py)
 try:
     from locust.contrib.fasthttp import ErrorResponse, FastResponse
 
-    from loadgate.run import attribution, columns, pacing
+    from loadgate import pacing
+    from loadgate.plugin import attribution, columns
 finally:
     del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
-from loadgate.run.redact import NameRedactor
+from loadgate.shared.redact import NameRedactor
 
 if columns.NativeListener is None:
     if os.environ.get("LOADGATE_REQUIRE_NATIVE"):
-        raise AssertionError("LOADGATE_REQUIRE_NATIVE is set but loadgate/run/_rowpack.c was not built: "
+        raise AssertionError("LOADGATE_REQUIRE_NATIVE is set but loadgate/plugin/_rowpack.c was not built: "
                              "reinstall with a C compiler and Python's headers (pip install -e .)")
     pytest.skip("the C listener was not built here (no C compiler at install time)", allow_module_level=True)
 
@@ -247,7 +248,7 @@ def test_a_status_code_property_that_reads_otherwise_is_not_taken_for_locust_s(m
 def test_only_the_bench_s_build_times_the_listener(tmp_path):
     """bench/recorder_split.py builds the listener with -DLOADGATE_TIMING and reads its timer after a run;
     the installed build has no timer, and the timed one still records the same rows."""
-    from loadgate.run import _rowpack
+    from loadgate.plugin import _rowpack
     assert not hasattr(_rowpack, "timing")
     saved = list(sys.path)  # the bench module puts bench/ and the repository first; undone after the import
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
@@ -258,8 +259,8 @@ def test_only_the_bench_s_build_times_the_listener(tmp_path):
     src = recorder_split.build(str(tmp_path))
     code = """if True:
         import os
-        from loadgate.run import _rowpack, columns
-        from loadgate.run.redact import NameRedactor
+        from loadgate.plugin import _rowpack, columns
+        from loadgate.shared.redact import NameRedactor
         assert _rowpack.__file__.startswith(os.environ["PYTHONPATH"]), _rowpack.__file__
         cols = columns.Columns(NameRedactor())
         listener = cols.listener(set(), False, False)

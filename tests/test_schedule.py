@@ -22,7 +22,7 @@ try:
     from locust import constant_pacing as locust_pacing
     from locust import constant_throughput as locust_throughput
 
-    from loadgate.run import pacing
+    from loadgate import pacing
 finally:
     del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
 

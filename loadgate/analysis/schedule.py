@@ -1,7 +1,7 @@
 """Latency from the schedule: what paced users' samples say when the target stalls (coordinated omission).
 
 A closed-loop generator stops sending while the target stalls, so its raw samples miss exactly the
-requests that would have waited longest. Paced users know their schedule (``loadgate.run.pacing``):
+requests that would have waited longest. Paced users know their schedule (``loadgate.pacing``):
 each request carries ``intended_ms`` (its latency counted from its iteration's scheduled start) and
 the first request of each iteration the number of schedule slots ``omitted`` just before it.
 

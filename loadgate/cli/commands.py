@@ -18,12 +18,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from loadgate.evaluate import gate_run, mark_interrupted
     from loadgate.gate.thresholds import load_thresholds
     from loadgate.history.baseline import check_spec as check_baseline
-    from loadgate.run.keys import load_worker_key
+    from loadgate.shared.keys import load_worker_key
     from loadgate.outputs.writers import format_table
     from loadgate.run.options import resolve_options
     from loadgate.run.runner import execute
     from loadgate.run.interrupt import Interrupt, Interrupted
-    from loadgate.run.scenarios import check_latency, check_requirements, load_catalog
+    from loadgate.scenarios.catalog import check_latency, check_requirements, load_catalog
 
     reqs = list(dict.fromkeys(args.requirement))
     files = load_thresholds(args.thresholds)
@@ -94,8 +94,8 @@ def _check_prometheus_url(files: dict, url: str | None) -> None:
 def _warn_traps(opts, catalog, used) -> None:
     """Under ``select: tasks``: one warning per TaskSet the tag filter leaves without a way out; and one when
     there are more alerts than the live view comes round to in its window."""
-    from loadgate.run.check import count_warnings
-    from loadgate.run.traps import trap_warnings
+    from loadgate.scenarios.check import count_warnings
+    from loadgate.scenarios.traps import trap_warnings
 
     if opts.select == "tasks":
         for line in trap_warnings(catalog, list(opts.requirements), {r: f.path for r, f in used.items()}):
@@ -260,7 +260,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from loadgate.run.check import check
+    from loadgate.scenarios.check import check
 
     ok, lines = check(args.scenarios, args.thresholds, args.prometheus or None,
                       ask_prometheus=args.prometheus is not None, fmt=args.format)
@@ -285,9 +285,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from loadgate.run.keys import load_worker_key
+    from loadgate.shared.keys import load_worker_key
     from loadgate.run.runner import run_worker
-    from loadgate.run.scenarios import discover
+    from loadgate.scenarios.catalog import discover
 
     return run_worker(args.master, discover(args.scenarios), _say, worker_key=load_worker_key(args.worker_key))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from loadgate import __version__
+from loadgate._version import __version__
 from loadgate.cli.commands import (
     cmd_capacity,
     cmd_analyze,

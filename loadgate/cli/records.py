@@ -69,7 +69,7 @@ def _with_changes(doc: dict, baseline: str, candidate: str) -> dict:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     from loadgate.history.store import db_path
-    from loadgate.run.scenario_ids import scenario_definitions
+    from loadgate.scenarios.scenario_ids import scenario_definitions
     from loadgate.trace import audit, catalogue, git, render
     from loadgate.trace.ids import compile_pattern
 

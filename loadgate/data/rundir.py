@@ -11,7 +11,7 @@ import subprocess
 from importlib import metadata
 from typing import Any
 
-from loadgate import __version__
+from loadgate._version import __version__
 from loadgate.errors import ConfigError, RunError
 
 SAMPLES = "samples.parquet"
@@ -25,7 +25,7 @@ LOCUST_LOG = "locust.log"
 STREAM = "samples.arrows"          # the recorder's crash-safe stream, turned into SAMPLES after the run
 RECORDER_META = "recorder.json"    # what the recorder saw, merged into RUN after the run
 PROGRESS = "progress.json"         # the recorder's live view, read by the CLI during the run
-RULES = "rules.json"               # alert rules handed to the recorder for the live view and aborts
+CHILD = "child.json"               # the Locust child's settings and the live view's alert rules (shared.child)
 CAPACITY = "capacity.json"         # loadgate capacity: the search's result (loadgate.capacity/1)
 CAPACITY_CONTROL = "capacity.control.json"  # capacity: the users the CLI asks the Locust shape to hold
 CAPACITY_STATE = "capacity.state.json"      # capacity: what the shape holds, with the generators' CPU

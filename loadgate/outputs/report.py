@@ -21,7 +21,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from loadgate import __version__
+from loadgate._version import __version__
 from loadgate.data import rundir
 from loadgate.data.manifest import Sealer
 from loadgate.data.signing import SigningKey

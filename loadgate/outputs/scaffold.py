@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import metadata, resources
 from urllib.parse import unquote, urlparse
 
-from loadgate import __version__
+from loadgate._version import __version__
 from loadgate.errors import ConfigError
 
 SCRIPT = "scripts/performance-test.sh"

@@ -1,6 +1,7 @@
-"""Everything that exists only while load is generated: options, Locust child processes, the recorder plugin,
-the live view and progress line, the scenario probe and the embedded demo target.
+"""The CLI side of generating load: options, the Locust child processes (started, watched, stopped), the
+progress line, run problems, interrupts, the capacity search, the web UI session's driver, the local
+resource sampler and abort watch, and the embedded demo target (its own child process, on gevent).
 
-Locust, gevent and zmq are imported in this folder only, and only inside the Locust child processes
-(the recorder, the probe); the CLI process starts them and never imports Locust itself.
+Runs in the CLI process and never imports Locust or :mod:`loadgate.plugin`: the child is started with
+``-f .../plugin/locust_plugin.py`` and configured through ``child.json`` (:mod:`loadgate.shared.child`).
 """

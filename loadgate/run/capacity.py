@@ -35,7 +35,7 @@ from loadgate.run.problems import lateness_problems, saturation_problems
 from loadgate.run.processes import stop_process
 from loadgate.run.runner import RunRecord, execute
 from loadgate.sources.collect import is_loopback
-from loadgate.run.scenarios import Catalog, check_latency, check_requirements, load_catalog
+from loadgate.scenarios.catalog import Catalog, check_latency, check_requirements, load_catalog
 
 CONTROL, STATE, CAPACITY = rundir.CAPACITY_CONTROL, rundir.CAPACITY_STATE, rundir.CAPACITY
 SCHEMA = "loadgate.capacity/1"

@@ -30,7 +30,7 @@ from typing import Callable, Iterable
 from urllib.parse import parse_qs
 
 from loadgate.errors import ConfigError
-from loadgate.run.processes import stop_with_parent
+from loadgate.shared.child import stop_with_parent
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

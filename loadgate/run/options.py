@@ -7,7 +7,7 @@ from typing import Mapping
 
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import ThresholdFile
-from loadgate.run.keys import worker_auth
+from loadgate.shared.keys import worker_auth
 from loadgate.run.processes import split_host_port
 
 DEFAULT_USERS = 10

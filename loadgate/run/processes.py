@@ -11,61 +11,16 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from typing import IO
 
 from loadgate.errors import RunError
+from loadgate.shared.child import child_env
 
-PLUGIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "locust_plugin.py")
-CAPACITY_SHAPE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "capacity_shape.py")
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds loadgate/
-
-
-def child_env(worker_key: str | None = None) -> dict:
-    """Environment for children: loadgate importable even when run from a source checkout; the worker key, if
-    any, for the Locust master/workers (an environment variable: never on a command line others can read)."""
-    env = dict(os.environ)
-    env.pop("LOADGATE_WORKER_KEY", None)
-    if worker_key:
-        env["LOADGATE_WORKER_KEY"] = worker_key
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT, env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"
-    env[PARENT_ENV] = str(os.getpid())
-    return env
-
-
-PARENT_ENV = "LOADGATE_PARENT_PID"  # set by child_env: the loadgate process a child must not outlive
-
-
-def stop_with_parent(poll_s: float = 1.0) -> bool:
-    """In a child of loadgate (:func:`child_env`): SIGTERM itself once that process is gone.
-
-    Each child runs in a session of its own, so a loadgate killed hard (SIGKILL, an OOM kill, a CI job
-    cancelled) would leave it behind: a Locust worker knocking at a master forever, a demo target
-    listening, a run's load going on with nobody to finalise it. The child's own SIGTERM handling then
-    stops it as ``loadgate`` would (Locust: stop the users, flush and close the samples stream).
-    A process started any other way (by hand, by a container) has no such parent: no watch. The
-    variable is taken out of the environment, so what this process starts does not inherit it; a
-    parent already gone before the watch began (killed while this one started up) stops it at once.
-    Returns whether it watches.
-    """
-    parent = os.environ.pop(PARENT_ENV, "")
-    if not parent.isdigit():
-        return False
-
-    def watch() -> None:  # a greenlet under Locust's monkey-patching, a daemon thread elsewhere
-        while os.getppid() == int(parent):
-            time.sleep(poll_s)
-        try:  # (its output went to that process: most likely a broken pipe now)
-            print(f"loadgate: the loadgate process {parent} that started this one is gone; stopping",
-                  file=sys.stderr, flush=True)
-        except (OSError, ValueError):
-            pass
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch, name="loadgate-parent-watch", daemon=True).start()
-    return True
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # loadgate/
+# The files Locust loads with ``-f``: paths, not imports (this process never imports the plugin).
+PLUGIN = os.path.join(_PACKAGE, "plugin", "locust_plugin.py")
+CAPACITY_SHAPE = os.path.join(_PACKAGE, "plugin", "capacity_shape.py")
 
 
 def split_host_port(text: str, default_port: int | None = None) -> tuple[str, int]:

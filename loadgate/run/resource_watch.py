@@ -1,6 +1,6 @@
 """abort_on_fail for resource alerts: the alert checked over a sliding window while load runs.
 
-As for latency (:mod:`loadgate.run.live`): once ``abort_after`` has passed and a whole ``abort_window``
+As for latency (:mod:`loadgate.plugin.live`): once ``abort_after`` has passed and a whole ``abort_window``
 has been seen, an alert that holds for the window's aggregate stops the run, and the verdict fails with
 the reason. Local values come from the sampler's rows; Prometheus ones from a range query over the
 window. A window with scrape gaps or an unreachable server never aborts (no evidence, no abort).

@@ -14,15 +14,15 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Mapping
 
 from loadgate.data import rundir
 from loadgate.errors import ConfigError, RunError
 from loadgate.gate.thresholds import ThresholdFile
 from loadgate.run.interrupt import Interrupt, Interrupted
-from loadgate.run.keys import INSECURE_NOTE
-from loadgate.run.live import rules_from_thresholds
+from loadgate.shared.keys import INSECURE_NOTE
+from loadgate.shared.live_rules import rules_from_thresholds
 from loadgate.run.local_resources import LocalSampler
 from loadgate.run.resource_watch import ResourceWatch
 from loadgate.run.options import RunOptions
@@ -31,14 +31,14 @@ from loadgate.run.processes import (
     CAPACITY_SHAPE,
     PLUGIN,
     DemoTarget,
-    child_env,
     free_port,
     split_host_port,
     stop_process,
 )
 from loadgate.run.progress import Progress
-from loadgate.run.redact import redact
-from loadgate.run.scenarios import Catalog
+from loadgate.shared.child import ChildConfig, child_env
+from loadgate.shared.redact import redact
+from loadgate.scenarios.catalog import Catalog
 from loadgate.sources.collect import is_loopback
 
 STOP_GRACE_S = 8.0  # SIGTERM -> Locust stopped; the contract allows 10 s in all
@@ -56,27 +56,32 @@ class RunRecord:
     aborted: str | None = None
 
 
+def child_config(opts: RunOptions, run_dir: str, rules: list[dict]) -> ChildConfig:
+    """The settings of the Locust child(ren) of a run (or of a UI session: ``run_dir`` is its folder)."""
+    common = ChildConfig(list(opts.requirements), opts.select, float(opts.flush_interval), float(f"{opts.warmup:g}"),
+                         rules)
+    if opts.ui:  # each test makes its own run directory
+        return replace(common, ui=run_dir, out=opts.out)
+    duration = None if opts.capacity else float(f"{opts.duration:g}")  # capacity: the CLI ends the run
+    return replace(common, dir=run_dir, duration=duration)
+
+
 def _locust_cmd(opts: RunOptions, files: list[str], user_classes: list[str], host: str,
                 run_dir: str, role: str, port: int | None) -> list[str]:
+    """Locust's own command line for one child; loadgate's settings go in its child.json (:func:`child_config`)."""
     shape = [CAPACITY_SHAPE] if opts.capacity and role != "worker" else []
-    cmd = [sys.executable, "-m", "locust", "-f", ",".join([*files, PLUGIN, *shape]),
-           "--loadgate-requirements", ",".join(opts.requirements),
-           "--loadgate-flush", str(opts.flush_interval), "--loadgate-select", opts.select,
-           "--loadgate-warmup", f"{opts.warmup:g}",
-           "--loadgate-rules", os.path.join(run_dir, rundir.RULES), "--loglevel", "INFO"]
+    cmd = [sys.executable, "-m", "locust", "-f", ",".join([*files, PLUGIN, *shape]), "--loglevel", "INFO"]
     if opts.select == "tasks":  # journeys: the chosen User classes run whole, untagged tasks included
         cmd += ["--tags", *opts.requirements]
     if role == "ui":  # run_dir is the session's folder; each test makes its own run directory
         return cmd + ["-u", str(opts.users), "-r", f"{opts.spawn_rate:g}", "--host", host,
-                      "--web-host", "127.0.0.1", "--web-port", str(opts.ui_port), "--loadgate-ui", run_dir,
-                      "--loadgate-out", opts.out, "--stop-timeout", "2", *user_classes]
+                      "--web-host", "127.0.0.1", "--web-port", str(opts.ui_port), "--stop-timeout", "2", *user_classes]
     cmd.append("--headless")
     if role in ("local", "master") and opts.capacity:  # the shape sets users; the CLI ends the run
-        cmd += ["--host", host, "--loadgate-dir", run_dir, "--only-summary", "--stop-timeout", "2"]
+        cmd += ["--host", host, "--only-summary", "--stop-timeout", "2"]
     elif role in ("local", "master"):
         cmd += ["-u", str(opts.users), "-r", f"{opts.spawn_rate:g}", "--host", host,
-                "--run-time", f"{int(opts.time_limit_s) + 1}s", "--loadgate-dir", run_dir,
-                "--loadgate-duration", f"{opts.duration:g}", "--only-summary", "--stop-timeout", "2"]
+                "--run-time", f"{int(opts.time_limit_s) + 1}s", "--only-summary", "--stop-timeout", "2"]
     if role == "master":
         bind_host, bind_port = split_host_port(opts.master_bind) if opts.master_bind else ("127.0.0.1", port)
         cmd += ["--master", "--expect-workers", str(opts.expect_workers or opts.workers),
@@ -92,7 +97,7 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
             drive: Callable | None = None) -> RunRecord:
     """Run Locust headless and leave samples.parquet and run.json in a new run directory.
 
-    With ``worker_key`` the master and its workers talk over CURVE (:mod:`loadgate.run.worker_auth`).
+    With ``worker_key`` the master and its workers talk over CURVE (:mod:`loadgate.plugin.worker_auth`).
     ``prometheus`` overrides the threshold files' server for resource alerts with abort_on_fail.
     ``drive(procs, opts, intr, rec, progress)`` replaces the plain wait for the end of the run
     (``loadgate capacity`` steers the user count from there).
@@ -121,12 +126,12 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
             rec.meta["titles"] = {r: f.title for r, f in thresholds.items()}
             rec.meta["tasks"] = traceability(catalog, opts.requirements)
             rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
-            rundir.write_json(os.path.join(run_dir, rundir.RULES), rules_from_thresholds(thresholds.values()))
             sampler = None
             if is_loopback(host) and any(t.resource is not None and t.resource.source == "local"
                                          for tf in thresholds.values() for t in tf.thresholds):
                 sampler = stack.enter_context(LocalSampler(run_dir))  # this machine, once a second, for the whole run
-            procs, pumps = start_locust(opts, files, [u.name for u in users], host, run_dir, log, worker_key)
+            procs, pumps = start_locust(opts, files, [u.name for u in users], host, run_dir, log, worker_key,
+                                        rules_from_thresholds(thresholds.values()))
             if drive is not None:
                 drive(procs, opts, intr, rec, Progress(run_dir, opts, say))
             else:
@@ -183,9 +188,12 @@ def _pump(stream, log, lock: threading.Lock) -> None:
     stream.close()
 
 
-def start_locust(opts, files, user_classes, host, run_dir, log, worker_key=None) -> tuple[list[subprocess.Popen], list]:
-    """The Locust process(es) of a run (or of a UI session: ``opts.ui``), their output pumped to ``log``."""
-    env = child_env(worker_key)
+def start_locust(opts, files, user_classes, host, run_dir, log, worker_key=None,
+                 rules: list[dict] | None = None) -> tuple[list[subprocess.Popen], list]:
+    """The Locust process(es) of a run (or of a UI session: ``opts.ui``), their output pumped to ``log``;
+    their settings and the live view's ``rules`` in ``run_dir``'s child.json."""
+    config = child_config(opts, run_dir, rules or []).write(os.path.join(run_dir, rundir.CHILD))
+    env = child_env(worker_key, config)
     lock = threading.Lock()
     pumps: list[threading.Thread] = []
 

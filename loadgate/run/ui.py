@@ -1,7 +1,7 @@
 """``loadgate run --ui``: an exploratory session in Locust's own web UI, one run directory per test.
 
 Locust runs as a child process with its web UI on 127.0.0.1 and the recorder in UI mode
-(:mod:`loadgate.run.ui_session`). This process follows the session's ``events.jsonl``: when a test
+(:mod:`loadgate.plugin.ui_session`). This process follows the session's ``events.jsonl``: when a test
 starts it writes the run directory's ``run.json`` and shows the progress line; when it stops it
 collects the samples and hands the directory to ``gate`` (analyse, gate, print), and the exit code of
 the session is the last test's. Ctrl-C stops Locust (a running test is sealed first) and ends it.
@@ -19,14 +19,14 @@ from typing import Callable, Mapping
 from loadgate.data import rundir
 from loadgate.errors import ConfigError, RunError
 from loadgate.gate.thresholds import ThresholdFile
-from loadgate.run.live import rules_from_thresholds
+from loadgate.shared.live_rules import rules_from_thresholds
 from loadgate.run.options import RunOptions
 from loadgate.run.processes import DemoTarget, stop_process
 from loadgate.run.progress import Progress
 from loadgate.run.runner import STOP_GRACE_S, Interrupt, RunRecord, collect, run_meta, start_locust, traceability
-from loadgate.run.scenarios import Catalog
+from loadgate.scenarios.catalog import Catalog
 
-EVENTS = "events.jsonl"      # written by loadgate.run.ui_session in the Locust process
+EVENTS = "events.jsonl"      # written by loadgate.plugin.ui_session in the Locust process
 UI_READY_TIMEOUT_S = 60.0
 
 
@@ -95,9 +95,9 @@ def serve(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Threshold
         if embedded:
             host = stack.enter_context(DemoTarget(opts.latency_scale, log)).url
             say(f"loadgate: no --host given and none in the scenario: started the embedded demo target at {host}")
-        rundir.write_json(os.path.join(session_dir, rundir.RULES), rules_from_thresholds(thresholds.values()))
         intr = stack.enter_context(Interrupt())
-        procs, pumps = start_locust(opts, files, [u.name for u in users], host, session_dir, log)
+        procs, pumps = start_locust(opts, files, [u.name for u in users], host, session_dir, log,
+                                    rules=rules_from_thresholds(thresholds.values()))
         main = procs[0]
         stack.callback(stop_process, main, STOP_GRACE_S)
         url = f"http://127.0.0.1:{opts.ui_port}/"

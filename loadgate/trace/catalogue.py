@@ -3,7 +3,7 @@
 loadgate's own deployment manifests carry, counts the same).
 
 Scenario tags come from the scenario probe, which imports Locust in a child process; this stage may not
-run it, so the caller hands them in as :class:`Definition` objects (``loadgate.run.scenario_ids``).
+run it, so the caller hands them in as :class:`Definition` objects (``loadgate.scenarios.scenario_ids``).
 """
 from __future__ import annotations
 

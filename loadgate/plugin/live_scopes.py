@@ -15,7 +15,6 @@ import pyarrow.compute as pc
 
 from loadgate.data.arrowbuf import numpy_of
 
-RULES_PER_TICK = 200  # rules evaluated at most per tick: ~45-65 us each, ~9-13 ms a tick (docs/live-view-cost.md)
 
 
 class Scopes:

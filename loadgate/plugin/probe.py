@@ -1,4 +1,4 @@
-"""Inspect scenario files in a child process: ``python -m loadgate.run.probe FILE…`` prints JSON.
+"""Inspect scenario files in a child process: ``python -m loadgate.plugin.probe FILE…`` prints JSON.
 
 Importing a locustfile imports Locust, which monkey-patches the process with gevent; the CLI
 therefore asks this child what the scenarios contain (User classes, hosts, tasks and their tags,
@@ -73,7 +73,7 @@ def probe(paths: list[str]) -> dict:
     import locust  # noqa: F401  (gevent patching happens here, in this child only)
     from locust.util.load_locustfile import load_locustfile
 
-    from loadgate.run.pacing import period_of
+    from loadgate.pacing import period_of
 
     files = {}
     for path in paths:

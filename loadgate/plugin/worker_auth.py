@@ -22,13 +22,13 @@ import time
 
 import gevent
 import zmq.green as zmq
-from locust.rpc import zmqrpc
 from zmq.utils import z85
 from zmq.utils.monitor import recv_monitor_message
 
-from loadgate.run.keys import ENV_WORKER_KEY
+from loadgate.plugin.compat import wrap_socket_init
+from loadgate.shared.keys import ENV_WORKER_KEY
 
-log = logging.getLogger("loadgate.run.worker_auth")
+log = logging.getLogger("loadgate.plugin.worker_auth")
 
 REFUSED: list[dict] = []   # master: {"address", "reason", "attempts", "first", "last"} per refused peer and reason
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
@@ -49,22 +49,18 @@ def keypairs(secret: str) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
 def install(environ=os.environ) -> bool:
     """Put CURVE on every Locust socket of this process when the worker key is set; True if it did."""
     secret = environ.get(ENV_WORKER_KEY)
-    if not secret or getattr(zmqrpc.BaseSocket.__init__, "_loadgate_curve", False):
-        return bool(secret)
+    if not secret:
+        return False
     master, worker = keypairs(secret)
-    original = zmqrpc.BaseSocket.__init__
 
-    def init(self, sock_type, *args, **kwargs):
-        original(self, sock_type, *args, **kwargs)
+    def keyed(wrapper, sock_type) -> None:
         if sock_type == zmq.ROUTER:      # the master's server socket, before it binds
-            _serve(self.socket, master, worker[0])
+            _serve(wrapper.socket, master, worker[0])
         else:                            # a worker's client socket, before it connects
-            self.socket.curve_serverkey = master[0]
-            self.socket.curve_publickey, self.socket.curve_secretkey = worker
+            wrapper.socket.curve_serverkey = master[0]
+            wrapper.socket.curve_publickey, wrapper.socket.curve_secretkey = worker
 
-    init._loadgate_curve = True  # type: ignore[attr-defined]
-    zmqrpc.BaseSocket.__init__ = init
-    return True
+    return wrap_socket_init(keyed, "_loadgate_curve")
 
 
 def _serve(sock, master: tuple[bytes, bytes], worker_public: bytes) -> None:

@@ -13,7 +13,7 @@ a target that never answers some of its users reads as a fast one.
   :data:`MESSAGE` and the time it waited as its response time. Locust's own statistics count it, and the
   recorder's listener packs its row in the user's greenlet as any other: the user's number, its task's
   requirement (read from the task wrapper's frame in the same traceback) and, for a paced user, the slots
-  its iteration missed (:meth:`loadgate.run.pacing.UserState.unanswered`).
+  its iteration missed (:meth:`loadgate.pacing.UserState.unanswered`).
 - A request sent before the analysis window (ramp-up, warmup) and still unanswered when the run stopped
   was outstanding through the whole window: its row is recorded from the window's start (ramp-up done,
   or the test's start, plus ``--loadgate-warmup``), its response time the time it waited from there.
@@ -38,10 +38,11 @@ from greenlet import getcurrent
 from locust.exception import RPCError, RPCSendError
 from locust.runners import WorkerRunner
 
-from loadgate.run.attribution import code_in, current
-from loadgate.run.pacing import state_of
+from loadgate.plugin.attribution import code_in, current
+from loadgate.plugin.compat import client_codes, interrupted_call
+from loadgate.pacing import state_of
 
-log = logging.getLogger("loadgate.run.inflight")
+log = logging.getLogger("loadgate.plugin.inflight")
 
 MESSAGE = "no response before the run stopped"
 MSG_UNANSWERED = "loadgate_unanswered"
@@ -54,22 +55,6 @@ class NoResponse(Exception):
         return MESSAGE
 
     __str__ = __repr__
-
-
-def client_codes() -> frozenset:
-    """The code of the Locust client calls whose frame holds a waiting request's start time."""
-    codes = set()
-    try:
-        from locust.clients import HttpSession  # noqa: PLC0415 - Locust's child process only
-        codes.add(HttpSession.request.__code__)
-    except (ImportError, AttributeError):  # pragma: no cover - a Locust without it
-        pass
-    try:
-        from locust.contrib.fasthttp import FastHttpSession  # noqa: PLC0415
-        codes.add(FastHttpSession.request.__code__)
-    except (ImportError, AttributeError):  # pragma: no cover - a Locust without geventhttpclient
-        pass
-    return frozenset(codes)
 
 
 class InFlight:
@@ -156,15 +141,9 @@ class InFlight:
     def record(self, user, exc: BaseException) -> None:
         """If ``exc`` (the GreenletExit that stopped ``user``, in its greenlet) interrupted a client call,
         fire the request event for it as a failed request."""
-        frames = []
-        tb = exc.__traceback__
-        while tb is not None:
-            frames.append(tb.tb_frame)
-            tb = tb.tb_next
-        call = next((f for f in reversed(frames) if f.f_code in self.codes), None)
-        if call is None:
+        frames, local = interrupted_call(exc, self.codes)
+        if local is None:
             return
-        local = call.f_locals
         start = local.get("start_time")
         if not isinstance(start, (int, float)):  # killed before the request was sent
             return

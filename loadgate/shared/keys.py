@@ -1,7 +1,7 @@
 """The shared worker key (``--worker-key FILE`` or ``$LOADGATE_WORKER_KEY``) and where a bind needs one.
 
 No zmq here: this runs in the CLI process. The key only travels to the Locust children, in their
-environment, where :mod:`loadgate.run.worker_auth` turns it into CURVE key pairs.
+environment, where :mod:`loadgate.plugin.worker_auth` turns it into CURVE key pairs.
 """
 from __future__ import annotations
 

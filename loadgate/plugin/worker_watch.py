@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import logging
 
-from locust.runners import HEARTBEAT_LIVENESS
+from loadgate.plugin.compat import HEARTBEAT_TOP, worker_clients
 
-log = logging.getLogger("loadgate.run.recorder")
+log = logging.getLogger("loadgate.plugin.recorder")
 
 
 def check_workers(rec, now: float) -> None:
     """Note in ``rec`` (the master's recorder) workers that went missing before confirming their last batch."""
-    clients = list(rec.runner.clients.all)
+    clients = worker_clients(rec.runner)
     for c in clients:
         rec.known_workers.setdefault(c.id, now)
         beat, heard = rec.heard.get(c.id, (c.heartbeat, now))
         # Locust resets the countdown to its top at each heartbeat heard and lowers it each second: at the top
         # or risen since the last look, the worker was heard within the last second
-        if c.state != "missing" and (c.heartbeat > beat or c.heartbeat >= HEARTBEAT_LIVENESS):
+        if c.state != "missing" and (c.heartbeat > beat or c.heartbeat >= HEARTBEAT_TOP):
             heard = now
         rec.heard[c.id] = (c.heartbeat, heard)
     current = {c.id: c.state for c in clients}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from loadgate.run.scenarios import load_catalog
+from loadgate.scenarios.catalog import load_catalog
 from loadgate.trace.catalogue import Definition, relative
 
 

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 from loadgate.errors import ConfigError, RunError
 from loadgate.gate.thresholds import REQUIREMENT_RE, load_thresholds
-from loadgate.run.live import rules_from_thresholds
-from loadgate.run.live_scopes import RULES_PER_TICK
+from loadgate.shared.live_rules import RULES_PER_TICK, rules_from_thresholds
 from loadgate.notify.targets import ENV_TARGETS, check_warnings, cli_entries
-from loadgate.run.scenarios import check_latency, load_catalog
+from loadgate.scenarios.catalog import check_latency, load_catalog
 from loadgate.sources import prometheus
 
 FORMATS = ("plain", "github")
@@ -203,7 +202,7 @@ def count_warnings(files: dict) -> list[str]:
 
 def _trap_warnings(catalog, files) -> list[str]:
     """``warning:`` lines for TaskSets that ``select: tasks`` turns into traps, each once."""
-    from loadgate.run.traps import trap_warnings
+    from loadgate.scenarios.traps import trap_warnings
 
     out: list[str] = []
     for req, tf in sorted(files.items()):

@@ -2,6 +2,6 @@
 
 It defines no User class; importing it registers the recorder with Locust's event hooks.
 """
-from loadgate.run.hooks import install
+from loadgate.plugin.hooks import install
 
 install()

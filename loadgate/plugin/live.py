@@ -16,44 +16,12 @@ import numpy as np
 import pyarrow as pa
 
 from loadgate.data.arrowbuf import numpy_of
-from loadgate.gate.conditions import CAPACITY_METRICS
-from loadgate.run.live_scopes import RULES_PER_TICK, Grouped, Scopes
+from loadgate.plugin.live_scopes import Grouped, Scopes
+from loadgate.shared.live_rules import RULES_PER_TICK, Rule
 
 PROGRESS_WINDOW_S = 10.0
 CROSSED_SHOWN = 10  # crossings the progress line names; more are counted ("and N more")
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One threshold's alert, as the live monitor needs it (JSON-serialisable for the child)."""
-
-    requirement: str
-    metric: str
-    request: str | None
-    op: str
-    value: float
-    text: str
-    abort_on_fail: bool = False
-    abort_after: float = 0.0
-    window: float = 10.0
-    min_requests: int = 1
-
-    @property
-    def label(self) -> str:
-        return f"{self.requirement} {self.metric}{' [' + self.request + ']' if self.request else ''} {self.text}"
-
-
-def rules_from_thresholds(files) -> list[dict]:
-    """Rules (as dicts) for every threshold with an alert level, from parsed threshold files."""
-    out = []
-    for tf in files:
-        for t in tf.thresholds:
-            if t.alert is None or t.resource is not None or t.metric in CAPACITY_METRICS:  # resources: not in the samples; capacity: known only once a search ends
-                continue
-            out.append(Rule(t.requirement, t.metric, t.request, t.alert.op, t.alert.value, t.alert.text,
-                            t.abort_on_fail, t.abort_after, t.abort_window, t.min_requests).__dict__)
-    return out
 
 
 def shown_value(metric: str, value: float) -> str:
@@ -89,7 +57,7 @@ class LiveMonitor:
 
     Each batch is reduced once, when it arrives, to what the rules need: timestamps, response times,
     success, and each row's key (its requirement label and request, matched to the rules' scopes once per
-    distinct key: :mod:`loadgate.run.live_scopes`). An evaluation runs on the load generator's own loop,
+    distinct key: :mod:`loadgate.plugin.live_scopes`). An evaluation runs on the load generator's own loop,
     which has no time to spare: it groups the window's rows by key once, and evaluates at most
     ``RULES_PER_TICK`` rules of the scopes that have rows, those that can abort first, the others in turn
     over the following evaluations (a crossing stays shown until its rule is evaluated again).

@@ -13,18 +13,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from greenlet import getcurrent
-from locust.runners import Runner
 
 from loadgate.data.arrowbuf import string_array
 from loadgate.data.samples import STREAM_SCHEMA
-from loadgate.run.attribution import REQ_TEXTS
-from loadgate.run.attribution import current as _current
-from loadgate.run.pacing import COUNTS, NOBODY, USERS, UserState
-from loadgate.run.pacing import state_of as state_of_
-from loadgate.run.redact import redact
+from loadgate.plugin.attribution import REQ_TEXTS
+from loadgate.plugin.compat import _status_code, status_property, user_greenlet_set  # noqa: F401 (_status_code: tests)
+from loadgate.plugin.attribution import current as _current
+from loadgate.pacing import COUNTS, NOBODY, USERS, UserState
+from loadgate.pacing import state_of as state_of_
+from loadgate.shared.redact import redact
 
 try:  # the same listener in C, where setup.py could build it (optional): no Python frame per request
-    from loadgate.run._rowpack import Listener as NativeListener
+    from loadgate.plugin._rowpack import Listener as NativeListener
 except ImportError:  # pragma: no cover - a build without a C compiler
     NativeListener = None
 # LOADGATE_PURE_PYTHON=1: use the Python listener even where the C one is built (to compare, or to debug)
@@ -33,30 +33,6 @@ NATIVE = NativeListener is not None and not os.environ.get("LOADGATE_PURE_PYTHON
 _EXCEPTION_CACHE_MAX = 20_000  # distinct names / exception texts remembered (redacted once each)
 _ARROW = {"d": pa.float64(), "q": pa.int64(), "i": pa.int32()}
 _NUMPY = {"d": "<f8", "q": "<i8", "i": "<i4"}
-
-
-def _status_code(self):
-    """x"""  # (a docstring, as Locust's has: the constants' indices in the bytecode then match)
-    return self._response.get_code() if self._response is not None else 0
-
-
-def status_property() -> property | None:
-    """FastHttpUser's ``FastResponse.status_code`` property when its code is :func:`_status_code`'s, else None.
-
-    The C listener then computes it without its Python frame (~0.1 µs of the ~0.5 µs a request costs it).
-    A Locust whose property reads the code differently gets None here, and the listener reads the
-    attribute as any other."""
-    try:
-        from locust.contrib.fasthttp import FastResponse  # noqa: PLC0415 - locust's own import already did
-    except ImportError:  # pragma: no cover - Locust without geventhttpclient
-        return None
-    prop = FastResponse.__dict__.get("status_code")
-    code, ours = getattr(getattr(prop, "fget", None), "__code__", None), _status_code.__code__
-    if not isinstance(prop, property) or code is None:
-        return None
-    same = (code.co_code == ours.co_code and code.co_names == ours.co_names and code.co_consts[1:] == ours.co_consts[1:]
-            and code.co_argcount == 1 and code.co_varnames[:1] == ours.co_varnames[:1])
-    return prop if same else None
 
 
 class UserCount:
@@ -71,10 +47,8 @@ class UserCount:
 
     @classmethod
     def of(cls, runner):
-        greenlets = getattr(getattr(runner, "user_greenlets", None), "greenlets", None)
-        if type(runner).user_count is Runner.user_count and isinstance(greenlets, set):
-            return greenlets
-        return cls(runner)
+        greenlets = user_greenlet_set(runner)
+        return greenlets if greenlets is not None else cls(runner)
 
 
 class Columns:

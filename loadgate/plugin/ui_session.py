@@ -1,6 +1,6 @@
 """The Locust side of ``loadgate run --ui``: each test started and stopped in the web UI records into its own run directory.
 
-Loaded into the Locust process by :mod:`loadgate.run.hooks` when ``--loadgate-ui SESSION_DIR`` is given.
+Loaded into the Locust process by :mod:`loadgate.plugin.hooks` when ``--loadgate-ui SESSION_DIR`` is given.
 At test start the recorder is pointed at a new run directory; at test stop its stream is sealed
 (``recorder.json`` written) and a line in ``SESSION_DIR/events.jsonl`` tells the CLI, which then
 analyses and gates that directory. The web page gets a banner saying the recorder is on, and

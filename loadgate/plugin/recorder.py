@@ -35,14 +35,15 @@ from loadgate.data.rundir import RECORDER_META as META_NAME
 from loadgate.data.rundir import STREAM as STREAM_NAME
 from loadgate.data.rundir import release_space, reserve_space, write_json, write_json_or_less
 from loadgate.data.samples import STREAM_SCHEMA
-from loadgate.run.attribution import attribute_tasks, needs_attribution
-from loadgate.run.columns import Columns, UserCount, build_batch, stream_batch
-from loadgate.run.live import LiveMonitor
-from loadgate.run.pacing import COUNTS, adopt, sweep
-from loadgate.run.redact import NameRedactor, redact
-from loadgate.run.worker_watch import check_workers, heard_from
+from loadgate.plugin.attribution import attribute_tasks, needs_attribution
+from loadgate.plugin.columns import Columns, UserCount, build_batch, stream_batch
+from loadgate.plugin.compat import replace_listener, send_worker_stats
+from loadgate.plugin.live import LiveMonitor
+from loadgate.pacing import COUNTS, adopt, sweep
+from loadgate.shared.redact import NameRedactor, redact
+from loadgate.plugin.worker_watch import check_workers, heard_from
 
-log = logging.getLogger("loadgate.run.recorder")
+log = logging.getLogger("loadgate.plugin.recorder")
 
 MSG_SAMPLES = "loadgate_samples"
 MSG_DONE = "loadgate_done"
@@ -81,7 +82,7 @@ class Recorder:
         self.meta: dict[str, Any] = {"requirements": requirements, "ramp_up_done": None,
                                      "start": None, "end": None, "stop_reason": None,
                                      "users_reached": 0, "samples_recorded": 0}
-        self.ui = False  # a web UI session (loadgate.run.ui_session): a stop ends one test, not the process
+        self.ui = False  # a web UI session (loadgate.plugin.ui_session): a stop ends one test, not the process
         self.closed = False
         self._flusher = None
         self._monitor_greenlet = None
@@ -282,9 +283,7 @@ class Recorder:
                 attribute_tasks(user_class, self.requirements, journeys)
         if (attributed, bool(self.paced)) != (self.attributed, self.columns.schedule):
             listener = self.columns.listener(self._users, attributed, bool(self.paced))  # swap in what fits
-            handlers = environment.events.request._handlers
-            if self.on_request in handlers:
-                handlers[handlers.index(self.on_request)] = listener
+            replace_listener(environment.events.request, self.on_request, listener)
             self.on_request, self.attributed = listener, attributed
 
     def on_spawning_complete(self, user_count, **_kw) -> None:
@@ -327,9 +326,7 @@ class Recorder:
         if self.is_worker:
             # Locust reports worker stats every 3 s; send the last ones now, before our confirmation,
             # so the master's request count is complete when it checks it against the samples.
-            send_stats = getattr(self.runner, "_send_stats", None)
-            if send_stats is not None:
-                send_stats()
+            send_worker_stats(self.runner)
             cpu, schedule, self.cpu, self.schedule = self.cpu, self.schedule, [], []
             self.runner.send_message(MSG_DONE, {"worker": self.worker_id, "sent": self.sent, "cpu": cpu,
                                                 "schedule": schedule})

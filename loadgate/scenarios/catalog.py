@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import REQUIREMENT_RE
-from loadgate.run.processes import child_env
+from loadgate.shared.child import child_env
 
 PROBE_TIMEOUT_S = 120
 
@@ -83,7 +83,7 @@ def inspect_files(files: list[str], timeout: float = PROBE_TIMEOUT_S) -> Catalog
     """
     env = child_env()
     try:
-        proc = subprocess.run([sys.executable, "-m", "loadgate.run.probe", *files], capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "loadgate.plugin.probe", *files], capture_output=True,
                               text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise ConfigError(f"{', '.join(files)}: importing the scenarios took longer than {timeout:.0f}s; "

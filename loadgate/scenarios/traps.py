@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from loadgate.run.scenarios import Catalog, Task
+from loadgate.scenarios.catalog import Catalog, Task
 
 
 def trap_warnings(catalog: Catalog, requirements: Sequence[str], threshold_paths: Mapping[str, str]) -> list[str]:

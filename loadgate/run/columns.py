@@ -35,30 +35,6 @@ _ARROW = {"d": pa.float64(), "q": pa.int64(), "i": pa.int32()}
 _NUMPY = {"d": "<f8", "q": "<i8", "i": "<i4"}
 
 
-def _status_code(self):
-    """x"""  # (a docstring, as Locust's has: the constants' indices in the bytecode then match)
-    return self._response.get_code() if self._response is not None else 0
-
-
-def status_property() -> property | None:
-    """FastHttpUser's ``FastResponse.status_code`` property when its code is :func:`_status_code`'s, else None.
-
-    The C listener then computes it without its Python frame (~0.1 µs of the ~0.5 µs a request costs it).
-    A Locust whose property reads the code differently gets None here, and the listener reads the
-    attribute as any other."""
-    try:
-        from locust.contrib.fasthttp import FastResponse  # noqa: PLC0415 - locust's own import already did
-    except ImportError:  # pragma: no cover - Locust without geventhttpclient
-        return None
-    prop = FastResponse.__dict__.get("status_code")
-    code, ours = getattr(getattr(prop, "fget", None), "__code__", None), _status_code.__code__
-    if not isinstance(prop, property) or code is None:
-        return None
-    same = (code.co_code == ours.co_code and code.co_names == ours.co_names and code.co_consts[1:] == ours.co_consts[1:]
-            and code.co_argcount == 1 and code.co_varnames[:1] == ours.co_varnames[:1])
-    return prop if same else None
-
-
 class UserCount:
     """``len()`` is the runner's user count. For local and worker runners that is the size of the set of
     user greenlets (what ``Runner.user_count`` computes, minus two Python calls); else the property."""
@@ -152,8 +128,7 @@ class Columns:
         return NativeListener(rows=self.rows, keys=self.keys, new_key=self.new_key,
                               exception_code=self.exception_code, users=users, getcurrent=getcurrent,
                               by_greenlet=USERS, state_of=state_of_, current=_current if attributed else None,
-                              slow=self.append_checked, counts=COUNTS, fallback=python, paced=paced,
-                              status_property=status_property())
+                              slow=self.append_checked, counts=COUNTS, fallback=python, paced=paced)
 
     def _python_listener(self, users, attributed: bool, paced: bool):
         self.with_schedule(paced)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import decimal
 import http
 import os
+import re
 import subprocess
 import sys
 from unittest import mock
@@ -75,7 +76,7 @@ class _OwnCode(FastResponse):
 
 
 class _Hooked(FastResponse):
-    """A FastResponse with a __getattr__: Python's attribute lookup, not the listener's shortcut, decides."""
+    """A FastResponse with a __getattr__ (never called for status_code, which the class has)."""
 
     def __getattr__(self, name):
         return 477
@@ -208,10 +209,9 @@ def test_the_listener_in_use_is_the_c_one_unless_told_otherwise(monkeypatch):
                                                                           columns.NativeListener)
 
 
-def test_fasthttp_s_status_code_is_computed_without_its_python_frame():
-    """The shortcut is taken for Locust's own property (and gives what it gives), and for nothing else."""
-    prop = columns.status_property()
-    assert prop is FastResponse.__dict__["status_code"]
+def test_fasthttp_s_status_code_is_read_through_its_public_property():
+    """Both listeners read ``response.status_code`` as any caller would: Locust's property runs once a request."""
+    prop = FastResponse.__dict__["status_code"]
     cols = columns.Columns(NameRedactor())
     listener = cols.listener(set(), False, False, native=True)
     python = cols.listener(set(), False, False, native=False)
@@ -231,18 +231,28 @@ def test_fasthttp_s_status_code_is_computed_without_its_python_frame():
 
     fire(listener, _fast(FastResponse, _Parser(201)))
     fire(listener, _fast(FastResponse, None))
-    assert called == []
-    fire(python, _fast(FastResponse, _Parser(202)))  # the profile does see the property's frame
-    assert called == ["status_code"]
+    fire(python, _fast(FastResponse, _Parser(202)))
+    assert called == ["status_code"] * 3
     rows = columns.build_batch(cols.take(), "w", "R").to_pylist()
     assert [r["status_code"] for r in rows] == [201, 0, 202]
 
 
-def test_a_status_code_property_that_reads_otherwise_is_not_taken_for_locust_s(monkeypatch):
-    monkeypatch.setattr(FastResponse, "status_code", property(lambda self: self._response.get_code() + 1))
-    assert columns.status_property() is None
-    monkeypatch.setattr(FastResponse, "status_code", property(columns._status_code))
-    assert columns.status_property() is FastResponse.__dict__["status_code"]
+_SOURCE = os.path.join(os.path.dirname(columns.__file__), "_rowpack.c")
+
+
+def test_the_c_listener_uses_only_cpython_s_public_c_api():
+    """No underscore-prefixed CPython name (``_PyType_Lookup``, ``_Py_...``): those change between releases."""
+    with open(_SOURCE) as f:
+        private = sorted(set(re.findall(r"\b_Py\w*", f.read())))
+    assert private == [], f"{_SOURCE} uses CPython's private API: {private}"
+
+
+def test_the_c_listener_reads_no_private_attribute():
+    """The attribute names it looks up (its interned strings) are public ones: no Locust internals."""
+    with open(_SOURCE) as f:
+        names = re.findall(r'INTERN\(\w+, "([^"]*)"\)', f.read())
+    assert "status_code" in names and "response" in names  # (the pattern still finds them)
+    assert [n for n in names if n.startswith("_")] == []
 
 
 def test_only_the_bench_s_build_times_the_listener(tmp_path):

@@ -8,6 +8,10 @@
  *   - a value that does not pack as struct.pack would pack it: ``slow`` (Columns.append_checked).
  * Built only where it can be (setup.py marks it optional); columns.py uses the Python listener when
  * this module is absent, or when LOADGATE_PURE_PYTHON is set.
+ *
+ * Only CPython's public C API (no underscore-prefixed function), and of Locust only what the request
+ * event passes and the public ``response.status_code``: a Locust or CPython release that changes their
+ * internals leaves this file as it is (tests/test_rowpack.py checks both).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -21,7 +25,7 @@
 
 static PyObject *s_request_type, *s_name, *s_response_time, *s_response_length, *s_response,
     *s_exception, *s_start_time, *s_status_code, *s_number, *s_first, *s_period, *s_late_ms,
-    *s_omitted, *s_period_ms, *s_wake, *s_tolerance, *s__response, *s_get_code;
+    *s_omitted, *s_period_ms, *s_wake, *s_tolerance;
 
 /* The keyword arguments the listener reads, in the order Locust passes them. */
 enum { K_TYPE, K_NAME, K_RT, K_LENGTH, K_RESPONSE, K_EXCEPTION, K_START, K_COUNT };
@@ -42,7 +46,6 @@ typedef struct {
     PyObject *slow;            /* Columns.append_checked(...) */
     PyObject *counts;          /* list [paced iterations, started late] */
     PyObject *fallback;        /* the Python listener */
-    PyObject *status_property; /* Locust's FastResponse.status_code property, read through (status_code_of), or None */
     int paced;
 } Listener;
 
@@ -145,28 +148,17 @@ static int read_kwargs(PyObject *kwargs, PyObject **vals) {
     return 0;
 }
 
-/* ``response.status_code`` (a new reference; NULL with an exception set). Where that attribute is Locust's
- * FastResponse.status_code property (columns.status_property checked its code) and nothing else can step in
- * (plain attribute lookup, ``_response`` no descriptor), what the property returns is computed here, without
- * its Python frame: ``self._response.get_code() if self._response is not None else 0``. */
-static PyObject *status_code_of(Listener *self, PyObject *response) {
-    PyTypeObject *type = Py_TYPE(response);
-    if (self->status_property != Py_None && type->tp_getattro == PyObject_GenericGetAttr
-        && _PyType_Lookup(type, s_status_code) == self->status_property) {
-        PyObject *slot = _PyType_Lookup(type, s__response);
-        if (slot == NULL || Py_TYPE(slot)->tp_descr_get == NULL) {
-            PyObject *inner = PyObject_GetAttr(response, s__response);
-            if (inner == NULL) return NULL;
-            if (inner == Py_None) {
-                Py_DECREF(inner);
-                return PyLong_FromLong(0);
-            }
-            PyObject *code = PyObject_CallMethodNoArgs(inner, s_get_code);
-            Py_DECREF(inner);
-            return code;
-        }
+/* ``getattr(response, "status_code", 0)``: a new reference, NULL with an exception set. Only the public
+ * attribute, as the Python listener reads it (FastHttpUser's is a property: its Python frame runs here too).
+ * None has no such attribute: 0, without raising and clearing the AttributeError. */
+static PyObject *status_code_of(PyObject *response) {
+    if (response == Py_None) return PyLong_FromLong(0);
+    PyObject *code = PyObject_GetAttr(response, s_status_code);
+    if (code == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        return PyLong_FromLong(0);
     }
-    return PyObject_GetAttr(response, s_status_code);
+    return code;
 }
 
 #define PUT(p, v) do { memcpy((p), &(v), sizeof(v)); (p) += sizeof(v); } while (0)
@@ -207,14 +199,8 @@ Listener_call(Listener *self, PyObject *args, PyObject *kwargs)
         goto done;
     }
 
-    /* code = getattr(response, "status_code", 0) */
-    code = status_code_of(self, response);
-    if (code == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) goto done;
-        PyErr_Clear();
-        code = PyLong_FromLong(0);
-        if (code == NULL) goto done;
-    }
+    code = status_code_of(response);
+    if (code == NULL) goto done;
 
     g = PyObject_CallNoArgs(self->getcurrent);
     if (g == NULL) goto done;
@@ -355,13 +341,12 @@ static int
 Listener_init(Listener *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"rows", "keys", "new_key", "exception_code", "users", "getcurrent", "by_greenlet",
-                             "state_of", "current", "slow", "counts", "fallback", "paced", "status_property", NULL};
-    PyObject *o[13];
-    o[12] = Py_None;
+                             "state_of", "current", "slow", "counts", "fallback", "paced", NULL};
+    PyObject *o[12];
     int paced;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOOOO!OOOO!Op|O", kwlist, &PyByteArray_Type, &o[0],
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOOOO!OOOO!Op", kwlist, &PyByteArray_Type, &o[0],
                                      &PyDict_Type, &o[1], &o[2], &o[3], &o[4], &o[5], &PyDict_Type, &o[6],
-                                     &o[7], &o[8], &o[9], &PyList_Type, &o[10], &o[11], &paced, &o[12]))
+                                     &o[7], &o[8], &o[9], &PyList_Type, &o[10], &o[11], &paced))
         return -1;
     if (o[8] != Py_None && !PyDict_Check(o[8])) {
         PyErr_SetString(PyExc_TypeError, "current must be a dict or None");
@@ -371,15 +356,14 @@ Listener_init(Listener *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "counts must be a list of two ints");
         return -1;
     }
-    if (o[12] != Py_None && !PyObject_TypeCheck(o[12], &PyProperty_Type)) {
-        PyErr_SetString(PyExc_TypeError, "status_property must be a property or None");
-        return -1;
-    }
-    PyObject **slots[13] = {&self->rows, &self->keys, &self->new_key, &self->exception_code, &self->users,
+    PyObject **slots[12] = {&self->rows, &self->keys, &self->new_key, &self->exception_code, &self->users,
                             &self->getcurrent, &self->by_greenlet, &self->state_of, &self->current, &self->slow,
-                            &self->counts, &self->fallback, &self->status_property};
-    for (int i = 0; i < 13; i++)
-        Py_XSETREF(*slots[i], Py_NewRef(o[i]));
+                            &self->counts, &self->fallback};
+    for (int i = 0; i < 12; i++) {  /* (__init__ may run again: drop what it held) */
+        PyObject *old = *slots[i];
+        *slots[i] = Py_NewRef(o[i]);
+        Py_XDECREF(old);
+    }
     self->paced = paced;
     return 0;
 }
@@ -390,7 +374,6 @@ Listener_traverse(Listener *self, visitproc visit, void *arg)
     Py_VISIT(self->rows); Py_VISIT(self->keys); Py_VISIT(self->new_key); Py_VISIT(self->exception_code);
     Py_VISIT(self->users); Py_VISIT(self->getcurrent); Py_VISIT(self->by_greenlet); Py_VISIT(self->state_of);
     Py_VISIT(self->current); Py_VISIT(self->slow); Py_VISIT(self->counts); Py_VISIT(self->fallback);
-    Py_VISIT(self->status_property);
     return 0;
 }
 
@@ -400,7 +383,6 @@ Listener_clear(Listener *self)
     Py_CLEAR(self->rows); Py_CLEAR(self->keys); Py_CLEAR(self->new_key); Py_CLEAR(self->exception_code);
     Py_CLEAR(self->users); Py_CLEAR(self->getcurrent); Py_CLEAR(self->by_greenlet); Py_CLEAR(self->state_of);
     Py_CLEAR(self->current); Py_CLEAR(self->slow); Py_CLEAR(self->counts); Py_CLEAR(self->fallback);
-    Py_CLEAR(self->status_property);
     return 0;
 }
 
@@ -451,7 +433,7 @@ PyInit__rowpack(void)
     INTERN(s_start_time, "start_time"); INTERN(s_status_code, "status_code"); INTERN(s_number, "number");
     INTERN(s_first, "first"); INTERN(s_period, "period"); INTERN(s_late_ms, "late_ms");
     INTERN(s_omitted, "omitted"); INTERN(s_period_ms, "period_ms"); INTERN(s_wake, "wake");
-    INTERN(s_tolerance, "tolerance"); INTERN(s__response, "_response"); INTERN(s_get_code, "get_code");
+    INTERN(s_tolerance, "tolerance");
 #undef INTERN
     if (PyType_Ready(&ListenerType) < 0) return NULL;
     PyObject *m = PyModule_Create(&rowpack_module);

@@ -126,8 +126,7 @@ class Columns:
         return NativeListener(rows=self.rows, keys=self.keys, new_key=self.new_key,
                               exception_code=self.exception_code, users=users, getcurrent=getcurrent,
                               by_greenlet=USERS, state_of=state_of_, current=_current if attributed else None,
-                              slow=self.append_checked, counts=COUNTS, fallback=python, paced=paced,
-                              status_property=status_property())
+                              slow=self.append_checked, counts=COUNTS, fallback=python, paced=paced)
 
     def _python_listener(self, users, attributed: bool, paced: bool):
         self.with_schedule(paced)

@@ -131,13 +131,6 @@ def test_the_traceback_of_a_stopped_call_leads_to_its_frame():
     assert local == {"start_time": 1.5, "method": "GET", "url": "http://h/x", "name": "/x"}
 
 
-def test_fasthttp_s_status_code_reads_its_private__response_slot():
-    fasthttp = pytest.importorskip("locust.contrib.fasthttp")
-    assert compat.status_property() is fasthttp.FastResponse.__dict__["status_code"], _why(
-        "locust.contrib.fasthttp.FastResponse.status_code (self._response.get_code())",
-        "C listener's fast status code (it falls back to the property: slower, same rows)")
-
-
 def test_the_user_count_is_the_size_of_the_runner_s_user_greenlet_set():
     from locust import User, constant
     from locust.env import Environment

@@ -1,5 +1,5 @@
 /* The recorder's request listener in C: the same packed row as Columns.listener's Python closure
- * (loadgate/run/columns.py), without a Python frame per request.
+ * (loadgate/plugin/columns.py), without a Python frame per request.
  *
  * Locust fires ``handler(**kwargs)``; a type with only tp_call receives Locust's dict as it is, so
  * the fast path allocates nothing but what the Python listener's helpers allocate. Anything unusual
@@ -407,7 +407,7 @@ static PyGetSetDef Listener_getset[] = {
 
 static PyTypeObject ListenerType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "loadgate.run._rowpack.Listener",
+    .tp_name = "loadgate.plugin._rowpack.Listener",
     .tp_doc = "Locust's request listener: one packed row per request into a bytearray (see columns.py).",
     .tp_basicsize = sizeof(Listener),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,

@@ -17,7 +17,7 @@ from greenlet import getcurrent
 from loadgate.data.arrowbuf import string_array
 from loadgate.data.samples import STREAM_SCHEMA
 from loadgate.plugin.attribution import REQ_TEXTS
-from loadgate.plugin.compat import _status_code, status_property, user_greenlet_set  # noqa: F401 (_status_code: tests)
+from loadgate.plugin.compat import user_greenlet_set
 from loadgate.plugin.attribution import current as _current
 from loadgate.pacing import COUNTS, NOBODY, USERS, UserState
 from loadgate.pacing import state_of as state_of_

@@ -120,34 +120,6 @@ def interrupted_call(exc: BaseException, codes: frozenset) -> tuple[list, dict |
     return frames, (None if call is None else call.f_locals)
 
 
-# --- FastHttpUser's response --------------------------------------------------------------------------
-
-
-def _status_code(self):
-    """x"""  # (a docstring, as Locust's has: the constants' indices in the bytecode then match)
-    return self._response.get_code() if self._response is not None else 0
-
-
-def status_property() -> property | None:
-    """FastHttpUser's ``FastResponse.status_code`` property when its code is :func:`_status_code`'s (it reads
-    the private ``_response`` slot), else None.
-
-    The C listener then computes it without its Python frame (~0.1 µs of the ~0.5 µs a request costs it).
-    A Locust whose property reads the code differently gets None here, and the listener reads the
-    attribute as any other."""
-    try:
-        from locust.contrib.fasthttp import FastResponse  # noqa: PLC0415 - locust's own import already did
-    except ImportError:  # pragma: no cover - Locust without geventhttpclient
-        return None
-    prop = FastResponse.__dict__.get("status_code")
-    code, ours = getattr(getattr(prop, "fget", None), "__code__", None), _status_code.__code__
-    if not isinstance(prop, property) or code is None:
-        return None
-    same = (code.co_code == ours.co_code and code.co_names == ours.co_names and code.co_consts[1:] == ours.co_consts[1:]
-            and code.co_argcount == 1 and code.co_varnames[:1] == ours.co_varnames[:1])
-    return prop if same else None
-
-
 # --- the runner's users -------------------------------------------------------------------------------
 
 

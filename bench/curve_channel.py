@@ -1,4 +1,4 @@
-"""CURVE on the master/worker channel (issue 19): what authentication and encryption cost the master's ingest.
+"""CURVE on the master/worker channel: what authentication and encryption cost the master's ingest.
 
     python bench/curve_channel.py [--workers 2] [--users-per-worker 2] [--rate 150000] [--duration 10]
 

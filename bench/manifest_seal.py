@@ -1,4 +1,4 @@
-"""What sealing a run directory costs, against the analysis of the same samples (issue 19).
+"""What sealing a run directory costs, against the analysis of the same samples.
 
     python bench/manifest_seal.py [--samples 10M] [--reps 3] [--dir /tmp/loadgate-bench]
 

@@ -1,4 +1,4 @@
-"""analysis: the bounded-memory path over a Parquet file is as exact as the in-memory one (CONTRACT §16).
+"""analysis: the bounded-memory path over a Parquet file is as exact as the in-memory one.
 
 The same property as ``test_analysis``: every percentile and every per-second bucket equals
 ``numpy.percentile`` on the same rows, now through ``summarize`` of a Parquet file, with tiny row groups (many

@@ -27,7 +27,7 @@ COMPOSE_SCHEMA = ROOT / "tests" / "data" / "compose-spec.json"
 K8S_VERSION = "1.30.0"
 NOT_IN_KUSTOMIZATION = {"report-reader.yaml"}   # applied by hand after the Job, to copy reports out
 REQ_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
-# Flags of issue 5 that the manifests use; the CLI parser must know them for the command checks.
+# Flags of distributed runs that the manifests use; the CLI parser must know them for the command checks.
 NEEDED_FLAGS = {"run": {"--expect-workers", "--master-bind", "--worker-wait"}, "worker": {"--master", "--scenarios"}}
 
 
@@ -93,7 +93,7 @@ def cli_parser() -> argparse.ArgumentParser:
     missing = [f"loadgate {cmd} {flag}" for cmd, flags in NEEDED_FLAGS.items() for flag in sorted(flags)
                if cmd not in subs or flag not in subs[cmd]._option_string_actions]
     if missing:
-        pytest.skip(f"the CLI has no {', '.join(missing)} yet (issue 5, in progress)")
+        pytest.skip(f"the CLI has no {', '.join(missing)} yet")
     return parser
 
 

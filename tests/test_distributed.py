@@ -149,7 +149,7 @@ def test_allow_worker_loss_gates_on_the_rest(tmp_path):
     assert sum(1 for w in run["worker_counts"].values() if w["lost"]) == 1
 
 
-# --- authenticated workers (CONTRACT §15): CURVE with a shared key, every socket on 127.0.0.1 -----------
+# --- authenticated workers: CURVE with a shared key, every socket on 127.0.0.1 -----------
 
 KEY = "0123456789abcdef" * 4
 

@@ -1,4 +1,4 @@
-"""Evidence that holds (CONTRACT §15): run.json's manifest, ``loadgate verify``, Ed25519 signatures, the audit log.
+"""Evidence that holds: run.json's manifest, ``loadgate verify``, Ed25519 signatures, the audit log.
 
 One real, signed run against the embedded demo target; every tampering test works on a copy of it.
 """

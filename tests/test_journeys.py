@@ -1,6 +1,6 @@
-"""``load.select: journeys`` and the trap warning (CONTRACT §13), with real Locust against a real WSGI shop.
+"""``load.select: journeys`` and the trap warning, with real Locust against a real WSGI shop.
 
-The scenario is issue #16's: a login in on_start, a Browse TaskSet left by an untagged ``leave`` task
+The scenario is a typical shop journey: a login in on_start, a Browse TaskSet left by an untagged ``leave`` task
 calling ``self.interrupt()``, a Checkout SequentialTaskSet tagged as a whole, untagged navigation to
 the home page. The shop (werkzeug, on 127.0.0.1) counts every request it answers.
 """

@@ -1,7 +1,7 @@
 """report: the charts and error table of a Parquet file, streamed, equal those of the table in memory.
 
 A soak run's report must not load its hundreds of millions of samples: ``load_samples`` hands a
-Parquet file on as its path, and ``series``, ``curves`` and ``errors`` stream it (CONTRACT §16).
+Parquet file on as its path, and ``series``, ``curves`` and ``errors`` stream it.
 """
 from __future__ import annotations
 

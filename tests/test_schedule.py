@@ -149,7 +149,7 @@ def _paced_run(seed: int, users: int, iterations: int, unpaced: int) -> pa.Table
 @pytest.mark.parametrize("seed, rows_per_group, cut", [(1, 7, "none"), (2, 64, "inside"), (3, 1 << 20, "inside"),
                                                        (4, 3, "none")])
 def test_a_paced_file_gives_the_in_memory_answer_one_row_group_at_a_time(tmp_path, seed, rows_per_group, cut):
-    # CONTRACT §16: a paced soak run is analysed in bounded memory; the answer is the in-memory one
+    # a paced soak run is analysed in bounded memory; the answer is the in-memory one
     from test_analysis_stream import without_means, write
 
     table = _paced_run(seed, users=6, iterations=40, unpaced=50)

@@ -1,4 +1,4 @@
-"""``loadgate run --ui`` (CONTRACT §13): Locust's real web UI on 127.0.0.1, one run directory per test.
+"""``loadgate run --ui``: Locust's real web UI on 127.0.0.1, one run directory per test.
 
 Tests are started and stopped with the HTTP calls the UI's own Start and Stop buttons make
 (``POST /swarm``, ``POST /stop``) against a real WSGI shop on loopback that counts what it served;

@@ -82,7 +82,7 @@ class Threshold:
         return metric_kind(self.metric).replace("time", "ms")
 
 
-SELECT_MODES = ("tasks", "journeys")  # load.select (CONTRACT §13): tagged tasks only, or whole User classes
+SELECT_MODES = ("tasks", "journeys")  # load.select: tagged tasks only, or whole User classes
 
 
 @dataclass(frozen=True)

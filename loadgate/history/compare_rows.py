@@ -1,5 +1,5 @@
 """Two runs' samples for a comparison, read in bounded memory: per scope the counts, and only the order
-statistics of its response times that the comparison reads (CONTRACT section 16: a soak run compared with
+statistics of its response times that the comparison reads (a soak run is compared with
 another on the machine that ran it).
 
 The bootstrap of a percentile reads order statistics at ranks drawn from Beta distributions, and those
@@ -49,7 +49,7 @@ _COUNTED = ["timestamp", "request_type", "name", "requirement", "response_time_m
 
 def compare_runs(baseline_dir: str, candidate_dir: str, *, tolerance_latency: float = TOLERANCE_LATENCY,
                  tolerance_errors: float = TOLERANCE_ERRORS) -> dict:
-    """Compare two run directories: the ``loadgate.compare/1`` document (CONTRACT section 9)."""
+    """Compare two run directories: the ``loadgate.compare/1`` document."""
     base, cand = load_pair(baseline_dir, candidate_dir)
     if not base.groups.keys() & cand.groups.keys():
         raise ConfigError(f"{baseline_dir} and {candidate_dir} have no request or requirement in common "

@@ -102,7 +102,7 @@ def attribute_tasks(holder, run_reqs: list[str], journeys: bool = False) -> None
     """Wrap every task under ``holder`` (and a tagged TaskSet's on_start/on_stop) with its requirement IDs.
 
     With ``journeys`` the untagged tasks (and untagged TaskSets' on_start/on_stop) are wrapped too, with
-    the empty requirement: background load, recorded but not gated (CONTRACT §13).
+    the empty requirement: background load, recorded but not gated.
     """
     replaced: dict[Any, list] = {}
     for owner, i, task, reqs, nested in list(_task_requirements(holder, run_reqs)):

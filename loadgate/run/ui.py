@@ -161,7 +161,7 @@ def _on_event(ev: dict, tests: dict, opts: RunOptions, thresholds: Mapping[str, 
     if reason.startswith("interrupted") or reason.startswith("Locust ended"):
         test.rec.interrupted = reason
     collect(test.rec, test.opts)
-    # CONTRACT §13: a UI test's window is [start + warmup, stop]; the user, not a plan, decides the load
+    # a UI test's window is [start + warmup, stop]; the user, not a plan, decides the load
     test.rec.meta["spawning_complete"], test.rec.meta["ramp_up_done"] = test.rec.meta.get("ramp_up_done"), None
     test.rec.meta["duration"] = max(0.0, (test.rec.meta.get("end") or 0) - (test.rec.meta.get("start") or 0))
     rundir.write_json(os.path.join(run_dir, rundir.RUN), test.rec.meta)

@@ -1,4 +1,4 @@
-"""TaskSets that ``select: tasks`` would turn into traps (CONTRACT §13).
+"""TaskSets that ``select: tasks`` would turn into traps.
 
 Locust's tag filter keeps a TaskSet when some of its tasks carry a selected tag, but drops its
 untagged tasks. When the task that calls ``self.interrupt()`` is among those dropped, a user that

@@ -1,6 +1,6 @@
 """Resource thresholds' values: their series over the analysis window, from Prometheus or local samples.
 
-Evidence rules (CONTRACT §11): fewer than half of the expected points (scrape gaps), an unreachable
+Evidence rules: fewer than half of the expected points (scrape gaps), an unreachable
 Prometheus or a query without series make a value missing, with the reason; several series without
 ``aggregate_series`` is a ConfigError naming the threshold's file:line.
 """

@@ -1,4 +1,4 @@
-"""A shop journey written the way Locust users write them (issue #16): a login in on_start, a Browse
+"""A shop journey written the way Locust users write them: a login in on_start, a Browse
 TaskSet left by an untagged ``leave`` task calling ``self.interrupt()``, a Checkout SequentialTaskSet
 tagged as a whole, and untagged navigation to the home page."""
 import random

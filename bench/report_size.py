@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from loadgate import rundir  # noqa: E402
+from loadgate.data import rundir  # noqa: E402
 from loadgate.data.samples import _PARQUET_OPTIONS, ROW_GROUP_ROWS, SCHEMA  # noqa: E402
 
 REQ = "REQ-BENCH-001"

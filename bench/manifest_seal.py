@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             times["first seal"].append(timed(seal))   # no manifest yet: every file hashed once
             times["re-seal"].append(timed(seal))      # old manifest compared, samples hashed once, reused twice
             result = []
-            times["verify"].append(timed(lambda: result.append(verify(run_dir))))
+            times["verify"].append(timed(lambda out=result: out.append(verify(run_dir))))
             assert not result[0].problems, result[0].problems
         size = os.path.getsize(source)
         base = statistics.median(times["analysis"])

@@ -10,7 +10,6 @@ import shutil
 import sys
 
 import pandas as pd
-import pytest
 
 from conftest import E2E, load, run_cli, run_dir_of
 

@@ -235,7 +235,7 @@ def test_a_real_run_with_source_local(local_run):
     assert df["timestamp"].min() <= run["ramp_up_done"] + 1.0 and df["timestamp"].max() >= run["end"] - 1.5
 
 
-def test_the_report_draws_the_resources_with_their_levels(local_run, chromium, tmp_path):
+def test_the_report_draws_the_resources_with_their_levels(local_run, chromium, tmp_path):  # noqa: F811 - the fixture
     _res, run_dir = local_run
     data = chart_json((run_dir / "report.html").read_text(encoding="utf-8"))
     assert [r["metric"] for r in data["resources"]][:2] == ["cpu", "memory"]

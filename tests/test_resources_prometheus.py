@@ -157,10 +157,10 @@ def test_check_reports_a_bad_query_before_a_run(prom, tmp_path):
 
 
 def test_abort_on_fail_with_a_prometheus_alert_stops_the_run(prom, tmp_path):
-    (tmp_path / "REQ-T-PASS.yaml").write_text(textwrap.dedent(f"""\
+    (tmp_path / "REQ-T-PASS.yaml").write_text(textwrap.dedent("""\
         requirement: REQ-T-PASS
         load:
-          resources: {{source: prometheus, prometheus: "http://127.0.0.1:1"}}   # --prometheus overrides it
+          resources: {source: prometheus, prometheus: "http://127.0.0.1:1"}   # --prometheus overrides it
         thresholds:
           - metric: memory
             alert: ">1%"

@@ -123,7 +123,7 @@ def test_every_source_holds_the_same_rows_and_gives_the_same_summary(tmp_path, n
     if n:
         assert_same_as_numpy(base, ts, rt, name, value, ok, req, window or Window(float(ts.min()), float(ts.max())),
                              DEFAULT_PERCENTILES, users)
-    for label, source in [*sources.items(), ("pandas", table.to_pandas())]:
+    for _label, source in [*sources.items(), ("pandas", table.to_pandas())]:
         summaries_agree(summarize(source, window), base)
 
 

@@ -48,7 +48,7 @@ COLUMNS = ("timestamp", "response_time_ms", "user", "worker", "period_ms", "requ
 Batches = Callable[[], Iterable[pa.RecordBatch]]  # a fresh pass over the samples each call
 
 
-def find_stalls(batches: Batches, window: Window, summary: dict) -> tuple[list[dict], Counter, list[dict]]:
+def find_stalls(batches: Batches, window: Window, summary: dict) -> tuple[list[dict], Counter, list[dict]]:  # noqa: C901 - one pass over the batches; split would re-read them
     """The stalls in ``window`` seen by unpaced requests, the requests they hide per scope, and the users
     stuck alone (:func:`_stuck`).
 

@@ -192,7 +192,7 @@ class Verification:
     audit: tuple[dict, ...] = field(default=())
 
 
-def verify(run_dir: str, public_key=None) -> Verification:
+def verify(run_dir: str, public_key=None) -> Verification:  # noqa: C901 - one check per manifest problem, each reported
     """Recompute the manifest of ``run_dir``; ConfigError when it is not a run directory."""
     path = os.path.join(run_dir, rundir.RUN)
     if not os.path.isdir(run_dir) or not os.path.isfile(path):

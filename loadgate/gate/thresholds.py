@@ -145,7 +145,7 @@ def _parse_metric(f: FileErrors, raw: Any, line: int, where: str) -> str:
     raise f.error(line, where, f"unknown metric {quote(raw)}{did}", _METRIC_FORMS)
 
 
-def _parse_item(f: FileErrors, item: Any, line: int, index: int, requirement: str,
+def _parse_item(f: FileErrors, item: Any, line: int, index: int, requirement: str,  # noqa: C901 - one validation branch per threshold key
                 settings: resources.ResourceSettings | None = None) -> Threshold:
     where = f"thresholds[{index}]"
     if not isinstance(item, LineMap):
@@ -245,7 +245,7 @@ def _parse_abort(f: FileErrors, item: LineMap, line: int, where: str, alert: Con
     return on, durations["abort_after"], durations["abort_window"]
 
 
-def _parse_load(f: FileErrors, load: Any, line: int) -> LoadDefaults:
+def _parse_load(f: FileErrors, load: Any, line: int) -> LoadDefaults:  # noqa: C901, PLR0912 - one validation branch per load key
     if load is None:
         return LoadDefaults()
     if not isinstance(load, LineMap):

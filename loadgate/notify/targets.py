@@ -165,7 +165,7 @@ def _label_of_spec(text: str) -> str:
     if rest.startswith(("http://", "https://")):
         return (text.strip()[: m.end()] if m else "") + url_label(rest)
     if "/" in rest or "?" in rest:  # a URL without its scheme still carries its secret path
-        return text.strip()[: len(text.strip()) - len(rest)] + re.split(r"[/?]", rest, 1)[0] + "/" + REDACTED
+        return text.strip()[: len(text.strip()) - len(rest)] + re.split(r"[/?]", rest, maxsplit=1)[0] + "/" + REDACTED
     return text
 
 

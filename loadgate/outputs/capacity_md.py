@@ -53,7 +53,7 @@ def current_state(plan: Mapping) -> list[str]:
     if cap.get("throughput_at_max") is not None:
         out.append(f"- Throughput at capacity: {_n(cap['throughput_at_max'], 1)} req/s {_run(rid)}")
     knee = cap.get("knee")
-    out.append(f"- Knee (throughput stops growing): " + (f"≈ {_n(knee['users'])} users, {_n(knee['throughput'], 1)} "
+    out.append("- Knee (throughput stops growing): " + (f"≈ {_n(knee['users'])} users, {_n(knee['throughput'], 1)} "
                                                           f"req/s {_run(rid)}" if knee else f"not reached {_run(rid)}"))
     h = plan.get("headroom")
     if h:

@@ -93,7 +93,7 @@ def test_a_disk_filling_up_mid_run_states_the_exact_loss_and_regates_over_a_sane
     run = load(run_dir, "run.json")
     assert (run["samples"], run["locust_requests"], run["samples_lost"]) == (kept, counted, lost)
     assert run["end"] is not None and "No space left on device" in run["write_error"]
-    assert any(p.startswith(f"disk full: cannot write samples.arrows") and f"{lost} of the {counted}" in p
+    assert any(p.startswith("disk full: cannot write samples.arrows") and f"{lost} of the {counted}" in p
                for p in run["problems"])
     # nothing sealed as intact, and no file claims a verdict
     assert "manifest" not in run and not (run_dir / "verdict.json").exists()

@@ -8,7 +8,6 @@ never fail); every request Locust counted is a sample; verdict.json and junit.xm
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

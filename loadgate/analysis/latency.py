@@ -1,5 +1,6 @@
 """Response times as order-preserving integer keys, bucketed for the histogram selection."""
 from __future__ import annotations
+from typing import Any
 
 from collections.abc import Callable
 
@@ -14,7 +15,7 @@ class Latency:
     Rows without a response time (NaN) are left out; ``take`` drops the same rows from other arrays.
     """
 
-    def __init__(self, parts: list[np.ndarray], mapper: Callable = map) -> None:
+    def __init__(self, parts: list[np.ndarray], mapper: Callable[..., Any] = map) -> None:
         """``mapper``: ``map``, or a thread pool's, to handle the parts side by side."""
         self.rows = list(mapper(lambda v: None if not np.isnan(v.min(initial=0.0)) else np.flatnonzero(~np.isnan(v)),
                                 parts))

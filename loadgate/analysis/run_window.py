@@ -1,5 +1,6 @@
 """The summary of a run directory: its samples over its analysis window [ramp-up done + warmup, end]."""
 from __future__ import annotations
+from typing import Any
 
 import os
 from collections.abc import Iterable
@@ -14,15 +15,15 @@ from loadgate.data.table_source import TableSource
 from loadgate.data.samples import SCHEMA
 
 
-def run_window(run: dict) -> Window:
+def run_window(run: dict[str, Any]) -> Window:
     """The analysis window of a run: [ramp-up done + warmup, end of run]."""
     start = run.get("ramp_up_done") or run.get("start") or 0.0
     end = run.get("end") or start
     return Window(start + (run.get("warmup") or 0.0), end)
 
 
-def summarize_run(run_dir: str, run: dict, percentiles: Iterable[float] = (), *,
-                  series: bool = True) -> tuple[dict, list[str]]:
+def summarize_run(run_dir: str, run: dict[str, Any], percentiles: Iterable[float] = (), *,
+                  series: bool = True) -> tuple[dict[str, Any], list[str]]:
     """The summary of a run directory's samples over its window (not written), and problems found;
     with the latency from the schedule and the stalls (:mod:`loadgate.analysis.schedule`).
 
@@ -44,7 +45,7 @@ def summarize_run(run_dir: str, run: dict, percentiles: Iterable[float] = (), *,
     return summary, [*problems, *_stuck(summary)]
 
 
-def _stuck(summary: dict) -> list[str]:
+def _stuck(summary: dict[str, Any]) -> list[str]:
     """Users stuck alone on one unanswered request: a problem of the run (its samples miss their requests)."""
     line = stuck_problem(summary.get("stuck_users") or [])
     return [line] if line else []

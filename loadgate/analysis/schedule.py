@@ -48,9 +48,9 @@ BUNCHED_FLOOR = 0.2      # bunched: the busiest tenth holds more than this (twic
 BUNCHED_ODDS = 0.001     # than this share of draws of as many users at random phases ever put there
 
 
-def with_schedule(summary: dict, samples: SampleSource | Any, window: Window | None, *,
+def with_schedule(summary: dict[str, Any], samples: SampleSource | Any, window: Window | None, *,
                   requirements: Sequence[str] | None = None, percentiles: Iterable[float] = (),
-                  series: bool = True) -> dict:
+                  series: bool = True) -> dict[str, Any]:
     """``summary`` (of ``samples`` over ``window``) with the schedule keys and the stalls added, in place.
 
     ``samples``: anything :func:`~loadgate.data.sample_source.open_samples` opens. Bounded memory for a
@@ -74,7 +74,7 @@ def with_schedule(summary: dict, samples: SampleSource | Any, window: Window | N
     return _completed(summary, intended, counts, source_batches(source), window, series)
 
 
-def _window_and_percentiles(summary: dict, window: Window | None, percentiles: Iterable[float]):
+def _window_and_percentiles(summary: dict[str, Any], window: Window | None, percentiles: Iterable[float]):
     """The summary's window when none is given, and the percentiles it holds plus those asked for."""
     window = Window(summary["window"]["start"], summary["window"]["end"]) if window is None else window
     qs = sorted({float(k[1:]) for k in summary["overall"]["response_time_ms"] if k.startswith("p")}
@@ -82,7 +82,7 @@ def _window_and_percentiles(summary: dict, window: Window | None, percentiles: I
     return window, qs
 
 
-def _no_counts() -> dict:
+def _no_counts() -> dict[str, Any]:
     return {"paced": Counter(), "started": Counter(), "late": Counter(), "phases": {}, "users": Counter()}
 
 
@@ -91,7 +91,7 @@ def _columns(table: pa.Table) -> dict[str, np.ndarray]:
             for name in ("timestamp", "response_time_ms", "intended_ms", "omitted", "period_ms")}
 
 
-def _counts(table: pa.Table, cols: dict[str, np.ndarray], window: Window) -> dict:
+def _counts(table: pa.Table, cols: dict[str, np.ndarray], window: Window) -> dict[str, Any]:
     """Per scope: paced requests, iterations started, started late, their phases, users on schedule."""
     ts = cols["timestamp"]
     inside = (ts >= window.start) & (ts <= window.end)
@@ -106,7 +106,7 @@ def _counts(table: pa.Table, cols: dict[str, np.ndarray], window: Window) -> dic
     return counts
 
 
-def _merged(into: dict, part: dict) -> None:
+def _merged(into: dict[str, Any], part: dict[str, Any]) -> None:
     """Add one row group's :func:`_counts` to the file's."""
     for name in ("paced", "started", "late", "users"):
         into[name].update(part[name])  # (Counter.update adds, floats too)
@@ -114,7 +114,7 @@ def _merged(into: dict, part: dict) -> None:
         into["phases"][key] = into["phases"].get(key, 0) + histogram
 
 
-def _intended_parts(source: SampleSource, window: Window, counts: dict) -> Iterator[pa.Table]:
+def _intended_parts(source: SampleSource, window: Window, counts: dict[str, Any]) -> Iterator[pa.Table]:
     """Per row group of ``source``, its intended-latency rows (time-sorted); ``counts`` are added to."""
     for i in range(source.count):
         table = source.read(i, [*COLUMNS, *SCHEDULE_COLUMNS])
@@ -125,7 +125,7 @@ def _intended_parts(source: SampleSource, window: Window, counts: dict) -> Itera
 
 
 def _intended_in_memory(source: SampleSource, window: Window, requirements: Sequence[str] | None,
-                        qs: Sequence[float], series: bool) -> tuple[dict, dict | None]:
+                        qs: Sequence[float], series: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The counts and the intended summary, the intended rows held in memory."""
     counts = _no_counts()
     parts = list(_intended_parts(source, window, counts))
@@ -136,7 +136,7 @@ def _intended_in_memory(source: SampleSource, window: Window, requirements: Sequ
 
 
 def _intended_of_file(source: SampleSource, window: Window, requirements: Sequence[str] | None,
-                      qs: Sequence[float], series: bool) -> tuple[dict, dict | None]:
+                      qs: Sequence[float], series: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The counts and the intended summary of a source on disk, one row group in memory at a time."""
     counts = _no_counts()
     folder = os.path.dirname(os.path.abspath(source.path))
@@ -160,8 +160,8 @@ def _intended_of_file(source: SampleSource, window: Window, requirements: Sequen
     return counts, intended
 
 
-def _completed(summary: dict, intended: dict | None, counts: dict, batches, window: Window,
-               series: bool) -> dict:
+def _completed(summary: dict[str, Any], intended: dict[str, Any] | None, counts: dict[str, Any], batches, window: Window,
+               series: bool) -> dict[str, Any]:
     """``summary`` with every scope's schedule keys, the intended series and the stalls."""
     for key, stats, istats in _scopes(summary, intended):
         _add(stats, istats, key, counts)
@@ -211,7 +211,7 @@ def _intended_table(table: pa.Table, cols: dict[str, np.ndarray]) -> pa.Table:
     return pa.concat_tables([real, synthetic.cast(real.schema)])
 
 
-def _scopes(summary: dict, intended: dict | None):
+def _scopes(summary: dict[str, Any], intended: dict[str, Any] | None):
     """(scope key, its STATS in ``summary``, its STATS in ``intended`` or None) for every scope."""
     yield ("overall",), summary["overall"], intended["overall"] if intended else None
     for rid, stats in summary["requirements"].items():
@@ -223,7 +223,7 @@ def _scopes(summary: dict, intended: dict | None):
 
 
 def _phases(table: pa.Table, first: np.ndarray, ts: np.ndarray, period_ms: np.ndarray,
-            start: float) -> dict[tuple, np.ndarray]:
+            start: float) -> dict[tuple[Any, ...], np.ndarray]:
     """Per scope, the iteration starts in each twentieth of their period (each user's own period,
     counted from the window's start): even when users are spread over their period, piled up in one
     place when they fire in lockstep (Locust spawns users in batches once a second, and a stall that
@@ -255,7 +255,7 @@ def bunched_above(users: int) -> float:
     return max(BUNCHED_FLOOR, float(np.quantile(shares, 1 - BUNCHED_ODDS)))
 
 
-def _add(stats: dict, istats: dict | None, key: tuple, counts: dict[str, Counter]) -> None:
+def _add(stats: dict[str, Any], istats: dict[str, Any] | None, key: tuple[Any, ...], counts: dict[str, Counter[Any]]) -> None:
     paced, started, late = (counts[c][key] for c in ("paced", "started", "late"))
     share = busiest_tenth(counts["phases"].get(key))
     stats["arrivals_busiest_tenth"] = share
@@ -271,7 +271,7 @@ def _add(stats: dict, istats: dict | None, key: tuple, counts: dict[str, Counter
     stats["intended_response_time_ci95_ms"] = istats["response_time_ci95_ms"] if has else None
 
 
-def _add_series(raw: dict, intended: dict) -> None:
+def _add_series(raw: dict[str, Any], intended: dict[str, Any]) -> None:
     """Per second: the intended percentiles beside the raw ones, and the omitted slots."""
     for k in _SERIES_KEYS:
         raw[f"intended_{k}"] = intended[k]

@@ -1,5 +1,6 @@
 """Counts per scope — overall, per requirement, per request and requirement — as the summary groups rows."""
 from __future__ import annotations
+from typing import Any
 
 from collections import Counter
 
@@ -9,11 +10,11 @@ import pyarrow as pa
 from loadgate.analysis.labels import split_ids
 
 
-def scope_counts(table: pa.Table, mask: np.ndarray, weights: np.ndarray | None = None) -> Counter:
+def scope_counts(table: pa.Table, mask: np.ndarray, weights: np.ndarray | None = None) -> Counter[Any]:
     """Rows of ``mask`` (or the sum of their ``weights``) per scope key: ``("overall",)``,
     ``("requirement", id)``, ``("request", type, name, id or None)``; a row names every requirement of
     its comma-joined label, as in :func:`loadgate.analysis.summary.summarize`."""
-    out: Counter = Counter()
+    out: Counter[Any] = Counter()
     if not mask.any():
         return out
     picked = _picked(table, mask)
@@ -39,7 +40,7 @@ def _picked(table: pa.Table, mask: np.ndarray) -> pa.Table:
                      ("request_type", "name", "requirement")}).unify_dictionaries()
 
 
-def _keys(request_type: str | None, name: str | None, label: str | None) -> list[tuple]:
+def _keys(request_type: str | None, name: str | None, label: str | None) -> list[tuple[Any, ...]]:
     """The scope keys a row counts in: overall, each requirement of its label, and its request per
     requirement (or with None when it has none)."""
     ids = split_ids(label)
@@ -54,10 +55,10 @@ def _labels(table: pa.Table, name: str) -> pa.ChunkedArray:
     return table.column(name)
 
 
-def scope_histograms(table: pa.Table, mask: np.ndarray, bins: np.ndarray, size: int) -> dict[tuple, np.ndarray]:
+def scope_histograms(table: pa.Table, mask: np.ndarray, bins: np.ndarray, size: int) -> dict[tuple[Any, ...], np.ndarray]:
     """Per scope key (as :func:`scope_counts`), how many rows of ``mask`` fall in each of ``size`` bins
     (``bins``: each row's bin, 0..size-1)."""
-    out: dict[tuple, np.ndarray] = {}
+    out: dict[tuple[Any, ...], np.ndarray] = {}
     if not mask.any():
         return out
     picked = _picked(table, mask).append_column("bin", pa.array(np.asarray(bins, np.int64)[mask]))

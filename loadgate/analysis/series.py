@@ -1,5 +1,6 @@
 """The per-second series over the window: overall and per requirement."""
 from __future__ import annotations
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +13,7 @@ SERIES_PERCENTILES = (50.0, 95.0, 99.0)
 
 def series(lat: Latency, bases: list[np.ndarray], failed: list[np.ndarray], users: list[np.ndarray],
            ids_of: list[tuple[str, ...]], slot_of: dict[str, int], window: Window, n_sec: int, first: int = 0
-           ) -> tuple[dict, list[dict]]:
+           ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Per-second series over the window: overall, and per requirement of the section.
 
     Per chunk of rows: ``bases`` their (requirement label, second) slot, ``failed`` the positions of
@@ -33,7 +34,7 @@ def series(lat: Latency, bases: list[np.ndarray], failed: list[np.ndarray], user
     t = [window.start + i for i in range(first, first + n_sec)]
     width = [min(1.0, window.end - s) for s in t]  # the last second may be cut short by the window
 
-    def one(slot: int) -> dict:
+    def one(slot: int) -> dict[str, Any]:
         part = slice(slot * n_sec, (slot + 1) * n_sec)
         requests, has = g["n"][part].tolist(), has_rt[part].tolist()
         return {"t": t, "requests": requests, "failures": g["fails"][part].tolist(),
@@ -61,7 +62,7 @@ def _peak_into(peak: np.ndarray, slot: np.ndarray, users: np.ndarray) -> None:
     np.maximum.at(peak, slot[starts], users[starts])
 
 
-def empty_series(window: Window, first: int, n_sec: int) -> dict:
+def empty_series(window: Window, first: int, n_sec: int) -> dict[str, Any]:
     """The series of seconds ``first .. first + n_sec - 1`` of the window without a request in them."""
     t = [window.start + i for i in range(first, first + n_sec)]
     nothing = [None] * n_sec
@@ -69,6 +70,6 @@ def empty_series(window: Window, first: int, n_sec: int) -> dict:
             **{pkey(q): nothing for q in SERIES_PERCENTILES}, "users": nothing}
 
 
-def joined(parts: list[dict]) -> dict:
+def joined(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """One series of consecutive blocks of seconds."""
     return {k: [v for p in parts for v in p[k]] for k in parts[0]}

@@ -24,6 +24,7 @@ when those requests crowd into a stretch does a second pass read the blocked use
 and only those within :data:`NEAR_SECONDS` of a stretch (a soak run's hours are not read in).
 """
 from __future__ import annotations
+from typing import Any
 
 import datetime as dt
 import math
@@ -48,7 +49,7 @@ COLUMNS = ("timestamp", "response_time_ms", "user", "worker", "period_ms", "requ
 Batches = Callable[[], Iterable[pa.RecordBatch]]  # a fresh pass over the samples each call
 
 
-def find_stalls(batches: Batches, window: Window, summary: dict) -> tuple[list[dict], Counter, list[dict]]:  # noqa: C901 - one pass over the batches; split would re-read them
+def find_stalls(batches: Batches, window: Window, summary: dict[str, Any]) -> tuple[list[dict[str, Any]], Counter[Any], list[dict[str, Any]]]:  # noqa: C901 - one pass over the batches; split would re-read them
     """The stalls in ``window`` seen by unpaced requests, the requests they hide per scope, and the users
     stuck alone (:func:`_stuck`).
 
@@ -114,7 +115,7 @@ def find_stalls(batches: Batches, window: Window, summary: dict) -> tuple[list[d
 
 
 def _stuck(starts: np.ndarray, ends: np.ndarray, who: np.ndarray, code: np.ndarray, alone: np.ndarray,
-           names: list[tuple[str, str, str]], workers: dict[str, int], window: Window) -> list[dict]:
+           names: list[tuple[str, str, str]], workers: dict[str, int], window: Window) -> list[dict[str, Any]]:
     """The users that one blocked request held, outside any stall of many users, for :data:`STUCK_SHARE` of
     the window or more: each with how long, from when, and the request it waited on (longest first)."""
     held = ends - starts
@@ -135,7 +136,7 @@ def _stuck(starts: np.ndarray, ends: np.ndarray, who: np.ndarray, code: np.ndarr
     return sorted(out, key=lambda u: (-u["seconds"], u["worker"], u["user"]))
 
 
-def stuck_problem(stuck: list[dict], shown: int = 5) -> str | None:
+def stuck_problem(stuck: list[dict[str, Any]], shown: int = 5) -> str | None:
     """One line naming the stuck users (the longest ``shown`` of them) and how long each sent nothing."""
     if not stuck:
         return None
@@ -194,7 +195,7 @@ def _worker_ids(batch: pa.RecordBatch, workers: dict[str, int]) -> np.ndarray:
     return ids[numpy_of(column.indices, len(ids) - 1).astype(np.int64)]
 
 
-def _usual_response(summary: dict) -> dict[tuple[str, str], float]:
+def _usual_response(summary: dict[str, Any]) -> dict[tuple[str, str], float]:
     """Each request's median response time in the window (s), from the summary."""
     p50: dict[tuple[str, str], float] = {}
     for e in summary.get("requests") or ():

@@ -4,6 +4,7 @@ A step of ``loadgate capacity`` is summarised exactly like a run (:func:`summari
 :func:`with_schedule` over its own raw samples), so the gate judges it with the same rules.
 """
 from __future__ import annotations
+from typing import Any
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from loadgate.data.sample_source import SampleSource
 
 
 def step_summary(samples: SampleSource | pa.Table | str, start: float, end: float, *, requirements: Sequence[str],
-                 percentiles: Iterable[float] = ()) -> dict:
+                 percentiles: Iterable[float] = ()) -> dict[str, Any]:
     """The summary.json content of the samples that started in [start, end] (no per-second series);
     ``samples``: anything :func:`~loadgate.data.sample_source.open_samples` opens."""
     window = Window(start, end)

@@ -17,6 +17,7 @@ the samples (a soak run of hundreds of millions of requests is analysed on the m
   its remaining seconds are computed by reading again, block by block, the row groups of each block.
 """
 from __future__ import annotations
+from typing import Any
 
 import math
 from collections.abc import Iterable, Sequence
@@ -42,7 +43,7 @@ _SERIES_ROWS = 1 << 23  # rows waiting for their seconds to complete, at most (~
 
 def summarize_source(groups: SampleSource, window: Window | None = None, *,
                      requirements: Sequence[str] | None = None, percentiles: Iterable[float] = DEFAULT_PERCENTILES,
-                     series: bool = True) -> dict:
+                     series: bool = True) -> dict[str, Any]:
     """The summary of a source's samples in ``window``, one row group at a time."""
     qs = checked_percentiles(percentiles)
     # Two threads beside the main one: the next row group is read (decompressed) while this one is
@@ -77,7 +78,7 @@ class _Streamed(RowReader):
         self.ids_of: list[tuple[str, ...]] = [()]  # requirement label code -> its IDs
 
     # -- the summary -----------------------------------------------------------------------------
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         used = set(self.order)
         rt_range = [r for i, r in enumerate(self.groups.ranges("response_time_ms", read=self.read)) if i in used and r]
         self.search, self.lo, self.hi = None, 0, -1
@@ -87,7 +88,7 @@ class _Streamed(RowReader):
             self.search = RankSearch(self.lo, self.hi)
         self.n = self.fails = self.nlat = np.zeros(0, np.int64)
         self.total = np.zeros(0)
-        self.blocks: list = []  # (first second, seconds, overall, by id), or a future of one
+        self.blocks: list[Any] = []  # (first second, seconds, overall, by id), or a future of one
         self.running = None  # the block whose series is being computed
         self.buffer: list[Rows] = []
         self.buffered, self.done, self.deferred = 0, 0, False
@@ -237,14 +238,14 @@ class _Streamed(RowReader):
             self._block(concat(parts), first, end)
             first = end
 
-    def _finish(self) -> dict:
+    def _finish(self) -> dict[str, Any]:
         n_base = len(self.combos)
         n, fails, nlat, total = (_grown(a, n_base)[:n_base] for a in (self.n, self.fails, self.nlat, self.total))
         found = sorted({rid for c in self.combos for rid in self.ids_of[c[2]]})
         section = self.requirements if self.requirements is not None else found
         slot_of = {rid: j for j, rid in enumerate(section)}
         rt, nm, rq = (lab.labels for lab in self.labels)
-        outs: dict[tuple, int] = {}
+        outs: dict[tuple[Any, ...], int] = {}
         pairs: list[tuple[int, int]] = []
         for b, (r, m, q) in enumerate(self.combos):
             pairs += [(outs.setdefault(key, len(outs)), b) for key in output_keys(rt[r], nm[m], self.ids_of[q], slot_of)]
@@ -277,7 +278,7 @@ class _Streamed(RowReader):
         k = len(qs)
         return values, lerp(values[:, 2:2 + k], values[:, 2 + k:2 + 2 * k], gamma)
 
-    def _series_into(self, summary: dict, section: list[str]) -> None:
+    def _series_into(self, summary: dict[str, Any], section: list[str]) -> None:
         blocks = self.blocks or [(0, self.n_sec, empty_series(self.window, 0, self.n_sec), {})]
         if blocks[-1][0] + blocks[-1][1] < self.n_sec:  # seconds after the last row group
             first = blocks[-1][0] + blocks[-1][1]
@@ -289,7 +290,7 @@ class _Streamed(RowReader):
 
 
 def _block_series(rows: Rows, first: int, count: int, ids_of: list[tuple[str, ...]], ids: list[str],
-                  window: Window) -> tuple[int, int, dict, dict[str, dict]]:
+                  window: Window) -> tuple[int, int, dict[str, Any], dict[str, dict[str, Any]]]:
     """The series of seconds ``first .. first + count - 1`` of the window, overall and per ID of ``ids``."""
     bases = rows.label.astype(np.int64) * count + (rows.slot - first)
     overall, by_req = per_second(Latency([rows.values]), [bases], [np.flatnonzero(rows.failed)], [rows.users],

@@ -25,7 +25,7 @@ _CHUNK_ROWS = 1 << 20  # rows of a batch of samples held in memory: bounds the t
 
 
 def summarize(samples: SampleSource | Any, window: Window | None = None, *, requirements: Sequence[str] | None = None,
-              percentiles: Iterable[float] = DEFAULT_PERCENTILES, series: bool = True) -> dict:
+              percentiles: Iterable[float] = DEFAULT_PERCENTILES, series: bool = True) -> dict[str, Any]:
     """The summary of the samples in ``window`` (default: first to last timestamp).
 
     ``samples``: a SampleSource, a pyarrow Table, a pandas DataFrame, or a samples file's path.

@@ -1,6 +1,7 @@
 """The ``summary.json`` document (schema ``loadgate.summary/1``) from per-group arrays: its layout, its
 reported groups, and the statistics of each (STATS)."""
 from __future__ import annotations
+from typing import Any
 
 from collections.abc import Iterable
 
@@ -21,14 +22,14 @@ def checked_percentiles(percentiles: Iterable[float]) -> tuple[float, ...]:
     return qs
 
 
-def output_keys(request_type: str | None, name: str | None, ids: tuple[str, ...], slot_of: dict[str, int]) -> list[tuple]:
+def output_keys(request_type: str | None, name: str | None, ids: tuple[str, ...], slot_of: dict[str, int]) -> list[tuple[Any, ...]]:
     """The reported groups a base group (request type, name, requirement label) belongs to."""
     keys = [("request", request_type or "", name or "", rid) for rid in ids or (None,)]
     return keys + [("requirement", rid) for rid in ids if rid in slot_of] + [("overall",)]
 
 
-def summary_doc(window: Window, outs: dict[tuple, int], stats: list[dict], section: list[str],
-                qs: tuple[float, ...]) -> dict:
+def summary_doc(window: Window, outs: dict[tuple[Any, ...], int], stats: list[dict[str, Any]], section: list[str],
+                qs: tuple[float, ...]) -> dict[str, Any]:
     """The summary without its series: output group ``outs[key]`` has ``stats[outs[key]]``."""
     return {
         "schema": SUMMARY_SCHEMA_ID,
@@ -43,7 +44,7 @@ def summary_doc(window: Window, outs: dict[tuple, int], stats: list[dict], secti
     }
 
 
-def stats_of(g: dict[str, np.ndarray], n_out: int, qs: tuple[float, ...], seconds: float) -> list[dict]:
+def stats_of(g: dict[str, np.ndarray], n_out: int, qs: tuple[float, ...], seconds: float) -> list[dict[str, Any]]:
     """STATS of each output group from its arrays (the engine's, per output group)."""
     n, fails, nlat, values, pct = g["n"], g["fails"], g["nlat"], g["values"], g["pct"]
     k = len(qs)
@@ -62,7 +63,7 @@ def stats_of(g: dict[str, np.ndarray], n_out: int, qs: tuple[float, ...], second
     return out
 
 
-def _zero_stats(qs: tuple[float, ...]) -> dict:
+def _zero_stats(qs: tuple[float, ...]) -> dict[str, Any]:
     """STATS of a scope without requests."""
     return {"requests": 0, "failures": 0, "error_rate": 0.0, "throughput": 0.0,
             "response_time_ms": dict.fromkeys(time_keys(qs)),

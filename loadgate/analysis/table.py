@@ -1,12 +1,13 @@
 """The aligned text table ``loadgate analyze`` prints."""
 from __future__ import annotations
+from typing import Any
 
 from datetime import datetime, timezone
 
 
-def format_summary_table(summary: dict) -> str:
+def format_summary_table(summary: dict[str, Any]) -> str:
     """The aligned text table ``loadgate analyze`` prints: per request, per requirement, overall."""
-    def row(kind: str, name: str, req: str, s: dict) -> list[str]:
+    def row(kind: str, name: str, req: str, s: dict[str, Any]) -> list[str]:
         t = s["response_time_ms"]
         return [kind, name, req, str(s["requests"]), str(s["failures"]), f"{100 * s['error_rate']:.2f}%",
                 f"{s['throughput']:.2f}", *("-" if t.get(k) is None else f"{t[k]:.1f}" for k in ("p50", "p95", "p99", "max"))]

@@ -46,12 +46,12 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def run_json_digest(run: dict) -> str:
+def run_json_digest(run: dict[str, Any]) -> str:
     """SHA-256 of run.json's content other than the manifest (canonical JSON: key order and spacing don't count)."""
     return _sha(canonical({k: v for k, v in run.items() if k != KEY}))
 
 
-def file_hashes(run_dir: str, cache: dict | None = None) -> dict[str, str]:
+def file_hashes(run_dir: str, cache: dict[str, Any] | None = None) -> dict[str, str]:
     """Every file of the run directory (sub-folders included) but run.json -> its SHA-256.
 
     ``cache`` (path -> (size, mtime_ns, hash)) lets one writer hash an unchanged file once, not at each of
@@ -114,12 +114,12 @@ class Sealer:
         run = rundir.read_json(run_dir, rundir.RUN)
         previous = run.get(KEY)
         self.found: dict[str, str] = {}
-        self._cache: dict = {}
+        self._cache: dict[str, Any] = {}
         if isinstance(previous, dict) and isinstance(previous.get("files"), dict):
             self.found = differences(previous["files"], file_hashes(run_dir, self._cache))
             if previous.get("run_json") != run_json_digest(run):
                 self.found[rundir.RUN] = "changed"
-        self._run: dict | None = None
+        self._run: dict[str, Any] | None = None
         self._original = run
 
     def abort(self) -> None:
@@ -128,7 +128,7 @@ class Sealer:
             rundir.write_json(os.path.join(self.run_dir, rundir.RUN), self._original)
             self._run = None
 
-    def stage(self, rewrote: Sequence[str], pending: Mapping[str, bytes] | None = None) -> dict:
+    def stage(self, rewrote: Sequence[str], pending: Mapping[str, bytes] | None = None) -> dict[str, Any]:
         """Add this command to run.json's audit log; returns {"evidence", "signed_by"} for the report.
 
         ``pending``: files not written yet (name -> their bytes), hashed as they will be: the verdict files
@@ -146,7 +146,7 @@ class Sealer:
         evidence, _ = digests(dict(sorted(files.items())), run_json_digest(run))
         return {"evidence": evidence, "signed_by": entry["signed_by"], "audit": run[AUDIT]}
 
-    def close(self) -> dict:
+    def close(self) -> dict[str, Any]:
         """Hash every file, sign, and write the manifest as run.json's last key. Returns the manifest."""
         if self._run is None:
             self.stage([])
@@ -162,7 +162,7 @@ class Sealer:
         return manifest
 
 
-def unfinished(run_dir: str, run: dict) -> str | None:
+def unfinished(run_dir: str, run: dict[str, Any]) -> str | None:
     """Why a run directory without a manifest is one whose loadgate was stopped before sealing it, or None."""
     if run.get("end") is None:
         return "run.json has no end: the loadgate running it was killed"
@@ -189,7 +189,7 @@ class Verification:
     evidence: str | None = None
     digest: str | None = None
     signed_by: str | None = None          # key id of a signature that holds
-    audit: tuple[dict, ...] = field(default=())
+    audit: tuple[dict[str, Any], ...] = field(default=())
 
 
 def verify(run_dir: str, public_key=None) -> Verification:  # noqa: C901 - one check per manifest problem, each reported

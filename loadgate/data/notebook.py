@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 from loadgate.data import rundir
 from loadgate.errors import ConfigError
@@ -31,15 +31,15 @@ class Run:
         return read_samples(os.path.join(self.path, rundir.SAMPLES), dictionary=True).to_pandas()
 
     @cached_property
-    def run(self) -> dict:
+    def run(self) -> dict[str, Any]:
         return rundir.read_json(self.path, rundir.RUN)
 
     @cached_property
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return rundir.read_json(self.path, rundir.SUMMARY)
 
     @cached_property
-    def verdict(self) -> dict:
+    def verdict(self) -> dict[str, Any]:
         return rundir.read_json(self.path, rundir.VERDICT)
 
     @property

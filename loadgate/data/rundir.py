@@ -103,7 +103,7 @@ def release_space(run_dir: str) -> None:
         pass
 
 
-def write_json_or_less(path: str, data: dict, drop: tuple[str, ...], allow_nan: bool = False) -> None:
+def write_json_or_less(path: str, data: dict[str, Any], drop: tuple[str, ...], allow_nan: bool = False) -> None:
     """:func:`write_json`; on a disk too full for it, once more without the keys ``drop`` (bulky series),
     so that the counts at least are written. OSError if even that fails."""
     try:
@@ -112,7 +112,7 @@ def write_json_or_less(path: str, data: dict, drop: tuple[str, ...], allow_nan: 
         write_json(path, {k: v for k, v in data.items() if k not in drop}, allow_nan)
 
 
-def read_json(run_dir: str, name: str) -> dict:
+def read_json(run_dir: str, name: str) -> dict[str, Any]:
     path = os.path.join(run_dir, name)
     try:
         with open(path) as f:
@@ -139,7 +139,7 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
-def git_commit(cwd: str = ".") -> dict | None:
+def git_commit(cwd: str = ".") -> dict[str, Any] | None:
     """The commit of the working directory and whether it has uncommitted changes, if it is a repo."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
@@ -153,7 +153,7 @@ def git_commit(cwd: str = ".") -> dict | None:
         return None
 
 
-def versions() -> dict:
+def versions() -> dict[str, Any]:
     def v(pkg: str) -> str | None:
         try:
             return metadata.version(pkg)
@@ -183,7 +183,7 @@ def finalize_samples(run_dir: str) -> int:
 DISK_FULL = "disk full"
 
 
-def write_error_problem(recorder: dict, kept: int) -> str:
+def write_error_problem(recorder: dict[str, Any], kept: int) -> str:
     """The problem of a run whose recorder could not write every sample: how many of the requests Locust
     counted were lost (Locust's count less the ``kept`` samples; the recorder's own count without Locust's)."""
     error, counted = str(recorder.get("write_error")), recorder.get("locust_requests")
@@ -192,7 +192,7 @@ def write_error_problem(recorder: dict, kept: int) -> str:
             f"requests Locust counted were lost ({kept} samples kept) and the run was stopped early")
 
 
-def samples_lost(recorder: dict, kept: int) -> int:
+def samples_lost(recorder: dict[str, Any], kept: int) -> int:
     counted = recorder.get("locust_requests")
     return counted - kept if counted is not None else int(recorder.get("samples_dropped") or 0)
 
@@ -210,7 +210,7 @@ def _samples_kept(run_dir: str) -> tuple[int, tuple[float, float] | None]:
         (min(r[0] for r in ends), max(r[1] for r in ends)) if ends else None)
 
 
-def recover_unfinished(run_dir: str, run: dict) -> dict:
+def recover_unfinished(run_dir: str, run: dict[str, Any]) -> dict[str, Any]:
     """``run`` (run.json) as the recorder saw it, when the loadgate that ran it was killed (or met a full
     disk) before it could write the end of the run: run.json then has no ``end``. ``recorder.json`` (written
     by Locust as it stopped) has the times and counts; without it, the window runs from run.json's start to

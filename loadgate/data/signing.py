@@ -5,6 +5,7 @@ auditor (or a pipeline that only verifies) never holds the secret. Keys are PEM 
 writes them (``openssl genpkey -algorithm ed25519``; ``openssl pkey -pubout`` for the public half).
 """
 from __future__ import annotations
+from typing import Any
 
 import base64
 import hashlib
@@ -54,7 +55,7 @@ def _private_from_pem(data: bytes, source: str) -> Ed25519PrivateKey:
     return key
 
 
-def load_signing_key(path: str | None, environ: dict | None = None) -> SigningKey | None:
+def load_signing_key(path: str | None, environ: dict[str, Any] | None = None) -> SigningKey | None:
     """The key of ``--signing-key FILE``, else PEM text in ``$LOADGATE_SIGNING_KEY``, else None (unsigned)."""
     env = os.environ if environ is None else environ
     if path:
@@ -95,14 +96,14 @@ def public_raw(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def sign(key: SigningKey, digest: str) -> dict:
+def sign(key: SigningKey, digest: str) -> dict[str, Any]:
     """The signature block of a manifest: the Ed25519 signature of the digest's hex text."""
     return {"algorithm": ALGORITHM, "key_id": key.key_id,
             "public_key": base64.b64encode(key.public_raw).decode(),
             "value": base64.b64encode(key.key.sign(digest.encode())).decode()}
 
 
-def signature_holds(block: dict, digest: str, public: Ed25519PublicKey | None) -> tuple[bool, str]:
+def signature_holds(block: dict[str, Any], digest: str, public: Ed25519PublicKey | None) -> tuple[bool, str]:
     """(holds, key id) of a signature block: checked with ``public`` if given, else with the key it names."""
     try:
         named = base64.b64decode(block["public_key"], validate=True)

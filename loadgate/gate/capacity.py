@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from loadgate.gate.conditions import CAPACITY_METRICS
 from loadgate.gate.headroom import drop_interval, headroom
@@ -23,7 +23,7 @@ class StepJudgement:
     status: str                      # pass | fail | inconclusive (the verdict's, warn read as pass)
     verdict: Verdict
     straddles: tuple[str, ...]       # thresholds whose 95% CI straddles their alert level
-    limit: dict | None               # the most-crossed failing threshold: requirement, metric, request, value, alert
+    limit: dict[str, Any] | None               # the most-crossed failing threshold: requirement, metric, request, value, alert
 
 
 def step_files(files: Mapping[str, ThresholdFile]) -> dict[str, ThresholdFile]:
@@ -42,8 +42,8 @@ def _judged(t: Threshold) -> bool:
     return t.metric != "throughput" and t.regression is None and t.metric not in CAPACITY_METRICS
 
 
-def capacity_results(files: Mapping[str, ThresholdFile], capacity: Mapping, *, requirements: Sequence[str],
-                     baseline: Mapping | None = None) -> list[ThresholdResult]:
+def capacity_results(files: Mapping[str, ThresholdFile], capacity: Mapping[str, Any], *, requirements: Sequence[str],
+                     baseline: Mapping[str, Any] | None = None) -> list[ThresholdResult]:
     """``max_users`` / ``max_throughput`` thresholds against a capacity.json document.
 
     A search that bracketed the limit gives the value; one that stopped at ``--max-users`` or ran out
@@ -71,7 +71,7 @@ def capacity_results(files: Mapping[str, ThresholdFile], capacity: Mapping, *, r
 
 
 def _capacity_result(t: Threshold, label: str, value: float | None, exact: bool,
-                     baseline: Mapping | None, ci: tuple[float, float] | None = None) -> ThresholdResult:
+                     baseline: Mapping[str, Any] | None, ci: tuple[float, float] | None = None) -> ThresholdResult:
     """``ci``: for headroom, its values at the bracketing steps; for a regression, the least and the most
     drop the two runs' brackets allow (a fail needs the least drop beyond the tolerance)."""
     def result(status: str, shown: float | None, why: str | None, unit: str = t.unit,
@@ -117,7 +117,7 @@ def _levels(t: Threshold, value: float, shown: str, exact: bool, named: str, lab
     return result("pass", None)
 
 
-def judge_step(files: Mapping[str, ThresholdFile], summary: Mapping, *, requirements: Sequence[str],
+def judge_step(files: Mapping[str, ThresholdFile], summary: Mapping[str, Any], *, requirements: Sequence[str],
                problems: Sequence[str] = ()) -> StepJudgement:
     """Gate one step's summary (``files`` as :func:`step_files` returns them)."""
     verdict = evaluate(files, summary, requirements=requirements, problems=problems)
@@ -162,14 +162,14 @@ def _overshoot(r: ThresholdResult, t: Threshold) -> float:
     return ratio if t.alert.op in (">", ">=") else (1 / ratio if ratio else float("inf"))
 
 
-def best_step(capacity: Mapping) -> Mapping | None:
+def best_step(capacity: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The step whose thresholds a capacity run's verdict shows: the highest passing one, else the first."""
     steps = [s for s in capacity.get("steps") or () if isinstance(s, Mapping)]
     best = next((s for s in steps if s.get("users") == capacity.get("max_users") and s.get("status") == "pass"), None)
     return best or (steps[0] if steps else None)
 
 
-def rejudge_step(samples: str, files: Mapping[str, ThresholdFile], capacity: Mapping, *,
+def rejudge_step(samples: str, files: Mapping[str, ThresholdFile], capacity: Mapping[str, Any], *,
                  requirements: Sequence[str]) -> Verdict | None:
     """The verdict of :func:`best_step` judged again from the run's samples file over the window it was
     measured on, as the search judged it (``loadgate gate`` of a capacity run directory)."""

@@ -7,13 +7,14 @@ capacity between two releases is a regression only when even the least drop the 
 beyond the tolerance.
 """
 from __future__ import annotations
+from typing import Any
 
 from collections.abc import Mapping
 
 from loadgate.gate.plan_settings import Peak
 
 
-def capacity_figure(capacity: Mapping, kind: str) -> tuple[float | None, float | None]:
+def capacity_figure(capacity: Mapping[str, Any], kind: str) -> tuple[float | None, float | None]:
     """(capacity, the upper end of its bracket) in users (``kind`` users) or req/s (``kind`` rate).
 
     For a rate, the throughput of the highest passing step and of the first step that did not pass
@@ -38,7 +39,7 @@ def ratio_over(value: float, base: float) -> float:
     return (value - base) / base
 
 
-def headroom(capacity: Mapping, peak: Peak) -> tuple[float | None, tuple[float, float] | None]:
+def headroom(capacity: Mapping[str, Any], peak: Peak) -> tuple[float | None, tuple[float, float] | None]:
     """(headroom at the claimed capacity, its interval from the bracketing steps or None)."""
     lo, hi = capacity_figure(capacity, peak.kind)
     if lo is None:
@@ -47,7 +48,7 @@ def headroom(capacity: Mapping, peak: Peak) -> tuple[float | None, tuple[float, 
     return value, (None if hi is None else (value, ratio_over(hi, peak.value)))
 
 
-def drop_interval(base: Mapping, now: Mapping) -> tuple[float, float] | None:
+def drop_interval(base: Mapping[str, Any], now: Mapping[str, Any]) -> tuple[float, float] | None:
     """The relative drop of ``max_users`` from ``base`` to ``now`` at the ends of both brackets:
     (least drop, most drop); None when either end is unknown. Least: the base at its lowest (its passing
     step), this run at its highest (its first failing step); most: the other way round."""

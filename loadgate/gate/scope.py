@@ -4,13 +4,14 @@ The summary's request entries are indexed once per gate, so each of many thresho
 look-up, not by a pass over every entry (5,000 thresholds over 5,000 requests were 25 million comparisons).
 """
 from __future__ import annotations
+from typing import Any
 
 import difflib
 from collections.abc import Mapping
 
 from loadgate.gate.thresholds import Threshold
 
-def _requirements_of(entry: Mapping) -> list[str]:
+def _requirements_of(entry: Mapping[str, Any]) -> list[str]:
     return [r.strip() for r in str(entry.get("requirement") or "").split(",")]
 
 
@@ -21,11 +22,11 @@ class Requests:
     """A summary's per-request entries indexed once by (requirement, "TYPE NAME") and (requirement, NAME),
     so that each threshold finds its scope by look-up, not by a pass over every entry."""
 
-    def __init__(self, summary: Mapping) -> None:
+    def __init__(self, summary: Mapping[str, Any]) -> None:
         self.summary = summary
-        self.full: dict[tuple, list] = {}
-        self.by_name: dict[tuple, list] = {}
-        self.names: dict[str, set] = {}
+        self.full: dict[tuple[Any, ...], list[Any]] = {}
+        self.by_name: dict[tuple[Any, ...], list[Any]] = {}
+        self.names: dict[str, set[Any]] = {}
         for e in summary.get("requests") or ():
             full = f"{e.get('request_type')} {e.get('name')}"
             for r in dict.fromkeys(_requirements_of(e)):
@@ -42,7 +43,7 @@ class Requests:
         return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def scope_of(t: Threshold, index: Requests) -> tuple[Mapping | None, str | None]:
+def scope_of(t: Threshold, index: Requests) -> tuple[Mapping[str, Any] | None, str | None]:
     """The STATS dict for the threshold's scope in the indexed summary, or None and why not."""
     if t.request is None:
         stats = (index.summary.get("requirements") or {}).get(t.requirement)

@@ -311,7 +311,7 @@ def _parse_document(f: FileErrors, doc: Any, sha256: str) -> tuple[ThresholdFile
         raise f.error(lines["thresholds"], "thresholds", f"{quote(items)} is not a non-empty list",
                       "a list of thresholds like '- metric: p95'")
     thresholds: list[Threshold] = []
-    seen: dict[tuple, str] = {}
+    seen: dict[tuple[Any, ...], str] = {}
     for index, (item, line) in enumerate(zip(items, items.item_lines)):
         t = _parse_item(f, item, line, index, requirement, load.resources)
         scope = (t.resource.query, t.resource.mountpoint, t.resource.aggregate) if t.resource else t.request
@@ -329,12 +329,12 @@ def _parse_document(f: FileErrors, doc: Any, sha256: str) -> tuple[ThresholdFile
             lines["requirement"])
 
 
-def load_threshold_file(path: str | os.PathLike) -> ThresholdFile:
+def load_threshold_file(path: str | os.PathLike[str]) -> ThresholdFile:
     """Read and check one threshold file; ConfigError with file:line on any problem."""
     return _load(path)[0]
 
 
-def _load(path: str | os.PathLike) -> tuple[ThresholdFile, int]:
+def _load(path: str | os.PathLike[str]) -> tuple[ThresholdFile, int]:
     """The parsed file and the line of its ``requirement`` key."""
     f = FileErrors(os.fspath(path))
     try:
@@ -368,7 +368,7 @@ def _load(path: str | os.PathLike) -> tuple[ThresholdFile, int]:
     return _parse_document(f, doc, hashlib.sha256(data).hexdigest())
 
 
-def load_thresholds(path: str | os.PathLike) -> dict[str, ThresholdFile]:
+def load_thresholds(path: str | os.PathLike[str]) -> dict[str, ThresholdFile]:
     """All threshold files of a directory (``*.yaml``/``*.yml``, sorted) or one file, keyed by requirement."""
     root = os.fspath(path)
     if os.path.isdir(root):

@@ -29,7 +29,7 @@ GENERATOR_SATURATED, GENERATOR_BEHIND = "load generator saturated", "load genera
 REASONS_LISTED = 50  # threshold reasons a verdict lists; the rest are counted in one line
 GENERATOR_BOUND = ("time", "req/s")  # the metric kinds a late generator distorts (errors stay the target's)
 # (threshold, its scope's STATS in the summary) -> 95% CI of a regression threshold's relative change
-Significance = Callable[[Threshold, Mapping], tuple[float, float] | None]
+Significance = Callable[[Threshold, Mapping[str, Any]], tuple[float, float] | None]
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class ThresholdResult:
     aggregate: str | None = None        # resource thresholds: how the window's points were aggregated
     resource_source: str | None = None  # resource thresholds: prometheus or local
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The §8 threshold object, plus the additive keys reason, source (and regression, ci95 when set)."""
         out: dict[str, Any] = {
             "requirement": self.requirement, "metric": self.metric, "request": self.request,
@@ -86,9 +86,9 @@ class Verdict:
     thresholds: tuple[ThresholdResult, ...]
     strict: bool = False
     problems: tuple[str, ...] = field(default=())
-    changes: Mapping | None = None  # with a baseline: the commits since it (loadgate.trace.regression)
+    changes: Mapping[str, Any] | None = None  # with a baseline: the commits since it (loadgate.trace.regression)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The ``loadgate.verdict/1`` document (``strict`` and ``changes_since_baseline`` are additive keys)."""
         out = {"schema": SCHEMA, "verdict": self.verdict, "exit_code": self.exit_code,
                "reasons": list(self.reasons), "thresholds": [t.to_dict() for t in self.thresholds],
@@ -124,7 +124,7 @@ def format_value(value: float | None, unit: str, *, signed: bool = False) -> str
 
 # --- scope and metric lookup -----------------------------------------------------------------
 
-def _metric(metric: str, stats: Mapping, latency: str | None = None) -> tuple[float | None, str | None]:
+def _metric(metric: str, stats: Mapping[str, Any], latency: str | None = None) -> tuple[float | None, str | None]:
     """The metric's value in ``stats`` (a response time from the ``latency`` asked for), or None and why not."""
     if metric == "error_rate":
         value = stats.get("error_rate")
@@ -147,7 +147,7 @@ _CIS = {"service": "response_time_ci95_ms", "intended": "intended_response_time_
 ON_TIME_MIN = 0.5  # fewer paced iterations than this share starting on their slot: the schedule was never met
 
 
-def _latency(t: Threshold, stats: Mapping, label: str) -> tuple[str | None, str | None]:
+def _latency(t: Threshold, stats: Mapping[str, Any], label: str) -> tuple[str | None, str | None]:
     """Which latency a threshold gates in this scope, and why it cannot be trusted (None: it can).
 
     Response-time thresholds of a scope with paced requests gate the latency from the schedule unless
@@ -170,7 +170,7 @@ def _latency(t: Threshold, stats: Mapping, label: str) -> tuple[str | None, str 
     return kind, None
 
 
-def _stall(t: Threshold, stats: Mapping, summary: Mapping, label: str) -> str | None:
+def _stall(t: Threshold, stats: Mapping[str, Any], summary: Mapping[str, Any], label: str) -> str | None:
     """Why a stall makes a percentile (or max) threshold inconclusive: it hid more than the gated tail."""
     q = 100.0 if t.metric == "max" else t.percentile
     hidden = int(stats.get("stall_hidden") or 0)
@@ -211,7 +211,7 @@ def _levels(t: Threshold, value: float, requests: int, label: str, **extra: Any)
     return _result(t, "pass", value, requests, None, **extra)
 
 
-def _resource_one(t: Threshold, summary: Mapping) -> ThresholdResult:
+def _resource_one(t: Threshold, summary: Mapping[str, Any]) -> ThresholdResult:
     """A resource threshold: its value from the summary's ``resources`` block (``requests`` = points)."""
     assert t.resource is not None
     label = f"{t.requirement} {t.metric} ({t.resource.aggregate}, {t.resource.source})"
@@ -228,7 +228,7 @@ def _resource_one(t: Threshold, summary: Mapping) -> ThresholdResult:
     return _levels(t, float(value), points, label, **extra)
 
 
-def _evaluate_one(t: Threshold, summary: Mapping, baseline: Mapping | None,
+def _evaluate_one(t: Threshold, summary: Mapping[str, Any], baseline: Mapping[str, Any] | None,
                   significance: Significance | None = None, index: Requests | None = None,
                   base_index: Requests | None = None) -> ThresholdResult:
     if t.resource is not None:
@@ -265,7 +265,7 @@ def _evaluate_one(t: Threshold, summary: Mapping, baseline: Mapping | None,
     return _levels(t, value, requests, label, **extra)
 
 
-def _ci95(t: Threshold, stats: Mapping, latency: str | None = None) -> tuple[float, float] | None:
+def _ci95(t: Threshold, stats: Mapping[str, Any], latency: str | None = None) -> tuple[float, float] | None:
     pair = (stats.get(_CIS[latency or "service"]) or {}).get(t.metric) if t.unit == "ms" else None
     if not isinstance(pair, (list, tuple)) or len(pair) != 2:
         return None
@@ -277,7 +277,7 @@ def _ci95(t: Threshold, stats: Mapping, latency: str | None = None) -> tuple[flo
 
 
 def _regression(t: Threshold, cond: Condition, label: str, value: float, requests: int,
-                baseline: Mapping | None, interval: Callable[[], tuple[float, float] | None] | None = None,
+                baseline: Mapping[str, Any] | None, interval: Callable[[], tuple[float, float] | None] | None = None,
                 base_index: Requests | None = None) -> ThresholdResult:
     """Relative change versus the baseline, in the direction that is worse (throughput: a drop).
 
@@ -309,8 +309,8 @@ def _regression(t: Threshold, cond: Condition, label: str, value: float, request
 
 # --- the verdict -----------------------------------------------------------------------------
 
-def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping, *, requirements: Sequence[str] | None = None,
-             strict: bool = False, problems: Sequence[str] = (), baseline: Mapping | None = None,
+def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping[str, Any], *, requirements: Sequence[str] | None = None,
+             strict: bool = False, problems: Sequence[str] = (), baseline: Mapping[str, Any] | None = None,
              aborted: str | None = None, interrupted: str | None = None,
              significance: Significance | None = None) -> Verdict:
     """Evaluate every threshold of the chosen requirements against ``summary`` (a summary.json dict).

@@ -12,19 +12,19 @@ from loadgate.errors import ConfigError
 from loadgate.gate.bulk import collector_paused
 
 
-class LineMap(dict):
+class LineMap(dict[Any, Any]):
     """A YAML mapping that remembers its own line, each key's line and any repeated keys."""
 
     line: int = 1
-    key_lines: dict
-    repeats: list
+    key_lines: dict[Any, Any]
+    repeats: list[Any]
 
 
-class LineSeq(list):
+class LineSeq(list[Any]):
     """A YAML sequence that remembers its own line and each item's line."""
 
     line: int = 1
-    item_lines: list
+    item_lines: list[Any]
 
 
 class LineLoader(yaml.SafeLoader):

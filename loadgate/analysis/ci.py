@@ -29,4 +29,4 @@ def _binom_ppf(level: float, n: int, p: float) -> int:
                  + lo * math.log(p) + (n - lo) * math.log1p(-p))
     steps = np.log(n - k) - np.log(k + 1) + math.log(p) - math.log1p(-p)  # log pmf(k+1)/pmf(k)
     cdf = np.cumsum(np.exp(log_first + np.concatenate(([0.0], np.cumsum(steps)))))
-    return int(lo + min(np.searchsorted(cdf, level), hi - lo))
+    return int(lo + min(int(np.searchsorted(cdf, level)), hi - lo))

@@ -24,13 +24,15 @@ _U64 = np.uint64
 def to_keys(values: np.ndarray) -> np.ndarray:
     """Order-preserving uint64 keys of float64 values (no NaN): negatives flipped, positives' sign bit set."""
     key = values.view(_U64)
-    return key ^ ((_U64(0) - (key >> _U64(63))) | _U64(1 << 63))
+    keys: np.ndarray = key ^ ((_U64(0) - (key >> _U64(63))) | _U64(1 << 63))
+    return keys
 
 
 def from_keys(key: np.ndarray) -> np.ndarray:
     """The float64 values of keys made by :func:`to_keys`."""
     key = np.asarray(key, _U64)
-    return (key ^ ((_U64(0) - (_U64(1) - (key >> _U64(63)))) | _U64(1 << 63))).view(np.float64)
+    values: np.ndarray = (key ^ ((_U64(0) - (_U64(1) - (key >> _U64(63)))) | _U64(1 << 63))).view(np.float64)
+    return values
 
 
 class _Level:
@@ -140,7 +142,8 @@ class RankSearch:
         if not self.asked:
             return np.arange(key.size)
         inside, cell = self.root.cells(key)
-        return inside[self.root_wanted[cell]]
+        wanted: np.ndarray = inside[self.root_wanted[cell]]
+        return wanted
 
     # -- between passes --------------------------------------------------------------------------
     def ask(self, po: np.ndarray, pb: np.ndarray, group: np.ndarray, rank: np.ndarray) -> None:
@@ -164,7 +167,8 @@ class RankSearch:
             self._settle()
 
     def _bases_of(self, o: int) -> np.ndarray:
-        return self.pb[self.po == o]
+        bases: np.ndarray = self.pb[self.po == o]
+        return bases
 
     def _settle(self) -> None:
         """Locate each open query's cell in the histogram just counted; plan the next pass."""

@@ -97,7 +97,9 @@ def find_stalls(batches: Batches, window: Window, summary: dict[str, Any]) -> tu
     gap = _median_gaps(batches, workers, set(who.tolist()), stretches)
     each = np.maximum(0.0, (ends - starts) / np.array([gap.get(w, math.nan) for w in who.tolist()]) - 1.0)
     each = np.nan_to_num(each)
-    stalls, hidden = [], Counter()
+    stalls: list[dict[str, Any]] = []
+    hidden: Counter[Any] = Counter()
+    rid: str | None
     for s, e in stretches:
         hit = (starts < e) & (ends > s)
         stalls.append({"start": float(s), "end": float(e), "seconds": float(e - s),
@@ -181,7 +183,8 @@ def _strings(batch: pa.RecordBatch, name: str, rows: pa.Array) -> list[str | Non
     if name not in batch.schema.names:
         return [""] * len(rows)
     column = batch.column(name).take(rows)
-    return (column.dictionary_decode() if pa.types.is_dictionary(column.type) else column).to_pylist()
+    values: list[str | None] = (column.dictionary_decode() if pa.types.is_dictionary(column.type) else column).to_pylist()
+    return values
 
 
 def _worker_ids(batch: pa.RecordBatch, workers: dict[str, int]) -> np.ndarray:

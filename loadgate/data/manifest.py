@@ -27,11 +27,14 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from loadgate.data import rundir
 from loadgate.data.signing import SigningKey, sign, signature_holds
 from loadgate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 SCHEMA = "loadgate.manifest/1"
 KEY = "manifest"
@@ -192,7 +195,7 @@ class Verification:
     audit: tuple[dict[str, Any], ...] = field(default=())
 
 
-def verify(run_dir: str, public_key=None) -> Verification:  # noqa: C901 - one check per manifest problem, each reported
+def verify(run_dir: str, public_key: Ed25519PublicKey | None = None) -> Verification:  # noqa: C901 - one check per manifest problem, each reported
     """Recompute the manifest of ``run_dir``; ConfigError when it is not a run directory."""
     path = os.path.join(run_dir, rundir.RUN)
     if not os.path.isdir(run_dir) or not os.path.isfile(path):

@@ -28,7 +28,8 @@ class Run:
         from loadgate.data.samples import read_samples
 
         # dictionary-encoded strings become pandas categoricals: a few distinct names over millions of rows
-        return read_samples(os.path.join(self.path, rundir.SAMPLES), dictionary=True).to_pandas()
+        df: pd.DataFrame = read_samples(os.path.join(self.path, rundir.SAMPLES), dictionary=True).to_pandas()
+        return df
 
     @cached_property
     def run(self) -> dict[str, Any]:
@@ -52,7 +53,8 @@ class Run:
         """The samples the gate judged: those that started inside the analysis window."""
         start, end = self.window
         df = self.samples
-        return df[(df["timestamp"] >= start) & (df["timestamp"] <= end)]
+        inside: pd.DataFrame = df[(df["timestamp"] >= start) & (df["timestamp"] <= end)]
+        return inside
 
     def __repr__(self) -> str:
         verdict = self.verdict.get("verdict") if os.path.exists(os.path.join(self.path, rundir.VERDICT)) else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -41,7 +42,7 @@ def write_rows(run_dir: str, rows: Iterable[Row], *, replace_source: str | None 
     of ``replace_source``; atomically (a temp file renamed), so a crash never leaves half a file."""
     kept = [r for r in read_rows(run_dir) if replace_source is None or r[1] != replace_source]
     every: Sequence[Row] = kept + list(rows)
-    columns = list(zip(*every)) if every else [[] for _ in SCHEMA.names]
+    columns: Sequence[Sequence[Any]] = list(zip(*every)) if every else [[] for _ in SCHEMA.names]
     table = pa.table([pa.array(list(c), type=f.type) for c, f in zip(columns, SCHEMA)], schema=SCHEMA)
     path = path_of(run_dir)
     tmp = path + ".tmp"

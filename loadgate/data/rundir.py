@@ -116,7 +116,8 @@ def read_json(run_dir: str, name: str) -> dict[str, Any]:
     path = os.path.join(run_dir, name)
     try:
         with open(path) as f:
-            return json.load(f)
+            doc: dict[str, Any] = json.load(f)
+            return doc
     except FileNotFoundError:
         raise ConfigError(f"{path}: missing; {run_dir} is not a complete run directory "
                           "(re-run 'loadgate run', or point at a folder that has it)") from None

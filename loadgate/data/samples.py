@@ -117,7 +117,8 @@ def _write_row_group(writer: pq.ParquetWriter, table: pa.Table) -> int:
     except pa.ArrowInvalid:  # dictionaries Arrow cannot unify (a null among the strings of a coded column)
         table = table.cast(SCHEMA).take(order)
     writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-    return table.num_rows
+    written: int = table.num_rows
+    return written
 
 
 def complete_batches(path: Path, warn: bool = True) -> Iterator[pa.RecordBatch]:

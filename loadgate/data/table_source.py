@@ -27,7 +27,8 @@ class TableSource:
         self.count = math.ceil(table.num_rows / self.group_rows)
 
     def rows(self, i: int) -> int:
-        return min(self.group_rows, self.table.num_rows - i * self.group_rows)
+        total: int = self.table.num_rows
+        return min(self.group_rows, total - i * self.group_rows)
 
     def read(self, i: int, columns: Sequence[str]) -> pa.Table:
         part = self.table.slice(i * self.group_rows, self.group_rows)

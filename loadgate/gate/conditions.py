@@ -47,7 +47,8 @@ class Condition:
 
     def holds(self, x: float) -> bool:
         """Whether ``x`` (in the normalised unit) satisfies the comparison."""
-        return _COMPARE[self.op](x, self.value)
+        held: bool = _COMPARE[self.op](x, self.value)
+        return held
 
 
 def metric_kind(metric: str) -> str:

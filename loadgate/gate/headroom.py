@@ -54,7 +54,7 @@ def drop_interval(base: Mapping[str, Any], now: Mapping[str, Any]) -> tuple[floa
     step), this run at its highest (its first failing step); most: the other way round."""
     b_lo, b_hi = capacity_figure(base, "users")
     n_lo, n_hi = capacity_figure(now, "users")
-    if None in (b_lo, n_lo, n_hi) or not b_lo:
+    if b_lo is None or n_lo is None or n_hi is None or not b_lo:
         return None
     least = (b_lo - n_hi) / b_lo
     most = least if b_hi is None else (b_hi - n_lo) / b_hi

@@ -88,7 +88,8 @@ def _growth(f: FileErrors, raw: Any, line: int) -> float:
         raise f.error(line, "capacity.growth", f"{quote(raw)} is not a growth rate",
                       'a percentage per day, week, month or year, like "8%/month"')
     per_period = float(m.group(1)) / 100
-    return (1 + per_period) ** (DAYS_PER_MONTH / _PERIOD_DAYS[m.group(2)]) - 1
+    monthly: float = (1 + per_period) ** (DAYS_PER_MONTH / _PERIOD_DAYS[m.group(2)]) - 1
+    return monthly
 
 
 def _limits(f: FileErrors, raw: Any, line: int) -> tuple[float | None, float | None, str]:

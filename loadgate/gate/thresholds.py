@@ -214,7 +214,8 @@ def _parse_latency(f: FileErrors, item: LineMap, where: str, metric: str) -> str
     if metric_kind(metric) != "time":
         raise f.error(line, f"{where}.latency", f"{metric} is not a response time",
                       "latency only on p50, p95, pNN, mean, min or max")
-    return value
+    kind: str = value  # one of LATENCIES
+    return kind
 
 
 def _parse_abort(f: FileErrors, item: LineMap, line: int, where: str, alert: Condition | None) -> tuple[bool, float, float]:

@@ -14,9 +14,9 @@ from typing import Any
 
 from loadgate.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_PASS, ConfigError
 from loadgate.gate.bulk import collector_paused
-from loadgate.gate.conditions import CAPACITY_METRICS, metric_kind
+from loadgate.gate.conditions import CAPACITY_METRICS, Condition, metric_kind
 from loadgate.gate.scope import Requests, scope_of
-from loadgate.gate.thresholds import Condition, Threshold, ThresholdFile
+from loadgate.gate.thresholds import Threshold, ThresholdFile
 from loadgate.sources.collect import by_key as resource_values
 
 SCHEMA = "loadgate.verdict/1"
@@ -371,13 +371,13 @@ def _threshold_reasons(results: Sequence[ThresholdResult]) -> list[str]:
     inconclusive and skipped) and one line counting the rest (each result keeps its own reason)."""
     with_reason = [r for r in results if r.reason]
     if len(with_reason) <= REASONS_LISTED:
-        return [r.reason for r in with_reason]
+        return [r.reason for r in with_reason if r.reason]
     order = {"fail": 0, "warn": 1, "inconclusive": 2, "skipped": 3, "pass": 4}
     ranked = sorted(with_reason, key=lambda r: order.get(r.status, 5))  # stable: in order within a status
     rest = ranked[REASONS_LISTED:]
     counts = {s: sum(1 for r in rest if r.status == s) for s in order}
     parts = ", ".join(f"{n:,} {s}" for s, n in counts.items() if n)
-    return [r.reason for r in ranked[:REASONS_LISTED]] + [
+    return [r.reason for r in ranked[:REASONS_LISTED] if r.reason] + [
         f"and {len(rest):,} more thresholds with a reason ({parts}): each one's is in verdict.json"]
 
 

@@ -66,7 +66,7 @@ if getattr(yaml, "__with_libyaml__", False):
     FastLineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
     FastLineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 else:  # PyYAML built without libyaml
-    FastLineLoader = LineLoader
+    FastLineLoader = LineLoader  # type: ignore[misc, assignment]  # the one loader there is, under the same name
 
 
 def parse_fast(text: str) -> tuple[Any, bool]:

@@ -8,7 +8,7 @@ codes as they appear, each batch's dictionary is translated once, and a batch's 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -93,7 +93,7 @@ class RowReader:
             keep = among[(at >= self.window.start) & (at <= self.window.end)]
         if keep is not None and keep.size == 0:
             return None
-        pick = (lambda a: a) if keep is None else (lambda a: a[keep])
+        pick: Callable[[np.ndarray], np.ndarray] = (lambda a: a) if keep is None else (lambda a: a[keep])
         cols = [batch.column(name) for name in ("request_type", "name", "requirement")]
         tables = [lab.table(c) for lab, c in zip(self.labels, cols)]
         local = [pick(numpy_of(c.indices, len(c.dictionary))) for c in cols]  # a null points past the dictionary
@@ -146,4 +146,4 @@ def concat(parts: list[Rows]) -> Rows | None:
         return None
     if len(parts) == 1:
         return parts[0]
-    return Rows(*(np.concatenate([getattr(p, f) for p in parts]) for f in FIELDS))
+    return Rows(*(np.concatenate([getattr(p, f) for p in parts]) for f in FIELDS))  # type: ignore[arg-type]  # FIELDS in Rows' order

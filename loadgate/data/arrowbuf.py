@@ -8,6 +8,8 @@ view) must not pay while users run.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -16,13 +18,14 @@ _NUMPY_TYPES = {pa.float64(): np.float64, pa.int64(): np.int64, pa.int32(): np.i
                 pa.int8(): np.int8, pa.uint8(): np.uint8}
 
 
-def numpy_of(column: pa.Array, fill: object) -> np.ndarray:
+def numpy_of(column: pa.Array, fill: Any) -> np.ndarray:
     """A numpy array of a primitive Arrow array, nulls replaced by ``fill``: a view of its data buffer
     when there are no nulls and it is not boolean, a copy otherwise."""
     n, offset = len(column), column.offset
     dtype = _NUMPY_TYPES.get(column.type)
     if dtype is None and not pa.types.is_boolean(column.type):
-        return (column.fill_null(fill) if column.null_count else column).to_numpy(zero_copy_only=False)
+        filled: np.ndarray = (column.fill_null(fill) if column.null_count else column).to_numpy(zero_copy_only=False)
+        return filled
     validity, values = column.buffers()[:2]
     if dtype is None:
         out = _bits(values, offset, n)
@@ -42,7 +45,7 @@ def _bits(buffer: pa.Buffer, offset: int, n: int) -> np.ndarray:
     return np.unpackbits(packed, count=first + n, bitorder="little")[first:].view(np.bool_)
 
 
-def int32_array(values) -> pa.Array:
+def int32_array(values: bytes | Iterable[int]) -> pa.Array:
     """An int32 array of ``values`` (a list of ints, or the bytes of an ``array('i')``)."""
     data = values if isinstance(values, bytes) else array("i", values).tobytes()
     return pa.Array.from_buffers(pa.int32(), len(data) // 4, [None, pa.py_buffer(data)])

@@ -12,6 +12,8 @@ import math
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -55,7 +57,8 @@ class ParquetSource:
 
     def rows(self, i: int) -> int:
         """Rows in row group ``i``."""
-        return self.file.metadata.row_group(i).num_rows
+        n: int = self.file.metadata.row_group(i).num_rows
+        return n
 
     def read(self, i: int, columns: Sequence[str]) -> pa.Table:
         """Row group ``i``'s ``columns`` in SCHEMA types, strings dictionary-encoded, absent ones filled."""
@@ -108,7 +111,7 @@ class ParquetSource:
                 return True
         return False
 
-    def _errors(self):
+    def _errors(self) -> _ParquetErrors:
         return _ParquetErrors(self.path)
 
 
@@ -124,7 +127,8 @@ class _ParquetErrors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind, exc, tb) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if exc is not None and isinstance(exc, (pa.ArrowException, OSError)):
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ConfigError(f"{self.path}: truncated or corrupt Parquet file ({reason}); it cannot be analysed — "

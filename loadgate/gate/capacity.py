@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from loadgate.gate.conditions import CAPACITY_METRICS
 from loadgate.gate.headroom import drop_interval, headroom
+from loadgate.gate.plan_settings import Peak
 from loadgate.gate.thresholds import Threshold, ThresholdFile
 from loadgate.gate.verdict import ThresholdResult, Verdict, evaluate
 
@@ -59,7 +60,8 @@ def capacity_results(files: Mapping[str, ThresholdFile], capacity: Mapping[str, 
             value, ci = capacity.get(t.metric), None
             label = f"{req} {t.metric}"
             if t.metric == "headroom":
-                peak = files[req].capacity.peak  # the threshold file's parser makes sure there is one
+                # the threshold file's parser makes sure there is one
+                peak: Peak = files[req].capacity.peak  # type: ignore[union-attr, assignment]
                 value, ci = headroom(capacity, peak)
                 label += f" (capacity over the peak of {peak.text})"
             elif t.metric == "max_users" and value is None and not capacity.get("inconclusive"):
@@ -102,7 +104,8 @@ def _capacity_result(t: Threshold, label: str, value: float | None, exact: bool,
                    lambda status, why: result(status, value, why, interval=ci if t.metric == "headroom" else None))
 
 
-def _levels(t: Threshold, value: float, shown: str, exact: bool, named: str, label: str, result) -> ThresholdResult:
+def _levels(t: Threshold, value: float, shown: str, exact: bool, named: str, label: str,
+            result: Callable[[str, str | None], ThresholdResult]) -> ThresholdResult:
     """Alert, then target; a lower bound (``exact`` False) decides only when it already meets the level."""
     if t.alert is not None and t.alert.holds(value):
         if exact:

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loadgate.analysis.scopes import scope_counts, scope_histograms
-from loadgate.analysis.stalls import find_stalls, source_batches
+from loadgate.analysis.stalls import Batches, find_stalls, source_batches
 from loadgate.analysis.summary import COLUMNS, summarize
 from loadgate.analysis.window import Window
 from loadgate.data.arrowbuf import numpy_of
@@ -74,7 +74,8 @@ def with_schedule(summary: dict[str, Any], samples: SampleSource | Any, window: 
     return _completed(summary, intended, counts, source_batches(source), window, series)
 
 
-def _window_and_percentiles(summary: dict[str, Any], window: Window | None, percentiles: Iterable[float]):
+def _window_and_percentiles(summary: dict[str, Any], window: Window | None,
+                            percentiles: Iterable[float]) -> tuple[Window, list[float]]:
     """The summary's window when none is given, and the percentiles it holds plus those asked for."""
     window = Window(summary["window"]["start"], summary["window"]["end"]) if window is None else window
     qs = sorted({float(k[1:]) for k in summary["overall"]["response_time_ms"] if k.startswith("p")}
@@ -98,7 +99,7 @@ def _counts(table: pa.Table, cols: dict[str, np.ndarray], window: Window) -> dic
     paced = inside & ~np.isnan(cols["period_ms"])
     first = inside & (cols["omitted"] >= 0)
     late = first & (cols["intended_ms"] > cols["response_time_ms"])
-    counts = {name: scope_counts(table, mask) for name, mask in
+    counts: dict[str, Any] = {name: scope_counts(table, mask) for name, mask in
               (("paced", paced), ("started", first), ("late", late))}
     counts["phases"] = _phases(table, first, ts, cols["period_ms"], window.start)
     # each start stands for period/window of a user: the users that kept the scope's schedule
@@ -139,7 +140,7 @@ def _intended_of_file(source: SampleSource, window: Window, requirements: Sequen
                       qs: Sequence[float], series: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The counts and the intended summary of a source on disk, one row group in memory at a time."""
     counts = _no_counts()
-    folder = os.path.dirname(os.path.abspath(source.path))
+    folder = os.path.dirname(os.path.abspath(source.path))  # type: ignore[attr-defined]  # not in memory: a file
     fd, scratch = tempfile.mkstemp(prefix=".loadgate-intended-", suffix=".parquet",
                                    dir=folder if os.access(folder, os.W_OK) else None)  # (a read-only run: tmp)
     os.close(fd)
@@ -160,8 +161,8 @@ def _intended_of_file(source: SampleSource, window: Window, requirements: Sequen
     return counts, intended
 
 
-def _completed(summary: dict[str, Any], intended: dict[str, Any] | None, counts: dict[str, Any], batches, window: Window,
-               series: bool) -> dict[str, Any]:
+def _completed(summary: dict[str, Any], intended: dict[str, Any] | None, counts: dict[str, Any], batches: Batches,
+               window: Window, series: bool) -> dict[str, Any]:
     """``summary`` with every scope's schedule keys, the intended series and the stalls."""
     for key, stats, istats in _scopes(summary, intended):
         _add(stats, istats, key, counts)
@@ -211,7 +212,8 @@ def _intended_table(table: pa.Table, cols: dict[str, np.ndarray]) -> pa.Table:
     return pa.concat_tables([real, synthetic.cast(real.schema)])
 
 
-def _scopes(summary: dict[str, Any], intended: dict[str, Any] | None):
+def _scopes(summary: dict[str, Any], intended: dict[str, Any] | None
+            ) -> Iterator[tuple[tuple[Any, ...], dict[str, Any], dict[str, Any] | None]]:
     """(scope key, its STATS in ``summary``, its STATS in ``intended`` or None) for every scope."""
     yield ("overall",), summary["overall"], intended["overall"] if intended else None
     for rid, stats in summary["requirements"].items():
@@ -255,7 +257,7 @@ def bunched_above(users: int) -> float:
     return max(BUNCHED_FLOOR, float(np.quantile(shares, 1 - BUNCHED_ODDS)))
 
 
-def _add(stats: dict[str, Any], istats: dict[str, Any] | None, key: tuple[Any, ...], counts: dict[str, Counter[Any]]) -> None:
+def _add(stats: dict[str, Any], istats: dict[str, Any] | None, key: tuple[Any, ...], counts: dict[str, Any]) -> None:
     paced, started, late = (counts[c][key] for c in ("paced", "started", "late"))
     share = busiest_tenth(counts["phases"].get(key))
     stats["arrivals_busiest_tenth"] = share
@@ -267,8 +269,8 @@ def _add(stats: dict[str, Any], istats: dict[str, Any] | None, key: tuple[Any, .
     stats["schedule_attainment"] = started / (started + omitted) if started + omitted else None
     stats["on_time"] = (started - late) / started if started else None
     has = paced > 0 and istats is not None
-    stats["intended_response_time_ms"] = istats["response_time_ms"] if has else None
-    stats["intended_response_time_ci95_ms"] = istats["response_time_ci95_ms"] if has else None
+    stats["intended_response_time_ms"] = istats["response_time_ms"] if has and istats is not None else None
+    stats["intended_response_time_ci95_ms"] = istats["response_time_ci95_ms"] if has and istats is not None else None
 
 
 def _add_series(raw: dict[str, Any], intended: dict[str, Any]) -> None:

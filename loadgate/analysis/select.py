@@ -72,7 +72,7 @@ def select(lat: Latency, bases: list[np.ndarray], n_base: int, po: np.ndarray, p
     cell_dtype = np.int32 if n_base * nb < 1 << 31 else np.int64
     lut = lut.astype(cell_dtype)
     flats = []  # (base group, bucket) cell of each sample: 4 bytes a sample while the selection runs
-    hist_base = np.zeros(n_base * nb, np.int64)
+    hist_base: np.ndarray = np.zeros(n_base * nb, np.int64)
     pending, pending_rows = [], 0
     for i in range(len(bases)):
         flat = np.multiply(bases[i], nb, dtype=cell_dtype)
@@ -100,13 +100,14 @@ def select(lat: Latency, bases: list[np.ndarray], n_base: int, po: np.ndarray, p
     # A sample is a candidate when any group it belongs to wants its bucket.
     wanted_base = sum_rows(wanted.reshape(n_out, nb), pb, po, n_base).ravel() > 0
     base_key = np.uint64(lat.lo) + (first_fine[:-1].astype(np.uint64) << fine_shift)  # lowest key of each bucket
-    cflat, clow = [np.zeros(0, np.int64)], [np.zeros(0, np.uint64)]
+    cflats, clows = [np.zeros(0, np.int64)], [np.zeros(0, np.uint64)]
     for i in range(len(bases)):
         flat, flats[i] = flats[i], None
         picked = np.flatnonzero(wanted_base[flat])
-        cflat.append(flat[picked])
-        clow.append(lat.keys[i][picked] - base_key[flat[picked] % nb])
-    cflat, clow = np.concatenate(cflat), np.concatenate(clow)
+        cflats.append(flat[picked])
+        clows.append(lat.keys[i][picked] - base_key[flat[picked] % nb])
+    cflat, clow = np.concatenate(cflats), np.concatenate(clows)
+    del cflats, clows
     # Copy each candidate to its output groups (pairs sorted by base); keep those whose cell is wanted.
     by_base = np.argsort(pb, kind="stable")
     cb = cflat // nb
@@ -122,7 +123,8 @@ def select(lat: Latency, bases: list[np.ndarray], n_base: int, po: np.ndarray, p
     tid = tid_of[ocell]
     span = np.diff(first_fine)[cells_wanted % nb].max(initial=1)  # widest wanted bucket, in fine buckets
     bits = lat.fine_shift + int(span).bit_length()  # every clow < 2**bits
-    return base_key[cell % nb] + _pick(tid, clow, bits, tid_of[cell], within, cells_wanted.size, budget)
+    values: np.ndarray = base_key[cell % nb] + _pick(tid, clow, bits, tid_of[cell], within, cells_wanted.size, budget)
+    return values
 
 
 def sum_rows(rows: np.ndarray, into: np.ndarray, of: np.ndarray, n: int) -> np.ndarray:
@@ -163,7 +165,8 @@ def _pick(tid: np.ndarray, low: np.ndarray, bits: int, want: np.ndarray, within:
         if tid_bits + bits <= 64:
             packed = np.sort((tid.astype(np.uint64) << np.uint64(bits)) | low)
             seg = np.searchsorted(packed >> np.uint64(bits), want.astype(np.uint64))
-            return offset + (packed[seg + within] & np.uint64((1 << bits) - 1))
+            picked: np.ndarray = offset + (packed[seg + within] & np.uint64((1 << bits) - 1))
+            return picked
         k = max(1, min(bits, tid_bits + bits - 64, max(budget // max(n_tid, 1), 2).bit_length() - 1))
         rest = bits - k
         cell = tid * (1 << k) + (low >> np.uint64(rest)).astype(np.int64)
@@ -195,7 +198,8 @@ def linear_plan(n: np.ndarray, qs: tuple[float, ...]) -> tuple[np.ndarray, np.nd
 def lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     """numpy's ``lerp``: ``a + (b-a)*t``, or ``b - (b-a)*(1-t)`` where t >= 0.5."""
     diff = b - a
-    return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+    mixed: np.ndarray = np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+    return mixed
 
 
 def pkey(q: float) -> str:

@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 import math
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -59,6 +59,8 @@ class _StatisticsWrong(Exception):
     """A row group holds a response time outside the range its statistics gave."""
 
 
+_Block = tuple[int, int, dict[str, Any], dict[str, dict[str, Any]]]  # first second, seconds, overall, by ID
+
 class _Streamed(RowReader):
     """One file's summary: the first pass with the series, the rank search's passes, the summary."""
 
@@ -89,7 +91,7 @@ class _Streamed(RowReader):
         self.n = self.fails = self.nlat = np.zeros(0, np.int64)
         self.total = np.zeros(0)
         self.blocks: list[Any] = []  # (first second, seconds, overall, by id), or a future of one
-        self.running = None  # the block whose series is being computed
+        self.running: Future[_Block] | None = None  # the block whose series is being computed
         self.buffer: list[Rows] = []
         self.buffered, self.done, self.deferred = 0, 0, False
         columns = ["timestamp", "request_type", "name", "requirement", "response_time_ms", "success", "users"]
@@ -181,12 +183,14 @@ class _Streamed(RowReader):
             elif part.in_order:
                 cut = int(np.searchsorted(part.slot, upto))
                 ready.append(Rows(*(getattr(part, f)[:cut] for f in FIELDS)))
-                waiting.append(Rows(*(getattr(part, f)[cut:] for f in FIELDS), in_order=True))
+                # FIELDS stop before in_order
+                waiting.append(Rows(*(getattr(part, f)[cut:] for f in FIELDS), in_order=True))  # type: ignore[misc]
             else:
                 now = part.slot < upto
                 ready.append(Rows(*(getattr(part, f)[now] for f in FIELDS)))
                 waiting.append(Rows(*(getattr(part, f)[~now] for f in FIELDS)))
-        self.buffer, self.buffered = waiting, sum(p.slot.size for p in waiting)
+        # (first-pass rows always have their slots)
+        self.buffer, self.buffered = waiting, sum(p.slot.size for p in waiting)  # type: ignore[misc]
         self._block(concat(ready), self.done, upto)
         self.done = upto
 
@@ -251,8 +255,8 @@ class _Streamed(RowReader):
             pairs += [(outs.setdefault(key, len(outs)), b) for key in output_keys(rt[r], nm[m], self.ids_of[q], slot_of)]
         po, pb = (np.array([p[i] for p in pairs], np.int64).reshape(-1) for i in (0, 1))
         n_out = len(outs)
-        per_out = lambda a: np.bincount(po, a[pb], minlength=n_out)  # noqa: E731
-        g = {"n": per_out(n).astype(np.int64), "fails": per_out(fails).astype(np.int64)}
+        per_out: Callable[[np.ndarray], np.ndarray] = lambda a: np.bincount(po, a[pb], minlength=n_out)  # noqa: E731
+        g: dict[str, np.ndarray] = {"n": per_out(n).astype(np.int64), "fails": per_out(fails).astype(np.int64)}
         g["nlat"] = per_out(nlat).astype(np.int64)
         g["mean"] = per_out(total) / np.maximum(g["nlat"], 1)
         g["values"], g["pct"] = self._percentiles(po, pb, g["nlat"])
@@ -290,7 +294,7 @@ class _Streamed(RowReader):
 
 
 def _block_series(rows: Rows, first: int, count: int, ids_of: list[tuple[str, ...]], ids: list[str],
-                  window: Window) -> tuple[int, int, dict[str, Any], dict[str, dict[str, Any]]]:
+                  window: Window) -> _Block:
     """The series of seconds ``first .. first + count - 1`` of the window, overall and per ID of ``ids``."""
     bases = rows.label.astype(np.int64) * count + (rows.slot - first)
     overall, by_req = per_second(Latency([rows.values]), [bases], [np.flatnonzero(rows.failed)], [rows.users],

@@ -1,8 +1,8 @@
 """Response times as order-preserving integer keys, bucketed for the histogram selection."""
 from __future__ import annotations
-from typing import Any
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -1,9 +1,9 @@
 """The summary of a run directory: its samples over its analysis window [ramp-up done + warmup, end]."""
 from __future__ import annotations
-from typing import Any
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from loadgate.analysis.schedule import SCHEDULE_COLUMNS, with_schedule
 from loadgate.analysis.stalls import stuck_problem

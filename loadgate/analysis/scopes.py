@@ -1,8 +1,8 @@
 """Counts per scope — overall, per requirement, per request and requirement — as the summary groups rows."""
 from __future__ import annotations
-from typing import Any
 
 from collections import Counter
+from typing import Any
 
 import numpy as np
 import pyarrow as pa

@@ -1,5 +1,6 @@
 """The per-second series over the window: overall and per requirement."""
 from __future__ import annotations
+
 from typing import Any
 
 import numpy as np

@@ -24,12 +24,12 @@ when those requests crowd into a stretch does a second pass read the blocked use
 and only those within :data:`NEAR_SECONDS` of a stretch (a soak run's hours are not read in).
 """
 from __future__ import annotations
-from typing import Any
 
 import datetime as dt
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa

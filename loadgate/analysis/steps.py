@@ -4,10 +4,10 @@ A step of ``loadgate capacity`` is summarised exactly like a run (:func:`summari
 :func:`with_schedule` over its own raw samples), so the gate judges it with the same rules.
 """
 from __future__ import annotations
-from typing import Any
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa

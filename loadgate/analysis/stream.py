@@ -17,11 +17,11 @@ the samples (a soak run of hundreds of millions of requests is analysed on the m
   its remaining seconds are computed by reading again, block by block, the row groups of each block.
 """
 from __future__ import annotations
-from typing import Any
 
 import math
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 

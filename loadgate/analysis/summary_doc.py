@@ -1,9 +1,9 @@
 """The ``summary.json`` document (schema ``loadgate.summary/1``) from per-group arrays: its layout, its
 reported groups, and the statistics of each (STATS)."""
 from __future__ import annotations
-from typing import Any
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 

@@ -1,8 +1,8 @@
 """The aligned text table ``loadgate analyze`` prints."""
 from __future__ import annotations
-from typing import Any
 
 from datetime import datetime, timezone
+from typing import Any
 
 
 def format_summary_table(summary: dict[str, Any]) -> str:

@@ -5,12 +5,12 @@ auditor (or a pipeline that only verifies) never holds the secret. Keys are PEM 
 writes them (``openssl genpkey -algorithm ed25519``; ``openssl pkey -pubout`` for the public half).
 """
 from __future__ import annotations
-from typing import Any
 
 import base64
 import hashlib
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization

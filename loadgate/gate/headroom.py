@@ -7,9 +7,9 @@ capacity between two releases is a regression only when even the least drop the 
 beyond the tolerance.
 """
 from __future__ import annotations
-from typing import Any
 
 from collections.abc import Mapping
+from typing import Any
 
 from loadgate.gate.plan_settings import Peak
 

@@ -4,10 +4,10 @@ The summary's request entries are indexed once per gate, so each of many thresho
 look-up, not by a pass over every entry (5,000 thresholds over 5,000 requests were 25 million comparisons).
 """
 from __future__ import annotations
-from typing import Any
 
 import difflib
 from collections.abc import Mapping
+from typing import Any
 
 from loadgate.gate.thresholds import Threshold
 

@@ -55,7 +55,8 @@ def _labels(table: pa.Table, name: str) -> pa.ChunkedArray:
     return table.column(name)
 
 
-def scope_histograms(table: pa.Table, mask: np.ndarray, bins: np.ndarray, size: int) -> dict[tuple[Any, ...], np.ndarray]:
+def scope_histograms(table: pa.Table, mask: np.ndarray, bins: np.ndarray,
+                     size: int) -> dict[tuple[Any, ...], np.ndarray]:
     """Per scope key (as :func:`scope_counts`), how many rows of ``mask`` fall in each of ``size`` bins
     (``bins``: each row's bin, 0..size-1)."""
     out: dict[tuple[Any, ...], np.ndarray] = {}

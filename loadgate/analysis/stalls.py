@@ -49,7 +49,9 @@ COLUMNS = ("timestamp", "response_time_ms", "user", "worker", "period_ms", "requ
 Batches = Callable[[], Iterable[pa.RecordBatch]]  # a fresh pass over the samples each call
 
 
-def find_stalls(batches: Batches, window: Window, summary: dict[str, Any]) -> tuple[list[dict[str, Any]], Counter[Any], list[dict[str, Any]]]:  # noqa: C901 - one pass over the batches; split would re-read them
+# Over the size/complexity limit (noqa): one pass over the batches; split would re-read them.
+def find_stalls(batches: Batches, window: Window, summary: dict[str, Any]  # noqa: C901
+                ) -> tuple[list[dict[str, Any]], Counter[Any], list[dict[str, Any]]]:
     """The stalls in ``window`` seen by unpaced requests, the requests they hide per scope, and the users
     stuck alone (:func:`_stuck`).
 
@@ -183,7 +185,8 @@ def _strings(batch: pa.RecordBatch, name: str, rows: pa.Array) -> list[str | Non
     if name not in batch.schema.names:
         return [""] * len(rows)
     column = batch.column(name).take(rows)
-    values: list[str | None] = (column.dictionary_decode() if pa.types.is_dictionary(column.type) else column).to_pylist()
+    plain = column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
+    values: list[str | None] = plain.to_pylist()
     return values
 
 

@@ -146,4 +146,5 @@ def concat(parts: list[Rows]) -> Rows | None:
         return None
     if len(parts) == 1:
         return parts[0]
-    return Rows(*(np.concatenate([getattr(p, f) for p in parts]) for f in FIELDS))  # type: ignore[arg-type]  # FIELDS in Rows' order
+    # FIELDS are Rows' first fields, in order
+    return Rows(*(np.concatenate([getattr(p, f) for p in parts]) for f in FIELDS))  # type: ignore[arg-type]

@@ -22,7 +22,8 @@ def checked_percentiles(percentiles: Iterable[float]) -> tuple[float, ...]:
     return qs
 
 
-def output_keys(request_type: str | None, name: str | None, ids: tuple[str, ...], slot_of: dict[str, int]) -> list[tuple[Any, ...]]:
+def output_keys(request_type: str | None, name: str | None, ids: tuple[str, ...],
+                slot_of: dict[str, int]) -> list[tuple[Any, ...]]:
     """The reported groups a base group (request type, name, requirement label) belongs to."""
     keys = [("request", request_type or "", name or "", rid) for rid in ids or (None,)]
     return keys + [("requirement", rid) for rid in ids if rid in slot_of] + [("overall",)]

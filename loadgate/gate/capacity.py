@@ -24,7 +24,7 @@ class StepJudgement:
     status: str                      # pass | fail | inconclusive (the verdict's, warn read as pass)
     verdict: Verdict
     straddles: tuple[str, ...]       # thresholds whose 95% CI straddles their alert level
-    limit: dict[str, Any] | None               # the most-crossed failing threshold: requirement, metric, request, value, alert
+    limit: dict[str, Any] | None  # the most-crossed failing threshold: requirement, metric, request, value, alert
 
 
 def step_files(files: Mapping[str, ThresholdFile]) -> dict[str, ThresholdFile]:

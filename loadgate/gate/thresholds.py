@@ -145,7 +145,8 @@ def _parse_metric(f: FileErrors, raw: Any, line: int, where: str) -> str:
     raise f.error(line, where, f"unknown metric {quote(raw)}{did}", _METRIC_FORMS)
 
 
-def _parse_item(f: FileErrors, item: Any, line: int, index: int, requirement: str,  # noqa: C901 - one validation branch per threshold key
+# Over the size/complexity limit (noqa): one validation branch per threshold key.
+def _parse_item(f: FileErrors, item: Any, line: int, index: int, requirement: str,  # noqa: C901
                 settings: resources.ResourceSettings | None = None) -> Threshold:
     where = f"thresholds[{index}]"
     if not isinstance(item, LineMap):
@@ -246,7 +247,8 @@ def _parse_abort(f: FileErrors, item: LineMap, line: int, where: str, alert: Con
     return on, durations["abort_after"], durations["abort_window"]
 
 
-def _parse_load(f: FileErrors, load: Any, line: int) -> LoadDefaults:  # noqa: C901, PLR0912 - one validation branch per load key
+# Over the size/complexity limit (noqa): one validation branch per load key.
+def _parse_load(f: FileErrors, load: Any, line: int) -> LoadDefaults:  # noqa: C901, PLR0912
     if load is None:
         return LoadDefaults()
     if not isinstance(load, LineMap):

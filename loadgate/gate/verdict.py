@@ -309,7 +309,8 @@ def _regression(t: Threshold, cond: Condition, label: str, value: float, request
 
 # --- the verdict -----------------------------------------------------------------------------
 
-def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping[str, Any], *, requirements: Sequence[str] | None = None,
+def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping[str, Any], *,
+             requirements: Sequence[str] | None = None,
              strict: bool = False, problems: Sequence[str] = (), baseline: Mapping[str, Any] | None = None,
              aborted: str | None = None, interrupted: str | None = None,
              significance: Significance | None = None) -> Verdict:

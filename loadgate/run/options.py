@@ -50,7 +50,9 @@ class RunOptions:
         return self.ramp_up_s * 3 + self.duration + 30 + (self.worker_wait if self.expect_workers else 0)
 
 
-def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile], command_line: list[str]) -> RunOptions:  # noqa: C901, PLR0912 - one flag-or-file choice per run option
+# Over the size/complexity limit (noqa): one flag-or-file choice per run option.
+def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile],  # noqa: C901, PLR0912
+                    command_line: list[str]) -> RunOptions:
     """Flags override the ``load:`` block of the requirements' threshold files (first one wins)."""
     reqs = tuple(flags["requirements"])
     loads = [files[r].load for r in reqs if r in files]

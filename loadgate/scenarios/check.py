@@ -77,7 +77,8 @@ def _line_of(path: str, key: str) -> int | None:
     return None
 
 
-def find_problems(scenarios: str, thresholds: str, prometheus_url: str | None = None, *,  # noqa: C901 - one branch per kind of problem reported
+# Over the size/complexity limit (noqa): one branch per kind of problem reported.
+def find_problems(scenarios: str, thresholds: str, prometheus_url: str | None = None, *,  # noqa: C901
                   ask_prometheus: bool = False) -> tuple[list[str], list[Problem], str | None]:
     """(report lines, problems, closing count line or None when nothing could be loaded).
 

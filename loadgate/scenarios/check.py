@@ -16,6 +16,7 @@ from loadgate.shared.live_rules import RULES_PER_TICK, rules_from_thresholds
 from loadgate.notify.targets import ENV_TARGETS, check_warnings, cli_entries
 from loadgate.scenarios.catalog import check_latency, load_catalog
 from loadgate.sources import prometheus
+from loadgate.trace.render import escape_data, escape_property
 
 FORMATS = ("plain", "github")
 MANY_ALERTS = 1_000  # alert thresholds above which check warns: the live view needs over 5 ticks to see each
@@ -50,19 +51,11 @@ class Problem:
         """A GitHub Actions ``::error`` command, escaped as the runner expects."""
         props = []
         if self.file:
-            props.append(f"file={_escape_property(self.file)}")
+            props.append(f"file={escape_property(self.file)}")
             if self.line:
                 props.append(f"line={self.line}")
-        return f"::error {','.join(props)}::{_escape_data(self.message)}" if props else \
-            f"::error::{_escape_data(self.message)}"
-
-
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+        return f"::error {','.join(props)}::{escape_data(self.message)}" if props else \
+            f"::error::{escape_data(self.message)}"
 
 
 def _line_of(path: str, key: str) -> int | None:

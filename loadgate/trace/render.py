@@ -22,12 +22,14 @@ def plain_text(text: object) -> str:
     return _CONTROL.sub("?", str(text))
 
 
-def _escape_data(text: str) -> str:
+def escape_data(text: str) -> str:
+    """A GitHub workflow command's message, escaped as the runner reads it."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+def escape_property(text: str) -> str:
+    """A GitHub workflow command's property (file=, title=), escaped as the runner reads it."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def _range_line(t: Trace) -> str:
@@ -68,11 +70,11 @@ def render(t: Trace, fmt: str) -> list[str]:
     else:
         for x in t.untraced:
             for p in x.problems:
-                props = [f"file={_escape_property(p.file)}"] if p.file else []
-                props.append(f"title={_escape_property('Requirements traceability: commit ' + x.commit.short)}")
-                lines.append(f"::error {','.join(props)}::{_escape_data(plain_text(x.commit.subject))}: "
-                             f"{_escape_data(plain_text(p.message))}")
-        lines += [f"::warning::{_escape_data(plain_text(n))}" for n in t.notes]
+                props = [f"file={escape_property(p.file)}"] if p.file else []
+                props.append(f"title={escape_property('Requirements traceability: commit ' + x.commit.short)}")
+                lines.append(f"::error {','.join(props)}::{escape_data(plain_text(x.commit.subject))}: "
+                             f"{escape_data(plain_text(p.message))}")
+        lines += [f"::warning::{escape_data(plain_text(n))}" for n in t.notes]
     return lines + [_closing(t)]
 
 

@@ -40,3 +40,25 @@ def format_duration(seconds: float) -> str:
     h, m = divmod(m, 60)
     out = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "")
     return out or "0s"
+
+
+_RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|m|h|min|sec|second|minute|hour))?\s*$")
+_RATE_PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0,
+             "hour": 3600.0}
+
+
+def parse_rate(text: str | int | float) -> float:
+    """Per second from ``"200/s"``, ``"12000/m"``, ``"3600/h"`` or a bare number (per second).
+
+    Raises ValueError with the expected form; callers add where the value came from.
+    """
+    if isinstance(text, bool):
+        raise ValueError(f"expected a rate like 200/s or 12000/m, got {text!r}")
+    if isinstance(text, (int, float)):
+        if text < 0:
+            raise ValueError(f"expected a rate >= 0, got {text!r}")
+        return float(text)
+    m = _RATE_RE.match(str(text).lower())
+    if not m:
+        raise ValueError(f"expected a rate like 200/s or 12000/m, got {text!r}")
+    return float(m.group(1)) / _RATE_PER[m.group(2) or "s"]

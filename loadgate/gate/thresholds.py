@@ -22,7 +22,7 @@ from loadgate.gate.conditions import (
     overlap,
     parse_condition,
 )
-from loadgate.gate import notify_spec, plan_settings, resources
+from loadgate.gate import arrival, notify_spec, plan_settings, resources
 from loadgate.gate.yaml_lines import (
     FileErrors,
     LineLoader,
@@ -39,7 +39,7 @@ from loadgate.units import parse_duration
 REQUIREMENT_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 
 _TOP_KEYS = ("requirement", "title", "load", "capacity", "thresholds", "notify")
-_LOAD_KEYS = ("users", "spawn_rate", "duration", "warmup", "min_requests", "host", "resources", "select")
+_LOAD_KEYS = ("users", "spawn_rate", "duration", "warmup", "min_requests", "host", "resources", "select", "arrival")
 _ITEM_KEYS = ("metric", "request", "target", "alert", "regression", "min_requests", "latency", "abort_on_fail",
               "abort_after", "abort_window", *resources.ITEM_KEYS)
 DEFAULT_ABORT_WINDOW_S = 10.0
@@ -97,6 +97,7 @@ class LoadDefaults:
     host: str | None = None
     resources: resources.ResourceSettings | None = None
     select: str | None = None   # "tasks" (default) or "journeys"
+    arrival: arrival.ArrivalShape | None = None  # open model: iterations started at a set rate
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,8 @@ def _parse_load(f: FileErrors, load: Any, line: int) -> LoadDefaults:  # noqa: C
             values[key] = seconds
         elif key == "resources":
             values[key] = resources.parse_settings(f, raw, at)
+        elif key == "arrival":
+            values[key] = arrival.parse(f, raw, at)
         elif key == "select":
             if raw not in SELECT_MODES:
                 raise f.error(at, where, f"{quote(raw)} is not a selection mode",

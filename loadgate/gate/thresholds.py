@@ -22,14 +22,14 @@ from loadgate.gate.conditions import (
     overlap,
     parse_condition,
 )
-from loadgate.gate import arrival, notify_spec, plan_settings, resources
+from loadgate.gate import notify_spec, plan_settings, resources
+from loadgate.gate.load_block import LoadDefaults, parse_load
 from loadgate.gate.yaml_lines import (
     FileErrors,
     LineLoader,
     LineMap,
     LineSeq,
     is_int,
-    is_number,
     parse_fast,
     quote,
 )
@@ -39,7 +39,6 @@ from loadgate.units import parse_duration
 REQUIREMENT_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 
 _TOP_KEYS = ("requirement", "title", "load", "capacity", "thresholds", "notify")
-_LOAD_KEYS = ("users", "spawn_rate", "duration", "warmup", "min_requests", "host", "resources", "select", "arrival")
 _ITEM_KEYS = ("metric", "request", "target", "alert", "regression", "min_requests", "latency", "abort_on_fail",
               "abort_after", "abort_window", *resources.ITEM_KEYS)
 DEFAULT_ABORT_WINDOW_S = 10.0
@@ -80,24 +79,6 @@ class Threshold:
         if self.resource is not None:
             return self.resource.unit
         return metric_kind(self.metric).replace("time", "ms")
-
-
-SELECT_MODES = ("tasks", "journeys")  # load.select: tagged tasks only, or whole User classes
-
-
-@dataclass(frozen=True)
-class LoadDefaults:
-    """The ``load:`` block: defaults for ``loadgate run`` (durations in seconds)."""
-
-    users: int | None = None
-    spawn_rate: float | None = None
-    duration: float | None = None
-    warmup: float | None = None
-    min_requests: int | None = None
-    host: str | None = None
-    resources: resources.ResourceSettings | None = None
-    select: str | None = None   # "tasks" (default) or "journeys"
-    arrival: arrival.ArrivalShape | None = None  # open model: iterations started at a set rate
 
 
 @dataclass(frozen=True)
@@ -248,49 +229,6 @@ def _parse_abort(f: FileErrors, item: LineMap, line: int, where: str, alert: Con
     return on, durations["abort_after"], durations["abort_window"]
 
 
-# Over the size/complexity limit (noqa): one validation branch per load key.
-def _parse_load(f: FileErrors, load: Any, line: int) -> LoadDefaults:  # noqa: C901, PLR0912
-    if load is None:
-        return LoadDefaults()
-    if not isinstance(load, LineMap):
-        raise f.error(line, "load", f"{quote(load)} is not a mapping", "keys " + ", ".join(_LOAD_KEYS))
-    f.check_keys(load, "load", _LOAD_KEYS)
-    values: dict[str, Any] = {}
-    for key, raw in load.items():
-        at, where = load.key_lines[key], f"load.{key}"
-        if key in ("users", "min_requests"):
-            if not is_int(raw) or raw < 1:
-                raise f.error(at, where, f"{quote(raw)} is not a positive whole number", "a count like 1000")
-            values[key] = raw
-        elif key == "spawn_rate":
-            if not is_number(raw) or raw <= 0:
-                raise f.error(at, where, f"{quote(raw)} is not a positive number", "users started per second, like 100")
-            values[key] = float(raw)
-        elif key in ("duration", "warmup"):
-            try:
-                seconds = parse_duration(raw) if raw is not None and not isinstance(raw, (list, dict)) else None
-            except ValueError:
-                seconds = None
-            if seconds is None or (key == "duration" and seconds <= 0):
-                raise f.error(at, where, f"{quote(raw)} is not a {'positive ' if key == 'duration' else ''}duration",
-                              "a duration like 30s, 2m or 1h30m")
-            values[key] = seconds
-        elif key == "resources":
-            values[key] = resources.parse_settings(f, raw, at)
-        elif key == "arrival":
-            values[key] = arrival.parse(f, raw, at)
-        elif key == "select":
-            if raw not in SELECT_MODES:
-                raise f.error(at, where, f"{quote(raw)} is not a selection mode",
-                              "tasks (only the tagged tasks run) or journeys (the User classes run whole)")
-            values[key] = raw
-        else:
-            if not isinstance(raw, str) or not re.match(r"^https?://[^\s/]+", raw):
-                raise f.error(at, where, f"{quote(raw)} is not an HTTP URL", "a base URL like http://127.0.0.1:8089")
-            values[key] = raw
-    return LoadDefaults(**values)
-
-
 def _parse_document(f: FileErrors, doc: Any, sha256: str) -> tuple[ThresholdFile, int]:
     expected_top = "a mapping with keys " + ", ".join(_TOP_KEYS)
     if doc is None:
@@ -309,7 +247,7 @@ def _parse_document(f: FileErrors, doc: Any, sha256: str) -> tuple[ThresholdFile
     title = doc.get("title", "")
     if not isinstance(title, str):
         raise f.error(lines["title"], "title", f"{quote(title)} is not text", "a one-line description of the requirement")
-    load = _parse_load(f, doc.get("load"), lines.get("load", 1))
+    load = parse_load(f, doc.get("load"), lines.get("load", 1))
     items = doc.get("thresholds")
     if "thresholds" not in doc:
         raise f.error(doc.line, "thresholds", "missing", "a list of thresholds like '- metric: p95'")

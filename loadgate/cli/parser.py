@@ -294,8 +294,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                        description="Parse every threshold file and import every scenario; every threshold "
                        "file's requirement must have tagged tasks and every requirement tag a threshold file. "
                        "Exit 0 when all is consistent, 2 otherwise.")
-    c.add_argument("--scenarios", default="scenarios", metavar="PATH")
-    c.add_argument("--thresholds", default="thresholds", metavar="PATH")
+    c.add_argument("--scenarios", default="scenarios", metavar="PATH", help="scenario folder or file (default: scenarios/)")
+    c.add_argument("--thresholds", default="thresholds", metavar="PATH", help="threshold folder or file (default: thresholds/)")
     c.add_argument("--format", choices=("plain", "github"), default="plain",
                    help="how problems print: plain lines (default), or GitHub Actions annotations "
                    "(::error file=…,line=…::) shown on the file's line in a pull request")
@@ -334,8 +334,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
 
     i = sub.add_parser("init", help="add a performance gate to a repository: script, example, thresholds, CI",
                        description="Write scripts/performance-test.sh (installs loadgate on a fresh runner, then "
-                       "runs the gate), scenarios/example.py, thresholds/REQ-PERF-001.yaml, reports/.gitignore and "
-                       "the CI files. Never overwrites a file: exit 2 naming those that exist, unless --force.",
+                       "runs the gate), scripts/validate-requirements.sh (the CI's first step: loadgate trace), "
+                       "scenarios/example.py, thresholds/REQ-PERF-001.yaml, reports/.gitignore and the CI files. Never overwrites a file: exit 2 naming those that exist, unless --force.",
                        epilog="exit codes: 0 written, 2 a file exists already (nothing written) or a bad option")
     i.add_argument("directory", nargs="?", default=".", metavar="DIR", help="the repository (default: .)")
     i.add_argument("--ci", choices=("github", "gitlab", "jenkins", "all", "none"), default="github",

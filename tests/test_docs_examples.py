@@ -2,7 +2,8 @@
 
 A ```console block whose previous line is ``<!-- runnable -->`` (in README.md or docs/*.md) is run here:
 each ``$ command`` line runs in bash, in a fresh folder holding a copy of docs/examples/ as ``examples/``,
-with this checkout's ``loadgate`` first on PATH; the commands of one block share that folder, in order.
+with this checkout's ``loadgate`` first on PATH and ``$REPO`` naming the checkout; the commands of one
+block share that folder, in order.
 A command must exit 0, unless the next command is ``echo $?``, whose printed line is then the expected exit
 code. Every other line under a command is an expected output line and must appear in the command's output,
 in order; ``…`` in it matches any text (times, ports, paths), and a line that is only ``…`` stands for lines
@@ -130,7 +131,7 @@ def test_expected_lines_are_matched_in_order():
 def test_runnable_example(block: Block, tmp_path: Path):
     shutil.copytree(ROOT / "docs" / "examples", tmp_path / "examples")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "LOADGATE_NOTIFY": "", "COLUMNS": "120"}
+           "LOADGATE_NOTIFY": "", "COLUMNS": "120", "REPO": str(ROOT)}
     env.pop("GITHUB_STEP_SUMMARY", None)
     for c in block.commands:
         done = subprocess.run(["bash", "-c", c.text], cwd=tmp_path, env=env, capture_output=True, text=True,

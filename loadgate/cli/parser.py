@@ -205,8 +205,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     a = sub.add_parser("analyze", help="summarise a samples file (ours or Locust's CSV request log)",
                        description="Exact percentiles, error rates and throughput of a samples file, "
                        "per request and per requirement. A Parquet file is read a batch of rows at a time: "
-                       "memory grows with the requests and seconds, not the samples (soak runs; a file of paced "
-                       "users' samples is loaded for the latency from the schedule).", epilog=EPILOG)
+                       "memory grows with the requests and seconds, not the samples (soak runs; paced users' latency "
+                       "from the schedule goes through a scratch file beside the samples, removed afterwards).",
+                       epilog="exit codes: 0 summarised, 2 not a samples file or a bad --window")
     a.add_argument("samples", metavar="SAMPLES", help="samples.parquet, or a Locust csv_request_logger CSV")
     a.add_argument("--window", metavar="START:END",
                    help="analyse only this window: offsets from the first sample (30s:5m) or Unix times; either side may be empty")
@@ -219,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                        "(capacity.json) is judged again as a capacity run: its highest passing step from the samples, "
                        "the capacity thresholds from capacity.json; capacity.md and the plan are rewritten.",
                        epilog=EPILOG)
-    g.add_argument("run_dir", metavar="RUN_DIR")
+    g.add_argument("run_dir", metavar="RUN_DIR", help="the run directory to analyse and gate again")
     g.add_argument("--thresholds", metavar="PATH", help="threshold folder or file (default: the one the run used)")
     g.add_argument("--strict", action="store_true", help="a warning (target missed) fails the gate")
     g.add_argument("--baseline", metavar="RUN_DIR|last-pass",
@@ -239,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                        "Each outcome is recorded in run.json, which is re-sealed.",
                        epilog="exit codes: 0 every notification delivered (or none called for), 1 one could not be "
                        "delivered, 2 usage or configuration error")
-    n.add_argument("run_dir", metavar="RUN_DIR")
+    n.add_argument("run_dir", metavar="RUN_DIR", help="the gated run directory whose verdict to send")
     n.add_argument("--thresholds", metavar="PATH", help="threshold folder or file (default: the one the run used)")
     n.add_argument("--signing-key", metavar="FILE",
                    help="Ed25519 private key (PEM) that signs the re-sealed manifest (default: $LOADGATE_SIGNING_KEY)")
@@ -271,8 +272,13 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                     help="change of the error rate tolerated, in percentage points, e.g. 0.5%% (default: 0.5%%)")
     cp.set_defaults(func=cmd_compare)
 
-    rp = sub.add_parser("report", help="re-render report.html from a run directory", epilog=EPILOG)
-    rp.add_argument("run_dir", metavar="RUN_DIR")
+    rp = sub.add_parser("report", help="re-render report.html from a run directory",
+                        description="Render report.html again from a run directory's files (samples, summary, "
+                        "verdict, run.json). Written into the run directory, it re-seals run.json's manifest; "
+                        "with -o elsewhere, nothing in the run directory changes.",
+                        epilog="exit codes: 0 written, 2 not a run directory or an unreadable file, 3 the "
+                        "output could not be written (a full disk) or interrupted")
+    rp.add_argument("run_dir", metavar="RUN_DIR", help="the run directory whose report to render")
     rp.add_argument("-o", "--output", metavar="FILE", help="where to write (default: RUN_DIR/report.html, which "
                     "re-seals run.json's manifest)")
     rp.add_argument("--signing-key", metavar="FILE",
@@ -284,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                        "of run.json, and its signature. Exit 0 intact; 1 naming each file that changed, is missing "
                        "or was added (or a signature that does not hold); 2 when RUN_DIR is not a run directory, or is one whose "
                        "run did not finish (killed, interrupted: 'loadgate gate RUN_DIR' analyses and seals it).")
-    v.add_argument("run_dir", metavar="RUN_DIR")
+    v.add_argument("run_dir", metavar="RUN_DIR", help="the run directory to check")
     v.add_argument("--public-key", metavar="FILE",
                    help="Ed25519 public key (PEM) the manifest must be signed with; without it, a signature is "
                    "checked against the key it names")
@@ -294,8 +300,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                        description="Parse every threshold file and import every scenario; every threshold "
                        "file's requirement must have tagged tasks and every requirement tag a threshold file. "
                        "Exit 0 when all is consistent, 2 otherwise.")
-    c.add_argument("--scenarios", default="scenarios", metavar="PATH")
-    c.add_argument("--thresholds", default="thresholds", metavar="PATH")
+    c.add_argument("--scenarios", default="scenarios", metavar="PATH", help="scenario folder or file (default: scenarios/)")
+    c.add_argument("--thresholds", default="thresholds", metavar="PATH", help="threshold folder or file (default: thresholds/)")
     c.add_argument("--format", choices=("plain", "github"), default="plain",
                    help="how problems print: plain lines (default), or GitHub Actions annotations "
                    "(::error file=…,line=…::) shown on the file's line in a pull request")
@@ -334,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
 
     i = sub.add_parser("init", help="add a performance gate to a repository: script, example, thresholds, CI",
                        description="Write scripts/performance-test.sh (installs loadgate on a fresh runner, then "
-                       "runs the gate), scenarios/example.py, thresholds/REQ-PERF-001.yaml, reports/.gitignore and "
-                       "the CI files. Never overwrites a file: exit 2 naming those that exist, unless --force.",
+                       "runs the gate), scripts/validate-requirements.sh (the CI's first step: loadgate trace), "
+                       "scenarios/example.py, thresholds/REQ-PERF-001.yaml, reports/.gitignore and the CI files. Never overwrites a file: exit 2 naming those that exist, unless --force.",
                        epilog="exit codes: 0 written, 2 a file exists already (nothing written) or a bad option")
     i.add_argument("directory", nargs="?", default=".", metavar="DIR", help="the repository (default: .)")
     i.add_argument("--ci", choices=("github", "gitlab", "jenkins", "all", "none"), default="github",

@@ -95,7 +95,7 @@ def write_verdict_json(verdict: Verdict, path: str | os.PathLike) -> None:
 def _scope(r: ThresholdResult) -> str:
     if r.resource_source:
         return f"{r.aggregate} ({r.resource_source})"
-    return r.request if r.request else "all requests"
+    return r.request if r.request else "the schedule's starts" if r.metric == "dropped_iterations" else "all requests"
 
 
 def _levels(r: ThresholdResult) -> str:

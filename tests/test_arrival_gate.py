@@ -13,10 +13,13 @@ import pytest
 from arrival_runs import T0, make_run
 from conftest import load, run_cli
 from test_report import chart_json
+from test_report_browser import chromium, open_and_shoot  # noqa: F401 - chromium is a fixture
 from loadgate.analysis.arrival import in_window
 from loadgate.analysis.window import Window
 from loadgate.errors import ConfigError
+from loadgate.gate.capacity import step_files
 from loadgate.gate.thresholds import load_threshold_file
+from loadgate.shared.live_rules import rules_from_thresholds
 
 LATENCY = ("p50", "p95", "p99", "p99.9", "mean", "max")
 
@@ -111,6 +114,13 @@ def test_max_dropped_mistakes_name_line_key_and_fix(tmp_path, raw, hint):
         load_threshold_file(path)
     assert str(e.value) == (f"{path}:6: load.arrival.max_dropped: '{raw}' is not a share from 0 to 100%{hint}; "
                             "expected a share of the scheduled starts like 1% or 0.5%")
+
+
+def test_the_live_view_and_a_capacity_step_leave_dropped_iterations_to_the_gate(tmp_path):
+    tf = load_threshold_file(thresholds(tmp_path, '- metric: dropped_iterations\n  alert: ">1%"\n'
+                                                  '- metric: p95\n  alert: ">1s"'))
+    assert [r["metric"] for r in rules_from_thresholds([tf])] == ["p95"]  # no schedule in the live samples
+    assert [t.metric for t in step_files({"REQ-OPEN-1": tf})["REQ-OPEN-1"].thresholds] == ["p95"]
 
 
 # --- the window's counts -----------------------------------------------------------------------------
@@ -235,3 +245,10 @@ def test_names_from_run_json_stay_text_in_the_report(tmp_path):
     assert hostile not in html and "&lt;img src=x onerror=alert(1)&gt;&lt;/script&gt;" in html
     assert hostile in [a["requirement"] for a in chart_json(html)["arrival"]]
     assert "\\<img src=x onerror=alert\\(1\\)\\>\\</script\\>" in (run_dir / "summary.md").read_text()
+
+
+def test_the_arrival_chart_is_drawn_in_the_browser(chromium, tmp_path):  # noqa: F811 - the fixture
+    run_dir = make_run(tmp_path / "out", "r", dropped={5: 30, 6: 20}, seconds=12)
+    gate(run_dir, thresholds(tmp_path, '- metric: dropped_iterations\n  alert: ">1%"'))
+    dom = open_and_shoot(chromium, run_dir, tmp_path, "report-arrival.png")  # drawn == expected == 6, no console line
+    assert 'id="chart-arrival-0"' in dom and "achieved (started/s)" in dom

@@ -306,7 +306,7 @@ LOAD_OK = "thresholds: [{metric: p95, alert: '>1s'}]\nrequirement: REQ-X-1\n"
     ("host: localhost:8080", "t.yaml:3: load.host: 'localhost:8080' is not an HTTP URL; expected a base URL like "
      "http://127.0.0.1:8089"),
     ("user: 5", "t.yaml:3: load.user: unknown key (did you mean 'users'?); expected one of users, spawn_rate, "
-     "duration, warmup, min_requests, host, resources, select"),
+     "duration, warmup, min_requests, host, resources, select, arrival"),
     ("select: users", "t.yaml:3: load.select: 'users' is not a selection mode; expected tasks (only the tagged "
      "tasks run) or journeys (the User classes run whole)"),
 ])
@@ -325,7 +325,7 @@ def test_load_block_values_and_defaults():
 
 def test_load_must_be_a_mapping():
     assert error_of(LOAD_OK + "load: 5\n") == ("t.yaml:3: load: 5 is not a mapping; expected keys users, spawn_rate, "
-                                               "duration, warmup, min_requests, host, resources, select")
+                                               "duration, warmup, min_requests, host, resources, select, arrival")
 
 
 # --- files and directories -------------------------------------------------------------------

@@ -211,9 +211,12 @@ def test_per_second_counts_missing_from_run_json_are_inconclusive_not_zero(tmp_p
     run = load(run_dir, "run.json")
     del run["arrival"]["REQ-OPEN-1"]["per_second"]
     (run_dir / "run.json").write_text(json.dumps(run))
-    res, verdict = gate(run_dir, thresholds(tmp_path, '- metric: dropped_iterations\n  alert: ">1%"'))
-    [t] = verdict["thresholds"]
-    assert t["status"] == "inconclusive" and "no usable per-second counts" in t["reason"] and res.code == 3
+    res, verdict = gate(run_dir, thresholds(tmp_path, '- metric: dropped_iterations\n  alert: ">1%"\n'
+                                                      '- metric: p95\n  alert: ">1s"\n- metric: error_rate\n  alert: ">1%"'))
+    dropped, p95, errors = verdict["thresholds"]
+    assert dropped["status"] == "inconclusive" and "no usable per-second counts" in dropped["reason"] and res.code == 3
+    assert p95["status"] == "inconclusive" and errors["status"] == "pass"  # a pass could hide a load never offered
+    assert "whether the load asked for was offered cannot be told: run.json's arrival block" in p95["reason"]
 
 
 # --- summary.md and report.html ----------------------------------------------------------------------

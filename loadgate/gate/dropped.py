@@ -73,6 +73,8 @@ def value_of(requirement: str, unit: str, min_starts: int,
 def not_offered(requirement: str, shape: ArrivalShape | None, summary: Mapping[str, Any]) -> str | None:
     """Why the requirement's latency cannot be judged because too many of its starts were dropped, or None."""
     section = _section(summary, requirement)
+    if section is not None and section.get("reason"):  # no counts: a pass could hide a load never offered
+        return f"whether the load asked for was offered cannot be told: {section['reason']}"
     share = section.get("dropped_share") if section is not None else None
     limit = shape.max_dropped if shape is not None else DEFAULT_MAX_DROPPED
     if section is None or not isinstance(share, (int, float)) or share <= limit:

@@ -51,11 +51,12 @@ def png_size(path: Path) -> tuple[int, int]:
 
 def charts_to_draw(page: Path) -> int:
     """Five charts of the requests, one of the generator's CPU, one of the target's resources when
-    resources.parquet has cpu, memory or disk, each trend chart of 2 runs or more, and the two charts of a
-    capacity search with the chart of its plan (capacity and peak across releases)."""
+    resources.parquet has cpu, memory or disk, one of each arrival shape's schedule, each trend chart of 2 runs
+    or more, and the two charts of a capacity search with the chart of its plan (capacity and peak across releases)."""
     data = chart_json(page.read_text(encoding="utf-8"))
     trend = sum(len(t["charts"]) for t in data["trend"] if len(t["runs"]) >= 2)
-    return ((5 + bool(data.get("cpu")) + bool(data.get("resources")) if "series" in data else 0) + trend
+    return ((5 + bool(data.get("cpu")) + bool(data.get("resources")) + len(data.get("arrival") or ())
+             if "series" in data else 0) + trend
             + (2 if data.get("capacity") else 0) + (1 if data.get("capacity") and data.get("plan") else 0))
 
 

@@ -238,16 +238,16 @@ ITEM_KEYS = ("expected one of metric, request, target, alert, regression, min_re
      "(use min or max for the ends)"),
     (one('alert: ">1s"', "avg"),
      "t.yaml:3: thresholds[0].metric: unknown metric 'avg' (did you mean 'mean'?); expected p50, p90, p95, p99, "
-     "p99.9 (any pNN or pNN.N), mean, min, max, error_rate, throughput, a resource: cpu, memory, disk, promql (or, for loadgate capacity, max_users, max_throughput or headroom)"),
+     "p99.9 (any pNN or pNN.N), mean, min, max, error_rate, throughput, dropped_iterations (an arrival shape's starts that found no free user), a resource: cpu, memory, disk, promql (or, for loadgate capacity, max_users, max_throughput or headroom)"),
     (one('alert: ">1s"', "p9x"),
      "t.yaml:3: thresholds[0].metric: unknown metric 'p9x' (did you mean 'p99'?); expected p50, p90, p95, p99, "
-     "p99.9 (any pNN or pNN.N), mean, min, max, error_rate, throughput, a resource: cpu, memory, disk, promql (or, for loadgate capacity, max_users, max_throughput or headroom)"),
+     "p99.9 (any pNN or pNN.N), mean, min, max, error_rate, throughput, dropped_iterations (an arrival shape's starts that found no free user), a resource: cpu, memory, disk, promql (or, for loadgate capacity, max_users, max_throughput or headroom)"),
     (one('alert: ">1s"', "p99.99999"),   # f"p{q:g}" would print p100: at most 4 decimals
      "t.yaml:3: thresholds[0].metric: unknown metric 'p99.99999' (did you mean 'p99.9'?); expected p50, p90, p95, "
-     "p99, p99.9 (any pNN or pNN.N), mean, min, max, error_rate, throughput, a resource: cpu, memory, disk, promql (or, for loadgate capacity, max_users, max_throughput or headroom)"),
+     "p99, p99.9 (any pNN or pNN.N), mean, min, max, error_rate, throughput, dropped_iterations (an arrival shape's starts that found no free user), a resource: cpu, memory, disk, promql (or, for loadgate capacity, max_users, max_throughput or headroom)"),
     ("requirement: REQ-X-1\nthresholds:\n  - alert: '>1s'\n",
      "t.yaml:3: thresholds[0].metric: missing; expected p50, p90, p95, p99, p99.9 (any pNN or pNN.N), mean, min, "
-     "max, error_rate, throughput, a resource: cpu, memory, disk, promql (or, for loadgate capacity, max_users, max_throughput or headroom)"),
+     "max, error_rate, throughput, dropped_iterations (an arrival shape's starts that found no free user), a resource: cpu, memory, disk, promql (or, for loadgate capacity, max_users, max_throughput or headroom)"),
     ("requirement: REQ-X-1\nthresholds:\n  - p95\n",
      "t.yaml:3: thresholds[0]: 'p95' is not a mapping; expected an item like '- metric: p95' with target and/or alert"),
     ("requirement: REQ-X-1\nthresholds:\n  - {metric: p95, alert: '>1s'}\n  - {metric: p95, alert: '>2s'}\n",

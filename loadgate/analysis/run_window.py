@@ -5,6 +5,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from loadgate.analysis.arrival import arrival_summary
 from loadgate.analysis.schedule import SCHEDULE_COLUMNS, with_schedule
 from loadgate.analysis.stalls import stuck_problem
 from loadgate.analysis.summary import COLUMNS, DEFAULT_PERCENTILES, summarize
@@ -25,7 +26,8 @@ def run_window(run: dict[str, Any]) -> Window:
 def summarize_run(run_dir: str, run: dict[str, Any], percentiles: Iterable[float] = (), *,
                   series: bool = True) -> tuple[dict[str, Any], list[str]]:
     """The summary of a run directory's samples over its window (not written), and problems found;
-    with the latency from the schedule and the stalls (:mod:`loadgate.analysis.schedule`).
+    with the latency from the schedule and the stalls (:mod:`loadgate.analysis.schedule`), and for a run
+    with an arrival shape, its schedule's counts in the window (:mod:`loadgate.analysis.arrival`).
 
     ``percentiles``: those some threshold needs, computed beside the default ones.
     """
@@ -42,6 +44,9 @@ def summarize_run(run_dir: str, run: dict[str, Any], percentiles: Iterable[float
     window, reqs = run_window(run), run.get("requirements")
     summary = summarize(source, window, requirements=reqs, percentiles=qs, series=series)
     with_schedule(summary, source, window, requirements=reqs, percentiles=qs, series=series)
+    arrival = arrival_summary(run, window)
+    if arrival is not None:  # only a run with an open-model shape: every other summary stays as it was
+        summary["arrival"] = arrival
     return summary, [*problems, *_stuck(summary)]
 
 

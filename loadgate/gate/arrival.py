@@ -8,6 +8,7 @@
           - {duration: 2m, target: 200/s}
         max_users: 2000          # the pool of users that run them; none free at a start: dropped
         distribution: constant   # constant (evenly spaced) or poisson (random gaps, same mean)
+        max_dropped: 1%          # above this share of dropped starts, the latency thresholds are inconclusive
 
 Each start is handed to a free user of the pool; when none is free the iteration is dropped and
 counted, never queued. ``ArrivalShape`` is read by the gate, ``check`` and the Locust process
@@ -16,14 +17,16 @@ counted, never queued. ``ArrivalShape`` is read by the gate, ``check`` and the L
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from loadgate.gate.yaml_lines import FileErrors, LineMap, is_int, quote
 from loadgate.units import parse_duration, parse_rate
 
-KEYS = ("rate", "stages", "max_users", "distribution")
+KEYS = ("rate", "stages", "max_users", "distribution", "max_dropped")
 DISTRIBUTIONS = ("constant", "poisson")
+DEFAULT_MAX_DROPPED = 0.01  # a share of the scheduled starts: more dropped, and the load asked for was not offered
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,10 @@ class ArrivalShape:
     stages: tuple[Stage, ...] = ()
     max_users: int | None = None
     distribution: str = "constant"
+    max_dropped: float = DEFAULT_MAX_DROPPED  # a fraction of the scheduled starts in the analysis window
+    # where the shape is written ("file:line" of load.arrival, and of its max_users): for check's messages
+    source: str = field(default="", compare=False)
+    max_users_source: str = field(default="", compare=False)
 
     @property
     def peak(self) -> float:
@@ -102,7 +109,9 @@ def parse(f: FileErrors, raw: Any, line: int) -> ArrivalShape:
     if distribution not in DISTRIBUTIONS:
         raise f.error(at["distribution"], "load.arrival.distribution", f"{quote(distribution)} is not a distribution",
                       "constant (evenly spaced starts) or poisson (random gaps with the same mean)")
-    shape = ArrivalShape(rate, stages, max_users, distribution)
+    max_dropped = _share(f, raw["max_dropped"], at["max_dropped"]) if "max_dropped" in raw else DEFAULT_MAX_DROPPED
+    shape = ArrivalShape(rate, stages, max_users, distribution, max_dropped, f"{f.path}:{line}",
+                         f"{f.path}:{at['max_users']}" if max_users is not None else "")
     if shape.peak <= 0:
         raise f.error(line, "load.arrival", "never starts an iteration (every rate is 0)", "a rate above 0, like 200/s")
     return shape
@@ -116,6 +125,20 @@ def _rate(f: FileErrors, raw: Any, line: int, where: str) -> float:
     if value is None or not math.isfinite(value):
         raise f.error(line, where, f"{quote(raw)} is not a rate", "iterations per second like 200/s, or 12000/m")
     return value
+
+
+def _share(f: FileErrors, raw: Any, line: int) -> float:
+    """``max_dropped``: a share of the scheduled starts, ``1%`` or a fraction like 0.01, from 0 to 100%."""
+    text = str(raw).strip() if isinstance(raw, (str, int, float)) and not isinstance(raw, bool) else ""
+    try:
+        value = Decimal(text[:-1].strip()) / 100 if text.endswith("%") else Decimal(text)
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or not 0 <= value <= 1:
+        hint = " (a bare number is a fraction: 0.01 = 1%)" if text and not text.endswith("%") and value.is_finite() else ""
+        raise f.error(line, "load.arrival.max_dropped", f"{quote(raw)} is not a share from 0 to 100%{hint}",
+                      "a share of the scheduled starts like 1% or 0.5%")
+    return float(value)
 
 
 def _stages(f: FileErrors, raw: Any, line: int) -> tuple[Stage, ...]:

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from loadgate.gate.conditions import CAPACITY_METRICS
+from loadgate.gate.conditions import CAPACITY_METRICS, DROPPED
 from loadgate.gate.headroom import drop_interval, headroom
 from loadgate.gate.plan_settings import Peak
 from loadgate.gate.thresholds import Threshold, ThresholdFile
@@ -28,7 +28,7 @@ class StepJudgement:
 
 
 def step_files(files: Mapping[str, ThresholdFile]) -> dict[str, ThresholdFile]:
-    """The threshold files as a capacity step judges them: without throughput floors and regressions."""
+    """The threshold files as a capacity step judges them: without throughput floors, dropped iterations and regressions."""
     return {r: dataclasses.replace(f, thresholds=tuple(t for t in f.thresholds if _judged(t)))
             for r, f in files.items()}
 
@@ -40,7 +40,8 @@ def _service(files: Mapping[str, ThresholdFile]) -> dict[str, ThresholdFile]:
 
 
 def _judged(t: Threshold) -> bool:
-    return t.metric != "throughput" and t.regression is None and t.metric not in CAPACITY_METRICS
+    # dropped_iterations: a step of users has no arrival schedule to drop from
+    return t.metric not in ("throughput", DROPPED) and t.regression is None and t.metric not in CAPACITY_METRICS
 
 
 def capacity_results(files: Mapping[str, ThresholdFile], capacity: Mapping[str, Any], *, requirements: Sequence[str],

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from loadgate.gate.yaml_lines import is_number, quote
+from loadgate.gate.yaml_lines import FileErrors, is_number, quote
 
 _CONDITION_RE = re.compile(
     r"^\s*(?P<op>[<>=!]*)\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)?\s*(?P<unit>.*?)\s*$")
@@ -22,6 +22,7 @@ _UNITS = {
     "percent": {"%": "1", "": "100"},   # cpu, memory, disk: percent; a bare number is a fraction, as for rates
     "number": {"": "1"},                # promql: the query's own unit (given as free text beside it)
     "users": {"": "1", "users": "1"},
+    "iterations": {"": "1", "%": "0.01"},  # dropped_iterations: a count, or a share of the scheduled starts
 }
 # Gated by ``loadgate capacity`` only (from capacity.json): ``run`` skips them, a capacity step ignores them.
 CAPACITY_METRICS = ("max_users", "max_throughput", "headroom")
@@ -33,7 +34,9 @@ EXPECTED = {
     "number": 'a number like ">5" (in the query\'s own unit)',
     "regression": 'a tolerated increase like ">10%" (relative to the baseline)',
     "users": 'a number of users like "<1000"',
+    "iterations": 'a count like "<1" or a share of the scheduled starts like "<0.5%"',
 }
+DROPPED = "dropped_iterations"  # the open model's starts that found no free user (counted by the schedule)
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class Condition:
 def metric_kind(metric: str) -> str:
     return {"error_rate": "ratio", "throughput": "req/s", "cpu": "percent", "memory": "percent", "disk": "percent",
             "promql": "number", "max_throughput": "req/s", "max_users": "users",
-            "headroom": "ratio"}.get(metric, "time")
+            "headroom": "ratio", DROPPED: "iterations"}.get(metric, "time")
 
 
 def parse_condition(raw: Any, kind: str, metric: str = "this metric") -> Condition:
@@ -80,17 +83,25 @@ def parse_condition(raw: Any, kind: str, metric: str = "this metric") -> Conditi
                          else f"unknown unit {m.group('unit')!r} in {quote(raw)}")
     # scale in decimal so "0.7%" is the float nearest 0.007 (float 0.7 / 100 is 0.006999...)
     value = float(Decimal(m.group("num")) * Decimal(units[unit]))
+    _check_value(raw, op, value, kind, unit)
+    unit_name = {"regression": "ratio", "time": "ms", "percent": "%", "number": ""}.get(kind, kind)
+    if kind == "iterations" and unit == "%":
+        unit_name = "ratio"  # a share of the scheduled starts, shown and compared as a fraction
+    return Condition(op, value, unit_name, raw)
+
+
+def _check_value(raw: str, op: str, value: float, kind: str, unit: str) -> None:
+    """ValueError(what) for a level no value can meet or that is out of its kind's range."""
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{quote(raw)} is not a non-negative finite number")
-    if kind == "ratio" and value > 1:
+    share = kind == "ratio" or (kind == "iterations" and unit == "%")
+    if share and value > 1:
         hint = " (a bare number is a fraction: 0.01 = 1%)" if unit == "" else ""
         raise ValueError(f"{quote(raw)} is above 100%{hint}")
     if kind == "regression" and op not in (">", ">="):
         raise ValueError(f"{quote(raw)} must say how much worse is a regression, with > or >=")
-    if (op == "<" and value == 0) or (kind == "ratio" and op == ">" and value == 1):
+    if (op == "<" and value == 0) or (share and op == ">" and value == 1):
         raise ValueError(f"{quote(raw)} can never hold")
-    unit_name = {"regression": "ratio", "time": "ms", "percent": "%", "number": ""}.get(kind, kind)
-    return Condition(op, value, unit_name, raw)
 
 
 def overlap(target: Condition, alert: Condition) -> bool:
@@ -98,3 +109,17 @@ def overlap(target: Condition, alert: Condition) -> bool:
     if target.op in ("<", "<="):
         return alert.value < target.value or (alert.value == target.value and target.op == "<=" and alert.op == ">=")
     return alert.value > target.value or (alert.value == target.value and target.op == ">=" and alert.op == "<=")
+
+
+def check_levels(f: FileErrors, line: int, where: str, target: Condition, alert: Condition) -> None:
+    """A threshold item's target and alert: opposite directions, and no value that meets one and crosses the other."""
+    t_lower = target.op in ("<", "<=")
+    level = target.text.strip().lstrip("<>=").strip()
+    suggestion = (">" if t_lower else "<") + level
+    if t_lower == (alert.op in ("<", "<=")):
+        raise f.error(line, f"{where}.alert", f"{quote(alert.text)} points the same way as target {quote(target.text)}, "
+                      "so runs that meet the target would fail", f"the opposite comparison, like {suggestion!r}")
+    if overlap(target, alert):
+        raise f.error(line, f"{where}.alert", f"{quote(alert.text)} is stricter than target {quote(target.text)} "
+                      "(a value can meet the target and still fail)",
+                      f"an alert level at or beyond the target, like {suggestion!r}")

@@ -16,13 +16,14 @@ import yaml
 
 from loadgate.errors import ConfigError
 from loadgate.gate.conditions import (
+    DROPPED,
     EXPECTED,
     Condition,
+    check_levels,
     metric_kind,
-    overlap,
     parse_condition,
 )
-from loadgate.gate import notify_spec, plan_settings, resources
+from loadgate.gate import dropped, notify_spec, plan_settings, resources
 from loadgate.gate.load_block import LoadDefaults, parse_load
 from loadgate.gate.yaml_lines import (
     FileErrors,
@@ -42,8 +43,9 @@ _TOP_KEYS = ("requirement", "title", "load", "capacity", "thresholds", "notify")
 _ITEM_KEYS = ("metric", "request", "target", "alert", "regression", "min_requests", "latency", "abort_on_fail",
               "abort_after", "abort_window", *resources.ITEM_KEYS)
 DEFAULT_ABORT_WINDOW_S = 10.0
-_NAMED_METRICS = ("mean", "min", "max", "error_rate", "throughput", "max_users", "max_throughput", "headroom")
+_NAMED_METRICS = ("mean", "min", "max", "error_rate", "throughput", DROPPED, "max_users", "max_throughput", "headroom")
 _METRIC_FORMS = ("p50, p90, p95, p99, p99.9 (any pNN or pNN.N), mean, min, max, error_rate, throughput, "
+                 "dropped_iterations (an arrival shape's starts that found no free user), "
                  "a resource: cpu, memory, disk, promql (or, for loadgate capacity, max_users, max_throughput or headroom)")
 _METRIC_NAMES = ("p50", "p90", "p95", "p99", "p99.9", *_NAMED_METRICS, "cpu", "memory", "disk", "promql")
 _METRIC_ALIASES = {"avg": "mean", "average": "mean", "median": "p50", "rps": "throughput",
@@ -78,6 +80,9 @@ class Threshold:
         """Unit of the metric's value: ``ms``, ``ratio`` or ``req/s``; ``%`` or promql's own for resources."""
         if self.resource is not None:
             return self.resource.unit
+        if self.metric == DROPPED:  # a count of iterations, or (a level in %) a share of the scheduled starts
+            level = self.target or self.alert
+            return level.unit if level is not None else "iterations"
         return metric_kind(self.metric).replace("time", "ms")
 
 
@@ -93,19 +98,6 @@ class ThresholdFile:
     sha256: str
     notify: tuple[notify_spec.NotifyEntry, ...] = ()  # who hears about this requirement's verdict
     capacity: plan_settings.CapacitySettings | None = None  # the capacity: block (peak, growth, limits)
-
-
-def _check_levels(f: FileErrors, line: int, where: str, target: Condition, alert: Condition) -> None:
-    t_lower = target.op in ("<", "<=")
-    level = target.text.strip().lstrip("<>=").strip()
-    suggestion = (">" if t_lower else "<") + level
-    if t_lower == (alert.op in ("<", "<=")):
-        raise f.error(line, f"{where}.alert", f"{quote(alert.text)} points the same way as target {quote(target.text)}, "
-                      "so runs that meet the target would fail", f"the opposite comparison, like {suggestion!r}")
-    if overlap(target, alert):
-        raise f.error(line, f"{where}.alert", f"{quote(alert.text)} is stricter than target {quote(target.text)} "
-                      "(a value can meet the target and still fail)",
-                      f"an alert level at or beyond the target, like {suggestion!r}")
 
 
 # --- the file --------------------------------------------------------------------------------
@@ -166,8 +158,9 @@ def _parse_item(f: FileErrors, item: Any, line: int, index: int, requirement: st
         key = "target" if target is not None else "alert"
         raise f.error(lines["regression"], f"{where}.regression", f"cannot share an item with {key} "
                       "(one result holds one value)", "a separate list item with the same metric for the regression")
+    dropped.check_item(f, item, where, metric, (target, alert, regression))
     if target is not None and alert is not None:
-        _check_levels(f, lines["alert"], where, target, alert)
+        check_levels(f, lines["alert"], where, target, alert)
     request = item.get("request")
     if "request" in item:
         if not isinstance(request, str) or not request.strip():

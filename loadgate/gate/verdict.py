@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadgate.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_PASS, ConfigError
+from loadgate.gate import dropped
 from loadgate.gate.bulk import collector_paused
-from loadgate.gate.conditions import CAPACITY_METRICS, Condition, metric_kind
+from loadgate.gate.conditions import CAPACITY_METRICS, DROPPED, Condition, metric_kind
 from loadgate.gate.scope import Requests, scope_of
 from loadgate.gate.thresholds import Threshold, ThresholdFile
 from loadgate.sources.collect import by_key as resource_values
@@ -119,6 +120,8 @@ def format_value(value: float | None, unit: str, *, signed: bool = False) -> str
         return sign + text
     if unit == "%":
         return f"{value:.1f}%"
+    if unit == "iterations":
+        return f"{value:,.0f} iterations"
     return f"{value:.1f} {unit}".rstrip()
 
 
@@ -230,9 +233,13 @@ def _resource_one(t: Threshold, summary: Mapping[str, Any]) -> ThresholdResult:
 
 def _evaluate_one(t: Threshold, summary: Mapping[str, Any], baseline: Mapping[str, Any] | None,
                   significance: Significance | None = None, index: Requests | None = None,
-                  base_index: Requests | None = None) -> ThresholdResult:
+                  base_index: Requests | None = None, not_offered: str | None = None) -> ThresholdResult:
+    """``not_offered``: why the requirement's latency cannot be judged (its arrival shape dropped too many starts)."""
     if t.resource is not None:
         return _resource_one(t, summary)
+    if t.metric == DROPPED:  # from the summary's arrival section; ``requests`` = the scheduled starts
+        value, starts, why, label = dropped.value_of(t.requirement, t.unit, t.min_requests, summary)
+        return _result(t, "inconclusive", None, starts, why) if why else _levels(t, value or 0.0, starts, label)
     label = f"{t.requirement} {t.metric}" + (f" [{t.request}]" if t.request else "")
     if t.metric in CAPACITY_METRICS:  # a property of a capacity search, not of one run's window
         return _result(t, "skipped", None, 0, f"{label}: gated by 'loadgate capacity' only")
@@ -244,6 +251,9 @@ def _evaluate_one(t: Threshold, summary: Mapping[str, Any], baseline: Mapping[st
     if latency == "intended":
         label += " (intended)"
     value, why = _metric(t.metric, stats, latency) if requests else (None, None)
+    if not_offered is not None and t.unit == "ms":  # every latency of the requirement, intended or not
+        return _result(t, "inconclusive", None if t.regression else value, requests, f"{label}: {not_offered}",
+                       latency=latency)
     if requests == 0 or requests < t.min_requests:
         return _result(t, "inconclusive", None if t.regression else value, requests,
                        f"{label}: {requests} requests in the window, fewer than min_requests {t.min_requests}")
@@ -348,8 +358,9 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping[str, Any], *,
     behind = any(p.startswith((GENERATOR_SATURATED, GENERATOR_BEHIND)) for p in run_problems)
     with collector_paused():  # thousands of results: no collector passes over them as they are made
         for req in chosen:
+            shortfall = dropped.not_offered(req, files[req].load.arrival, summary)
             for t in files[req].thresholds:
-                r = _evaluate_one(t, summary, baseline, significance, index, base_index)
+                r = _evaluate_one(t, summary, baseline, significance, index, base_index, shortfall)
                 if behind and r.status in ("fail", "warn") and t.resource is None and metric_kind(t.metric) in GENERATOR_BOUND:
                     r = dataclasses.replace(r, status="inconclusive", reason=f"{r.reason}; not trusted: the load "
                                             "generator fell behind (see above), so this measures its delay as much "

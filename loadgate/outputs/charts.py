@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from loadgate.analysis.arrival import per_second
 from loadgate.analysis.schedule import SCHEDULE_COLUMNS, with_schedule
 from loadgate.analysis.summary import summarize
 from loadgate.analysis.window import Window
@@ -80,6 +81,7 @@ def chart_data(samples: Samples, run: Mapping, summary: Mapping, verdict: Mappin
         "curves": curves(table, window, summary),
         "levels": threshold_levels(_drawn(verdict.get("thresholds") or ())),
         "cpu": cpu_series(run.get("cpu") or {}, t0),
+        "arrival": arrival_series(run.get("arrival") or {}, t0),
     }
 
 
@@ -97,6 +99,30 @@ def cpu_series(cpu: Mapping[str, Sequence], t0: float) -> list[dict]:
             t = np.pad(t, (0, pad), mode="edge").reshape(-1, k)[:, 0]
             pct = np.pad(pct, (0, pad), mode="edge").reshape(-1, k).max(axis=1)
         out.append({"label": proc, "t": _rounded(t, 3), "cpu": _rounded(pct, 1)})
+    return out
+
+
+def arrival_series(blocks: Mapping[str, Any], t0: float) -> list[dict]:
+    """Per requirement with an arrival shape (run.json's per-second counts): starts offered (scheduled) and
+    achieved (started) per second, dropped per second and the pool's busy users; past MAX_POINTS seconds,
+    buckets of k seconds (rates averaged, dropped summed, busy users at their peak)."""
+    out = []
+    for req, block in sorted(blocks.items()) if isinstance(blocks, Mapping) else ():
+        per = per_second(block) if isinstance(block, Mapping) else None
+        if not per or not per["t"]:
+            continue
+        t, counts = np.asarray(per["t"], np.float64) - t0, {k: np.asarray(per[k], np.float64) for k in per if k != "t"}
+        k = max(1, math.ceil(len(t) / MAX_POINTS))
+        if k > 1:
+            pad = (-len(t)) % k
+            t = np.pad(t, (0, pad), mode="edge").reshape(-1, k)[:, 0]
+            counts = {n: np.pad(v, (0, pad)).reshape(-1, k) for n, v in counts.items()}
+            counts = {n: v.max(axis=1) if n == "busy" else v.sum(axis=1) / (1 if n == "dropped" else k)
+                      for n, v in counts.items()}
+        out.append({"requirement": str(req), "bucket_s": k, "t": _rounded(t, 3), "offered": _rounded(counts["scheduled"]),
+                    "achieved": _rounded(counts["started"]), "dropped": _rounded(counts["dropped"]),
+                    "busy": _rounded(counts["busy"]), "max_users": block.get("max_users")
+                    if isinstance(block.get("max_users"), int) else None})
     return out
 
 

@@ -222,7 +222,8 @@ def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: M
         "charts": charts, "errors": errors, "note": note, "version": __version__,
         "comparison": _comparison(comparison) if comparison else None, "comparison_note": comparison_note,
         "trend": trend, "trend_note": trend_note, "trend_limit": TREND_LIMIT,
-        "expected": ((5 + bool(charts.get("cpu")) + bool(charts.get("resources"))) if charts else 0) + trend_charts
+        "expected": ((5 + bool(charts.get("cpu")) + bool(charts.get("resources")) + len(charts.get("arrival") or ()))
+                     if charts else 0) + trend_charts
                     + (2 if steps else 0) + (1 if steps and plan else 0),
         "capacity": capacity, "plan": (capacity or {}).get("planning"), "step": _best_step(capacity),
         "plan_chart": bool(steps and plan), "capacity_js": _asset("capacity.js"),

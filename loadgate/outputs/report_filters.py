@@ -51,6 +51,8 @@ def value(t: Mapping) -> str:
         return ("+" if t.get("regression") and v > 0 else "") + pct(v)
     if t.get("unit") == "%":
         return f"{v:,.1f}%"
+    if t.get("unit") == "iterations":  # dropped_iterations: a whole count
+        return f"{v:,.0f} iterations"
     return f"{v:,.1f} {t.get('unit')}".rstrip()
 
 

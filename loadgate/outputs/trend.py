@@ -68,8 +68,9 @@ def requirement_trend(requirement: str, records: Sequence[Mapping], current: Map
     runs = [{"run_id": str(p["run_id"]), "started": float(p["started"]), "verdict": p.get("verdict"),
              "current": p is points[-1] and current.get("started") is not None} for p in points]
     mine = _numbered(thresholds)
-    # headroom is a ratio but no error rate: the capacity plan's chart follows it across releases
-    gated = {k: t for k, t in mine if not t.get("regression") and t.get("unit") in UNITS and t.get("metric") != "headroom"}
+    # headroom and a dropped_iterations share are ratios but no error rate (the capacity plan's chart follows headroom)
+    gated = {k: t for k, t in mine if not t.get("regression") and t.get("unit") in UNITS
+             and t.get("metric") not in ("headroom", "dropped_iterations")}
     by_run = [dict(_numbered(p.get("thresholds") or ())) for p in points]
     charts = []
     for unit in UNITS:

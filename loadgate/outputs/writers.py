@@ -17,6 +17,7 @@ from typing import Any
 
 from loadgate.gate.thresholds import ThresholdFile
 from loadgate.gate.verdict import ThresholdResult, Verdict, format_value
+from loadgate.outputs.arrival_md import arrival_md
 from loadgate.outputs.shown import JUNIT_CASES, MD_ROWS, RANK, listed, more_line
 from loadgate.units import format_duration
 
@@ -94,7 +95,7 @@ def write_verdict_json(verdict: Verdict, path: str | os.PathLike) -> None:
 def _scope(r: ThresholdResult) -> str:
     if r.resource_source:
         return f"{r.aggregate} ({r.resource_source})"
-    return r.request if r.request else "all requests"
+    return r.request if r.request else "the schedule's starts" if r.metric == "dropped_iterations" else "all requests"
 
 
 def _levels(r: ThresholdResult) -> str:
@@ -277,7 +278,7 @@ def render_summary_md(verdict: Verdict, summary: Mapping, *, run: Mapping | None
             lines += ["", md_escape(more_line(rest))]
     else:
         lines.append("No thresholds were evaluated.")
-    lines += _changes_md(verdict.changes)
+    lines += _changes_md(verdict.changes) + arrival_md(summary, run, _row, md_escape)
     worst = _slowest(summary)
     if worst:
         lines += ["", "### Slowest requests (by p95)", "",

@@ -134,10 +134,11 @@ def check_requirements(catalog: Catalog, requirements: list[str], scenarios_path
 
 
 def check_latency(catalog: Catalog, files) -> None:
-    """A threshold with ``latency: intended`` needs paced users among those that run its requirement."""
+    """A threshold with ``latency: intended`` needs paced users among those that run its requirement (or an
+    arrival shape: its iterations start on a schedule, so their latency is measured from it)."""
     for tf in files:
         for t in tf.thresholds:
-            if t.latency != "intended":
+            if t.latency != "intended" or tf.load.arrival is not None:
                 continue
             _paths, users = catalog.select([t.requirement])
             if users and not any(u.period for u in users):

@@ -14,6 +14,7 @@ from loadgate.errors import ConfigError, RunError
 from loadgate.gate.thresholds import REQUIREMENT_RE, load_thresholds
 from loadgate.shared.live_rules import RULES_PER_TICK, rules_from_thresholds
 from loadgate.notify.targets import ENV_TARGETS, check_warnings, cli_entries
+from loadgate.scenarios.arrival_check import arrival_problems
 from loadgate.scenarios.catalog import check_latency, load_catalog
 from loadgate.sources import prometheus
 from loadgate.trace.render import escape_data, escape_property
@@ -87,10 +88,11 @@ def find_problems(scenarios: str, thresholds: str, prometheus_url: str | None = 
     tagged = catalog.requirements()
     for req, tf in sorted(files.items()):
         tasks = catalog.tasks_for(req)
-        if not tasks:
+        if not tasks and tf.load.arrival is None:  # with an arrival shape: said below, at its line
             problems.append(Problem(f"requirement {req} has thresholds but no task in {scenarios} is tagged "
                                     f"@tag(\"{req}\"); tag the tasks that provide its evidence",
                                     tf.path, _line_of(tf.path, "requirement")))
+        if not tasks:
             continue
         lines.append(f"{req}: {tf.title}")
         lines.append(f"  thresholds: {tf.path} ({len(tf.thresholds)})")
@@ -107,6 +109,7 @@ def find_problems(scenarios: str, thresholds: str, prometheus_url: str | None = 
             if not REQUIREMENT_RE.match(tag) and _LOOKS_LIKE_REQ.match(tag):
                 problems.append(Problem(f"tag {tag!r} looks like a requirement ID but is not one; expected the "
                                         "form REQ-PERF-001 (capitals, digits, dash-separated)", t.file, t.line))
+    problems.extend(Problem(message, file, line) for message, file, line in arrival_problems(files, catalog, scenarios))
     for tf in files.values():
         try:
             check_latency(catalog, [tf])

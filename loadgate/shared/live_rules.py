@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loadgate.gate.conditions import CAPACITY_METRICS
+from loadgate.gate.conditions import CAPACITY_METRICS, DROPPED
 
 RULES_PER_TICK = 200  # rules evaluated at most per tick: ~45-65 us each, ~9-13 ms a tick (docs/live-view-cost.md)
 
@@ -36,6 +36,8 @@ def rules_from_thresholds(files) -> list[dict]:
     for tf in files:
         for t in tf.thresholds:
             if t.alert is None or t.resource is not None or t.metric in CAPACITY_METRICS:  # resources: not in the samples; capacity: known only once a search ends
+                continue
+            if t.metric == DROPPED:  # counted by the arrival schedule, not in the samples the live view sees
                 continue
             out.append(Rule(t.requirement, t.metric, t.request, t.alert.op, t.alert.value, t.alert.text,
                             t.abort_on_fail, t.abort_after, t.abort_window, t.min_requests).__dict__)

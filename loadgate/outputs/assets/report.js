@@ -360,4 +360,29 @@
     }, uPlot.join(R.map(function (r) { return [r.t, r.v]; })), [levelLines(resLevels)]);
   }
 
+  // --- 8. open model: arrival rate offered and achieved, dropped, busy users of the pool -----
+  (D.arrival || []).forEach(function (a, i) {
+    if (!document.getElementById("chart-arrival-" + i)) return;
+    var pool = a.max_users ? [{ label: "max_users " + a.max_users, value: a.max_users, level: "target", scale: "users" }] : [];
+    var per = a.bucket_s > 1 ? " per " + a.bucket_s + " s" : " per second";
+    make("chart-arrival-" + i, {
+      cursor: { sync: sync },
+      scales: { x: { time: false }, rate: { range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } },
+                users: { range: function (u, min, max) { return [0, Math.max(1, max, a.max_users || 0) * 1.1]; } } },
+      axes: [timeAxis(), { scale: "rate", label: "iterations/s (dropped" + per + ")", stroke: C.rps },
+             { scale: "users", side: 1, label: "busy users", stroke: C.users, grid: { show: false } }],
+      series: [{ label: "time", value: function (u, v) { return elapsed(v); } },
+               { label: "offered (scheduled/s)", scale: "rate", stroke: "#222", width: 1.5, dash: [6, 4],
+                 value: function (u, v) { return v == null ? "–" : num(v, 1); } },
+               { label: "achieved (started/s)", scale: "rate", stroke: C.rps, width: 1.5,
+                 value: function (u, v) { return v == null ? "–" : num(v, 1); } },
+               { label: "dropped", scale: "rate", stroke: C.err, fill: "rgba(198,40,40,0.45)", width: 1,
+                 paths: uPlot.paths.bars({ size: [0.9, 40] }), value: function (u, v) { return num(v, 0); } },
+               { label: "busy users (peak)", scale: "users", stroke: C.users, width: 1.5,
+                 paths: uPlot.paths.stepped({ align: 1 }), points: { show: false },
+                 value: function (u, v) { return v == null ? "–" : num(v, 0); } }],
+      hooks: { drawClear: [shading] }
+    }, [a.t, a.offered, a.achieved, a.dropped, a.busy], [levelLines(pool)]);
+  });
+
 })();

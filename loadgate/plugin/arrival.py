@@ -111,6 +111,7 @@ class Arrival:
         self.counts = Counts()                      # merged (local or master)
         self.t0: float | None = None
         self.greenlets: list = []
+        self.totals: dict[str, list[int]] = {}      # this process's own [scheduled, started, dropped] (for its log)
         self.tasks: dict[tuple[type, str], list] = {}
         self.proc = "local"
         self.stopped = False
@@ -244,6 +245,9 @@ class Arrival:
 
     def _take_pending(self) -> dict[str, dict[str, list[int]]]:
         out = {req: {str(s): row for s, row in seconds.items()} for req, seconds in self.pending.items() if seconds}
+        for req, seconds in self.pending.items():
+            self.totals[req] = [a + sum(row[i] for row in seconds.values())
+                                for i, a in enumerate(self.totals.get(req, [0, 0, 0]))]
         for seconds in self.pending.values():
             seconds.clear()
         return out
@@ -279,6 +283,9 @@ class Arrival:
         for g in self.greenlets:
             g.kill(block=False)
         self.report()
+        for req, (scheduled, started, dropped) in sorted(self.totals.items()):
+            log.info("loadgate: open model %s: this process scheduled %d, started %d, dropped %d", req, scheduled,
+                     started, dropped)
 
     # --- Locust's events and messages -------------------------------------------------------------------
     def on_test_start(self, environment, **_kw) -> None:

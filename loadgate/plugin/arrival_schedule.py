@@ -33,7 +33,7 @@ def inverse(shape: ArrivalShape, n: float) -> float:
     for s in shape.stages:
         a, b, d = start, s.target, s.duration
         area = (a + b) / 2 * d
-        if n <= area and d > 0:
+        if n < area and d > 0:
             return elapsed + _within(a, b, d, n)
         n -= area
         elapsed += d

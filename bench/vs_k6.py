@@ -190,7 +190,8 @@ def table(k6: dict, lg: dict) -> str:
         a, b = lg["p"][q], k6["p"][q]
         rows.append(f"| p{q * 100:g} (ms) | {_ms(th)} | {_ms(a)} | {_ms(b)} | "
                     f"{'-' if not (a and b) else f'{a / b:.3f}'} | {'-' if not (a and th) else f'{a / th:.3f}'} |")
-    rows.append(f"| requests | | {lg['requests']} (window) | {k6['requests']} | {lg['requests'] / k6['requests']:.3f} | |")
+    ratio = lg["requests"] / k6["requests"]
+    rows.append(f"| requests | | {lg['requests']} (window) | {k6['requests']} | {ratio:.3f} | |")
     rows.append(f"| dropped iterations | | {lg['dropped']} of {lg['scheduled']} | {k6['dropped']} | | |")
     rows.append(f"| frozen s / window s | | {lg['frozen']:.2f} / {lg['window']:.2f} | {k6['frozen']:.2f} / "
                 f"{k6['window']:.2f} | | |")

@@ -10,7 +10,7 @@ task list, which holds each task as often as its weight, after Locust's ``--tags
 is free at a due time the iteration is *dropped* and counted: never queued to run later.
 
 The start's due time becomes the iteration's schedule in :mod:`loadgate.pacing`, as for a paced user:
-its requests carry ``intended_ms`` (the response time plus the start's delay beyond the generator's
+its requests carry ``intended_ms`` (the response time plus the start's delay when it exceeds the generator's
 tolerance) and the recorder counts a start the generator handed out late (its event loop was busy) as a
 late paced iteration, the run problem it is for paced users, not a drop.
 

@@ -164,3 +164,31 @@ def test_a_master_knows_its_workers_with_their_heartbeat_countdown():
         "locust.runners.MasterRunner.clients.all / WorkerNode.id, .heartbeat, .state",
         "worker watch (when the master last heard from a lost worker)")
     assert clients[0].state is not None
+
+
+def test_a_task_queued_on_the_user_s_default_taskset_runs_next_and_then_the_wait_comes():
+    from locust import User, task
+    from locust.env import Environment
+    from locust.exception import StopUser
+
+    ran: list[str] = []
+
+    class Pool(User):
+        def wait_time(self):
+            ran.append("wait")
+            return 0
+
+        def on_start(self):
+            assert compat.schedule_next(self, lambda user: ran.append(f"handed {type(user).__name__}")), _why(
+                "locust.User._taskset_instance.schedule_task", "open model (a pool user runs the start's task)")
+
+        @task
+        def own(self):
+            ran.append("own")
+            raise StopUser()
+
+    Pool(Environment(user_classes=[Pool])).run()
+    assert ran == ["handed Pool", "wait", "own"], _why(
+        "locust.TaskSet.run (a queued task runs before Locust picks one; the wait follows each task)",
+        "open model (a pool user waits for a start after each iteration)")
+    assert not compat.schedule_next(object(), lambda user: None)

@@ -41,7 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
              "expect_workers": args.expect_workers, "master_bind": args.master_bind,
              "worker_wait": args.worker_wait, "allow_worker_loss": args.allow_worker_loss,
              "worker_key": worker_key, "insecure_workers": args.insecure_workers,
-             "ui": args.ui, "ui_port": args.ui_port}
+             "ui": args.ui, "ui_port": args.ui_port, "arrival_rate": args.arrival_rate, "max_users": args.max_users}
     opts = resolve_options(flags, files, args.command_line)
     key = load_signing_key(args.signing_key)  # a bad key stops us before the run, not after it
     used = {r: files[r] for r in reqs}

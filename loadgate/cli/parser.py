@@ -19,7 +19,7 @@ from loadgate.cli.commands import (
 )
 from loadgate.cli.records import cmd_compare, cmd_history, cmd_notify, cmd_trace
 from loadgate.errors import EXIT_CONFIG
-from loadgate.units import parse_duration
+from loadgate.units import parse_duration, parse_rate
 
 EPILOG = "exit codes: 0 pass (warnings allowed unless --strict), 1 gate failed, 2 usage or configuration error, 3 inconclusive"
 
@@ -52,6 +52,30 @@ def _positive(convert: Callable[[str], float], what: str) -> Callable[[str], flo
 
 
 _positive_int = _positive(int, "a whole number")
+
+
+def _rate(text: str) -> float:
+    """An argparse type: iterations per second from ``200/s``, ``12000/m``, ``3600/h`` or a bare number."""
+    try:
+        value = parse_rate(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate of iterations > 0; give one like 200/s, "
+                                         "12000/m or 3600/h")
+    return value
+
+
+def _pool(text: str) -> int:
+    """An argparse type: the open model's pool of users."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a pool of users; give a whole number of users > 0, "
+                                         "like 2000 (enough for the rate times an iteration's duration)")
+    return value
 _positive_float = _positive(float, "a number")
 
 
@@ -124,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     r.add_argument("--users", type=_positive_int, help="concurrent users at full load (default: load.users, else 10)")
     r.add_argument("--spawn-rate", type=_positive_float, metavar="R",
                    help="users started per second (default: load.spawn_rate, else min(users, 100))")
+    r.add_argument("--arrival-rate", type=_rate, metavar="RATE",
+                   help="open model: start iterations at this rate, like 200/s or 12000/m, whatever the target does "
+                   "(each requirement; default: load.arrival); a start with no free user is dropped and counted, "
+                   "never queued. Not with --users")
+    r.add_argument("--max-users", type=_pool, metavar="N",
+                   help="open model: the pool of users that run the started iterations, all spawned at the start "
+                   "(default: load.arrival.max_users, else the peak rate times one second)")
     r.add_argument("--duration", type=_duration, help="time at full user count, after ramp-up, e.g. 5m (default: load.duration, else 1m)")
     r.add_argument("--warmup", type=_duration, help="time after ramp-up left out of analysis, e.g. 30s (default: load.warmup, else 0)")
     r.add_argument("--host", help="target base URL; default: the scenario's host, else the embedded demo target")

@@ -143,3 +143,17 @@ HEARTBEAT_TOP = HEARTBEAT_LIVENESS  # a worker's countdown right after a heartbe
 def worker_clients(runner) -> list:
     """The master's worker nodes (``MasterRunner.clients.all``)."""
     return list(runner.clients.all)
+
+
+# --- the task a user runs next ------------------------------------------------------------------------
+
+
+def schedule_next(user, task) -> bool:
+    """Queue ``task`` as the next one ``user`` runs (``user._taskset_instance.schedule_task``: the
+    ``DefaultTaskSet`` that ``User.run`` makes, whose loop picks a task only when its queue is empty).
+    The open model's pool users run the task of the start they were handed. False if it cannot."""
+    taskset = getattr(user, "_taskset_instance", None)
+    if taskset is None or not callable(getattr(taskset, "schedule_task", None)):
+        return False
+    taskset.schedule_task(task)
+    return True

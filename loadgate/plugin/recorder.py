@@ -109,6 +109,7 @@ class Recorder:
         self.known_workers: dict[str, float] = {}   # master: worker id -> first seen
         self.lost_workers: dict[str, dict] = {}     # master: worker id -> when last heard, what it delivered
         self.heard: dict[str, tuple] = {}           # master: worker id -> (heartbeat countdown, last heard)
+        self.dropped_iterations = 0                 # open model: starts no user was free for (plugin.arrival)
 
     def _open_stream(self) -> None:
         reserve_space(self.out_dir)  # room for recorder.json, should the stream fill the disk
@@ -223,6 +224,7 @@ class Recorder:
             if ticks % 2 == 0 and self.out_dir:
                 snap.update(elapsed=now - self.meta["start"], users=self.runner.user_count,
                             ramp_up_done=self.meta["ramp_up_done"], cpu=self.cpu[-1][1], omitted=self.monitor.omitted,
+                            dropped=self.dropped_iterations,
                             workers=len(getattr(self.runner, "clients", {}) or {}) or None)
                 with contextlib.suppress(OSError):  # a full disk: the stream's write error stops the run, says so
                     write_json(os.path.join(self.out_dir, PROGRESS_NAME), snap, allow_nan=True)

@@ -8,6 +8,7 @@ from typing import Mapping
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import ThresholdFile
 from loadgate.shared.keys import worker_auth
+from loadgate.run import arrival
 from loadgate.run.processes import split_host_port
 
 DEFAULT_USERS = 10
@@ -39,6 +40,11 @@ class RunOptions:
     ui: bool = False             # --ui: Locust's web UI on 127.0.0.1, one run directory per test
     ui_port: int = 8089
     capacity: bool = False       # ``loadgate capacity``: the user count follows capacity_shape.py, not -u
+    # open model (run.arrival): iterations per second (the flag, else the first requirement's), the pool
+    # (users is then the pool too, spawned at once), and each requirement's shape; None/(): closed model
+    arrival_rate: float | None = None
+    max_users: int | None = None
+    arrival_shapes: arrival.Shapes = ()
 
     @property
     def ramp_up_s(self) -> float:
@@ -66,10 +72,11 @@ def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile],  # noqa:
                 return value
         return default
 
-    users = int(pick("users", "users", DEFAULT_USERS))
+    shapes = arrival.resolve(flags, files, reqs)
+    users = arrival.pool_size(shapes) if shapes else int(pick("users", "users", DEFAULT_USERS))
     if users <= 0:
         raise ConfigError(f"--users {users}: expected a whole number of users > 0")
-    spawn_rate = float(pick("spawn_rate", "spawn_rate", min(users, 100)))
+    spawn_rate = float(users) if shapes else float(pick("spawn_rate", "spawn_rate", min(users, 100)))
     if spawn_rate <= 0:
         raise ConfigError(f"--spawn-rate {spawn_rate:g}: expected users per second > 0")
     duration = float(pick("duration", "duration", DEFAULT_DURATION))
@@ -125,4 +132,6 @@ def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile],  # noqa:
                       allow_worker_loss=bool(flags.get("allow_worker_loss")), worker_auth=auth,
                       strict=bool(flags.get("strict")), command_line=tuple(command_line),
                       latency_scale=float(flags.get("latency_scale") or 1.0),
-                      select=selects.pop() if selects else "tasks", ui=ui, ui_port=int(flags.get("ui_port") or 8089))
+                      select=selects.pop() if selects else "tasks", ui=ui, ui_port=int(flags.get("ui_port") or 8089),
+                      arrival_rate=arrival.headline_rate(shapes), max_users=users if shapes else None,
+                      arrival_shapes=shapes)

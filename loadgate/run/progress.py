@@ -45,6 +45,7 @@ class Progress:
         err = "-" if snap.get("error_rate") is None else f"{snap['error_rate'] * 100:.2f}%"
         crossed = snap.get("crossed") or []
         tail = f" | omitted {snap['omitted']}" if snap.get("omitted") else ""
+        tail += f" | dropped {snap['dropped']}" if snap.get("dropped") else ""
         tail += f" | ALERT: {'; '.join(crossed)}" if crossed else ""
         return (f"[{snap.get('elapsed', 0):5.0f}s/{total:.0f}s {phase}] users {snap.get('users', 0)}/{o.users}"
                 f" | {snap.get('rps', 0):.0f} req/s | p95(10s) {p95} | errors {err}"

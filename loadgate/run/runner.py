@@ -20,6 +20,7 @@ from typing import Callable, Mapping
 from loadgate.data import rundir
 from loadgate.errors import ConfigError, RunError
 from loadgate.gate.thresholds import ThresholdFile
+from loadgate.run import arrival
 from loadgate.run.interrupt import Interrupt, Interrupted
 from loadgate.shared.keys import INSECURE_NOTE
 from loadgate.shared.live_rules import rules_from_thresholds
@@ -59,7 +60,7 @@ class RunRecord:
 def child_config(opts: RunOptions, run_dir: str, rules: list[dict]) -> ChildConfig:
     """The settings of the Locust child(ren) of a run (or of a UI session: ``run_dir`` is its folder)."""
     common = ChildConfig(list(opts.requirements), opts.select, float(opts.flush_interval), float(f"{opts.warmup:g}"),
-                         rules)
+                         rules, arrival.child_shapes(opts.arrival_shapes))
     if opts.ui:  # each test makes its own run directory
         return replace(common, ui=run_dir, out=opts.out)
     duration = None if opts.capacity else float(f"{opts.duration:g}")  # capacity: the CLI ends the run
@@ -118,7 +119,9 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
                 target = stack.enter_context(DemoTarget(opts.latency_scale, log))
                 host = target.url
                 say(f"loadgate: no --host given and none in the scenario: started the embedded demo target at {host}")
-            if drive is None:
+            if drive is None and opts.arrival_shapes:
+                say(arrival.banner(opts, host, run_dir))
+            elif drive is None:
                 say(f"loadgate: running {', '.join(opts.requirements)} with {opts.users} users "
                     f"(spawn rate {opts.spawn_rate:g}/s, {opts.duration:g}s at full load, warmup {opts.warmup:g}s) "
                     f"against {host}; writing {run_dir}")
@@ -292,6 +295,7 @@ def collect(rec: RunRecord, opts: RunOptions) -> None:
         "cpu": recorder.get("cpu"),
         "paced": recorder.get("paced"),
         "schedule": recorder.get("schedule"),
+        "arrival": recorder.get("arrival"),
         "users_reached": recorder.get("users_reached"),
         "samples": rec.samples,
         "locust_requests": recorder.get("locust_requests"),
@@ -342,6 +346,7 @@ def _recorder_problems(rec: RunRecord, opts: RunOptions, recorder: dict) -> None
         rec.problems.extend(lateness_problems(recorder.get("schedule") or {}, window_start,
                                               recorder.get("end") or time.time()))
     rec.problems.extend(worker_problems(recorder.get("workers") or {}, opts.allow_worker_loss))
+    rec.problems.extend(arrival.problems(opts, recorder, bool(rec.interrupted or rec.aborted)))
     lost = (recorder.get("locust_requests") or 0) - rec.samples
     any_lost_worker = any((w or {}).get("lost") for w in (recorder.get("workers") or {}).values())
     if lost > 0 and not any_lost_worker and not recorder.get("write_error"):

@@ -2,7 +2,8 @@
 
 The CLI writes one file, ``child.json`` in the run directory (a UI session's folder in the web UI), and
 names it in the child's environment (``LOADGATE_CHILD_CONFIG``, set by :func:`child_env`): the run's
-requirements, task selection, flush interval, warmup, the live view's alert rules, and for the process
+requirements, task selection, flush interval, warmup, the live view's alert rules, the open model's
+arrival shapes, and for the process
 that writes the run directory (local or master) that directory, the full-load duration and the UI
 session's folders. Locust's own settings stay Locust flags. The Locust process reads the file
 (:func:`read_child_config`) when its command line is set up; the recorder's ``--loadgate-*`` options
@@ -37,6 +38,8 @@ class ChildConfig:
     flush: float = 1.0            # seconds between batches
     warmup: float = 0.0           # seconds after ramp-up left out of the analysis
     rules: list[dict] = field(default_factory=list)  # the live view's alert rules (shared.live_rules)
+    # open model: {requirement: {rate, stages: [[seconds, rate]...], max_users, distribution}}; empty: closed
+    arrival: dict[str, dict] = field(default_factory=dict)
     # for the process that writes the run directory (local or master); a worker leaves them alone
     dir: str | None = None        # the run directory (a UI session: None, each test makes its own)
     duration: float | None = None  # seconds at full user count after spawning completes
@@ -59,7 +62,7 @@ class ChildConfig:
 
     def for_worker(self) -> "ChildConfig":
         """The same settings without those of the process that writes the run directory."""
-        return ChildConfig(self.requirements, self.select, self.flush, self.warmup, self.rules)
+        return ChildConfig(self.requirements, self.select, self.flush, self.warmup, self.rules, self.arrival)
 
 
 def read_child_config(environ: dict | None = None) -> ChildConfig:

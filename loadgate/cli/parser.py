@@ -9,7 +9,6 @@ from loadgate.cli.commands import (
     cmd_capacity,
     cmd_analyze,
     cmd_check,
-    cmd_gate,
     cmd_init,
     cmd_report,
     cmd_run,
@@ -17,6 +16,7 @@ from loadgate.cli.commands import (
     cmd_verify,
     cmd_worker,
 )
+from loadgate.cli.imports import add_import_flags, add_import_parser, cmd_gate_or_import
 from loadgate.cli.records import cmd_compare, cmd_history, cmd_notify, cmd_trace
 from loadgate.errors import EXIT_CONFIG
 from loadgate.units import parse_duration
@@ -219,7 +219,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                        "(capacity.json) is judged again as a capacity run: its highest passing step from the samples, "
                        "the capacity thresholds from capacity.json; capacity.md and the plan are rewritten.",
                        epilog=EPILOG)
-    g.add_argument("run_dir", metavar="RUN_DIR")
+    g.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="the run directory (or --from FORMAT:FILE)")
+    g.add_argument("--from", dest="from_file", metavar="FORMAT:FILE",
+                   help="import another tool's results first (k6:results.json, jtl:results.jtl; .gz too) into a new "
+                   "run directory under --out, as 'loadgate import' does, and gate that; needs --requirement")
+    g.add_argument("--out", default="reports", metavar="DIR", help="with --from: where the run directory goes (default: reports/)")
     g.add_argument("--thresholds", metavar="PATH", help="threshold folder or file (default: the one the run used)")
     g.add_argument("--strict", action="store_true", help="a warning (target missed) fails the gate")
     g.add_argument("--baseline", metavar="RUN_DIR|last-pass",
@@ -230,7 +234,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     g.add_argument("--prometheus", metavar="URL",
                    help="Prometheus server for resource thresholds (overrides load.resources.prometheus)")
     _notify_flags(g)
-    g.set_defaults(func=cmd_gate)
+    add_import_flags(g, _duration)
+    g.set_defaults(func=cmd_gate_or_import)
+    add_import_parser(sub, _duration, _notify_flags, EPILOG)
 
     n = sub.add_parser("notify", help="send an existing run's verdict notifications (again)",
                        description="Send the notifications of a gated run directory, as 'run' would have after its "

@@ -108,8 +108,9 @@ class JtlReader:
         if "allThreads" in col:
             columns["users"] = self._numbers(col["allThreads"], "allThreads", offset, pa.int32(), empty_ok=True)
         empty = pa.repeat(pa.scalar("", pa.string()), batch.num_rows)
+        scenario = columns["scenario"]
         columns["requirement"] = self.requirements.apply(
-            {"name": name, "group": empty, "scenario": pc.fill_null(columns["scenario"], "")}, None)
+            {"name": name, "group": empty, "scenario": empty if scenario is None else pc.fill_null(scenario, "")}, None)
         return import_batch(columns, batch.num_rows)
 
     def _numbers(self, values: pa.Array, column: str, offset: int, kind: pa.DataType, empty_ok: bool = False) -> pa.Array:

@@ -165,6 +165,8 @@ def test_imported_run_is_gated_regated_verified_and_names_its_source(tmp_path):
     report = (run_dir / "report.html").read_text()
     assert "k6 &lt;b&gt;out.json" in report and "<b>out" not in report
     assert run["source"]["sha256"] in report
+    md = (run_dir / "summary.md").read_text()
+    assert f"Samples imported from k6 v1.1.0\\: k6 \\<b\\>out.json, sha256 {run['source']['sha256']}." in md, md
     verify = run_cli("verify", str(run_dir))
     assert verify.code == 0, verify.stdout + verify.stderr
     again = run_cli("gate", str(run_dir))  # the thresholds recorded in run.json

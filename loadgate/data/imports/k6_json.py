@@ -49,7 +49,7 @@ class K6Reader:
     def batches(self) -> Iterator[pa.RecordBatch]:
         for block in blocks(self.path):
             table = self._parse(block)
-            self.lines = block.first_line + block.data.count(b"\n") - (0 if block.last else 1)
+            self.lines = block.first_line + (0 if block.last else block.newlines - 1)
             batch = self._samples(block, table)
             if batch is not None and batch.num_rows:
                 yield batch

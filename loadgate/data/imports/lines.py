@@ -23,6 +23,7 @@ class Block:
     data: bytes
     first_line: int   # 1-based line number of the block's first line
     last: bool        # no newline ends it: the file's end, after its last newline
+    newlines: int = 0  # the newlines it holds
 
 
 def is_gzip(path: str) -> bool:
@@ -59,10 +60,11 @@ def blocks(path: str, size: int = BLOCK_BYTES) -> Iterator[Block]:
                 continue
             carry = data[cut + 1:]
             block = data[:cut + 1]
-            yield Block(block, line, False)
-            line += block.count(b"\n")
+            newlines = block.count(b"\n")
+            yield Block(block, line, False, newlines)
+            line += newlines
     if carry:
-        yield Block(carry, line, True)
+        yield Block(carry, line, True, 0)
 
 
 def head_line(path: str) -> tuple[int, bytes]:

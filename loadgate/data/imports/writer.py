@@ -101,7 +101,7 @@ def _write_samples(reader: Reader, path: str) -> Tally:
         held = 0
         for batch in reader.batches():
             tally.add(batch)
-            pending.append(batch)
+            pending.append(_coded(batch))
             held += batch.num_rows
             while held >= ROW_GROUP_ROWS:
                 table = pa.Table.from_batches(pending)
@@ -113,9 +113,21 @@ def _write_samples(reader: Reader, path: str) -> Tally:
     return tally
 
 
+def _coded(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch with its string columns dictionary-encoded: a row group's rows wait as codes, not strings
+    (a handful of names, groups and requirements repeated by the million)."""
+    arrays = [pc.dictionary_encode(a) if pa.types.is_string(a.type) else a for a in batch.columns]
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
 def _write_group(writer: pq.ParquetWriter, table: pa.Table) -> None:
-    """One row group in timestamp order, as ``loadgate run`` writes them."""
-    writer.write_table(table.take(pc.sort_indices(table, [("timestamp", "ascending")])), row_group_size=ROW_GROUP_ROWS)
+    """One row group in timestamp order, as ``loadgate run`` writes them (the strings decoded once, in order)."""
+    order = pc.sort_indices(table, [("timestamp", "ascending")])
+    try:
+        ordered = table.take(order).cast(IMPORT_SCHEMA)
+    except pa.ArrowInvalid:  # dictionaries Arrow cannot unify: decode first
+        ordered = table.cast(IMPORT_SCHEMA).take(order)
+    writer.write_table(ordered, row_group_size=ROW_GROUP_ROWS)
 
 
 def run_doc(tally: Tally, source: dict[str, Any], window: Window, reqs: list[str], meta: dict[str, Any]) -> dict[str, Any]:

@@ -130,7 +130,8 @@ class JtlReader:
         if last and fault and "fields" in fault:
             return ConfigError(f"{self.path}:{line}: the last line is cut short ({fault}): JMeter was stopped while "
                                f"writing it; delete that line to import the lines before it (e.g. sed -i '$ d' FILE)")
-        return ConfigError(f"{self.path}:{line}: {fault or what}")
+        where = f"{self.path}:{line}" if line else f"{self.path} (line not found by Python's csv reader)"
+        return ConfigError(f"{where}: {fault or what}; expected a JMeter CSV result file (JTL)")
 
     def _locate(self, record: int | None) -> tuple[int, str | None, bool]:
         """(line, fault, is the last record) of record number ``record``, else of the first record whose field
@@ -151,7 +152,7 @@ class JtlReader:
                     found = (start, f"{len(fields)} fields where the columns are {len(self.columns)}")
             if found is not None:
                 return found[0], found[1], True
-        return 1, None, False
+        return 0, None, False
 
 
 def _status(codes: pa.Array | None) -> pa.Array | None:

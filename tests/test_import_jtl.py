@@ -170,8 +170,6 @@ def test_errors_name_the_line(tmp_path):
     mixed = "timeStamp,elapsed,label,success\n2026/01/15 12:00:00.000 +0100,5,a,true\n2026/01/15 12:00:01.000,5,a,true\n"
     message = _bad(tmp_path, mixed)
     assert ":3: mixed time zones" in message, message
-    assert _bad(tmp_path, '<?xml version="1.0"?>\n<testResults version="1.2">\n').startswith(
-        f"{tmp_path}/bad.jtl:1: an XML JTL")
 
 
 def test_gated_jtl_run_with_a_requirement_map(tmp_path):
@@ -194,3 +192,35 @@ def test_gated_jtl_run_with_a_requirement_map(tmp_path):
     assert run["source"]["tool"] == "JMeter" and run["source"]["lines"] == len(ROWS)
     assert "JMeter 5.6.3" in (run_dir / "report.html").read_text()
     assert run_cli("verify", str(run_dir)).code == 0
+
+
+XML = """<?xml version="1.0" encoding="UTF-8"?>
+<testResults version="1.2">
+<httpSample t="12" it="0" lt="3" ct="1" ts="1765000000000" s="true" lb="Home" rc="200" rm="OK" tn="Browse 1-1" dt="text" by="1200" sby="140" ng="1" na="2" hn="gen-1">
+  <httpSample t="4" ts="1765000000002" s="true" lb="/style.css" rc="200" rm="OK" tn="Browse 1-1" by="300" na="2"/>
+</httpSample>
+<httpSample t="7" lt="3" ts="1765000000009" s="false" lb="Login, twice" rc="500" rm="Internal Server Error" tn="Buy 1-1" by="120" na="3">
+  <assertionResult><name>Response Assertion</name><failure>true</failure><error>false</error>
+    <failureMessage>Test failed: code expected to equal /200/</failureMessage></assertionResult>
+</httpSample>
+<sample t="1003" ts="1765000000030" s="false" lb="Login, twice" rc="Non HTTP response code: java.net.ConnectException" rm="Non HTTP response message: Connection refused" tn="Buy 1-1" by="0" na="3"/>
+</testResults>
+"""
+
+
+def test_xml_jtl_top_level_samples_with_assertion_failures(tmp_path):
+    from loadgate.data.imports.jtl import jtl_reader
+
+    path = tmp_path / "results.xml.jtl"
+    path.write_text(XML)
+    rows = pa.Table.from_batches(list(jtl_reader(str(path), by_tag("")).batches())).to_pylist()
+    assert [(r["name"], r["response_time_ms"], r["success"], r["status_code"], r["exception"], r["scenario"],
+             r["users"], r["response_length"]) for r in rows] == [
+        ("Home", 12.0, True, 200, None, "Browse", 2, 1200),  # its sub-result (the stylesheet) is not a sample
+        ("Login, twice", 7.0, False, 500, "Test failed: code expected to equal /200/", "Buy", 3, 120),
+        ("Login, twice", 1003.0, False, None, "Non HTTP response message: Connection refused", "Buy", 3, 0)]
+    assert [r["timestamp"] for r in rows] == [1765000000.0, 1765000000.009, 1765000000.03]
+    cut = tmp_path / "cut.jtl"
+    cut.write_text(XML[:-60])
+    with pytest.raises(ConfigError, match=r"cut.jtl:\d+: not well-formed XML"):
+        list(jtl_reader(str(cut), by_tag("")).batches())

@@ -11,7 +11,7 @@ from loadgate.cli.commands import _late_signal, _notifier, _print_changes, _say,
 from loadgate.errors import ConfigError
 
 FORMATS = {"k6": "k6's JSON output (k6 run --out json=FILE), .gz too",
-           "jtl": "JMeter's CSV results (JTL), .gz too"}
+           "jtl": "JMeter's results (JTL: CSV, or XML), .gz too"}
 
 
 def add_import_flags(p: argparse.ArgumentParser, duration: Any) -> None:
@@ -137,7 +137,7 @@ def import_run(args: argparse.Namespace, fmt: str, path: str, thresholds: str) -
 
 
 def _reader(args: argparse.Namespace, fmt: str, path: str) -> Any:
-    from loadgate.data.imports.jtl import JtlReader
+    from loadgate.data.imports.jtl import jtl_reader
     from loadgate.data.imports.jtl_format import parse_settings
     from loadgate.data.imports.k6_json import K6Reader
     from loadgate.data.imports.requirement_map import by_tag, load_map
@@ -152,4 +152,4 @@ def _reader(args: argparse.Namespace, fmt: str, path: str) -> Any:
         requirements = by_tag(args.requirement_tag if fmt == "k6" else "", fallback)
     if fmt == "k6":
         return K6Reader(path, requirements)
-    return JtlReader(path, requirements, parse_settings(args.jtl_setting, args.jtl_properties), args.utc_offset)
+    return jtl_reader(path, requirements, parse_settings(args.jtl_setting, args.jtl_properties), args.utc_offset)

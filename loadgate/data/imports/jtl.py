@@ -22,6 +22,7 @@ from loadgate.data.imports.columns import import_batch
 from loadgate.data.imports.jtl_format import (columns_from_settings, delimiter,
                                               looks_like_header)
 from loadgate.data.imports.jtl_time import NULL, TimeFault, to_seconds
+from loadgate.data.imports.jtl_xml import JtlXmlReader
 from loadgate.data.imports.lines import head_line, open_input
 from loadgate.data.imports.requirement_map import RequirementMap
 from loadgate.errors import ConfigError
@@ -32,6 +33,15 @@ WANTED = (*NEEDED, "responseCode", "responseMessage", "threadName", "success", "
 REQUEST_TYPE = "JMeter"  # a JTL does not record the HTTP method: every sample's request type
 _HOW = ("JMeter writes it unless jmeter.save.saveservice.{key}=false: set it true (user.properties) and run "
         "the test again")
+
+
+def jtl_reader(path: str, requirements: RequirementMap, settings: Mapping[str, str] | None = None,
+               utc_offset: str = "+00:00") -> JtlReader | JtlXmlReader:
+    """The reader of a JTL: XML by its first character (``<``), else CSV."""
+    _number, first = head_line(path)
+    if first.lstrip().startswith(b"<"):
+        return JtlXmlReader(path, requirements)
+    return JtlReader(path, requirements, settings, utc_offset)
 
 
 class JtlReader:
@@ -49,9 +59,6 @@ class JtlReader:
         number, first = head_line(path)
         if not number:
             raise ConfigError(f"{path}: empty file; expected a JMeter CSV result file (JTL)")
-        if first.lstrip().startswith(b"<"):
-            raise ConfigError(f"{path}:{number}: an XML JTL; this loadgate reads JMeter's CSV results only: run the "
-                              "test with jmeter.save.saveservice.output_format=csv (JMeter's default)")
         fields = next(csv.reader([first.decode("utf-8", "replace")], delimiter=self.delimiter))
         printed = self.settings.get("print_field_names", "").lower()
         self.header = printed == "true" or (printed != "false" and looks_like_header(fields))

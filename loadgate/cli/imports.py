@@ -41,7 +41,7 @@ def add_import_flags(p: argparse.ArgumentParser, duration: Any) -> None:
 
 def add_import_parser(sub: Any, duration: Any, notify_flags: Any, epilog: str) -> None:
     i = sub.add_parser("import", help="import a k6 or JMeter result file as a run directory, and gate it",
-                       description="Read another load tool's results (k6 JSON, JMeter CSV JTL; gzip too) in bounded "
+                       description="Read another load tool's results (k6 JSON; JMeter JTL, CSV or XML; gzip too) in bounded "
                        "memory into a new run directory (samples.parquet, run.json naming the tool, the file and its "
                        "SHA-256), then analyse and gate it like a 'loadgate run': summary.json, verdict.json, "
                        "junit.xml, summary.md, report.html, history. 'loadgate gate RUN_DIR' re-gates it. A file that "
@@ -143,7 +143,7 @@ def _reader(args: argparse.Namespace, fmt: str, path: str) -> Any:
     from loadgate.data.imports.requirement_map import by_tag, load_map
 
     if not os.path.isfile(path):
-        raise ConfigError(f"{path}: no such file; give the {FORMATS[fmt]}")
+        raise ConfigError(f"{path}: no such file; give the results file ({FORMATS[fmt]})")
     reqs = list(dict.fromkeys(args.requirement or ()))
     fallback = reqs[0] if len(reqs) == 1 else ""
     if args.map:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator, Mapping
 
 import pyarrow as pa
@@ -52,6 +53,8 @@ class JtlReader:
     def __init__(self, path: str, requirements: RequirementMap, settings: Mapping[str, str] | None = None,
                  utc_offset: str = "+00:00") -> None:
         self.path, self.requirements, self.utc_offset = path, requirements, utc_offset
+        if not re.fullmatch(r"[+-]\d{2}:\d{2}", utc_offset):
+            raise ConfigError(f"--utc-offset {utc_offset}: expected ±HH:MM, e.g. +01:00 or -05:00")
         self.settings = dict(settings or {})
         self.delimiter = delimiter(self.settings)
         self.pattern = self.settings.get("timestamp_format")

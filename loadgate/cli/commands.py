@@ -159,6 +159,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from loadgate.outputs.writers import format_table
     from loadgate.run.interrupt import Interrupt, Interrupted
 
+    if not args.run_dir:
+        raise ConfigError("give the run directory to gate (RUN_DIR), or --from FORMAT:FILE to import and gate a file")
     rundir.check_run_dir(args.run_dir)
     path = args.thresholds
     if path is None:

@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import argparse
-from typing import Callable
-
 from loadgate._version import __version__
 from loadgate.cli.commands import (
     cmd_capacity,
     cmd_analyze,
     cmd_check,
-    cmd_gate,
     cmd_init,
     cmd_report,
     cmd_run,
@@ -17,9 +14,10 @@ from loadgate.cli.commands import (
     cmd_verify,
     cmd_worker,
 )
+from loadgate.cli.imports import add_import_flags, add_import_parser, cmd_gate_or_import
 from loadgate.cli.records import cmd_compare, cmd_history, cmd_notify, cmd_trace
+from loadgate.cli import arg_types as types
 from loadgate.errors import EXIT_CONFIG
-from loadgate.units import parse_duration, parse_rate
 
 EPILOG = "exit codes: 0 pass (warnings allowed unless --strict), 1 gate failed, 2 usage or configuration error, 3 inconclusive"
 
@@ -31,84 +29,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_CONFIG, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
 
 
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _positive(convert: Callable[[str], float], what: str) -> Callable[[str], float]:
-    """An argparse type: ``convert(text)`` that must be > 0, else 'expected WHAT > 0, got …'."""
-    def parse(text: str):
-        try:
-            value = convert(text)
-        except ValueError:
-            value = None
-        if value is None or value <= 0:
-            raise argparse.ArgumentTypeError(f"expected {what} > 0, got {text!r}")
-        return value
-    return parse
-
-
-_positive_int = _positive(int, "a whole number")
-
-
-def _rate(text: str) -> float:
-    """An argparse type: iterations per second from ``200/s``, ``12000/m``, ``3600/h`` or a bare number."""
-    try:
-        value = parse_rate(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a rate of iterations > 0; give one like 200/s, "
-                                         "12000/m or 3600/h")
-    return value
-
-
-def _pool(text: str) -> int:
-    """An argparse type: the open model's pool of users."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a pool of users; give a whole number of users > 0, "
-                                         "like 2000 (enough for the rate times an iteration's duration)")
-    return value
-_positive_float = _positive(float, "a number")
-
-
-def _date(text: str) -> float:
-    """``2026-01-15`` (midnight UTC) or an ISO time (UTC unless it says otherwise) -> Unix seconds."""
-    import datetime as dt
-
-    try:
-        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date like 2026-01-15 or 2026-01-15T12:00:00Z, got {text!r}") from None
-    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
-
-
-def _tolerance(text: str) -> float:
-    from loadgate.history.compare import parse_tolerance
-
-    try:
-        return parse_tolerance(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _outcomes(text: str) -> tuple[str, ...]:
-    from loadgate.gate.notify_spec import parse_on
-
-    try:
-        return parse_on(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"{e}; expected a comma-separated list of fail, warn, inconclusive, pass, "
-                                         "recovered, regressed, resources") from None
-
-
 def _notify_flags(p: argparse.ArgumentParser, *, switch: bool = True) -> None:
     """--notify and its companions: for run, gate and notify."""
     p.add_argument("--notify", action="append", metavar="URL|NAME",
@@ -116,13 +36,13 @@ def _notify_flags(p: argparse.ArgumentParser, *, switch: bool = True) -> None:
                    "webhook URL, KIND:URL, the name of an environment variable holding the URL (SLACK_WEBHOOK_URL, "
                    "slack:$SLACK_WEBHOOK_URL), or email:ADDRESS,… (SMTP from $LOADGATE_SMTP_*); KIND is slack, "
                    "teams, webhook or email. See docs/notifications.md")
-    p.add_argument("--notify-on", type=_outcomes, default=("fail", "inconclusive", "recovered"), metavar="LIST",
+    p.add_argument("--notify-on", type=types.outcomes, default=("fail", "inconclusive", "recovered"), metavar="LIST",
                    help="outcomes that send to the --notify targets: fail, warn, inconclusive, pass, recovered, "
                    "regressed, resources (default: fail,inconclusive,recovered)")
     p.add_argument("--report-url", metavar="URL",
                    help="where readers find the report (a CI artifact link; {run_id} is replaced by the run "
                    "directory's name) (default: $LOADGATE_REPORT_URL, else the report's path)")
-    p.add_argument("--notify-timeout", type=_duration, metavar="TIME",
+    p.add_argument("--notify-timeout", type=types.duration, metavar="TIME",
                    help="time each notification may take, its tries and waits included (default: 20s)")
     if switch:
         p.add_argument("--no-notify", action="store_true",
@@ -145,30 +65,30 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                        epilog=EPILOG)
     r.add_argument("--requirement", action="append", required=True, metavar="REQ-…",
                    help="requirement ID whose tagged tasks run (repeatable)")
-    r.add_argument("--users", type=_positive_int, help="concurrent users at full load (default: load.users, else 10)")
-    r.add_argument("--spawn-rate", type=_positive_float, metavar="R",
+    r.add_argument("--users", type=types.positive_int, help="concurrent users at full load (default: load.users, else 10)")
+    r.add_argument("--spawn-rate", type=types.positive_float, metavar="R",
                    help="users started per second (default: load.spawn_rate, else min(users, 100))")
-    r.add_argument("--arrival-rate", type=_rate, metavar="RATE",
+    r.add_argument("--arrival-rate", type=types.rate, metavar="RATE",
                    help="open model: start iterations at this rate, like 200/s or 12000/m, whatever the target does "
                    "(each requirement; default: load.arrival); a start with no free user is dropped and counted, "
                    "never queued. Not with --users")
-    r.add_argument("--max-users", type=_pool, metavar="N",
+    r.add_argument("--max-users", type=types.pool, metavar="N",
                    help="open model: the pool of users that run the started iterations, all spawned at the start "
                    "(default: load.arrival.max_users, else the peak rate times one second)")
-    r.add_argument("--duration", type=_duration, help="time at full user count, after ramp-up, e.g. 5m (default: load.duration, else 1m)")
-    r.add_argument("--warmup", type=_duration, help="time after ramp-up left out of analysis, e.g. 30s (default: load.warmup, else 0)")
+    r.add_argument("--duration", type=types.duration, help="time at full user count, after ramp-up, e.g. 5m (default: load.duration, else 1m)")
+    r.add_argument("--warmup", type=types.duration, help="time after ramp-up left out of analysis, e.g. 30s (default: load.warmup, else 0)")
     r.add_argument("--host", help="target base URL; default: the scenario's host, else the embedded demo target")
     r.add_argument("--scenarios", default="scenarios", metavar="PATH", help="scenario folder or file (default: scenarios/)")
     r.add_argument("--thresholds", default="thresholds", metavar="PATH", help="threshold folder or file (default: thresholds/)")
     r.add_argument("--out", default="reports", metavar="DIR", help="where run directories go (default: reports/)")
-    r.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+    r.add_argument("--workers", type=types.positive_int, default=1, metavar="N",
                    help="load-generator processes; N > 1 runs a Locust master with N local workers (default: 1)")
-    r.add_argument("--expect-workers", type=_positive_int, default=0, metavar="N",
+    r.add_argument("--expect-workers", type=types.positive_int, default=0, metavar="N",
                    help="run a Locust master that waits for N remote workers ('loadgate worker --master HOST:PORT')")
     r.add_argument("--master-bind", metavar="HOST:PORT",
                    help="where the master listens for remote workers (default 127.0.0.1:5557; 0.0.0.0:5557 "
                    "accepts workers from other machines)")
-    r.add_argument("--worker-wait", type=_duration, default=60.0, metavar="TIME",
+    r.add_argument("--worker-wait", type=types.duration, default=60.0, metavar="TIME",
                    help="how long the master waits for --expect-workers to connect (default: 60s)")
     r.add_argument("--worker-key", metavar="FILE",
                    help="shared secret of master and workers (default: $LOADGATE_WORKER_KEY): the channel is "
@@ -183,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                    help="explore in Locust's web UI on 127.0.0.1 instead of running headless: each test started "
                    "and stopped there becomes its own run directory, gated and printed here; Ctrl-C ends the "
                    "session with the last test's exit code (0 when none ran)")
-    r.add_argument("--ui-port", type=_positive_int, metavar="N", help="port of the web UI (default: 8089)")
-    r.add_argument("--target-latency-scale", type=_positive_float, default=1.0, metavar="X",
+    r.add_argument("--ui-port", type=types.positive_int, metavar="N", help="port of the web UI (default: 8089)")
+    r.add_argument("--target-latency-scale", type=types.positive_float, default=1.0, metavar="X",
                    help="embedded demo target only: multiply its latencies by X (a slower build)")
     r.add_argument("--baseline", metavar="RUN_DIR|last-pass",
                    help="run to measure regression thresholds against and compare with (default: last-pass, the "
@@ -206,28 +126,28 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                          "not bracket the limit (generator saturated, budget spent, interrupted).", epilog=EPILOG)
     cap.add_argument("--requirement", action="append", required=True, metavar="REQ-…",
                      help="requirement ID whose tagged tasks run and whose alerts every step must hold (repeatable)")
-    cap.add_argument("--start-users", type=_positive_int, default=10, metavar="N", help="users of the first step (default: 10)")
-    cap.add_argument("--max-users", type=_positive_int, default=1000, metavar="N",
+    cap.add_argument("--start-users", type=types.positive_int, default=10, metavar="N", help="users of the first step (default: 10)")
+    cap.add_argument("--max-users", type=types.positive_int, default=1000, metavar="N",
                      help="never more users than this; a pass there reports 'at least N' (default: 1000)")
-    cap.add_argument("--step-duration", type=_duration, default=30.0, metavar="TIME",
+    cap.add_argument("--step-duration", type=types.duration, default=30.0, metavar="TIME",
                      help="measured part of each step, after its settle part (max(2s, a quarter of it), longer "
                      "after slow steps) (default: 30s)")
-    cap.add_argument("--resolution", type=_tolerance, default=0.10, metavar="PCT",
+    cap.add_argument("--resolution", type=types.tolerance, default=0.10, metavar="PCT",
                      help="stop when the passing and failing user counts are within this share (default: 10%%)")
-    cap.add_argument("--budget", type=_duration, default=1200.0, metavar="TIME",
+    cap.add_argument("--budget", type=types.duration, default=1200.0, metavar="TIME",
                      help="time for the whole search; a step that would not fit is not started (default: 20m)")
     cap.add_argument("--host", help="target base URL; default: the scenario's host, else the embedded demo target")
     cap.add_argument("--scenarios", default="scenarios", metavar="PATH", help="scenario folder or file (default: scenarios/)")
     cap.add_argument("--thresholds", default="thresholds", metavar="PATH", help="threshold folder or file (default: thresholds/)")
     cap.add_argument("--out", default="reports", metavar="DIR", help="where run directories go (default: reports/)")
-    cap.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+    cap.add_argument("--workers", type=types.positive_int, default=1, metavar="N",
                      help="load-generator processes (Locust master with N local workers when N > 1) (default: 1)")
-    cap.add_argument("--target-latency-scale", type=_positive_float, default=1.0, metavar="X",
+    cap.add_argument("--target-latency-scale", type=types.positive_float, default=1.0, metavar="X",
                      help="embedded demo target only: multiply its latencies by X")
     cap.add_argument("--release", metavar="LABEL",
                      help="the build measured, as the capacity plan and 'loadgate history --capacity' name it "
                      "(default: its git commit, else the run's start)")
-    cap.add_argument("--release-date", type=_date, metavar="DATE",
+    cap.add_argument("--release-date", type=types.date, metavar="DATE",
                      help="the date of that build, YYYY-MM-DD or an ISO time in UTC, which the capacity trend is "
                      "fitted against and the runway counts from (default: the run's start); for measuring an "
                      "older release, or tests")
@@ -251,7 +171,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                        "(capacity.json) is judged again as a capacity run: its highest passing step from the samples, "
                        "the capacity thresholds from capacity.json; capacity.md and the plan are rewritten.",
                        epilog=EPILOG)
-    g.add_argument("run_dir", metavar="RUN_DIR", help="the run directory to analyse and gate again")
+    g.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="the run directory to analyse and gate again (or --from FORMAT:FILE)")
+    g.add_argument("--from", dest="from_file", metavar="FORMAT:FILE",
+                   help="import another tool's results first (k6:results.json, jtl:results.jtl; .gz too) into a new "
+                   "run directory under --out, as 'loadgate import' does, and gate that; needs --requirement")
+    g.add_argument("--out", default="reports", metavar="DIR", help="with --from: where the run directory goes (default: reports/)")
     g.add_argument("--thresholds", metavar="PATH", help="threshold folder or file (default: the one the run used)")
     g.add_argument("--strict", action="store_true", help="a warning (target missed) fails the gate")
     g.add_argument("--baseline", metavar="RUN_DIR|last-pass",
@@ -262,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     g.add_argument("--prometheus", metavar="URL",
                    help="Prometheus server for resource thresholds (overrides load.resources.prometheus)")
     _notify_flags(g)
-    g.set_defaults(func=cmd_gate)
+    add_import_flags(g, types.duration)
+    g.set_defaults(func=cmd_gate_or_import)
+    add_import_parser(sub, types.duration, _notify_flags, EPILOG)
 
     n = sub.add_parser("notify", help="send an existing run's verdict notifications (again)",
                        description="Send the notifications of a gated run directory, as 'run' would have after its "
@@ -283,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                        "and 'loadgate gate'.")
     h.add_argument("--out", default="reports", metavar="DIR", help="the --out folder of the runs (default: reports/)")
     h.add_argument("--requirement", metavar="REQ-…", help="only runs of this requirement")
-    h.add_argument("--limit", type=_positive_int, default=50, metavar="N", help="at most N records (default: 50)")
+    h.add_argument("--limit", type=types.positive_int, default=50, metavar="N", help="at most N records (default: 50)")
     h.add_argument("--json", action="store_true", help="print the records as JSON")
     h.add_argument("--capacity", action="store_true",
                    help="list the capacity runs instead, oldest release first: capacity found, the next step "
@@ -297,9 +223,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     cp.add_argument("baseline", metavar="BASELINE", help="run directory of the baseline")
     cp.add_argument("candidate", metavar="CANDIDATE", help="run directory of the candidate")
     cp.add_argument("--json", action="store_true", help="print the loadgate.compare/1 document")
-    cp.add_argument("--tolerance-latency", type=_tolerance, default=0.10, metavar="PCT",
+    cp.add_argument("--tolerance-latency", type=types.tolerance, default=0.10, metavar="PCT",
                     help="relative change of a percentile tolerated, e.g. 10%% (default: 10%%)")
-    cp.add_argument("--tolerance-errors", type=_tolerance, default=0.005, metavar="PP",
+    cp.add_argument("--tolerance-errors", type=types.tolerance, default=0.005, metavar="PP",
                     help="change of the error rate tolerated, in percentage points, e.g. 0.5%% (default: 0.5%%)")
     cp.set_defaults(func=cmd_compare)
 
@@ -397,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                        description="A real HTTP server with realistic latency and a small error rate, on loopback.")
     t.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
     t.add_argument("--port", type=int, default=8089, help="port; 0 picks a free one (default: 8089)")
-    t.add_argument("--latency-scale", type=_positive_float, default=1.0, metavar="X",
+    t.add_argument("--latency-scale", type=types.positive_float, default=1.0, metavar="X",
                    help="multiply every simulated latency by X (default: 1)")
     t.set_defaults(func=cmd_target)
     return p

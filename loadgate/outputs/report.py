@@ -147,9 +147,20 @@ def _metadata(run: Mapping, summary: Mapping, seal: Mapping | None = None) -> li
         ("Command line", " ".join(run.get("command_line") or []) or "-"),
         ("Working directory", str(run.get("cwd") or "-")),
     ]
+    rows += _imported(run.get("source"))
     rows += [(f"Scenario {path}", f"sha256 {digest}") for path, digest in (run.get("scenario_files") or {}).items()]
     rows += [(f"Thresholds {path}", f"sha256 {digest}") for path, digest in (run.get("threshold_files") or {}).items()]
     return rows + _evidence(run, seal)
+
+
+def _imported(source: Mapping | None) -> list[tuple[str, str]]:
+    """Where an imported run's samples came from: the tool, its version, the file and its SHA-256."""
+    if not isinstance(source, Mapping):
+        return []
+    tool = f"{source.get('tool')} {source.get('version') or '(version not recorded; --tool-version)'}"
+    return [("Samples imported from", f"{tool}: {source.get('file')} ({source.get('format')})"),
+            ("Imported file", f"sha256 {source.get('sha256')}, {source.get('bytes')} bytes, {source.get('lines')} lines; "
+             f"requirements from {source.get('requirements_from')}")]
 
 
 def load_comparison(run_dir: str) -> tuple[dict | None, str | None]:

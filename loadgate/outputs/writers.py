@@ -242,6 +242,21 @@ def _row(cells: list[Any]) -> str:
     return "| " + " | ".join(md_escape(c) for c in cells) + " |"
 
 
+def _run_lines(run: Mapping) -> list[str]:
+    """The run's settings, and an imported run's source (where its samples came from)."""
+    lines = []
+    facts = [f"{k.replace('_', ' ')} {md_escape(_run_fact(k, run[k]))}"
+             for k in ("users", "spawn_rate", "duration", "warmup", "host", "workers") if run.get(k) is not None]
+    if facts:
+        lines += ["", "Run: " + ", ".join(facts) + "."]
+    source = run.get("source")
+    if isinstance(source, Mapping):
+        lines += ["", "Samples imported from " + md_escape(
+            f"{source.get('tool')} {source.get('version') or '(version not recorded)'}: "
+            f"{os.path.basename(str(source.get('file')))}, sha256 {source.get('sha256')}") + "."]
+    return lines
+
+
 def render_summary_md(verdict: Verdict, summary: Mapping, *, run: Mapping | None = None,
                       files: Mapping[str, ThresholdFile] | None = None) -> str:
     """The Markdown summary: verdict, reasons, thresholds table, the 5 slowest requests by p95."""
@@ -255,10 +270,7 @@ def render_summary_md(verdict: Verdict, summary: Mapping, *, run: Mapping | None
         if tf is not None and tf.title:
             lines.append(f"- {md_escape(req)}: {md_escape(tf.title)}")
     if run:
-        facts = [f"{k.replace('_', ' ')} {md_escape(_run_fact(k, run[k]))}"
-                 for k in ("users", "spawn_rate", "duration", "warmup", "host", "workers") if run.get(k) is not None]
-        if facts:
-            lines += ["", "Run: " + ", ".join(facts) + "."]
+        lines += _run_lines(run)
     window = (summary or {}).get("window") or {}
     if window.get("seconds"):
         lines += ["", f"Analysis window: {float(window['seconds']):.1f} s."]

@@ -71,6 +71,14 @@ def test_too_small_a_pool_drops_exactly_what_the_server_never_saw(tmp_path):
     assert block["started"] == served
     assert max(block["per_second"]["busy"]) == 4 and all(b <= 4 for b in block["per_second"]["busy"])
     assert all(block["per_second"]["scheduled"][block["per_second"]["t"].index(s)] == 50 for s in _steady(block, run))
+    # the gate: the load asked for was not offered, so the latency threshold says nothing either way
+    assert res.code == 3, res.stdout + res.stderr
+    verdict = load(run_dir, "verdict.json")
+    (p95,) = [t for t in verdict["thresholds"] if t["metric"] == "p95"]
+    assert p95["status"] == "inconclusive", p95
+    assert "the load asked for was not offered" in p95["reason"] and "max_users 4" in p95["reason"], p95
+    arrival = load(run_dir, "summary.json")["arrival"]["REQ-ARR-SLOW"]
+    assert arrival["dropped"] > 0 and arrival["scheduled"] >= arrival["dropped"], arrival
 
 
 def test_two_workers_offer_the_total_rate_and_their_drops_add_up_exactly(tmp_path):

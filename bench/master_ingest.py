@@ -4,7 +4,7 @@
                                   [--users-per-worker 2] [--no-rules] [--profile] [--json]
 
 Starts a real Locust master and K workers on 127.0.0.1 with the same command lines ``loadgate run``
-uses (``loadgate.run.runner._locust_cmd``), loading ``bench/ingest_locustfile.py``: users that fire
+uses (``loadgate.run.launch.locust_cmd`` with the headless driver), loading ``bench/ingest_locustfile.py``: users that fire
 synthetic request events at ``--rate`` events/s in all (0: as fast as they can), no HTTP. Two runs:
 
 1. baseline: the same master, workers and rate without the recorder plugin (plain Locust): the
@@ -46,7 +46,8 @@ from loadgate.shared.live_rules import rules_from_thresholds  # noqa: E402
 from loadgate.run.processes import PLUGIN, free_port, stop_process  # noqa: E402
 from loadgate.shared.child import child_env  # noqa: E402
 from loadgate.run.options import RunOptions  # noqa: E402
-from loadgate.run.runner import _locust_cmd, child_config  # noqa: E402
+from loadgate.run.drivers.headless import Headless  # noqa: E402
+from loadgate.run.launch import child_config, locust_cmd  # noqa: E402
 from loadgate.data.samples import finalize_stream  # noqa: E402
 from loadgate.gate.thresholds import load_thresholds  # noqa: E402
 
@@ -124,10 +125,10 @@ def run_once(args, recorder: bool, workdir: str, profile: bool = False) -> dict:
                       warmup=0.0, host=TARGET, scenarios=LOCUSTFILE, thresholds=THRESHOLDS, out=workdir,
                       workers=args.workers, flush_interval=args.flush)
     rules = [] if args.no_rules else rules_from_thresholds(load_thresholds(THRESHOLDS).values())
-    config = child_config(opts, run_dir, rules).write(os.path.join(run_dir, rundir.CHILD))
+    config = child_config(opts, Headless(), run_dir, rules).write(os.path.join(run_dir, rundir.CHILD))
     port = free_port()
-    cmds = [_locust_cmd(opts, [LOCUSTFILE], [USER_CLASS], TARGET, run_dir, "master", port)]
-    cmds += [_locust_cmd(opts, [LOCUSTFILE], [USER_CLASS], TARGET, run_dir, "worker", port)] * args.workers
+    cmds = [locust_cmd(opts, Headless(), [LOCUSTFILE], [USER_CLASS], TARGET, "master", port)]
+    cmds += [locust_cmd(opts, Headless(), [LOCUSTFILE], [USER_CLASS], TARGET, "worker", port)] * args.workers
     if not recorder:
         cmds = [_without_recorder(c, args.duration + 2) for c in cmds]
     env = child_env(config=config)

@@ -113,16 +113,17 @@ def one_run(tmp: str, src: str, nginx: Nginx, args, i: int) -> dict[str, float]:
     from loadgate.gate.thresholds import load_threshold_file
     from loadgate.shared.live_rules import rules_from_thresholds
     from loadgate.run.options import RunOptions
-    from loadgate.run.runner import _locust_cmd, child_config
+    from loadgate.run.drivers.headless import Headless
+    from loadgate.run.launch import child_config, locust_cmd
     from loadgate.shared.child import CONFIG_ENV
     rules = rules_from_thresholds([load_threshold_file(os.path.join(tmp, "thresholds", f"{REQUIREMENT}.yaml"))])
-    # The Locust command loadgate run starts for a local run (runner._locust_cmd), plus the timing plugin;
+    # The Locust command loadgate run starts for a local run (launch.locust_cmd, headless), plus the timing plugin;
     # PYTHONPATH makes its plugin import the copy with the timed listener.
     opts = RunOptions(requirements=(REQUIREMENT,), users=args.users, spawn_rate=args.users, duration=args.seconds,
                       warmup=0.0, host=nginx.url, scenarios=LOCUSTFILE, thresholds=os.path.join(tmp, "thresholds"),
                       out=tmp)
-    cmd = _locust_cmd(opts, [LOCUSTFILE], [], nginx.url, run_dir, "local", None)
-    config = child_config(opts, run_dir, rules).write(os.path.join(run_dir, rundir.CHILD))
+    cmd = locust_cmd(opts, Headless(), [LOCUSTFILE], [], nginx.url, "local", None)
+    config = child_config(opts, Headless(), run_dir, rules).write(os.path.join(run_dir, rundir.CHILD))
     cmd[cmd.index("-f") + 1] += "," + os.path.join(tmp, "timing_plugin.py")
     env = dict(os.environ, PYTHONPATH=src, LOADGATE_SPLIT_OUT=out, **{CONFIG_ENV: config})
     with open(os.path.join(tmp, "locust.log"), "ab") as log:

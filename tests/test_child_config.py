@@ -5,11 +5,14 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
+from loadgate.run.capacity_search import CapacityPlan
+from loadgate.run.drivers.capacity import Capacity
+from loadgate.run.drivers.headless import Headless
+from loadgate.run.drivers.ui import WebUi
+from loadgate.run.launch import child_config, locust_cmd
 from loadgate.run.options import RunOptions
-from loadgate.run.runner import _locust_cmd, child_config
 from loadgate.shared.child import CONFIG_ENV, ChildConfig, child_env, read_child_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,21 +21,42 @@ OPTS = RunOptions(requirements=("REQ-A-1", "REQ-B-2"), users=4, spawn_rate=2.0, 
 RULES = [{"requirement": "REQ-A-1", "metric": "p95", "request": None, "op": ">", "value": 300.0, "text": ">300ms"}]
 
 
-def test_each_mode_gets_its_settings_and_the_values_the_flags_used_to_carry(tmp_path):
-    run = child_config(OPTS, str(tmp_path), RULES)
+CAPACITY = Capacity(CapacityPlan(2, 8, 3.0, 0.25, 60.0), {})
+UI = WebUi(8089, lambda run_dir: 0)
+
+
+def test_each_driver_gets_its_settings_and_the_values_the_flags_used_to_carry(tmp_path):
+    run = child_config(OPTS, Headless(), str(tmp_path), RULES)
     # the flags carried "{warmup:g}" and "{duration:g}": the same values, to the bit
     assert run == ChildConfig(["REQ-A-1", "REQ-B-2"], "journeys", 0.5, float(f"{1234567.0:g}"), RULES,
                               dir=str(tmp_path), duration=30.0)
-    assert child_config(replace(OPTS, capacity=True), "d", []).duration is None  # the CLI ends a capacity run
-    ui = child_config(replace(OPTS, ui=True), "session", [])
+    assert child_config(OPTS, CAPACITY, "d", []).duration is None  # the CLI ends a capacity run
+    ui = child_config(OPTS, UI, "session", [])
     assert (ui.dir, ui.ui, ui.out, ui.duration) == (None, "session", "reports-x", None)
-    for role in ("local", "master", "worker", "ui"):
-        cmd = _locust_cmd(replace(OPTS, ui=role == "ui"), ["f.py"], ["U"], "http://127.0.0.1:1", "d", role, 5557)
-        assert not [a for a in cmd if a.startswith("--loadgate-")], cmd  # Locust's own flags only
+    for driver in (Headless(), CAPACITY, UI):
+        for role in ("local", "master", "worker"):
+            cmd = locust_cmd(OPTS, driver, ["f.py"], ["U"], "http://127.0.0.1:1", role, 5557)
+            assert not [a for a in cmd if a.startswith("--loadgate-")], cmd  # Locust's own flags only
+
+
+def test_each_driver_adds_its_part_of_locusts_command_line():
+    def cmd(driver, role="local"):
+        return locust_cmd(OPTS, driver, ["f.py"], ["U"], "http://127.0.0.1:1", role, 5557)
+    headless, capacity, ui = cmd(Headless()), cmd(CAPACITY), cmd(UI)
+    assert headless[headless.index("-u"):headless.index("-u") + 4] == ["-u", "4", "-r", "2"]
+    assert "--run-time" in headless and "--headless" in headless
+    assert "-u" not in capacity and "--run-time" not in capacity and "--headless" in capacity
+    assert capacity[capacity.index("-f") + 1].endswith("capacity_shape.py")  # the shape sets the users
+    assert not cmd(CAPACITY, "worker")[cmd(CAPACITY, "worker").index("-f") + 1].endswith("capacity_shape.py")
+    assert "--headless" not in ui and ui[ui.index("--web-port") + 1] == "8089" and "--run-time" not in ui
+    master = cmd(Headless(), "master")
+    assert "--master" in master and master[master.index("--master-bind-port") + 1] == "5557"
+    worker = cmd(Headless(), "worker")
+    assert "--worker" in worker and "-u" not in worker and worker[-1] == "U"
 
 
 def test_it_round_trips_and_a_worker_drops_the_run_directory_keys(tmp_path):
-    cfg = child_config(OPTS, str(tmp_path), RULES)
+    cfg = child_config(OPTS, Headless(), str(tmp_path), RULES)
     path = cfg.write(str(tmp_path / "child.json"))
     assert ChildConfig.read(path) == cfg
     assert json.loads(Path(path).read_text())["rules"] == RULES
@@ -53,7 +77,7 @@ def test_the_environment_names_the_file_and_without_one_the_defaults_and_loadgat
 
 def test_the_locust_process_takes_them_as_its_option_defaults_and_a_flag_still_wins(tmp_path):
     """The recorder's options in a real Locust parser, as the plugin registers them."""
-    path = child_config(OPTS, str(tmp_path), RULES).write(str(tmp_path / "child.json"))
+    path = child_config(OPTS, Headless(), str(tmp_path), RULES).write(str(tmp_path / "child.json"))
     code = ("import json, sys\n"
             "from locust import argument_parser, events\n"
             "from loadgate.plugin import hooks\n"

@@ -14,7 +14,7 @@ from loadgate.analysis.stalls import stuck_problem
 from loadgate.analysis.summary import summarize
 from loadgate.analysis.window import Window
 from loadgate.data.samples import SCHEMA
-from loadgate.run.runner import unanswered_note
+from loadgate.run.collect import unanswered_note
 
 os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"  # as in test_recorder: no gevent patching of pytest
 try:

@@ -21,8 +21,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from loadgate.shared.keys import load_worker_key
     from loadgate.outputs.writers import format_table
     from loadgate.run.options import resolve_options
-    from loadgate.run.runner import execute
     from loadgate.run.interrupt import Interrupt, Interrupted
+    from loadgate.run.drivers import run_driver
+    from loadgate.run.session import Session
     from loadgate.scenarios.catalog import check_latency, check_requirements, load_catalog
 
     reqs = list(dict.fromkeys(args.requirement))
@@ -49,15 +50,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_baseline(args.baseline)
     _check_prometheus_url(used, args.prometheus)
     _warn_traps(opts, catalog, used)
-    notifier = None if opts.ui else _notifier(args, used, reqs, "run")
-    if opts.ui and args.notify:
-        _say("loadgate: warning: --notify is ignored with --ui: an exploration session sends no notifications")
-    if opts.ui:
+    if args.ui:
+        if args.notify:
+            _say("loadgate: warning: --notify is ignored with --ui: an exploration session sends no notifications")
         return _run_ui(opts, catalog, used, args, key)
+    notifier = _notifier(args, used, reqs, "run")
+    driver = run_driver({**flags, "prometheus": args.prometheus}, used)
     rec = None
     with Interrupt(raising=True) as guard:  # the run turns a signal into a stop; after it, into exit 3
         try:
-            rec = execute(opts, catalog, used, _say, worker_key=worker_key, prometheus=args.prometheus)
+            rec = Session(opts, catalog, used, _say, driver, worker_key=worker_key).run()
             for w in rec.meta.get("refused_workers") or []:
                 _say(f"loadgate: refused a worker at {w['address']} ({w['reason']}, {w['attempts']} attempts); "
                      "see run.json")
@@ -108,7 +110,8 @@ def _run_ui(opts, catalog, used, args: argparse.Namespace, key) -> int:
     """``run --ui``: each test of the web UI session is gated as it stops; its verdict printed here."""
     from loadgate.evaluate import gate_run
     from loadgate.outputs.writers import format_table
-    from loadgate.run.ui import serve
+    from loadgate.run.drivers.ui import DEFAULT_PORT, WebUi
+    from loadgate.run.session import Session
 
     def gate(run_dir: str) -> int:
         try:
@@ -122,7 +125,9 @@ def _run_ui(opts, catalog, used, args: argparse.Namespace, key) -> int:
         print(f"run directory: {run_dir}  (report: {os.path.join(run_dir, 'report.html')})", flush=True)
         return verdict.exit_code
 
-    return serve(opts, catalog, used, _say, gate)
+    driver = WebUi(args.ui_port or DEFAULT_PORT, gate)
+    Session(opts, catalog, used, _say, driver).run()
+    return driver.last_code
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
@@ -288,7 +293,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from loadgate.shared.keys import load_worker_key
-    from loadgate.run.runner import run_worker
+    from loadgate.run.worker import run_worker
     from loadgate.scenarios.catalog import discover
 
     return run_worker(args.master, discover(args.scenarios), _say, worker_key=load_worker_key(args.worker_key))

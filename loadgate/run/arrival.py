@@ -1,5 +1,5 @@
-"""The open model on the CLI side: ``--arrival-rate`` / ``--max-users`` over the threshold files' ``load.arrival``,
-the pool's Locust settings, the run's banner and its problems.
+"""The open model's options: ``--arrival-rate`` / ``--max-users`` over the threshold files' ``load.arrival``,
+and the pool (its driver is :mod:`loadgate.run.drivers.arrival`).
 
 Iterations start at a set rate (per requirement: its threshold file's ``load.arrival``, or the flags for
 every requirement of the run), run by a pool of users spawned up front; a start with no free user is
@@ -87,12 +87,6 @@ def headline_rate(shapes: Shapes) -> float | None:
     return shape.rate if shape.rate is not None and not shape.stages else shape.peak
 
 
-def child_shapes(shapes: Shapes) -> dict[str, dict[str, Any]]:
-    """The shapes as child.json carries them to the Locust process(es)."""
-    return {r: {"rate": s.rate, "stages": [[st.duration, st.target] for st in s.stages], "max_users": s.max_users,
-                "distribution": s.distribution} for r, s in shapes}
-
-
 def describe(shape: ArrivalShape) -> str:
     if shape.stages:
         ramp = ", ".join(f"{st.target:g}/s over {format_duration(st.duration)}" for st in shape.stages)
@@ -100,20 +94,3 @@ def describe(shape: ArrivalShape) -> str:
     else:
         rate = f"{shape.rate:g}/s"
     return f"{rate} ({shape.distribution}) with a pool of {shape.max_users} users"
-
-
-def banner(opts: Any, host: str, run_dir: str) -> str:
-    """The line ``loadgate run`` prints before an open-model run starts."""
-    each = "; ".join(f"{r} {describe(s)}" for r, s in opts.arrival_shapes)
-    return (f"loadgate: running an open model: iterations start at a set rate, dropped when no user is free: {each}"
-            f" ({opts.duration:g}s, warmup {opts.warmup:g}s) against {host}; writing {run_dir}")
-
-
-def problems(opts: Any, recorder: Mapping[str, Any], interrupted: bool) -> list[str]:
-    """The run's problems of the open model: a schedule that never reported (the pool never spawned, a crash)."""
-    if not opts.arrival_shapes or interrupted:
-        return []
-    if not recorder.get("arrival") or not any(b.get("scheduled") for b in recorder["arrival"].values()):
-        return ["the open-model schedule never started (no arrival counts reached the recorder): the pool of "
-                f"{opts.users} users never finished spawning; see locust.log"]
-    return []

@@ -66,3 +66,47 @@ def worst_case_steps(start: int, max_users: int, resolution: float) -> int:
         worst = max(worst, halvings(lo, hi))
         doubling, lo = doubling + 1, hi
     return doubling + worst
+
+
+SETTLE_SHARE = 0.25     # settle part: at least this share of the measured part ...
+SETTLE_MIN_S = 2.0      # ... and at least this long; longer after slow steps (see drivers.capacity)
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    start_users: int
+    max_users: int
+    step_duration: float     # the measured part of a step (s)
+    resolution: float        # 0.1: stop when the passing and failing steps are within 10%
+    budget: float            # seconds for the whole search
+    release: str | None = None          # --release: the label of the build measured (default: its commit)
+    release_date: float | None = None   # --release-date: its date for the capacity trend (default: the run's start)
+
+    @property
+    def settle(self) -> float:
+        return max(SETTLE_MIN_S, SETTLE_SHARE * self.step_duration)
+
+    @property
+    def worst_steps(self) -> int:
+        return worst_case_steps(self.start_users, self.max_users, self.resolution)
+
+    def step_worst_s(self, flush: float) -> float:
+        """A step at its longest: spawn + the longest settle + measured part twice (one extension) + lag."""
+        return 1 + (self.settle + self.step_duration) + 2 * self.step_duration + lag(flush)
+
+    def describe(self, flush: float) -> str:
+        worst = min(self.budget, self.worst_steps * self.step_worst_s(flush))
+        return (f"loadgate capacity: plan: from {self.start_users} users doubling up to {self.max_users}, then "
+                f"bisecting to within {self.resolution * 100:g}%; at most {self.worst_steps} steps of "
+                f"{self.settle:g}s settle + {self.step_duration:g}s measured (once more when unresolved); "
+                f"worst case {mmss(worst)} (budget {mmss(self.budget)})")
+
+
+def lag(flush: float) -> float:
+    """After a window ends: the recorder's next two flushes, so its last requests are in the stream."""
+    return 2 * flush + 0.5
+
+
+def mmss(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s" if m else f"{s}s"

@@ -7,8 +7,8 @@ from typing import Mapping
 
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import ThresholdFile
-from loadgate.shared.keys import worker_auth
 from loadgate.run import arrival
+from loadgate.shared.keys import worker_auth
 from loadgate.run.processes import split_host_port
 
 DEFAULT_USERS = 10
@@ -37,14 +37,12 @@ class RunOptions:
     flush_interval: float = 1.0
     latency_scale: float = 1.0   # demo target only
     select: str = "tasks"        # load.select: "tasks" (Locust's tag filter) or "journeys" (whole User classes)
-    ui: bool = False             # --ui: Locust's web UI on 127.0.0.1, one run directory per test
-    ui_port: int = 8089
-    capacity: bool = False       # ``loadgate capacity``: the user count follows capacity_shape.py, not -u
-    # open model (run.arrival): iterations per second (the flag, else the first requirement's), the pool
-    # (users is then the pool too, spawned at once), and each requirement's shape; None/(): closed model
+    # open model (load.arrival, --arrival-rate): iterations per second (the flag, else the first requirement's),
+    # the pool (users is then the pool too, spawned at once) and each requirement's shape; None/(): closed model
     arrival_rate: float | None = None
     max_users: int | None = None
     arrival_shapes: arrival.Shapes = ()
+    # how the run is driven (headless, --ui, capacity) is its driver's: loadgate.run.drivers
 
     @property
     def ramp_up_s(self) -> float:
@@ -56,9 +54,7 @@ class RunOptions:
         return self.ramp_up_s * 3 + self.duration + 30 + (self.worker_wait if self.expect_workers else 0)
 
 
-# Over the size/complexity limit (noqa): one flag-or-file choice per run option.
-def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile],  # noqa: C901, PLR0912
-                    command_line: list[str]) -> RunOptions:
+def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile], command_line: list[str]) -> RunOptions:
     """Flags override the ``load:`` block of the requirements' threshold files (first one wins)."""
     reqs = tuple(flags["requirements"])
     loads = [files[r].load for r in reqs if r in files]
@@ -86,6 +82,32 @@ def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile],  # noqa:
     if warmup >= duration:
         raise ConfigError(f"--warmup {warmup:g}s: must be shorter than --duration {duration:g}s, "
                           "or nothing is left to analyse")
+    workers, expect, bind, auth = _load_generators(flags)
+    host = pick("host", "host", None)
+    if host is not None and not (host.startswith("http://") or host.startswith("https://")):
+        raise ConfigError(f"--host {host}: expected a URL like http://127.0.0.1:8080")
+    selects = {files[r].load.select or "tasks" for r in reqs if r in files}
+    if len(selects) > 1:
+        journeys = [files[r].path for r in reqs if r in files and files[r].load.select == "journeys"]
+        raise ConfigError(f"{journeys[0]}: load.select: journeys, but another requirement of this run selects tasks; "
+                          "run them separately or give their threshold files the same 'select:'")
+    _check_ui(flags, workers, expect)
+    _check_offload()
+    return RunOptions(requirements=reqs, users=users, spawn_rate=spawn_rate, duration=duration,
+                      warmup=warmup, host=host, scenarios=flags["scenarios"],
+                      thresholds=flags["thresholds"], out=flags["out"], workers=workers,
+                      expect_workers=expect, master_bind=bind,
+                      worker_wait=float(flags.get("worker_wait") or 60.0),
+                      allow_worker_loss=bool(flags.get("allow_worker_loss")), worker_auth=auth,
+                      strict=bool(flags.get("strict")), command_line=tuple(command_line),
+                      latency_scale=float(flags.get("latency_scale") or 1.0),
+                      select=selects.pop() if selects else "tasks",
+                      arrival_rate=arrival.headline_rate(shapes), max_users=users if shapes else None,
+                      arrival_shapes=shapes)
+
+
+def _load_generators(flags: Mapping) -> tuple[int, int, str | None, str | None]:
+    """Local workers, remote workers expected, the master's bind address and its channel's protection."""
     workers = int(flags.get("workers") or 1)
     if workers < 1:
         raise ConfigError(f"--workers {workers}: expected 1 or more load-generator processes")
@@ -106,32 +128,20 @@ def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile],  # noqa:
         auth = worker_auth(bind_host, flags.get("worker_key"), bool(flags.get("insecure_workers")))
     elif workers > 1:
         auth = "curve" if flags.get("worker_key") else "loopback"   # local workers: the master binds 127.0.0.1
-    host = pick("host", "host", None)
-    if host is not None and not (host.startswith("http://") or host.startswith("https://")):
-        raise ConfigError(f"--host {host}: expected a URL like http://127.0.0.1:8080")
-    selects = {files[r].load.select or "tasks" for r in reqs if r in files}
-    if len(selects) > 1:
-        journeys = [files[r].path for r in reqs if r in files and files[r].load.select == "journeys"]
-        raise ConfigError(f"{journeys[0]}: load.select: journeys, but another requirement of this run selects tasks; "
-                          "run them separately or give their threshold files the same 'select:'")
+    return workers, expect, bind, auth
+
+
+def _check_ui(flags: Mapping, workers: int, expect: int) -> None:
     ui = bool(flags.get("ui"))
     if ui and (workers > 1 or expect):
         raise ConfigError("--ui runs one load-generator process; drop --workers/--expect-workers for an "
                           "exploratory session, or run headless")
     if flags.get("ui_port") is not None and not ui:
         raise ConfigError(f"--ui-port {flags['ui_port']}: only meaningful with --ui")
+
+
+def _check_offload() -> None:
     offload = os.environ.get("LOADGATE_OFFLOAD_ROWS", "0").strip()
     if not offload.lstrip("-").isdigit():  # read by the recorder in each Locust process: check it here, once
         raise ConfigError(f"environment variable LOADGATE_OFFLOAD_ROWS={offload!r}: expected a whole number of "
                           "rows, like 20000 (the default when it is not set)")
-    return RunOptions(requirements=reqs, users=users, spawn_rate=spawn_rate, duration=duration,
-                      warmup=warmup, host=host, scenarios=flags["scenarios"],
-                      thresholds=flags["thresholds"], out=flags["out"], workers=workers,
-                      expect_workers=expect, master_bind=bind,
-                      worker_wait=float(flags.get("worker_wait") or 60.0),
-                      allow_worker_loss=bool(flags.get("allow_worker_loss")), worker_auth=auth,
-                      strict=bool(flags.get("strict")), command_line=tuple(command_line),
-                      latency_scale=float(flags.get("latency_scale") or 1.0),
-                      select=selects.pop() if selects else "tasks", ui=ui, ui_port=int(flags.get("ui_port") or 8089),
-                      arrival_rate=arrival.headline_rate(shapes), max_users=users if shapes else None,
-                      arrival_shapes=shapes)

@@ -2,6 +2,7 @@
 a generator that fell behind its users' schedule."""
 from __future__ import annotations
 
+import time
 from typing import Mapping
 
 from loadgate.gate.verdict import GENERATOR_BEHIND, GENERATOR_SATURATED
@@ -27,6 +28,14 @@ def worker_problems(workers: Mapping[str, dict], allow_loss: bool) -> list[str]:
         if sent is not None and sent > received:
             problems.append(f"{sent - received} of the {sent} samples worker {wid} sent never arrived")
     return problems
+
+
+def generator_problems(recorder: Mapping, warmup: float) -> list[str]:
+    """A saturated generator or one behind its users' schedule, over the run's window as the recorder saw it:
+    from the end of ramp-up (or the start) plus ``warmup`` to the end."""
+    start = (recorder.get("ramp_up_done") or recorder.get("start") or 0) + warmup
+    return [*saturation_problems(recorder.get("cpu") or {}, start, recorder.get("end") or time.time()),
+            *lateness_problems(recorder.get("schedule") or {}, start, recorder.get("end") or time.time())]
 
 
 def saturation_problems(cpu: Mapping[str, list], start: float, end: float) -> list[str]:

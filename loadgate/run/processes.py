@@ -21,6 +21,7 @@ _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # loadga
 # The files Locust loads with ``-f``: paths, not imports (this process never imports the plugin).
 PLUGIN = os.path.join(_PACKAGE, "plugin", "locust_plugin.py")
 CAPACITY_SHAPE = os.path.join(_PACKAGE, "plugin", "capacity_shape.py")
+STOP_GRACE_S = 8.0  # SIGTERM -> Locust stopped; a stop may take 10 s in all
 
 
 def split_host_port(text: str, default_port: int | None = None) -> tuple[str, int]:

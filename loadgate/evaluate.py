@@ -14,12 +14,15 @@ from typing import Callable, Mapping, Sequence
 
 from loadgate.analysis.run_window import run_window, summarize_run
 from loadgate.data import rundir
+from loadgate.analysis.summary_doc import write_summary
+from loadgate.data.run_doc import read_run, recover_unfinished
 from loadgate.data.manifest import Sealer
 from loadgate.data.signing import SigningKey
-from loadgate.errors import EXIT_INCONCLUSIVE, ConfigError, RunError
+from loadgate.errors import ConfigError, RunError
 from loadgate.gate.thresholds import ThresholdFile, required_percentiles
 from loadgate.gate.capacity import capacity_results, rejudge_step
 from loadgate.gate.conditions import CAPACITY_METRICS
+from loadgate.gate.status import Status, worse
 from loadgate.gate.verdict import Verdict, evaluate
 from loadgate.history import baseline as baselines
 from loadgate.history import capacity_store
@@ -63,7 +66,7 @@ def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile], *,
     if queries:
         summary["resources"] = collect_resources(run_dir, queries, run_window(run), prometheus_url=prometheus,
                                                  target=run.get("host"))
-    rundir.write_json(os.path.join(run_dir, rundir.SUMMARY), summary)
+    write_summary(run_dir, summary)
     return summary, problems
 
 
@@ -102,7 +105,7 @@ def _gate_run(run_dir, files, phase: list[str], *, strict, kind, baseline, say, 
     sealer = Sealer(run_dir, command or ["loadgate", kind, run_dir], key)  # before anything is rewritten
     if not os.path.exists(os.path.join(run_dir, rundir.SAMPLES)) and os.path.exists(os.path.join(run_dir, rundir.STREAM)):
         rundir.finalize_samples(run_dir)  # a run whose Parquet could not be written (disk full) is recovered here
-    run = rundir.recover_unfinished(run_dir, rundir.read_json(run_dir, rundir.RUN))
+    run = recover_unfinished(run_dir, read_run(run_dir))
     reqs = run.get("requirements") or []
     missing = [r for r in reqs if r not in files]
     if missing:
@@ -144,7 +147,7 @@ def _mark_unfinished(run_dir: str, what: str, strict: bool) -> None:
     """After an interruption (or a full disk): verdict.json, junit.xml and summary.md say so, and no report
     shows a verdict that is not the directory's (``loadgate gate`` writes them all again). No manifest."""
     reason = f"{what}: no verdict was reached; run 'loadgate gate {run_dir}' to analyse and gate the samples recorded"
-    verdict = Verdict("inconclusive", EXIT_INCONCLUSIVE, (reason,), (), strict, (reason,))
+    verdict = Verdict.of(Status.INCONCLUSIVE, (reason,), (), strict, (reason,))
     outputs = {rundir.VERDICT: lambda: render_verdict_json(verdict), rundir.JUNIT: lambda: render_junit(verdict),
                rundir.SUMMARY_MD: lambda: render_summary_md(verdict, {})}
     for name, render in outputs.items():
@@ -200,20 +203,20 @@ def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Ma
     inconclusive when it could not bracket the limit, fail when not even the first step passed. Then the
     capacity plan (capacity.json's ``planning``, capacity.md) and the record in the history (``kind``)."""
     sealer = Sealer(run_dir, command or ["loadgate", "capacity" if kind == "run" else kind, run_dir], key)
-    run = rundir.read_json(run_dir, rundir.RUN)
+    run = read_run(run_dir)
     reqs = run.get("requirements") or []
     used = {r: files[r] for r in reqs}
     summary, problems = analyse_run(run_dir, run, used)
     problems = [*(run.get("problems") or []), *problems]
     found = capacity.get("max_users")
     if run.get("interrupted") or inconclusive or problems:
-        level = "inconclusive"
+        level = Status.INCONCLUSIVE
     else:
-        level = "fail" if found is None else "pass"
+        level = Status.FAIL if found is None else Status.PASS
     results = capacity_results(used, capacity, requirements=reqs, baseline=baselines.last_capacity(run_dir, run))
     for r in results:
-        if r.status != "skipped":
-            level = max(level, r.status, key=("pass", "warn", "inconclusive", "fail").index)  # fail outranks all
+        if r.status != Status.SKIPPED:
+            level = worse(level, r.status)
     what = ("capacity: at least " if capacity.get("at_least") else "capacity: ") + (
         f"{found} users" if found is not None else "no step passed")
     limit = capacity.get("limit")
@@ -221,9 +224,8 @@ def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Ma
         [f"limit: {limit['requirement']} {limit['metric']}" + (f" of {limit['request']}" if limit.get("request") else "")
          + f" {limit['value']:.4g} {limit['unit']} crossed {limit['alert']}"] if limit and limit.get("value") is not None
         else []) + problems + [r.reason for r in results if r.reason]
-    exit_code = {"pass": 0, "warn": 0, "fail": 1, "inconclusive": 3}[level]
     steps = tuple(r for r in (step_verdict.thresholds if step_verdict else ()) if r.metric not in CAPACITY_METRICS)
-    verdict = Verdict(level, exit_code, tuple(reasons), (*results, *steps), False, tuple(problems))
+    verdict = Verdict.of(level, reasons, (*results, *steps), False, problems)
     plan = build_plan(run_dir, run, capacity, used, verdict.to_dict())
     rundir.write_json(os.path.join(run_dir, rundir.CAPACITY), {**capacity, "planning": plan})
     capacity_md.write(os.path.join(run_dir, capacity_md.FILE), plan)
@@ -239,7 +241,7 @@ def regate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], *, command
     passing step from the samples, the search's capacity.json against the capacity thresholds)."""
     rundir.check_run_dir(run_dir)
     capacity = rundir.read_json(run_dir, rundir.CAPACITY)
-    reqs = rundir.read_json(run_dir, rundir.RUN).get("requirements") or []
+    reqs = read_run(run_dir).get("requirements") or []
     missing = [r for r in reqs if r not in files]
     if missing:
         raise ConfigError(f"{run_dir}: no threshold file for {', '.join(missing)}; "

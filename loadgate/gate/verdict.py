@@ -12,17 +12,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadgate.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_PASS, ConfigError
+from loadgate.errors import ConfigError
 from loadgate.gate.bulk import collector_paused
 from loadgate.gate.conditions import CAPACITY_METRICS, Condition, metric_kind
 from loadgate.gate.scope import Requests, scope_of
+from loadgate.gate.status import ATTENTION, Status, exit_code, worse
 from loadgate.gate.thresholds import Threshold, ThresholdFile
+from loadgate.gate.verdict_doc import SCHEMA, ThresholdDoc, VerdictDoc
 from loadgate.sources.collect import by_key as resource_values
 
-SCHEMA = "loadgate.verdict/1"
-STATUSES = ("pass", "warn", "fail", "inconclusive", "skipped")
-_RANK = {"pass": 0, "warn": 1, "inconclusive": 2, "fail": 3}
-_EXIT = {"pass": EXIT_PASS, "warn": EXIT_PASS, "inconclusive": EXIT_INCONCLUSIVE, "fail": EXIT_FAIL}
+__all__ = ["SCHEMA", "Status", "ThresholdResult", "Verdict", "evaluate", "format_value"]
 # Run problems that say the load generator measured its own delay: no response time or throughput it
 # measured can fail (or warn) a threshold, only make it inconclusive (loadgate/run/problems.py words them).
 GENERATOR_SATURATED, GENERATOR_BEHIND = "load generator saturated", "load generator behind schedule"
@@ -44,7 +43,7 @@ class ThresholdResult:
     value: float | None
     unit: str
     requests: int
-    status: str
+    status: Status
     reason: str | None
     source: str
     regression: str | None = None
@@ -55,9 +54,12 @@ class ThresholdResult:
     aggregate: str | None = None        # resource thresholds: how the window's points were aggregated
     resource_source: str | None = None  # resource thresholds: prometheus or local
 
-    def to_dict(self) -> dict[str, Any]:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))  # a status given as its text becomes a Status
+
+    def to_dict(self) -> ThresholdDoc:
         """The §8 threshold object, plus the additive keys reason, source (and regression, ci95 when set)."""
-        out: dict[str, Any] = {
+        out: ThresholdDoc = {
             "requirement": self.requirement, "metric": self.metric, "request": self.request,
             "target": self.target, "alert": self.alert, "value": _finite(self.value), "unit": self.unit,
             "requests": self.requests, "status": self.status, "reason": self.reason, "source": self.source,
@@ -80,7 +82,7 @@ class ThresholdResult:
 class Verdict:
     """The gate's result: overall verdict, its exit code, the reasons and every threshold result."""
 
-    verdict: str
+    verdict: Status
     exit_code: int
     reasons: tuple[str, ...]
     thresholds: tuple[ThresholdResult, ...]
@@ -88,9 +90,18 @@ class Verdict:
     problems: tuple[str, ...] = field(default=())
     changes: Mapping[str, Any] | None = None  # with a baseline: the commits since it (loadgate.trace.regression)
 
-    def to_dict(self) -> dict[str, Any]:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verdict", Status(self.verdict))
+
+    @classmethod
+    def of(cls, level: str, reasons: Sequence[str], thresholds: Sequence[ThresholdResult], strict: bool = False,
+           problems: Sequence[str] = ()) -> Verdict:
+        """A verdict at ``level``, with the exit code that level has."""
+        return cls(Status(level), exit_code(level), tuple(reasons), tuple(thresholds), strict, tuple(problems))
+
+    def to_dict(self) -> VerdictDoc:
         """The ``loadgate.verdict/1`` document (``strict`` and ``changes_since_baseline`` are additive keys)."""
-        out = {"schema": SCHEMA, "verdict": self.verdict, "exit_code": self.exit_code,
+        out: VerdictDoc = {"schema": SCHEMA, "verdict": self.verdict, "exit_code": self.exit_code,
                "reasons": list(self.reasons), "thresholds": [t.to_dict() for t in self.thresholds],
                "strict": self.strict}
         if self.changes is not None:
@@ -193,7 +204,7 @@ def _stall(t: Threshold, stats: Mapping[str, Any], summary: Mapping[str, Any], l
 
 # --- one threshold ---------------------------------------------------------------------------
 
-def _result(t: Threshold, status: str, value: float | None, requests: int, why: str | None,
+def _result(t: Threshold, status: Status, value: float | None, requests: int, why: str | None,
             **extra: Any) -> ThresholdResult:
     """A result for ``t``; a regression threshold's value is a relative change (unit ratio)."""
     return ThresholdResult(t.requirement, t.metric, t.request, t.target.text if t.target else None,
@@ -205,10 +216,10 @@ def _result(t: Threshold, status: str, value: float | None, requests: int, why: 
 def _levels(t: Threshold, value: float, requests: int, label: str, **extra: Any) -> ThresholdResult:
     shown = f"{label} = {format_value(value, t.unit)}"
     if t.alert is not None and t.alert.holds(value):
-        return _result(t, "fail", value, requests, f"{shown} crossed alert {t.alert.text}", **extra)
+        return _result(t, Status.FAIL, value, requests, f"{shown} crossed alert {t.alert.text}", **extra)
     if t.target is not None and not t.target.holds(value):
-        return _result(t, "warn", value, requests, f"{shown} missed target {t.target.text}", **extra)
-    return _result(t, "pass", value, requests, None, **extra)
+        return _result(t, Status.WARN, value, requests, f"{shown} missed target {t.target.text}", **extra)
+    return _result(t, Status.PASS, value, requests, None, **extra)
 
 
 def _resource_one(t: Threshold, summary: Mapping[str, Any]) -> ThresholdResult:
@@ -218,13 +229,13 @@ def _resource_one(t: Threshold, summary: Mapping[str, Any]) -> ThresholdResult:
     extra = {"aggregate": t.resource.aggregate, "resource_source": t.resource.source}
     entry = resource_values(summary).get(t.source)
     if entry is None:
-        return _result(t, "inconclusive", None, 0, f"{label}: no resource values in the summary (re-run "
+        return _result(t, Status.INCONCLUSIVE, None, 0, f"{label}: no resource values in the summary (re-run "
                        "'loadgate gate' to collect them)", **extra)
     points, value = int(entry.get("points") or 0), entry.get("value")
     if entry.get("skipped"):
-        return _result(t, "skipped", None, 0, entry.get("reason") or f"{label}: skipped", **extra)
+        return _result(t, Status.SKIPPED, None, 0, entry.get("reason") or f"{label}: skipped", **extra)
     if entry.get("reason") or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return _result(t, "inconclusive", None, points, entry.get("reason") or f"{label}: no value", **extra)
+        return _result(t, Status.INCONCLUSIVE, None, points, entry.get("reason") or f"{label}: no value", **extra)
     return _levels(t, float(value), points, label, **extra)
 
 
@@ -235,25 +246,25 @@ def _evaluate_one(t: Threshold, summary: Mapping[str, Any], baseline: Mapping[st
         return _resource_one(t, summary)
     label = f"{t.requirement} {t.metric}" + (f" [{t.request}]" if t.request else "")
     if t.metric in CAPACITY_METRICS:  # a property of a capacity search, not of one run's window
-        return _result(t, "skipped", None, 0, f"{label}: gated by 'loadgate capacity' only")
+        return _result(t, Status.SKIPPED, None, 0, f"{label}: gated by 'loadgate capacity' only")
     stats, why = scope_of(t, index or Requests(summary))
     requests = int(stats.get("requests") or 0) if stats else 0
     if stats is None:
-        return _result(t, "inconclusive", None, 0, f"{label}: {why}")
+        return _result(t, Status.INCONCLUSIVE, None, 0, f"{label}: {why}")
     latency, untrusted = _latency(t, stats, label)
     if latency == "intended":
         label += " (intended)"
     value, why = _metric(t.metric, stats, latency) if requests else (None, None)
     if requests == 0 or requests < t.min_requests:
-        return _result(t, "inconclusive", None if t.regression else value, requests,
+        return _result(t, Status.INCONCLUSIVE, None if t.regression else value, requests,
                        f"{label}: {requests} requests in the window, fewer than min_requests {t.min_requests}")
     if untrusted is None:
         untrusted = _stall(t, stats, summary, label)
     if untrusted is not None:
-        return _result(t, "inconclusive", None if latency == "intended" else value, requests, untrusted,
+        return _result(t, Status.INCONCLUSIVE, None if latency == "intended" else value, requests, untrusted,
                        latency=latency)
     if value is None:
-        return _result(t, "inconclusive", None, requests, f"{label}: {why}", latency=latency)
+        return _result(t, Status.INCONCLUSIVE, None, requests, f"{label}: {why}", latency=latency)
     if t.regression is not None:
         interval = (lambda: significance(t, stats)) if significance is not None else None  # noqa: E731
         return _regression(t, t.regression, label, value, requests, baseline, interval,
@@ -285,15 +296,15 @@ def _regression(t: Threshold, cond: Condition, label: str, value: float, request
     is beyond the limit: run-to-run noise does not fail a build, and a crossing inside it is borderline.
     """
     if baseline is None:
-        return _result(t, "skipped", None, requests, f"no baseline run yet for {t.requirement}: regression "
+        return _result(t, Status.SKIPPED, None, requests, f"no baseline run yet for {t.requirement}: regression "
                        f"threshold skipped ({t.metric}{' [' + t.request + ']' if t.request else ''} {cond.text})")
     base_stats, why = scope_of(t, base_index or Requests(baseline))
     base, why = _metric(t.metric, base_stats) if base_stats else (None, why)
     if base is None:
-        return _result(t, "skipped", None, requests, f"{label}: baseline has no value ({why}); regression "
+        return _result(t, Status.SKIPPED, None, requests, f"{label}: baseline has no value ({why}); regression "
                        "threshold skipped")
     if base == 0:
-        return _result(t, "skipped", None, requests, f"{label}: baseline value is 0, so a relative change is "
+        return _result(t, Status.SKIPPED, None, requests, f"{label}: baseline value is 0, so a relative change is "
                        "undefined; regression threshold skipped", baseline=base)
     change = (base - value) / base if t.metric == "throughput" else (value - base) / base
     shown = (f"{label} = {format_value(value, t.unit)} vs baseline {format_value(base, t.unit)} "
@@ -303,8 +314,8 @@ def _regression(t: Threshold, cond: Condition, label: str, value: float, request
     if cond.holds(change) and (ci is None or cond.holds(ci[0])):
         shown += (f", 95% CI {format_value(ci[0], 'ratio', signed=True)}..{format_value(ci[1], 'ratio', signed=True)}"
                   if ci is not None else "")
-        return _result(t, "fail", change, requests, f"{shown} crossed regression {cond.text}", baseline=base, **extra)
-    return _result(t, "pass", change, requests, None, baseline=base, **extra)
+        return _result(t, Status.FAIL, change, requests, f"{shown} crossed regression {cond.text}", baseline=base, **extra)
+    return _result(t, Status.PASS, change, requests, None, baseline=base, **extra)
 
 
 # --- the verdict -----------------------------------------------------------------------------
@@ -343,28 +354,28 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping[str, Any], *,
                                 f"({files[req].path})")
     reasons = ([aborted] if aborted else []) + list(run_problems)
     results: list[ThresholdResult] = []
-    level = "fail" if aborted else "inconclusive" if run_problems else "pass"
+    level = Status.FAIL if aborted else Status.INCONCLUSIVE if run_problems else Status.PASS
     index, base_index = Requests(summary), Requests(baseline) if baseline is not None else None
     behind = any(p.startswith((GENERATOR_SATURATED, GENERATOR_BEHIND)) for p in run_problems)
     with collector_paused():  # thousands of results: no collector passes over them as they are made
         for req in chosen:
             for t in files[req].thresholds:
                 r = _evaluate_one(t, summary, baseline, significance, index, base_index)
-                if behind and r.status in ("fail", "warn") and t.resource is None and metric_kind(t.metric) in GENERATOR_BOUND:
-                    r = dataclasses.replace(r, status="inconclusive", reason=f"{r.reason}; not trusted: the load "
+                if behind and r.status in (Status.FAIL, Status.WARN) and t.resource is None and metric_kind(t.metric) in GENERATOR_BOUND:
+                    r = dataclasses.replace(r, status=Status.INCONCLUSIVE, reason=f"{r.reason}; not trusted: the load "
                                             "generator fell behind (see above), so this measures its delay as much "
                                             "as the target's")
                 results.append(r)
-                if r.status != "skipped":
-                    level = _worse(level, "fail" if strict and r.status == "warn" else r.status)
+                if r.status != Status.SKIPPED:
+                    level = worse(level, Status.FAIL if strict and r.status == Status.WARN else r.status)
     reasons += _threshold_reasons(results)
     if not results:
         seen = ", ".join(sorted(in_summary)) or "none"
         reasons.append(f"no thresholds to evaluate: no threshold file matches the requirements in the summary ({seen})")
-        level = _worse(level, "inconclusive")
+        level = worse(level, Status.INCONCLUSIVE)
     if interrupted:
-        level = "inconclusive"
-    return Verdict(level, _EXIT[level], tuple(reasons), tuple(results), strict, tuple(run_problems))
+        level = Status.INCONCLUSIVE
+    return Verdict.of(level, reasons, results, strict, run_problems)
 
 
 def _threshold_reasons(results: Sequence[ThresholdResult]) -> list[str]:
@@ -373,14 +384,10 @@ def _threshold_reasons(results: Sequence[ThresholdResult]) -> list[str]:
     with_reason = [r for r in results if r.reason]
     if len(with_reason) <= REASONS_LISTED:
         return [r.reason for r in with_reason if r.reason]
-    order = {"fail": 0, "warn": 1, "inconclusive": 2, "skipped": 3, "pass": 4}
-    ranked = sorted(with_reason, key=lambda r: order.get(r.status, 5))  # stable: in order within a status
+    ranked = sorted(with_reason, key=lambda r: ATTENTION[r.status])  # stable: in order within a status
     rest = ranked[REASONS_LISTED:]
-    counts = {s: sum(1 for r in rest if r.status == s) for s in order}
+    counts = {s: sum(1 for r in rest if r.status == s) for s in ATTENTION}
     parts = ", ".join(f"{n:,} {s}" for s, n in counts.items() if n)
     return [r.reason for r in ranked[:REASONS_LISTED] if r.reason] + [
         f"and {len(rest):,} more thresholds with a reason ({parts}): each one's is in verdict.json"]
 
-
-def _worse(a: str, b: str) -> str:
-    return a if _RANK[a] >= _RANK[b] else b

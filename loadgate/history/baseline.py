@@ -16,6 +16,9 @@ from typing import Any
 
 from loadgate.analysis.run_window import summarize_run
 from loadgate.data import rundir
+from loadgate.gate.verdict_doc import read_verdict
+from loadgate.analysis.summary_doc import read_summary
+from loadgate.data.run_doc import read_run
 from loadgate.errors import ConfigError, LoadgateError
 from loadgate.gate.thresholds import Threshold, ThresholdFile, required_percentiles
 from loadgate.history import compare
@@ -51,18 +54,18 @@ def check_spec(spec: str | None) -> None:
     if not os.path.isfile(os.path.join(spec, rundir.SUMMARY)):
         raise ConfigError(f"--baseline {spec}: not a run directory (no {rundir.SUMMARY}); "
                           f"pass a folder written by 'loadgate run' or '{LAST_PASS}'")
-    rundir.read_json(spec, rundir.SUMMARY)  # damaged: say so now, before a run is spent
+    read_summary(spec)  # damaged: say so now, before a run is spent
 
 
 def _summary(run_dir: str, files: Mapping[str, ThresholdFile]) -> dict:
     """The baseline's summary.json, recomputed from its samples if missing or lacking a needed percentile."""
     has_samples = os.path.isfile(os.path.join(run_dir, rundir.SAMPLES))
     if os.path.isfile(os.path.join(run_dir, rundir.SUMMARY)) or not has_samples:
-        summary = rundir.read_json(run_dir, rundir.SUMMARY)  # neither file: its "missing" error names the folder
+        summary = read_summary(run_dir)  # neither file: its "missing" error names the folder
         have = set((summary.get("overall") or {}).get("response_time_ms") or {})
         if not has_samples or {f"p{q:g}" for q in required_percentiles(files.values())} <= have:
             return summary
-    return summarize_run(run_dir, rundir.read_json(run_dir, rundir.RUN), required_percentiles(files), series=False)[0]
+    return summarize_run(run_dir, read_run(run_dir), required_percentiles(files), series=False)[0]
 
 
 def resolve(spec: str | None, run_dir: str, run: Mapping, files: Mapping[str, ThresholdFile],
@@ -175,7 +178,7 @@ def last_capacity(run_dir: str, run: Mapping) -> dict | None:
         path = os.path.join(out, name)
         try:
             doc = rundir.read_json(path, rundir.CAPACITY)
-            verdict = rundir.read_json(path, rundir.VERDICT)
+            verdict = read_verdict(path)
         except (ConfigError, OSError):
             continue
         if doc.get("requirements") == reqs and verdict.get("verdict") == "pass":

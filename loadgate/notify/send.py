@@ -14,6 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from loadgate.data import rundir
+from loadgate.gate.verdict_doc import read_verdict
+from loadgate.analysis.summary_doc import read_summary
+from loadgate.data.run_doc import read_run, write_run
 from loadgate.data.manifest import Sealer
 from loadgate.data.signing import SigningKey
 from loadgate.errors import LoadgateError
@@ -141,9 +144,9 @@ def record(run_dir: str, records: Sequence[dict]) -> None:
     """Append ``records`` to run.json's ``notifications`` (before the manifest is written)."""
     if not records:
         return
-    run = rundir.read_json(run_dir, rundir.RUN)
+    run = read_run(run_dir)
     run[KEY] = [*(run.get(KEY) or []), *records]
-    rundir.write_json(os.path.join(run_dir, rundir.RUN), run)
+    write_run(run_dir, run)
 
 
 def resend(run_dir: str, files: Mapping[str, ThresholdFile], cli: Sequence[NotifyEntry], *, report_url: str | None,
@@ -154,15 +157,14 @@ def resend(run_dir: str, files: Mapping[str, ThresholdFile], cli: Sequence[Notif
     from loadgate.outputs.report import write_report
 
     rundir.check_run_dir(run_dir)
-    verdict, run = rundir.read_json(run_dir, rundir.VERDICT), rundir.read_json(run_dir, rundir.RUN)
+    verdict, run = read_verdict(run_dir), read_run(run_dir)
     sealer = Sealer(run_dir, command, key)  # before run.json changes: an earlier edit stays visible to verify
     url = report_url or os.environ.get(REPORT_URL_ENV) or None
     records = notify_run(run_dir, verdict, run, files, cli, report_url=url, say=say, budget=budget, by="notify")
     if records:
         record(run_dir, records)
         seal = sealer.stage([rundir.REPORT])
-        write_report(os.path.join(run_dir, rundir.REPORT), verdict=verdict, summary=rundir.read_json(
-            run_dir, rundir.SUMMARY), run=rundir.read_json(run_dir, rundir.RUN), run_dir=run_dir, seal=seal)
+        write_report(os.path.join(run_dir, rundir.REPORT), verdict=verdict, summary=read_summary(run_dir), run=read_run(run_dir), run_dir=run_dir, seal=seal)
         sealer.close()
     return records
 

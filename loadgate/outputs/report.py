@@ -23,6 +23,9 @@ from markupsafe import Markup
 
 from loadgate._version import __version__
 from loadgate.data import rundir
+from loadgate.gate.verdict_doc import read_verdict
+from loadgate.analysis.summary_doc import read_summary
+from loadgate.data.run_doc import read_run
 from loadgate.data.manifest import Sealer
 from loadgate.data.signing import SigningKey
 from loadgate.data.resources import read_rows as resource_rows
@@ -306,12 +309,12 @@ def write_run_report(run_dir: str, out: str | None = None, *, command: Sequence[
     rundir.check_run_dir(run_dir)
     out = out or os.path.join(run_dir, rundir.REPORT)
     own = os.path.abspath(out) == os.path.abspath(os.path.join(run_dir, rundir.REPORT))
-    verdict, summary = rundir.read_json(run_dir, rundir.VERDICT), rundir.read_json(run_dir, rundir.SUMMARY)
+    verdict, summary = read_verdict(run_dir), read_summary(run_dir)
     check_samples(os.path.join(run_dir, rundir.SAMPLES))  # damaged: an error naming it, and nothing rewritten
     sealer = Sealer(run_dir, command or ["loadgate", "report", run_dir], key) if own else None
     try:
         seal = sealer.stage([rundir.REPORT]) if sealer else None
-        write_report(out, verdict=verdict, summary=summary, run=rundir.read_json(run_dir, rundir.RUN),
+        write_report(out, verdict=verdict, summary=summary, run=read_run(run_dir),
                      run_dir=run_dir, seal=seal)
     except BaseException:
         if sealer:

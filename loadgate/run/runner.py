@@ -7,7 +7,6 @@ After the child exits (or is stopped), the recorder's stream becomes ``samples.p
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -18,6 +17,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Mapping
 
 from loadgate.data import rundir
+from loadgate.data.recorder_report import read_recorder_report
+from loadgate.data.run_doc import RunDoc, write_run
 from loadgate.errors import ConfigError, RunError
 from loadgate.gate.thresholds import ThresholdFile
 from loadgate.run.interrupt import Interrupt, Interrupted
@@ -125,7 +126,7 @@ def execute(opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, Thresho
             rec.meta = run_meta(opts, files, thresholds, host, embedded, started)
             rec.meta["titles"] = {r: f.title for r, f in thresholds.items()}
             rec.meta["tasks"] = traceability(catalog, opts.requirements)
-            rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
+            write_run(run_dir, rec.meta)
             sampler = None
             if is_loopback(host) and any(t.resource is not None and t.resource.source == "local"
                                          for tf in thresholds.values() for t in tf.thresholds):
@@ -266,11 +267,7 @@ def collect(rec: RunRecord, opts: RunOptions) -> None:
             from loadgate.data.samples import stream_rows  # pyarrow: only when there is a stream
 
             unwritten, rec.samples = e, stream_rows(stream)
-    meta_path = os.path.join(rec.run_dir, rundir.RECORDER_META)
-    recorder: dict = {}
-    if os.path.exists(meta_path):
-        with open(meta_path) as f:
-            recorder = json.load(f)
+    recorder = read_recorder_report(rec.run_dir) or {}
     log_tail = _tail(os.path.join(rec.run_dir, rundir.LOCUST_LOG))
     if not recorder and "Gave up waiting for workers to connect" in log_tail:
         rec.problems.append(f"only some of the {opts.expect_workers or opts.workers} workers connected within "
@@ -304,7 +301,7 @@ def collect(rec: RunRecord, opts: RunOptions) -> None:
         "problems": rec.problems,
     })
     try:
-        rundir.write_json(os.path.join(rec.run_dir, rundir.RUN), rec.meta)
+        write_run(rec.run_dir, rec.meta)
     except OSError as e:
         raise RunError(f"{rec.run_dir}/{rundir.RUN}: cannot write ({e.strerror or e}); "
                        + "; ".join([*rec.problems, _keep_note(rec, stream if unwritten else None)])) from None
@@ -375,7 +372,7 @@ def _tail(path: str, size: int = 20000) -> str:
 
 
 def run_meta(opts: RunOptions, files: list[str], thresholds: Mapping[str, ThresholdFile], host: str,
-              embedded: bool, started: float) -> dict:
+              embedded: bool, started: float) -> RunDoc:
     hashes = {f: rundir.sha256_file(f) for f in files}
     return {
         "schema": "loadgate.run/1",

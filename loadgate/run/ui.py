@@ -17,6 +17,7 @@ import time
 from typing import Callable, Mapping
 
 from loadgate.data import rundir
+from loadgate.data.run_doc import write_run
 from loadgate.errors import ConfigError, RunError
 from loadgate.gate.thresholds import ThresholdFile
 from loadgate.shared.live_rules import rules_from_thresholds
@@ -150,7 +151,7 @@ def _on_event(ev: dict, tests: dict, opts: RunOptions, thresholds: Mapping[str, 
                             ev.get("start") or time.time())
         rec.meta.update(mode="ui", duration=None, titles={r: f.title for r, f in thresholds.items()},
                         tasks=meta["tasks"])
-        rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
+        write_run(run_dir, rec.meta)
         tests[run_dir] = _Test(rec, test_opts, _UiProgress(run_dir, test_opts, say))
         say(f"loadgate: test started in the web UI ({users} users): recording to {run_dir}")
         return last_code
@@ -165,6 +166,6 @@ def _on_event(ev: dict, tests: dict, opts: RunOptions, thresholds: Mapping[str, 
     # a UI test's window is [start + warmup, stop]; the user, not a plan, decides the load
     test.rec.meta["spawning_complete"], test.rec.meta["ramp_up_done"] = test.rec.meta.get("ramp_up_done"), None
     test.rec.meta["duration"] = max(0.0, (test.rec.meta.get("end") or 0) - (test.rec.meta.get("start") or 0))
-    rundir.write_json(os.path.join(run_dir, rundir.RUN), test.rec.meta)
+    write_run(run_dir, test.rec.meta)
     say(f"loadgate: test stopped ({reason or 'stopped'}); recorded {test.rec.samples} samples; analysing {run_dir}")
     return gate(run_dir)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from loadgate.data import rundir
+from loadgate.data.run_doc import read_run
 from loadgate.errors import ConfigError
 from loadgate.trace import git
 from loadgate.trace.ids import compile_pattern, requirement_ids
@@ -106,7 +106,7 @@ def for_runs(baseline_dir: str, run: Mapping, regressions: Sequence[str]) -> dic
     """:func:`changes_since` for a run against the baseline run directory ``baseline_dir``."""
     baseline_id = os.path.basename(os.path.normpath(baseline_dir))
     try:
-        baseline_run = rundir.read_json(baseline_dir, rundir.RUN)
+        baseline_run = read_run(baseline_dir)
     except (ConfigError, OSError) as e:
         return {"baseline": baseline_id, "from": None, "to": (run.get("git") or {}).get("commit"),
                 "dirty": {"baseline": None, "run": (run.get("git") or {}).get("dirty")}, "repository": None,

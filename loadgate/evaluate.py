@@ -10,13 +10,13 @@ import dataclasses
 import os
 import sys
 import time
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from loadgate.analysis.run_window import run_window, summarize_run
+from loadgate.analysis.summary_doc import SummaryDoc, write_summary
 from loadgate.data import rundir
-from loadgate.analysis.summary_doc import write_summary
-from loadgate.data.run_doc import read_run, recover_unfinished
 from loadgate.data.manifest import Sealer
+from loadgate.data.run_doc import RunDoc, read_run, recover_unfinished
 from loadgate.data.signing import SigningKey
 from loadgate.errors import ConfigError, RunError
 from loadgate.gate.thresholds import ThresholdFile, required_percentiles
@@ -24,6 +24,7 @@ from loadgate.gate.capacity import capacity_results, rejudge_step
 from loadgate.gate.conditions import CAPACITY_METRICS
 from loadgate.gate.status import Status, worse
 from loadgate.gate.verdict import Verdict, evaluate
+from loadgate.gate.verdict_doc import VerdictDoc
 from loadgate.history import baseline as baselines
 from loadgate.history import capacity_store
 from loadgate.history import store as history
@@ -37,7 +38,7 @@ from loadgate.sources.collect import collect as collect_resources
 from loadgate.trace.regression import for_runs, regressed
 
 
-BeforeSeal = Callable[[str, dict, dict], None]
+BeforeSeal = Callable[[str, VerdictDoc, RunDoc], None]  # (run_dir, verdict document, run)
 
 
 TEST_PAUSE = "LOADGATE_TEST_PAUSE"  # for tests only: "PHASE=SECONDS" (analysing, or committing: the report
@@ -54,8 +55,8 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile], *,
-                prometheus: str | None = None) -> tuple[dict, list[str]]:
+def analyse_run(run_dir: str, run: RunDoc, files: Mapping[str, ThresholdFile], *,
+                prometheus: str | None = None) -> tuple[SummaryDoc, list[str]]:
     """summary.json of the run (written), and problems found on the way.
 
     Resource thresholds add a ``resources`` block (values over the same window, from Prometheus or the
@@ -73,7 +74,8 @@ def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile], *,
 def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, kind: str = "gate",
              baseline: str | None = None, say: Callable[[str], None] = _say, command: Sequence[str] = (),
              key: SigningKey | None = None, prometheus: str | None = None,
-             before_seal: BeforeSeal | None = None, interrupt: Interrupt | None = None) -> tuple[Verdict, dict, dict]:
+             before_seal: BeforeSeal | None = None, interrupt: Interrupt | None = None
+             ) -> tuple[Verdict, SummaryDoc, RunDoc]:
     """Analyse, gate and write every verdict output of ``run_dir``. Returns (verdict, summary, run).
 
     ``baseline`` is a run directory or ``last-pass`` (the default when a threshold has ``regression:``).
@@ -99,8 +101,10 @@ def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, 
                        f"'loadgate gate {run_dir}'") from None
 
 
-def _gate_run(run_dir, files, phase: list[str], *, strict, kind, baseline, say, command, key, prometheus, interrupt,
-              before_seal):
+def _gate_run(run_dir: str, files: Mapping[str, ThresholdFile], phase: list[str], *, strict: bool, kind: str,
+              baseline: str | None, say: Callable[[str], None], command: Sequence[str], key: SigningKey | None,
+              prometheus: str | None, interrupt: Interrupt | None,
+              before_seal: BeforeSeal | None) -> tuple[Verdict, SummaryDoc, RunDoc]:
     rundir.release_space(run_dir)  # the recorder's reserve, left by a Locust killed outright: not evidence
     sealer = Sealer(run_dir, command or ["loadgate", kind, run_dir], key)  # before anything is rewritten
     if not os.path.exists(os.path.join(run_dir, rundir.SAMPLES)) and os.path.exists(os.path.join(run_dir, rundir.STREAM)):
@@ -148,8 +152,9 @@ def _mark_unfinished(run_dir: str, what: str, strict: bool) -> None:
     shows a verdict that is not the directory's (``loadgate gate`` writes them all again). No manifest."""
     reason = f"{what}: no verdict was reached; run 'loadgate gate {run_dir}' to analyse and gate the samples recorded"
     verdict = Verdict.of(Status.INCONCLUSIVE, (reason,), (), strict, (reason,))
-    outputs = {rundir.VERDICT: lambda: render_verdict_json(verdict), rundir.JUNIT: lambda: render_junit(verdict),
-               rundir.SUMMARY_MD: lambda: render_summary_md(verdict, {})}
+    outputs: dict[str, Callable[[], str]] = {
+        rundir.VERDICT: lambda: render_verdict_json(verdict), rundir.JUNIT: lambda: render_junit(verdict),
+        rundir.SUMMARY_MD: lambda: render_summary_md(verdict, None)}
     for name, render in outputs.items():
         path = os.path.join(run_dir, name)
         try:
@@ -161,7 +166,7 @@ def _mark_unfinished(run_dir: str, what: str, strict: bool) -> None:
         os.remove(os.path.join(run_dir, rundir.REPORT))
 
 
-def write_outputs(run_dir: str, verdict: Verdict, summary: dict, run: dict, files: Mapping[str, ThresholdFile],
+def write_outputs(run_dir: str, verdict: Verdict, summary: SummaryDoc, run: RunDoc, files: Mapping[str, ThresholdFile],
                   *, sealer: Sealer | None = None, kind: str = "gate", final: Callable[[], None] | None = None,
                   before_seal: BeforeSeal | None = None) -> None:
     """summary.md, report.html, then verdict.json and junit.xml; with a ``sealer``, the manifest last of all.
@@ -195,9 +200,10 @@ def write_outputs(run_dir: str, verdict: Verdict, summary: dict, run: dict, file
     append_step_summary(md)
 
 
-def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Mapping, step_verdict: Verdict | None,
+def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Mapping[str, Any],
+                  step_verdict: Verdict | None,
                   *, inconclusive: bool, command: Sequence[str] = (), key: SigningKey | None = None,
-                  kind: str = "run", say: Callable[[str], None] = _say) -> tuple[Verdict, dict, dict]:
+                  kind: str = "run", say: Callable[[str], None] = _say) -> tuple[Verdict, SummaryDoc, RunDoc]:
     """The outputs of a ``loadgate capacity`` run: summary.json over the whole run, and a verdict whose
     thresholds are the highest passing step's (else the first step's) and whose level is the search's:
     inconclusive when it could not bracket the limit, fail when not even the first step passed. Then the
@@ -236,7 +242,8 @@ def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Ma
 
 
 def regate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], *, command: Sequence[str] = (),
-                    key: SigningKey | None = None, say: Callable[[str], None] = _say) -> tuple[Verdict, dict, dict]:
+                    key: SigningKey | None = None, say: Callable[[str], None] = _say
+                    ) -> tuple[Verdict, SummaryDoc, RunDoc]:
     """``loadgate gate`` of a capacity run directory: judged again as the search judged it (its highest
     passing step from the samples, the search's capacity.json against the capacity thresholds)."""
     rundir.check_run_dir(run_dir)

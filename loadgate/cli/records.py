@@ -5,12 +5,14 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
+from typing import Any
 
+from loadgate.cli.commands import _print_changes, _say
+from loadgate.data.run_doc import read_run
+from loadgate.errors import LoadgateError
 from loadgate.gate.status import exit_code
 from loadgate.gate.verdict_doc import read_verdict
-from loadgate.data.run_doc import read_run
-from loadgate.cli.commands import _print_changes, _say
-from loadgate.errors import LoadgateError
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -55,13 +57,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return exit_code(doc["verdict"])  # pass 0, fail 1
 
 
-def _with_changes(doc: dict, baseline: str, candidate: str) -> dict:
+def _with_changes(doc: dict[str, Any], baseline: str, candidate: str) -> dict[str, Any]:
     """A comparison that found a regression names the commits between the two runs (an additive key)."""
     from loadgate.trace.regression import for_runs, regressed
 
-    found = regressed({}, doc)
+    found = regressed(None, doc)
     if not found:
         return doc
+    run: Mapping[str, Any]
     try:
         run = read_run(candidate)
     except LoadgateError:  # the comparison stands on the samples; the list then says no commit was recorded

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadgate.analysis.run_window import summarize_run
-from loadgate.data import rundir
-from loadgate.gate.verdict_doc import read_verdict
 from loadgate.analysis.summary_doc import read_summary
+from loadgate.data import rundir
 from loadgate.data.run_doc import read_run
 from loadgate.errors import ConfigError, LoadgateError
 from loadgate.gate.thresholds import Threshold, ThresholdFile, required_percentiles
+from loadgate.gate.verdict_doc import read_verdict
 from loadgate.history import compare
 from loadgate.history import store as history
 from loadgate.history.compare_rows import load_pair

@@ -13,15 +13,15 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from loadgate.data import rundir
-from loadgate.gate.verdict_doc import read_verdict
 from loadgate.analysis.summary_doc import read_summary
-from loadgate.data.run_doc import read_run, write_run
+from loadgate.data import rundir
 from loadgate.data.manifest import Sealer
+from loadgate.data.run_doc import read_run, write_run
 from loadgate.data.signing import SigningKey
 from loadgate.errors import LoadgateError
 from loadgate.gate.notify_spec import NotifyEntry
 from loadgate.gate.thresholds import ThresholdFile
+from loadgate.gate.verdict_doc import read_verdict
 from loadgate.history.baseline import COMPARISON
 from loadgate.notify import email, select, slack, teams, webhook
 from loadgate.notify.deliver import BUDGET_S, deliver
@@ -164,7 +164,8 @@ def resend(run_dir: str, files: Mapping[str, ThresholdFile], cli: Sequence[Notif
     if records:
         record(run_dir, records)
         seal = sealer.stage([rundir.REPORT])
-        write_report(os.path.join(run_dir, rundir.REPORT), verdict=verdict, summary=read_summary(run_dir), run=read_run(run_dir), run_dir=run_dir, seal=seal)
+        write_report(os.path.join(run_dir, rundir.REPORT), verdict=verdict, summary=read_summary(run_dir),
+                     run=read_run(run_dir), run_dir=run_dir, seal=seal)
         sealer.close()
     return records
 

@@ -22,11 +22,11 @@ import jinja2
 from markupsafe import Markup
 
 from loadgate._version import __version__
-from loadgate.data import rundir
-from loadgate.gate.verdict_doc import read_verdict
 from loadgate.analysis.summary_doc import read_summary
-from loadgate.data.run_doc import read_run
+from loadgate.data import rundir
 from loadgate.data.manifest import Sealer
+from loadgate.data.run_doc import read_run
+from loadgate.gate.verdict_doc import read_verdict
 from loadgate.data.signing import SigningKey
 from loadgate.data.resources import read_rows as resource_rows
 from loadgate.units import format_duration

@@ -109,5 +109,5 @@ def cmd_notify(args: argparse.Namespace) -> int:
     records = resend(args.run_dir, files, cli_entries(args.notify, args.notify_on), report_url=args.report_url,
                      say=_say, command=args.command_line, key=key, budget=args.notify_timeout or BUDGET_S)
     if not records:
-        print(f"{args.run_dir}: no notification called for (verdict {read_verdict(args.run_dir).get('verdict')})")
+        print(f"{args.run_dir}: no notification called for (verdict {read_verdict(args.run_dir)['verdict']})")
     return 1 if any(r.get("status") != "sent" for r in records) else 0

@@ -58,7 +58,7 @@ class Run:
         return inside
 
     def __repr__(self) -> str:
-        verdict = self.verdict.get("verdict") if os.path.exists(os.path.join(self.path, rundir.VERDICT)) else None
+        verdict = self.verdict["verdict"] if os.path.exists(os.path.join(self.path, rundir.VERDICT)) else None
         return f"Run({self.path!r}, verdict={verdict!r})"
 
 

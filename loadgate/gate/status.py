@@ -26,7 +26,7 @@ class Status(str, Enum):
 STATUSES = tuple(Status)
 # How bad a verdict level is: fail outranks inconclusive (the data may be untrustworthy, but what was
 # measured already crossed an alert), which outranks warn. Skipped counts for nothing.
-_SEVERITY = {Status.PASS: 0, Status.WARN: 1, Status.INCONCLUSIVE: 2, Status.FAIL: 3}
+SEVERITY = {Status.PASS: 0, Status.WARN: 1, Status.INCONCLUSIVE: 2, Status.FAIL: 3}
 _EXIT = {Status.PASS: EXIT_PASS, Status.WARN: EXIT_PASS, Status.INCONCLUSIVE: EXIT_INCONCLUSIVE,
          Status.FAIL: EXIT_FAIL}
 # The order in which outputs made for reading list results when they cannot list them all: what needs
@@ -42,4 +42,4 @@ def exit_code(level: str) -> int:
 def worse(a: str, b: str) -> Status:
     """The worse of two verdict levels (neither may be skipped)."""
     sa, sb = Status(a), Status(b)
-    return sa if _SEVERITY[sa] >= _SEVERITY[sb] else sb
+    return sa if SEVERITY[sa] >= SEVERITY[sb] else sb

@@ -19,6 +19,7 @@ from loadgate.analysis.summary_doc import read_summary
 from loadgate.data import rundir
 from loadgate.data.run_doc import read_run
 from loadgate.errors import ConfigError, LoadgateError
+from loadgate.gate.status import Status
 from loadgate.gate.thresholds import Threshold, ThresholdFile, required_percentiles
 from loadgate.gate.verdict_doc import read_verdict
 from loadgate.history import compare
@@ -181,6 +182,6 @@ def last_capacity(run_dir: str, run: Mapping) -> dict | None:
             verdict = read_verdict(path)
         except (ConfigError, OSError):
             continue
-        if doc.get("requirements") == reqs and verdict.get("verdict") == "pass":
+        if doc.get("requirements") == reqs and verdict["verdict"] == Status.PASS:
             return {**doc, "run_dir": path}
     return None

@@ -28,7 +28,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from loadgate.analysis.summary_doc import SummaryDoc
+from loadgate.data.run_doc import RunDoc
 from loadgate.errors import ConfigError
+from loadgate.gate.verdict_doc import VerdictDoc
 
 FILENAME = "history.sqlite"
 TIMEOUT = 10.0  # seconds a writer waits for another one before giving up (with a warning)
@@ -225,7 +228,7 @@ def _metric_rows(summary: Mapping) -> Iterable[tuple]:
             yield entry.get("requirement"), None, None, f"{entry.get('metric')}_{entry.get('aggregate')}", entry["value"]
 
 
-def record(path: str, run_dir: str, run: Mapping, summary: Mapping, verdict: Mapping, *, kind: str,
+def record(path: str, run_dir: str, run: RunDoc, summary: SummaryDoc, verdict: VerdictDoc, *, kind: str,
            baseline: str | None = None, timeout: float = TIMEOUT, capacity: Mapping | None = None) -> int:
     """Record one run or gate re-evaluation in one transaction; returns its ``seq``.
 
@@ -238,7 +241,7 @@ def record(path: str, run_dir: str, run: Mapping, summary: Mapping, verdict: Map
     versions = run.get("versions") or {}
     git = run.get("git") or {}
     row = (os.path.basename(os.path.abspath(run_dir)), os.path.abspath(run_dir), kind, ",".join(reqs),
-           run.get("start"), run.get("end"), run.get("users"), verdict.get("verdict"), verdict.get("exit_code"),
+           run.get("start"), run.get("end"), run.get("users"), verdict["verdict"], verdict["exit_code"],
            int(bool(verdict.get("strict"))), baseline, git.get("commit"), versions.get("loadgate"), time.time(),
            None if git.get("dirty") is None else int(bool(git["dirty"])))
     conn = connect(path, timeout=timeout)
@@ -271,7 +274,7 @@ def record(path: str, run_dir: str, run: Mapping, summary: Mapping, verdict: Map
         conn.close()
 
 
-def record_safely(run_dir: str, run: Mapping, summary: Mapping, verdict: Mapping, *, kind: str,
+def record_safely(run_dir: str, run: RunDoc, summary: SummaryDoc, verdict: VerdictDoc, *, kind: str,
                   baseline: str | None = None, say: Callable[[str], None], timeout: float = TIMEOUT,
                   capacity: Mapping | None = None) -> int | None:
     """:func:`record` into the run's ``--out`` folder; a failure is one warning line, never an exception."""

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from loadgate.analysis.summary_doc import read_summary
 from loadgate.data import rundir
 from loadgate.data.manifest import Sealer
-from loadgate.data.run_doc import read_run, write_run
+from loadgate.data.run_doc import RunDoc, read_run, write_run
 from loadgate.data.signing import SigningKey
 from loadgate.errors import LoadgateError
 from loadgate.gate.notify_spec import NotifyEntry
 from loadgate.gate.thresholds import ThresholdFile
-from loadgate.gate.verdict_doc import read_verdict
+from loadgate.gate.verdict_doc import VerdictDoc, read_verdict
 from loadgate.history.baseline import COMPARISON
 from loadgate.notify import email, select, slack, teams, webhook
 from loadgate.notify.deliver import BUDGET_S, deliver
@@ -93,7 +93,7 @@ def message_of(p: Planned, run_dir: str, verdict: Mapping, run: Mapping, compari
     return build(run_dir, scoped, run, comparison, titles, mine, p.scope, p.because, report_url, errors)
 
 
-def notify_run(run_dir: str, verdict: Mapping, run: Mapping, files: Mapping[str, ThresholdFile],
+def notify_run(run_dir: str, verdict: VerdictDoc, run: RunDoc, files: Mapping[str, ThresholdFile],
                cli: Sequence[NotifyEntry], *, report_url: str | None, say: Callable[[str], None],
                budget: float = BUDGET_S, by: str = "run") -> list[dict]:
     """Send what the run's outcome calls for; returns the records (also printed). Never raises.

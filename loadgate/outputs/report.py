@@ -22,11 +22,11 @@ import jinja2
 from markupsafe import Markup
 
 from loadgate._version import __version__
-from loadgate.analysis.summary_doc import read_summary
+from loadgate.analysis.summary_doc import SummaryDoc, read_summary
 from loadgate.data import rundir
 from loadgate.data.manifest import Sealer
-from loadgate.data.run_doc import read_run
-from loadgate.gate.verdict_doc import read_verdict
+from loadgate.data.run_doc import RunDoc, read_run
+from loadgate.gate.verdict_doc import VerdictDoc, read_verdict
 from loadgate.data.signing import SigningKey
 from loadgate.data.resources import read_rows as resource_rows
 from loadgate.units import format_duration
@@ -123,7 +123,7 @@ def _evidence(run: Mapping, seal: Mapping | None) -> list[tuple[str, str]]:
     return rows
 
 
-def _metadata(run: Mapping, summary: Mapping, seal: Mapping | None = None) -> list[tuple[str, str]]:
+def _metadata(run: RunDoc, summary: SummaryDoc, seal: Mapping | None = None) -> list[tuple[str, str]]:
     """Audit facts as (label, text) rows; strings only, escaped by the template."""
     win = summary.get("window") or {}
     git = run.get("git") or {}
@@ -193,7 +193,7 @@ def _comparison(doc: Mapping) -> dict:
                          f"error rate +{num(errors * 100, 3).rstrip('0').rstrip('.')} percentage points"}
 
 
-def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: Mapping | None = None,
+def render_report(*, verdict: VerdictDoc, summary: SummaryDoc, run: RunDoc, charts: Mapping | None = None,
                   errors: Mapping | None = None, note: str | None = None, comparison: Mapping | None = None,
                   comparison_note: str | None = None, trend: list[dict] | None = None,
                   trend_note: str | None = None, seal: Mapping | None = None, capacity: Mapping | None = None) -> str:
@@ -293,7 +293,7 @@ def _write(path: str, html: str) -> None:
         raise
 
 
-def write_report(path: str, *, verdict: Mapping, summary: Mapping, run: Mapping, run_dir: str | None = None,
+def write_report(path: str, *, verdict: VerdictDoc, summary: SummaryDoc, run: RunDoc, run_dir: str | None = None,
                  seal: Mapping | None = None) -> None:
     """Write report.html; samples are read from ``run_dir`` (default: the folder of ``path``)."""
     run_dir = os.path.dirname(os.path.abspath(path)) if run_dir is None else run_dir

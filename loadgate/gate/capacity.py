@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
+from loadgate.analysis.summary_doc import SummaryDoc
 from loadgate.gate.conditions import CAPACITY_METRICS
 from loadgate.gate.headroom import drop_interval, headroom
 from loadgate.gate.plan_settings import Peak
@@ -121,7 +122,7 @@ def _levels(t: Threshold, value: float, shown: str, exact: bool, named: str, lab
     return result(Status.PASS, None)
 
 
-def judge_step(files: Mapping[str, ThresholdFile], summary: Mapping[str, Any], *, requirements: Sequence[str],
+def judge_step(files: Mapping[str, ThresholdFile], summary: SummaryDoc, *, requirements: Sequence[str],
                problems: Sequence[str] = ()) -> StepJudgement:
     """Gate one step's summary (``files`` as :func:`step_files` returns them)."""
     verdict = evaluate(files, summary, requirements=requirements, problems=problems)

@@ -9,16 +9,16 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from loadgate.analysis.summary_doc import Stats, SummaryDoc
 from loadgate.errors import ConfigError
 from loadgate.gate.bulk import collector_paused
 from loadgate.gate.conditions import CAPACITY_METRICS, Condition, metric_kind
 from loadgate.gate.scope import Requests, scope_of
-from loadgate.gate.status import ATTENTION, Status, exit_code, worse
+from loadgate.gate.status import ATTENTION, Status, worse
 from loadgate.gate.thresholds import Threshold, ThresholdFile
-from loadgate.gate.verdict_doc import SCHEMA, ThresholdDoc, VerdictDoc
+from loadgate.gate.verdict_doc import SCHEMA, ThresholdResult, Verdict
 from loadgate.sources.collect import by_key as resource_values
 
 __all__ = ["SCHEMA", "Status", "ThresholdResult", "Verdict", "evaluate", "format_value"]
@@ -28,89 +28,7 @@ GENERATOR_SATURATED, GENERATOR_BEHIND = "load generator saturated", "load genera
 REASONS_LISTED = 50  # threshold reasons a verdict lists; the rest are counted in one line
 GENERATOR_BOUND = ("time", "req/s")  # the metric kinds a late generator distorts (errors stay the target's)
 # (threshold, its scope's STATS in the summary) -> 95% CI of a regression threshold's relative change
-Significance = Callable[[Threshold, Mapping[str, Any]], tuple[float, float] | None]
-
-
-@dataclass(frozen=True)
-class ThresholdResult:
-    """The outcome of one threshold; ``value`` is in ``unit`` (ms, ratio or req/s)."""
-
-    requirement: str
-    metric: str
-    request: str | None
-    target: str | None
-    alert: str | None
-    value: float | None
-    unit: str
-    requests: int
-    status: Status
-    reason: str | None
-    source: str
-    regression: str | None = None
-    baseline: float | None = None
-    ci95: tuple[float, float] | None = None
-    borderline: bool = False
-    latency: str | None = None  # response-time metrics: "intended" (from the schedule) or "service"
-    aggregate: str | None = None        # resource thresholds: how the window's points were aggregated
-    resource_source: str | None = None  # resource thresholds: prometheus or local
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "status", Status(self.status))  # a status given as its text becomes a Status
-
-    def to_dict(self) -> ThresholdDoc:
-        """The §8 threshold object, plus the additive keys reason, source (and regression, ci95 when set)."""
-        out: ThresholdDoc = {
-            "requirement": self.requirement, "metric": self.metric, "request": self.request,
-            "target": self.target, "alert": self.alert, "value": _finite(self.value), "unit": self.unit,
-            "requests": self.requests, "status": self.status, "reason": self.reason, "source": self.source,
-        }
-        if self.regression is not None:
-            out["regression"] = self.regression
-            out["baseline"] = _finite(self.baseline)
-        if self.ci95 is not None:
-            out["ci95"] = [_finite(self.ci95[0]), _finite(self.ci95[1])]
-            out["borderline"] = self.borderline
-        if self.latency is not None:
-            out["latency"] = self.latency
-        if self.resource_source is not None:
-            out["aggregate"] = self.aggregate
-            out["resource_source"] = self.resource_source
-        return out
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The gate's result: overall verdict, its exit code, the reasons and every threshold result."""
-
-    verdict: Status
-    exit_code: int
-    reasons: tuple[str, ...]
-    thresholds: tuple[ThresholdResult, ...]
-    strict: bool = False
-    problems: tuple[str, ...] = field(default=())
-    changes: Mapping[str, Any] | None = None  # with a baseline: the commits since it (loadgate.trace.regression)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "verdict", Status(self.verdict))
-
-    @classmethod
-    def of(cls, level: str, reasons: Sequence[str], thresholds: Sequence[ThresholdResult], strict: bool = False,
-           problems: Sequence[str] = ()) -> Verdict:
-        """A verdict at ``level``, with the exit code that level has."""
-        return cls(Status(level), exit_code(level), tuple(reasons), tuple(thresholds), strict, tuple(problems))
-
-    def to_dict(self) -> VerdictDoc:
-        """The ``loadgate.verdict/1`` document (``strict`` and ``changes_since_baseline`` are additive keys)."""
-        out: VerdictDoc = {"schema": SCHEMA, "verdict": self.verdict, "exit_code": self.exit_code,
-               "reasons": list(self.reasons), "thresholds": [t.to_dict() for t in self.thresholds],
-               "strict": self.strict}
-        if self.changes is not None:
-            out["changes_since_baseline"] = dict(self.changes)
-        return out
-
-
-def _finite(x: float | None) -> float | None:
-    return float(x) if x is not None and math.isfinite(x) else None
+Significance = Callable[[Threshold, Stats], tuple[float, float] | None]
 
 
 def format_value(value: float | None, unit: str, *, signed: bool = False) -> str:
@@ -135,16 +53,15 @@ def format_value(value: float | None, unit: str, *, signed: bool = False) -> str
 
 # --- scope and metric lookup -----------------------------------------------------------------
 
-def _metric(metric: str, stats: Mapping[str, Any], latency: str | None = None) -> tuple[float | None, str | None]:
+def _metric(metric: str, stats: Stats, latency: str | None = None) -> tuple[float | None, str | None]:
     """The metric's value in ``stats`` (a response time from the ``latency`` asked for), or None and why not."""
+    value: float | None
     if metric == "error_rate":
-        value = stats.get("error_rate")
-        if value is None and stats.get("requests"):
-            value = (stats.get("failures") or 0) / stats["requests"]
+        value = stats["error_rate"]
     elif metric == "throughput":
-        value = stats.get("throughput")
+        value = stats["throughput"]
     else:
-        times = stats.get(_TIMES[latency or "service"]) or {}
+        times = _times(stats, latency) or {}
         if metric not in times:
             return None, f"the summary has no {metric} for this scope (analysis did not compute it)"
         value = times[metric]
@@ -153,12 +70,22 @@ def _metric(metric: str, stats: Mapping[str, Any], latency: str | None = None) -
     return float(value), None
 
 
-_TIMES = {"service": "response_time_ms", "intended": "intended_response_time_ms"}
-_CIS = {"service": "response_time_ci95_ms", "intended": "intended_response_time_ci95_ms"}
+def _times(stats: Stats, latency: str | None) -> dict[str, float | None] | None:
+    """The response times of the ``latency`` asked for (service by default)."""
+    return stats.get("intended_response_time_ms") if latency == "intended" else stats["response_time_ms"]
+
+
+def _cis(stats: Stats, latency: str | None) -> dict[str, list[float] | None] | None:
+    """The response times' 95% confidence intervals of the ``latency`` asked for."""
+    if latency == "intended":
+        return stats.get("intended_response_time_ci95_ms")
+    return stats.get("response_time_ci95_ms")  # absent from a summary written before they were computed
+
+
 ON_TIME_MIN = 0.5  # fewer paced iterations than this share starting on their slot: the schedule was never met
 
 
-def _latency(t: Threshold, stats: Mapping[str, Any], label: str) -> tuple[str | None, str | None]:
+def _latency(t: Threshold, stats: Stats, label: str) -> tuple[str | None, str | None]:
     """Which latency a threshold gates in this scope, and why it cannot be trusted (None: it can).
 
     Response-time thresholds of a scope with paced requests gate the latency from the schedule unless
@@ -170,7 +97,7 @@ def _latency(t: Threshold, stats: Mapping[str, Any], label: str) -> tuple[str | 
     kind = t.latency or ("intended" if paced else "service")
     if kind != "intended":
         return kind, None
-    if not paced or not stats.get(_TIMES["intended"]):
+    if not paced or not stats.get("intended_response_time_ms"):
         return kind, (f"{label}: latency: intended, but no request in this scope came from a paced user "
                       "(constant_throughput or constant_pacing); pace the users or gate latency: service")
     on_time, attainment = stats.get("on_time"), stats.get("schedule_attainment")
@@ -181,13 +108,13 @@ def _latency(t: Threshold, stats: Mapping[str, Any], label: str) -> tuple[str | 
     return kind, None
 
 
-def _stall(t: Threshold, stats: Mapping[str, Any], summary: Mapping[str, Any], label: str) -> str | None:
+def _stall(t: Threshold, stats: Stats, summary: SummaryDoc, label: str) -> str | None:
     """Why a stall makes a percentile (or max) threshold inconclusive: it hid more than the gated tail."""
     q = 100.0 if t.metric == "max" else t.percentile
     hidden = int(stats.get("stall_hidden") or 0)
     if q is None or t.regression is not None or hidden == 0:
         return None
-    seen = int(stats.get("requests") or 0)
+    seen = stats["requests"]
     if hidden <= (1 - q / 100) * (seen + hidden):
         return None
     stalls = sorted(summary.get("stalls") or (), key=lambda s: -s.get("seconds", 0))
@@ -222,7 +149,7 @@ def _levels(t: Threshold, value: float, requests: int, label: str, **extra: Any)
     return _result(t, Status.PASS, value, requests, None, **extra)
 
 
-def _resource_one(t: Threshold, summary: Mapping[str, Any]) -> ThresholdResult:
+def _resource_one(t: Threshold, summary: SummaryDoc) -> ThresholdResult:
     """A resource threshold: its value from the summary's ``resources`` block (``requests`` = points)."""
     assert t.resource is not None
     label = f"{t.requirement} {t.metric} ({t.resource.aggregate}, {t.resource.source})"
@@ -239,7 +166,7 @@ def _resource_one(t: Threshold, summary: Mapping[str, Any]) -> ThresholdResult:
     return _levels(t, float(value), points, label, **extra)
 
 
-def _evaluate_one(t: Threshold, summary: Mapping[str, Any], baseline: Mapping[str, Any] | None,
+def _evaluate_one(t: Threshold, summary: SummaryDoc, baseline: SummaryDoc | None,
                   significance: Significance | None = None, index: Requests | None = None,
                   base_index: Requests | None = None) -> ThresholdResult:
     if t.resource is not None:
@@ -248,7 +175,7 @@ def _evaluate_one(t: Threshold, summary: Mapping[str, Any], baseline: Mapping[st
     if t.metric in CAPACITY_METRICS:  # a property of a capacity search, not of one run's window
         return _result(t, Status.SKIPPED, None, 0, f"{label}: gated by 'loadgate capacity' only")
     stats, why = scope_of(t, index or Requests(summary))
-    requests = int(stats.get("requests") or 0) if stats else 0
+    requests = stats["requests"] if stats else 0
     if stats is None:
         return _result(t, Status.INCONCLUSIVE, None, 0, f"{label}: {why}")
     latency, untrusted = _latency(t, stats, label)
@@ -276,8 +203,8 @@ def _evaluate_one(t: Threshold, summary: Mapping[str, Any], baseline: Mapping[st
     return _levels(t, value, requests, label, **extra)
 
 
-def _ci95(t: Threshold, stats: Mapping[str, Any], latency: str | None = None) -> tuple[float, float] | None:
-    pair = (stats.get(_CIS[latency or "service"]) or {}).get(t.metric) if t.unit == "ms" else None
+def _ci95(t: Threshold, stats: Stats, latency: str | None = None) -> tuple[float, float] | None:
+    pair = (_cis(stats, latency) or {}).get(t.metric) if t.unit == "ms" else None
     if not isinstance(pair, (list, tuple)) or len(pair) != 2:
         return None
     try:
@@ -288,7 +215,7 @@ def _ci95(t: Threshold, stats: Mapping[str, Any], latency: str | None = None) ->
 
 
 def _regression(t: Threshold, cond: Condition, label: str, value: float, requests: int,
-                baseline: Mapping[str, Any] | None, interval: Callable[[], tuple[float, float] | None] | None = None,
+                baseline: SummaryDoc | None, interval: Callable[[], tuple[float, float] | None] | None = None,
                 base_index: Requests | None = None) -> ThresholdResult:
     """Relative change versus the baseline, in the direction that is worse (throughput: a drop).
 
@@ -320,9 +247,9 @@ def _regression(t: Threshold, cond: Condition, label: str, value: float, request
 
 # --- the verdict -----------------------------------------------------------------------------
 
-def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping[str, Any], *,
+def evaluate(files: Mapping[str, ThresholdFile], summary: SummaryDoc, *,
              requirements: Sequence[str] | None = None,
-             strict: bool = False, problems: Sequence[str] = (), baseline: Mapping[str, Any] | None = None,
+             strict: bool = False, problems: Sequence[str] = (), baseline: SummaryDoc | None = None,
              aborted: str | None = None, interrupted: str | None = None,
              significance: Significance | None = None) -> Verdict:
     """Evaluate every threshold of the chosen requirements against ``summary`` (a summary.json dict).
@@ -334,7 +261,7 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping[str, Any], *,
     inconclusive whatever the partial data says, since nobody can tell what the rest would have shown.
     ``significance`` gives a regression threshold the 95% CI of its change (see ``_regression``).
     """
-    in_summary = summary.get("requirements") or {}
+    in_summary = summary["requirements"]
     if requirements is None:
         chosen = [r for r in files if r in in_summary]
     else:
@@ -348,7 +275,7 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping[str, Any], *,
     if interrupted:
         run_problems.insert(0, interrupted)
     for req in chosen:  # a requirement-wide shortfall is a run problem: no threshold of it is trustworthy
-        minimum, total = files[req].load.min_requests, int((in_summary.get(req) or {}).get("requests") or 0)
+        minimum, total = files[req].load.min_requests, in_summary[req]["requests"] if req in in_summary else 0
         if minimum is not None and total < minimum:
             run_problems.append(f"{req}: {total} requests in the window, fewer than load.min_requests {minimum} "
                                 f"({files[req].path})")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadgate.analysis.run_window import summarize_run
-from loadgate.analysis.summary_doc import read_summary
+from loadgate.analysis.summary_doc import SummaryDoc, read_summary
 from loadgate.data import rundir
 from loadgate.data.run_doc import read_run
 from loadgate.errors import ConfigError, LoadgateError
@@ -36,7 +36,7 @@ class Baseline:
 
     run_dir: str
     run_id: str
-    summary: dict
+    summary: SummaryDoc
     how: str
 
 
@@ -58,7 +58,7 @@ def check_spec(spec: str | None) -> None:
     read_summary(spec)  # damaged: say so now, before a run is spent
 
 
-def _summary(run_dir: str, files: Mapping[str, ThresholdFile]) -> dict:
+def _summary(run_dir: str, files: Mapping[str, ThresholdFile]) -> SummaryDoc:
     """The baseline's summary.json, recomputed from its samples if missing or lacking a needed percentile."""
     has_samples = os.path.isfile(os.path.join(run_dir, rundir.SAMPLES))
     if os.path.isfile(os.path.join(run_dir, rundir.SUMMARY)) or not has_samples:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from loadgate.data.run_doc import RunDoc
 from loadgate.errors import ConfigError
@@ -28,9 +29,9 @@ PASSING = (Status.PASS, Status.WARN)
 BREACHED = (Status.WARN, Status.FAIL)
 
 
-def worst(statuses) -> str | None:
+def worst(statuses: Iterable[str]) -> str | None:
     ranked = [s for s in statuses if s in _RANK]
-    return max(ranked, key=_RANK.__getitem__) if ranked else None
+    return max(ranked, key=lambda s: _RANK[Status(s)]) if ranked else None
 
 
 def _status(t: ThresholdDoc, strict: bool) -> str:
@@ -38,7 +39,7 @@ def _status(t: ThresholdDoc, strict: bool) -> str:
     return Status.FAIL if strict and s == Status.WARN else s
 
 
-def requirement_of(entry: Mapping) -> list[str]:
+def requirement_of(entry: Mapping[str, Any]) -> list[str]:
     """A threshold's or comparison row's requirements (a shared request names several, comma-joined)."""
     return [r.strip() for r in str(entry.get("requirement") or "").split(",") if r.strip()]
 
@@ -61,7 +62,7 @@ def outcomes(verdict: VerdictDoc, run: RunDoc) -> dict[str, str]:
     return out
 
 
-def previous_outcomes(run_dir: str, requirements: Sequence[str], say, *, recorded: bool) -> dict[str, str]:
+def previous_outcomes(run_dir: str, requirements: Sequence[str], say: Callable[[str], None], *, recorded: bool) -> dict[str, str]:
     """Each requirement -> its outcome in the newest history record before this verdict's: the newest of all
     while the verdict is not recorded yet (run, gate), else the newest before the run's own latest record
     (``loadgate notify``). Missing: no earlier record, or no history."""
@@ -97,7 +98,7 @@ def previous_outcomes(run_dir: str, requirements: Sequence[str], say, *, recorde
         conn.close()
 
 
-def regressed(scope: Sequence[str], verdict: VerdictDoc, comparison: Mapping | None) -> bool:
+def regressed(scope: Sequence[str], verdict: VerdictDoc, comparison: Mapping[str, Any] | None) -> bool:
     rows = (comparison or {}).get("requests") or ()
     if any(r.get("status") == "regression" and set(requirement_of(r)) & set(scope) for r in rows):
         return True
@@ -111,7 +112,7 @@ def resources_breached(scope: Sequence[str], verdict: VerdictDoc) -> list[Thresh
 
 
 def holding(on: Sequence[str], scope: Sequence[str], whole_run: bool, verdict: VerdictDoc, run: RunDoc,
-            comparison: Mapping | None, mine: Mapping[str, str], before: Mapping[str, str]) -> list[str]:
+            comparison: Mapping[str, Any] | None, mine: Mapping[str, str], before: Mapping[str, str]) -> list[str]:
     """The words of ``on`` that hold for a target covering ``scope`` (every requirement when ``whole_run``)."""
     outcome = verdict["verdict"] if whole_run else worst(mine.get(r, "") for r in scope) or "inconclusive"
     holds = {outcome}

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, Final
 
 from loadgate.analysis.summary_doc import read_summary
 from loadgate.data import rundir
@@ -28,7 +29,7 @@ from loadgate.notify.deliver import BUDGET_S, deliver
 from loadgate.notify.message import Message, build, top_errors
 from loadgate.notify.targets import Target, resolve
 
-KEY = "notifications"   # run.json: one record per delivery, appended by each command that sends
+KEY: Final = "notifications"   # run.json: one record per delivery, appended by each command that sends
 REPORT_URL_ENV = "LOADGATE_REPORT_URL"
 
 
@@ -54,7 +55,7 @@ def warn_unresolved(files: Mapping[str, ThresholdFile], requirements: Sequence[s
             say(f"loadgate: warning: notify {target.label} ({entry.source}): {target.problem}; it will not be sent")
 
 
-def plan(run_dir: str, verdict: Mapping, run: Mapping, comparison: Mapping | None, files: Mapping[str, ThresholdFile],
+def plan(run_dir: str, verdict: VerdictDoc, run: RunDoc, comparison: Mapping[str, Any] | None, files: Mapping[str, ThresholdFile],
          cli: Sequence[NotifyEntry], say: Callable[[str], None], *,
          recorded: bool = False) -> tuple[list[Planned], dict[str, str]]:
     """The deliveries whose ``on:`` holds, one per distinct recipient; and each requirement's outcome."""
@@ -63,7 +64,7 @@ def plan(run_dir: str, verdict: Mapping, run: Mapping, comparison: Mapping | Non
     declared = [*entries_of(files, reqs), *((None, e) for e in cli)]
     wants_history = any("recovered" in e.on for _r, e in declared)
     before = select.previous_outcomes(run_dir, reqs, say, recorded=recorded) if wants_history else {}
-    groups: dict[tuple, Planned] = {}
+    groups: dict[tuple[Any, ...], Planned] = {}
     for req, entry in declared:
         scope = reqs if req is None else [req]
         because = select.holding(entry.on, scope, req is None, verdict, run, comparison, mine, before)
@@ -78,24 +79,24 @@ def plan(run_dir: str, verdict: Mapping, run: Mapping, comparison: Mapping | Non
     return list(groups.values()), mine
 
 
-def body_of(p: Planned, m: Message):
+def body_of(p: Planned, m: Message) -> Any:  # an e-mail message, or a JSON payload
     if p.target.kind == "email":
         return email.build(m, p.target.entry.sender or "", p.target.entry.to)
     return {"slack": slack.payload, "teams": teams.payload}.get(p.target.kind, webhook.payload)(m)
 
 
-def message_of(p: Planned, run_dir: str, verdict: Mapping, run: Mapping, comparison: Mapping | None,
+def message_of(p: Planned, run_dir: str, verdict: VerdictDoc, run: RunDoc, comparison: Mapping[str, Any] | None,
                files: Mapping[str, ThresholdFile], mine: Mapping[str, str], report_url: str | None,
-               errors: tuple = ()) -> Message:
+               errors: tuple[tuple[str, str, int], ...] = ()) -> Message:
     titles = {r: f.title for r, f in files.items()}
-    scoped = verdict if p.whole_run else {**verdict, "verdict": select.worst(mine.get(r, "") for r in p.scope)
-                                          or verdict.get("verdict")}
+    scoped: VerdictDoc = verdict if p.whole_run else {
+        **verdict, "verdict": select.worst(mine.get(r, "") for r in p.scope) or verdict["verdict"]}
     return build(run_dir, scoped, run, comparison, titles, mine, p.scope, p.because, report_url, errors)
 
 
 def notify_run(run_dir: str, verdict: VerdictDoc, run: RunDoc, files: Mapping[str, ThresholdFile],
                cli: Sequence[NotifyEntry], *, report_url: str | None, say: Callable[[str], None],
-               budget: float = BUDGET_S, by: str = "run") -> list[dict]:
+               budget: float = BUDGET_S, by: str = "run") -> list[dict[str, Any]]:
     """Send what the run's outcome calls for; returns the records (also printed). Never raises.
     ``by`` is the command: ``notify`` re-sends a verdict already in the history, run and gate one not yet."""
     try:
@@ -127,7 +128,7 @@ def notify_run(run_dir: str, verdict: VerdictDoc, run: RunDoc, files: Mapping[st
     return records
 
 
-def _top_errors(run_dir: str, run: Mapping, say: Callable[[str], None]) -> tuple:
+def _top_errors(run_dir: str, run: RunDoc, say: Callable[[str], None]) -> tuple[tuple[str, str, int], ...]:
     try:
         return top_errors(run_dir, run)
     except Exception as e:  # the samples could not be read: the message goes without its error list
@@ -135,12 +136,12 @@ def _top_errors(run_dir: str, run: Mapping, say: Callable[[str], None]) -> tuple
         return ()
 
 
-def _comparison(run_dir: str) -> dict | None:
+def _comparison(run_dir: str) -> dict[str, Any] | None:
     path = os.path.join(run_dir, COMPARISON)
     return rundir.read_json(run_dir, COMPARISON) if os.path.isfile(path) else None
 
 
-def record(run_dir: str, records: Sequence[dict]) -> None:
+def record(run_dir: str, records: Sequence[dict[str, Any]]) -> None:
     """Append ``records`` to run.json's ``notifications`` (before the manifest is written)."""
     if not records:
         return
@@ -151,7 +152,7 @@ def record(run_dir: str, records: Sequence[dict]) -> None:
 
 def resend(run_dir: str, files: Mapping[str, ThresholdFile], cli: Sequence[NotifyEntry], *, report_url: str | None,
            say: Callable[[str], None], command: Sequence[str], key: SigningKey | None,
-           budget: float = BUDGET_S) -> list[dict]:
+           budget: float = BUDGET_S) -> list[dict[str, Any]]:
     """``loadgate notify RUN_DIR``: send again from the run directory's files; record, re-render the
     report and re-seal (the audit log names this command)."""
     from loadgate.outputs.report import write_report
@@ -172,7 +173,7 @@ def resend(run_dir: str, files: Mapping[str, ThresholdFile], cli: Sequence[Notif
 
 def hook(files: Mapping[str, ThresholdFile], requirements: Sequence[str], values: Sequence[str] | None,
          on: Sequence[str], report_url: str | None, budget: float | None, say: Callable[[str], None],
-         by: str) -> Callable[[str, dict, dict], None] | None:
+         by: str) -> Callable[[str, VerdictDoc, RunDoc], None] | None:
     """For ``run`` and ``gate``: the function that notifies once the verdict is written (None when nothing
     is declared). ``--notify`` values that cannot be parsed are a ConfigError now, before any run."""
     from loadgate.notify.targets import cli_entries
@@ -183,7 +184,7 @@ def hook(files: Mapping[str, ThresholdFile], requirements: Sequence[str], values
     warn_unresolved(files, requirements, cli, say)
     url = report_url or os.environ.get(REPORT_URL_ENV) or None
 
-    def before_seal(run_dir: str, verdict: dict, run: dict) -> None:
+    def before_seal(run_dir: str, verdict: VerdictDoc, run: RunDoc) -> None:
         records = notify_run(run_dir, verdict, run, files, cli, report_url=url, say=say,
                              budget=budget or BUDGET_S, by=by)
         try:

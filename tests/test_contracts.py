@@ -104,5 +104,7 @@ def test_a_verdict_given_statuses_as_text_holds_them_as_status():
     v = Verdict.of("fail", ("crossed",), (r,))
     assert r.status is Status.FAIL and v.verdict is Status.FAIL and v.exit_code == EXIT_FAIL
     assert Verdict("warn", 0, (), ()).verdict is Status.WARN
+    with pytest.raises(ValueError, match="a fail verdict exits 1, not 0"):
+        Verdict("fail", 0, (), ())
     doc = v.to_dict()
     assert json.loads(json.dumps(doc))["thresholds"][0]["status"] == "fail" and doc["exit_code"] == 1

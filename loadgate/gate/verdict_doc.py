@@ -125,6 +125,8 @@ class Verdict:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verdict", Status(self.verdict))
+        if self.exit_code != exit_code(self.verdict):  # the level decides it: gate.status is its one place
+            raise ValueError(f"a {self.verdict} verdict exits {exit_code(self.verdict)}, not {self.exit_code}")
 
     @classmethod
     def of(cls, level: str, reasons: Sequence[str], thresholds: Sequence[ThresholdResult], strict: bool = False,

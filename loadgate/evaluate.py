@@ -10,17 +10,21 @@ import dataclasses
 import os
 import sys
 import time
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from loadgate.analysis.run_window import run_window, summarize_run
+from loadgate.analysis.summary_doc import SummaryDoc, write_summary
 from loadgate.data import rundir
 from loadgate.data.manifest import Sealer
+from loadgate.data.run_doc import RunDoc, read_run, recover_unfinished
 from loadgate.data.signing import SigningKey
-from loadgate.errors import EXIT_INCONCLUSIVE, ConfigError, RunError
+from loadgate.errors import ConfigError, RunError
 from loadgate.gate.thresholds import ThresholdFile, required_percentiles
 from loadgate.gate.capacity import capacity_results, rejudge_step
 from loadgate.gate.conditions import CAPACITY_METRICS
+from loadgate.gate.status import Status, worse
 from loadgate.gate.verdict import Verdict, evaluate
+from loadgate.gate.verdict_doc import VerdictDoc
 from loadgate.history import baseline as baselines
 from loadgate.history import capacity_store
 from loadgate.history import store as history
@@ -34,7 +38,7 @@ from loadgate.sources.collect import collect as collect_resources
 from loadgate.trace.regression import for_runs, regressed
 
 
-BeforeSeal = Callable[[str, dict, dict], None]
+BeforeSeal = Callable[[str, VerdictDoc, RunDoc], None]  # (run_dir, verdict document, run)
 
 
 TEST_PAUSE = "LOADGATE_TEST_PAUSE"  # for tests only: "PHASE=SECONDS" (analysing, or committing: the report
@@ -51,8 +55,8 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile], *,
-                prometheus: str | None = None) -> tuple[dict, list[str]]:
+def analyse_run(run_dir: str, run: RunDoc, files: Mapping[str, ThresholdFile], *,
+                prometheus: str | None = None) -> tuple[SummaryDoc, list[str]]:
     """summary.json of the run (written), and problems found on the way.
 
     Resource thresholds add a ``resources`` block (values over the same window, from Prometheus or the
@@ -63,14 +67,15 @@ def analyse_run(run_dir: str, run: dict, files: Mapping[str, ThresholdFile], *,
     if queries:
         summary["resources"] = collect_resources(run_dir, queries, run_window(run), prometheus_url=prometheus,
                                                  target=run.get("host"))
-    rundir.write_json(os.path.join(run_dir, rundir.SUMMARY), summary)
+    write_summary(run_dir, summary)
     return summary, problems
 
 
 def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, kind: str = "gate",
              baseline: str | None = None, say: Callable[[str], None] = _say, command: Sequence[str] = (),
              key: SigningKey | None = None, prometheus: str | None = None,
-             before_seal: BeforeSeal | None = None, interrupt: Interrupt | None = None) -> tuple[Verdict, dict, dict]:
+             before_seal: BeforeSeal | None = None, interrupt: Interrupt | None = None
+             ) -> tuple[Verdict, SummaryDoc, RunDoc]:
     """Analyse, gate and write every verdict output of ``run_dir``. Returns (verdict, summary, run).
 
     ``baseline`` is a run directory or ``last-pass`` (the default when a threshold has ``regression:``).
@@ -96,13 +101,15 @@ def gate_run(run_dir: str, files: Mapping[str, ThresholdFile], *, strict: bool, 
                        f"'loadgate gate {run_dir}'") from None
 
 
-def _gate_run(run_dir, files, phase: list[str], *, strict, kind, baseline, say, command, key, prometheus, interrupt,
-              before_seal):
+def _gate_run(run_dir: str, files: Mapping[str, ThresholdFile], phase: list[str], *, strict: bool, kind: str,
+              baseline: str | None, say: Callable[[str], None], command: Sequence[str], key: SigningKey | None,
+              prometheus: str | None, interrupt: Interrupt | None,
+              before_seal: BeforeSeal | None) -> tuple[Verdict, SummaryDoc, RunDoc]:
     rundir.release_space(run_dir)  # the recorder's reserve, left by a Locust killed outright: not evidence
     sealer = Sealer(run_dir, command or ["loadgate", kind, run_dir], key)  # before anything is rewritten
     if not os.path.exists(os.path.join(run_dir, rundir.SAMPLES)) and os.path.exists(os.path.join(run_dir, rundir.STREAM)):
         rundir.finalize_samples(run_dir)  # a run whose Parquet could not be written (disk full) is recovered here
-    run = rundir.recover_unfinished(run_dir, rundir.read_json(run_dir, rundir.RUN))
+    run = recover_unfinished(run_dir, read_run(run_dir))
     reqs = run.get("requirements") or []
     missing = [r for r in reqs if r not in files]
     if missing:
@@ -144,9 +151,10 @@ def _mark_unfinished(run_dir: str, what: str, strict: bool) -> None:
     """After an interruption (or a full disk): verdict.json, junit.xml and summary.md say so, and no report
     shows a verdict that is not the directory's (``loadgate gate`` writes them all again). No manifest."""
     reason = f"{what}: no verdict was reached; run 'loadgate gate {run_dir}' to analyse and gate the samples recorded"
-    verdict = Verdict("inconclusive", EXIT_INCONCLUSIVE, (reason,), (), strict, (reason,))
-    outputs = {rundir.VERDICT: lambda: render_verdict_json(verdict), rundir.JUNIT: lambda: render_junit(verdict),
-               rundir.SUMMARY_MD: lambda: render_summary_md(verdict, {})}
+    verdict = Verdict.of(Status.INCONCLUSIVE, (reason,), (), strict, (reason,))
+    outputs: dict[str, Callable[[], str]] = {
+        rundir.VERDICT: lambda: render_verdict_json(verdict), rundir.JUNIT: lambda: render_junit(verdict),
+        rundir.SUMMARY_MD: lambda: render_summary_md(verdict, None)}
     for name, render in outputs.items():
         path = os.path.join(run_dir, name)
         try:
@@ -158,7 +166,7 @@ def _mark_unfinished(run_dir: str, what: str, strict: bool) -> None:
         os.remove(os.path.join(run_dir, rundir.REPORT))
 
 
-def write_outputs(run_dir: str, verdict: Verdict, summary: dict, run: dict, files: Mapping[str, ThresholdFile],
+def write_outputs(run_dir: str, verdict: Verdict, summary: SummaryDoc, run: RunDoc, files: Mapping[str, ThresholdFile],
                   *, sealer: Sealer | None = None, kind: str = "gate", final: Callable[[], None] | None = None,
                   before_seal: BeforeSeal | None = None) -> None:
     """summary.md, report.html, then verdict.json and junit.xml; with a ``sealer``, the manifest last of all.
@@ -192,28 +200,29 @@ def write_outputs(run_dir: str, verdict: Verdict, summary: dict, run: dict, file
     append_step_summary(md)
 
 
-def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Mapping, step_verdict: Verdict | None,
+def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Mapping[str, Any],
+                  step_verdict: Verdict | None,
                   *, inconclusive: bool, command: Sequence[str] = (), key: SigningKey | None = None,
-                  kind: str = "run", say: Callable[[str], None] = _say) -> tuple[Verdict, dict, dict]:
+                  kind: str = "run", say: Callable[[str], None] = _say) -> tuple[Verdict, SummaryDoc, RunDoc]:
     """The outputs of a ``loadgate capacity`` run: summary.json over the whole run, and a verdict whose
     thresholds are the highest passing step's (else the first step's) and whose level is the search's:
     inconclusive when it could not bracket the limit, fail when not even the first step passed. Then the
     capacity plan (capacity.json's ``planning``, capacity.md) and the record in the history (``kind``)."""
     sealer = Sealer(run_dir, command or ["loadgate", "capacity" if kind == "run" else kind, run_dir], key)
-    run = rundir.read_json(run_dir, rundir.RUN)
+    run = read_run(run_dir)
     reqs = run.get("requirements") or []
     used = {r: files[r] for r in reqs}
     summary, problems = analyse_run(run_dir, run, used)
     problems = [*(run.get("problems") or []), *problems]
     found = capacity.get("max_users")
     if run.get("interrupted") or inconclusive or problems:
-        level = "inconclusive"
+        level = Status.INCONCLUSIVE
     else:
-        level = "fail" if found is None else "pass"
+        level = Status.FAIL if found is None else Status.PASS
     results = capacity_results(used, capacity, requirements=reqs, baseline=baselines.last_capacity(run_dir, run))
     for r in results:
-        if r.status != "skipped":
-            level = max(level, r.status, key=("pass", "warn", "inconclusive", "fail").index)  # fail outranks all
+        if r.status != Status.SKIPPED:
+            level = worse(level, r.status)
     what = ("capacity: at least " if capacity.get("at_least") else "capacity: ") + (
         f"{found} users" if found is not None else "no step passed")
     limit = capacity.get("limit")
@@ -221,9 +230,8 @@ def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Ma
         [f"limit: {limit['requirement']} {limit['metric']}" + (f" of {limit['request']}" if limit.get("request") else "")
          + f" {limit['value']:.4g} {limit['unit']} crossed {limit['alert']}"] if limit and limit.get("value") is not None
         else []) + problems + [r.reason for r in results if r.reason]
-    exit_code = {"pass": 0, "warn": 0, "fail": 1, "inconclusive": 3}[level]
     steps = tuple(r for r in (step_verdict.thresholds if step_verdict else ()) if r.metric not in CAPACITY_METRICS)
-    verdict = Verdict(level, exit_code, tuple(reasons), (*results, *steps), False, tuple(problems))
+    verdict = Verdict.of(level, reasons, (*results, *steps), False, problems)
     plan = build_plan(run_dir, run, capacity, used, verdict.to_dict())
     rundir.write_json(os.path.join(run_dir, rundir.CAPACITY), {**capacity, "planning": plan})
     capacity_md.write(os.path.join(run_dir, capacity_md.FILE), plan)
@@ -234,12 +242,13 @@ def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Ma
 
 
 def regate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], *, command: Sequence[str] = (),
-                    key: SigningKey | None = None, say: Callable[[str], None] = _say) -> tuple[Verdict, dict, dict]:
+                    key: SigningKey | None = None, say: Callable[[str], None] = _say
+                    ) -> tuple[Verdict, SummaryDoc, RunDoc]:
     """``loadgate gate`` of a capacity run directory: judged again as the search judged it (its highest
     passing step from the samples, the search's capacity.json against the capacity thresholds)."""
     rundir.check_run_dir(run_dir)
     capacity = rundir.read_json(run_dir, rundir.CAPACITY)
-    reqs = rundir.read_json(run_dir, rundir.RUN).get("requirements") or []
+    reqs = read_run(run_dir).get("requirements") or []
     missing = [r for r in reqs if r not in files]
     if missing:
         raise ConfigError(f"{run_dir}: no threshold file for {', '.join(missing)}; "

@@ -7,6 +7,7 @@ import numpy as np
 
 from loadgate.analysis.run_window import run_window
 from loadgate.data import rundir
+from loadgate.data.run_doc import read_run
 from loadgate.data.samples import read_samples
 from loadgate.errors import ConfigError
 from loadgate.history.compare import Group, Key, RunSamples, scope_keys
@@ -23,7 +24,7 @@ def load_run(run_dir: str) -> RunSamples:
     cols = ["timestamp", "request_type", "name", "response_time_ms", "success", "requirement"]
     df = read_samples(path, cols).to_pandas()
     if os.path.exists(os.path.join(run_dir, rundir.RUN)):
-        w = run_window(rundir.read_json(run_dir, rundir.RUN))
+        w = run_window(read_run(run_dir))
         df = df[(df["timestamp"] >= w.start) & (df["timestamp"] <= w.end)]
     df = df.fillna({"request_type": "", "name": "", "requirement": ""})
     parts: dict[Key, list[tuple[np.ndarray, int, int]]] = {}

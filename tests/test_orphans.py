@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from conftest import ROOT, load, run_cli
+from loadgate.data.recorder_report import RecorderReport
 from loadgate.run.processes import free_port
 
 SCEN = str(ROOT / "tests" / "e2e" / "scenarios")
@@ -130,7 +131,10 @@ def test_a_run_whose_loadgate_is_killed_stops_its_load_and_keeps_what_it_recorde
             assert _gone(child, 30), f"{' '.join(child.cmdline())[:80]} outlived its loadgate by 30 s"
         with pa.ipc.open_stream(stream.read_bytes()) as reader:
             rows = sum(batch.num_rows for batch in reader)  # the stream ends cleanly: every batch reads
-        assert rows == load(stream.parent, "recorder.json")["locust_requests"] > 0  # every request Locust counted
+        report = load(stream.parent, "recorder.json")
+        assert rows == report["locust_requests"] > 0  # every request Locust counted
+        declared = RecorderReport.__required_keys__ | RecorderReport.__optional_keys__  # its keys are its shape's
+        assert RecorderReport.__required_keys__ <= set(report) and set(report) <= declared, sorted(set(report) - declared)
         # not verifiable yet, and `verify` says what to do (exit 2), not "written by an older loadgate" (exit 1)
         verify = run_cli("verify", str(stream.parent))
         assert verify.code == 2, verify.stdout + verify.stderr

@@ -7,27 +7,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
 
 from loadgate.analysis.schedule import SCHEDULE_COLUMNS, with_schedule
 from loadgate.analysis.summary import COLUMNS, DEFAULT_PERCENTILES, summarize
+from loadgate.analysis.summary_doc import SummaryDoc
 from loadgate.analysis.window import Window
 from loadgate.data.open_samples import open_samples
 from loadgate.data.sample_source import SampleSource
 
 
 def step_summary(samples: SampleSource | pa.Table | str, start: float, end: float, *, requirements: Sequence[str],
-                 percentiles: Iterable[float] = ()) -> dict[str, Any]:
+                 percentiles: Iterable[float] = ()) -> SummaryDoc:
     """The summary.json content of the samples that started in [start, end] (no per-second series);
     ``samples``: anything :func:`~loadgate.data.sample_source.open_samples` opens."""
     window = Window(start, end)
     qs = sorted(set(DEFAULT_PERCENTILES) | set(percentiles))
     source = open_samples(samples, [*COLUMNS, *SCHEDULE_COLUMNS])
     summary = summarize(source, window, requirements=requirements, percentiles=qs, series=False)
-    return with_schedule(summary, source, window, requirements=requirements, percentiles=qs, series=False)
+    return cast(SummaryDoc, with_schedule(summary, source, window, requirements=requirements, percentiles=qs,
+                                          series=False))
 
 
 @dataclass(frozen=True)

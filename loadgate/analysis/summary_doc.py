@@ -1,16 +1,90 @@
-"""The ``summary.json`` document (schema ``loadgate.summary/1``) from per-group arrays: its layout, its
-reported groups, and the statistics of each (STATS)."""
+"""The ``summary.json`` document (schema ``loadgate.summary/1``): its shape (:class:`SummaryDoc`), its one
+reader and its one writer, and how it is made from per-group arrays: its layout, its reported groups, and
+the statistics of each (STATS)."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import numpy as np
 
 from loadgate.analysis.select import pkey, time_keys
 from loadgate.analysis.window import Window
+from loadgate.data import rundir
 
 SUMMARY_SCHEMA_ID = "loadgate.summary/1"
+
+
+class WindowDoc(TypedDict):
+    start: float
+    end: float
+    seconds: float
+
+
+class _StatsKeys(TypedDict):
+    requests: int
+    failures: int
+    error_rate: float
+    throughput: float
+    response_time_ms: dict[str, float | None]            # min, mean, p50 ... (the percentiles computed), max
+    response_time_ci95_ms: dict[str, list[float] | None]  # each percentile's 95% confidence interval
+
+
+class Stats(_StatsKeys, total=False):
+    """STATS of one scope (the whole run, a requirement, a request); the keys below come from the
+    schedule analysis (:mod:`loadgate.analysis.schedule`), which every run directory's summary has."""
+
+    arrivals_busiest_tenth: float | None
+    arrivals_bunched: bool | None
+    paced_requests: int
+    omitted: int
+    schedule_attainment: float | None
+    on_time: float | None
+    intended_response_time_ms: dict[str, float | None] | None
+    intended_response_time_ci95_ms: dict[str, list[float] | None] | None
+    stall_hidden: int
+
+
+class RequestStats(Stats):
+    """A request's STATS, named: what ``summary.json``'s ``requests`` lists."""
+
+    request_type: str
+    name: str
+    requirement: str | None
+
+
+class _SummaryKeys(TypedDict):
+    schema: str
+    percentile_method: str
+    window: WindowDoc
+    overall: Stats
+    requirements: dict[str, Stats]
+    requests: list[RequestStats]
+
+
+class SummaryDoc(_SummaryKeys, total=False):
+    """The whole ``summary.json``. ``series*`` are absent from a summary made without series (a baseline's
+    recomputed one); ``resources`` only with resource thresholds; ``arrival`` only for a run with an
+    arrival shape."""
+
+    series_percentile_method: str
+    series: dict[str, Any]                       # per second of the window: t, requests, failures, percentiles...
+    series_by_requirement: dict[str, dict[str, Any]]
+    stalls: list[dict[str, Any]]
+    stuck_users: list[dict[str, Any]]
+    resources: dict[str, Any]                    # loadgate.sources.collect
+    arrival: dict[str, Any]                      # per requirement: the arrival schedule over the window
+
+
+def read_summary(run_dir: str) -> SummaryDoc:
+    """``run_dir``'s summary.json; ConfigError (naming the file and the fix) when missing or not JSON."""
+    return cast(SummaryDoc, rundir.read_json(run_dir, rundir.SUMMARY))
+
+
+def write_summary(run_dir: str, summary: SummaryDoc) -> None:
+    """Write ``run_dir``'s summary.json (atomically)."""
+    rundir.write_json(os.path.join(run_dir, rundir.SUMMARY), summary)
 DEFAULT_PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 
+from loadgate.data.run_doc import read_run
 from loadgate.errors import EXIT_CONFIG, ConfigError, LoadgateError
 
 
@@ -169,7 +170,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     rundir.check_run_dir(args.run_dir)
     path = args.thresholds
     if path is None:
-        run = rundir.read_json(args.run_dir, rundir.RUN)
+        run = read_run(args.run_dir)
         recorded = (run.get("options") or {}).get("thresholds")
         path = recorded if recorded and os.path.exists(recorded) else "thresholds"
     key = load_signing_key(args.signing_key)
@@ -187,7 +188,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         _print_plan(args.run_dir)
         print(f"verdict: {verdict.verdict.upper()} (exit {verdict.exit_code})")
         return verdict.exit_code
-    reqs = rundir.read_json(args.run_dir, rundir.RUN).get("requirements") or []
+    reqs = read_run(args.run_dir).get("requirements") or []
     with Interrupt(raising=True) as guard:
         try:
             verdict, _summary, _run = gate_run(args.run_dir, files, strict=args.strict, baseline=args.baseline,

@@ -5,9 +5,14 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from loadgate.cli.commands import _print_changes, _say
+from loadgate.data.run_doc import read_run
 from loadgate.errors import LoadgateError
+from loadgate.gate.status import exit_code
+from loadgate.gate.verdict_doc import read_verdict
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -49,19 +54,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print("\n".join(table))
         _print_changes(doc.get("changes_since_baseline"))  # the commits between the runs, above the verdict
         print(verdict_line)
-    return 1 if doc["verdict"] == "fail" else 0
+    return exit_code(doc["verdict"])  # pass 0, fail 1
 
 
-def _with_changes(doc: dict, baseline: str, candidate: str) -> dict:
+def _with_changes(doc: dict[str, Any], baseline: str, candidate: str) -> dict[str, Any]:
     """A comparison that found a regression names the commits between the two runs (an additive key)."""
-    from loadgate.data import rundir
     from loadgate.trace.regression import for_runs, regressed
 
-    found = regressed({}, doc)
+    found = regressed(None, doc)
     if not found:
         return doc
+    run: Mapping[str, Any]
     try:
-        run = rundir.read_json(candidate, rundir.RUN)
+        run = read_run(candidate)
     except LoadgateError:  # the comparison stands on the samples; the list then says no commit was recorded
         run = {}
     return {**doc, "changes_since_baseline": for_runs(baseline, run, found)}
@@ -96,7 +101,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
     from loadgate.notify.targets import cli_entries
 
     rundir.check_run_dir(args.run_dir)
-    run = rundir.read_json(args.run_dir, rundir.RUN)
+    run = read_run(args.run_dir)
     recorded = (run.get("options") or {}).get("thresholds")
     path = args.thresholds or (recorded if recorded and os.path.exists(recorded) else "thresholds")
     key = load_signing_key(args.signing_key)
@@ -104,5 +109,5 @@ def cmd_notify(args: argparse.Namespace) -> int:
     records = resend(args.run_dir, files, cli_entries(args.notify, args.notify_on), report_url=args.report_url,
                      say=_say, command=args.command_line, key=key, budget=args.notify_timeout or BUDGET_S)
     if not records:
-        print(f"{args.run_dir}: no notification called for (verdict {rundir.read_json(args.run_dir, rundir.VERDICT).get('verdict')})")
+        print(f"{args.run_dir}: no notification called for (verdict {read_verdict(args.run_dir)['verdict']})")
     return 1 if any(r.get("status") != "sent" for r in records) else 0

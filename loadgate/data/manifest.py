@@ -27,9 +27,10 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, Mapping, Sequence
 
 from loadgate.data import rundir
+from loadgate.data.run_doc import RunDoc, read_run, write_run
 from loadgate.data.signing import SigningKey, sign, signature_holds
 from loadgate.errors import ConfigError
 
@@ -37,8 +38,8 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 SCHEMA = "loadgate.manifest/1"
-KEY = "manifest"
-AUDIT = "audit"
+KEY: Final = "manifest"
+AUDIT: Final = "audit"
 
 
 def canonical(obj: Any) -> bytes:
@@ -49,7 +50,7 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def run_json_digest(run: dict[str, Any]) -> str:
+def run_json_digest(run: Mapping[str, Any]) -> str:
     """SHA-256 of run.json's content other than the manifest (canonical JSON: key order and spacing don't count)."""
     return _sha(canonical({k: v for k, v in run.items() if k != KEY}))
 
@@ -114,7 +115,7 @@ class Sealer:
 
     def __init__(self, run_dir: str, command: Sequence[str], key: SigningKey | None) -> None:
         self.run_dir, self.command, self.key = run_dir, " ".join(command), key
-        run = rundir.read_json(run_dir, rundir.RUN)
+        run = read_run(run_dir)
         previous = run.get(KEY)
         self.found: dict[str, str] = {}
         self._cache: dict[str, Any] = {}
@@ -122,13 +123,13 @@ class Sealer:
             self.found = differences(previous["files"], file_hashes(run_dir, self._cache))
             if previous.get("run_json") != run_json_digest(run):
                 self.found[rundir.RUN] = "changed"
-        self._run: dict[str, Any] | None = None
+        self._run: RunDoc | None = None
         self._original = run
 
     def abort(self) -> None:
         """The command failed after :meth:`stage`: run.json back as it was (its manifest and audit log)."""
         if self._run is not None:
-            rundir.write_json(os.path.join(self.run_dir, rundir.RUN), self._original)
+            write_run(self.run_dir, self._original)
             self._run = None
 
     def stage(self, rewrote: Sequence[str], pending: Mapping[str, bytes] | None = None) -> dict[str, Any]:
@@ -136,14 +137,14 @@ class Sealer:
 
         ``pending``: files not written yet (name -> their bytes), hashed as they will be: the verdict files
         are written last, once the verdict is final, yet the report shows the evidence that covers them."""
-        run = rundir.read_json(self.run_dir, rundir.RUN)
+        run = read_run(self.run_dir)
         run.pop(KEY, None)
         entry = {"command": self.command, "at": time.time(), "by": _who(), "rewrote": sorted(rewrote),
                  "signed_by": self.key.key_id if self.key else None}
         if self.found:
             entry["found"] = self.found
         run[AUDIT] = [*(run.get(AUDIT) or []), entry]
-        rundir.write_json(os.path.join(self.run_dir, rundir.RUN), run)  # no manifest until close(): honest if we die
+        write_run(self.run_dir, run)  # no manifest until close(): honest if we die
         self._run = run
         files = {**file_hashes(self.run_dir, self._cache), **{n: _sha(b) for n, b in (pending or {}).items()}}
         evidence, _ = digests(dict(sorted(files.items())), run_json_digest(run))
@@ -153,7 +154,8 @@ class Sealer:
         """Hash every file, sign, and write the manifest as run.json's last key. Returns the manifest."""
         if self._run is None:
             self.stage([])
-        run = dict(self._run or {})
+        assert self._run is not None
+        run = self._run.copy()
         files = file_hashes(self.run_dir, self._cache)
         body = run_json_digest(run)
         evidence, digest = digests(files, body)
@@ -161,7 +163,7 @@ class Sealer:
                     "evidence": evidence, "digest": digest, "written": time.time(),
                     "signature": sign(self.key, digest) if self.key else None}
         run[KEY] = manifest
-        rundir.write_json(os.path.join(self.run_dir, rundir.RUN), run)
+        write_run(self.run_dir, run)
         return manifest
 
 

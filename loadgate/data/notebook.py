@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import Any, TYPE_CHECKING
 
 from loadgate.data import rundir
+from loadgate.data.run_doc import RunDoc, read_run
 from loadgate.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -32,8 +33,8 @@ class Run:
         return df
 
     @cached_property
-    def run(self) -> dict[str, Any]:
-        return rundir.read_json(self.path, rundir.RUN)
+    def run(self) -> RunDoc:
+        return read_run(self.path)
 
     @cached_property
     def summary(self) -> dict[str, Any]:
@@ -57,7 +58,7 @@ class Run:
         return inside
 
     def __repr__(self) -> str:
-        verdict = self.verdict.get("verdict") if os.path.exists(os.path.join(self.path, rundir.VERDICT)) else None
+        verdict = self.verdict["verdict"] if os.path.exists(os.path.join(self.path, rundir.VERDICT)) else None
         return f"Run({self.path!r}, verdict={verdict!r})"
 
 

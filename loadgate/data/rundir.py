@@ -8,6 +8,7 @@ import os
 import platform
 import shutil
 import subprocess
+from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
@@ -23,7 +24,7 @@ SUMMARY_MD = "summary.md"
 REPORT = "report.html"
 LOCUST_LOG = "locust.log"
 STREAM = "samples.arrows"          # the recorder's crash-safe stream, turned into SAMPLES after the run
-RECORDER_META = "recorder.json"    # what the recorder saw, merged into RUN after the run
+RECORDER_META = "recorder.json"    # what the recorder saw, merged into RUN after the run (data.recorder_report)
 PROGRESS = "progress.json"         # the recorder's live view, read by the CLI during the run
 CHILD = "child.json"               # the Locust child's settings and the live view's alert rules (shared.child)
 CAPACITY = "capacity.json"         # loadgate capacity: the search's result (loadgate.capacity/1)
@@ -184,7 +185,7 @@ def finalize_samples(run_dir: str) -> int:
 DISK_FULL = "disk full"
 
 
-def write_error_problem(recorder: dict[str, Any], kept: int) -> str:
+def write_error_problem(recorder: Mapping[str, Any], kept: int) -> str:
     """The problem of a run whose recorder could not write every sample: how many of the requests Locust
     counted were lost (Locust's count less the ``kept`` samples; the recorder's own count without Locust's)."""
     error, counted = str(recorder.get("write_error")), recorder.get("locust_requests")
@@ -193,57 +194,6 @@ def write_error_problem(recorder: dict[str, Any], kept: int) -> str:
             f"requests Locust counted were lost ({kept} samples kept) and the run was stopped early")
 
 
-def samples_lost(recorder: dict[str, Any], kept: int) -> int:
+def samples_lost(recorder: Mapping[str, Any], kept: int) -> int:
     counted = recorder.get("locust_requests")
     return counted - kept if counted is not None else int(recorder.get("samples_dropped") or 0)
-
-
-def _samples_kept(run_dir: str) -> tuple[int, tuple[float, float] | None]:
-    """(rows, (first, last) timestamp or None) of the run's samples.parquet, from its metadata alone."""
-    from loadgate.data.row_groups import RowGroups, is_parquet  # pyarrow: only when gating
-
-    path = os.path.join(run_dir, SAMPLES)
-    if not is_parquet(path):
-        return 0, None
-    groups = RowGroups(path)
-    ends = [r for r in groups.ranges("timestamp") if r is not None]
-    return sum(groups.rows(i) for i in range(groups.count)), (
-        (min(r[0] for r in ends), max(r[1] for r in ends)) if ends else None)
-
-
-def recover_unfinished(run_dir: str, run: dict[str, Any]) -> dict[str, Any]:
-    """``run`` (run.json) as the recorder saw it, when the loadgate that ran it was killed (or met a full
-    disk) before it could write the end of the run: run.json then has no ``end``. ``recorder.json`` (written
-    by Locust as it stopped) has the times and counts; without it, the window runs from run.json's start to
-    the last sample. The run is marked interrupted, so its verdict is inconclusive and says why; its samples
-    are gated as recorded, and samples the recorder could not write are stated. A finished run comes back
-    unchanged."""
-    if run.get("end") is not None:
-        return run
-    path = os.path.join(run_dir, RECORDER_META)
-    try:
-        with open(path) as f:
-            seen = json.load(f)
-    except (OSError, json.JSONDecodeError):
-        seen = None
-    kept, span = _samples_kept(run_dir)
-    if seen is None:
-        start = run.get("start") or (span[0] if span else 0.0)
-        end = max(span[1], start) if span else start
-        warmup = run.get("warmup") or 0.0
-        merged = {**run, "end": end, "ramp_up_done": None, "warmup": warmup if start + warmup < end else 0.0}
-        merged["interrupted"] = (f"the run did not finish: the loadgate process running it ended without writing the "
-                                 f"run's end, and Locust's record of the run ({RECORDER_META}) is missing (killed, or a "
-                                 f"full disk?), so how many requests were not recorded is unknown; gated on the {kept} "
-                                 f"samples kept, from run.json's start to the last sample ({end - start:.1f} s)")
-        return merged
-    merged = {**run, **{k: seen[k] for k in ("start", "ramp_up_done", "end", "users_reached") if seen.get(k) is not None}}
-    why = "could not write" if seen.get("write_error") else "ended without writing"
-    merged["interrupted"] = (f"the run did not finish: the loadgate process running it {why} the run's end "
-                             f"({'a full disk?' if seen.get('write_error') else 'killed?'}), and Locust stopped "
-                             f"({seen.get('stop_reason') or 'reason unknown'}); gated on the {kept} samples it recorded")
-    if seen.get("write_error"):
-        merged["problems"] = [*(run.get("problems") or []), write_error_problem(seen, kept)]
-        merged.update(samples=kept, locust_requests=seen.get("locust_requests"), write_error=seen["write_error"],
-                      samples_lost=samples_lost(seen, kept))
-    return merged

@@ -10,9 +10,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
+from loadgate.analysis.summary_doc import SummaryDoc
 from loadgate.gate.conditions import CAPACITY_METRICS, DROPPED
 from loadgate.gate.headroom import drop_interval, headroom
 from loadgate.gate.plan_settings import Peak
+from loadgate.gate.status import Status
 from loadgate.gate.thresholds import Threshold, ThresholdFile
 from loadgate.gate.verdict import ThresholdResult, Verdict, evaluate
 
@@ -77,7 +79,7 @@ def _capacity_result(t: Threshold, label: str, value: float | None, exact: bool,
                      baseline: Mapping[str, Any] | None, ci: tuple[float, float] | None = None) -> ThresholdResult:
     """``ci``: for headroom, its values at the bracketing steps; for a regression, the least and the most
     drop the two runs' brackets allow (a fail needs the least drop beyond the tolerance)."""
-    def result(status: str, shown: float | None, why: str | None, unit: str = t.unit,
+    def result(status: Status, shown: float | None, why: str | None, unit: str = t.unit,
                interval: tuple[float, float] | None = None) -> ThresholdResult:
         return ThresholdResult(t.requirement, t.metric, t.request, t.target.text if t.target else None,
                                t.alert.text if t.alert else None, shown, unit, 0, status,
@@ -85,18 +87,18 @@ def _capacity_result(t: Threshold, label: str, value: float | None, exact: bool,
                                regression=t.regression.text if t.regression else None,
                                baseline=(baseline or {}).get(t.metric) if t.regression else None, ci95=interval)
     if value is None:
-        return result("inconclusive", None, f"{label}: the search found no passing step it could trust")
+        return result(Status.INCONCLUSIVE, None, f"{label}: the search found no passing step it could trust")
     if t.regression is not None:
         base = (baseline or {}).get(t.metric)
         if not base:
-            return result("skipped", None, f"{label}: no earlier passing capacity run in this --out folder to "
+            return result(Status.SKIPPED, None, f"{label}: no earlier passing capacity run in this --out folder to "
                           "compare with", unit="ratio")
         drop = (base - value) / base  # lower capacity is worse
         least = drop if ci is None else ci[0]
-        status = "fail" if t.regression.holds(least) else "pass"
+        status = Status.FAIL if t.regression.holds(least) else Status.PASS
         why = (f"{label} = {value:g} vs baseline {base:g} ({-drop:+.1%}), a drop beyond {t.regression.text}"
                + ("" if ci is None else f" even at the ends of both runs' brackets (at least {least:.1%})")
-               if status == "fail" else None)
+               if status == Status.FAIL else None)
         return result(status, -drop, why, unit="ratio", interval=None if ci is None else (-ci[1], -ci[0]))
     shown = f"{value:.1%}" if t.metric == "headroom" else f"{value:g}"
     within = "" if ci is None or t.metric != "headroom" else (
@@ -106,42 +108,42 @@ def _capacity_result(t: Threshold, label: str, value: float | None, exact: bool,
 
 
 def _levels(t: Threshold, value: float, shown: str, exact: bool, named: str, label: str,
-            result: Callable[[str, str | None], ThresholdResult]) -> ThresholdResult:
+            result: Callable[[Status, str | None], ThresholdResult]) -> ThresholdResult:
     """Alert, then target; a lower bound (``exact`` False) decides only when it already meets the level."""
     if t.alert is not None and t.alert.holds(value):
         if exact:
-            return result("fail", f"{named} crossed alert {t.alert.text}")
-        return result("inconclusive", f"{label}: at least {shown}, which does not tell whether it "
+            return result(Status.FAIL, f"{named} crossed alert {t.alert.text}")
+        return result(Status.INCONCLUSIVE, f"{label}: at least {shown}, which does not tell whether it "
                       f"crosses alert {t.alert.text}; raise --max-users or --budget")
     if t.target is not None and not t.target.holds(value):
         if exact:
-            return result("warn", f"{named} missed target {t.target.text}")
-        return result("inconclusive", f"{label}: at least {shown}, which does not tell whether it "
+            return result(Status.WARN, f"{named} missed target {t.target.text}")
+        return result(Status.INCONCLUSIVE, f"{label}: at least {shown}, which does not tell whether it "
                       f"meets target {t.target.text}; raise --max-users or --budget")
-    return result("pass", None)
+    return result(Status.PASS, None)
 
 
-def judge_step(files: Mapping[str, ThresholdFile], summary: Mapping[str, Any], *, requirements: Sequence[str],
+def judge_step(files: Mapping[str, ThresholdFile], summary: SummaryDoc, *, requirements: Sequence[str],
                problems: Sequence[str] = ()) -> StepJudgement:
     """Gate one step's summary (``files`` as :func:`step_files` returns them)."""
     verdict = evaluate(files, summary, requirements=requirements, problems=problems)
-    if verdict.verdict == "inconclusive" and not verdict.problems:
+    if verdict.verdict == Status.INCONCLUSIVE and not verdict.problems:
         # An overloaded step makes iterations outlast their pacing period, and the latency from the
         # schedule is then inconclusive. The service latency is a lower bound of it (a request cannot
         # be answered before it is sent), so an alert crossed by the service latency is a certain fail.
         lower = evaluate(_service(files), summary, requirements=requirements, problems=problems)
-        if lower.verdict == "fail":
+        if lower.verdict == Status.FAIL:
             verdict = lower
     by_source = {(t.requirement, t.source, t.metric, t.request): t
                  for f in files.values() for t in f.thresholds}
     straddles, failing = [], []
     for r in verdict.thresholds:
         t = by_source.get((r.requirement, r.source, r.metric, r.request))
-        if t is None or t.alert is None or r.status in ("inconclusive", "skipped"):
+        if t is None or t.alert is None or r.status in (Status.INCONCLUSIVE, Status.SKIPPED):
             continue
         if r.ci95 is not None and t.alert.holds(r.ci95[0]) != t.alert.holds(r.ci95[1]):
             straddles.append(_name(r))
-        if r.status == "fail":
+        if r.status == Status.FAIL:
             failing.append((_overshoot(r, t), r))
     # A run problem (saturated or late generator) outranks a fail here: the step measured the generator
     status = "inconclusive" if verdict.problems else {"warn": "pass"}.get(verdict.verdict, verdict.verdict)

@@ -9,6 +9,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
+from loadgate.analysis.summary_doc import RequestStats, Stats, SummaryDoc
 from loadgate.gate.thresholds import Threshold
 
 def _requirements_of(entry: Mapping[str, Any]) -> list[str]:
@@ -22,16 +23,16 @@ class Requests:
     """A summary's per-request entries indexed once by (requirement, "TYPE NAME") and (requirement, NAME),
     so that each threshold finds its scope by look-up, not by a pass over every entry."""
 
-    def __init__(self, summary: Mapping[str, Any]) -> None:
+    def __init__(self, summary: SummaryDoc) -> None:
         self.summary = summary
-        self.full: dict[tuple[Any, ...], list[Any]] = {}
-        self.by_name: dict[tuple[Any, ...], list[Any]] = {}
-        self.names: dict[str, set[Any]] = {}
-        for e in summary.get("requests") or ():
-            full = f"{e.get('request_type')} {e.get('name')}"
+        self.full: dict[tuple[str, str], list[RequestStats]] = {}
+        self.by_name: dict[tuple[str, str], list[RequestStats]] = {}
+        self.names: dict[str, set[str]] = {}
+        for e in summary["requests"]:
+            full = f"{e['request_type']} {e['name']}"
             for r in dict.fromkeys(_requirements_of(e)):
                 self.full.setdefault((r, full), []).append(e)
-                self.by_name.setdefault((r, e.get("name")), []).append(e)
+                self.by_name.setdefault((r, e["name"]), []).append(e)
                 self.names.setdefault(r, set()).add(full)
         self.hints = HINTS
 
@@ -43,10 +44,10 @@ class Requests:
         return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def scope_of(t: Threshold, index: Requests) -> tuple[Mapping[str, Any] | None, str | None]:
+def scope_of(t: Threshold, index: Requests) -> tuple[Stats | None, str | None]:
     """The STATS dict for the threshold's scope in the indexed summary, or None and why not."""
     if t.request is None:
-        stats = (index.summary.get("requirements") or {}).get(t.requirement)
+        stats = index.summary["requirements"].get(t.requirement)
         return (stats, None) if stats else (None, f"no requests recorded for {t.requirement} in the analysis window")
     full = index.full.get((t.requirement, t.request), [])
     if len(full) == 1:
@@ -55,8 +56,8 @@ def scope_of(t: Threshold, index: Requests) -> tuple[Mapping[str, Any] | None, s
     if len(by_name) == 1:
         return by_name[0], None
     if len(by_name) > 1:
-        kinds = ", ".join(sorted({str(e.get("request_type")) for e in by_name}))
+        kinds = ", ".join(sorted({str(e["request_type"]) for e in by_name}))
         return None, (f"request {t.request!r} is ambiguous: it was sent as {kinds}; "
-                      f"name one in the threshold, like {by_name[0].get('request_type')} {t.request}")
+                      f"name one in the threshold, like {by_name[0]['request_type']} {t.request}")
     return None, (f"no request {t.request!r} recorded for {t.requirement} in the analysis window"
                   f"{index.hint(t.requirement, t.request)}")

@@ -9,98 +9,27 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from loadgate.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_PASS, ConfigError
+from loadgate.analysis.summary_doc import Stats, SummaryDoc
+from loadgate.errors import ConfigError
 from loadgate.gate import dropped
 from loadgate.gate.bulk import collector_paused
 from loadgate.gate.conditions import CAPACITY_METRICS, DROPPED, Condition, metric_kind
 from loadgate.gate.scope import Requests, scope_of
+from loadgate.gate.status import ATTENTION, Status, worse
 from loadgate.gate.thresholds import Threshold, ThresholdFile
+from loadgate.gate.verdict_doc import SCHEMA, ThresholdResult, Verdict
 from loadgate.sources.collect import by_key as resource_values
 
-SCHEMA = "loadgate.verdict/1"
-STATUSES = ("pass", "warn", "fail", "inconclusive", "skipped")
-_RANK = {"pass": 0, "warn": 1, "inconclusive": 2, "fail": 3}
-_EXIT = {"pass": EXIT_PASS, "warn": EXIT_PASS, "inconclusive": EXIT_INCONCLUSIVE, "fail": EXIT_FAIL}
+__all__ = ["SCHEMA", "Status", "ThresholdResult", "Verdict", "evaluate", "format_value"]
 # Run problems that say the load generator measured its own delay: no response time or throughput it
 # measured can fail (or warn) a threshold, only make it inconclusive (loadgate/run/problems.py words them).
 GENERATOR_SATURATED, GENERATOR_BEHIND = "load generator saturated", "load generator behind schedule"
 REASONS_LISTED = 50  # threshold reasons a verdict lists; the rest are counted in one line
 GENERATOR_BOUND = ("time", "req/s")  # the metric kinds a late generator distorts (errors stay the target's)
 # (threshold, its scope's STATS in the summary) -> 95% CI of a regression threshold's relative change
-Significance = Callable[[Threshold, Mapping[str, Any]], tuple[float, float] | None]
-
-
-@dataclass(frozen=True)
-class ThresholdResult:
-    """The outcome of one threshold; ``value`` is in ``unit`` (ms, ratio or req/s)."""
-
-    requirement: str
-    metric: str
-    request: str | None
-    target: str | None
-    alert: str | None
-    value: float | None
-    unit: str
-    requests: int
-    status: str
-    reason: str | None
-    source: str
-    regression: str | None = None
-    baseline: float | None = None
-    ci95: tuple[float, float] | None = None
-    borderline: bool = False
-    latency: str | None = None  # response-time metrics: "intended" (from the schedule) or "service"
-    aggregate: str | None = None        # resource thresholds: how the window's points were aggregated
-    resource_source: str | None = None  # resource thresholds: prometheus or local
-
-    def to_dict(self) -> dict[str, Any]:
-        """The §8 threshold object, plus the additive keys reason, source (and regression, ci95 when set)."""
-        out: dict[str, Any] = {
-            "requirement": self.requirement, "metric": self.metric, "request": self.request,
-            "target": self.target, "alert": self.alert, "value": _finite(self.value), "unit": self.unit,
-            "requests": self.requests, "status": self.status, "reason": self.reason, "source": self.source,
-        }
-        if self.regression is not None:
-            out["regression"] = self.regression
-            out["baseline"] = _finite(self.baseline)
-        if self.ci95 is not None:
-            out["ci95"] = [_finite(self.ci95[0]), _finite(self.ci95[1])]
-            out["borderline"] = self.borderline
-        if self.latency is not None:
-            out["latency"] = self.latency
-        if self.resource_source is not None:
-            out["aggregate"] = self.aggregate
-            out["resource_source"] = self.resource_source
-        return out
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The gate's result: overall verdict, its exit code, the reasons and every threshold result."""
-
-    verdict: str
-    exit_code: int
-    reasons: tuple[str, ...]
-    thresholds: tuple[ThresholdResult, ...]
-    strict: bool = False
-    problems: tuple[str, ...] = field(default=())
-    changes: Mapping[str, Any] | None = None  # with a baseline: the commits since it (loadgate.trace.regression)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``loadgate.verdict/1`` document (``strict`` and ``changes_since_baseline`` are additive keys)."""
-        out = {"schema": SCHEMA, "verdict": self.verdict, "exit_code": self.exit_code,
-               "reasons": list(self.reasons), "thresholds": [t.to_dict() for t in self.thresholds],
-               "strict": self.strict}
-        if self.changes is not None:
-            out["changes_since_baseline"] = dict(self.changes)
-        return out
-
-
-def _finite(x: float | None) -> float | None:
-    return float(x) if x is not None and math.isfinite(x) else None
+Significance = Callable[[Threshold, Stats], tuple[float, float] | None]
 
 
 def format_value(value: float | None, unit: str, *, signed: bool = False) -> str:
@@ -127,16 +56,15 @@ def format_value(value: float | None, unit: str, *, signed: bool = False) -> str
 
 # --- scope and metric lookup -----------------------------------------------------------------
 
-def _metric(metric: str, stats: Mapping[str, Any], latency: str | None = None) -> tuple[float | None, str | None]:
+def _metric(metric: str, stats: Stats, latency: str | None = None) -> tuple[float | None, str | None]:
     """The metric's value in ``stats`` (a response time from the ``latency`` asked for), or None and why not."""
+    value: float | None
     if metric == "error_rate":
-        value = stats.get("error_rate")
-        if value is None and stats.get("requests"):
-            value = (stats.get("failures") or 0) / stats["requests"]
+        value = stats["error_rate"]
     elif metric == "throughput":
-        value = stats.get("throughput")
+        value = stats["throughput"]
     else:
-        times = stats.get(_TIMES[latency or "service"]) or {}
+        times = _times(stats, latency) or {}
         if metric not in times:
             return None, f"the summary has no {metric} for this scope (analysis did not compute it)"
         value = times[metric]
@@ -145,12 +73,22 @@ def _metric(metric: str, stats: Mapping[str, Any], latency: str | None = None) -
     return float(value), None
 
 
-_TIMES = {"service": "response_time_ms", "intended": "intended_response_time_ms"}
-_CIS = {"service": "response_time_ci95_ms", "intended": "intended_response_time_ci95_ms"}
+def _times(stats: Stats, latency: str | None) -> dict[str, float | None] | None:
+    """The response times of the ``latency`` asked for (service by default)."""
+    return stats.get("intended_response_time_ms") if latency == "intended" else stats["response_time_ms"]
+
+
+def _cis(stats: Stats, latency: str | None) -> dict[str, list[float] | None] | None:
+    """The response times' 95% confidence intervals of the ``latency`` asked for."""
+    if latency == "intended":
+        return stats.get("intended_response_time_ci95_ms")
+    return stats.get("response_time_ci95_ms")  # absent from a summary written before they were computed
+
+
 ON_TIME_MIN = 0.5  # fewer paced iterations than this share starting on their slot: the schedule was never met
 
 
-def _latency(t: Threshold, stats: Mapping[str, Any], label: str) -> tuple[str | None, str | None]:
+def _latency(t: Threshold, stats: Stats, label: str) -> tuple[str | None, str | None]:
     """Which latency a threshold gates in this scope, and why it cannot be trusted (None: it can).
 
     Response-time thresholds of a scope with paced requests gate the latency from the schedule unless
@@ -162,7 +100,7 @@ def _latency(t: Threshold, stats: Mapping[str, Any], label: str) -> tuple[str | 
     kind = t.latency or ("intended" if paced else "service")
     if kind != "intended":
         return kind, None
-    if not paced or not stats.get(_TIMES["intended"]):
+    if not paced or not stats.get("intended_response_time_ms"):
         return kind, (f"{label}: latency: intended, but no request in this scope came from a paced user "
                       "(constant_throughput or constant_pacing); pace the users or gate latency: service")
     on_time, attainment = stats.get("on_time"), stats.get("schedule_attainment")
@@ -173,13 +111,13 @@ def _latency(t: Threshold, stats: Mapping[str, Any], label: str) -> tuple[str | 
     return kind, None
 
 
-def _stall(t: Threshold, stats: Mapping[str, Any], summary: Mapping[str, Any], label: str) -> str | None:
+def _stall(t: Threshold, stats: Stats, summary: SummaryDoc, label: str) -> str | None:
     """Why a stall makes a percentile (or max) threshold inconclusive: it hid more than the gated tail."""
     q = 100.0 if t.metric == "max" else t.percentile
     hidden = int(stats.get("stall_hidden") or 0)
     if q is None or t.regression is not None or hidden == 0:
         return None
-    seen = int(stats.get("requests") or 0)
+    seen = stats["requests"]
     if hidden <= (1 - q / 100) * (seen + hidden):
         return None
     stalls = sorted(summary.get("stalls") or (), key=lambda s: -s.get("seconds", 0))
@@ -196,7 +134,7 @@ def _stall(t: Threshold, stats: Mapping[str, Any], summary: Mapping[str, Any], l
 
 # --- one threshold ---------------------------------------------------------------------------
 
-def _result(t: Threshold, status: str, value: float | None, requests: int, why: str | None,
+def _result(t: Threshold, status: Status, value: float | None, requests: int, why: str | None,
             **extra: Any) -> ThresholdResult:
     """A result for ``t``; a regression threshold's value is a relative change (unit ratio)."""
     return ThresholdResult(t.requirement, t.metric, t.request, t.target.text if t.target else None,
@@ -208,30 +146,30 @@ def _result(t: Threshold, status: str, value: float | None, requests: int, why: 
 def _levels(t: Threshold, value: float, requests: int, label: str, **extra: Any) -> ThresholdResult:
     shown = f"{label} = {format_value(value, t.unit)}"
     if t.alert is not None and t.alert.holds(value):
-        return _result(t, "fail", value, requests, f"{shown} crossed alert {t.alert.text}", **extra)
+        return _result(t, Status.FAIL, value, requests, f"{shown} crossed alert {t.alert.text}", **extra)
     if t.target is not None and not t.target.holds(value):
-        return _result(t, "warn", value, requests, f"{shown} missed target {t.target.text}", **extra)
-    return _result(t, "pass", value, requests, None, **extra)
+        return _result(t, Status.WARN, value, requests, f"{shown} missed target {t.target.text}", **extra)
+    return _result(t, Status.PASS, value, requests, None, **extra)
 
 
-def _resource_one(t: Threshold, summary: Mapping[str, Any]) -> ThresholdResult:
+def _resource_one(t: Threshold, summary: SummaryDoc) -> ThresholdResult:
     """A resource threshold: its value from the summary's ``resources`` block (``requests`` = points)."""
     assert t.resource is not None
     label = f"{t.requirement} {t.metric} ({t.resource.aggregate}, {t.resource.source})"
     extra = {"aggregate": t.resource.aggregate, "resource_source": t.resource.source}
     entry = resource_values(summary).get(t.source)
     if entry is None:
-        return _result(t, "inconclusive", None, 0, f"{label}: no resource values in the summary (re-run "
+        return _result(t, Status.INCONCLUSIVE, None, 0, f"{label}: no resource values in the summary (re-run "
                        "'loadgate gate' to collect them)", **extra)
     points, value = int(entry.get("points") or 0), entry.get("value")
     if entry.get("skipped"):
-        return _result(t, "skipped", None, 0, entry.get("reason") or f"{label}: skipped", **extra)
+        return _result(t, Status.SKIPPED, None, 0, entry.get("reason") or f"{label}: skipped", **extra)
     if entry.get("reason") or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return _result(t, "inconclusive", None, points, entry.get("reason") or f"{label}: no value", **extra)
+        return _result(t, Status.INCONCLUSIVE, None, points, entry.get("reason") or f"{label}: no value", **extra)
     return _levels(t, float(value), points, label, **extra)
 
 
-def _evaluate_one(t: Threshold, summary: Mapping[str, Any], baseline: Mapping[str, Any] | None,
+def _evaluate_one(t: Threshold, summary: SummaryDoc, baseline: SummaryDoc | None,
                   significance: Significance | None = None, index: Requests | None = None,
                   base_index: Requests | None = None, not_offered: str | None = None) -> ThresholdResult:
     """``not_offered``: why the requirement's latency cannot be judged (its arrival shape dropped too many starts)."""
@@ -239,31 +177,31 @@ def _evaluate_one(t: Threshold, summary: Mapping[str, Any], baseline: Mapping[st
         return _resource_one(t, summary)
     if t.metric == DROPPED:  # from the summary's arrival section; ``requests`` = the scheduled starts
         value, starts, why, label = dropped.value_of(t.requirement, t.unit, t.min_requests, summary)
-        return _result(t, "inconclusive", None, starts, why) if why else _levels(t, value or 0.0, starts, label)
+        return _result(t, Status.INCONCLUSIVE, None, starts, why) if why else _levels(t, value or 0.0, starts, label)
     label = f"{t.requirement} {t.metric}" + (f" [{t.request}]" if t.request else "")
     if t.metric in CAPACITY_METRICS:  # a property of a capacity search, not of one run's window
-        return _result(t, "skipped", None, 0, f"{label}: gated by 'loadgate capacity' only")
+        return _result(t, Status.SKIPPED, None, 0, f"{label}: gated by 'loadgate capacity' only")
     stats, why = scope_of(t, index or Requests(summary))
-    requests = int(stats.get("requests") or 0) if stats else 0
+    requests = stats["requests"] if stats else 0
     if stats is None:
-        return _result(t, "inconclusive", None, 0, f"{label}: {why}")
+        return _result(t, Status.INCONCLUSIVE, None, 0, f"{label}: {why}")
     latency, untrusted = _latency(t, stats, label)
     if latency == "intended":
         label += " (intended)"
     value, why = _metric(t.metric, stats, latency) if requests else (None, None)
     if not_offered is not None and t.unit == "ms":  # every latency of the requirement, intended or not
-        return _result(t, "inconclusive", None if t.regression else value, requests, f"{label}: {not_offered}",
+        return _result(t, Status.INCONCLUSIVE, None if t.regression else value, requests, f"{label}: {not_offered}",
                        latency=latency)
     if requests == 0 or requests < t.min_requests:
-        return _result(t, "inconclusive", None if t.regression else value, requests,
+        return _result(t, Status.INCONCLUSIVE, None if t.regression else value, requests,
                        f"{label}: {requests} requests in the window, fewer than min_requests {t.min_requests}")
     if untrusted is None:
         untrusted = _stall(t, stats, summary, label)
     if untrusted is not None:
-        return _result(t, "inconclusive", None if latency == "intended" else value, requests, untrusted,
+        return _result(t, Status.INCONCLUSIVE, None if latency == "intended" else value, requests, untrusted,
                        latency=latency)
     if value is None:
-        return _result(t, "inconclusive", None, requests, f"{label}: {why}", latency=latency)
+        return _result(t, Status.INCONCLUSIVE, None, requests, f"{label}: {why}", latency=latency)
     if t.regression is not None:
         interval = (lambda: significance(t, stats)) if significance is not None else None  # noqa: E731
         return _regression(t, t.regression, label, value, requests, baseline, interval,
@@ -275,8 +213,8 @@ def _evaluate_one(t: Threshold, summary: Mapping[str, Any], baseline: Mapping[st
     return _levels(t, value, requests, label, **extra)
 
 
-def _ci95(t: Threshold, stats: Mapping[str, Any], latency: str | None = None) -> tuple[float, float] | None:
-    pair = (stats.get(_CIS[latency or "service"]) or {}).get(t.metric) if t.unit == "ms" else None
+def _ci95(t: Threshold, stats: Stats, latency: str | None = None) -> tuple[float, float] | None:
+    pair = (_cis(stats, latency) or {}).get(t.metric) if t.unit == "ms" else None
     if not isinstance(pair, (list, tuple)) or len(pair) != 2:
         return None
     try:
@@ -287,7 +225,7 @@ def _ci95(t: Threshold, stats: Mapping[str, Any], latency: str | None = None) ->
 
 
 def _regression(t: Threshold, cond: Condition, label: str, value: float, requests: int,
-                baseline: Mapping[str, Any] | None, interval: Callable[[], tuple[float, float] | None] | None = None,
+                baseline: SummaryDoc | None, interval: Callable[[], tuple[float, float] | None] | None = None,
                 base_index: Requests | None = None) -> ThresholdResult:
     """Relative change versus the baseline, in the direction that is worse (throughput: a drop).
 
@@ -295,15 +233,15 @@ def _regression(t: Threshold, cond: Condition, label: str, value: float, request
     is beyond the limit: run-to-run noise does not fail a build, and a crossing inside it is borderline.
     """
     if baseline is None:
-        return _result(t, "skipped", None, requests, f"no baseline run yet for {t.requirement}: regression "
+        return _result(t, Status.SKIPPED, None, requests, f"no baseline run yet for {t.requirement}: regression "
                        f"threshold skipped ({t.metric}{' [' + t.request + ']' if t.request else ''} {cond.text})")
     base_stats, why = scope_of(t, base_index or Requests(baseline))
     base, why = _metric(t.metric, base_stats) if base_stats else (None, why)
     if base is None:
-        return _result(t, "skipped", None, requests, f"{label}: baseline has no value ({why}); regression "
+        return _result(t, Status.SKIPPED, None, requests, f"{label}: baseline has no value ({why}); regression "
                        "threshold skipped")
     if base == 0:
-        return _result(t, "skipped", None, requests, f"{label}: baseline value is 0, so a relative change is "
+        return _result(t, Status.SKIPPED, None, requests, f"{label}: baseline value is 0, so a relative change is "
                        "undefined; regression threshold skipped", baseline=base)
     change = (base - value) / base if t.metric == "throughput" else (value - base) / base
     shown = (f"{label} = {format_value(value, t.unit)} vs baseline {format_value(base, t.unit)} "
@@ -313,15 +251,15 @@ def _regression(t: Threshold, cond: Condition, label: str, value: float, request
     if cond.holds(change) and (ci is None or cond.holds(ci[0])):
         shown += (f", 95% CI {format_value(ci[0], 'ratio', signed=True)}..{format_value(ci[1], 'ratio', signed=True)}"
                   if ci is not None else "")
-        return _result(t, "fail", change, requests, f"{shown} crossed regression {cond.text}", baseline=base, **extra)
-    return _result(t, "pass", change, requests, None, baseline=base, **extra)
+        return _result(t, Status.FAIL, change, requests, f"{shown} crossed regression {cond.text}", baseline=base, **extra)
+    return _result(t, Status.PASS, change, requests, None, baseline=base, **extra)
 
 
 # --- the verdict -----------------------------------------------------------------------------
 
-def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping[str, Any], *,
+def evaluate(files: Mapping[str, ThresholdFile], summary: SummaryDoc, *,
              requirements: Sequence[str] | None = None,
-             strict: bool = False, problems: Sequence[str] = (), baseline: Mapping[str, Any] | None = None,
+             strict: bool = False, problems: Sequence[str] = (), baseline: SummaryDoc | None = None,
              aborted: str | None = None, interrupted: str | None = None,
              significance: Significance | None = None) -> Verdict:
     """Evaluate every threshold of the chosen requirements against ``summary`` (a summary.json dict).
@@ -333,7 +271,7 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping[str, Any], *,
     inconclusive whatever the partial data says, since nobody can tell what the rest would have shown.
     ``significance`` gives a regression threshold the 95% CI of its change (see ``_regression``).
     """
-    in_summary = summary.get("requirements") or {}
+    in_summary = summary["requirements"]
     if requirements is None:
         chosen = [r for r in files if r in in_summary]
     else:
@@ -347,13 +285,13 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping[str, Any], *,
     if interrupted:
         run_problems.insert(0, interrupted)
     for req in chosen:  # a requirement-wide shortfall is a run problem: no threshold of it is trustworthy
-        minimum, total = files[req].load.min_requests, int((in_summary.get(req) or {}).get("requests") or 0)
+        minimum, total = files[req].load.min_requests, in_summary[req]["requests"] if req in in_summary else 0
         if minimum is not None and total < minimum:
             run_problems.append(f"{req}: {total} requests in the window, fewer than load.min_requests {minimum} "
                                 f"({files[req].path})")
     reasons = ([aborted] if aborted else []) + list(run_problems)
     results: list[ThresholdResult] = []
-    level = "fail" if aborted else "inconclusive" if run_problems else "pass"
+    level = Status.FAIL if aborted else Status.INCONCLUSIVE if run_problems else Status.PASS
     index, base_index = Requests(summary), Requests(baseline) if baseline is not None else None
     behind = any(p.startswith((GENERATOR_SATURATED, GENERATOR_BEHIND)) for p in run_problems)
     with collector_paused():  # thousands of results: no collector passes over them as they are made
@@ -361,21 +299,21 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: Mapping[str, Any], *,
             shortfall = dropped.not_offered(req, files[req].load.arrival, summary)
             for t in files[req].thresholds:
                 r = _evaluate_one(t, summary, baseline, significance, index, base_index, shortfall)
-                if behind and r.status in ("fail", "warn") and t.resource is None and metric_kind(t.metric) in GENERATOR_BOUND:
-                    r = dataclasses.replace(r, status="inconclusive", reason=f"{r.reason}; not trusted: the load "
+                if behind and r.status in (Status.FAIL, Status.WARN) and t.resource is None and metric_kind(t.metric) in GENERATOR_BOUND:
+                    r = dataclasses.replace(r, status=Status.INCONCLUSIVE, reason=f"{r.reason}; not trusted: the load "
                                             "generator fell behind (see above), so this measures its delay as much "
                                             "as the target's")
                 results.append(r)
-                if r.status != "skipped":
-                    level = _worse(level, "fail" if strict and r.status == "warn" else r.status)
+                if r.status != Status.SKIPPED:
+                    level = worse(level, Status.FAIL if strict and r.status == Status.WARN else r.status)
     reasons += _threshold_reasons(results)
     if not results:
         seen = ", ".join(sorted(in_summary)) or "none"
         reasons.append(f"no thresholds to evaluate: no threshold file matches the requirements in the summary ({seen})")
-        level = _worse(level, "inconclusive")
+        level = worse(level, Status.INCONCLUSIVE)
     if interrupted:
-        level = "inconclusive"
-    return Verdict(level, _EXIT[level], tuple(reasons), tuple(results), strict, tuple(run_problems))
+        level = Status.INCONCLUSIVE
+    return Verdict.of(level, reasons, results, strict, run_problems)
 
 
 def _threshold_reasons(results: Sequence[ThresholdResult]) -> list[str]:
@@ -384,14 +322,10 @@ def _threshold_reasons(results: Sequence[ThresholdResult]) -> list[str]:
     with_reason = [r for r in results if r.reason]
     if len(with_reason) <= REASONS_LISTED:
         return [r.reason for r in with_reason if r.reason]
-    order = {"fail": 0, "warn": 1, "inconclusive": 2, "skipped": 3, "pass": 4}
-    ranked = sorted(with_reason, key=lambda r: order.get(r.status, 5))  # stable: in order within a status
+    ranked = sorted(with_reason, key=lambda r: ATTENTION[r.status])  # stable: in order within a status
     rest = ranked[REASONS_LISTED:]
-    counts = {s: sum(1 for r in rest if r.status == s) for s in order}
+    counts = {s: sum(1 for r in rest if r.status == s) for s in ATTENTION}
     parts = ", ".join(f"{n:,} {s}" for s, n in counts.items() if n)
     return [r.reason for r in ranked[:REASONS_LISTED] if r.reason] + [
         f"and {len(rest):,} more thresholds with a reason ({parts}): each one's is in verdict.json"]
 
-
-def _worse(a: str, b: str) -> str:
-    return a if _RANK[a] >= _RANK[b] else b

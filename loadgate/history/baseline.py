@@ -15,9 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadgate.analysis.run_window import summarize_run
+from loadgate.analysis.summary_doc import Stats, SummaryDoc, read_summary
 from loadgate.data import rundir
+from loadgate.data.run_doc import RunDoc, read_run
 from loadgate.errors import ConfigError, LoadgateError
+from loadgate.gate.status import Status
 from loadgate.gate.thresholds import Threshold, ThresholdFile, required_percentiles
+from loadgate.gate.verdict_doc import read_verdict
 from loadgate.history import compare
 from loadgate.history import store as history
 from loadgate.history.compare_rows import load_pair
@@ -32,7 +36,7 @@ class Baseline:
 
     run_dir: str
     run_id: str
-    summary: dict
+    summary: SummaryDoc
     how: str
 
 
@@ -51,21 +55,21 @@ def check_spec(spec: str | None) -> None:
     if not os.path.isfile(os.path.join(spec, rundir.SUMMARY)):
         raise ConfigError(f"--baseline {spec}: not a run directory (no {rundir.SUMMARY}); "
                           f"pass a folder written by 'loadgate run' or '{LAST_PASS}'")
-    rundir.read_json(spec, rundir.SUMMARY)  # damaged: say so now, before a run is spent
+    read_summary(spec)  # damaged: say so now, before a run is spent
 
 
-def _summary(run_dir: str, files: Mapping[str, ThresholdFile]) -> dict:
+def _summary(run_dir: str, files: Mapping[str, ThresholdFile]) -> SummaryDoc:
     """The baseline's summary.json, recomputed from its samples if missing or lacking a needed percentile."""
     has_samples = os.path.isfile(os.path.join(run_dir, rundir.SAMPLES))
     if os.path.isfile(os.path.join(run_dir, rundir.SUMMARY)) or not has_samples:
-        summary = rundir.read_json(run_dir, rundir.SUMMARY)  # neither file: its "missing" error names the folder
+        summary = read_summary(run_dir)  # neither file: its "missing" error names the folder
         have = set((summary.get("overall") or {}).get("response_time_ms") or {})
         if not has_samples or {f"p{q:g}" for q in required_percentiles(files.values())} <= have:
             return summary
-    return summarize_run(run_dir, rundir.read_json(run_dir, rundir.RUN), required_percentiles(files), series=False)[0]
+    return summarize_run(run_dir, read_run(run_dir), required_percentiles(files), series=False)[0]
 
 
-def resolve(spec: str | None, run_dir: str, run: Mapping, files: Mapping[str, ThresholdFile],
+def resolve(spec: str | None, run_dir: str, run: RunDoc, files: Mapping[str, ThresholdFile],
             say: Callable[[str], None]) -> Baseline | None:
     """The baseline for ``run_dir``: ``spec`` (a run directory or last-pass); None when there is none.
 
@@ -97,7 +101,7 @@ def resolve(spec: str | None, run_dir: str, run: Mapping, files: Mapping[str, Th
     return None
 
 
-def against(spec: str | None, run_dir: str, run: Mapping, files: Mapping[str, ThresholdFile],
+def against(spec: str | None, run_dir: str, run: RunDoc, files: Mapping[str, ThresholdFile],
             say: Callable[[str], None]) -> Against | None:
     """The run measured against its baseline (see :func:`resolve`), or None; says which baseline it took.
 
@@ -136,23 +140,24 @@ class Against:
                          "thresholds use the summaries' values without a confidence interval")
         return self._runs
 
-    def ci(self, t: Threshold, stats: Mapping) -> tuple[float, float] | None:
+    def ci(self, t: Threshold, stats: Stats) -> tuple[float, float] | None:
         """For the gate: the 95% CI of a regression threshold's relative change (worse = up)."""
         if t.metric == "throughput" or not self.usable:
             return None
         runs = self._loaded()
         if runs is None:
             return None
-        rtype, name = (stats.get("request_type"), stats.get("name")) if t.request else (None, None)
+        entry: Mapping[str, Any] = stats  # a request's STATS (with its type and name) when the threshold names one
+        rtype, name = (entry.get("request_type"), entry.get("name")) if t.request else (None, None)
         return compare.regression_ci(*runs)(t.requirement, rtype, name, t.metric)
 
-    def comparison(self) -> dict | None:
+    def comparison(self) -> dict[str, Any] | None:
         """The ``loadgate.compare/1`` document of the run against its baseline; None without samples."""
         runs = self._loaded()
         return None if runs is None else compare.compare_loaded(*runs)
 
 
-def write_comparison(run_dir: str, against: Against | None) -> dict | None:
+def write_comparison(run_dir: str, against: Against | None) -> dict[str, Any] | None:
     """Write ``comparison.json`` of the run against its baseline, or remove a stale one when there is none."""
     doc = against.comparison() if against is not None else None
     path = os.path.join(run_dir, COMPARISON)
@@ -164,7 +169,7 @@ def write_comparison(run_dir: str, against: Against | None) -> dict | None:
     return doc
 
 
-def last_capacity(run_dir: str, run: Mapping) -> dict | None:
+def last_capacity(run_dir: str, run: RunDoc) -> dict[str, Any] | None:
     """The capacity.json of the newest earlier ``loadgate capacity`` run in the same ``--out`` folder that
     covered the same requirements and passed: the baseline of a ``regression:`` on ``max_users``."""
     out, me = os.path.dirname(os.path.abspath(run_dir)), os.path.basename(os.path.abspath(run_dir))
@@ -175,9 +180,9 @@ def last_capacity(run_dir: str, run: Mapping) -> dict | None:
         path = os.path.join(out, name)
         try:
             doc = rundir.read_json(path, rundir.CAPACITY)
-            verdict = rundir.read_json(path, rundir.VERDICT)
+            verdict = read_verdict(path)
         except (ConfigError, OSError):
             continue
-        if doc.get("requirements") == reqs and verdict.get("verdict") == "pass":
+        if doc.get("requirements") == reqs and verdict["verdict"] == Status.PASS:
             return {**doc, "run_dir": path}
     return None

@@ -30,6 +30,7 @@ from loadgate.analysis.run_window import run_window
 from loadgate.analysis.stream_rows import RowReader
 from loadgate.analysis.window import Window
 from loadgate.data import rundir
+from loadgate.data.run_doc import read_run
 from loadgate.data.row_groups import RowGroups
 from loadgate.errors import ConfigError
 from loadgate.history.compare import (
@@ -82,7 +83,7 @@ class _Run(RowReader):
         groups = RowGroups(path)
         ts_ranges = groups.ranges("timestamp")
         if os.path.exists(os.path.join(run_dir, rundir.RUN)):
-            window = run_window(rundir.read_json(run_dir, rundir.RUN))
+            window = run_window(read_run(run_dir))
         else:
             ends = [r for r in ts_ranges if r is not None]
             window = Window(min(r[0] for r in ends), max(r[1] for r in ends)) if ends else Window(0.0, -1.0)

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 
 from loadgate.analysis import plan as calc
-from loadgate.data import rundir
+from loadgate.data.run_doc import read_run
 from loadgate.errors import ConfigError
 from loadgate.gate.headroom import capacity_figure
 from loadgate.gate.plan_settings import CapacitySettings
@@ -163,7 +163,7 @@ def _regression(verdict: Mapping, run_dir: str, run: Mapping, reqs: Sequence[str
     base_commit = None
     if base:
         try:
-            base_commit = (rundir.read_json(base["run_dir"], rundir.RUN).get("git") or {}).get("commit")
+            base_commit = (read_run(base["run_dir"]).get("git") or {}).get("commit")
         except (ConfigError, OSError):
             pass
     commit = (run.get("git") or {}).get("commit")

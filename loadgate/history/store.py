@@ -28,7 +28,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from loadgate.analysis.summary_doc import SummaryDoc
+from loadgate.data.run_doc import RunDoc
 from loadgate.errors import ConfigError
+from loadgate.gate.verdict_doc import VerdictDoc
 
 FILENAME = "history.sqlite"
 TIMEOUT = 10.0  # seconds a writer waits for another one before giving up (with a warning)
@@ -129,7 +132,7 @@ class RunRecord:
     baseline: str | None
     recorded_at: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
@@ -206,9 +209,9 @@ def _rollback(conn: sqlite3.Connection) -> None:
 _STAT_KEYS = ("requests", "failures", "error_rate", "throughput")
 
 
-def _metric_rows(summary: Mapping) -> Iterable[tuple]:
+def _metric_rows(summary: SummaryDoc) -> Iterable[tuple[str | None, str | None, str | None, str, Any]]:
     """(requirement, request_type, name, metric, value) of every requirement and request in a summary."""
-    def stats(entry: Mapping) -> Iterable[tuple[str, Any]]:
+    def stats(entry: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
         for key in _STAT_KEYS:
             yield key, entry.get(key)
         for key, value in (entry.get("response_time_ms") or {}).items():
@@ -225,8 +228,8 @@ def _metric_rows(summary: Mapping) -> Iterable[tuple]:
             yield entry.get("requirement"), None, None, f"{entry.get('metric')}_{entry.get('aggregate')}", entry["value"]
 
 
-def record(path: str, run_dir: str, run: Mapping, summary: Mapping, verdict: Mapping, *, kind: str,
-           baseline: str | None = None, timeout: float = TIMEOUT, capacity: Mapping | None = None) -> int:
+def record(path: str, run_dir: str, run: RunDoc, summary: SummaryDoc, verdict: VerdictDoc, *, kind: str,
+           baseline: str | None = None, timeout: float = TIMEOUT, capacity: Mapping[str, Any] | None = None) -> int:
     """Record one run or gate re-evaluation in one transaction; returns its ``seq``.
 
     ``verdict`` is the verdict.json document; ``capacity`` a capacity run's row (``capacity_store.row``).
@@ -238,7 +241,7 @@ def record(path: str, run_dir: str, run: Mapping, summary: Mapping, verdict: Map
     versions = run.get("versions") or {}
     git = run.get("git") or {}
     row = (os.path.basename(os.path.abspath(run_dir)), os.path.abspath(run_dir), kind, ",".join(reqs),
-           run.get("start"), run.get("end"), run.get("users"), verdict.get("verdict"), verdict.get("exit_code"),
+           run.get("start"), run.get("end"), run.get("users"), verdict["verdict"], verdict["exit_code"],
            int(bool(verdict.get("strict"))), baseline, git.get("commit"), versions.get("loadgate"), time.time(),
            None if git.get("dirty") is None else int(bool(git["dirty"])))
     conn = connect(path, timeout=timeout)
@@ -249,6 +252,7 @@ def record(path: str, run_dir: str, run: Mapping, summary: Mapping, verdict: Map
                 "INSERT INTO runs (run_id, run_dir, kind, requirements, started, ended, users, verdict, exit_code,"
                 " strict, baseline, git_commit, loadgate_version, recorded_at, git_dirty)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row).lastrowid
+            assert seq is not None  # an INSERT's row id
             conn.executemany("INSERT INTO run_requirements (seq, requirement) VALUES (?, ?)",
                              [(seq, r) for r in dict.fromkeys(reqs)])
             conn.executemany("INSERT INTO metrics (seq, requirement, request_type, name, metric, value)"
@@ -271,9 +275,9 @@ def record(path: str, run_dir: str, run: Mapping, summary: Mapping, verdict: Map
         conn.close()
 
 
-def record_safely(run_dir: str, run: Mapping, summary: Mapping, verdict: Mapping, *, kind: str,
+def record_safely(run_dir: str, run: RunDoc, summary: SummaryDoc, verdict: VerdictDoc, *, kind: str,
                   baseline: str | None = None, say: Callable[[str], None], timeout: float = TIMEOUT,
-                  capacity: Mapping | None = None) -> int | None:
+                  capacity: Mapping[str, Any] | None = None) -> int | None:
     """:func:`record` into the run's ``--out`` folder; a failure is one warning line, never an exception."""
     path = db_of_run(run_dir)
     try:
@@ -299,7 +303,7 @@ def open_existing(path: str, *, timeout: float = TIMEOUT) -> sqlite3.Connection:
                            "starts a new one") from None
 
 
-def _record(row: Sequence) -> RunRecord:
+def _record(row: Sequence[Any]) -> RunRecord:
     d = dict(zip(_RUN_COLUMNS, row))
     d["requirements"] = tuple(r for r in str(d["requirements"]).split(",") if r)
     d["strict"] = bool(d["strict"])
@@ -358,7 +362,7 @@ def passing_commits(path: str) -> list[tuple[str, str]]:
         conn.close()
 
 
-def trend(db_path: str, requirement: str, limit: int = 20) -> list[dict]:
+def trend(db_path: str, requirement: str, limit: int = 20) -> list[dict[str, Any]]:
     """The last ``limit`` runs of ``requirement``, oldest first, each with its latest verdict.
 
     Each dict: the run's fields (run_id, run_dir, kind, started, ended, users, verdict, exit_code,

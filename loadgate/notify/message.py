@@ -8,9 +8,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from loadgate.data import rundir
+from loadgate.data.run_doc import RunDoc
+from loadgate.gate.status import Status
 from loadgate.gate.verdict import format_value
+from loadgate.gate.verdict_doc import ThresholdDoc, VerdictDoc
 from loadgate.notify.select import requirement_of
 from loadgate.units import format_duration
 
@@ -48,28 +52,27 @@ class Message:
     report: str                                       # a URL (--report-url) or the report's path
     report_is_url: bool
     errors: tuple[tuple[str, str, int], ...] = ()     # the commonest failures: (request, server's message, count)
-    documents: dict = field(default_factory=dict, compare=False)  # verdict, comparison: for the webhook
+    documents: dict[str, Any] = field(default_factory=dict, compare=False)  # verdict, comparison: for the webhook
 
     @property
     def headline(self) -> str:
         reqs = ", ".join(r for r, _t, _o in self.requirements)
-        recovered = " (recovered)" if "recovered" in self.because and self.verdict in ("pass", "warn") else ""
+        recovered = " (recovered)" if "recovered" in self.because and self.verdict in (Status.PASS, Status.WARN) else ""
         return f"{self.verdict.upper()}{recovered}: {reqs}"
 
 
-def _line(t: Mapping) -> Line:
-    status = str(t.get("status"))
+def _line(t: ThresholdDoc) -> Line:
+    status = t["status"]
     if t.get("regression"):
-        level = f"regression {t['regression']} vs baseline {format_value(t.get('baseline'), t.get('unit', ''))}"
-        value = format_value(t.get("value"), "ratio", signed=True) + " change"
+        level = f"regression {t.get('regression')} vs baseline {format_value(t.get('baseline'), t['unit'])}"
+        value = format_value(t["value"], "ratio", signed=True) + " change"
     else:
-        level = (f"alert {t['alert']}" if status == "fail" and t.get("alert") else
-                 f"target {t['target']}" if t.get("target") else f"alert {t.get('alert')}")
-        value = format_value(t.get("value"), str(t.get("unit") or ""))
-    if status == "inconclusive":
-        level = str(t.get("reason") or "not enough data")
-    return Line(", ".join(requirement_of(t)), str(t.get("metric")), t.get("request"), value, level, status,
-                str(t.get("source") or ""))
+        level = (f"alert {t['alert']}" if status == Status.FAIL and t["alert"] else
+                 f"target {t['target']}" if t["target"] else f"alert {t['alert']}")
+        value = format_value(t["value"], t["unit"] or "")
+    if status == Status.INCONCLUSIVE:
+        level = t["reason"] or "not enough data"
+    return Line(", ".join(requirement_of(t)), t["metric"], t["request"], value, level, status, t["source"] or "")
 
 
 def _signed(x: float | None, absolute: bool) -> str:
@@ -77,7 +80,7 @@ def _signed(x: float | None, absolute: bool) -> str:
     return "-" if x is None else f"{x * 100:+.3g} pp" if absolute else format_value(x, "ratio", signed=True)
 
 
-def _delta(comparison: Mapping | None, scope: Sequence[str]) -> tuple[str, ...]:
+def _delta(comparison: Mapping[str, Any] | None, scope: Sequence[str]) -> tuple[str, ...]:
     if not comparison:
         return ()
     out = []
@@ -96,7 +99,7 @@ def _delta(comparison: Mapping | None, scope: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def top_errors(run_dir: str, run: Mapping, limit: int = 3) -> tuple[tuple[str, str, int], ...]:
+def top_errors(run_dir: str, run: RunDoc, limit: int = 3) -> tuple[tuple[str, str, int], ...]:
     """The commonest failed requests of the analysis window, by request and message (untrusted text)."""
     from loadgate.analysis.run_window import run_window
     from loadgate.outputs.charts import errors
@@ -104,7 +107,7 @@ def top_errors(run_dir: str, run: Mapping, limit: int = 3) -> tuple[tuple[str, s
     path = os.path.join(run_dir, rundir.SAMPLES)
     if not os.path.isfile(path):
         return ()
-    w = run_window(dict(run))
+    w = run_window(run)
     groups = errors(path, {"start": w.start, "end": w.end}, limit=limit)["groups"]
     return tuple((f"{g['request_type']} {g['name']}".strip(), str(g["message"]), int(g["in_window"] or g["count"]))
                  for g in groups)
@@ -118,15 +121,16 @@ def report_location(run_dir: str, report_url: str | None) -> tuple[str, bool]:
     return os.path.abspath(os.path.join(run_dir, rundir.REPORT)), False
 
 
-def build(run_dir: str, verdict: Mapping, run: Mapping, comparison: Mapping | None, titles: Mapping[str, str],
+def build(run_dir: str, verdict: VerdictDoc, run: RunDoc, comparison: Mapping[str, Any] | None,
+          titles: Mapping[str, str],
           outcomes: Mapping[str, str], scope: Sequence[str], because: Sequence[str],
           report_url: str | None, errors: tuple[tuple[str, str, int], ...] = ()) -> Message:
     """The message for a target covering ``scope`` (a subset of the run's requirements)."""
-    in_scope = [t for t in verdict.get("thresholds") or () if set(requirement_of(t)) & set(scope)]
-    bad = [t for t in in_scope if t.get("status") in ("fail", "warn", "inconclusive")]
-    bad.sort(key=lambda t: ("fail", "inconclusive", "warn").index(t["status"]))
-    own = {t.get("reason") for t in verdict.get("thresholds") or ()}
-    reasons = tuple(str(r) for r in verdict.get("reasons") or () if r not in own)
+    in_scope = [t for t in verdict["thresholds"] if set(requirement_of(t)) & set(scope)]
+    bad = [t for t in in_scope if t["status"] in (Status.FAIL, Status.WARN, Status.INCONCLUSIVE)]
+    bad.sort(key=lambda t: (Status.FAIL, Status.INCONCLUSIVE, Status.WARN).index(Status(t["status"])))
+    own = {t["reason"] for t in verdict["thresholds"]}
+    reasons = tuple(str(r) for r in verdict["reasons"] if r not in own)
     start, end, ramp = run.get("start"), run.get("end"), run.get("ramp_up_done")
     measured = f", {format_duration(round(end - ramp, 1))} at full load" if end and ramp else ""
     git = run.get("git") or {}
@@ -134,7 +138,7 @@ def build(run_dir: str, verdict: Mapping, run: Mapping, comparison: Mapping | No
     users = run.get("users_reached") or run.get("users")
     report, is_url = report_location(run_dir, report_url)
     return Message(
-        verdict=str(verdict.get("verdict")), exit_code=int(verdict.get("exit_code", 3)),
+        verdict=verdict["verdict"], exit_code=verdict["exit_code"],
         run_id=os.path.basename(os.path.normpath(run_dir)),
         requirements=tuple((r, titles.get(r, ""), outcomes.get(r, "")) for r in scope), because=tuple(because),
         breached=tuple(_line(t) for t in bad[:MAX_LINES]), more_breached=max(0, len(bad) - MAX_LINES),
@@ -142,7 +146,7 @@ def build(run_dir: str, verdict: Mapping, run: Mapping, comparison: Mapping | No
         baseline=(comparison or {}).get("baseline"),
         duration=(format_duration(round(end - start, 1)) + measured) if start and end else "-",
         users=str(users) if users is not None else "-", commit=commit, report=report, report_is_url=is_url,
-        errors=errors if verdict.get("verdict") != "pass" else (),
+        errors=errors if verdict["verdict"] != Status.PASS else (),
         documents={"verdict": dict(verdict), "comparison": comparison})
 
 

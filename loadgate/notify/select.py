@@ -15,40 +15,45 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
+from loadgate.data.run_doc import RunDoc
 from loadgate.errors import ConfigError
+from loadgate.gate.status import SEVERITY, Status
+from loadgate.gate.verdict_doc import ThresholdDoc, VerdictDoc
 from loadgate.history import store as history
 
-_RANK = {"pass": 0, "warn": 1, "inconclusive": 2, "fail": 3}
-PASSING = ("pass", "warn")
+_RANK = SEVERITY
+PASSING = (Status.PASS, Status.WARN)
+BREACHED = (Status.WARN, Status.FAIL)
 
 
-def worst(statuses) -> str | None:
+def worst(statuses: Iterable[str]) -> str | None:
     ranked = [s for s in statuses if s in _RANK]
-    return max(ranked, key=_RANK.__getitem__) if ranked else None
+    return max(ranked, key=lambda s: _RANK[Status(s)]) if ranked else None
 
 
-def _status(t: Mapping, strict: bool) -> str:
-    s = str(t.get("status"))
-    return "fail" if strict and s == "warn" else s
+def _status(t: ThresholdDoc, strict: bool) -> str:
+    s = t["status"]
+    return Status.FAIL if strict and s == Status.WARN else s
 
 
-def requirement_of(entry: Mapping) -> list[str]:
+def requirement_of(entry: Mapping[str, Any]) -> list[str]:
     """A threshold's or comparison row's requirements (a shared request names several, comma-joined)."""
     return [r.strip() for r in str(entry.get("requirement") or "").split(",") if r.strip()]
 
 
-def outcomes(verdict: Mapping, run: Mapping) -> dict[str, str]:
+def outcomes(verdict: VerdictDoc, run: RunDoc) -> dict[str, str]:
     """Each requirement of the run -> its outcome (see the module's docstring)."""
     reqs = [str(r) for r in run.get("requirements") or ()]
-    overall = str(verdict.get("verdict"))
+    overall = verdict["verdict"]
     if len(reqs) <= 1 or run.get("interrupted"):
         return {r: overall for r in reqs}
-    strict = bool(verdict.get("strict"))
+    strict = verdict["strict"]
     out = {}
     for r in reqs:
-        mine = [_status(t, strict) for t in verdict.get("thresholds") or () if r in requirement_of(t)]
+        mine = [_status(t, strict) for t in verdict["thresholds"] if r in requirement_of(t)]
         out[r] = worst(mine) or overall
     all_thresholds = worst(out.values()) or "pass"
     if overall != all_thresholds or run.get("problems"):  # a run-level cause decided: it holds for all
@@ -57,7 +62,7 @@ def outcomes(verdict: Mapping, run: Mapping) -> dict[str, str]:
     return out
 
 
-def previous_outcomes(run_dir: str, requirements: Sequence[str], say, *, recorded: bool) -> dict[str, str]:
+def previous_outcomes(run_dir: str, requirements: Sequence[str], say: Callable[[str], None], *, recorded: bool) -> dict[str, str]:
     """Each requirement -> its outcome in the newest history record before this verdict's: the newest of all
     while the verdict is not recorded yet (run, gate), else the newest before the run's own latest record
     (``loadgate notify``). Missing: no earlier record, or no history."""
@@ -93,23 +98,23 @@ def previous_outcomes(run_dir: str, requirements: Sequence[str], say, *, recorde
         conn.close()
 
 
-def regressed(scope: Sequence[str], verdict: Mapping, comparison: Mapping | None) -> bool:
+def regressed(scope: Sequence[str], verdict: VerdictDoc, comparison: Mapping[str, Any] | None) -> bool:
     rows = (comparison or {}).get("requests") or ()
     if any(r.get("status") == "regression" and set(requirement_of(r)) & set(scope) for r in rows):
         return True
-    return any(t.get("regression") and t.get("status") in ("warn", "fail") and set(requirement_of(t)) & set(scope)
-               for t in verdict.get("thresholds") or ())
+    return any(t.get("regression") and t["status"] in BREACHED and set(requirement_of(t)) & set(scope)
+               for t in verdict["thresholds"])
 
 
-def resources_breached(scope: Sequence[str], verdict: Mapping) -> list[Mapping]:
-    return [t for t in verdict.get("thresholds") or ()
-            if t.get("resource_source") and t.get("status") in ("warn", "fail") and set(requirement_of(t)) & set(scope)]
+def resources_breached(scope: Sequence[str], verdict: VerdictDoc) -> list[ThresholdDoc]:
+    return [t for t in verdict["thresholds"]
+            if t.get("resource_source") and t["status"] in BREACHED and set(requirement_of(t)) & set(scope)]
 
 
-def holding(on: Sequence[str], scope: Sequence[str], whole_run: bool, verdict: Mapping, run: Mapping,
-            comparison: Mapping | None, mine: Mapping[str, str], before: Mapping[str, str]) -> list[str]:
+def holding(on: Sequence[str], scope: Sequence[str], whole_run: bool, verdict: VerdictDoc, run: RunDoc,
+            comparison: Mapping[str, Any] | None, mine: Mapping[str, str], before: Mapping[str, str]) -> list[str]:
     """The words of ``on`` that hold for a target covering ``scope`` (every requirement when ``whole_run``)."""
-    outcome = str(verdict.get("verdict")) if whole_run else worst(mine.get(r, "") for r in scope) or "inconclusive"
+    outcome = verdict["verdict"] if whole_run else worst(mine.get(r, "") for r in scope) or "inconclusive"
     holds = {outcome}
     passing = [r for r in scope if mine.get(r) in PASSING]
     if outcome in PASSING and any(before.get(r) in ("fail", "inconclusive") for r in passing):

@@ -12,20 +12,24 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, Final
 
+from loadgate.analysis.summary_doc import read_summary
 from loadgate.data import rundir
 from loadgate.data.manifest import Sealer
+from loadgate.data.run_doc import RunDoc, read_run, write_run
 from loadgate.data.signing import SigningKey
 from loadgate.errors import LoadgateError
 from loadgate.gate.notify_spec import NotifyEntry
 from loadgate.gate.thresholds import ThresholdFile
+from loadgate.gate.verdict_doc import VerdictDoc, read_verdict
 from loadgate.history.baseline import COMPARISON
 from loadgate.notify import email, select, slack, teams, webhook
 from loadgate.notify.deliver import BUDGET_S, deliver
 from loadgate.notify.message import Message, build, top_errors
 from loadgate.notify.targets import Target, resolve
 
-KEY = "notifications"   # run.json: one record per delivery, appended by each command that sends
+KEY: Final = "notifications"   # run.json: one record per delivery, appended by each command that sends
 REPORT_URL_ENV = "LOADGATE_REPORT_URL"
 
 
@@ -51,7 +55,7 @@ def warn_unresolved(files: Mapping[str, ThresholdFile], requirements: Sequence[s
             say(f"loadgate: warning: notify {target.label} ({entry.source}): {target.problem}; it will not be sent")
 
 
-def plan(run_dir: str, verdict: Mapping, run: Mapping, comparison: Mapping | None, files: Mapping[str, ThresholdFile],
+def plan(run_dir: str, verdict: VerdictDoc, run: RunDoc, comparison: Mapping[str, Any] | None, files: Mapping[str, ThresholdFile],
          cli: Sequence[NotifyEntry], say: Callable[[str], None], *,
          recorded: bool = False) -> tuple[list[Planned], dict[str, str]]:
     """The deliveries whose ``on:`` holds, one per distinct recipient; and each requirement's outcome."""
@@ -60,7 +64,7 @@ def plan(run_dir: str, verdict: Mapping, run: Mapping, comparison: Mapping | Non
     declared = [*entries_of(files, reqs), *((None, e) for e in cli)]
     wants_history = any("recovered" in e.on for _r, e in declared)
     before = select.previous_outcomes(run_dir, reqs, say, recorded=recorded) if wants_history else {}
-    groups: dict[tuple, Planned] = {}
+    groups: dict[tuple[Any, ...], Planned] = {}
     for req, entry in declared:
         scope = reqs if req is None else [req]
         because = select.holding(entry.on, scope, req is None, verdict, run, comparison, mine, before)
@@ -75,24 +79,24 @@ def plan(run_dir: str, verdict: Mapping, run: Mapping, comparison: Mapping | Non
     return list(groups.values()), mine
 
 
-def body_of(p: Planned, m: Message):
+def body_of(p: Planned, m: Message) -> Any:  # an e-mail message, or a JSON payload
     if p.target.kind == "email":
         return email.build(m, p.target.entry.sender or "", p.target.entry.to)
     return {"slack": slack.payload, "teams": teams.payload}.get(p.target.kind, webhook.payload)(m)
 
 
-def message_of(p: Planned, run_dir: str, verdict: Mapping, run: Mapping, comparison: Mapping | None,
+def message_of(p: Planned, run_dir: str, verdict: VerdictDoc, run: RunDoc, comparison: Mapping[str, Any] | None,
                files: Mapping[str, ThresholdFile], mine: Mapping[str, str], report_url: str | None,
-               errors: tuple = ()) -> Message:
+               errors: tuple[tuple[str, str, int], ...] = ()) -> Message:
     titles = {r: f.title for r, f in files.items()}
-    scoped = verdict if p.whole_run else {**verdict, "verdict": select.worst(mine.get(r, "") for r in p.scope)
-                                          or verdict.get("verdict")}
+    scoped: VerdictDoc = verdict if p.whole_run else {
+        **verdict, "verdict": select.worst(mine.get(r, "") for r in p.scope) or verdict["verdict"]}
     return build(run_dir, scoped, run, comparison, titles, mine, p.scope, p.because, report_url, errors)
 
 
-def notify_run(run_dir: str, verdict: Mapping, run: Mapping, files: Mapping[str, ThresholdFile],
+def notify_run(run_dir: str, verdict: VerdictDoc, run: RunDoc, files: Mapping[str, ThresholdFile],
                cli: Sequence[NotifyEntry], *, report_url: str | None, say: Callable[[str], None],
-               budget: float = BUDGET_S, by: str = "run") -> list[dict]:
+               budget: float = BUDGET_S, by: str = "run") -> list[dict[str, Any]]:
     """Send what the run's outcome calls for; returns the records (also printed). Never raises.
     ``by`` is the command: ``notify`` re-sends a verdict already in the history, run and gate one not yet."""
     try:
@@ -124,7 +128,7 @@ def notify_run(run_dir: str, verdict: Mapping, run: Mapping, files: Mapping[str,
     return records
 
 
-def _top_errors(run_dir: str, run: Mapping, say: Callable[[str], None]) -> tuple:
+def _top_errors(run_dir: str, run: RunDoc, say: Callable[[str], None]) -> tuple[tuple[str, str, int], ...]:
     try:
         return top_errors(run_dir, run)
     except Exception as e:  # the samples could not be read: the message goes without its error list
@@ -132,44 +136,44 @@ def _top_errors(run_dir: str, run: Mapping, say: Callable[[str], None]) -> tuple
         return ()
 
 
-def _comparison(run_dir: str) -> dict | None:
+def _comparison(run_dir: str) -> dict[str, Any] | None:
     path = os.path.join(run_dir, COMPARISON)
     return rundir.read_json(run_dir, COMPARISON) if os.path.isfile(path) else None
 
 
-def record(run_dir: str, records: Sequence[dict]) -> None:
+def record(run_dir: str, records: Sequence[dict[str, Any]]) -> None:
     """Append ``records`` to run.json's ``notifications`` (before the manifest is written)."""
     if not records:
         return
-    run = rundir.read_json(run_dir, rundir.RUN)
+    run = read_run(run_dir)
     run[KEY] = [*(run.get(KEY) or []), *records]
-    rundir.write_json(os.path.join(run_dir, rundir.RUN), run)
+    write_run(run_dir, run)
 
 
 def resend(run_dir: str, files: Mapping[str, ThresholdFile], cli: Sequence[NotifyEntry], *, report_url: str | None,
            say: Callable[[str], None], command: Sequence[str], key: SigningKey | None,
-           budget: float = BUDGET_S) -> list[dict]:
+           budget: float = BUDGET_S) -> list[dict[str, Any]]:
     """``loadgate notify RUN_DIR``: send again from the run directory's files; record, re-render the
     report and re-seal (the audit log names this command)."""
     from loadgate.outputs.report import write_report
 
     rundir.check_run_dir(run_dir)
-    verdict, run = rundir.read_json(run_dir, rundir.VERDICT), rundir.read_json(run_dir, rundir.RUN)
+    verdict, run = read_verdict(run_dir), read_run(run_dir)
     sealer = Sealer(run_dir, command, key)  # before run.json changes: an earlier edit stays visible to verify
     url = report_url or os.environ.get(REPORT_URL_ENV) or None
     records = notify_run(run_dir, verdict, run, files, cli, report_url=url, say=say, budget=budget, by="notify")
     if records:
         record(run_dir, records)
         seal = sealer.stage([rundir.REPORT])
-        write_report(os.path.join(run_dir, rundir.REPORT), verdict=verdict, summary=rundir.read_json(
-            run_dir, rundir.SUMMARY), run=rundir.read_json(run_dir, rundir.RUN), run_dir=run_dir, seal=seal)
+        write_report(os.path.join(run_dir, rundir.REPORT), verdict=verdict, summary=read_summary(run_dir),
+                     run=read_run(run_dir), run_dir=run_dir, seal=seal)
         sealer.close()
     return records
 
 
 def hook(files: Mapping[str, ThresholdFile], requirements: Sequence[str], values: Sequence[str] | None,
          on: Sequence[str], report_url: str | None, budget: float | None, say: Callable[[str], None],
-         by: str) -> Callable[[str, dict, dict], None] | None:
+         by: str) -> Callable[[str, VerdictDoc, RunDoc], None] | None:
     """For ``run`` and ``gate``: the function that notifies once the verdict is written (None when nothing
     is declared). ``--notify`` values that cannot be parsed are a ConfigError now, before any run."""
     from loadgate.notify.targets import cli_entries
@@ -180,7 +184,7 @@ def hook(files: Mapping[str, ThresholdFile], requirements: Sequence[str], values
     warn_unresolved(files, requirements, cli, say)
     url = report_url or os.environ.get(REPORT_URL_ENV) or None
 
-    def before_seal(run_dir: str, verdict: dict, run: dict) -> None:
+    def before_seal(run_dir: str, verdict: VerdictDoc, run: RunDoc) -> None:
         records = notify_run(run_dir, verdict, run, files, cli, report_url=url, say=say,
                              budget=budget or BUDGET_S, by=by)
         try:

@@ -37,7 +37,7 @@ def _over_time(block: Mapping[str, Any], row: Any) -> list[str]:
     return lines
 
 
-def arrival_md(summary: Mapping[str, Any], run: Mapping[str, Any] | None, row: Any, escape: Any) -> list[str]:
+def arrival_md(summary: Mapping[str, Any] | None, run: Mapping[str, Any] | None, row: Any, escape: Any) -> list[str]:
     """The section's lines (none for a run without an arrival shape); ``row`` and ``escape`` are summary.md's."""
     sections = (summary or {}).get("arrival")
     if not isinstance(sections, Mapping) or not sections:

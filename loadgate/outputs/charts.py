@@ -28,11 +28,14 @@ import pyarrow.compute as pc
 from loadgate.analysis.arrival import per_second
 from loadgate.analysis.schedule import SCHEDULE_COLUMNS, with_schedule
 from loadgate.analysis.summary import summarize
+from loadgate.analysis.summary_doc import SummaryDoc
 from loadgate.analysis.window import Window
 from loadgate.data.open_samples import open_samples, time_range, total_rows
+from loadgate.data.run_doc import RunDoc
 from loadgate.data.sample_source import SampleSource
 from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import parse_condition
+from loadgate.gate.verdict_doc import VerdictDoc
 
 COLUMNS = ("timestamp", "request_type", "name", "response_time_ms", "success", "exception", "requirement", "users",
            *SCHEDULE_COLUMNS)
@@ -62,7 +65,7 @@ def load_samples(path: str) -> tuple[str | None, str | None]:
 Samples = SampleSource | pa.Table | str  # what open_samples opens
 
 
-def chart_data(samples: Samples, run: Mapping, summary: Mapping, verdict: Mapping) -> dict:
+def chart_data(samples: Samples, run: RunDoc, summary: SummaryDoc, verdict: VerdictDoc) -> dict:
     """Everything the report's charts and error table show, as JSON-ready plain data."""
     table = open_samples(samples, COLUMNS)
     first, last = time_range(table) or (0.0, 0.0)

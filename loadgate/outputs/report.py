@@ -22,8 +22,11 @@ import jinja2
 from markupsafe import Markup
 
 from loadgate._version import __version__
+from loadgate.analysis.summary_doc import SummaryDoc, read_summary
 from loadgate.data import rundir
 from loadgate.data.manifest import Sealer
+from loadgate.data.run_doc import RunDoc, read_run
+from loadgate.gate.verdict_doc import VerdictDoc, read_verdict
 from loadgate.data.signing import SigningKey
 from loadgate.data.resources import read_rows as resource_rows
 from loadgate.units import format_duration
@@ -55,7 +58,7 @@ def script_json(data: Any) -> Markup:
 
 def _asset(name: str) -> Markup:
     """An asset file inlined verbatim; refuses one that could end its own element early."""
-    text = resources.files("loadgate.outputs").joinpath("assets", name).read_text(encoding="utf-8")
+    text = resources.files("loadgate.outputs").joinpath("assets").joinpath(name).read_text(encoding="utf-8")
     if "</script" in text.lower() or "</style" in text.lower() or "<!--" in text:
         raise RuntimeError(f"loadgate/outputs/assets/{name} contains a closing tag or comment opener; cannot inline it")
     return Markup(text)
@@ -68,9 +71,9 @@ def _worst(statuses: list[str]) -> str:
     return "inconclusive"
 
 
-def _trace(verdict: Mapping, run: Mapping) -> list[dict]:
+def _trace(verdict: VerdictDoc, run: RunDoc) -> list[dict[str, Any]]:
     """Traceability: requirement -> title, scenario tasks -> thresholds with levels, value, status."""
-    thresholds = verdict.get("thresholds") or []
+    thresholds = verdict["thresholds"]
     tasks = run.get("tasks")
     titles = run.get("titles") or {}
     reqs = list(dict.fromkeys([*(run.get("requirements") or []), *(t["requirement"] for t in thresholds)]))
@@ -86,20 +89,22 @@ def _trace(verdict: Mapping, run: Mapping) -> list[dict]:
     return out
 
 
-def _changes_of(changes: Mapping | None, req: str) -> dict | None:
+def _changes_of(changes: Mapping[str, Any] | None, req: str) -> dict[str, Any] | None:
     """The traceability table's "changes since baseline" cell: the commits since it that reference ``req``."""
     if not isinstance(changes, Mapping):
         return None
     commits = [c for c in changes.get("commits") or () if isinstance(c, Mapping)]
-    omitted = changes.get("omitted") if isinstance(changes.get("omitted"), int) else 0
+    omitted = changes.get("omitted")
+    omitted = omitted if isinstance(omitted, int) else 0
     return {"reason": changes.get("reason"), "total": len(commits) + omitted,
             "referencing": [c for c in commits if req in (c.get("requirements") or ())]}
 
 
-def _evidence(run: Mapping, seal: Mapping | None) -> list[tuple[str, str]]:
+def _evidence(run: RunDoc, seal: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     """The manifest's digest, its signature and the audit log (``seal``: the manifest being written with this
     report; None: the one run.json holds, e.g. for a copy rendered with ``loadgate report -o``)."""
-    manifest = run.get("manifest") if isinstance(run.get("manifest"), Mapping) else {}
+    manifest: Mapping[str, Any] = run.get("manifest") or {}
+    manifest = manifest if isinstance(manifest, Mapping) else {}
     evidence = (seal or {}).get("evidence") or manifest.get("evidence")
     signed_by = (seal or {}).get("signed_by") if seal else (manifest.get("signature") or {}).get("key_id")
     rows = [("Manifest digest", f"sha256 {evidence} of every file of the run directory but this report "
@@ -120,12 +125,12 @@ def _evidence(run: Mapping, seal: Mapping | None) -> list[tuple[str, str]]:
     return rows
 
 
-def _metadata(run: Mapping, summary: Mapping, seal: Mapping | None = None) -> list[tuple[str, str]]:
+def _metadata(run: RunDoc, summary: SummaryDoc, seal: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
     """Audit facts as (label, text) rows; strings only, escaped by the template."""
-    win = summary.get("window") or {}
+    win: Mapping[str, Any] = summary.get("window") or {}
     git = run.get("git") or {}
     versions = run.get("versions") or {}
-    start, end = run.get("start"), run.get("end")
+    start, end, duration = run.get("start"), run.get("end"), run.get("duration")
     rows = [
         ("Requirements", ", ".join(run.get("requirements") or [])),
         ("Start", utc(start)), ("Ramp-up done", utc(run.get("ramp_up_done"))), ("End", utc(end)),
@@ -134,7 +139,7 @@ def _metadata(run: Mapping, summary: Mapping, seal: Mapping | None = None) -> li
          if win else "-"),
         ("Users", str(run.get("users", "-"))), ("Users reached", str(run.get("users_reached", "-"))),
         ("Spawn rate", f"{run['spawn_rate']:g} users/s" if run.get("spawn_rate") is not None else "-"),
-        ("Time at full load", format_duration(run["duration"]) if run.get("duration") is not None else "-"),
+        ("Time at full load", format_duration(duration) if duration is not None else "-"),
         ("Warmup", format_duration(run["warmup"]) if run.get("warmup") is not None else "-"),
         ("Host", str(run.get("host") or "-") + (" (embedded demo target)" if run.get("embedded_target") else "")),
         ("Load generators", str(run.get("workers", "-"))),
@@ -153,7 +158,7 @@ def _metadata(run: Mapping, summary: Mapping, seal: Mapping | None = None) -> li
     return rows + _evidence(run, seal)
 
 
-def _imported(source: Mapping | None) -> list[tuple[str, str]]:
+def _imported(source: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     """Where an imported run's samples came from: the tool, its version, the file and its SHA-256."""
     if not isinstance(source, Mapping):
         return []
@@ -163,7 +168,7 @@ def _imported(source: Mapping | None) -> list[tuple[str, str]]:
              f"requirements from {source.get('requirements_from')}")]
 
 
-def load_comparison(run_dir: str) -> tuple[dict | None, str | None]:
+def load_comparison(run_dir: str) -> tuple[dict[str, Any] | None, str | None]:
     """``comparison.json`` of the run (None when it has no baseline), or None and why it cannot be shown."""
     from loadgate.history.baseline import COMPARISON
 
@@ -180,7 +185,7 @@ def load_comparison(run_dir: str) -> tuple[dict | None, str | None]:
     return doc, None
 
 
-def _comparison(doc: Mapping) -> dict:
+def _comparison(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The comparison as the template shows it: rows (requirement-wide and changed ones kept first past the cap)."""
     rows = [r for r in doc["requests"] if isinstance(r, Mapping)]
     if len(rows) > MAX_COMPARISON_ROWS:
@@ -190,7 +195,8 @@ def _comparison(doc: Mapping) -> dict:
         shown = [r for r in rows if id(r) in keep]
     else:
         shown = rows
-    tol = doc.get("tolerance") if isinstance(doc.get("tolerance"), Mapping) else {}
+    tol: Mapping[str, Any] = doc.get("tolerance") or {}
+    tol = tol if isinstance(tol, Mapping) else {}
     latency, errors = tol.get("latency", 0.10), tol.get("error_rate", 0.005)
     count = {s: sum(1 for r in rows if r.get("status") == s) for s in ("regression", "improvement", "unchanged")}
     return {"baseline": str(doc.get("baseline") or "?"), "candidate": str(doc.get("candidate") or "?"),
@@ -201,10 +207,11 @@ def _comparison(doc: Mapping) -> dict:
                          f"error rate +{num(errors * 100, 3).rstrip('0').rstrip('.')} percentage points"}
 
 
-def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: Mapping | None = None,
-                  errors: Mapping | None = None, note: str | None = None, comparison: Mapping | None = None,
-                  comparison_note: str | None = None, trend: list[dict] | None = None,
-                  trend_note: str | None = None, seal: Mapping | None = None, capacity: Mapping | None = None) -> str:
+def render_report(*, verdict: VerdictDoc, summary: SummaryDoc, run: RunDoc, charts: Mapping[str, Any] | None = None,
+                  errors: Mapping[str, Any] | None = None, note: str | None = None,
+                  comparison: Mapping[str, Any] | None = None, comparison_note: str | None = None,
+                  trend: list[dict[str, Any]] | None = None, trend_note: str | None = None,
+                  seal: Mapping[str, Any] | None = None, capacity: Mapping[str, Any] | None = None) -> str:
     """The report as one string with no external resources.
 
     ``charts`` and ``errors`` come from :mod:`loadgate.outputs.charts` (None: not available, ``note`` says why);
@@ -247,7 +254,8 @@ def render_report(*, verdict: Mapping, summary: Mapping, run: Mapping, charts: M
     return _env().get_template("report.html.j2").render(**context)
 
 
-def build_report(run_dir: str, *, verdict: Mapping, summary: Mapping, run: Mapping, seal: Mapping | None = None) -> str:
+def build_report(run_dir: str, *, verdict: VerdictDoc, summary: SummaryDoc, run: RunDoc,
+                 seal: Mapping[str, Any] | None = None) -> str:
     """The report of ``run_dir``: JSON documents as given, charts and errors from its samples, trend from history."""
     from loadgate.outputs import charts as ch
     from loadgate.outputs.trend import load_trend
@@ -269,14 +277,14 @@ def build_report(run_dir: str, *, verdict: Mapping, summary: Mapping, run: Mappi
                          seal=seal, capacity=capacity)
 
 
-def _capacity_chart(capacity: Mapping, verdict: Mapping) -> dict | None:
+def _capacity_chart(capacity: Mapping[str, Any], verdict: VerdictDoc) -> dict[str, Any] | None:
     """Throughput and latency against users, one point per step (in user order), with the alert levels in ms."""
     from loadgate.outputs.charts import threshold_levels
 
     steps = sorted((s for s in capacity.get("steps") or () if s.get("users") is not None), key=lambda s: s["users"])
     if not steps:
         return None
-    timed = [t for t in verdict.get("thresholds") or () if t.get("unit") == "ms"]
+    timed = [t for t in verdict["thresholds"] if t["unit"] == "ms"]
     levels = [lv for lv in threshold_levels(timed) if lv["level"] == "alert"]
     return {"users": [s["users"] for s in steps], "throughput": [s.get("throughput") for s in steps],
             "p50": [s.get("p50") for s in steps], "p95": [s.get("p95") for s in steps],
@@ -284,9 +292,11 @@ def _capacity_chart(capacity: Mapping, verdict: Mapping) -> dict | None:
             "knee": capacity.get("knee"), "max_users": capacity.get("max_users"), "levels": levels}
 
 
-def _best_step(capacity: Mapping | None) -> Mapping | None:
+def _best_step(capacity: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     """The highest passing step of a capacity run: the figures its top tiles show."""
-    steps = (capacity or {}).get("steps") or ()
+    if not capacity:
+        return None
+    steps = capacity.get("steps") or ()
     return next((s for s in steps if s.get("users") == capacity.get("max_users") and s.get("status") == "pass"), None)
 
 
@@ -302,8 +312,8 @@ def _write(path: str, html: str) -> None:
         raise
 
 
-def write_report(path: str, *, verdict: Mapping, summary: Mapping, run: Mapping, run_dir: str | None = None,
-                 seal: Mapping | None = None) -> None:
+def write_report(path: str, *, verdict: VerdictDoc, summary: SummaryDoc, run: RunDoc, run_dir: str | None = None,
+                 seal: Mapping[str, Any] | None = None) -> None:
     """Write report.html; samples are read from ``run_dir`` (default: the folder of ``path``)."""
     run_dir = os.path.dirname(os.path.abspath(path)) if run_dir is None else run_dir
     _write(path, build_report(run_dir, verdict=verdict, summary=summary, run=run, seal=seal))
@@ -318,12 +328,12 @@ def write_run_report(run_dir: str, out: str | None = None, *, command: Sequence[
     rundir.check_run_dir(run_dir)
     out = out or os.path.join(run_dir, rundir.REPORT)
     own = os.path.abspath(out) == os.path.abspath(os.path.join(run_dir, rundir.REPORT))
-    verdict, summary = rundir.read_json(run_dir, rundir.VERDICT), rundir.read_json(run_dir, rundir.SUMMARY)
+    verdict, summary = read_verdict(run_dir), read_summary(run_dir)
     check_samples(os.path.join(run_dir, rundir.SAMPLES))  # damaged: an error naming it, and nothing rewritten
     sealer = Sealer(run_dir, command or ["loadgate", "report", run_dir], key) if own else None
     try:
         seal = sealer.stage([rundir.REPORT]) if sealer else None
-        write_report(out, verdict=verdict, summary=summary, run=rundir.read_json(run_dir, rundir.RUN),
+        write_report(out, verdict=verdict, summary=summary, run=read_run(run_dir),
                      run_dir=run_dir, seal=seal)
     except BaseException:
         if sealer:

@@ -17,7 +17,9 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from loadgate.data.run_doc import RunDoc
 from loadgate.errors import ConfigError
+from loadgate.gate.verdict_doc import VerdictDoc
 from loadgate.history import store as history
 from loadgate.outputs.charts import threshold_levels
 
@@ -119,7 +121,7 @@ def _records(db: str, requirement: str, started: float | None, run_id: str, limi
         n = min(n * 4, _MAX_LOOKBACK)
 
 
-def load_trend(run_dir: str, run: Mapping, verdict: Mapping, limit: int = LIMIT) -> tuple[list[dict], str | None]:
+def load_trend(run_dir: str, run: RunDoc, verdict: VerdictDoc, limit: int = LIMIT) -> tuple[list[dict], str | None]:
     """Each requirement's trend for the run in ``run_dir``, and a sentence when the history cannot be used.
 
     Never raises for a missing, locked, corrupt or newer history: the trend is then this run alone.

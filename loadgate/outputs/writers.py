@@ -15,6 +15,9 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from loadgate.analysis.summary_doc import RequestStats, SummaryDoc
+from loadgate.data.run_doc import RunDoc
+from loadgate.gate.status import Status
 from loadgate.gate.thresholds import ThresholdFile
 from loadgate.gate.verdict import ThresholdResult, Verdict, format_value
 from loadgate.outputs.arrival_md import arrival_md
@@ -29,7 +32,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~&:@$])")
 _ANSI = {"pass": "32", "warn": "33", "fail": "31;1", "inconclusive": "35", "skipped": "2"}
 
 
-def _atomic_write(path: str | os.PathLike, text: str) -> None:
+def _atomic_write(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` so readers never see half a file."""
     target = os.fspath(path)
     tmp = _temp_of(target)
@@ -47,7 +50,7 @@ def _atomic_write(path: str | os.PathLike, text: str) -> None:
         raise
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
+def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write a rendered output (UTF-8, ``\n`` line ends: its bytes are ``text.encode()``) atomically."""
     _atomic_write(path, text)
 
@@ -87,7 +90,7 @@ def render_verdict_json(verdict: Verdict) -> str:
     return text + "\n"
 
 
-def write_verdict_json(verdict: Verdict, path: str | os.PathLike) -> None:
+def write_verdict_json(verdict: Verdict, path: str | os.PathLike[str]) -> None:
     """Write ``verdict.json`` (schema ``loadgate.verdict/1``)."""
     _atomic_write(path, render_verdict_json(verdict))
 
@@ -126,7 +129,7 @@ def _case_message(r: ThresholdResult) -> str:
     return f"{_headline(r)} ({_levels(r)})"
 
 
-def write_junit(verdict: Verdict, path: str | os.PathLike, *, files: Mapping[str, ThresholdFile] | None = None,
+def write_junit(verdict: Verdict, path: str | os.PathLike[str], *, files: Mapping[str, ThresholdFile] | None = None,
                 timestamp: datetime | float | None = None, hostname: str | None = None) -> None:
     """Write ``junit.xml``: one testsuite per requirement, one testcase per threshold (Jenkins junit-10 XSD).
 
@@ -201,16 +204,18 @@ def _grouped_cases(suite: ET.Element, requirement: str, rest: list[ThresholdResu
     """One testcase per status for the thresholds past the suite's cap."""
     if not rest:
         return
-    ET.SubElement(suite.find("properties"), "property", name="thresholds_listed_in", value="verdict.json")
-    for status in sorted({r.status for r in rest}, key=RANK.get):
+    properties = suite.find("properties")
+    assert properties is not None  # every suite's first child
+    ET.SubElement(properties, "property", name="thresholds_listed_in", value="verdict.json")
+    for status in sorted({r.status for r in rest}, key=RANK.__getitem__):
         group = [r for r in rest if r.status == status]
         case = ET.SubElement(suite, "testcase", classname=_x(requirement), time="0",
                              name=f"{len(group):,} more {status} thresholds")
         text = more_line(group, "verdict.json lists each with its value and reason")
-        if status == "fail" or (status == "warn" and strict):
+        if status == Status.FAIL or (status == Status.WARN and strict):
             ET.SubElement(case, "failure", message=_x(text), type="threshold").text = _x(text)
             counts["failures"] += 1
-        elif status in ("inconclusive", "skipped"):
+        elif status in (Status.INCONCLUSIVE, Status.SKIPPED):
             ET.SubElement(case, "skipped", message=_x(text)).text = _x(text)
             counts["skipped"] += 1
         ET.SubElement(case, "system-out").text = _x(text)
@@ -242,7 +247,7 @@ def _row(cells: list[Any]) -> str:
     return "| " + " | ".join(md_escape(c) for c in cells) + " |"
 
 
-def _run_lines(run: Mapping) -> list[str]:
+def _run_lines(run: RunDoc) -> list[str]:
     """The run's settings, and an imported run's source (where its samples came from)."""
     lines = []
     facts = [f"{k.replace('_', ' ')} {md_escape(_run_fact(k, run[k]))}"
@@ -257,7 +262,7 @@ def _run_lines(run: Mapping) -> list[str]:
     return lines
 
 
-def render_summary_md(verdict: Verdict, summary: Mapping, *, run: Mapping | None = None,
+def render_summary_md(verdict: Verdict, summary: SummaryDoc | None, *, run: RunDoc | None = None,
                       files: Mapping[str, ThresholdFile] | None = None) -> str:
     """The Markdown summary: verdict, reasons, thresholds table, the 5 slowest requests by p95."""
     requirements = list(dict.fromkeys(r.requirement for r in verdict.thresholds))
@@ -271,9 +276,9 @@ def render_summary_md(verdict: Verdict, summary: Mapping, *, run: Mapping | None
             lines.append(f"- {md_escape(req)}: {md_escape(tf.title)}")
     if run:
         lines += _run_lines(run)
-    window = (summary or {}).get("window") or {}
-    if window.get("seconds"):
-        lines += ["", f"Analysis window: {float(window['seconds']):.1f} s."]
+    seconds = summary["window"]["seconds"] if summary else None
+    if seconds:
+        lines += ["", f"Analysis window: {float(seconds):.1f} s."]
     if verdict.reasons:
         lines += ["", "### Reasons", ""] + [f"- {md_escape(reason)}" for reason in verdict.reasons]
     lines += ["", "### Thresholds", ""]
@@ -304,7 +309,7 @@ def render_summary_md(verdict: Verdict, summary: Mapping, *, run: Mapping | None
     return "\n".join(lines) + "\n"
 
 
-def _changes_md(changes: Mapping | None) -> list[str]:
+def _changes_md(changes: Mapping[str, Any] | None) -> list[str]:
     """The commits since the baseline, for each regressed requirement those referencing it first."""
     if changes is None:
         return []
@@ -342,13 +347,14 @@ def _float(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
 
-def _slowest(summary: Mapping | None, n: int = 5) -> list[Mapping]:
-    entries = [e for e in (summary or {}).get("requests") or () if isinstance(e, Mapping)]
+def _slowest(summary: SummaryDoc | None, n: int = 5) -> list[RequestStats]:
+    entries = [e for e in (summary["requests"] if summary else ()) if isinstance(e, Mapping)]
     timed = [e for e in entries if _float((e.get("response_time_ms") or {}).get("p95")) is not None]
-    return sorted(timed, key=lambda e: -float(e["response_time_ms"]["p95"]))[:n]
+    return sorted(timed, key=lambda e: -(_float(e["response_time_ms"]["p95"]) or 0.0))[:n]  # each has a p95
 
 
-def write_summary_md(verdict: Verdict, summary: Mapping, path: str | os.PathLike, *, run: Mapping | None = None,
+def write_summary_md(verdict: Verdict, summary: SummaryDoc | None, path: str | os.PathLike[str], *,
+                     run: RunDoc | None = None,
                      files: Mapping[str, ThresholdFile] | None = None, step_summary: bool = True) -> str:
     """Write ``summary.md``, and (``step_summary``) append it to ``$GITHUB_STEP_SUMMARY`` when that is set.
     Returns its text."""

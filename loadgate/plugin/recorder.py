@@ -20,7 +20,6 @@ import contextlib
 import logging
 import os
 import time
-from typing import Any
 
 import gevent
 import gevent.lock
@@ -33,7 +32,8 @@ from locust.runners import MasterRunner, WorkerRunner
 from loadgate.data.rundir import PROGRESS as PROGRESS_NAME
 from loadgate.data.rundir import RECORDER_META as META_NAME
 from loadgate.data.rundir import STREAM as STREAM_NAME
-from loadgate.data.rundir import release_space, reserve_space, write_json, write_json_or_less
+from loadgate.data.recorder_report import RecorderReport, write_recorder_report
+from loadgate.data.rundir import release_space, reserve_space, write_json
 from loadgate.data.samples import STREAM_SCHEMA
 from loadgate.plugin.attribution import attribute_tasks, needs_attribution
 from loadgate.plugin.columns import Columns, UserCount, build_batch, stream_batch
@@ -79,7 +79,7 @@ class Recorder:
         self.seq = 0
         self.writer = None
         self.sink = None
-        self.meta: dict[str, Any] = {"requirements": requirements, "ramp_up_done": None,
+        self.meta: RecorderReport = {"requirements": requirements, "ramp_up_done": None,
                                      "start": None, "end": None, "stop_reason": None,
                                      "users_reached": 0, "samples_recorded": 0}
         self.ui = False  # a web UI session (loadgate.plugin.ui_session): a stop ends one test, not the process
@@ -389,6 +389,6 @@ class Recorder:
         })
         if self.out_dir:
             try:
-                write_json_or_less(os.path.join(self.out_dir, META_NAME), self.meta, ("cpu", "schedule"), True)
+                write_recorder_report(self.out_dir, self.meta)
             except OSError as e:
                 log.error("loadgate: cannot write %s: %s", META_NAME, e.strerror or e)

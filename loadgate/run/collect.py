@@ -4,12 +4,13 @@ the run's problems are listed (those every run has here; the driver adds its own
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from typing import Callable, Mapping
 
 from loadgate.data import rundir
+from loadgate.data.recorder_report import read_recorder_report
+from loadgate.data.run_doc import write_run
 from loadgate.errors import RunError
 from loadgate.run.options import RunOptions
 from loadgate.run.problems import worker_problems
@@ -42,7 +43,7 @@ def collect(rec: RunRecord, opts: RunOptions, run_problems: RunProblems) -> None
         _recorder_problems(rec, opts, recorder, run_problems)
     rec.meta.update(_from_recorder(rec, recorder))
     try:
-        rundir.write_json(os.path.join(rec.run_dir, rundir.RUN), rec.meta)
+        write_run(rec.run_dir, rec.meta)
     except OSError as e:
         raise RunError(f"{rec.run_dir}/{rundir.RUN}: cannot write ({e.strerror or e}); "
                        + "; ".join([*rec.problems, _keep_note(rec, stream if unwritten else None)])) from None
@@ -55,12 +56,8 @@ def collect(rec: RunRecord, opts: RunOptions, run_problems: RunProblems) -> None
 
 
 def _recorder_report(run_dir: str) -> dict:
-    """recorder.json, the report the recorder writes when it closes; {} when it never did."""
-    meta_path = os.path.join(run_dir, rundir.RECORDER_META)
-    if not os.path.exists(meta_path):
-        return {}
-    with open(meta_path) as f:
-        return json.load(f)
+    """recorder.json, the report the recorder writes when it closes; {} when it never did (or was cut short)."""
+    return dict(read_recorder_report(run_dir) or {})
 
 
 def _crash_problems(rec: RunRecord, opts: RunOptions, recorder: dict) -> None:

@@ -31,7 +31,7 @@ def traceability(catalog: Catalog, requirements) -> dict[str, list[str]]:
 
 
 def run_meta(opts: RunOptions, driver: str, files: list[str], thresholds: Mapping[str, ThresholdFile], host: str,
-             embedded: bool, started: float) -> dict:
+             embedded: bool, started: float) -> RunDoc:
     """run.json as a run starts; ``driver`` names the way it was driven (``options.driver``)."""
     hashes = {f: rundir.sha256_file(f) for f in files}
     return {

@@ -18,6 +18,7 @@ import time
 from typing import IO, Callable, Mapping
 
 from loadgate.data import rundir
+from loadgate.data.run_doc import write_run
 from loadgate.gate.thresholds import ThresholdFile
 from loadgate.run.collect import collect
 from loadgate.run.drivers.base import Driver
@@ -99,7 +100,7 @@ class Session:
         rec.meta.update(extra)
         rec.meta.update(titles={r: f.title for r, f in self.thresholds.items()},
                         tasks=traceability(self.catalog, opts.requirements))
-        rundir.write_json(os.path.join(run_dir, rundir.RUN), rec.meta)
+        write_run(run_dir, rec.meta)
         return rec
 
     def collect(self, rec: RunRecord, opts: RunOptions) -> None:

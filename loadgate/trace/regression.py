@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from loadgate.data import rundir
+from loadgate.data.run_doc import RunDoc, read_run
 from loadgate.errors import ConfigError
+from loadgate.gate.status import Status
+from loadgate.gate.verdict_doc import VerdictDoc
 from loadgate.trace import git
 from loadgate.trace.ids import compile_pattern, requirement_ids
 
@@ -19,10 +22,10 @@ SHALLOW = "history is shallow"
 MAX_LISTED = 500  # commits kept in the document (newest first); a regressed requirement's own are all kept
 
 
-def regressed(verdict: Mapping, comparison: Mapping | None) -> list[str]:
+def regressed(verdict: VerdictDoc | None, comparison: Mapping[str, Any] | None) -> list[str]:
     """Requirements with a failed regression threshold, or a regression row in the comparison."""
-    reqs = [t.get("requirement") for t in verdict.get("thresholds") or ()
-            if t.get("regression") and t.get("status") == "fail"]
+    reqs = [t["requirement"] for t in (verdict["thresholds"] if verdict else ())
+            if t.get("regression") and t["status"] == Status.FAIL]
     reqs += [r.get("requirement") for r in (comparison or {}).get("requests") or () if r.get("status") == "regression"]
     return [r for r in dict.fromkeys(reqs) if r]
 
@@ -37,15 +40,15 @@ def _repository(folders: Sequence[str | None]) -> str | None:
     return None
 
 
-def changes_since(baseline_id: str, baseline_run: Mapping, run: Mapping, regressions: Sequence[str],
-                  folders: Sequence[str | None]) -> dict:
+def changes_since(baseline_id: str, baseline_run: RunDoc, run: Mapping[str, Any], regressions: Sequence[str],
+                  folders: Sequence[str | None]) -> dict[str, Any]:
     """The ``changes_since_baseline`` document: every commit between the two runs (newest first), and for
     each regressed requirement the list with the commits that reference it first.
 
     ``folders``: where to look for the repository (the current folder, the run's recorded one).
     """
     base_git, run_git = baseline_run.get("git") or {}, run.get("git") or {}
-    doc: dict = {"baseline": baseline_id, "from": base_git.get("commit"), "to": run_git.get("commit"),
+    doc: dict[str, Any] = {"baseline": baseline_id, "from": base_git.get("commit"), "to": run_git.get("commit"),
                  "dirty": {"baseline": base_git.get("dirty"), "run": run_git.get("dirty")},
                  "repository": None, "reason": None, "note": _dirty_note(base_git, run_git),
                  "commits": [], "omitted": 0, "regressions": {r: [] for r in regressions}}
@@ -91,22 +94,22 @@ def _range_problem(top: str, base: str, head: str) -> str | None:
     return None
 
 
-def _dirty_note(base_git: Mapping, run_git: Mapping) -> str | None:
+def _dirty_note(base_git: Mapping[str, Any], run_git: Mapping[str, Any]) -> str | None:
     dirty = [w for w, g in (("the baseline run", base_git), ("this run", run_git)) if g.get("dirty")]
     if not dirty:
         return None
     return f"{' and '.join(dirty)} had uncommitted changes, which no commit below holds"
 
 
-def _entry(c: git.Commit, ids: Sequence[str]) -> dict:
+def _entry(c: git.Commit, ids: Sequence[str]) -> dict[str, Any]:
     return {"commit": c.sha, "subject": c.subject, "author": c.author, "date": c.date, "requirements": list(ids)}
 
 
-def for_runs(baseline_dir: str, run: Mapping, regressions: Sequence[str]) -> dict:
+def for_runs(baseline_dir: str, run: Mapping[str, Any], regressions: Sequence[str]) -> dict[str, Any]:
     """:func:`changes_since` for a run against the baseline run directory ``baseline_dir``."""
     baseline_id = os.path.basename(os.path.normpath(baseline_dir))
     try:
-        baseline_run = rundir.read_json(baseline_dir, rundir.RUN)
+        baseline_run = read_run(baseline_dir)
     except (ConfigError, OSError) as e:
         return {"baseline": baseline_id, "from": None, "to": (run.get("git") or {}).get("commit"),
                 "dirty": {"baseline": None, "run": (run.get("git") or {}).get("dirty")}, "repository": None,

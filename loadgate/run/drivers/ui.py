@@ -17,6 +17,7 @@ import time
 from typing import Callable
 
 from loadgate.data import rundir
+from loadgate.data.run_doc import write_run
 from loadgate.errors import ConfigError, RunError
 from loadgate.run.drivers.base import Driver, Running
 from loadgate.run.options import RunOptions
@@ -177,7 +178,7 @@ class WebUi(Driver):
         meta = test.rec.meta
         meta["spawning_complete"], meta["ramp_up_done"] = meta.get("ramp_up_done"), None
         meta["duration"] = max(0.0, (meta.get("end") or 0) - (meta.get("start") or 0))
-        rundir.write_json(os.path.join(run_dir, rundir.RUN), meta)
+        write_run(run_dir, meta)
         session.say(f"loadgate: test stopped ({reason or 'stopped'}); recorded {test.rec.samples} samples; "
                     f"analysing {run_dir}")
         return self.gate(run_dir)

@@ -22,7 +22,8 @@ sys.path.insert(0, ROOT)
 
 from loadgate.gate.thresholds import load_threshold_file  # noqa: E402
 from loadgate.gate.verdict import evaluate  # noqa: E402
-from loadgate.outputs.writers import render_summary_md, write_junit, write_verdict_json  # noqa: E402
+from loadgate.outputs.summary_md import render_summary_md  # noqa: E402
+from loadgate.outputs.writers import write_junit, write_verdict_json  # noqa: E402
 
 REQ = "REQ-GATE-001"
 

@@ -31,8 +31,8 @@ from loadgate.history import store as history
 from loadgate.history.plan import build_plan
 from loadgate.outputs import capacity_md
 from loadgate.outputs.report import write_report
-from loadgate.outputs.writers import (append_step_summary, commit_texts, render_junit, render_summary_md,
-                                      render_verdict_json, write_summary_md, write_text)
+from loadgate.outputs.summary_md import append_step_summary, render_summary_md, write_summary_md
+from loadgate.outputs.writers import commit_texts, render_junit, render_verdict_json, write_text
 from loadgate.run.interrupt import Interrupt, Interrupted
 from loadgate.sources.collect import collect as collect_resources
 from loadgate.trace.regression import for_runs, regressed

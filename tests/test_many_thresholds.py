@@ -10,7 +10,8 @@ import pytest
 from loadgate.gate.scope import HINTS
 from loadgate.gate.verdict import REASONS_LISTED, ThresholdResult, Verdict, evaluate
 from loadgate.outputs.shown import JUNIT_CASES, MD_ROWS, listed, more_line
-from loadgate.outputs.writers import format_table, render_summary_md, write_junit, write_verdict_json
+from loadgate.outputs.summary_md import render_summary_md
+from loadgate.outputs.writers import format_table, write_junit, write_verdict_json
 from loadgate.scenarios.check import MANY_ALERTS, count_warnings
 from loadgate.run.problems import saturation_problems
 from test_gate import entry, files, req, stats, summary

@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 import pytest
 
 from loadgate.gate.verdict import ThresholdResult, Verdict
-from loadgate.outputs.writers import (format_table, md_escape, render_summary_md, write_junit, write_summary_md,
-                              write_verdict_json)
+from loadgate.outputs.summary_md import md_escape, render_summary_md, write_summary_md
+from loadgate.outputs.writers import format_table, write_junit, write_verdict_json
 from loadgate.gate.thresholds import LoadDefaults, ThresholdFile
 
 HOSTILE = 'GET /a|b"c\'<script>&amp;\x00\x1b[31m\nnext]]>'

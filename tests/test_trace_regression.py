@@ -191,7 +191,7 @@ def test_unknown_commits_give_a_reason_not_a_crash(runs, tmp_path):
 def test_an_empty_list_shows_its_reason_and_hostile_commits_stay_text():
     from loadgate.gate.verdict import Verdict
     from loadgate.outputs.report import render_report
-    from loadgate.outputs.writers import render_summary_md
+    from loadgate.outputs.summary_md import render_summary_md
 
     evil = "</script><!--<script>alert(1)</script>\"'><img src=x onerror=alert(1)>"
     entry = {"commit": "c" * 40, "subject": evil, "author": evil, "date": "2026-12-07T00:00:00+00:00",

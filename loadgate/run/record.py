@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Mapping
 
 from loadgate.data import rundir
+from loadgate.data.run_doc import RunDoc
 from loadgate.gate.thresholds import ThresholdFile
 from loadgate.run.options import RunOptions
 from loadgate.scenarios.catalog import Catalog

@@ -1,5 +1,5 @@
 """``recorder.json``: the recorder's report of what it saw, written inside Locust (local or master) when it
-closes and merged into run.json by the CLI after the run (``loadgate.run.runner.collect``), or by a gate of
+closes and merged into run.json by the CLI after the run (``loadgate.run.collect.collect``), or by a gate of
 a run whose loadgate was killed (:func:`loadgate.data.run_doc.recover_unfinished`). Its shape, its one
 writer and its one reader: the Locust process and the CLI both use them, so they sit in ``data/``.
 """

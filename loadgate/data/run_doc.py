@@ -2,7 +2,7 @@
 recorder saw; its shape (:class:`RunDoc`), its one reader and its one writer.
 
 It is written in steps: when the run starts (the run's settings, ``end`` still None), when it ends (the
-recorder's report merged in by ``loadgate.run.runner.collect``), by the notifications (``notifications``)
+recorder's report merged in by ``loadgate.run.collect.collect``), by the notifications (``notifications``)
 and last by the manifest (``manifest``). Every step reads it with :func:`read_run` and writes it with
 :func:`write_run`.
 """

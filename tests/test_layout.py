@@ -18,7 +18,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
+try:
+    import tomllib
+except ImportError:  # Python 3.10: pytest's own dependency
+    import tomli as tomllib  # type: ignore[no-redef]
+
 
 PKG = Path(__file__).resolve().parent.parent / "loadgate"
 BASE = {"loadgate.errors", "loadgate.units", "loadgate._version"}
@@ -30,7 +34,6 @@ PEERS = {"plugin": "run", "run": "plugin"}  # the same rank, and never importing
 PLACED = {"loadgate": "root", "loadgate.__main__": "root", "loadgate.pacing": "plugin", "loadgate.run.pacing": "plugin"}
 LOCUST_LIBS = ("locust", "gevent", "zmq", "greenlet")
 GEVENT_SERVERS = {"loadgate.run.demo_target"}  # may import gevent (not Locust): a child process of its own
-MAX_LINES = 400
 
 
 def _module_of(path: Path) -> str:
@@ -208,10 +211,12 @@ def test_locust_gevent_and_zmq_are_imported_in_the_plugin_only():
         assert not found, f"{name} imports {sorted(found)}: only loadgate.plugin runs in the Locust process"
 
 
-@pytest.mark.parametrize("name", sorted(GRAPH))
-def test_no_module_passes_400_lines(name):
-    lines = len(_modules()[name].read_text().splitlines())
-    assert lines <= MAX_LINES, f"{name}: {lines} lines; split it where it has a seam"
+def test_function_size_is_ruffs_to_check():
+    """Size is ruff's complexity rules (run before the tests), not a line count per module: a cap on lines made
+    code squeeze to fit. Their settings are stated in pyproject.toml and docs/code-layout.md."""
+    ruff = tomllib.loads((PKG.parent / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
+    assert {"C901", "PLR0912", "PLR0915"} <= set(ruff["select"])
+    assert (ruff["mccabe"]["max-complexity"], ruff["pylint"]["max-branches"], ruff["pylint"]["max-statements"]) == (12, 14, 60)
 
 
 def test_import_loadgate_loads_no_stage():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 from loadgate._version import __version__
 from loadgate.cli.commands import (
     cmd_capacity,
@@ -49,13 +50,20 @@ def _notify_flags(p: argparse.ArgumentParser, *, switch: bool = True) -> None:
                        help="send nothing: ignore the threshold files' notify: entries, --notify and $LOADGATE_NOTIFY")
 
 
-# Over the size/complexity limit (noqa): the argparse declaration of every subcommand, no logic.
-def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
+def build_parser() -> argparse.ArgumentParser:
+    """``loadgate``'s parser: one function per command below, in the order ``--help`` lists them."""
     p = _Parser(prog="loadgate", description="Load-testing quality gate: run tagged Locust scenarios, "
                 "record every request, gate exact percentiles against YAML thresholds.", epilog=EPILOG)
     p.add_argument("--version", action="version", version=f"loadgate {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_run_command, _capacity_command, _analyze_command, _gate_command, _import_command, _notify_command, _history_command,
+                _compare_command, _report_command, _verify_command, _check_command, _trace_command, _init_command,
+                _worker_command, _target_command):
+        add(sub)
+    return p
 
+
+def _run_command(sub: Any) -> None:
     r = sub.add_parser("run", help="run the scenarios of requirements headless, then analyse and gate",
                        description="Run the Locust tasks tagged with the requirement IDs headless, record "
                        "every request, analyse, gate against the thresholds, write a run directory and "
@@ -116,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     _notify_flags(r)
     r.set_defaults(func=cmd_run)
 
+
+def _capacity_command(sub: Any) -> None:
     cap = sub.add_parser("capacity", help="find the most users the system carries within the requirement's alerts",
                          description="One Locust run whose user count doubles from --start-users until a step "
                          "fails, then bisects between the last passing and the first failing step until they are "
@@ -153,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                      "older release, or tests")
     cap.set_defaults(func=cmd_capacity)
 
+
+def _analyze_command(sub: Any) -> None:
     a = sub.add_parser("analyze", help="summarise a samples file (ours or Locust's CSV request log)",
                        description="Exact percentiles, error rates and throughput of a samples file, "
                        "per request and per requirement. A Parquet file is read a batch of rows at a time: "
@@ -165,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     a.add_argument("--json", action="store_true", help="print summary.json content instead of a table")
     a.set_defaults(func=cmd_analyze)
 
+
+def _gate_command(sub: Any) -> None:
     g = sub.add_parser("gate", help="re-evaluate thresholds against an existing run directory",
                        description="Re-analyse a run directory's samples and re-evaluate thresholds; rewrites "
                        "summary.json, verdict.json, junit.xml, summary.md and report.html. A capacity run directory "
@@ -188,8 +202,13 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     _notify_flags(g)
     add_import_flags(g, types.duration)
     g.set_defaults(func=cmd_gate_or_import)
+
+
+def _import_command(sub: Any) -> None:
     add_import_parser(sub, types.duration, _notify_flags, EPILOG)
 
+
+def _notify_command(sub: Any) -> None:
     n = sub.add_parser("notify", help="send an existing run's verdict notifications (again)",
                        description="Send the notifications of a gated run directory, as 'run' would have after its "
                        "verdict: to the threshold files' notify: entries whose on: holds, and to --notify / "
@@ -204,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     _notify_flags(n, switch=False)
     n.set_defaults(func=cmd_notify)
 
+
+def _history_command(sub: Any) -> None:
     h = sub.add_parser("history", help="list past runs and gate re-evaluations, newest first",
                        description="The runs recorded in DIR/history.sqlite by 'loadgate run', 'loadgate capacity' "
                        "and 'loadgate gate'.")
@@ -216,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                    "that did not pass, knee, req/s at capacity, peak, resources per user, commit, verdict")
     h.set_defaults(func=cmd_history)
 
+
+def _compare_command(sub: Any) -> None:
     cp = sub.add_parser("compare", help="compare a candidate run with a baseline run from their raw samples",
                         description="Per request and per requirement: p50, p95, p99 and error rate, the change, its "
                         "95%% confidence interval and p-value, and a status. A regression is a change whose whole "
@@ -229,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                     help="change of the error rate tolerated, in percentage points, e.g. 0.5%% (default: 0.5%%)")
     cp.set_defaults(func=cmd_compare)
 
+
+def _report_command(sub: Any) -> None:
     rp = sub.add_parser("report", help="re-render report.html from a run directory",
                         description="Render report.html again from a run directory's files (samples, summary, "
                         "verdict, run.json). Written into the run directory, it re-seals run.json's manifest; "
@@ -242,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                     help="Ed25519 private key (PEM) that signs the re-sealed manifest (default: $LOADGATE_SIGNING_KEY)")
     rp.set_defaults(func=cmd_report)
 
+
+def _verify_command(sub: Any) -> None:
     v = sub.add_parser("verify", help="check that a run directory is as loadgate wrote it (manifest, signature)",
                        description="Recompute the SHA-256 of every file of RUN_DIR against the manifest at the end "
                        "of run.json, and its signature. Exit 0 intact; 1 naming each file that changed, is missing "
@@ -253,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                    "checked against the key it names")
     v.set_defaults(func=cmd_verify)
 
+
+def _check_command(sub: Any) -> None:
     c = sub.add_parser("check", help="validate thresholds, scenarios and the traceability between them",
                        description="Parse every threshold file and import every scenario; every threshold "
                        "file's requirement must have tagged tasks and every requirement tag a threshold file. "
@@ -267,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                    "load.resources.prometheus): bad PromQL, no series or several series are errors")
     c.set_defaults(func=cmd_check)
 
+
+def _trace_command(sub: Any) -> None:
     tr = sub.add_parser("trace", help="check that every commit since REF references a requirement ID",
                         description="Read git log from REF to HEAD and list the requirement IDs each commit "
                         "references (in its message, or a 'Requirement: REQ-…' trailer). A commit is flagged when "
@@ -295,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                     help="the --out folder whose history.sqlite has the last passing run (default: reports/)")
     tr.set_defaults(func=cmd_trace)
 
+
+def _init_command(sub: Any) -> None:
     i = sub.add_parser("init", help="add a performance gate to a repository: script, example, thresholds, CI",
                        description="Write scripts/performance-test.sh (installs loadgate on a fresh runner, then "
                        "runs the gate), scripts/validate-requirements.sh (the CI's first step: loadgate trace), "
@@ -310,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                    "(default: how this loadgate was installed)")
     i.set_defaults(func=cmd_init)
 
+
+def _worker_command(sub: Any) -> None:
     w = sub.add_parser("worker", help="join a loadgate master from another machine as a load generator",
                        description="Run a Locust worker with the loadgate recorder, loading the same scenarios as "
                        "the master; its samples travel to the master, which writes the run directory.")
@@ -319,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                    help="the master's shared worker key (default: $LOADGATE_WORKER_KEY)")
     w.set_defaults(func=cmd_worker)
 
+
+def _target_command(sub: Any) -> None:
     t = sub.add_parser("target", help="serve the embedded demo target until stopped",
                        description="A real HTTP server with realistic latency and a small error rate, on loopback.")
     t.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
@@ -326,6 +363,3 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     t.add_argument("--latency-scale", type=types.positive_float, default=1.0, metavar="X",
                    help="multiply every simulated latency by X (default: 1)")
     t.set_defaults(func=cmd_target)
-    return p
-
-

@@ -12,7 +12,7 @@
  * The row's layout is not written here: columns.py hands it over at init (``layout``: the spec's
  * (column, typecode) pairs in row order, as its struct format packs them), and each value goes to its
  * column's offset as that column's type. This file knows only how to compute each named column; a
- * column it does not know, or a type it cannot give a value, is an error at init (tests/test_rowpack.py).
+ * column it does not know, or a type it cannot give a value, is an error at init (tests/test_row_spec.py).
  *
  * Only CPython's public C API (no underscore-prefixed function), and of Locust only what the request
  * event passes and the public ``response.status_code``: a Locust or CPython release that changes their

@@ -54,7 +54,7 @@ import gevent
 import psutil
 from locust import events
 
-from loadgate.plugin import _rowpack, live, recorder
+from loadgate.plugin import _rowpack, live, recorder, recorder_local
 
 T = dict(flush=0.0, evaluate=0.0, progress=0.0, cpu_sample=0.0, sweep=0.0)
 
@@ -71,7 +71,7 @@ def timed(part, fn):
 
 recorder.Recorder.flush = timed("flush", recorder.Recorder.flush)
 live.LiveMonitor.evaluate = timed("evaluate", live.LiveMonitor.evaluate)
-recorder.write_json = timed("progress", recorder.write_json)
+recorder_local.write_json = timed("progress", recorder_local.write_json)
 recorder.sweep = timed("sweep", recorder.sweep)
 psutil.Process.cpu_percent = timed("cpu_sample", psutil.Process.cpu_percent)
 

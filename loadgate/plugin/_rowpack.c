@@ -9,6 +9,11 @@
  * Built only where it can be (setup.py marks it optional); columns.py uses the Python listener when
  * this module is absent, or when LOADGATE_PURE_PYTHON is set.
  *
+ * The row's layout is not written here: columns.py hands it over at init (``layout``: the spec's
+ * (column, typecode) pairs in row order, as its struct format packs them), and each value goes to its
+ * column's offset as that column's type. This file knows only how to compute each named column; a
+ * column it does not know, or a type it cannot give a value, is an error at init (tests/test_row_spec.py).
+ *
  * Only CPython's public C API (no underscore-prefixed function), and of Locust only what the request
  * event passes and the public ``response.status_code``: a Locust or CPython release that changes their
  * internals leaves this file as it is (tests/test_rowpack.py checks both).
@@ -32,8 +37,23 @@ enum { K_TYPE, K_NAME, K_RT, K_LENGTH, K_RESPONSE, K_EXCEPTION, K_START, K_COUNT
 static PyObject **const kw_names[K_COUNT] = {&s_request_type, &s_name, &s_response_time, &s_response_length,
                                             &s_response, &s_exception, &s_start_time};
 
+/* The columns this listener can compute, by their names in columns.py's spec; the first ones any request
+ * has, the last three only a paced user's (the schedule). Each is a float (a double) or an integer. */
+enum { C_TS, C_RT, C_LENGTH, C_CODE, C_USERS, C_KEY, C_EXC, C_USER, C_REQ, C_INTENDED, C_OMITTED, C_PERIOD,
+       C_COUNT };
+#define C_FIRST_SCHEDULE C_INTENDED
+static const char *const column_names[C_COUNT] = {"ts", "rt", "length", "code", "users", "key", "exc", "user",
+                                                  "req", "intended", "omitted", "period"};
+static const char column_is_float[C_COUNT] = {1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1};
+#define MAX_ROW 256
+
+/* Where a column goes in the row and as what: 'd' (double), 'q' (int64), 'i' (int32); 0: not in the layout. */
+typedef struct { char type; unsigned char offset; } Slot;
+
 typedef struct {
     PyObject_HEAD
+    Slot slots[C_COUNT];
+    Py_ssize_t row_size;
     PyObject *rows;            /* bytearray: the packed rows */
     PyObject *keys;            /* dict: request_type -> dict: name -> key code */
     PyObject *new_key;         /* Columns.new_key(request_type, name) -> int */
@@ -66,13 +86,6 @@ static int as_int64(PyObject *v, long long *out) {
     Py_DECREF(i);
     if (x == -1 && PyErr_Occurred()) { PyErr_Clear(); return -1; }
     *out = x;
-    return 0;
-}
-
-static int as_int32(PyObject *v, int32_t *out) {
-    long long x;
-    if (as_int64(v, &x) < 0 || x < INT32_MIN || x > INT32_MAX) return -1;
-    *out = (int32_t)x;
     return 0;
 }
 
@@ -161,7 +174,21 @@ static PyObject *status_code_of(PyObject *response) {
     return code;
 }
 
-#define PUT(p, v) do { memcpy((p), &(v), sizeof(v)); (p) += sizeof(v); } while (0)
+/* A value into its column's place in ``row``, as struct.pack would pack it with the column's typecode;
+ * -1 where struct.pack would refuse it (an integer out of the column's range): the careful path packs it. */
+static int put_long(char *row, Slot s, long long v) {
+    if (s.type == 'q') { int64_t x = (int64_t)v; memcpy(row + s.offset, &x, sizeof x); }
+    else if (s.type == 'i') {
+        if (v < INT32_MIN || v > INT32_MAX) return -1;
+        int32_t x = (int32_t)v;
+        memcpy(row + s.offset, &x, sizeof x);
+    }
+    return 0;
+}
+
+static void put_double(char *row, Slot s, double v) {
+    if (s.type == 'd') memcpy(row + s.offset, &v, sizeof v);
+}
 
 static PyObject *
 Listener_call(Listener *self, PyObject *args, PyObject *kwargs)
@@ -227,29 +254,26 @@ Listener_call(Listener *self, PyObject *args, PyObject *kwargs)
     if (n_users < 0) goto done;
     if (attr_long(user, s_number, &number) < 0) goto done;
 
-    double ts, rt;
-    long long length;
-    int32_t code32;
+    double ts = 0.0, rt = 0.0;
+    long long length = 0, code64 = 0;
     int fast = as_double(start_time, &ts) == 0 && as_double(response_time, &rt) == 0
-        && or_zero_int64(response_length, &length) == 0 && number >= INT32_MIN && number <= INT32_MAX
-        && n_users <= INT32_MAX && key <= INT32_MAX && exc <= INT32_MAX && req <= INT32_MAX && key >= 0
-        && exc >= 0 && req >= INT32_MIN;
+        && or_zero_int64(response_length, &length) == 0;
     if (fast) {
         int t = PyObject_IsTrue(code);
         if (t < 0) { PyErr_Clear(); fast = 0; }
-        else if (!t) code32 = 0;
-        else fast = as_int32(code, &code32) == 0;
+        else if (t) fast = as_int64(code, &code64) == 0;
     }
-    if (!fast)
+    const Slot *at = self->slots;
+    char row[MAX_ROW];
+    put_double(row, at[C_TS], ts);
+    put_double(row, at[C_RT], rt);
+    if (!fast || put_long(row, at[C_LENGTH], length) < 0 || put_long(row, at[C_CODE], code64) < 0
+            || put_long(row, at[C_USERS], n_users) < 0 || put_long(row, at[C_KEY], key) < 0
+            || put_long(row, at[C_EXC], exc) < 0 || put_long(row, at[C_USER], number) < 0
+            || put_long(row, at[C_REQ], req) < 0)
         goto slow;
-
-    char row[68], *p = row;
-    int32_t users32 = (int32_t)n_users, key32 = (int32_t)key, exc32 = (int32_t)exc, user32 = (int32_t)number,
-        req32 = (int32_t)req;
-    PUT(p, ts); PUT(p, rt); PUT(p, length); PUT(p, code32); PUT(p, users32); PUT(p, key32); PUT(p, exc32);
-    PUT(p, user32); PUT(p, req32);
     if (!self->paced) {
-        if (append_row(self->rows, row, p - row) < 0) goto done;
+        if (append_row(self->rows, row, self->row_size) < 0) goto done;
         result = Py_NewRef(Py_None);
         goto done;
     }
@@ -272,10 +296,10 @@ Listener_call(Listener *self, PyObject *args, PyObject *kwargs)
     long long omitted = -1;
     if (first && attr_long(user, s_omitted, &omitted) < 0) goto done;
     if (attr_double(user, s_period_ms, &period_ms) < 0) goto done;
-    if (omitted < INT32_MIN || omitted > INT32_MAX) goto slow;
-    int32_t omitted32 = (int32_t)omitted;
-    PUT(p, intended); PUT(p, omitted32); PUT(p, period_ms);
-    if (append_row(self->rows, row, p - row) < 0) goto done;
+    if (put_long(row, at[C_OMITTED], omitted) < 0) goto slow;
+    put_double(row, at[C_INTENDED], intended);
+    put_double(row, at[C_PERIOD], period_ms);
+    if (append_row(self->rows, row, self->row_size) < 0) goto done;
     if (first) {
         double wake, tolerance;
         if (PyObject_SetAttr(user, s_first, Py_False) < 0) goto done;
@@ -337,16 +361,70 @@ static PyMethodDef module_methods[] = {
 #define MODULE_METHODS NULL
 #endif
 
+/* The spec's layout, ((column, typecode), ...) in row order, as the listener's slots: each column's offset
+ * (struct's '<': no padding) and type. 0, or -1 with an exception that names the column it cannot pack. */
+static int read_layout(Listener *self, PyObject *layout, int paced) {
+    PyObject *seq = PySequence_Fast(layout, "layout must be a sequence of (column, typecode) pairs");
+    if (seq == NULL) return -1;
+    Slot slots[C_COUNT] = {{0, 0}};
+    Py_ssize_t offset = 0;
+    int ok = 0;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        const char *name = NULL, *type = NULL;
+        if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2 && PyUnicode_Check(PyTuple_GET_ITEM(item, 0))
+                && PyUnicode_Check(PyTuple_GET_ITEM(item, 1))) {
+            name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(item, 0));
+            type = name ? PyUnicode_AsUTF8(PyTuple_GET_ITEM(item, 1)) : NULL;
+            if (type == NULL) goto out;
+        } else {
+            PyErr_SetString(PyExc_TypeError, "layout: each column is a (name, typecode) pair of str");
+            goto out;
+        }
+        int c = 0;
+        while (c < C_COUNT && strcmp(column_names[c], name) != 0) c++;
+        if (c == C_COUNT || slots[c].type) {
+            PyErr_Format(PyExc_ValueError, "the C listener cannot pack column '%s': %s (teach _rowpack.c to compute "
+                         "it, or set LOADGATE_PURE_PYTHON=1)", name,
+                         c == C_COUNT ? "it knows no such column" : "it is in the layout twice");
+            goto out;
+        }
+        int size = strcmp(type, "d") == 0 ? 8 : strcmp(type, "q") == 0 ? 8 : strcmp(type, "i") == 0 ? 4 : 0;
+        if (size == 0 || (type[0] == 'd') != column_is_float[c]) {
+            PyErr_Format(PyExc_TypeError, "the C listener cannot pack column '%s' as '%s' (it has %s for it)", name,
+                         type, column_is_float[c] ? "a float: 'd'" : "an integer: 'q' or 'i'");
+            goto out;
+        }
+        if (c >= C_FIRST_SCHEDULE && !paced) {
+            PyErr_Format(PyExc_ValueError, "column '%s' is a paced user's: not in an unpaced layout", name);
+            goto out;
+        }
+        if (offset + size > MAX_ROW) {
+            PyErr_SetString(PyExc_ValueError, "the layout's row is longer than the C listener's buffer");
+            goto out;
+        }
+        slots[c].type = type[0];
+        slots[c].offset = (unsigned char)offset;
+        offset += size;
+    }
+    memcpy(self->slots, slots, sizeof slots);
+    self->row_size = offset;
+    ok = 1;
+out:
+    Py_DECREF(seq);
+    return ok ? 0 : -1;
+}
+
 static int
 Listener_init(Listener *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"rows", "keys", "new_key", "exception_code", "users", "getcurrent", "by_greenlet",
-                             "state_of", "current", "slow", "counts", "fallback", "paced", NULL};
-    PyObject *o[12];
+                             "state_of", "current", "slow", "counts", "fallback", "paced", "layout", NULL};
+    PyObject *o[12], *layout;
     int paced;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOOOO!OOOO!Op", kwlist, &PyByteArray_Type, &o[0],
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOOOO!OOOO!OpO", kwlist, &PyByteArray_Type, &o[0],
                                      &PyDict_Type, &o[1], &o[2], &o[3], &o[4], &o[5], &PyDict_Type, &o[6],
-                                     &o[7], &o[8], &o[9], &PyList_Type, &o[10], &o[11], &paced))
+                                     &o[7], &o[8], &o[9], &PyList_Type, &o[10], &o[11], &paced, &layout))
         return -1;
     if (o[8] != Py_None && !PyDict_Check(o[8])) {
         PyErr_SetString(PyExc_TypeError, "current must be a dict or None");
@@ -356,6 +434,8 @@ Listener_init(Listener *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "counts must be a list of two ints");
         return -1;
     }
+    if (read_layout(self, layout, paced) < 0)
+        return -1;
     PyObject **slots[12] = {&self->rows, &self->keys, &self->new_key, &self->exception_code, &self->users,
                             &self->getcurrent, &self->by_greenlet, &self->state_of, &self->current, &self->slow,
                             &self->counts, &self->fallback};
@@ -400,8 +480,15 @@ Listener_get_paced(Listener *self, void *closure)
     return PyBool_FromLong(self->paced);
 }
 
+static PyObject *
+Listener_get_row_size(Listener *self, void *closure)
+{
+    return PyLong_FromSsize_t(self->row_size);
+}
+
 static PyGetSetDef Listener_getset[] = {
     {"paced", (getter)Listener_get_paced, NULL, "whether rows carry the schedule columns", NULL},
+    {"row_size", (getter)Listener_get_row_size, NULL, "bytes a row takes in the layout given at init", NULL},
     {NULL}
 };
 

@@ -70,12 +70,10 @@ class CapacityShape(LoadTestShape):
         cpu: dict = {}
         schedule: dict = {}
         if rec is not None:
-            if rec.is_master:
-                cpu = {w: [c for c in s if c[0] > now - _KEEP_S] for w, s in rec.worker_cpu.items()}
-                schedule = {w: [c for c in s if c[0] > now - _KEEP_S] for w, s in rec.worker_schedule.items()}
-            else:
-                cpu = {"local": [c for c in rec.cpu if c[0] > now - _KEEP_S]}
-                schedule = {"local": [c for c in rec.schedule if c[0] > now - _KEEP_S]}
+            # per process: this one's (local), or each worker's (master), as in recorder.json
+            cpu = {w: [c for c in s if c[0] > now - _KEEP_S] for w, s in rec.cpu.report(rec.collects).items()}
+            schedule = {w: [c for c in s if c[0] > now - _KEEP_S]
+                        for w, s in rec.schedule.report(rec.collects).items()}
         state = {"t": now, "seq": self._seq, "users": self.runner.user_count,
                  "spawning": self.runner.state == "spawning", "cpu": cpu, "schedule": schedule}
         tmp = os.path.join(run_dir, STATE + ".tmp")

@@ -63,14 +63,21 @@ class Columns:
     A run without paced users packs only :data:`FIELDS`; its schedule columns are all null, filled
     per batch. Rows of both layouts can share a flush interval (a web-UI session's next test may add
     paced users): each layout's rows are kept as their own chunk, in order.
+
+    The row's one spec is :data:`FIELDS` and :data:`SCHEDULE`, (column, typecode) in row order: the struct
+    that packs a row, the numpy dtype that reads the rows back, the careful path's row and the C listener's
+    offsets (handed over at init: :data:`SPECS`) all come from it. The Python listeners' ``pack`` calls
+    name the values in that order; ``tests/test_rowpack.py`` checks each listener puts each column where
+    the spec says.
     """
 
     FIELDS = (("ts", "d"), ("rt", "d"), ("length", "q"), ("code", "i"), ("users", "i"), ("key", "i"),
               ("exc", "i"), ("user", "i"), ("req", "i"))
     SCHEDULE = (("intended", "d"), ("omitted", "i"), ("period", "d"))  # packed after FIELDS when paced
+    SPECS = {False: FIELDS, True: FIELDS + SCHEDULE}  # the row of an unpaced / a paced listener
     LAYOUTS = {schedule: (struct.Struct("<" + "".join(t for _a, t in fields)),
                           np.dtype([(a, _NUMPY[t]) for a, t in fields]))
-               for schedule, fields in ((False, FIELDS), (True, FIELDS + SCHEDULE))}
+               for schedule, fields in SPECS.items()}
 
     def __init__(self, redact_name) -> None:
         self.rows = bytearray()  # the packed rows of the running layout
@@ -126,7 +133,8 @@ class Columns:
         return NativeListener(rows=self.rows, keys=self.keys, new_key=self.new_key,
                               exception_code=self.exception_code, users=users, getcurrent=getcurrent,
                               by_greenlet=USERS, state_of=state_of_, current=_current if attributed else None,
-                              slow=self.append_checked, counts=COUNTS, fallback=python, paced=paced)
+                              slow=self.append_checked, counts=COUNTS, fallback=python, paced=paced,
+                              layout=self.SPECS[paced])
 
     def _python_listener(self, users, attributed: bool, paced: bool):
         self.with_schedule(paced)
@@ -146,7 +154,7 @@ class Columns:
             user = by_greenlet(g) or state_of(g)
             exc = 0 if exception is None else exception_code(exception)
             req = current(g, 0) if attributed else 0
-            try:
+            try:  # FIELDS' order: ts, rt, length, code, users, key, exc, user, req
                 extend(pack(start_time, response_time, response_length or 0, code or 0, len(users), key, exc,
                             user.number, req))
             except bad:  # an odd value from a custom client: the careful path
@@ -164,7 +172,7 @@ class Columns:
             exc = 0 if exception is None else exception_code(exception)
             req = current(g, 0) if attributed else 0
             first = user.first  # the first request of a paced iteration carries the slots skipped before it
-            try:
+            try:  # FIELDS', then SCHEDULE's order: intended, omitted, period
                 extend(pack(start_time, response_time, response_length or 0, code or 0, len(users), key, exc,
                             user.number, req, nan if user.period is None else response_time + user.late_ms,
                             user.omitted if first else -1, user.period_ms))
@@ -185,15 +193,16 @@ class Columns:
         ts = _as_float(start_time, None)
         if ts != ts:  # no start time given: when it ended, minus its duration
             ts = time.time() - (0.0 if rt != rt else rt / 1000.0)
-        row = [ts, rt, _as_int(response_length, 2**63), _as_int(code, 2**31), users, key, exc, user.number, req]
+        values = {"ts": ts, "rt": rt, "length": _as_int(response_length, 2**63), "code": _as_int(code, 2**31),
+                  "users": users, "key": key, "exc": exc, "user": user.number, "req": req}
         if self.schedule:
-            row += [math.nan if user.period is None else rt + user.late_ms, user.omitted if user.first else -1,
-                    user.period_ms]
+            values.update(intended=math.nan if user.period is None else rt + user.late_ms,
+                          omitted=user.omitted if user.first else -1, period=user.period_ms)
             if user.first:
                 user.first = False
                 COUNTS[0] += 1
                 COUNTS[1] += ts - user.wake > user.tolerance
-        self.rows.extend(self.LAYOUTS[self.schedule][0].pack(*row))
+        self.rows.extend(self.LAYOUTS[self.schedule][0].pack(*[values[a] for a, _t in self.SPECS[self.schedule]]))
 
     def take(self) -> tuple | None:
         """The rows so far, copied out of the buffer (which starts again empty); None if there are none.

@@ -5,14 +5,17 @@ import gc
 import os
 
 from locust import events
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from loadgate.plugin import worker_auth
 from loadgate.plugin import ui_session
 from loadgate.plugin.columns import build_batch
 from loadgate.plugin.inflight import MSG_UNANSWERED, InFlight
 from loadgate.plugin.live import LiveMonitor
-from loadgate.plugin.recorder import MSG_DONE, MSG_SAMPLES, OFFLOAD_ROWS, Recorder
+from loadgate.plugin.recorder import OFFLOAD_ROWS, Recorder
+from loadgate.plugin.recorder_local import LocalRecorder
+from loadgate.plugin.recorder_master import MasterRecorder
+from loadgate.plugin.recorder_worker import WorkerRecorder
 from loadgate.shared.child import CONFIG_ENV, read_child_config, stop_with_parent
 
 
@@ -51,6 +54,16 @@ def _worker_options(opts) -> None:
     opts.loadgate_ui, opts.loadgate_out = None, "reports"
 
 
+def recorder_class(runner) -> type[Recorder]:
+    """The recorder of this process's role, chosen once: a worker ships its batches, a master collects them,
+    one process alone writes them."""
+    if isinstance(runner, WorkerRunner):
+        return WorkerRecorder
+    if isinstance(runner, MasterRunner):
+        return MasterRecorder
+    return LocalRecorder
+
+
 def _on_init(environment, **_kw) -> None:
     opts = environment.parsed_options
     if environment.runner is None or opts is None:
@@ -59,7 +72,8 @@ def _on_init(environment, **_kw) -> None:
         _worker_options(opts)
     reqs = [r for r in (opts.loadgate_requirements or "").split(",") if r]
     monitor = LiveMonitor.from_file(opts.loadgate_rules) if opts.loadgate_rules else LiveMonitor(read_child_config().rules)
-    rec = Recorder(environment, opts.loadgate_dir, reqs, opts.loadgate_flush, opts.loadgate_duration, monitor)
+    rec = recorder_class(environment.runner)(environment, opts.loadgate_dir, reqs, opts.loadgate_flush,
+                                             opts.loadgate_duration, monitor)
     rec.offload_rows = opts.loadgate_offload_rows
     # The first use of Arrow's compute functions initialises them: pay it now, before any user
     # starts, not in the first flush, where it would stall every user.
@@ -87,10 +101,8 @@ def _on_init(environment, **_kw) -> None:
     ev.quitting.add_listener(rec.close)
     if session is not None:
         ui_session.add_late_listeners(environment, session)
-    if rec.is_master:
-        rec.meta["refused_workers"] = worker_auth.REFUSED  # filled by the socket monitor; in recorder.json at the end
-        environment.runner.register_message(MSG_SAMPLES, rec.on_samples)
-        environment.runner.register_message(MSG_DONE, rec.on_done)
+    rec.register(environment)
+    if rec.collects:
         environment.runner.register_message(MSG_UNANSWERED, in_flight.on_message)
     rec.start()
 

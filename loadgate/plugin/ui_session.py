@@ -39,7 +39,7 @@ class UiSession:
         now = time.time()
         self.run_dir = rundir.new_run_dir(self.out, (self.rec.requirements or ["ui"])[0], now)
         self.tests += 1
-        _begin(self.rec, self.run_dir, now)
+        self.rec.begin_test(self.run_dir, now)
         runner = environment.runner
         self._event(event="start", run_dir=self.run_dir, start=now, users=runner.target_user_count,
                     spawn_rate=getattr(environment.parsed_options, "spawn_rate", None), host=environment.host)
@@ -74,16 +74,6 @@ class UiSession:
                 'padding:4px 12px;font:13px sans-serif;background:#1b5e20;color:#fff">'
                 f'loadgate recorder on · {html.escape(reqs)} · each test you start and stop here becomes a run '
                 f'directory in {html.escape(self.out)}, gated when it stops; the verdict prints in the terminal</div>')
-
-
-def _begin(rec, run_dir: str, now: float) -> None:
-    """The test starting now records from zero into its own run directory (the recorder's per-run state)."""
-    rec.out_dir, rec.sent, rec.dropped, rec.write_error, rec.stream_closed = run_dir, 0, 0, None, False
-    rec.cpu, rec.schedule = [], []
-    rec.meta = {"requirements": rec.requirements, "ramp_up_done": None, "start": now, "end": None,
-                "stop_reason": None, "users_reached": 0, "samples_recorded": 0}
-    rec.monitor.batches.clear()  # the live view and abort rules see this test's samples only
-    rec._open_stream()
 
 
 def install(environment, recorder, session_dir: str, out: str) -> UiSession:

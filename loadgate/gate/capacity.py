@@ -29,9 +29,10 @@ class StepJudgement:
     limit: dict[str, Any] | None  # the most-crossed failing threshold: requirement, metric, request, value, alert
 
 
-def step_files(files: Mapping[str, ThresholdFile]) -> dict[str, ThresholdFile]:
-    """The threshold files as a capacity step judges them: without throughput floors, dropped iterations and regressions."""
-    return {r: dataclasses.replace(f, thresholds=tuple(t for t in f.thresholds if _judged(t)))
+def step_files(files: Mapping[str, ThresholdFile], *, by_rate: bool = False) -> dict[str, ThresholdFile]:
+    """The threshold files as a capacity step judges them: without throughput floors and regressions, and
+    without dropped iterations unless the search is over arrival rate (``by_rate``: each step has a schedule)."""
+    return {r: dataclasses.replace(f, thresholds=tuple(t for t in f.thresholds if _judged(t, by_rate)))
             for r, f in files.items()}
 
 
@@ -41,9 +42,10 @@ def _service(files: Mapping[str, ThresholdFile]) -> dict[str, ThresholdFile]:
         else t for t in f.thresholds)) for r, f in files.items()}
 
 
-def _judged(t: Threshold) -> bool:
-    # dropped_iterations: a step of users has no arrival schedule to drop from
-    return t.metric not in ("throughput", DROPPED) and t.regression is None and t.metric not in CAPACITY_METRICS
+def _judged(t: Threshold, by_rate: bool = False) -> bool:
+    # dropped_iterations: a step of users has no arrival schedule to drop from; a step of a rate has
+    return (t.metric != "throughput" and (by_rate or t.metric != DROPPED) and t.regression is None
+            and t.metric not in CAPACITY_METRICS)
 
 
 def capacity_results(files: Mapping[str, ThresholdFile], capacity: Mapping[str, Any], *, requirements: Sequence[str],

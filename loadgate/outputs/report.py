@@ -282,10 +282,12 @@ def _capacity_chart(capacity: Mapping[str, Any], verdict: VerdictDoc) -> dict[st
     from loadgate.outputs.charts import threshold_levels
 
     if capacity.get("quantity") == "rate":  # a search over arrival rate: the steps against the rate offered
-        return _capacity_chart({**capacity, "max_users": capacity.get("max_rate"),
-                                "knee": capacity["knee"] and {**capacity["knee"], "users": capacity["knee"]["rate"]},
-                                "steps": [{**s, "users": s.get("rate")} for s in capacity.get("steps") or ()],
-                                "quantity": None}, verdict) | {"x_label": "iterations/s offered"}
+        knee = capacity.get("knee")
+        chart = _capacity_chart({**capacity, "max_users": capacity.get("max_rate"),
+                                 "knee": knee and {**knee, "users": knee["rate"]},
+                                 "steps": [{**s, "users": s.get("rate")} for s in capacity.get("steps") or ()],
+                                 "quantity": None}, verdict)
+        return None if chart is None else {**chart, "x_label": "iterations/s offered"}
     steps = sorted((s for s in capacity.get("steps") or () if s.get("users") is not None), key=lambda s: s["users"])
     if not steps:
         return None

@@ -51,6 +51,12 @@ def test_a_rate_search_brackets_the_rate_a_server_of_35_requests_a_second_carrie
     run = load(run_dir, "run.json")  # the schedule's counts are exact over the whole run too
     block = run["arrival"]["REQ-CAP-005"]
     assert block["scheduled"] == block["started"] + block["dropped"] and block["started"] > 0
+    # loadgate gate judges the directory again as the search did: the capacity step from the samples and counts
+    again = run_cli("gate", str(run_dir), "--thresholds", str(CAP / "thresholds"))
+    regated = load(run_dir, "verdict.json")
+    assert again.code == 0, again.stdout + again.stderr
+    assert [(t["metric"], t["status"], t["value"]) for t in regated["thresholds"]] == [
+        (t["metric"], t["status"], t["value"]) for t in verdict["thresholds"]]
 
 
 def test_a_pool_too_small_breaks_first_and_is_never_a_pass_with_two_workers(tmp_path):

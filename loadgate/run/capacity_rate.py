@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-from loadgate.analysis.arrival import in_window
+from loadgate.analysis.arrival import step_counts
 from loadgate.analysis.steps import knee
-from loadgate.analysis.window import Window
 from loadgate.errors import ConfigError
 from loadgate.gate import dropped
 from loadgate.gate.arrival import DEFAULT_MAX_DROPPED
@@ -77,9 +76,7 @@ def counted(state: Mapping[str, Any] | None, m_end: float) -> bool:
 def window_counts(state: Mapping[str, Any], reqs: Sequence[str], m_start: float, m_end: float) -> dict[str, Any]:
     """The summary's ``arrival`` section of one step: each requirement's counts of the whole seconds in its
     measured window (a requirement without counts gets the reason, which makes its latency inconclusive)."""
-    blocks = state.get("arrival") or {}
-    window = Window(math.ceil(m_start), math.floor(m_end))
-    return {r: in_window(blocks.get(r) or {}, window) for r in sorted(reqs)}
+    return step_counts(state.get("arrival") or {}, reqs, m_start, m_end)
 
 
 def _shortfall(files: Mapping[str, ThresholdFile], summary: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:

@@ -125,8 +125,11 @@ class Arrival:
         """The run's shapes (a worker learns them from the master's options at each test start)."""
         self.shapes = shapes
         self.busy = dict.fromkeys(shapes, 0)
-        peak = sum(s.peak for s in shapes.values())
-        pool = sum(s.max_users or 0 for s in shapes.values())
+        self._set_period()
+
+    def _set_period(self) -> None:
+        peak = sum(s.peak for s in self.shapes.values())
+        pool = sum(s.max_users or 0 for s in self.shapes.values())
         self.period = pool / peak if peak > 0 and pool else 1.0
 
     # --- the pool's users -------------------------------------------------------------------------------
@@ -176,6 +179,8 @@ class Arrival:
             waiting.alive = False
         user._loadgate_arrival_req = req
         state = state_of(getcurrent(), user)
+        if self.retargeted and state.period != self.period:  # a new rate: the pool's users start that much more often
+            state.pace(self.period)
         delay = time.time() - due
         state.tolerance = GENERATOR_LATE_MIN_S
         state.wake, state.first, state.omitted = due, True, 0
@@ -237,6 +242,7 @@ class Arrival:
         which switch at the same moment. Before the schedule started, the rate is the one it will start with."""
         self.shapes = {r: replace(s, rate=float(rate), stages=()) for r, s in self.shapes.items()}
         self.retargeted = True
+        self._set_period()
         if isinstance(self.runner, MasterRunner):
             if self.t0 is not None:
                 self._announce()
@@ -336,6 +342,8 @@ class Arrival:
         if rates:  # a new rate (capacity over rate): the same shapes at a constant rate
             self.shapes = {r: replace(s, rate=float(rates.get(r, s.rate or 0.0)), stages=())
                            for r, s in self.shapes.items()}
+            self.retargeted = True
+            self._set_period()
         self.start(float(msg.data["t0"]), order.index(me), len(order))
 
     def on_counts(self, environment, msg, **_kw) -> None:

@@ -81,6 +81,9 @@ def test_a_pool_too_small_breaks_first_and_is_never_a_pass_with_two_workers(tmp_
     assert doc["broke_first"] == ("dropped iterations: the pool of 4 users was exhausted, so the load asked for "
                                   "was not offered")
     assert "capacity: 12 iterations/s" in res.stdout and "broke first: dropped iterations" in res.stdout
+    report = (run_dir / "report.html").read_text()
+    assert "capacity search over arrival rate from 6.0 to 24.0 iterations/s with a pool of 4 users" in report
+    assert '"x_label":"iterations/s offered"' in report  # the charts' x axis: the rate offered
     run = load(run_dir, "run.json")  # both workers' counts, merged exactly
     block = run["arrival"]["REQ-CAP-006"]
     assert block["scheduled"] == block["started"] + block["dropped"] and block["dropped"] >= top["dropped"]

@@ -214,7 +214,8 @@ def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Ma
     used = {r: files[r] for r in reqs}
     summary, problems = analyse_run(run_dir, run, used)
     problems = [*(run.get("problems") or []), *problems]
-    found = capacity.get("max_users")
+    by_rate = capacity.get("quantity") == "rate"
+    found = capacity.get("max_rate") if by_rate else capacity.get("max_users")
     if run.get("interrupted") or inconclusive or problems:
         level = Status.INCONCLUSIVE
     else:
@@ -224,12 +225,13 @@ def gate_capacity(run_dir: str, files: Mapping[str, ThresholdFile], capacity: Ma
         if r.status != Status.SKIPPED:
             level = worse(level, r.status)
     what = ("capacity: at least " if capacity.get("at_least") else "capacity: ") + (
-        f"{found} users" if found is not None else "no step passed")
+        "no step passed" if found is None else f"{found:g} iterations/s" if by_rate else f"{found} users")
     limit = capacity.get("limit")
     reasons = [f"{what}; {capacity.get('stopped_because')}"] + (
         [f"limit: {limit['requirement']} {limit['metric']}" + (f" of {limit['request']}" if limit.get("request") else "")
          + f" {limit['value']:.4g} {limit['unit']} crossed {limit['alert']}"] if limit and limit.get("value") is not None
-        else []) + problems + [r.reason for r in results if r.reason]
+        else []) + ([f"broke first: {capacity['broke_first']}"] if capacity.get("broke_first") else []) + problems + [
+        r.reason for r in results if r.reason]
     steps = tuple(r for r in (step_verdict.thresholds if step_verdict else ()) if r.metric not in CAPACITY_METRICS)
     verdict = Verdict.of(level, reasons, (*results, *steps), False, problems)
     plan = build_plan(run_dir, run, capacity, used, verdict.to_dict())

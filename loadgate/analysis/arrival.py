@@ -8,7 +8,7 @@ summary's ``arrival`` section holds them, and the gate judges ``dropped_iteratio
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from loadgate.analysis.window import Window
@@ -56,6 +56,13 @@ def in_window(block: Mapping[str, Any], window: Window) -> dict[str, Any]:
                    achieved_rate=sums["started"] / seconds if seconds else None,
                    busy_max=max((per["busy"][i] for i in keep), default=0))
     return section
+
+
+def step_counts(blocks: Mapping[str, Any], requirements: Sequence[str], start: float, end: float) -> dict[str, Any]:
+    """The ``arrival`` section of one capacity step measured over ``[start, end]``: each requirement's counts
+    of the whole seconds inside it (a requirement without a block gets the reason its counts are unknown)."""
+    window = Window(math.ceil(start), math.floor(end))
+    return {str(r): in_window(blocks.get(r) or {}, window) for r in sorted(requirements)}
 
 
 def arrival_summary(run: Mapping[str, Any], window: Window) -> dict[str, Any] | None:

@@ -126,19 +126,32 @@ def _run_command(sub: Any) -> None:
 
 
 def _capacity_command(sub: Any) -> None:
-    cap = sub.add_parser("capacity", help="find the most users the system carries within the requirement's alerts",
+    cap = sub.add_parser("capacity", help="find the most users (or iterations/s) the system carries within the "
+                         "requirement's alerts",
                          description="One Locust run whose user count doubles from --start-users until a step "
                          "fails, then bisects between the last passing and the first failing step until they are "
-                         "within --resolution. Each step's measured part is gated exactly like a run; a step whose "
+                         "within --resolution. With --arrival-rate (or load.arrival in the threshold file) the steps "
+                         "are arrival rates offered by one pool of --max-users users, and a step whose load was not "
+                         "offered (more starts dropped than load.arrival.max_dropped) never passes. Each step's "
+                         "measured part is gated exactly like a run; a step whose "
                          "confidence interval straddles an alert level is measured once more, then reported "
                          "unresolved. Writes capacity.json (loadgate.capacity/1) beside the usual files. Exit 0 "
                          "when a capacity was found, 1 when not even --start-users passed, 3 when the search could "
                          "not bracket the limit (generator saturated, budget spent, interrupted).", epilog=EPILOG)
     cap.add_argument("--requirement", action="append", required=True, metavar="REQ-…",
                      help="requirement ID whose tagged tasks run and whose alerts every step must hold (repeatable)")
-    cap.add_argument("--start-users", type=types.positive_int, default=10, metavar="N", help="users of the first step (default: 10)")
-    cap.add_argument("--max-users", type=types.positive_int, default=1000, metavar="N",
-                     help="never more users than this; a pass there reports 'at least N' (default: 1000)")
+    cap.add_argument("--start-users", type=types.positive_int, metavar="N", help="users of the first step (default: 10)")
+    cap.add_argument("--max-users", type=types.positive_int, metavar="N",
+                     help="never more users than this; a pass there reports 'at least N' (default: 1000); with "
+                     "--arrival-rate, the pool that offers every rate, spawned once (default: load.arrival.max_users, "
+                     "else --max-rate times one second)")
+    cap.add_argument("--arrival-rate", type=types.rate, metavar="RATE",
+                     help="search over arrival rate instead of users, from this rate (like 50/s, 3000/m; default: "
+                     "load.arrival's rate when the threshold file has one and --start-users is not given): the most "
+                     "iterations/s within the alerts")
+    cap.add_argument("--max-rate", type=types.rate, metavar="RATE",
+                     help="with --arrival-rate: never a higher rate; a pass there reports 'at least' (default: 16 "
+                     "times the first rate)")
     cap.add_argument("--step-duration", type=types.duration, default=30.0, metavar="TIME",
                      help="measured part of each step, after its settle part (max(2s, a quarter of it), longer "
                      "after slow steps) (default: 30s)")

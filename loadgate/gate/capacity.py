@@ -7,6 +7,7 @@ of users, so a step leaves them out (a step of 10 users is not expected to carry
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -29,9 +30,10 @@ class StepJudgement:
     limit: dict[str, Any] | None  # the most-crossed failing threshold: requirement, metric, request, value, alert
 
 
-def step_files(files: Mapping[str, ThresholdFile]) -> dict[str, ThresholdFile]:
-    """The threshold files as a capacity step judges them: without throughput floors, dropped iterations and regressions."""
-    return {r: dataclasses.replace(f, thresholds=tuple(t for t in f.thresholds if _judged(t)))
+def step_files(files: Mapping[str, ThresholdFile], *, by_rate: bool = False) -> dict[str, ThresholdFile]:
+    """The threshold files as a capacity step judges them: without throughput floors and regressions, and
+    without dropped iterations unless the search is over arrival rate (``by_rate``: each step has a schedule)."""
+    return {r: dataclasses.replace(f, thresholds=tuple(t for t in f.thresholds if _judged(t, by_rate)))
             for r, f in files.items()}
 
 
@@ -41,9 +43,10 @@ def _service(files: Mapping[str, ThresholdFile]) -> dict[str, ThresholdFile]:
         else t for t in f.thresholds)) for r, f in files.items()}
 
 
-def _judged(t: Threshold) -> bool:
-    # dropped_iterations: a step of users has no arrival schedule to drop from
-    return t.metric not in ("throughput", DROPPED) and t.regression is None and t.metric not in CAPACITY_METRICS
+def _judged(t: Threshold, by_rate: bool = False) -> bool:
+    # dropped_iterations: a step of users has no arrival schedule to drop from; a step of a rate has
+    return (t.metric != "throughput" and (by_rate or t.metric != DROPPED) and t.regression is None
+            and t.metric not in CAPACITY_METRICS)
 
 
 def capacity_results(files: Mapping[str, ThresholdFile], capacity: Mapping[str, Any], *, requirements: Sequence[str],
@@ -171,21 +174,29 @@ def _overshoot(r: ThresholdResult, t: Threshold) -> float:
 def best_step(capacity: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The step whose thresholds a capacity run's verdict shows: the highest passing one, else the first."""
     steps = [s for s in capacity.get("steps") or () if isinstance(s, Mapping)]
-    best = next((s for s in steps if s.get("users") == capacity.get("max_users") and s.get("status") == "pass"), None)
+    key = "rate" if capacity.get("quantity") == "rate" else "users"  # a search over arrival rate, or users
+    best = next((s for s in steps if s.get(key) == capacity.get(f"max_{key}") and s.get("status") == "pass"), None)
     return best or (steps[0] if steps else None)
 
 
 def rejudge_step(samples: str, files: Mapping[str, ThresholdFile], capacity: Mapping[str, Any], *,
                  requirements: Sequence[str]) -> Verdict | None:
     """The verdict of :func:`best_step` judged again from the run's samples file over the window it was
-    measured on, as the search judged it (``loadgate gate`` of a capacity run directory)."""
+    measured on, as the search judged it (``loadgate gate`` of a capacity run directory). Over arrival rate,
+    with the schedule's counts of that window from the run.json beside the samples."""
+    from loadgate.analysis.arrival import step_counts
     from loadgate.analysis.steps import step_summary
+    from loadgate.data.run_doc import read_run
     from loadgate.gate.thresholds import required_percentiles
 
     step = best_step(capacity)
     if step is None or step.get("start") is None:
         return None
-    judged = step_files(files)
+    by_rate = capacity.get("quantity") == "rate"
+    judged = step_files(files, by_rate=by_rate)
     summary = step_summary(samples, step["start"], step["end"], requirements=requirements,
                            percentiles=required_percentiles(judged))
+    if by_rate:
+        blocks = read_run(os.path.dirname(os.path.abspath(samples))).get("arrival") or {}
+        summary["arrival"] = step_counts(blocks, requirements, step["start"], step["end"])
     return judge_step(judged, summary, requirements=requirements).verdict

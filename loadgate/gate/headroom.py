@@ -19,8 +19,14 @@ def capacity_figure(capacity: Mapping[str, Any], kind: str) -> tuple[float | Non
 
     For a rate, the throughput of the highest passing step and of the first step that did not pass
     (the larger of the two: an overloaded step may carry less). The upper end is None when no step above
-    the capacity failed (a search that stopped at ``--max-users``: "at least").
+    the capacity failed (a search that stopped at ``--max-users``: "at least"). A search over arrival rate
+    (``quantity`` rate) gives its rates: the highest passing and the first not passing; no user count.
     """
+    if capacity.get("quantity") == "rate":  # a search over arrival rate: the rate it found, in iterations/s
+        if kind == "users":
+            return None, None
+        lo, hi = capacity.get("max_rate"), capacity.get("first_not_passing_rate")
+        return (None if lo is None else float(lo)), (None if hi is None else float(hi))
     lo = capacity.get("max_users")
     hi = capacity.get("first_not_passing_users")
     if kind == "users":

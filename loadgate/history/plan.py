@@ -58,8 +58,9 @@ def build_plan(run_dir: str, run: Mapping, capacity: Mapping, files: Mapping[str
     req, settings = settings_of(files, reqs)
     run_id = os.path.basename(os.path.abspath(run_dir))
     label, dated = capacity_store.release_of(capacity, run)
-    kind = settings.peak.kind if settings.peak else "users"
-    unit = "users" if kind == "users" else "req/s"
+    by_rate = capacity.get("quantity") == "rate"  # a search over arrival rate found iterations/s
+    kind = settings.peak.kind if settings.peak else ("rate" if by_rate else "users")
+    unit = "users" if kind == "users" else "iterations/s" if by_rate else "req/s"
     value, upper = capacity_figure(capacity, kind)
     this = {"run_id": run_id, "release": label, "dated": dated, "capacity": value, "upper": upper,
             "at_least": bool(capacity.get("at_least")), "commit": (run.get("git") or {}).get("commit"),
@@ -72,7 +73,8 @@ def build_plan(run_dir: str, run: Mapping, capacity: Mapping, files: Mapping[str
     doc = {"run_id": run_id, "release": label, "dated": dated, "requirement": req, "unit": unit,
            "capacity": {"value": value, "upper": upper, "at_least": this["at_least"], "run": run_id,
                         "knee": capacity.get("knee"), "throughput_at_max": capacity.get("throughput_at_max"),
-                        "max_users": capacity.get("max_users")},
+                        "max_users": capacity.get("max_users"),
+                        **({"broke_first": capacity["broke_first"]} if capacity.get("broke_first") else {})},
            "peak": None if settings.peak is None else {"kind": kind, "value": settings.peak.value, "unit": unit,
                                                         "text": settings.peak.text, "source": settings.source},
            "headroom": _headroom(verdict, req, run_id),

@@ -50,10 +50,14 @@ def _capacity(plan: Mapping) -> str:
 def current_state(plan: Mapping) -> list[str]:
     rid, cap = plan["run_id"], plan["capacity"]
     out = ["## Current State", "", f"- Capacity: {_capacity(plan)} {_run(rid)}"]
+    if cap.get("broke_first"):
+        out.append(f"- What broke first: {_cell(cap['broke_first'])} {_run(rid)}")
     if cap.get("throughput_at_max") is not None:
         out.append(f"- Throughput at capacity: {_n(cap['throughput_at_max'], 1)} req/s {_run(rid)}")
     knee = cap.get("knee")
-    out.append("- Knee (throughput stops growing): " + (f"≈ {_n(knee['users'])} users, {_n(knee['throughput'], 1)} "
+    at = (f"{_n(knee['rate'], 1)} iterations/s offered" if knee and "rate" in knee
+          else f"{_n(knee['users'])} users" if knee else "")
+    out.append("- Knee (throughput stops growing): " + (f"≈ {at}, {_n(knee['throughput'], 1)} "
                                                           f"req/s {_run(rid)}" if knee else f"not reached {_run(rid)}"))
     h = plan.get("headroom")
     if h:

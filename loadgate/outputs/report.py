@@ -281,6 +281,13 @@ def _capacity_chart(capacity: Mapping[str, Any], verdict: VerdictDoc) -> dict[st
     """Throughput and latency against users, one point per step (in user order), with the alert levels in ms."""
     from loadgate.outputs.charts import threshold_levels
 
+    if capacity.get("quantity") == "rate":  # a search over arrival rate: the steps against the rate offered
+        knee = capacity.get("knee")
+        chart = _capacity_chart({**capacity, "max_users": capacity.get("max_rate"),
+                                 "knee": knee and {**knee, "users": knee["rate"]},
+                                 "steps": [{**s, "users": s.get("rate")} for s in capacity.get("steps") or ()],
+                                 "quantity": None}, verdict)
+        return None if chart is None else {**chart, "x_label": "iterations/s offered"}
     steps = sorted((s for s in capacity.get("steps") or () if s.get("users") is not None), key=lambda s: s["users"])
     if not steps:
         return None
@@ -297,7 +304,8 @@ def _best_step(capacity: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     if not capacity:
         return None
     steps = capacity.get("steps") or ()
-    return next((s for s in steps if s.get("users") == capacity.get("max_users") and s.get("status") == "pass"), None)
+    key = "rate" if capacity.get("quantity") == "rate" else "users"
+    return next((s for s in steps if s.get(key) == capacity.get(f"max_{key}") and s.get("status") == "pass"), None)
 
 
 def _write(path: str, html: str) -> None:

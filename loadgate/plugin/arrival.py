@@ -27,6 +27,7 @@ import logging
 import random
 import time
 from collections import deque
+from dataclasses import replace
 from typing import Any
 
 import gevent
@@ -110,7 +111,10 @@ class Arrival:
         self.pending: dict[str, dict[int, list[int]]] = {}   # counts not yet reported
         self.counts = Counts()                      # merged (local or master)
         self.t0: float | None = None
-        self.greenlets: list = []
+        self.greenlets: list = []                   # the dispatchers (one per requirement)
+        self.reporter = None                        # the greenlet that reports the counts every second
+        self.place = (0, 1)                         # this process's index among the schedule's processes, and their count
+        self.retargeted = False                     # the rate was set by retarget (capacity over rate): workers are told
         self.totals: dict[str, list[int]] = {}      # this process's own [scheduled, started, dropped] (for its log)
         self.tasks: dict[tuple[type, str], list] = {}
         self.proc = "local"
@@ -121,8 +125,11 @@ class Arrival:
         """The run's shapes (a worker learns them from the master's options at each test start)."""
         self.shapes = shapes
         self.busy = dict.fromkeys(shapes, 0)
-        peak = sum(s.peak for s in shapes.values())
-        pool = sum(s.max_users or 0 for s in shapes.values())
+        self._set_period()
+
+    def _set_period(self) -> None:
+        peak = sum(s.peak for s in self.shapes.values())
+        pool = sum(s.max_users or 0 for s in self.shapes.values())
         self.period = pool / peak if peak > 0 and pool else 1.0
 
     # --- the pool's users -------------------------------------------------------------------------------
@@ -172,6 +179,8 @@ class Arrival:
             waiting.alive = False
         user._loadgate_arrival_req = req
         state = state_of(getcurrent(), user)
+        if self.retargeted and state.period != self.period:  # a new rate: the pool's users start that much more often
+            state.pace(self.period)
         delay = time.time() - due
         state.tolerance = GENERATOR_LATE_MIN_S
         state.wake, state.first, state.omitted = due, True, 0
@@ -214,14 +223,40 @@ class Arrival:
 
     # --- the schedule ---------------------------------------------------------------------------------
     def start(self, t0: float, index: int = 0, count: int = 1) -> None:
-        """Start every requirement's dispatcher: process ``index`` of ``count`` takes its share from ``t0``."""
-        if self.greenlets or self.stopped:
+        """Start every requirement's dispatcher: process ``index`` of ``count`` takes its share from ``t0``.
+        Dispatchers already running are replaced (a new rate): the new schedule starts at ``t0``."""
+        if self.stopped:
             return
-        self.t0 = t0
+        for g in self.greenlets:
+            g.kill(block=False)
+        self.t0, self.place = t0, (index, count)
         log.info("loadgate: open-model schedule starts at %.3f (process %d of %d)", t0, index + 1, count)
-        for req, shape in self.shapes.items():
-            self.greenlets.append(gevent.spawn(self._dispatch, req, start_times(shape, index, count, req)))
-        self.greenlets.append(gevent.spawn(self._report_loop))
+        self.greenlets = [gevent.spawn(self._dispatch, req, start_times(shape, index, count, req))
+                          for req, shape in self.shapes.items() if shape.peak > 0]  # a rate of 0: paused
+        if self.reporter is None:
+            self.reporter = gevent.spawn(self._report_loop)
+
+    def retarget(self, rate: float) -> None:
+        """Every requirement's schedule switches to a constant ``rate`` now (``loadgate capacity`` over arrival
+        rate; 0 pauses it). Each process keeps its place in the split (its phase); a master tells its workers,
+        which switch at the same moment. Before the schedule started, the rate is the one it will start with."""
+        self.shapes = {r: replace(s, rate=float(rate), stages=()) for r, s in self.shapes.items()}
+        self.retargeted = True
+        self._set_period()
+        if isinstance(self.runner, MasterRunner):
+            if self.t0 is not None:
+                self._announce()
+        elif not isinstance(self.runner, WorkerRunner) and self.t0 is not None:  # started (perhaps paused)
+            self.start(time.time(), *self.place)
+
+    def _announce(self) -> None:
+        """Master: the schedule (re)starts at a moment just ahead, in the workers' order; with the rate, once set."""
+        t0 = time.time() + START_LEAD_S
+        order = sorted(str(c.id) for c in worker_clients(self.runner))
+        self.t0 = t0
+        rates = {r: s.rate for r, s in self.shapes.items()} if self.retargeted else None
+        self.runner.send_message(MSG_START, {"t0": t0, "workers": order, **({"rates": rates} if rates else {})})
+        self._publish()
 
     def _dispatch(self, req: str, times) -> None:
         t0 = self.t0 or time.time()
@@ -280,7 +315,7 @@ class Arrival:
         if self.stopped:
             return
         self.stopped = True
-        for g in self.greenlets:
+        for g in [*self.greenlets, *([self.reporter] if self.reporter is not None else [])]:
             g.kill(block=False)
         self.report()
         for req, (scheduled, started, dropped) in sorted(self.totals.items()):
@@ -293,12 +328,8 @@ class Arrival:
 
     def on_spawning_complete(self, **_kw) -> None:
         if isinstance(self.runner, MasterRunner):
-            t0 = time.time() + START_LEAD_S
-            order = sorted(str(c.id) for c in worker_clients(self.runner))
-            self.t0 = t0
-            self.runner.send_message(MSG_START, {"t0": t0, "workers": order})
-            self._publish()
-        elif not isinstance(self.runner, WorkerRunner):
+            self._announce()
+        elif not isinstance(self.runner, WorkerRunner) and self.t0 is None:
             self.start(time.time())
 
     def on_start_message(self, environment, msg, **_kw) -> None:
@@ -307,6 +338,12 @@ class Arrival:
         if me not in order:
             log.error("loadgate: this worker (%s) is not among the master's %s: it runs no schedule", me, order)
             return
+        rates = msg.data.get("rates")
+        if rates:  # a new rate (capacity over rate): the same shapes at a constant rate
+            self.shapes = {r: replace(s, rate=float(rates.get(r, s.rate or 0.0)), stages=())
+                           for r, s in self.shapes.items()}
+            self.retargeted = True
+            self._set_period()
         self.start(float(msg.data["t0"]), order.index(me), len(order))
 
     def on_counts(self, environment, msg, **_kw) -> None:

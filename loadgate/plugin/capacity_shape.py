@@ -7,6 +7,10 @@ Locust event loop, where it would stall every user). The two talk through two sm
 run directory: ``capacity.control.json`` (written by the CLI: the users to hold, or stop) and
 ``capacity.state.json`` (written here each tick: users running, and the generators' CPU and
 schedule lateness from the recorder, so the CLI can tell a saturated generator per step).
+
+A search over arrival rate holds one pool of users and gives each step's ``rate`` to the open model's
+dispatchers (:meth:`loadgate.plugin.arrival.Arrival.retarget`) when its step begins; the state then
+carries the schedule's per-second counts (scheduled, started, dropped), from which each step is judged.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ class CapacityShape(LoadTestShape):
         super().__init__()
         self._last: tuple[int, float] | None = None
         self._seq = -1
+        self._rated = -1   # the last step whose rate went to the dispatchers
         self._stopping = False
 
     def _dir(self) -> str | None:
@@ -50,6 +55,8 @@ class CapacityShape(LoadTestShape):
                 return self._stop()
             self._last = (int(control["users"]), float(control["spawn_rate"]))
             self._seq = int(control.get("seq", 0))
+            if control.get("rate") is not None and self._rated != self._seq:
+                self._retarget(float(control["rate"]))
         self._write_state(run_dir)
         return self._last
 
@@ -64,6 +71,19 @@ class CapacityShape(LoadTestShape):
             gevent.spawn(rec.finish, "capacity search done")
         return self._last
 
+    def _retarget(self, rate: float) -> None:
+        arrival = getattr(self.runner.environment, "loadgate_arrival", None)
+        if arrival is not None and arrival.shapes:
+            arrival.retarget(rate)
+            self._rated = self._seq
+
+    def _arrival(self) -> dict:
+        """The schedule's merged counts per requirement (run.json's ``arrival`` form), for a search over rate."""
+        arrival = getattr(self.runner.environment, "loadgate_arrival", None)
+        if arrival is None or not arrival.shapes:
+            return {}
+        return {req: arrival.counts.block(req, shape, arrival.t0) for req, shape in arrival.shapes.items()}
+
     def _write_state(self, run_dir: str) -> None:
         rec = getattr(self.runner.environment, "loadgate_recorder", None)
         now = time.time()
@@ -76,6 +96,9 @@ class CapacityShape(LoadTestShape):
                         for w, s in rec.schedule.report(rec.collects).items()}
         state = {"t": now, "seq": self._seq, "users": self.runner.user_count,
                  "spawning": self.runner.state == "spawning", "cpu": cpu, "schedule": schedule}
+        arrival = self._arrival()
+        if arrival:
+            state.update(arrival=arrival, rated=self._rated)
         tmp = os.path.join(run_dir, STATE + ".tmp")
         with open(tmp, "w") as f:
             json.dump(state, f)

@@ -47,7 +47,8 @@
       ctx.restore();
     };
   }
-  var usersAxis = { label: "users", values: function (u, splits) { return splits.map(function (v) { return num(v, 0); }); } };
+  var X = K.x_label || "users", XD = K.x_label ? 1 : 0;  // a search over arrival rate: the rate offered
+  var usersAxis = { label: X, values: function (u, splits) { return splits.map(function (v) { return num(v, XD); }); } };
   var xScale = { x: { time: false, range: function (u, min, max) { var pad = Math.max((max - min) * 0.05, 1); return [Math.max(0, min - pad), max + pad]; } } };
   var knee = K.knee ? K.knee.users : null;
 
@@ -55,10 +56,10 @@
     height: 260, padding: [22, null, null, null],
     scales: Object.assign({ y: { range: function (u, min, max) { return [0, Math.max(1, max * 1.1)]; } } }, xScale),
     axes: [usersAxis, { scale: "y", size: 60, label: "requests/s" }],
-    series: [{ label: "users", value: function (u, v) { return v == null ? "–" : num(v, 0); } },
+    series: [{ label: X, value: function (u, v) { return v == null ? "–" : num(v, XD); } },
              { label: "throughput", scale: "y", stroke: "#1f5fbf", width: 1.5, points: { show: false },
                value: function (u, v, si, i) { return v == null ? "–" : num(v, 1) + " req/s (" + K.status[i] + ")"; } }]
-  }, [K.users, K.throughput], [statusDots, vline(knee, knee == null ? "" : "knee ≈ " + num(knee, 0) + " users")]);
+  }, [K.users, K.throughput], [statusDots, vline(knee, knee == null ? "" : "knee ≈ " + num(knee, XD) + " " + X)]);
 
   var levels = (K.levels || []).map(function (l) {
     return { value: l.value, level: l.level, scale: "y",
@@ -68,13 +69,13 @@
     height: 260, padding: [22, null, null, null],
     scales: Object.assign({ y: { range: fitRange(levels, 4) } }, xScale),
     axes: [usersAxis, { scale: "y", size: 60, label: "response time (ms)" }],
-    series: [{ label: "users", value: function (u, v) { return v == null ? "–" : num(v, 0); } }].concat(
+    series: [{ label: X, value: function (u, v) { return v == null ? "–" : num(v, XD); } }].concat(
       [["p50", "#0f8b8d"], ["p95", "#6a3d9a"], ["p99", "#d6337f"]].map(function (p) {
         return { label: p[0], scale: "y", stroke: p[1], width: 1.5, points: { show: false }, spanGaps: true,
                  value: function (u, v) { return v == null ? "–" : num(v, 1) + " ms"; } };
       }))
   }, [K.users, K.p50, K.p95, K.p99], [levelLines(levels, true), statusDots,
-                                      vline(K.max_users, K.max_users == null ? "" : "max " + num(K.max_users, 0))]);
+                                      vline(K.max_users, K.max_users == null ? "" : "max " + num(K.max_users, XD))]);
 })();
 
 /* The capacity plan: capacity and the declared peak across releases (by release date), and the projection

@@ -1,7 +1,7 @@
 """Users of known load against servers of known capacity, for ``loadgate capacity`` tests."""
 import time
 
-from locust import FastHttpUser, constant_throughput, tag, task
+from locust import FastHttpUser, constant, constant_throughput, tag, task
 
 
 class Paced(FastHttpUser):
@@ -45,3 +45,22 @@ class Planned(FastHttpUser):
     @task
     def planned(self):
         self.client.get("/api/limited/5/100", name="/api/limited/5/100")
+
+
+class Offered(FastHttpUser):
+    """For ``loadgate capacity --arrival-rate``: a pool whose iterations start at each step's rate (the open
+    model replaces this wait time). REQ-CAP-005: a server of 7 slots of 200 ms, 35 requests/s; above it the
+    queue, and the latency, grow without bound. REQ-CAP-006: 200 ms with room for all, so a pool of 4 users
+    starts at most 20 iterations a second and drops the rest."""
+
+    wait_time = constant(1)
+
+    @tag("REQ-CAP-005")
+    @task
+    def slots(self):
+        self.client.get("/api/limited/7/200", name="/api/limited/7/200")
+
+    @tag("REQ-CAP-006")
+    @task
+    def slow(self):
+        self.client.get("/api/limited/1000/200", name="/api/limited/1000/200")

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the test suite: creates .venv with loadgate and its test extras on first use, then pytest.
 # Extra arguments go to pytest (e.g. ./run-tests.sh -k gate -x).
-# Before pytest, always: `ruff check` (lint, settings in pyproject.toml) and `mypy` (the packages and
-# strictness in pyproject.toml's [tool.mypy]); a finding stops the run before any test starts. Both
-# take seconds. LOADGATE_SKIP_LINT=1 skips them (e.g. when iterating on one test).
+# Before pytest, always: `ruff check` (lint, settings in pyproject.toml), `ruff format --check` (the
+# layout `ruff format loadgate tests bench` gives) and `mypy` (the packages and strictness in
+# pyproject.toml's [tool.mypy]); a finding stops the run before any test starts. They take seconds. LOADGATE_SKIP_LINT=1 skips them (e.g. when iterating on one test).
 # Two pytest workers (pytest-xdist), a test file to each at a time (--dist loadfile, so a file's module
 # fixtures, e.g. its real runs, are made once): most tests wait on real load runs' wall-clock time, so
 # two workers halve the suite even on two cores. LOADGATE_TEST_WORKERS=N sets the number; 0 runs the
@@ -19,6 +19,7 @@ case "$workers" in
 esac
 if [ "${LOADGATE_SKIP_LINT:-0}" != 1 ]; then
   "$LOADGATE_PY" -m ruff check loadgate tests bench
+  "$LOADGATE_PY" -m ruff format --check loadgate tests bench
   "$LOADGATE_PY" -m mypy
 fi
 parallel=()

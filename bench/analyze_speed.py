@@ -30,6 +30,7 @@ A child whose RSS passes ``--rss-limit`` (default 20 GiB) is killed: the machine
 Also prints the cost of importing pandas alone, which ``loadgate analyze`` does not pay.
 Timings are of a shared 2-core machine: run it on a quiet one, and read the ratios, not the seconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,7 +52,7 @@ sys.path.insert(0, HERE)
 import gen_samples  # noqa: E402
 
 GiB = 1 << 30
-PANDAS_PLAIN = '''
+PANDAS_PLAIN = """
 import json, sys
 import pandas as pd
 
@@ -65,7 +66,7 @@ json.dump({{"pct": {{f"{{t}} {{n}}": {{str(q): v for q, v in s.items()}} for (t,
                    for s in [s.droplevel([0, 1])]}},
            "error_rate": {{f"{{t}} {{n}}": v for (t, n), v in errors.items()}},
            "p95_series": p95.tolist()}}, sys.stdout)
-'''
+"""
 COLUMNS = '["timestamp", "request_type", "name", "response_time_ms", "success"]'
 
 
@@ -73,8 +74,9 @@ def run_child(cmd: list[str], out_path: str, rss_limit: int, env: dict[str, str]
     """Run ``cmd`` with stdout to ``out_path``; wall time, CPU time and peak RSS of that child alone."""
     with open(out_path, "wb") as out:
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, cwd=ROOT,
-                                env=None if env is None else {**os.environ, **env})
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.PIPE, cwd=ROOT, env=None if env is None else {**os.environ, **env}
+        )
         killed = []
 
         def watch() -> None:  # the machine is shared: never let a child take all of it
@@ -107,12 +109,16 @@ NO_THP = {"NUMPY_MADVISE_HUGEPAGE": "0"}
 
 def contenders(path: str, tuned: bool) -> dict[str, tuple[list[str], dict[str, str] | None]]:
     plain = [sys.executable, "-c", PANDAS_PLAIN.format(columns=""), path]
-    out = {"loadgate": ([sys.executable, "-m", "loadgate", "analyze", path, "--json"], None),
-           "pandas": (plain, None),
-           "pandas (no THP)": (plain, NO_THP)}
+    out = {
+        "loadgate": ([sys.executable, "-m", "loadgate", "analyze", path, "--json"], None),
+        "pandas": (plain, None),
+        "pandas (no THP)": (plain, NO_THP),
+    }
     if tuned:
-        out["pandas (columns=)"] = ([sys.executable, "-c", PANDAS_PLAIN.format(columns=f", columns={COLUMNS}"), path],
-                                    NO_THP)
+        out["pandas (columns=)"] = (
+            [sys.executable, "-c", PANDAS_PLAIN.format(columns=f", columns={COLUMNS}"), path],
+            NO_THP,
+        )
     return out
 
 
@@ -133,8 +139,11 @@ def fmt(r: dict) -> str:
 
 def import_cost(reps: int) -> dict[str, float]:
     """Median wall time of a bare interpreter importing what each side needs."""
-    cases = {"python -c pass": "pass", "import pyarrow.parquet, numpy": "import pyarrow.parquet, numpy",
-             "import pandas": "import pandas"}
+    cases = {
+        "python -c pass": "pass",
+        "import pyarrow.parquet, numpy": "import pyarrow.parquet, numpy",
+        "import pandas": "import pandas",
+    }
     out = {}
     for label, code in cases.items():
         times = []
@@ -169,7 +178,8 @@ def verify_numpy(loadgate_out: str, path: str) -> str:
         bad += sum(a != b for a, b in zip(got, ref.tolist()))
         compared += len(qs)
     return f"{compared} percentiles (per request, overall) vs numpy.percentile: " + (
-        "identical" if bad == 0 else f"{bad} DIFFERENT")
+        "identical" if bad == 0 else f"{bad} DIFFERENT"
+    )
 
 
 def verify(loadgate_out: str, pandas_out: str) -> str:
@@ -202,7 +212,7 @@ def compare(args) -> int:
     results: dict[str, list[dict]] = {k: [] for k in names}
     tmp = tempfile.mkdtemp(prefix="analyze-speed-")
     for rep in range(args.reps):
-        for name in (names if rep % 2 == 0 else names[::-1]):
+        for name in names if rep % 2 == 0 else names[::-1]:
             out = os.path.join(tmp, name.split()[0] + ".json")
             results[name].append(run_child(*cmds[name][:1], out, args.rss_limit, cmds[name][1]))
             print(f"  run {rep + 1} {name:18s} {fmt(results[name][-1])}", flush=True)
@@ -213,24 +223,29 @@ def compare(args) -> int:
     base = med["pandas"]
     lg = med["loadgate"]
     print()
-    pair = {k: statistics.median(a[k] / b[k] for a, b in zip(results["loadgate"], results["pandas"]))
-            for k in ("wall", "cpu", "rss")}  # each run with the pandas run next to it: robust to drift
+    pair = {
+        k: statistics.median(a[k] / b[k] for a, b in zip(results["loadgate"], results["pandas"]))
+        for k in ("wall", "cpu", "rss")
+    }  # each run with the pandas run next to it: robust to drift
     print("ratios loadgate/pandas    of medians   median of the alternated pairs")
     print(f"  time (wall)                {lg['wall'] / base['wall']:.3f}        {pair['wall']:.3f}   (target <= 0.333)")
     print(f"  time (cpu)                 {lg['cpu'] / base['cpu']:.3f}        {pair['cpu']:.3f}")
     print(f"  peak RSS                   {lg['rss'] / base['rss']:.3f}        {pair['rss']:.3f}   (target <= 1)")
-    for name, what in [("pandas (no THP)", "pandas without transparent huge pages"),
-                       ("pandas (columns=)", "pandas reading only 5 columns, without huge pages")]:
+    for name, what in [
+        ("pandas (no THP)", "pandas without transparent huge pages"),
+        ("pandas (columns=)", "pandas reading only 5 columns, without huge pages"),
+    ]:
         if name in med:
             t = med[name]
             paired = statistics.median(a["wall"] / b["wall"] for a, b in zip(results["loadgate"], results[name]))
-            print(f"vs {what}: time {lg['wall'] / t['wall']:.3f} (median of pairs {paired:.3f}), "
-                  f"peak RSS {lg['rss'] / t['rss']:.3f}")
+            print(
+                f"vs {what}: time {lg['wall'] / t['wall']:.3f} (median of pairs {paired:.3f}), "
+                f"peak RSS {lg['rss'] / t['rss']:.3f}"
+            )
     print(verify(os.path.join(tmp, "loadgate.json"), os.path.join(tmp, "pandas.json")))
     print(verify_numpy(os.path.join(tmp, "loadgate.json"), path))
     costs = import_cost(3)
-    print("import cost, whole interpreter (median of 3): " +
-          ", ".join(f"{k} {v:.2f} s" for k, v in costs.items()))
+    print("import cost, whole interpreter (median of 3): " + ", ".join(f"{k} {v:.2f} s" for k, v in costs.items()))
     return 0
 
 
@@ -243,12 +258,20 @@ def scale(args) -> int:
         warm(path)
         runs = []
         for _ in range(args.reps):
-            runs.append(run_child([sys.executable, "-m", "loadgate", "analyze", path, "--json"],
-                                  os.path.join(tmp, "out.json"), args.rss_limit))
+            runs.append(
+                run_child(
+                    [sys.executable, "-m", "loadgate", "analyze", path, "--json"],
+                    os.path.join(tmp, "out.json"),
+                    args.rss_limit,
+                )
+            )
         med = median_of(runs)
         rows.append((n, med, os.path.getsize(path)))
-        print(f"{gen_samples.label(n):>5s}: {fmt(med)}  {med['wall'] / n * 1e9:6.0f} ns/sample  "
-              f"{med['rss'] / n:6.1f} B RSS/sample  file {os.path.getsize(path) / n:.2f} B/sample", flush=True)
+        print(
+            f"{gen_samples.label(n):>5s}: {fmt(med)}  {med['wall'] / n * 1e9:6.0f} ns/sample  "
+            f"{med['rss'] / n:6.1f} B RSS/sample  file {os.path.getsize(path) / n:.2f} B/sample",
+            flush=True,
+        )
     if len(rows) >= 2:
         ns = [r[0] for r in rows]
         ts = [r[1]["wall"] for r in rows]
@@ -256,13 +279,17 @@ def scale(args) -> int:
         b = sum((x - mean_n) * (y - mean_t) for x, y in zip(ns, ts)) / sum((x - mean_n) ** 2 for x in ns)
         a = mean_t - b * mean_n
         resid = max(abs(a + b * x - y) / y for x, y in zip(ns, ts))
-        print(f"fit t = a + b·N: a = {a:.2f} s (start-up), b = {b * 1e9:.0f} ns/sample; "
-              f"largest relative residual {resid:.1%}")
+        print(
+            f"fit t = a + b·N: a = {a:.2f} s (start-up), b = {b * 1e9:.0f} ns/sample; "
+            f"largest relative residual {resid:.1%}"
+        )
         big, small = rows[-1], rows[-2]
         growth = (big[1]["wall"] - a) / (small[1]["wall"] - a) / (big[0] / small[0])
-        print(f"time beyond start-up, {gen_samples.label(small[0])} -> {gen_samples.label(big[0])}: "
-              f"x{(big[1]['wall'] - a) / (small[1]['wall'] - a):.1f} for x{big[0] / small[0]:.0f} the samples "
-              f"(1.00 = linear: {growth:.2f})")
+        print(
+            f"time beyond start-up, {gen_samples.label(small[0])} -> {gen_samples.label(big[0])}: "
+            f"x{(big[1]['wall'] - a) / (small[1]['wall'] - a):.1f} for x{big[0] / small[0]:.0f} the samples "
+            f"(1.00 = linear: {growth:.2f})"
+        )
     peak = max(r[1]["rss"] for r in rows)
     print(f"largest peak RSS {peak / GiB:.2f} GiB: {'within' if peak <= 16 * GiB else 'OVER'} 16 GiB")
     return 0

@@ -13,6 +13,7 @@ run of each pair is 40% slower, which measures the detection rate instead.
 Takes about 10 minutes for 20 pairs of 10 s runs (start-up and ramp-up included); measured results
 are in docs/history-and-compare.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,14 +31,29 @@ ROOT = Path(__file__).resolve().parent.parent
 def _loadgate(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     env.pop("GITHUB_STEP_SUMMARY", None)
-    return subprocess.run([sys.executable, "-m", "loadgate", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=env, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "loadgate", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _run(out: Path, requirement: str, duration: str, scale: float) -> Path:
     before = set(out.iterdir()) if out.exists() else set()
-    p = _loadgate("run", "--requirement", requirement, "--duration", duration, "--out", str(out),
-                  "--target-latency-scale", str(scale))
+    p = _loadgate(
+        "run",
+        "--requirement",
+        requirement,
+        "--duration",
+        duration,
+        "--out",
+        str(out),
+        "--target-latency-scale",
+        str(scale),
+    )
     new = sorted(d for d in set(out.iterdir()) - before if d.is_dir())
     if p.returncode not in (0, 1) or len(new) != 1:
         sys.exit(f"run failed (exit {p.returncode}):\n{p.stderr[-2000:]}")
@@ -71,18 +87,32 @@ def main() -> int:
         (pair / "compare.json").write_text(p.stdout)
         bad = [r for r in doc["requests"] if r["status"] == "regression"]
         flagged += bool(bad)
-        worst = max((r for r in doc["requests"] if r["change"] is not None and r["metric"] != "error_rate"),
-                    key=lambda r: r["change"], default=None)
-        line = (f"pair {i:2d}: exit {p.returncode}, {len(bad)} regression row(s)"
-                + (f" (e.g. {bad[0]['name'] or '(all)'} {bad[0]['metric']} {bad[0]['change']:+.1%}, "
-                   f"CI [{bad[0]['ci'][0]:+.1%}, {bad[0]['ci'][1]:+.1%}])" if bad else "")
-                + (f"; largest latency change {worst['name'] or '(all)'} {worst['metric']} {worst['change']:+.1%}"
-                   if worst else ""))
+        worst = max(
+            (r for r in doc["requests"] if r["change"] is not None and r["metric"] != "error_rate"),
+            key=lambda r: r["change"],
+            default=None,
+        )
+        line = (
+            f"pair {i:2d}: exit {p.returncode}, {len(bad)} regression row(s)"
+            + (
+                f" (e.g. {bad[0]['name'] or '(all)'} {bad[0]['metric']} {bad[0]['change']:+.1%}, "
+                f"CI [{bad[0]['ci'][0]:+.1%}, {bad[0]['ci'][1]:+.1%}])"
+                if bad
+                else ""
+            )
+            + (
+                f"; largest latency change {worst['name'] or '(all)'} {worst['metric']} {worst['change']:+.1%}"
+                if worst
+                else ""
+            )
+        )
         print(line, flush=True)
         lines.append(line)
     what = "detected (regression found)" if args.scale != 1.0 else "false alarms (regression found)"
-    print(f"\n{what}: {flagged} of {args.pairs} pairs; runs of {args.duration} of {args.requirement}, "
-          f"second run at latency scale {args.scale:g}; runs kept in {base}; {time.time() - started:.0f} s")
+    print(
+        f"\n{what}: {flagged} of {args.pairs} pairs; runs of {args.duration} of {args.requirement}, "
+        f"second run at latency scale {args.scale:g}; runs kept in {base}; {time.time() - started:.0f} s"
+    )
     print("command: python bench/compare_false_alarms.py " + " ".join(sys.argv[1:]))
     return 0
 

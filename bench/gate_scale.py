@@ -8,6 +8,7 @@ threshold names a request the run never sent). Timed in this process, per count:
 (``load_threshold_file``), the gate (``evaluate``), and writing verdict.json, junit.xml, summary.md; then the
 time per threshold and its ratio to the smallest count's: 1.0 is linear, N/smallest is quadratic.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,13 @@ REQ = "REQ-GATE-001"
 
 def stats(requests: int) -> dict:
     rt = {"min": 1.0, "mean": 3.0, "p50": 2.0, "p90": 4.0, "p95": 5.0, "p99": 8.0, "max": 20.0}
-    return {"requests": requests, "failures": 0, "error_rate": 0.0, "throughput": requests / 10.0,
-            "response_time_ms": rt}
+    return {
+        "requests": requests,
+        "failures": 0,
+        "error_rate": 0.0,
+        "throughput": requests / 10.0,
+        "response_time_ms": rt,
+    }
 
 
 def one(tmp: str, n: int, names: int) -> dict[str, float]:
@@ -39,9 +45,13 @@ def one(tmp: str, n: int, names: int) -> dict[str, float]:
     with open(path, "w") as f:
         f.write(f"requirement: {REQ}\nthresholds:\n")
         f.writelines(f'  - metric: p95\n    request: "GET /item/{i}"\n    alert: ">1s"\n' for i in range(n))
-    summary = {"window": {"start": 0.0, "end": 10.0, "seconds": 10.0}, "requirements": {REQ: stats(10 * names)},
-               "requests": [{"request_type": "GET", "name": f"/item/{i}", "requirement": REQ, **stats(10)}
-                            for i in range(names)]}
+    summary = {
+        "window": {"start": 0.0, "end": 10.0, "seconds": 10.0},
+        "requirements": {REQ: stats(10 * names)},
+        "requests": [
+            {"request_type": "GET", "name": f"/item/{i}", "requirement": REQ, **stats(10)} for i in range(names)
+        ],
+    }
     times = {}
     t = time.perf_counter()
     tf = load_threshold_file(path)
@@ -65,16 +75,20 @@ def main() -> int:
     counts = sorted(int(c) for c in args.counts.split(","))
     tmp = tempfile.mkdtemp(prefix="loadgate-gatescale-")
     try:
-        print(f"{'thresholds':>10} {'parse s':>8} {'gate s':>8} {'outputs s':>9}   per threshold (us): parse, gate, "
-              f"outputs; ratio to {counts[0]}'s")
+        print(
+            f"{'thresholds':>10} {'parse s':>8} {'gate s':>8} {'outputs s':>9}   per threshold (us): parse, gate, "
+            f"outputs; ratio to {counts[0]}'s"
+        )
         base = None
         for n in counts:
             times = one(tmp, n, args.names)
             per = {k: v / n for k, v in times.items()}
             base = base or per
-            print(f"{n:>10} {times['parse']:8.2f} {times['gate']:8.2f} {times['outputs']:9.2f}   "
-                  + ", ".join(f"{per[k] * 1e6:.0f} (x{per[k] / base[k]:.1f})" for k in ("parse", "gate", "outputs")),
-                  flush=True)
+            print(
+                f"{n:>10} {times['parse']:8.2f} {times['gate']:8.2f} {times['outputs']:9.2f}   "
+                + ", ".join(f"{per[k] * 1e6:.0f} (x{per[k] / base[k]:.1f})" for k in ("parse", "gate", "outputs")),
+                flush=True,
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

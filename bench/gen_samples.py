@@ -22,6 +22,7 @@ What it looks like, and why it matters for the benches:
 - requirements as a tagged scenario gives them: one requirement per task, both for requests made
   in on_start (outside any task).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,8 +85,16 @@ def path_for(n: int, rate: float, seed: int, directory: str = DEFAULT_DIR) -> st
     return os.path.join(directory, f"samples-{label(n)}-r{rate:g}-s{seed}.parquet")
 
 
-def ensure(n: int, *, rate: float = 3000.0, users: int = 300, seed: int = 1, directory: str = DEFAULT_DIR,
-           force: bool = False, say=print) -> str:
+def ensure(
+    n: int,
+    *,
+    rate: float = 3000.0,
+    users: int = 300,
+    seed: int = 1,
+    directory: str = DEFAULT_DIR,
+    force: bool = False,
+    say=print,
+) -> str:
     """Path of a generated samples file of ``n`` rows, written now unless one exists already."""
     path = path_for(n, rate, seed, directory)
     if os.path.exists(path) and not force:
@@ -100,8 +109,10 @@ def ensure(n: int, *, rate: float = 3000.0, users: int = 300, seed: int = 1, dir
         if os.path.exists(stream):
             os.unlink(stream)
     assert rows == n, (rows, n)
-    say(f"gen_samples: wrote {path}: {n:,} samples, {os.path.getsize(path) / n:.2f} bytes/sample "
-        f"({time.perf_counter() - started:.0f} s)")
+    say(
+        f"gen_samples: wrote {path}: {n:,} samples, {os.path.getsize(path) / n:.2f} bytes/sample "
+        f"({time.perf_counter() - started:.0f} s)"
+    )
     return path
 
 
@@ -136,15 +147,15 @@ def write_stream(path: str, n: int, *, rate: float, users: int, seed: int) -> No
             gaps = rng.exponential(1.0, m)
             t = np.empty(m)
             for i in range(0, m, 4096):  # inverse of the cumulative rate, piecewise: exact enough per step
-                g = gaps[i:i + 4096]
+                g = gaps[i : i + 4096]
                 if clock >= ramp:
-                    t[i:i + g.size] = clock + np.cumsum(g) / rate
+                    t[i : i + g.size] = clock + np.cumsum(g) / rate
                 else:  # cumulative rate R t^2 / (2 ramp): solve for t
                     area = clock * clock * rate / (2 * ramp) + np.cumsum(g)
                     tt = np.sqrt(2 * ramp * area / rate)
                     over = tt > ramp
                     tt[over] = ramp + (area[over] - rate * ramp / 2) / rate
-                    t[i:i + g.size] = tt
+                    t[i : i + g.size] = tt
                 clock = float(t[i + g.size - 1])
             u = np.minimum(users, np.floor(t * SPAWN_RATE) + 1).astype(np.int32)
             user = (rng.random(m) * u).astype(np.int32)  # one of the users running then
@@ -181,7 +192,9 @@ def write_stream(path: str, n: int, *, rate: float, users: int, seed: int) -> No
                 _strings(worker, np.zeros(m, np.int64)),
                 pa.array(u[order]),
                 pa.array(user[order]),  # the sending user (unpaced: no schedule columns)
-                pa.nulls(m, pa.float64()), pa.nulls(m, pa.int32()), pa.nulls(m, pa.float64()),
+                pa.nulls(m, pa.float64()),
+                pa.nulls(m, pa.int32()),
+                pa.nulls(m, pa.float64()),
             ]
             chunk = pa.RecordBatch.from_arrays(cols, schema=STREAM_SCHEMA)
             # Flush once per second of completion time, as the recorder's flush greenlet does; requests
@@ -192,7 +205,7 @@ def write_stream(path: str, n: int, *, rate: float, users: int, seed: int) -> No
             pending.append(chunk.slice(0, ready))
             carry = chunk.slice(ready)
             merged = pa.Table.from_batches(pending).combine_chunks()
-            merged_end = (merged.column("timestamp").to_numpy() + merged.column("response_time_ms").to_numpy() / 1000.0)
+            merged_end = merged.column("timestamp").to_numpy() + merged.column("response_time_ms").to_numpy() / 1000.0
             order2 = np.argsort(merged_end, kind="stable")
             merged = merged.take(pa.array(order2))
             merged_end = merged_end[order2]

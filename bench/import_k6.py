@@ -17,6 +17,7 @@ Then, each in a fresh child process:
 Printed: k6's wall time to write the file, import wall/CPU time, lines/s, peak RSS, and the ratios import
 time / k6 time and import time / read-once time. Every process listens on or talks to loopback only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,8 +82,11 @@ def write_file(nginx: Nginx, lines: int, path: str) -> tuple[float, int]:
     with open(script, "w") as f:
         f.write(SCRIPT.format(iterations=iterations, limit=max(60, iterations // 500), url=nginx.url))
     t0 = time.perf_counter()
-    done = subprocess.run([k6_binary(), "run", "-q", "--no-usage-report", "--no-summary", "--out", f"json={path}", script],
-                          stdin=subprocess.DEVNULL, timeout=max(120, iterations // 200))
+    done = subprocess.run(
+        [k6_binary(), "run", "-q", "--no-usage-report", "--no-summary", "--out", f"json={path}", script],
+        stdin=subprocess.DEVNULL,
+        timeout=max(120, iterations // 200),
+    )
     took = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"k6 failed (exit {done.returncode})")
@@ -93,8 +97,12 @@ def write_file(nginx: Nginx, lines: int, path: str) -> tuple[float, int]:
 
 def child(code: str, *args: str) -> tuple[list[str], float]:
     """Run ``code`` in a fresh Python; its printed words and its peak RSS in MiB."""
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": os.path.dirname(HERE)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.path.dirname(HERE)},
+    )
     out = proc.stdout.read() if proc.stdout else ""
     _pid, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -112,9 +120,19 @@ def measure(nginx: Nginx, lines: int, work: str) -> dict:
     words, rss = child(IMPORT, path, out)
     wall, cpu, rows, counted = float(words[0]), float(words[1]), int(words[2]), int(words[3])
     shutil.rmtree(out, ignore_errors=True)
-    return {"lines": written, "counted": counted, "bytes": size, "samples": rows, "k6_s": k6_s,
-            "read_s": float(read_words[0]), "read_rss_mib": read_rss, "import_s": wall, "import_cpu_s": cpu,
-            "lines_per_s": written / wall, "peak_rss_mib": rss}
+    return {
+        "lines": written,
+        "counted": counted,
+        "bytes": size,
+        "samples": rows,
+        "k6_s": k6_s,
+        "read_s": float(read_words[0]),
+        "read_rss_mib": read_rss,
+        "import_s": wall,
+        "import_cpu_s": cpu,
+        "lines_per_s": written / wall,
+        "peak_rss_mib": rss,
+    }
 
 
 def main() -> None:
@@ -131,12 +149,15 @@ def main() -> None:
             for size in [parse_size(s) for s in args.lines.split(",")]:
                 r = measure(nginx, size, work)
                 results.append(r)
-                print(f"{r['lines']:>11,} lines ({r['bytes'] / 2**20:,.0f} MiB, {r['samples']:,} requests): "
-                      f"k6 wrote them in {r['k6_s']:.1f} s; import {r['import_s']:.1f} s wall, "
-                      f"{r['import_cpu_s']:.1f} s CPU = {r['lines_per_s']:,.0f} lines/s, peak RSS "
-                      f"{r['peak_rss_mib']:.0f} MiB; import/k6 time {r['import_s'] / r['k6_s']:.2f}, "
-                      f"import/read-once time {r['import_s'] / r['read_s']:.1f} (read once: {r['read_s']:.1f} s, "
-                      f"{r['read_rss_mib']:.0f} MiB)", flush=True)
+                print(
+                    f"{r['lines']:>11,} lines ({r['bytes'] / 2**20:,.0f} MiB, {r['samples']:,} requests): "
+                    f"k6 wrote them in {r['k6_s']:.1f} s; import {r['import_s']:.1f} s wall, "
+                    f"{r['import_cpu_s']:.1f} s CPU = {r['lines_per_s']:,.0f} lines/s, peak RSS "
+                    f"{r['peak_rss_mib']:.0f} MiB; import/k6 time {r['import_s'] / r['k6_s']:.2f}, "
+                    f"import/read-once time {r['import_s'] / r['read_s']:.1f} (read once: {r['read_s']:.1f} s, "
+                    f"{r['read_rss_mib']:.0f} MiB)",
+                    flush=True,
+                )
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -13,6 +13,7 @@ Instrumentation, written at exit to LOADGATE_BENCH_OUT/bench-<role>-<pid>.json:
 The recorder itself is untouched: this file only wraps ``send_message``, the master's registered
 handler and the recorder's ``flush``, from the outside.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -27,14 +28,22 @@ from locust.runners import MasterRunner, WorkerRunner
 RATE = float(os.environ.get("LOADGATE_BENCH_RATE_PER_USER", "0"))
 REQUIREMENT = os.environ.get("LOADGATE_BENCH_REQUIREMENT", "REQ-PERF-001")
 OUT = os.environ.get("LOADGATE_BENCH_OUT")
-CHUNK = 250                       # events between two yields to the gevent loop
+CHUNK = 250  # events between two yields to the gevent loop
 NAMES = [f"/api/x{i}" for i in range(7)]
 ERROR = ConnectionResetError(104, "synthetic: connection reset by peer")
-ERROR_EVERY = 200                 # 0.5% failed requests, as a real run has a few
+ERROR_EVERY = 200  # 0.5% failed requests, as a real run has a few
 MSG_SAMPLES = "loadgate_samples"  # the recorder's message type
 
-_state: dict = {"role": "local", "fired": 0, "first": None, "last": None,
-                "sends": [], "arrivals": [], "flushes": [], "evaluations": []}
+_state: dict = {
+    "role": "local",
+    "fired": 0,
+    "first": None,
+    "last": None,
+    "sends": [],
+    "arrivals": [],
+    "flushes": [],
+    "evaluations": [],
+}
 
 
 class Firehose(User):
@@ -53,9 +62,16 @@ class Firehose(User):
         start = self._n
         # No gevent switch inside this loop, so a stop (greenlet kill) never cuts a chunk in half.
         for i in range(start, start + CHUNK):
-            fire(request_type="GET", name=NAMES[i % 7], response_time=5.0 + (i % 89),
-                 response_length=512, response=None, context={},
-                 exception=ERROR if i % ERROR_EVERY == 0 else None, start_time=time.time())
+            fire(
+                request_type="GET",
+                name=NAMES[i % 7],
+                response_time=5.0 + (i % 89),
+                response_length=512,
+                response=None,
+                context={},
+                exception=ERROR if i % ERROR_EVERY == 0 else None,
+                start_time=time.time(),
+            )
         now = time.time()
         self._n += CHUNK
         _state["fired"] += CHUNK
@@ -99,8 +115,7 @@ def _wrap_master(runner) -> None:
         t = time.time()
         c = time.perf_counter()
         handler(environment=environment, msg=msg, **kw)
-        _state["arrivals"].append([msg.data["worker"], msg.data["seq"], msg.data["rows"], t,
-                                   time.perf_counter() - c])
+        _state["arrivals"].append([msg.data["worker"], msg.data["seq"], msg.data["rows"], t, time.perf_counter() - c])
 
     timed_handler._bench = True  # type: ignore[attr-defined]
     runner.custom_messages[MSG_SAMPLES] = (timed_handler, concurrent)

@@ -21,6 +21,7 @@ the totals with the process's CPU time each time the view is evaluated. Printed 
 
 A run that does not end within --seconds + --timeout is killed and shown as such. 127.0.0.1 only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -94,8 +95,13 @@ if OUT:
 
 
 def thresholds(count: int) -> str:
-    lines = [f"requirement: {REQUIREMENT}", "title: live view cost", "thresholds:",
-             "  - metric: p95", '    target: "<50ms"']
+    lines = [
+        f"requirement: {REQUIREMENT}",
+        "title: live view cost",
+        "thresholds:",
+        "  - metric: p95",
+        '    target: "<50ms"',
+    ]
     if count >= 1:
         lines.append('    alert: ">200ms"')
     for i in range(max(count - 1, 0)):
@@ -109,17 +115,33 @@ def one_run(tmp: str, count: int, args) -> dict:
     with open(os.path.join(work, "thresholds", f"{REQUIREMENT}.yaml"), "w") as f:
         f.write(thresholds(count))
     timing = os.path.join(work, "live.json")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(tmp, "site"), ROOT]),
-               LOADGATE_LIVE_COST_OUT=timing)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(tmp, "site"), ROOT]), LOADGATE_LIVE_COST_OUT=timing)
     env.pop("GITHUB_STEP_SUMMARY", None)
-    cmd = [sys.executable, "-m", "loadgate", "run", "--requirement", REQUIREMENT,
-           "--scenarios", os.path.join(tmp, "scenario.py"), "--thresholds", os.path.join(work, "thresholds"),
-           "--out", os.path.join(work, "out"), "--users", str(args.users), "--spawn-rate", str(args.users),
-           "--duration", f"{args.seconds}s", "--warmup", "0s"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "loadgate",
+        "run",
+        "--requirement",
+        REQUIREMENT,
+        "--scenarios",
+        os.path.join(tmp, "scenario.py"),
+        "--thresholds",
+        os.path.join(work, "thresholds"),
+        "--out",
+        os.path.join(work, "out"),
+        "--users",
+        str(args.users),
+        "--spawn-rate",
+        str(args.users),
+        "--duration",
+        f"{args.seconds}s",
+        "--warmup",
+        "0s",
+    ]
     started = time.monotonic()
     with open(os.path.join(work, "cli.log"), "w") as log:
-        proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
             code = proc.wait(timeout=args.seconds + args.timeout)
         except subprocess.TimeoutExpired:
@@ -128,8 +150,11 @@ def one_run(tmp: str, count: int, args) -> dict:
             code = None
     wall = time.monotonic() - started
     out = os.path.join(work, "out")
-    runs = ([os.path.join(out, d) for d in sorted(os.listdir(out)) if os.path.isdir(os.path.join(out, d))]
-            if os.path.isdir(out) else [])
+    runs = (
+        [os.path.join(out, d) for d in sorted(os.listdir(out)) if os.path.isdir(os.path.join(out, d))]
+        if os.path.isdir(out)
+        else []
+    )
     run_dir = runs[-1] if runs else None
     r: dict = {"count": count, "code": code, "wall": wall}
     if os.path.exists(timing):
@@ -186,11 +211,15 @@ def main() -> int:
         with open(os.path.join(tmp, "scenario.py"), "w") as f:
             f.write(SCENARIO.format(rate=args.rate, names=args.names, req=REQUIREMENT))
         expected = round(args.users * args.rate * args.seconds)
-        print(f"loadgate runs of {args.seconds} s, {args.users} paced users at {args.rate:g}/s ({expected} samples "
-              f"expected), {args.names} request names, embedded demo target (/api/delay/2) on 127.0.0.1")
-        print(f"{'thresholds':>10} {'live %cpu':>9} {'vs base':>7} {'cpu s':>6} {'samples':>13} "
-              f"{'locust':>6} {'after s':>7} {'verdict.json':>12} {'junit.xml':>9} {'summary.md':>10} "
-              f"{'report':>7}  verdict")
+        print(
+            f"loadgate runs of {args.seconds} s, {args.users} paced users at {args.rate:g}/s ({expected} samples "
+            f"expected), {args.names} request names, embedded demo target (/api/delay/2) on 127.0.0.1"
+        )
+        print(
+            f"{'thresholds':>10} {'live %cpu':>9} {'vs base':>7} {'cpu s':>6} {'samples':>13} "
+            f"{'locust':>6} {'after s':>7} {'verdict.json':>12} {'junit.xml':>9} {'summary.md':>10} "
+            f"{'report':>7}  verdict"
+        )
         base = None
         for count in counts:
             r = one_run(tmp, count, args)
@@ -199,14 +228,20 @@ def main() -> int:
                 base = share
             ratio = f"{share / base:7.1f}" if share and base else "      -"
             sizes = r.get("sizes") or {}
-            verdict = ("killed after " + f"{r['wall']:.0f}s" if r["code"] is None else
-                       f"{r.get('verdict')} (exit {r['code']})" + (f": {r['reason'][:110]}" if r.get("reason") else ""))
-            print(f"{count:>10} {'-' if share is None else f'{share * 100:8.2f}%'} "
-                  f"{ratio} {'-' if not r.get('cpu_s') else format(r['cpu_s'], '6.1f')} "
-                  f"{str(r.get('samples', '-')) + '/' + str(expected):>13} {str(r.get('locust', '-')):>6} "
-                  f"{'-' if r.get('after') is None else format(r['after'], '7.1f')} "
-                  f"{_kb(sizes.get('verdict.json')):>12} {_kb(sizes.get('junit.xml')):>9} "
-                  f"{_kb(sizes.get('summary.md')):>10} {_kb(sizes.get('report.html')):>7}  {verdict}", flush=True)
+            verdict = (
+                "killed after " + f"{r['wall']:.0f}s"
+                if r["code"] is None
+                else f"{r.get('verdict')} (exit {r['code']})" + (f": {r['reason'][:110]}" if r.get("reason") else "")
+            )
+            print(
+                f"{count:>10} {'-' if share is None else f'{share * 100:8.2f}%'} "
+                f"{ratio} {'-' if not r.get('cpu_s') else format(r['cpu_s'], '6.1f')} "
+                f"{str(r.get('samples', '-')) + '/' + str(expected):>13} {str(r.get('locust', '-')):>6} "
+                f"{'-' if r.get('after') is None else format(r['after'], '7.1f')} "
+                f"{_kb(sizes.get('verdict.json')):>12} {_kb(sizes.get('junit.xml')):>9} "
+                f"{_kb(sizes.get('summary.md')):>10} {_kb(sizes.get('report.html')):>7}  {verdict}",
+                flush=True,
+            )
     finally:
         if args.keep:
             print(f"kept {tmp}")

@@ -8,6 +8,7 @@ encoded as the recorder writes them, and evaluated after each, as the recorder's
 (``time.thread_time``) to build the monitor, to scan a batch and to evaluate a tick, and each against the
 one-rule monitor of the same names. ``bench/live_cost.py`` measures the same parts inside real runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,10 @@ REQ = "REQ-LIVE-001"
 
 def rules(n: int) -> list[dict]:
     out = [{"requirement": REQ, "metric": "p95", "request": None, "op": ">", "value": 200.0, "text": ">200ms"}]
-    return out + [{"requirement": REQ, "metric": "p95", "request": f"GET /item/{i}", "op": ">", "value": 1000.0,
-                   "text": ">1s"} for i in range(n - 1)]
+    return out + [
+        {"requirement": REQ, "metric": "p95", "request": f"GET /item/{i}", "op": ">", "value": 1000.0, "text": ">1s"}
+        for i in range(n - 1)
+    ]
 
 
 def _coded(values: list[str]) -> pa.DictionaryArray:
@@ -41,15 +44,23 @@ def _coded(values: list[str]) -> pa.DictionaryArray:
 
 def batch(rng: np.random.Generator, start: float, n: int, names: int) -> pa.RecordBatch:
     ok = rng.random(n) > 0.01
-    cols = {"timestamp": pa.array(np.sort(start + rng.random(n))),
-            "request_type": _coded(["GET"] * n),
-            "name": _coded([f"/item/{i}" for i in rng.integers(0, names, n)]),
-            "response_time_ms": pa.array(rng.lognormal(1, 0.5, n)), "response_length": pa.array(np.zeros(n, np.int64)),
-            "status_code": pa.array(np.where(ok, 200, 500).astype(np.int32)), "success": pa.array(ok),
-            "exception": _coded(["" if o else "HTTPError('500')" for o in ok]), "requirement": _coded([REQ] * n),
-            "worker": _coded(["local"] * n), "users": pa.array(np.full(n, 10, np.int32)),
-            "user": pa.array((np.arange(n) % 10).astype(np.int32)), "intended_ms": pa.nulls(n, pa.float64()),
-            "omitted": pa.nulls(n, pa.int32()), "period_ms": pa.nulls(n, pa.float64())}
+    cols = {
+        "timestamp": pa.array(np.sort(start + rng.random(n))),
+        "request_type": _coded(["GET"] * n),
+        "name": _coded([f"/item/{i}" for i in rng.integers(0, names, n)]),
+        "response_time_ms": pa.array(rng.lognormal(1, 0.5, n)),
+        "response_length": pa.array(np.zeros(n, np.int64)),
+        "status_code": pa.array(np.where(ok, 200, 500).astype(np.int32)),
+        "success": pa.array(ok),
+        "exception": _coded(["" if o else "HTTPError('500')" for o in ok]),
+        "requirement": _coded([REQ] * n),
+        "worker": _coded(["local"] * n),
+        "users": pa.array(np.full(n, 10, np.int32)),
+        "user": pa.array((np.arange(n) % 10).astype(np.int32)),
+        "intended_ms": pa.nulls(n, pa.float64()),
+        "omitted": pa.nulls(n, pa.int32()),
+        "period_ms": pa.nulls(n, pa.float64()),
+    }
     return pa.RecordBatch.from_arrays([cols[f.name] for f in SCHEMA], names=SCHEMA.names)
 
 
@@ -85,8 +96,11 @@ def main() -> int:
         base = measure(1, names, args)
         for n in counts:
             r = base if n == 1 else measure(n, names, args)
-            print(f"{n:>7} {names:>6} {r['build'] * 1e3:9.1f} {r['scan'] * 1e3:8.2f} {r['scan'] / base['scan']:6.1f} "
-                  f"{r['tick'] * 1e3:8.2f} {r['tick'] / base['tick']:6.1f}", flush=True)
+            print(
+                f"{n:>7} {names:>6} {r['build'] * 1e3:9.1f} {r['scan'] * 1e3:8.2f} {r['scan'] / base['scan']:6.1f} "
+                f"{r['tick'] * 1e3:8.2f} {r['tick'] / base['tick']:6.1f}",
+                flush=True,
+            )
     return 0
 
 

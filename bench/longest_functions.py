@@ -7,6 +7,7 @@ as Class.method, a nested function as outer.inner), file:line. With --ref REV, t
 revision (files read with ``git show REV:path``, nothing checked out) is printed beside it: this checkout
 on the left, REV on the right. Decorators are not counted; a docstring is.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,6 +25,7 @@ Row = tuple[int, str, str]  # (lines, qualified name, file:line)
 
 def functions(source: str, filename: str) -> Iterator[Row]:
     """Every function and method of one module's source."""
+
     def walk(node: ast.AST, prefix: str) -> Iterator[Row]:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -34,6 +36,7 @@ def functions(source: str, filename: str) -> Iterator[Row]:
                 yield from walk(child, prefix + child.name + ".")
             else:
                 yield from walk(child, prefix)
+
     yield from walk(ast.parse(source, filename), "")
 
 
@@ -54,8 +57,9 @@ def sources_at(rev: str, package: Path) -> dict[str, str]:
     rel = package.resolve().relative_to(top).as_posix()
     listed = git(top, "ls-tree", "-r", "--name-only", rev, "--", rel).splitlines()
     base = os.path.dirname(rel)
-    return {os.path.relpath(n, base) if base else n: git(top, "show", f"{rev}:{n}")
-            for n in listed if n.endswith(".py")}
+    return {
+        os.path.relpath(n, base) if base else n: git(top, "show", f"{rev}:{n}") for n in listed if n.endswith(".py")
+    }
 
 
 def git(where: Path, *args: str) -> str:
@@ -74,19 +78,25 @@ def print_table(columns: list[tuple[str, list[Row]]]) -> None:
     """One block of (lines, function, where) per column, side by side."""
     heads = [["lines", f"function ({title})", "where"] for title, _ in columns]
     depth = max(len(rows) for _, rows in columns)
-    table = [sum(heads, [])] + [sum((cells(rows[i] if i < len(rows) else None) for _, rows in columns), [])
-                                for i in range(depth)]
+    table = [sum(heads, [])] + [
+        sum((cells(rows[i] if i < len(rows) else None) for _, rows in columns), []) for i in range(depth)
+    ]
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     for r in table:
         parts = [(c.rjust(w) if i % 3 == 0 else c.ljust(w)) for i, (c, w) in enumerate(zip(r, widths))]
-        blocks = ["  ".join(parts[k:k + 3]) for k in range(0, len(parts), 3)]
+        blocks = ["  ".join(parts[k : k + 3]) for k in range(0, len(parts), 3)]
         print("   |   ".join(blocks).rstrip())
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("path", nargs="?", default=str(ROOT / "loadgate"), metavar="PATH",
-                    help="package folder (default: this checkout's loadgate/)")
+    ap.add_argument(
+        "path",
+        nargs="?",
+        default=str(ROOT / "loadgate"),
+        metavar="PATH",
+        help="package folder (default: this checkout's loadgate/)",
+    )
     ap.add_argument("--top", type=int, default=10, metavar="N", help="how many (default: 10)")
     ap.add_argument("--ref", metavar="REV", help="also list them at this revision, side by side")
     args = ap.parse_args(argv)

@@ -15,6 +15,7 @@ On a generated samples file (``bench/gen_samples.py``), in one process, alternat
 Prints the median wall time of each and its ratio to the analysis. The run directory is a hard link
 (or copy) of the generated file in a temporary folder; nothing touches the repository.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,26 +63,32 @@ def main(argv: list[str] | None = None) -> int:
         times: dict[str, list[float]] = {"analysis": [], "first seal": [], "re-seal": [], "verify": []}
         for _ in range(args.reps):
             rundir.write_json(os.path.join(run_dir, rundir.RUN), {"schema": "loadgate.run/1", "requirements": []})
-            times["analysis"].append(timed(lambda: summarize(read_samples(source, list(COLUMNS), dictionary=True),
-                                                             None, series=True)))
+            times["analysis"].append(
+                timed(lambda: summarize(read_samples(source, list(COLUMNS), dictionary=True), None, series=True))
+            )
 
             def seal():
                 s = Sealer(run_dir, ["bench"], None)
                 s.stage([])
                 s.close()
-            times["first seal"].append(timed(seal))   # no manifest yet: every file hashed once
-            times["re-seal"].append(timed(seal))      # old manifest compared, samples hashed once, reused twice
+
+            times["first seal"].append(timed(seal))  # no manifest yet: every file hashed once
+            times["re-seal"].append(timed(seal))  # old manifest compared, samples hashed once, reused twice
             result = []
             times["verify"].append(timed(lambda out=result: out.append(verify(run_dir))))
             assert not result[0].problems, result[0].problems
         size = os.path.getsize(source)
         base = statistics.median(times["analysis"])
-        print(f"manifest seal bench: {args.samples:,} samples, samples.parquet {size / 1e6:,.0f} MB, "
-              f"{args.reps} reps, medians")
+        print(
+            f"manifest seal bench: {args.samples:,} samples, samples.parquet {size / 1e6:,.0f} MB, "
+            f"{args.reps} reps, medians"
+        )
         for name, values in times.items():
             m = statistics.median(values)
-            print(f"  {name:10s} {m:7.3f} s   ratio to the analysis {m / base:.3f}"
-                  + (f"   ({size / m / 1e6:,.0f} MB/s)" if name != "analysis" else ""))
+            print(
+                f"  {name:10s} {m:7.3f} s   ratio to the analysis {m / base:.3f}"
+                + (f"   ({size / m / 1e6:,.0f} MB/s)" if name != "analysis" else "")
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

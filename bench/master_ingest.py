@@ -20,6 +20,7 @@ master's handler starting on it (its growth over the run says whether the master
 the ratio against the baseline. ``--profile`` samples the master with py-spy and prints where its
 time goes. Nothing but the master port on 127.0.0.1 carries traffic; every run is bounded in time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,10 +56,10 @@ LOCUSTFILE = os.path.join(ROOT, "bench", "ingest_locustfile.py")
 REQUIREMENT = "REQ-PERF-001"
 THRESHOLDS = os.path.join(ROOT, "thresholds", f"{REQUIREMENT}.yaml")
 USER_CLASS = "Firehose"
-TARGET = "http://127.0.0.1:9"   # never contacted: the bench users do no HTTP
-GOAL = 100_000                  # samples/s the master must ingest
-WORKER_EXIT_GRACE_S = 5.0       # workers still running this long after the master are stopped
-MACHINE = "_machine"            # CpuSampler key: every process on the machine
+TARGET = "http://127.0.0.1:9"  # never contacted: the bench users do no HTTP
+GOAL = 100_000  # samples/s the master must ingest
+WORKER_EXIT_GRACE_S = 5.0  # workers still running this long after the master are stopped
+MACHINE = "_machine"  # CpuSampler key: every process on the machine
 
 
 def _without_recorder(cmd: list[str], run_time: float) -> list[str]:
@@ -121,9 +122,19 @@ def run_once(args, recorder: bool, workdir: str, profile: bool = False) -> dict:
     run_dir = os.path.join(workdir, "profiled" if profile else "recorder" if recorder else "baseline")
     os.makedirs(run_dir)
     users = args.workers * args.users_per_worker
-    opts = RunOptions(requirements=(REQUIREMENT,), users=users, spawn_rate=float(users), duration=args.duration,
-                      warmup=0.0, host=TARGET, scenarios=LOCUSTFILE, thresholds=THRESHOLDS, out=workdir,
-                      workers=args.workers, flush_interval=args.flush)
+    opts = RunOptions(
+        requirements=(REQUIREMENT,),
+        users=users,
+        spawn_rate=float(users),
+        duration=args.duration,
+        warmup=0.0,
+        host=TARGET,
+        scenarios=LOCUSTFILE,
+        thresholds=THRESHOLDS,
+        out=workdir,
+        workers=args.workers,
+        flush_interval=args.flush,
+    )
     rules = [] if args.no_rules else rules_from_thresholds(load_thresholds(THRESHOLDS).values())
     config = child_config(opts, Headless(), run_dir, rules).write(os.path.join(run_dir, rundir.CHILD))
     port = free_port()
@@ -132,22 +143,50 @@ def run_once(args, recorder: bool, workdir: str, profile: bool = False) -> dict:
     if not recorder:
         cmds = [_without_recorder(c, args.duration + 2) for c in cmds]
     env = child_env(config=config)
-    env.update(LOADGATE_BENCH_OUT=run_dir, LOADGATE_BENCH_REQUIREMENT=REQUIREMENT,
-               LOADGATE_BENCH_RATE_PER_USER=str(args.rate / users if args.rate else 0))
+    env.update(
+        LOADGATE_BENCH_OUT=run_dir,
+        LOADGATE_BENCH_REQUIREMENT=REQUIREMENT,
+        LOADGATE_BENCH_RATE_PER_USER=str(args.rate / users if args.rate else 0),
+    )
     log = open(os.path.join(run_dir, "locust.log"), "wb")
     procs: list[subprocess.Popen] = []
     spy = None
     try:
         for cmd in cmds:
-            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          env=env, start_new_session=True, cwd=run_dir))
+            procs.append(
+                subprocess.Popen(
+                    cmd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    start_new_session=True,
+                    cwd=run_dir,
+                )
+            )
         sampler = CpuSampler({"master": procs[0].pid, **{f"worker{i}": p.pid for i, p in enumerate(procs[1:])}})
         sampler.start()
         if profile:
             spy_out = os.path.join(run_dir, "master.pyspy.txt")
-            spy = subprocess.Popen(["py-spy", "record", "--nonblocking", "-r", "100", "-f", "raw", "-o", spy_out,
-                                    "-p", str(procs[0].pid), "-d", str(int(args.duration + 8))],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            spy = subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--nonblocking",
+                    "-r",
+                    "100",
+                    "-f",
+                    "raw",
+                    "-o",
+                    spy_out,
+                    "-p",
+                    str(procs[0].pid),
+                    "-d",
+                    str(int(args.duration + 8)),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         deadline = time.monotonic() + args.duration + 90
         while procs[0].poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -183,9 +222,14 @@ def _measure(run_dir: str, recorder: bool, sampler: CpuSampler, master_rc, args)
     first = min((d["first"] for d in workers if d["first"]), default=None)
     last = max((d["last"] for d in workers if d["last"]), default=None)
     span = (last - first) if first and last else None
-    out = {"run": "recorder" if recorder else "baseline", "master_exit_code": master_rc,
-           "workers_reporting": len(workers), "fired": fired, "fire_span_s": span,
-           "generated_per_s": fired / span if span else None}
+    out = {
+        "run": "recorder" if recorder else "baseline",
+        "master_exit_code": master_rc,
+        "workers_reporting": len(workers),
+        "fired": fired,
+        "fire_span_s": span,
+        "generated_per_s": fired / span if span else None,
+    }
     if first and last:
         window = (first + 1.0, last)  # skip the first second: start-up, spawning
         out["master_cpu_avg"], out["master_cpu_peak"] = sampler.percent("master", *window)
@@ -213,10 +257,15 @@ def _measure(run_dir: str, recorder: bool, sampler: CpuSampler, master_rc, args)
     if lags:
         values = sorted(lag for _, lag in lags)
         third = max(1, len(lags) // 3)
-        out["lag_ms"] = {"median": _pct(values, 50) * 1e3, "p99": _pct(values, 99) * 1e3, "max": values[-1] * 1e3,
-                         "first_third_median": _pct(sorted(v for _, v in lags[:third]), 50) * 1e3,
-                         "last_third_median": _pct(sorted(v for _, v in lags[-third:]), 50) * 1e3,
-                         "last_batch": lags[-1][1] * 1e3, "growth_ms_per_s": _slope(lags) * 1e3}
+        out["lag_ms"] = {
+            "median": _pct(values, 50) * 1e3,
+            "p99": _pct(values, 99) * 1e3,
+            "max": values[-1] * 1e3,
+            "first_third_median": _pct(sorted(v for _, v in lags[:third]), 50) * 1e3,
+            "last_third_median": _pct(sorted(v for _, v in lags[-third:]), 50) * 1e3,
+            "last_batch": lags[-1][1] * 1e3,
+            "growth_ms_per_s": _slope(lags) * 1e3,
+        }
         handled = sum(h for _, _, h in arrivals.values())
         out["handler_s"] = handled
         out["handler_capacity_per_s"] = sum(n for n, _, _ in arrivals.values()) / handled if handled else None
@@ -291,64 +340,89 @@ def _fmt(v, spec=",.0f", unit="") -> str:
 
 
 def report(base: dict, rec: dict, args) -> str:
-    lines = [f"master ingest bench: {args.workers} workers x {args.users_per_worker} users, "
-             f"target {_fmt(args.rate) if args.rate else 'flat out'} events/s, {args.duration:g}s at full load, "
-             f"flush every {args.flush:g}s, live-view rules: {'none' if args.no_rules else 'REQ-PERF-001'}"]
-    lines.append(f"  other processes on this {psutil.cpu_count()}-core machine used {_fmt(base.get('other_cpu_avg'), '.0f', '%')} "
-                 f"(baseline) and {_fmt(rec.get('other_cpu_avg'), '.0f', '%')} (recorder) of a core meanwhile")
-    lines.append(f"  baseline (no recorder): workers generated {_fmt(base['generated_per_s'])} events/s "
-                 f"({base['fired']:,} in {_fmt(base['fire_span_s'], '.1f', 's')}); "
-                 f"master CPU {_fmt(base.get('master_cpu_avg'), '.1f', '%')} of a core; worker CPU "
-                 + ", ".join(_fmt(c, ".0f", "%") for c in base.get("worker_cpu_avg", [])))
-    lines.append(f"  recorder: workers fired {_fmt(rec['generated_per_s'])} events/s ({rec['fired']:,}); "
-                 f"master wrote {rec['rows']:,} rows = {_fmt(rec['ingested_per_s'])} samples/s; worker CPU "
-                 + ", ".join(_fmt(c, ".0f", "%") for c in rec.get("worker_cpu_avg", [])))
+    lines = [
+        f"master ingest bench: {args.workers} workers x {args.users_per_worker} users, "
+        f"target {_fmt(args.rate) if args.rate else 'flat out'} events/s, {args.duration:g}s at full load, "
+        f"flush every {args.flush:g}s, live-view rules: {'none' if args.no_rules else 'REQ-PERF-001'}"
+    ]
+    lines.append(
+        f"  other processes on this {psutil.cpu_count()}-core machine used {_fmt(base.get('other_cpu_avg'), '.0f', '%')} "
+        f"(baseline) and {_fmt(rec.get('other_cpu_avg'), '.0f', '%')} (recorder) of a core meanwhile"
+    )
+    lines.append(
+        f"  baseline (no recorder): workers generated {_fmt(base['generated_per_s'])} events/s "
+        f"({base['fired']:,} in {_fmt(base['fire_span_s'], '.1f', 's')}); "
+        f"master CPU {_fmt(base.get('master_cpu_avg'), '.1f', '%')} of a core; worker CPU "
+        + ", ".join(_fmt(c, ".0f", "%") for c in base.get("worker_cpu_avg", []))
+    )
+    lines.append(
+        f"  recorder: workers fired {_fmt(rec['generated_per_s'])} events/s ({rec['fired']:,}); "
+        f"master wrote {rec['rows']:,} rows = {_fmt(rec['ingested_per_s'])} samples/s; worker CPU "
+        + ", ".join(_fmt(c, ".0f", "%") for c in rec.get("worker_cpu_avg", []))
+    )
     ok_counts = rec["rows"] == rec["fired"] == rec["recorder_sent"] == rec["recorder_received"]
-    lines.append(f"  counts: fired {rec['fired']:,} | recorder.json sent {rec['recorder_sent']:,} received "
-                 f"{rec['recorder_received']:,} | rows {rec['rows']:,} | Locust counted {_fmt(rec['locust_requests'])} "
-                 f"-> {'all equal, no sample lost' if ok_counts else 'MISMATCH'}")
-    lines.append(f"  master CPU: {_fmt(rec.get('master_cpu_avg'), '.1f', '%')} of one core on average, peak "
-                 f"{_fmt(rec.get('master_cpu_peak'), '.0f', '%')} (baseline master "
-                 f"{_fmt(base.get('master_cpu_avg'), '.1f', '%')}); its samples handler was busy "
-                 f"{_fmt(rec.get('handler_s'), '.2f', 's')}, i.e. it alone could take "
-                 f"{_fmt(rec.get('handler_capacity_per_s'))} samples/s")
+    lines.append(
+        f"  counts: fired {rec['fired']:,} | recorder.json sent {rec['recorder_sent']:,} received "
+        f"{rec['recorder_received']:,} | rows {rec['rows']:,} | Locust counted {_fmt(rec['locust_requests'])} "
+        f"-> {'all equal, no sample lost' if ok_counts else 'MISMATCH'}"
+    )
+    lines.append(
+        f"  master CPU: {_fmt(rec.get('master_cpu_avg'), '.1f', '%')} of one core on average, peak "
+        f"{_fmt(rec.get('master_cpu_peak'), '.0f', '%')} (baseline master "
+        f"{_fmt(base.get('master_cpu_avg'), '.1f', '%')}); its samples handler was busy "
+        f"{_fmt(rec.get('handler_s'), '.2f', 's')}, i.e. it alone could take "
+        f"{_fmt(rec.get('handler_capacity_per_s'))} samples/s"
+    )
     lag = rec.get("lag_ms")
     behind = True
     if lag:
         # A master that can't keep up queues batches: the delay grows through the run. Falling behind:
         # over the run it would grow by more than one flush interval, or the last batch waits that long.
-        behind = (lag["growth_ms_per_s"] * args.duration > args.flush * 1e3
-                  or lag["last_batch"] > args.flush * 1e3)
-        lines.append(f"  batch delay, worker send -> master handler: median {lag['median']:.1f} ms, p99 {lag['p99']:.1f} ms, "
-                     f"max {lag['max']:.1f} ms; median first third {lag['first_third_median']:.1f} ms, last third "
-                     f"{lag['last_third_median']:.1f} ms; trend {lag['growth_ms_per_s']:+.1f} ms per s; "
-                     f"last batch {lag['last_batch']:.1f} ms -> "
-                     f"{'FALLING BEHIND' if behind else 'keeping up'}")
-    lines.append(f"  batches: {rec['batches_sent']} sent, {rec['batches_arrived']} arrived"
-                 + (f", never arrived: {rec['batches_never_arrived']}" if rec["batches_never_arrived"] else "")
-                 + f"; median batch {_fmt(rec.get('batch_rows_median'))} rows, {_fmt(rec.get('batch_kib_median'), '.0f')} KiB; "
-                 f"a worker's flush took {_fmt((rec.get('worker_flush_share') or 0) * 100, '.1f', '%')} of the time, "
-                 f"longest {_fmt(rec.get('worker_flush_max_ms'), '.0f', ' ms')} (wall time; the users go on meanwhile: "
-                 "only the buffer copy runs on their loop, the batch is built on a native thread)")
+        behind = lag["growth_ms_per_s"] * args.duration > args.flush * 1e3 or lag["last_batch"] > args.flush * 1e3
+        lines.append(
+            f"  batch delay, worker send -> master handler: median {lag['median']:.1f} ms, p99 {lag['p99']:.1f} ms, "
+            f"max {lag['max']:.1f} ms; median first third {lag['first_third_median']:.1f} ms, last third "
+            f"{lag['last_third_median']:.1f} ms; trend {lag['growth_ms_per_s']:+.1f} ms per s; "
+            f"last batch {lag['last_batch']:.1f} ms -> "
+            f"{'FALLING BEHIND' if behind else 'keeping up'}"
+        )
+    lines.append(
+        f"  batches: {rec['batches_sent']} sent, {rec['batches_arrived']} arrived"
+        + (f", never arrived: {rec['batches_never_arrived']}" if rec["batches_never_arrived"] else "")
+        + f"; median batch {_fmt(rec.get('batch_rows_median'))} rows, {_fmt(rec.get('batch_kib_median'), '.0f')} KiB; "
+        f"a worker's flush took {_fmt((rec.get('worker_flush_share') or 0) * 100, '.1f', '%')} of the time, "
+        f"longest {_fmt(rec.get('worker_flush_max_ms'), '.0f', ' ms')} (wall time; the users go on meanwhile: "
+        "only the buffer copy runs on their loop, the batch is built on a native thread)"
+    )
     late = [s for s in rec.get("worker_exit_after_master_s", []) if s is None]
     if late:
-        lines.append(f"  {len(late)} worker(s) still running {WORKER_EXIT_GRACE_S:g}s after the master exited "
-                     "(no quit message reached them); stopped by the bench")
-    ratio = rec["ingested_per_s"] / base["generated_per_s"] if base["generated_per_s"] and rec["ingested_per_s"] else None
+        lines.append(
+            f"  {len(late)} worker(s) still running {WORKER_EXIT_GRACE_S:g}s after the master exited "
+            "(no quit message reached them); stopped by the bench"
+        )
+    ratio = (
+        rec["ingested_per_s"] / base["generated_per_s"] if base["generated_per_s"] and rec["ingested_per_s"] else None
+    )
     if rec.get("live_view_share") is not None:
-        lines.append(f"  master live view (window metrics + alert rules, each second): "
-                     f"{rec['live_view_share'] * 100:.1f}% of the run, longest {rec['live_view_max_ms']:.0f} ms "
-                     "(the master's event loop, samples handler included, waits meanwhile)")
+        lines.append(
+            f"  master live view (window metrics + alert rules, each second): "
+            f"{rec['live_view_share'] * 100:.1f}% of the run, longest {rec['live_view_max_ms']:.0f} ms "
+            "(the master's event loop, samples handler included, waits meanwhile)"
+        )
     kept_up = ok_counts and not behind
     if not kept_up:
         goal = "NOT MET: the master lost samples or fell behind"
     elif (rec["ingested_per_s"] or 0) >= GOAL:
         goal = "MET"
     else:
-        goal = (f"NOT REACHED: the workers generated only {_fmt(rec['generated_per_s'])}/s and the master kept up "
-                "with all of it; rerun on a quieter machine, with more --workers, or --rate 0")
-    lines.append(f"  ratio ingested / baseline generated: {_fmt(ratio, '.3f')}; master kept up: "
-                 f"{'yes' if kept_up else 'NO'}; goal {GOAL:,} samples/s: {goal}")
+        goal = (
+            f"NOT REACHED: the workers generated only {_fmt(rec['generated_per_s'])}/s and the master kept up "
+            "with all of it; rerun on a quieter machine, with more --workers, or --rate 0"
+        )
+    lines.append(
+        f"  ratio ingested / baseline generated: {_fmt(ratio, '.3f')}; master kept up: "
+        f"{'yes' if kept_up else 'NO'}; goal {GOAL:,} samples/s: {goal}"
+    )
     return "\n".join(lines)
 
 
@@ -375,8 +449,10 @@ def main(argv: list[str] | None = None) -> int:
         print(report(base, rec, args))
         if prof and prof.get("profile"):
             total = prof["profile"][0][1]
-            print(f"  master profile (a third run under py-spy, which perturbs it: {total:.0f} busy samples at 100 Hz, "
-                  "inclusive share of busy time):")
+            print(
+                f"  master profile (a third run under py-spy, which perturbs it: {total:.0f} busy samples at 100 Hz, "
+                "inclusive share of busy time):"
+            )
             print("\n".join(f"    {share * 100:5.1f}%  {name}" for name, share in prof["profile"][1:]))
         if args.json:
             print(json.dumps({"baseline": base, "recorder": rec, "profiled": prof}, indent=1))

@@ -3,6 +3,7 @@
 The same file serves plain Locust (``locust -f bench/nginx_locustfile.py``) and ``loadgate run`` (its
 task carries the requirement tag the bench's threshold file names), so both sides run one scenario.
 """
+
 from __future__ import annotations
 
 from locust import FastHttpUser, tag, task

@@ -8,6 +8,7 @@ HTTP server on 127.0.0.1 (the message lists the commonest errors: one more pass 
 Pairs alternate the order; prints each pair's times, the ratio of the medians, and the notification step's
 own time inside each notified gate (its share of the notified gate's median). Data stays in --dir.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,13 +80,29 @@ def main() -> None:
         os.link(ensure(args.samples, users=users, directory=args.dir), samples)
     ts = pq.read_table(samples, columns=["timestamp"]).column("timestamp")
     start, end = pc.min(ts).as_py(), pc.max(ts).as_py()
-    run = {"schema": "loadgate.run/1", "requirements": [REQ], "users": users, "warmup": 0.0, "start": start,
-           "ramp_up_done": start + users / SPAWN_RATE, "end": end, "command_line": ["bench/notify_cost.py"],
-           "problems": []}
+    run = {
+        "schema": "loadgate.run/1",
+        "requirements": [REQ],
+        "users": users,
+        "warmup": 0.0,
+        "start": start,
+        "ramp_up_done": start + users / SPAWN_RATE,
+        "end": end,
+        "command_line": ["bench/notify_cost.py"],
+        "problems": [],
+    }
     files = load_thresholds(thr)
     quiet = lambda line: None  # noqa: E731
-    notify = hook(files, [REQ], [f"slack:{url}", f"webhook:{url}"], ("fail", "warn", "inconclusive", "pass"), None,
-                  None, quiet, "gate")
+    notify = hook(
+        files,
+        [REQ],
+        [f"slack:{url}", f"webhook:{url}"],
+        ("fail", "warn", "inconclusive", "pass"),
+        None,
+        None,
+        quiet,
+        "gate",
+    )
 
     inside: list[float] = []  # the notification step's own time, inside each notified gate
 
@@ -105,15 +122,24 @@ def main() -> None:
     inside.clear()
     base, notified = [], []
     for i in range(args.pairs):
-        for with_notify in ((False, True) if i % 2 == 0 else (True, False)):
+        for with_notify in (False, True) if i % 2 == 0 else (True, False):
             (notified if with_notify else base).append(timed(with_notify))
     server.shutdown()
     b, n = statistics.median(base), statistics.median(notified)
-    print(json.dumps({"samples": args.samples, "baseline_s": [round(x, 3) for x in base],
-                      "notified_s": [round(x, 3) for x in notified], "messages_received": _Ok.received,
-                      "ratio": round(n / b, 3), "added_s": round(n - b, 3),
-                      "notify_step_s": [round(x, 3) for x in inside],
-                      "notify_step_share": round(statistics.median(inside) / n, 3)}))
+    print(
+        json.dumps(
+            {
+                "samples": args.samples,
+                "baseline_s": [round(x, 3) for x in base],
+                "notified_s": [round(x, 3) for x in notified],
+                "messages_received": _Ok.received,
+                "ratio": round(n / b, 3),
+                "added_s": round(n - b, 3),
+                "notify_step_s": [round(x, 3) for x in inside],
+                "notify_step_share": round(statistics.median(inside) / n, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

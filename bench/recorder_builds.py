@@ -16,6 +16,7 @@ an idle machine is bounded at ``--wait`` seconds (60 in recorder_overhead.py). P
 build, the median, quartiles and range of the ratios and the median per CPU-second. Everything on 127.0.0.1,
 bounded in time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,9 @@ def builds(old: str) -> dict[str, tuple[str, dict[str, str]]]:
 
 
 def load_bench(root: str):
-    spec = importlib.util.spec_from_file_location(f"recorder_overhead_{len(root)}_{abs(hash(root))}",
-                                                  os.path.join(root, "bench", "recorder_overhead.py"))
+    spec = importlib.util.spec_from_file_location(
+        f"recorder_overhead_{len(root)}_{abs(hash(root))}", os.path.join(root, "bench", "recorder_overhead.py")
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -62,11 +64,31 @@ def probe(bench, root: str, extra: dict[str, str]) -> list[tuple[str, str | None
         f.write(bench.THRESHOLDS)
     seen = set()
     with bench.Nginx() as nginx:
-        cmd = [sys.executable, "-m", "loadgate", "run", "--requirement", bench.REQUIREMENT, "--scenarios",
-               bench.LOCUSTFILE, "--thresholds", os.path.join(tmp, "thresholds"), "--users", "2", "--spawn-rate", "2",
-               "--duration", "6s", "--host", nginx.url, "--out", os.path.join(tmp, "out")]
-        proc = subprocess.Popen(cmd, cwd=root, env=environment(extra), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        cmd = [
+            sys.executable,
+            "-m",
+            "loadgate",
+            "run",
+            "--requirement",
+            bench.REQUIREMENT,
+            "--scenarios",
+            bench.LOCUSTFILE,
+            "--thresholds",
+            os.path.join(tmp, "thresholds"),
+            "--users",
+            "2",
+            "--spawn-rate",
+            "2",
+            "--duration",
+            "6s",
+            "--host",
+            nginx.url,
+            "--out",
+            os.path.join(tmp, "out"),
+        ]
+        proc = subprocess.Popen(
+            cmd, cwd=root, env=environment(extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         started = time.monotonic()
         while proc.poll() is None and time.monotonic() - started < 90:
             for child in psutil.Process(proc.pid).children(recursive=True):
@@ -92,8 +114,11 @@ def one_pair(bench, extra: dict[str, str], args) -> str | None:
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out):
-            bench.same_core(argparse.Namespace(pairs=1, seconds=args.seconds, users=args.users, pin=False,
-                                               same_core=True, minutes=None, keep=False))
+            bench.same_core(
+                argparse.Namespace(
+                    pairs=1, seconds=args.seconds, users=args.users, pin=False, same_core=True, minutes=None, keep=False
+                )
+            )
     except SystemExit as e:  # the two runs overlapped at full load too briefly: reported, not counted
         print(f"   (skipped: {e})")
         return None
@@ -133,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     per_cpu: dict[str, list[float]] = {name: [] for name in named}
     order = list(named)
     for r in range(args.rounds):
-        for name in order[r % 3:] + order[:r % 3]:
+        for name in order[r % 3 :] + order[: r % 3]:
             line = one_pair(benches[name], named[name][1], args)
             if line is None:
                 continue
@@ -147,8 +172,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:6s} no pair counted")
             continue
         q = statistics.quantiles(rs, n=4) if len(rs) >= 2 else [rs[0]] * 3
-        print(f"{name:6s} median {statistics.median(rs):.3f} (quartiles {q[0]:.3f}-{q[2]:.3f}, range {min(rs):.3f}-"
-              f"{max(rs):.3f}, {len(rs)} pairs); per CPU-second {statistics.median(per_cpu[name]):.3f}")
+        print(
+            f"{name:6s} median {statistics.median(rs):.3f} (quartiles {q[0]:.3f}-{q[2]:.3f}, range {min(rs):.3f}-"
+            f"{max(rs):.3f}, {len(rs)} pairs); per CPU-second {statistics.median(per_cpu[name]):.3f}"
+        )
     return 0
 
 

@@ -27,6 +27,7 @@ memory (psutil) every 30 s, and its growth between minute 1 and minute N.
 Everything listens on 127.0.0.1 only and every run is bounded in time. On a 2-core machine nginx,
 Locust and the bench share the cores: read the ratios, not the requests/s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,7 +87,11 @@ http {{
     }}
 }}
 """
-PAGE = "<!doctype html><html><head><title>loadgate bench</title></head><body>" + "<p>static page</p>" * 30 + "</body></html>\n"
+PAGE = (
+    "<!doctype html><html><head><title>loadgate bench</title></head><body>"
+    + "<p>static page</p>" * 30
+    + "</body></html>\n"
+)
 POLL_S = 0.25
 SETTLE_S = 3.0
 
@@ -260,9 +265,26 @@ def _pinned(args) -> list[str]:
 
 def run_plain(nginx: Nginx, args, tmp: str) -> dict:
     prefix = os.path.join(tmp, "plain")
-    cmd = [*_pinned(args), sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "-u", str(args.users),
-           "-r", str(args.users), "-t", f"{args.seconds}s", "--host", nginx.url,
-           "--csv", prefix, "--csv-full-history"]
+    cmd = [
+        *_pinned(args),
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        LOCUSTFILE,
+        "--headless",
+        "-u",
+        str(args.users),
+        "-r",
+        str(args.users),
+        "-t",
+        f"{args.seconds}s",
+        "--host",
+        nginx.url,
+        "--csv",
+        prefix,
+        "--csv-full-history",
+    ]
     with Counter(nginx) as counter, open(os.path.join(tmp, "plain.log"), "wb") as log:
         # A session of its own, as loadgate's Locust process has: with autogroup scheduling (Linux's
         # default) a process that shares the bench's session shares its CPU share with nginx's worker.
@@ -274,8 +296,12 @@ def run_plain(nginx: Nginx, args, tmp: str) -> dict:
     rate, start, end = counter.rate(args.seconds - 2 * SETTLE_S)
     with open(prefix + "_stats.csv") as f:
         errors = sum(int(r["Failure Count"]) for r in csv.DictReader(f) if r["Name"] == "Aggregated")
-    return {"nginx": rate, "locust": _history_rate(prefix + "_stats_history.csv", start, end), "errors": errors,
-            "per_cpu": counter.per_cpu}
+    return {
+        "nginx": rate,
+        "locust": _history_rate(prefix + "_stats_history.csv", start, end),
+        "errors": errors,
+        "per_cpu": counter.per_cpu,
+    }
 
 
 def _history_rate(path: str, start: float, end: float) -> float:
@@ -290,9 +316,29 @@ def _history_rate(path: str, start: float, end: float) -> float:
 
 def run_loadgate(nginx: Nginx, args, tmp: str, seconds: float, label: str = "loadgate") -> dict:
     out = os.path.join(tmp, label)
-    cmd = [*_pinned(args), sys.executable, "-m", "loadgate", "run", "--requirement", REQUIREMENT, "--scenarios", LOCUSTFILE,
-           "--thresholds", os.path.join(tmp, "thresholds"), "--users", str(args.users),
-           "--spawn-rate", str(args.users), "--duration", f"{seconds:g}s", "--host", nginx.url, "--out", out]
+    cmd = [
+        *_pinned(args),
+        sys.executable,
+        "-m",
+        "loadgate",
+        "run",
+        "--requirement",
+        REQUIREMENT,
+        "--scenarios",
+        LOCUSTFILE,
+        "--thresholds",
+        os.path.join(tmp, "thresholds"),
+        "--users",
+        str(args.users),
+        "--spawn-rate",
+        str(args.users),
+        "--duration",
+        f"{seconds:g}s",
+        "--host",
+        nginx.url,
+        "--out",
+        out,
+    ]
     with Counter(nginx) as counter, open(os.path.join(tmp, f"{label}.log"), "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         counter.track(proc.pid)
@@ -303,14 +349,21 @@ def run_loadgate(nginx: Nginx, args, tmp: str, seconds: float, label: str = "loa
     run_dir = sorted(glob.glob(os.path.join(out, "*", "samples.parquet")))[-1]
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
+
     table = pq.read_table(run_dir, columns=["timestamp", "success"])
     ts = table.column("timestamp")
     errors = table.num_rows - pc.sum(table.column("success").cast("int64")).as_py()
     inside = pc.sum(pc.and_(pc.greater_equal(ts, start), pc.less(ts, end)).cast("int64")).as_py()
     size = os.path.getsize(run_dir)
     shutil.rmtree(out, ignore_errors=True)
-    return {"nginx": rate, "locust": inside / (end - start), "samples": len(ts), "bytes_per_sample": size / len(ts),
-            "errors": errors, "per_cpu": counter.per_cpu}
+    return {
+        "nginx": rate,
+        "locust": inside / (end - start),
+        "samples": len(ts),
+        "bytes_per_sample": size / len(ts),
+        "errors": errors,
+        "per_cpu": counter.per_cpu,
+    }
 
 
 def _pin_away(nginx: Nginx, args) -> None:
@@ -329,13 +382,19 @@ def pairs(args) -> int:
     with Nginx() as nginx:
         if args.pin:  # nginx and this bench on one core, each generator alone on the other
             _pin_away(nginx, args)
-            print(f"--pin: each generator alone on core {args.gen_core} (taskset), nginx and this bench on "
-                  f"core {args.other_core}")
-        print(f"nginx-light on {nginx.url}; {args.pairs} alternated pairs of {args.seconds} s runs, "
-              f"{args.users} FastHttpUsers, no wait; requests/s over the {args.seconds - 2 * SETTLE_S:g} s "
-              "at full load")
-        print(f"{'pair':>4} {'plain nginx':>12} {'loadgate nginx':>15} {'ratio':>6}   {'plain locust':>12} "
-              f"{'loadgate samples':>16} {'ratio':>6}   {'plain/cpu':>9} {'lg/cpu':>9} {'ratio':>6}  bytes/sample")
+            print(
+                f"--pin: each generator alone on core {args.gen_core} (taskset), nginx and this bench on "
+                f"core {args.other_core}"
+            )
+        print(
+            f"nginx-light on {nginx.url}; {args.pairs} alternated pairs of {args.seconds} s runs, "
+            f"{args.users} FastHttpUsers, no wait; requests/s over the {args.seconds - 2 * SETTLE_S:g} s "
+            "at full load"
+        )
+        print(
+            f"{'pair':>4} {'plain nginx':>12} {'loadgate nginx':>15} {'ratio':>6}   {'plain locust':>12} "
+            f"{'loadgate samples':>16} {'ratio':>6}   {'plain/cpu':>9} {'lg/cpu':>9} {'ratio':>6}  bytes/sample"
+        )
         attempts = 0
         while len(rows) < args.pairs and attempts < 2 * args.pairs:
             attempts += 1
@@ -344,8 +403,9 @@ def pairs(args) -> int:
             for side in order:
                 wait_quiet()
                 with Foreign(nginx) as other:
-                    got[side] = (run_plain(nginx, args, tmp) if side == "plain"
-                                 else run_loadgate(nginx, args, tmp, args.seconds))
+                    got[side] = (
+                        run_plain(nginx, args, tmp) if side == "plain" else run_loadgate(nginx, args, tmp, args.seconds)
+                    )
                 foreign = max(foreign, other.cores)
             if foreign > MAX_FOREIGN:
                 print(f"   - other processes took {foreign:.2f} of a core during this pair: run again", flush=True)
@@ -355,19 +415,33 @@ def pairs(args) -> int:
             for side, r in got.items():
                 if r.get("errors"):
                     raise SystemExit(f"{side}: {r['errors']} failed requests; the bench needs a healthy target")
-            rows.append((lg["nginx"] / p["nginx"], lg["locust"] / p["locust"], lg["bytes_per_sample"], lg["samples"],
-                         lg["per_cpu"] / p["per_cpu"]))
-            print(f"{i + 1:>4} {p['nginx']:12.0f} {lg['nginx']:15.0f} {rows[-1][0]:6.3f}   {p['locust']:12.0f} "
-                  f"{lg['locust']:16.0f} {rows[-1][1]:6.3f}   {p['per_cpu']:9.0f} {lg['per_cpu']:9.0f} {rows[-1][4]:6.3f}"
-                  f"  {lg['bytes_per_sample']:.2f} ({lg['samples']:,} samples)", flush=True)
+            rows.append(
+                (
+                    lg["nginx"] / p["nginx"],
+                    lg["locust"] / p["locust"],
+                    lg["bytes_per_sample"],
+                    lg["samples"],
+                    lg["per_cpu"] / p["per_cpu"],
+                )
+            )
+            print(
+                f"{i + 1:>4} {p['nginx']:12.0f} {lg['nginx']:15.0f} {rows[-1][0]:6.3f}   {p['locust']:12.0f} "
+                f"{lg['locust']:16.0f} {rows[-1][1]:6.3f}   {p['per_cpu']:9.0f} {lg['per_cpu']:9.0f} {rows[-1][4]:6.3f}"
+                f"  {lg['bytes_per_sample']:.2f} ({lg['samples']:,} samples)",
+                flush=True,
+            )
     shutil.rmtree(tmp, ignore_errors=True)
     print()
-    print(f"loadgate run / plain Locust throughput, median of {len(rows)} pairs: "
-          f"{statistics.median(r[0] for r in rows):.3f} by nginx's count (target >= 0.98), "
-          f"{statistics.median(r[1] for r in rows):.3f} by Locust's own")
-    print(f"requests per CPU-second of the load generator (Locust; with loadgate also its CLI process), "
-          f"loadgate/plain, median: {statistics.median(r[4] for r in rows):.3f} (what the throughput ratio is "
-          "when the generator is CPU-bound and has its core to itself)")
+    print(
+        f"loadgate run / plain Locust throughput, median of {len(rows)} pairs: "
+        f"{statistics.median(r[0] for r in rows):.3f} by nginx's count (target >= 0.98), "
+        f"{statistics.median(r[1] for r in rows):.3f} by Locust's own"
+    )
+    print(
+        f"requests per CPU-second of the load generator (Locust; with loadgate also its CLI process), "
+        f"loadgate/plain, median: {statistics.median(r[4] for r in rows):.3f} (what the throughput ratio is "
+        "when the generator is CPU-bound and has its core to itself)"
+    )
     print(f"samples.parquet: {statistics.median(r[2] for r in rows):.2f} bytes/sample (median; target <= 10)")
     return 0
 
@@ -386,22 +460,64 @@ def same_core(args) -> int:
     with Nginx() as ng_plain, Nginx() as ng_lg:
         for ng in (ng_plain, ng_lg):  # nginx (and this bench) on the other core, each side its own nginx to count
             _pin_away(ng, args)
-        print(f"plain Locust and loadgate run at the same time, both on core {gen_core} (taskset), each against its "
-              f"own nginx-light on core {other}; {args.pairs} pairs of {args.seconds} s runs, {args.users} users each, "
-              "the side started first alternating; requests/s by nginx's count over the stretch where both are "
-              "at full load")
-        print(f"{'pair':>4} {'plain':>8} {'loadgate':>9} {'ratio':>6}   {'cores of the core: plain':>24} "
-              f"{'loadgate':>8} {'requests per CPU-second, ratio':>30}")
+        print(
+            f"plain Locust and loadgate run at the same time, both on core {gen_core} (taskset), each against its "
+            f"own nginx-light on core {other}; {args.pairs} pairs of {args.seconds} s runs, {args.users} users each, "
+            "the side started first alternating; requests/s by nginx's count over the stretch where both are "
+            "at full load"
+        )
+        print(
+            f"{'pair':>4} {'plain':>8} {'loadgate':>9} {'ratio':>6}   {'cores of the core: plain':>24} "
+            f"{'loadgate':>8} {'requests per CPU-second, ratio':>30}"
+        )
         for i in range(args.pairs):
             wait_quiet()
             out = os.path.join(tmp, f"lg{i}")
-            plain = ["taskset", "-c", str(gen_core), sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless",
-                     "-u", str(args.users), "-r", str(args.users), "-t", f"{args.seconds}s", "--host", ng_plain.url,
-                     "--only-summary"]
-            lg = ["taskset", "-c", str(gen_core), sys.executable, "-m", "loadgate", "run", "--requirement", REQUIREMENT,
-                  "--scenarios", LOCUSTFILE, "--thresholds", os.path.join(tmp, "thresholds"), "--users",
-                  str(args.users), "--spawn-rate", str(args.users), "--duration", f"{args.seconds}s",
-                  "--host", ng_lg.url, "--out", out]
+            plain = [
+                "taskset",
+                "-c",
+                str(gen_core),
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                LOCUSTFILE,
+                "--headless",
+                "-u",
+                str(args.users),
+                "-r",
+                str(args.users),
+                "-t",
+                f"{args.seconds}s",
+                "--host",
+                ng_plain.url,
+                "--only-summary",
+            ]
+            lg = [
+                "taskset",
+                "-c",
+                str(gen_core),
+                sys.executable,
+                "-m",
+                "loadgate",
+                "run",
+                "--requirement",
+                REQUIREMENT,
+                "--scenarios",
+                LOCUSTFILE,
+                "--thresholds",
+                os.path.join(tmp, "thresholds"),
+                "--users",
+                str(args.users),
+                "--spawn-rate",
+                str(args.users),
+                "--duration",
+                f"{args.seconds}s",
+                "--host",
+                ng_lg.url,
+                "--out",
+                out,
+            ]
             sides = [("plain", plain, ng_plain), ("loadgate", lg, ng_lg)]
             if i % 2:
                 sides.reverse()
@@ -413,8 +529,9 @@ def same_core(args) -> int:
                     # A session each: with autogroup scheduling (Linux's default) the kernel shares a core
                     # between sessions, and a session whose other processes load the other core (this
                     # bench's, with nginx) would get less of this one.
-                    procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                                                   start_new_session=True)
+                    procs[name] = subprocess.Popen(
+                        cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+                    )
                     counters[name].track(procs[name].pid)
                 for name, _cmd, _ng in sides:
                     procs[name].wait(args.seconds + 120)
@@ -428,22 +545,33 @@ def same_core(args) -> int:
             start, end = first + SETTLE_S, last - 1.0
             if end - start < 5:
                 raise SystemExit(f"the two runs overlapped at full load for only {end - start:.1f} s")
-            rate = {name: (_interpolate(c.points, end) - _interpolate(c.points, start)) / (end - start)
-                    for name, c in counters.items()}
-            cpu = {name: (_interpolate(c.cpu, end) - _interpolate(c.cpu, start)) / (end - start)
-                   for name, c in counters.items()}
+            rate = {
+                name: (_interpolate(c.points, end) - _interpolate(c.points, start)) / (end - start)
+                for name, c in counters.items()
+            }
+            cpu = {
+                name: (_interpolate(c.cpu, end) - _interpolate(c.cpu, start)) / (end - start)
+                for name, c in counters.items()
+            }
             ratios.append(rate["loadgate"] / rate["plain"])
             per_cpu.append((rate["loadgate"] / cpu["loadgate"]) / (rate["plain"] / cpu["plain"]))
             shutil.rmtree(out, ignore_errors=True)
-            print(f"{i + 1:>4} {rate['plain']:8.0f} {rate['loadgate']:9.0f} {ratios[-1]:6.3f}   "
-                  f"{cpu['plain']:6.3f} {cpu['loadgate']:6.3f} {per_cpu[-1]:6.3f}", flush=True)
+            print(
+                f"{i + 1:>4} {rate['plain']:8.0f} {rate['loadgate']:9.0f} {ratios[-1]:6.3f}   "
+                f"{cpu['plain']:6.3f} {cpu['loadgate']:6.3f} {per_cpu[-1]:6.3f}",
+                flush=True,
+            )
     shutil.rmtree(tmp, ignore_errors=True)
     q = statistics.quantiles(ratios, n=4) if len(ratios) >= 2 else [ratios[0]] * 3
     print()
-    print(f"loadgate run / plain Locust throughput on one shared core, median of {len(ratios)} pairs: "
-          f"{statistics.median(ratios):.3f} (quartiles {q[0]:.3f}-{q[2]:.3f}; target >= 0.98)")
-    print(f"requests per CPU-second of each side's processes, loadgate/plain, median: {statistics.median(per_cpu):.3f} "
-          "(what a request costs each, whatever share of the core the kernel gave it)")
+    print(
+        f"loadgate run / plain Locust throughput on one shared core, median of {len(ratios)} pairs: "
+        f"{statistics.median(ratios):.3f} (quartiles {q[0]:.3f}-{q[2]:.3f}; target >= 0.98)"
+    )
+    print(
+        f"requests per CPU-second of each side's processes, loadgate/plain, median: {statistics.median(per_cpu):.3f} "
+        "(what a request costs each, whatever share of the core the kernel gave it)"
+    )
     return 0
 
 
@@ -454,13 +582,32 @@ def memory(args) -> int:
         f.write(THRESHOLDS)
     seconds = args.minutes * 60
     out = os.path.join(tmp, "run")
-    cmd = [sys.executable, "-m", "loadgate", "run", "--requirement", REQUIREMENT, "--scenarios", LOCUSTFILE,
-           "--thresholds", os.path.join(tmp, "thresholds"), "--users", str(args.users),
-           "--spawn-rate", str(args.users), "--duration", f"{seconds}s", "--out", out]
+    cmd = [
+        sys.executable,
+        "-m",
+        "loadgate",
+        "run",
+        "--requirement",
+        REQUIREMENT,
+        "--scenarios",
+        LOCUSTFILE,
+        "--thresholds",
+        os.path.join(tmp, "thresholds"),
+        "--users",
+        str(args.users),
+        "--spawn-rate",
+        str(args.users),
+        "--duration",
+        f"{seconds}s",
+        "--out",
+        out,
+    ]
     with Nginx() as nginx:
         cmd += ["--host", nginx.url]
-        print(f"loadgate run for {args.minutes} min against nginx-light on {nginx.url}, {args.users} FastHttpUsers, "
-              "no wait; RSS of the Locust process (the recorder's) every 30 s")
+        print(
+            f"loadgate run for {args.minutes} min against nginx-light on {nginx.url}, {args.users} FastHttpUsers, "
+            "no wait; RSS of the Locust process (the recorder's) every 30 s"
+        )
         with open(os.path.join(tmp, "run.log"), "wb") as log:
             parent = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
             started, locust, samples = time.time(), None, []
@@ -475,8 +622,11 @@ def memory(args) -> int:
                                 rss = locust.memory_info().rss
                                 served = counter.points[-1][1] - counter.points[0][1] if counter.points else 0
                                 samples.append((elapsed, rss, served))
-                                print(f"  {elapsed / 60:5.1f} min  RSS {rss / 2**20:7.1f} MiB  "
-                                      f"requests so far {served:,}", flush=True)
+                                print(
+                                    f"  {elapsed / 60:5.1f} min  RSS {rss / 2**20:7.1f} MiB  "
+                                    f"requests so far {served:,}",
+                                    flush=True,
+                                )
                         time.sleep(0.2)
                 finished = time.time()
             finally:
@@ -486,13 +636,16 @@ def memory(args) -> int:
     one = min(samples, key=lambda s: abs(s[0] - 60))
     last = samples[-1]
     print()
-    print(f"Locust process RSS: {one[1] / 2**20:.1f} MiB after {one[0] / 60:.1f} min ({one[2]:,} requests), "
-          f"{last[1] / 2**20:.1f} MiB after {last[0] / 60:.1f} min ({last[2]:,} requests): "
-          f"{(last[1] - one[1]) / 2**20:+.1f} MiB for {last[2] - one[2]:,} more requests "
-          f"({(last[1] - one[1]) / max(1, last[2] - one[2]):.2f} bytes/request)")
+    print(
+        f"Locust process RSS: {one[1] / 2**20:.1f} MiB after {one[0] / 60:.1f} min ({one[2]:,} requests), "
+        f"{last[1] / 2**20:.1f} MiB after {last[0] / 60:.1f} min ({last[2]:,} requests): "
+        f"{(last[1] - one[1]) / 2**20:+.1f} MiB for {last[2] - one[2]:,} more requests "
+        f"({(last[1] - one[1]) / max(1, last[2] - one[2]):.2f} bytes/request)"
+    )
     parquet = glob.glob(os.path.join(out, "*", "samples.parquet"))
     if parquet:
         import pyarrow.parquet as pq
+
         n = pq.ParquetFile(parquet[0]).metadata.num_rows
         print(f"samples.parquet: {n:,} samples, {os.path.getsize(parquet[0]) / n:.2f} bytes/sample")
         with open(os.path.join(os.path.dirname(parquet[0]), "run.json")) as f:
@@ -500,8 +653,10 @@ def memory(args) -> int:
         # The run's tail: from the end of the load (run.json) to the CLI's exit, i.e. stream -> Parquet,
         # analysis, gate, history, report.
         tail, length = finished - run["end"], run["end"] - run["start"]
-        print(f"end-of-run work: {tail:.1f} s after the load stopped = {100 * tail / length:.1f}% of the run's "
-              f"{length:.0f} s (target <= 5%)")
+        print(
+            f"end-of-run work: {tail:.1f} s after the load stopped = {100 * tail / length:.1f}% of the run's "
+            f"{length:.0f} s (target <= 5%)"
+        )
     if args.keep:
         print(f"kept: {tmp} (run log: run.log; run directory under run/)")
     else:
@@ -531,11 +686,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--users", type=int, default=20)
     p.add_argument("--minutes", type=float, help="memory mode: one loadgate run of this many minutes")
     p.add_argument("--keep", action="store_true", help="memory mode: keep the run directory and its log")
-    p.add_argument("--same-core", action="store_true",
-                   help="run each pair at the same time on one core instead of one after the other")
-    p.add_argument("--pin", action="store_true",
-                   help="alternated pairs with each generator alone on one core and nginx and the bench on the "
-                        "other (taskset), so that the kernel's placement does not vary between runs")
+    p.add_argument(
+        "--same-core",
+        action="store_true",
+        help="run each pair at the same time on one core instead of one after the other",
+    )
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="alternated pairs with each generator alone on one core and nginx and the bench on the "
+        "other (taskset), so that the kernel's placement does not vary between runs",
+    )
     args = p.parse_args(argv)
     if (args.pin or args.same_core) and (len(os.sched_getaffinity(0)) < 2 or shutil.which("taskset") is None):
         p.error("--pin and --same-core need 2 cores and taskset (util-linux)")

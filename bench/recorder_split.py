@@ -22,6 +22,7 @@ the sum printed here is an estimate of it.
 Installs nothing: nginx-light, a C compiler and Python's headers must be there. 127.0.0.1 only; every
 run is bounded by ``--seconds``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -95,13 +96,18 @@ def _start(environment, **_kw):
 def build(tmp: str) -> str:
     """A copy of the package with the timing build of the listener; returns its root."""
     src = os.path.join(tmp, "src")
-    shutil.copytree(os.path.join(ROOT, "loadgate"), os.path.join(src, "loadgate"),
-                    ignore=shutil.ignore_patterns("__pycache__", "*.so"))
-    done = subprocess.run([sys.executable, "-c", BUILD, "build_ext", "--inplace", "-q"], cwd=src,
-                          capture_output=True, text=True)
+    shutil.copytree(
+        os.path.join(ROOT, "loadgate"),
+        os.path.join(src, "loadgate"),
+        ignore=shutil.ignore_patterns("__pycache__", "*.so"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", BUILD, "build_ext", "--inplace", "-q"], cwd=src, capture_output=True, text=True
+    )
     if done.returncode != 0:
-        raise SystemExit(f"building the timing listener failed (a C compiler and Python's headers are needed):\n"
-                         f"{done.stderr}")
+        raise SystemExit(
+            f"building the timing listener failed (a C compiler and Python's headers are needed):\n{done.stderr}"
+        )
     return src
 
 
@@ -116,19 +122,27 @@ def one_run(tmp: str, src: str, nginx: Nginx, args, i: int) -> dict[str, float]:
     from loadgate.run.drivers.headless import Headless
     from loadgate.run.launch import child_config, locust_cmd
     from loadgate.shared.child import CONFIG_ENV
+
     rules = rules_from_thresholds([load_threshold_file(os.path.join(tmp, "thresholds", f"{REQUIREMENT}.yaml"))])
     # The Locust command loadgate run starts for a local run (launch.locust_cmd, headless), plus the timing plugin;
     # PYTHONPATH makes its plugin import the copy with the timed listener.
-    opts = RunOptions(requirements=(REQUIREMENT,), users=args.users, spawn_rate=args.users, duration=args.seconds,
-                      warmup=0.0, host=nginx.url, scenarios=LOCUSTFILE, thresholds=os.path.join(tmp, "thresholds"),
-                      out=tmp)
+    opts = RunOptions(
+        requirements=(REQUIREMENT,),
+        users=args.users,
+        spawn_rate=args.users,
+        duration=args.seconds,
+        warmup=0.0,
+        host=nginx.url,
+        scenarios=LOCUSTFILE,
+        thresholds=os.path.join(tmp, "thresholds"),
+        out=tmp,
+    )
     cmd = locust_cmd(opts, Headless(), [LOCUSTFILE], [], nginx.url, "local", None)
     config = child_config(opts, Headless(), run_dir, rules).write(os.path.join(run_dir, rundir.CHILD))
     cmd[cmd.index("-f") + 1] += "," + os.path.join(tmp, "timing_plugin.py")
     env = dict(os.environ, PYTHONPATH=src, LOADGATE_SPLIT_OUT=out, **{CONFIG_ENV: config})
     with open(os.path.join(tmp, "locust.log"), "ab") as log:
-        done = subprocess.run(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              timeout=args.seconds + 120)
+        done = subprocess.run(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=args.seconds + 120)
     if done.returncode not in (0, 1):
         raise SystemExit(f"the run failed (exit {done.returncode}); see {tmp}/locust.log")
     with open(out) as f:
@@ -163,8 +177,10 @@ def main() -> int:
         with open(os.path.join(tmp, "timing_plugin.py"), "w") as f:
             f.write(PLUGIN)
         src = build(tmp)
-        print(f"{args.runs} loadgate runs of {args.seconds} s, {args.users} users, against nginx-light on 127.0.0.1; "
-              "each part as a share of the Locust process's CPU time at full load")
+        print(
+            f"{args.runs} loadgate runs of {args.seconds} s, {args.users} users, against nginx-light on 127.0.0.1; "
+            "each part as a share of the Locust process's CPU time at full load"
+        )
         header = "".join(f"{part:>11}" for part in PARTS)
         print(f"{'run':>3} {'requests/s':>10} {'cores':>6} {'ns/call':>8}{header} {'sum':>7}")
         runs = []
@@ -174,15 +190,20 @@ def main() -> int:
                 r = one_run(tmp, src, nginx, args, i)
                 runs.append(r)
                 cells = "".join(f"{r[part] * 100:10.3f}%" for part in PARTS)
-                print(f"{i + 1:>3} {r['rate']:10.0f} {r['cores']:6.2f} {r['ns_per_call']:8.0f}{cells} "
-                      f"{sum(r[part] for part in PARTS) * 100:6.3f}%", flush=True)
+                print(
+                    f"{i + 1:>3} {r['rate']:10.0f} {r['cores']:6.2f} {r['ns_per_call']:8.0f}{cells} "
+                    f"{sum(r[part] for part in PARTS) * 100:6.3f}%",
+                    flush=True,
+                )
                 time.sleep(1.0)
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         print()
-        print(f"median of {len(runs)} runs: listener {med['ns_per_call']:.0f} ns a request, "
-              + ", ".join(f"{part} {med[part] * 100:.3f}%" for part in PARTS)
-              + f"; together {statistics.median(sum(r[part] for part in PARTS) for r in runs) * 100:.2f}% "
-              "of the generator's CPU")
+        print(
+            f"median of {len(runs)} runs: listener {med['ns_per_call']:.0f} ns a request, "
+            + ", ".join(f"{part} {med[part] * 100:.3f}%" for part in PARTS)
+            + f"; together {statistics.median(sum(r[part] for part in PARTS) for r in runs) * 100:.2f}% "
+            "of the generator's CPU"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

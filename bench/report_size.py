@@ -6,6 +6,7 @@ Prints the Parquet size, the time to analyse and gate the run (the baseline, sam
 the time to render report.html from the run directory alone (as ``loadgate report`` does) and the
 report's size. The data file is written outside the repository and never committed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,15 +26,23 @@ from loadgate.data.samples import _PARQUET_OPTIONS, ROW_GROUP_ROWS, SCHEMA  # no
 
 REQ = "REQ-BENCH-001"
 # (request_type, name, median ms, sigma, error probability)
-REQUESTS = [("GET", "/api/users/[id]", 20, 0.45, 0.001), ("GET", "/api/products", 35, 0.45, 0.001),
-            ("GET", "/api/search?q=[term]", 50, 0.6, 0.002), ("POST", "/api/orders", 45, 0.5, 0.004),
-            ("GET", "/api/cart", 25, 0.4, 0.001), ("PUT", "/api/cart/[id]", 30, 0.5, 0.002),
-            ("GET", "/api/recommendations", 80, 0.7, 0.003), ("GET", "/health", 2, 0.3, 0.0)]
+REQUESTS = [
+    ("GET", "/api/users/[id]", 20, 0.45, 0.001),
+    ("GET", "/api/products", 35, 0.45, 0.001),
+    ("GET", "/api/search?q=[term]", 50, 0.6, 0.002),
+    ("POST", "/api/orders", 45, 0.5, 0.004),
+    ("GET", "/api/cart", 25, 0.4, 0.001),
+    ("PUT", "/api/cart/[id]", 30, 0.5, 0.002),
+    ("GET", "/api/recommendations", 80, 0.7, 0.003),
+    ("GET", "/health", 2, 0.3, 0.0),
+]
 WEIGHTS = np.array([5, 3, 2, 1, 2, 1, 1, 0.2])
-ERRORS = ["HTTPError('500 Server Error: Internal Server Error for url: /api/orders')",
-          "ConnectionResetError(104, 'Connection reset by peer')",
-          "HTTPError('503 Server Error: Service Unavailable')",
-          "RemoteDisconnected('Remote end closed connection without response')"]
+ERRORS = [
+    "HTTPError('500 Server Error: Internal Server Error for url: /api/orders')",
+    "ConnectionResetError(104, 'Connection reset by peer')",
+    "HTTPError('503 Server Error: Service Unavailable')",
+    "RemoteDisconnected('Remote end closed connection without response')",
+]
 THRESHOLDS = f"""requirement: {REQ}
 title: Synthetic 10-million-sample run for the report bench
 thresholds:
@@ -68,33 +77,39 @@ def synthesize(path: str, n: int, seconds: float, start: float, ramp: float, use
             kind = rng.choice(len(REQUESTS), m, p=WEIGHTS / WEIGHTS.sum())
             med = np.array([r[2] for r in REQUESTS])[kind]
             sig = np.array([r[3] for r in REQUESTS])[kind]
-            slow = 1 + 1.5 * np.exp(-(((t / seconds) - 0.6) / 0.03) ** 2)  # a slow spell at 60 %
+            slow = 1 + 1.5 * np.exp(-((((t / seconds) - 0.6) / 0.03) ** 2))  # a slow spell at 60 %
             rt = rng.lognormal(np.log(med), sig) * slow
             burst = np.abs(t / seconds - 0.3) < 0.01  # an error burst at 30 %
             p_err = np.array([r[4] for r in REQUESTS])[kind] + np.where(burst, 0.08, 0.0)
             failed = rng.random(m) < p_err
             err = rng.choice(len(ERRORS), m, p=[0.55, 0.2, 0.2, 0.05])
             exception = pa.DictionaryArray.from_arrays(
-                pa.array(np.where(failed, err, -1), mask=~failed).cast(pa.int32()), pa.array(ERRORS))
+                pa.array(np.where(failed, err, -1), mask=~failed).cast(pa.int32()), pa.array(ERRORS)
+            )
             status = np.where(failed, np.where(err == 1, 0, 500), 200).astype(np.int32)
-            table = pa.table({
-                "timestamp": start + t,
-                "request_type": pa.DictionaryArray.from_arrays(pa.array(kind.astype(np.int32)),
-                                                               pa.array([r[0] for r in REQUESTS])),
-                "name": pa.DictionaryArray.from_arrays(pa.array(kind.astype(np.int32)),
-                                                       pa.array([r[1] for r in REQUESTS])),
-                "response_time_ms": rt,
-                "response_length": rng.integers(200, 4000, m),
-                "status_code": status,
-                "success": ~failed,
-                "exception": exception,
-                "requirement": pa.DictionaryArray.from_arrays(pa.array(np.zeros(m, np.int32)), pa.array([REQ])),
-                "worker": pa.DictionaryArray.from_arrays(pa.array(np.zeros(m, np.int32)), pa.array(["local"])),
-                "users": np.minimum(users, np.floor(t / ramp * users) + 1).astype(np.int32),
-                "user": rng.integers(0, users, m).astype(np.int32),
-                "intended_ms": pa.nulls(m, pa.float64()), "omitted": pa.nulls(m, pa.int32()),
-                "period_ms": pa.nulls(m, pa.float64()),
-            })
+            table = pa.table(
+                {
+                    "timestamp": start + t,
+                    "request_type": pa.DictionaryArray.from_arrays(
+                        pa.array(kind.astype(np.int32)), pa.array([r[0] for r in REQUESTS])
+                    ),
+                    "name": pa.DictionaryArray.from_arrays(
+                        pa.array(kind.astype(np.int32)), pa.array([r[1] for r in REQUESTS])
+                    ),
+                    "response_time_ms": rt,
+                    "response_length": rng.integers(200, 4000, m),
+                    "status_code": status,
+                    "success": ~failed,
+                    "exception": exception,
+                    "requirement": pa.DictionaryArray.from_arrays(pa.array(np.zeros(m, np.int32)), pa.array([REQ])),
+                    "worker": pa.DictionaryArray.from_arrays(pa.array(np.zeros(m, np.int32)), pa.array(["local"])),
+                    "users": np.minimum(users, np.floor(t / ramp * users) + 1).astype(np.int32),
+                    "user": rng.integers(0, users, m).astype(np.int32),
+                    "intended_ms": pa.nulls(m, pa.float64()),
+                    "omitted": pa.nulls(m, pa.int32()),
+                    "period_ms": pa.nulls(m, pa.float64()),
+                }
+            )
             writer.write_table(table.cast(SCHEMA), row_group_size=ROW_GROUP_ROWS)
             done += m
 
@@ -120,13 +135,27 @@ def main() -> None:
     t0 = time.perf_counter()
     synthesize(samples, args.samples, args.seconds, start, ramp, users)
     made = time.perf_counter() - t0
-    run = {"schema": "loadgate.run/1", "requirements": [REQ], "users": users, "spawn_rate": users / ramp,
-           "duration": args.seconds - ramp, "warmup": 30.0, "host": "http://127.0.0.1:8080", "workers": 4,
-           "start": start, "ramp_up_done": start + ramp, "end": start + args.seconds,
-           "versions": rundir.versions(), "git": rundir.git_commit(), "command_line": ["bench/report_size.py"],
-           "scenario_files": {}, "threshold_files": {thr: rundir.sha256_file(thr)},
-           "titles": {REQ: "Synthetic 10-million-sample run for the report bench"},
-           "tasks": {REQ: ["(synthetic samples: no scenario)"]}, "problems": []}
+    run = {
+        "schema": "loadgate.run/1",
+        "requirements": [REQ],
+        "users": users,
+        "spawn_rate": users / ramp,
+        "duration": args.seconds - ramp,
+        "warmup": 30.0,
+        "host": "http://127.0.0.1:8080",
+        "workers": 4,
+        "start": start,
+        "ramp_up_done": start + ramp,
+        "end": start + args.seconds,
+        "versions": rundir.versions(),
+        "git": rundir.git_commit(),
+        "command_line": ["bench/report_size.py"],
+        "scenario_files": {},
+        "threshold_files": {thr: rundir.sha256_file(thr)},
+        "titles": {REQ: "Synthetic 10-million-sample run for the report bench"},
+        "tasks": {REQ: ["(synthetic samples: no scenario)"]},
+        "problems": [],
+    }
     rundir.write_json(os.path.join(run_dir, rundir.RUN), run)
 
     t0 = time.perf_counter()
@@ -137,11 +166,21 @@ def main() -> None:
     write_run_report(run_dir, out)
     rendered = time.perf_counter() - t0
     size = os.path.getsize(out)
-    print(json.dumps({"samples": args.samples, "seconds": args.seconds,
-                      "parquet_mb": round(os.path.getsize(samples) / 1e6, 1), "synthesize_s": round(made, 2),
-                      "gate_run_s": round(gated, 2), "report_render_s": round(rendered, 2),
-                      "render_vs_gate_run": round(rendered / gated, 2),
-                      "report_mb": round(size / 1e6, 2)}, indent=2))
+    print(
+        json.dumps(
+            {
+                "samples": args.samples,
+                "seconds": args.seconds,
+                "parquet_mb": round(os.path.getsize(samples) / 1e6, 1),
+                "synthesize_s": round(made, 2),
+                "gate_run_s": round(gated, 2),
+                "report_render_s": round(rendered, 2),
+                "render_vs_gate_run": round(rendered / gated, 2),
+                "report_mb": round(size / 1e6, 2),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ re-gate into either file. Prints a table (case, file, identical or the first dif
 is REV's side, "second" this checkout's). Exit 0 when all are identical, 1 otherwise (a gate that errors
 on either side counts as a difference), 2 when the runs could not be made or REV is not a commit.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,7 +97,7 @@ class Capacity(FastHttpUser):
 '''
 
 THRESHOLDS = {
-    "REQ-SAME-PACED": '''requirement: REQ-SAME-PACED
+    "REQ-SAME-PACED": """requirement: REQ-SAME-PACED
 title: paced users for the same-outputs check
 thresholds:
   - metric: p95
@@ -119,8 +120,8 @@ thresholds:
   - metric: mean
     latency: service
     alert: ">1s"
-''',
-    "REQ-SAME-UNPACED": '''requirement: REQ-SAME-UNPACED
+""",
+    "REQ-SAME-UNPACED": """requirement: REQ-SAME-UNPACED
 title: unpaced users for the same-outputs check
 thresholds:
   - metric: p95
@@ -136,8 +137,8 @@ thresholds:
     alert: "<5/s"
   - metric: max
     target: "<1s"
-''',
-    "REQ-SAME-CAP": '''requirement: REQ-SAME-CAP
+""",
+    "REQ-SAME-CAP": """requirement: REQ-SAME-CAP
 title: capacity users for the same-outputs check
 thresholds:
   - metric: p95
@@ -153,17 +154,38 @@ thresholds:
     alert: "<2"
   - metric: max_throughput
     alert: "<1/s"
-''',
+""",
 }
 
 RUN = ["--users", "10", "--spawn-rate", "10", "--duration", "6s", "--warmup", "1s"]
 MADE = {  # case -> the command line after "python -m loadgate"
     "paced": ["run", "--requirement", "REQ-SAME-PACED", *RUN],
     "unpaced": ["run", "--requirement", "REQ-SAME-UNPACED", *RUN],
-    "distributed": ["run", "--requirement", "REQ-SAME-PACED", "--requirement", "REQ-SAME-UNPACED",
-                    *RUN, "--workers", "2"],
-    "capacity": ["capacity", "--requirement", "REQ-SAME-CAP", "--start-users", "2", "--max-users", "8",
-                 "--step-duration", "2s", "--resolution", "50%", "--budget", "2m"],
+    "distributed": [
+        "run",
+        "--requirement",
+        "REQ-SAME-PACED",
+        "--requirement",
+        "REQ-SAME-UNPACED",
+        *RUN,
+        "--workers",
+        "2",
+    ],
+    "capacity": [
+        "capacity",
+        "--requirement",
+        "REQ-SAME-CAP",
+        "--start-users",
+        "2",
+        "--max-users",
+        "8",
+        "--step-duration",
+        "2s",
+        "--resolution",
+        "50%",
+        "--budget",
+        "2m",
+    ],
 }
 
 # Where each code keeps what the capacity re-judge calls, tried in order ("module:function"): if the change
@@ -172,7 +194,7 @@ CAPACITY_JUDGE = {
     "gate_capacity": ("loadgate.evaluate:gate_capacity",),
     "load_thresholds": ("loadgate.gate.thresholds:load_thresholds",),
 }
-JUDGE = r'''
+JUDGE = r"""
 import importlib, json, os, sys
 run_dir, thresholds, places = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 
@@ -194,7 +216,7 @@ with open(os.path.join(run_dir, "capacity.json")) as f:
 verdict, _, _ = gate_capacity(run_dir, {r: files[r] for r in reqs}, doc, None,
                               inconclusive=bool(doc.get("inconclusive")))
 print(f"capacity re-judged: {verdict.verdict} (exit {verdict.exit_code})")  # exit 0: it ran
-'''
+"""
 
 
 def die(message: str) -> None:
@@ -262,12 +284,20 @@ def env_for(tree: Path) -> dict:
 
 def which_loadgate(tree: Path, cwd: Path) -> str:
     """The loadgate package a child process with this tree's environment imports (must be the tree's)."""
-    p = subprocess.run([sys.executable, "-c", "import loadgate, os; print(os.path.dirname(loadgate.__file__))"],
-                       cwd=cwd, env=env_for(tree), capture_output=True, text=True, check=True)
+    p = subprocess.run(
+        [sys.executable, "-c", "import loadgate, os; print(os.path.dirname(loadgate.__file__))"],
+        cwd=cwd,
+        env=env_for(tree),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     found = Path(p.stdout.strip()).resolve()
     if found != (tree / "loadgate").resolve():
-        die(f"with PYTHONPATH={tree} the child imports {found}, not "
-                         f"{tree / 'loadgate'}; run with a Python whose site-packages do not shadow it")
+        die(
+            f"with PYTHONPATH={tree} the child imports {found}, not "
+            f"{tree / 'loadgate'}; run with a Python whose site-packages do not shadow it"
+        )
     return str(found)
 
 
@@ -283,16 +313,26 @@ def make_runs(base: Path) -> dict[str, tuple[Path, Path]]:
     made = {}
     for case, args in MADE.items():
         out = base / "runs" / case
-        cmd = [sys.executable, "-m", "loadgate", *args, "--scenarios", str(scenarios),
-               "--thresholds", str(thresholds), "--out", str(out)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "loadgate",
+            *args,
+            "--scenarios",
+            str(scenarios),
+            "--thresholds",
+            str(thresholds),
+            "--out",
+            str(out),
+        ]
         print(f"same_outputs: making the {case} run: loadgate {' '.join(args)}", flush=True)
-        p = subprocess.run(cmd, cwd=base, env=env_for(ROOT), capture_output=True, text=True, timeout=300,
-                           stdin=subprocess.DEVNULL)
+        p = subprocess.run(
+            cmd, cwd=base, env=env_for(ROOT), capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
+        )
         dirs = sorted(d for d in out.iterdir() if (d / "run.json").exists()) if out.exists() else []
         if p.returncode not in (0, 1, 3) or len(dirs) != 1:
             sys.stderr.write(p.stdout + p.stderr)
-            die(f"the {case} run exited {p.returncode} and left {len(dirs)} "
-                             f"run directories in {out}")
+            die(f"the {case} run exited {p.returncode} and left {len(dirs)} run directories in {out}")
         print(f"same_outputs:   exit {p.returncode}, {dirs[0]}", flush=True)
         made[case] = (dirs[0], thresholds)
     return made
@@ -313,8 +353,9 @@ def given_runs(dirs: list[str], thresholds: str | None) -> dict[str, tuple[Path,
     return runs
 
 
-def gate_side(tree: Path, src: Path, thresholds: Path, stage: Path, neutral: Path,
-              judge: bool) -> tuple[int, dict[str, bytes | None], str]:
+def gate_side(
+    tree: Path, src: Path, thresholds: Path, stage: Path, neutral: Path, judge: bool
+) -> tuple[int, dict[str, bytes | None], str]:
     """Copy ``src`` to ``stage`` (fresh) and re-gate it with ``tree``'s code; (exit code, files, output)."""
     shutil.rmtree(stage.parent, ignore_errors=True)
     stage.parent.mkdir(parents=True)
@@ -325,8 +366,9 @@ def gate_side(tree: Path, src: Path, thresholds: Path, stage: Path, neutral: Pat
         cmd = [sys.executable, "-c", JUDGE, str(stage), str(thresholds), json.dumps(CAPACITY_JUDGE)]
     else:
         cmd = [sys.executable, "-m", "loadgate", "gate", str(stage), "--thresholds", str(thresholds)]
-    p = subprocess.run(cmd, cwd=neutral, env=env_for(tree), capture_output=True, text=True, timeout=600,
-                       stdin=subprocess.DEVNULL)
+    p = subprocess.run(
+        cmd, cwd=neutral, env=env_for(tree), capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
+    )
     code = (0 if p.returncode == 0 else 2) if judge else p.returncode  # the judge's verdict is in verdict.json
     files = {n: (stage / n).read_bytes() if (stage / n).exists() else None for n in FILES}
     return code, files, p.stdout + p.stderr
@@ -346,8 +388,17 @@ def compare_case(case: str, src: Path, thresholds: Path, ref: Path, base: Path, 
     (code_a, files_a), (code_b, files_b) = sides
     rows = [(case, name, compare_bytes(files_a[name], files_b[name])) for name in FILES]
     broken = code_a not in (0, 1, 3) or code_b not in (0, 1, 3)
-    rows.append((case, "exit code", f"the gate failed: exit {code_a} vs {code_b} (output above)" if broken
-                 else None if code_a == code_b else f"{code_a} vs {code_b}"))
+    rows.append(
+        (
+            case,
+            "exit code",
+            f"the gate failed: exit {code_a} vs {code_b} (output above)"
+            if broken
+            else None
+            if code_a == code_b
+            else f"{code_a} vs {code_b}",
+        )
+    )
     return rows
 
 
@@ -372,8 +423,10 @@ def remove_worktree(where: Path) -> None:
 
 def print_table(rows: list[tuple]) -> None:
     width = max(len(r[0]) for r in rows)
-    print(f"{'case':<{width}}  {'file':<12}  {'same bytes':<10}  "
-          "first difference (first: REV's code, second: this checkout's)")
+    print(
+        f"{'case':<{width}}  {'file':<12}  {'same bytes':<10}  "
+        "first difference (first: REV's code, second: this checkout's)"
+    )
     for case, name, diff in rows:
         print(f"{case:<{width}}  {name:<12}  {'identical' if diff is None else 'differs':<10}  {diff or '-'}")
 
@@ -382,10 +435,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ref", required=True, metavar="REV", help="revision whose code gates the other side")
     ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (run directories, gated copies)")
-    ap.add_argument("--from-dirs", nargs="+", metavar="RUN_DIR", help="compare these run directories "
-                    "instead of making new ones")
-    ap.add_argument("--thresholds", metavar="PATH", help="with --from-dirs: the thresholds both sides gate "
-                    "with (default: the folder each run recorded, else this checkout's thresholds/)")
+    ap.add_argument(
+        "--from-dirs", nargs="+", metavar="RUN_DIR", help="compare these run directories instead of making new ones"
+    )
+    ap.add_argument(
+        "--thresholds",
+        metavar="PATH",
+        help="with --from-dirs: the thresholds both sides gate "
+        "with (default: the folder each run recorded, else this checkout's thresholds/)",
+    )
     args = ap.parse_args(argv)
     base = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="same-outputs-"))
     base.mkdir(parents=True, exist_ok=True)

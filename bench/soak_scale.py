@@ -31,6 +31,7 @@ CPU, peak RSS and ns per sample of both runs.
 DuckDB is a bench-only dependency (``pip install -e '.[bench]'``), never a runtime one.
 Timings are of a shared 2-core machine: read the ratios measured in the same run, not the seconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,7 +57,7 @@ import gen_samples  # noqa: E402
 from loadgate.data.samples import _PARQUET_OPTIONS, DICTIONARY_TYPE, ROW_GROUP_ROWS, SCHEMA, STRING_COLUMNS  # noqa: E402
 
 GiB = 1 << 30
-DUCKDB_SUMMARY = '''
+DUCKDB_SUMMARY = """
 import json, math, sys
 import duckdb
 
@@ -83,7 +84,7 @@ out = {
         f"FROM ({rows}), unnest(string_split(requirement, ',')) AS t(r) GROUP BY ALL ORDER BY rid, s").fetchall(),
 }
 json.dump({"overall": out["overall"][0], "seconds": len(out["series"])}, sys.stdout, default=str)
-'''
+"""
 
 
 PACED_USERS = 300
@@ -113,14 +114,18 @@ def write_samples(path: str, n: int, rate: float, seed: int = 1, paced: bool = F
     size_mean, size_spread = np.array([r[5][0] for r in reqs]), np.array([r[5][1] for r in reqs])
     status_ok = np.array([201 if r[0] == "POST" else 200 for r in reqs], np.int32)
     err_status = np.array([e[1] for e in errors], np.int32)
-    dicts = {"request_type": pa.array([r[0] for r in reqs]), "name": pa.array([r[1] for r in reqs]),
-             "requirement": pa.array([r[6] for r in reqs]),
-             "exception": pa.array([e[0].format(name=r[1]) for e in errors for r in reqs])}
+    dicts = {
+        "request_type": pa.array([r[0] for r in reqs]),
+        "name": pa.array([r[1] for r in reqs]),
+        "requirement": pa.array([r[6] for r in reqs]),
+        "exception": pa.array([e[0].format(name=r[1]) for e in errors for r in reqs]),
+    }
     dicts["worker"] = pa.array(["local"])
     # Strings as Arrow dictionaries: the Parquet pages are the same dictionary pages loadgate's writer
     # makes (only the stored Arrow schema says dictionary), without a cast to plain strings and back.
-    schema = pa.schema([pa.field(f.name, DICTIONARY_TYPE) if f.name in STRING_COLUMNS else f for f in SCHEMA],
-                       metadata=SCHEMA.metadata)
+    schema = pa.schema(
+        [pa.field(f.name, DICTIONARY_TYPE) if f.name in STRING_COLUMNS else f for f in SCHEMA], metadata=SCHEMA.metadata
+    )
     clock, done = 0.0, 0
     tmp = path + ".tmp"
     # A row group is compressed and written on a thread while the next one is drawn.
@@ -149,19 +154,32 @@ def write_samples(path: str, n: int, rate: float, seed: int = 1, paced: bool = F
             status = np.where(failed, err_status[np.maximum(kind, 0)], status_ok[req]).astype(np.int32)
             exc = np.where(failed, np.maximum(kind, 0) * len(reqs) + req, -1)
             codes = lambda name, c: pa.DictionaryArray.from_arrays(  # noqa: E731
-                pa.array(c.astype(np.int32), mask=c < 0), dicts[name])
-            arrays = [pa.array(gen_samples.T0 + t), codes("request_type", req), codes("name", req),
-                      pa.array(rt), pa.array(size), pa.array(status), pa.array(~failed),
-                      codes("exception", exc), codes("requirement", req),
-                      codes("worker", np.zeros(m, np.int32)), pa.array(users)]
+                pa.array(c.astype(np.int32), mask=c < 0), dicts[name]
+            )
+            arrays = [
+                pa.array(gen_samples.T0 + t),
+                codes("request_type", req),
+                codes("name", req),
+                pa.array(rt),
+                pa.array(size),
+                pa.array(status),
+                pa.array(~failed),
+                codes("exception", exc),
+                codes("requirement", req),
+                codes("worker", np.zeros(m, np.int32)),
+                pa.array(users),
+            ]
             arrays.append(pa.array(((done + np.arange(m)) % PACED_USERS).astype(np.int32)))  # user, as recorded
             if paced:
                 period = PACED_USERS / rate * 1000.0
                 late = np.where(rng.random(m) < STALL_RATE, rng.exponential(300.0, m), 0.0)
-                arrays += [pa.array(rt + late), pa.array((late // period).astype(np.int32)),
-                           pa.array(np.full(m, period))]
+                arrays += [
+                    pa.array(rt + late),
+                    pa.array((late // period).astype(np.int32)),
+                    pa.array(np.full(m, period)),
+                ]
             else:
-                arrays += [pa.nulls(m, f.type) for f in list(SCHEMA)[len(arrays):]]
+                arrays += [pa.nulls(m, f.type) for f in list(SCHEMA)[len(arrays) :]]
             table = pa.table(arrays, schema=schema)
             if pending is not None:
                 pending.result()
@@ -180,15 +198,30 @@ def finalize(args: argparse.Namespace) -> int:
         stream = os.path.join(args.dir, f"finalize-{gen_samples.label(n)}.arrows")
         out = os.path.join(args.dir, f"finalize-{gen_samples.label(n)}.parquet")
         try:
-            subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import gen_samples; "
-                            "gen_samples.write_stream(sys.argv[2], int(sys.argv[3]), rate=10000.0, users=300, seed=1)",
-                            HERE, stream, str(n)], check=True)
-            code = ("import sys; from loadgate.data.samples import finalize_stream; "
-                    "print(finalize_stream(sys.argv[1], sys.argv[2]))")
-            r = analyze_speed.run_child([sys.executable, "-c", code, stream, out], os.devnull, int(args.rss_limit * GiB))
-            print(f"{gen_samples.label(n):>5} finalize_stream: {analyze_speed.fmt(r)}  {r['wall'] / n * 1e9:6.1f} ns/sample  "
-                  f"stream {os.path.getsize(stream) / n:.1f} B/sample -> Parquet {os.path.getsize(out) / n:.2f} B/sample",
-                  flush=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys; sys.path.insert(0, sys.argv[1]); import gen_samples; "
+                    "gen_samples.write_stream(sys.argv[2], int(sys.argv[3]), rate=10000.0, users=300, seed=1)",
+                    HERE,
+                    stream,
+                    str(n),
+                ],
+                check=True,
+            )
+            code = (
+                "import sys; from loadgate.data.samples import finalize_stream; "
+                "print(finalize_stream(sys.argv[1], sys.argv[2]))"
+            )
+            r = analyze_speed.run_child(
+                [sys.executable, "-c", code, stream, out], os.devnull, int(args.rss_limit * GiB)
+            )
+            print(
+                f"{gen_samples.label(n):>5} finalize_stream: {analyze_speed.fmt(r)}  {r['wall'] / n * 1e9:6.1f} ns/sample  "
+                f"stream {os.path.getsize(stream) / n:.1f} B/sample -> Parquet {os.path.getsize(out) / n:.2f} B/sample",
+                flush=True,
+            )
         finally:
             for path in (stream, out):
                 if os.path.exists(path):
@@ -204,19 +237,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dir", default=gen_samples.DEFAULT_DIR)
     p.add_argument("--keep", action="store_true", help="keep the generated files")
     p.add_argument("--rss-limit", type=float, default=12.0, help="GiB; a child past it is killed (default 12)")
-    p.add_argument("--finalize", metavar="SIZES", help="instead: time the end-of-run conversion of a recorder "
-                   "stream of each size (e.g. 5M,20M) to samples.parquet, in a child: wall, CPU, peak RSS")
-    p.add_argument("--paced", action="store_true", help="the samples of paced users, with their schedule "
-                   "columns and omitted slots: analyze also computes the latency from the schedule")
-    p.add_argument("--stall", action="store_true", help="a 4 s stall of the target halfway through each file: "
-                   "the stall search finds it and reads the blocked users' request times around it")
+    p.add_argument(
+        "--finalize",
+        metavar="SIZES",
+        help="instead: time the end-of-run conversion of a recorder "
+        "stream of each size (e.g. 5M,20M) to samples.parquet, in a child: wall, CPU, peak RSS",
+    )
+    p.add_argument(
+        "--paced",
+        action="store_true",
+        help="the samples of paced users, with their schedule "
+        "columns and omitted slots: analyze also computes the latency from the schedule",
+    )
+    p.add_argument(
+        "--stall",
+        action="store_true",
+        help="a 4 s stall of the target halfway through each file: "
+        "the stall search finds it and reads the blocked users' request times around it",
+    )
     p.add_argument("--compare", action="store_true", help="also time 'loadgate compare' of two runs of each size")
     p.add_argument("--write", nargs=3, metavar=("PATH", "N", "RATE"), help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.write:
-        write_samples(args.write[0], int(args.write[1]), float(args.write[2]), seed=args.seed, paced=args.paced,
-                      stall=args.stall)
+        write_samples(
+            args.write[0], int(args.write[1]), float(args.write[2]), seed=args.seed, paced=args.paced, stall=args.stall
+        )
         return 0
     if args.finalize:
         return finalize(args)
@@ -242,23 +288,31 @@ def main(argv: list[str] | None = None) -> int:
             ns = r["wall"] / n * 1e9
             base = base or (n, r["wall"])
             linear = base[1] * n / base[0]
-            print(f"{gen_samples.label(n):>5} loadgate analyze: {analyze_speed.fmt(r)}  {ns:6.1f} ns/sample  "
-                  f"time/linear-from-{gen_samples.label(base[0])} {r['wall'] / linear:4.2f} (target <= 1.5)  "
-                  f"RSS {'<=' if r['rss'] <= 4 * GiB else '>'} 4 GiB", flush=True)
+            print(
+                f"{gen_samples.label(n):>5} loadgate analyze: {analyze_speed.fmt(r)}  {ns:6.1f} ns/sample  "
+                f"time/linear-from-{gen_samples.label(base[0])} {r['wall'] / linear:4.2f} (target <= 1.5)  "
+                f"RSS {'<=' if r['rss'] <= 4 * GiB else '>'} 4 GiB",
+                flush=True,
+            )
             mine = json.load(open(out))
             if n in duck:
                 dout = os.path.join(args.dir, f"soak-{gen_samples.label(n)}.duckdb.json")
                 d = analyze_speed.run_child([sys.executable, "-c", DUCKDB_SUMMARY, path], dout, limit)
-                print(f"{gen_samples.label(n):>5} duckdb          : {analyze_speed.fmt(d)}  {d['wall'] / n * 1e9:6.1f} "
-                      f"ns/sample  loadgate/duckdb: time {r['wall'] / d['wall']:.2f}, cpu {r['cpu'] / d['cpu']:.2f}, "
-                      f"RSS {r['rss'] / d['rss']:.2f}", flush=True)
+                print(
+                    f"{gen_samples.label(n):>5} duckdb          : {analyze_speed.fmt(d)}  {d['wall'] / n * 1e9:6.1f} "
+                    f"ns/sample  loadgate/duckdb: time {r['wall'] / d['wall']:.2f}, cpu {r['cpu'] / d['cpu']:.2f}, "
+                    f"RSS {r['rss'] / d['rss']:.2f}",
+                    flush=True,
+                )
                 theirs = json.load(open(dout))["overall"]
                 t = mine["overall"]["response_time_ms"]
                 ours = [t["p50"], t["p90"], t["p95"], t["p99"], t["p99.9"]]
                 close = all(math.isclose(a, b, rel_tol=1e-12) for a, b in zip(ours, theirs[4]))
                 same = (mine["overall"]["requests"], mine["overall"]["failures"]) == (theirs[0], theirs[1])
-                print(f"{gen_samples.label(n):>5} overall counts equal: {same}; percentiles equal to 1e-12: {close}",
-                      flush=True)
+                print(
+                    f"{gen_samples.label(n):>5} overall counts equal: {same}; percentiles equal to 1e-12: {close}",
+                    flush=True,
+                )
         finally:
             if not args.keep:
                 for file in (path, second):
@@ -271,11 +325,26 @@ def _write(path: str, n: int, args: argparse.Namespace, seed: int) -> None:
     # In a child: a parent grown by writing would count in its later children's peak RSS (fork
     # copies its page tables; wait4's maxrss sees the child before it execs).
     started = time.perf_counter()
-    subprocess.run([sys.executable, __file__, "--write", path, str(n), str(args.rate), "--seed", str(seed),
-                    *(["--paced"] if args.paced else []), *(["--stall"] if args.stall else [])], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--write",
+            path,
+            str(n),
+            str(args.rate),
+            "--seed",
+            str(seed),
+            *(["--paced"] if args.paced else []),
+            *(["--stall"] if args.stall else []),
+        ],
+        check=True,
+    )
     took = time.perf_counter() - started
-    print(f"soak_scale: wrote {path}: {n:,} samples, {os.path.getsize(path) / n:.2f} bytes/sample "
-          f"({took:.0f} s)", flush=True)
+    print(
+        f"soak_scale: wrote {path}: {n:,} samples, {os.path.getsize(path) / n:.2f} bytes/sample ({took:.0f} s)",
+        flush=True,
+    )
 
 
 def compare(first: str, second: str, n: int, args: argparse.Namespace, limit: int) -> None:
@@ -293,9 +362,12 @@ def compare(first: str, second: str, n: int, args: argparse.Namespace, limit: in
     try:
         r = analyze_speed.run_child([sys.executable, "-m", "loadgate", "compare", *dirs, "--json"], out, limit)
         doc = json.load(open(out))
-        print(f"{gen_samples.label(n):>5} loadgate compare (2 x {gen_samples.label(n)}): {analyze_speed.fmt(r)}  "
-              f"{r['wall'] / (2 * n) * 1e9:6.1f} ns/sample  RSS {'<=' if r['rss'] <= 4 * GiB else '>'} 4 GiB; "
-              f"{len(doc['requests'])} rows, verdict {doc['verdict']}", flush=True)
+        print(
+            f"{gen_samples.label(n):>5} loadgate compare (2 x {gen_samples.label(n)}): {analyze_speed.fmt(r)}  "
+            f"{r['wall'] / (2 * n) * 1e9:6.1f} ns/sample  RSS {'<=' if r['rss'] <= 4 * GiB else '>'} 4 GiB; "
+            f"{len(doc['requests'])} rows, verdict {doc['verdict']}",
+            flush=True,
+        )
     finally:
         for d in dirs:
             os.unlink(os.path.join(d, "samples.parquet"))

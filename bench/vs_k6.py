@@ -14,6 +14,7 @@ Theory, with a pool large enough that nothing is dropped: a fraction f = F/W of 
 frozen for F seconds; the requests sent then wait uniformly between 0 and F, the others about nothing,
 so for q > 1 - f the q-quantile of the latency is F·(q - (1 - f))/f (below it: the service time).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,7 @@ class Open(FastHttpUser):
         self.client.get("/fast", name="/fast")
 '''
 
-K6_SCRIPT = '''import http from "k6/http";
+K6_SCRIPT = """import http from "k6/http";
 export const options = {
   discardResponseBodies: true,
   summaryTrendStats: ["p(50)", "p(90)", "p(95)", "p(99)", "count"],
@@ -54,12 +55,13 @@ export const options = {
                      maxVUs: Number(__ENV.POOL)}},
 };
 export default function () { http.get(__ENV.TARGET + "/fast"); }
-'''
+"""
 
 
 def serve() -> None:
     """The target: answers ``GET /fast`` at once; a deep accept queue, so connections opened while it is
     frozen wait in the kernel instead of being refused."""
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -84,8 +86,9 @@ def serve() -> None:
 
 class Target:
     def __enter__(self) -> "Target":
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve"], stdout=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+        )
         self.url = self.proc.stdout.readline().strip()  # type: ignore[union-attr]
         assert self.url.startswith("http://127.0.0.1:"), self.url
         return self
@@ -128,26 +131,42 @@ def run_k6(args, target: Target, work: Path) -> dict:
     k6 = shutil.which("k6") or str(Path(sys.executable).parent / "k6")
     script, export = work / "open.js", work / "k6-summary.json"
     script.write_text(K6_SCRIPT)
-    env = dict(os.environ, RATE=str(args.rate), DURATION=str(args.duration), POOL=str(args.pool), TARGET=target.url,
-               K6_NO_USAGE_REPORT="true")
+    env = dict(
+        os.environ,
+        RATE=str(args.rate),
+        DURATION=str(args.duration),
+        POOL=str(args.pool),
+        TARGET=target.url,
+        K6_NO_USAGE_REPORT="true",
+    )
     started = time.monotonic()
     thread, frozen = target.freeze_later(lambda: time.monotonic() - started > 1.0, args.after - 1.0, args.freeze)
-    subprocess.run([k6, "run", "--quiet", "--no-color", "--address", "127.0.0.1:0", "--summary-export", str(export),
-                    str(script)], env=env, check=True, timeout=args.duration + 120, stdout=subprocess.DEVNULL,
-                   stdin=subprocess.DEVNULL)
+    subprocess.run(
+        [k6, "run", "--quiet", "--no-color", "--address", "127.0.0.1:0", "--summary-export", str(export), str(script)],
+        env=env,
+        check=True,
+        timeout=args.duration + 120,
+        stdout=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     thread.join(30)
     metrics = json.loads(export.read_text())["metrics"]
     duration = metrics["http_req_duration"]
-    return {"p": {q: duration[f"p({q * 100:g})"] for q in QS}, "requests": int(metrics["http_reqs"]["count"]),
-            "dropped": int((metrics.get("dropped_iterations") or {}).get("count", 0)),
-            "window": float(args.duration), "frozen": frozen[0] if frozen else None}
+    return {
+        "p": {q: duration[f"p({q * 100:g})"] for q in QS},
+        "requests": int(metrics["http_reqs"]["count"]),
+        "dropped": int((metrics.get("dropped_iterations") or {}).get("count", 0)),
+        "window": float(args.duration),
+        "frozen": frozen[0] if frozen else None,
+    }
 
 
 def run_loadgate(args, target: Target, work: Path) -> dict:
     (work / "scenarios.py").write_text(SCENARIO)
     (work / "thresholds").mkdir(exist_ok=True)
-    (work / "thresholds" / f"{REQ}.yaml").write_text(f"requirement: {REQ}\nthresholds:\n  - metric: p99\n"
-                                                     "    alert: '>60s'\n")
+    (work / "thresholds" / f"{REQ}.yaml").write_text(
+        f"requirement: {REQ}\nthresholds:\n  - metric: p99\n    alert: '>60s'\n"
+    )
     out = work / "reports"
 
     def scheduling() -> bool:  # the pool is spawned and the schedule runs: the progress file says ramp-up done
@@ -159,12 +178,38 @@ def run_loadgate(args, target: Target, work: Path) -> dict:
         return False
 
     thread, frozen = target.freeze_later(scheduling, args.after - 2.0, args.freeze)
-    cmd = [sys.executable, "-m", "loadgate", "run", "--requirement", REQ, "--scenarios", str(work / "scenarios.py"),
-           "--thresholds", str(work / "thresholds"), "--out", str(out), "--host", target.url,
-           "--arrival-rate", f"{args.rate}/s", "--max-users", str(args.pool), "--duration", f"{args.duration}s",
-           "--warmup", "0s"]
-    proc = subprocess.run(cmd, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
-                          timeout=args.duration + 180, stdin=subprocess.DEVNULL)
+    cmd = [
+        sys.executable,
+        "-m",
+        "loadgate",
+        "run",
+        "--requirement",
+        REQ,
+        "--scenarios",
+        str(work / "scenarios.py"),
+        "--thresholds",
+        str(work / "thresholds"),
+        "--out",
+        str(out),
+        "--host",
+        target.url,
+        "--arrival-rate",
+        f"{args.rate}/s",
+        "--max-users",
+        str(args.pool),
+        "--duration",
+        f"{args.duration}s",
+        "--warmup",
+        "0s",
+    ]
+    proc = subprocess.run(
+        cmd,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=args.duration + 180,
+        stdin=subprocess.DEVNULL,
+    )
     thread.join(30)
     run_dir = sorted(p for p in out.iterdir() if p.is_dir())[-1]
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -172,10 +217,17 @@ def run_loadgate(args, target: Target, work: Path) -> dict:
     scope = summary["requirements"][REQ]
     intended = scope["intended_response_time_ms"] or {}
     block = run["arrival"][REQ]
-    return {"p": {q: intended.get(f"p{q * 100:g}") for q in QS}, "requests": scope["requests"],
-            "dropped": block["dropped"], "scheduled": block["scheduled"], "exit": proc.returncode,
-            "window": summary["window"]["end"] - summary["window"]["start"], "frozen": frozen[0] if frozen else None,
-            "problems": run["problems"], "run_dir": str(run_dir)}
+    return {
+        "p": {q: intended.get(f"p{q * 100:g}") for q in QS},
+        "requests": scope["requests"],
+        "dropped": block["dropped"],
+        "scheduled": block["scheduled"],
+        "exit": proc.returncode,
+        "window": summary["window"]["end"] - summary["window"]["start"],
+        "frozen": frozen[0] if frozen else None,
+        "problems": run["problems"],
+        "run_dir": str(run_dir),
+    }
 
 
 def _ms(v: float | None) -> str:
@@ -183,18 +235,25 @@ def _ms(v: float | None) -> str:
 
 
 def table(k6: dict, lg: dict) -> str:
-    rows = ["| | theory (loadgate's window) | loadgate intended | k6 http_req_duration | loadgate / k6 | "
-            "loadgate / theory |", "|---|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| | theory (loadgate's window) | loadgate intended | k6 http_req_duration | loadgate / k6 | "
+        "loadgate / theory |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for q in QS:
         th = theory(q, lg["frozen"], lg["window"])
         a, b = lg["p"][q], k6["p"][q]
-        rows.append(f"| p{q * 100:g} (ms) | {_ms(th)} | {_ms(a)} | {_ms(b)} | "
-                    f"{'-' if not (a and b) else f'{a / b:.3f}'} | {'-' if not (a and th) else f'{a / th:.3f}'} |")
+        rows.append(
+            f"| p{q * 100:g} (ms) | {_ms(th)} | {_ms(a)} | {_ms(b)} | "
+            f"{'-' if not (a and b) else f'{a / b:.3f}'} | {'-' if not (a and th) else f'{a / th:.3f}'} |"
+        )
     ratio = lg["requests"] / k6["requests"]
     rows.append(f"| requests | | {lg['requests']} (window) | {k6['requests']} | {ratio:.3f} | |")
     rows.append(f"| dropped iterations | | {lg['dropped']} of {lg['scheduled']} | {k6['dropped']} | | |")
-    rows.append(f"| frozen s / window s | | {lg['frozen']:.2f} / {lg['window']:.2f} | {k6['frozen']:.2f} / "
-                f"{k6['window']:.2f} | | |")
+    rows.append(
+        f"| frozen s / window s | | {lg['frozen']:.2f} / {lg['window']:.2f} | {k6['frozen']:.2f} / "
+        f"{k6['window']:.2f} | | |"
+    )
     k6_th = [theory(q, k6["frozen"], k6["window"]) for q in QS]
     rows.append("| theory for k6's window (ms) | | | " + " / ".join(_ms(t).strip() for t in k6_th) + " | | |")
     return "\n".join(rows)
@@ -217,8 +276,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="vs_k6-") as tmp, Target() as target:
         k6 = run_k6(args, target, Path(tmp))
         lg = run_loadgate(args, target, Path(tmp))
-    print(f"same schedule: {args.rate}/s for {args.duration} s, pool {args.pool}, target frozen "
-          f"{args.freeze:g} s from {args.after:g} s; GET /fast on 127.0.0.1\n")
+    print(
+        f"same schedule: {args.rate}/s for {args.duration} s, pool {args.pool}, target frozen "
+        f"{args.freeze:g} s from {args.after:g} s; GET /fast on 127.0.0.1\n"
+    )
     print(table(k6, lg))
     print(f"\nloadgate exit code {lg['exit']}, problems: {lg['problems'] or 'none'}")
     return 0

@@ -10,6 +10,7 @@ Stages, each leaving a file in the run directory::
 For notebooks, :func:`open_run` and :func:`open_history`. ``import loadgate`` itself stays light:
 they import their stage (and pandas) when called.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -9,6 +9,7 @@
 Library code raises these; only ``loadgate.cli`` prints them and exits. A failed threshold is a
 result (a verdict), never an exception. Messages say what, where (file:line, key) and how to fix it.
 """
+
 from __future__ import annotations
 
 EXIT_PASS = 0

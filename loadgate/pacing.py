@@ -20,6 +20,7 @@ Each user also starts at a random phase of its period (:func:`adopt` wraps ``on_
 spawns users in batches once a second, and without a phase they would fire in lockstep for the
 whole run.
 """
+
 from __future__ import annotations
 
 import functools
@@ -34,7 +35,7 @@ from greenlet import getcurrent
 from loadgate.plugin.compat import locust_pacing_period
 
 GENERATOR_LATE_MIN_S = 0.010  # an iteration that starts more than this after its wake-up, and ...
-GENERATOR_LATE_SHARE = 0.10   # ... more than this share of its period: the generator fell behind
+GENERATOR_LATE_SHARE = 0.10  # ... more than this share of its period: the generator fell behind
 
 
 class UserState:
@@ -44,14 +45,14 @@ class UserState:
 
     def __init__(self, number: int, period: float | None) -> None:
         self.number = number
-        self.period: float | None = None     # seconds, None: unpaced
+        self.period: float | None = None  # seconds, None: unpaced
         self.period_ms = math.nan
         self.tolerance = 0.0
-        self.anchor: float | None = None     # the slot the next iteration is scheduled after (Unix s)
-        self.late_ms = 0.0                   # lateness of the running iteration caused by the last response
-        self.omitted = 0                     # slots skipped just before the running iteration
-        self.first = False                   # True until the running iteration's first request is recorded
-        self.wake = 0.0                      # when the running iteration was due to start (Unix s)
+        self.anchor: float | None = None  # the slot the next iteration is scheduled after (Unix s)
+        self.late_ms = 0.0  # lateness of the running iteration caused by the last response
+        self.omitted = 0  # slots skipped just before the running iteration
+        self.first = False  # True until the running iteration's first request is recorded
+        self.wake = 0.0  # when the running iteration was due to start (Unix s)
         if period is not None:
             self.pace(period)
 
@@ -104,9 +105,9 @@ class UserState:
         self.first, self.wake = True, since  # (not a start the generator was late for)
 
 
-USERS: dict[Any, UserState] = {}   # user greenlet -> its state (read on every request by the recorder)
-NOBODY = UserState(-1, None)       # requests from greenlets that are not users
-COUNTS = [0, 0]                    # paced iterations recorded, of which the generator started late
+USERS: dict[Any, UserState] = {}  # user greenlet -> its state (read on every request by the recorder)
+NOBODY = UserState(-1, None)  # requests from greenlets that are not users
+COUNTS = [0, 0]  # paced iterations recorded, of which the generator started late
 _numbers = iter(range(1 << 31))
 
 

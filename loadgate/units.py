@@ -1,4 +1,5 @@
 """Parsing of durations ("30s", "5m", "1h30m", "90") used by flags and the ``load:`` block."""
+
 from __future__ import annotations
 
 import re
@@ -43,8 +44,7 @@ def format_duration(seconds: float) -> str:
 
 
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|m|h|min|sec|second|minute|hour))?\s*$")
-_RATE_PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0,
-             "hour": 3600.0}
+_RATE_PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
 
 
 def parse_rate(text: str | int | float) -> float:

@@ -6,6 +6,7 @@
 Run in a thread of the test (``with CountingTarget() as t: ... t.arrivals``), or as a process
 (``python arrival_target.py``: prints its URL, then on SIGTERM the arrivals as JSON lines on stdout).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class CountingTarget:
     def __init__(self) -> None:
-        self.arrivals: list[tuple[float, str]] = []   # (epoch seconds, path) of every request, in arrival order
+        self.arrivals: list[tuple[float, str]] = []  # (epoch seconds, path) of every request, in arrival order
         self.lock = threading.Lock()
         target = self
 

@@ -1,4 +1,5 @@
 """Shared fixtures: run the real CLI in a child process, as a pipeline would."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,15 @@ def run_cli(*args: str, cwd: Path | str = ROOT, timeout: float = 180, env: dict 
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH")]))
     full_env.pop("GITHUB_STEP_SUMMARY", None)
     full_env.update(env or {})
-    p = subprocess.run([sys.executable, "-m", "loadgate", *args], cwd=cwd, capture_output=True,
-                       text=True, timeout=timeout, env=full_env, stdin=subprocess.DEVNULL)
+    p = subprocess.run(
+        [sys.executable, "-m", "loadgate", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+    )
     return Result(p.returncode, p.stdout, p.stderr)
 
 
@@ -49,10 +57,20 @@ def load(run_dir: Path, name: str) -> dict:
 @pytest.fixture
 def e2e_run(tmp_path):
     """Run ``loadgate run`` on the test scenarios/thresholds into a fresh --out; returns (Result, run_dir)."""
+
     def go(*args: str):
         out = tmp_path / "reports"
-        res = run_cli("run", "--scenarios", str(E2E / "scenarios"), "--thresholds", str(E2E / "thresholds"),
-                      "--out", str(out), *args)
+        res = run_cli(
+            "run",
+            "--scenarios",
+            str(E2E / "scenarios"),
+            "--thresholds",
+            str(E2E / "thresholds"),
+            "--out",
+            str(out),
+            *args,
+        )
         dirs = sorted(p for p in out.iterdir() if p.is_dir()) if out.exists() else []
         return res, (dirs[-1] if dirs else None)
+
     return go

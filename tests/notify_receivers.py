@@ -1,6 +1,7 @@
 """Real receivers on loopback for the notification tests: an HTTP server that records every POST and
 answers as told (a status per request, or never), and an SMTP server (aiosmtpd), plain or STARTTLS with
 a self-signed certificate made here with ``cryptography``."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,7 +21,7 @@ class Receiver:
     def __init__(self) -> None:
         self.posts: list[tuple[str, dict, dict]] = []
         self.answers: dict[str, list | str] = {}
-        self.retry_after = "1"   # seconds a 429 asks for
+        self.retry_after = "1"  # seconds a 429 asks for
         self.stop = threading.Event()
         outer = self
 
@@ -73,17 +74,26 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                        x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = folder / "smtp-cert.pem", folder / "smtp-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -98,8 +108,14 @@ class Mailbox:
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):  # noqa: N802
-                outer.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content
-                                       or envelope.content, session.ssl is not None))
+                outer.messages.append(
+                    (
+                        envelope.mail_from,
+                        list(envelope.rcpt_tos),
+                        envelope.original_content or envelope.content,
+                        session.ssl is not None,
+                    )
+                )
                 return "250 OK"
 
         context = None
@@ -107,8 +123,9 @@ class Mailbox:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(str(tls[0]), str(tls[1]))
         self.port = free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, tls_context=context,
-                                     require_starttls=bool(tls))
+        self.controller = Controller(
+            Handler(), hostname="127.0.0.1", port=self.port, tls_context=context, require_starttls=bool(tls)
+        )
         self.controller.start()
 
     def close(self) -> None:

@@ -1,4 +1,5 @@
 """Test oracles: whole-table references that the bounded-memory code is checked against, never used by it."""
+
 from __future__ import annotations
 
 import os
@@ -33,6 +34,8 @@ def load_run(run_dir: str) -> RunSamples:
         piece = (times[~np.isnan(times)], len(g), int((~g["success"].fillna(False).astype(bool)).sum()))
         for key in scope_keys(str(label), rtype, name):
             parts.setdefault(key, []).append(piece)
-    groups = {k: Group(np.sort(np.concatenate([p[0] for p in v])), sum(p[1] for p in v), sum(p[2] for p in v))
-              for k, v in parts.items()}
+    groups = {
+        k: Group(np.sort(np.concatenate([p[0] for p in v])), sum(p[1] for p in v), sum(p[2] for p in v))
+        for k, v in parts.items()
+    }
     return RunSamples(os.path.basename(os.path.normpath(run_dir)), run_dir, groups)

@@ -3,6 +3,7 @@
 Scrape interval 1 s, a temporary TSDB, stopped after use. Tests that need them skip when the binaries
 are missing (``.ci/run`` installs them).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -17,8 +18,9 @@ import requests
 
 PROMETHEUS = shutil.which("prometheus")
 NODE_EXPORTER = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
-needs_prometheus = pytest.mark.skipif(not (PROMETHEUS and NODE_EXPORTER),
-                                      reason="Debian's prometheus and prometheus-node-exporter are not installed")
+needs_prometheus = pytest.mark.skipif(
+    not (PROMETHEUS and NODE_EXPORTER), reason="Debian's prometheus and prometheus-node-exporter are not installed"
+)
 
 
 def free_port() -> int:
@@ -55,17 +57,31 @@ def start(tmp: Path, *, scrapes: int = 3) -> Stack:
     node_port, prom_port = free_port(), free_port()
     node = f"127.0.0.1:{node_port}"
     config = tmp / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"
-                      f"  - job_name: node\n    static_configs:\n      - targets: ['{node}']\n")
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"
+        f"  - job_name: node\n    static_configs:\n      - targets: ['{node}']\n"
+    )
     log = open(tmp / "prometheus-stack.log", "ab")
     stack = Stack(f"http://127.0.0.1:{prom_port}", node)
     try:
-        stack.procs.append(subprocess.Popen([NODE_EXPORTER, f"--web.listen-address={node}"],
-                                            stdout=log, stderr=log, stdin=subprocess.DEVNULL))
-        stack.procs.append(subprocess.Popen([PROMETHEUS, f"--config.file={config}",
-                                             f"--web.listen-address=127.0.0.1:{prom_port}",
-                                             f"--storage.tsdb.path={tmp / 'tsdb'}"],
-                                            stdout=log, stderr=log, stdin=subprocess.DEVNULL))
+        stack.procs.append(
+            subprocess.Popen(
+                [NODE_EXPORTER, f"--web.listen-address={node}"], stdout=log, stderr=log, stdin=subprocess.DEVNULL
+            )
+        )
+        stack.procs.append(
+            subprocess.Popen(
+                [
+                    PROMETHEUS,
+                    f"--config.file={config}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                    f"--storage.tsdb.path={tmp / 'tsdb'}",
+                ],
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+            )
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

@@ -1,4 +1,5 @@
 """analysis: exactness against numpy (property tests), hand-computed stats, windows, the text table."""
+
 from __future__ import annotations
 
 import math
@@ -17,15 +18,27 @@ from loadgate.analysis.table import format_summary_table
 from loadgate.analysis.window import Window, parse_window
 
 T0 = 1_764_000_000.0
-TYPES = {"timestamp": pa.float64(), "request_type": pa.string(), "name": pa.string(),
-         "response_time_ms": pa.float64(), "success": pa.bool_(), "requirement": pa.string(), "users": pa.int32()}
+TYPES = {
+    "timestamp": pa.float64(),
+    "request_type": pa.string(),
+    "name": pa.string(),
+    "response_time_ms": pa.float64(),
+    "success": pa.bool_(),
+    "requirement": pa.string(),
+    "users": pa.int32(),
+}
 REQ_LABELS = ["REQ-A-1", "REQ-B-2", "REQ-A-1,REQ-B-2", "", "REQ-C-3,REQ-A-1"]
 
 
 def make_table(ts, rt, name, value, ok, req=None, users=None, batches=1, dictionary=False) -> pa.Table:
     """A samples table, optionally split in batches that each carry their own dictionaries."""
-    cols = {"timestamp": np.asarray(ts, float), "request_type": list(rt), "name": list(name),
-            "response_time_ms": np.asarray(value, float), "success": np.asarray(ok, bool)}
+    cols = {
+        "timestamp": np.asarray(ts, float),
+        "request_type": list(rt),
+        "name": list(name),
+        "response_time_ms": np.asarray(value, float),
+        "success": np.asarray(ok, bool),
+    }
     if req is not None:
         cols["requirement"] = list(req)
     if users is not None:
@@ -56,8 +69,12 @@ def reference(ts, rt, name, value, ok, req, window, qs):
     out = {}
     for key, rows in scopes.items():
         x = value[rows]
-        out[key] = {"requests": len(rows), "failures": int((~ok[rows]).sum()), "x": x,
-                    "pct": {select.pkey(q): np.percentile(x, q) for q in qs}}
+        out[key] = {
+            "requests": len(rows),
+            "failures": int((~ok[rows]).sum()),
+            "x": x,
+            "pct": {select.pkey(q): np.percentile(x, q) for q in qs},
+        }
     return out
 
 
@@ -89,23 +106,34 @@ def draw_values(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(n=st.integers(1, 2000), seed=st.integers(0, 2**32 - 1), kind=values_kind,
-       groups=st.integers(1, 4), cut=st.sampled_from(["none", "inside", "edges", "empty"]),
-       batches=st.integers(1, 4), chunk_rows=st.sampled_from([1 << 20, 7, 300]),
-       budget=st.sampled_from([1 << 20, 64, 1]), dictionary=st.booleans(),
-       extra=st.lists(st.sampled_from([0.0, 100.0, 12.5, 75.0, 99.99, 33.3]), max_size=3, unique=True))
-def test_percentiles_equal_numpy_bit_for_bit(n, seed, kind, groups, cut, batches, chunk_rows, budget,
-                                             dictionary, extra):
+@given(
+    n=st.integers(1, 2000),
+    seed=st.integers(0, 2**32 - 1),
+    kind=values_kind,
+    groups=st.integers(1, 4),
+    cut=st.sampled_from(["none", "inside", "edges", "empty"]),
+    batches=st.integers(1, 4),
+    chunk_rows=st.sampled_from([1 << 20, 7, 300]),
+    budget=st.sampled_from([1 << 20, 64, 1]),
+    dictionary=st.booleans(),
+    extra=st.lists(st.sampled_from([0.0, 100.0, 12.5, 75.0, 99.99, 33.3]), max_size=3, unique=True),
+)
+def test_percentiles_equal_numpy_bit_for_bit(
+    n, seed, kind, groups, cut, batches, chunk_rows, budget, dictionary, extra
+):
     rng = np.random.default_rng(seed)
     ts = T0 + np.round(rng.random(n) * 60, 3)
-    rt = rng.choice(["GET", "POST"][:max(1, groups // 2)], n).tolist()
+    rt = rng.choice(["GET", "POST"][: max(1, groups // 2)], n).tolist()
     name = rng.choice(["/a", "/b", "/c", "/d"][:groups], n).tolist()
     req = rng.choice(REQ_LABELS, n).tolist()
     value, ok = draw_values(kind, n, rng), rng.random(n) > 0.2
     lo, hi = float(ts.min()), float(ts.max())
-    window = {"none": None, "inside": Window(lo + (hi - lo) / 4, hi - (hi - lo) / 3),
-              "edges": Window(float(np.sort(ts)[n // 3]), float(np.sort(ts)[(2 * n) // 3])),
-              "empty": Window(hi + 1, hi + 2)}[cut]
+    window = {
+        "none": None,
+        "inside": Window(lo + (hi - lo) / 4, hi - (hi - lo) / 3),
+        "edges": Window(float(np.sort(ts)[n // 3]), float(np.sort(ts)[(2 * n) // 3])),
+        "empty": Window(hi + 1, hi + 2),
+    }[cut]
     qs = tuple(DEFAULT_PERCENTILES) + tuple(extra)
     table = make_table(ts, rt, name, value, ok, req, batches=batches, dictionary=dictionary)
     with mock.patch.object(summary_mod, "_CHUNK_ROWS", chunk_rows), mock.patch.object(select, "_BIN_BUDGET", budget):
@@ -120,8 +148,9 @@ def test_percentiles_equal_numpy_bit_for_bit(n, seed, kind, groups, cut, batches
         for k, p in want["pct"].items():
             assert times[k] == p, (key, k, times[k], p)
         assert times["min"] == want["x"].min() and times["max"] == want["x"].max()
-        assert math.isclose(times["mean"], want["x"].mean(), rel_tol=1e-9, abs_tol=1e-300) or \
-            not np.isfinite(want["x"].mean())
+        assert math.isclose(times["mean"], want["x"].mean(), rel_tol=1e-9, abs_tol=1e-300) or not np.isfinite(
+            want["x"].mean()
+        )
     check_series(summary, ts, value, ok, req, window or Window(lo, hi))
 
 
@@ -146,19 +175,27 @@ def check_series(summary, ts, value, ok, req, window, users=None):
 
 
 @settings(max_examples=60, deadline=None)
-@given(values=st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64), min_size=1, max_size=60),
-       q=st.floats(0, 100).map(lambda q: round(q, 4)))
+@given(
+    values=st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64), min_size=1, max_size=60),
+    q=st.floats(0, 100).map(lambda q: round(q, 4)),
+)
 def test_any_float_values_and_percentile(values, q):
-    table = make_table([T0] * len(values), ["GET"] * len(values), ["/"] * len(values), values,
-                       [True] * len(values))
+    table = make_table([T0] * len(values), ["GET"] * len(values), ["/"] * len(values), values, [True] * len(values))
     key = select.pkey(q)
     got = summarize(table, percentiles=[q], series=False)["overall"]["response_time_ms"][key]
     assert got == np.percentile(np.array(values), q) or (np.isnan(got) and np.isnan(np.percentile(values, q)))
 
 
 def test_hand_computed_stats_error_rate_throughput_window():
-    table = make_table([T0, T0 + 1, T0 + 2, T0 + 3], ["GET"] * 4, ["/x"] * 4, [10, 20, 30, 40],
-                       [True, False, True, True], ["REQ-A-1"] * 4, users=[1, 2, 2, 3])
+    table = make_table(
+        [T0, T0 + 1, T0 + 2, T0 + 3],
+        ["GET"] * 4,
+        ["/x"] * 4,
+        [10, 20, 30, 40],
+        [True, False, True, True],
+        ["REQ-A-1"] * 4,
+        users=[1, 2, 2, 3],
+    )
     s = summarize(table)
     assert s["schema"] == "loadgate.summary/1" and s["percentile_method"] == "linear"
     assert s["window"] == {"start": T0, "end": T0 + 3, "seconds": 3.0}
@@ -166,7 +203,8 @@ def test_hand_computed_stats_error_rate_throughput_window():
     assert (overall["requests"], overall["failures"], overall["error_rate"]) == (4, 1, 0.25)
     assert overall["throughput"] == 4 / 3
     assert overall["response_time_ms"] == pytest.approx(
-        {"min": 10.0, "mean": 25.0, "p50": 25.0, "p90": 37.0, "p95": 38.5, "p99": 39.7, "p99.9": 39.97, "max": 40.0})
+        {"min": 10.0, "mean": 25.0, "p50": 25.0, "p90": 37.0, "p95": 38.5, "p99": 39.7, "p99.9": 39.97, "max": 40.0}
+    )
     assert overall["response_time_ms"]["p99"] == np.percentile([10, 20, 30, 40], 99)
     assert s["requirements"]["REQ-A-1"] == overall
     assert s["requests"] == [{"request_type": "GET", "name": "/x", "requirement": "REQ-A-1", **overall}]
@@ -183,13 +221,23 @@ def test_hand_computed_stats_error_rate_throughput_window():
 
 
 def test_comma_joined_requirement_counts_once_overall_and_once_per_requirement():
-    table = make_table([T0, T0 + 1, T0 + 2], ["GET"] * 3, ["/login", "/x", "/x"], [5, 7, 9], [True] * 3,
-                       ["REQ-A-1,REQ-B-2", "REQ-A-1", "REQ-B-2"])
+    table = make_table(
+        [T0, T0 + 1, T0 + 2],
+        ["GET"] * 3,
+        ["/login", "/x", "/x"],
+        [5, 7, 9],
+        [True] * 3,
+        ["REQ-A-1,REQ-B-2", "REQ-A-1", "REQ-B-2"],
+    )
     s = summarize(table)
     assert s["overall"]["requests"] == 3
     assert {r: v["requests"] for r, v in s["requirements"].items()} == {"REQ-A-1": 2, "REQ-B-2": 2}
     assert [(e["name"], e["requirement"], e["requests"]) for e in s["requests"]] == [
-        ("/login", "REQ-A-1", 1), ("/login", "REQ-B-2", 1), ("/x", "REQ-A-1", 1), ("/x", "REQ-B-2", 1)]
+        ("/login", "REQ-A-1", 1),
+        ("/login", "REQ-B-2", 1),
+        ("/x", "REQ-A-1", 1),
+        ("/x", "REQ-B-2", 1),
+    ]
 
 
 def test_requirements_argument_limits_section_and_lists_absent_ids_with_zero_stats():
@@ -197,9 +245,13 @@ def test_requirements_argument_limits_section_and_lists_absent_ids_with_zero_sta
     s = summarize(table, requirements=["REQ-B-2", "REQ-Z-9"])
     assert list(s["requirements"]) == ["REQ-B-2", "REQ-Z-9"]
     assert s["requirements"]["REQ-Z-9"] == {
-        "requests": 0, "failures": 0, "error_rate": 0.0, "throughput": 0.0,
+        "requests": 0,
+        "failures": 0,
+        "error_rate": 0.0,
+        "throughput": 0.0,
         "response_time_ms": dict.fromkeys(["min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"]),
-        "response_time_ci95_ms": dict.fromkeys(["p50", "p90", "p95", "p99", "p99.9"])}
+        "response_time_ci95_ms": dict.fromkeys(["p50", "p90", "p95", "p99", "p99.9"]),
+    }
     assert s["overall"]["requests"] == 2 and len(s["requests"]) == 2
     assert list(s["series_by_requirement"]) == ["REQ-B-2", "REQ-Z-9"]
     assert s["series_by_requirement"]["REQ-Z-9"]["requests"] == [0]
@@ -254,6 +306,7 @@ def test_missing_response_times_count_as_requests_but_not_in_percentiles():
 
 def test_confidence_interval_ranks_match_binomial_quantiles():
     import scipy.stats as scipy_stats  # an independent oracle for the order-statistic ranks (test extra)
+
     for n in (1, 5, 20, 59, 100, 1000, 3687, 10_000, 123_457, 10_000_000):
         for q in DEFAULT_PERCENTILES:
             p = q / 100
@@ -287,15 +340,18 @@ def test_extra_percentile_keys_and_bad_percentile():
             summarize(table, percentiles=[bad])
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("30s:2m", Window(T0 + 30, T0 + 120)),
-    ("30:", Window(T0 + 30, T0 + 600)),
-    (":90", Window(T0, T0 + 90)),
-    (":", Window(T0, T0 + 600)),
-    ("1m30s:5m", Window(T0 + 90, T0 + 300)),
-    (f"{T0 + 10:.0f}:{T0 + 20:.0f}", Window(T0 + 10, T0 + 20)),
-    (f"10s:{T0 + 20:.1f}", Window(T0 + 10, T0 + 20)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("30s:2m", Window(T0 + 30, T0 + 120)),
+        ("30:", Window(T0 + 30, T0 + 600)),
+        (":90", Window(T0, T0 + 90)),
+        (":", Window(T0, T0 + 600)),
+        ("1m30s:5m", Window(T0 + 90, T0 + 300)),
+        (f"{T0 + 10:.0f}:{T0 + 20:.0f}", Window(T0 + 10, T0 + 20)),
+        (f"10s:{T0 + 20:.1f}", Window(T0 + 10, T0 + 20)),
+    ],
+)
 def test_parse_window(text, expected):
     assert parse_window(text, T0, T0 + 600) == expected
     assert expected.seconds == expected.end - expected.start
@@ -308,13 +364,30 @@ def test_parse_window_rejects_garbage_and_reversed(text):
 
 
 def test_format_summary_table():
-    table = make_table([T0, T0 + 1, T0 + 2, T0 + 3], ["GET", "GET", "POST", "GET"], ["/a", "/a", "/b", "/a"],
-                       [10, 20, 30, 40], [True, False, True, True], ["REQ-A-1"] * 4)
+    table = make_table(
+        [T0, T0 + 1, T0 + 2, T0 + 3],
+        ["GET", "GET", "POST", "GET"],
+        ["/a", "/a", "/b", "/a"],
+        [10, 20, 30, 40],
+        [True, False, True, True],
+        ["REQ-A-1"] * 4,
+    )
     text = format_summary_table(summarize(table))
     lines = text.splitlines()
     assert lines[0] == "Window: 2025-11-24 16:00:00 → 2025-11-24 16:00:03 UTC (3.0 s), response times in ms"
-    assert lines[1].split() == ["Type", "Name", "Requirement", "Requests", "Fails", "Err%", "Req/s", "p50", "p95",
-                                "p99", "Max"]
+    assert lines[1].split() == [
+        "Type",
+        "Name",
+        "Requirement",
+        "Requests",
+        "Fails",
+        "Err%",
+        "Req/s",
+        "p50",
+        "p95",
+        "p99",
+        "Max",
+    ]
     assert lines[3].split() == ["GET", "/a", "REQ-A-1", "3", "1", "33.33%", "1.00", "20.0", "38.0", "39.6", "40.0"]
     assert lines[4].split() == ["POST", "/b", "REQ-A-1", "1", "0", "0.00%", "0.33", "30.0", "30.0", "30.0", "30.0"]
     assert lines[6].split()[:4] == ["(requirement)", "REQ-A-1", "4", "1"]

@@ -5,6 +5,7 @@ combinations counted densely or by np.unique, coarse first histograms, pair sums
 a radix pass before the final sort, and reading Arrow buffers directly (sliced arrays, nulls). Each is
 forced here and checked against numpy on the same rows.
 """
+
 from __future__ import annotations
 
 import sys
@@ -36,13 +37,23 @@ from test_analysis import (  # noqa: E402
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(n=st.integers(1, 3000), seed=st.integers(0, 2**32 - 1), kind=values_kind, seconds=st.sampled_from([1, 7, 90]),
-       local_combos=st.sampled_from([0, 1 << 22]), max_runs=st.sampled_from([0, 1 << 12]),
-       budget_bits=st.sampled_from([22, 3]), budget=st.sampled_from([1 << 20, 16]), chunk_rows=st.sampled_from([1 << 20, 97]),
-       batches=st.integers(1, 3), users_kind=st.sampled_from(["random", "ramp"]),
-       first_bits=st.sampled_from([16, 3]))
-def test_every_selection_path_equals_numpy(n, seed, kind, seconds, local_combos, max_runs, budget_bits, budget,
-                                           chunk_rows, batches, users_kind, first_bits):
+@given(
+    n=st.integers(1, 3000),
+    seed=st.integers(0, 2**32 - 1),
+    kind=values_kind,
+    seconds=st.sampled_from([1, 7, 90]),
+    local_combos=st.sampled_from([0, 1 << 22]),
+    max_runs=st.sampled_from([0, 1 << 12]),
+    budget_bits=st.sampled_from([22, 3]),
+    budget=st.sampled_from([1 << 20, 16]),
+    chunk_rows=st.sampled_from([1 << 20, 97]),
+    batches=st.integers(1, 3),
+    users_kind=st.sampled_from(["random", "ramp"]),
+    first_bits=st.sampled_from([16, 3]),
+)
+def test_every_selection_path_equals_numpy(
+    n, seed, kind, seconds, local_combos, max_runs, budget_bits, budget, chunk_rows, batches, users_kind, first_bits
+):
     rng = np.random.default_rng(seed)
     ts = T0 + np.sort(rng.random(n)) * seconds
     rt = rng.choice(["GET", "POST", "PUT"], n).tolist()
@@ -52,9 +63,12 @@ def test_every_selection_path_equals_numpy(n, seed, kind, seconds, local_combos,
     # Random counts, or a ramp that changes seldom (long runs of one count, as in a real run)
     users = rng.integers(0, 50, n) if users_kind == "random" else np.cumsum(rng.random(n) < 0.01) + 1
     table = make_table(ts, rt, name, value, ok, req, users=users, batches=batches, dictionary=True)
-    with mock.patch.object(stream_rows, "_LOCAL_COMBOS", local_combos), mock.patch.object(ranks, "_FIRST_BITS", first_bits), \
-            mock.patch.multiple(select, _MAX_RUNS=max_runs, _ROWS_PER_BUDGET_BITS=budget_bits, _BIN_BUDGET=budget), \
-            mock.patch.object(summary_mod, "_CHUNK_ROWS", chunk_rows):
+    with (
+        mock.patch.object(stream_rows, "_LOCAL_COMBOS", local_combos),
+        mock.patch.object(ranks, "_FIRST_BITS", first_bits),
+        mock.patch.multiple(select, _MAX_RUNS=max_runs, _ROWS_PER_BUDGET_BITS=budget_bits, _BIN_BUDGET=budget),
+        mock.patch.object(summary_mod, "_CHUNK_ROWS", chunk_rows),
+    ):
         summary = summarize(table, percentiles=DEFAULT_PERCENTILES)
     window = Window(float(ts.min()), float(ts.max()))
     expected = reference(ts, rt, name, value, ok, req, window, DEFAULT_PERCENTILES)
@@ -97,7 +111,7 @@ def test_sliced_bitmaps_read_from_their_own_bytes():
         for length in (0, 1, 7, 8, 9, 30, 75 - offset):
             length = min(length, 75 - offset)
             got = numpy_of(column.slice(offset, length), False).tolist()
-            assert got == [bool(v) for v in values[offset:offset + length]], (offset, length)
+            assert got == [bool(v) for v in values[offset : offset + length]], (offset, length)
 
 
 def test_sliced_arrays_with_nulls_read_like_arrow_reads_them():

@@ -7,6 +7,7 @@ budgets small enough to force many refinement passes, and adversarial values (al
 one huge outlier). The in-memory summary is the second oracle: everything but the mean's last bits
 (a sum in another order) is the same.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,9 @@ from loadgate.errors import ConfigError
 sys.path.insert(0, str(Path(__file__).parent))
 from test_analysis import REQ_LABELS, T0, check_series, draw_values, make_table, reference, scopes_of  # noqa: E402
 
-stream_kind = st.sampled_from(["lognormal", "ties", "rounded", "constant", "signed", "tiny", "huge",
-                               "two_spikes", "outlier"])
+stream_kind = st.sampled_from(
+    ["lognormal", "ties", "rounded", "constant", "signed", "tiny", "huge", "two_spikes", "outlier"]
+)
 
 
 def draw(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -73,8 +75,9 @@ def assert_same_as_numpy(summary, ts, rt, name, value, ok, req, window, qs, user
         for k, p in want["pct"].items():
             assert times[k] == p, (key, k, times[k], p)
         assert times["min"] == want["x"].min() and times["max"] == want["x"].max()
-        assert math.isclose(times["mean"], want["x"].mean(), rel_tol=1e-9, abs_tol=1e-300) or \
-            not np.isfinite(want["x"].mean())
+        assert math.isclose(times["mean"], want["x"].mean(), rel_tol=1e-9, abs_tol=1e-300) or not np.isfinite(
+            want["x"].mean()
+        )
     check_series(summary, ts, value, ok, req, window, users)
 
 
@@ -92,39 +95,57 @@ def _no_mean(stats: dict) -> dict:
     return {**stats, "response_time_ms": {k: v for k, v in stats["response_time_ms"].items() if k != "mean"}}
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
-@given(n=st.integers(1, 1500), seed=st.integers(0, 2**32 - 1), kind=stream_kind, groups=st.integers(1, 4),
-       cut=st.sampled_from(["none", "inside", "edges", "empty"]), rows_per_group=st.sampled_from([1, 13, 400, 1 << 20]),
-       order=st.sampled_from(["time", "shuffled", "empty_groups"]), cells=st.sampled_from([1 << 23, 64, 4]),
-       gather=st.sampled_from([1 << 24, 50, 0]), first_bits=st.sampled_from([20, 3]),
-       series_rows=st.sampled_from([1 << 23, 30]),
-       extra=st.lists(st.sampled_from([0.0, 100.0, 12.5, 75.0, 99.99, 33.3]), max_size=3, unique=True))
-def test_streamed_percentiles_equal_numpy_bit_for_bit(tmp_path, n, seed, kind, groups, cut, rows_per_group, order,
-                                                      cells, gather, first_bits, series_rows, extra):
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(
+    n=st.integers(1, 1500),
+    seed=st.integers(0, 2**32 - 1),
+    kind=stream_kind,
+    groups=st.integers(1, 4),
+    cut=st.sampled_from(["none", "inside", "edges", "empty"]),
+    rows_per_group=st.sampled_from([1, 13, 400, 1 << 20]),
+    order=st.sampled_from(["time", "shuffled", "empty_groups"]),
+    cells=st.sampled_from([1 << 23, 64, 4]),
+    gather=st.sampled_from([1 << 24, 50, 0]),
+    first_bits=st.sampled_from([20, 3]),
+    series_rows=st.sampled_from([1 << 23, 30]),
+    extra=st.lists(st.sampled_from([0.0, 100.0, 12.5, 75.0, 99.99, 33.3]), max_size=3, unique=True),
+)
+def test_streamed_percentiles_equal_numpy_bit_for_bit(
+    tmp_path, n, seed, kind, groups, cut, rows_per_group, order, cells, gather, first_bits, series_rows, extra
+):
     rng = np.random.default_rng(seed)
     ts = T0 + np.sort(np.round(rng.random(n) * 60, 3))
-    rt = rng.choice(["GET", "POST"][:max(1, groups // 2)], n).tolist()
+    rt = rng.choice(["GET", "POST"][: max(1, groups // 2)], n).tolist()
     name = rng.choice(["/a", "/b", "/c", "/d"][:groups], n).tolist()
     req = rng.choice(REQ_LABELS, n).tolist()
     value, ok = draw(kind, n, rng), rng.random(n) > 0.2
     users = rng.integers(0, 50, n)
     lo, hi = float(ts.min()), float(ts.max())
-    window = {"none": None, "inside": Window(lo + (hi - lo) / 4, hi - (hi - lo) / 3),
-              "edges": Window(float(ts[n // 3]), float(ts[(2 * n) // 3])), "empty": Window(hi + 1, hi + 2)}[cut]
+    window = {
+        "none": None,
+        "inside": Window(lo + (hi - lo) / 4, hi - (hi - lo) / 3),
+        "edges": Window(float(ts[n // 3]), float(ts[(2 * n) // 3])),
+        "empty": Window(hi + 1, hi + 2),
+    }[cut]
     qs = tuple(DEFAULT_PERCENTILES) + tuple(extra)
     table = make_table(ts, rt, name, value, ok, req, users=users)
     path = tmp_path / f"s{seed}.parquet"
     write(path, table, rows_per_group, order)
-    with mock.patch.multiple(ranks, _CELLS=cells, _GATHER=gather, _FIRST_BITS=first_bits), \
-            mock.patch.object(stream, "_SERIES_ROWS", series_rows):
+    with (
+        mock.patch.multiple(ranks, _CELLS=cells, _GATHER=gather, _FIRST_BITS=first_bits),
+        mock.patch.object(stream, "_SERIES_ROWS", series_rows),
+    ):
         got = summarize(path, window, percentiles=qs)
     assert_same_as_numpy(got, ts, rt, name, value, ok, req, window or Window(lo, hi), qs, users)
     assert without_means(got) == without_means(summarize(table, window, percentiles=qs))
 
 
-@pytest.mark.parametrize("values", [[7.5] * 300, [1.0, 1e300] * 150, [-0.0, 0.0] * 150,
-                                    [*range(299), 1e308], [np.nan] * 10 + [2.0], [np.nan] * 3])
+@pytest.mark.parametrize(
+    "values",
+    [[7.5] * 300, [1.0, 1e300] * 150, [-0.0, 0.0] * 150, [*range(299), 1e308], [np.nan] * 10 + [2.0], [np.nan] * 3],
+)
 def test_adversarial_values_through_many_passes(tmp_path, values):
     n = len(values)
     ts = T0 + np.arange(n) / 100
@@ -145,21 +166,34 @@ def test_rank_search_finds_every_rank_of_every_group():
     rng = np.random.default_rng(5)
     for trial in range(200):
         n = int(rng.integers(1, 2000))
-        v = [rng.lognormal(3, 1.5, n), np.full(n, 7.0), rng.normal(0, 100, n) * rng.choice([1.0, 0.0, -0.0], n),
-             np.where(rng.random(n) < 0.5, 1.0, 1e300)][trial % 4]
+        v = [
+            rng.lognormal(3, 1.5, n),
+            np.full(n, 7.0),
+            rng.normal(0, 100, n) * rng.choice([1.0, 0.0, -0.0], n),
+            np.where(rng.random(n) < 0.5, 1.0, 1e300),
+        ][trial % 4]
         nb = int(rng.integers(1, 5))
         base = rng.integers(0, nb, n).astype(np.int32)
         keys = to_keys(v)
         assert np.array_equal(from_keys(keys), v)
-        search = RankSearch(int(keys.min()), int(keys.max()), cells=int(rng.choice([1 << 23, 64, 4])),
-                            gather=int(rng.choice([1 << 24, 10, 0])))
+        search = RankSearch(
+            int(keys.min()),
+            int(keys.max()),
+            cells=int(rng.choice([1 << 23, 64, 4])),
+            gather=int(rng.choice([1 << 24, 10, 0])),
+        )
         chunks = np.array_split(np.arange(n), int(rng.integers(1, 6)))
         for c in chunks:
             search.add(base[c], keys[c], nb)
         po = np.concatenate([np.arange(nb), np.full(nb, nb)])  # each base alone, and all of them
         pb = np.concatenate([np.arange(nb), np.arange(nb)])
-        wanted = [(o, r) for o in range(nb + 1) for m in [int((base == o).sum()) if o < nb else n]
-                  for r in sorted({0, m - 1, m // 2, int(m * 0.99)}) if m]
+        wanted = [
+            (o, r)
+            for o in range(nb + 1)
+            for m in [int((base == o).sum()) if o < nb else n]
+            for r in sorted({0, m - 1, m // 2, int(m * 0.99)})
+            if m
+        ]
         search.ask(po, pb, np.array([w[0] for w in wanted]), np.array([w[1] for w in wanted]))
         while search.passes_left:
             for c in chunks:
@@ -218,7 +252,9 @@ def test_the_last_second_takes_the_rows_at_the_window_end(tmp_path):
     """Whole-second timestamps, one row group each: the row at the window's end belongs to the last
     second, which is complete only once every row group is read."""
     ts = T0 + np.array([0.0, 1.0, 2.0, 2.0])
-    table = make_table(ts, ["GET"] * 4, ["/"] * 4, [1.0, 2.0, 3.0, 4.0], [True] * 4, ["REQ-A-1"] * 4, users=[1, 2, 3, 4])
+    table = make_table(
+        ts, ["GET"] * 4, ["/"] * 4, [1.0, 2.0, 3.0, 4.0], [True] * 4, ["REQ-A-1"] * 4, users=[1, 2, 3, 4]
+    )
     path = tmp_path / "s.parquet"
     write(path, table, 1, "time")
     got = summarize(path)

@@ -3,6 +3,7 @@
 The server notes when each request arrives (tests/arrival_target.py); the tests hold the run's own
 counts (run.json's ``arrival`` block) against what the server saw.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,8 +21,21 @@ ARR = E2E / "arrival"
 
 def _run(tmp_path: Path, requirement: str, host: str, *extra: str):
     out = tmp_path / "reports"
-    res = run_cli("run", "--requirement", requirement, "--scenarios", str(ARR / "scenarios.py"),
-                  "--thresholds", str(ARR / "thresholds"), "--out", str(out), "--host", host, *extra, timeout=120)
+    res = run_cli(
+        "run",
+        "--requirement",
+        requirement,
+        "--scenarios",
+        str(ARR / "scenarios.py"),
+        "--thresholds",
+        str(ARR / "thresholds"),
+        "--out",
+        str(out),
+        "--host",
+        host,
+        *extra,
+        timeout=120,
+    )
     dirs = sorted(p for p in out.iterdir() if p.is_dir()) if out.exists() else []
     assert dirs, res.stderr
     return res, dirs[-1]
@@ -94,17 +108,23 @@ def test_two_workers_offer_the_total_rate_and_their_drops_add_up_exactly(tmp_pat
     log = (run_dir / "locust.log").read_text()
     workers = re.findall(r"open model REQ-ARR-SLOW: this process scheduled (\d+), started (\d+), dropped (\d+)", log)
     assert len(workers) == 2, log[-3000:]
-    assert [sum(int(w[i]) for w in workers) for i in range(3)] == [block["scheduled"], block["started"],
-                                                                    block["dropped"]]
+    assert [sum(int(w[i]) for w in workers) for i in range(3)] == [
+        block["scheduled"],
+        block["started"],
+        block["dropped"],
+    ]
     assert max(seconds["busy"]) <= 6 and run["users_reached"] == 6
 
 
-@pytest.mark.parametrize("extra, words", [
-    (("--arrival-rate", "fast"), ["argument --arrival-rate: 'fast' is not a rate", "like 200/s"]),
-    (("--arrival-rate", "0/s"), ["argument --arrival-rate: '0/s' is not a rate", "like 200/s"]),
-    (("--max-users", "0"), ["argument --max-users: '0' is not a pool of users", "like 2000"]),
-    (("--arrival-rate", "100/s", "--users", "5"), ["--users 5 with --arrival-rate 100/s", "drop --users"]),
-])
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (("--arrival-rate", "fast"), ["argument --arrival-rate: 'fast' is not a rate", "like 200/s"]),
+        (("--arrival-rate", "0/s"), ["argument --arrival-rate: '0/s' is not a rate", "like 200/s"]),
+        (("--max-users", "0"), ["argument --max-users: '0' is not a pool of users", "like 2000"]),
+        (("--arrival-rate", "100/s", "--users", "5"), ["--users 5 with --arrival-rate 100/s", "drop --users"]),
+    ],
+)
 def test_bad_open_model_flags_exit_2_saying_what_where_and_the_fix(tmp_path, extra, words):
     res, _ = _no_run(tmp_path, *extra)
     assert res.code == 2, res.stderr
@@ -114,16 +134,38 @@ def test_bad_open_model_flags_exit_2_saying_what_where_and_the_fix(tmp_path, ext
 def test_a_pool_of_zero_in_the_threshold_file_names_its_line(tmp_path):
     bad = tmp_path / "thresholds"
     bad.mkdir()
-    (bad / "REQ-ARR-FAST.yaml").write_text("requirement: REQ-ARR-FAST\nload:\n  arrival:\n    rate: 10/s\n"
-                                           "    max_users: 0\nthresholds:\n  - metric: p95\n    alert: '>1s'\n")
-    res = run_cli("run", "--requirement", "REQ-ARR-FAST", "--scenarios", str(ARR / "scenarios.py"),
-                  "--thresholds", str(bad), "--out", str(tmp_path / "out"))
+    (bad / "REQ-ARR-FAST.yaml").write_text(
+        "requirement: REQ-ARR-FAST\nload:\n  arrival:\n    rate: 10/s\n"
+        "    max_users: 0\nthresholds:\n  - metric: p95\n    alert: '>1s'\n"
+    )
+    res = run_cli(
+        "run",
+        "--requirement",
+        "REQ-ARR-FAST",
+        "--scenarios",
+        str(ARR / "scenarios.py"),
+        "--thresholds",
+        str(bad),
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert res.code == 2 and "REQ-ARR-FAST.yaml:5" in res.stderr and "load.arrival.max_users" in res.stderr, res.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def _no_run(tmp_path: Path, *extra: str):
-    res = run_cli("run", "--requirement", "REQ-ARR-FAST", "--scenarios", str(ARR / "scenarios.py"),
-                  "--thresholds", str(ARR / "thresholds"), "--out", str(tmp_path / "out"),
-                  "--host", "http://127.0.0.1:9", *extra)
+    res = run_cli(
+        "run",
+        "--requirement",
+        "REQ-ARR-FAST",
+        "--scenarios",
+        str(ARR / "scenarios.py"),
+        "--thresholds",
+        str(ARR / "thresholds"),
+        "--out",
+        str(tmp_path / "out"),
+        "--host",
+        "http://127.0.0.1:9",
+        *extra,
+    )
     return res, None

@@ -1,4 +1,5 @@
 """The open model's start times (plugin/arrival_schedule.py) and its run-side options (run/arrival.py)."""
+
 from __future__ import annotations
 
 import itertools
@@ -79,13 +80,16 @@ def test_without_a_pool_it_is_a_seconds_worth_of_starts(tmp_path):
     assert (opts.max_users, opts.users, opts.arrival_rate) == (13, 13, 12.5)
 
 
-@pytest.mark.parametrize("load, flags, words", [
-    ("  users: 3\n", {"arrival_rate": 10.0, "users": 5}, ["--users 5 with --arrival-rate 10/s", "drop --users"]),
-    ("  users: 3\n", {"max_users": 5}, ["--max-users 5", "give --arrival-rate 200/s too"]),
-    ("  arrival: {rate: 5/s}\n", {"max_users": 0}, ["--max-users 0", "whole number of users > 0"]),
-    ("  arrival: {rate: 5/s}\n  select: journeys\n", {}, ["load.select: journeys", "use select: tasks"]),
-    ("  arrival: {rate: 5/s}\n", {"ui": True}, ["--ui with an open-model load", "run headless"]),
-])
+@pytest.mark.parametrize(
+    "load, flags, words",
+    [
+        ("  users: 3\n", {"arrival_rate": 10.0, "users": 5}, ["--users 5 with --arrival-rate 10/s", "drop --users"]),
+        ("  users: 3\n", {"max_users": 5}, ["--max-users 5", "give --arrival-rate 200/s too"]),
+        ("  arrival: {rate: 5/s}\n", {"max_users": 0}, ["--max-users 0", "whole number of users > 0"]),
+        ("  arrival: {rate: 5/s}\n  select: journeys\n", {}, ["load.select: journeys", "use select: tasks"]),
+        ("  arrival: {rate: 5/s}\n", {"ui": True}, ["--ui with an open-model load", "run headless"]),
+    ],
+)
 def test_contradictions_are_refused_with_the_fix(tmp_path, load, flags, words):
     with pytest.raises(ConfigError) as e:
         _opts(_files(tmp_path, load), **flags)

@@ -1,5 +1,6 @@
 """Capacity search without Locust: the search order, the plan, the knee, one step's judgement, the live
 stream reader; all with hand-computed answers."""
+
 from __future__ import annotations
 
 import textwrap
@@ -80,26 +81,47 @@ def test_no_knee_while_throughput_still_grows_or_too_few_steps():
 
 def _file(tmp_path: Path, items: str):
     path = tmp_path / "REQ-CAP-9.yaml"
-    path.write_text("requirement: REQ-CAP-9\nthresholds:\n" + textwrap.indent(textwrap.dedent(items).strip(), "  ") + "\n")
+    path.write_text(
+        "requirement: REQ-CAP-9\nthresholds:\n" + textwrap.indent(textwrap.dedent(items).strip(), "  ") + "\n"
+    )
     tf = load_threshold_file(str(path))
     return {tf.requirement: tf}
 
 
 def _table(times_ms: list[float], start: float = 1000.0) -> pa.Table:
     n = len(times_ms)
-    return pa.table({
-        "timestamp": [start + i * (10.0 / n) for i in range(n)], "request_type": ["GET"] * n, "name": ["/x"] * n,
-        "response_time_ms": times_ms, "response_length": [1] * n, "status_code": [200] * n,
-        "success": [True] * n, "exception": [None] * n, "requirement": ["REQ-CAP-9"] * n,
-        "worker": ["local"] * n, "users": [10] * n, "user": [0] * n, "intended_ms": [None] * n,
-        "omitted": [None] * n, "period_ms": [None] * n}, schema=SCHEMA)
+    return pa.table(
+        {
+            "timestamp": [start + i * (10.0 / n) for i in range(n)],
+            "request_type": ["GET"] * n,
+            "name": ["/x"] * n,
+            "response_time_ms": times_ms,
+            "response_length": [1] * n,
+            "status_code": [200] * n,
+            "success": [True] * n,
+            "exception": [None] * n,
+            "requirement": ["REQ-CAP-9"] * n,
+            "worker": ["local"] * n,
+            "users": [10] * n,
+            "user": [0] * n,
+            "intended_ms": [None] * n,
+            "omitted": [None] * n,
+            "period_ms": [None] * n,
+        },
+        schema=SCHEMA,
+    )
 
 
 def test_a_step_is_gated_from_its_own_window_with_the_run_rules(tmp_path):
-    files = step_files(_file(tmp_path, """
+    files = step_files(
+        _file(
+            tmp_path,
+            """
         - {metric: p95, alert: ">100ms"}
         - {metric: throughput, alert: "<100000/s"}
-    """))
+    """,
+        )
+    )
     assert [t.metric for t in files["REQ-CAP-9"].thresholds] == ["p95"]  # the throughput floor is left out
     # 1000 requests at 1..1000 ms over 10 s; the step window [1000, 1005) holds the first half (1..500 ms)
     table = _table([float(i) for i in range(1, 1001)])
@@ -109,16 +131,23 @@ def test_a_step_is_gated_from_its_own_window_with_the_run_rules(tmp_path):
     slow = step_summary(table, 1000.0, 1009.99, requirements=["REQ-CAP-9"])
     judged = judge_step(files, slow, requirements=["REQ-CAP-9"])
     assert judged.status == "fail"
-    assert judged.limit == {"requirement": "REQ-CAP-9", "metric": "p95", "request": None,
-                            "value": pytest.approx(950.05), "alert": ">100ms", "unit": "ms"}
+    assert judged.limit == {
+        "requirement": "REQ-CAP-9",
+        "metric": "p95",
+        "request": None,
+        "value": pytest.approx(950.05),
+        "alert": ">100ms",
+        "unit": "ms",
+    }
     assert judged.straddles == ()
 
 
 def test_a_step_whose_interval_straddles_the_alert_is_flagged(tmp_path):
     files = step_files(_file(tmp_path, '- {metric: p95, alert: ">95ms"}'))
     table = _table([float(i) for i in range(1, 101)])  # p95 = 95.05 ms; its 95% CI spans several ranks
-    judged = judge_step(files, step_summary(table, 1000.0, 1010.0, requirements=["REQ-CAP-9"]),
-                        requirements=["REQ-CAP-9"])
+    judged = judge_step(
+        files, step_summary(table, 1000.0, 1010.0, requirements=["REQ-CAP-9"]), requirements=["REQ-CAP-9"]
+    )
     assert judged.status == "fail" and judged.straddles == ("REQ-CAP-9 p95 >95ms",)
 
 
@@ -153,14 +182,19 @@ def _statuses(tmp_path, doc, baseline=None):
     from loadgate.gate.capacity import capacity_results
 
     files = _file(tmp_path, CAPACITY_ITEMS)
-    return [(r.metric, r.status, r.value) for r in
-            capacity_results(files, doc, requirements=["REQ-CAP-9"], baseline=baseline)]
+    return [
+        (r.metric, r.status, r.value)
+        for r in capacity_results(files, doc, requirements=["REQ-CAP-9"], baseline=baseline)
+    ]
 
 
 def test_max_users_and_max_throughput_are_gated_from_the_search(tmp_path):
     found = {"max_users": 120, "max_throughput": 118.0, "inconclusive": False, "at_least": False}
-    assert _statuses(tmp_path, found) == [("max_users", "warn", 120), ("max_throughput", "pass", 118.0),
-                                          ("max_users", "skipped", None)]  # no baseline yet
+    assert _statuses(tmp_path, found) == [
+        ("max_users", "warn", 120),
+        ("max_throughput", "pass", 118.0),
+        ("max_users", "skipped", None),
+    ]  # no baseline yet
     low = {**found, "max_users": 80, "max_throughput": 40.0}
     assert [s for _, s, _ in _statuses(tmp_path, low)][:2] == ["fail", "fail"]
     nothing = {"max_users": None, "max_throughput": None, "inconclusive": False, "at_least": False}

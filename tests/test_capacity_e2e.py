@@ -4,6 +4,7 @@
 at one request a second therefore fit up to about 100 of them; beyond, the queue (and p95) grows
 without bound. The search must land within ±25% of 100.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,20 +19,43 @@ CAP = E2E / "capacity"
 
 def _capacity(out, *args: str, timeout: float = 300):
     started = time.monotonic()
-    res = run_cli("capacity", "--scenarios", str(CAP / "scenarios"), "--thresholds", str(CAP / "thresholds"),
-                  "--out", str(out), *args, timeout=timeout)
+    res = run_cli(
+        "capacity",
+        "--scenarios",
+        str(CAP / "scenarios"),
+        "--thresholds",
+        str(CAP / "thresholds"),
+        "--out",
+        str(out),
+        *args,
+        timeout=timeout,
+    )
     return res, time.monotonic() - started
 
 
 def test_finds_the_known_capacity_of_a_server_with_ten_slots(tmp_path):
-    args = ("--requirement", "REQ-CAP-001", "--start-users", "50", "--max-users", "400",
-            "--step-duration", "4s", "--resolution", "25%", "--budget", "4m")
+    args = (
+        "--requirement",
+        "REQ-CAP-001",
+        "--start-users",
+        "50",
+        "--max-users",
+        "400",
+        "--step-duration",
+        "4s",
+        "--resolution",
+        "25%",
+        "--budget",
+        "4m",
+    )
     res, wall = _capacity(tmp_path / "out", *args)
     run_dir = run_dir_of(tmp_path / "out")
     doc = load(run_dir, "capacity.json")
-    note = (f"found {doc['max_users']} users vs expected ~100; steps "
-            f"{[(s['users'], s['status'], round(s['p95'] or 0)) for s in doc['steps']]}; wall {wall:.0f}s; "
-            f"command: loadgate capacity {' '.join(args)}")
+    note = (
+        f"found {doc['max_users']} users vs expected ~100; steps "
+        f"{[(s['users'], s['status'], round(s['p95'] or 0)) for s in doc['steps']]}; wall {wall:.0f}s; "
+        f"command: loadgate capacity {' '.join(args)}"
+    )
     print(note)
     assert res.code == 0, res.stdout + res.stderr
     assert res.stderr.splitlines()[0].startswith("loadgate capacity: plan: from 50 users doubling up to 400")
@@ -52,8 +76,21 @@ def test_finds_the_known_capacity_of_a_server_with_ten_slots(tmp_path):
 
 
 def test_a_target_that_never_saturates_reports_at_least_max_users_with_two_workers(tmp_path):
-    res, _ = _capacity(tmp_path / "out", "--requirement", "REQ-CAP-002", "--start-users", "10",
-                       "--max-users", "40", "--step-duration", "3s", "--budget", "2m", "--workers", "2")
+    res, _ = _capacity(
+        tmp_path / "out",
+        "--requirement",
+        "REQ-CAP-002",
+        "--start-users",
+        "10",
+        "--max-users",
+        "40",
+        "--step-duration",
+        "3s",
+        "--budget",
+        "2m",
+        "--workers",
+        "2",
+    )
     doc = load(run_dir_of(tmp_path / "out"), "capacity.json")
     assert res.code == 0, res.stdout + res.stderr
     assert [s["users"] for s in doc["steps"]] == [10, 20, 40]
@@ -70,8 +107,19 @@ def test_a_target_that_never_saturates_reports_at_least_max_users_with_two_worke
 
 
 def test_a_saturated_generator_ends_the_search_inconclusive(tmp_path):
-    res, _ = _capacity(tmp_path / "out", "--requirement", "REQ-CAP-003", "--start-users", "4",
-                       "--max-users", "8", "--step-duration", "5s", "--budget", "1m")
+    res, _ = _capacity(
+        tmp_path / "out",
+        "--requirement",
+        "REQ-CAP-003",
+        "--start-users",
+        "4",
+        "--max-users",
+        "8",
+        "--step-duration",
+        "5s",
+        "--budget",
+        "1m",
+    )
     doc = load(run_dir_of(tmp_path / "out"), "capacity.json")
     assert res.code == 3, res.stdout + res.stderr
     assert doc["inconclusive"] is True and doc["max_users"] is None
@@ -104,9 +152,27 @@ def three_releases(tmp_path_factory):
     out = tmp_path_factory.mktemp("plan") / "out"
     results = []
     for release, day, scale in RELEASES:
-        res, _ = _capacity(out, "--requirement", "REQ-CAP-004", "--start-users", "5", "--max-users", "80",
-                           "--step-duration", "2s", "--resolution", "50%", "--budget", "2m", "--release", release,
-                           "--release-date", day, "--target-latency-scale", scale)
+        res, _ = _capacity(
+            out,
+            "--requirement",
+            "REQ-CAP-004",
+            "--start-users",
+            "5",
+            "--max-users",
+            "80",
+            "--step-duration",
+            "2s",
+            "--resolution",
+            "50%",
+            "--budget",
+            "2m",
+            "--release",
+            release,
+            "--release-date",
+            day,
+            "--target-latency-scale",
+            scale,
+        )
         results.append(res)
     dirs = sorted(p for p in out.iterdir() if p.is_dir())
     assert len(dirs) == 3, [r.stderr for r in results]
@@ -144,7 +210,8 @@ def test_three_releases_give_the_trend_regression_and_runway_of_a_hand_calculati
     months = math.log(caps[2] / 8) / (math.log1p(g) - math.log1p(monthly))
     way = plan["runway"]["capacity"]
     assert way["months"] == pytest.approx(months) and way["date"] == pytest.approx(
-        _dated("2026-03-01") + months * 365.2425 / 12 * 86400)
+        _dated("2026-03-01") + months * 365.2425 / 12 * 86400
+    )
     alert = plan["runway"]["alert"]  # headroom alert <20%: 1.2 x the grown peak
     assert alert["already"] == (caps[2] <= 9.6)
     if not alert["already"]:
@@ -185,8 +252,9 @@ def test_history_lists_the_capacity_runs_and_a_regate_gives_the_same_verdict(thr
     again = run_cli("gate", str(dirs[2]), "--thresholds", str(CAP / "thresholds"))
     after = load(dirs[2], "verdict.json")
     assert again.code == results[2].code == before["exit_code"], again.stdout + again.stderr
-    assert [(t["metric"], t["status"], t["value"]) for t in after["thresholds"]] == \
-           [(t["metric"], t["status"], t["value"]) for t in before["thresholds"]]
+    assert [(t["metric"], t["status"], t["value"]) for t in after["thresholds"]] == [
+        (t["metric"], t["status"], t["value"]) for t in before["thresholds"]
+    ]
     assert after["verdict"] == before["verdict"] and "capacity: " in after["reasons"][0]
     assert run_cli("verify", str(dirs[2])).code == 0
     rerun = json.loads(run_cli("history", "--capacity", "--json", "--out", str(out)).stdout)
@@ -208,14 +276,14 @@ def test_the_report_draws_capacity_and_peak_across_releases_in_chromium(three_re
     data = chart_json(html)
     assert len(data["plan"]["runs"]) == 3 and data["plan"]["marks"]  # three releases, the runway marked
     dom = open_and_shoot(path, dirs[2], tmp_path, "report-capacity-plan.png", height=4200)
-    plan = dom[dom.index('id="capacity-plan"'):]
-    assert '<canvas' in plan[plan.index('id="plan-chart"'):plan.index('id="plan-scaling"')]  # the trend chart drawn
+    plan = dom[dom.index('id="capacity-plan"') :]
+    assert "<canvas" in plan[plan.index('id="plan-chart"') : plan.index('id="plan-scaling"')]  # the trend chart drawn
     for d in dirs:
         assert d.name in plan  # each release's run in the plan's table
-    top = html[html.index('id="capacity-tiles"'):html.index('id="capacity"')]
+    top = html[html.index('id="capacity-tiles"') : html.index('id="capacity"')]
     assert "Capacity (most users within the alerts)" in top and "p95 at the capacity step" in top
     assert "Requests in window" not in top  # no whole-run figure mixing the steps among the tiles
-    header = html[html.index('<header'):html.index('</header>')]
+    header = html[html.index("<header") : html.index("</header>")]
     assert "capacity search from 5 to 80 users · capacity found:" in header
 
 
@@ -232,13 +300,35 @@ def test_the_scaling_estimate_reads_prometheus_when_the_thresholds_name_it(tmp_p
     try:
         thresholds = tmp_path / "thresholds"
         thresholds.mkdir()
-        text = (CAP / "thresholds" / "REQ-CAP-004.yaml").read_text().replace(
-            "capacity:\n", f"load:\n  resources: {{source: prometheus, prometheus: '{stack.url}'}}\ncapacity:\n")
+        text = (
+            (CAP / "thresholds" / "REQ-CAP-004.yaml")
+            .read_text()
+            .replace(
+                "capacity:\n", f"load:\n  resources: {{source: prometheus, prometheus: '{stack.url}'}}\ncapacity:\n"
+            )
+        )
         (thresholds / "REQ-CAP-004.yaml").write_text(text)
         out = tmp_path / "out"
-        res = run_cli("capacity", "--requirement", "REQ-CAP-004", "--scenarios", str(CAP / "scenarios"),
-                      "--thresholds", str(thresholds), "--out", str(out), "--start-users", "5", "--max-users", "20",
-                      "--step-duration", "2s", "--budget", "1m", timeout=180)  # at least 20: headroom 150%, a pass
+        res = run_cli(
+            "capacity",
+            "--requirement",
+            "REQ-CAP-004",
+            "--scenarios",
+            str(CAP / "scenarios"),
+            "--thresholds",
+            str(thresholds),
+            "--out",
+            str(out),
+            "--start-users",
+            "5",
+            "--max-users",
+            "20",
+            "--step-duration",
+            "2s",
+            "--budget",
+            "1m",
+            timeout=180,
+        )  # at least 20: headroom 150%, a pass
         assert res.code == 0, res.stdout + res.stderr
         scaling = load(run_dir_of(out), "capacity.json")["planning"]["scaling"]
     finally:

@@ -1,5 +1,6 @@
 """The capacity plan without Locust: the capacity: block, headroom at its levels, the regression of a
 bracketed capacity, the trend fit, the runway and the scaling arithmetic, against hand calculations."""
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,14 @@ def _file(tmp_path, body: str, name: str = "REQ-CAP-9.yaml"):
 
 def _headroom(tmp_path, max_users, first_not_passing=None, at_least=False, body=HEADROOM):
     tf = _file(tmp_path, body)
-    doc = {"max_users": max_users, "first_not_passing_users": first_not_passing, "at_least": at_least,
-           "inconclusive": False, "throughput_at_max": None, "steps": []}
+    doc = {
+        "max_users": max_users,
+        "first_not_passing_users": first_not_passing,
+        "at_least": at_least,
+        "inconclusive": False,
+        "throughput_at_max": None,
+        "steps": [],
+    }
     [r] = capacity_results({tf.requirement: tf}, doc, requirements=[tf.requirement])
     return r
 
@@ -45,36 +52,52 @@ def test_the_capacity_block_is_parsed_with_its_units(tmp_path):
     assert (c.peak.kind, c.peak.value, c.peak.text) == ("users", 100.0, "100 users")
     assert c.growth == pytest.approx(0.08) and c.growth_text == "8%/month"
     assert c.cpu_limit == 0.5 and c.memory_limit == 512 * 2**20
-    yearly = _file(tmp_path, "capacity:\n  peak: {rate: 1200/s}\n  growth: 30%/year\nthresholds:\n"
-                             "  - {metric: p95, alert: \">1s\"}\n")
+    yearly = _file(
+        tmp_path,
+        'capacity:\n  peak: {rate: 1200/s}\n  growth: 30%/year\nthresholds:\n  - {metric: p95, alert: ">1s"}\n',
+    )
     assert yearly.capacity.peak.kind == "rate" and yearly.capacity.peak.value == 1200
     assert (1 + yearly.capacity.growth) ** 12 == pytest.approx(1.30)  # compounding: twelve months make a year
 
 
-@pytest.mark.parametrize("body, message", [
-    ("capacity:\n  peak: {users: -5}\nthresholds:\n  - {metric: p95, alert: \">1s\"}\n",
-     "REQ-CAP-9.yaml:3: capacity.peak.users: -5 is not a positive whole number"),
-    ("capacity:\n  growth: 8 percent\nthresholds:\n  - {metric: p95, alert: \">1s\"}\n",
-     "REQ-CAP-9.yaml:3: capacity.growth: '8 percent' is not a growth rate; expected a percentage per day"),
-    ("capacity:\n  limits: {cpu: 5 cores}\nthresholds:\n  - {metric: p95, alert: \">1s\"}\n",
-     "REQ-CAP-9.yaml:3: capacity.limits.cpu: '5 cores' is not a CPU quantity"),
-    ("thresholds:\n  - {metric: headroom, alert: \"<20%\"}\n",
-     "REQ-CAP-9.yaml:3: thresholds: metric headroom (capacity ÷ peak − 1) has no peak to divide by"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            'capacity:\n  peak: {users: -5}\nthresholds:\n  - {metric: p95, alert: ">1s"}\n',
+            "REQ-CAP-9.yaml:3: capacity.peak.users: -5 is not a positive whole number",
+        ),
+        (
+            'capacity:\n  growth: 8 percent\nthresholds:\n  - {metric: p95, alert: ">1s"}\n',
+            "REQ-CAP-9.yaml:3: capacity.growth: '8 percent' is not a growth rate; expected a percentage per day",
+        ),
+        (
+            'capacity:\n  limits: {cpu: 5 cores}\nthresholds:\n  - {metric: p95, alert: ">1s"}\n',
+            "REQ-CAP-9.yaml:3: capacity.limits.cpu: '5 cores' is not a CPU quantity",
+        ),
+        (
+            'thresholds:\n  - {metric: headroom, alert: "<20%"}\n',
+            "REQ-CAP-9.yaml:3: thresholds: metric headroom (capacity ÷ peak − 1) has no peak to divide by",
+        ),
+    ],
+)
 def test_capacity_block_mistakes_name_file_line_and_key(tmp_path, body, message):
     with pytest.raises(ConfigError) as e:
         _file(tmp_path, body)
     assert message in str(e.value)
 
 
-@pytest.mark.parametrize("users, status", [
-    (151, "pass"),   # 51% > 50%
-    (150, "warn"),   # exactly 50%: not above the target
-    (121, "warn"),
-    (120, "warn"),   # exactly 20%: not below the alert (120 / 100 - 1 would be 0.19999999999999996)
-    (119, "fail"),   # 19% < 20%
-    (80, "fail"),    # below the peak: negative headroom
-])
+@pytest.mark.parametrize(
+    "users, status",
+    [
+        (151, "pass"),  # 51% > 50%
+        (150, "warn"),  # exactly 50%: not above the target
+        (121, "warn"),
+        (120, "warn"),  # exactly 20%: not below the alert (120 / 100 - 1 would be 0.19999999999999996)
+        (119, "fail"),  # 19% < 20%
+        (80, "fail"),  # below the peak: negative headroom
+    ],
+)
 def test_headroom_passes_warns_and_fails_exactly_at_its_levels(tmp_path, users, status):
     r = _headroom(tmp_path, users, first_not_passing=users + 10)
     assert r.status == status, r.reason
@@ -90,8 +113,14 @@ def test_headroom_of_a_lower_bound_decides_only_once_it_meets_the_level(tmp_path
 def test_headroom_against_a_rate_uses_the_throughput_at_capacity(tmp_path):
     body = HEADROOM.replace("{users: 100}", "{rate: 50/s}")
     tf = _file(tmp_path, body)
-    doc = {"max_users": 40, "first_not_passing_users": 50, "at_least": False, "inconclusive": False,
-           "throughput_at_max": 60.0, "steps": [{"users": 40, "throughput": 60.0}, {"users": 50, "throughput": 66.0}]}
+    doc = {
+        "max_users": 40,
+        "first_not_passing_users": 50,
+        "at_least": False,
+        "inconclusive": False,
+        "throughput_at_max": 60.0,
+        "steps": [{"users": 40, "throughput": 60.0}, {"users": 50, "throughput": 66.0}],
+    }
     [r] = capacity_results({tf.requirement: tf}, doc, requirements=[tf.requirement])
     assert r.value == pytest.approx(0.2) and r.ci95 == pytest.approx((0.2, 0.32)) and r.status == "warn"
 
@@ -133,7 +162,8 @@ def test_the_runway_solves_for_the_month_the_grown_peak_meets_the_capacity():
     assert calc.runway(150, 100, 0.08, 0.0, 0.0, level=0.2).months == pytest.approx(math.log(1.25) / math.log(1.08))
     # a capacity falling 2% a month closes the gap faster: 1.08^m / 0.98^m = 1.5
     assert calc.runway(150, 100, 0.08, -0.02, 0.0).months == pytest.approx(
-        math.log(1.5) / (math.log(1.08) - math.log(0.98)))
+        math.log(1.5) / (math.log(1.08) - math.log(0.98))
+    )
     assert calc.runway(150, 100, 0.02, 0.05, 0.0).never
     assert calc.runway(110, 100, 0.08, 0.0, 0.0, level=0.2).already
 
@@ -159,8 +189,10 @@ def _v1_database(path: str) -> None:
     conn = sqlite3.connect(path)
     for statement in store._MIGRATIONS[0]:
         conn.execute(statement)
-    conn.execute("INSERT INTO runs (run_id, run_dir, kind, requirements, started, verdict, exit_code, recorded_at)"
-                 " VALUES ('old', '/x/old', 'run', 'REQ-CAP-9', 1.0, 'pass', 0, 1.0)")
+    conn.execute(
+        "INSERT INTO runs (run_id, run_dir, kind, requirements, started, verdict, exit_code, recorded_at)"
+        " VALUES ('old', '/x/old', 'run', 'REQ-CAP-9', 1.0, 'pass', 0, 1.0)"
+    )
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -173,36 +205,87 @@ def test_a_capacity_run_migrates_an_older_history_and_is_listed(tmp_path):
 
     db = str(tmp_path / "history.sqlite")
     _v1_database(db)
-    capacity = {"max_users": 40, "first_not_passing_users": 60, "at_least": False, "inconclusive": False,
-                "knee": {"users": 45.0}, "throughput_at_max": 39.5, "max_throughput": 39.5,
-                "plan": {"start_users": 5, "max_users": 80}, "release": {"label": "v7", "date": 86400.0 * 31}}
+    capacity = {
+        "max_users": 40,
+        "first_not_passing_users": 60,
+        "at_least": False,
+        "inconclusive": False,
+        "knee": {"users": 45.0},
+        "throughput_at_max": 39.5,
+        "max_throughput": 39.5,
+        "plan": {"start_users": 5, "max_users": 80},
+        "release": {"label": "v7", "date": 86400.0 * 31},
+    }
     run = {"requirements": ["REQ-CAP-9"], "start": 100.0, "git": {"commit": "a" * 40}, "versions": {"loadgate": "9.9"}}
     plan = {"peak": {"value": 8.0, "unit": "users"}, "scaling": {"cpu": {"per_user": 0.002}, "memory": None}}
-    store.record(db, str(tmp_path / "20260101T000000Z-REQ-CAP-9"), run, {}, {"verdict": "pass", "exit_code": 0},
-                 kind="run", capacity=capacity_store.row(capacity, run, plan))
+    store.record(
+        db,
+        str(tmp_path / "20260101T000000Z-REQ-CAP-9"),
+        run,
+        {},
+        {"verdict": "pass", "exit_code": 0},
+        kind="run",
+        capacity=capacity_store.row(capacity, run, plan),
+    )
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 3
     assert [r[0] for r in conn.execute("SELECT run_id FROM runs ORDER BY seq")] == ["old", "20260101T000000Z-REQ-CAP-9"]
     conn.close()
     [row] = capacity_store.capacity_runs(db, ["REQ-CAP-9"])  # the plain run of the old database is no capacity run
-    assert (row["release"], row["dated"], row["max_users"], row["first_not_passing_users"]) == ("v7", 86400.0 * 31, 40, 60)
-    assert (row["git_commit"], row["loadgate_version"], row["cpu_per_user"], row["peak"]) == ("a" * 40, "9.9", 0.002, 8.0)
+    assert (row["release"], row["dated"], row["max_users"], row["first_not_passing_users"]) == (
+        "v7",
+        86400.0 * 31,
+        40,
+        60,
+    )
+    assert (row["git_commit"], row["loadgate_version"], row["cpu_per_user"], row["peak"]) == (
+        "a" * 40,
+        "9.9",
+        0.002,
+        8.0,
+    )
     table = capacity_store.format_capacity_runs([row])
-    assert table.splitlines()[1].split()[:6] == ["20260101T000000Z-REQ-CAP-9", "v7", "1970-02-01", "00:00", "REQ-CAP-9",
-                                                 "5-80"]
+    assert table.splitlines()[1].split()[:6] == [
+        "20260101T000000Z-REQ-CAP-9",
+        "v7",
+        "1970-02-01",
+        "00:00",
+        "REQ-CAP-9",
+        "5-80",
+    ]
 
 
 def test_capacity_md_keeps_a_hostile_release_label_inside_its_cell():
     from loadgate.outputs.capacity_md import render
 
     label = "v1 | `rm -rf` \n# heading"
-    plan = {"run_id": "r1", "release": label, "dated": 0.0, "requirement": "REQ-CAP-9", "unit": "users",
-            "capacity": {"value": 10.0, "upper": 15.0, "at_least": False, "throughput_at_max": 10.0, "knee": None},
-            "peak": None, "headroom": None, "regression": None, "runway": None, "growth": {},
-            "history": [{"run_id": "r1", "release": label, "dated": 0.0, "capacity": 10.0, "at_least": False,
-                         "commit": None, "verdict": "pass", "current": True}],
-            "trend": {"monthly": None, "reason": "1 run(s) with a bracketed capacity"},
-            "scaling": {"reason": "no local resource samples", "run": "r1"}}
+    plan = {
+        "run_id": "r1",
+        "release": label,
+        "dated": 0.0,
+        "requirement": "REQ-CAP-9",
+        "unit": "users",
+        "capacity": {"value": 10.0, "upper": 15.0, "at_least": False, "throughput_at_max": 10.0, "knee": None},
+        "peak": None,
+        "headroom": None,
+        "regression": None,
+        "runway": None,
+        "growth": {},
+        "history": [
+            {
+                "run_id": "r1",
+                "release": label,
+                "dated": 0.0,
+                "capacity": 10.0,
+                "at_least": False,
+                "commit": None,
+                "verdict": "pass",
+                "current": True,
+            }
+        ],
+        "trend": {"monthly": None, "reason": "1 run(s) with a bracketed capacity"},
+        "scaling": {"reason": "no local resource samples", "run": "r1"},
+    }
     md = render(plan)
     row = next(l for l in md.splitlines() if l.startswith("| v1"))
     assert row.count(" | ") == 5 and "\\|" in row and "`rm" not in row  # six cells still, no code span opened

@@ -4,6 +4,7 @@
 its queue (and the latency) grows without bound. ``/api/limited/1000/200`` has room for all, so there a
 pool of 4 users is the limit: at most 20 iterations of 200 ms start a second, and the rest are dropped.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -14,22 +15,48 @@ CAP = E2E / "capacity"
 
 
 def _capacity(out, *args: str):
-    return run_cli("capacity", "--scenarios", str(CAP / "scenarios"), "--thresholds", str(CAP / "thresholds"),
-                   "--out", str(out), *args, timeout=300)
+    return run_cli(
+        "capacity",
+        "--scenarios",
+        str(CAP / "scenarios"),
+        "--thresholds",
+        str(CAP / "thresholds"),
+        "--out",
+        str(out),
+        *args,
+        timeout=300,
+    )
 
 
 def test_a_rate_search_brackets_the_rate_a_server_of_35_requests_a_second_carries(tmp_path):
-    args = ("--requirement", "REQ-CAP-005", "--arrival-rate", "10/s", "--max-rate", "40/s", "--max-users", "60",
-            "--step-duration", "3s", "--resolution", "34%", "--budget", "3m")
+    args = (
+        "--requirement",
+        "REQ-CAP-005",
+        "--arrival-rate",
+        "10/s",
+        "--max-rate",
+        "40/s",
+        "--max-users",
+        "60",
+        "--step-duration",
+        "3s",
+        "--resolution",
+        "34%",
+        "--budget",
+        "3m",
+    )
     res = _capacity(tmp_path / "out", *args)
     run_dir = run_dir_of(tmp_path / "out")
     doc = load(run_dir, "capacity.json")
-    note = (f"found {doc['max_rate']}/s vs 35/s; steps {[(s['rate'], s['status'], round(s['p95'] or 0)) for s in doc['steps']]}"
-            f"; command: loadgate capacity {' '.join(args)}")
+    note = (
+        f"found {doc['max_rate']}/s vs 35/s; steps {[(s['rate'], s['status'], round(s['p95'] or 0)) for s in doc['steps']]}"
+        f"; command: loadgate capacity {' '.join(args)}"
+    )
     print(note)
     assert res.code == 0, res.stdout + res.stderr
-    assert res.stderr.splitlines()[0].startswith("loadgate capacity: plan: arrival rate from 10/s doubling up to "
-                                                 "40/s with a pool of 60 users")
+    assert res.stderr.splitlines()[0].startswith(
+        "loadgate capacity: plan: arrival rate from 10/s doubling up to 40/s with a pool of 60 users"
+    )
     assert res.stderr.splitlines()[2].split()[:2] == ["rate/s", "req/s"]
     assert (doc["quantity"], doc["pool"], doc["max_users"]) == ("rate", 60, None)
     assert [s["rate"] for s in doc["steps"]][:3] == [10, 20, 40], note
@@ -46,7 +73,10 @@ def test_a_rate_search_brackets_the_rate_a_server_of_35_requests_a_second_carrie
     assert verdict["reasons"][0].startswith(f"capacity: {doc['max_rate']:g} iterations/s; bracketed within 34%")
     assert "broke first: latency" in verdict["reasons"]
     assert [(t["metric"], t["status"], t["value"]) for t in verdict["thresholds"]][0] == (
-        "max_throughput", "pass", doc["max_rate"])
+        "max_throughput",
+        "pass",
+        doc["max_rate"],
+    )
     assert f"Capacity: **{doc['max_rate']:.1f} iterations/s**" in (run_dir / "capacity.md").read_text()
     run = load(run_dir, "run.json")  # the schedule's counts are exact over the whole run too
     block = run["arrival"]["REQ-CAP-005"]
@@ -56,13 +86,26 @@ def test_a_rate_search_brackets_the_rate_a_server_of_35_requests_a_second_carrie
     regated = load(run_dir, "verdict.json")
     assert again.code == 0, again.stdout + again.stderr
     assert [(t["metric"], t["status"], t["value"]) for t in regated["thresholds"]] == [
-        (t["metric"], t["status"], t["value"]) for t in verdict["thresholds"]]
+        (t["metric"], t["status"], t["value"]) for t in verdict["thresholds"]
+    ]
 
 
 def test_a_pool_too_small_breaks_first_and_is_never_a_pass_with_two_workers(tmp_path):
     """The threshold file's load.arrival (6/s, a pool of 4) starts the search; no --arrival-rate given."""
-    args = ("--requirement", "REQ-CAP-006", "--max-rate", "24/s", "--step-duration", "3s", "--resolution", "100%",
-            "--budget", "2m", "--workers", "2")
+    args = (
+        "--requirement",
+        "REQ-CAP-006",
+        "--max-rate",
+        "24/s",
+        "--step-duration",
+        "3s",
+        "--resolution",
+        "100%",
+        "--budget",
+        "2m",
+        "--workers",
+        "2",
+    )
     res = _capacity(tmp_path / "out", *args)
     run_dir = run_dir_of(tmp_path / "out")
     doc = load(run_dir, "capacity.json")
@@ -78,8 +121,9 @@ def test_a_pool_too_small_breaks_first_and_is_never_a_pass_with_two_workers(tmp_
     assert any("the load asked for was not offered" in r for r in top["reasons"])
     assert (doc["max_rate"], doc["first_not_passing_rate"], doc["first_failing_rate"]) == (12, 24, None)
     assert doc["limit"]["metric"] == "dropped_iterations" and doc["limit"]["value"] > 1
-    assert doc["broke_first"] == ("dropped iterations: the pool of 4 users was exhausted, so the load asked for "
-                                  "was not offered")
+    assert doc["broke_first"] == (
+        "dropped iterations: the pool of 4 users was exhausted, so the load asked for was not offered"
+    )
     assert "capacity: 12 iterations/s" in res.stdout and "broke first: dropped iterations" in res.stdout
     report = (run_dir / "report.html").read_text()
     assert "capacity search over arrival rate from 6.0 to 24.0 iterations/s with a pool of 4 users" in report

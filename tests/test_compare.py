@@ -3,6 +3,7 @@
 The false-alarm rate on real runs (20 pairs of an unchanged target) is measured by
 ``bench/compare_false_alarms.py``; twenty pairs of real runs are too slow for the suite.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,14 +18,17 @@ from loadgate.history import compare
 from loadgate.history.compare import Group, RunSamples, compare_loaded, error_rate_change, percentile_change
 
 
-def _run(rng: np.random.Generator, scale: float = 1.0, *, n_products: int = 400, n_search: int = 130,
-         name: str = "run") -> RunSamples:
+def _run(
+    rng: np.random.Generator, scale: float = 1.0, *, n_products: int = 400, n_search: int = 130, name: str = "run"
+) -> RunSamples:
     """A run like a short REQ-DEMO-001 run: a fast endpoint, a slow one with a heavier tail, and both."""
     products = rng.lognormal(math.log(35 * scale), 0.45, n_products) + rng.exponential(2.0, n_products)
     search = rng.lognormal(math.log(50 * scale), 0.6, n_search) + rng.exponential(2.0, n_search)
-    groups = {("REQ-X-1", "GET", "/api/products"): Group(np.sort(products), n_products, 0),
-              ("REQ-X-1", "GET", "/api/search"): Group(np.sort(search), n_search, 0),
-              ("REQ-X-1", None, None): Group(np.sort(np.concatenate([products, search])), n_products + n_search, 0)}
+    groups = {
+        ("REQ-X-1", "GET", "/api/products"): Group(np.sort(products), n_products, 0),
+        ("REQ-X-1", "GET", "/api/search"): Group(np.sort(search), n_search, 0),
+        ("REQ-X-1", None, None): Group(np.sort(np.concatenate([products, search])), n_products + n_search, 0),
+    }
     return RunSamples(name, name, groups)
 
 
@@ -33,6 +37,7 @@ def _regressions(doc: dict) -> list[dict]:
 
 
 # --- the bootstrap ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("q", [50.0, 95.0, 99.0, 37.3])
 def test_order_statistic_bootstrap_is_the_plain_bootstrap(q):
@@ -112,6 +117,7 @@ def test_status_needs_the_whole_interval_beyond_the_tolerance():
 
 # --- error rate ------------------------------------------------------------------------------
 
+
 def test_error_rate_uses_newcombes_interval_and_the_two_proportion_z_test():
     # Newcombe (1998), Statistics in Medicine 17:873, example (a): 56/70 vs 48/80 -> 0.0524 to 0.3339
     c = error_rate_change(48, 80, 56, 70)
@@ -122,8 +128,8 @@ def test_error_rate_uses_newcombes_interval_and_the_two_proportion_z_test():
 
 
 def test_error_rate_tolerance_is_in_percentage_points():
-    assert error_rate_change(0, 5000, 100, 5000).status == "regression"   # 0% -> 2%
-    assert error_rate_change(0, 5000, 10, 5000).status == "unchanged"     # 0% -> 0.2%, within 0.5 pp
+    assert error_rate_change(0, 5000, 100, 5000).status == "regression"  # 0% -> 2%
+    assert error_rate_change(0, 5000, 10, 5000).status == "unchanged"  # 0% -> 0.2%, within 0.5 pp
     assert error_rate_change(0, 1000, 0, 1000).p_value == 1.0
 
 
@@ -142,8 +148,18 @@ def test_document_has_the_contract_keys():
     doc = compare_loaded(_run(np.random.default_rng(1), name="a"), _run(np.random.default_rng(2), name="b"))
     assert doc["schema"] == "loadgate.compare/1" and (doc["baseline"], doc["candidate"]) == ("a", "b")
     assert doc["verdict"] in ("pass", "fail")
-    keys = {"request_type", "name", "requirement", "metric", "baseline", "candidate", "change", "ci", "p_value",
-            "status"}
+    keys = {
+        "request_type",
+        "name",
+        "requirement",
+        "metric",
+        "baseline",
+        "candidate",
+        "change",
+        "ci",
+        "p_value",
+        "status",
+    }
     assert all(keys <= set(r) for r in doc["requests"]) and len(doc["requests"]) == 12
     assert [r["metric"] for r in doc["requests"][:4]] == ["p50", "p95", "p99", "error_rate"]
     assert doc["requests"][0]["request_type"] is None  # the requirement-wide rows come first
@@ -177,8 +193,18 @@ def runs(tmp_path_factory):
 
     def go(name: str, *args: str):
         before = set(out.iterdir()) if out.exists() else set()
-        res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"),
-                      "--thresholds", str(th), "--out", str(out), *args)
+        res = run_cli(
+            "run",
+            "--requirement",
+            "REQ-T-PASS",
+            "--scenarios",
+            str(E2E / "scenarios"),
+            "--thresholds",
+            str(th),
+            "--out",
+            str(out),
+            *args,
+        )
         new = sorted(p for p in set(out.iterdir()) - before if p.is_dir())
         assert len(new) == 1, res.stderr
         got[name] = (res, new[0])
@@ -217,8 +243,9 @@ def test_compare_finds_the_regression_between_two_real_runs(runs):
     bad = {(r["name"], r["metric"]) for r in doc["requests"] if r["status"] == "regression"}
     assert ("/api/products", "p50") in bad and (None, "p50") in bad
     table = run_cli("compare", str(got["A"][1]), str(got["B"][1]))
-    assert table.code == 1 and "regression" in table.stdout and table.stdout.splitlines()[-1].startswith(
-        "verdict: FAIL")
+    assert (
+        table.code == 1 and "regression" in table.stdout and table.stdout.splitlines()[-1].startswith("verdict: FAIL")
+    )
 
 
 def test_a_run_compared_with_itself_finds_nothing(runs):
@@ -238,7 +265,8 @@ def test_explicit_baseline_and_a_faster_run_is_an_improvement(runs):
     doc = load(run_dir, "comparison.json")
     assert doc["baseline"] == got["B"][1].name
     assert {r["status"] for r in doc["requests"] if r["metric"] == "p50" and r["request_type"] is None} == {
-        "improvement"}
+        "improvement"
+    }
 
 
 def test_history_lists_the_runs_newest_first_with_their_baselines(runs):
@@ -271,10 +299,23 @@ def test_compare_bad_input_exits_2(runs, tmp_path):
     res = run_cli("compare", str(tmp_path / "nope"), str(got["A"][1]))
     assert res.code == 2 and res.error_lines == [
         f"loadgate compare: error: {tmp_path / 'nope'}: no such run directory; pass a folder written by "
-        "'loadgate run' (e.g. reports/20260101T120000Z-REQ-PERF-001)"]
-    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"), "--thresholds",
-                  str(E2E / "thresholds"), "--out", str(tmp_path / "o"), "--baseline", str(tmp_path))
+        "'loadgate run' (e.g. reports/20260101T120000Z-REQ-PERF-001)"
+    ]
+    res = run_cli(
+        "run",
+        "--requirement",
+        "REQ-T-PASS",
+        "--scenarios",
+        str(E2E / "scenarios"),
+        "--thresholds",
+        str(E2E / "thresholds"),
+        "--out",
+        str(tmp_path / "o"),
+        "--baseline",
+        str(tmp_path),
+    )
     assert res.code == 2 and res.error_lines == [
         f"loadgate run: error: --baseline {tmp_path}: not a run directory (no summary.json); pass a folder "
-        "written by 'loadgate run' or 'last-pass'"]
+        "written by 'loadgate run' or 'last-pass'"
+    ]
     assert not (tmp_path / "o").exists()  # nothing was run

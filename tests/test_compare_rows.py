@@ -2,6 +2,7 @@
 the planned order statistics) equals the whole-table one (``oracles.load_run``), row for row and bit for bit:
 adversarial distributions, requests without a response time, several requirement labels, row groups of a
 few rows, and the rank search's budgets shrunk so that it needs many passes."""
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,14 @@ def run_dir(root: Path, name: str, n: int, kind: str, seed: int, rows_per_group:
     ts = np.sort(T0 + np.round(rng.random(n) * 60, 3))
     value = draw(kind, n, rng)
     value[rng.random(n) < 0.03] = np.nan  # requests that got no response time: counted, not in latencies
-    table = make_table(ts, rng.choice(["GET", "POST"], n), rng.choice(["/a", "/b", "/c"], n), value,
-                       rng.random(n) > 0.05, rng.choice(REQ_LABELS, n))
+    table = make_table(
+        ts,
+        rng.choice(["GET", "POST"], n),
+        rng.choice(["/a", "/b", "/c"], n),
+        value,
+        rng.random(n) > 0.05,
+        rng.choice(REQ_LABELS, n),
+    )
     write(d / "samples.parquet", table, rows_per_group, "time")
     if window:
         (d / "run.json").write_text(json.dumps({"start": T0, "ramp_up_done": T0 + 4, "warmup": 2, "end": T0 + 51}))
@@ -55,26 +62,47 @@ def same(a, b) -> bool:
     return a == b
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
-@given(n_base=st.integers(0, 3000), n_cand=st.integers(1, 3000), seed=st.integers(0, 2**32 - 1),
-       kinds=st.tuples(stream_kind, stream_kind), rows_per_group=st.sampled_from([7, 97, 1 << 20]),
-       window=st.booleans(), cells=st.sampled_from([1 << 23, 256]), gather=st.sampled_from([1 << 24, 40]),
-       first_bits=st.sampled_from([16, 3]))
-@example(n_base=0, n_cand=1, seed=0, kinds=("outlier", "lognormal"), rows_per_group=7, window=False, cells=1 << 23,
-         gather=1 << 24, first_bits=16)  # an empty baseline whose kind places an outlier (a fresh clone's CI found it)
-def test_bounded_comparison_equals_the_whole_table_one(tmp_path_factory, n_base, n_cand, seed, kinds, rows_per_group,
-                                                        window, cells, gather, first_bits):
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(
+    n_base=st.integers(0, 3000),
+    n_cand=st.integers(1, 3000),
+    seed=st.integers(0, 2**32 - 1),
+    kinds=st.tuples(stream_kind, stream_kind),
+    rows_per_group=st.sampled_from([7, 97, 1 << 20]),
+    window=st.booleans(),
+    cells=st.sampled_from([1 << 23, 256]),
+    gather=st.sampled_from([1 << 24, 40]),
+    first_bits=st.sampled_from([16, 3]),
+)
+@example(
+    n_base=0,
+    n_cand=1,
+    seed=0,
+    kinds=("outlier", "lognormal"),
+    rows_per_group=7,
+    window=False,
+    cells=1 << 23,
+    gather=1 << 24,
+    first_bits=16,
+)  # an empty baseline whose kind places an outlier (a fresh clone's CI found it)
+def test_bounded_comparison_equals_the_whole_table_one(
+    tmp_path_factory, n_base, n_cand, seed, kinds, rows_per_group, window, cells, gather, first_bits
+):
     root = tmp_path_factory.mktemp("runs")
     a = run_dir(root, "a", n_base, kinds[0], seed, rows_per_group, window)
     b = run_dir(root, "b", n_cand, kinds[1], seed + 1, rows_per_group, window)
     # 300 bootstrap replicates, not 10,000: the same code, ranks planned and read alike, in a fraction of the time
-    with mock.patch.multiple(ranks, _CELLS=cells, _GATHER=gather, _FIRST_BITS=first_bits), \
-            mock.patch.object(compare, "RESAMPLES", 300):
+    with (
+        mock.patch.multiple(ranks, _CELLS=cells, _GATHER=gather, _FIRST_BITS=first_bits),
+        mock.patch.object(compare, "RESAMPLES", 300),
+    ):
         streamed = load_pair(a, b, EXTRA)
         whole = load_run(a), load_run(b)
-        assert {k: (g.requests, g.failures, g.n) for k, g in streamed[0].groups.items()} == \
-            {k: (g.requests, g.failures, g.n) for k, g in whole[0].groups.items()}
+        assert {k: (g.requests, g.failures, g.n) for k, g in streamed[0].groups.items()} == {
+            k: (g.requests, g.failures, g.n) for k, g in whole[0].groups.items()
+        }
         assert same(compare.compare_loaded(*streamed), compare.compare_loaded(*whole))
         ci_streamed, ci_whole = compare.regression_ci(*streamed), compare.regression_ci(*whole)
         for key in whole[0].groups.keys() & whole[1].groups.keys():

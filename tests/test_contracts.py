@@ -1,5 +1,6 @@
 """The typed contracts between the stages: the run directory's documents match their declared shapes,
 each is read and written through its one function, and statuses are an Enum that reads as its text."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,17 @@ def real_run(tmp_path_factory):
     from conftest import E2E, run_cli
 
     out = tmp_path_factory.mktemp("contracts") / "reports"
-    res = run_cli("run", "--scenarios", str(E2E / "scenarios"), "--thresholds", str(E2E / "thresholds"),
-                  "--out", str(out), "--requirement", "REQ-T-PASS")
+    res = run_cli(
+        "run",
+        "--scenarios",
+        str(E2E / "scenarios"),
+        "--thresholds",
+        str(E2E / "thresholds"),
+        "--out",
+        str(out),
+        "--requirement",
+        "REQ-T-PASS",
+    )
     assert res.code == 0, res.stderr
     return next(p for p in out.iterdir() if p.is_dir())
 
@@ -72,13 +82,23 @@ def test_a_missing_or_damaged_document_names_the_file(tmp_path):
 
 def test_the_recorder_report_round_trips_and_reads_as_absent_when_missing_or_damaged(tmp_path):
     assert read_recorder_report(str(tmp_path)) is None
-    report: RecorderReport = {"requirements": ["REQ-A"], "ramp_up_done": 12.5, "start": 10.0, "end": 40.0,
-                              "stop_reason": "stopped", "users_reached": 5, "samples_recorded": 300,
-                              "cpu": {"local": [[11.0, float("nan")]]}, "write_error": None}
+    report: RecorderReport = {
+        "requirements": ["REQ-A"],
+        "ramp_up_done": 12.5,
+        "start": 10.0,
+        "end": 40.0,
+        "stop_reason": "stopped",
+        "users_reached": 5,
+        "samples_recorded": 300,
+        "cpu": {"local": [[11.0, float("nan")]]},
+        "write_error": None,
+    }
     write_recorder_report(str(tmp_path), report)
     back = read_recorder_report(str(tmp_path))
     assert back is not None and back["end"] == 40.0 and back["users_reached"] == 5
-    assert json.loads((tmp_path / "recorder.json").read_text().replace("NaN", "null"))["cpu"] == {"local": [[11.0, None]]}
+    assert json.loads((tmp_path / "recorder.json").read_text().replace("NaN", "null"))["cpu"] == {
+        "local": [[11.0, None]]
+    }
     (tmp_path / "recorder.json").write_text('{"requirements": [')  # Locust killed while writing it
     assert read_recorder_report(str(tmp_path)) is None
 
@@ -92,7 +112,11 @@ def test_a_status_reads_and_writes_as_its_text():
 
 def test_exit_codes_and_ranks_come_from_the_status():
     assert [exit_code(s) for s in ("pass", "warn", "fail", "inconclusive")] == [
-        EXIT_PASS, EXIT_PASS, EXIT_FAIL, EXIT_INCONCLUSIVE]
+        EXIT_PASS,
+        EXIT_PASS,
+        EXIT_FAIL,
+        EXIT_INCONCLUSIVE,
+    ]
     with pytest.raises(KeyError):
         exit_code(Status.SKIPPED)  # a threshold's status, never a verdict's
     assert worse("pass", "warn") is Status.WARN and worse("inconclusive", "warn") is Status.INCONCLUSIVE

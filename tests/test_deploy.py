@@ -6,6 +6,7 @@ against the compose-spec JSON schema vendored in tests/data/compose-spec.json, a
 both are parsed by loadgate's own argument parser, so they can't drift from the CLI. Each check is
 also run on a deliberately broken copy, to show it fails.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,13 +26,14 @@ COMPOSE = ROOT / "deploy" / "compose" / "compose.yaml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 COMPOSE_SCHEMA = ROOT / "tests" / "data" / "compose-spec.json"
 K8S_VERSION = "1.30.0"
-NOT_IN_KUSTOMIZATION = {"report-reader.yaml"}   # applied by hand after the Job, to copy reports out
+NOT_IN_KUSTOMIZATION = {"report-reader.yaml"}  # applied by hand after the Job, to copy reports out
 REQ_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 # Flags of distributed runs that the manifests use; the CLI parser must know them for the command checks.
 NEEDED_FLAGS = {"run": {"--expect-workers", "--master-bind", "--worker-wait"}, "worker": {"--master", "--scenarios"}}
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
 
 def k8s_errors(path: Path) -> list[str]:
     """Every schema error of every document in ``path``; a kind with no schema is an error too."""
@@ -53,12 +55,15 @@ def compose_errors(path: Path) -> list[str]:
     """Errors of a Compose file against compose-spec, plus its service constraint (image or build)."""
     schema = json.loads(COMPOSE_SCHEMA.read_text())
     doc = yaml.safe_load(path.read_text())
-    errors = [f"{'.'.join(str(p) for p in e.path) or '(top)'}: {e.message}"
-              for e in jsonschema.Draft201909Validator(schema).iter_errors(doc)]
+    errors = [
+        f"{'.'.join(str(p) for p in e.path) or '(top)'}: {e.message}"
+        for e in jsonschema.Draft201909Validator(schema).iter_errors(doc)
+    ]
     service_rule = {"$ref": "#/definitions/constraints/service", "definitions": schema["definitions"]}
     for name, service in ((doc or {}).get("services") or {}).items():
-        errors += [f"services.{name}: {e.message}"
-                   for e in jsonschema.Draft201909Validator(service_rule).iter_errors(service)]
+        errors += [
+            f"services.{name}: {e.message}" for e in jsonschema.Draft201909Validator(service_rule).iter_errors(service)
+        ]
     return errors
 
 
@@ -90,8 +95,12 @@ def cli_parser() -> argparse.ArgumentParser:
 
     parser = build_parser()
     subs = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    missing = [f"loadgate {cmd} {flag}" for cmd, flags in NEEDED_FLAGS.items() for flag in sorted(flags)
-               if cmd not in subs or flag not in subs[cmd]._option_string_actions]
+    missing = [
+        f"loadgate {cmd} {flag}"
+        for cmd, flags in NEEDED_FLAGS.items()
+        for flag in sorted(flags)
+        if cmd not in subs or flag not in subs[cmd]._option_string_actions
+    ]
     if missing:
         pytest.skip(f"the CLI has no {', '.join(missing)} yet")
     return parser
@@ -114,6 +123,7 @@ def interpolate(value, env: dict[str, str]):
         if op in (":?", "?") and not have:
             raise AssertionError(f"compose needs ${name}: {arg}")
         return have or ""
+
     return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}", one, value)
 
 
@@ -137,17 +147,27 @@ def mounts_by_volume(doc: dict) -> dict[str, tuple[str, dict]]:
 
 # --- Kubernetes ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", manifests(), ids=lambda p: p.name)
 def test_manifest_validates_against_kubernetes_schema(path):
     assert k8s_errors(path) == []
 
 
-@pytest.mark.parametrize("source, old, new, expected", [
-    ("worker-deployment.yaml", "  replicas: 4", "  replicas: four", "spec.replicas: 'four' is not of type 'integer'"),
-    ("master-job.yaml", "          args:", "          arguments:", "'arguments' was unexpected"),
-    ("master-service.yaml", "kind: Service", "kind: Servise", "Couldn't find schema for kind Servise"),
-    ("master-job.yaml", "  backoffLimit: 0", "  backoffLimit: 0\n  retries: 2", "'retries' was unexpected"),
-], ids=["wrong-type", "unknown-container-field", "misspelt-kind", "unknown-spec-field"])
+@pytest.mark.parametrize(
+    "source, old, new, expected",
+    [
+        (
+            "worker-deployment.yaml",
+            "  replicas: 4",
+            "  replicas: four",
+            "spec.replicas: 'four' is not of type 'integer'",
+        ),
+        ("master-job.yaml", "          args:", "          arguments:", "'arguments' was unexpected"),
+        ("master-service.yaml", "kind: Service", "kind: Servise", "Couldn't find schema for kind Servise"),
+        ("master-job.yaml", "  backoffLimit: 0", "  backoffLimit: 0\n  retries: 2", "'retries' was unexpected"),
+    ],
+    ids=["wrong-type", "unknown-container-field", "misspelt-kind", "unknown-spec-field"],
+)
 def test_broken_manifest_is_rejected(tmp_path, source, old, new, expected):
     errors = k8s_errors(broken_copy(tmp_path, K8S / source, old, new))
     assert any(expected in e for e in errors), errors
@@ -159,8 +179,12 @@ def test_kustomization_lists_every_manifest_and_the_image():
     listed = kust["resources"]
     assert len(listed) == len(set(listed))
     assert set(listed) == {p.name for p in manifests()} - NOT_IN_KUSTOMIZATION
-    images = {c["image"].split(":")[0] for doc in resources().values()
-              if doc["kind"] in ("Job", "Deployment", "Pod") for c in [container(doc)]}
+    images = {
+        c["image"].split(":")[0]
+        for doc in resources().values()
+        if doc["kind"] in ("Job", "Deployment", "Pod")
+        for c in [container(doc)]
+    }
     assert images == {i["name"] for i in kust["images"]}
 
 
@@ -171,8 +195,9 @@ def test_configmaps_are_the_repository_scenarios_and_thresholds():
     render = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(render)
     expected = render.render(str(ROOT / "scenarios"), str(ROOT / "thresholds"))
-    assert (K8S / "configmaps.yaml").read_text() == expected, \
+    assert (K8S / "configmaps.yaml").read_text() == expected, (
         "deploy/kubernetes/configmaps.yaml is out of date: run python deploy/render_configmaps.py"
+    )
 
 
 def test_requirement_annotations_name_the_requirements_run():
@@ -201,11 +226,11 @@ def test_master_and_worker_commands_are_true_to_the_cli():
     assert master.command == "run"
     assert master.expect_workers == workers["spec"]["replicas"], "--expect-workers must equal the worker replicas"
     bind_host, bind_port = master.master_bind.rsplit(":", 1)
-    assert bind_host == "0.0.0.0"   # the explicit way to listen beyond loopback, for the workers
+    assert bind_host == "0.0.0.0"  # the explicit way to listen beyond loopback, for the workers
     (port,) = service["spec"]["ports"]
     assert int(bind_port) == port["port"]
     assert port["targetPort"] in [p["name"] for p in container(job)["ports"] if p["containerPort"] == int(bind_port)]
-    assert master.host.startswith(("http://", "https://"))   # remote workers can't reach the embedded target
+    assert master.host.startswith(("http://", "https://"))  # remote workers can't reach the embedded target
     mounts = mounts_by_volume(job)
     assert master.scenarios == mounts["loadgate-scenarios"][0]
     assert master.thresholds == mounts["loadgate-thresholds"][0]
@@ -253,6 +278,7 @@ def test_pods_run_as_the_image_user_without_privileges():
 
 # --- Compose ---------------------------------------------------------------------------------------
 
+
 def test_vendored_compose_schema_is_a_valid_schema():
     schema = json.loads(COMPOSE_SCHEMA.read_text())
     assert schema["title"] == "Compose Specification"
@@ -263,12 +289,23 @@ def test_compose_file_validates_against_compose_spec():
     assert compose_errors(COMPOSE) == []
 
 
-@pytest.mark.parametrize("old, new, expected", [
-    ("      replicas: ${LOADGATE_WORKERS:-4}", "      replica: ${LOADGATE_WORKERS:-4}", "deploy: 'replica' does not match"),
-    ("  read_only: true", "  read_only: true\n  restart_policy: always", "'restart_policy' does not match"),
-    ("  image: ${LOADGATE_IMAGE:-loadgate:0.1.0}\n  build:\n    context: ../..\n    dockerfile: deploy/Dockerfile\n",
-     "", "is not valid under any of the given schemas"),
-], ids=["misspelt-key", "unknown-service-key", "neither-image-nor-build"])
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        (
+            "      replicas: ${LOADGATE_WORKERS:-4}",
+            "      replica: ${LOADGATE_WORKERS:-4}",
+            "deploy: 'replica' does not match",
+        ),
+        ("  read_only: true", "  read_only: true\n  restart_policy: always", "'restart_policy' does not match"),
+        (
+            "  image: ${LOADGATE_IMAGE:-loadgate:0.1.0}\n  build:\n    context: ../..\n    dockerfile: deploy/Dockerfile\n",
+            "",
+            "is not valid under any of the given schemas",
+        ),
+    ],
+    ids=["misspelt-key", "unknown-service-key", "neither-image-nor-build"],
+)
 def test_broken_compose_file_is_rejected(tmp_path, old, new, expected):
     errors = compose_errors(broken_copy(tmp_path, COMPOSE, old, new))
     assert any(expected in e for e in errors), errors
@@ -279,24 +316,25 @@ def test_compose_commands_are_true_to_the_cli():
     doc = yaml.safe_load(COMPOSE.read_text())
     env = {"LOADGATE_HOST": "http://sut.test:8080", "LOADGATE_WORKER_KEY": "k" * 64}
     services = interpolate(doc["services"], env)
-    for name in ("master", "worker"):   # the master binds 0.0.0.0 in its container: both sides need the shared key
+    for name in ("master", "worker"):  # the master binds 0.0.0.0 in its container: both sides need the shared key
         assert services[name]["environment"]["LOADGATE_WORKER_KEY"] == "k" * 64
     with pytest.raises(AssertionError, match="LOADGATE_WORKER_KEY"):
-        interpolate(doc["services"], {"LOADGATE_HOST": "http://sut.test:8080"})   # no silent default for the key
+        interpolate(doc["services"], {"LOADGATE_HOST": "http://sut.test:8080"})  # no silent default for the key
     master = parser.parse_args(services["master"]["command"])
     worker = parser.parse_args(services["worker"]["command"])
     assert (master.command, worker.command) == ("run", "worker")
     assert master.expect_workers == int(services["worker"]["deploy"]["replicas"])
     assert master.master_bind.endswith(":5557") and worker.master == "master:5557"
-    assert services["master"]["ports"] == ["127.0.0.1:5557:5557"]   # loopback unless the user asks
+    assert services["master"]["ports"] == ["127.0.0.1:5557:5557"]  # loopback unless the user asks
     assert master.out == "/reports" and "reports:/reports" in services["master"]["volumes"]
     mounted = {v.split(":")[1] for v in services["worker"]["volumes"]}
     assert worker.scenarios in mounted and master.scenarios in {v.split(":")[1] for v in services["master"]["volumes"]}
     with pytest.raises(AssertionError, match="LOADGATE_HOST"):
-        interpolate(doc["services"]["master"]["command"], {})   # no silent default for the system under test
+        interpolate(doc["services"]["master"]["command"], {})  # no silent default for the system under test
 
 
 # --- image -----------------------------------------------------------------------------------------
+
 
 def test_dockerfile_builds_a_non_root_loadgate_image():
     text = DOCKERFILE.read_text()
@@ -309,15 +347,18 @@ def test_dockerfile_builds_a_non_root_loadgate_image():
     last_run = max(i for i, (op, _) in enumerate(instructions) if op == "RUN")
     assert max(i for i, (op, _) in enumerate(instructions) if op == "USER") > last_run
     assert json.loads(dict(instructions)["ENTRYPOINT"]) == ["loadgate"]
-    for op, arg in instructions:   # every file the image copies exists in the build context (the repo root)
+    for op, arg in instructions:  # every file the image copies exists in the build context (the repo root)
         if op == "COPY":
             sources = [s for s in arg.split()[:-1] if not s.startswith("--") and "*" not in s]
             assert all((ROOT / s).exists() for s in sources), arg
 
 
 def test_dockerignore_keeps_what_the_image_copies():
-    patterns = [l.strip() for l in (ROOT / "deploy" / "Dockerfile.dockerignore").read_text().splitlines()
-                if l.strip() and not l.startswith("#")]
+    patterns = [
+        l.strip()
+        for l in (ROOT / "deploy" / "Dockerfile.dockerignore").read_text().splitlines()
+        if l.strip() and not l.startswith("#")
+    ]
     assert patterns[0] == "*"
     kept = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
     assert {"pyproject.toml", "loadgate", "scenarios", "thresholds"} <= kept

@@ -1,4 +1,5 @@
 """Distributed runs on Locust's own master/worker engine, on 127.0.0.1: every sample from every worker."""
+
 from __future__ import annotations
 
 import os
@@ -53,9 +54,24 @@ def test_two_local_workers_deliver_every_sample(tmp_path, offload_rows):
     """``offload_rows`` 1: every batch, the workers' and the master's, goes through the native thread
     (by default batches of this size are handled on the event loop)."""
     out = tmp_path / "out"
-    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", SCEN, "--thresholds", THR,
-                  "--out", str(out), "--workers", "2", "--users", "6", "--duration", "4s",
-                  env={"LOADGATE_OFFLOAD_ROWS": offload_rows} if offload_rows else None)
+    res = run_cli(
+        "run",
+        "--requirement",
+        "REQ-T-PASS",
+        "--scenarios",
+        SCEN,
+        "--thresholds",
+        THR,
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--users",
+        "6",
+        "--duration",
+        "4s",
+        env={"LOADGATE_OFFLOAD_ROWS": offload_rows} if offload_rows else None,
+    )
     assert res.code == 0, res.stderr
     run = _check_complete(_run_dir(out), 2)
     assert run["workers"] == 2 and run["problems"] == []
@@ -64,14 +80,48 @@ def test_two_local_workers_deliver_every_sample(tmp_path, offload_rows):
 def test_remote_workers_join_over_tcp(tmp_path):
     port = _free_port()
     out = tmp_path / "out"
-    master = subprocess.Popen([sys.executable, "-m", "loadgate", "run", "--requirement", "REQ-T-PASS",
-                               "--scenarios", SCEN, "--thresholds", THR, "--out", str(out), "--users", "4",
-                               "--duration", "4s", "--expect-workers", "2", "--master-bind", f"127.0.0.1:{port}",
-                               "--worker-wait", "60s"],
-                              cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    workers = [subprocess.Popen([sys.executable, "-m", "loadgate", "worker", "--master", f"127.0.0.1:{port}",
-                                 "--scenarios", SCEN], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    master = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadgate",
+            "run",
+            "--requirement",
+            "REQ-T-PASS",
+            "--scenarios",
+            SCEN,
+            "--thresholds",
+            THR,
+            "--out",
+            str(out),
+            "--users",
+            "4",
+            "--duration",
+            "4s",
+            "--expect-workers",
+            "2",
+            "--master-bind",
+            f"127.0.0.1:{port}",
+            "--worker-wait",
+            "60s",
+        ],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "loadgate", "worker", "--master", f"127.0.0.1:{port}", "--scenarios", SCEN],
+            cwd=ROOT,
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     try:
         _, err = master.communicate(timeout=120)
         assert master.returncode == 0, err
@@ -86,9 +136,23 @@ def test_remote_workers_join_over_tcp(tmp_path):
 
 def test_no_workers_coming_is_a_clear_inconclusive(tmp_path):
     out = tmp_path / "out"
-    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", SCEN, "--thresholds", THR,
-                  "--out", str(out), "--expect-workers", "1", "--master-bind", f"127.0.0.1:{_free_port()}",
-                  "--worker-wait", "2s")
+    res = run_cli(
+        "run",
+        "--requirement",
+        "REQ-T-PASS",
+        "--scenarios",
+        SCEN,
+        "--thresholds",
+        THR,
+        "--out",
+        str(out),
+        "--expect-workers",
+        "1",
+        "--master-bind",
+        f"127.0.0.1:{_free_port()}",
+        "--worker-wait",
+        "2s",
+    )
     assert res.code == 3, res.stderr
     reasons = load(_run_dir(out), "verdict.json")["reasons"]
     assert reasons[0].startswith("only some of the 1 workers connected within 2s; start 'loadgate worker")
@@ -103,17 +167,40 @@ def _workers_delivered(stream) -> int:
 
 def _kill_a_worker_mid_run(tmp_path, *extra):
     out = tmp_path / "out"
-    cli = subprocess.Popen([sys.executable, "-m", "loadgate", "run", "--requirement", "REQ-T-PASS",
-                            "--scenarios", SCEN, "--thresholds", THR, "--out", str(out), "--workers", "2",
-                            "--users", "6", "--duration", "14s", *extra],
-                           cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cli = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadgate",
+            "run",
+            "--requirement",
+            "REQ-T-PASS",
+            "--scenarios",
+            SCEN,
+            "--thresholds",
+            THR,
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+            "--users",
+            "6",
+            "--duration",
+            "14s",
+            *extra,
+        ],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     victim = None
     while time.monotonic() < deadline and victim is None:
         streams = list(out.glob("*/samples.arrows")) if out.exists() else []
         if streams and _workers_delivered(streams[0]) == 2:  # whichever is killed has delivered samples
-            victim = next(c for c in psutil.Process(cli.pid).children(recursive=True)
-                          if "--worker" in c.cmdline())
+            victim = next(c for c in psutil.Process(cli.pid).children(recursive=True) if "--worker" in c.cmdline())
         time.sleep(0.2)
     assert victim is not None, "the run never started recording"
     victim.send_signal(signal.SIGKILL)
@@ -128,15 +215,19 @@ def test_a_worker_killed_mid_run_is_reported_and_inconclusive(tmp_path):
     run = load(run_dir, "run.json")
     lost = {wid: w["lost"] for wid, w in run["worker_counts"].items() if w["lost"]}
     assert len(lost) == 1
-    (wid, info), = lost.items()
+    ((wid, info),) = lost.items()
     assert info["delivered"] > 0
     df = pq.read_table(run_dir / "samples.parquet").to_pandas()
-    assert (df["worker"] == wid).sum() == info["delivered"]   # what it delivered is kept
-    assert run["end"] - run["ramp_up_done"] >= 13             # the run went on with the rest
+    assert (df["worker"] == wid).sum() == info["delivered"]  # what it delivered is kept
+    assert run["end"] - run["ramp_up_done"] >= 13  # the run went on with the rest
     reasons = load(run_dir, "verdict.json")["reasons"]
-    assert any(r.startswith(f"worker {wid} was lost: last heard from {info['after_s']:.0f}s into the run (its loss "
-                            f"noticed at {info['noticed_after_s']:.0f}s), after delivering {info['delivered']} samples")
-               for r in reasons), reasons
+    assert any(
+        r.startswith(
+            f"worker {wid} was lost: last heard from {info['after_s']:.0f}s into the run (its loss "
+            f"noticed at {info['noticed_after_s']:.0f}s), after delivering {info['delivered']} samples"
+        )
+        for r in reasons
+    ), reasons
     # the loss is dated when the master last heard from the worker (its last batch or heartbeat, looked at once a
     # second), not when Locust's heartbeat countdown ran out and noticed it, seconds later
     assert info["at"] <= killed + 1.5 < run["start"] + info["noticed_after_s"], (info, killed)
@@ -162,21 +253,64 @@ def test_keyed_workers_join_and_a_wrong_key_is_refused(tmp_path):
     (tmp_path / "worker.key").write_text(KEY + "\n")
     (tmp_path / "wrong.key").write_text("f" * 64)
     env_no_key = {k: v for k, v in ENV.items() if k != "LOADGATE_WORKER_KEY"}
-    master = subprocess.Popen([sys.executable, "-m", "loadgate", "run", "--requirement", "REQ-T-PASS",
-                               "--scenarios", SCEN, "--thresholds", THR, "--out", str(out), "--users", "4",
-                               "--duration", "4s", "--expect-workers", "2", "--master-bind", f"127.0.0.1:{port}",
-                               "--worker-wait", "60s"],
-                              cwd=ROOT, env=dict(ENV, LOADGATE_WORKER_KEY=KEY), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    master = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadgate",
+            "run",
+            "--requirement",
+            "REQ-T-PASS",
+            "--scenarios",
+            SCEN,
+            "--thresholds",
+            THR,
+            "--out",
+            str(out),
+            "--users",
+            "4",
+            "--duration",
+            "4s",
+            "--expect-workers",
+            "2",
+            "--master-bind",
+            f"127.0.0.1:{port}",
+            "--worker-wait",
+            "60s",
+        ],
+        cwd=ROOT,
+        env=dict(ENV, LOADGATE_WORKER_KEY=KEY),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
     def worker(*key_args, env=env_no_key):
-        return subprocess.Popen([sys.executable, "-m", "loadgate", "worker", "--master", f"127.0.0.1:{port}",
-                                 "--scenarios", SCEN, *key_args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "loadgate",
+                "worker",
+                "--master",
+                f"127.0.0.1:{port}",
+                "--scenarios",
+                SCEN,
+                *key_args,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
     rogues = [worker("--worker-key", str(tmp_path / "wrong.key")), worker()]
     try:
-        _wait_for_refusals(out)   # the rogues knock first; the good workers only then complete the master's quota
-        good = [worker("--worker-key", str(tmp_path / "worker.key")), worker(env=dict(env_no_key, LOADGATE_WORKER_KEY=KEY))]
+        _wait_for_refusals(out)  # the rogues knock first; the good workers only then complete the master's quota
+        good = [
+            worker("--worker-key", str(tmp_path / "worker.key")),
+            worker(env=dict(env_no_key, LOADGATE_WORKER_KEY=KEY)),
+        ]
         _, err = master.communicate(timeout=120)
         assert master.returncode == 0, err
         for w in good:
@@ -187,11 +321,11 @@ def test_keyed_workers_join_and_a_wrong_key_is_refused(tmp_path):
                 p.kill()
                 p.wait(10)
     assert "loadgate: refused a worker at 127.0.0.1 (wrong worker key, " in err
-    run = _check_complete(_run_dir(out), 2)   # exactly two workers, each sent == received == its rows
+    run = _check_complete(_run_dir(out), 2)  # exactly two workers, each sent == received == its rows
     assert run["worker_auth"] == "curve"
     reasons = {r["reason"] for r in run["refused_workers"]}
     assert "wrong worker key" in reasons, run["refused_workers"]
-    assert len(reasons) >= 2, run["refused_workers"]   # the plain worker is refused too, for its own reason
+    assert len(reasons) >= 2, run["refused_workers"]  # the plain worker is refused too, for its own reason
     assert all(r["address"] in ("127.0.0.1", "unknown address") and r["attempts"] >= 1 for r in run["refused_workers"])
     assert run["samples"] == sum(w["received"] for w in run["worker_counts"].values())
 
@@ -210,22 +344,39 @@ def _wait_for_refusals(out, timeout=60.0):
 
 def test_a_bind_beyond_loopback_needs_a_key_or_insecure_workers(tmp_path):
     """Checked before anything listens: no socket is opened beyond loopback."""
-    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", SCEN, "--thresholds", THR,
-                  "--out", str(tmp_path / "out"), "--expect-workers", "1", "--master-bind", "0.0.0.0:5557",
-                  env={"LOADGATE_WORKER_KEY": ""})
+    res = run_cli(
+        "run",
+        "--requirement",
+        "REQ-T-PASS",
+        "--scenarios",
+        SCEN,
+        "--thresholds",
+        THR,
+        "--out",
+        str(tmp_path / "out"),
+        "--expect-workers",
+        "1",
+        "--master-bind",
+        "0.0.0.0:5557",
+        env={"LOADGATE_WORKER_KEY": ""},
+    )
     assert res.code == 2
-    assert res.error_lines == ["loadgate run: error: --master-bind 0.0.0.0: listening beyond loopback lets any process "
-                               "that reaches the port feed samples into the run; give master and workers a shared key "
-                               "with --worker-key FILE or $LOADGATE_WORKER_KEY (make one with 'openssl rand -hex 32' "
-                               "and give master and workers the same), or accept the risk with --insecure-workers"]
+    assert res.error_lines == [
+        "loadgate run: error: --master-bind 0.0.0.0: listening beyond loopback lets any process "
+        "that reaches the port feed samples into the run; give master and workers a shared key "
+        "with --worker-key FILE or $LOADGATE_WORKER_KEY (make one with 'openssl rand -hex 32' "
+        "and give master and workers the same), or accept the risk with --insecure-workers"
+    ]
     assert not (tmp_path / "out").exists()
 
 
 def test_a_short_worker_key_is_refused(tmp_path):
     res = run_cli("worker", "--master", "127.0.0.1:5557", "--scenarios", SCEN, env={"LOADGATE_WORKER_KEY": "secret"})
     assert res.code == 2
-    assert res.error_lines == ["loadgate worker: error: $LOADGATE_WORKER_KEY: the worker key has 6 characters, expected "
-                               "at least 32; make one with 'openssl rand -hex 32' and give master and workers the same"]
+    assert res.error_lines == [
+        "loadgate worker: error: $LOADGATE_WORKER_KEY: the worker key has 6 characters, expected "
+        "at least 32; make one with 'openssl rand -hex 32' and give master and workers the same"
+    ]
 
 
 def test_worker_auth_of_each_bind():

@@ -9,6 +9,7 @@ code. Every other line under a command is an expected output line and must appea
 in order; ``…`` in it matches any text (times, ports, paths), and a line that is only ``…`` stands for lines
 left out. Machine-dependent figures belong in blocks that are not marked runnable.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,7 +32,7 @@ COMMAND_TIMEOUT_S = 120
 
 @dataclass
 class Command:
-    line: int                      # 1-based line of the ``$ `` line in its file
+    line: int  # 1-based line of the ``$ `` line in its file
     text: str
     expected: list[str] = field(default_factory=list)
     exit_code: int = 0
@@ -61,8 +62,9 @@ def runnable_blocks(path: Path) -> list[Block]:
             continue
         opening = lines[i + 1].strip() if i + 1 < len(lines) else ""
         if opening != "```console":
-            raise AssertionError(f"{path.relative_to(ROOT)}:{i + 1}: {MARKER} must be followed by a ```console "
-                                 f"block, found {opening!r}")
+            raise AssertionError(
+                f"{path.relative_to(ROOT)}:{i + 1}: {MARKER} must be followed by a ```console block, found {opening!r}"
+            )
         body, j = [], i + 2
         while j < len(lines) and lines[j].strip() != "```":
             body.append((j + 1, lines[j]))
@@ -130,16 +132,21 @@ def test_expected_lines_are_matched_in_order():
 @pytest.mark.parametrize("block", ALL_BLOCKS, ids=[b.id for b in ALL_BLOCKS])
 def test_runnable_example(block: Block, tmp_path: Path):
     shutil.copytree(ROOT / "docs" / "examples", tmp_path / "examples")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "LOADGATE_NOTIFY": "", "COLUMNS": "120", "REPO": str(ROOT)}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "LOADGATE_NOTIFY": "",
+        "COLUMNS": "120",
+        "REPO": str(ROOT),
+    }
     env.pop("GITHUB_STEP_SUMMARY", None)
     for c in block.commands:
-        done = subprocess.run(["bash", "-c", c.text], cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=COMMAND_TIMEOUT_S)
+        done = subprocess.run(
+            ["bash", "-c", c.text], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S
+        )
         output = done.stdout + done.stderr
         where = f"{block.path.relative_to(ROOT)}:{c.line}: $ {c.text}"
-        assert done.returncode == c.exit_code, (f"{where}: exit {done.returncode}, the docs say {c.exit_code}\n"
-                                                f"{output}")
+        assert done.returncode == c.exit_code, f"{where}: exit {done.returncode}, the docs say {c.exit_code}\n{output}"
         missing = unmatched_lines(c.expected, output)
         assert not missing, f"{where}: output lacks {missing!r} (in this order); it printed:\n{output}"
 
@@ -154,8 +161,10 @@ def _commands_and_flags() -> dict[str, list[str]]:
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     out = {"": sorted(o for a in parser._actions for o in a.option_strings if o not in HELP)}
     for name, p in sub.choices.items():
-        out[name] = sorted({o for a in p._actions for o in a.option_strings if o not in HELP}
-                           | {a.metavar or a.dest for a in p._actions if not a.option_strings})
+        out[name] = sorted(
+            {o for a in p._actions for o in a.option_strings if o not in HELP}
+            | {a.metavar or a.dest for a in p._actions if not a.option_strings}
+        )
     return out
 
 

@@ -1,4 +1,5 @@
 """The drivers of a session: which one ``loadgate run`` takes, and which run problems each adds."""
+
 from __future__ import annotations
 
 import json
@@ -14,13 +15,28 @@ from loadgate.run.drivers.ui import WebUi
 from loadgate.run.options import RunOptions
 from loadgate.run.record import RunRecord
 
-OPTS = RunOptions(requirements=("REQ-A-1",), users=10, spawn_rate=10.0, duration=30.0, warmup=2.0, host=None,
-                  scenarios="s", thresholds="t", out="o")
+OPTS = RunOptions(
+    requirements=("REQ-A-1",),
+    users=10,
+    spawn_rate=10.0,
+    duration=30.0,
+    warmup=2.0,
+    host=None,
+    scenarios="s",
+    thresholds="t",
+    out="o",
+)
 T0 = 1_800_000_000.0
 # the recorder's report of a run whose ramp-up never completed (6 of 10 users) and whose one process was
 # above 90% CPU for all of its 20 seconds
-RECORDER = {"start": T0, "ramp_up_done": None, "end": T0 + 20, "users_reached": 6,
-            "cpu": {"local": [[T0 + i, 99.0] for i in range(1, 21)]}, "schedule": {}}
+RECORDER = {
+    "start": T0,
+    "ramp_up_done": None,
+    "end": T0 + 20,
+    "users_reached": 6,
+    "cpu": {"local": [[T0 + i, 99.0] for i in range(1, 21)]},
+    "schedule": {},
+}
 
 
 def test_loadgate_run_takes_headless_unless_a_driver_registered_before_it_answers(monkeypatch):
@@ -33,6 +49,7 @@ def test_loadgate_run_takes_headless_unless_a_driver_registered_before_it_answer
         @classmethod
         def for_run(cls, flags, files):
             return cls() if flags.get("arrival") else None
+
     monkeypatch.setattr(drivers, "RUN_DRIVERS", (Arrival, *drivers.RUN_DRIVERS))
     assert type(drivers.run_driver({"arrival": True}, {})) is Arrival
     assert type(drivers.run_driver({}, {})) is Headless
@@ -55,12 +72,15 @@ def test_each_driver_adds_the_run_problems_that_apply_to_it():
 
 
 def test_collect_lists_the_drivers_problems_between_its_own(tmp_path):
-    (tmp_path / "recorder.json").write_text(json.dumps({**RECORDER, "locust_requests": 5,
-                                                         "unhandled_exceptions": 1, "exceptions": ["boom"]}))
+    (tmp_path / "recorder.json").write_text(
+        json.dumps({**RECORDER, "locust_requests": 5, "unhandled_exceptions": 1, "exceptions": ["boom"]})
+    )
     rec = RunRecord(str(tmp_path), meta={"start": T0})
     collect(rec, OPTS, Headless().run_problems)
     assert rec.problems[0].startswith("ramp-up to 10 users")
     assert rec.problems[1].startswith(GENERATOR_SATURATED)
-    assert rec.problems[2:] == ["5 of 5 requests Locust counted were not recorded as samples",
-                                "the scenario raised 1 kind(s) of unhandled exception, first: boom"]
+    assert rec.problems[2:] == [
+        "5 of 5 requests Locust counted were not recorded as samples",
+        "the scenario raised 1 kind(s) of unhandled exception, first: boom",
+    ]
     assert json.loads((tmp_path / "run.json").read_text())["problems"] == rec.problems

@@ -1,4 +1,5 @@
 """End to end: real Locust against the real embedded target on 127.0.0.1, through every gate path."""
+
 from __future__ import annotations
 
 import socket
@@ -8,8 +9,7 @@ import pyarrow.parquet as pq
 
 from conftest import load
 
-RUN_FILES = {"samples.parquet", "run.json", "summary.json", "verdict.json", "junit.xml", "summary.md",
-             "report.html"}
+RUN_FILES = {"samples.parquet", "run.json", "summary.json", "verdict.json", "junit.xml", "summary.md", "report.html"}
 
 
 def _statuses(run_dir):
@@ -88,13 +88,13 @@ def test_target_refusing_connections_is_a_failed_gate_not_a_crash(e2e_run):
 
 def test_gate_reevaluates_an_existing_run(e2e_run, tmp_path):
     from conftest import run_cli
+
     res, run_dir = e2e_run("--requirement", "REQ-T-PASS")
     assert res.code == 0
     strict_file = tmp_path / "strict.yaml"
-    strict_file.write_text("requirement: REQ-T-PASS\ntitle: t\nthresholds:\n"
-                           "  - metric: p50\n    alert: \">0.001ms\"\n")
+    strict_file.write_text('requirement: REQ-T-PASS\ntitle: t\nthresholds:\n  - metric: p50\n    alert: ">0.001ms"\n')
     res = run_cli("gate", str(run_dir), "--thresholds", str(strict_file))
     assert res.code == 1, res.stderr
     assert load(run_dir, "verdict.json")["verdict"] == "fail"
-    res = run_cli("gate", str(run_dir))   # back to the thresholds the run used
+    res = run_cli("gate", str(run_dir))  # back to the thresholds the run used
     assert res.code == 0, res.stderr

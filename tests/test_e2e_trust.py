@@ -1,5 +1,6 @@
 """Verdicts you can trust, end to end with real Locust on 127.0.0.1: secrets, abort-on-fail,
 interruption, crashes, generator saturation, failing scenarios, hanging targets, big bodies."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,16 @@ TRUST = E2E / "trust"
 
 def trust_run(tmp_path: Path, *args: str):
     out = tmp_path / "reports"
-    res = run_cli("run", "--scenarios", str(TRUST / "scenarios.py"), "--thresholds", str(TRUST / "thresholds"),
-                  "--out", str(out), *args)
+    res = run_cli(
+        "run",
+        "--scenarios",
+        str(TRUST / "scenarios.py"),
+        "--thresholds",
+        str(TRUST / "thresholds"),
+        "--out",
+        str(out),
+        *args,
+    )
     dirs = sorted(p for p in out.iterdir() if p.is_dir()) if out.exists() else []
     return res, (dirs[-1] if dirs else None)
 
@@ -52,10 +61,28 @@ def test_abort_on_fail_stops_a_broken_build_early(tmp_path):
 def test_sigterm_keeps_samples_writes_outputs_and_exits_3(tmp_path):
     out = tmp_path / "reports"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cli = subprocess.Popen([sys.executable, "-m", "loadgate", "run", "--requirement", "REQ-T-LONG",
-                            "--scenarios", str(TRUST / "scenarios.py"), "--thresholds", str(TRUST / "thresholds"),
-                            "--out", str(out)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    cli = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadgate",
+            "run",
+            "--requirement",
+            "REQ-T-LONG",
+            "--scenarios",
+            str(TRUST / "scenarios.py"),
+            "--thresholds",
+            str(TRUST / "thresholds"),
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     stream = None
     while time.monotonic() < deadline:  # wait until samples are being recorded
@@ -125,12 +152,22 @@ def test_ten_megabyte_bodies_are_measured(tmp_path):
 
 
 def test_a_scenario_that_does_not_import_is_a_config_error(tmp_path):
-    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "bad" / "import_error.py"),
-                  "--thresholds", str(E2E / "thresholds"), "--out", str(tmp_path))
+    res = run_cli(
+        "run",
+        "--requirement",
+        "REQ-T-PASS",
+        "--scenarios",
+        str(E2E / "bad" / "import_error.py"),
+        "--thresholds",
+        str(E2E / "thresholds"),
+        "--out",
+        str(tmp_path),
+    )
     assert res.code == 2
     assert res.error_lines == [
         f"loadgate run: error: {E2E / 'bad' / 'import_error.py'}:4: scenario does not import: KeyError: 'host'; "
-        f"fix the file (try 'python {E2E / 'bad' / 'import_error.py'}')"]
+        f"fix the file (try 'python {E2E / 'bad' / 'import_error.py'}')"
+    ]
     assert list(tmp_path.iterdir()) == []  # nothing was run
 
 
@@ -139,8 +176,10 @@ def small_disk(tmp_path):
     """A 400 KiB tmpfs with ~60 KiB free (root only: skipped where mounting is not allowed)."""
     mnt = tmp_path / "small"
     mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mnt)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
         (mnt / "filler").write_bytes(b"\0" * 340 * 1024)
@@ -151,8 +190,21 @@ def small_disk(tmp_path):
 
 def test_a_full_disk_stops_the_run_keeps_the_samples_and_gate_recovers(small_disk):
     out = small_disk / "out"
-    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"),
-                  "--thresholds", str(E2E / "thresholds"), "--out", str(out), "--users", "20", "--duration", "60s")
+    res = run_cli(
+        "run",
+        "--requirement",
+        "REQ-T-PASS",
+        "--scenarios",
+        str(E2E / "scenarios"),
+        "--thresholds",
+        str(E2E / "thresholds"),
+        "--out",
+        str(out),
+        "--users",
+        "20",
+        "--duration",
+        "60s",
+    )
     assert res.code == 3, res.stderr
     assert "Traceback" not in res.stderr
     errors = [l for l in res.stderr.splitlines() if "error:" in l]
@@ -161,7 +213,7 @@ def test_a_full_disk_stops_the_run_keeps_the_samples_and_gate_recovers(small_dis
     assert errors[0].endswith(f"free some space, then run 'loadgate gate {run_dir}'")
     stream = run_dir / "samples.arrows"
     assert stream.stat().st_size > 0
-    (small_disk / "filler").unlink()                   # space again: the recorded samples come back
+    (small_disk / "filler").unlink()  # space again: the recorded samples come back
     res = run_cli("gate", str(run_dir), "--thresholds", str(E2E / "thresholds"))
     assert res.code in (0, 3), res.stderr
     assert pq.read_metadata(run_dir / "samples.parquet").num_rows > 0

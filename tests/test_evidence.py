@@ -2,6 +2,7 @@
 
 One real, signed run against the embedded demo target; every tampering test works on a copy of it.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,11 +20,13 @@ SCEN, THR = str(E2E / "scenarios"), str(E2E / "thresholds")
 
 def _write_key(path, key=None):
     key = key or Ed25519PrivateKey.generate()
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     pub = path.with_suffix(".pub")
-    pub.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+    pub.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     return path, pub
 
 
@@ -33,8 +36,23 @@ def signed(tmp_path_factory):
     base = tmp_path_factory.mktemp("signed")
     key, pub = _write_key(base / "signing.pem")
     out = base / "reports"
-    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", SCEN, "--thresholds", THR, "--out", str(out),
-                  "--users", "3", "--duration", "3s", "--signing-key", str(key))
+    res = run_cli(
+        "run",
+        "--requirement",
+        "REQ-T-PASS",
+        "--scenarios",
+        SCEN,
+        "--thresholds",
+        THR,
+        "--out",
+        str(out),
+        "--users",
+        "3",
+        "--duration",
+        "3s",
+        "--signing-key",
+        str(key),
+    )
     assert res.code == 0, res.stderr
     return run_dir_of(out), key, pub
 
@@ -58,8 +76,10 @@ def test_a_real_run_ends_run_json_with_its_manifest_and_verifies(signed):
     assert entry["command"].startswith("loadgate run --requirement REQ-T-PASS") and entry["signed_by"]
     res = run_cli("verify", str(run_dir))
     assert res.code == 0, res.stdout + res.stderr
-    assert f"intact: {len(names)} files and run.json match the manifest (evidence sha256 {manifest['evidence']}); " \
-           f"signed by Ed25519 key {entry['signed_by']}; pass --public-key" in res.stdout
+    assert (
+        f"intact: {len(names)} files and run.json match the manifest (evidence sha256 {manifest['evidence']}); "
+        f"signed by Ed25519 key {entry['signed_by']}; pass --public-key" in res.stdout
+    )
 
 
 def test_the_report_shows_the_manifest_digest_and_the_signature(signed):
@@ -83,8 +103,10 @@ def test_a_wrong_public_key_is_exit_1(signed, tmp_path):
     res = run_cli("verify", str(run_dir), "--public-key", str(other_pub))
     assert res.code == 1
     kid = load(run_dir, "run.json")["manifest"]["signature"]["key_id"]
-    assert res.stdout.splitlines() == [f"{run_dir}: signature: made with key {kid}, not with the --public-key "
-                                       f"{key_id(public_raw(load_public_key(str(other_pub))))}"]
+    assert res.stdout.splitlines() == [
+        f"{run_dir}: signature: made with key {kid}, not with the --public-key "
+        f"{key_id(public_raw(load_public_key(str(other_pub))))}"
+    ]
 
 
 def test_one_flipped_byte_in_the_samples_is_named(copy):
@@ -100,7 +122,7 @@ def test_one_flipped_byte_in_the_samples_is_named(copy):
 
 def test_an_edited_verdict_is_exit_1(copy):
     verdict = load(copy, "verdict.json")
-    verdict["thresholds"][0]["value"] = 1.0   # a nicer p95 than was measured
+    verdict["thresholds"][0]["value"] = 1.0  # a nicer p95 than was measured
     (copy / "verdict.json").write_text(json.dumps(verdict, indent=2) + "\n")
     res = run_cli("verify", str(copy))
     assert res.code == 1 and f"{copy}: verdict.json: changed" in res.stdout.splitlines()
@@ -111,8 +133,10 @@ def test_a_deleted_junit_and_an_added_file_are_named(copy):
     (copy / "extra.txt").write_text("not from loadgate")
     res = run_cli("verify", str(copy))
     assert res.code == 1
-    assert res.stdout.splitlines() == [f"{copy}: extra.txt: added after the manifest was written",
-                                       f"{copy}: junit.xml: missing"]
+    assert res.stdout.splitlines() == [
+        f"{copy}: extra.txt: added after the manifest was written",
+        f"{copy}: junit.xml: missing",
+    ]
 
 
 def test_an_edited_run_json_is_exit_1(copy):
@@ -136,15 +160,18 @@ def test_a_rewritten_manifest_without_the_key_breaks_the_signature(copy):
     res = run_cli("verify", str(copy))
     kid = run["manifest"]["signature"]["key_id"]
     assert res.code == 1
-    assert res.stdout.splitlines() == [f"{copy}: signature: does not hold for key {kid}: the manifest was edited "
-                                       "after it was signed"]   # the hashes match: only the signature catches it   # the hashes match: only the signature catches it
+    assert res.stdout.splitlines() == [
+        f"{copy}: signature: does not hold for key {kid}: the manifest was edited after it was signed"
+    ]  # the hashes match: only the signature catches it   # the hashes match: only the signature catches it
 
 
 def test_not_a_run_directory_is_exit_2(tmp_path):
     res = run_cli("verify", str(tmp_path))
     assert res.code == 2
-    assert res.error_lines == [f"loadgate verify: error: {tmp_path}: not a run directory (no run.json); pass a "
-                               "folder written by 'loadgate run', e.g. reports/20260101T120000Z-REQ-PERF-001"]
+    assert res.error_lines == [
+        f"loadgate verify: error: {tmp_path}: not a run directory (no run.json); pass a "
+        "folder written by 'loadgate run', e.g. reports/20260101T120000Z-REQ-PERF-001"
+    ]
 
 
 def test_a_run_json_without_manifest_is_exit_1(copy):
@@ -162,7 +189,11 @@ def test_gate_and_report_reseal_and_log_themselves(copy, signed):
     res = run_cli("report", str(copy), env={"LOADGATE_SIGNING_KEY": key.read_text()})
     assert res.code == 0, res.stderr
     audit = load(copy, "run.json")["audit"]
-    assert [e["command"].split()[:2] for e in audit] == [["loadgate", "run"], ["loadgate", "gate"], ["loadgate", "report"]]
+    assert [e["command"].split()[:2] for e in audit] == [
+        ["loadgate", "run"],
+        ["loadgate", "gate"],
+        ["loadgate", "report"],
+    ]
     assert "verdict.json" in audit[1]["rewrote"] and audit[2]["rewrote"] == ["report.html"]
     assert all(e["by"] and e["at"] and "found" not in e for e in audit)
     assert run_cli("verify", str(copy), "--public-key", str(pub)).code == 0
@@ -173,7 +204,7 @@ def test_gate_and_report_reseal_and_log_themselves(copy, signed):
 def test_an_unsigned_regate_fails_a_check_with_the_public_key(copy, signed):
     res = run_cli("gate", str(copy), "--thresholds", THR, env={"LOADGATE_SIGNING_KEY": ""})
     assert res.code == 0, res.stderr
-    assert run_cli("verify", str(copy)).code == 0          # intact, but nobody vouches for it
+    assert run_cli("verify", str(copy)).code == 0  # intact, but nobody vouches for it
     res = run_cli("verify", str(copy), "--public-key", str(signed[2]))
     assert res.code == 1 and "the manifest is not signed, but --public-key expects a signature" in res.stdout
 
@@ -188,15 +219,17 @@ def test_a_regate_does_not_launder_an_edit(copy, signed):
     table = pq.read_table(path)
     limit = pc.quantile(table.column("response_time_ms"), q=0.9)[0].as_py()
     pq.write_table(table.filter(pc.less_equal(table.column("response_time_ms"), limit)), path)
-    (copy / "verdict.json").write_text("{}")   # regenerated by gate: not an edit that survives
+    (copy / "verdict.json").write_text("{}")  # regenerated by gate: not an edit that survives
     res = run_cli("gate", str(copy), "--thresholds", THR, "--signing-key", str(signed[1]))
     assert res.code == 0, res.stderr
     gate = load(copy, "run.json")["audit"][-1]
     assert gate["found"] == {"samples.parquet": "changed", "verdict.json": "changed"}
     res = run_cli("verify", str(copy), "--public-key", str(signed[2]))
     assert res.code == 1
-    assert res.stdout.splitlines() == [f"{copy}: samples.parquet: was changed before '{gate['command']}' by "
-                                       f"{gate['by']} re-sealed the run; the manifest has covered the edit since"]
+    assert res.stdout.splitlines() == [
+        f"{copy}: samples.parquet: was changed before '{gate['command']}' by "
+        f"{gate['by']} re-sealed the run; the manifest has covered the edit since"
+    ]
     assert (copy / "report.html").read_text().count("found before: samples.parquet changed, verdict.json changed") == 1
 
 
@@ -224,15 +257,25 @@ def test_report_elsewhere_leaves_the_run_directory_alone(copy, tmp_path):
     assert (copy / "run.json").read_bytes() == before and run_cli("verify", str(copy)).code == 0
 
 
-@pytest.mark.parametrize("env, flag, expected", [
-    ({"LOADGATE_SIGNING_KEY": "/etc/signing.pem"}, [],
-     "loadgate gate: error: $LOADGATE_SIGNING_KEY: expected the PEM text of an Ed25519 private key "
-     "('-----BEGIN PRIVATE KEY-----…'); for a key file use --signing-key FILE"),
-    ({}, ["--signing-key", "/nonexistent/k.pem"],
-     "loadgate gate: error: --signing-key /nonexistent/k.pem: cannot read it (No such file or directory); create one "
-     "with 'openssl genpkey -algorithm ed25519 -out signing.pem' (public half: 'openssl pkey -in signing.pem "
-     "-pubout -out signing.pub')"),
-], ids=["env-not-pem", "missing-file"])
+@pytest.mark.parametrize(
+    "env, flag, expected",
+    [
+        (
+            {"LOADGATE_SIGNING_KEY": "/etc/signing.pem"},
+            [],
+            "loadgate gate: error: $LOADGATE_SIGNING_KEY: expected the PEM text of an Ed25519 private key "
+            "('-----BEGIN PRIVATE KEY-----…'); for a key file use --signing-key FILE",
+        ),
+        (
+            {},
+            ["--signing-key", "/nonexistent/k.pem"],
+            "loadgate gate: error: --signing-key /nonexistent/k.pem: cannot read it (No such file or directory); create one "
+            "with 'openssl genpkey -algorithm ed25519 -out signing.pem' (public half: 'openssl pkey -in signing.pem "
+            "-pubout -out signing.pub')",
+        ),
+    ],
+    ids=["env-not-pem", "missing-file"],
+)
 def test_a_bad_signing_key_is_exit_2_and_changes_nothing(copy, env, flag, expected):
     before = (copy / "run.json").read_bytes()
     res = run_cli("gate", str(copy), "--thresholds", THR, *flag, env=env)
@@ -245,8 +288,11 @@ def test_an_rsa_key_is_refused(tmp_path, copy):
 
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     path = tmp_path / "rsa.pem"
-    path.write_bytes(rsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    path.write_bytes(
+        rsa_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     res = run_cli("report", str(copy), "--signing-key", str(path))
     assert res.code == 2 and "a RSAPrivateKey key, expected Ed25519" in res.error_lines[0]
 
@@ -274,8 +320,9 @@ def test_the_audit_block_escapes_what_it_shows(signed):
     run["audit"][0]["command"] = "loadgate gate <script>alert(1)</script>"
     run["refused_workers"] = [{"address": "<img src=x onerror=alert(2)>", "reason": "wrong worker key", "attempts": 3}]
     run["worker_auth"] = "curve"
-    html = build_report(str(run_dir), verdict=load(run_dir, "verdict.json"), summary=load(run_dir, "summary.json"),
-                        run=run)
+    html = build_report(
+        str(run_dir), verdict=load(run_dir, "verdict.json"), summary=load(run_dir, "summary.json"), run=run
+    )
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img src=x" not in html and "&lt;img src=x onerror=alert(2)&gt;: wrong worker key (3 attempts)" in html
     assert "authenticated and encrypted (CURVE, shared worker key)" in html

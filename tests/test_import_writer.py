@@ -1,5 +1,6 @@
 """The import writer: batches over several row groups come out whole, each group in time order, and a
 reader that fails midway leaves no run directory (nor its temporary one)."""
+
 from __future__ import annotations
 
 import random
@@ -17,13 +18,21 @@ def _batches(count: int, rows: int) -> list[pa.RecordBatch]:
     rnd = random.Random(7)
     out = []
     for b in range(count):
-        out.append(import_batch({
-            "timestamp": pa.array([1_700_000_000 + rnd.random() * 100 for _ in range(rows)]),
-            "name": pa.array([f"GET /n{rnd.randint(0, 5 + b)}" for _ in range(rows)]),
-            "request_type": pa.array(["GET"] * rows), "response_time_ms": pa.array([rnd.random() for _ in range(rows)]),
-            "success": pa.array([True] * rows), "requirement": pa.array([f"REQ-{b % 3}"] * rows),
-            "group": pa.array([None if b % 2 else "::g"] * rows, pa.string()), "users": pa.array([b] * rows, pa.int32()),
-        }, rows))
+        out.append(
+            import_batch(
+                {
+                    "timestamp": pa.array([1_700_000_000 + rnd.random() * 100 for _ in range(rows)]),
+                    "name": pa.array([f"GET /n{rnd.randint(0, 5 + b)}" for _ in range(rows)]),
+                    "request_type": pa.array(["GET"] * rows),
+                    "response_time_ms": pa.array([rnd.random() for _ in range(rows)]),
+                    "success": pa.array([True] * rows),
+                    "requirement": pa.array([f"REQ-{b % 3}"] * rows),
+                    "group": pa.array([None if b % 2 else "::g"] * rows, pa.string()),
+                    "users": pa.array([b] * rows, pa.int32()),
+                },
+                rows,
+            )
+        )
     return out
 
 

@@ -1,5 +1,6 @@
 """Requests unanswered when the run stopped, piece by piece with hand-computed answers: the slots a stuck
 paced iteration missed, their latencies from the schedule, unpaced users stuck alone, the run's note."""
+
 from __future__ import annotations
 
 import os
@@ -28,6 +29,7 @@ MESSAGE = "no response before the run stopped"
 
 
 # --- the slots a stuck paced iteration missed --------------------------------------------------
+
 
 def test_a_request_unanswered_at_stop_carries_every_slot_of_its_iteration_until_the_stop():
     s = pacing.UserState(0, 0.1)
@@ -92,10 +94,23 @@ def test_the_requirement_of_a_task_unwound_by_the_stop_is_read_from_its_frames()
 
 # --- their latencies from the schedule ----------------------------------------------------------
 
+
 def _table(rows: list[dict]) -> pa.Table:
-    base = {"request_type": "GET", "name": "/x", "response_length": 0, "status_code": 200, "success": True,
-            "exception": None, "requirement": "REQ-A-1", "worker": "local", "users": 1, "user": 0,
-            "intended_ms": None, "omitted": None, "period_ms": None}
+    base = {
+        "request_type": "GET",
+        "name": "/x",
+        "response_length": 0,
+        "status_code": 200,
+        "success": True,
+        "exception": None,
+        "requirement": "REQ-A-1",
+        "worker": "local",
+        "users": 1,
+        "user": 0,
+        "intended_ms": None,
+        "omitted": None,
+        "period_ms": None,
+    }
     return pa.Table.from_pylist([{**base, **r} for r in rows], schema=SCHEMA)
 
 
@@ -107,8 +122,18 @@ def test_a_target_that_never_answered_gives_each_slot_of_the_window_its_wait_unt
     # One user paced at 100 ms, its only request unanswered: recorded from the window's start T0 to the
     # stop at T0+1.05 (1050 ms), 10 slots missed. Window [T0, T0+1]: the request and the slots T0+0.1 ..
     # T0+1.0, which waited 950, 850, ..., 50 ms.
-    rows = [dict(timestamp=T0, response_time_ms=1050.0, intended_ms=1050.0, omitted=10, period_ms=100.0,
-                 success=False, exception=MESSAGE, status_code=0)]
+    rows = [
+        dict(
+            timestamp=T0,
+            response_time_ms=1050.0,
+            intended_ms=1050.0,
+            omitted=10,
+            period_ms=100.0,
+            success=False,
+            exception=MESSAGE,
+            status_code=0,
+        )
+    ]
     o = _summary(_table(rows), Window(T0, T0 + 1))["overall"]
     assert (o["requests"], o["failures"], o["error_rate"], o["omitted"]) == (1, 1, 1.0, 10)
     assert o["schedule_attainment"] == 1 / 11 and o["on_time"] == 1.0  # it started on its slot
@@ -120,10 +145,25 @@ def test_a_target_that_never_answered_gives_each_slot_of_the_window_its_wait_unt
 
 def test_three_of_ten_users_stuck_fill_a_third_of_the_slots():
     # 7 users answered in 2 ms every 100 ms over [T0, T0+1); 3 unanswered from T0 until the stop at T0+1.0
-    rows = [dict(timestamp=T0 + k / 10, response_time_ms=2.0, intended_ms=2.0, omitted=0, period_ms=100.0, user=u)
-            for u in range(7) for k in range(10)]
-    rows += [dict(timestamp=T0, response_time_ms=1000.0, intended_ms=1000.0, omitted=9, period_ms=100.0, user=u,
-                  success=False, exception=MESSAGE, status_code=0) for u in (7, 8, 9)]
+    rows = [
+        dict(timestamp=T0 + k / 10, response_time_ms=2.0, intended_ms=2.0, omitted=0, period_ms=100.0, user=u)
+        for u in range(7)
+        for k in range(10)
+    ]
+    rows += [
+        dict(
+            timestamp=T0,
+            response_time_ms=1000.0,
+            intended_ms=1000.0,
+            omitted=9,
+            period_ms=100.0,
+            user=u,
+            success=False,
+            exception=MESSAGE,
+            status_code=0,
+        )
+        for u in (7, 8, 9)
+    ]
     o = _summary(_table(rows), Window(T0, T0 + 1))["overall"]
     assert (o["requests"], o["failures"], o["omitted"]) == (73, 3, 27)
     assert o["error_rate"] == 3 / 73 and o["schedule_attainment"] == 73 / 100
@@ -134,6 +174,7 @@ def test_three_of_ten_users_stuck_fill_a_third_of_the_slots():
 
 # --- unpaced users stuck alone -------------------------------------------------------------------
 
+
 def _cadence(users: int, seconds: float, stuck: dict[int, tuple[float, float]]) -> pa.Table:
     """Users sending a 2 ms request every 102 ms; user u in ``stuck`` waits from its [0] to its [1]."""
     rows = []
@@ -141,8 +182,11 @@ def _cadence(users: int, seconds: float, stuck: dict[int, tuple[float, float]]) 
         t = T0 + u * 0.01
         while t < T0 + seconds:
             if u in stuck and stuck[u][0] <= t < stuck[u][1]:
-                rows.append(dict(timestamp=t, response_time_ms=(stuck[u][1] - t) * 1000, user=u,
-                                 success=False, exception=MESSAGE))
+                rows.append(
+                    dict(
+                        timestamp=t, response_time_ms=(stuck[u][1] - t) * 1000, user=u, success=False, exception=MESSAGE
+                    )
+                )
                 t = stuck[u][1] + 0.102
                 continue
             rows.append(dict(timestamp=t, response_time_ms=2.0, user=u))
@@ -159,8 +203,12 @@ def test_one_user_stuck_for_a_quarter_of_the_window_is_named_and_a_shorter_wait_
     assert u["seconds"] == pytest.approx(3.93) and u["share"] == pytest.approx(0.393)
     assert _summary(_cadence(4, 10, {1: (T0 + 3, T0 + 5)}), Window(T0, T0 + 10))["stuck_users"] == []  # 20%
     line = stuck_problem(s["stuck_users"])
-    assert line.startswith("1 user sent nothing while one request went unanswered: user 1 of local for 3.9 s (39% "
-                           "of the window) from ") and "waiting on GET /x" in line
+    assert (
+        line.startswith(
+            "1 user sent nothing while one request went unanswered: user 1 of local for 3.9 s (39% of the window) from "
+        )
+        and "waiting on GET /x" in line
+    )
 
 
 def test_stuck_users_are_a_problem_of_the_run_and_named_five_at_most(tmp_path):
@@ -170,8 +218,18 @@ def test_stuck_users_are_a_problem_of_the_run_and_named_five_at_most(tmp_path):
     pq.write_table(table, tmp_path / "samples.parquet")
     summary, problems = summarize_run(str(tmp_path), {"start": T0, "end": T0 + 10, "requirements": ["REQ-A-1"]})
     assert summary["stalls"] and summary["stuck_users"] == [] and problems == []  # the crowd stall tells it
-    stuck = [{"worker": "w1", "user": u, "start": T0, "seconds": 9.0 - u, "share": 0.9 - u / 10, "request": "GET /x",
-              "requirement": "REQ-A-1"} for u in range(7)]
+    stuck = [
+        {
+            "worker": "w1",
+            "user": u,
+            "start": T0,
+            "seconds": 9.0 - u,
+            "share": 0.9 - u / 10,
+            "request": "GET /x",
+            "requirement": "REQ-A-1",
+        }
+        for u in range(7)
+    ]
     line = stuck_problem(stuck)
     assert line.startswith("7 users sent nothing") and "user 4 of w1 for 5.0 s (50% of the window)" in line
     assert "user 5 of" not in line and line.count("waiting on") == 5 and "; and 2 more;" in line
@@ -179,6 +237,8 @@ def test_stuck_users_are_a_problem_of_the_run_and_named_five_at_most(tmp_path):
 
 def test_the_runs_note_names_the_unanswered_requests_most_first():
     note = unanswered_note({"requests": 9, "by_request": {f"GET /r{i}": 1 for i in range(5)} | {"POST /login": 4}})
-    assert note.startswith("9 requests had no response when the run stopped (POST /login x4, GET /r0 x1, GET /r1 x1, "
-                           "GET /r2 x1, GET /r3 x1, ...): recorded as failed samples ('no response before the run "
-                           "stopped')")
+    assert note.startswith(
+        "9 requests had no response when the run stopped (POST /login x4, GET /r0 x1, GET /r1 x1, "
+        "GET /r2 x1, GET /r3 x1, ...): recorded as failed samples ('no response before the run "
+        "stopped')"
+    )

@@ -1,5 +1,6 @@
 """``loadgate init`` and ``loadgate check --format github``: the files another repository gets, checked
 against the CI systems' published schemas, and never written over a user's file."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,16 @@ from conftest import E2E, ROOT, run_cli
 from loadgate.scenarios.check import Problem
 
 SCEN = str(E2E / "scenarios")
-ALL = ["scripts/performance-test.sh", "scripts/validate-requirements.sh", "scenarios/example.py", "thresholds/REQ-PERF-001.yaml", "reports/.gitignore",
-       ".github/workflows/performance-gate.yml", ".gitlab-ci.yml", "Jenkinsfile"]
+ALL = [
+    "scripts/performance-test.sh",
+    "scripts/validate-requirements.sh",
+    "scenarios/example.py",
+    "thresholds/REQ-PERF-001.yaml",
+    "reports/.gitignore",
+    ".github/workflows/performance-gate.yml",
+    ".gitlab-ci.yml",
+    "Jenkinsfile",
+]
 
 
 @pytest.fixture
@@ -39,7 +48,10 @@ def test_init_writes_every_file_and_the_script_is_executable(repo):
     subprocess.run(["bash", "-n", str(script)], check=True)
     thresholds = yaml.safe_load((repo / "thresholds/REQ-PERF-001.yaml").read_text())
     assert [(t["metric"], t["target"], t["alert"]) for t in thresholds["thresholds"]] == [
-        ("p95", "<200ms", ">500ms"), ("error_rate", "<0.1%", ">1%"), ("throughput", ">1000/s", "<500/s")]
+        ("p95", "<200ms", ">500ms"),
+        ("error_rate", "<0.1%", ">1%"),
+        ("throughput", ">1000/s", "<500/s"),
+    ]
     # the example and the thresholds trace to each other
     res = run_cli("check", cwd=repo)
     assert res.code == 0, res.stdout + res.stderr
@@ -62,7 +74,8 @@ def test_init_never_overwrites(repo):
     assert res.error_lines == [
         f"loadgate init: error: {repo}: scripts/performance-test.sh, scripts/validate-requirements.sh, scenarios/example.py, "
         "thresholds/REQ-PERF-001.yaml, reports/.gitignore, .github/workflows/performance-gate.yml, .gitlab-ci.yml "
-        "already exist; nothing was written: move them aside, or pass --force to overwrite them"]
+        "already exist; nothing was written: move them aside, or pass --force to overwrite them"
+    ]
     assert mine.read_text() == "requirement: REQ-PERF-001  # mine\n"
     assert not (repo / "Jenkinsfile").exists()  # nothing at all was written
     res = run_cli("init", str(repo), "--ci", "all", "--spec", "loadgate", "--force")
@@ -73,21 +86,29 @@ def test_init_never_overwrites(repo):
 def test_init_names_a_single_existing_file(tmp_path):
     (tmp_path / "Jenkinsfile").write_text("pipeline {}\n")
     res = run_cli("init", str(tmp_path), "--ci", "jenkins", "--spec", "loadgate")
-    assert res.error_lines == [f"loadgate init: error: {tmp_path}: Jenkinsfile already exists; nothing was written: "
-                               "move them aside, or pass --force to overwrite them"]
+    assert res.error_lines == [
+        f"loadgate init: error: {tmp_path}: Jenkinsfile already exists; nothing was written: "
+        "move them aside, or pass --force to overwrite them"
+    ]
     assert not (tmp_path / "scripts").exists()
 
 
 def _validate(schema: str, path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
+        capture_output=True,
+        text=True,
+    )
 
 
-@pytest.mark.parametrize("name, schema, breakage", [
-    (".github/workflows/performance-gate.yml", "vendor.github-workflows", ("runs-on: ubuntu-latest", "runs-on: [")),
-    (".github/workflows/performance-gate.yml", "vendor.github-workflows", ("    steps:", "    stepz:")),
-    (".gitlab-ci.yml", "vendor.gitlab-ci", ("when: always", "when: sometimes")),
-])
+@pytest.mark.parametrize(
+    "name, schema, breakage",
+    [
+        (".github/workflows/performance-gate.yml", "vendor.github-workflows", ("runs-on: ubuntu-latest", "runs-on: [")),
+        (".github/workflows/performance-gate.yml", "vendor.github-workflows", ("    steps:", "    stepz:")),
+        (".gitlab-ci.yml", "vendor.gitlab-ci", ("when: always", "when: sometimes")),
+    ],
+)
 def test_ci_files_validate_against_the_published_schemas(repo, tmp_path, name, schema, breakage):
     res = _validate(schema, repo / name)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -106,7 +127,7 @@ def _script_options(repo, command: str = "run|check") -> set[str]:
 
 def _validate_options(repo) -> set[str]:
     text = (repo / "scripts/validate-requirements.sh").read_text()
-    return set(re.findall(r"(--[a-z-]+)=?\*?[|)]", text.split("case \"$a\" in", 1)[1].split("esac", 1)[0]))
+    return set(re.findall(r"(--[a-z-]+)=?\*?[|)]", text.split('case "$a" in', 1)[1].split("esac", 1)[0]))
 
 
 def test_ci_files_validate_traceability_first_then_check_then_the_gate_and_keep_the_results(repo):
@@ -130,12 +151,17 @@ def test_ci_files_validate_traceability_first_then_check_then_the_gate_and_keep_
     steps = workflow["jobs"]["performance-gate"]["steps"]
     assert steps[0]["with"]["fetch-depth"] == 0  # trace reads the whole history
     names = [s.get("name", s.get("uses")) for s in steps]
-    assert (names.index("Validate Requirements Traceability") < names.index("Check thresholds and scenarios")
-            < names.index("Performance test"))
-    assert steps[names.index("Validate Requirements Traceability")]["run"] == \
-        "./scripts/validate-requirements.sh --format=github"
+    assert (
+        names.index("Validate Requirements Traceability")
+        < names.index("Check thresholds and scenarios")
+        < names.index("Performance test")
+    )
+    assert (
+        steps[names.index("Validate Requirements Traceability")]["run"]
+        == "./scripts/validate-requirements.sh --format=github"
+    )
     assert "check --format=github" in steps[names.index("Check thresholds and scenarios")]["run"]
-    after = steps[names.index("Performance test") + 1:]
+    after = steps[names.index("Performance test") + 1 :]
     assert all(s["if"] == "${{ !cancelled() }}" for s in after)  # results are kept when the gate fails
     assert any("junit.xml" in str(s.get("with")) for s in after)
     assert any("report.html" in str(s.get("with")) for s in after)
@@ -143,14 +169,23 @@ def test_ci_files_validate_traceability_first_then_check_then_the_gate_and_keep_
     assert gitlab["variables"]["GIT_DEPTH"] == "0" and not gitlab["image"].endswith("-slim")  # git, whole history
     assert gitlab["artifacts"]["when"] == "always" and gitlab["artifacts"]["reports"]["junit"] == "reports/*/junit.xml"
     jenkins = (repo / "Jenkinsfile").read_text()
-    assert "junit testResults: 'reports/*/junit.xml'" in jenkins and "archiveArtifacts artifacts: 'reports/*/**'" in jenkins
+    assert (
+        "junit testResults: 'reports/*/junit.xml'" in jenkins
+        and "archiveArtifacts artifacts: 'reports/*/**'" in jenkins
+    )
 
 
 def _script(repo, *args, env=None):
     full = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "LOADGATE_SPEC")}
     full.update(env or {})
-    return subprocess.run([str(repo / "scripts/performance-test.sh"), *args], cwd=repo, capture_output=True,
-                          text=True, env=full, timeout=60)
+    return subprocess.run(
+        [str(repo / "scripts/performance-test.sh"), *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=60,
+    )
 
 
 def test_script_refuses_unknown_options_and_a_missing_wheel_before_installing(repo):
@@ -159,16 +194,20 @@ def test_script_refuses_unknown_options_and_a_missing_wheel_before_installing(re
     assert res.stderr.startswith("scripts/performance-test.sh: error: unknown option '--bogus=1'; expected --users=N")
     res = _script(repo, "--requirement=REQ-PERF-001", env={"LOADGATE_SPEC": "/nowhere/loadgate-0.1.0-py3-none-any.whl"})
     assert res.returncode == 2
-    assert res.stderr == ("scripts/performance-test.sh: error: LOADGATE_SPEC '/nowhere/loadgate-0.1.0-py3-none-any.whl' "
-                          "does not exist on this machine; set LOADGATE_SPEC to a package name (loadgate==0.1.0), "
-                          "a VCS URL (git+https://…) or the path of a wheel\n")
+    assert res.stderr == (
+        "scripts/performance-test.sh: error: LOADGATE_SPEC '/nowhere/loadgate-0.1.0-py3-none-any.whl' "
+        "does not exist on this machine; set LOADGATE_SPEC to a package name (loadgate==0.1.0), "
+        "a VCS URL (git+https://…) or the path of a wheel\n"
+    )
     assert not (repo / ".loadgate").exists()
     assert _script(repo, "--help").stdout.startswith("Performance gate:")
 
 
 def _git(repo, *args: str, author: str = "Dev") -> str:
     pre = ["-c", f"user.name={author}", "-c", "user.email=dev@example.invalid", "-c", "commit.gpgsign=false"]
-    return subprocess.run(["git", *pre, "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["git", *pre, "-C", str(repo), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def _installed_venv(tmp_path):
@@ -199,12 +238,13 @@ def test_validate_requirements_script_runs_trace_on_the_repository(repo, tmp_pat
 
     def run(*args, **more):
         full = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "LOADGATE_SPEC")}
-        return subprocess.run(script + list(args), cwd=repo, capture_output=True, text=True, timeout=120,
-                              env={**full, **env, **more})
+        return subprocess.run(
+            script + list(args), cwd=repo, capture_output=True, text=True, timeout=120, env={**full, **env, **more}
+        )
 
     res = run()
     assert res.returncode == 1, res.stdout + res.stderr
-    assert f"error: {untraced} \"Notes\" (Dev): references no requirement ID" in res.stdout
+    assert f'error: {untraced} "Notes" (Dev): references no requirement ID' in res.stdout
     assert "skipped (allowed)" in res.stdout  # the bot commit, by the default LOADGATE_TRACE_ALLOW
     assert res.stdout.splitlines()[-1] == "FAILED: 0 of 1 commit(s) traced; skipped 0 merge(s) and 1 allowed commit(s)"
     github = run("--format=github")
@@ -215,23 +255,30 @@ def test_validate_requirements_script_runs_trace_on_the_repository(repo, tmp_pat
     assert run(LOADGATE_TRACE_SINCE="0" * 40).returncode == 0
     assert run("--since=no-such-ref").returncode == 2
     bad = run("--bogus")
-    assert bad.returncode == 2 and bad.stderr.startswith("scripts/validate-requirements.sh: error: unknown option '--bogus'")
+    assert bad.returncode == 2 and bad.stderr.startswith(
+        "scripts/validate-requirements.sh: error: unknown option '--bogus'"
+    )
     assert run("--help").stdout.startswith("Validate Requirements Traceability:")
 
 
 def test_check_format_github_annotates_file_and_line(tmp_path):
     thr = tmp_path / "thr"
     thr.mkdir()
-    (thr / "orphan.yaml").write_text('# no tasks\nrequirement: REQ-T-ORPHAN\nthresholds:\n  - metric: p95\n'
-                                     '    alert: ">1s"\n')
+    (thr / "orphan.yaml").write_text(
+        '# no tasks\nrequirement: REQ-T-ORPHAN\nthresholds:\n  - metric: p95\n    alert: ">1s"\n'
+    )
     res = run_cli("check", "--scenarios", SCEN, "--thresholds", str(thr), "--format", "github")
     assert res.code == 2
     annotations = [line for line in res.stdout.splitlines() if line.startswith("::error")]
-    assert annotations[0] == (f"::error file={thr}/orphan.yaml,line=2::requirement REQ-T-ORPHAN has thresholds but "
-                              f"no task in {SCEN} is tagged @tag(\"REQ-T-ORPHAN\"); tag the tasks that provide its "
-                              "evidence")
-    assert any(re.match(rf"::error file={re.escape(SCEN)}/paths\.py,line=\d+::tag REQ-T-PASS has no threshold file", a)
-               for a in annotations), annotations
+    assert annotations[0] == (
+        f"::error file={thr}/orphan.yaml,line=2::requirement REQ-T-ORPHAN has thresholds but "
+        f'no task in {SCEN} is tagged @tag("REQ-T-ORPHAN"); tag the tasks that provide its '
+        "evidence"
+    )
+    assert any(
+        re.match(rf"::error file={re.escape(SCEN)}/paths\.py,line=\d+::tag REQ-T-PASS has no threshold file", a)
+        for a in annotations
+    ), annotations
     assert all(not line.startswith("error:") for line in res.stdout.splitlines())
     # a YAML mistake: the file and line of the mistake, in the plain form too
     (thr / "orphan.yaml").write_text('requirement: REQ-T-ORPHAN\nthresholds:\n  - metric: p95\n    alert: ">1mss"\n')
@@ -243,7 +290,10 @@ def test_check_format_github_annotates_file_and_line(tmp_path):
 
 
 def test_github_annotation_escaping():
-    assert Problem("50% of\nrequests", "a,b:c.yaml", 3).github() == "::error file=a%2Cb%3Ac.yaml,line=3::50%25 of%0Arequests"
+    assert (
+        Problem("50% of\nrequests", "a,b:c.yaml", 3).github()
+        == "::error file=a%2Cb%3Ac.yaml,line=3::50%25 of%0Arequests"
+    )
     assert Problem("no place").github() == "::error::no place"
     assert Problem("x", "t.yaml").plain() == "error: t.yaml: x"
 

@@ -4,6 +4,7 @@ The scenario is a typical shop journey: a login in on_start, a Browse TaskSet le
 calling ``self.interrupt()``, a Checkout SequentialTaskSet tagged as a whole, untagged navigation to
 the home page. The shop (werkzeug, on 127.0.0.1) counts every request it answers.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -23,9 +24,27 @@ BROWSE, CHECKOUT = "REQ-JRN-BROWSE", "REQ-JRN-CHECKOUT"
 
 def _run(tmp_path, select: str, server: Server):
     out = tmp_path / select
-    res = run_cli("run", "--requirement", BROWSE, "--requirement", CHECKOUT, "--scenarios", str(SCENARIOS),
-                  "--thresholds", str(JOURNEYS / select), "--out", str(out), "--host", server.url,
-                  "--warmup", "0s", "--duration", "6s", "--users", "10")
+    res = run_cli(
+        "run",
+        "--requirement",
+        BROWSE,
+        "--requirement",
+        CHECKOUT,
+        "--scenarios",
+        str(SCENARIOS),
+        "--thresholds",
+        str(JOURNEYS / select),
+        "--out",
+        str(out),
+        "--host",
+        server.url,
+        "--warmup",
+        "0s",
+        "--duration",
+        "6s",
+        "--users",
+        "10",
+    )
     run_dir = run_dir_of(out)
     return res, run_dir, pd.read_parquet(run_dir / "samples.parquet")
 
@@ -55,16 +74,21 @@ def test_journeys_run_whole_users_and_checkout_gets_its_share(tmp_path):
     # Checkout gets its share: weights Browse 3 : Checkout 1 : home 1 give it ~13% of requests
     assert _checkout_share(samples) > 0.07, recorded
     by_name = samples.groupby("name")["requirement"].unique().to_dict()
-    assert list(by_name["/"]) == [""]                      # background load: no requirement
-    assert list(by_name["/products/[id]"]) == [BROWSE]     # attribution per issuing task, as before
+    assert list(by_name["/"]) == [""]  # background load: no requirement
+    assert list(by_name["/products/[id]"]) == [BROWSE]  # attribution per issuing task, as before
     assert list(by_name["/cart"]) == [CHECKOUT] and list(by_name["/pay"]) == [CHECKOUT]
     assert list(by_name["/login"]) == [f"{BROWSE},{CHECKOUT}"]  # on_start: all requirements of the run
     summary = load(run_dir, "summary.json")
     assert sorted(summary["requirements"]) == [BROWSE, CHECKOUT]
     home = [r for r in summary["requests"] if r["name"] == "/"]
     assert len(home) == 1 and home[0]["requirement"] is None
-    assert summary["overall"]["requests"] == summary["requirements"][BROWSE]["requests"] + \
-        summary["requirements"][CHECKOUT]["requests"] + home[0]["requests"] - served["POST /login"]
+    assert (
+        summary["overall"]["requests"]
+        == summary["requirements"][BROWSE]["requests"]
+        + summary["requirements"][CHECKOUT]["requests"]
+        + home[0]["requests"]
+        - served["POST /login"]
+    )
     verdict = load(run_dir, "verdict.json")
     assert {t["requirement"] for t in verdict["thresholds"]} == {BROWSE, CHECKOUT}  # background is not gated
     report = (run_dir / "report.html").read_text()
@@ -79,8 +103,8 @@ def test_select_tasks_traps_users_in_browse_and_says_so(tmp_path):
     warnings = [line for line in res.stderr.splitlines() if "warning:" in line]
     assert len(warnings) == 1 and "TaskSet Browse of Shopper cannot be left under REQ-JRN-BROWSE" in warnings[0]
     assert "leave (line 15)" in warnings[0] and "select: journeys" in warnings[0]
-    assert (samples["name"] == "/").sum() == 0       # untagged navigation does not run under select: tasks
-    assert _checkout_share(samples) < 0.03           # Checkout only before the users get trapped
+    assert (samples["name"] == "/").sum() == 0  # untagged navigation does not run under select: tasks
+    assert _checkout_share(samples) < 0.03  # Checkout only before the users get trapped
 
 
 def test_check_warns_on_the_trap_and_only_there(tmp_path):
@@ -91,7 +115,8 @@ def test_check_warns_on_the_trap_and_only_there(tmp_path):
         f"warning: {SCENARIOS / 'shop_journeys.py'}:9: TaskSet Browse of Shopper cannot be left under {BROWSE}: "
         "its interrupt() task leave (line 15) is not tagged with it, so Locust's tag filter drops it and every "
         "user that enters Browse stays there; tag that task @tag(\"REQ-JRN-BROWSE\") or set 'select: journeys' "
-        f"in the load: block of {JOURNEYS / 'tasks' / 'REQ-JRN-BROWSE.yaml'}"]
+        f"in the load: block of {JOURNEYS / 'tasks' / 'REQ-JRN-BROWSE.yaml'}"
+    ]
     assert res.stdout.splitlines()[-1].endswith("0 problem(s), 1 warning(s)")
     # journeys: the same scenario is healthy
     res = run_cli("check", "--scenarios", str(SCENARIOS), "--thresholds", str(JOURNEYS / "journeys"))
@@ -100,7 +125,9 @@ def test_check_warns_on_the_trap_and_only_there(tmp_path):
     healthy = tmp_path / "scenarios"
     healthy.mkdir()
     text = (SCENARIOS / "shop_journeys.py").read_text()
-    fixed = text.replace("    @task(1)\n    def leave(self):", f"    @tag(\"{BROWSE}\")\n    @task(1)\n    def leave(self):")
+    fixed = text.replace(
+        "    @task(1)\n    def leave(self):", f'    @tag("{BROWSE}")\n    @task(1)\n    def leave(self):'
+    )
     assert fixed != text
     (healthy / "shop_journeys.py").write_text(fixed)
     res = run_cli("check", "--scenarios", str(healthy), "--thresholds", str(JOURNEYS / "tasks"))
@@ -119,9 +146,12 @@ def test_check_sees_interrupt_however_it_is_called(tmp_path):
         "    @task\n    def out(self):\n        if True:\n            self.interrupt(reschedule=False)\n\n"
         "class C(TaskSet):  # no way out at all: the author's choice, not the filter's doing\n"
         "    @tag('REQ-T-1')\n    @task\n    def c(self):\n        self.client.get('/c')\n\n"
-        "class U(HttpUser):\n    tasks = [A, B, C]\n")
+        "class U(HttpUser):\n    tasks = [A, B, C]\n"
+    )
     (tmp_path / "t").mkdir()
-    (tmp_path / "t" / "REQ-T-1.yaml").write_text("requirement: REQ-T-1\nthresholds:\n  - metric: p95\n    alert: '>1s'\n")
+    (tmp_path / "t" / "REQ-T-1.yaml").write_text(
+        "requirement: REQ-T-1\nthresholds:\n  - metric: p95\n    alert: '>1s'\n"
+    )
     res = run_cli("check", "--scenarios", str(tmp_path / "s"), "--thresholds", str(tmp_path / "t"))
     warned = [line.split(": TaskSet ")[1].split(" of ")[0] for line in res.stdout.splitlines() if "warning:" in line]
     assert sorted(warned) == ["A", "B"], res.stdout
@@ -132,10 +162,25 @@ def test_requirements_of_one_run_must_agree_on_select(tmp_path):
     mixed.mkdir()
     shutil.copy(JOURNEYS / "journeys" / f"{BROWSE}.yaml", mixed)
     shutil.copy(JOURNEYS / "tasks" / f"{CHECKOUT}.yaml", mixed)
-    res = run_cli("run", "--requirement", BROWSE, "--requirement", CHECKOUT, "--scenarios", str(SCENARIOS),
-                  "--thresholds", str(mixed), "--out", str(tmp_path / "out"), "--host", "http://127.0.0.1:9")
+    res = run_cli(
+        "run",
+        "--requirement",
+        BROWSE,
+        "--requirement",
+        CHECKOUT,
+        "--scenarios",
+        str(SCENARIOS),
+        "--thresholds",
+        str(mixed),
+        "--out",
+        str(tmp_path / "out"),
+        "--host",
+        "http://127.0.0.1:9",
+    )
     assert res.code == 2
-    assert res.error_lines == [f"loadgate run: error: {mixed / (BROWSE + '.yaml')}: load.select: journeys, but "
-                               "another requirement of this run selects tasks; run them separately or give their "
-                               "threshold files the same 'select:'"]
+    assert res.error_lines == [
+        f"loadgate run: error: {mixed / (BROWSE + '.yaml')}: load.select: journeys, but "
+        "another requirement of this run selects tasks; run them separately or give their "
+        "threshold files the same 'select:'"
+    ]
     assert not (tmp_path / "out").exists()

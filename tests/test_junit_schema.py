@@ -1,4 +1,5 @@
 """junit.xml validates against the JUnit schema Jenkins' xUnit plugin reads (junit-10.xsd), hostile names included."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -61,11 +62,26 @@ def test_junit_with_hostile_names_control_characters_and_run_problems_is_valid(t
     evil = "GET </script><!-- \"'><img src=x onerror=alert(1)> ]]> &amp; \x00\x1b[31m \ud800 \ufffe"
 
     def result(status: str, metric: str, value: float | None) -> ThresholdResult:
-        return ThresholdResult("REQ-A-1", metric, evil, "<200ms", ">500ms", value, "ms", 10, status,
-                               None if status == "pass" else f"{evil} {status}", f"{evil}.yaml:3")
+        return ThresholdResult(
+            "REQ-A-1",
+            metric,
+            evil,
+            "<200ms",
+            ">500ms",
+            value,
+            "ms",
+            10,
+            status,
+            None if status == "pass" else f"{evil} {status}",
+            f"{evil}.yaml:3",
+        )
 
-    results = (result("fail", "p95", 612.0), result("warn", "p90", 300.0), result("inconclusive", "p99", None),
-               result("pass", "p50", 20.0))
+    results = (
+        result("fail", "p95", 612.0),
+        result("warn", "p90", 300.0),
+        result("inconclusive", "p99", None),
+        result("pass", "p50", 20.0),
+    )
     verdict = Verdict("fail", 1, (evil, *(r.reason for r in results if r.reason)), results, False, (evil,))
     path = tmp_path / "junit.xml"
     write_junit(verdict, path, timestamp=1_700_000_000.0, hostname=evil)

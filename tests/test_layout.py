@@ -13,6 +13,7 @@ serves from a child process of its own.
 The package root is a module like any other: it may import the stages (lazily: ``import loadgate`` stays
 light), so no stage may import it; the version lives in the leaf ``loadgate._version``.
 """
+
 from __future__ import annotations
 
 import ast
@@ -26,8 +27,23 @@ except ImportError:  # Python 3.10: pytest's own dependency
 
 PKG = Path(__file__).resolve().parent.parent / "loadgate"
 BASE = {"loadgate.errors", "loadgate.units", "loadgate._version"}
-STAGES = ["data", "analysis", "sources", "gate", "history", "trace", "outputs", "notify", "shared", "scenarios",
-          "plugin", "run", "evaluate", "cli", "root"]
+STAGES = [
+    "data",
+    "analysis",
+    "sources",
+    "gate",
+    "history",
+    "trace",
+    "outputs",
+    "notify",
+    "shared",
+    "scenarios",
+    "plugin",
+    "run",
+    "evaluate",
+    "cli",
+    "root",
+]
 PEERS = {"plugin": "run", "run": "plugin"}  # the same rank, and never importing each other
 # Modules outside their stage's folder: the root facade and ``python -m loadgate``; the public pacing
 # module (the Locust process's) and its former path, an alias kept for scenario files.
@@ -57,7 +73,9 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             if not base.startswith("loadgate"):
                 continue
             for alias in node.names:  # "from loadgate.data import rundir" imports the module loadgate.data.rundir
@@ -93,15 +111,18 @@ def _eager_imports(path: Path, known: set[str]) -> set[str]:
     """The loadgate modules a file imports when it is imported: module level, outside ``if TYPE_CHECKING``."""
     tree = ast.parse(path.read_text(), str(path))
     body = [n for n in tree.body if not (isinstance(n, ast.If) and ast.unparse(n.test).endswith("TYPE_CHECKING"))]
-    module = ast.Module(body=[n for n in body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                                      ast.ClassDef))], type_ignores=[])
+    module = ast.Module(
+        body=[n for n in body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))],
+        type_ignores=[],
+    )
     out: set[str] = set()
     for node in ast.walk(module):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.startswith("loadgate")}
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("loadgate") and not node.level:
-            out |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module
-                    for a in node.names}
+            out |= {
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module for a in node.names
+            }
     return out
 
 
@@ -126,11 +147,15 @@ def _violations(graph: dict[str, set[str]]) -> list[str]:
             if mine is None:
                 out.append(f"{name} is a base module but imports {target}")
             elif _rank(theirs) > _rank(mine):
-                out.append(f"{name} ({mine}) imports {target} ({theirs}): "
-                           "a lower stage must not reach up; move the shared piece down")
+                out.append(
+                    f"{name} ({mine}) imports {target} ({theirs}): "
+                    "a lower stage must not reach up; move the shared piece down"
+                )
             elif PEERS.get(mine) == theirs:
-                out.append(f"{name} ({mine}) imports {target} ({theirs}): plugin and run are peers in two "
-                           "processes; move what both need to loadgate.shared")
+                out.append(
+                    f"{name} ({mine}) imports {target} ({theirs}): plugin and run are peers in two "
+                    "processes; move what both need to loadgate.shared"
+                )
             elif theirs == "plugin" and mine != "plugin":
                 out.append(f"{name} ({mine}) imports {target} (plugin): only the Locust process loads the plugin")
     return out
@@ -148,7 +173,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
             if nxt not in graph:
                 continue
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         stack.pop()
@@ -171,21 +196,36 @@ def test_no_import_cycle():
 
 
 def test_the_checks_catch_the_rooms_crossed_and_a_cycle_through_the_package_root():
-    crossed = {"loadgate.run.runner": {"loadgate.plugin.live"}, "loadgate.plugin.hooks": {"loadgate.run.processes"},
-               "loadgate.cli.commands": {"loadgate.pacing"}, "loadgate.shared.child": {"loadgate.run.options"}}
+    crossed = {
+        "loadgate.run.runner": {"loadgate.plugin.live"},
+        "loadgate.plugin.hooks": {"loadgate.run.processes"},
+        "loadgate.cli.commands": {"loadgate.pacing"},
+        "loadgate.shared.child": {"loadgate.run.options"},
+    }
     assert [v.split(" imports ")[0] for v in _violations(crossed)] == [
-        "loadgate.cli.commands (cli)", "loadgate.plugin.hooks (plugin)", "loadgate.run.runner (run)",
-        "loadgate.shared.child (shared)"]
-    rooted = {"loadgate": {"loadgate.data.notebook"}, "loadgate.data.notebook": {"loadgate.data.rundir"},
-              "loadgate.data.rundir": {"loadgate"}}
+        "loadgate.cli.commands (cli)",
+        "loadgate.plugin.hooks (plugin)",
+        "loadgate.run.runner (run)",
+        "loadgate.shared.child (shared)",
+    ]
+    rooted = {
+        "loadgate": {"loadgate.data.notebook"},
+        "loadgate.data.notebook": {"loadgate.data.rundir"},
+        "loadgate.data.rundir": {"loadgate"},
+    }
     assert _cycle(rooted) == ["loadgate", "loadgate.data.notebook", "loadgate.data.rundir", "loadgate"]
-    assert _violations(rooted) == ["loadgate.data.rundir (data) imports loadgate (root): "
-                                   "a lower stage must not reach up; move the shared piece down"]
+    assert _violations(rooted) == [
+        "loadgate.data.rundir (data) imports loadgate (root): "
+        "a lower stage must not reach up; move the shared piece down"
+    ]
 
 
 def test_the_checks_catch_a_reach_up_a_cycle_and_a_function_level_import(tmp_path):
-    fake = {"loadgate.analysis.x": {"loadgate.gate.verdict"}, "loadgate.gate.verdict": {"loadgate.evaluate"},
-            "loadgate.evaluate": {"loadgate.analysis.x"}}
+    fake = {
+        "loadgate.analysis.x": {"loadgate.gate.verdict"},
+        "loadgate.gate.verdict": {"loadgate.evaluate"},
+        "loadgate.evaluate": {"loadgate.analysis.x"},
+    }
     assert len(_violations(fake)) == 2  # analysis -> gate and gate -> evaluate reach up
     assert _cycle(fake) == ["loadgate.analysis.x", "loadgate.gate.verdict", "loadgate.evaluate", "loadgate.analysis.x"]
     module = tmp_path / "x.py"
@@ -196,8 +236,13 @@ def test_the_checks_catch_a_reach_up_a_cycle_and_a_function_level_import(tmp_pat
 def _libraries(path: Path) -> set[str]:
     out = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                 else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom) and not node.level
+            else []
+        )
         out |= {n.split(".")[0] for n in names}
     return out
 
@@ -216,7 +261,11 @@ def test_function_size_is_ruffs_to_check():
     code squeeze to fit. Their settings are stated in pyproject.toml and docs/code-layout.md."""
     ruff = tomllib.loads((PKG.parent / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
     assert {"C901", "PLR0912", "PLR0915"} <= set(ruff["select"])
-    assert (ruff["mccabe"]["max-complexity"], ruff["pylint"]["max-branches"], ruff["pylint"]["max-statements"]) == (12, 14, 60)
+    assert (ruff["mccabe"]["max-complexity"], ruff["pylint"]["max-branches"], ruff["pylint"]["max-statements"]) == (
+        12,
+        14,
+        60,
+    )
 
 
 def test_import_loadgate_loads_no_stage():
@@ -224,9 +273,11 @@ def test_import_loadgate_loads_no_stage():
     import subprocess
     import sys
 
-    code = ("import sys, loadgate; heavy = sorted(m for m in sys.modules if m.startswith('loadgate.') "
-            f"and m not in {sorted(BASE)!r} or m.split('.')[0] in ('pandas', 'pyarrow', 'numpy', 'locust')); "
-            "print(heavy)")
+    code = (
+        "import sys, loadgate; heavy = sorted(m for m in sys.modules if m.startswith('loadgate.') "
+        f"and m not in {sorted(BASE)!r} or m.split('.')[0] in ('pandas', 'pyarrow', 'numpy', 'locust')); "
+        "print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=PKG.parent, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert callable(__import__("loadgate").open_run) and callable(__import__("loadgate").open_history)
@@ -234,7 +285,9 @@ def test_import_loadgate_loads_no_stage():
 
 def test_the_facade_may_import_stages_only_lazily(tmp_path):
     facade = tmp_path / "__init__.py"
-    facade.write_text("from typing import TYPE_CHECKING\nfrom loadgate.data import notebook\nif TYPE_CHECKING:\n"
-                      "    from loadgate.history import frame\ndef open_history():\n    from loadgate.history import frame\n")
+    facade.write_text(
+        "from typing import TYPE_CHECKING\nfrom loadgate.data import notebook\nif TYPE_CHECKING:\n"
+        "    from loadgate.history import frame\ndef open_history():\n    from loadgate.history import frame\n"
+    )
     assert _eager_imports(facade, set(GRAPH)) == {"loadgate.data.notebook"}
     assert _eager_imports(PKG / "__init__.py", set(GRAPH)) == {"loadgate._version"}  # the stages: lazily only

@@ -5,6 +5,7 @@ flight), not at the clock. The monitor reduces each batch once (arrays and per-r
 is cheap on the load generator's loop; :class:`Reference` is the direct way (filter the recent rows,
 match the scope, compute the metric), and both must agree on every snapshot and abort.
 """
+
 from __future__ import annotations
 
 import collections
@@ -63,9 +64,12 @@ class Reference:
             win = self._window(now, rule.window)
             if win is None or not win.num_rows and not any(b.num_rows for b in self.rows):
                 continue
-            rows = [r for r in win.to_pylist()
-                    if rule.requirement in (r["requirement"] or "").split(",")
-                    and (not rule.request or rule.request in (f"{r['request_type']} {r['name']}", r["name"]))]
+            rows = [
+                r
+                for r in win.to_pylist()
+                if rule.requirement in (r["requirement"] or "").split(",")
+                and (not rule.request or rule.request in (f"{r['request_type']} {r['name']}", r["name"]))
+            ]
             rt = np.array([r["response_time_ms"] for r in rows], float)
             ok = np.array([r["success"] for r in rows], bool)
             if rt.size < rule.min_requests:
@@ -75,10 +79,16 @@ class Reference:
                 continue
             shown = shown_value(rule.metric, value)
             snap["crossed"].append(f"{rule.label} ({shown})")
-            if (rule.abort_on_fail and abort is None and now - started >= rule.abort_after
-                    and now - started >= rule.window and (ramped or rule.metric != "throughput")):
-                abort = (f"aborted after {now - started:.0f}s: {rule.label} held over the last "
-                         f"{rule.window:g}s ({shown})")
+            if (
+                rule.abort_on_fail
+                and abort is None
+                and now - started >= rule.abort_after
+                and now - started >= rule.window
+                and (ramped or rule.metric != "throughput")
+            ):
+                abort = (
+                    f"aborted after {now - started:.0f}s: {rule.label} held over the last {rule.window:g}s ({shown})"
+                )
         return snap, abort
 
 
@@ -86,12 +96,23 @@ def batch(rng, start, n):
     ts = np.sort(start + rng.random(n))
     which = rng.integers(0, len(NAMES), n)
     ok = rng.random(n) > 0.2
-    cols = {"timestamp": ts, "request_type": [NAMES[i][0] for i in which], "name": [NAMES[i][1] for i in which],
-            "response_time_ms": rng.lognormal(3, 1, n), "response_length": np.zeros(n, np.int64),
-            "status_code": np.where(ok, 200, 500).astype(np.int32), "success": ok,
-            "exception": [None if o else "HTTPError('500')" for o in ok], "requirement": rng.choice(REQS, n).tolist(),
-            "worker": ["local"] * n, "users": np.full(n, 5, np.int32), "user": np.arange(n, dtype=np.int32) % 5,
-            "intended_ms": [None] * n, "omitted": [None] * n, "period_ms": [None] * n}
+    cols = {
+        "timestamp": ts,
+        "request_type": [NAMES[i][0] for i in which],
+        "name": [NAMES[i][1] for i in which],
+        "response_time_ms": rng.lognormal(3, 1, n),
+        "response_length": np.zeros(n, np.int64),
+        "status_code": np.where(ok, 200, 500).astype(np.int32),
+        "success": ok,
+        "exception": [None if o else "HTTPError('500')" for o in ok],
+        "requirement": rng.choice(REQS, n).tolist(),
+        "worker": ["local"] * n,
+        "users": np.full(n, 5, np.int32),
+        "user": np.arange(n, dtype=np.int32) % 5,
+        "intended_ms": [None] * n,
+        "omitted": [None] * n,
+        "period_ms": [None] * n,
+    }
     return pa.RecordBatch.from_arrays([pa.array(cols[f.name], f.type) for f in SCHEMA], schema=SCHEMA)
 
 
@@ -111,12 +132,37 @@ def recorded(b):
 
 
 RULES = [
-    {"requirement": "REQ-A-1", "metric": "p95", "request": None, "op": ">", "value": 40.0, "text": ">40ms",
-     "abort_on_fail": True, "abort_after": 5.0, "window": 10.0},
-    {"requirement": "REQ-B-2", "metric": "error_rate", "request": "GET /x", "op": ">", "value": 0.1, "text": ">10%",
-     "window": 4.0, "min_requests": 5},
-    {"requirement": "REQ-A-1", "metric": "throughput", "request": "/y?q=[term]", "op": "<", "value": 1e6,
-     "text": "<1000000/s", "abort_on_fail": True, "window": 20.0},
+    {
+        "requirement": "REQ-A-1",
+        "metric": "p95",
+        "request": None,
+        "op": ">",
+        "value": 40.0,
+        "text": ">40ms",
+        "abort_on_fail": True,
+        "abort_after": 5.0,
+        "window": 10.0,
+    },
+    {
+        "requirement": "REQ-B-2",
+        "metric": "error_rate",
+        "request": "GET /x",
+        "op": ">",
+        "value": 0.1,
+        "text": ">10%",
+        "window": 4.0,
+        "min_requests": 5,
+    },
+    {
+        "requirement": "REQ-A-1",
+        "metric": "throughput",
+        "request": "/y?q=[term]",
+        "op": "<",
+        "value": 1e6,
+        "text": "<1000000/s",
+        "abort_on_fail": True,
+        "window": 20.0,
+    },
     {"requirement": "REQ-AA-1", "metric": "mean", "request": None, "op": ">=", "value": 0.0, "text": ">=0ms"},
     {"requirement": "REQ-B-2", "metric": "max", "request": "POST /x", "op": "<", "value": 1.0, "text": "<1ms"},
 ]
@@ -143,13 +189,17 @@ def test_rules_sharing_the_whole_window_agree_with_the_reference(label, as_recor
     # One requirement label in every batch: rules in scope of all of it share the window's arrays and
     # values with the progress line (the usual single-requirement run); the others see no row at all.
     rng = np.random.default_rng(11)
-    rules = [*RULES, {**RULES[0], "metric": "p95", "abort_on_fail": False},
-             {**RULES[0], "metric": "error_rate", "op": ">", "value": 0.0, "text": ">0%"}]
+    rules = [
+        *RULES,
+        {**RULES[0], "metric": "p95", "abort_on_fail": False},
+        {**RULES[0], "metric": "error_rate", "op": ">", "value": 0.0, "text": ">0%"},
+    ]
     fast, ref = LiveMonitor(rules), Reference(rules)
     for second in range(25):
         b = batch(rng, T0 + second, int(rng.integers(50, 300)))
-        b = b.set_column(SCHEMA.get_field_index("requirement"), SCHEMA.field("requirement"),
-                         pa.array([label] * b.num_rows))
+        b = b.set_column(
+            SCHEMA.get_field_index("requirement"), SCHEMA.field("requirement"), pa.array([label] * b.num_rows)
+        )
         fast.add(recorded(b) if as_recorded else b)
         ref.add(b)
         now = T0 + second + 1
@@ -162,15 +212,19 @@ def test_requests_without_a_response_time_count_but_not_in_latencies():
     b = batch(rng, T0, 200)
     rt = b.column("response_time_ms").to_numpy().copy()
     rt[::10] = np.nan
-    b = b.set_column(SCHEMA.get_field_index("response_time_ms"), SCHEMA.field("response_time_ms"),
-                     pa.array(rt, pa.float64(), from_pandas=True))  # NaN -> null, as the recorder writes it
+    b = b.set_column(
+        SCHEMA.get_field_index("response_time_ms"),
+        SCHEMA.field("response_time_ms"),
+        pa.array(rt, pa.float64(), from_pandas=True),
+    )  # NaN -> null, as the recorder writes it
     mon = LiveMonitor([{**RULES[0], "request": None}])
     mon.add(b)
     snap, _ = mon.evaluate(T0 + 1, started=T0 - 10, ramped=True)
     assert snap["p95_ms"] == float(np.percentile(rt[~np.isnan(rt)], 95))
     assert snap["rps"] == 200 / 10
-    only_nulls = b.set_column(SCHEMA.get_field_index("response_time_ms"), SCHEMA.field("response_time_ms"),
-                              pa.nulls(200, pa.float64()))
+    only_nulls = b.set_column(
+        SCHEMA.get_field_index("response_time_ms"), SCHEMA.field("response_time_ms"), pa.nulls(200, pa.float64())
+    )
     mon = LiveMonitor([])
     mon.add(only_nulls)
     assert mon.evaluate(T0 + 1, started=T0 - 10, ramped=True)[0]["p95_ms"] is None
@@ -180,20 +234,32 @@ def test_empty_monitor_and_empty_batches():
     m = LiveMonitor(RULES)
     m.add(batch(np.random.default_rng(1), T0, 1).slice(0, 0))
     assert m.evaluate(T0 + 1, started=T0, ramped=True) == (
-        {"t": T0 + 1, "crossed": [], "rps": 0.0, "p95_ms": None, "error_rate": None}, None)
+        {"t": T0 + 1, "crossed": [], "rps": 0.0, "p95_ms": None, "error_rate": None},
+        None,
+    )
 
 
 def test_throughput_is_not_undercounted_by_the_samples_still_in_flight():
     # 100 requests/s for 30 s; the clock is 1.5 s past the newest sample that has arrived
     # (the last second sits in the recorder's buffer): the rate is still 100/s, not 85/s.
     rng = np.random.default_rng(7)
-    rule = {"requirement": "REQ-A-1", "metric": "throughput", "request": None, "op": "<", "value": 95.0,
-            "text": "<95/s", "abort_on_fail": True, "abort_after": 0.0, "window": 10.0}
+    rule = {
+        "requirement": "REQ-A-1",
+        "metric": "throughput",
+        "request": None,
+        "op": "<",
+        "value": 95.0,
+        "text": "<95/s",
+        "abort_on_fail": True,
+        "abort_after": 0.0,
+        "window": 10.0,
+    }
     mon = LiveMonitor([rule])
     for s in range(30):
         b = batch(rng, T0 + s, 100)
-        b = b.set_column(SCHEMA.get_field_index("requirement"), SCHEMA.field("requirement"),
-                         pa.array(["REQ-A-1"] * 100))
+        b = b.set_column(
+            SCHEMA.get_field_index("requirement"), SCHEMA.field("requirement"), pa.array(["REQ-A-1"] * 100)
+        )
         mon.add(b)
     newest = max(x.last for x in mon.batches)
     snap, abort = mon.evaluate(newest + 1.5, started=T0, ramped=True)
@@ -217,7 +283,15 @@ def test_omitted_slots_are_counted_and_the_progress_line_shows_them_only_above_z
         ramp_up_s, duration, warmup, users = 1.0, 10.0, 0.0, 5
 
     progress = Progress("/nonexistent", Opts(), print, stream=open(os.devnull, "w"))
-    snap = {"t": T0, "elapsed": 3.0, "ramp_up_done": T0 - 2, "users": 5, "rps": 10.0, "p95_ms": 20.0,
-            "error_rate": 0.0, "cpu": 5.0}
+    snap = {
+        "t": T0,
+        "elapsed": 3.0,
+        "ramp_up_done": T0 - 2,
+        "users": 5,
+        "rps": 10.0,
+        "p95_ms": 20.0,
+        "error_rate": 0.0,
+        "cpu": 5.0,
+    }
     assert "omitted" not in progress.line({**snap, "omitted": 0})
     assert progress.line({**snap, "omitted": 5}).endswith("| cpu 5% | omitted 5")

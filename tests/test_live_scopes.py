@@ -4,6 +4,7 @@ The monitor must still agree with :class:`test_live.Reference` (the direct filte
 a tick; past the cap it evaluates the rules that can abort first and the others in turn, so that over
 enough ticks every crossing the reference sees is shown, and no tick evaluates more than the cap.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,23 +18,39 @@ from test_live import T0, Reference, batch, recorded
 
 
 def rule(request=None, *, requirement="REQ-A-1", metric="p95", op=">", value=0.0, text=">0ms", **extra):
-    return {"requirement": requirement, "metric": metric, "request": request, "op": op, "value": value,
-            "text": text, **extra}
+    return {
+        "requirement": requirement,
+        "metric": metric,
+        "request": request,
+        "op": op,
+        "value": value,
+        "text": text,
+        **extra,
+    }
 
 
 def named(b: pa.RecordBatch, names: list[str], requirement: str = "REQ-A-1") -> pa.RecordBatch:
     """``b`` with its rows spread over ``names`` (GET requests) and one requirement label."""
     n = b.num_rows
-    b = b.set_column(SCHEMA.get_field_index("name"), SCHEMA.field("name"),
-                     pa.array([names[i % len(names)] for i in range(n)]))
+    b = b.set_column(
+        SCHEMA.get_field_index("name"), SCHEMA.field("name"), pa.array([names[i % len(names)] for i in range(n)])
+    )
     b = b.set_column(SCHEMA.get_field_index("request_type"), SCHEMA.field("request_type"), pa.array(["GET"] * n))
-    return b.set_column(SCHEMA.get_field_index("requirement"), SCHEMA.field("requirement"),
-                        pa.array([requirement] * n))
+    return b.set_column(SCHEMA.get_field_index("requirement"), SCHEMA.field("requirement"), pa.array([requirement] * n))
 
 
 def test_a_key_is_matched_by_type_and_name_by_name_alone_and_by_each_requirement_of_its_label():
-    rules = [Rule(**r) for r in (rule(), rule("GET /x"), rule("/x"), rule("POST /x"), rule(requirement="REQ-B-2"),
-                                 rule("/x", metric="p50"))]
+    rules = [
+        Rule(**r)
+        for r in (
+            rule(),
+            rule("GET /x"),
+            rule("/x"),
+            rule("POST /x"),
+            rule(requirement="REQ-B-2"),
+            rule("/x", metric="p50"),
+        )
+    ]
     scopes = Scopes(rules)
     assert scopes.rules == [[0], [1], [2, 5], [3], [4]]  # rules of one scope share it, in their order
     assert scopes.key_scopes[scopes.key("REQ-A-1", "GET", "/x")] == (0, 1, 2)
@@ -50,8 +67,9 @@ def test_row_keys_give_each_row_the_key_of_its_label_type_and_name(as_recorded):
     b = batch(rng, T0, 300)
     scopes = Scopes([Rule(**rule("GET /x"))])
     keys = scopes.row_keys(recorded(b) if as_recorded else b)
-    triples = list(zip(b.column("requirement").to_pylist(), b.column("request_type").to_pylist(),
-                       b.column("name").to_pylist()))
+    triples = list(
+        zip(b.column("requirement").to_pylist(), b.column("request_type").to_pylist(), b.column("name").to_pylist())
+    )
     assert [scopes.key(*t) for t in triples] == keys.tolist()
     assert len(set(keys.tolist())) == len(set(triples))
 
@@ -87,8 +105,9 @@ def test_no_tick_evaluates_more_than_the_cap_and_in_turn_every_crossing_is_shown
 
 def test_rules_that_can_abort_come_first_whatever_the_others():
     names = [f"/item/{i}" for i in range(300)]
-    rules = [rule(f"GET {n}") for n in names] + [rule("GET /item/299", metric="error_rate", op=">", value=0.1,
-                                                      text=">10%", abort_on_fail=True, window=2.0)]
+    rules = [rule(f"GET {n}") for n in names] + [
+        rule("GET /item/299", metric="error_rate", op=">", value=0.1, text=">10%", abort_on_fail=True, window=2.0)
+    ]
     mon = LiveMonitor(rules, rules_per_tick=10)
     rng = np.random.default_rng(5)
     for s in range(4):

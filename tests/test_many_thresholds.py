@@ -1,5 +1,6 @@
 """Thousands of thresholds: the gate finds each scope by look-up and lists a bounded number of reasons, a
 generator that fell behind cannot fail a latency, outputs stay proportionate, and check warns."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,8 +26,9 @@ def _in_tmp(tmp_path, monkeypatch):
 
 def many(n: int, *, sent: int = 50, alert: str = ">1s", first: str = '- {metric: p95, alert: ">200ms"}') -> str:
     """A requirement-wide p95 and ``n`` p95 thresholds of their own requests (GET /item/N)."""
-    return req("\n".join([first, *(f'- {{metric: p95, request: "GET /item/{i}", alert: "{alert}"}}'
-                                   for i in range(n))]))
+    return req(
+        "\n".join([first, *(f'- {{metric: p95, request: "GET /item/{i}", alert: "{alert}"}}' for i in range(n))])
+    )
 
 
 def sent(n: int = 50, **kw) -> dict:
@@ -49,28 +51,40 @@ def test_reasons_are_capped_with_the_failing_ones_first_and_the_rest_counted():
     v = evaluate(files(doc), sent(100, p95=5.0))  # 100 sent fail, 200 missing are inconclusive
     assert v.verdict == "fail" and len(v.reasons) == REASONS_LISTED + 1
     assert all("crossed alert" in r for r in v.reasons[:REASONS_LISTED])
-    assert v.reasons[-1] == (f"and {300 - REASONS_LISTED:,} more thresholds with a reason "
-                             f"({100 - REASONS_LISTED} fail, 200 inconclusive): each one's is in verdict.json")
+    assert v.reasons[-1] == (
+        f"and {300 - REASONS_LISTED:,} more thresholds with a reason "
+        f"({100 - REASONS_LISTED} fail, 200 inconclusive): each one's is in verdict.json"
+    )
     assert sum(r.reason is not None for r in v.thresholds) == 300  # every result keeps its own
 
 
-@pytest.mark.parametrize("problem", ["load generator saturated: local was above 90% CPU in 9 of 10 seconds",
-                                     "load generator behind schedule: local started 90 of 900 paced iterations late"])
+@pytest.mark.parametrize(
+    "problem",
+    [
+        "load generator saturated: local was above 90% CPU in 9 of 10 seconds",
+        "load generator behind schedule: local started 90 of 900 paced iterations late",
+    ],
+)
 def test_a_generator_that_fell_behind_cannot_fail_a_latency_or_a_throughput(problem):
-    doc = req('- {metric: p95, alert: ">200ms"}\n- {metric: throughput, target: ">50/s"}\n'
-              '- {metric: error_rate, alert: ">1%"}')
-    v = evaluate(files(doc), summary({"REQ-A-1": stats(p95=5000.0, throughput=10.0, failures=100)}),
-                 problems=[problem])
+    doc = req(
+        '- {metric: p95, alert: ">200ms"}\n- {metric: throughput, target: ">50/s"}\n'
+        '- {metric: error_rate, alert: ">1%"}'
+    )
+    v = evaluate(files(doc), summary({"REQ-A-1": stats(p95=5000.0, throughput=10.0, failures=100)}), problems=[problem])
     p95, throughput, errors = v.thresholds
     assert (p95.status, throughput.status) == ("inconclusive", "inconclusive")
     assert "crossed alert >200ms" in p95.reason and "not trusted: the load generator fell behind" in p95.reason
     assert errors.status == "fail"  # the errors are the target's
     assert v.verdict == "fail"
-    v = evaluate(files(req('- {metric: p95, alert: ">200ms"}')), summary({"REQ-A-1": stats(p95=5000.0)}),
-                 problems=[problem])
+    v = evaluate(
+        files(req('- {metric: p95, alert: ">200ms"}')), summary({"REQ-A-1": stats(p95=5000.0)}), problems=[problem]
+    )
     assert (v.verdict, v.exit_code) == ("inconclusive", 3)
-    v = evaluate(files(req('- {metric: p95, alert: ">200ms"}')), summary({"REQ-A-1": stats(p95=5000.0)}),
-                 problems=["users reached 5 < users requested 10"])
+    v = evaluate(
+        files(req('- {metric: p95, alert: ">200ms"}')),
+        summary({"REQ-A-1": stats(p95=5000.0)}),
+        problems=["users reached 5 < users requested 10"],
+    )
     assert v.verdict == "fail"  # any other run problem leaves a fail a fail
 
 
@@ -87,10 +101,22 @@ def test_a_blocked_event_loop_counts_as_saturated_seconds():
 
 
 def big_verdict(n: int) -> Verdict:
-    results = tuple(ThresholdResult("REQ-A-1", "p95", f"GET /item/{i}", None, ">1s", 5.0 if i % 7 else None, "ms",
-                                    10 if i % 7 else 0, "pass" if i % 7 else "inconclusive",
-                                    None if i % 7 else f"no request 'GET /item/{i}' (t.yaml:{i})", f"t.yaml:{i}")
-                    for i in range(n))
+    results = tuple(
+        ThresholdResult(
+            "REQ-A-1",
+            "p95",
+            f"GET /item/{i}",
+            None,
+            ">1s",
+            5.0 if i % 7 else None,
+            "ms",
+            10 if i % 7 else 0,
+            "pass" if i % 7 else "inconclusive",
+            None if i % 7 else f"no request 'GET /item/{i}' (t.yaml:{i})",
+            f"t.yaml:{i}",
+        )
+        for i in range(n)
+    )
     return Verdict("inconclusive", 3, tuple(r.reason for r in results if r.reason), results)
 
 
@@ -143,7 +169,6 @@ def test_listed_keeps_order_below_the_cap_and_ranks_above_it():
 def test_check_warns_above_the_alert_count_it_states():
     assert count_warnings(files(many(MANY_ALERTS - 1))) == []  # with the requirement-wide one: exactly the count
     (warning,) = count_warnings(files(many(MANY_ALERTS)))
-    assert warning.startswith(f"warning: {MANY_ALERTS + 1:,} thresholds have an alert level, more than "
-                              f"{MANY_ALERTS:,}")
+    assert warning.startswith(f"warning: {MANY_ALERTS + 1:,} thresholds have an alert level, more than {MANY_ALERTS:,}")
     quiet = req("\n".join(f'- {{metric: p95, request: "GET /item/{i}", target: "<1s"}}' for i in range(2000)))
     assert count_warnings(files(quiet)) == []  # targets only: nothing for the live view to evaluate

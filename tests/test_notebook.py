@@ -1,4 +1,5 @@
 """The notebook API on a real run: ``loadgate.open_run`` and ``loadgate.open_history``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,7 +30,12 @@ def test_open_run_and_open_history_after_a_real_run(e2e_run):
     history = loadgate.open_history(run_dir.parent)
     assert len(history) == 1
     row = history.iloc[0]
-    assert (row["run_id"], row["requirement"], row["kind"], row["verdict"]) == (run_dir.name, "REQ-T-PASS", "gate", "pass")
+    assert (row["run_id"], row["requirement"], row["kind"], row["verdict"]) == (
+        run_dir.name,
+        "REQ-T-PASS",
+        "gate",
+        "pass",
+    )
     assert row["p95"] == run.summary["requirements"]["REQ-T-PASS"]["response_time_ms"]["p95"]
     assert row["requests"] == run.summary["requirements"]["REQ-T-PASS"]["requests"]
     assert row["started"] == pd.Timestamp(run.run["start"], unit="s", tz="UTC")

@@ -3,6 +3,7 @@
 Each child runs in a session of its own, so nothing but the child itself can notice that its loadgate
 is gone: a Locust worker would knock at its master forever, a demo target would go on listening.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,9 +48,13 @@ def _gone(proc: psutil.Process, timeout: float) -> bool:
 def test_a_worker_whose_loadgate_is_killed_stops_too(settle):
     """No master listens: the worker would wait for one forever. Killed while its Locust child is still
     importing, or after it is up: either way the child stops by itself within a few seconds."""
-    cli = subprocess.Popen([sys.executable, "-m", "loadgate", "worker", "--master", f"127.0.0.1:{free_port()}",
-                            "--scenarios", SCEN], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "loadgate", "worker", "--master", f"127.0.0.1:{free_port()}", "--scenarios", SCEN],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     locust = None
     try:
         locust = _child(psutil.Process(cli.pid), "locust")
@@ -67,11 +72,13 @@ def test_a_worker_whose_loadgate_is_killed_stops_too(settle):
 
 def test_a_demo_target_whose_loadgate_is_killed_stops_too(tmp_path):
     """The embedded target of a run, its parent killed while the target serves."""
-    script = ("import sys, time\n"
-              "from loadgate.run.processes import DemoTarget\n"
-              "with DemoTarget() as t:\n"
-              "    print(t.proc.pid, t.url, flush=True)\n"
-              "    time.sleep(120)\n")
+    script = (
+        "import sys, time\n"
+        "from loadgate.run.processes import DemoTarget\n"
+        "with DemoTarget() as t:\n"
+        "    print(t.proc.pid, t.url, flush=True)\n"
+        "    time.sleep(120)\n"
+    )
     parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
     target = None
     try:
@@ -93,15 +100,19 @@ def test_a_demo_target_whose_loadgate_is_killed_stops_too(tmp_path):
 
 def test_a_child_started_some_other_way_is_not_watched():
     """Started by hand or by a container, a process has no loadgate parent: nothing stops it."""
-    code = ("import os\nfrom loadgate.shared.child import stop_with_parent\n"
-            "print(stop_with_parent(), os.environ.get('LOADGATE_PARENT_PID'))\n")
+    code = (
+        "import os\nfrom loadgate.shared.child import stop_with_parent\n"
+        "print(stop_with_parent(), os.environ.get('LOADGATE_PARENT_PID'))\n"
+    )
     env = {k: v for k, v in ENV.items() if k != "LOADGATE_PARENT_PID"}
     alone = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert alone.stdout.split() == ["False", "None"], alone.stderr
     # Started through child_env: watched, and the variable is not passed on to what it starts.
     from loadgate.shared.child import child_env
-    watched = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(), capture_output=True, text=True,
-                             timeout=60)
+
+    watched = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=60
+    )
     assert watched.stdout.split() == ["True", "None"], watched.stderr
 
 
@@ -111,10 +122,30 @@ def test_a_run_whose_loadgate_is_killed_stops_its_load_and_keeps_what_it_recorde
     import pyarrow as pa
 
     out = tmp_path / "out"
-    cli = subprocess.Popen([sys.executable, "-m", "loadgate", "run", "--requirement", "REQ-T-PASS",
-                            "--scenarios", SCEN, "--thresholds", str(ROOT / "tests" / "e2e" / "thresholds"),
-                            "--users", "4", "--duration", "60s", "--out", str(out)],
-                           cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cli = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadgate",
+            "run",
+            "--requirement",
+            "REQ-T-PASS",
+            "--scenarios",
+            SCEN,
+            "--thresholds",
+            str(ROOT / "tests" / "e2e" / "thresholds"),
+            "--users",
+            "4",
+            "--duration",
+            "60s",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     children = []
     try:
         parent = psutil.Process(cli.pid)
@@ -134,7 +165,9 @@ def test_a_run_whose_loadgate_is_killed_stops_its_load_and_keeps_what_it_recorde
         report = load(stream.parent, "recorder.json")
         assert rows == report["locust_requests"] > 0  # every request Locust counted
         declared = RecorderReport.__required_keys__ | RecorderReport.__optional_keys__  # its keys are its shape's
-        assert RecorderReport.__required_keys__ <= set(report) and set(report) <= declared, sorted(set(report) - declared)
+        assert RecorderReport.__required_keys__ <= set(report) and set(report) <= declared, sorted(
+            set(report) - declared
+        )
         # not verifiable yet, and `verify` says what to do (exit 2), not "written by an older loadgate" (exit 1)
         verify = run_cli("verify", str(stream.parent))
         assert verify.code == 2, verify.stdout + verify.stderr
@@ -143,8 +176,9 @@ def test_a_run_whose_loadgate_is_killed_stops_its_load_and_keeps_what_it_recorde
         gate = run_cli("gate", str(stream.parent), "--thresholds", str(ROOT / "tests" / "e2e" / "thresholds"))
         assert gate.code == 3, gate.stdout + gate.stderr
         verdict, summary = load(stream.parent, "verdict.json"), load(stream.parent, "summary.json")
-        assert verdict["reasons"][0].startswith("the run did not finish: the loadgate process running it ended "
-                                                "without writing the run's end (killed?)"), verdict["reasons"]
+        assert verdict["reasons"][0].startswith(
+            "the run did not finish: the loadgate process running it ended without writing the run's end (killed?)"
+        ), verdict["reasons"]
         assert f"gated on the {rows} samples it recorded" in verdict["reasons"][0]
         assert summary["overall"]["requests"] > 0.8 * rows  # the window: ramp-up done to Locust's stop
         # every threshold evaluated on those samples (the demo target's latency may warn on a short run)

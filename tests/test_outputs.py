@@ -1,4 +1,5 @@
 """verdict.json, junit.xml, summary.md and the terminal table: content, counts and escaping of hostile names."""
+
 from __future__ import annotations
 
 import json
@@ -14,29 +15,81 @@ from loadgate.outputs.summary_md import md_escape, render_summary_md, write_summ
 from loadgate.outputs.writers import format_table, write_junit, write_verdict_json
 from loadgate.gate.thresholds import LoadDefaults, ThresholdFile
 
-HOSTILE = 'GET /a|b"c\'<script>&amp;\x00\x1b[31m\nnext]]>'
+HOSTILE = "GET /a|b\"c'<script>&amp;\x00\x1b[31m\nnext]]>"
 
 
-def result(status: str, *, requirement: str = "REQ-A-1", metric: str = "p95", request: str | None = None,
-           value: float | None = 100.0, unit: str = "ms", target: str | None = "<200ms", alert: str | None = ">500ms",
-           requests: int = 1000, reason: str | None = None, regression: str | None = None) -> ThresholdResult:
-    return ThresholdResult(requirement, metric, request, target, alert, value, unit, requests, status, reason,
-                           f"thresholds/{requirement}.yaml:9", regression=regression)
+def result(
+    status: str,
+    *,
+    requirement: str = "REQ-A-1",
+    metric: str = "p95",
+    request: str | None = None,
+    value: float | None = 100.0,
+    unit: str = "ms",
+    target: str | None = "<200ms",
+    alert: str | None = ">500ms",
+    requests: int = 1000,
+    reason: str | None = None,
+    regression: str | None = None,
+) -> ThresholdResult:
+    return ThresholdResult(
+        requirement,
+        metric,
+        request,
+        target,
+        alert,
+        value,
+        unit,
+        requests,
+        status,
+        reason,
+        f"thresholds/{requirement}.yaml:9",
+        regression=regression,
+    )
 
 
 FAIL = result("fail", value=612.3, reason="REQ-A-1 p95 = 612.3 ms crossed alert >500ms (thresholds/REQ-A-1.yaml:9)")
-WARN = result("warn", metric="error_rate", value=0.002, unit="ratio", target="<0.1%", alert=">1%",
-              reason="REQ-A-1 error_rate = 0.200% missed target <0.1% (thresholds/REQ-A-1.yaml:9)")
-INCONCLUSIVE = result("inconclusive", metric="p99", request="GET /api/users/[id]", value=None, requests=0,
-                      target=None, alert=">800ms", reason="REQ-A-1 p99 [GET /api/users/[id]]: no requests (x:9)")
-PASS_B = result("pass", requirement="REQ-B-1", metric="throughput", value=1234.56, unit="req/s", target=">1000/s",
-                alert="<500/s")
-SKIPPED_B = result("skipped", requirement="REQ-B-1", value=None, unit="ratio", target=None, alert=None,
-                   regression=">10%", reason="no baseline run yet for REQ-B-1: regression threshold skipped")
+WARN = result(
+    "warn",
+    metric="error_rate",
+    value=0.002,
+    unit="ratio",
+    target="<0.1%",
+    alert=">1%",
+    reason="REQ-A-1 error_rate = 0.200% missed target <0.1% (thresholds/REQ-A-1.yaml:9)",
+)
+INCONCLUSIVE = result(
+    "inconclusive",
+    metric="p99",
+    request="GET /api/users/[id]",
+    value=None,
+    requests=0,
+    target=None,
+    alert=">800ms",
+    reason="REQ-A-1 p99 [GET /api/users/[id]]: no requests (x:9)",
+)
+PASS_B = result(
+    "pass", requirement="REQ-B-1", metric="throughput", value=1234.56, unit="req/s", target=">1000/s", alert="<500/s"
+)
+SKIPPED_B = result(
+    "skipped",
+    requirement="REQ-B-1",
+    value=None,
+    unit="ratio",
+    target=None,
+    alert=None,
+    regression=">10%",
+    reason="no baseline run yet for REQ-B-1: regression threshold skipped",
+)
 
 
-def verdict(*results: ThresholdResult, verdict: str = "fail", code: int = 1, strict: bool = False,
-            problems: tuple[str, ...] = ()) -> Verdict:
+def verdict(
+    *results: ThresholdResult,
+    verdict: str = "fail",
+    code: int = 1,
+    strict: bool = False,
+    problems: tuple[str, ...] = (),
+) -> Verdict:
     reasons = problems + tuple(r.reason for r in results if r.reason)
     return Verdict(verdict, code, reasons, results, strict, problems)
 
@@ -50,6 +103,7 @@ def tf(requirement: str, title: str) -> ThresholdFile:
 
 # --- verdict.json ----------------------------------------------------------------------------
 
+
 def test_verdict_json_round_trips_and_leaves_no_temp_files(tmp_path):
     path = tmp_path / "verdict.json"
     write_verdict_json(MIXED, path)
@@ -61,6 +115,7 @@ def test_verdict_json_round_trips_and_leaves_no_temp_files(tmp_path):
 
 
 # --- junit.xml -------------------------------------------------------------------------------
+
 
 def junit(v: Verdict, tmp_path, **kw) -> ET.Element:
     path = tmp_path / "junit.xml"
@@ -83,7 +138,10 @@ def test_junit_one_suite_per_requirement_with_right_counts(tmp_path):
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("5", "1", "0")
     assert a.get("timestamp") == "2023-11-14T22:13:20" and a.get("hostname") == "ci-1"
     assert [(c.get("classname"), c.get("name")) for c in a.findall("testcase")] == [
-        ("REQ-A-1", "p95"), ("REQ-A-1", "error_rate"), ("REQ-A-1", "p99 [GET /api/users/[id]]")]
+        ("REQ-A-1", "p95"),
+        ("REQ-A-1", "error_rate"),
+        ("REQ-A-1", "p99 [GET /api/users/[id]]"),
+    ]
     assert [c.get("name") for c in b.findall("testcase")] == ["throughput", "p95 regression"]
     props = {p.get("name"): p.get("value") for p in a.find("properties")}
     assert props["title"] == "Fast & <safe>" and props["thresholds_file"] == "thresholds/REQ-A-1.yaml"
@@ -100,8 +158,9 @@ def test_junit_failure_skipped_and_warning_texts(tmp_path):
     assert warn.find("system-out").text.startswith("WARNING: REQ-A-1 error_rate = 0.200% missed target <0.1%")
     assert "0.200%" in warn.find("system-out").text
     assert inconclusive.find("skipped").get("message") == INCONCLUSIVE.reason
-    assert fail.find("system-out").text == ("FAIL: p95 = 612.3 ms; target <200ms, alert >500ms; 1000 requests; "
-                                            "thresholds/REQ-A-1.yaml:9")
+    assert fail.find("system-out").text == (
+        "FAIL: p95 = 612.3 ms; target <200ms, alert >500ms; 1000 requests; thresholds/REQ-A-1.yaml:9"
+    )
 
 
 def test_junit_strict_warn_is_a_failure(tmp_path):
@@ -153,27 +212,38 @@ def test_junit_escapes_hostile_names(tmp_path):
 
 def test_junit_timestamp_from_datetime_in_utc(tmp_path):
     from datetime import timedelta
+
     when = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone(timedelta(hours=2)))
     assert junit(MIXED, tmp_path, timestamp=when).find("testsuite").get("timestamp") == "2024-05-01T10:00:00"
 
 
 # --- summary.md ------------------------------------------------------------------------------
 
+
 def request_entry(name: str, p95: float, requirement: str = "REQ-A-1") -> dict:
-    return {"request_type": "GET", "name": name, "requirement": requirement, "requests": 10, "failures": 1,
-            "error_rate": 0.1, "throughput": 1.0,
-            "response_time_ms": {"p50": p95 / 2, "p95": p95, "p99": p95 * 2}}
+    return {
+        "request_type": "GET",
+        "name": name,
+        "requirement": requirement,
+        "requests": 10,
+        "failures": 1,
+        "error_rate": 0.1,
+        "throughput": 1.0,
+        "response_time_ms": {"p50": p95 / 2, "p95": p95, "p99": p95 * 2},
+    }
 
 
-SUMMARY = {"window": {"seconds": 60.0},
-           "requests": [request_entry(f"/r{i}", float(i)) for i in range(1, 8)] + [request_entry(HOSTILE, 3.5)]}
+SUMMARY = {
+    "window": {"seconds": 60.0},
+    "requests": [request_entry(f"/r{i}", float(i)) for i in range(1, 8)] + [request_entry(HOSTILE, 3.5)],
+}
 
 
 def table_rows(md: str, header: str) -> list[str]:
     lines = md.splitlines()
     start = lines.index(header)
     rows = []
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
         rows.append(line)
@@ -189,9 +259,19 @@ SLOW_HEADER = "| Request | Requirement | Requests | Errors | p50 | p95 | p99 |"
 
 
 def test_summary_md_verdict_reasons_and_thresholds():
-    md = render_summary_md(MIXED, SUMMARY, run={"users": 20, "spawn_rate": 10.0, "duration": 120.0, "warmup": 15,
-                                                "host": "http://127.0.0.1:1", "workers": None},
-                           files={"REQ-A-1": tf("REQ-A-1", "Demo")})
+    md = render_summary_md(
+        MIXED,
+        SUMMARY,
+        run={
+            "users": 20,
+            "spawn_rate": 10.0,
+            "duration": 120.0,
+            "warmup": 15,
+            "host": "http://127.0.0.1:1",
+            "workers": None,
+        },
+        files={"REQ-A-1": tf("REQ-A-1", "Demo")},
+    )
     assert md.splitlines()[0] == "## loadgate: FAIL (REQ-A-1, REQ-B-1)"
     assert "Verdict **FAIL**, exit code 1." in md
     assert "- REQ-A-1: Demo" in md
@@ -203,7 +283,8 @@ def test_summary_md_verdict_reasons_and_thresholds():
         ["REQ-A-1", "error\\_rate", "all requests", "0.200%", "\\<0.1%", "\\>1%", "1000", "WARN"],
         ["REQ-A-1", "p99", "GET /api/users/\\[id\\]", "-", "-", "\\>800ms", "0", "INCONCLUSIVE"],
         ["REQ-B-1", "throughput", "all requests", "1234.6 req/s", "\\>1000/s", "\\<500/s", "1000", "PASS"],
-        ["REQ-B-1", "p95", "all requests", "-", "-", "regression \\>10%", "1000", "SKIPPED"]]
+        ["REQ-B-1", "p95", "all requests", "-", "-", "regression \\>10%", "1000", "SKIPPED"],
+    ]
 
 
 def test_summary_md_five_slowest_requests_with_hostile_name_escaped():
@@ -215,10 +296,18 @@ def test_summary_md_five_slowest_requests_with_hostile_name_escaped():
     assert "<script>" not in md and "\x1b" not in md and "\x00" not in md
 
 
-@pytest.mark.parametrize("text, escaped", [
-    ("a|b", "a\\|b"), ("line\nbreak\r\nend", "line break end"), ("<b>x</b>", "\\<b\\>x\\</b\\>"),
-    ("*_`[x](http://e)", "\\*\\_\\`\\[x\\]\\(http\\://e\\)"), ("a & b", "a \\& b"), ("\x1b[31mred", "\\[31mred"),
-    ("plain /api/v1", "plain /api/v1")])
+@pytest.mark.parametrize(
+    "text, escaped",
+    [
+        ("a|b", "a\\|b"),
+        ("line\nbreak\r\nend", "line break end"),
+        ("<b>x</b>", "\\<b\\>x\\</b\\>"),
+        ("*_`[x](http://e)", "\\*\\_\\`\\[x\\]\\(http\\://e\\)"),
+        ("a & b", "a \\& b"),
+        ("\x1b[31mred", "\\[31mred"),
+        ("plain /api/v1", "plain /api/v1"),
+    ],
+)
 def test_md_escape(text, escaped):
     assert md_escape(text) == escaped
 
@@ -246,11 +335,22 @@ def test_write_summary_md_appends_to_github_step_summary(tmp_path, monkeypatch):
 
 # --- terminal table --------------------------------------------------------------------------
 
+
 def test_format_table_plain():
     out = format_table(verdict(FAIL, PASS_B, SKIPPED_B)).splitlines()
     assert out[0].split() == ["requirement", "metric", "scope", "value", "target", "alert", "status"]
     assert out[1].split() == ["REQ-A-1", "p95", "all", "requests", "612.3", "ms", "<200ms", ">500ms", "fail"]
-    assert out[2].split() == ["REQ-B-1", "throughput", "all", "requests", "1234.6", "req/s", ">1000/s", "<500/s", "pass"]
+    assert out[2].split() == [
+        "REQ-B-1",
+        "throughput",
+        "all",
+        "requests",
+        "1234.6",
+        "req/s",
+        ">1000/s",
+        "<500/s",
+        "pass",
+    ]
     assert out[3].split()[-3:] == ["regr", ">10%", "skipped"]
     assert out[4] == "verdict: FAIL (exit 1)"
     assert out[5] == "  - " + FAIL.reason

@@ -4,6 +4,7 @@ The hot path appends numbers to ``array.array`` buffers and turns strings into c
 the buffers out and builds the Arrow batch. Whatever a request event carries (odd types from custom
 clients included) must come out as the row the reference below makes of it, never shifting a column.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,13 +57,13 @@ def _expected(req, all_reqs, users):
         code = int(code or 0)
     except (TypeError, ValueError):
         code = 0
-    code = code if -2**31 <= code < 2**31 else 0
+    code = code if -(2**31) <= code < 2**31 else 0
     length = req["response_length"]
     try:
         length = int(length or 0)
     except (TypeError, ValueError, OverflowError):
         length = 0
-    length = length if -2**63 <= length < 2**63 else 0
+    length = length if -(2**63) <= length < 2**63 else 0
     exc = req["exception"]
     if exc is None:
         text = None
@@ -71,27 +72,83 @@ def _expected(req, all_reqs, users):
             text = redact(repr(exc))
         except RuntimeError:
             text = f"<{type(exc).__name__} that cannot be shown>"
-    return {"request_type": str(req["request_type"]), "name": redact(str(req["name"])), "response_time_ms": rt,
-            "response_length": length, "status_code": code, "success": exc is None, "exception": text,
-            "requirement": req.get("requirement") or all_reqs, "worker": "w1", "users": users,
-            "user": None, "intended_ms": None, "omitted": None, "period_ms": None}
+    return {
+        "request_type": str(req["request_type"]),
+        "name": redact(str(req["name"])),
+        "response_time_ms": rt,
+        "response_length": length,
+        "status_code": code,
+        "success": exc is None,
+        "exception": text,
+        "requirement": req.get("requirement") or all_reqs,
+        "worker": "w1",
+        "users": users,
+        "user": None,
+        "intended_ms": None,
+        "omitted": None,
+        "period_ms": None,
+    }
 
 
 REQUESTS = [
-    {"request_type": "GET", "name": "/a", "response_time": 1.5, "response_length": 10, "response": _Resp(200),
-     "exception": None},
-    {"request_type": "GET", "name": "/a", "response_time": 2.25, "response_length": None, "response": _Resp(500),
-     "exception": ValueError("HTTP 500 at /a?token=abc")},
-    {"request_type": "POST", "name": "/login?password=hunter2", "response_time": None, "response_length": 0,
-     "response": None, "exception": ConnectionError("refused")},
-    {"request_type": "GET", "name": "/b", "response_time": float("nan"), "response_length": 2**70,
-     "response": _Resp("204"), "exception": None},
-    {"request_type": "GET", "name": "/b", "response_time": 7, "response_length": 5, "response": _Resp(2**40),
-     "exception": _BadRepr()},
-    {"request_type": "WS", "name": 42, "response_time": 0.0, "response_length": 1.9, "response": _Resp(None),
-     "exception": None, "start_time": None},
-    {"request_type": "GET", "name": "/a", "response_time": 3.0, "response_length": 3, "response": _Resp(True),
-     "exception": None, "requirement": "REQ-B"},
+    {
+        "request_type": "GET",
+        "name": "/a",
+        "response_time": 1.5,
+        "response_length": 10,
+        "response": _Resp(200),
+        "exception": None,
+    },
+    {
+        "request_type": "GET",
+        "name": "/a",
+        "response_time": 2.25,
+        "response_length": None,
+        "response": _Resp(500),
+        "exception": ValueError("HTTP 500 at /a?token=abc"),
+    },
+    {
+        "request_type": "POST",
+        "name": "/login?password=hunter2",
+        "response_time": None,
+        "response_length": 0,
+        "response": None,
+        "exception": ConnectionError("refused"),
+    },
+    {
+        "request_type": "GET",
+        "name": "/b",
+        "response_time": float("nan"),
+        "response_length": 2**70,
+        "response": _Resp("204"),
+        "exception": None,
+    },
+    {
+        "request_type": "GET",
+        "name": "/b",
+        "response_time": 7,
+        "response_length": 5,
+        "response": _Resp(2**40),
+        "exception": _BadRepr(),
+    },
+    {
+        "request_type": "WS",
+        "name": 42,
+        "response_time": 0.0,
+        "response_length": 1.9,
+        "response": _Resp(None),
+        "exception": None,
+        "start_time": None,
+    },
+    {
+        "request_type": "GET",
+        "name": "/a",
+        "response_time": 3.0,
+        "response_length": 3,
+        "response": _Resp(True),
+        "exception": None,
+        "requirement": "REQ-B",
+    },
 ]
 
 
@@ -100,10 +157,17 @@ def _fire(listener, req):
     if req.get("requirement"):
         attribution.current[g] = attribution.req_code(req["requirement"])
     try:
-        listener(request_type=req["request_type"], name=req["name"], response_time=req["response_time"],
-                 response_length=req["response_length"], response=req["response"], context={},
-                 exception=req["exception"], start_time=req.get("start_time", 1_800_000_000.25),
-                 url="http://127.0.0.1/x")
+        listener(
+            request_type=req["request_type"],
+            name=req["name"],
+            response_time=req["response_time"],
+            response_length=req["response_length"],
+            response=req["response"],
+            context={},
+            exception=req["exception"],
+            start_time=req.get("start_time", 1_800_000_000.25),
+            url="http://127.0.0.1/x",
+        )
     finally:
         attribution.current.pop(g, None)
 
@@ -136,8 +200,9 @@ def test_every_request_becomes_its_row_whatever_it_carries(attributed, paced, sc
         want = _expected(req, "REQ-A,REQ-B", 3)
         if paced:
             rt = want["response_time_ms"]
-            want.update(user=7, intended_ms=None if rt is None else rt + 30.0, omitted=2 if i == 0 else None,
-                        period_ms=100.0)
+            want.update(
+                user=7, intended_ms=None if rt is None else rt + 30.0, omitted=2 if i == 0 else None, period_ms=100.0
+            )
         if not attributed:
             want["requirement"] = "REQ-A,REQ-B"  # no lookup of the running task: the run's requirements
         ts = row.pop("timestamp")
@@ -195,8 +260,17 @@ def test_code_tables_are_bounded_and_start_again_between_flushes():
         batches = []
         for flush in range(3):
             for i in range(25):
-                _fire(listener, {"request_type": "GET", "name": f"/item/{flush}/{i}", "response_time": 1.0,
-                                 "response_length": 1, "response": _Resp(200), "exception": RuntimeError(f"id {i}")})
+                _fire(
+                    listener,
+                    {
+                        "request_type": "GET",
+                        "name": f"/item/{flush}/{i}",
+                        "response_time": 1.0,
+                        "response_length": 1,
+                        "response": _Resp(200),
+                        "exception": RuntimeError(f"id {i}"),
+                    },
+                )
             batches.append(columns.build_batch(cols.take(), "w1", "R"))
             assert len(cols.key_names) <= 10 and len(cols.exc_texts) <= 11
     rows = pa.Table.from_batches(batches).to_pylist()
@@ -291,8 +365,17 @@ def test_a_batch_of_plain_strings_from_an_older_worker_is_taken_as_the_stream_ha
     cols = columns.Columns(NameRedactor())
     listener = cols.listener(set(), False)
     for i in range(6):
-        _fire(listener, {"request_type": "GET", "name": f"/p/{i % 2}", "response_time": 1.0 + i, "response_length": 1,
-                         "response": _Resp(200 if i % 3 else 500), "exception": None if i % 3 else RuntimeError("500")})
+        _fire(
+            listener,
+            {
+                "request_type": "GET",
+                "name": f"/p/{i % 2}",
+                "response_time": 1.0 + i,
+                "response_length": 1,
+                "response": _Resp(200 if i % 3 else 500),
+                "exception": None if i % 3 else RuntimeError("500"),
+            },
+        )
     recorded = columns.build_batch(cols.take(), "w1", "R")
     assert columns.stream_batch(recorded) is recorded
     plain = pa.Table.from_batches([recorded]).cast(SCHEMA).to_batches()[0]  # what an older recorder sent

@@ -1,5 +1,6 @@
 """report.html and its chart data: hand-computed series and percentiles, escaping, degraded inputs, real runs;
 the comparison with the baseline and the trend of the last runs from the history."""
+
 from __future__ import annotations
 
 import json
@@ -40,17 +41,40 @@ def cached_run(tmp_path_factory, name: str, *args: str) -> tuple[int, Path]:
 
 def pass_run(tmp_path_factory) -> Path:
     """A short passing run with a ramp-up and a warmup to shade."""
-    code, run_dir = cached_run(tmp_path_factory, "pass", "--requirement", "REQ-T-PASS", "--scenarios",
-                               str(E2E / "scenarios"), "--thresholds", str(E2E / "thresholds"), "--users", "6",
-                               "--spawn-rate", "3", "--duration", "4s", "--warmup", "1s")
+    code, run_dir = cached_run(
+        tmp_path_factory,
+        "pass",
+        "--requirement",
+        "REQ-T-PASS",
+        "--scenarios",
+        str(E2E / "scenarios"),
+        "--thresholds",
+        str(E2E / "thresholds"),
+        "--users",
+        "6",
+        "--spawn-rate",
+        "3",
+        "--duration",
+        "4s",
+        "--warmup",
+        "1s",
+    )
     assert code == 0
     return run_dir
 
 
 def hostile_run(tmp_path_factory) -> Path:
     """A run whose request names, error messages and threshold file carry markup and script breakers."""
-    code, run_dir = cached_run(tmp_path_factory, "hostile", "--requirement", "REQ-HOSTILE-001", "--scenarios",
-                               str(HOSTILE / "scenarios"), "--thresholds", str(HOSTILE / "thresholds"))
+    code, run_dir = cached_run(
+        tmp_path_factory,
+        "hostile",
+        "--requirement",
+        "REQ-HOSTILE-001",
+        "--scenarios",
+        str(HOSTILE / "scenarios"),
+        "--thresholds",
+        str(HOSTILE / "thresholds"),
+    )
     assert code == 1  # error_rate crosses its alert
     return run_dir
 
@@ -60,8 +84,17 @@ def two_runs(tmp_path_factory) -> tuple[Path, Path]:
     out = tmp_path_factory.getbasetemp() / "report-runs" / "two" / "reports"
     marker = out.parent / "done"
     if not marker.exists():
-        args = ("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"), "--thresholds",
-                str(E2E / "thresholds"), "--out", str(out))
+        args = (
+            "run",
+            "--requirement",
+            "REQ-T-PASS",
+            "--scenarios",
+            str(E2E / "scenarios"),
+            "--thresholds",
+            str(E2E / "thresholds"),
+            "--out",
+            str(out),
+        )
         res = run_cli(*args)
         assert res.code == 0, res.stderr
         res = run_cli(*args, "--baseline", str(run_dir_of(out)))
@@ -81,23 +114,39 @@ def table(rows: list[tuple]) -> pa.Table:
     """Samples from (timestamp, name, response_time_ms, success, exception, users) tuples."""
     cols = list(zip(*rows))
     n = len(rows)
-    return pa.table({
-        "timestamp": pa.array(cols[0], pa.float64()), "request_type": pa.array(["GET"] * n),
-        "name": pa.array(cols[1]), "response_time_ms": pa.array(cols[2], pa.float64()),
-        "response_length": pa.array([10] * n, pa.int64()), "status_code": pa.array([200] * n, pa.int32()),
-        "success": pa.array(cols[3], pa.bool_()), "exception": pa.array(cols[4], pa.string()),
-        "requirement": pa.array(["REQ-A-1"] * n), "worker": pa.array(["local"] * n),
-        "users": pa.array(cols[5], pa.int32()), "user": pa.array([0] * n, pa.int32()),
-        "intended_ms": pa.nulls(n, pa.float64()), "omitted": pa.nulls(n, pa.int32()),
-        "period_ms": pa.nulls(n, pa.float64())}, schema=SCHEMA)
+    return pa.table(
+        {
+            "timestamp": pa.array(cols[0], pa.float64()),
+            "request_type": pa.array(["GET"] * n),
+            "name": pa.array(cols[1]),
+            "response_time_ms": pa.array(cols[2], pa.float64()),
+            "response_length": pa.array([10] * n, pa.int64()),
+            "status_code": pa.array([200] * n, pa.int32()),
+            "success": pa.array(cols[3], pa.bool_()),
+            "exception": pa.array(cols[4], pa.string()),
+            "requirement": pa.array(["REQ-A-1"] * n),
+            "worker": pa.array(["local"] * n),
+            "users": pa.array(cols[5], pa.int32()),
+            "user": pa.array([0] * n, pa.int32()),
+            "intended_ms": pa.nulls(n, pa.float64()),
+            "omitted": pa.nulls(n, pa.int32()),
+            "period_ms": pa.nulls(n, pa.float64()),
+        },
+        schema=SCHEMA,
+    )
 
 
 # --- chart data, hand-computed -------------------------------------------------------------------
 
 T0 = 1_700_000_000.0
-ROWS = [(T0 + 0.1, "/a", 10.0, True, None, 1), (T0 + 0.5, "/a", 30.0, False, "boom", 2),
-        (T0 + 1.2, "/b", 20.0, True, None, 2), (T0 + 1.7, "/a", 40.0, True, None, 3),
-        (T0 + 1.9, "/b", 60.0, False, "boom", 3), (T0 + 2.5, "/b", 50.0, None, None, 3)]
+ROWS = [
+    (T0 + 0.1, "/a", 10.0, True, None, 1),
+    (T0 + 0.5, "/a", 30.0, False, "boom", 2),
+    (T0 + 1.2, "/b", 20.0, True, None, 2),
+    (T0 + 1.7, "/a", 40.0, True, None, 3),
+    (T0 + 1.9, "/b", 60.0, False, "boom", 3),
+    (T0 + 2.5, "/b", 50.0, None, None, 3),
+]
 
 
 def test_series_cover_the_whole_run_second_by_second_with_exact_percentiles():
@@ -122,11 +171,15 @@ def test_long_series_merge_into_buckets_keeping_counts_and_peaks(monkeypatch):
 
 def test_phases_shade_ramp_up_warmup_and_stopping():
     phases = charts._phases(T0, T0 + 20.0, T0 + 4.0, Window(T0 + 6.0, T0 + 18.0))
-    assert phases == [{"kind": "ramp-up", "from": 0.0, "to": 4.0}, {"kind": "warmup", "from": 4.0, "to": 6.0},
-                      {"kind": "stopping", "from": 18.0, "to": 20.0}]
+    assert phases == [
+        {"kind": "ramp-up", "from": 0.0, "to": 4.0},
+        {"kind": "warmup", "from": 4.0, "to": 6.0},
+        {"kind": "stopping", "from": 18.0, "to": 20.0},
+    ]
     # ramp-up never completed: everything before the window is ramp-up
     assert charts._phases(T0, T0 + 10.0, None, Window(T0 + 2.0, T0 + 10.0)) == [
-        {"kind": "ramp-up", "from": 0.0, "to": 2.0}]
+        {"kind": "ramp-up", "from": 0.0, "to": 2.0}
+    ]
 
 
 def test_curves_are_the_exact_percentiles_of_the_window():
@@ -140,7 +193,7 @@ def test_curves_are_the_exact_percentiles_of_the_window():
     assert overall["y"][-1] == pytest.approx(values.max(), rel=1e-3)
     assert overall["x"][-1] == pytest.approx(np.log10(2000), abs=1e-4)  # the max sits at 1 - 1/n
     for x, y in zip(overall["x"][1:-1], overall["y"][1:-1]):
-        q = 100 * (1 - 10 ** -x)
+        q = 100 * (1 - 10**-x)
         assert x < np.log10(2000)
         assert y == pytest.approx(float(np.percentile(values, q)), rel=2e-3)
     assert [g["label"] for g in c["groups"][1:]] == ["GET /a", "GET /b"]  # busiest first
@@ -151,27 +204,54 @@ def test_errors_grouped_by_request_and_message_with_first_and_last_seen():
     e = charts.errors(table(ROWS), {"start": T0 + 1.0, "end": T0 + 3.0})
     assert e["total"] == 3 and e["more"] == 0
     by_key = {(g["name"], g["message"]): g for g in e["groups"]}
-    assert by_key[("/a", "boom")] == {"request_type": "GET", "name": "/a", "message": "boom", "count": 1,
-                                      "in_window": 0, "first": T0 + 0.5, "last": T0 + 0.5}
+    assert by_key[("/a", "boom")] == {
+        "request_type": "GET",
+        "name": "/a",
+        "message": "boom",
+        "count": 1,
+        "in_window": 0,
+        "first": T0 + 0.5,
+        "last": T0 + 0.5,
+    }
     assert by_key[("/b", "boom")]["in_window"] == 1
     assert by_key[("/b", "(no message)")]["count"] == 1
     assert charts.errors(table(ROWS), None, limit=1)["more"] == 2
 
 
 def test_threshold_levels_are_numbers_in_the_threshold_unit():
-    levels = charts.threshold_levels([
-        {"requirement": "R-1", "metric": "p95", "unit": "ms", "target": "<150ms", "alert": ">0.4s", "status": "pass"},
-        {"requirement": "R-1", "metric": "error_rate", "unit": "ratio", "target": "<0.5%", "alert": None},
-        {"requirement": "R-1", "metric": "throughput", "unit": "req/s", "target": None, "alert": "<500/s"},
-        {"requirement": "R-1", "metric": "p95", "unit": "ms", "target": "garbage", "alert": None},
-        {"requirement": "R-1", "metric": "p95", "unit": "ratio", "regression": ">10%", "target": None, "alert": None},
-    ])
+    levels = charts.threshold_levels(
+        [
+            {
+                "requirement": "R-1",
+                "metric": "p95",
+                "unit": "ms",
+                "target": "<150ms",
+                "alert": ">0.4s",
+                "status": "pass",
+            },
+            {"requirement": "R-1", "metric": "error_rate", "unit": "ratio", "target": "<0.5%", "alert": None},
+            {"requirement": "R-1", "metric": "throughput", "unit": "req/s", "target": None, "alert": "<500/s"},
+            {"requirement": "R-1", "metric": "p95", "unit": "ms", "target": "garbage", "alert": None},
+            {
+                "requirement": "R-1",
+                "metric": "p95",
+                "unit": "ratio",
+                "regression": ">10%",
+                "target": None,
+                "alert": None,
+            },
+        ]
+    )
     assert [(l["metric"], l["level"], l["value"]) for l in levels] == [
-        ("p95", "target", 150.0), ("p95", "alert", 400.0), ("error_rate", "target", 0.005),
-        ("throughput", "alert", 500.0)]
+        ("p95", "target", 150.0),
+        ("p95", "alert", 400.0),
+        ("error_rate", "target", 0.005),
+        ("throughput", "alert", 500.0),
+    ]
 
 
 # --- escaping -------------------------------------------------------------------------------------
+
 
 def test_script_json_cannot_end_the_script_or_open_a_comment():
     data = {"name": "</script><!-- <script>alert(1)</script> & \u2028\u2029 '\""}
@@ -183,21 +263,64 @@ def test_script_json_cannot_end_the_script_or_open_a_comment():
 
 def test_hostile_strings_in_every_json_document_stay_text():
     evil = "</script><!--<script>alert(1)</script>\"'><img src=x onerror=alert(1)>\u2028"
-    verdict = {"verdict": "fail", "exit_code": 1, "reasons": [evil], "strict": False, "thresholds": [
-        {"requirement": "REQ-A-1", "metric": "p95", "request": evil, "target": "<1ms", "alert": ">2ms",
-         "value": 3.0, "unit": "ms", "requests": 1, "status": "fail", "reason": evil, "source": evil}]}
-    stats = {"requests": 1, "failures": 1, "error_rate": 1.0, "throughput": 1.0,
-             "response_time_ms": {k: 3.0 for k in ("min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")}}
-    summary = {"window": {"start": T0, "end": T0 + 1, "seconds": 1.0}, "overall": stats,
-               "requirements": {"REQ-A-1": stats},
-               "requests": [{"request_type": evil, "name": evil, "requirement": "REQ-A-1", **stats}]}
-    run = {"requirements": ["REQ-A-1"], "start": T0, "end": T0 + 1, "titles": {"REQ-A-1": evil},
-           "tasks": {"REQ-A-1": [evil]}, "command_line": [evil], "host": evil, "problems": [evil]}
-    chart = {"t0": T0, "phases": [], "levels": [],
-             "curves": {"groups": [{"label": evil, "x": [0], "y": [1]}], "more_requests": 0},
-             "series": {"bucket_s": 1, "t": [0]}}
-    errors = {"groups": [{"request_type": evil, "name": evil, "message": evil, "count": 1, "in_window": 1,
-                          "first": T0, "last": T0}], "total": 1, "more": 0}
+    verdict = {
+        "verdict": "fail",
+        "exit_code": 1,
+        "reasons": [evil],
+        "strict": False,
+        "thresholds": [
+            {
+                "requirement": "REQ-A-1",
+                "metric": "p95",
+                "request": evil,
+                "target": "<1ms",
+                "alert": ">2ms",
+                "value": 3.0,
+                "unit": "ms",
+                "requests": 1,
+                "status": "fail",
+                "reason": evil,
+                "source": evil,
+            }
+        ],
+    }
+    stats = {
+        "requests": 1,
+        "failures": 1,
+        "error_rate": 1.0,
+        "throughput": 1.0,
+        "response_time_ms": {k: 3.0 for k in ("min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")},
+    }
+    summary = {
+        "window": {"start": T0, "end": T0 + 1, "seconds": 1.0},
+        "overall": stats,
+        "requirements": {"REQ-A-1": stats},
+        "requests": [{"request_type": evil, "name": evil, "requirement": "REQ-A-1", **stats}],
+    }
+    run = {
+        "requirements": ["REQ-A-1"],
+        "start": T0,
+        "end": T0 + 1,
+        "titles": {"REQ-A-1": evil},
+        "tasks": {"REQ-A-1": [evil]},
+        "command_line": [evil],
+        "host": evil,
+        "problems": [evil],
+    }
+    chart = {
+        "t0": T0,
+        "phases": [],
+        "levels": [],
+        "curves": {"groups": [{"label": evil, "x": [0], "y": [1]}], "more_requests": 0},
+        "series": {"bucket_s": 1, "t": [0]},
+    }
+    errors = {
+        "groups": [
+            {"request_type": evil, "name": evil, "message": evil, "count": 1, "in_window": 1, "first": T0, "last": T0}
+        ],
+        "total": 1,
+        "more": 0,
+    }
     html = render_report(verdict=verdict, summary=summary, run=run, charts=chart, errors=errors)
     assert "<img" not in html and "alert(1)</script>" not in html
     assert "\u2028" not in DATA_BLOCK.findall(html)[0]  # a raw line separator would end a JS string literal
@@ -207,6 +330,7 @@ def test_hostile_strings_in_every_json_document_stay_text():
 
 
 # --- real runs ------------------------------------------------------------------------------------
+
 
 def test_report_of_a_real_run_is_self_contained_and_traceable(tmp_path_factory):
     run_dir = pass_run(tmp_path_factory)
@@ -250,6 +374,7 @@ def test_report_without_usable_samples_says_so_and_keeps_the_tables(tmp_path_fac
         samples.unlink()
     elif damage == "empty":
         import pyarrow.parquet as pq
+
         pq.write_table(SCHEMA.empty_table(), samples)
     else:  # damaged evidence: an error naming the file, and the report and its seal left as they were
         samples.write_bytes(b"PAR1 this is not parquet")
@@ -258,9 +383,13 @@ def test_report_without_usable_samples_says_so_and_keeps_the_tables(tmp_path_fac
             write_run_report(str(run_dir))
         assert (run_dir / "report.html").read_bytes() == before
         from loadgate.outputs.report import build_report
-        html = build_report(str(run_dir), verdict=json.loads((run_dir / "verdict.json").read_text()),
-                            summary=json.loads((run_dir / "summary.json").read_text()),
-                            run=json.loads((run_dir / "run.json").read_text()))
+
+        html = build_report(
+            str(run_dir),
+            verdict=json.loads((run_dir / "verdict.json").read_text()),
+            summary=json.loads((run_dir / "summary.json").read_text()),
+            run=json.loads((run_dir / "run.json").read_text()),
+        )
         out = run_dir / "rendered.html"
         out.write_text(html, encoding="utf-8")  # rendered from its files alone, the report still says why
     out = out if damage == "corrupt" else Path(write_run_report(str(run_dir)))
@@ -287,10 +416,9 @@ def test_hostile_run_report_keeps_every_string_inert(tmp_path_factory):
 def test_cpu_series_per_process_in_seconds_since_start_with_peaks_kept(monkeypatch):
     cpu = {"w2": [[100.0, 10.0], [101.0, 95.5]], "w1": [[100.5, 50.0]], "empty": []}
     out = charts.cpu_series(cpu, 99.0)
-    assert out == [{"label": "w1", "t": [1.5], "cpu": [50.0]},
-                   {"label": "w2", "t": [1.0, 2.0], "cpu": [10.0, 95.5]}]
+    assert out == [{"label": "w1", "t": [1.5], "cpu": [50.0]}, {"label": "w2", "t": [1.0, 2.0], "cpu": [10.0, 95.5]}]
     monkeypatch.setattr(charts, "MAX_POINTS", 2)
-    long = {"local": [[float(t), float(t % 5) * 20] for t in range(5)]}   # 0 20 40 60 80
+    long = {"local": [[float(t), float(t % 5) * 20] for t in range(5)]}  # 0 20 40 60 80
     assert charts.cpu_series(long, 0.0) == [{"label": "local", "t": [0.0, 3.0], "cpu": [40.0, 80.0]}]
 
 
@@ -299,28 +427,64 @@ def test_cpu_series_per_process_in_seconds_since_start_with_peaks_kept(monkeypat
 REQ = "REQ-U-1"
 
 
-def _threshold(metric: str, value: float | None, status: str, *, unit: str = "ms", request: str | None = None,
-               target: str | None = None, alert: str | None = None, regression: str | None = None) -> dict:
-    t = {"requirement": REQ, "metric": metric, "request": request, "target": target, "alert": alert,
-         "value": value, "unit": unit, "requests": 100, "status": status, "reason": None, "source": "t.yaml:1"}
+def _threshold(
+    metric: str,
+    value: float | None,
+    status: str,
+    *,
+    unit: str = "ms",
+    request: str | None = None,
+    target: str | None = None,
+    alert: str | None = None,
+    regression: str | None = None,
+) -> dict:
+    t = {
+        "requirement": REQ,
+        "metric": metric,
+        "request": request,
+        "target": target,
+        "alert": alert,
+        "value": value,
+        "unit": unit,
+        "requests": 100,
+        "status": status,
+        "reason": None,
+        "source": "t.yaml:1",
+    }
     return {**t, "regression": regression, "baseline": 1.0} if regression else t
 
 
 def _thresholds(p95: float, p99: float | None, err: float, statuses: tuple[str, str, str]) -> list[dict]:
     """The same threshold file every run: p95, an error-rate, a request's p99, two regression thresholds."""
-    out = [_threshold("p95", p95, statuses[0], target="<200ms", alert=">1s"),
-           _threshold("error_rate", err, statuses[1], unit="ratio", target="<1%", alert=">5%"),
-           _threshold("p95", 0.5, "fail", unit="ratio", regression=">10%"),  # a change, not a series
-           _threshold("error_rate", 3.0, "fail", unit="ratio", regression=">50%"),  # same metric, scope, unit
-           _threshold("p99", p99, statuses[2], request="GET /x", alert=">2s")]
+    out = [
+        _threshold("p95", p95, statuses[0], target="<200ms", alert=">1s"),
+        _threshold("error_rate", err, statuses[1], unit="ratio", target="<1%", alert=">5%"),
+        _threshold("p95", 0.5, "fail", unit="ratio", regression=">10%"),  # a change, not a series
+        _threshold("error_rate", 3.0, "fail", unit="ratio", regression=">50%"),  # same metric, scope, unit
+        _threshold("p99", p99, statuses[2], request="GET /x", alert=">2s"),
+    ]
     return out if p99 is not None else out[:4]  # a run before the p99 threshold existed
 
 
-def _history_run(out: Path, run_id: str, start: float, verdict: str, thresholds: list[dict], *, kind: str = "run",
-                 reqs: tuple[str, ...] = (REQ,)) -> None:
+def _history_run(
+    out: Path,
+    run_id: str,
+    start: float,
+    verdict: str,
+    thresholds: list[dict],
+    *,
+    kind: str = "run",
+    reqs: tuple[str, ...] = (REQ,),
+) -> None:
     run = {"requirements": list(reqs), "start": start, "end": start + 10, "users": 5}
-    history.record(history.db_path(str(out)), str(out / run_id), run, {"requirements": {}}, {
-        "verdict": verdict, "exit_code": 1 if verdict == "fail" else 0, "thresholds": thresholds}, kind=kind)
+    history.record(
+        history.db_path(str(out)),
+        str(out / run_id),
+        run,
+        {"requirements": {}},
+        {"verdict": verdict, "exit_code": 1 if verdict == "fail" else 0, "thresholds": thresholds},
+        kind=kind,
+    )
 
 
 def test_trend_is_the_history_up_to_this_run_plus_this_run_from_its_verdict(tmp_path):
@@ -338,21 +502,43 @@ def test_trend_is_the_history_up_to_this_run_plus_this_run_from_its_verdict(tmp_
     t = got[0]
     assert t["requirement"] == REQ and t["regression_thresholds"] == 2
     # r2 by its latest verdict (the gate's); "now" once, from verdict.json; "later" started after this run
-    assert t["runs"] == [{"run_id": "r1", "started": 100.0, "verdict": "pass", "current": False},
-                         {"run_id": "r2", "started": 200.0, "verdict": "warn", "current": False},
-                         {"run_id": "now", "started": 300.0, "verdict": "pass", "current": True}]
+    assert t["runs"] == [
+        {"run_id": "r1", "started": 100.0, "verdict": "pass", "current": False},
+        {"run_id": "r2", "started": 200.0, "verdict": "warn", "current": False},
+        {"run_id": "now", "started": 300.0, "verdict": "pass", "current": True},
+    ]
     ms, ratio = t["charts"]
     assert ms["unit"] == "ms" and ms["series"] == [
-        {"label": "p95 (all requests)", "metric": "p95", "request": None, "values": [120.0, 300.0, 150.0],
-         "status": ["pass", "warn", "pass"]},
-        {"label": "p99 (GET /x)", "metric": "p99", "request": "GET /x", "values": [None, 900.0, 80.0],
-         "status": [None, "pass", "pass"]}]
+        {
+            "label": "p95 (all requests)",
+            "metric": "p95",
+            "request": None,
+            "values": [120.0, 300.0, 150.0],
+            "status": ["pass", "warn", "pass"],
+        },
+        {
+            "label": "p99 (GET /x)",
+            "metric": "p99",
+            "request": "GET /x",
+            "values": [None, 900.0, 80.0],
+            "status": [None, "pass", "pass"],
+        },
+    ]
     assert [(l["metric"], l["level"], l["value"]) for l in ms["levels"]] == [
-        ("p95", "target", 200.0), ("p95", "alert", 1000.0), ("p99", "alert", 2000.0)]
+        ("p95", "target", 200.0),
+        ("p95", "alert", 1000.0),
+        ("p99", "alert", 2000.0),
+    ]
     # the absolute error rate only: the regression threshold of the same metric and scope is told apart
     assert ratio["unit"] == "ratio" and ratio["series"] == [
-        {"label": "error_rate (all requests)", "metric": "error_rate", "request": None,
-         "values": [0.0, 0.02, 0.001], "status": ["pass", "warn", "pass"]}]
+        {
+            "label": "error_rate (all requests)",
+            "metric": "error_rate",
+            "request": None,
+            "values": [0.0, 0.02, 0.001],
+            "status": ["pass", "warn", "pass"],
+        }
+    ]
     assert [(l["level"], l["value"]) for l in ratio["levels"]] == [("target", 0.01), ("alert", 0.05)]
     assert trend.chart_count(got) == 2
     # the last `limit` runs, this one included
@@ -387,10 +573,18 @@ def test_missing_corrupt_or_locked_history_is_a_note_and_the_trend_is_this_run(t
     _history_run(out, "r1", 1.0, "pass", [])
     monkeypatch.setattr(trend, "PROBE_TIMEOUT", 0.1)
     holder = subprocess.Popen(  # exclusive locking mode: even WAL readers wait for it
-        [sys.executable, "-c", "import sqlite3, sys\n"
-         f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\nc.execute('PRAGMA locking_mode = EXCLUSIVE')\n"
-         "c.execute('BEGIN EXCLUSIVE')\nc.execute('DELETE FROM run_requirements')\n"
-         "print('locked', flush=True)\nsys.stdin.readline()\n"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys\n"
+            f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\nc.execute('PRAGMA locking_mode = EXCLUSIVE')\n"
+            "c.execute('BEGIN EXCLUSIVE')\nc.execute('DELETE FROM run_requirements')\n"
+            "print('locked', flush=True)\nsys.stdin.readline()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         got, note = trend.load_trend(str(out / "now"), run, verdict)
@@ -418,18 +612,46 @@ def test_hostile_names_in_comparison_json_stay_text(tmp_path_factory, tmp_path):
     evil = "</script><!--<script>alert(1)</script>\"'><img src=x onerror=alert(1)>"
     run_dir = tmp_path / "copy"
     shutil.copytree(pass_run(tmp_path_factory), run_dir)
-    row = {"request_type": evil, "name": evil, "requirement": evil, "metric": "p95", "baseline": 10.0,
-           "candidate": 15.0, "change": 0.5, "ci": [0.3, 0.7], "p_value": 0.0001, "status": "regression",
-           "change_kind": "relative", "sample_sizes": [500, 500]}
-    doc = {"schema": "loadgate.compare/1", "baseline": evil, "candidate": "copy", "verdict": "fail",
-           "requests": [row, {**row, "metric": "error_rate", "change_kind": "absolute", "baseline": 0.0,
-                              "candidate": 0.004, "change": 0.004, "ci": None, "p_value": None,
-                              "status": "unchanged"}],
-           "tolerance": {"latency": 0.1, "error_rate": 0.005}, "confidence": 0.95,
-           "unmatched": [{"requirement": evil, "request_type": evil, "name": evil, "only_in": "baseline"}]}
+    row = {
+        "request_type": evil,
+        "name": evil,
+        "requirement": evil,
+        "metric": "p95",
+        "baseline": 10.0,
+        "candidate": 15.0,
+        "change": 0.5,
+        "ci": [0.3, 0.7],
+        "p_value": 0.0001,
+        "status": "regression",
+        "change_kind": "relative",
+        "sample_sizes": [500, 500],
+    }
+    doc = {
+        "schema": "loadgate.compare/1",
+        "baseline": evil,
+        "candidate": "copy",
+        "verdict": "fail",
+        "requests": [
+            row,
+            {
+                **row,
+                "metric": "error_rate",
+                "change_kind": "absolute",
+                "baseline": 0.0,
+                "candidate": 0.004,
+                "change": 0.004,
+                "ci": None,
+                "p_value": None,
+                "status": "unchanged",
+            },
+        ],
+        "tolerance": {"latency": 0.1, "error_rate": 0.005},
+        "confidence": 0.95,
+        "unmatched": [{"requirement": evil, "request_type": evil, "name": evil, "only_in": "baseline"}],
+    }
     (run_dir / "comparison.json").write_text(json.dumps(doc))
     html = Path(write_run_report(str(run_dir))).read_text(encoding="utf-8")
-    section = html[html.index('id="baseline"'):html.index('id="trend"')]
+    section = html[html.index('id="baseline"') : html.index('id="trend"')]
     assert "<img" not in html and "alert(1)</script>" not in html and html.count("<script") == 3
     # heading, note, requirement + type + name of 2 rows and of the unmatched one
     assert section.count("&lt;img src=x onerror=alert(1)&gt;") == 11
@@ -445,16 +667,20 @@ def test_two_real_runs_the_second_has_the_comparison_and_a_trend_of_both(tmp_pat
     assert comparison["baseline"] == first.name and not (first / "comparison.json").exists()
     html = (second / "report.html").read_text(encoding="utf-8")
     assert f"Against the baseline ({first.name})</h2>" in html
-    table = html[html.index('id="comparison-table"'):html.index("</table>", html.index('id="comparison-table"'))]
+    table = html[html.index('id="comparison-table"') : html.index("</table>", html.index('id="comparison-table"'))]
     assert table.count("<tr class=") == len(comparison["requests"]) >= 4
     assert "(all requests)" in table and "GET /api/users/[id]" in table
     data = chart_json(html)
     (t,) = data["trend"]
     assert [(r["run_id"], r["verdict"], r["current"]) for r in t["runs"]] == [
-        (first.name, "pass", False), (second.name, "pass", True)]
+        (first.name, "pass", False),
+        (second.name, "pass", True),
+    ]
     assert t["runs"][0]["started"] == load(first, "run.json")["start"]
-    values = {d.name: {(x["metric"], x["request"]): x["value"] for x in load(d, "verdict.json")["thresholds"]}
-              for d in (first, second)}
+    values = {
+        d.name: {(x["metric"], x["request"]): x["value"] for x in load(d, "verdict.json")["thresholds"]}
+        for d in (first, second)
+    }
     series = {(s["metric"], s["request"]): s for c in t["charts"] for s in c["series"]}
     assert set(series) == set(values[first.name])  # p95, error_rate, p99 of GET /api/users/[id]
     for key, s in series.items():

@@ -3,6 +3,7 @@
 Debian's ``chromium`` is needed (``.ci/run`` installs it). Without it the tests skip, saying so, except
 under ``CI=true``, where a missing browser fails them. Screenshots are kept in ``test-artifacts/``.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,9 +19,19 @@ from conftest import ROOT
 from test_report import HOSTILE_STRINGS, chart_json, hostile_run, pass_run, two_runs
 
 ARTIFACTS = ROOT / "test-artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--virtual-time-budget=10000",
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +41,21 @@ def chromium() -> str:
         return path
     if os.environ.get("CI") == "true":
         pytest.fail("no 'chromium' on PATH under CI=true: .ci/run must install Debian's chromium package")
-    pytest.skip("no 'chromium' on PATH: install Debian's chromium (apt-get install -y chromium) to open "
-                "report.html in a headless browser")
+    pytest.skip(
+        "no 'chromium' on PATH: install Debian's chromium (apt-get install -y chromium) to open "
+        "report.html in a headless browser"
+    )
 
 
 def browse(chromium: str, page: Path, profile: Path, *action: str) -> tuple[str, list[str]]:
     """Run headless Chromium on ``page``; returns stdout and every console line the page produced."""
-    proc = subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", *action, page.as_uri()],
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [chromium, *FLAGS, f"--user-data-dir={profile}", *action, page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     # The page's own script logs nothing: any console line is an error, a CSP violation or a stray alert.
     return proc.stdout, [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
@@ -55,9 +73,16 @@ def charts_to_draw(page: Path) -> int:
     or more, and the two charts of a capacity search with the chart of its plan (capacity and peak across releases)."""
     data = chart_json(page.read_text(encoding="utf-8"))
     trend = sum(len(t["charts"]) for t in data["trend"] if len(t["runs"]) >= 2)
-    return ((5 + bool(data.get("cpu")) + bool(data.get("resources")) + len(data.get("arrival") or ())
-             if "series" in data else 0) + trend
-            + (2 if data.get("capacity") else 0) + (1 if data.get("capacity") and data.get("plan") else 0))
+    return (
+        (
+            5 + bool(data.get("cpu")) + bool(data.get("resources")) + len(data.get("arrival") or ())
+            if "series" in data
+            else 0
+        )
+        + trend
+        + (2 if data.get("capacity") else 0)
+        + (1 if data.get("capacity") and data.get("plan") else 0)
+    )
 
 
 def open_and_shoot(chromium: str, run_dir: Path, tmp_path: Path, shot: str, height: int = 3000) -> str:
@@ -71,8 +96,14 @@ def open_and_shoot(chromium: str, run_dir: Path, tmp_path: Path, shot: str, heig
     ARTIFACTS.mkdir(exist_ok=True)
     target = ARTIFACTS / shot
     target.unlink(missing_ok=True)
-    _, console = browse(chromium, page, tmp_path / "profile", "--hide-scrollbars", f"--screenshot={target}",
-                        f"--window-size=1400,{height}")
+    _, console = browse(
+        chromium,
+        page,
+        tmp_path / "profile",
+        "--hide-scrollbars",
+        f"--screenshot={target}",
+        f"--window-size=1400,{height}",
+    )
     assert console == []
     assert png_size(target) == (1400, height) and target.stat().st_size > 50_000  # a drawn page, not a blank one
     return dom
@@ -107,9 +138,25 @@ def test_capacity_report_draws_throughput_and_latency_against_users(chromium, tm
     from conftest import E2E, run_cli, run_dir_of
 
     out = tmp_path / "out"
-    res = run_cli("capacity", "--requirement", "REQ-CAP-002", "--scenarios", str(E2E / "capacity" / "scenarios"),
-                  "--thresholds", str(E2E / "capacity" / "thresholds"), "--out", str(out), "--start-users", "5",
-                  "--max-users", "20", "--step-duration", "2s", "--budget", "1m")
+    res = run_cli(
+        "capacity",
+        "--requirement",
+        "REQ-CAP-002",
+        "--scenarios",
+        str(E2E / "capacity" / "scenarios"),
+        "--thresholds",
+        str(E2E / "capacity" / "thresholds"),
+        "--out",
+        str(out),
+        "--start-users",
+        "5",
+        "--max-users",
+        "20",
+        "--step-duration",
+        "2s",
+        "--budget",
+        "1m",
+    )
     assert res.code == 0, res.stderr
     run_dir = run_dir_of(out)
     # the run's five, the generator's CPU, this machine's resources (sampled for the scaling estimate),

@@ -3,6 +3,7 @@
 A soak run's report must not load its hundreds of millions of samples: ``load_samples`` hands a
 Parquet file on as its path, and ``series``, ``curves`` and ``errors`` stream it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,17 +22,29 @@ def samples(n: int, seed: int = 3) -> pa.Table:
     failed = rng.random(n) < 0.1
     names = rng.choice(["/a", "/b", "/c?<script>"], n)
     messages = np.where(rng.random(n) < 0.5, "boom", "timeout(<b>)")
-    return pa.table({
-        "timestamp": pa.array(T0 + np.sort(rng.random(n)) * 40), "request_type": pa.array(["GET"] * n),
-        "name": pa.array(names), "response_time_ms": pa.array(rng.lognormal(3, 1, n)),
-        "response_length": pa.array([10] * n, pa.int64()), "status_code": pa.array([200] * n, pa.int32()),
-        "success": pa.array([None if f and m == "boom" and i % 7 == 0 else not f
-                             for i, (f, m) in enumerate(zip(failed, messages))], pa.bool_()),
-        "exception": pa.array([m if f else None for f, m in zip(failed, messages)], pa.string()),
-        "requirement": pa.array(rng.choice(["REQ-A-1", "REQ-B-2", "REQ-A-1,REQ-B-2"], n)),
-        "worker": pa.array(["local"] * n), "users": pa.array(rng.integers(1, 9, n), pa.int32()),
-        "user": pa.array(rng.integers(0, 8, n), pa.int32()), "intended_ms": pa.nulls(n, pa.float64()),
-        "omitted": pa.nulls(n, pa.int32()), "period_ms": pa.nulls(n, pa.float64())}, schema=SCHEMA)
+    return pa.table(
+        {
+            "timestamp": pa.array(T0 + np.sort(rng.random(n)) * 40),
+            "request_type": pa.array(["GET"] * n),
+            "name": pa.array(names),
+            "response_time_ms": pa.array(rng.lognormal(3, 1, n)),
+            "response_length": pa.array([10] * n, pa.int64()),
+            "status_code": pa.array([200] * n, pa.int32()),
+            "success": pa.array(
+                [None if f and m == "boom" and i % 7 == 0 else not f for i, (f, m) in enumerate(zip(failed, messages))],
+                pa.bool_(),
+            ),
+            "exception": pa.array([m if f else None for f, m in zip(failed, messages)], pa.string()),
+            "requirement": pa.array(rng.choice(["REQ-A-1", "REQ-B-2", "REQ-A-1,REQ-B-2"], n)),
+            "worker": pa.array(["local"] * n),
+            "users": pa.array(rng.integers(1, 9, n), pa.int32()),
+            "user": pa.array(rng.integers(0, 8, n), pa.int32()),
+            "intended_ms": pa.nulls(n, pa.float64()),
+            "omitted": pa.nulls(n, pa.int32()),
+            "period_ms": pa.nulls(n, pa.float64()),
+        },
+        schema=SCHEMA,
+    )
 
 
 def test_streamed_charts_and_errors_equal_the_in_memory_ones(tmp_path, monkeypatch):

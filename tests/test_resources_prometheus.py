@@ -1,4 +1,5 @@
 """Resource thresholds against a real Prometheus scraping a real node_exporter, through real runs."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -50,9 +51,21 @@ def prom_run(prom, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("prom-run")
     (tmp / "REQ-T-PASS.yaml").write_text(THRESHOLDS.format(url=prom.url, node=prom.node))
     out = tmp / "reports"
-    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"),
-                  "--thresholds", str(tmp / "REQ-T-PASS.yaml"), "--users", "5", "--duration", "6s",
-                  "--out", str(out))
+    res = run_cli(
+        "run",
+        "--requirement",
+        "REQ-T-PASS",
+        "--scenarios",
+        str(E2E / "scenarios"),
+        "--thresholds",
+        str(tmp / "REQ-T-PASS.yaml"),
+        "--users",
+        "5",
+        "--duration",
+        "6s",
+        "--out",
+        str(out),
+    )
     run_dir = next(p for p in out.iterdir() if p.is_dir())
     return res, run_dir, tmp
 
@@ -71,8 +84,11 @@ def test_memory_alert_fails_with_the_value_prometheus_itself_gives(prom, prom_ru
     window = summary["resources"]["window"]
     seconds = int(window["end"] - window["start"])
     # Prometheus' own mean of memory use over the same window, by a subquery at the window's end
-    own = prom.query(f"avg_over_time((100 * (1 - node_memory_MemAvailable_bytes{{instance='{prom.node}'}} / "
-                     f"node_memory_MemTotal_bytes{{instance='{prom.node}'}}))[{seconds}s:1s])", at=window["end"])
+    own = prom.query(
+        f"avg_over_time((100 * (1 - node_memory_MemAvailable_bytes{{instance='{prom.node}'}} / "
+        f"node_memory_MemTotal_bytes{{instance='{prom.node}'}}))[{seconds}s:1s])",
+        at=window["end"],
+    )
     assert len(own) == 1
     assert abs(memory["value"] - float(own[0]["value"][1])) <= 3.0
 
@@ -84,10 +100,12 @@ def test_cpu_and_disk_pass_with_values_prometheus_agrees_with(prom, prom_run):
     assert cpu["status"] in ("pass", "warn") and 0 <= cpu["value"] <= 100  # warn: the machine was busy
     entry = {e["metric"]: e for e in load(run_dir, "summary.json")["resources"]["thresholds"]}
     assert entry["cpu"]["points"] >= entry["cpu"]["expected_points"] / 2 and entry["cpu"]["step"] == 1.0
-    own_disk = prom.query(f"max(100 * (1 - node_filesystem_avail_bytes{{instance='{prom.node}',mountpoint='/'}} / "
-                          f"(node_filesystem_size_bytes{{instance='{prom.node}',mountpoint='/'}} - "
-                          f"node_filesystem_free_bytes{{instance='{prom.node}',mountpoint='/'}} + "
-                          f"node_filesystem_avail_bytes{{instance='{prom.node}',mountpoint='/'}})))")
+    own_disk = prom.query(
+        f"max(100 * (1 - node_filesystem_avail_bytes{{instance='{prom.node}',mountpoint='/'}} / "
+        f"(node_filesystem_size_bytes{{instance='{prom.node}',mountpoint='/'}} - "
+        f"node_filesystem_free_bytes{{instance='{prom.node}',mountpoint='/'}} + "
+        f"node_filesystem_avail_bytes{{instance='{prom.node}',mountpoint='/'}})))"
+    )
     assert disk["value"] >= float(own_disk[0]["value"][1]) - 1.0  # the fullest filesystem, / among them
 
 
@@ -122,7 +140,8 @@ def test_prometheus_stopped_is_inconclusive_with_the_reason_and_keeps_the_series
 def test_a_query_with_two_series_is_a_configuration_error(prom, prom_run, tmp_path):
     _res, run_dir, _ = prom_run
     two = tmp_path / "REQ-T-PASS.yaml"
-    two.write_text(textwrap.dedent(f"""\
+    two.write_text(
+        textwrap.dedent(f"""\
         requirement: REQ-T-PASS
         load:
           resources: {{source: prometheus, prometheus: "{prom.url}"}}
@@ -130,12 +149,15 @@ def test_a_query_with_two_series_is_a_configuration_error(prom, prom_run, tmp_pa
           - metric: promql
             query: 'node_cpu_seconds_total{{mode="idle"}} > 0 or node_memory_MemTotal_bytes'
             alert: ">1e30"
-        """))
+        """)
+    )
     res = run_cli("gate", str(run_dir), "--thresholds", str(two))
     assert res.code == 2, res.stdout + res.stderr
-    assert res.error_lines == [f"loadgate gate: error: {two}:5: query: "
-                               f"'node_cpu_seconds_total{{mode=\"idle\"}} > 0 or node_memory_MemTotal_bytes' returned "
-                               + res.error_lines[0].split(" returned ", 1)[1]]
+    assert res.error_lines == [
+        f"loadgate gate: error: {two}:5: query: "
+        f"'node_cpu_seconds_total{{mode=\"idle\"}} > 0 or node_memory_MemTotal_bytes' returned "
+        + res.error_lines[0].split(" returned ", 1)[1]
+    ]
     assert "expected one series, or aggregate_series: max|sum|mean" in res.stderr
     checked = run_cli("check", "--scenarios", str(E2E / "scenarios"), "--thresholds", str(two), "--prometheus")
     assert checked.code == 2 and f"error: {two}:5: query " in checked.stdout and "series from" in checked.stdout
@@ -147,8 +169,10 @@ def test_a_query_with_two_series_is_a_configuration_error(prom, prom_run, tmp_pa
 
 def test_check_reports_a_bad_query_before_a_run(prom, tmp_path):
     bad = tmp_path / "REQ-T-PASS.yaml"
-    bad.write_text(f'requirement: REQ-T-PASS\nload:\n  resources: {{source: prometheus, prometheus: "{prom.url}"}}\n'
-                   "thresholds:\n  - metric: promql\n    query: 'rate(node_cpu_seconds_total[1m'\n    alert: \">1\"\n")
+    bad.write_text(
+        f'requirement: REQ-T-PASS\nload:\n  resources: {{source: prometheus, prometheus: "{prom.url}"}}\n'
+        "thresholds:\n  - metric: promql\n    query: 'rate(node_cpu_seconds_total[1m'\n    alert: \">1\"\n"
+    )
     res = run_cli("check", "--scenarios", str(E2E / "scenarios"), "--thresholds", str(bad), "--prometheus")
     assert res.code == 2
     line = next(l for l in res.stdout.splitlines() if f"{bad}:5: query" in l)
@@ -157,7 +181,8 @@ def test_check_reports_a_bad_query_before_a_run(prom, tmp_path):
 
 
 def test_abort_on_fail_with_a_prometheus_alert_stops_the_run(prom, tmp_path):
-    (tmp_path / "REQ-T-PASS.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "REQ-T-PASS.yaml").write_text(
+        textwrap.dedent("""\
         requirement: REQ-T-PASS
         load:
           resources: {source: prometheus, prometheus: "http://127.0.0.1:1"}   # --prometheus overrides it
@@ -166,10 +191,25 @@ def test_abort_on_fail_with_a_prometheus_alert_stops_the_run(prom, tmp_path):
             alert: ">1%"
             abort_on_fail: true
             abort_window: 3s
-        """))
-    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"), "--thresholds",
-                  str(tmp_path / "REQ-T-PASS.yaml"), "--users", "2", "--duration", "60s", "--out", str(tmp_path / "out"),
-                  "--prometheus", prom.url)
+        """)
+    )
+    res = run_cli(
+        "run",
+        "--requirement",
+        "REQ-T-PASS",
+        "--scenarios",
+        str(E2E / "scenarios"),
+        "--thresholds",
+        str(tmp_path / "REQ-T-PASS.yaml"),
+        "--users",
+        "2",
+        "--duration",
+        "60s",
+        "--out",
+        str(tmp_path / "out"),
+        "--prometheus",
+        prom.url,
+    )
     assert res.code == 1, res.stdout + res.stderr
     run_dir = next(p for p in (tmp_path / "out").iterdir() if p.is_dir())
     run = load(run_dir, "run.json")

@@ -2,6 +2,7 @@
 listener puts each column where the spec says, and the C listener packs whatever order and integer widths
 the spec gives it (it is handed the layout at init), or refuses at init a column it cannot compute.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,10 @@ finally:
     del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
 from loadgate.shared.redact import NameRedactor
 
-needs_c = pytest.mark.skipif(columns.NativeListener is None and not os.environ.get("LOADGATE_REQUIRE_NATIVE"),
-                             reason="the C listener was not built here (no C compiler at install time)")
+needs_c = pytest.mark.skipif(
+    columns.NativeListener is None and not os.environ.get("LOADGATE_REQUIRE_NATIVE"),
+    reason="the C listener was not built here (no C compiler at install time)",
+)
 
 
 class _Resp:
@@ -46,16 +49,34 @@ def _fire(listener, cols, paced: bool) -> None:
     cols.new_key("GET", "/first")  # key 0: the request's own key is 1
     attribution.current[g] = attribution.req_code("REQ-SPEC")
     try:
-        listener(request_type="GET", name="/spec", response_time=RT, response_length=LENGTH, response=_Resp(CODE),
-                 context={}, exception=ValueError("x"), start_time=START, url="u")
+        listener(
+            request_type="GET",
+            name="/spec",
+            response_time=RT,
+            response_length=LENGTH,
+            response=_Resp(CODE),
+            context={},
+            exception=ValueError("x"),
+            start_time=START,
+            url="u",
+        )
     finally:
         pacing.USERS.pop(g, None)
         attribution.current.pop(g, None)
 
 
 def _expected(paced: bool) -> dict:
-    values = {"ts": START, "rt": RT, "length": LENGTH, "code": CODE, "users": len(USERS), "key": 1, "exc": 1,
-              "user": NUMBER, "req": attribution.req_code("REQ-SPEC")}
+    values = {
+        "ts": START,
+        "rt": RT,
+        "length": LENGTH,
+        "code": CODE,
+        "users": len(USERS),
+        "key": 1,
+        "exc": 1,
+        "user": NUMBER,
+        "req": attribution.req_code("REQ-SPEC"),
+    }
     if paced:
         values.update(intended=RT + LATE_MS, omitted=OMITTED, period=PERIOD_S * 1000.0)
     return values
@@ -82,16 +103,22 @@ def test_the_c_listener_takes_its_row_size_from_the_spec(paced):
 def _respec(cols: columns.Columns, specs: dict) -> None:
     """``cols`` packs rows of ``specs`` (as if columns.py's spec were it)."""
     cols.SPECS = specs
-    cols.LAYOUTS = {paced: (struct.Struct("<" + "".join(t for _a, t in spec)),
-                            np.dtype([(a, {"d": "<f8", "q": "<i8", "i": "<i4"}[t]) for a, t in spec]))
-                    for paced, spec in specs.items()}
+    cols.LAYOUTS = {
+        paced: (
+            struct.Struct("<" + "".join(t for _a, t in spec)),
+            np.dtype([(a, {"d": "<f8", "q": "<i8", "i": "<i4"}[t]) for a, t in spec]),
+        )
+        for paced, spec in specs.items()
+    }
 
 
 @st.composite
 def specs(draw):
     """The spec's columns in another order, each integer column as int32 or int64."""
+
     def retyped(fields):
         return [(a, t if t == "d" else draw(st.sampled_from("iq"))) for a, t in fields]
+
     fields = draw(st.permutations(retyped(columns.Columns.FIELDS)))
     schedule = retyped(columns.Columns.SCHEDULE)
     paced = draw(st.permutations([*fields, *schedule]))
@@ -112,15 +139,18 @@ def test_the_c_listener_packs_whatever_layout_the_spec_gives(spec, paced):
 
 
 @needs_c
-@pytest.mark.parametrize(("layout", "paced", "error", "message"), [
-    ((("ts", "d"), ("colour", "i")), False, ValueError, "cannot pack column 'colour': it knows no such column"),
-    ((("ts", "d"), ("ts", "d")), False, ValueError, "column 'ts': it is in the layout twice"),
-    ((("ts", "i"),), False, TypeError, "cannot pack column 'ts' as 'i'"),
-    ((("code", "d"),), False, TypeError, "cannot pack column 'code' as 'd'"),
-    ((("code", "h"),), False, TypeError, "cannot pack column 'code' as 'h'"),
-    ((("omitted", "i"),), False, ValueError, "column 'omitted' is a paced user's"),
-    (("ts",), False, TypeError, "(name, typecode) pair"),
-])
+@pytest.mark.parametrize(
+    ("layout", "paced", "error", "message"),
+    [
+        ((("ts", "d"), ("colour", "i")), False, ValueError, "cannot pack column 'colour': it knows no such column"),
+        ((("ts", "d"), ("ts", "d")), False, ValueError, "column 'ts': it is in the layout twice"),
+        ((("ts", "i"),), False, TypeError, "cannot pack column 'ts' as 'i'"),
+        ((("code", "d"),), False, TypeError, "cannot pack column 'code' as 'd'"),
+        ((("code", "h"),), False, TypeError, "cannot pack column 'code' as 'h'"),
+        ((("omitted", "i"),), False, ValueError, "column 'omitted' is a paced user's"),
+        (("ts",), False, TypeError, "(name, typecode) pair"),
+    ],
+)
 def test_the_c_listener_refuses_at_init_a_column_it_cannot_pack(layout, paced, error, message):
     cols = columns.Columns(NameRedactor())
     cols.SPECS = {paced: layout}

@@ -7,6 +7,7 @@ code tables, the same schedule counts and the same exception, if one is raised.
 Where the C listener could not be built (no compiler at install time), these tests skip; CI sets
 ``LOADGATE_REQUIRE_NATIVE=1``, which makes its absence a failure.
 """
+
 from __future__ import annotations
 
 import decimal
@@ -35,8 +36,10 @@ from loadgate.shared.redact import NameRedactor
 
 if columns.NativeListener is None:
     if os.environ.get("LOADGATE_REQUIRE_NATIVE"):
-        raise AssertionError("LOADGATE_REQUIRE_NATIVE is set but loadgate/plugin/_rowpack.c was not built: "
-                             "reinstall with a C compiler and Python's headers (pip install -e .)")
+        raise AssertionError(
+            "LOADGATE_REQUIRE_NATIVE is set but loadgate/plugin/_rowpack.c was not built: "
+            "reinstall with a C compiler and Python's headers (pip install -e .)"
+        )
     pytest.skip("the C listener was not built here (no C compiler at install time)", allow_module_level=True)
 
 
@@ -94,35 +97,64 @@ class _BadRepr(Exception):
         raise RuntimeError("no repr")
 
 
-_ODD_NUMBERS = [None, True, "12", decimal.Decimal("1.5"), np.float64(2.5), np.int32(7), 2**70, -2**70, 2**2000,
-                float("nan"), float("inf"), [1]]
-numbers = st.one_of(st.floats(), st.integers(-2**40, 2**40), st.sampled_from(_ODD_NUMBERS))
-codes = st.one_of(st.integers(-2**33, 2**33), st.sampled_from([None, 0, "204", http.HTTPStatus.OK, True, 1.5]))
+_ODD_NUMBERS = [
+    None,
+    True,
+    "12",
+    decimal.Decimal("1.5"),
+    np.float64(2.5),
+    np.int32(7),
+    2**70,
+    -(2**70),
+    2**2000,
+    float("nan"),
+    float("inf"),
+    [1],
+]
+numbers = st.one_of(st.floats(), st.integers(-(2**40), 2**40), st.sampled_from(_ODD_NUMBERS))
+codes = st.one_of(st.integers(-(2**33), 2**33), st.sampled_from([None, 0, "204", http.HTTPStatus.OK, True, 1.5]))
 # FastHttpUser's responses: Locust's status_code property over a parser (or none), and its subclasses
-parsers = st.one_of(st.none(), st.just(_NoCode), st.just(object()), codes.map(_Parser),
-                    st.sampled_from([AttributeError("no code"), RuntimeError("parser broke")]).map(_Parser))
+parsers = st.one_of(
+    st.none(),
+    st.just(_NoCode),
+    st.just(object()),
+    codes.map(_Parser),
+    st.sampled_from([AttributeError("no code"), RuntimeError("parser broke")]).map(_Parser),
+)
 fast_responses = st.builds(_fast, st.sampled_from([FastResponse, ErrorResponse, _OwnCode, _Hooked]), parsers)
 responses = st.one_of(st.none(), codes.map(_Resp), st.sampled_from([_NoCode(), _RaisingCode()]), fast_responses)
-exceptions = st.sampled_from([None, None, ValueError("HTTP 500 at /a?token=abc"), ConnectionError("refused"),
-                              _BadRepr()])
-events = st.fixed_dictionaries({
-    "request_type": st.sampled_from(["GET", "POST", 42, None]),
-    "name": st.sampled_from(["/a", "/b?password=x", 7, ("t",), ["unhashable"]]),
-    "response_time": numbers,
-    "response_length": numbers,
-    "response": responses,
-    "exception": exceptions,
-    "start_time": st.one_of(st.floats(1e9, 2e9), numbers),
-    "requirement": st.sampled_from([None, "REQ-A", "REQ-B"]),
-    # Locust passes all of these, keyed by interned names; a hand-made call may leave some out, or build its keys
-    "omit": st.sets(st.sampled_from(["response", "exception", "start_time", "context", "url"])),
-    "fresh_keys": st.sets(st.sampled_from(["request_type", "name", "response_time", "response_length", "response",
-                                           "exception", "start_time"])),
-})
+exceptions = st.sampled_from(
+    [None, None, ValueError("HTTP 500 at /a?token=abc"), ConnectionError("refused"), _BadRepr()]
+)
+events = st.fixed_dictionaries(
+    {
+        "request_type": st.sampled_from(["GET", "POST", 42, None]),
+        "name": st.sampled_from(["/a", "/b?password=x", 7, ("t",), ["unhashable"]]),
+        "response_time": numbers,
+        "response_length": numbers,
+        "response": responses,
+        "exception": exceptions,
+        "start_time": st.one_of(st.floats(1e9, 2e9), numbers),
+        "requirement": st.sampled_from([None, "REQ-A", "REQ-B"]),
+        # Locust passes all of these, keyed by interned names; a hand-made call may leave some out, or build its keys
+        "omit": st.sets(st.sampled_from(["response", "exception", "start_time", "context", "url"])),
+        "fresh_keys": st.sets(
+            st.sampled_from(
+                ["request_type", "name", "response_time", "response_length", "response", "exception", "start_time"]
+            )
+        ),
+    }
+)
 states = st.one_of(
     st.just(None),  # not a user: pacing.NOBODY
-    st.tuples(st.integers(0, 2**31 - 1), st.one_of(st.none(), st.floats(0.01, 10)), st.booleans(),
-              st.integers(0, 2**31 - 1), st.floats(0, 1e4), st.floats(-2, 2)),
+    st.tuples(
+        st.integers(0, 2**31 - 1),
+        st.one_of(st.none(), st.floats(0.01, 10)),
+        st.booleans(),
+        st.integers(0, 2**31 - 1),
+        st.floats(0, 1e4),
+        st.floats(-2, 2),
+    ),
 )
 
 
@@ -156,11 +188,22 @@ def _run(native: bool, evs, spec, attributed: bool, paced: bool, users):
             for ev in evs:
                 if ev["requirement"]:
                     attribution.current[g] = attribution.req_code(ev["requirement"])
-                kwargs = {"request_type": ev["request_type"], "name": ev["name"], "response_time": ev["response_time"],
-                          "response_length": ev["response_length"], "response": ev["response"], "context": {},
-                          "exception": ev["exception"], "start_time": ev["start_time"], "url": "http://127.0.0.1/x"}
-                kwargs = {("".join(["", k]) if k in ev["fresh_keys"] else k): v for k, v in kwargs.items()
-                          if k not in ev["omit"]}  # "".join: an equal key that is not the interned one
+                kwargs = {
+                    "request_type": ev["request_type"],
+                    "name": ev["name"],
+                    "response_time": ev["response_time"],
+                    "response_length": ev["response_length"],
+                    "response": ev["response"],
+                    "context": {},
+                    "exception": ev["exception"],
+                    "start_time": ev["start_time"],
+                    "url": "http://127.0.0.1/x",
+                }
+                kwargs = {
+                    ("".join(["", k]) if k in ev["fresh_keys"] else k): v
+                    for k, v in kwargs.items()
+                    if k not in ev["omit"]
+                }  # "".join: an equal key that is not the interned one
                 try:
                     listener(**kwargs)
                     outcomes.append(None)
@@ -171,8 +214,16 @@ def _run(native: bool, evs, spec, attributed: bool, paced: bool, users):
     finally:
         pacing.USERS.pop(g, None)
     deltas = [pacing.COUNTS[0] - counts[0], pacing.COUNTS[1] - counts[1]]
-    return (outcomes, bytes(cols.rows), cols.chunks, cols.key_types, cols.key_names, cols.exc_texts, deltas,
-            state.first)
+    return (
+        outcomes,
+        bytes(cols.rows),
+        cols.chunks,
+        cols.key_types,
+        cols.key_names,
+        cols.exc_texts,
+        deltas,
+        state.first,
+    )
 
 
 class _Huge:
@@ -183,8 +234,13 @@ class _Huge:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(evs=st.lists(events, min_size=1, max_size=6), spec=states, attributed=st.booleans(), paced=st.booleans(),
-       users=st.sampled_from([set(), {1, 2, 3}, _Huge()]))
+@given(
+    evs=st.lists(events, min_size=1, max_size=6),
+    spec=states,
+    attributed=st.booleans(),
+    paced=st.booleans(),
+    users=st.sampled_from([set(), {1, 2, 3}, _Huge()]),
+)
 def test_the_c_listener_records_what_the_python_listener_records(evs, spec, attributed, paced, users):
     python = _run(False, evs, spec, attributed, paced, users)
     native = _run(True, evs, spec, attributed, paced, users)
@@ -205,8 +261,9 @@ def test_the_listener_in_use_is_the_c_one_unless_told_otherwise(monkeypatch):
     cols = columns.Columns(NameRedactor())
     assert type(cols.listener(set(), True, True)) is columns.NativeListener
     monkeypatch.setattr(columns, "NATIVE", False)
-    assert callable(cols.listener(set(), True, True)) and not isinstance(cols.listener(set(), True, True),
-                                                                          columns.NativeListener)
+    assert callable(cols.listener(set(), True, True)) and not isinstance(
+        cols.listener(set(), True, True), columns.NativeListener
+    )
 
 
 def test_fasthttp_s_status_code_is_read_through_its_public_property():
@@ -224,8 +281,17 @@ def test_fasthttp_s_status_code_is_read_through_its_public_property():
     def fire(fn, response):
         sys.setprofile(profile)
         try:
-            fn(request_type="GET", name="/f", response_time=1.0, response_length=1, response=response, context={},
-               exception=None, start_time=1.5e9, url="u")
+            fn(
+                request_type="GET",
+                name="/f",
+                response_time=1.0,
+                response_length=1,
+                response=response,
+                context={},
+                exception=None,
+                start_time=1.5e9,
+                url="u",
+            )
         finally:
             sys.setprofile(None)
 
@@ -259,6 +325,7 @@ def test_only_the_bench_s_build_times_the_listener(tmp_path):
     """bench/recorder_split.py builds the listener with -DLOADGATE_TIMING and reads its timer after a run;
     the installed build has no timer, and the timed one still records the same rows."""
     from loadgate.plugin import _rowpack
+
     assert not hasattr(_rowpack, "timing")
     saved = list(sys.path)  # the bench module puts bench/ and the repository first; undone after the import
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
@@ -282,8 +349,14 @@ def test_only_the_bench_s_build_times_the_listener(tmp_path):
         rows = columns.build_batch(cols.take(), "w", "R").to_pylist()
         print(calls, ns > 0, [(r["name"], r["response_time_ms"]) for r in rows])
     """
-    done = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=src), cwd=src,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=dict(os.environ, PYTHONPATH=src),
+        cwd=src,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[:2] == ["3", "True"]
     assert "[('/t', 2.0), ('/t', 2.0), ('/t', 2.0)]" in done.stdout

@@ -1,5 +1,6 @@
 """bench/same_outputs.py (same samples, same summary.json and verdict.json under another revision's code)
 and bench/longest_functions.py."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -25,16 +26,31 @@ def _bench(name: str):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("same") / "reports"
-    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"),
-                  "--thresholds", str(E2E / "thresholds"), "--out", str(out), "--duration", "2s")
+    res = run_cli(
+        "run",
+        "--requirement",
+        "REQ-T-PASS",
+        "--scenarios",
+        str(E2E / "scenarios"),
+        "--thresholds",
+        str(E2E / "thresholds"),
+        "--out",
+        str(out),
+        "--duration",
+        "2s",
+    )
     assert res.code == 0, res.stderr
     return run_dir_of(out)
 
 
 def test_the_same_code_gives_identical_files(run_dir):
     before = (run_dir / "verdict.json").read_bytes()
-    p = subprocess.run([sys.executable, str(ROOT / "bench" / "same_outputs.py"), "--ref", "HEAD",
-                        "--from-dirs", str(run_dir)], capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "same_outputs.py"), "--ref", "HEAD", "--from-dirs", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     rows = {m[2]: m[3] for m in ROW.finditer(p.stdout) if m[1] == run_dir.name}
     assert rows == {"summary.json": "identical", "verdict.json": "identical", "exit code": "identical"}, p.stdout
@@ -63,18 +79,24 @@ def test_a_difference_is_named_by_its_json_path():
 
 def test_longest_functions_names_methods_and_nested_functions():
     longest = _bench("longest_functions")
-    source = ("class A:\n"
-              "    def short(self):\n"
-              "        return 1\n"
-              "\n"
-              "    def long(self):\n"
-              "        def inner():\n"
-              "            return 2\n"
-              "        x = inner()\n"
-              "        return x\n"
-              "\n"
-              "async def top():\n"
-              "    pass\n")
+    source = (
+        "class A:\n"
+        "    def short(self):\n"
+        "        return 1\n"
+        "\n"
+        "    def long(self):\n"
+        "        def inner():\n"
+        "            return 2\n"
+        "        x = inner()\n"
+        "        return x\n"
+        "\n"
+        "async def top():\n"
+        "    pass\n"
+    )
     rows = longest.longest({"m.py": source}, top=4)
-    assert rows == [(5, "A.long", "m.py:5"), (2, "A.long.inner", "m.py:6"), (2, "A.short", "m.py:2"),
-                    (2, "top", "m.py:11")]
+    assert rows == [
+        (5, "A.long", "m.py:5"),
+        (2, "A.long.inner", "m.py:6"),
+        (2, "A.short", "m.py:2"),
+        (2, "top", "m.py:11"),
+    ]

@@ -6,6 +6,7 @@ pandas DataFrame: each source reads back the rows, says the same time range, and
 same summary from each (its means to the last few bits: a float sum in another order), every percentile
 and per-second bucket numpy's on the same rows.
 """
+
 from __future__ import annotations
 
 import math
@@ -70,8 +71,9 @@ def _scopes(summary: dict) -> list[dict]:
 
 def _no_means(summary: dict) -> dict:
     out = dict(summary)
-    strip = lambda stats: {k: ({m: v for m, v in stats[k].items() if m != "mean"} if k in _TIMES and stats[k] else stats[k])
-                           for k in stats}  # noqa: E731
+    strip = lambda stats: {
+        k: ({m: v for m, v in stats[k].items() if m != "mean"} if k in _TIMES and stats[k] else stats[k]) for k in stats
+    }  # noqa: E731
     out["overall"] = strip(summary["overall"])
     out["requirements"] = {k: strip(v) for k, v in summary["requirements"].items()}
     out["requests"] = [strip(v) for v in summary["requests"]]
@@ -82,14 +84,22 @@ def _means(summary: dict) -> list:
     return [s[k]["mean"] for s in _scopes(summary) for k in _TIMES if s.get(k) and s[k]["mean"] is not None]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
-@given(n=st.integers(0, 800), seed=st.integers(0, 2**32 - 1), kind=stream_kind,
-       rows_per_group=st.sampled_from([1, 7, 300, 1 << 20]), rows_per_batch=st.sampled_from([1, 5, 256]),
-       group_rows=st.sampled_from([1, 9, 1 << 20]), order=st.sampled_from(["time", "shuffled"]),
-       cut=st.sampled_from(["none", "inside"]))
-def test_every_source_holds_the_same_rows_and_gives_the_same_summary(tmp_path, n, seed, kind, rows_per_group,
-                                                                     rows_per_batch, group_rows, order, cut):
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(
+    n=st.integers(0, 800),
+    seed=st.integers(0, 2**32 - 1),
+    kind=stream_kind,
+    rows_per_group=st.sampled_from([1, 7, 300, 1 << 20]),
+    rows_per_batch=st.sampled_from([1, 5, 256]),
+    group_rows=st.sampled_from([1, 9, 1 << 20]),
+    order=st.sampled_from(["time", "shuffled"]),
+    cut=st.sampled_from(["none", "inside"]),
+)
+def test_every_source_holds_the_same_rows_and_gives_the_same_summary(
+    tmp_path, n, seed, kind, rows_per_group, rows_per_batch, group_rows, order, cut
+):
     rng = np.random.default_rng(seed)
     ts = T0 + np.sort(np.round(rng.random(n) * 30, 3))
     rt, name = rng.choice(["GET", "POST"], n).tolist(), rng.choice(["/a", "/b", "/c"], n).tolist()
@@ -99,8 +109,12 @@ def test_every_source_holds_the_same_rows_and_gives_the_same_summary(tmp_path, n
     parquet, stream = tmp_path / f"s{seed}.parquet", tmp_path / f"s{seed}.arrows"
     write(parquet, table, rows_per_group, order)
     write_stream(stream, table, rows_per_batch)
-    sources = {"parquet": open_samples(parquet), "stream": ArrowStreamSource(stream, group_rows),
-               "table": TableSource(table, group_rows), "opened stream": open_samples(stream)}
+    sources = {
+        "parquet": open_samples(parquet),
+        "stream": ArrowStreamSource(stream, group_rows),
+        "table": TableSource(table, group_rows),
+        "opened stream": open_samples(stream),
+    }
     assert isinstance(sources["parquet"], ParquetSource) and isinstance(sources["opened stream"], ArrowStreamSource)
 
     expected_rows = rows_of(TableSource(table))
@@ -121,8 +135,18 @@ def test_every_source_holds_the_same_rows_and_gives_the_same_summary(tmp_path, n
         window = Window(lo + (hi - lo) / 4, hi - (hi - lo) / 3)
     base = summarize(table, window)
     if n:
-        assert_same_as_numpy(base, ts, rt, name, value, ok, req, window or Window(float(ts.min()), float(ts.max())),
-                             DEFAULT_PERCENTILES, users)
+        assert_same_as_numpy(
+            base,
+            ts,
+            rt,
+            name,
+            value,
+            ok,
+            req,
+            window or Window(float(ts.min()), float(ts.max())),
+            DEFAULT_PERCENTILES,
+            users,
+        )
     for _label, source in [*sources.items(), ("pandas", table.to_pandas())]:
         summaries_agree(summarize(source, window), base)
 
@@ -134,11 +158,22 @@ def test_the_schedule_and_stalls_are_the_same_from_every_source(tmp_path):
     n = 600
     ts = T0 + np.sort(rng.random(n) * 20)
     value = rng.lognormal(3, 0.5, n)
-    table = make_table(ts, ["GET"] * n, rng.choice(["/a", "/b"], n).tolist(), value, rng.random(n) > 0.1,
-                       rng.choice(REQ_LABELS, n).tolist(), users=np.full(n, 4))
-    extra = {"user": pa.array(rng.integers(0, 4, n), pa.int32()), "worker": pa.array(["local"] * n),
-             "period_ms": pa.array(np.full(n, 500.0)), "intended_ms": pa.array(value + rng.random(n) * 50),
-             "omitted": pa.array(np.where(rng.random(n) < 0.3, rng.integers(0, 3, n), -1), pa.int32())}
+    table = make_table(
+        ts,
+        ["GET"] * n,
+        rng.choice(["/a", "/b"], n).tolist(),
+        value,
+        rng.random(n) > 0.1,
+        rng.choice(REQ_LABELS, n).tolist(),
+        users=np.full(n, 4),
+    )
+    extra = {
+        "user": pa.array(rng.integers(0, 4, n), pa.int32()),
+        "worker": pa.array(["local"] * n),
+        "period_ms": pa.array(np.full(n, 500.0)),
+        "intended_ms": pa.array(value + rng.random(n) * 50),
+        "omitted": pa.array(np.where(rng.random(n) < 0.3, rng.integers(0, 3, n), -1), pa.int32()),
+    }
     for key, column in extra.items():
         if key == "omitted":
             column = pa.array([None if v < 0 else int(v) for v in column.to_pylist()], pa.int32())

@@ -1,5 +1,6 @@
 """samples: the recorder stream -> Parquet (truncated tails, row groups, metadata), reading Parquet and
 Locust's per-request CSV, and the exact error lines for bad files."""
+
 from __future__ import annotations
 
 import csv
@@ -20,8 +21,15 @@ from loadgate.errors import ConfigError, RunError
 T0 = 1_764_000_000.0
 EXPECTED = "expected a samples file written by 'loadgate run' or Locust's csv_request_logger"
 # locust/contrib/csv_request_logger.py: CSV_COLUMNS, written with csv.writer, one row per request
-LOCUST_CSV_COLUMNS = ("timestamp", "request_type", "name", "response_time_ms", "response_length", "status_code",
-                      "exception")
+LOCUST_CSV_COLUMNS = (
+    "timestamp",
+    "request_type",
+    "name",
+    "response_time_ms",
+    "response_length",
+    "status_code",
+    "exception",
+)
 
 
 def batch(start: int, n: int, rng: np.random.Generator | None = None) -> pa.RecordBatch:
@@ -29,14 +37,26 @@ def batch(start: int, n: int, rng: np.random.Generator | None = None) -> pa.Reco
     rng = rng or np.random.default_rng(start)
     i = np.arange(start, start + n)
     ok = i % 10 != 3
-    return pa.record_batch([
-        pa.array(T0 + i / 100 + rng.random(n) / 1000), pa.array(np.where(i % 3, "GET", "POST")),
-        pa.array([f"/api/{k % 4}" for k in i]), pa.array(rng.lognormal(3, 1, n)),
-        pa.array(1000 + i % 7, pa.int64()), pa.array(np.where(ok, 200, 500), pa.int32()), pa.array(ok),
-        pa.array([None if g else "HTTPError('500 Server Error')" for g in ok], pa.string()),
-        pa.array(np.where(i % 5, "REQ-PERF-001", "REQ-PERF-001,REQ-PERF-002")), pa.array(["vm-1"] * n),
-        pa.array(np.minimum(i, 100), pa.int32()), pa.array(i % 10, pa.int32()), pa.nulls(n, pa.float64()),
-        pa.nulls(n, pa.int32()), pa.nulls(n, pa.float64())], schema=SCHEMA)
+    return pa.record_batch(
+        [
+            pa.array(T0 + i / 100 + rng.random(n) / 1000),
+            pa.array(np.where(i % 3, "GET", "POST")),
+            pa.array([f"/api/{k % 4}" for k in i]),
+            pa.array(rng.lognormal(3, 1, n)),
+            pa.array(1000 + i % 7, pa.int64()),
+            pa.array(np.where(ok, 200, 500), pa.int32()),
+            pa.array(ok),
+            pa.array([None if g else "HTTPError('500 Server Error')" for g in ok], pa.string()),
+            pa.array(np.where(i % 5, "REQ-PERF-001", "REQ-PERF-001,REQ-PERF-002")),
+            pa.array(["vm-1"] * n),
+            pa.array(np.minimum(i, 100), pa.int32()),
+            pa.array(i % 10, pa.int32()),
+            pa.nulls(n, pa.float64()),
+            pa.nulls(n, pa.int32()),
+            pa.nulls(n, pa.float64()),
+        ],
+        schema=SCHEMA,
+    )
 
 
 def as_recorded(b: pa.RecordBatch, k: int) -> pa.RecordBatch:
@@ -48,11 +68,12 @@ def as_recorded(b: pa.RecordBatch, k: int) -> pa.RecordBatch:
         if f.name in STRING_COLUMNS:
             values = column.to_pylist()
             labels = sorted({v for v in values if v is not None})
-            labels = [f"unused-{k}", *labels[k % max(len(labels), 1):], *labels[:k % max(len(labels), 1)]]
+            labels = [f"unused-{k}", *labels[k % max(len(labels), 1) :], *labels[: k % max(len(labels), 1)]]
             if f.name == "exception" and k == 2:  # a null in a table: sorting batches together cannot unify it
                 labels.append(None)
             column = pa.DictionaryArray.from_arrays(
-                pa.array([None if v is None else labels.index(v) for v in values], pa.int32()), pa.array(labels))
+                pa.array([None if v is None else labels.index(v) for v in values], pa.int32()), pa.array(labels)
+            )
         arrays.append(column)
     return pa.RecordBatch.from_arrays(arrays, schema=STREAM_SCHEMA)
 
@@ -80,10 +101,22 @@ def sorted_rows(table: pa.Table) -> pa.Table:
 def test_schema_is_the_contract():
     assert SCHEMA_ID == "loadgate.samples/2"
     assert [(f.name, str(f.type)) for f in SCHEMA] == [
-        ("timestamp", "double"), ("request_type", "string"), ("name", "string"), ("response_time_ms", "double"),
-        ("response_length", "int64"), ("status_code", "int32"), ("success", "bool"), ("exception", "string"),
-        ("requirement", "string"), ("worker", "string"), ("users", "int32"), ("user", "int32"),
-        ("intended_ms", "double"), ("omitted", "int32"), ("period_ms", "double")]
+        ("timestamp", "double"),
+        ("request_type", "string"),
+        ("name", "string"),
+        ("response_time_ms", "double"),
+        ("response_length", "int64"),
+        ("status_code", "int32"),
+        ("success", "bool"),
+        ("exception", "string"),
+        ("requirement", "string"),
+        ("worker", "string"),
+        ("users", "int32"),
+        ("user", "int32"),
+        ("intended_ms", "double"),
+        ("omitted", "int32"),
+        ("period_ms", "double"),
+    ]
 
 
 @pytest.mark.parametrize("recorded", [True, False])
@@ -123,8 +156,22 @@ def test_finalize_keeps_complete_batches_of_a_stream_cut_anywhere(tmp_path, reco
     sizes = write_stream(stream, batches, close=False, recorded=recorded)  # killed: no end-of-stream marker
     data = stream.read_bytes()
     last, before = sizes[-1], sizes[-2]
-    cuts = sorted({before, before + 1, before + 4, before + 8, (before + last) // 2, last - 1, last,
-                   sizes[1] - 1, sizes[1] + 3, 100, 5, 0})
+    cuts = sorted(
+        {
+            before,
+            before + 1,
+            before + 4,
+            before + 8,
+            (before + last) // 2,
+            last - 1,
+            last,
+            sizes[1] - 1,
+            sizes[1] + 3,
+            100,
+            5,
+            0,
+        }
+    )
     for cut in cuts:
         (tmp_path / "cut.arrows").write_bytes(data[:cut])
         complete = sum(1 for s in sizes[1:] if s <= cut)
@@ -179,16 +226,25 @@ def test_realistic_samples_are_compact(tmp_path):
     lat = rng.lognormal(np.log(0.02), 0.5, n)
     pc_start = 4321.0 + (start - T0)
     ok = rng.random(n) > 0.01
-    table = pa.table({
-        "timestamp": start, "request_type": np.where(pick == 2, "POST", "GET"), "name": names[pick],
-        "response_time_ms": ((pc_start + lat) - pc_start) * 1000,
-        "response_length": np.where(ok, 1000 + pick * 17 + rng.integers(0, 40, n), 0),
-        "status_code": np.where(ok, 200, 500).astype(np.int32), "success": ok,
-        "exception": pa.array(np.where(ok, None, "HTTPError('500')"), pa.string()),
-        "requirement": ["REQ-PERF-001"] * n, "worker": ["vm-1"] * n,
-        "users": np.minimum(1000, np.arange(n) // 10).astype(np.int32),
-        "user": (np.arange(n) % 1000).astype(np.int32), "intended_ms": pa.nulls(n, pa.float64()),
-        "omitted": pa.nulls(n, pa.int32()), "period_ms": pa.nulls(n, pa.float64())}).cast(SCHEMA)
+    table = pa.table(
+        {
+            "timestamp": start,
+            "request_type": np.where(pick == 2, "POST", "GET"),
+            "name": names[pick],
+            "response_time_ms": ((pc_start + lat) - pc_start) * 1000,
+            "response_length": np.where(ok, 1000 + pick * 17 + rng.integers(0, 40, n), 0),
+            "status_code": np.where(ok, 200, 500).astype(np.int32),
+            "success": ok,
+            "exception": pa.array(np.where(ok, None, "HTTPError('500')"), pa.string()),
+            "requirement": ["REQ-PERF-001"] * n,
+            "worker": ["vm-1"] * n,
+            "users": np.minimum(1000, np.arange(n) // 10).astype(np.int32),
+            "user": (np.arange(n) % 1000).astype(np.int32),
+            "intended_ms": pa.nulls(n, pa.float64()),
+            "omitted": pa.nulls(n, pa.int32()),
+            "period_ms": pa.nulls(n, pa.float64()),
+        }
+    ).cast(SCHEMA)
     order = np.argsort(start + lat, kind="stable")  # recorded when the response arrives
     write_stream(tmp_path / "s.arrows", table.take(order).to_batches(max_chunksize=10_000))
     finalize_stream(tmp_path / "s.arrows", tmp_path / "out.parquet")
@@ -213,8 +269,18 @@ def test_read_columns_subset_order_and_dictionary(tmp_path):
 
 def test_parquet_without_metadata_but_right_columns_is_accepted_and_missing_columns_filled(tmp_path):
     path = tmp_path / "other.parquet"
-    pq.write_table(pa.table({"timestamp": [T0, T0 + 1], "request_type": ["GET", "GET"], "name": ["/", "/"],
-                             "response_time_ms": [1, 2], "success": [True, False]}), path)
+    pq.write_table(
+        pa.table(
+            {
+                "timestamp": [T0, T0 + 1],
+                "request_type": ["GET", "GET"],
+                "name": ["/", "/"],
+                "response_time_ms": [1, 2],
+                "success": [True, False],
+            }
+        ),
+        path,
+    )
     table = read_samples(path)
     assert table.schema == SCHEMA.remove_metadata()
     assert table.column("response_time_ms").to_pylist() == [1.0, 2.0]
@@ -228,8 +294,10 @@ def test_wrong_schema_version_is_a_config_error(tmp_path):
     pq.write_table(table, path)
     with pytest.raises(ConfigError) as err:
         read_samples(path)
-    assert str(err.value) == (f"{path}: samples schema 'loadgate.samples/3' is not supported (this loadgate reads "
-                              "'loadgate.samples/1' and 'loadgate.samples/2'); use the loadgate version that wrote it")
+    assert str(err.value) == (
+        f"{path}: samples schema 'loadgate.samples/3' is not supported (this loadgate reads "
+        "'loadgate.samples/1' and 'loadgate.samples/2'); use the loadgate version that wrote it"
+    )
 
 
 def test_a_schema_1_file_still_reads_with_the_new_columns_null(tmp_path):
@@ -247,23 +315,38 @@ def test_missing_required_columns_are_named(tmp_path):
     pq.write_table(pa.table({"timestamp": [T0], "name": ["/"], "response_time_ms": [1.0]}), path)
     with pytest.raises(ConfigError) as err:
         read_samples(path)
-    assert str(err.value) == (f"{path}: missing required column(s) request_type, success; a samples file needs "
-                              "timestamp, request_type, name, response_time_ms, success")
+    assert str(err.value) == (
+        f"{path}: missing required column(s) request_type, success; a samples file needs "
+        "timestamp, request_type, name, response_time_ms, success"
+    )
 
 
 def test_column_of_wrong_type_is_a_config_error(tmp_path):
     path = tmp_path / "samples.parquet"
-    pq.write_table(pa.table({"timestamp": ["yesterday"], "request_type": ["GET"], "name": ["/"],
-                             "response_time_ms": [1.0], "success": [True]}), path)
+    pq.write_table(
+        pa.table(
+            {
+                "timestamp": ["yesterday"],
+                "request_type": ["GET"],
+                "name": ["/"],
+                "response_time_ms": [1.0],
+                "success": [True],
+            }
+        ),
+        path,
+    )
     with pytest.raises(ConfigError, match=r"column 'timestamp' has type string, expected double"):
         read_samples(path)
 
 
-@pytest.mark.parametrize("content, reason", [
-    (b"\x00\x01\x02garbage", "binary content starting b'\\x00\\x01\\x02garba'"),
-    (b"Type,Name,Request Count,Failure Count\n", "first line 'Type,Name,Request Count,Failure Count'"),
-    (b"hello world", "first line 'hello world'"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"\x00\x01\x02garbage", "binary content starting b'\\x00\\x01\\x02garba'"),
+        (b"Type,Name,Request Count,Failure Count\n", "first line 'Type,Name,Request Count,Failure Count'"),
+        (b"hello world", "first line 'hello world'"),
+    ],
+)
 def test_not_a_samples_file(tmp_path, content, reason):
     path = tmp_path / "samples.parquet"
     path.write_bytes(content)
@@ -293,7 +376,8 @@ def test_truncated_and_corrupt_parquet(tmp_path):
     assert str(err.value) == (
         f"{path}: truncated or corrupt Parquet file (Parquet magic bytes not found in footer. Either the file is "
         "corrupted or this is not a parquet file.); it cannot be analysed — record the run again with "
-        "'loadgate run'")
+        "'loadgate run'"
+    )
     damaged = bytearray(data)
     damaged[100:400] = bytes(300)  # inside the first data page: caught by the page checksum
     path.write_bytes(bytes(damaged))
@@ -312,21 +396,45 @@ def write_locust_csv(path: Path, requests: list[dict]) -> None:
         for r in requests:
             exc = r.get("exception")
             rt = r["response_time"]
-            writer.writerow([round(r["start_time"], 6), r["request_type"], r["name"],
-                             round(rt, 2) if rt is not None else "", r["response_length"],
-                             r.get("status_code", 0 if exc is not None else 200),
-                             str(exc) if exc is not None else ""])
+            writer.writerow(
+                [
+                    round(r["start_time"], 6),
+                    r["request_type"],
+                    r["name"],
+                    round(rt, 2) if rt is not None else "",
+                    r["response_length"],
+                    r.get("status_code", 0 if exc is not None else 200),
+                    str(exc) if exc is not None else "",
+                ]
+            )
 
 
 LOCUST_REQUESTS = [
-    {"start_time": T0 + 0.1234567, "request_type": "GET", "name": "/api/users", "response_time": 12.3456,
-     "response_length": 512},
-    {"start_time": T0 + 1.5, "request_type": "POST", "name": "/api/orders, bulk \"x\"", "response_time": 40.0,
-     "response_length": 0, "status_code": 500, "exception": RuntimeError("500 Server Error: boom, really")},
-    {"start_time": T0 + 2.0, "request_type": "GET", "name": "/api/users", "response_time": None,
-     "response_length": 0, "exception": ConnectionRefusedError(111, "Connection refused")},
-    {"start_time": T0 + 3.0, "request_type": "GET", "name": "/api/users", "response_time": 7.0,
-     "response_length": 512},
+    {
+        "start_time": T0 + 0.1234567,
+        "request_type": "GET",
+        "name": "/api/users",
+        "response_time": 12.3456,
+        "response_length": 512,
+    },
+    {
+        "start_time": T0 + 1.5,
+        "request_type": "POST",
+        "name": '/api/orders, bulk "x"',
+        "response_time": 40.0,
+        "response_length": 0,
+        "status_code": 500,
+        "exception": RuntimeError("500 Server Error: boom, really"),
+    },
+    {
+        "start_time": T0 + 2.0,
+        "request_type": "GET",
+        "name": "/api/users",
+        "response_time": None,
+        "response_length": 0,
+        "exception": ConnectionRefusedError(111, "Connection refused"),
+    },
+    {"start_time": T0 + 3.0, "request_type": "GET", "name": "/api/users", "response_time": 7.0, "response_length": 512},
 ]
 
 
@@ -336,11 +444,15 @@ def test_read_locust_csv_maps_columns(tmp_path):
     table = read_samples(path)
     assert table.schema == SCHEMA.remove_metadata()
     assert table.column("timestamp").to_pylist() == [T0 + 0.123457, T0 + 1.5, T0 + 2.0, T0 + 3.0]
-    assert table.column("name").to_pylist() == ["/api/users", "/api/orders, bulk \"x\"", "/api/users", "/api/users"]
+    assert table.column("name").to_pylist() == ["/api/users", '/api/orders, bulk "x"', "/api/users", "/api/users"]
     assert table.column("response_time_ms").to_pylist() == [12.35, 40.0, None, 7.0]
     assert table.column("success").to_pylist() == [True, False, False, True]
     assert table.column("exception").to_pylist() == [
-        None, "500 Server Error: boom, really", "[Errno 111] Connection refused", None]
+        None,
+        "500 Server Error: boom, really",
+        "[Errno 111] Connection refused",
+        None,
+    ]
     assert table.column("status_code").to_pylist() == [200, 500, 0, 200]
     assert table.column("requirement").to_pylist() == [""] * 4 and table.column("worker").to_pylist() == [""] * 4
     assert table.column("users").null_count == 4
@@ -364,8 +476,10 @@ def test_locust_csv_without_success_or_exception_names_the_missing_column(tmp_pa
     path.write_text("timestamp,request_type,name,response_time_ms\n1764000000.0,GET,/,1.0\n")
     with pytest.raises(ConfigError) as err:
         read_samples(path)
-    assert str(err.value) == (f"{path}: missing required column(s) success; a samples file needs "
-                              "timestamp, request_type, name, response_time_ms, success")
+    assert str(err.value) == (
+        f"{path}: missing required column(s) success; a samples file needs "
+        "timestamp, request_type, name, response_time_ms, success"
+    )
 
 
 def test_locust_csv_with_a_bad_row_is_a_config_error(tmp_path):
@@ -382,7 +496,9 @@ def test_analyze_a_locust_csv(tmp_path):
     s = summarize(read_samples(path, dictionary=True))
     assert s["requirements"] == {}
     assert [(e["request_type"], e["name"], e["requirement"], e["requests"]) for e in s["requests"]] == [
-        ("GET", "/api/users", None, 3), ("POST", "/api/orders, bulk \"x\"", None, 1)]
+        ("GET", "/api/users", None, 3),
+        ("POST", '/api/orders, bulk "x"', None, 1),
+    ]
     assert (s["overall"]["requests"], s["overall"]["failures"]) == (4, 2)
     assert s["overall"]["response_time_ms"]["p50"] == np.percentile([12.35, 40.0, 7.0], 50)
 
@@ -398,6 +514,7 @@ def test_analysis_of_a_finalized_file_matches_numpy(tmp_path):
     req = np.array(raw.column("requirement").to_pylist())
     assert s["overall"]["response_time_ms"]["p99"] == np.percentile(x, 99)
     assert s["requirements"]["REQ-PERF-002"]["response_time_ms"]["p95"] == np.percentile(
-        x[req == "REQ-PERF-001,REQ-PERF-002"], 95)
+        x[req == "REQ-PERF-001,REQ-PERF-002"], 95
+    )
     assert s["requirements"]["REQ-PERF-001"]["requests"] == 5000
     assert s["series"]["users"][-1] == 100

@@ -1,5 +1,6 @@
 """Latency from the schedule, piece by piece with hand-computed answers: the pacing bookkeeping, the
 intended percentiles with omitted slots, stalls of unpaced users, and which latency the gate takes."""
+
 from __future__ import annotations
 
 import os
@@ -31,6 +32,7 @@ T0 = 1_800_000_000.0
 
 # --- the pacing bookkeeping ------------------------------------------------------------------
 
+
 def test_on_time_iterations_wait_for_their_slot_and_late_ones_count_the_slots_they_skipped():
     s = pacing.UserState(0, 0.1)
     s.begin(T0)
@@ -55,10 +57,19 @@ def test_an_iteration_without_requests_keeps_its_omitted_slots_for_the_next_one(
     assert s.omitted == 3
 
 
-@pytest.mark.parametrize("wait_time, period", [
-    (locust_pacing(2), 2.0), (locust_throughput(4), 0.25), (pacing.constant_pacing(0.5), 0.5),
-    (pacing.constant_throughput(10), 0.1), (between(1, 2), None), (constant(1), None), (lambda self: 1.0, None),
-    (None, None)])
+@pytest.mark.parametrize(
+    "wait_time, period",
+    [
+        (locust_pacing(2), 2.0),
+        (locust_throughput(4), 0.25),
+        (pacing.constant_pacing(0.5), 0.5),
+        (pacing.constant_throughput(10), 0.1),
+        (between(1, 2), None),
+        (constant(1), None),
+        (lambda self: 1.0, None),
+        (None, None),
+    ],
+)
 def test_paced_wait_times_are_recognised_and_others_are_not(wait_time, period):
     assert pacing.period_of(wait_time) == period
 
@@ -72,26 +83,40 @@ def test_bad_pacing_is_refused_with_what_was_given():
 
 # --- intended percentiles --------------------------------------------------------------------
 
+
 def _table(rows: list[dict]) -> pa.Table:
-    base = {"request_type": "GET", "name": "/x", "response_length": 0, "status_code": 200, "success": True,
-            "exception": None, "requirement": "REQ-A-1", "worker": "local", "users": 1, "user": 0,
-            "intended_ms": None, "omitted": None, "period_ms": None}
+    base = {
+        "request_type": "GET",
+        "name": "/x",
+        "response_length": 0,
+        "status_code": 200,
+        "success": True,
+        "exception": None,
+        "requirement": "REQ-A-1",
+        "worker": "local",
+        "users": 1,
+        "user": 0,
+        "intended_ms": None,
+        "omitted": None,
+        "period_ms": None,
+    }
     full = [{**base, **r} for r in rows]
     return pa.Table.from_pylist(full, schema=SCHEMA)
 
 
 def _summary(table: pa.Table, window: Window | None = None) -> dict:
-    return with_schedule(summarize(table, window, requirements=["REQ-A-1"]), table, window,
-                         requirements=["REQ-A-1"])
+    return with_schedule(summarize(table, window, requirements=["REQ-A-1"]), table, window, requirements=["REQ-A-1"])
 
 
 def test_intended_percentiles_count_omitted_slots_as_the_period_says():
     # One user paced at 100 ms. Iteration 2 hangs 400 ms; iteration 3 starts 300 ms after its slot
     # (intended 2 + 300 = 302 ms) having skipped 2 slots, which waited 302 - 100 and 302 - 200 ms.
-    rows = [dict(timestamp=T0, response_time_ms=2.0, intended_ms=2.0, omitted=0, period_ms=100.0),
-            dict(timestamp=T0 + 0.1, response_time_ms=400.0, intended_ms=400.0, omitted=0, period_ms=100.0),
-            dict(timestamp=T0 + 0.5, response_time_ms=2.0, intended_ms=302.0, omitted=2, period_ms=100.0),
-            dict(timestamp=T0 + 0.6, response_time_ms=2.0, intended_ms=2.0, omitted=0, period_ms=100.0)]
+    rows = [
+        dict(timestamp=T0, response_time_ms=2.0, intended_ms=2.0, omitted=0, period_ms=100.0),
+        dict(timestamp=T0 + 0.1, response_time_ms=400.0, intended_ms=400.0, omitted=0, period_ms=100.0),
+        dict(timestamp=T0 + 0.5, response_time_ms=2.0, intended_ms=302.0, omitted=2, period_ms=100.0),
+        dict(timestamp=T0 + 0.6, response_time_ms=2.0, intended_ms=2.0, omitted=0, period_ms=100.0),
+    ]
     s = _summary(_table(rows), Window(T0, T0 + 1))
     o = s["overall"]
     want = np.array([2.0, 400.0, 302.0, 2.0, 202.0, 102.0])
@@ -135,19 +160,37 @@ def _paced_run(seed: int, users: int, iterations: int, unpaced: int) -> pa.Table
             t = start + (k * period + late) / 1000
             for j, name in enumerate(("/a", "/b")):
                 rt = float(rng.lognormal(1, 1))
-                rows.append(dict(timestamp=t, name=name, response_time_ms=rt, intended_ms=rt + late,
-                                 omitted=skipped if j == 0 else None, period_ms=period, user=u, requirement=label,
-                                 success=bool(rng.random() > 0.1)))
+                rows.append(
+                    dict(
+                        timestamp=t,
+                        name=name,
+                        response_time_ms=rt,
+                        intended_ms=rt + late,
+                        omitted=skipped if j == 0 else None,
+                        period_ms=period,
+                        user=u,
+                        requirement=label,
+                        success=bool(rng.random() > 0.1),
+                    )
+                )
                 t += rt / 1000
     for i in range(unpaced):
-        rows.append(dict(timestamp=T0 + rng.random() * iterations * 0.25, name="/c", user=users + i % 3,
-                         response_time_ms=float(rng.lognormal(2, 1)), requirement="REQ-B-2"))
+        rows.append(
+            dict(
+                timestamp=T0 + rng.random() * iterations * 0.25,
+                name="/c",
+                user=users + i % 3,
+                response_time_ms=float(rng.lognormal(2, 1)),
+                requirement="REQ-B-2",
+            )
+        )
     rows.sort(key=lambda r: r["timestamp"])
     return _table(rows)
 
 
-@pytest.mark.parametrize("seed, rows_per_group, cut", [(1, 7, "none"), (2, 64, "inside"), (3, 1 << 20, "inside"),
-                                                       (4, 3, "none")])
+@pytest.mark.parametrize(
+    "seed, rows_per_group, cut", [(1, 7, "none"), (2, 64, "inside"), (3, 1 << 20, "inside"), (4, 3, "none")]
+)
 def test_a_paced_file_gives_the_in_memory_answer_one_row_group_at_a_time(tmp_path, seed, rows_per_group, cut):
     # a paced soak run is analysed in bounded memory; the answer is the in-memory one
     from test_analysis_stream import without_means, write
@@ -165,9 +208,11 @@ def test_a_paced_file_gives_the_in_memory_answer_one_row_group_at_a_time(tmp_pat
         out = without_means(s)
         for stats in (out["overall"], *out["requirements"].values(), *out["requests"]):
             if stats.get("intended_response_time_ms"):
-                stats["intended_response_time_ms"] = {k: v for k, v in stats["intended_response_time_ms"].items()
-                                                      if k != "mean"}
+                stats["intended_response_time_ms"] = {
+                    k: v for k, v in stats["intended_response_time_ms"].items() if k != "mean"
+                }
         return out
+
     assert intended_only(got) == intended_only(want)
     assert os.listdir(tmp_path) == ["samples.parquet"]  # the scratch file is gone
 
@@ -183,8 +228,12 @@ def test_no_room_for_the_scratch_file_computes_the_paced_latency_in_memory(tmp_p
     size = (tmp_path / "samples.parquet").stat().st_size
     small = tmp_path / "small"
     small.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size // 1024 + 8}k", "tmpfs", str(small)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size // 1024 + 8}k", "tmpfs", str(small)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
         path = small / "samples.parquet"
@@ -203,8 +252,15 @@ def test_no_room_for_the_scratch_file_computes_the_paced_latency_in_memory(tmp_p
 
 def _paced_users(users: int, seconds: int, phase) -> pa.Table:
     """``users`` paced at 1 s, each iteration one 2 ms request on its slot; user u's slot at ``phase(u)``."""
-    return _table([dict(timestamp=T0 + k + phase(u), response_time_ms=2.0, intended_ms=2.0, omitted=0,
-                        period_ms=1000.0, user=u) for u in range(users) for k in range(seconds)])
+    return _table(
+        [
+            dict(
+                timestamp=T0 + k + phase(u), response_time_ms=2.0, intended_ms=2.0, omitted=0, period_ms=1000.0, user=u
+            )
+            for u in range(users)
+            for k in range(seconds)
+        ]
+    )
 
 
 def test_arrivals_say_how_bunched_the_iteration_starts_were():
@@ -240,6 +296,7 @@ def test_what_counts_as_bunched_depends_on_how_many_users_share_the_period():
 
 
 # --- stalls of unpaced users -----------------------------------------------------------------
+
 
 def _cadence(users: int, seconds: float, stall: tuple[float, float] | None, blocked: int) -> pa.Table:
     """Users sending a 2 ms request every 100 ms; during ``stall`` the first ``blocked`` users hang."""
@@ -282,6 +339,7 @@ def test_one_slow_user_is_not_a_stall_and_a_healthy_run_has_none():
 
 # --- which latency the gate takes ------------------------------------------------------------
 
+
 def _file(tmp_path, body: str):
     path = tmp_path / "REQ-A-1.yaml"
     path.write_text("requirement: REQ-A-1\ntitle: t\nthresholds:\n" + body)
@@ -289,9 +347,17 @@ def _file(tmp_path, body: str):
 
 
 def _scope(**extra) -> dict:
-    stats = {"requests": 1000, "failures": 0, "error_rate": 0.0, "throughput": 10.0,
-             "response_time_ms": {"p95": 50.0, "p99": 80.0}, "response_time_ci95_ms": {},
-             "paced_requests": 0, "omitted": 0, "stall_hidden": 0}
+    stats = {
+        "requests": 1000,
+        "failures": 0,
+        "error_rate": 0.0,
+        "throughput": 10.0,
+        "response_time_ms": {"p95": 50.0, "p99": 80.0},
+        "response_time_ci95_ms": {},
+        "paced_requests": 0,
+        "omitted": 0,
+        "stall_hidden": 0,
+    }
     return {**stats, **extra}
 
 
@@ -300,10 +366,17 @@ def _verdict(files, stats, stalls=()):
 
 
 def test_a_paced_scope_gates_the_intended_latency_unless_told_service(tmp_path):
-    paced = _scope(paced_requests=1000, omitted=40, on_time=0.96, schedule_attainment=0.96,
-                   intended_response_time_ms={"p95": 900.0, "p99": 1800.0}, intended_response_time_ci95_ms={})
-    files = _file(tmp_path, '  - metric: p95\n    alert: ">500ms"\n  - metric: p95\n    latency: service\n'
-                            '    alert: ">500ms"\n')
+    paced = _scope(
+        paced_requests=1000,
+        omitted=40,
+        on_time=0.96,
+        schedule_attainment=0.96,
+        intended_response_time_ms={"p95": 900.0, "p99": 1800.0},
+        intended_response_time_ci95_ms={},
+    )
+    files = _file(
+        tmp_path, '  - metric: p95\n    alert: ">500ms"\n  - metric: p95\n    latency: service\n    alert: ">500ms"\n'
+    )
     default, service = _verdict(files, paced).thresholds
     assert (default.status, default.value, default.latency) == ("fail", 900.0, "intended")
     assert "p95 (intended) = 900.0 ms crossed alert >500ms" in default.reason
@@ -315,17 +388,26 @@ def test_intended_without_paced_users_and_a_schedule_never_met_are_inconclusive(
     files = _file(tmp_path, '  - metric: p95\n    latency: intended\n    alert: ">500ms"\n')
     (r,) = _verdict(files, _scope()).thresholds
     assert r.status == "inconclusive" and "no request in this scope came from a paced user" in r.reason
-    never = _scope(paced_requests=1000, omitted=900, on_time=0.0, schedule_attainment=0.52,
-                   intended_response_time_ms={"p95": 90.0}, intended_response_time_ci95_ms={})
+    never = _scope(
+        paced_requests=1000,
+        omitted=900,
+        on_time=0.0,
+        schedule_attainment=0.52,
+        intended_response_time_ms={"p95": 90.0},
+        intended_response_time_ci95_ms={},
+    )
     (r,) = _verdict(files, never).thresholds
     assert r.status == "inconclusive" and r.value is None
     assert "the schedule was never met: 0% of the paced iterations started on their slot" in r.reason
 
 
-@pytest.mark.parametrize("metric, hidden, status", [("p95", 40, "pass"), ("p95", 60, "inconclusive"),
-                                                    ("p99", 11, "inconclusive"), ("p50", 400, "pass")])
-def test_a_stall_makes_a_percentile_inconclusive_only_when_it_hides_more_than_its_tail(tmp_path, metric, hidden,
-                                                                                      status):
+@pytest.mark.parametrize(
+    "metric, hidden, status",
+    [("p95", 40, "pass"), ("p95", 60, "inconclusive"), ("p99", 11, "inconclusive"), ("p50", 400, "pass")],
+)
+def test_a_stall_makes_a_percentile_inconclusive_only_when_it_hides_more_than_its_tail(
+    tmp_path, metric, hidden, status
+):
     files = _file(tmp_path, f'  - metric: {metric}\n    alert: ">500ms"\n')
     stats = _scope(stall_hidden=hidden, response_time_ms={"p50": 5.0, "p95": 50.0, "p99": 80.0})
     stall = {"start": T0, "end": T0 + 4, "seconds": 4.0, "users": 10, "active_users": 10, "hidden_requests": hidden}
@@ -338,9 +420,11 @@ def test_a_stall_makes_a_percentile_inconclusive_only_when_it_hides_more_than_it
 def test_latency_key_errors_name_file_line_and_form(tmp_path):
     with pytest.raises(ConfigError) as err:
         _file(tmp_path, '  - metric: p95\n    latency: schedule\n    alert: ">500ms"\n')
-    assert str(err.value) == (f"{tmp_path / 'REQ-A-1.yaml'}:5: thresholds[0].latency: 'schedule' is not a kind of "
-                              "latency; expected intended (from the schedule of paced users) or service (Locust's "
-                              "response time)")
+    assert str(err.value) == (
+        f"{tmp_path / 'REQ-A-1.yaml'}:5: thresholds[0].latency: 'schedule' is not a kind of "
+        "latency; expected intended (from the schedule of paced users) or service (Locust's "
+        "response time)"
+    )
     with pytest.raises(ConfigError, match=r":5: thresholds\[0\].latency: error_rate is not a response time"):
         _file(tmp_path, '  - metric: error_rate\n    latency: service\n    alert: ">1%"\n')
 
@@ -376,15 +460,33 @@ def test_the_report_says_which_requirements_had_bunched_arrivals():
     from loadgate.outputs.report import render_report
 
     def stats(share, bunched):
-        return {"requests": 400, "failures": 0, "error_rate": 0.0, "throughput": 40.0, "paced_requests": 400,
-                "omitted": 0, "schedule_attainment": 1.0, "on_time": 1.0, "arrivals_busiest_tenth": share,
-                "arrivals_bunched": bunched,
-                "response_time_ms": {"p95": 2.0, "p99": 3.0}, "intended_response_time_ms": {"p95": 2.0, "p99": 3.0}}
+        return {
+            "requests": 400,
+            "failures": 0,
+            "error_rate": 0.0,
+            "throughput": 40.0,
+            "paced_requests": 400,
+            "omitted": 0,
+            "schedule_attainment": 1.0,
+            "on_time": 1.0,
+            "arrivals_busiest_tenth": share,
+            "arrivals_bunched": bunched,
+            "response_time_ms": {"p95": 2.0, "p99": 3.0},
+            "intended_response_time_ms": {"p95": 2.0, "p99": 3.0},
+        }
+
     evil = "REQ-<b>X</b>"
-    summary = {"window": {"start": T0, "end": T0 + 10, "seconds": 10.0}, "overall": stats(0.55, True),
-               "requirements": {"REQ-SPREAD-1": stats(0.11, False), evil: stats(0.55, True)}, "requests": []}
-    html = render_report(verdict={"verdict": "pass", "exit_code": 0, "reasons": [], "thresholds": [], "strict": False},
-                         summary=summary, run={"requirements": ["REQ-SPREAD-1", evil], "start": T0, "end": T0 + 10})
+    summary = {
+        "window": {"start": T0, "end": T0 + 10, "seconds": 10.0},
+        "overall": stats(0.55, True),
+        "requirements": {"REQ-SPREAD-1": stats(0.11, False), evil: stats(0.55, True)},
+        "requests": [],
+    }
+    html = render_report(
+        verdict={"verdict": "pass", "exit_code": 0, "reasons": [], "thresholds": [], "strict": False},
+        summary=summary,
+        run={"requirements": ["REQ-SPREAD-1", evil], "start": T0, "end": T0 + 10},
+    )
     assert html.count("arrivals were bunched") == 1
     assert "<b>REQ-&lt;b&gt;X&lt;/b&gt;: arrivals were bunched.</b> 55" in html
     assert "REQ-SPREAD-1: arrivals were bunched" not in html

@@ -5,6 +5,7 @@ A closed-loop generator stops sending while the target is frozen; the raw sample
 a healthy run. Paced users must fail the gate on the latency from the schedule, unpaced users must make
 the percentile thresholds inconclusive, naming the stall.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,13 @@ FREEZE_S = 4.0
 def target():
     """The demo target as its own process (so that the test can freeze it); yields (url, pid)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "loadgate", "target", "--host", "127.0.0.1", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadgate", "target", "--host", "127.0.0.1", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
     line = b""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not line.endswith(b"\n"):
@@ -48,6 +54,7 @@ def target():
 
 def _freeze_later(pid: int, out: Path, after_s: float) -> threading.Thread:
     """SIGSTOP the target ``after_s`` seconds after the run starts recording, SIGCONT 4 s later."""
+
     def go():
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not list(out.glob("*/samples.arrows")):
@@ -65,8 +72,20 @@ def _freeze_later(pid: int, out: Path, after_s: float) -> threading.Thread:
 def _run(tmp_path: Path, requirement: str, host: str, freeze_pid: int | None, *extra: str):
     out = tmp_path / "reports"
     thread = _freeze_later(freeze_pid, out, 5.0) if freeze_pid else None
-    res = run_cli("run", "--requirement", requirement, "--scenarios", str(SCHED / "scenarios.py"),
-                  "--thresholds", str(SCHED / "thresholds"), "--out", str(out), "--host", host, *extra)
+    res = run_cli(
+        "run",
+        "--requirement",
+        requirement,
+        "--scenarios",
+        str(SCHED / "scenarios.py"),
+        "--thresholds",
+        str(SCHED / "thresholds"),
+        "--out",
+        str(out),
+        "--host",
+        host,
+        *extra,
+    )
     if thread:
         thread.join(30)
     run_dir = sorted(p for p in out.iterdir() if p.is_dir())[-1]
@@ -154,8 +173,11 @@ def test_two_workers_merge_the_schedule_exactly(tmp_path, target):
     first = table[table["omitted"].notna()]
     # the summary's omitted count is exactly what the rows of both workers say (slots inside the window)
     lateness = (first["intended_ms"] - first["response_time_ms"]) / 1000
-    slots = [s - lat + j * p / 1000 for s, lat, m, p in zip(first["timestamp"], lateness, first["omitted"],
-                                                            first["period_ms"]) for j in range(1, int(m) + 1)]
+    slots = [
+        s - lat + j * p / 1000
+        for s, lat, m, p in zip(first["timestamp"], lateness, first["omitted"], first["period_ms"])
+        for j in range(1, int(m) + 1)
+    ]
     assert overall["omitted"] == sum(window["start"] <= s <= window["end"] for s in slots) > 250
 
 
@@ -163,14 +185,26 @@ def test_latency_intended_for_unpaced_users_is_refused_before_anything_runs(tmp_
     thresholds = tmp_path / "thresholds"
     thresholds.mkdir()
     path = thresholds / "REQ-CO-UNPACED.yaml"
-    path.write_text("requirement: REQ-CO-UNPACED\ntitle: t\nthresholds:\n  - metric: p95\n"
-                    "    latency: intended\n    alert: \">300ms\"\n")
-    res = run_cli("run", "--requirement", "REQ-CO-UNPACED", "--scenarios", str(SCHED / "scenarios.py"),
-                  "--thresholds", str(thresholds), "--out", str(tmp_path / "out"))
+    path.write_text(
+        "requirement: REQ-CO-UNPACED\ntitle: t\nthresholds:\n  - metric: p95\n"
+        '    latency: intended\n    alert: ">300ms"\n'
+    )
+    res = run_cli(
+        "run",
+        "--requirement",
+        "REQ-CO-UNPACED",
+        "--scenarios",
+        str(SCHED / "scenarios.py"),
+        "--thresholds",
+        str(thresholds),
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert res.code == 2
     assert res.error_lines == [
         f"loadgate run: error: {path}:4: latency: intended, but no User class that runs REQ-CO-UNPACED is paced "
-        "(Unpaced); expected a paced wait_time (constant_throughput or constant_pacing) or latency: service"]
+        "(Unpaced); expected a paced wait_time (constant_throughput or constant_pacing) or latency: service"
+    ]
     assert not (tmp_path / "out").exists()
     check = run_cli("check", "--scenarios", str(SCHED / "scenarios.py"), "--thresholds", str(thresholds))
     assert check.code == 2 and f"error: {path}:4: latency: intended, but no User class" in check.stdout
@@ -192,7 +226,7 @@ def test_arrivals_spread_until_a_stall_releases_every_user_at_once(tmp_path, tar
     starts = np.sort(starts)
     gap = int(np.argmax(np.diff(starts)))
     assert starts[gap + 1] - starts[gap] > FREEZE_S - 1
-    before, after = starts[:gap + 1], starts[gap + 1:]
+    before, after = starts[: gap + 1], starts[gap + 1 :]
     for part, bunched in ((before[before > before[0] + 2], False), (after[after > after[0] + 0.6], True)):
         counts = np.bincount((np.mod(part, 0.5) / 0.5 * 20).astype(int) % 20, minlength=20)
         share = (counts + np.roll(counts, -1)).max() / counts.sum()

@@ -1,6 +1,7 @@
 """``loadgate trace`` on a real git repository built in a temp folder: commits with and without IDs, a
 trailer, a bot commit, a merge, an unknown ID, a change to a threshold file that does not name its
 requirement, and a Kubernetes manifest's requirement-id annotation; every flag and exit code."""
+
 from __future__ import annotations
 
 import json
@@ -12,13 +13,13 @@ import pytest
 from conftest import run_cli
 from loadgate.trace.ids import DEFAULT_PATTERN, compile_pattern, requirement_ids
 
-THRESHOLDS = '''requirement: REQ-PERF-001
+THRESHOLDS = """requirement: REQ-PERF-001
 title: 1000 concurrent users
 thresholds:
   - metric: p95
     alert: ">500ms"
-'''
-SCENARIO = '''from locust import HttpUser, tag, task
+"""
+SCENARIO = """from locust import HttpUser, tag, task
 
 
 class Shopper(HttpUser):
@@ -26,8 +27,8 @@ class Shopper(HttpUser):
     @task
     def products(self):
         self.client.get("/api/products")
-'''
-MANIFEST = '''apiVersion: apps/v1
+"""
+MANIFEST = """apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: shop
@@ -39,13 +40,14 @@ spec:
     metadata: {labels: {app: shop}}
     spec:
       containers: [{name: shop, image: shop:1}]
-'''
+"""
 
 
 def git(repo, *args: str, author: str = "Dev", email: str = "dev@example.invalid") -> str:
     pre = ["-c", f"user.name={author}", "-c", f"user.email={email}", "-c", "commit.gpgsign=false"]
-    return subprocess.run(["git", *pre, "-C", str(repo), *args], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        ["git", *pre, "-C", str(repo), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def commit(repo, path: str, text: str, message: str, **who) -> str:
@@ -68,18 +70,32 @@ def repo(tmp_path_factory):
     c["manifest"] = commit(repo, "deploy/shop.yaml", MANIFEST, "Deploy the shop\n\nRequirement: OR-SCALE-001")
     c["traced"] = commit(repo, "src/a.txt", "a\n", "REQ-PERF-001: faster lookups")
     c["no_id"] = commit(repo, "src/b.txt", "b\n", "Refactor the cart")
-    c["bot"] = commit(repo, "requirements.txt", "x==2\n", "Bump x from 1 to 2", author="dependabot[bot]",
-                      email="49699333+dependabot[bot]@users.noreply.github.com")
+    c["bot"] = commit(
+        repo,
+        "requirements.txt",
+        "x==2\n",
+        "Bump x from 1 to 2",
+        author="dependabot[bot]",
+        email="49699333+dependabot[bot]@users.noreply.github.com",
+    )
     c["unknown"] = commit(repo, "src/c.txt", "c\n", "REQ-PREF-001: mystery change")
-    c["unnamed"] = commit(repo, "thresholds/REQ-PERF-001.yaml", THRESHOLDS.replace("500", "400"),
-                          "Tighten the alert\n\nRequirement: OR-SCALE-001")
+    c["unnamed"] = commit(
+        repo,
+        "thresholds/REQ-PERF-001.yaml",
+        THRESHOLDS.replace("500", "400"),
+        "Tighten the alert\n\nRequirement: OR-SCALE-001",
+    )
     git(repo, "checkout", "-q", "-b", "side", c["base"])
     c["side"] = commit(repo, "src/side.txt", "s\n", "Side work for REQ-PERF-002")
     git(repo, "checkout", "-q", "main")
     git(repo, "merge", "-q", "--no-ff", "-m", "Merge branch 'side'", "side")
     c["merge"] = git(repo, "rev-parse", "HEAD")
-    c["trailer"] = commit(repo, "deploy/shop.yaml", MANIFEST.replace("shop:1", "shop:2"),
-                          "Scale out the shop\n\nSee the capacity notes.\n\nRequirement: OR-SCALE-001, see")
+    c["trailer"] = commit(
+        repo,
+        "deploy/shop.yaml",
+        MANIFEST.replace("shop:1", "shop:2"),
+        "Scale out the shop\n\nSee the capacity notes.\n\nRequirement: OR-SCALE-001, see",
+    )
     return repo, c
 
 
@@ -98,13 +114,18 @@ def test_plain_lists_every_commit_and_flags_the_three_kinds(repo):
     s = {k: v[:7] for k, v in c.items()}
     assert untraced(res) == {s["no_id"], s["bot"], s["unknown"], s["unnamed"]}
     out = res.stdout
-    assert out.splitlines()[0] == (f"loadgate trace: 8 commit(s) from {s['manifest']} (exclusive) to {s['trailer']}; "
-                                   f"from --since {c['manifest']}")
-    assert f"error: {s['no_id']} \"Refactor the cart\" (Dev): references no requirement ID;" in out
-    assert (f"error: {s['unknown']} \"REQ-PREF-001: mystery change\" (Dev): references REQ-PREF-001, which no threshold "
-            "file, scenario tag or manifest annotation defines; did you mean REQ-PERF-001?") in out
-    assert (f"error: {s['unnamed']} \"Tighten the alert\" (Dev): changes thresholds/REQ-PERF-001.yaml, a file of "
-            "REQ-PERF-001, without naming REQ-PERF-001; add 'Requirement: REQ-PERF-001' to the message") in out
+    assert out.splitlines()[0] == (
+        f"loadgate trace: 8 commit(s) from {s['manifest']} (exclusive) to {s['trailer']}; from --since {c['manifest']}"
+    )
+    assert f'error: {s["no_id"]} "Refactor the cart" (Dev): references no requirement ID;' in out
+    assert (
+        f'error: {s["unknown"]} "REQ-PREF-001: mystery change" (Dev): references REQ-PREF-001, which no threshold '
+        "file, scenario tag or manifest annotation defines; did you mean REQ-PERF-001?"
+    ) in out
+    assert (
+        f'error: {s["unnamed"]} "Tighten the alert" (Dev): changes thresholds/REQ-PERF-001.yaml, a file of '
+        "REQ-PERF-001, without naming REQ-PERF-001; add 'Requirement: REQ-PERF-001' to the message"
+    ) in out
     assert re.search(rf"^{s['merge']}  skipped \(merge\)", out, re.M)
     assert re.search(rf"^{s['trailer']}  ok +OR-SCALE-001 +Scale out the shop \(Dev\)$", out, re.M)  # "see" is no ID
     assert re.search(rf"^{s['side']}  ok +REQ-PERF-002 ", out, re.M)  # a merged branch's commits are traced
@@ -151,10 +172,14 @@ def test_format_github_annotates_and_json_is_one_document(repo):
     assert res.code == 1
     errors = [line for line in res.stdout.splitlines() if line.startswith("::error")]
     assert len(errors) == 4
-    assert (f"::error file=thresholds/REQ-PERF-001.yaml,title=Requirements traceability%3A commit {c['unnamed'][:7]}"
-            "::Tighten the alert: changes thresholds/REQ-PERF-001.yaml") in "\n".join(errors)
-    assert f"::error title=Requirements traceability%3A commit {c['no_id'][:7]}::Refactor the cart: references no" \
+    assert (
+        f"::error file=thresholds/REQ-PERF-001.yaml,title=Requirements traceability%3A commit {c['unnamed'][:7]}"
+        "::Tighten the alert: changes thresholds/REQ-PERF-001.yaml"
+    ) in "\n".join(errors)
+    assert (
+        f"::error title=Requirements traceability%3A commit {c['no_id'][:7]}::Refactor the cart: references no"
         in "\n".join(errors)
+    )
     res = trace(path, "--since", c["manifest"], "--format", "json")
     assert res.code == 1
     doc = json.loads(res.stdout)
@@ -178,23 +203,29 @@ def test_ids_prints_where_each_id_is_defined(repo):
         ["REQ-PERF-001", "thresholds", "thresholds/REQ-PERF-001.yaml:1"],
         ["REQ-PERF-001", "scenario", "scenarios/shop.py:5"],
         ["REQ-PERF-001", "manifest", "deploy/shop.yaml:6"],
-        ["REQ-PERF-002", "scenario", "scenarios/shop.py:5"]]
+        ["REQ-PERF-002", "scenario", "scenarios/shop.py:5"],
+    ]
     assert res.stdout.splitlines()[-1] == "3 requirement ID(s) defined"
     doc = json.loads(trace(path, "--ids", "--format", "json").stdout)
-    assert doc["ids"]["OR-SCALE-001"] == [{"id": "OR-SCALE-001", "kind": "manifest", "file": "deploy/shop.yaml",
-                                           "line": 6, "detail": "Deployment/shop"}]
+    assert doc["ids"]["OR-SCALE-001"] == [
+        {"id": "OR-SCALE-001", "kind": "manifest", "file": "deploy/shop.yaml", "line": 6, "detail": "Deployment/shop"}
+    ]
 
 
 def test_usage_errors_exit_2(repo, tmp_path):
     path, _c = repo
     res = trace(path, "--since", "v9.9")
     assert res.code == 2
-    assert res.error_lines == [f"loadgate trace: error: --since v9.9: no such commit, branch or tag in {path}; pass a "
-                               "ref that 'git rev-parse' knows (a commit hash, origin/main, v1.2)"]
+    assert res.error_lines == [
+        f"loadgate trace: error: --since v9.9: no such commit, branch or tag in {path}; pass a "
+        "ref that 'git rev-parse' knows (a commit hash, origin/main, v1.2)"
+    ]
     res = run_cli("trace", cwd=tmp_path)
     assert res.code == 2
-    assert res.error_lines == [f"loadgate trace: error: {tmp_path}: not a git repository; run loadgate trace inside a "
-                               "clone (git clone …), or 'git init' one"]
+    assert res.error_lines == [
+        f"loadgate trace: error: {tmp_path}: not a git repository; run loadgate trace inside a "
+        "clone (git clone …), or 'git init' one"
+    ]
 
 
 def test_a_shallow_clone_names_the_fix_when_ref_is_beyond_its_depth(repo, tmp_path):
@@ -215,15 +246,18 @@ def test_default_start_is_the_merge_base_with_the_default_branch(tmp_path):
     mine = commit(repo, "src/y.txt", "y\n", "REQ-A-1: the feature")
     res = trace(repo)  # no history.sqlite in reports/, no scenarios/ folder: a note, not an error
     assert res.code == 0, res.stdout + res.stderr
-    assert res.stdout.splitlines()[0] == (f"loadgate trace: 1 commit(s) from {fork[:7]} (exclusive) to {mine[:7]}; "
-                                          "from the merge base with main")
+    assert res.stdout.splitlines()[0] == (
+        f"loadgate trace: 1 commit(s) from {fork[:7]} (exclusive) to {mine[:7]}; from the merge base with main"
+    )
     assert "note: scenarios: no scenarios there; pass --scenarios PATH" in res.stdout
 
 
 def test_ids_in_messages_and_trailers():
     p = compile_pattern(None)
     assert requirement_ids("REQ-PERF-001: fix (OR-SCALE-001). req-perf-002 REQ-PERF-001a", p) == [
-        "REQ-PERF-001", "OR-SCALE-001"]
+        "REQ-PERF-001",
+        "OR-SCALE-001",
+    ]
     assert requirement_ids("Fix\n\nRequirement: PERF-7, see notes\nrequirements: REQ-X-1", p) == ["REQ-X-1", "PERF-7"]
     assert requirement_ids("[T-12] x", compile_pattern(r"\[(T-\d+)\]")) == ["T-12"]
     assert requirement_ids("a T-12 b", compile_pattern(r"(?P<pre>a )(?P<id>T-\d+)")) == ["T-12"]

@@ -2,6 +2,7 @@
 the second 3x slower; its verdict, summary.md, report.html and ``loadgate compare`` list exactly the
 commits between them, those referencing the regressed requirement first. A shallow clone says why it
 cannot list them."""
+
 from __future__ import annotations
 
 import html
@@ -16,7 +17,7 @@ from conftest import load, run_cli
 from loadgate.trace import regression
 
 REQ = "REQ-SHOP-001"
-SCENARIO = '''from locust import FastHttpUser, constant, tag, task
+SCENARIO = """from locust import FastHttpUser, constant, tag, task
 
 
 class Shopper(FastHttpUser):
@@ -26,8 +27,8 @@ class Shopper(FastHttpUser):
     @task
     def products(self):
         self.client.get("/api/products")
-'''
-THRESHOLDS = f'''requirement: {REQ}
+"""
+THRESHOLDS = f"""requirement: {REQ}
 title: Product pages stay fast
 load: {{users: 5, spawn_rate: 5, duration: 4s, warmup: 0s}}
 thresholds:
@@ -35,15 +36,16 @@ thresholds:
     regression: ">10%"
   - metric: error_rate
     alert: ">50%"
-'''
+"""
 AUTHOR = "Eve & Co"  # git drops < and > from names; & is what HTML and Markdown must escape
 HOSTILE = "Update docs <script>alert(1)</script> *bold* [x](javascript:alert(1)) | pipe"
 
 
 def git(repo, *args: str, author: str = "Dev") -> str:
     env_args = ["-c", f"user.name={author}", "-c", "user.email=dev@example.invalid", "-c", "commit.gpgsign=false"]
-    return subprocess.run(["git", *env_args, "-C", str(repo), *args], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        ["git", *env_args, "-C", str(repo), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def commit(repo, path: str, text: str, message: str, author: str = "Dev") -> str:
@@ -105,7 +107,9 @@ def test_the_history_keeps_each_runs_commit_and_dirty_flag(runs):
     _repo, out, _first, _second, shas, _res = runs
     conn = sqlite3.connect(out / "history.sqlite")
     assert conn.execute("SELECT git_commit, git_dirty FROM runs ORDER BY seq").fetchall() == [
-        (shas["base"], 0), (shas["scale"], 1)]
+        (shas["base"], 0),
+        (shas["scale"], 1),
+    ]
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     conn.close()
     import loadgate
@@ -144,7 +148,11 @@ def test_compare_lists_them_and_a_shallow_clone_says_history_is_shallow(runs, tm
     assert res.code == 1, res.stderr
     doc = json.loads(res.stdout)
     assert [e["commit"] for e in doc["changes_since_baseline"]["regressions"][REQ]] == [
-        shas["index"], shas["cache"], shas["scale"], shas["docs"]]
+        shas["index"],
+        shas["cache"],
+        shas["scale"],
+        shas["docs"],
+    ]
     shallow = tmp_path / "shallow"
     subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow)], check=True)
     res = run_cli("compare", str(first), str(second), "--json", cwd=shallow)
@@ -180,7 +188,9 @@ def test_unknown_commits_give_a_reason_not_a_crash(runs, tmp_path):
     base = {"git": {"commit": "0" * 40, "dirty": False}}
     run = {"git": {"commit": shas["scale"], "dirty": True}}
     doc = regression.changes_since("b", base, run, [REQ], [str(repo)])
-    assert doc["reason"] == f"the baseline run's commit 0000000 is not in the repository at {repo}; fetch it (git fetch)"
+    assert (
+        doc["reason"] == f"the baseline run's commit 0000000 is not in the repository at {repo}; fetch it (git fetch)"
+    )
     assert doc["regressions"] == {REQ: []} and "this run had uncommitted changes" in doc["note"]
     doc = regression.changes_since("b", {"git": None}, run, [REQ], [str(repo)])
     assert doc["reason"].startswith("the baseline run recorded no commit")
@@ -194,11 +204,24 @@ def test_an_empty_list_shows_its_reason_and_hostile_commits_stay_text():
     from loadgate.outputs.summary_md import render_summary_md
 
     evil = "</script><!--<script>alert(1)</script>\"'><img src=x onerror=alert(1)>"
-    entry = {"commit": "c" * 40, "subject": evil, "author": evil, "date": "2026-12-07T00:00:00+00:00",
-             "requirements": [REQ]}
-    changes = {"baseline": "B", "from": "a" * 40, "to": "b" * 40, "dirty": {"baseline": False, "run": False},
-               "repository": "/r", "reason": None, "note": None, "commits": [entry],
-               "regressions": {REQ: [dict(entry, references=True)], "REQ-OTHER-1": []}}
+    entry = {
+        "commit": "c" * 40,
+        "subject": evil,
+        "author": evil,
+        "date": "2026-12-07T00:00:00+00:00",
+        "requirements": [REQ],
+    }
+    changes = {
+        "baseline": "B",
+        "from": "a" * 40,
+        "to": "b" * 40,
+        "dirty": {"baseline": False, "run": False},
+        "repository": "/r",
+        "reason": None,
+        "note": None,
+        "commits": [entry],
+        "regressions": {REQ: [dict(entry, references=True)], "REQ-OTHER-1": []},
+    }
     run = {"requirements": [REQ], "start": 1.0, "end": 2.0}
     summary = {"requirements": {}, "requests": [], "overall": {}}
     page = render_report(verdict=Verdict("fail", 1, (), (), changes=changes).to_dict(), summary=summary, run=run)
@@ -206,8 +229,12 @@ def test_an_empty_list_shows_its_reason_and_hostile_commits_stay_text():
     assert "1 of 1 commit reference REQ-SHOP-001" in page  # the traceability table's column
     md = render_summary_md(Verdict("fail", 1, (), (), changes=changes), {})
     assert not re.search(r"(?<!\\)[<>]", md) and "\\<img src=x onerror=alert\\(1\\)\\>" in md
-    shallow = dict(changes, reason=f"{regression.SHALLOW}: the clone at /r does not reach from aaaaaaa to bbbbbbb",
-                   commits=[], regressions={REQ: []})
+    shallow = dict(
+        changes,
+        reason=f"{regression.SHALLOW}: the clone at /r does not reach from aaaaaaa to bbbbbbb",
+        commits=[],
+        regressions={REQ: []},
+    )
     page = render_report(verdict=Verdict("fail", 1, (), (), changes=shallow).to_dict(), summary=summary, run=run)
     assert "<b>No commit listed:</b> history is shallow: the clone at /r does not reach" in page
     assert "No commit listed: history is shallow" in render_summary_md(Verdict("fail", 1, (), (), changes=shallow), {})
@@ -220,8 +247,10 @@ def test_a_schema_1_history_gains_the_dirty_flag_and_keeps_its_records(tmp_path)
     conn = sqlite3.connect(db)
     for statement in history._MIGRATIONS[0]:
         conn.execute(statement)
-    conn.execute("INSERT INTO runs (run_id, run_dir, kind, requirements, started, verdict, exit_code, git_commit,"
-                 " recorded_at) VALUES ('old', '/x/old', 'run', 'REQ-A-1', 1.0, 'pass', 0, 'aaa', 1.0)")
+    conn.execute(
+        "INSERT INTO runs (run_id, run_dir, kind, requirements, started, verdict, exit_code, git_commit,"
+        " recorded_at) VALUES ('old', '/x/old', 'run', 'REQ-A-1', 1.0, 'pass', 0, 'aaa', 1.0)"
+    )
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -231,6 +260,9 @@ def test_a_schema_1_history_gains_the_dirty_flag_and_keeps_its_records(tmp_path)
     history.record(str(db), str(tmp_path / "bad"), failed, {}, {"verdict": "fail", "exit_code": 1}, kind="run")
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT run_id, git_commit, git_dirty FROM runs ORDER BY seq").fetchall() == [
-        ("old", "aaa", None), ("new", "bbb", 1), ("bad", "ccc", 0)]
+        ("old", "aaa", None),
+        ("new", "bbb", 1),
+        ("bad", "ccc", 0),
+    ]
     conn.close()
     assert history.passing_commits(str(db)) == [("new", "bbb"), ("old", "aaa")]  # trace's default start: newest pass

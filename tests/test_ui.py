@@ -4,6 +4,7 @@ Tests are started and stopped with the HTTP calls the UI's own Start and Stop bu
 (``POST /swarm``, ``POST /stop``) against a real WSGI shop on loopback that counts what it served;
 the page itself is loaded in headless Chromium. Ctrl-C is a real SIGINT to the CLI process.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -52,8 +53,14 @@ def _wait_for(predicate, timeout: float, what: str):
 class Session:
     """A ``loadgate run --ui`` child process with its output in files."""
 
-    def __init__(self, tmp_path: Path, host: str, *extra: str, thresholds: Path = JOURNEYS / "journeys",
-                 requirements: tuple[str, ...] = ("REQ-JRN-BROWSE", "REQ-JRN-CHECKOUT")) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        host: str,
+        *extra: str,
+        thresholds: Path = JOURNEYS / "journeys",
+        requirements: tuple[str, ...] = ("REQ-JRN-BROWSE", "REQ-JRN-CHECKOUT"),
+    ) -> None:
         self.port = _free_port()
         self.ui = f"http://127.0.0.1:{self.port}"
         self.out = tmp_path / "reports"
@@ -62,11 +69,33 @@ class Session:
         env.pop("GITHUB_STEP_SUMMARY", None)
         with open(self.stdout, "w") as out, open(self.stderr, "w") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "loadgate", "run", "--ui", "--ui-port", str(self.port),
-                 *(arg for r in requirements for arg in ("--requirement", r)),
-                 "--scenarios", str(JOURNEYS / "scenarios"), "--thresholds", str(thresholds),
-                 "--out", str(self.out), "--host", host, "--warmup", "1s", *extra],
-                cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
+                [
+                    sys.executable,
+                    "-m",
+                    "loadgate",
+                    "run",
+                    "--ui",
+                    "--ui-port",
+                    str(self.port),
+                    *(arg for r in requirements for arg in ("--requirement", r)),
+                    "--scenarios",
+                    str(JOURNEYS / "scenarios"),
+                    "--thresholds",
+                    str(thresholds),
+                    "--out",
+                    str(self.out),
+                    "--host",
+                    host,
+                    "--warmup",
+                    "1s",
+                    *extra,
+                ],
+                cwd=ROOT,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
         _wait_for(lambda: "web UI is at" in self.err() or self.proc.poll() is not None, 90, "the web UI")
         assert self.proc.poll() is None, self.err()
 
@@ -172,8 +201,11 @@ def test_each_ui_test_is_its_own_gated_run_and_ctrl_c_ends_the_session(session, 
     v3 = load(third, "verdict.json")
     assert v3["verdict"] == "inconclusive" and any("interrupted" in r for r in v3["reasons"])
     assert load(third, "run.json")["samples"] > 0
-    _wait_for(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in children), 10,
-              "every child process to end")
+    _wait_for(
+        lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in children),
+        10,
+        "every child process to end",
+    )
     assert len(s.run_dirs()) == 3
     assert "ending the web UI session" in s.err()
 
@@ -209,8 +241,13 @@ def test_ui_page_loads_in_chromium_with_the_recorder_on(session, tmp_path):
         pytest.skip("no 'chromium' on PATH: install Debian's chromium (apt-get install -y chromium)")
     from test_report_browser import FLAGS
 
-    proc = subprocess.run([chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-                           session.ui + "/"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", session.ui + "/"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
     assert console == []
@@ -228,9 +265,20 @@ class Browser:
         from test_report_browser import FLAGS
 
         flags = [f for f in FLAGS if not f.startswith("--virtual-time-budget")]  # real time: the page polls
-        self.proc = subprocess.Popen([chromium, *flags, f"--user-data-dir={profile}", "--remote-debugging-port=0",
-                                      "--window-size=1400,1000", url], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [
+                chromium,
+                *flags,
+                f"--user-data-dir={profile}",
+                "--remote-debugging-port=0",
+                "--window-size=1400,1000",
+                url,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
         self.stderr: list[str] = []
         ws_url = None
         deadline = time.monotonic() + 60
@@ -241,8 +289,15 @@ class Browser:
                 ws_url = line.split("DevTools listening on ")[1].strip()
         assert ws_url, "".join(self.stderr)[-2000:]
         port = urllib.parse.urlsplit(ws_url).port
-        pages = _wait_for(lambda: [t for t in json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list"))
-                                   if t["type"] == "page" and t["url"].startswith(url)], 30, "the page target")
+        pages = _wait_for(
+            lambda: [
+                t
+                for t in json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list"))
+                if t["type"] == "page" and t["url"].startswith(url)
+            ],
+            30,
+            "the page target",
+        )
         self.ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], timeout=30, suppress_origin=True)
         self.n, self.console = 0, []
         self.call("Runtime.enable")
@@ -269,8 +324,10 @@ class Browser:
         except AssertionError:
             shown = self.js("[...document.querySelectorAll('button')].map(b => b.textContent.trim()).join(' | ')")
             page = self.js("document.body.innerText.slice(0, 600)")
-            raise AssertionError(f"no {text!r} button on the page; its buttons: {shown}; its text: {page!r}; "
-                                 f"its console: {self.console[-5:]}") from None
+            raise AssertionError(
+                f"no {text!r} button on the page; its buttons: {shown}; its text: {page!r}; "
+                f"its console: {self.console[-5:]}"
+            ) from None
         self.js(f"{found}.click()")
 
     def close(self) -> None:
@@ -311,8 +368,9 @@ def test_start_and_stop_from_the_real_ui_in_chromium(tmp_path, shop):
         try:
             browser.click_button("Stop")
         except AssertionError as e:  # say what the session saw
-            raise AssertionError(f"{e}\nsession status: {s.status()}\nloadgate's output:\n{s.out_text()[-1500:]}"
-                                 f"\n{s.err()[-3000:]}") from None
+            raise AssertionError(
+                f"{e}\nsession status: {s.status()}\nloadgate's output:\n{s.out_text()[-1500:]}\n{s.err()[-3000:]}"
+            ) from None
         _wait_for(lambda: "run directory:" in s.out_text(), 120, "the verdict in the terminal")
         run_dir = s.run_dirs()[-1]
         verdict = load(run_dir, "verdict.json")
@@ -323,8 +381,12 @@ def test_start_and_stop_from_the_real_ui_in_chromium(tmp_path, shop):
         run = load(run_dir, "run.json")
         cut_off = _cut_off(run_dir)
         assert run["samples"] - cut_off <= sum(shop.app.counts.values()) <= run["samples"], (run["samples"], cut_off)
-        errors = [m for m in browser.console if m.get("method") == "Runtime.exceptionThrown"
-                  or (m.get("params", {}).get("type") or m.get("params", {}).get("entry", {}).get("level")) == "error"]
+        errors = [
+            m
+            for m in browser.console
+            if m.get("method") == "Runtime.exceptionThrown"
+            or (m.get("params", {}).get("type") or m.get("params", {}).get("entry", {}).get("level")) == "error"
+        ]
         assert errors == []
     finally:
         browser.close()
@@ -341,10 +403,24 @@ def test_ui_port_in_use_is_one_clear_error(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        res = run_cli("run", "--ui", "--ui-port", str(port), "--requirement", "REQ-JRN-BROWSE",
-                      "--scenarios", str(JOURNEYS / "scenarios"), "--thresholds", str(JOURNEYS / "journeys"),
-                      "--out", str(tmp_path / "out"), "--host", "http://127.0.0.1:9")
+        res = run_cli(
+            "run",
+            "--ui",
+            "--ui-port",
+            str(port),
+            "--requirement",
+            "REQ-JRN-BROWSE",
+            "--scenarios",
+            str(JOURNEYS / "scenarios"),
+            "--thresholds",
+            str(JOURNEYS / "journeys"),
+            "--out",
+            str(tmp_path / "out"),
+            "--host",
+            "http://127.0.0.1:9",
+        )
     assert res.code == 2
     assert len(res.error_lines) == 1 and res.error_lines[0].startswith(
-        f"loadgate run: error: --ui-port {port}: cannot listen on 127.0.0.1:{port} (")
+        f"loadgate run: error: --ui-port {port}: cannot listen on 127.0.0.1:{port} ("
+    )
     assert res.error_lines[0].endswith("stop what uses it or pick another port with --ui-port N")

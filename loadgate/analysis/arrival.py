@@ -5,6 +5,7 @@ A run with an arrival shape leaves, per requirement, the schedule's exact counts
 window's counts are those of the seconds whose start lies in ``[window start, window end)``; the
 summary's ``arrival`` section holds them, and the gate judges ``dropped_iterations`` from it.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,21 +41,29 @@ def _count(v: Any) -> bool:
 def in_window(block: Mapping[str, Any], window: Window) -> dict[str, Any]:
     """One requirement's ``arrival`` section of the summary: the schedule asked for, and what became of
     its starts in the window (``dropped_share`` of the scheduled starts, None when none was scheduled)."""
-    section: dict[str, Any] = {"rate": block.get("rate"), "max_users": block.get("max_users"),
-                               "distribution": block.get("distribution")}
+    section: dict[str, Any] = {
+        "rate": block.get("rate"),
+        "max_users": block.get("max_users"),
+        "distribution": block.get("distribution"),
+    }
     per = per_second(block)
     if per is None:
-        section["reason"] = ("run.json's arrival block has no usable per-second counts (per_second with t, "
-                             "scheduled, started, dropped and busy of equal length), so the window's cannot be told")
+        section["reason"] = (
+            "run.json's arrival block has no usable per-second counts (per_second with t, "
+            "scheduled, started, dropped and busy of equal length), so the window's cannot be told"
+        )
         return section
     keep = [i for i, t in enumerate(per["t"]) if window.start <= t < window.end]
     sums = {key: sum(per[key][i] for i in keep) for key in ("scheduled", "started", "dropped")}
     seconds = len(keep)
-    section.update(seconds=seconds, **sums,
-                   dropped_share=sums["dropped"] / sums["scheduled"] if sums["scheduled"] else None,
-                   offered_rate=sums["scheduled"] / seconds if seconds else None,
-                   achieved_rate=sums["started"] / seconds if seconds else None,
-                   busy_max=max((per["busy"][i] for i in keep), default=0))
+    section.update(
+        seconds=seconds,
+        **sums,
+        dropped_share=sums["dropped"] / sums["scheduled"] if sums["scheduled"] else None,
+        offered_rate=sums["scheduled"] / seconds if seconds else None,
+        achieved_rate=sums["started"] / seconds if seconds else None,
+        busy_max=max((per["busy"][i] for i in keep), default=0),
+    )
     return section
 
 
@@ -70,5 +79,7 @@ def arrival_summary(run: Mapping[str, Any], window: Window) -> dict[str, Any] | 
     blocks = run.get("arrival")
     if not isinstance(blocks, Mapping) or not blocks:
         return None
-    return {str(req): in_window(block if isinstance(block, Mapping) else {}, window)
-            for req, block in sorted(blocks.items())}
+    return {
+        str(req): in_window(block if isinstance(block, Mapping) else {}, window)
+        for req, block in sorted(blocks.items())
+    }

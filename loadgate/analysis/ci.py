@@ -1,4 +1,5 @@
 """Distribution-free confidence intervals of percentiles, from order statistics."""
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,13 @@ def _binom_ppf(level: float, n: int, p: float) -> int:
     sd = math.sqrt(n * p * (1 - p))
     lo, hi = max(0, int(n * p - 12 * sd) - 12), min(n, int(n * p + 12 * sd) + 12)
     k = np.arange(lo, hi)
-    log_first = (math.lgamma(n + 1) - math.lgamma(lo + 1) - math.lgamma(n - lo + 1)
-                 + lo * math.log(p) + (n - lo) * math.log1p(-p))
+    log_first = (
+        math.lgamma(n + 1)
+        - math.lgamma(lo + 1)
+        - math.lgamma(n - lo + 1)
+        + lo * math.log(p)
+        + (n - lo) * math.log1p(-p)
+    )
     steps = np.log(n - k) - np.log(k + 1) + math.log(p) - math.log1p(-p)  # log pmf(k+1)/pmf(k)
     cdf = np.cumsum(np.exp(log_first + np.concatenate(([0.0], np.cumsum(steps)))))
     return int(lo + min(int(np.searchsorted(cdf, level)), hi - lo))

@@ -1,4 +1,5 @@
 """Group labels: a string column's values as global integer codes, and requirement IDs of a label."""
+
 from __future__ import annotations
 
 import numpy as np

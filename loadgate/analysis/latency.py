@@ -1,4 +1,5 @@
 """Response times as order-preserving integer keys, bucketed for the histogram selection."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -17,8 +18,9 @@ class Latency:
 
     def __init__(self, parts: list[np.ndarray], mapper: Callable[..., Any] = map) -> None:
         """``mapper``: ``map``, or a thread pool's, to handle the parts side by side."""
-        self.rows = list(mapper(lambda v: None if not np.isnan(v.min(initial=0.0)) else np.flatnonzero(~np.isnan(v)),
-                                parts))
+        self.rows = list(
+            mapper(lambda v: None if not np.isnan(v.min(initial=0.0)) else np.flatnonzero(~np.isnan(v)), parts)
+        )
         self.values = self.take(parts)
         self.signed = any(mapper(lambda v: bool(np.signbit(v).any()), self.values))
         self.keys = list(mapper(self._key, self.values))

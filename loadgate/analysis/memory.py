@@ -1,4 +1,5 @@
 """Memory behaviour while the analysis runs: no huge-page advice, freed blocks kept for reuse."""
+
 from __future__ import annotations
 
 import ctypes

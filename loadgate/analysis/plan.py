@@ -10,6 +10,7 @@
 - **Cost per user**: a straight line (least squares) of a resource against users over the passing steps,
   i.e. a fixed part plus a linear cost per user below the knee — an assumption, stated with the estimate.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,8 @@ class Trend:
     n: int
     slope_per_day: float
     intercept: float
-    t0: float            # Unix time the intercept refers to (the newest run's date)
-    r2: float | None     # None when every point lies on the line exactly... or there is no spread to explain
+    t0: float  # Unix time the intercept refers to (the newest run's date)
+    r2: float | None  # None when every point lies on the line exactly... or there is no spread to explain
 
     @property
     def monthly(self) -> float:
@@ -115,8 +116,9 @@ def linear_cost(xs: Sequence[float], ys: Sequence[float]) -> Cost | None:
     return Cost(0.0, y / x, 1)
 
 
-def replicas(cpu: float | None, memory: float | None, cpu_limit: float | None,
-             memory_limit: float | None) -> tuple[int | None, str | None]:
+def replicas(
+    cpu: float | None, memory: float | None, cpu_limit: float | None, memory_limit: float | None
+) -> tuple[int | None, str | None]:
     """Replicas of the given limits that hold ``cpu`` cores and ``memory`` bytes, and which resource decides."""
     need = {}
     if cpu is not None and cpu_limit:

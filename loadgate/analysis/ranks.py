@@ -9,6 +9,7 @@ spikes). Memory: base groups x cells of the histogram, plus the gathered rows; n
 
 Every output group is a union of base groups (``po[i]`` owns ``pb[i]``), like the in-memory selection's.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,8 +43,14 @@ class _Level:
     interval comes from its parent cell through a lookup table, not from a search among the intervals.
     """
 
-    def __init__(self, starts: list[int], ends: list[int], bits: int, parent: _Level | None = None,
-                 parent_cells: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        starts: list[int],
+        ends: list[int],
+        bits: int,
+        parent: _Level | None = None,
+        parent_cells: np.ndarray | None = None,
+    ) -> None:
         self.starts_py, self.ends_py, self.bits, self.parent = starts, ends, bits, parent
         if parent is not None:
             self.of_parent = np.full(parent.n_cells, -1, np.int64)
@@ -125,9 +132,9 @@ class RankSearch:
             elif self.level.shifts_py[0] == lv.shifts_py[0] + 1:
                 self.hist = self.hist.reshape(self.n_base, -1, 2).sum(axis=2)
             else:
-                self.hist = np.ascontiguousarray(self.hist[:, :self.level.n_cells])
+                self.hist = np.ascontiguousarray(self.hist[:, : self.level.n_cells])
         grown = np.zeros((n_base, self.level.n_cells), np.int64)
-        grown[:self.n_base] = self.hist
+        grown[: self.n_base] = self.hist
         self.hist, self.n_base = grown, n_base
 
     def _flush(self) -> None:
@@ -183,7 +190,7 @@ class RankSearch:
             counts = self.hist[self._bases_of(o)].sum(axis=0)
             for j in np.unique(self.interval[queries[mine]]).tolist():
                 at = mine[self.interval[queries[mine]] == j]
-                seg = counts[j * width:(j + 1) * width]
+                seg = counts[j * width : (j + 1) * width]
                 cum = np.cumsum(seg)
                 t = np.searchsorted(cum, self.within[queries[at]], side="right")
                 self.within[queries[at]] -= cum[t] - seg[t]

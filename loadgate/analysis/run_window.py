@@ -1,4 +1,5 @@
 """The summary of a run directory: its samples over its analysis window [ramp-up done + warmup, end]."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,9 @@ def run_window(run: RunDoc) -> Window:
     return Window(start + (run.get("warmup") or 0.0), end)
 
 
-def summarize_run(run_dir: str, run: RunDoc, percentiles: Iterable[float] = (), *,
-                  series: bool = True) -> tuple[SummaryDoc, list[str]]:
+def summarize_run(
+    run_dir: str, run: RunDoc, percentiles: Iterable[float] = (), *, series: bool = True
+) -> tuple[SummaryDoc, list[str]]:
     """The summary of a run directory's samples over its window (not written), and problems found;
     with the latency from the schedule and the stalls (:mod:`loadgate.analysis.schedule`), and for a run
     with an arrival shape, its schedule's counts in the window (:mod:`loadgate.analysis.arrival`).

@@ -16,6 +16,7 @@ V - j·P (P the user's known period; HdrHistogram's expected-interval correction
 guessed interval). Unpaced requests of a scope count with their raw response time. The raw rows are
 never altered; the omitted slots exist only inside this computation.
 """
+
 from __future__ import annotations
 
 import functools
@@ -42,15 +43,21 @@ from loadgate.data.sample_source import SampleSource
 SCHEDULE_COLUMNS = ("intended_ms", "omitted", "period_ms", "user", "worker")
 _KEYS = ("timestamp", "request_type", "name", "response_time_ms", "success", "requirement", "users")
 _SERIES_KEYS = ("p50", "p95", "p99")
-_PHASE_BINS = 20         # a period in twentieths: the busiest tenth is the busiest two neighbouring bins
+_PHASE_BINS = 20  # a period in twentieths: the busiest tenth is the busiest two neighbouring bins
 BUNCHED_MIN_STARTS = 40  # fewer iteration starts in a scope: too few to say how they spread
-BUNCHED_FLOOR = 0.2      # bunched: the busiest tenth holds more than this (twice an even spread) and more
-BUNCHED_ODDS = 0.001     # than this share of draws of as many users at random phases ever put there
+BUNCHED_FLOOR = 0.2  # bunched: the busiest tenth holds more than this (twice an even spread) and more
+BUNCHED_ODDS = 0.001  # than this share of draws of as many users at random phases ever put there
 
 
-def with_schedule(summary: dict[str, Any], samples: SampleSource | Any, window: Window | None, *,
-                  requirements: Sequence[str] | None = None, percentiles: Iterable[float] = (),
-                  series: bool = True) -> dict[str, Any]:
+def with_schedule(
+    summary: dict[str, Any],
+    samples: SampleSource | Any,
+    window: Window | None,
+    *,
+    requirements: Sequence[str] | None = None,
+    percentiles: Iterable[float] = (),
+    series: bool = True,
+) -> dict[str, Any]:
     """``summary`` (of ``samples`` over ``window``) with the schedule keys and the stalls added, in place.
 
     ``samples``: anything :func:`~loadgate.data.sample_source.open_samples` opens. Bounded memory for a
@@ -68,18 +75,24 @@ def with_schedule(summary: dict[str, Any], samples: SampleSource | Any, window: 
             try:
                 counts, intended = _intended_of_file(source, window, requirements, qs, series)
             except OSError as e:  # no room for the scratch file (a full disk): the intended rows in memory
-                print(f"loadgate: warning: no room for the scratch file of the latency from the schedule ({e}); "
-                      "computing it with the intended latencies in memory instead", file=sys.stderr)
+                print(
+                    f"loadgate: warning: no room for the scratch file of the latency from the schedule ({e}); "
+                    "computing it with the intended latencies in memory instead",
+                    file=sys.stderr,
+                )
                 counts, intended = _intended_in_memory(source, window, requirements, qs, series)
     return _completed(summary, intended, counts, source_batches(source), window, series)
 
 
-def _window_and_percentiles(summary: dict[str, Any], window: Window | None,
-                            percentiles: Iterable[float]) -> tuple[Window, list[float]]:
+def _window_and_percentiles(
+    summary: dict[str, Any], window: Window | None, percentiles: Iterable[float]
+) -> tuple[Window, list[float]]:
     """The summary's window when none is given, and the percentiles it holds plus those asked for."""
     window = Window(summary["window"]["start"], summary["window"]["end"]) if window is None else window
-    qs = sorted({float(k[1:]) for k in summary["overall"]["response_time_ms"] if k.startswith("p")}
-                | {float(q) for q in percentiles})
+    qs = sorted(
+        {float(k[1:]) for k in summary["overall"]["response_time_ms"] if k.startswith("p")}
+        | {float(q) for q in percentiles}
+    )
     return window, qs
 
 
@@ -88,8 +101,10 @@ def _no_counts() -> dict[str, Any]:
 
 
 def _columns(table: pa.Table) -> dict[str, np.ndarray]:
-    return {name: _column(table, name, -1 if name == "omitted" else np.nan)
-            for name in ("timestamp", "response_time_ms", "intended_ms", "omitted", "period_ms")}
+    return {
+        name: _column(table, name, -1 if name == "omitted" else np.nan)
+        for name in ("timestamp", "response_time_ms", "intended_ms", "omitted", "period_ms")
+    }
 
 
 def _counts(table: pa.Table, cols: dict[str, np.ndarray], window: Window) -> dict[str, Any]:
@@ -99,8 +114,9 @@ def _counts(table: pa.Table, cols: dict[str, np.ndarray], window: Window) -> dic
     paced = inside & ~np.isnan(cols["period_ms"])
     first = inside & (cols["omitted"] >= 0)
     late = first & (cols["intended_ms"] > cols["response_time_ms"])
-    counts: dict[str, Any] = {name: scope_counts(table, mask) for name, mask in
-              (("paced", paced), ("started", first), ("late", late))}
+    counts: dict[str, Any] = {
+        name: scope_counts(table, mask) for name, mask in (("paced", paced), ("started", first), ("late", late))
+    }
     counts["phases"] = _phases(table, first, ts, cols["period_ms"], window.start)
     # each start stands for period/window of a user: the users that kept the scope's schedule
     counts["users"] = scope_counts(table, first, np.nan_to_num(cols["period_ms"]) / 1000.0 / max(window.seconds, 1e-9))
@@ -125,24 +141,26 @@ def _intended_parts(source: SampleSource, window: Window, counts: dict[str, Any]
         del table, cols
 
 
-def _intended_in_memory(source: SampleSource, window: Window, requirements: Sequence[str] | None,
-                        qs: Sequence[float], series: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _intended_in_memory(
+    source: SampleSource, window: Window, requirements: Sequence[str] | None, qs: Sequence[float], series: bool
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The counts and the intended summary, the intended rows held in memory."""
     counts = _no_counts()
     parts = list(_intended_parts(source, window, counts))
     if not counts["paced"]:
         return counts, None
-    return counts, summarize(pa.concat_tables(parts), window, requirements=requirements, percentiles=qs,
-                             series=series)
+    return counts, summarize(pa.concat_tables(parts), window, requirements=requirements, percentiles=qs, series=series)
 
 
-def _intended_of_file(source: SampleSource, window: Window, requirements: Sequence[str] | None,
-                      qs: Sequence[float], series: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _intended_of_file(
+    source: SampleSource, window: Window, requirements: Sequence[str] | None, qs: Sequence[float], series: bool
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The counts and the intended summary of a source on disk, one row group in memory at a time."""
     counts = _no_counts()
     folder = os.path.dirname(os.path.abspath(source.path))  # type: ignore[attr-defined]  # not in memory: a file
-    fd, scratch = tempfile.mkstemp(prefix=".loadgate-intended-", suffix=".parquet",
-                                   dir=folder if os.access(folder, os.W_OK) else None)  # (a read-only run: tmp)
+    fd, scratch = tempfile.mkstemp(
+        prefix=".loadgate-intended-", suffix=".parquet", dir=folder if os.access(folder, os.W_OK) else None
+    )  # (a read-only run: tmp)
     os.close(fd)
     try:
         writer = None
@@ -154,15 +172,24 @@ def _intended_of_file(source: SampleSource, window: Window, requirements: Sequen
         finally:
             if writer is not None:
                 writer.close()
-        intended = (summarize(scratch, window, requirements=requirements, percentiles=qs, series=series)
-                    if counts["paced"] else None)
+        intended = (
+            summarize(scratch, window, requirements=requirements, percentiles=qs, series=series)
+            if counts["paced"]
+            else None
+        )
     finally:
         os.remove(scratch)
     return counts, intended
 
 
-def _completed(summary: dict[str, Any], intended: dict[str, Any] | None, counts: dict[str, Any], batches: Batches,
-               window: Window, series: bool) -> dict[str, Any]:
+def _completed(
+    summary: dict[str, Any],
+    intended: dict[str, Any] | None,
+    counts: dict[str, Any],
+    batches: Batches,
+    window: Window,
+    series: bool,
+) -> dict[str, Any]:
     """``summary`` with every scope's schedule keys, the intended series and the stalls."""
     for key, stats, istats in _scopes(summary, intended):
         _add(stats, istats, key, counts)
@@ -189,11 +216,15 @@ def _column(table: pa.Table, name: str, fill: float) -> np.ndarray:
 
 def _intended_table(table: pa.Table, cols: dict[str, np.ndarray]) -> pa.Table:
     """Every row with its intended latency (its raw one when unpaced), plus one row per omitted slot."""
-    rt, intended, omitted, period, ts = (cols[c] for c in ("response_time_ms", "intended_ms", "omitted",
-                                                             "period_ms", "timestamp"))
+    rt, intended, omitted, period, ts = (
+        cols[c] for c in ("response_time_ms", "intended_ms", "omitted", "period_ms", "timestamp")
+    )
     base = table.select([k for k in _KEYS if k in table.column_names])
-    real = base.set_column(base.column_names.index("response_time_ms"), "response_time_ms",
-                           pa.array(np.where(np.isnan(intended), rt, intended)))
+    real = base.set_column(
+        base.column_names.index("response_time_ms"),
+        "response_time_ms",
+        pa.array(np.where(np.isnan(intended), rt, intended)),
+    )
     lost = np.flatnonzero(omitted > 0)
     if lost.size == 0:
         return real
@@ -201,19 +232,22 @@ def _intended_table(table: pa.Table, cols: dict[str, np.ndarray]) -> pa.Table:
     src = np.repeat(lost, m)
     j = np.arange(src.size) - np.repeat(np.cumsum(m) - m, m) + 1  # 1..m within each late iteration
     step = period[src] * j
-    value = intended[src] - step                              # V - j*P, all > the service time
+    value = intended[src] - step  # V - j*P, all > the service time
     when = ts[src] - (intended[src] - rt[src]) / 1000.0 + step / 1000.0  # the slot's own time
     synthetic = base.take(pa.array(src))
-    synthetic = synthetic.set_column(synthetic.column_names.index("response_time_ms"), "response_time_ms",
-                                     pa.array(value))
+    synthetic = synthetic.set_column(
+        synthetic.column_names.index("response_time_ms"), "response_time_ms", pa.array(value)
+    )
     synthetic = synthetic.set_column(synthetic.column_names.index("timestamp"), "timestamp", pa.array(when))
-    synthetic = synthetic.set_column(synthetic.column_names.index("success"), "success",
-                                     pa.array(np.ones(src.size, bool)))
+    synthetic = synthetic.set_column(
+        synthetic.column_names.index("success"), "success", pa.array(np.ones(src.size, bool))
+    )
     return pa.concat_tables([real, synthetic.cast(real.schema)])
 
 
-def _scopes(summary: dict[str, Any], intended: dict[str, Any] | None
-            ) -> Iterator[tuple[tuple[Any, ...], dict[str, Any], dict[str, Any] | None]]:
+def _scopes(
+    summary: dict[str, Any], intended: dict[str, Any] | None
+) -> Iterator[tuple[tuple[Any, ...], dict[str, Any], dict[str, Any] | None]]:
     """(scope key, its STATS in ``summary``, its STATS in ``intended`` or None) for every scope."""
     yield ("overall",), summary["overall"], intended["overall"] if intended else None
     for rid, stats in summary["requirements"].items():
@@ -224,8 +258,9 @@ def _scopes(summary: dict[str, Any], intended: dict[str, Any] | None
         yield ("request", *key), e, by_key.get(key)
 
 
-def _phases(table: pa.Table, first: np.ndarray, ts: np.ndarray, period_ms: np.ndarray,
-            start: float) -> dict[tuple[Any, ...], np.ndarray]:
+def _phases(
+    table: pa.Table, first: np.ndarray, ts: np.ndarray, period_ms: np.ndarray, start: float
+) -> dict[tuple[Any, ...], np.ndarray]:
     """Per scope, the iteration starts in each twentieth of their period (each user's own period,
     counted from the window's start): even when users are spread over their period, piled up in one
     place when they fire in lockstep (Locust spawns users in batches once a second, and a stall that
@@ -261,8 +296,7 @@ def _add(stats: dict[str, Any], istats: dict[str, Any] | None, key: tuple[Any, .
     paced, started, late = (counts[c][key] for c in ("paced", "started", "late"))
     share = busiest_tenth(counts["phases"].get(key))
     stats["arrivals_busiest_tenth"] = share
-    stats["arrivals_bunched"] = (None if share is None
-                                 else share > bunched_above(max(2, round(counts["users"][key]))))
+    stats["arrivals_bunched"] = None if share is None else share > bunched_above(max(2, round(counts["users"][key])))
     omitted = (istats["requests"] - stats["requests"]) if istats is not None else 0
     stats["paced_requests"] = paced
     stats["omitted"] = omitted

@@ -1,4 +1,5 @@
 """Counts per scope — overall, per requirement, per request and requirement — as the summary groups rows."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -25,8 +26,9 @@ def scope_counts(table: pa.Table, mask: np.ndarray, weights: np.ndarray | None =
         picked = picked.append_column("w", pa.array(np.asarray(weights, np.float64)[mask]))
         groups = picked.group_by(["request_type", "name", "requirement"]).aggregate([("w", "sum")])
         total = "w_sum"
-    for rt, nm, label, n in zip(*(groups.column(c).to_pylist() for c in
-                                  ("request_type", "name", "requirement", total))):
+    for rt, nm, label, n in zip(
+        *(groups.column(c).to_pylist() for c in ("request_type", "name", "requirement", total))
+    ):
         for key in _keys(rt, nm, label):
             out[key] += n
     return out
@@ -36,16 +38,20 @@ def _picked(table: pa.Table, mask: np.ndarray) -> pa.Table:
     """The rows of ``mask``, their request type, name and requirement label. Dictionary columns stay
     dictionaries (no string copies), unified for grouping."""
     keep = pa.array(mask)
-    return pa.table({name: _labels(table, name).filter(keep) for name in
-                     ("request_type", "name", "requirement")}).unify_dictionaries()
+    return pa.table(
+        {name: _labels(table, name).filter(keep) for name in ("request_type", "name", "requirement")}
+    ).unify_dictionaries()
 
 
 def _keys(request_type: str | None, name: str | None, label: str | None) -> list[tuple[Any, ...]]:
     """The scope keys a row counts in: overall, each requirement of its label, and its request per
     requirement (or with None when it has none)."""
     ids = split_ids(label)
-    return [("overall",), *(("requirement", rid) for rid in ids),
-            *(("request", request_type or "", name or "", rid) for rid in ids or (None,))]
+    return [
+        ("overall",),
+        *(("requirement", rid) for rid in ids),
+        *(("request", request_type or "", name or "", rid) for rid in ids or (None,)),
+    ]
 
 
 def _labels(table: pa.Table, name: str) -> pa.ChunkedArray:
@@ -55,8 +61,9 @@ def _labels(table: pa.Table, name: str) -> pa.ChunkedArray:
     return table.column(name)
 
 
-def scope_histograms(table: pa.Table, mask: np.ndarray, bins: np.ndarray,
-                     size: int) -> dict[tuple[Any, ...], np.ndarray]:
+def scope_histograms(
+    table: pa.Table, mask: np.ndarray, bins: np.ndarray, size: int
+) -> dict[tuple[Any, ...], np.ndarray]:
     """Per scope key (as :func:`scope_counts`), how many rows of ``mask`` fall in each of ``size`` bins
     (``bins``: each row's bin, 0..size-1)."""
     out: dict[tuple[Any, ...], np.ndarray] = {}
@@ -64,8 +71,9 @@ def scope_histograms(table: pa.Table, mask: np.ndarray, bins: np.ndarray,
         return out
     picked = _picked(table, mask).append_column("bin", pa.array(np.asarray(bins, np.int64)[mask]))
     groups = picked.group_by(["request_type", "name", "requirement", "bin"]).aggregate([([], "count_all")])
-    for rt, nm, label, b, n in zip(*(groups.column(c).to_pylist() for c in
-                                     ("request_type", "name", "requirement", "bin", "count_all"))):
+    for rt, nm, label, b, n in zip(
+        *(groups.column(c).to_pylist() for c in ("request_type", "name", "requirement", "bin", "count_all"))
+    ):
         for key in _keys(rt, nm, label):
             out.setdefault(key, np.zeros(size, np.int64))[b] += n
     return out

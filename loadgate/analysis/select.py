@@ -3,6 +3,7 @@
 A histogram per (group, key bucket) finds the bucket that holds each wanted rank; only the samples in
 those buckets are sorted. Every output group is a union of base groups (po[i] owns pb[i]), whose histograms it sums.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,15 +17,27 @@ _BUDGET_SCALE_MAX = 32  # ... up to 32M cells
 _MAX_RUNS = 1 << 12  # runs of pairs summed one slice at a time
 
 
-def group_arrays(lat: Latency, bases: list[np.ndarray], n_base: int, failed: list[np.ndarray], po: np.ndarray,
-                  pb: np.ndarray, n_out: int, qs: tuple[float, ...], detail: bool) -> dict[str, np.ndarray]:
+def group_arrays(
+    lat: Latency,
+    bases: list[np.ndarray],
+    n_base: int,
+    failed: list[np.ndarray],
+    po: np.ndarray,
+    pb: np.ndarray,
+    n_out: int,
+    qs: tuple[float, ...],
+    detail: bool,
+) -> dict[str, np.ndarray]:
     """Per output group: requests ``n``, ``fails``, ``nlat`` (with a response time), ``values`` (with
     ``detail`` min and max, the percentiles' neighbour ranks, with ``detail`` the CI bounds), ``pct`` and,
     with ``detail``, ``mean``.
     """
+
     def per_out(parts: list[np.ndarray], weights: list[np.ndarray] | None = None) -> np.ndarray:
-        per_base = sum((np.bincount(p, None if weights is None else weights[i], minlength=n_base)
-                        for i, p in enumerate(parts)), np.zeros(n_base))
+        per_base = sum(
+            (np.bincount(p, None if weights is None else weights[i], minlength=n_base) for i, p in enumerate(parts)),
+            np.zeros(n_base),
+        )
         return np.bincount(po, per_base[pb], minlength=n_out)
 
     lbases = lat.take(bases)
@@ -42,15 +55,28 @@ def group_arrays(lat: Latency, bases: list[np.ndarray], n_base: int, failed: lis
     group = np.broadcast_to(np.arange(n_out)[:, None], ranks.shape)
     values[has] = lat.to_values(select(lat, lbases, n_base, po, pb, n_out, group[has], ranks[has]))
     k, at = len(qs), 2 if detail else 0
-    out = {"n": n, "fails": fails, "nlat": nlat, "values": values,
-           "pct": lerp(values[:, at:at + k], values[:, at + k:at + 2 * k], gamma)}
+    out = {
+        "n": n,
+        "fails": fails,
+        "nlat": nlat,
+        "values": values,
+        "pct": lerp(values[:, at : at + k], values[:, at + k : at + 2 * k], gamma),
+    }
     if detail:
         out["mean"] = per_out(lbases, lat.values) / np.maximum(nlat, 1)
     return out
 
 
-def select(lat: Latency, bases: list[np.ndarray], n_base: int, po: np.ndarray, pb: np.ndarray, n_out: int,
-            group: np.ndarray, rank: np.ndarray) -> np.ndarray:
+def select(
+    lat: Latency,
+    bases: list[np.ndarray],
+    n_base: int,
+    po: np.ndarray,
+    pb: np.ndarray,
+    n_out: int,
+    group: np.ndarray,
+    rank: np.ndarray,
+) -> np.ndarray:
     """Keys at 0-based ``rank`` within output ``group`` (a union of base groups), without a full sort.
 
     A histogram per (group, bucket) cell locates each rank's cell; only the samples in wanted cells
@@ -84,14 +110,13 @@ def select(lat: Latency, bases: list[np.ndarray], n_base: int, po: np.ndarray, p
         # One histogram per at least as many samples as cells: a histogram per chunk would cost
         # chunks x cells, which grows with the square of the samples (the budget grows with them).
         if pending_rows >= n_base * nb or i == len(bases) - 1:
-            hist_base += np.bincount(np.concatenate(pending) if len(pending) > 1 else pending[0],
-                                     minlength=n_base * nb)
+            hist_base += np.bincount(np.concatenate(pending) if len(pending) > 1 else pending[0], minlength=n_base * nb)
             pending, pending_rows = [], 0
     hist_base = hist_base.reshape(n_base, nb)
     hist = sum_rows(hist_base, po, pb, n_out).ravel()  # row o: the sum of its base groups' rows
     del hist_base
     cum = np.cumsum(hist)
-    pos = np.concatenate(([0], cum[nb - 1::nb][:-1]))[group] + rank
+    pos = np.concatenate(([0], cum[nb - 1 :: nb][:-1]))[group] + rank
     cell = np.searchsorted(cum, pos, side="right")  # the (group, bucket) cell holding each rank
     within = pos - (cum[cell] - hist[cell])
     del cum, hist
@@ -141,7 +166,7 @@ def sum_rows(rows: np.ndarray, into: np.ndarray, of: np.ndarray, n: int) -> np.n
     breaks = np.flatnonzero((np.diff(into) != 1) | (np.diff(of) != 1)) + 1
     if breaks.size < _MAX_RUNS:
         for a, b in zip([0, *breaks.tolist()], [*breaks.tolist(), into.size]):
-            out[into[a]:into[a] + b - a] += rows[of[a]:of[a] + b - a]
+            out[into[a] : into[a] + b - a] += rows[of[a] : of[a] + b - a]
         return out
     order = np.argsort(into, kind="stable")
     into, of = into[order], of[order]
@@ -151,8 +176,9 @@ def sum_rows(rows: np.ndarray, into: np.ndarray, of: np.ndarray, n: int) -> np.n
     return out
 
 
-def _pick(tid: np.ndarray, low: np.ndarray, bits: int, want: np.ndarray, within: np.ndarray, n_tid: int,
-          budget: int) -> np.ndarray:
+def _pick(
+    tid: np.ndarray, low: np.ndarray, bits: int, want: np.ndarray, within: np.ndarray, n_tid: int, budget: int
+) -> np.ndarray:
     """For each query j, the value at 0-based rank ``within[j]`` among the ``low`` of candidates ``tid == want[j]``.
 
     One sort of (tid, low) packed into a uint64 when both fit; else a radix pass first: a histogram of
@@ -172,7 +198,7 @@ def _pick(tid: np.ndarray, low: np.ndarray, bits: int, want: np.ndarray, within:
         cell = tid * (1 << k) + (low >> np.uint64(rest)).astype(np.int64)
         hist = np.bincount(cell, minlength=n_tid << k)
         cum = np.cumsum(hist)
-        pos = np.concatenate(([0], cum[(1 << k) - 1::1 << k][:-1]))[want] + within
+        pos = np.concatenate(([0], cum[(1 << k) - 1 :: 1 << k][:-1]))[want] + within
         sub = np.searchsorted(cum, pos, side="right")
         within = pos - (cum[sub] - hist[sub])
         offset += (sub & ((1 << k) - 1)).astype(np.uint64) << np.uint64(rest)

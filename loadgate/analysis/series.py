@@ -1,4 +1,5 @@
 """The per-second series over the window: overall and per requirement."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,9 +13,17 @@ from loadgate.analysis.window import Window
 SERIES_PERCENTILES = (50.0, 95.0, 99.0)
 
 
-def series(lat: Latency, bases: list[np.ndarray], failed: list[np.ndarray], users: list[np.ndarray],
-           ids_of: list[tuple[str, ...]], slot_of: dict[str, int], window: Window, n_sec: int, first: int = 0
-           ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def series(
+    lat: Latency,
+    bases: list[np.ndarray],
+    failed: list[np.ndarray],
+    users: list[np.ndarray],
+    ids_of: list[tuple[str, ...]],
+    slot_of: dict[str, int],
+    window: Window,
+    n_sec: int,
+    first: int = 0,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Per-second series over the window: overall, and per requirement of the section.
 
     Per chunk of rows: ``bases`` their (requirement label, second) slot, ``failed`` the positions of
@@ -22,8 +31,11 @@ def series(lat: Latency, bases: list[np.ndarray], failed: list[np.ndarray], user
     of the window these rows cover (the streamed path computes the series a block of seconds at a time).
     """
     n_base, cols = len(ids_of) * n_sec, np.arange(n_sec)
-    pairs = [(slot * n_sec + cols, label * n_sec + cols) for label, ids in enumerate(ids_of)
-             for slot in [0] + [1 + slot_of[i] for i in ids if i in slot_of]]
+    pairs = [
+        (slot * n_sec + cols, label * n_sec + cols)
+        for label, ids in enumerate(ids_of)
+        for slot in [0] + [1 + slot_of[i] for i in ids if i in slot_of]
+    ]
     po, pb = (np.concatenate([p[i] for p in pairs]) for i in (0, 1))
     n_out = (1 + len(slot_of)) * n_sec
     g = group_arrays(lat, bases, n_base, failed, po, pb, n_out, SERIES_PERCENTILES, detail=False)
@@ -38,11 +50,17 @@ def series(lat: Latency, bases: list[np.ndarray], failed: list[np.ndarray], user
     def one(slot: int) -> dict[str, Any]:
         part = slice(slot * n_sec, (slot + 1) * n_sec)
         requests, has = g["n"][part].tolist(), has_rt[part].tolist()
-        return {"t": t, "requests": requests, "failures": g["fails"][part].tolist(),
-                "throughput": [r / w if w > 0 else 0.0 for r, w in zip(requests, width)],
-                **{pkey(q): [v if h else None for v, h in zip(g["pct"][part, j].tolist(), has)]
-                   for j, q in enumerate(SERIES_PERCENTILES)},
-                "users": [u if u >= 0 else None for u in peak_out[part].tolist()]}
+        return {
+            "t": t,
+            "requests": requests,
+            "failures": g["fails"][part].tolist(),
+            "throughput": [r / w if w > 0 else 0.0 for r, w in zip(requests, width)],
+            **{
+                pkey(q): [v if h else None for v, h in zip(g["pct"][part, j].tolist(), has)]
+                for j, q in enumerate(SERIES_PERCENTILES)
+            },
+            "users": [u if u >= 0 else None for u in peak_out[part].tolist()],
+        }
 
     return one(0), [one(1 + j) for j in range(len(slot_of))]
 
@@ -67,8 +85,14 @@ def empty_series(window: Window, first: int, n_sec: int) -> dict[str, Any]:
     """The series of seconds ``first .. first + n_sec - 1`` of the window without a request in them."""
     t = [window.start + i for i in range(first, first + n_sec)]
     nothing = [None] * n_sec
-    return {"t": t, "requests": [0] * n_sec, "failures": [0] * n_sec, "throughput": [0.0] * n_sec,
-            **{pkey(q): nothing for q in SERIES_PERCENTILES}, "users": nothing}
+    return {
+        "t": t,
+        "requests": [0] * n_sec,
+        "failures": [0] * n_sec,
+        "throughput": [0.0] * n_sec,
+        **{pkey(q): nothing for q in SERIES_PERCENTILES},
+        "users": nothing,
+    }
 
 
 def joined(parts: list[dict[str, Any]]) -> dict[str, Any]:

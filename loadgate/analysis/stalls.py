@@ -23,6 +23,7 @@ only the requests held :data:`MIN_SECONDS` or more (28 bytes each) and the set o
 when those requests crowd into a stretch does a second pass read the blocked users' request times,
 and only those within :data:`NEAR_SECONDS` of a stretch (a soak run's hours are not read in).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -39,19 +40,22 @@ from loadgate.analysis.window import Window
 from loadgate.data.arrowbuf import int32_array, numpy_of
 from loadgate.data.sample_source import SampleSource
 
-FACTOR = 3.0          # blocked: outstanding for more than this many of its request's median times ...
-MIN_SECONDS = 0.5     # ... and at least this long; a stall lasts at least this long too
-MIN_SHARE = 0.5       # a stall: at least this share of the active unpaced users blocked at once
+FACTOR = 3.0  # blocked: outstanding for more than this many of its request's median times ...
+MIN_SECONDS = 0.5  # ... and at least this long; a stall lasts at least this long too
+MIN_SHARE = 0.5  # a stall: at least this share of the active unpaced users blocked at once
 NEAR_SECONDS = 300.0  # a blocked user's usual cadence: its requests within this of the stall
-STUCK_SHARE = 0.25    # a user blocked alone by one request for this share of the window: stuck
+STUCK_SHARE = 0.25  # a user blocked alone by one request for this share of the window: stuck
 COLUMNS = ("timestamp", "response_time_ms", "user", "worker", "period_ms", "request_type", "name", "requirement")
 
 Batches = Callable[[], Iterable[pa.RecordBatch]]  # a fresh pass over the samples each call
 
 
 # Over the size/complexity limit (noqa): one pass over the batches; split would re-read them.
-def find_stalls(batches: Batches, window: Window, summary: dict[str, Any]  # noqa: C901
-                ) -> tuple[list[dict[str, Any]], Counter[Any], list[dict[str, Any]]]:
+def find_stalls(  # noqa: C901
+    batches: Batches,
+    window: Window,
+    summary: dict[str, Any],
+) -> tuple[list[dict[str, Any]], Counter[Any], list[dict[str, Any]]]:
     """The stalls in ``window`` seen by unpaced requests, the requests they hide per scope, and the users
     stuck alone (:func:`_stuck`).
 
@@ -73,8 +77,9 @@ def find_stalls(batches: Batches, window: Window, summary: dict[str, Any]  # noq
             mine = b.user[inside & (b.wid == w)]
             if mine.size:
                 active.update((w * (1 << 32) + np.flatnonzero(np.bincount(mine))).tolist())
-        long = np.flatnonzero(unpaced & (b.held >= MIN_SECONDS) & (b.ts <= window.end)
-                              & (b.ts + b.held >= window.start))
+        long = np.flatnonzero(
+            unpaced & (b.held >= MIN_SECONDS) & (b.ts <= window.end) & (b.ts + b.held >= window.start)
+        )
         if long.size:
             code = np.array([labels.setdefault(lab, len(labels)) for lab in b.labels(long)], np.int32)
             long_parts.append((b.ts[long], b.held[long], b.who[long], code))
@@ -88,7 +93,9 @@ def find_stalls(batches: Batches, window: Window, summary: dict[str, Any]  # noq
     ts, held, who, code = ts[blocked], held[blocked], who[blocked], code[blocked]
     starts = np.maximum(ts, window.start)
     ends = np.minimum(ts + held, window.end)
-    stretches = [(s, e) for s, e in _crowded(starts, ends, need) if e - s >= MIN_SECONDS] if blocked.size >= need else []
+    stretches = (
+        [(s, e) for s, e in _crowded(starts, ends, need) if e - s >= MIN_SECONDS] if blocked.size >= need else []
+    )
     stretches = [(s, e) for s, e in stretches if np.unique(who[(starts < e) & (ends > s)]).size >= need]
     counted = np.zeros(who.size, bool)
     for s, e in stretches:
@@ -104,9 +111,16 @@ def find_stalls(batches: Batches, window: Window, summary: dict[str, Any]  # noq
     rid: str | None
     for s, e in stretches:
         hit = (starts < e) & (ends > s)
-        stalls.append({"start": float(s), "end": float(e), "seconds": float(e - s),
-                       "users": int(np.unique(who[hit]).size), "active_users": len(active),
-                       "hidden_requests": int(round(float(each[hit].sum())))})
+        stalls.append(
+            {
+                "start": float(s),
+                "end": float(e),
+                "seconds": float(e - s),
+                "users": int(np.unique(who[hit]).size),
+                "active_users": len(active),
+                "hidden_requests": int(round(float(each[hit].sum()))),
+            }
+        )
     for i in np.flatnonzero(counted).tolist():
         rtype, name, label = names[code[i]]
         ids = split_ids(label)
@@ -118,8 +132,16 @@ def find_stalls(batches: Batches, window: Window, summary: dict[str, Any]  # noq
     return stalls, hidden, stuck
 
 
-def _stuck(starts: np.ndarray, ends: np.ndarray, who: np.ndarray, code: np.ndarray, alone: np.ndarray,
-           names: list[tuple[str, str, str]], workers: dict[str, int], window: Window) -> list[dict[str, Any]]:
+def _stuck(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    who: np.ndarray,
+    code: np.ndarray,
+    alone: np.ndarray,
+    names: list[tuple[str, str, str]],
+    workers: dict[str, int],
+    window: Window,
+) -> list[dict[str, Any]]:
     """The users that one blocked request held, outside any stall of many users, for :data:`STUCK_SHARE` of
     the window or more: each with how long, from when, and the request it waited on (longest first)."""
     held = ends - starts
@@ -134,9 +156,17 @@ def _stuck(starts: np.ndarray, ends: np.ndarray, who: np.ndarray, code: np.ndarr
     out = []
     for key, i in longest.items():
         rtype, name, label = names[code[i]]
-        out.append({"worker": worker_names.get(key >> 32, ""), "user": key & 0xFFFFFFFF, "start": float(starts[i]),
-                    "seconds": float(held[i]), "share": float(held[i] / window.seconds) if window.seconds > 0 else 1.0,
-                    "request": f"{rtype} {name}", "requirement": label})
+        out.append(
+            {
+                "worker": worker_names.get(key >> 32, ""),
+                "user": key & 0xFFFFFFFF,
+                "start": float(starts[i]),
+                "seconds": float(held[i]),
+                "share": float(held[i] / window.seconds) if window.seconds > 0 else 1.0,
+                "request": f"{rtype} {name}",
+                "requirement": label,
+            }
+        )
     return sorted(out, key=lambda u: (-u["seconds"], u["worker"], u["user"]))
 
 
@@ -145,15 +175,20 @@ def stuck_problem(stuck: list[dict[str, Any]], shown: int = 5) -> str | None:
     if not stuck:
         return None
     named = "; ".join(
-        f"user {u['user']}" + (f" of {u['worker']}" if u["worker"] else "")
+        f"user {u['user']}"
+        + (f" of {u['worker']}" if u["worker"] else "")
         + f" for {u['seconds']:.1f} s ({u['share']:.0%} of the window) from "
         + dt.datetime.fromtimestamp(u["start"], dt.timezone.utc).strftime("%H:%M:%S UTC")
-        + f", waiting on {u['request']}" for u in stuck[:shown])
+        + f", waiting on {u['request']}"
+        for u in stuck[:shown]
+    )
     more = f"; and {len(stuck) - shown} more" if len(stuck) > shown else ""
     n = len(stuck)
-    return (f"{n} user{'s' if n != 1 else ''} sent nothing while one request went unanswered: {named}{more}; the "
-            "requests they would have sent are missing from the samples; pace the users (constant_throughput) "
-            "to count them from the schedule")
+    return (
+        f"{n} user{'s' if n != 1 else ''} sent nothing while one request went unanswered: {named}{more}; the "
+        "requests they would have sent are missing from the samples; pace the users (constant_throughput) "
+        "to count them from the schedule"
+    )
 
 
 class _Batch:
@@ -169,8 +204,11 @@ class _Batch:
         self.held = numpy_of(batch.column("response_time_ms"), np.nan) / 1000.0
         self.user = numpy_of(batch.column("user"), -1).astype(np.int64)
         period = batch.column("period_ms") if "period_ms" in names else None
-        self.unpaced = (np.ones(batch.num_rows, bool) if period is None or period.null_count == len(period)
-                        else np.isnan(numpy_of(period, np.nan)))
+        self.unpaced = (
+            np.ones(batch.num_rows, bool)
+            if period is None or period.null_count == len(period)
+            else np.isnan(numpy_of(period, np.nan))
+        )
         self.wid = _worker_ids(batch, workers)
         self.who = self.wid * (1 << 32) + self.user
 
@@ -212,8 +250,9 @@ def _usual_response(summary: dict[str, Any]) -> dict[tuple[str, str], float]:
     return p50
 
 
-def _median_gaps(batches: Batches, workers: dict[str, int], users: set[int],
-                 stretches: list[tuple[float, float]]) -> dict[int, float]:
+def _median_gaps(
+    batches: Batches, workers: dict[str, int], users: set[int], stretches: list[tuple[float, float]]
+) -> dict[int, float]:
     """The median time between request starts of each of ``users`` within :data:`NEAR_SECONDS` of a
     stretch (a second pass, those users' rows there only: memory by the minutes around the stalls,
     not by the length of the run)."""

@@ -3,6 +3,7 @@
 A step of ``loadgate capacity`` is summarised exactly like a run (:func:`summarize` and
 :func:`with_schedule` over its own raw samples), so the gate judges it with the same rules.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -20,16 +21,23 @@ from loadgate.data.open_samples import open_samples
 from loadgate.data.sample_source import SampleSource
 
 
-def step_summary(samples: SampleSource | pa.Table | str, start: float, end: float, *, requirements: Sequence[str],
-                 percentiles: Iterable[float] = ()) -> SummaryDoc:
+def step_summary(
+    samples: SampleSource | pa.Table | str,
+    start: float,
+    end: float,
+    *,
+    requirements: Sequence[str],
+    percentiles: Iterable[float] = (),
+) -> SummaryDoc:
     """The summary.json content of the samples that started in [start, end] (no per-second series);
     ``samples``: anything :func:`~loadgate.data.sample_source.open_samples` opens."""
     window = Window(start, end)
     qs = sorted(set(DEFAULT_PERCENTILES) | set(percentiles))
     source = open_samples(samples, [*COLUMNS, *SCHEDULE_COLUMNS])
     summary = summarize(source, window, requirements=requirements, percentiles=qs, series=False)
-    return cast(SummaryDoc, with_schedule(summary, source, window, requirements=requirements, percentiles=qs,
-                                          series=False))
+    return cast(
+        SummaryDoc, with_schedule(summary, source, window, requirements=requirements, percentiles=qs, series=False)
+    )
 
 
 @dataclass(frozen=True)
@@ -38,8 +46,8 @@ class Knee:
 
     users: float
     throughput: float
-    slope_before: float   # req/s per user below the knee
-    slope_after: float    # ... and above it
+    slope_before: float  # req/s per user below the knee
+    slope_after: float  # ... and above it
 
 
 def knee(users: Sequence[float], throughput: Sequence[float]) -> Knee | None:

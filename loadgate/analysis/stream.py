@@ -16,6 +16,7 @@ the samples (a soak run of hundreds of millions of requests is analysed on the m
   so much that the waiting rows pass ``_SERIES_ROWS`` (not one ``loadgate run`` writes) is still exact:
   its remaining seconds are computed by reading again, block by block, the row groups of each block.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,9 +42,14 @@ from loadgate.data.sample_source import SampleSource
 _SERIES_ROWS = 1 << 23  # rows waiting for their seconds to complete, at most (~25 bytes each)
 
 
-def summarize_source(groups: SampleSource, window: Window | None = None, *,
-                     requirements: Sequence[str] | None = None, percentiles: Iterable[float] = DEFAULT_PERCENTILES,
-                     series: bool = True) -> dict[str, Any]:
+def summarize_source(
+    groups: SampleSource,
+    window: Window | None = None,
+    *,
+    requirements: Sequence[str] | None = None,
+    percentiles: Iterable[float] = DEFAULT_PERCENTILES,
+    series: bool = True,
+) -> dict[str, Any]:
     """The summary of a source's samples in ``window``, one row group at a time."""
     qs = checked_percentiles(percentiles)
     # Two threads beside the main one: the next row group is read (decompressed) while this one is
@@ -61,11 +67,20 @@ class _StatisticsWrong(Exception):
 
 _Block = tuple[int, int, dict[str, Any], dict[str, dict[str, Any]]]  # first second, seconds, overall, by ID
 
+
 class _Streamed(RowReader):
     """One file's summary: the first pass with the series, the rank search's passes, the summary."""
 
-    def __init__(self, groups: SampleSource, pool: ThreadPoolExecutor, window: Window | None,
-                 requirements: Sequence[str] | None, qs: tuple[float, ...], series: bool, read: bool = False) -> None:
+    def __init__(
+        self,
+        groups: SampleSource,
+        pool: ThreadPoolExecutor,
+        window: Window | None,
+        requirements: Sequence[str] | None,
+        qs: tuple[float, ...],
+        series: bool,
+        read: bool = False,
+    ) -> None:
         self.qs, self.want_series, self.read = qs, series, read
         self.requirements = None if requirements is None else sorted(set(requirements))
         ts_ranges = groups.ranges("timestamp")
@@ -75,8 +90,10 @@ class _Streamed(RowReader):
         super().__init__(groups, pool, window)
         # Row groups that may hold rows of the window, in the order of their first timestamp.
         self.ts_ranges = ts_ranges
-        self.order = sorted((i for i, r in enumerate(ts_ranges) if r is not None and r[1] >= window.start
-                             and r[0] <= window.end), key=lambda i: ts_ranges[i][0])
+        self.order = sorted(
+            (i for i, r in enumerate(ts_ranges) if r is not None and r[1] >= window.start and r[0] <= window.end),
+            key=lambda i: ts_ranges[i][0],
+        )
         self.ids_of: list[tuple[str, ...]] = [()]  # requirement label code -> its IDs
 
     # -- the summary -----------------------------------------------------------------------------
@@ -85,8 +102,9 @@ class _Streamed(RowReader):
         rt_range = [r for i, r in enumerate(self.groups.ranges("response_time_ms", read=self.read)) if i in used and r]
         self.search, self.lo, self.hi = None, 0, -1
         if rt_range:
-            self.lo, self.hi = (int(k) for k in to_keys(np.array([min(r[0] for r in rt_range),
-                                                                  max(r[1] for r in rt_range)])))
+            self.lo, self.hi = (
+                int(k) for k in to_keys(np.array([min(r[0] for r in rt_range), max(r[1] for r in rt_range)]))
+            )
             self.search = RankSearch(self.lo, self.hi)
         self.n = self.fails = self.nlat = np.zeros(0, np.int64)
         self.total = np.zeros(0)
@@ -121,8 +139,9 @@ class _Streamed(RowReader):
     def _first_pass(self, rows: Rows) -> None:
         n_base = len(self.combos)
         if self.n.size < n_base:
-            self.n, self.fails, self.nlat, self.total = (_grown(a, 2 * n_base) for a in (self.n, self.fails,
-                                                                                         self.nlat, self.total))
+            self.n, self.fails, self.nlat, self.total = (
+                _grown(a, 2 * n_base) for a in (self.n, self.fails, self.nlat, self.total)
+            )
         self.n[rows.groups] += rows.counts  # distinct groups: a plain add
         failed = rows.base[rows.failed]
         self.fails[:n_base] += np.bincount(failed, minlength=n_base)
@@ -140,7 +159,7 @@ class _Streamed(RowReader):
                 raise _StatisticsWrong
             self.search.add(base, keys, n_base)
         labels = self.labels[2].labels
-        self.ids_of += [split_ids(label) for label in labels[len(self.ids_of):]]
+        self.ids_of += [split_ids(label) for label in labels[len(self.ids_of) :]]
         if self.want_series and not self.deferred:
             if rows.slot.size and int(rows.slot.min()) < self.done:
                 # A row group whose first batches were in time order and a later one went back before a
@@ -203,8 +222,9 @@ class _Streamed(RowReader):
             return
         if self.running is not None:
             self.running.result()
-        self.running = self.pool.submit(_block_series, rows, first, count, list(self.ids_of), self._section_now(),
-                                        self.window)
+        self.running = self.pool.submit(
+            _block_series, rows, first, count, list(self.ids_of), self._section_now(), self.window
+        )
         self.blocks.append(self.running)
 
     def _section_now(self) -> list[str]:
@@ -221,8 +241,9 @@ class _Streamed(RowReader):
             if batch is not None:
                 ts = numpy_of(batch.column("timestamp"), np.nan)
                 ts = ts[(ts >= self.window.start) & (ts <= self.window.end)]
-                per_second += np.bincount(np.minimum((ts - self.window.start).astype(np.int64), self.n_sec - 1),
-                                          minlength=self.n_sec)
+                per_second += np.bincount(
+                    np.minimum((ts - self.window.start).astype(np.int64), self.n_sec - 1), minlength=self.n_sec
+                )
         columns = ["timestamp", "request_type", "name", "requirement", "response_time_ms", "success", "users"]
         while first < self.n_sec:
             end, rows = first + 1, int(per_second[first])
@@ -252,7 +273,9 @@ class _Streamed(RowReader):
         outs: dict[tuple[Any, ...], int] = {}
         pairs: list[tuple[int, int]] = []
         for b, (r, m, q) in enumerate(self.combos):
-            pairs += [(outs.setdefault(key, len(outs)), b) for key in output_keys(rt[r], nm[m], self.ids_of[q], slot_of)]
+            pairs += [
+                (outs.setdefault(key, len(outs)), b) for key in output_keys(rt[r], nm[m], self.ids_of[q], slot_of)
+            ]
         po, pb = (np.array([p[i] for p in pairs], np.int64).reshape(-1) for i in (0, 1))
         n_out = len(outs)
         per_out: Callable[[np.ndarray], np.ndarray] = lambda a: np.bincount(po, a[pb], minlength=n_out)  # noqa: E731
@@ -271,7 +294,9 @@ class _Streamed(RowReader):
         qs, n_out = self.qs, nlat.size
         prev, nxt, gamma = linear_plan(nlat, qs)
         bounds = np.array([[ci_ranks(int(m), q) for q in qs] for m in nlat], np.int64).reshape(n_out, len(qs), 2)
-        ranks = np.hstack([np.zeros((n_out, 1), np.int64), (nlat - 1)[:, None], prev, nxt, bounds[..., 0], bounds[..., 1]])
+        ranks = np.hstack(
+            [np.zeros((n_out, 1), np.int64), (nlat - 1)[:, None], prev, nxt, bounds[..., 0], bounds[..., 1]]
+        )
         has = (nlat > 0)[:, None] & (ranks >= 0)
         values = np.full(ranks.shape, np.nan)
         if has.any():
@@ -280,7 +305,7 @@ class _Streamed(RowReader):
             self.refine(self.search, self.order)
             values[has] = from_keys(self.search.keys)
         k = len(qs)
-        return values, lerp(values[:, 2:2 + k], values[:, 2 + k:2 + 2 * k], gamma)
+        return values, lerp(values[:, 2 : 2 + k], values[:, 2 + k : 2 + 2 * k], gamma)
 
     def _series_into(self, summary: dict[str, Any], section: list[str]) -> None:
         blocks = self.blocks or [(0, self.n_sec, empty_series(self.window, 0, self.n_sec), {})]
@@ -290,15 +315,26 @@ class _Streamed(RowReader):
         summary["series_percentile_method"] = "linear"
         summary["series"] = joined([b[2] for b in blocks])
         summary["series_by_requirement"] = {
-            rid: joined([b[3].get(rid) or empty_series(self.window, b[0], b[1]) for b in blocks]) for rid in section}
+            rid: joined([b[3].get(rid) or empty_series(self.window, b[0], b[1]) for b in blocks]) for rid in section
+        }
 
 
-def _block_series(rows: Rows, first: int, count: int, ids_of: list[tuple[str, ...]], ids: list[str],
-                  window: Window) -> _Block:
+def _block_series(
+    rows: Rows, first: int, count: int, ids_of: list[tuple[str, ...]], ids: list[str], window: Window
+) -> _Block:
     """The series of seconds ``first .. first + count - 1`` of the window, overall and per ID of ``ids``."""
     bases = rows.label.astype(np.int64) * count + (rows.slot - first)
-    overall, by_req = per_second(Latency([rows.values]), [bases], [np.flatnonzero(rows.failed)], [rows.users],
-                                 ids_of, {rid: j for j, rid in enumerate(ids)}, window, count, first)
+    overall, by_req = per_second(
+        Latency([rows.values]),
+        [bases],
+        [np.flatnonzero(rows.failed)],
+        [rows.users],
+        ids_of,
+        {rid: j for j, rid in enumerate(ids)},
+        window,
+        count,
+        first,
+    )
     return first, count, overall, dict(zip(ids, by_req))
 
 
@@ -307,5 +343,5 @@ def _grown(acc: np.ndarray, n: int) -> np.ndarray:
     if acc.size >= n:
         return acc
     out = np.zeros(n, acc.dtype)
-    out[:acc.size] = acc
+    out[: acc.size] = acc
     return out

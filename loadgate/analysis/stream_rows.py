@@ -5,6 +5,7 @@ so that a later pass's rows meet the first pass's histograms: each string column
 codes as they appear, each batch's dictionary is translated once, and a batch's distinct combinations
 (a few dozen) get their ids through a dictionary, never row by row.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,6 +53,7 @@ class RowReader:
     def _batches(self, indices: list[int], columns: Sequence[str]) -> Iterator[tuple[int, pa.RecordBatch | None]]:
         """(k, batch) for the batches of row group ``indices[k]``, then (k, None) at its end; each batch is
         read (decompressed) on the pool while the one before is worked on."""
+
         def parts() -> Iterator[tuple[int, pa.RecordBatch | None]]:
             for k, i in enumerate(indices):
                 for batch in self.groups.batches(i, columns):
@@ -73,15 +75,17 @@ class RowReader:
         while search.passes_left:
             for _, batch in self._batches(order, columns):
                 # Group codes and the window only for the rows in a wanted cell: a few in a thousand.
-                among = None if batch is None else search.maybe(to_keys(numpy_of(batch.column("response_time_ms"),
-                                                                                 np.nan)))
+                among = (
+                    None if batch is None else search.maybe(to_keys(numpy_of(batch.column("response_time_ms"), np.nan)))
+                )
                 rows = None if among is None or among.size == 0 else self._rows(batch, False, among)
                 if rows is not None:
                     search.add(rows.base, to_keys(rows.values), len(self.combos))
             search.advance()
 
-    def _rows(self, batch: pa.RecordBatch, full: bool, among: np.ndarray | None = None,
-              in_order: bool = False) -> Rows | None:
+    def _rows(
+        self, batch: pa.RecordBatch, full: bool, among: np.ndarray | None = None, in_order: bool = False
+    ) -> Rows | None:
         """A batch's rows in the window (``full``: with the first pass's columns too), or only those of them
         at the positions ``among``; None if none. ``in_order``: the batch's timestamps never decrease."""
         ts = numpy_of(batch.column("timestamp"), np.nan)
@@ -120,8 +124,17 @@ class RowReader:
         slot = (pick(ts) - self.window.start).astype(np.int32)  # truncation is floor: all >= 0 here
         np.minimum(slot, self.n_sec - 1, out=slot)
         failed = ~pick(numpy_of(batch.column("success"), False))
-        return Rows(base, values, failed, np.take(tables[2], local[2]), slot,
-                     pick(numpy_of(batch.column("users"), -1)), groups, counts, in_order)
+        return Rows(
+            base,
+            values,
+            failed,
+            np.take(tables[2], local[2]),
+            slot,
+            pick(numpy_of(batch.column("users"), -1)),
+            groups,
+            counts,
+            in_order,
+        )
 
     def _base_ids(self, present: np.ndarray, sizes: list[int], tables: list[np.ndarray]) -> np.ndarray:
         """Base group ids of a batch's local (type, name, requirement) combinations, new ones numbered on."""

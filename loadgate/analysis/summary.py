@@ -6,6 +6,7 @@ Arrow stream, Locust's CSV log, a table in memory): each becomes a
 (:mod:`loadgate.analysis.stream`) streams over them in bounded memory, its percentiles numpy's default
 ``linear`` method bit for bit.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -24,8 +25,14 @@ COLUMNS = ("timestamp", "request_type", "name", "response_time_ms", "success", "
 _CHUNK_ROWS = 1 << 20  # rows of a batch of samples held in memory: bounds the temporary arrays
 
 
-def summarize(samples: SampleSource | Any, window: Window | None = None, *, requirements: Sequence[str] | None = None,
-              percentiles: Iterable[float] = DEFAULT_PERCENTILES, series: bool = True) -> dict[str, Any]:
+def summarize(
+    samples: SampleSource | Any,
+    window: Window | None = None,
+    *,
+    requirements: Sequence[str] | None = None,
+    percentiles: Iterable[float] = DEFAULT_PERCENTILES,
+    series: bool = True,
+) -> dict[str, Any]:
     """The summary of the samples in ``window`` (default: first to last timestamp).
 
     ``samples``: a SampleSource, a pyarrow Table, a pandas DataFrame, or a samples file's path.
@@ -33,5 +40,10 @@ def summarize(samples: SampleSource | Any, window: Window | None = None, *, requ
     Rows with a null/NaN response time count as requests but not in the response-time statistics;
     a null ``success`` counts as a failure.
     """
-    return summarize_source(open_samples(samples, COLUMNS, batch_rows=_CHUNK_ROWS), window, requirements=requirements,
-                            percentiles=percentiles, series=series)
+    return summarize_source(
+        open_samples(samples, COLUMNS, batch_rows=_CHUNK_ROWS),
+        window,
+        requirements=requirements,
+        percentiles=percentiles,
+        series=series,
+    )

@@ -1,4 +1,5 @@
 """The analysis window: an interval of Unix seconds, and the ``START:END`` form users give it."""
+
 from __future__ import annotations
 
 import math
@@ -6,8 +7,10 @@ from dataclasses import dataclass
 
 from loadgate.units import parse_duration
 
-_WINDOW_FORM = ("START:END, each side an offset from the first sample (30s, 2m, 90) or a Unix time, "
-                "either side may be empty (e.g. 30s:, :5m, 1764000000:1764000300)")
+_WINDOW_FORM = (
+    "START:END, each side an offset from the first sample (30s, 2m, 90) or a Unix time, "
+    "either side may be empty (e.g. 30s:, :5m, 1764000000:1764000300)"
+)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 Only this module turns a :class:`loadgate.errors.LoadgateError` into one line on stderr and its
 exit code. Exit codes: 0 pass, 1 gate failed, 2 usage/configuration error, 3 inconclusive.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,11 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except OSError as e:  # the machine, not the user: a full disk, a folder that went away
         where = e.filename or "output"
-        print(f"loadgate {args.command}: error: cannot write {where}: {e.strerror or e}; free some space or "
-              "choose another --out; what was recorded so far is kept", file=sys.stderr)
+        print(
+            f"loadgate {args.command}: error: cannot write {where}: {e.strerror or e}; free some space or "
+            "choose another --out; what was recorded so far is kept",
+            file=sys.stderr,
+        )
         return EXIT_INCONCLUSIVE
     except KeyboardInterrupt:
         print(f"loadgate {args.command}: interrupted", file=sys.stderr)

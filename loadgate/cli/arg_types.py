@@ -1,4 +1,5 @@
 """The argparse types of ``loadgate``'s flags: each checks one kind of value and says what it expected."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,6 +17,7 @@ def duration(text: str) -> float:
 
 def positive(convert: Callable[[str], float], what: str) -> Callable[[str], float]:
     """An argparse type: ``convert(text)`` that must be > 0, else 'expected WHAT > 0, got …'."""
+
     def parse(text: str):
         try:
             value = convert(text)
@@ -24,6 +26,7 @@ def positive(convert: Callable[[str], float], what: str) -> Callable[[str], floa
         if value is None or value <= 0:
             raise argparse.ArgumentTypeError(f"expected {what} > 0, got {text!r}")
         return value
+
     return parse
 
 
@@ -37,8 +40,9 @@ def rate(text: str) -> float:
     except ValueError:
         value = 0.0
     if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a rate of iterations > 0; give one like 200/s, "
-                                         "12000/m or 3600/h")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a rate of iterations > 0; give one like 200/s, 12000/m or 3600/h"
+        )
     return value
 
 
@@ -49,8 +53,10 @@ def pool(text: str) -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a pool of users; give a whole number of users > 0, "
-                                         "like 2000 (enough for the rate times an iteration's duration)")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a pool of users; give a whole number of users > 0, "
+            "like 2000 (enough for the rate times an iteration's duration)"
+        )
     return value
 
 
@@ -64,7 +70,9 @@ def date(text: str) -> float:
     try:
         when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date like 2026-01-15 or 2026-01-15T12:00:00Z, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a date like 2026-01-15 or 2026-01-15T12:00:00Z, got {text!r}"
+        ) from None
     return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
@@ -83,5 +91,6 @@ def outcomes(text: str) -> tuple[str, ...]:
     try:
         return parse_on(text)
     except ValueError as e:
-        raise argparse.ArgumentTypeError(f"{e}; expected a comma-separated list of fail, warn, inconclusive, pass, "
-                                         "recovered, regressed, resources") from None
+        raise argparse.ArgumentTypeError(
+            f"{e}; expected a comma-separated list of fail, warn, inconclusive, pass, recovered, regressed, resources"
+        ) from None

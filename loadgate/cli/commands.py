@@ -1,4 +1,5 @@
 """The ``loadgate`` commands: each parses nothing, calls the library, prints, and returns its exit code."""
+
 from __future__ import annotations
 
 import argparse
@@ -34,16 +35,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     worker_key = load_worker_key(args.worker_key)
     missing = [r for r in reqs if r not in files]
     if missing:
-        raise ConfigError(f"--requirement {missing[0]}: no threshold file in {args.thresholds} says "
-                          f"'requirement: {missing[0]}'; add {os.path.join(args.thresholds, missing[0])}.yaml")
-    flags = {"requirements": reqs, "users": args.users, "spawn_rate": args.spawn_rate,
-             "duration": args.duration, "warmup": args.warmup, "host": args.host,
-             "scenarios": args.scenarios, "thresholds": args.thresholds, "out": args.out,
-             "workers": args.workers, "strict": args.strict, "latency_scale": args.target_latency_scale,
-             "expect_workers": args.expect_workers, "master_bind": args.master_bind,
-             "worker_wait": args.worker_wait, "allow_worker_loss": args.allow_worker_loss,
-             "worker_key": worker_key, "insecure_workers": args.insecure_workers,
-             "ui": args.ui, "ui_port": args.ui_port, "arrival_rate": args.arrival_rate, "max_users": args.max_users}
+        raise ConfigError(
+            f"--requirement {missing[0]}: no threshold file in {args.thresholds} says "
+            f"'requirement: {missing[0]}'; add {os.path.join(args.thresholds, missing[0])}.yaml"
+        )
+    flags = {
+        "requirements": reqs,
+        "users": args.users,
+        "spawn_rate": args.spawn_rate,
+        "duration": args.duration,
+        "warmup": args.warmup,
+        "host": args.host,
+        "scenarios": args.scenarios,
+        "thresholds": args.thresholds,
+        "out": args.out,
+        "workers": args.workers,
+        "strict": args.strict,
+        "latency_scale": args.target_latency_scale,
+        "expect_workers": args.expect_workers,
+        "master_bind": args.master_bind,
+        "worker_wait": args.worker_wait,
+        "allow_worker_loss": args.allow_worker_loss,
+        "worker_key": worker_key,
+        "insecure_workers": args.insecure_workers,
+        "ui": args.ui,
+        "ui_port": args.ui_port,
+        "arrival_rate": args.arrival_rate,
+        "max_users": args.max_users,
+    }
     opts = resolve_options(flags, files, args.command_line)
     key = load_signing_key(args.signing_key)  # a bad key stops us before the run, not after it
     used = {r: files[r] for r in reqs}
@@ -62,13 +81,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             rec = Session(opts, catalog, used, _say, driver, worker_key=worker_key).run()
             for w in rec.meta.get("refused_workers") or []:
-                _say(f"loadgate: refused a worker at {w['address']} ({w['reason']}, {w['attempts']} attempts); "
-                     "see run.json")
+                _say(
+                    f"loadgate: refused a worker at {w['address']} ({w['reason']}, {w['attempts']} attempts); "
+                    "see run.json"
+                )
             _say(f"loadgate: recorded {rec.samples} samples; analysing")
-            verdict, _summary, _run = gate_run(rec.run_dir, used, strict=args.strict, kind="run",
-                                               baseline=args.baseline, say=_say, command=args.command_line, key=key,
-                                               prometheus=args.prometheus, interrupt=guard,
-                                               before_seal=notifier)
+            verdict, _summary, _run = gate_run(
+                rec.run_dir,
+                used,
+                strict=args.strict,
+                kind="run",
+                baseline=args.baseline,
+                say=_say,
+                command=args.command_line,
+                key=key,
+                prometheus=args.prometheus,
+                interrupt=guard,
+                before_seal=notifier,
+            )
         except Interrupted as e:  # (one that came before gate_run took over is placed here)
             if rec is not None:
                 mark_interrupted(rec.run_dir, e, "analysing", args.strict)
@@ -90,8 +120,10 @@ def _check_prometheus_url(files: dict, url: str | None) -> None:
     for tf in files.values():
         for t in tf.thresholds:
             if t.resource is not None and t.resource.source == "prometheus" and not (url or t.resource.prometheus):
-                raise ConfigError(f"{t.source}: load.resources.prometheus: missing for metric {t.metric}; "
-                                  "set the server's URL there or pass --prometheus URL")
+                raise ConfigError(
+                    f"{t.source}: load.resources.prometheus: missing for metric {t.metric}; "
+                    "set the server's URL there or pass --prometheus URL"
+                )
 
 
 def _warn_traps(opts, catalog, used) -> None:
@@ -116,9 +148,17 @@ def _run_ui(opts, catalog, used, args: argparse.Namespace, key) -> int:
 
     def gate(run_dir: str) -> int:
         try:
-            verdict, _summary, _run = gate_run(run_dir, used, strict=args.strict, kind="run",
-                                               baseline=args.baseline, say=_say, command=args.command_line,
-                                               key=key, prometheus=args.prometheus)
+            verdict, _summary, _run = gate_run(
+                run_dir,
+                used,
+                strict=args.strict,
+                kind="run",
+                baseline=args.baseline,
+                say=_say,
+                command=args.command_line,
+                key=key,
+                prometheus=args.prometheus,
+            )
         except LoadgateError as e:  # one test's trouble does not end the session
             _say(f"loadgate run: error: {e}")
             return e.exit_code
@@ -137,8 +177,14 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
     opts, plan, catalog, used = prepare(vars(args), args.command_line)
     result = search_capacity(opts, plan, catalog, used, _say)
-    verdict, _summary, _run = gate_capacity(result.run_dir, used, result.doc, result.best_verdict,
-                                            inconclusive=result.inconclusive, command=args.command_line)
+    verdict, _summary, _run = gate_capacity(
+        result.run_dir,
+        used,
+        result.doc,
+        result.best_verdict,
+        inconclusive=result.inconclusive,
+        command=args.command_line,
+    )
     for reason in verdict.reasons:
         print(reason)
     _print_plan(result.run_dir)
@@ -179,10 +225,11 @@ def cmd_gate(args: argparse.Namespace) -> int:
         from loadgate.evaluate import regate_capacity
 
         if args.strict or args.baseline or args.prometheus:
-            _say("loadgate gate: note: --strict, --baseline and --prometheus do not apply to a capacity run; it is "
-                 "judged as the search judged it (its baseline: the newest earlier passing capacity run)")
-        verdict, _summary, _run = regate_capacity(args.run_dir, files, command=args.command_line,
-                                                  key=key, say=_say)
+            _say(
+                "loadgate gate: note: --strict, --baseline and --prometheus do not apply to a capacity run; it is "
+                "judged as the search judged it (its baseline: the newest earlier passing capacity run)"
+            )
+        verdict, _summary, _run = regate_capacity(args.run_dir, files, command=args.command_line, key=key, say=_say)
         for reason in verdict.reasons:
             print(reason)
         _print_plan(args.run_dir)
@@ -191,10 +238,18 @@ def cmd_gate(args: argparse.Namespace) -> int:
     reqs = read_run(args.run_dir).get("requirements") or []
     with Interrupt(raising=True) as guard:
         try:
-            verdict, _summary, _run = gate_run(args.run_dir, files, strict=args.strict, baseline=args.baseline,
-                                               say=_say, command=args.command_line, key=key,
-                                               prometheus=args.prometheus, interrupt=guard,
-                                               before_seal=_notifier(args, files, reqs, "gate"))
+            verdict, _summary, _run = gate_run(
+                args.run_dir,
+                files,
+                strict=args.strict,
+                baseline=args.baseline,
+                say=_say,
+                command=args.command_line,
+                key=key,
+                prometheus=args.prometheus,
+                interrupt=guard,
+                before_seal=_notifier(args, files, reqs, "gate"),
+            )
         except Interrupted as e:  # before gate_run began: nothing was rewritten
             mark_interrupted(args.run_dir, e, "analysing", args.strict, files=False)
             raise
@@ -232,7 +287,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             raise ConfigError(f"--window {args.window}: {e}") from None
     summary = with_schedule(summarize(source, window, series=args.json), source, window, series=args.json)
     if args.json:
-        sys.stdout.write(json.dumps(summary))  # no indent: keeps the C encoder (0.1 s of 1.4 s at 10M); pipe to jq to read
+        sys.stdout.write(
+            json.dumps(summary)
+        )  # no indent: keeps the C encoder (0.1 s of 1.4 s at 10M); pipe to jq to read
         print()
     else:
         print(format_summary_table(summary))
@@ -257,21 +314,36 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for line in v.problems:
         print(f"{args.run_dir}: {line}")
     if v.problems:
-        print(f"loadgate verify: {args.run_dir} does not match its manifest ({len(v.problems)} problem(s))",
-              file=sys.stderr)
+        print(
+            f"loadgate verify: {args.run_dir} does not match its manifest ({len(v.problems)} problem(s))",
+            file=sys.stderr,
+        )
         return 1
-    signed = (f"signed by Ed25519 key {v.signed_by}" + (" (--public-key)" if public else
-              "; pass --public-key to check it is your key")) if v.signed_by else "not signed"
-    print(f"{args.run_dir}: intact: {v.files} files and run.json match the manifest "
-          f"(evidence sha256 {v.evidence}); {signed}")
+    signed = (
+        (
+            f"signed by Ed25519 key {v.signed_by}"
+            + (" (--public-key)" if public else "; pass --public-key to check it is your key")
+        )
+        if v.signed_by
+        else "not signed"
+    )
+    print(
+        f"{args.run_dir}: intact: {v.files} files and run.json match the manifest "
+        f"(evidence sha256 {v.evidence}); {signed}"
+    )
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from loadgate.scenarios.check import check
 
-    ok, lines = check(args.scenarios, args.thresholds, args.prometheus or None,
-                      ask_prometheus=args.prometheus is not None, fmt=args.format)
+    ok, lines = check(
+        args.scenarios,
+        args.thresholds,
+        args.prometheus or None,
+        ask_prometheus=args.prometheus is not None,
+        fmt=args.format,
+    )
     for line in lines:
         print(line)
     return 0 if ok else EXIT_CONFIG
@@ -285,8 +357,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"wrote {os.path.normpath(os.path.join(args.directory, path))}")
     print(f"{SCRIPT} installs loadgate from: {result.spec} (LOADGATE_SPEC overrides it)")
     if result.spec_is_local:
-        _say(f"loadgate init: note: {result.spec} is a path on this machine; on a CI runner set LOADGATE_SPEC "
-             "to a package name, a VCS URL (git+https://…) or a wheel it can reach, or re-run with --spec")
+        _say(
+            f"loadgate init: note: {result.spec} is a path on this machine; on a CI runner set LOADGATE_SPEC "
+            "to a package name, a VCS URL (git+https://…) or a wheel it can reach, or re-run with --spec"
+        )
     cd = "" if os.path.abspath(args.directory) == os.getcwd() else f"cd {args.directory} && "
     print(f"next: {cd}./{SCRIPT} check && ./{SCRIPT} --users=1000 --requirement=REQ-PERF-001")
     return 0

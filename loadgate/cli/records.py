@@ -1,4 +1,5 @@
 """The commands that read the record of past runs: history, compare, trace, and notify (re-sending)."""
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from loadgate.history.compare_rows import compare_runs
     from loadgate.history.compare_table import format_compare
 
-    doc = compare_runs(args.baseline, args.candidate, tolerance_latency=args.tolerance_latency,
-                       tolerance_errors=args.tolerance_errors)
+    doc = compare_runs(
+        args.baseline, args.candidate, tolerance_latency=args.tolerance_latency, tolerance_errors=args.tolerance_errors
+    )
     doc = _with_changes(doc, args.baseline, args.candidate)
     if args.json:
         json.dump(doc, sys.stdout, indent=2)
@@ -106,8 +108,16 @@ def cmd_notify(args: argparse.Namespace) -> int:
     path = args.thresholds or (recorded if recorded and os.path.exists(recorded) else "thresholds")
     key = load_signing_key(args.signing_key)
     files = load_thresholds(path) if args.thresholds or os.path.exists(path) else {}  # none: --notify targets only
-    records = resend(args.run_dir, files, cli_entries(args.notify, args.notify_on), report_url=args.report_url,
-                     say=_say, command=args.command_line, key=key, budget=args.notify_timeout or BUDGET_S)
+    records = resend(
+        args.run_dir,
+        files,
+        cli_entries(args.notify, args.notify_on),
+        report_url=args.report_url,
+        say=_say,
+        command=args.command_line,
+        key=key,
+        budget=args.notify_timeout or BUDGET_S,
+    )
     if not records:
         print(f"{args.run_dir}: no notification called for (verdict {read_verdict(args.run_dir)['verdict']})")
     return 1 if any(r.get("status") != "sent" for r in records) else 0

@@ -5,6 +5,7 @@ in a compute call go through its pandas layer, which imports pandas: a third of 
 that ``loadgate analyze`` has no other use for, and that the load generator (the recorder and its live
 view) must not pay while users run.
 """
+
 from __future__ import annotations
 
 from array import array
@@ -14,8 +15,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-_NUMPY_TYPES = {pa.float64(): np.float64, pa.int64(): np.int64, pa.int32(): np.int32, pa.int16(): np.int16,
-                pa.int8(): np.int8, pa.uint8(): np.uint8}
+_NUMPY_TYPES = {
+    pa.float64(): np.float64,
+    pa.int64(): np.int64,
+    pa.int32(): np.int32,
+    pa.int16(): np.int16,
+    pa.int8(): np.int8,
+    pa.uint8(): np.uint8,
+}
 
 
 def numpy_of(column: pa.Array, fill: Any) -> np.ndarray:
@@ -64,5 +71,6 @@ def string_array(values: list[str | None]) -> pa.Array:
             if v is not None:
                 bits[i // 8] |= 1 << (i % 8)
         valid = pa.py_buffer(bytes(bits))
-    return pa.Array.from_buffers(pa.string(), len(values), [valid, pa.py_buffer(offsets.tobytes()),
-                                                            pa.py_buffer(b"".join(data))])
+    return pa.Array.from_buffers(
+        pa.string(), len(values), [valid, pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(data))]
+    )

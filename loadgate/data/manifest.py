@@ -18,6 +18,7 @@ the old manifest *before* touching anything, writes its files, then seals, so th
 launders an edit: ``found`` records it and :func:`verify` keeps reporting edits to files the writer
 did not itself regenerate.
 """
+
 from __future__ import annotations
 
 import getpass
@@ -139,8 +140,13 @@ class Sealer:
         are written last, once the verdict is final, yet the report shows the evidence that covers them."""
         run = read_run(self.run_dir)
         run.pop(KEY, None)
-        entry = {"command": self.command, "at": time.time(), "by": _who(), "rewrote": sorted(rewrote),
-                 "signed_by": self.key.key_id if self.key else None}
+        entry = {
+            "command": self.command,
+            "at": time.time(),
+            "by": _who(),
+            "rewrote": sorted(rewrote),
+            "signed_by": self.key.key_id if self.key else None,
+        }
         if self.found:
             entry["found"] = self.found
         run[AUDIT] = [*(run.get(AUDIT) or []), entry]
@@ -159,9 +165,16 @@ class Sealer:
         files = file_hashes(self.run_dir, self._cache)
         body = run_json_digest(run)
         evidence, digest = digests(files, body)
-        manifest = {"schema": SCHEMA, "algorithm": "sha256", "files": files, "run_json": body,
-                    "evidence": evidence, "digest": digest, "written": time.time(),
-                    "signature": sign(self.key, digest) if self.key else None}
+        manifest = {
+            "schema": SCHEMA,
+            "algorithm": "sha256",
+            "files": files,
+            "run_json": body,
+            "evidence": evidence,
+            "digest": digest,
+            "written": time.time(),
+            "signature": sign(self.key, digest) if self.key else None,
+        }
         run[KEY] = manifest
         write_run(self.run_dir, run)
         return manifest
@@ -193,7 +206,7 @@ class Verification:
     files: int = 0
     evidence: str | None = None
     digest: str | None = None
-    signed_by: str | None = None          # key id of a signature that holds
+    signed_by: str | None = None  # key id of a signature that holds
     audit: tuple[dict[str, Any], ...] = field(default=())
 
 
@@ -202,8 +215,10 @@ def verify(run_dir: str, public_key: Ed25519PublicKey | None = None) -> Verifica
     """Recompute the manifest of ``run_dir``; ConfigError when it is not a run directory."""
     path = os.path.join(run_dir, rundir.RUN)
     if not os.path.isdir(run_dir) or not os.path.isfile(path):
-        raise ConfigError(f"{run_dir}: not a run directory (no {rundir.RUN}); pass a folder written by "
-                          "'loadgate run', e.g. reports/20260101T120000Z-REQ-PERF-001")
+        raise ConfigError(
+            f"{run_dir}: not a run directory (no {rundir.RUN}); pass a folder written by "
+            "'loadgate run', e.g. reports/20260101T120000Z-REQ-PERF-001"
+        )
     try:
         with open(path, encoding="utf-8") as f:
             run = json.load(f)
@@ -213,12 +228,21 @@ def verify(run_dir: str, public_key: Ed25519PublicKey | None = None) -> Verifica
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         why = unfinished(run_dir, run) if isinstance(run, dict) else None
         if why:
-            raise ConfigError(f"{run_dir}: the run did not finish ({why}), so it has no manifest to verify; run "
-                              f"'loadgate gate {run_dir}' to analyse, gate and seal what it recorded")
-        return Verification(run_dir, (f"{rundir.RUN}: has no manifest: the run was written by a loadgate "
-                                      "before 0.2, or the manifest was removed",))
-    problems = [f"{name}: {what}" + (" after the manifest was written" if what == "added" else "")
-                for name, what in differences(manifest["files"], file_hashes(run_dir)).items()]
+            raise ConfigError(
+                f"{run_dir}: the run did not finish ({why}), so it has no manifest to verify; run "
+                f"'loadgate gate {run_dir}' to analyse, gate and seal what it recorded"
+            )
+        return Verification(
+            run_dir,
+            (
+                f"{rundir.RUN}: has no manifest: the run was written by a loadgate "
+                "before 0.2, or the manifest was removed",
+            ),
+        )
+    problems = [
+        f"{name}: {what}" + (" after the manifest was written" if what == "added" else "")
+        for name, what in differences(manifest["files"], file_hashes(run_dir)).items()
+    ]
     body = run_json_digest(run)
     if body != manifest.get("run_json"):
         problems.append(f"{rundir.RUN}: changed (its content besides the manifest)")
@@ -241,7 +265,16 @@ def verify(run_dir: str, public_key: Ed25519PublicKey | None = None) -> Verifica
     for entry in audit:
         for name, what in sorted((entry.get("found") or {}).items()):
             if name not in (entry.get("rewrote") or []):
-                problems.append(f"{name}: was {what} before '{entry.get('command')}' by {entry.get('by')} re-sealed "
-                                "the run; the manifest has covered the edit since")
-    return Verification(run_dir, tuple(problems), len(manifest["files"]), manifest.get("evidence"),
-                        manifest.get("digest"), signed_by, audit)
+                problems.append(
+                    f"{name}: was {what} before '{entry.get('command')}' by {entry.get('by')} re-sealed "
+                    "the run; the manifest has covered the edit since"
+                )
+    return Verification(
+        run_dir,
+        tuple(problems),
+        len(manifest["files"]),
+        manifest.get("evidence"),
+        manifest.get("digest"),
+        signed_by,
+        audit,
+    )

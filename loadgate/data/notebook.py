@@ -2,6 +2,7 @@
 
 Everything is read on first use, so opening a large run to look at its verdict reads no samples.
 """
+
 from __future__ import annotations
 
 import os
@@ -67,6 +68,8 @@ def open_run(run_dir: str | os.PathLike[str]) -> Run:
     path = os.fspath(run_dir)
     rundir.check_run_dir(path)
     if not any(os.path.exists(os.path.join(path, name)) for name in (rundir.RUN, rundir.SAMPLES)):
-        raise ConfigError(f"{path}: no {rundir.RUN} or {rundir.SAMPLES}; pass a folder written by 'loadgate run' "
-                          "(e.g. reports/20260101T120000Z-REQ-PERF-001)")
+        raise ConfigError(
+            f"{path}: no {rundir.RUN} or {rundir.SAMPLES}; pass a folder written by 'loadgate run' "
+            "(e.g. reports/20260101T120000Z-REQ-PERF-001)"
+        )
     return Run(path)

@@ -1,5 +1,6 @@
 """Any samples -> their :class:`~loadgate.data.sample_source.SampleSource`: the one place that tells a
 Parquet file, a recorder's Arrow stream, Locust's CSV log and rows in memory apart."""
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ One row per scraped point: ``timestamp`` (Unix s), ``source`` (``local`` or ``pr
 labels as text) and ``value``. Locally sampled rows are written while the run goes; Prometheus rows are
 added when the run is gated, so a re-gate replaces them and keeps the local ones.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,10 +17,17 @@ import pyarrow.parquet as pq
 
 FILE = "resources.parquet"
 SCHEMA_NAME = "loadgate.resources/1"
-SCHEMA = pa.schema([
-    ("timestamp", pa.float64()), ("source", pa.string()), ("metric", pa.string()), ("query", pa.string()),
-    ("series", pa.string()), ("value", pa.float64()),
-], metadata={b"loadgate.schema": SCHEMA_NAME.encode()})
+SCHEMA = pa.schema(
+    [
+        ("timestamp", pa.float64()),
+        ("source", pa.string()),
+        ("metric", pa.string()),
+        ("query", pa.string()),
+        ("series", pa.string()),
+        ("value", pa.float64()),
+    ],
+    metadata={b"loadgate.schema": SCHEMA_NAME.encode()},
+)
 Row = tuple[float, str, str, str, str, float]
 
 

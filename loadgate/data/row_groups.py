@@ -6,6 +6,7 @@ holds one row group (1M rows as ``loadgate run`` writes them), so a soak run's h
 samples are read in a few MB each. The row groups' min/max statistics say where each one lies in time
 and in response time without reading it.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,13 +45,19 @@ class ParquetSource:
         with self._errors():
             plain = pq.ParquetFile(self.path, pre_buffer=False)
             names = plain.schema_arrow.names
-            self.file = pq.ParquetFile(self.path, read_dictionary=[c for c in STRING_COLUMNS if c in names],
-                                       page_checksum_verification=True, pre_buffer=False)
+            self.file = pq.ParquetFile(
+                self.path,
+                read_dictionary=[c for c in STRING_COLUMNS if c in names],
+                page_checksum_verification=True,
+                pre_buffer=False,
+            )
         version = (self.file.schema_arrow.metadata or {}).get(SCHEMA_KEY)
         if version is not None and version.decode(errors="replace") not in READABLE_SCHEMA_IDS:
-            raise ConfigError(f"{self.path}: samples schema {version.decode(errors='replace')!r} is not supported "
-                              f"(this loadgate reads {' and '.join(map(repr, READABLE_SCHEMA_IDS))}); "
-                              "use the loadgate version that wrote it")
+            raise ConfigError(
+                f"{self.path}: samples schema {version.decode(errors='replace')!r} is not supported "
+                f"(this loadgate reads {' and '.join(map(repr, READABLE_SCHEMA_IDS))}); "
+                "use the loadgate version that wrote it"
+            )
         require(self.path, names)
         self.names = names
         self.count = self.file.metadata.num_row_groups
@@ -127,10 +134,13 @@ class _ParquetErrors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> Literal[False]:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
         if exc is not None and isinstance(exc, (pa.ArrowException, OSError)):
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ConfigError(f"{self.path}: truncated or corrupt Parquet file ({reason}); it cannot be analysed — "
-                              f"record the run again with 'loadgate run'") from None
+            raise ConfigError(
+                f"{self.path}: truncated or corrupt Parquet file ({reason}); it cannot be analysed — "
+                f"record the run again with 'loadgate run'"
+            ) from None
         return False

@@ -6,6 +6,7 @@ recorder's report merged in by ``loadgate.run.collect.collect``), by the notific
 and last by the manifest (``manifest``). Every step reads it with :func:`read_run` and writes it with
 :func:`write_run`.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,40 +25,40 @@ class _Settings(TypedDict):
     requirements: list[str]
     users: int
     spawn_rate: float
-    duration: float | None          # seconds at full load; a web UI test's: how long it ran
+    duration: float | None  # seconds at full load; a web UI test's: how long it ran
     warmup: float
     host: str
     embedded_target: bool
     workers: int
     remote_workers: bool
     worker_auth: str
-    notes: list[str]                # facts every reader must see that change no status
+    notes: list[str]  # facts every reader must see that change no status
     strict: bool
-    start: float                    # epoch seconds
+    start: float  # epoch seconds
     ramp_up_done: float | None
-    end: float | None               # None until the run ended: a run.json without it was not finished
+    end: float | None  # None until the run ended: a run.json without it was not finished
     versions: dict[str, str | None]
-    git: dict[str, Any] | None      # commit, dirty
+    git: dict[str, Any] | None  # commit, dirty
     command_line: list[str]
     cwd: str
     scenario_files: dict[str, str]  # path -> sha256
     threshold_files: dict[str, str]
-    options: dict[str, Any]         # the run's options as given (loadgate.run.options.RunOptions)
+    options: dict[str, Any]  # the run's options as given (loadgate.run.options.RunOptions)
 
 
 class RunDoc(_Settings, total=False):
     """The whole ``run.json``. The keys below are added as the run goes (``titles`` and ``tasks`` at the
     start, the recorder's at the end) or only for some runs (``mode``, ``interrupted``, ``arrival``, ``source``)."""
 
-    titles: dict[str, str]          # requirement -> its threshold file's title
-    tasks: dict[str, Any]           # requirement -> the scenario tasks tagged with it
-    mode: str                       # "ui" for a web UI test
+    titles: dict[str, str]  # requirement -> its threshold file's title
+    tasks: dict[str, Any]  # requirement -> the scenario tasks tagged with it
+    mode: str  # "ui" for a web UI test
     spawning_complete: float | None  # a web UI test: when Locust finished spawning
     locust_exit_code: int | None
     stop_reason: str | None
-    interrupted: str | None         # why the run did not finish (SIGINT/SIGTERM, a loadgate killed): inconclusive
-    aborted: str | None             # abort_on_fail stopped it: fail
-    cpu: dict[str, Any] | None      # the load generators' CPU samples, per worker
+    interrupted: str | None  # why the run did not finish (SIGINT/SIGTERM, a loadgate killed): inconclusive
+    aborted: str | None  # abort_on_fail stopped it: fail
+    cpu: dict[str, Any] | None  # the load generators' CPU samples, per worker
     paced: bool | None
     schedule: dict[str, Any] | None
     users_reached: int | None
@@ -69,12 +70,12 @@ class RunDoc(_Settings, total=False):
     write_error: str | None
     worker_counts: dict[str, Any] | None
     refused_workers: list[Any]
-    problems: list[str]             # each makes the verdict at least inconclusive
-    arrival: dict[str, Any]         # an arrival shape's schedule per requirement (what the recorder counted)
-    source: dict[str, Any]          # an imported run: the tool, its version, the file, its SHA-256 (loadgate import)
+    problems: list[str]  # each makes the verdict at least inconclusive
+    arrival: dict[str, Any]  # an arrival shape's schedule per requirement (what the recorder counted)
+    source: dict[str, Any]  # an imported run: the tool, its version, the file, its SHA-256 (loadgate import)
     notifications: list[dict[str, Any]]  # loadgate.notify: what was sent, to which kind of target
-    audit: list[dict[str, Any]]     # loadgate.data.manifest: each command that rewrote the directory
-    manifest: dict[str, Any]        # loadgate.data.manifest: written last
+    audit: list[dict[str, Any]]  # loadgate.data.manifest: each command that rewrote the directory
+    manifest: dict[str, Any]  # loadgate.data.manifest: written last
 
 
 def read_run(run_dir: str) -> RunDoc:
@@ -97,7 +98,8 @@ def _samples_kept(run_dir: str) -> tuple[int, tuple[float, float] | None]:
     groups = RowGroups(path)
     ends = [r for r in groups.ranges("timestamp") if r is not None]
     return sum(groups.rows(i) for i in range(groups.count)), (
-        (min(r[0] for r in ends), max(r[1] for r in ends)) if ends else None)
+        (min(r[0] for r in ends), max(r[1] for r in ends)) if ends else None
+    )
 
 
 def recover_unfinished(run_dir: str, run: RunDoc) -> RunDoc:
@@ -115,13 +117,14 @@ def recover_unfinished(run_dir: str, run: RunDoc) -> RunDoc:
         start = run.get("start") or (span[0] if span else 0.0)
         end = max(span[1], start) if span else start
         warmup = run.get("warmup") or 0.0
-        merged: RunDoc = {**run, "end": end, "ramp_up_done": None,
-                          "warmup": warmup if start + warmup < end else 0.0}
-        merged["interrupted"] = (f"the run did not finish: the loadgate process running it ended without writing the "
-                                 f"run's end, and Locust's record of the run ({rundir.RECORDER_META}) is missing "
-                                 f"(killed, or a full disk?), so how many requests were not recorded is unknown; "
-                                 f"gated on the {kept} samples kept, from run.json's start to the last sample "
-                                 f"({end - start:.1f} s)")
+        merged: RunDoc = {**run, "end": end, "ramp_up_done": None, "warmup": warmup if start + warmup < end else 0.0}
+        merged["interrupted"] = (
+            f"the run did not finish: the loadgate process running it ended without writing the "
+            f"run's end, and Locust's record of the run ({rundir.RECORDER_META}) is missing "
+            f"(killed, or a full disk?), so how many requests were not recorded is unknown; "
+            f"gated on the {kept} samples kept, from run.json's start to the last sample "
+            f"({end - start:.1f} s)"
+        )
         return merged
     merged = {**run}
     for key in ("start", "ramp_up_done", "end", "users_reached"):
@@ -129,11 +132,19 @@ def recover_unfinished(run_dir: str, run: RunDoc) -> RunDoc:
             merged[key] = seen[key]
     write_error = seen.get("write_error")
     why = "could not write" if write_error else "ended without writing"
-    merged["interrupted"] = (f"the run did not finish: the loadgate process running it {why} the run's end "
-                             f"({'a full disk?' if write_error else 'killed?'}), and Locust stopped "
-                             f"({seen.get('stop_reason') or 'reason unknown'}); gated on the {kept} samples it recorded")
+    merged["interrupted"] = (
+        f"the run did not finish: the loadgate process running it {why} the run's end "
+        f"({'a full disk?' if write_error else 'killed?'}), and Locust stopped "
+        f"({seen.get('stop_reason') or 'reason unknown'}); gated on the {kept} samples it recorded"
+    )
     if write_error:
         merged["problems"] = [*(run.get("problems") or []), rundir.write_error_problem(seen, kept)]
-        merged.update({"samples": kept, "locust_requests": seen.get("locust_requests"), "write_error": write_error,
-                       "samples_lost": rundir.samples_lost(seen, kept)})
+        merged.update(
+            {
+                "samples": kept,
+                "locust_requests": seen.get("locust_requests"),
+                "write_error": write_error,
+                "samples_lost": rundir.samples_lost(seen, kept),
+            }
+        )
     return merged

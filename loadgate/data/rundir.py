@@ -1,4 +1,5 @@
 """The run directory: its files, and run.json (what ran, where, when, with which inputs)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,14 +24,14 @@ JUNIT = "junit.xml"
 SUMMARY_MD = "summary.md"
 REPORT = "report.html"
 LOCUST_LOG = "locust.log"
-STREAM = "samples.arrows"          # the recorder's crash-safe stream, turned into SAMPLES after the run
-RECORDER_META = "recorder.json"    # what the recorder saw, merged into RUN after the run (data.recorder_report)
-PROGRESS = "progress.json"         # the recorder's live view, read by the CLI during the run
-CHILD = "child.json"               # the Locust child's settings and the live view's alert rules (shared.child)
-CAPACITY = "capacity.json"         # loadgate capacity: the search's result (loadgate.capacity/1)
+STREAM = "samples.arrows"  # the recorder's crash-safe stream, turned into SAMPLES after the run
+RECORDER_META = "recorder.json"  # what the recorder saw, merged into RUN after the run (data.recorder_report)
+PROGRESS = "progress.json"  # the recorder's live view, read by the CLI during the run
+CHILD = "child.json"  # the Locust child's settings and the live view's alert rules (shared.child)
+CAPACITY = "capacity.json"  # loadgate capacity: the search's result (loadgate.capacity/1)
 CAPACITY_CONTROL = "capacity.control.json"  # capacity: the users the CLI asks the Locust shape to hold
-CAPACITY_STATE = "capacity.state.json"      # capacity: what the shape holds, with the generators' CPU
-RESERVE = ".reserve"               # room the recorder keeps, released when the disk fills (see reserve_space)
+CAPACITY_STATE = "capacity.state.json"  # capacity: what the shape holds, with the generators' CPU
+RESERVE = ".reserve"  # room the recorder keeps, released when the disk fills (see reserve_space)
 RESERVE_MAX = 1 << 20
 
 
@@ -53,8 +54,9 @@ def new_run_dir(out: str, first_requirement: str, now: float) -> str:
             f.write("ok")
         os.remove(probe)
     except OSError as e:
-        raise ConfigError(f"--out {out}: cannot create the run directory ({e.strerror}); "
-                          "choose a writable folder with --out DIR") from None
+        raise ConfigError(
+            f"--out {out}: cannot create the run directory ({e.strerror}); choose a writable folder with --out DIR"
+        ) from None
     return path
 
 
@@ -120,17 +122,22 @@ def read_json(run_dir: str, name: str) -> dict[str, Any]:
             doc: dict[str, Any] = json.load(f)
             return doc
     except FileNotFoundError:
-        raise ConfigError(f"{path}: missing; {run_dir} is not a complete run directory "
-                          "(re-run 'loadgate run', or point at a folder that has it)") from None
+        raise ConfigError(
+            f"{path}: missing; {run_dir} is not a complete run directory "
+            "(re-run 'loadgate run', or point at a folder that has it)"
+        ) from None
     except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}:{e.lineno}: not valid JSON ({e.msg}); "
-                          "the file was damaged: re-run 'loadgate run'") from None
+        raise ConfigError(
+            f"{path}:{e.lineno}: not valid JSON ({e.msg}); the file was damaged: re-run 'loadgate run'"
+        ) from None
 
 
 def check_run_dir(run_dir: str) -> None:
     if not os.path.isdir(run_dir):
-        raise ConfigError(f"{run_dir}: no such run directory; pass a folder written by 'loadgate run' "
-                          "(e.g. reports/20260101T120000Z-REQ-PERF-001)")
+        raise ConfigError(
+            f"{run_dir}: no such run directory; pass a folder written by 'loadgate run' "
+            "(e.g. reports/20260101T120000Z-REQ-PERF-001)"
+        )
 
 
 def sha256_file(path: str) -> str:
@@ -144,12 +151,12 @@ def sha256_file(path: str) -> str:
 def git_commit(cwd: str = ".") -> dict[str, Any] | None:
     """The commit of the working directory and whether it has uncommitted changes, if it is a repo."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                              timeout=5)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True, timeout=5
+        )
         return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return None
@@ -161,8 +168,15 @@ def versions() -> dict[str, Any]:
             return metadata.version(pkg)
         except metadata.PackageNotFoundError:
             return None
-    return {"loadgate": __version__, "locust": v("locust"), "python": platform.python_version(),
-            "pandas": v("pandas"), "numpy": v("numpy"), "pyarrow": v("pyarrow")}
+
+    return {
+        "loadgate": __version__,
+        "locust": v("locust"),
+        "python": platform.python_version(),
+        "pandas": v("pandas"),
+        "numpy": v("numpy"),
+        "pyarrow": v("pyarrow"),
+    }
 
 
 def finalize_samples(run_dir: str) -> int:
@@ -176,8 +190,10 @@ def finalize_samples(run_dir: str) -> int:
     try:
         rows = finalize_stream(stream, parquet)
     except OSError as e:
-        raise RunError(f"{parquet}: cannot write ({e.strerror or e}); the samples recorded are kept in {stream}: "
-                       f"free some space, then run 'loadgate gate {run_dir}'") from None
+        raise RunError(
+            f"{parquet}: cannot write ({e.strerror or e}); the samples recorded are kept in {stream}: "
+            f"free some space, then run 'loadgate gate {run_dir}'"
+        ) from None
     os.remove(stream)
     return rows
 
@@ -190,8 +206,10 @@ def write_error_problem(recorder: Mapping[str, Any], kept: int) -> str:
     counted were lost (Locust's count less the ``kept`` samples; the recorder's own count without Locust's)."""
     error, counted = str(recorder.get("write_error")), recorder.get("locust_requests")
     kind = DISK_FULL if "space" in error.lower() or "quota" in error.lower() else "disk error"
-    return (f"{kind}: {error}; {samples_lost(recorder, kept)} of the {counted if counted is not None else '?'} "
-            f"requests Locust counted were lost ({kept} samples kept) and the run was stopped early")
+    return (
+        f"{kind}: {error}; {samples_lost(recorder, kept)} of the {counted if counted is not None else '?'} "
+        f"requests Locust counted were lost ({kept} samples kept) and the run was stopped early"
+    )
 
 
 def samples_lost(recorder: Mapping[str, Any], kept: int) -> int:

@@ -13,6 +13,7 @@ column known without reading it where the storage keeps statistics. Three kinds:
 
 :func:`loadgate.data.open_samples.open_samples` is the one place that tells them apart.
 """
+
 from __future__ import annotations
 
 import math

@@ -8,6 +8,7 @@ The recorder appends record batches of :data:`STREAM_SCHEMA` to an Arrow IPC str
 :func:`finalize_stream` turns that stream into ``samples.parquet``; :func:`read_samples` reads it back
 (or Locust's per-request CSV log from ``locust.contrib.csv_request_logger``) for analysis.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,10 +42,10 @@ SCHEMA = pa.schema(
         pa.field("requirement", pa.string()),
         pa.field("worker", pa.string()),
         pa.field("users", pa.int32()),
-        pa.field("user", pa.int32()),            # the user's number within its worker; null: not from a user
-        pa.field("intended_ms", pa.float64()),   # paced users: latency from the iteration's scheduled start
-        pa.field("omitted", pa.int32()),         # an iteration's first request: schedule slots skipped before it
-        pa.field("period_ms", pa.float64()),     # paced users: the pacing period; null: unpaced
+        pa.field("user", pa.int32()),  # the user's number within its worker; null: not from a user
+        pa.field("intended_ms", pa.float64()),  # paced users: latency from the iteration's scheduled start
+        pa.field("omitted", pa.int32()),  # an iteration's first request: schedule slots skipped before it
+        pa.field("period_ms", pa.float64()),  # paced users: the pacing period; null: unpaced
     ],
     metadata={SCHEMA_KEY: SCHEMA_ID.encode()},
 )
@@ -55,8 +56,9 @@ DICTIONARY_TYPE = pa.dictionary(pa.int32(), pa.string())
 # recorder's code tables (a handful of names), its rows their codes, as packed per request: nothing to
 # gather per row on the generator's loop, and ~16 bytes a row less to compress and write. A stream
 # of SCHEMA (an older recorder's) reads the same; samples.parquet has SCHEMA.
-STREAM_SCHEMA = pa.schema([pa.field(f.name, DICTIONARY_TYPE) if f.name in STRING_COLUMNS else f for f in SCHEMA],
-                          metadata=SCHEMA.metadata)
+STREAM_SCHEMA = pa.schema(
+    [pa.field(f.name, DICTIONARY_TYPE) if f.name in STRING_COLUMNS else f for f in SCHEMA], metadata=SCHEMA.metadata
+)
 # Columns absent from a file (e.g. Locust's CSV) are filled: IDs with "" (= none), the rest with null.
 _FILL_EMPTY = ("requirement", "worker")
 
@@ -126,16 +128,19 @@ def complete_batches(path: Path, warn: bool = True) -> Iterator[pa.RecordBatch]:
     try:
         source = pa.OSFile(str(path), "rb")
     except FileNotFoundError:
-        raise RunError(f"{path}: samples stream not found; the recorder did not start — "
-                       f"check the Locust output above") from None
+        raise RunError(
+            f"{path}: samples stream not found; the recorder did not start — check the Locust output above"
+        ) from None
     with source:
         try:
             reader = pa.ipc.open_stream(source)
         except (pa.ArrowException, OSError):
             return  # empty file or a header cut short: no samples were recorded
         if reader.schema.names != SCHEMA.names or reader.schema.types not in (SCHEMA.types, STREAM_SCHEMA.types):
-            raise RunError(f"{path}: samples stream has schema {reader.schema.names} with types "
-                           f"{[str(t) for t in reader.schema.types]}; expected {SCHEMA_ID} ({SCHEMA.names})")
+            raise RunError(
+                f"{path}: samples stream has schema {reader.schema.names} with types "
+                f"{[str(t) for t in reader.schema.types]}; expected {SCHEMA_ID} ({SCHEMA.names})"
+            )
         read = 0
         while True:
             try:
@@ -164,8 +169,9 @@ def read_stream(path: str | os.PathLike[str], columns: Sequence[str], *, diction
     return conform(path, table.select(list(dict.fromkeys(columns))), list(dict.fromkeys(columns)), dictionary)
 
 
-def read_samples(path: str | os.PathLike[str], columns: Sequence[str] | None = None, *,
-                 dictionary: bool = False) -> pa.Table:
+def read_samples(
+    path: str | os.PathLike[str], columns: Sequence[str] | None = None, *, dictionary: bool = False
+) -> pa.Table:
     """Read a samples file (our Parquet or Locust's per-request CSV) as a table of SCHEMA types.
 
     ``columns`` picks and orders the columns (default: all of SCHEMA); columns the file lacks are filled
@@ -209,16 +215,20 @@ def _read_parquet(path: Path, columns: list[str], dictionary: bool) -> pa.Table:
         meta = file.schema_arrow.metadata or {}
         version = meta.get(SCHEMA_KEY)
         if version is not None and version.decode(errors="replace") not in READABLE_SCHEMA_IDS:
-            raise ConfigError(f"{path}: samples schema {version.decode(errors='replace')!r} is not supported "
-                              f"(this loadgate reads {' and '.join(map(repr, READABLE_SCHEMA_IDS))}); "
-                              "use the loadgate version that wrote it")
+            raise ConfigError(
+                f"{path}: samples schema {version.decode(errors='replace')!r} is not supported "
+                f"(this loadgate reads {' and '.join(map(repr, READABLE_SCHEMA_IDS))}); "
+                "use the loadgate version that wrote it"
+            )
         require(path, file.schema_arrow.names)
         present = [c for c in columns if c in file.schema_arrow.names]
         return file.read(columns=present)
     except (pa.ArrowException, OSError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"{path}: truncated or corrupt Parquet file ({reason}); it cannot be analysed — "
-                          f"record the run again with 'loadgate run'") from None
+        raise ConfigError(
+            f"{path}: truncated or corrupt Parquet file ({reason}); it cannot be analysed — "
+            f"record the run again with 'loadgate run'"
+        ) from None
 
 
 def _csv_header(head: bytes) -> list[str] | None:
@@ -248,8 +258,11 @@ def _read_csv(path: Path, header: list[str], columns: list[str], dictionary: boo
     import pyarrow.csv as pacsv
 
     string_type = DICTIONARY_TYPE if dictionary else pa.string()
-    types = {name: (string_type if name in STRING_COLUMNS else SCHEMA.field(name).type)
-             for name in header if name in SCHEMA.names}
+    types = {
+        name: (string_type if name in STRING_COLUMNS else SCHEMA.field(name).type)
+        for name in header
+        if name in SCHEMA.names
+    }
     if "success" not in header:
         require(path, header + ["success"] if "exception" in header else header)
     else:
@@ -265,8 +278,12 @@ def _read_csv(path: Path, header: list[str], columns: list[str], dictionary: boo
             table = pacsv.read_csv(
                 pa.BufferReader(data.slice(0, end)),
                 convert_options=pacsv.ConvertOptions(
-                    column_types=types, include_columns=read_columns, strings_can_be_null=False,
-                    null_values=[""], quoted_strings_can_be_null=False),
+                    column_types=types,
+                    include_columns=read_columns,
+                    strings_can_be_null=False,
+                    null_values=[""],
+                    quoted_strings_can_be_null=False,
+                ),
             )
         except (pa.ArrowException, OSError) as exc:
             reason = str(exc).splitlines()[0]
@@ -279,8 +296,9 @@ def _read_csv(path: Path, header: list[str], columns: list[str], dictionary: boo
         exception = table.column("exception")  # Locust writes "" on success; our schema has null
         empty = pc.equal(pc.cast(exception, pa.string()) if dictionary else exception, "")
         nulled = pc.if_else(empty, pa.scalar(None, pa.string()), pc.cast(exception, pa.string()))
-        table = table.set_column(table.column_names.index("exception"), "exception",
-                                 nulled.cast(string_type) if dictionary else nulled)
+        table = table.set_column(
+            table.column_names.index("exception"), "exception", nulled.cast(string_type) if dictionary else nulled
+        )
     return table
 
 
@@ -302,8 +320,10 @@ def require(path: Path, names: Sequence[str]) -> None:
     """Raise ConfigError naming the required columns missing from ``names``."""
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
-        raise ConfigError(f"{path}: missing required column(s) {', '.join(missing)}; a samples file needs "
-                          f"{', '.join(REQUIRED_COLUMNS)}")
+        raise ConfigError(
+            f"{path}: missing required column(s) {', '.join(missing)}; a samples file needs "
+            f"{', '.join(REQUIRED_COLUMNS)}"
+        )
 
 
 def conform(path: Path, table: pa.Table, columns: list[str], dictionary: bool) -> pa.Table:
@@ -317,8 +337,10 @@ def conform(path: Path, table: pa.Table, columns: list[str], dictionary: bool) -
                 try:
                     column = column.cast(target)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                    raise ConfigError(f"{path}: column {name!r} has type {column.type}, expected "
-                                      f"{SCHEMA.field(name).type} ({str(exc).splitlines()[0]})") from None
+                    raise ConfigError(
+                        f"{path}: column {name!r} has type {column.type}, expected "
+                        f"{SCHEMA.field(name).type} ({str(exc).splitlines()[0]})"
+                    ) from None
         else:
             fill = pa.scalar("" if name in _FILL_EMPTY else None, SCHEMA.field(name).type)
             column = pa.chunked_array([pa.repeat(fill, table.num_rows)]).cast(target)

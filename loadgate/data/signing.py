@@ -4,6 +4,7 @@ Ed25519 rather than HMAC: the public key checks a signature without being able t
 auditor (or a pipeline that only verifies) never holds the secret. Keys are PEM files as OpenSSL
 writes them (``openssl genpkey -algorithm ed25519``; ``openssl pkey -pubout`` for the public half).
 """
+
 from __future__ import annotations
 
 import base64
@@ -20,8 +21,10 @@ from loadgate.errors import ConfigError
 
 ENV_SIGNING_KEY = "LOADGATE_SIGNING_KEY"
 ALGORITHM = "ed25519"
-_HOW = ("create one with 'openssl genpkey -algorithm ed25519 -out signing.pem' "
-        "(public half: 'openssl pkey -in signing.pem -pubout -out signing.pub')")
+_HOW = (
+    "create one with 'openssl genpkey -algorithm ed25519 -out signing.pem' "
+    "(public half: 'openssl pkey -in signing.pem -pubout -out signing.pub')"
+)
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,10 @@ def load_signing_key(path: str | None, environ: dict[str, Any] | None = None) ->
     if not text:
         return None
     if not text.startswith("-----BEGIN"):
-        raise ConfigError(f"${ENV_SIGNING_KEY}: expected the PEM text of an Ed25519 private key "
-                          "('-----BEGIN PRIVATE KEY-----…'); for a key file use --signing-key FILE")
+        raise ConfigError(
+            f"${ENV_SIGNING_KEY}: expected the PEM text of an Ed25519 private key "
+            "('-----BEGIN PRIVATE KEY-----…'); for a key file use --signing-key FILE"
+        )
     return SigningKey(_private_from_pem(text.encode(), f"${ENV_SIGNING_KEY}"), f"${ENV_SIGNING_KEY}")
 
 
@@ -98,9 +103,12 @@ def public_raw(key: Ed25519PublicKey) -> bytes:
 
 def sign(key: SigningKey, digest: str) -> dict[str, Any]:
     """The signature block of a manifest: the Ed25519 signature of the digest's hex text."""
-    return {"algorithm": ALGORITHM, "key_id": key.key_id,
-            "public_key": base64.b64encode(key.public_raw).decode(),
-            "value": base64.b64encode(key.key.sign(digest.encode())).decode()}
+    return {
+        "algorithm": ALGORITHM,
+        "key_id": key.key_id,
+        "public_key": base64.b64encode(key.public_raw).decode(),
+        "value": base64.b64encode(key.key.sign(digest.encode())).decode(),
+    }
 
 
 def signature_holds(block: dict[str, Any], digest: str, public: Ed25519PublicKey | None) -> tuple[bool, str]:

@@ -1,5 +1,6 @@
 """The recorder's Arrow stream (``samples.arrows``) as a :class:`~loadgate.data.sample_source.SampleSource`:
 what a run holds before it is finalised, or after a full disk kept ``samples.parquet`` from being written."""
+
 from __future__ import annotations
 
 import math

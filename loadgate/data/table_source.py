@@ -1,4 +1,5 @@
 """Samples already in memory (a pyarrow Table) as a :class:`~loadgate.data.sample_source.SampleSource`."""
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,9 @@ class TableSource:
 
     in_memory = True
 
-    def __init__(self, table: pa.Table, group_rows: int | None = None, label: str = "samples", *,
-                 batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(
+        self, table: pa.Table, group_rows: int | None = None, label: str = "samples", *, batch_rows: int = BATCH_ROWS
+    ) -> None:
         require(Path(label), table.column_names)
         self.table, self.label = table, Path(label)
         self.names = list(table.column_names)

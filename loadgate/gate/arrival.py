@@ -14,6 +14,7 @@ Each start is handed to a free user of the pool; when none is free the iteration
 counted, never queued. ``ArrivalShape`` is read by the gate, ``check`` and the Locust process
 (which computes the start times from it); every mistake names file:line and key.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,8 @@ DEFAULT_MAX_DROPPED = 0.01  # a share of the scheduled starts: more dropped, and
 
 @dataclass(frozen=True)
 class Stage:
-    duration: float   # seconds
-    target: float     # iterations per second at the end of the stage
+    duration: float  # seconds
+    target: float  # iterations per second at the end of the stage
 
 
 @dataclass(frozen=True)
@@ -103,15 +104,30 @@ def parse(f: FileErrors, raw: Any, line: int) -> ArrivalShape:
         raise f.error(line, "load.arrival", "has neither rate nor stages", "rate: 200/s, or stages: [...]")
     max_users = raw.get("max_users")
     if max_users is not None and (not is_int(max_users) or max_users < 1):
-        raise f.error(at["max_users"], "load.arrival.max_users", f"{quote(max_users)} is not a positive whole number",
-                      "the pool of users, like 2000")
+        raise f.error(
+            at["max_users"],
+            "load.arrival.max_users",
+            f"{quote(max_users)} is not a positive whole number",
+            "the pool of users, like 2000",
+        )
     distribution = raw.get("distribution", "constant")
     if distribution not in DISTRIBUTIONS:
-        raise f.error(at["distribution"], "load.arrival.distribution", f"{quote(distribution)} is not a distribution",
-                      "constant (evenly spaced starts) or poisson (random gaps with the same mean)")
+        raise f.error(
+            at["distribution"],
+            "load.arrival.distribution",
+            f"{quote(distribution)} is not a distribution",
+            "constant (evenly spaced starts) or poisson (random gaps with the same mean)",
+        )
     max_dropped = _share(f, raw["max_dropped"], at["max_dropped"]) if "max_dropped" in raw else DEFAULT_MAX_DROPPED
-    shape = ArrivalShape(rate, stages, max_users, distribution, max_dropped, f"{f.path}:{line}",
-                         f"{f.path}:{at['max_users']}" if max_users is not None else "")
+    shape = ArrivalShape(
+        rate,
+        stages,
+        max_users,
+        distribution,
+        max_dropped,
+        f"{f.path}:{line}",
+        f"{f.path}:{at['max_users']}" if max_users is not None else "",
+    )
     if shape.peak <= 0:
         raise f.error(line, "load.arrival", "never starts an iteration (every rate is 0)", "a rate above 0, like 200/s")
     return shape
@@ -135,16 +151,26 @@ def _share(f: FileErrors, raw: Any, line: int) -> float:
     except InvalidOperation:
         value = Decimal("NaN")
     if not value.is_finite() or not 0 <= value <= 1:
-        hint = " (a bare number is a fraction: 0.01 = 1%)" if text and not text.endswith("%") and value.is_finite() else ""
-        raise f.error(line, "load.arrival.max_dropped", f"{quote(raw)} is not a share from 0 to 100%{hint}",
-                      "a share of the scheduled starts like 1% or 0.5%")
+        hint = (
+            " (a bare number is a fraction: 0.01 = 1%)" if text and not text.endswith("%") and value.is_finite() else ""
+        )
+        raise f.error(
+            line,
+            "load.arrival.max_dropped",
+            f"{quote(raw)} is not a share from 0 to 100%{hint}",
+            "a share of the scheduled starts like 1% or 0.5%",
+        )
     return float(value)
 
 
 def _stages(f: FileErrors, raw: Any, line: int) -> tuple[Stage, ...]:
     if not isinstance(raw, list) or not raw:
-        raise f.error(line, "load.arrival.stages", f"{quote(raw)} is not a list of stages",
-                      "a list like [{duration: 30s, target: 200/s}, {duration: 2m, target: 200/s}]")
+        raise f.error(
+            line,
+            "load.arrival.stages",
+            f"{quote(raw)} is not a list of stages",
+            "a list like [{duration: 30s, target: 200/s}, {duration: 2m, target: 200/s}]",
+        )
     stages = []
     for i, item in enumerate(raw):
         where = f"load.arrival.stages[{i}]"
@@ -154,7 +180,11 @@ def _stages(f: FileErrors, raw: Any, line: int) -> tuple[Stage, ...]:
         try:
             duration = parse_duration(item["duration"])
         except ValueError:
-            raise f.error(item.key_lines["duration"], f"{where}.duration", f"{quote(item['duration'])} is not a "
-                          "duration", "a duration like 30s or 2m") from None
+            raise f.error(
+                item.key_lines["duration"],
+                f"{where}.duration",
+                f"{quote(item['duration'])} is not a duration",
+                "a duration like 30s or 2m",
+            ) from None
         stages.append(Stage(duration, _rate(f, item["target"], item.key_lines["target"], f"{where}.target")))
     return tuple(stages)

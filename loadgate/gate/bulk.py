@@ -2,6 +2,7 @@
 cyclic garbage collector: each of its full collections walks every object alive, so its passes over a
 growing heap made parsing 100,000 thresholds 3x slower per threshold than 5,000. Nothing built here
 makes cycles, so nothing waits for the collector."""
+
 from __future__ import annotations
 
 import contextlib

@@ -4,6 +4,7 @@ A step fails when any alert of the requirement holds, exactly as a run would. Th
 throughput from below (``metric: throughput``) and regression thresholds say nothing about a ceiling
 of users, so a step leaves them out (a step of 10 users is not expected to carry 1000 req/s).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,33 +25,53 @@ from loadgate.gate.verdict import ThresholdResult, Verdict, evaluate
 class StepJudgement:
     """A step's status (pass, fail, unresolved-candidate via ``straddles``, inconclusive) and why."""
 
-    status: str                      # pass | fail | inconclusive (the verdict's, warn read as pass)
+    status: str  # pass | fail | inconclusive (the verdict's, warn read as pass)
     verdict: Verdict
-    straddles: tuple[str, ...]       # thresholds whose 95% CI straddles their alert level
+    straddles: tuple[str, ...]  # thresholds whose 95% CI straddles their alert level
     limit: dict[str, Any] | None  # the most-crossed failing threshold: requirement, metric, request, value, alert
 
 
 def step_files(files: Mapping[str, ThresholdFile], *, by_rate: bool = False) -> dict[str, ThresholdFile]:
     """The threshold files as a capacity step judges them: without throughput floors and regressions, and
     without dropped iterations unless the search is over arrival rate (``by_rate``: each step has a schedule)."""
-    return {r: dataclasses.replace(f, thresholds=tuple(t for t in f.thresholds if _judged(t, by_rate)))
-            for r, f in files.items()}
+    return {
+        r: dataclasses.replace(f, thresholds=tuple(t for t in f.thresholds if _judged(t, by_rate)))
+        for r, f in files.items()
+    }
 
 
 def _service(files: Mapping[str, ThresholdFile]) -> dict[str, ThresholdFile]:
-    return {r: dataclasses.replace(f, thresholds=tuple(
-        dataclasses.replace(t, latency="service") if t.percentile is not None or t.metric in ("mean", "min", "max")
-        else t for t in f.thresholds)) for r, f in files.items()}
+    return {
+        r: dataclasses.replace(
+            f,
+            thresholds=tuple(
+                dataclasses.replace(t, latency="service")
+                if t.percentile is not None or t.metric in ("mean", "min", "max")
+                else t
+                for t in f.thresholds
+            ),
+        )
+        for r, f in files.items()
+    }
 
 
 def _judged(t: Threshold, by_rate: bool = False) -> bool:
     # dropped_iterations: a step of users has no arrival schedule to drop from; a step of a rate has
-    return (t.metric != "throughput" and (by_rate or t.metric != DROPPED) and t.regression is None
-            and t.metric not in CAPACITY_METRICS)
+    return (
+        t.metric != "throughput"
+        and (by_rate or t.metric != DROPPED)
+        and t.regression is None
+        and t.metric not in CAPACITY_METRICS
+    )
 
 
-def capacity_results(files: Mapping[str, ThresholdFile], capacity: Mapping[str, Any], *, requirements: Sequence[str],
-                     baseline: Mapping[str, Any] | None = None) -> list[ThresholdResult]:
+def capacity_results(
+    files: Mapping[str, ThresholdFile],
+    capacity: Mapping[str, Any],
+    *,
+    requirements: Sequence[str],
+    baseline: Mapping[str, Any] | None = None,
+) -> list[ThresholdResult]:
     """``max_users`` / ``max_throughput`` thresholds against a capacity.json document.
 
     A search that bracketed the limit gives the value; one that stopped at ``--max-users`` or ran out
@@ -78,56 +99,115 @@ def capacity_results(files: Mapping[str, ThresholdFile], capacity: Mapping[str, 
     return out
 
 
-def _capacity_result(t: Threshold, label: str, value: float | None, exact: bool,
-                     baseline: Mapping[str, Any] | None, ci: tuple[float, float] | None = None) -> ThresholdResult:
+def _capacity_result(
+    t: Threshold,
+    label: str,
+    value: float | None,
+    exact: bool,
+    baseline: Mapping[str, Any] | None,
+    ci: tuple[float, float] | None = None,
+) -> ThresholdResult:
     """``ci``: for headroom, its values at the bracketing steps; for a regression, the least and the most
     drop the two runs' brackets allow (a fail needs the least drop beyond the tolerance)."""
-    def result(status: Status, shown: float | None, why: str | None, unit: str = t.unit,
-               interval: tuple[float, float] | None = None) -> ThresholdResult:
-        return ThresholdResult(t.requirement, t.metric, t.request, t.target.text if t.target else None,
-                               t.alert.text if t.alert else None, shown, unit, 0, status,
-                               None if why is None else f"{why} ({t.source})", t.source,
-                               regression=t.regression.text if t.regression else None,
-                               baseline=(baseline or {}).get(t.metric) if t.regression else None, ci95=interval)
+
+    def result(
+        status: Status,
+        shown: float | None,
+        why: str | None,
+        unit: str = t.unit,
+        interval: tuple[float, float] | None = None,
+    ) -> ThresholdResult:
+        return ThresholdResult(
+            t.requirement,
+            t.metric,
+            t.request,
+            t.target.text if t.target else None,
+            t.alert.text if t.alert else None,
+            shown,
+            unit,
+            0,
+            status,
+            None if why is None else f"{why} ({t.source})",
+            t.source,
+            regression=t.regression.text if t.regression else None,
+            baseline=(baseline or {}).get(t.metric) if t.regression else None,
+            ci95=interval,
+        )
+
     if value is None:
         return result(Status.INCONCLUSIVE, None, f"{label}: the search found no passing step it could trust")
     if t.regression is not None:
         base = (baseline or {}).get(t.metric)
         if not base:
-            return result(Status.SKIPPED, None, f"{label}: no earlier passing capacity run in this --out folder to "
-                          "compare with", unit="ratio")
+            return result(
+                Status.SKIPPED,
+                None,
+                f"{label}: no earlier passing capacity run in this --out folder to compare with",
+                unit="ratio",
+            )
         drop = (base - value) / base  # lower capacity is worse
         least = drop if ci is None else ci[0]
         status = Status.FAIL if t.regression.holds(least) else Status.PASS
-        why = (f"{label} = {value:g} vs baseline {base:g} ({-drop:+.1%}), a drop beyond {t.regression.text}"
-               + ("" if ci is None else f" even at the ends of both runs' brackets (at least {least:.1%})")
-               if status == Status.FAIL else None)
+        why = (
+            f"{label} = {value:g} vs baseline {base:g} ({-drop:+.1%}), a drop beyond {t.regression.text}"
+            + ("" if ci is None else f" even at the ends of both runs' brackets (at least {least:.1%})")
+            if status == Status.FAIL
+            else None
+        )
         return result(status, -drop, why, unit="ratio", interval=None if ci is None else (-ci[1], -ci[0]))
     shown = f"{value:.1%}" if t.metric == "headroom" else f"{value:g}"
-    within = "" if ci is None or t.metric != "headroom" else (
-        f" (between {ci[0]:.1%} and {ci[1]:.1%} by the steps that bracket the capacity)")
-    return _levels(t, value, shown, exact, f"{label} = {shown}{within}", label,
-                   lambda status, why: result(status, value, why, interval=ci if t.metric == "headroom" else None))
+    within = (
+        ""
+        if ci is None or t.metric != "headroom"
+        else (f" (between {ci[0]:.1%} and {ci[1]:.1%} by the steps that bracket the capacity)")
+    )
+    return _levels(
+        t,
+        value,
+        shown,
+        exact,
+        f"{label} = {shown}{within}",
+        label,
+        lambda status, why: result(status, value, why, interval=ci if t.metric == "headroom" else None),
+    )
 
 
-def _levels(t: Threshold, value: float, shown: str, exact: bool, named: str, label: str,
-            result: Callable[[Status, str | None], ThresholdResult]) -> ThresholdResult:
+def _levels(
+    t: Threshold,
+    value: float,
+    shown: str,
+    exact: bool,
+    named: str,
+    label: str,
+    result: Callable[[Status, str | None], ThresholdResult],
+) -> ThresholdResult:
     """Alert, then target; a lower bound (``exact`` False) decides only when it already meets the level."""
     if t.alert is not None and t.alert.holds(value):
         if exact:
             return result(Status.FAIL, f"{named} crossed alert {t.alert.text}")
-        return result(Status.INCONCLUSIVE, f"{label}: at least {shown}, which does not tell whether it "
-                      f"crosses alert {t.alert.text}; raise --max-users or --budget")
+        return result(
+            Status.INCONCLUSIVE,
+            f"{label}: at least {shown}, which does not tell whether it "
+            f"crosses alert {t.alert.text}; raise --max-users or --budget",
+        )
     if t.target is not None and not t.target.holds(value):
         if exact:
             return result(Status.WARN, f"{named} missed target {t.target.text}")
-        return result(Status.INCONCLUSIVE, f"{label}: at least {shown}, which does not tell whether it "
-                      f"meets target {t.target.text}; raise --max-users or --budget")
+        return result(
+            Status.INCONCLUSIVE,
+            f"{label}: at least {shown}, which does not tell whether it "
+            f"meets target {t.target.text}; raise --max-users or --budget",
+        )
     return result(Status.PASS, None)
 
 
-def judge_step(files: Mapping[str, ThresholdFile], summary: SummaryDoc, *, requirements: Sequence[str],
-               problems: Sequence[str] = ()) -> StepJudgement:
+def judge_step(
+    files: Mapping[str, ThresholdFile],
+    summary: SummaryDoc,
+    *,
+    requirements: Sequence[str],
+    problems: Sequence[str] = (),
+) -> StepJudgement:
     """Gate one step's summary (``files`` as :func:`step_files` returns them)."""
     verdict = evaluate(files, summary, requirements=requirements, problems=problems)
     if verdict.verdict == Status.INCONCLUSIVE and not verdict.problems:
@@ -137,8 +217,7 @@ def judge_step(files: Mapping[str, ThresholdFile], summary: SummaryDoc, *, requi
         lower = evaluate(_service(files), summary, requirements=requirements, problems=problems)
         if lower.verdict == Status.FAIL:
             verdict = lower
-    by_source = {(t.requirement, t.source, t.metric, t.request): t
-                 for f in files.values() for t in f.thresholds}
+    by_source = {(t.requirement, t.source, t.metric, t.request): t for f in files.values() for t in f.thresholds}
     straddles, failing = [], []
     for r in verdict.thresholds:
         t = by_source.get((r.requirement, r.source, r.metric, r.request))
@@ -153,8 +232,14 @@ def judge_step(files: Mapping[str, ThresholdFile], summary: SummaryDoc, *, requi
     limit = None
     if failing:
         r = max(failing, key=lambda pair: pair[0])[1]
-        limit = {"requirement": r.requirement, "metric": r.metric, "request": r.request,
-                 "value": r.value, "alert": r.alert, "unit": r.unit}
+        limit = {
+            "requirement": r.requirement,
+            "metric": r.metric,
+            "request": r.request,
+            "value": r.value,
+            "alert": r.alert,
+            "unit": r.unit,
+        }
     return StepJudgement(status, verdict, tuple(straddles), limit)
 
 
@@ -179,8 +264,9 @@ def best_step(capacity: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return best or (steps[0] if steps else None)
 
 
-def rejudge_step(samples: str, files: Mapping[str, ThresholdFile], capacity: Mapping[str, Any], *,
-                 requirements: Sequence[str]) -> Verdict | None:
+def rejudge_step(
+    samples: str, files: Mapping[str, ThresholdFile], capacity: Mapping[str, Any], *, requirements: Sequence[str]
+) -> Verdict | None:
     """The verdict of :func:`best_step` judged again from the run's samples file over the window it was
     measured on, as the search judged it (``loadgate gate`` of a capacity run directory). Over arrival rate,
     with the schedule's counts of that window from the run.json beside the samples."""
@@ -194,8 +280,9 @@ def rejudge_step(samples: str, files: Mapping[str, ThresholdFile], capacity: Map
         return None
     by_rate = capacity.get("quantity") == "rate"
     judged = step_files(files, by_rate=by_rate)
-    summary = step_summary(samples, step["start"], step["end"], requirements=requirements,
-                           percentiles=required_percentiles(judged))
+    summary = step_summary(
+        samples, step["start"], step["end"], requirements=requirements, percentiles=required_percentiles(judged)
+    )
     if by_rate:
         blocks = read_run(os.path.dirname(os.path.abspath(samples))).get("arrival") or {}
         summary["arrival"] = step_counts(blocks, requirements, step["start"], step["end"])

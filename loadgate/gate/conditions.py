@@ -1,4 +1,5 @@
 """Conditions such as ``<200ms`` or ``>1000/s``: parsed into a normalised unit (ms, a fraction, req/s), and checked."""
+
 from __future__ import annotations
 
 import math
@@ -11,7 +12,8 @@ from typing import Any
 from loadgate.gate.yaml_lines import FileErrors, is_number, quote
 
 _CONDITION_RE = re.compile(
-    r"^\s*(?P<op>[<>=!]*)\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)?\s*(?P<unit>.*?)\s*$")
+    r"^\s*(?P<op>[<>=!]*)\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)?\s*(?P<unit>.*?)\s*$"
+)
 _COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _OPS = tuple(_COMPARE)
 # unit as written (lower-cased, no spaces) -> decimal factor to the normalised unit, per kind of quantity
@@ -19,8 +21,8 @@ _UNITS = {
     "time": {"": "1", "ms": "1", "s": "1000"},
     "ratio": {"": "1", "%": "0.01"},
     "req/s": {"": "1", "/s": "1", "rps": "1", "req/s": "1", "req/sec": "1"},
-    "percent": {"%": "1", "": "100"},   # cpu, memory, disk: percent; a bare number is a fraction, as for rates
-    "number": {"": "1"},                # promql: the query's own unit (given as free text beside it)
+    "percent": {"%": "1", "": "100"},  # cpu, memory, disk: percent; a bare number is a fraction, as for rates
+    "number": {"": "1"},  # promql: the query's own unit (given as free text beside it)
     "users": {"": "1", "users": "1"},
     "iterations": {"": "1", "%": "0.01"},  # dropped_iterations: a count, or a share of the scheduled starts
 }
@@ -55,9 +57,18 @@ class Condition:
 
 
 def metric_kind(metric: str) -> str:
-    return {"error_rate": "ratio", "throughput": "req/s", "cpu": "percent", "memory": "percent", "disk": "percent",
-            "promql": "number", "max_throughput": "req/s", "max_users": "users",
-            "headroom": "ratio", DROPPED: "iterations"}.get(metric, "time")
+    return {
+        "error_rate": "ratio",
+        "throughput": "req/s",
+        "cpu": "percent",
+        "memory": "percent",
+        "disk": "percent",
+        "promql": "number",
+        "max_throughput": "req/s",
+        "max_users": "users",
+        "headroom": "ratio",
+        DROPPED: "iterations",
+    }.get(metric, "time")
 
 
 def parse_condition(raw: Any, kind: str, metric: str = "this metric") -> Condition:
@@ -79,8 +90,11 @@ def parse_condition(raw: Any, kind: str, metric: str = "this metric") -> Conditi
     units = _UNITS["ratio" if kind == "regression" else kind]
     if unit not in units:
         known = any(unit in table for table in _UNITS.values())
-        raise ValueError(f"unit {m.group('unit')!r} in {quote(raw)} does not fit {metric}" if known
-                         else f"unknown unit {m.group('unit')!r} in {quote(raw)}")
+        raise ValueError(
+            f"unit {m.group('unit')!r} in {quote(raw)} does not fit {metric}"
+            if known
+            else f"unknown unit {m.group('unit')!r} in {quote(raw)}"
+        )
     # scale in decimal so "0.7%" is the float nearest 0.007 (float 0.7 / 100 is 0.006999...)
     value = float(Decimal(m.group("num")) * Decimal(units[unit]))
     _check_value(raw, op, value, kind, unit)
@@ -117,9 +131,18 @@ def check_levels(f: FileErrors, line: int, where: str, target: Condition, alert:
     level = target.text.strip().lstrip("<>=").strip()
     suggestion = (">" if t_lower else "<") + level
     if t_lower == (alert.op in ("<", "<=")):
-        raise f.error(line, f"{where}.alert", f"{quote(alert.text)} points the same way as target {quote(target.text)}, "
-                      "so runs that meet the target would fail", f"the opposite comparison, like {suggestion!r}")
+        raise f.error(
+            line,
+            f"{where}.alert",
+            f"{quote(alert.text)} points the same way as target {quote(target.text)}, "
+            "so runs that meet the target would fail",
+            f"the opposite comparison, like {suggestion!r}",
+        )
     if overlap(target, alert):
-        raise f.error(line, f"{where}.alert", f"{quote(alert.text)} is stricter than target {quote(target.text)} "
-                      "(a value can meet the target and still fail)",
-                      f"an alert level at or beyond the target, like {suggestion!r}")
+        raise f.error(
+            line,
+            f"{where}.alert",
+            f"{quote(alert.text)} is stricter than target {quote(target.text)} "
+            "(a value can meet the target and still fail)",
+            f"an alert level at or beyond the target, like {suggestion!r}",
+        )

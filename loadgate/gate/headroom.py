@@ -6,6 +6,7 @@ figure computed from the capacity: headroom = capacity ÷ peak − 1 is computed
 capacity between two releases is a regression only when even the least drop the two brackets allow is
 beyond the tolerance.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

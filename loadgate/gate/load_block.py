@@ -1,5 +1,6 @@
 """The ``load:`` block of a threshold file: defaults for ``loadgate run`` (users, durations, host, resources,
 the task selection and the open-model arrival shape), every mistake with file:line and key."""
+
 from __future__ import annotations
 
 import re
@@ -25,9 +26,8 @@ class LoadDefaults:
     min_requests: int | None = None
     host: str | None = None
     resources: resources.ResourceSettings | None = None
-    select: str | None = None   # "tasks" (default) or "journeys"
+    select: str | None = None  # "tasks" (default) or "journeys"
     arrival: arrival.ArrivalShape | None = None  # open model: iterations started at a set rate
-
 
 
 # Over the size/complexity limit (noqa): one validation branch per load key.
@@ -54,8 +54,12 @@ def parse_load(f: FileErrors, load: Any, line: int) -> LoadDefaults:  # noqa: C9
             except ValueError:
                 seconds = None
             if seconds is None or (key == "duration" and seconds <= 0):
-                raise f.error(at, where, f"{quote(raw)} is not a {'positive ' if key == 'duration' else ''}duration",
-                              "a duration like 30s, 2m or 1h30m")
+                raise f.error(
+                    at,
+                    where,
+                    f"{quote(raw)} is not a {'positive ' if key == 'duration' else ''}duration",
+                    "a duration like 30s, 2m or 1h30m",
+                )
             values[key] = seconds
         elif key == "resources":
             values[key] = resources.parse_settings(f, raw, at)
@@ -63,8 +67,12 @@ def parse_load(f: FileErrors, load: Any, line: int) -> LoadDefaults:  # noqa: C9
             values[key] = arrival.parse(f, raw, at)
         elif key == "select":
             if raw not in SELECT_MODES:
-                raise f.error(at, where, f"{quote(raw)} is not a selection mode",
-                              "tasks (only the tagged tasks run) or journeys (the User classes run whole)")
+                raise f.error(
+                    at,
+                    where,
+                    f"{quote(raw)} is not a selection mode",
+                    "tasks (only the tagged tasks run) or journeys (the User classes run whole)",
+                )
             values[key] = raw
         else:
             if not isinstance(raw, str) or not re.match(r"^https?://[^\s/]+", raw):

@@ -7,6 +7,7 @@
 
 ``metric: headroom`` (capacity ÷ peak − 1) needs ``peak``. Every mistake names file:line and key.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,9 +30,9 @@ _QUANTITY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 class Peak:
     """The declared peak load: ``users`` (concurrent users) or ``rate`` (requests per second)."""
 
-    kind: str        # users | rate
+    kind: str  # users | rate
     value: float
-    text: str        # as written, e.g. "1000 users" or "1200/s"
+    text: str  # as written, e.g. "1000 users" or "1200/s"
 
     @property
     def unit(self) -> str:
@@ -41,12 +42,12 @@ class Peak:
 @dataclass(frozen=True)
 class CapacitySettings:
     peak: Peak | None = None
-    growth: float | None = None          # the peak's growth per month (0.08 = 8%), compounding
+    growth: float | None = None  # the peak's growth per month (0.08 = 8%), compounding
     growth_text: str | None = None
-    cpu_limit: float | None = None       # cores per replica
-    memory_limit: float | None = None    # bytes per replica
+    cpu_limit: float | None = None  # cores per replica
+    memory_limit: float | None = None  # bytes per replica
     limits_text: str | None = None
-    source: str = ""                     # file:line of the block
+    source: str = ""  # file:line of the block
 
 
 def parse(f: FileErrors, raw: Any, line: int) -> CapacitySettings | None:
@@ -60,8 +61,15 @@ def parse(f: FileErrors, raw: Any, line: int) -> CapacitySettings | None:
     peak = _peak(f, raw["peak"], lines["peak"]) if "peak" in raw else None
     growth = _growth(f, raw["growth"], lines["growth"]) if "growth" in raw else None
     cpu, memory, limits_text = _limits(f, raw["limits"], lines["limits"]) if "limits" in raw else (None, None, None)
-    return CapacitySettings(peak, growth, str(raw["growth"]).strip() if growth is not None else None,
-                            cpu, memory, limits_text, f"{f.path}:{line}")
+    return CapacitySettings(
+        peak,
+        growth,
+        str(raw["growth"]).strip() if growth is not None else None,
+        cpu,
+        memory,
+        limits_text,
+        f"{f.path}:{line}",
+    )
 
 
 def _peak(f: FileErrors, raw: Any, line: int) -> Peak:
@@ -85,8 +93,12 @@ def _peak(f: FileErrors, raw: Any, line: int) -> Peak:
 def _growth(f: FileErrors, raw: Any, line: int) -> float:
     m = _GROWTH_RE.match(str(raw)) if isinstance(raw, str) else None
     if not m or float(m.group(1)) <= -100:
-        raise f.error(line, "capacity.growth", f"{quote(raw)} is not a growth rate",
-                      'a percentage per day, week, month or year, like "8%/month"')
+        raise f.error(
+            line,
+            "capacity.growth",
+            f"{quote(raw)} is not a growth rate",
+            'a percentage per day, week, month or year, like "8%/month"',
+        )
     per_period = float(m.group(1)) / 100
     monthly: float = (1 + per_period) ** (DAYS_PER_MONTH / _PERIOD_DAYS[m.group(2)]) - 1
     return monthly
@@ -101,13 +113,21 @@ def _limits(f: FileErrors, raw: Any, line: int) -> tuple[float | None, float | N
     if "cpu" in raw:
         cpu = cpu_cores(raw["cpu"])
         if cpu is None:
-            raise f.error(raw.key_lines["cpu"], "capacity.limits.cpu", f"{quote(raw['cpu'])} is not a CPU quantity",
-                          'cores like 2 or 0.5, or millicores like "500m"')
+            raise f.error(
+                raw.key_lines["cpu"],
+                "capacity.limits.cpu",
+                f"{quote(raw['cpu'])} is not a CPU quantity",
+                'cores like 2 or 0.5, or millicores like "500m"',
+            )
     if "memory" in raw:
         memory = memory_bytes(raw["memory"])
         if memory is None:
-            raise f.error(raw.key_lines["memory"], "capacity.limits.memory",
-                          f"{quote(raw['memory'])} is not a memory quantity", 'bytes like "512Mi", "1Gi" or "2G"')
+            raise f.error(
+                raw.key_lines["memory"],
+                "capacity.limits.memory",
+                f"{quote(raw['memory'])} is not a memory quantity",
+                'bytes like "512Mi", "1Gi" or "2G"',
+            )
     text = ", ".join(f"{k} {raw[k]}" for k in ("cpu", "memory") if k in raw)
     return cpu, memory, text
 
@@ -139,5 +159,9 @@ def check_headroom(f: FileErrors, settings: CapacitySettings | None, items: Any,
         return
     for t, line in zip(thresholds, items.item_lines):
         if t.metric == "headroom":
-            raise f.error(line, "thresholds", "metric headroom (capacity ÷ peak − 1) has no peak to divide by",
-                          "a capacity: block with peak: {users: N} or peak: {rate: N/s} in this file")
+            raise f.error(
+                line,
+                "thresholds",
+                "metric headroom (capacity ÷ peak − 1) has no peak to divide by",
+                "a capacity: block with peak: {users: N} or peak: {rate: N/s} in this file",
+            )

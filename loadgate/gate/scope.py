@@ -3,6 +3,7 @@
 The summary's request entries are indexed once per gate, so each of many thresholds finds its scope by a
 look-up, not by a pass over every entry (5,000 thresholds over 5,000 requests were 25 million comparisons).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -11,6 +12,7 @@ from typing import Any
 
 from loadgate.analysis.summary_doc import RequestStats, Stats, SummaryDoc
 from loadgate.gate.thresholds import Threshold
+
 
 def _requirements_of(entry: Mapping[str, Any]) -> list[str]:
     return [r.strip() for r in str(entry.get("requirement") or "").split(",")]
@@ -57,7 +59,11 @@ def scope_of(t: Threshold, index: Requests) -> tuple[Stats | None, str | None]:
         return by_name[0], None
     if len(by_name) > 1:
         kinds = ", ".join(sorted({str(e["request_type"]) for e in by_name}))
-        return None, (f"request {t.request!r} is ambiguous: it was sent as {kinds}; "
-                      f"name one in the threshold, like {by_name[0]['request_type']} {t.request}")
-    return None, (f"no request {t.request!r} recorded for {t.requirement} in the analysis window"
-                  f"{index.hint(t.requirement, t.request)}")
+        return None, (
+            f"request {t.request!r} is ambiguous: it was sent as {kinds}; "
+            f"name one in the threshold, like {by_name[0]['request_type']} {t.request}"
+        )
+    return None, (
+        f"no request {t.request!r} recorded for {t.requirement} in the analysis window"
+        f"{index.hint(t.requirement, t.request)}"
+    )

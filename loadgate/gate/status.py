@@ -3,6 +3,7 @@
 ``Status`` is a ``str``: it compares equal to its JSON text (``Status.FAIL == "fail"``), formats as it
 (``f"{Status.FAIL}"`` is ``fail``) and is written to JSON as it, so files and messages read as before.
 """
+
 from __future__ import annotations
 
 from enum import Enum
@@ -27,8 +28,7 @@ STATUSES = tuple(Status)
 # How bad a verdict level is: fail outranks inconclusive (the data may be untrustworthy, but what was
 # measured already crossed an alert), which outranks warn. Skipped counts for nothing.
 SEVERITY = {Status.PASS: 0, Status.WARN: 1, Status.INCONCLUSIVE: 2, Status.FAIL: 3}
-_EXIT = {Status.PASS: EXIT_PASS, Status.WARN: EXIT_PASS, Status.INCONCLUSIVE: EXIT_INCONCLUSIVE,
-         Status.FAIL: EXIT_FAIL}
+_EXIT = {Status.PASS: EXIT_PASS, Status.WARN: EXIT_PASS, Status.INCONCLUSIVE: EXIT_INCONCLUSIVE, Status.FAIL: EXIT_FAIL}
 # The order in which outputs made for reading list results when they cannot list them all: what needs
 # attention first.
 ATTENTION = {Status.FAIL: 0, Status.WARN: 1, Status.INCONCLUSIVE: 2, Status.SKIPPED: 3, Status.PASS: 4}

@@ -3,6 +3,7 @@
 A failed threshold is a result, never an exception; only a gate that cannot be set up (a requirement
 without a threshold file) raises ConfigError.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -56,6 +57,7 @@ def format_value(value: float | None, unit: str, *, signed: bool = False) -> str
 
 # --- scope and metric lookup -----------------------------------------------------------------
 
+
 def _metric(metric: str, stats: Stats, latency: str | None = None) -> tuple[float | None, str | None]:
     """The metric's value in ``stats`` (a response time from the ``latency`` asked for), or None and why not."""
     value: float | None
@@ -101,13 +103,17 @@ def _latency(t: Threshold, stats: Stats, label: str) -> tuple[str | None, str | 
     if kind != "intended":
         return kind, None
     if not paced or not stats.get("intended_response_time_ms"):
-        return kind, (f"{label}: latency: intended, but no request in this scope came from a paced user "
-                      "(constant_throughput or constant_pacing); pace the users or gate latency: service")
+        return kind, (
+            f"{label}: latency: intended, but no request in this scope came from a paced user "
+            "(constant_throughput or constant_pacing); pace the users or gate latency: service"
+        )
     on_time, attainment = stats.get("on_time"), stats.get("schedule_attainment")
     if on_time is not None and on_time < ON_TIME_MIN:
-        return kind, (f"{label}: the schedule was never met: {on_time:.0%} of the paced iterations started on "
-                      f"their slot (schedule attainment {attainment:.0%}); the pacing period is shorter than an "
-                      "iteration takes, so the latency from the schedule measures the pacing, not the target")
+        return kind, (
+            f"{label}: the schedule was never met: {on_time:.0%} of the paced iterations started on "
+            f"their slot (schedule attainment {attainment:.0%}); the pacing period is shorter than an "
+            "iteration takes, so the latency from the schedule measures the pacing, not the target"
+        )
     return kind, None
 
 
@@ -125,22 +131,40 @@ def _stall(t: Threshold, stats: Stats, summary: SummaryDoc, label: str) -> str |
     if stalls:
         s = stalls[0]
         when = dt.datetime.fromtimestamp(s["start"], dt.timezone.utc).strftime("%H:%M:%S UTC")
-        where = (f" at {when} for {s['seconds']:.1f} s ({s['users']} of {s['active_users']} users blocked"
-                 + (f"; {len(stalls)} stalls in all" if len(stalls) > 1 else "") + ")")
-    return (f"{label}: the target stalled{where}: about {hidden} requests the unpaced users would have sent "
-            f"are missing, more than the {100 - q:g}% tail {t.metric} looks at; pace the users "
-            "(constant_throughput) to measure latency from the schedule")
+        where = (
+            f" at {when} for {s['seconds']:.1f} s ({s['users']} of {s['active_users']} users blocked"
+            + (f"; {len(stalls)} stalls in all" if len(stalls) > 1 else "")
+            + ")"
+        )
+    return (
+        f"{label}: the target stalled{where}: about {hidden} requests the unpaced users would have sent "
+        f"are missing, more than the {100 - q:g}% tail {t.metric} looks at; pace the users "
+        "(constant_throughput) to measure latency from the schedule"
+    )
 
 
 # --- one threshold ---------------------------------------------------------------------------
 
-def _result(t: Threshold, status: Status, value: float | None, requests: int, why: str | None,
-            **extra: Any) -> ThresholdResult:
+
+def _result(
+    t: Threshold, status: Status, value: float | None, requests: int, why: str | None, **extra: Any
+) -> ThresholdResult:
     """A result for ``t``; a regression threshold's value is a relative change (unit ratio)."""
-    return ThresholdResult(t.requirement, t.metric, t.request, t.target.text if t.target else None,
-                           t.alert.text if t.alert else None, value, "ratio" if t.regression else t.unit,
-                           requests, status, None if why is None else f"{why} ({t.source})", t.source,
-                           regression=t.regression.text if t.regression else None, **extra)
+    return ThresholdResult(
+        t.requirement,
+        t.metric,
+        t.request,
+        t.target.text if t.target else None,
+        t.alert.text if t.alert else None,
+        value,
+        "ratio" if t.regression else t.unit,
+        requests,
+        status,
+        None if why is None else f"{why} ({t.source})",
+        t.source,
+        regression=t.regression.text if t.regression else None,
+        **extra,
+    )
 
 
 def _levels(t: Threshold, value: float, requests: int, label: str, **extra: Any) -> ThresholdResult:
@@ -159,8 +183,14 @@ def _resource_one(t: Threshold, summary: SummaryDoc) -> ThresholdResult:
     extra = {"aggregate": t.resource.aggregate, "resource_source": t.resource.source}
     entry = resource_values(summary).get(t.source)
     if entry is None:
-        return _result(t, Status.INCONCLUSIVE, None, 0, f"{label}: no resource values in the summary (re-run "
-                       "'loadgate gate' to collect them)", **extra)
+        return _result(
+            t,
+            Status.INCONCLUSIVE,
+            None,
+            0,
+            f"{label}: no resource values in the summary (re-run 'loadgate gate' to collect them)",
+            **extra,
+        )
     points, value = int(entry.get("points") or 0), entry.get("value")
     if entry.get("skipped"):
         return _result(t, Status.SKIPPED, None, 0, entry.get("reason") or f"{label}: skipped", **extra)
@@ -169,9 +199,15 @@ def _resource_one(t: Threshold, summary: SummaryDoc) -> ThresholdResult:
     return _levels(t, float(value), points, label, **extra)
 
 
-def _evaluate_one(t: Threshold, summary: SummaryDoc, baseline: SummaryDoc | None,
-                  significance: Significance | None = None, index: Requests | None = None,
-                  base_index: Requests | None = None, not_offered: str | None = None) -> ThresholdResult:
+def _evaluate_one(
+    t: Threshold,
+    summary: SummaryDoc,
+    baseline: SummaryDoc | None,
+    significance: Significance | None = None,
+    index: Requests | None = None,
+    base_index: Requests | None = None,
+    not_offered: str | None = None,
+) -> ThresholdResult:
     """``not_offered``: why the requirement's latency cannot be judged (its arrival shape dropped too many starts)."""
     if t.resource is not None:
         return _resource_one(t, summary)
@@ -190,22 +226,42 @@ def _evaluate_one(t: Threshold, summary: SummaryDoc, baseline: SummaryDoc | None
         label += " (intended)"
     value, why = _metric(t.metric, stats, latency) if requests else (None, None)
     if not_offered is not None and t.unit == "ms":  # every latency of the requirement, intended or not
-        return _result(t, Status.INCONCLUSIVE, None if t.regression else value, requests, f"{label}: {not_offered}",
-                       latency=latency)
+        return _result(
+            t,
+            Status.INCONCLUSIVE,
+            None if t.regression else value,
+            requests,
+            f"{label}: {not_offered}",
+            latency=latency,
+        )
     if requests == 0 or requests < t.min_requests:
-        return _result(t, Status.INCONCLUSIVE, None if t.regression else value, requests,
-                       f"{label}: {requests} requests in the window, fewer than min_requests {t.min_requests}")
+        return _result(
+            t,
+            Status.INCONCLUSIVE,
+            None if t.regression else value,
+            requests,
+            f"{label}: {requests} requests in the window, fewer than min_requests {t.min_requests}",
+        )
     if untrusted is None:
         untrusted = _stall(t, stats, summary, label)
     if untrusted is not None:
-        return _result(t, Status.INCONCLUSIVE, None if latency == "intended" else value, requests, untrusted,
-                       latency=latency)
+        return _result(
+            t, Status.INCONCLUSIVE, None if latency == "intended" else value, requests, untrusted, latency=latency
+        )
     if value is None:
         return _result(t, Status.INCONCLUSIVE, None, requests, f"{label}: {why}", latency=latency)
     if t.regression is not None:
         interval = (lambda: significance(t, stats)) if significance is not None else None  # noqa: E731
-        return _regression(t, t.regression, label, value, requests, baseline, interval,
-                           base_index or (Requests(baseline) if baseline is not None else None))
+        return _regression(
+            t,
+            t.regression,
+            label,
+            value,
+            requests,
+            baseline,
+            interval,
+            base_index or (Requests(baseline) if baseline is not None else None),
+        )
     ci = _ci95(t, stats, latency)
     borderline = ci is not None and any(c.holds(ci[0]) != c.holds(ci[1]) for c in (t.alert, t.target) if c)
     extra = {"ci95": ci, "borderline": borderline} if ci is not None else {}
@@ -224,44 +280,79 @@ def _ci95(t: Threshold, stats: Stats, latency: str | None = None) -> tuple[float
     return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
 
 
-def _regression(t: Threshold, cond: Condition, label: str, value: float, requests: int,
-                baseline: SummaryDoc | None, interval: Callable[[], tuple[float, float] | None] | None = None,
-                base_index: Requests | None = None) -> ThresholdResult:
+def _regression(
+    t: Threshold,
+    cond: Condition,
+    label: str,
+    value: float,
+    requests: int,
+    baseline: SummaryDoc | None,
+    interval: Callable[[], tuple[float, float] | None] | None = None,
+    base_index: Requests | None = None,
+) -> ThresholdResult:
     """Relative change versus the baseline, in the direction that is worse (throughput: a drop).
 
     With ``interval`` (the change's 95% CI from the raw samples) it fails only when the whole interval
     is beyond the limit: run-to-run noise does not fail a build, and a crossing inside it is borderline.
     """
     if baseline is None:
-        return _result(t, Status.SKIPPED, None, requests, f"no baseline run yet for {t.requirement}: regression "
-                       f"threshold skipped ({t.metric}{' [' + t.request + ']' if t.request else ''} {cond.text})")
+        return _result(
+            t,
+            Status.SKIPPED,
+            None,
+            requests,
+            f"no baseline run yet for {t.requirement}: regression "
+            f"threshold skipped ({t.metric}{' [' + t.request + ']' if t.request else ''} {cond.text})",
+        )
     base_stats, why = scope_of(t, base_index or Requests(baseline))
     base, why = _metric(t.metric, base_stats) if base_stats else (None, why)
     if base is None:
-        return _result(t, Status.SKIPPED, None, requests, f"{label}: baseline has no value ({why}); regression "
-                       "threshold skipped")
+        return _result(
+            t, Status.SKIPPED, None, requests, f"{label}: baseline has no value ({why}); regression threshold skipped"
+        )
     if base == 0:
-        return _result(t, Status.SKIPPED, None, requests, f"{label}: baseline value is 0, so a relative change is "
-                       "undefined; regression threshold skipped", baseline=base)
+        return _result(
+            t,
+            Status.SKIPPED,
+            None,
+            requests,
+            f"{label}: baseline value is 0, so a relative change is undefined; regression threshold skipped",
+            baseline=base,
+        )
     change = (base - value) / base if t.metric == "throughput" else (value - base) / base
-    shown = (f"{label} = {format_value(value, t.unit)} vs baseline {format_value(base, t.unit)} "
-             f"({format_value(change, 'ratio', signed=True)} worse)")
+    shown = (
+        f"{label} = {format_value(value, t.unit)} vs baseline {format_value(base, t.unit)} "
+        f"({format_value(change, 'ratio', signed=True)} worse)"
+    )
     ci = interval() if interval is not None else None
     extra = {"ci95": ci, "borderline": cond.holds(ci[0]) != cond.holds(ci[1])} if ci is not None else {}
     if cond.holds(change) and (ci is None or cond.holds(ci[0])):
-        shown += (f", 95% CI {format_value(ci[0], 'ratio', signed=True)}..{format_value(ci[1], 'ratio', signed=True)}"
-                  if ci is not None else "")
-        return _result(t, Status.FAIL, change, requests, f"{shown} crossed regression {cond.text}", baseline=base, **extra)
+        shown += (
+            f", 95% CI {format_value(ci[0], 'ratio', signed=True)}..{format_value(ci[1], 'ratio', signed=True)}"
+            if ci is not None
+            else ""
+        )
+        return _result(
+            t, Status.FAIL, change, requests, f"{shown} crossed regression {cond.text}", baseline=base, **extra
+        )
     return _result(t, Status.PASS, change, requests, None, baseline=base, **extra)
 
 
 # --- the verdict -----------------------------------------------------------------------------
 
-def evaluate(files: Mapping[str, ThresholdFile], summary: SummaryDoc, *,
-             requirements: Sequence[str] | None = None,
-             strict: bool = False, problems: Sequence[str] = (), baseline: SummaryDoc | None = None,
-             aborted: str | None = None, interrupted: str | None = None,
-             significance: Significance | None = None) -> Verdict:
+
+def evaluate(
+    files: Mapping[str, ThresholdFile],
+    summary: SummaryDoc,
+    *,
+    requirements: Sequence[str] | None = None,
+    strict: bool = False,
+    problems: Sequence[str] = (),
+    baseline: SummaryDoc | None = None,
+    aborted: str | None = None,
+    interrupted: str | None = None,
+    significance: Significance | None = None,
+) -> Verdict:
     """Evaluate every threshold of the chosen requirements against ``summary`` (a summary.json dict).
 
     ``requirements`` defaults to every file whose requirement appears in the summary. ``problems`` are
@@ -279,16 +370,16 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: SummaryDoc, *,
         missing = [r for r in chosen if r not in files]
         if missing:
             known = ", ".join(sorted(files)) or "none"
-            raise ConfigError(f"{missing[0]}: no threshold file defines this requirement; "
-                              f"expected one of {known}")
+            raise ConfigError(f"{missing[0]}: no threshold file defines this requirement; expected one of {known}")
     run_problems = [str(p) for p in problems]
     if interrupted:
         run_problems.insert(0, interrupted)
     for req in chosen:  # a requirement-wide shortfall is a run problem: no threshold of it is trustworthy
         minimum, total = files[req].load.min_requests, in_summary[req]["requests"] if req in in_summary else 0
         if minimum is not None and total < minimum:
-            run_problems.append(f"{req}: {total} requests in the window, fewer than load.min_requests {minimum} "
-                                f"({files[req].path})")
+            run_problems.append(
+                f"{req}: {total} requests in the window, fewer than load.min_requests {minimum} ({files[req].path})"
+            )
     reasons = ([aborted] if aborted else []) + list(run_problems)
     results: list[ThresholdResult] = []
     level = Status.FAIL if aborted else Status.INCONCLUSIVE if run_problems else Status.PASS
@@ -299,10 +390,19 @@ def evaluate(files: Mapping[str, ThresholdFile], summary: SummaryDoc, *,
             shortfall = dropped.not_offered(req, files[req].load.arrival, summary)
             for t in files[req].thresholds:
                 r = _evaluate_one(t, summary, baseline, significance, index, base_index, shortfall)
-                if behind and r.status in (Status.FAIL, Status.WARN) and t.resource is None and metric_kind(t.metric) in GENERATOR_BOUND:
-                    r = dataclasses.replace(r, status=Status.INCONCLUSIVE, reason=f"{r.reason}; not trusted: the load "
-                                            "generator fell behind (see above), so this measures its delay as much "
-                                            "as the target's")
+                if (
+                    behind
+                    and r.status in (Status.FAIL, Status.WARN)
+                    and t.resource is None
+                    and metric_kind(t.metric) in GENERATOR_BOUND
+                ):
+                    r = dataclasses.replace(
+                        r,
+                        status=Status.INCONCLUSIVE,
+                        reason=f"{r.reason}; not trusted: the load "
+                        "generator fell behind (see above), so this measures its delay as much "
+                        "as the target's",
+                    )
                 results.append(r)
                 if r.status != Status.SKIPPED:
                     level = worse(level, Status.FAIL if strict and r.status == Status.WARN else r.status)
@@ -327,5 +427,5 @@ def _threshold_reasons(results: Sequence[ThresholdResult]) -> list[str]:
     counts = {s: sum(1 for r in rest if r.status == s) for s in ATTENTION}
     parts = ", ".join(f"{n:,} {s}" for s, n in counts.items() if n)
     return [r.reason for r in ranked[:REASONS_LISTED] if r.reason] + [
-        f"and {len(rest):,} more thresholds with a reason ({parts}): each one's is in verdict.json"]
-
+        f"and {len(rest):,} more thresholds with a reason ({parts}): each one's is in verdict.json"
+    ]

@@ -5,6 +5,7 @@ Its one writer is ``loadgate.outputs.writers.render_verdict_json`` (the text, co
 junit.xml); the document comes from ``Verdict.to_dict``. Statuses are written as their text
 (:class:`loadgate.gate.status.Status` is a ``str``); read back, they are plain strings.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,29 +25,29 @@ class _ThresholdKeys(TypedDict):
     request: str | None
     target: str | None
     alert: str | None
-    value: float | None            # in ``unit``; a regression threshold's: the relative change (ratio)
+    value: float | None  # in ``unit``; a regression threshold's: the relative change (ratio)
     unit: str
     requests: int
-    status: str                    # a Status: pass, warn, fail, inconclusive or skipped
+    status: str  # a Status: pass, warn, fail, inconclusive or skipped
     reason: str | None
-    source: str                    # the threshold file (and line) it came from
+    source: str  # the threshold file (and line) it came from
 
 
 class ThresholdDoc(_ThresholdKeys, total=False):
     """One threshold's result in ``verdict.json``; the keys below are written only when they apply."""
 
-    regression: str                # regression thresholds, with their baseline's value
+    regression: str  # regression thresholds, with their baseline's value
     baseline: float | None
-    ci95: list[float | None]       # with a confidence interval, and whether a level lies inside it
+    ci95: list[float | None]  # with a confidence interval, and whether a level lies inside it
     borderline: bool
-    latency: str                   # response-time metrics: "intended" (from the schedule) or "service"
-    aggregate: str | None          # resource thresholds
+    latency: str  # response-time metrics: "intended" (from the schedule) or "service"
+    aggregate: str | None  # resource thresholds
     resource_source: str | None
 
 
 class _VerdictKeys(TypedDict):
     schema: str
-    verdict: str                   # a Status other than skipped
+    verdict: str  # a Status other than skipped
     exit_code: int
     reasons: list[str]
     thresholds: list[ThresholdDoc]
@@ -84,7 +85,7 @@ class ThresholdResult:
     ci95: tuple[float, float] | None = None
     borderline: bool = False
     latency: str | None = None  # response-time metrics: "intended" (from the schedule) or "service"
-    aggregate: str | None = None        # resource thresholds: how the window's points were aggregated
+    aggregate: str | None = None  # resource thresholds: how the window's points were aggregated
     resource_source: str | None = None  # resource thresholds: prometheus or local
 
     def __post_init__(self) -> None:
@@ -93,9 +94,17 @@ class ThresholdResult:
     def to_dict(self) -> ThresholdDoc:
         """The §8 threshold object, plus the additive keys reason, source (and regression, ci95 when set)."""
         out: ThresholdDoc = {
-            "requirement": self.requirement, "metric": self.metric, "request": self.request,
-            "target": self.target, "alert": self.alert, "value": _finite(self.value), "unit": self.unit,
-            "requests": self.requests, "status": self.status, "reason": self.reason, "source": self.source,
+            "requirement": self.requirement,
+            "metric": self.metric,
+            "request": self.request,
+            "target": self.target,
+            "alert": self.alert,
+            "value": _finite(self.value),
+            "unit": self.unit,
+            "requests": self.requests,
+            "status": self.status,
+            "reason": self.reason,
+            "source": self.source,
         }
         if self.regression is not None:
             out["regression"] = self.regression
@@ -129,16 +138,27 @@ class Verdict:
             raise ValueError(f"a {self.verdict} verdict exits {exit_code(self.verdict)}, not {self.exit_code}")
 
     @classmethod
-    def of(cls, level: str, reasons: Sequence[str], thresholds: Sequence[ThresholdResult], strict: bool = False,
-           problems: Sequence[str] = ()) -> Verdict:
+    def of(
+        cls,
+        level: str,
+        reasons: Sequence[str],
+        thresholds: Sequence[ThresholdResult],
+        strict: bool = False,
+        problems: Sequence[str] = (),
+    ) -> Verdict:
         """A verdict at ``level``, with the exit code that level has."""
         return cls(Status(level), exit_code(level), tuple(reasons), tuple(thresholds), strict, tuple(problems))
 
     def to_dict(self) -> VerdictDoc:
         """The ``loadgate.verdict/1`` document (``strict`` and ``changes_since_baseline`` are additive keys)."""
-        out: VerdictDoc = {"schema": SCHEMA, "verdict": self.verdict, "exit_code": self.exit_code,
-               "reasons": list(self.reasons), "thresholds": [t.to_dict() for t in self.thresholds],
-               "strict": self.strict}
+        out: VerdictDoc = {
+            "schema": SCHEMA,
+            "verdict": self.verdict,
+            "exit_code": self.exit_code,
+            "reasons": list(self.reasons),
+            "thresholds": [t.to_dict() for t in self.thresholds],
+            "strict": self.strict,
+        }
         if self.changes is not None:
             out["changes_since_baseline"] = dict(self.changes)
         return out

@@ -1,5 +1,6 @@
 """YAML with line numbers: a safe loader whose mappings and sequences remember their source lines,
 and the one-line error form every threshold-file problem takes."""
+
 from __future__ import annotations
 
 import difflib
@@ -59,6 +60,7 @@ LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 if getattr(yaml, "__with_libyaml__", False):
+
     class FastLineLoader(yaml.CSafeLoader):
         """The same, parsed by libyaml (ten times faster on large files); a file it rejects is read again
         by :class:`LineLoader`, whose messages the errors quote."""
@@ -104,14 +106,16 @@ class FileErrors:
 
     def check_keys(self, mapping: LineMap, where: str, allowed: tuple[str, ...]) -> None:
         for key, line in mapping.repeats:
-            raise self.error(line, join_key(where, key), f"given twice (first on line {mapping.key_lines[key]})",
-                             "each key once")
+            raise self.error(
+                line, join_key(where, key), f"given twice (first on line {mapping.key_lines[key]})", "each key once"
+            )
         for key in mapping:
             if key not in allowed:
                 close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise self.error(mapping.key_lines[key], join_key(where, key), f"unknown key{hint}",
-                                 "one of " + ", ".join(allowed))
+                raise self.error(
+                    mapping.key_lines[key], join_key(where, key), f"unknown key{hint}", "one of " + ", ".join(allowed)
+                )
 
 
 def join_key(where: str, key: Any) -> str:

@@ -6,6 +6,7 @@ exited 0 and covered the same requirements. The gate gets the baseline's summary
 change) and, from :mod:`loadgate.history.compare`, the 95% interval of each change, so a regression threshold
 fails only when the whole interval is beyond its limit.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,11 +51,14 @@ def check_spec(spec: str | None) -> None:
     if spec is None or spec == LAST_PASS:
         return
     if not os.path.isdir(spec):
-        raise ConfigError(f"--baseline {spec}: no such run directory; pass a folder written by 'loadgate run' "
-                          f"or '{LAST_PASS}'")
+        raise ConfigError(
+            f"--baseline {spec}: no such run directory; pass a folder written by 'loadgate run' or '{LAST_PASS}'"
+        )
     if not os.path.isfile(os.path.join(spec, rundir.SUMMARY)):
-        raise ConfigError(f"--baseline {spec}: not a run directory (no {rundir.SUMMARY}); "
-                          f"pass a folder written by 'loadgate run' or '{LAST_PASS}'")
+        raise ConfigError(
+            f"--baseline {spec}: not a run directory (no {rundir.SUMMARY}); "
+            f"pass a folder written by 'loadgate run' or '{LAST_PASS}'"
+        )
     read_summary(spec)  # damaged: say so now, before a run is spent
 
 
@@ -69,8 +73,9 @@ def _summary(run_dir: str, files: Mapping[str, ThresholdFile]) -> SummaryDoc:
     return summarize_run(run_dir, read_run(run_dir), required_percentiles(files), series=False)[0]
 
 
-def resolve(spec: str | None, run_dir: str, run: RunDoc, files: Mapping[str, ThresholdFile],
-            say: Callable[[str], None]) -> Baseline | None:
+def resolve(
+    spec: str | None, run_dir: str, run: RunDoc, files: Mapping[str, ThresholdFile], say: Callable[[str], None]
+) -> Baseline | None:
     """The baseline for ``run_dir``: ``spec`` (a run directory or last-pass); None when there is none.
 
     ``spec`` None means last-pass if any threshold has ``regression:``, else no baseline.
@@ -87,8 +92,9 @@ def resolve(spec: str | None, run_dir: str, run: RunDoc, files: Mapping[str, Thr
     if not os.path.isfile(db):
         return None
     try:
-        found = history.passing_runs(db, reqs, before=run.get("start"),
-                                     exclude=os.path.basename(os.path.normpath(run_dir)))
+        found = history.passing_runs(
+            db, reqs, before=run.get("start"), exclude=os.path.basename(os.path.normpath(run_dir))
+        )
     except (sqlite3.Error, OSError, ConfigError) as e:
         say(f"loadgate: warning: cannot look up the last passing run ({e}); regression thresholds skipped")
         return None
@@ -96,13 +102,15 @@ def resolve(spec: str | None, run_dir: str, run: RunDoc, files: Mapping[str, Thr
         # the history moves with its --out folder: look next to it first, then where the run was written
         for where in (os.path.join(os.path.dirname(db), rec.run_id), rec.run_dir):
             if os.path.isfile(os.path.join(where, rundir.SUMMARY)):
-                return Baseline(where, rec.run_id, _summary(where, files),
-                                f"last passing run of {', '.join(reqs)} in {db}")
+                return Baseline(
+                    where, rec.run_id, _summary(where, files), f"last passing run of {', '.join(reqs)} in {db}"
+                )
     return None
 
 
-def against(spec: str | None, run_dir: str, run: RunDoc, files: Mapping[str, ThresholdFile],
-            say: Callable[[str], None]) -> Against | None:
+def against(
+    spec: str | None, run_dir: str, run: RunDoc, files: Mapping[str, ThresholdFile], say: Callable[[str], None]
+) -> Against | None:
     """The run measured against its baseline (see :func:`resolve`), or None; says which baseline it took.
 
     A named baseline that cannot be used is a ConfigError (``run`` checks it before running, with
@@ -136,8 +144,10 @@ class Against:
                 self._runs = load_pair(self.base.run_dir, self.run_dir, self.metrics)
             except LoadgateError as e:
                 self.usable = False
-                self.say(f"loadgate: warning: cannot compare with the baseline's samples ({e}); regression "
-                         "thresholds use the summaries' values without a confidence interval")
+                self.say(
+                    f"loadgate: warning: cannot compare with the baseline's samples ({e}); regression "
+                    "thresholds use the summaries' values without a confidence interval"
+                )
         return self._runs
 
     def ci(self, t: Threshold, stats: Stats) -> tuple[float, float] | None:

@@ -7,6 +7,7 @@ declared then, and the release it measured (a label and a date; the date is what
 is fitted against). The commit and loadgate's version are the run's (``runs.git_commit``,
 ``runs.loadgate_version``).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,11 +17,35 @@ from typing import Any
 
 from loadgate.history import store
 
-COLUMNS = ("release", "dated", "max_users", "first_not_passing_users", "at_least", "inconclusive", "knee_users",
-           "throughput_at_max", "max_throughput", "cpu_per_user", "memory_per_user", "peak", "peak_unit",
-           "search_from", "search_to")
-_RUN = ("seq", "run_id", "run_dir", "kind", "requirements", "started", "verdict", "exit_code", "git_commit",
-        "loadgate_version")
+COLUMNS = (
+    "release",
+    "dated",
+    "max_users",
+    "first_not_passing_users",
+    "at_least",
+    "inconclusive",
+    "knee_users",
+    "throughput_at_max",
+    "max_throughput",
+    "cpu_per_user",
+    "memory_per_user",
+    "peak",
+    "peak_unit",
+    "search_from",
+    "search_to",
+)
+_RUN = (
+    "seq",
+    "run_id",
+    "run_dir",
+    "kind",
+    "requirements",
+    "started",
+    "verdict",
+    "exit_code",
+    "git_commit",
+    "loadgate_version",
+)
 
 
 def release_of(capacity: Mapping, run: Mapping) -> tuple[str, float | None]:
@@ -44,15 +69,23 @@ def row(capacity: Mapping, run: Mapping, plan: Mapping | None = None) -> dict:
     peak = plan.get("peak") or {}
     search = capacity.get("plan") or {}
     knee = capacity.get("knee") or {}
-    values = {"release": label, "dated": dated, "max_users": capacity.get("max_users"),
-              "first_not_passing_users": capacity.get("first_not_passing_users"),
-              "at_least": int(bool(capacity.get("at_least"))), "inconclusive": int(bool(capacity.get("inconclusive"))),
-              "knee_users": knee.get("users"), "throughput_at_max": capacity.get("throughput_at_max"),
-              "max_throughput": capacity.get("max_throughput"),
-              "cpu_per_user": (scaling.get("cpu") or {}).get("per_user"),
-              "memory_per_user": (scaling.get("memory") or {}).get("per_user"),
-              "peak": peak.get("value"), "peak_unit": peak.get("unit"),
-              "search_from": search.get("start_users"), "search_to": search.get("max_users")}
+    values = {
+        "release": label,
+        "dated": dated,
+        "max_users": capacity.get("max_users"),
+        "first_not_passing_users": capacity.get("first_not_passing_users"),
+        "at_least": int(bool(capacity.get("at_least"))),
+        "inconclusive": int(bool(capacity.get("inconclusive"))),
+        "knee_users": knee.get("users"),
+        "throughput_at_max": capacity.get("throughput_at_max"),
+        "max_throughput": capacity.get("max_throughput"),
+        "cpu_per_user": (scaling.get("cpu") or {}).get("per_user"),
+        "memory_per_user": (scaling.get("memory") or {}).get("per_user"),
+        "peak": peak.get("value"),
+        "peak_unit": peak.get("unit"),
+        "search_from": search.get("start_users"),
+        "search_to": search.get("max_users"),
+    }
     assert tuple(values) == COLUMNS
     return values
 
@@ -63,15 +96,19 @@ def capacity_runs(path: str, requirements: Sequence[str] | None = None, *, limit
     if not os.path.isfile(path):
         return []
     cols = ", ".join([*(f"r.{c}" for c in _RUN), *(f"c.{c}" for c in COLUMNS)])
-    sql = (f"SELECT {cols} FROM runs r JOIN capacity c ON c.seq = r.seq "
-           "WHERE r.seq = (SELECT MAX(x.seq) FROM runs x WHERE x.run_id = r.run_id)")
+    sql = (
+        f"SELECT {cols} FROM runs r JOIN capacity c ON c.seq = r.seq "
+        "WHERE r.seq = (SELECT MAX(x.seq) FROM runs x WHERE x.run_id = r.run_id)"
+    )
     args: list[Any] = []
     if requirements is not None:
         sql += " AND r.requirements = ?"
         args.append(",".join(requirements))
     conn = store.open_existing(path)
     try:
-        rows = [dict(zip([*_RUN, *COLUMNS], r)) for r in conn.execute(sql + " ORDER BY c.dated, r.started, r.seq", args)]
+        rows = [
+            dict(zip([*_RUN, *COLUMNS], r)) for r in conn.execute(sql + " ORDER BY c.dated, r.started, r.seq", args)
+        ]
     finally:
         conn.close()
     for r in rows:
@@ -82,21 +119,52 @@ def capacity_runs(path: str, requirements: Sequence[str] | None = None, *, limit
 
 def format_capacity_runs(rows: Sequence[Mapping]) -> str:
     """``loadgate history --capacity``: one line per capacity run, oldest release first."""
+
     def n(v: Any, digits: int = 0) -> str:
         return "-" if v is None else f"{v:,.{digits}f}"
 
-    header = ["run", "release", "dated (UTC)", "requirements", "searched", "capacity", "first not passing", "knee",
-              "req/s at capacity", "peak", "cpu/user", "memory/user", "commit", "loadgate", "verdict"]
+    header = [
+        "run",
+        "release",
+        "dated (UTC)",
+        "requirements",
+        "searched",
+        "capacity",
+        "first not passing",
+        "knee",
+        "req/s at capacity",
+        "peak",
+        "cpu/user",
+        "memory/user",
+        "commit",
+        "loadgate",
+        "verdict",
+    ]
     lines = []
     for r in rows:
-        cap = "inconclusive" if r["max_users"] is None and r["inconclusive"] else (
-            ("at least " if r["at_least"] else "") + n(r["max_users"]) if r["max_users"] is not None else "none")
-        lines.append([r["run_id"], str(r["release"]), _day(r["dated"]), ",".join(r["requirements"]),
-                      f"{n(r['search_from'])}-{n(r['search_to'])}", cap, n(r["first_not_passing_users"]),
-                      n(r["knee_users"]), n(r["throughput_at_max"], 1),
-                      "-" if r["peak"] is None else f"{r['peak']:g} {r['peak_unit']}",
-                      "-" if r["cpu_per_user"] is None else f"{r['cpu_per_user'] * 1000:.2f}m",
-                      "-" if r["memory_per_user"] is None else f"{r['memory_per_user'] / 2**20:.2f}Mi",
-                      (r["git_commit"] or "-")[:12], r["loadgate_version"] or "-", r["verdict"]])
+        cap = (
+            "inconclusive"
+            if r["max_users"] is None and r["inconclusive"]
+            else (("at least " if r["at_least"] else "") + n(r["max_users"]) if r["max_users"] is not None else "none")
+        )
+        lines.append(
+            [
+                r["run_id"],
+                str(r["release"]),
+                _day(r["dated"]),
+                ",".join(r["requirements"]),
+                f"{n(r['search_from'])}-{n(r['search_to'])}",
+                cap,
+                n(r["first_not_passing_users"]),
+                n(r["knee_users"]),
+                n(r["throughput_at_max"], 1),
+                "-" if r["peak"] is None else f"{r['peak']:g} {r['peak_unit']}",
+                "-" if r["cpu_per_user"] is None else f"{r['cpu_per_user'] * 1000:.2f}m",
+                "-" if r["memory_per_user"] is None else f"{r['memory_per_user'] / 2**20:.2f}Mi",
+                (r["git_commit"] or "-")[:12],
+                r["loadgate_version"] or "-",
+                r["verdict"],
+            ]
+        )
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *lines])

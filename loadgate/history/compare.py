@@ -19,6 +19,7 @@ Requiring the whole interval, not just the estimate, to clear the tolerance is w
 of a dozen rows quiet on an unchanged target: "interval excludes 0 and estimate beyond the tolerance"
 flagged 5 of 20 pairs of real unchanged runs, this rule none (``bench/compare_false_alarms.py``).
 """
+
 from __future__ import annotations
 
 import math
@@ -32,13 +33,13 @@ from loadgate.analysis.select import lerp, linear_plan
 
 SCHEMA = "loadgate.compare/1"
 METRICS = ("p50", "p95", "p99", "error_rate")
-TOLERANCE_LATENCY = 0.10    # relative change of a percentile
-TOLERANCE_ERRORS = 0.005    # absolute change of the error rate: half a percentage point
+TOLERANCE_LATENCY = 0.10  # relative change of a percentile
+TOLERANCE_ERRORS = 0.005  # absolute change of the error rate: half a percentage point
 RESAMPLES = 10_000
-MIN_TAIL = 5                # samples needed beyond a percentile (either side) for a CI: p95 100, p99 500
+MIN_TAIL = 5  # samples needed beyond a percentile (either side) for a CI: p95 100, p99 500
 MIN_SAMPLES = 20
-_Z = 1.959963984540054      # two-sided 95%
-_SEED = 20_260_101          # fixed: the same two runs always give the same intervals
+_Z = 1.959963984540054  # two-sided 95%
+_SEED = 20_260_101  # fixed: the same two runs always give the same intervals
 
 Key = tuple[str | None, str | None, str | None]  # (requirement, request_type, name); None type: requirement-wide
 
@@ -101,6 +102,7 @@ class RunSamples:
 
 # --- statistics ------------------------------------------------------------------------------
 
+
 def _boot_ranks(n: int, q: float, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray | None, float]:
     """The 0-based ranks :func:`_boot_percentile` reads for ``size`` replicates of percentile ``q`` of n
     values: (lower ranks, upper ranks or None, weight of the upper). They depend on n, q and the
@@ -139,8 +141,15 @@ def _enough(n: int, q: float) -> bool:
     return n >= MIN_SAMPLES and tail >= MIN_TAIL
 
 
-def percentile_change(base: Group | np.ndarray, cand: Group | np.ndarray, q: float,
-                      tolerance: float = TOLERANCE_LATENCY, *, seed: int = _SEED, resamples: int | None = None) -> Change:
+def percentile_change(
+    base: Group | np.ndarray,
+    cand: Group | np.ndarray,
+    q: float,
+    tolerance: float = TOLERANCE_LATENCY,
+    *,
+    seed: int = _SEED,
+    resamples: int | None = None,
+) -> Change:
     """Relative change of percentile ``q`` from ``base`` to ``cand`` (sorted NaN-free arrays, or groups);
     ``resamples`` (default :data:`RESAMPLES`, as :func:`wanted_ranks` plans them)."""
     base, cand = _group(base), _group(cand)
@@ -203,12 +212,20 @@ def _wilson(x: int, n: int) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def error_rate_change(base_failures: int, base_n: int, cand_failures: int, cand_n: int,
-                      tolerance: float = TOLERANCE_ERRORS) -> Change:
+def error_rate_change(
+    base_failures: int, base_n: int, cand_failures: int, cand_n: int, tolerance: float = TOLERANCE_ERRORS
+) -> Change:
     """Difference of error rates (candidate - baseline), Newcombe's interval, two-proportion z p."""
     if base_n == 0 or cand_n == 0:
-        return Change("error_rate", base_failures / base_n if base_n else None,
-                      cand_failures / cand_n if cand_n else None, None, None, None, "unchanged")
+        return Change(
+            "error_rate",
+            base_failures / base_n if base_n else None,
+            cand_failures / cand_n if cand_n else None,
+            None,
+            None,
+            None,
+            "unchanged",
+        )
     pb, pc = base_failures / base_n, cand_failures / cand_n
     (lb, ub), (lc, uc) = _wilson(base_failures, base_n), _wilson(cand_failures, cand_n)
     d = pc - pb
@@ -237,20 +254,27 @@ def _seed(key: Key, metric: str) -> int:
     return _SEED ^ zlib.crc32(repr((key, metric)).encode())
 
 
-def compare_groups(base: Group, cand: Group, key: Key, *, tolerance_latency: float = TOLERANCE_LATENCY,
-                   tolerance_errors: float = TOLERANCE_ERRORS, metrics: tuple[str, ...] = METRICS) -> list[Change]:
+def compare_groups(
+    base: Group,
+    cand: Group,
+    key: Key,
+    *,
+    tolerance_latency: float = TOLERANCE_LATENCY,
+    tolerance_errors: float = TOLERANCE_ERRORS,
+    metrics: tuple[str, ...] = METRICS,
+) -> list[Change]:
     """Every metric of one scope compared."""
     out = []
     for m in metrics:
         if m == "error_rate":
-            out.append(error_rate_change(base.failures, base.requests, cand.failures, cand.requests,
-                                         tolerance_errors))
+            out.append(error_rate_change(base.failures, base.requests, cand.failures, cand.requests, tolerance_errors))
         else:
             out.append(percentile_change(base, cand, float(m[1:]), tolerance_latency, seed=_seed(key, m)))
     return out
 
 
 # --- run directories -------------------------------------------------------------------------
+
 
 def scope_keys(label: str, request_type: str, name: str) -> list[Key]:
     """The scopes a request of a requirement label ("REQ-A,REQ-B", or "") counts in: per requirement the
@@ -265,25 +289,49 @@ def _order(key: Key) -> tuple:
     return (key[0] or "", key[1] is not None, key[1] or "", key[2] or "")
 
 
-def compare_loaded(base: RunSamples, cand: RunSamples, *, tolerance_latency: float = TOLERANCE_LATENCY,
-                   tolerance_errors: float = TOLERANCE_ERRORS) -> dict:
+def compare_loaded(
+    base: RunSamples,
+    cand: RunSamples,
+    *,
+    tolerance_latency: float = TOLERANCE_LATENCY,
+    tolerance_errors: float = TOLERANCE_ERRORS,
+) -> dict:
     """The ``loadgate.compare/1`` document of two loaded runs."""
     rows = []
     for key in sorted(base.groups.keys() & cand.groups.keys(), key=_order):
         b, c = base.groups[key], cand.groups[key]
         for ch in compare_groups(b, c, key, tolerance_latency=tolerance_latency, tolerance_errors=tolerance_errors):
-            rows.append({"request_type": key[1], "name": key[2], "requirement": key[0], "metric": ch.metric,
-                         "baseline": ch.baseline, "candidate": ch.candidate, "change": ch.change,
-                         "ci": list(ch.ci) if ch.ci else None, "p_value": ch.p_value, "status": ch.status,
-                         "change_kind": "absolute" if ch.metric == "error_rate" else "relative",
-                         "sample_sizes": [b.requests, c.requests]})
-    unmatched = [{"requirement": k[0], "request_type": k[1], "name": k[2], "only_in": side}
-                 for side, mine, other in (("baseline", base, cand), ("candidate", cand, base))
-                 for k in sorted(mine.groups.keys() - other.groups.keys(), key=_order)]
-    return {"schema": SCHEMA, "baseline": base.run_id, "candidate": cand.run_id,
-            "verdict": "fail" if any(r["status"] == "regression" for r in rows) else "pass",
-            "requests": rows, "tolerance": {"latency": tolerance_latency, "error_rate": tolerance_errors},
-            "confidence": 0.95, "unmatched": unmatched}
+            rows.append(
+                {
+                    "request_type": key[1],
+                    "name": key[2],
+                    "requirement": key[0],
+                    "metric": ch.metric,
+                    "baseline": ch.baseline,
+                    "candidate": ch.candidate,
+                    "change": ch.change,
+                    "ci": list(ch.ci) if ch.ci else None,
+                    "p_value": ch.p_value,
+                    "status": ch.status,
+                    "change_kind": "absolute" if ch.metric == "error_rate" else "relative",
+                    "sample_sizes": [b.requests, c.requests],
+                }
+            )
+    unmatched = [
+        {"requirement": k[0], "request_type": k[1], "name": k[2], "only_in": side}
+        for side, mine, other in (("baseline", base, cand), ("candidate", cand, base))
+        for k in sorted(mine.groups.keys() - other.groups.keys(), key=_order)
+    ]
+    return {
+        "schema": SCHEMA,
+        "baseline": base.run_id,
+        "candidate": cand.run_id,
+        "verdict": "fail" if any(r["status"] == "regression" for r in rows) else "pass",
+        "requests": rows,
+        "tolerance": {"latency": tolerance_latency, "error_rate": tolerance_errors},
+        "confidence": 0.95,
+        "unmatched": unmatched,
+    }
 
 
 # --- the gate's regression thresholds --------------------------------------------------------
@@ -297,6 +345,7 @@ def regression_ci(base: RunSamples, cand: RunSamples) -> Callable[[str, str | No
     For percentiles and error rate; None where there is no interval (other metrics, too few samples).
     The error rate's interval is of the difference, divided by the baseline rate.
     """
+
     def ci(requirement: str, request_type: str | None, name: str | None, metric: str) -> CI | None:
         key = (requirement, request_type, name)
         b, c = base.groups.get(key), cand.groups.get(key)
@@ -308,6 +357,7 @@ def regression_ci(base: RunSamples, cand: RunSamples) -> Callable[[str, str | No
             return None if ch.ci is None or not rate else (ch.ci[0] / rate, ch.ci[1] / rate)
         q = _percentile_of(metric)
         return None if q is None else percentile_change(b, c, q, seed=_seed(key, metric)).ci
+
     return ci
 
 

@@ -16,6 +16,7 @@ ranks depend on the two runs' sample sizes, the percentile and the row's seed, n
 Memory: the histograms, and per scope the planned ranks (at most ~20,000 for each percentile compared,
 wherever a percentile has enough samples for an interval); never a run's samples.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,13 +49,20 @@ from loadgate.history.compare import (
 _COUNTED = ["timestamp", "request_type", "name", "requirement", "response_time_ms", "success", "users"]
 
 
-def compare_runs(baseline_dir: str, candidate_dir: str, *, tolerance_latency: float = TOLERANCE_LATENCY,
-                 tolerance_errors: float = TOLERANCE_ERRORS) -> dict:
+def compare_runs(
+    baseline_dir: str,
+    candidate_dir: str,
+    *,
+    tolerance_latency: float = TOLERANCE_LATENCY,
+    tolerance_errors: float = TOLERANCE_ERRORS,
+) -> dict:
     """Compare two run directories: the ``loadgate.compare/1`` document."""
     base, cand = load_pair(baseline_dir, candidate_dir)
     if not base.groups.keys() & cand.groups.keys():
-        raise ConfigError(f"{baseline_dir} and {candidate_dir} have no request or requirement in common "
-                          "in their analysis windows: nothing to compare; pick two runs of the same requirement")
+        raise ConfigError(
+            f"{baseline_dir} and {candidate_dir} have no request or requirement in common "
+            "in their analysis windows: nothing to compare; pick two runs of the same requirement"
+        )
     return compare_loaded(base, cand, tolerance_latency=tolerance_latency, tolerance_errors=tolerance_errors)
 
 
@@ -88,8 +96,9 @@ class _Run(RowReader):
             ends = [r for r in ts_ranges if r is not None]
             window = Window(min(r[0] for r in ends), max(r[1] for r in ends)) if ends else Window(0.0, -1.0)
         self.window = window
-        self.order = [i for i, r in enumerate(ts_ranges) if r is not None and r[1] >= window.start
-                      and r[0] <= window.end]
+        self.order = [
+            i for i, r in enumerate(ts_ranges) if r is not None and r[1] >= window.start and r[0] <= window.end
+        ]
         try:
             self._count(groups, pool, read=False)
         except _StatisticsWrong:
@@ -126,8 +135,9 @@ class _Run(RowReader):
         for b, (r, m, q) in enumerate(self.combos):
             for key in scope_keys(rq[q], rt[r], nm[m]):
                 self.keys.setdefault(key, []).append(b)
-        self.counts = {key: (int(n[bs].sum()), int(fails[bs].sum()), int(nlat[bs].sum()))
-                       for key, bs in self.keys.items()}
+        self.counts = {
+            key: (int(n[bs].sum()), int(fails[bs].sum()), int(nlat[bs].sum())) for key, bs in self.keys.items()
+        }
 
     def latencies(self, key: Key) -> int:
         return self.counts[key][2]
@@ -135,9 +145,10 @@ class _Run(RowReader):
     def samples(self, wanted: dict[Key, np.ndarray]) -> RunSamples:
         """Every scope with the order statistics at its ``wanted`` ranks (none for a scope not in it)."""
         values = self._gather(wanted)
-        groups = {key: Group(values.get(key, np.zeros(0)), requests, failures,
-                             wanted.get(key, np.zeros(0, np.int64)), nlat)
-                  for key, (requests, failures, nlat) in self.counts.items()}
+        groups = {
+            key: Group(values.get(key, np.zeros(0)), requests, failures, wanted.get(key, np.zeros(0, np.int64)), nlat)
+            for key, (requests, failures, nlat) in self.counts.items()
+        }
         return RunSamples(os.path.basename(os.path.normpath(self.run_dir)), self.run_dir, groups)
 
     def _gather(self, wanted: dict[Key, np.ndarray]) -> dict[Key, np.ndarray]:
@@ -147,12 +158,16 @@ class _Run(RowReader):
         outs = {key: o for o, (key, _ranks) in enumerate(asked)}
         pairs = [(outs[key], b) for key, _ranks in asked for b in self.keys[key]]
         po, pb = (np.array([p[i] for p in pairs], np.int64) for i in (0, 1))
-        self.search.ask(po, pb, np.concatenate([np.full(r.size, outs[k], np.int64) for k, r in asked]),
-                        np.concatenate([r for _k, r in asked]))
+        self.search.ask(
+            po,
+            pb,
+            np.concatenate([np.full(r.size, outs[k], np.int64) for k, r in asked]),
+            np.concatenate([r for _k, r in asked]),
+        )
         self.refine(self.search, self.order)
         found = from_keys(self.search.keys)
         bounds = np.cumsum([0] + [r.size for _k, r in asked])
-        return {key: found[bounds[i]:bounds[i + 1]] for i, (key, _r) in enumerate(asked)}
+        return {key: found[bounds[i] : bounds[i + 1]] for i, (key, _r) in enumerate(asked)}
 
 
 class _StatisticsWrong(Exception):

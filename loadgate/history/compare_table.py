@@ -1,4 +1,5 @@
 """``loadgate compare``'s terminal table of a ``loadgate.compare/1`` document."""
+
 from __future__ import annotations
 
 import math
@@ -36,12 +37,19 @@ def format_compare(doc: Mapping, *, color: bool = False) -> str:
         kind = r.get("change_kind", "relative")
         ci = r.get("ci")
         p = r.get("p_value")
-        rows.append([_plain(r["requirement"] or "-"),
-                     "(all requests)" if r["request_type"] is None else _plain(f"{r['request_type']} {r['name']}"),
-                     r["metric"], _fmt_value(r["baseline"], r["metric"]), _fmt_value(r["candidate"], r["metric"]),
-                     _fmt_change(r["change"], kind),
-                     f"[{_fmt_change(ci[0], kind)}, {_fmt_change(ci[1], kind)}]" if ci else "(too few)",
-                     "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"), r["status"]])
+        rows.append(
+            [
+                _plain(r["requirement"] or "-"),
+                "(all requests)" if r["request_type"] is None else _plain(f"{r['request_type']} {r['name']}"),
+                r["metric"],
+                _fmt_value(r["baseline"], r["metric"]),
+                _fmt_value(r["candidate"], r["metric"]),
+                _fmt_change(r["change"], kind),
+                f"[{_fmt_change(ci[0], kind)}, {_fmt_change(ci[1], kind)}]" if ci else "(too few)",
+                "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"),
+                r["status"],
+            ]
+        )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     widths[1] = min(widths[1], 40)
     right = {3, 4, 5, 7}
@@ -58,7 +66,9 @@ def format_compare(doc: Mapping, *, color: bool = False) -> str:
         out.append(_plain(f"  note: {u['requirement'] or '-'} {what} only in the {u['only_in']}; not compared"))
     n = sum(r["status"] == "regression" for r in doc["requests"])
     tol = doc.get("tolerance") or {}
-    out.append(f"verdict: {doc['verdict'].upper()} ({n} regression{'s' if n != 1 else ''}; a regression is a "
-               f"95% CI entirely beyond the tolerance: latency +{tol.get('latency', TOLERANCE_LATENCY) * 100:g}%, "
-               f"error rate +{tol.get('error_rate', TOLERANCE_ERRORS) * 100:g}pp)")
+    out.append(
+        f"verdict: {doc['verdict'].upper()} ({n} regression{'s' if n != 1 else ''}; a regression is a "
+        f"95% CI entirely beyond the tolerance: latency +{tol.get('latency', TOLERANCE_LATENCY) * 100:g}%, "
+        f"error rate +{tol.get('error_rate', TOLERANCE_ERRORS) * 100:g}pp)"
+    )
     return "\n".join(out)

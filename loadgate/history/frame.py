@@ -5,6 +5,7 @@ users, verdict, exit_code, strict, baseline, git_commit, loadgate_version, recor
 column per metric of the whole requirement as ``summary.json`` had it (requests, failures, error_rate,
 throughput, min, mean, p50, p90, p95, p99, p99.9, max). Oldest first, so a trend plots left to right.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,10 +16,37 @@ from loadgate.history import store
 if TYPE_CHECKING:
     import pandas as pd
 
-_RECORD = ("seq", "run_id", "run_dir", "kind", "started", "ended", "users", "verdict", "exit_code", "strict",
-           "baseline", "git_commit", "loadgate_version", "recorded_at", "git_dirty")
-_METRICS = ("requests", "failures", "error_rate", "throughput", "min", "mean", "p50", "p90", "p95", "p99",
-            "p99.9", "max")
+_RECORD = (
+    "seq",
+    "run_id",
+    "run_dir",
+    "kind",
+    "started",
+    "ended",
+    "users",
+    "verdict",
+    "exit_code",
+    "strict",
+    "baseline",
+    "git_commit",
+    "loadgate_version",
+    "recorded_at",
+    "git_dirty",
+)
+_METRICS = (
+    "requests",
+    "failures",
+    "error_rate",
+    "throughput",
+    "min",
+    "mean",
+    "p50",
+    "p90",
+    "p95",
+    "p99",
+    "p99.9",
+    "max",
+)
 
 
 def open_history(out_dir: str | os.PathLike[str], *, all_records: bool = False) -> "pd.DataFrame":
@@ -36,16 +64,20 @@ def open_history(out_dir: str | os.PathLike[str], *, all_records: bool = False) 
     try:
         runs = pd.read_sql_query(
             f"SELECT {cols}, q.requirement FROM runs r JOIN run_requirements q ON q.seq = r.seq{where}"
-            " ORDER BY r.started, r.seq", conn)
+            " ORDER BY r.started, r.seq",
+            conn,
+        )
         metrics = pd.read_sql_query(
-            "SELECT seq, requirement, metric, value FROM metrics WHERE request_type IS NULL AND name IS NULL", conn)
+            "SELECT seq, requirement, metric, value FROM metrics WHERE request_type IS NULL AND name IS NULL", conn
+        )
     finally:
         conn.close()
     if metrics.empty:  # no summary metrics recorded (e.g. runs with no requests): the runs alone
         return runs.drop(columns="seq")
     wide = metrics.pivot_table(index=["seq", "requirement"], columns="metric", values="value", aggfunc="last")
-    wide = wide.reindex(columns=[m for m in _METRICS if m in wide.columns]
-                        + sorted(c for c in wide.columns if c not in _METRICS))
+    wide = wide.reindex(
+        columns=[m for m in _METRICS if m in wide.columns] + sorted(c for c in wide.columns if c not in _METRICS)
+    )
     wide.columns.name = None
     df = runs.merge(wide.reset_index(), on=["seq", "requirement"], how="left")
     for column in ("started", "ended", "recorded_at"):

@@ -5,6 +5,7 @@ Assembled from the run's capacity.json and verdict, the threshold files' ``capac
 limits) and the capacity runs recorded before it in ``history.sqlite`` ("as of this run": re-rendering an
 old run later gives the same plan). The arithmetic is :mod:`loadgate.analysis.plan`'s.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,8 +52,9 @@ def settings_of(files: Mapping[str, ThresholdFile], requirements: Sequence[str])
     return None, CapacitySettings()
 
 
-def build_plan(run_dir: str, run: Mapping, capacity: Mapping, files: Mapping[str, ThresholdFile],
-               verdict: Mapping) -> dict:
+def build_plan(
+    run_dir: str, run: Mapping, capacity: Mapping, files: Mapping[str, ThresholdFile], verdict: Mapping
+) -> dict:
     """The plan (JSON-ready) of the capacity run in ``run_dir``; see docs/capacity-planning.md."""
     reqs = list(run.get("requirements") or [])
     req, settings = settings_of(files, reqs)
@@ -62,28 +64,58 @@ def build_plan(run_dir: str, run: Mapping, capacity: Mapping, files: Mapping[str
     kind = settings.peak.kind if settings.peak else ("rate" if by_rate else "users")
     unit = "users" if kind == "users" else "iterations/s" if by_rate else "req/s"
     value, upper = capacity_figure(capacity, kind)
-    this = {"run_id": run_id, "release": label, "dated": dated, "capacity": value, "upper": upper,
-            "at_least": bool(capacity.get("at_least")), "commit": (run.get("git") or {}).get("commit"),
-            "verdict": verdict.get("verdict"), "peak": settings.peak.value if settings.peak else None,
-            "current": True}
+    this = {
+        "run_id": run_id,
+        "release": label,
+        "dated": dated,
+        "capacity": value,
+        "upper": upper,
+        "at_least": bool(capacity.get("at_least")),
+        "commit": (run.get("git") or {}).get("commit"),
+        "verdict": verdict.get("verdict"),
+        "peak": settings.peak.value if settings.peak else None,
+        "current": True,
+    }
     runs = [*_earlier(run_dir, reqs, run_id, dated, kind), this]
     fit_runs = [r for r in runs if r["capacity"] is not None and not r["at_least"] and r["dated"] is not None]
     trend = calc.fit_trend([r["dated"] for r in fit_runs], [r["capacity"] for r in fit_runs])
     growth = settings.growth
-    doc = {"run_id": run_id, "release": label, "dated": dated, "requirement": req, "unit": unit,
-           "capacity": {"value": value, "upper": upper, "at_least": this["at_least"], "run": run_id,
-                        "knee": capacity.get("knee"), "throughput_at_max": capacity.get("throughput_at_max"),
-                        "max_users": capacity.get("max_users"),
-                        **({"broke_first": capacity["broke_first"]} if capacity.get("broke_first") else {})},
-           "peak": None if settings.peak is None else {"kind": kind, "value": settings.peak.value, "unit": unit,
-                                                        "text": settings.peak.text, "source": settings.source},
-           "headroom": _headroom(verdict, req, run_id),
-           "history": runs,
-           "trend": _trend(trend, fit_runs),
-           "growth": {"monthly": growth, "text": settings.growth_text,
-                      "source": f"declared in {settings.source}" if growth is not None else None},
-           "regression": _regression(verdict, run_dir, run, reqs, run_id),
-           "scaling": scaling(run_dir, capacity, settings, files[req].load.resources if req else None, kind, run_id)}
+    doc = {
+        "run_id": run_id,
+        "release": label,
+        "dated": dated,
+        "requirement": req,
+        "unit": unit,
+        "capacity": {
+            "value": value,
+            "upper": upper,
+            "at_least": this["at_least"],
+            "run": run_id,
+            "knee": capacity.get("knee"),
+            "throughput_at_max": capacity.get("throughput_at_max"),
+            "max_users": capacity.get("max_users"),
+            **({"broke_first": capacity["broke_first"]} if capacity.get("broke_first") else {}),
+        },
+        "peak": None
+        if settings.peak is None
+        else {
+            "kind": kind,
+            "value": settings.peak.value,
+            "unit": unit,
+            "text": settings.peak.text,
+            "source": settings.source,
+        },
+        "headroom": _headroom(verdict, req, run_id),
+        "history": runs,
+        "trend": _trend(trend, fit_runs),
+        "growth": {
+            "monthly": growth,
+            "text": settings.growth_text,
+            "source": f"declared in {settings.source}" if growth is not None else None,
+        },
+        "regression": _regression(verdict, run_dir, run, reqs, run_id),
+        "scaling": scaling(run_dir, capacity, settings, files[req].load.resources if req else None, kind, run_id),
+    }
     doc["runway"] = _runway(doc, trend, growth)
     return doc
 
@@ -99,21 +131,37 @@ def _earlier(run_dir: str, reqs: Sequence[str], run_id: str, dated: float | None
         if r["run_id"] == run_id or r["dated"] is None or (dated is not None and r["dated"] > dated):
             continue
         fig = r["max_users"] if kind == "users" else r["throughput_at_max"]
-        out.append({"run_id": r["run_id"], "release": r["release"], "dated": r["dated"],
-                    "capacity": None if fig is None or r["inconclusive"] else float(fig),
-                    "upper": r["first_not_passing_users"] if kind == "users" else None,
-                    "at_least": r["at_least"], "commit": r["git_commit"], "verdict": r["verdict"],
-                    "peak": r["peak"], "current": False})
-    return out[-(HISTORY_LIMIT - 1):]
+        out.append(
+            {
+                "run_id": r["run_id"],
+                "release": r["release"],
+                "dated": r["dated"],
+                "capacity": None if fig is None or r["inconclusive"] else float(fig),
+                "upper": r["first_not_passing_users"] if kind == "users" else None,
+                "at_least": r["at_least"],
+                "commit": r["git_commit"],
+                "verdict": r["verdict"],
+                "peak": r["peak"],
+                "current": False,
+            }
+        )
+    return out[-(HISTORY_LIMIT - 1) :]
 
 
 def _headroom(verdict: Mapping, req: str | None, run_id: str) -> dict | None:
     for t in verdict.get("thresholds") or ():
         if t.get("metric") == "headroom" and t.get("requirement") == req:
             alert = t.get("alert") or ""
-            return {"value": t.get("value"), "interval": t.get("ci95"), "target": t.get("target"),
-                    "alert": t.get("alert"), "status": t.get("status"), "run": run_id, "source": t.get("source"),
-                    "alert_level": _level(alert)}
+            return {
+                "value": t.get("value"),
+                "interval": t.get("ci95"),
+                "target": t.get("target"),
+                "alert": t.get("alert"),
+                "status": t.get("status"),
+                "run": run_id,
+                "source": t.get("source"),
+                "alert_level": _level(alert),
+            }
     return None
 
 
@@ -128,15 +176,29 @@ def _level(text: str) -> float | None:
 
 
 def _trend(trend: calc.Trend | None, fit_runs: Sequence[Mapping]) -> dict:
-    base = {"method": "least squares of ln(capacity) on the release date", "min_runs": calc.MIN_FIT_RUNS,
-            "runs": [r["run_id"] for r in fit_runs]}
+    base = {
+        "method": "least squares of ln(capacity) on the release date",
+        "min_runs": calc.MIN_FIT_RUNS,
+        "runs": [r["run_id"] for r in fit_runs],
+    }
     if trend is None:
-        return {**base, "n": len(fit_runs), "monthly": None,
-                "reason": f"{len(fit_runs)} run(s) with a bracketed capacity; a trend needs {calc.MIN_FIT_RUNS} "
-                          "on at least two dates"}
-    return {**base, "n": trend.n, "monthly": trend.monthly, "slope_per_day": trend.slope_per_day,
-            "intercept": trend.intercept, "t0": trend.t0, "r2": trend.r2,
-            "fitted": [{"run_id": r["run_id"], "dated": r["dated"], "value": trend.at(r["dated"])} for r in fit_runs]}
+        return {
+            **base,
+            "n": len(fit_runs),
+            "monthly": None,
+            "reason": f"{len(fit_runs)} run(s) with a bracketed capacity; a trend needs {calc.MIN_FIT_RUNS} "
+            "on at least two dates",
+        }
+    return {
+        **base,
+        "n": trend.n,
+        "monthly": trend.monthly,
+        "slope_per_day": trend.slope_per_day,
+        "intercept": trend.intercept,
+        "t0": trend.t0,
+        "r2": trend.r2,
+        "fitted": [{"run_id": r["run_id"], "dated": r["dated"], "value": trend.at(r["dated"])} for r in fit_runs],
+    }
 
 
 def _runway(doc: Mapping, trend: calc.Trend | None, growth: float | None) -> dict | None:
@@ -149,8 +211,14 @@ def _runway(doc: Mapping, trend: calc.Trend | None, growth: float | None) -> dic
     def one(lv: float) -> dict:
         w = calc.runway(cap, peak["value"], g, c, doc["dated"], lv)
         return {"date": w.date, "months": w.months, "already": w.already, "never": w.never, "level": lv}
-    return {"growth": g, "trend": c, "from": doc["run_id"], "capacity": one(0.0),
-            "alert": None if level is None else one(level)}
+
+    return {
+        "growth": g,
+        "trend": c,
+        "from": doc["run_id"],
+        "capacity": one(0.0),
+        "alert": None if level is None else one(level),
+    }
 
 
 def _regression(verdict: Mapping, run_dir: str, run: Mapping, reqs: Sequence[str], run_id: str) -> dict | None:
@@ -169,8 +237,17 @@ def _regression(verdict: Mapping, run_dir: str, run: Mapping, reqs: Sequence[str
         except (ConfigError, OSError):
             pass
     commit = (run.get("git") or {}).get("commit")
-    return {"status": t.get("status"), "tolerance": t.get("regression"), "change": t.get("value"),
-            "interval": t.get("ci95"), "baseline_run": base_id, "baseline_users": (base or {}).get("max_users"),
-            "baseline_commit": base_commit, "commit": commit, "run": run_id, "reason": t.get("reason"),
-            "commit_range": f"{base_commit[:12]}..{commit[:12]}" if base_commit and commit else None,
-            "commits": commits_between(base_commit, commit)}
+    return {
+        "status": t.get("status"),
+        "tolerance": t.get("regression"),
+        "change": t.get("value"),
+        "interval": t.get("ci95"),
+        "baseline_run": base_id,
+        "baseline_users": (base or {}).get("max_users"),
+        "baseline_commit": base_commit,
+        "commit": commit,
+        "run": run_id,
+        "reason": t.get("reason"),
+        "commit_range": f"{base_commit[:12]}..{commit[:12]}" if base_commit and commit else None,
+        "commits": commits_between(base_commit, commit),
+    }

@@ -7,6 +7,7 @@ passing step's measured window (:mod:`loadgate.sources.step_use`), else this mac
 resources.parquet (taken once a second whenever the target is on loopback) converted to cores and bytes
 with the machine's size recorded in capacity.json.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -39,8 +40,14 @@ def local_use(run_dir: str, capacity: Mapping) -> list[dict]:
         for metric, size in (("cpu", cores), ("memory", total)):
             vals = [r[5] for r in rows if r[2] == metric and s["start"] <= r[0] <= s["end"]]
             got[metric] = sum(vals) / len(vals) / 100 * size if vals and size else None
-        out.append({"users": s["users"], "throughput": s.get("throughput"), "cpu_cores": got["cpu"],
-                    "memory_bytes": got["memory"]})
+        out.append(
+            {
+                "users": s["users"],
+                "throughput": s.get("throughput"),
+                "cpu_cores": got["cpu"],
+                "memory_bytes": got["memory"],
+            }
+        )
     return out
 
 
@@ -70,28 +77,45 @@ def _gib(v: float | None) -> str:
     return "?" if v is None else f"{v / 2**30:.1f} GiB"
 
 
-def scaling(run_dir: str, capacity: Mapping, settings: CapacitySettings, res: ResourceSettings | None,
-            kind: str, run_id: str) -> dict:
+def scaling(
+    run_dir: str, capacity: Mapping, settings: CapacitySettings, res: ResourceSettings | None, kind: str, run_id: str
+) -> dict:
     """The estimate (JSON-ready): per-step use, cost per user, needs at the peak, replicas, assumptions."""
     basis = "users" if kind == "users" else "throughput"
     if res is not None and res.source == "prometheus" and res.prometheus:
         steps, machine, why = _prometheus_use(capacity, res)
-        where = (f"measured by Prometheus at {_public(res.prometheus)} over each step's window (selector "
-                 f"{res.selector or 'none'}: {_n(machine.get('cpu_cores'))} CPUs, {_gib(machine.get('memory_bytes'))}); "
-                 "the use of everything those series cover")
+        where = (
+            f"measured by Prometheus at {_public(res.prometheus)} over each step's window (selector "
+            f"{res.selector or 'none'}: {_n(machine.get('cpu_cores'))} CPUs, {_gib(machine.get('memory_bytes'))}); "
+            "the use of everything those series cover"
+        )
         source = "prometheus"
     else:
         steps, why = local_use(run_dir, capacity), None
         machine = capacity.get("machine") or {}
-        where = (f"measured on this machine ({machine.get('cpu_cores')} cores, {_gib(machine.get('memory_bytes'))}), "
-                 "sampled locally once a second: it includes the load generator and anything else running there, "
-                 "so it overstates the target's own use")
+        where = (
+            f"measured on this machine ({machine.get('cpu_cores')} cores, {_gib(machine.get('memory_bytes'))}), "
+            "sampled locally once a second: it includes the load generator and anything else running there, "
+            "so it overstates the target's own use"
+        )
         source = "local"
-    out: dict = {"run": run_id, "basis": basis, "steps": steps, "assumptions": [LINEAR, where, EVEN], "source": source,
-                 "limits": settings.limits_text}
+    out: dict = {
+        "run": run_id,
+        "basis": basis,
+        "steps": steps,
+        "assumptions": [LINEAR, where, EVEN],
+        "source": source,
+        "limits": settings.limits_text,
+    }
     if why or not any(s["cpu_cores"] is not None or s["memory_bytes"] is not None for s in steps):
-        out["reason"] = why or (f"no {source} resource samples in the passing steps (" + (
-            "the target was not on loopback, or no step passed)" if source == "local" else "no step passed, or no points)"))
+        out["reason"] = why or (
+            f"no {source} resource samples in the passing steps ("
+            + (
+                "the target was not on loopback, or no step passed)"
+                if source == "local"
+                else "no step passed, or no points)"
+            )
+        )
         return out
     xs = [s[basis] for s in steps]
     peak = settings.peak.value if settings.peak else None
@@ -100,8 +124,12 @@ def scaling(run_dir: str, capacity: Mapping, settings: CapacitySettings, res: Re
         cost = calc.linear_cost(xs, [s[key] for s in steps])
         at_peak = None if cost is None or peak is None else cost.at(peak)
         needs[metric] = at_peak
-        out[metric] = None if cost is None else {"fixed": cost.fixed, "per_user": cost.per_unit, "steps": cost.points,
-                                                 "at_peak": at_peak}
-    out["replicas"], out["decided_by"] = calc.replicas(needs["cpu"], needs["memory"], settings.cpu_limit,
-                                                       settings.memory_limit)
+        out[metric] = (
+            None
+            if cost is None
+            else {"fixed": cost.fixed, "per_user": cost.per_unit, "steps": cost.points, "at_peak": at_peak}
+        )
+    out["replicas"], out["decided_by"] = calc.replicas(
+        needs["cpu"], needs["memory"], settings.cpu_limit, settings.memory_limit
+    )
     return out

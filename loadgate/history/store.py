@@ -19,6 +19,7 @@ transaction, so an older database is upgraded in place the first time a newer lo
 
 A run re-evaluated by ``loadgate gate`` has several records; its latest one is its current verdict.
 """
+
 from __future__ import annotations
 
 import os
@@ -106,8 +107,21 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
-_RUN_COLUMNS = ("seq", "run_id", "run_dir", "kind", "requirements", "started", "ended", "users", "verdict",
-                "exit_code", "strict", "baseline", "recorded_at")
+_RUN_COLUMNS = (
+    "seq",
+    "run_id",
+    "run_dir",
+    "kind",
+    "requirements",
+    "started",
+    "ended",
+    "users",
+    "verdict",
+    "exit_code",
+    "strict",
+    "baseline",
+    "recorded_at",
+)
 
 
 class HistoryError(ConfigError):
@@ -177,8 +191,10 @@ def _wal(conn: sqlite3.Connection, timeout: float) -> None:
 def _migrate(conn: sqlite3.Connection, path: str) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise HistoryError(f"{path}: history schema version {version} is newer than this loadgate's "
-                           f"({SCHEMA_VERSION}); use the newer loadgate, or another --out folder")
+        raise HistoryError(
+            f"{path}: history schema version {version} is newer than this loadgate's "
+            f"({SCHEMA_VERSION}); use the newer loadgate, or another --out folder"
+        )
     while version < SCHEMA_VERSION:
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -211,6 +227,7 @@ _STAT_KEYS = ("requests", "failures", "error_rate", "throughput")
 
 def _metric_rows(summary: SummaryDoc) -> Iterable[tuple[str | None, str | None, str | None, str, Any]]:
     """(requirement, request_type, name, metric, value) of every requirement and request in a summary."""
+
     def stats(entry: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
         for key in _STAT_KEYS:
             yield key, entry.get(key)
@@ -225,11 +242,27 @@ def _metric_rows(summary: SummaryDoc) -> Iterable[tuple[str | None, str | None, 
             yield entry.get("requirement"), entry.get("request_type"), entry.get("name"), metric, value
     for entry in (summary.get("resources") or {}).get("thresholds") or ():  # cpu_mean, memory_max, disk_p95...
         if entry.get("value") is not None:
-            yield entry.get("requirement"), None, None, f"{entry.get('metric')}_{entry.get('aggregate')}", entry["value"]
+            yield (
+                entry.get("requirement"),
+                None,
+                None,
+                f"{entry.get('metric')}_{entry.get('aggregate')}",
+                entry["value"],
+            )
 
 
-def record(path: str, run_dir: str, run: RunDoc, summary: SummaryDoc, verdict: VerdictDoc, *, kind: str,
-           baseline: str | None = None, timeout: float = TIMEOUT, capacity: Mapping[str, Any] | None = None) -> int:
+def record(
+    path: str,
+    run_dir: str,
+    run: RunDoc,
+    summary: SummaryDoc,
+    verdict: VerdictDoc,
+    *,
+    kind: str,
+    baseline: str | None = None,
+    timeout: float = TIMEOUT,
+    capacity: Mapping[str, Any] | None = None,
+) -> int:
     """Record one run or gate re-evaluation in one transaction; returns its ``seq``.
 
     ``verdict`` is the verdict.json document; ``capacity`` a capacity run's row (``capacity_store.row``).
@@ -240,10 +273,23 @@ def record(path: str, run_dir: str, run: RunDoc, summary: SummaryDoc, verdict: V
     reqs = [str(r) for r in run.get("requirements") or ()]
     versions = run.get("versions") or {}
     git = run.get("git") or {}
-    row = (os.path.basename(os.path.abspath(run_dir)), os.path.abspath(run_dir), kind, ",".join(reqs),
-           run.get("start"), run.get("end"), run.get("users"), verdict["verdict"], verdict["exit_code"],
-           int(bool(verdict.get("strict"))), baseline, git.get("commit"), versions.get("loadgate"), time.time(),
-           None if git.get("dirty") is None else int(bool(git["dirty"])))
+    row = (
+        os.path.basename(os.path.abspath(run_dir)),
+        os.path.abspath(run_dir),
+        kind,
+        ",".join(reqs),
+        run.get("start"),
+        run.get("end"),
+        run.get("users"),
+        verdict["verdict"],
+        verdict["exit_code"],
+        int(bool(verdict.get("strict"))),
+        baseline,
+        git.get("commit"),
+        versions.get("loadgate"),
+        time.time(),
+        None if git.get("dirty") is None else int(bool(git["dirty"])),
+    )
     conn = connect(path, timeout=timeout)
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -251,21 +297,41 @@ def record(path: str, run_dir: str, run: RunDoc, summary: SummaryDoc, verdict: V
             seq = conn.execute(
                 "INSERT INTO runs (run_id, run_dir, kind, requirements, started, ended, users, verdict, exit_code,"
                 " strict, baseline, git_commit, loadgate_version, recorded_at, git_dirty)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row).lastrowid
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            ).lastrowid
             assert seq is not None  # an INSERT's row id
-            conn.executemany("INSERT INTO run_requirements (seq, requirement) VALUES (?, ?)",
-                             [(seq, r) for r in dict.fromkeys(reqs)])
-            conn.executemany("INSERT INTO metrics (seq, requirement, request_type, name, metric, value)"
-                             " VALUES (?, ?, ?, ?, ?, ?)", [(seq, *m) for m in _metric_rows(summary)])
+            conn.executemany(
+                "INSERT INTO run_requirements (seq, requirement) VALUES (?, ?)", [(seq, r) for r in dict.fromkeys(reqs)]
+            )
+            conn.executemany(
+                "INSERT INTO metrics (seq, requirement, request_type, name, metric, value) VALUES (?, ?, ?, ?, ?, ?)",
+                [(seq, *m) for m in _metric_rows(summary)],
+            )
             conn.executemany(
                 "INSERT INTO thresholds (seq, requirement, metric, request, value, unit, status, target, alert,"
                 " regression) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(seq, t.get("requirement"), t.get("metric"), t.get("request"), t.get("value"), t.get("unit"),
-                  t.get("status"), t.get("target"), t.get("alert"), t.get("regression"))
-                 for t in verdict.get("thresholds") or ()])
+                [
+                    (
+                        seq,
+                        t.get("requirement"),
+                        t.get("metric"),
+                        t.get("request"),
+                        t.get("value"),
+                        t.get("unit"),
+                        t.get("status"),
+                        t.get("target"),
+                        t.get("alert"),
+                        t.get("regression"),
+                    )
+                    for t in verdict.get("thresholds") or ()
+                ],
+            )
             if capacity is not None:
-                conn.execute(f"INSERT INTO capacity (seq, {', '.join(capacity)}) VALUES (?{', ?' * len(capacity)})",
-                             (seq, *capacity.values()))
+                conn.execute(
+                    f"INSERT INTO capacity (seq, {', '.join(capacity)}) VALUES (?{', ?' * len(capacity)})",
+                    (seq, *capacity.values()),
+                )
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)
@@ -275,32 +341,47 @@ def record(path: str, run_dir: str, run: RunDoc, summary: SummaryDoc, verdict: V
         conn.close()
 
 
-def record_safely(run_dir: str, run: RunDoc, summary: SummaryDoc, verdict: VerdictDoc, *, kind: str,
-                  baseline: str | None = None, say: Callable[[str], None], timeout: float = TIMEOUT,
-                  capacity: Mapping[str, Any] | None = None) -> int | None:
+def record_safely(
+    run_dir: str,
+    run: RunDoc,
+    summary: SummaryDoc,
+    verdict: VerdictDoc,
+    *,
+    kind: str,
+    baseline: str | None = None,
+    say: Callable[[str], None],
+    timeout: float = TIMEOUT,
+    capacity: Mapping[str, Any] | None = None,
+) -> int | None:
     """:func:`record` into the run's ``--out`` folder; a failure is one warning line, never an exception."""
     path = db_of_run(run_dir)
     try:
-        return record(path, run_dir, run, summary, verdict, kind=kind, baseline=baseline, timeout=timeout,
-                      capacity=capacity)
+        return record(
+            path, run_dir, run, summary, verdict, kind=kind, baseline=baseline, timeout=timeout, capacity=capacity
+        )
     except (sqlite3.Error, OSError, HistoryError) as e:
-        say(f"loadgate: warning: {path}: this {kind} was not recorded in the history ({e}); the run "
-            "directory is complete and the exit code is the verdict's")
+        say(
+            f"loadgate: warning: {path}: this {kind} was not recorded in the history ({e}); the run "
+            "directory is complete and the exit code is the verdict's"
+        )
         return None
 
 
 # --- reading ---------------------------------------------------------------------------------
 
+
 def open_existing(path: str, *, timeout: float = TIMEOUT) -> sqlite3.Connection:
     """Open a history database that must already exist; HistoryError if it is missing or unusable."""
     if not os.path.isfile(path):
-        raise HistoryError(f"{path}: no history yet; 'loadgate run --out {os.path.dirname(path) or '.'}' "
-                           "records every run there")
+        raise HistoryError(
+            f"{path}: no history yet; 'loadgate run --out {os.path.dirname(path) or '.'}' records every run there"
+        )
     try:
         return connect(path, timeout=timeout)
     except sqlite3.DatabaseError as e:
-        raise HistoryError(f"{path}: cannot read the history ({e}); move the file aside and the next run "
-                           "starts a new one") from None
+        raise HistoryError(
+            f"{path}: cannot read the history ({e}); move the file aside and the next run starts a new one"
+        ) from None
 
 
 def _record(row: Sequence[Any]) -> RunRecord:
@@ -310,7 +391,7 @@ def _record(row: Sequence[Any]) -> RunRecord:
     return RunRecord(**d)
 
 
-_LATEST = ("SELECT {cols} FROM runs r WHERE r.seq = (SELECT MAX(seq) FROM runs x WHERE x.run_id = r.run_id)")
+_LATEST = "SELECT {cols} FROM runs r WHERE r.seq = (SELECT MAX(seq) FROM runs x WHERE x.run_id = r.run_id)"
 
 
 def runs(path: str, *, requirement: str | None = None, limit: int | None = None) -> list[RunRecord]:
@@ -329,8 +410,9 @@ def runs(path: str, *, requirement: str | None = None, limit: int | None = None)
         conn.close()
 
 
-def passing_runs(path: str, requirements: Sequence[str], *, before: float | None = None,
-                 exclude: str | None = None) -> list[RunRecord]:
+def passing_runs(
+    path: str, requirements: Sequence[str], *, before: float | None = None, exclude: str | None = None
+) -> list[RunRecord]:
     """Runs whose latest verdict exited 0 and that covered all ``requirements``, newest start first."""
     sql = _LATEST.format(cols=", ".join(_RUN_COLUMNS)) + " AND r.exit_code = 0"
     args: list[Any] = []
@@ -355,9 +437,13 @@ def passing_commits(path: str) -> list[tuple[str, str]]:
     start first: where ``loadgate trace`` starts by default."""
     conn = open_existing(path)
     try:
-        return [(r, c) for r, c in conn.execute(_LATEST.format(cols="r.run_id, r.git_commit") +
-                                                " AND r.exit_code = 0 AND r.git_commit IS NOT NULL"
-                                                " ORDER BY r.started DESC, r.seq DESC")]
+        return [
+            (r, c)
+            for r, c in conn.execute(
+                _LATEST.format(cols="r.run_id, r.git_commit") + " AND r.exit_code = 0 AND r.git_commit IS NOT NULL"
+                " ORDER BY r.started DESC, r.seq DESC"
+            )
+        ]
     finally:
         conn.close()
 
@@ -374,18 +460,30 @@ def trend(db_path: str, requirement: str, limit: int = 20) -> list[dict[str, Any
         return []
     conn = open_existing(db_path)
     try:
-        rows = conn.execute(_LATEST.format(cols=", ".join(_RUN_COLUMNS)) +
-                            " AND r.seq IN (SELECT seq FROM run_requirements WHERE requirement = ?)"
-                            " ORDER BY r.started DESC, r.seq DESC LIMIT ?", (requirement, limit)).fetchall()
+        rows = conn.execute(
+            _LATEST.format(cols=", ".join(_RUN_COLUMNS))
+            + " AND r.seq IN (SELECT seq FROM run_requirements WHERE requirement = ?)"
+            " ORDER BY r.started DESC, r.seq DESC LIMIT ?",
+            (requirement, limit),
+        ).fetchall()
         out = []
         for rec in reversed([_record(r) for r in rows]):
-            metrics = {m: v for m, v in conn.execute(
-                "SELECT metric, value FROM metrics WHERE seq = ? AND requirement = ? AND request_type IS NULL"
-                " AND name IS NULL", (rec.seq, requirement))}
-            gated = [{"metric": m, "request": q, "value": v, "unit": u, "status": s}
-                     for m, q, v, u, s in conn.execute(
-                         "SELECT metric, request, value, unit, status FROM thresholds WHERE seq = ? AND"
-                         " requirement = ? ORDER BY rowid", (rec.seq, requirement))]
+            metrics = {
+                m: v
+                for m, v in conn.execute(
+                    "SELECT metric, value FROM metrics WHERE seq = ? AND requirement = ? AND request_type IS NULL"
+                    " AND name IS NULL",
+                    (rec.seq, requirement),
+                )
+            }
+            gated = [
+                {"metric": m, "request": q, "value": v, "unit": u, "status": s}
+                for m, q, v, u, s in conn.execute(
+                    "SELECT metric, request, value, unit, status FROM thresholds WHERE seq = ? AND"
+                    " requirement = ? ORDER BY rowid",
+                    (rec.seq, requirement),
+                )
+            ]
             out.append({**rec.to_dict(), "metrics": metrics, "thresholds": gated})
         return out
     finally:

@@ -6,6 +6,7 @@ delivery runs in its own thread and is given up after its budget whatever the ne
 receiver that never answers cannot hold the CLI. Errors are described in our own words, never with the
 library's text (which carries the URL), and scrubbed of the target's secrets.
 """
+
 from __future__ import annotations
 
 import smtplib
@@ -21,15 +22,15 @@ import requests
 
 from loadgate.notify.targets import Target
 
-BUDGET_S = 20.0        # a delivery's whole time: tries and waits
-TRY_MAX_S = 5.0        # one try at most (and at most half the budget)
+BUDGET_S = 20.0  # a delivery's whole time: tries and waits
+TRY_MAX_S = 5.0  # one try at most (and at most half the budget)
 MAX_TRIES = 4
 FIRST_WAIT_S = 0.5
 
 
 @dataclass
 class Attempt:
-    status: str = "failed"   # sent | failed
+    status: str = "failed"  # sent | failed
     tries: int = 0
     error: str | None = None
 
@@ -90,6 +91,7 @@ def _post(url: str, body: dict) -> Callable[[float], None]:
         if r.status_code >= 500 or r.status_code in (408, 429):
             raise _Retry(what, _retry_after(r.headers.get("Retry-After")))
         raise _GiveUp(what)
+
     return send
 
 
@@ -129,6 +131,7 @@ def _smtp(target: Target, message: EmailMessage) -> Callable[[float], None]:
             raise _Retry(f"no answer within {timeout:.1f}s") from None
         except (smtplib.SMTPException, OSError) as err:
             raise _Retry(f"cannot talk to {e.host}:{e.port} ({type(err).__name__})") from None
+
     return send
 
 
@@ -145,6 +148,7 @@ def deliver(target: Target, body: dict | EmailMessage, budget: float = BUDGET_S)
             _loop(send, budget, attempt)
         except Exception as e:  # a bug must not take the verdict's exit code with it
             attempt.error = f"unexpected {type(e).__name__}"
+
     worker = threading.Thread(target=run, name=f"notify-{target.kind}", daemon=True)
     worker.start()
     worker.join(budget + 1.0)

@@ -1,6 +1,7 @@
 """Email: a multipart message, plain text and HTML, rendered with Jinja2's autoescape (every value is
 HTML-escaped; untrusted text also has its links broken). The subject is one line, so no header can be
 injected."""
+
 from __future__ import annotations
 
 from email.message import EmailMessage
@@ -46,8 +47,9 @@ _ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
 
 
 def html(m: Message) -> str:
-    return _ENV.from_string(_TEMPLATE).render(m=m, color=_COLOR.get(m.verdict, "#1f2328"), colors=_COLOR,
-                                              inert=lambda text: unlinked(one_line(text)))
+    return _ENV.from_string(_TEMPLATE).render(
+        m=m, color=_COLOR.get(m.verdict, "#1f2328"), colors=_COLOR, inert=lambda text: unlinked(one_line(text))
+    )
 
 
 def subject(m: Message) -> str:

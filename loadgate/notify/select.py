@@ -11,6 +11,7 @@
   ``regression:`` threshold of it failed.
 - ``resources``: a resource threshold (cpu, memory, disk, promql) of the scope is at warn or fail.
 """
+
 from __future__ import annotations
 
 import os
@@ -62,7 +63,9 @@ def outcomes(verdict: VerdictDoc, run: RunDoc) -> dict[str, str]:
     return out
 
 
-def previous_outcomes(run_dir: str, requirements: Sequence[str], say: Callable[[str], None], *, recorded: bool) -> dict[str, str]:
+def previous_outcomes(
+    run_dir: str, requirements: Sequence[str], say: Callable[[str], None], *, recorded: bool
+) -> dict[str, str]:
     """Each requirement -> its outcome in the newest history record before this verdict's: the newest of all
     while the verdict is not recorded yet (run, gate), else the newest before the run's own latest record
     (``loadgate notify``). Missing: no earlier record, or no history."""
@@ -82,12 +85,15 @@ def previous_outcomes(run_dir: str, requirements: Sequence[str], say: Callable[[
             row = conn.execute(
                 "SELECT r.seq, r.verdict, r.strict, r.requirements FROM runs r JOIN run_requirements q ON q.seq = r.seq"
                 " WHERE q.requirement = ? AND r.seq < ? ORDER BY r.seq DESC LIMIT 1",
-                (req, mine if mine is not None else 1 << 62)).fetchone()
+                (req, mine if mine is not None else 1 << 62),
+            ).fetchone()
             if row is None:
                 continue
             seq, verdict, strict, reqs = row
-            statuses = [("fail" if strict and s == "warn" else s) for (s,) in conn.execute(
-                "SELECT status FROM thresholds WHERE seq = ? AND requirement = ?", (seq, req))]
+            statuses = [
+                ("fail" if strict and s == "warn" else s)
+                for (s,) in conn.execute("SELECT status FROM thresholds WHERE seq = ? AND requirement = ?", (seq, req))
+            ]
             single = [r for r in str(reqs).split(",") if r] == [req]
             out[req] = verdict if single else (worst(statuses) or verdict)
         return out
@@ -102,17 +108,30 @@ def regressed(scope: Sequence[str], verdict: VerdictDoc, comparison: Mapping[str
     rows = (comparison or {}).get("requests") or ()
     if any(r.get("status") == "regression" and set(requirement_of(r)) & set(scope) for r in rows):
         return True
-    return any(t.get("regression") and t["status"] in BREACHED and set(requirement_of(t)) & set(scope)
-               for t in verdict["thresholds"])
+    return any(
+        t.get("regression") and t["status"] in BREACHED and set(requirement_of(t)) & set(scope)
+        for t in verdict["thresholds"]
+    )
 
 
 def resources_breached(scope: Sequence[str], verdict: VerdictDoc) -> list[ThresholdDoc]:
-    return [t for t in verdict["thresholds"]
-            if t.get("resource_source") and t["status"] in BREACHED and set(requirement_of(t)) & set(scope)]
+    return [
+        t
+        for t in verdict["thresholds"]
+        if t.get("resource_source") and t["status"] in BREACHED and set(requirement_of(t)) & set(scope)
+    ]
 
 
-def holding(on: Sequence[str], scope: Sequence[str], whole_run: bool, verdict: VerdictDoc, run: RunDoc,
-            comparison: Mapping[str, Any] | None, mine: Mapping[str, str], before: Mapping[str, str]) -> list[str]:
+def holding(
+    on: Sequence[str],
+    scope: Sequence[str],
+    whole_run: bool,
+    verdict: VerdictDoc,
+    run: RunDoc,
+    comparison: Mapping[str, Any] | None,
+    mine: Mapping[str, str],
+    before: Mapping[str, str],
+) -> list[str]:
     """The words of ``on`` that hold for a target covering ``scope`` (every requirement when ``whole_run``)."""
     outcome = verdict["verdict"] if whole_run else worst(mine.get(r, "") for r in scope) or "inconclusive"
     holds = {outcome}

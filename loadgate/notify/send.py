@@ -5,6 +5,7 @@ before the run directory is sealed (so run.json's record is covered by the manif
 ``loadgate notify RUN_DIR``, which re-seals. A notification that fails is a printed warning and a record;
 it never raises and never changes the verdict.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,7 @@ from loadgate.notify.deliver import BUDGET_S, deliver
 from loadgate.notify.message import Message, build, top_errors
 from loadgate.notify.targets import Target, resolve
 
-KEY: Final = "notifications"   # run.json: one record per delivery, appended by each command that sends
+KEY: Final = "notifications"  # run.json: one record per delivery, appended by each command that sends
 REPORT_URL_ENV = "LOADGATE_REPORT_URL"
 
 
@@ -46,8 +47,12 @@ def entries_of(files: Mapping[str, ThresholdFile], requirements: Sequence[str]) 
     return [(r, e) for r in requirements if r in files for e in files[r].notify]
 
 
-def warn_unresolved(files: Mapping[str, ThresholdFile], requirements: Sequence[str], cli: Sequence[NotifyEntry],
-                    say: Callable[[str], None]) -> None:
+def warn_unresolved(
+    files: Mapping[str, ThresholdFile],
+    requirements: Sequence[str],
+    cli: Sequence[NotifyEntry],
+    say: Callable[[str], None],
+) -> None:
     """Before a run: one warning per target whose secret is not in the environment."""
     for _r, entry in [*entries_of(files, requirements), *(("", e) for e in cli)]:
         target = resolve(entry)
@@ -55,9 +60,17 @@ def warn_unresolved(files: Mapping[str, ThresholdFile], requirements: Sequence[s
             say(f"loadgate: warning: notify {target.label} ({entry.source}): {target.problem}; it will not be sent")
 
 
-def plan(run_dir: str, verdict: VerdictDoc, run: RunDoc, comparison: Mapping[str, Any] | None, files: Mapping[str, ThresholdFile],
-         cli: Sequence[NotifyEntry], say: Callable[[str], None], *,
-         recorded: bool = False) -> tuple[list[Planned], dict[str, str]]:
+def plan(
+    run_dir: str,
+    verdict: VerdictDoc,
+    run: RunDoc,
+    comparison: Mapping[str, Any] | None,
+    files: Mapping[str, ThresholdFile],
+    cli: Sequence[NotifyEntry],
+    say: Callable[[str], None],
+    *,
+    recorded: bool = False,
+) -> tuple[list[Planned], dict[str, str]]:
     """The deliveries whose ``on:`` holds, one per distinct recipient; and each requirement's outcome."""
     reqs = [str(r) for r in run.get("requirements") or ()]
     mine = select.outcomes(verdict, run)
@@ -85,18 +98,38 @@ def body_of(p: Planned, m: Message) -> Any:  # an e-mail message, or a JSON payl
     return {"slack": slack.payload, "teams": teams.payload}.get(p.target.kind, webhook.payload)(m)
 
 
-def message_of(p: Planned, run_dir: str, verdict: VerdictDoc, run: RunDoc, comparison: Mapping[str, Any] | None,
-               files: Mapping[str, ThresholdFile], mine: Mapping[str, str], report_url: str | None,
-               errors: tuple[tuple[str, str, int], ...] = ()) -> Message:
+def message_of(
+    p: Planned,
+    run_dir: str,
+    verdict: VerdictDoc,
+    run: RunDoc,
+    comparison: Mapping[str, Any] | None,
+    files: Mapping[str, ThresholdFile],
+    mine: Mapping[str, str],
+    report_url: str | None,
+    errors: tuple[tuple[str, str, int], ...] = (),
+) -> Message:
     titles = {r: f.title for r, f in files.items()}
-    scoped: VerdictDoc = verdict if p.whole_run else {
-        **verdict, "verdict": select.worst(mine.get(r, "") for r in p.scope) or verdict["verdict"]}
+    scoped: VerdictDoc = (
+        verdict
+        if p.whole_run
+        else {**verdict, "verdict": select.worst(mine.get(r, "") for r in p.scope) or verdict["verdict"]}
+    )
     return build(run_dir, scoped, run, comparison, titles, mine, p.scope, p.because, report_url, errors)
 
 
-def notify_run(run_dir: str, verdict: VerdictDoc, run: RunDoc, files: Mapping[str, ThresholdFile],
-               cli: Sequence[NotifyEntry], *, report_url: str | None, say: Callable[[str], None],
-               budget: float = BUDGET_S, by: str = "run") -> list[dict[str, Any]]:
+def notify_run(
+    run_dir: str,
+    verdict: VerdictDoc,
+    run: RunDoc,
+    files: Mapping[str, ThresholdFile],
+    cli: Sequence[NotifyEntry],
+    *,
+    report_url: str | None,
+    say: Callable[[str], None],
+    budget: float = BUDGET_S,
+    by: str = "run",
+) -> list[dict[str, Any]]:
     """Send what the run's outcome calls for; returns the records (also printed). Never raises.
     ``by`` is the command: ``notify`` re-sends a verdict already in the history, run and gate one not yet."""
     try:
@@ -105,8 +138,10 @@ def notify_run(run_dir: str, verdict: VerdictDoc, run: RunDoc, files: Mapping[st
         if not planned:
             return []
         errors = _top_errors(run_dir, run, say)
-        bodies = [body_of(p, message_of(p, run_dir, verdict, run, comparison, files, mine, report_url, errors))
-                  for p in planned]
+        bodies = [
+            body_of(p, message_of(p, run_dir, verdict, run, comparison, files, mine, report_url, errors))
+            for p in planned
+        ]
         with ThreadPoolExecutor(max_workers=len(planned)) as pool:
             attempts = list(pool.map(lambda pb: deliver(pb[0].target, pb[1], budget), zip(planned, bodies)))
     except Exception as e:  # a notification never changes the verdict or its exit code
@@ -116,15 +151,30 @@ def notify_run(run_dir: str, verdict: VerdictDoc, run: RunDoc, files: Mapping[st
         return [{"status": "failed", "error": why, "at": time.time(), "by": by}]
     records = []
     for p, a in zip(planned, attempts):
-        records.append({"kind": p.target.kind, "target": p.target.label, "declared": p.sources,
-                        "requirements": p.scope, "because": p.because, "status": a.status, "tries": a.tries,
-                        "error": a.error, "at": time.time(), "by": by})
+        records.append(
+            {
+                "kind": p.target.kind,
+                "target": p.target.label,
+                "declared": p.sources,
+                "requirements": p.scope,
+                "because": p.because,
+                "status": a.status,
+                "tries": a.tries,
+                "error": a.error,
+                "at": time.time(),
+                "by": by,
+            }
+        )
         if a.status == "sent":
-            say(f"loadgate: notified {p.target.label} ({', '.join(p.because)}; {a.tries} "
-                f"{'try' if a.tries == 1 else 'tries'})")
+            say(
+                f"loadgate: notified {p.target.label} ({', '.join(p.because)}; {a.tries} "
+                f"{'try' if a.tries == 1 else 'tries'})"
+            )
         else:
-            say(f"loadgate: warning: notification to {p.target.label} failed after {a.tries} "
-                f"{'try' if a.tries == 1 else 'tries'}: {a.error}; the verdict and exit code stand")
+            say(
+                f"loadgate: warning: notification to {p.target.label} failed after {a.tries} "
+                f"{'try' if a.tries == 1 else 'tries'}: {a.error}; the verdict and exit code stand"
+            )
     return records
 
 
@@ -150,9 +200,17 @@ def record(run_dir: str, records: Sequence[dict[str, Any]]) -> None:
     write_run(run_dir, run)
 
 
-def resend(run_dir: str, files: Mapping[str, ThresholdFile], cli: Sequence[NotifyEntry], *, report_url: str | None,
-           say: Callable[[str], None], command: Sequence[str], key: SigningKey | None,
-           budget: float = BUDGET_S) -> list[dict[str, Any]]:
+def resend(
+    run_dir: str,
+    files: Mapping[str, ThresholdFile],
+    cli: Sequence[NotifyEntry],
+    *,
+    report_url: str | None,
+    say: Callable[[str], None],
+    command: Sequence[str],
+    key: SigningKey | None,
+    budget: float = BUDGET_S,
+) -> list[dict[str, Any]]:
     """``loadgate notify RUN_DIR``: send again from the run directory's files; record, re-render the
     report and re-seal (the audit log names this command)."""
     from loadgate.outputs.report import write_report
@@ -165,15 +223,28 @@ def resend(run_dir: str, files: Mapping[str, ThresholdFile], cli: Sequence[Notif
     if records:
         record(run_dir, records)
         seal = sealer.stage([rundir.REPORT])
-        write_report(os.path.join(run_dir, rundir.REPORT), verdict=verdict, summary=read_summary(run_dir),
-                     run=read_run(run_dir), run_dir=run_dir, seal=seal)
+        write_report(
+            os.path.join(run_dir, rundir.REPORT),
+            verdict=verdict,
+            summary=read_summary(run_dir),
+            run=read_run(run_dir),
+            run_dir=run_dir,
+            seal=seal,
+        )
         sealer.close()
     return records
 
 
-def hook(files: Mapping[str, ThresholdFile], requirements: Sequence[str], values: Sequence[str] | None,
-         on: Sequence[str], report_url: str | None, budget: float | None, say: Callable[[str], None],
-         by: str) -> Callable[[str, VerdictDoc, RunDoc], None] | None:
+def hook(
+    files: Mapping[str, ThresholdFile],
+    requirements: Sequence[str],
+    values: Sequence[str] | None,
+    on: Sequence[str],
+    report_url: str | None,
+    budget: float | None,
+    say: Callable[[str], None],
+    by: str,
+) -> Callable[[str, VerdictDoc, RunDoc], None] | None:
     """For ``run`` and ``gate``: the function that notifies once the verdict is written (None when nothing
     is declared). ``--notify`` values that cannot be parsed are a ConfigError now, before any run."""
     from loadgate.notify.targets import cli_entries
@@ -185,10 +256,12 @@ def hook(files: Mapping[str, ThresholdFile], requirements: Sequence[str], values
     url = report_url or os.environ.get(REPORT_URL_ENV) or None
 
     def before_seal(run_dir: str, verdict: VerdictDoc, run: RunDoc) -> None:
-        records = notify_run(run_dir, verdict, run, files, cli, report_url=url, say=say,
-                             budget=budget or BUDGET_S, by=by)
+        records = notify_run(
+            run_dir, verdict, run, files, cli, report_url=url, say=say, budget=budget or BUDGET_S, by=by
+        )
         try:
             record(run_dir, records)
         except OSError as e:
             say(f"loadgate: warning: cannot record the notifications in run.json ({e.strerror or e})")
+
     return before_seal

@@ -4,6 +4,7 @@ Every dynamic text is escaped for mrkdwn (``&``, ``<``, ``>``: Slack's control c
 mention or ``<!channel>`` can be formed); untrusted text (request names, server messages) also goes
 into code spans, where Slack neither formats nor links it.
 """
+
 from __future__ import annotations
 
 from loadgate.notify.message import Message, plain_lines
@@ -38,19 +39,28 @@ def payload(m: Message) -> dict:
     reqs = "\n".join(f"*{escape(r)}* {escape(one_line(t))} ({escape(o)})" for r, t, o in m.requirements)
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": one_line(m.headline, 150)}},
-        _section(f"{_ICON.get(m.verdict, '')} *Verdict:* {escape(m.verdict.upper())} (exit {m.exit_code})"
-                 f" · sent because: {escape(', '.join(m.because))}\n{reqs}"),
-        {"type": "section", "fields": [
-            {"type": "mrkdwn", "text": f"*Duration*\n{escape(m.duration)}"},
-            {"type": "mrkdwn", "text": f"*Users*\n{escape(m.users)}"},
-            {"type": "mrkdwn", "text": f"*Commit*\n{escape(m.commit)}"},
-            {"type": "mrkdwn", "text": f"*Run*\n{escape(m.run_id)}"}]},
+        _section(
+            f"{_ICON.get(m.verdict, '')} *Verdict:* {escape(m.verdict.upper())} (exit {m.exit_code})"
+            f" · sent because: {escape(', '.join(m.because))}\n{reqs}"
+        ),
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": f"*Duration*\n{escape(m.duration)}"},
+                {"type": "mrkdwn", "text": f"*Users*\n{escape(m.users)}"},
+                {"type": "mrkdwn", "text": f"*Commit*\n{escape(m.commit)}"},
+                {"type": "mrkdwn", "text": f"*Run*\n{escape(m.run_id)}"},
+            ],
+        },
     ]
     if m.breached:
-        lines = [f"• {escape(b.status.upper())} {escape(b.requirement)} `{escape(b.metric)}`"
-                 + (f" of {code(b.request)}" if b.request else "")
-                 + f": {escape(b.value)}, {code(b.level) if b.status == 'inconclusive' else escape(b.level)}"
-                 f" — {escape(b.source)}" for b in m.breached]
+        lines = [
+            f"• {escape(b.status.upper())} {escape(b.requirement)} `{escape(b.metric)}`"
+            + (f" of {code(b.request)}" if b.request else "")
+            + f": {escape(b.value)}, {code(b.level) if b.status == 'inconclusive' else escape(b.level)}"
+            f" — {escape(b.source)}"
+            for b in m.breached
+        ]
         lines += [f"… and {m.more_breached} more"] if m.more_breached else []
         blocks.append(_section("*Thresholds not met*\n" + "\n".join(lines)))
     if m.delta:
@@ -58,7 +68,9 @@ def payload(m: Message) -> dict:
     if m.reasons:
         blocks.append(_section("*Reasons*\n" + "\n".join(f"• {code(r)}" for r in m.reasons)))
     if m.errors:
-        blocks.append(_section("*Commonest errors*\n" + "\n".join(f"• {n}× {code(r)}: {code(e)}" for r, e, n in m.errors)))
+        blocks.append(
+            _section("*Commonest errors*\n" + "\n".join(f"• {n}× {code(r)}: {code(e)}" for r, e, n in m.errors))
+        )
     where = link(m.report, "report.html") if m.report_is_url else code(m.report)
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Report: {where}"}]})
     return {"text": escape(one_line(plain_lines(m)[0], 150)), "blocks": blocks}

@@ -12,6 +12,7 @@ A ``--notify`` value (or a word of ``$LOADGATE_NOTIFY``) is ``[KIND:]WHAT``:
 A target's ``label`` (kind, scheme, host, the variable it came from) is what is printed and recorded;
 ``scrub`` removes the secret from any text (an error message) before it is printed or recorded.
 """
+
 from __future__ import annotations
 
 import os
@@ -86,12 +87,14 @@ def parse_cli(text: str, on: Sequence[str] = DEFAULT_ON) -> NotifyEntry:
     raw = text.strip()
     m = _KIND_PREFIX.match(raw)
     kind = m.group(1).lower() if m else None
-    rest = raw[m.end():] if m else raw
+    rest = raw[m.end() :] if m else raw
     if kind in ("email", "mailto"):
         to = tuple(a.strip() for a in rest.split(",") if a.strip())
         if not to or not all(ADDRESS.match(a) for a in to):
-            raise ConfigError(f"--notify {text}: {rest!r} is not a list of email addresses; expected "
-                              "email:team@example.com,ops@example.com")
+            raise ConfigError(
+                f"--notify {text}: {rest!r} is not a list of email addresses; expected "
+                "email:team@example.com,ops@example.com"
+            )
         return _smtp_entry(to, tuple(on))
     if rest.startswith(("http://", "https://")):
         if not urlsplit(rest).hostname:
@@ -100,9 +103,11 @@ def parse_cli(text: str, on: Sequence[str] = DEFAULT_ON) -> NotifyEntry:
     name = rest[1:].strip("{}") if rest.startswith("$") else rest
     if ENV_NAME.match(name):
         return NotifyEntry(kind or "", tuple(on), url_env=name, source="--notify")
-    raise ConfigError(f"--notify {_label_of_spec(text)}: not a URL, an environment variable's name or email:ADDRESSES; "
-                      "expected https://hooks.slack.com/…, slack:SLACK_WEBHOOK_URL, teams:$TEAMS_URL or "
-                      "email:team@example.com (kinds: " + ", ".join(KINDS) + ")")
+    raise ConfigError(
+        f"--notify {_label_of_spec(text)}: not a URL, an environment variable's name or email:ADDRESSES; "
+        "expected https://hooks.slack.com/…, slack:SLACK_WEBHOOK_URL, teams:$TEAMS_URL or "
+        "email:team@example.com (kinds: " + ", ".join(KINDS) + ")"
+    )
 
 
 def _smtp_entry(to: tuple[str, ...], on: tuple[str, ...]) -> NotifyEntry:
@@ -110,15 +115,24 @@ def _smtp_entry(to: tuple[str, ...], on: tuple[str, ...]) -> NotifyEntry:
     starttls = env.get(SMTP_ENV + "STARTTLS", "true").strip().lower() not in ("0", "false", "no", "off")
     port = env.get(SMTP_ENV + "PORT", "").strip()
     user = SMTP_ENV + "USER" if env.get(SMTP_ENV + "USER") else None
-    return NotifyEntry("email", on, host=env.get(SMTP_ENV + "HOST") or None,
-                       port=int(port) if port.isdigit() else (587 if starttls else 25),
-                       sender=env.get(SMTP_ENV + "FROM") or None, to=to, username_env=user,
-                       password_env=SMTP_ENV + "PASSWORD" if user else None, starttls=starttls,
-                       ca_file=env.get(SMTP_ENV + "CA_FILE") or None, source="--notify")
+    return NotifyEntry(
+        "email",
+        on,
+        host=env.get(SMTP_ENV + "HOST") or None,
+        port=int(port) if port.isdigit() else (587 if starttls else 25),
+        sender=env.get(SMTP_ENV + "FROM") or None,
+        to=to,
+        username_env=user,
+        password_env=SMTP_ENV + "PASSWORD" if user else None,
+        starttls=starttls,
+        ca_file=env.get(SMTP_ENV + "CA_FILE") or None,
+        source="--notify",
+    )
 
 
-def cli_entries(values: Sequence[str] | None, on: Sequence[str] = DEFAULT_ON,
-                environ: Mapping[str, str] = os.environ) -> list[NotifyEntry]:
+def cli_entries(
+    values: Sequence[str] | None, on: Sequence[str] = DEFAULT_ON, environ: Mapping[str, str] = os.environ
+) -> list[NotifyEntry]:
     """The ``--notify`` values, then the words of ``$LOADGATE_NOTIFY``."""
     words = [*(values or ()), *(environ.get(ENV_TARGETS) or "").split()]
     return [parse_cli(w, on) for w in words if w.strip()]
@@ -137,20 +151,27 @@ def resolve(entry: NotifyEntry, environ: Mapping[str, str] = os.environ) -> Targ
             gone = entry.username_env if not user else entry.password_env
             return Target(entry, label, problem=f"${gone} is not set here; the login needs it")
         if user and not entry.starttls and not is_loopback(entry.host or ""):
-            return Target(entry, label, password=password,
-                          problem=f"refusing to send the SMTP password to {entry.host} without STARTTLS")
+            return Target(
+                entry,
+                label,
+                password=password,
+                problem=f"refusing to send the SMTP password to {entry.host} without STARTTLS",
+            )
         return Target(entry, label, username=user, password=password)
     url, via = entry.url, ""
     if entry.url_env:
         via = f" (${entry.url_env})"
         url = (environ.get(entry.url_env) or "").strip()
         if not url:
-            return Target(entry, f"{entry.kind or 'webhook'} ${entry.url_env}",
-                          problem=f"${entry.url_env} is not set here, so there is no URL to send to")
+            return Target(
+                entry,
+                f"{entry.kind or 'webhook'} ${entry.url_env}",
+                problem=f"${entry.url_env} is not set here, so there is no URL to send to",
+            )
         m = _KIND_PREFIX.match(url)
         if m and m.group(1).lower() in ("slack", "teams", "webhook"):
             entry = replace(entry, kind=entry.kind or m.group(1).lower())
-            url = url[m.end():]
+            url = url[m.end() :]
     kind = entry.kind or kind_of_url(url or "")
     entry = replace(entry, kind=kind)
     if not url or not urlsplit(url).hostname or urlsplit(url).scheme not in ("http", "https"):
@@ -161,7 +182,7 @@ def resolve(entry: NotifyEntry, environ: Mapping[str, str] = os.environ) -> Targ
 def _label_of_spec(text: str) -> str:
     """A ``--notify`` value as it may be shown: a URL's path and query replaced."""
     m = _KIND_PREFIX.match(text.strip())
-    rest = text.strip()[m.end():] if m else text.strip()
+    rest = text.strip()[m.end() :] if m else text.strip()
     if rest.startswith(("http://", "https://")):
         return (text.strip()[: m.end()] if m else "") + url_label(rest)
     if "/" in rest or "?" in rest:  # a URL without its scheme still carries its secret path
@@ -180,7 +201,7 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
             out.append(arg)
             hide = True
         elif arg.startswith("--notify="):
-            out.append("--notify=" + _label_of_spec(arg[len("--notify="):]))
+            out.append("--notify=" + _label_of_spec(arg[len("--notify=") :]))
         else:
             out.append(arg)
     return out
@@ -193,6 +214,8 @@ def check_warnings(files) -> list[str]:
         for e in tf.notify:
             problem = resolve(e).problem
             if problem:
-                out.append(f"warning: {e.source}: notify {e.kind}: {problem}; a run here would not send it "
-                           "(set it where the pipeline keeps its secrets)")
+                out.append(
+                    f"warning: {e.source}: notify {e.kind}: {problem}; a run here would not send it "
+                    "(set it where the pipeline keeps its secrets)"
+                )
     return out

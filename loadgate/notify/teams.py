@@ -7,6 +7,7 @@ leading ``1.`` stay literal) and kept on one line. Lines that carry untrusted te
 messages) are RichTextBlock TextRuns, which Adaptive Cards never read as Markdown; their ``scheme://`` is
 broken so that no client links them, and ``{{`` so that no ``{{DATE(…)}}`` function runs.
 """
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,12 @@ def literal(text: object) -> str:
 
 def _rich(*runs: str | tuple[str, bool], **extra) -> dict:
     """A RichTextBlock of TextRuns (never Markdown); a (text, True) run is bold."""
-    inlines = [{"type": "TextRun", "text": r[0], "weight": "Bolder"} if isinstance(r, tuple) else
-               {"type": "TextRun", "text": r} for r in runs]
+    inlines = [
+        {"type": "TextRun", "text": r[0], "weight": "Bolder"}
+        if isinstance(r, tuple)
+        else {"type": "TextRun", "text": r}
+        for r in runs
+    ]
     return {"type": "RichTextBlock", "inlines": inlines, **extra}
 
 
@@ -45,19 +50,32 @@ def card(m: Message) -> dict:
     body: list[dict] = [
         _block(escape(m.headline), weight="Bolder", size="Medium", color=_COLOR.get(m.verdict, "Default")),
         *[_rich((r + " ", True), literal(f"{t} ({o})" if t else f"({o})")) for r, t, o in m.requirements],
-        {"type": "FactSet", "facts": [
-            {"title": "Verdict", "value": escape(f"{m.verdict.upper()} (exit {m.exit_code})")},
-            {"title": "Sent because", "value": escape(", ".join(m.because))},
-            {"title": "Duration", "value": escape(m.duration)},
-            {"title": "Users", "value": escape(m.users)},
-            {"title": "Commit", "value": escape(m.commit)},
-            {"title": "Run", "value": escape(m.run_id)}]},
+        {
+            "type": "FactSet",
+            "facts": [
+                {"title": "Verdict", "value": escape(f"{m.verdict.upper()} (exit {m.exit_code})")},
+                {"title": "Sent because", "value": escape(", ".join(m.because))},
+                {"title": "Duration", "value": escape(m.duration)},
+                {"title": "Users", "value": escape(m.users)},
+                {"title": "Commit", "value": escape(m.commit)},
+                {"title": "Run", "value": escape(m.run_id)},
+            ],
+        },
     ]
     if m.breached:
         body.append(_block("**Thresholds not met**", spacing="Medium"))
-        body += [_rich((f"{b.status.upper()} ", True), literal(
-                        f"{b.requirement} {b.metric}" + (f" of {b.request}" if b.request else "")
-                        + f": {b.value}, {b.level} — {b.source}"), spacing="None") for b in m.breached]
+        body += [
+            _rich(
+                (f"{b.status.upper()} ", True),
+                literal(
+                    f"{b.requirement} {b.metric}"
+                    + (f" of {b.request}" if b.request else "")
+                    + f": {b.value}, {b.level} — {b.source}"
+                ),
+                spacing="None",
+            )
+            for b in m.breached
+        ]
         if m.more_breached:
             body.append(_block(escape(f"… and {m.more_breached} more"), spacing="None"))
     if m.delta:
@@ -69,8 +87,13 @@ def card(m: Message) -> dict:
     if m.errors:
         body.append(_block("**Commonest errors**", spacing="Medium"))
         body += [_rich((f"{n}× ", True), literal(f"{r}: {e}"), spacing="None") for r, e, n in m.errors]
-    content = {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard",
-               "version": "1.4", "msteams": {"width": "Full"}, "body": body}
+    content = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "msteams": {"width": "Full"},
+        "body": body,
+    }
     if m.report_is_url and m.report.startswith(("http://", "https://")):
         content["actions"] = [{"type": "Action.OpenUrl", "title": "Open the report", "url": m.report}]
     else:
@@ -79,5 +102,9 @@ def card(m: Message) -> dict:
 
 
 def payload(m: Message) -> dict:
-    return {"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive",
-                                                "contentUrl": None, "content": card(m)}]}
+    return {
+        "type": "message",
+        "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card(m)}
+        ],
+    }

@@ -1,4 +1,5 @@
 """Untrusted text made inert before any markup: one line, bounded, links broken, each format's escapes after."""
+
 from __future__ import annotations
 
 import re

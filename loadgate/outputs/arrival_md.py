@@ -4,6 +4,7 @@ achieved, the iterations dropped and the pool's busy users, in the analysis wind
 From ``summary.json``'s ``arrival`` section (the window's counts) and ``run.json``'s ``arrival`` block (the
 per-second counts, drawn here as a few rows of equal spans). A run without an arrival shape gets no section.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,14 +27,27 @@ def _over_time(block: Mapping[str, Any], row: Any) -> list[str]:
     if not per or not per["t"]:
         return []
     k = math.ceil(len(per["t"]) / ROWS)
-    lines = ["", "| From (UTC) | Seconds | Offered | Achieved | Dropped | Busy users (peak) |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "",
+        "| From (UTC) | Seconds | Offered | Achieved | Dropped | Busy users (peak) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for i in range(0, len(per["t"]), k):
         span = slice(i, i + k)
         n = len(per["t"][span])
         when = datetime.fromtimestamp(per["t"][i], timezone.utc).strftime("%H:%M:%S")
-        lines.append(row([when, n, _rate(sum(per["scheduled"][span]) / n), _rate(sum(per["started"][span]) / n),
-                          f"{sum(per['dropped'][span]):,}", f"{max(per['busy'][span]):,}"]))
+        lines.append(
+            row(
+                [
+                    when,
+                    n,
+                    _rate(sum(per["scheduled"][span]) / n),
+                    _rate(sum(per["started"][span]) / n),
+                    f"{sum(per['dropped'][span]):,}",
+                    f"{max(per['busy'][span]):,}",
+                ]
+            )
+        )
     return lines
 
 
@@ -51,9 +65,11 @@ def arrival_md(summary: Mapping[str, Any] | None, run: Mapping[str, Any] | None,
             lines += [head + " " + escape(s["reason"]), ""]
             continue
         share = format_value(s.get("dropped_share"), "ratio")
-        lines.append(f"{head} In the analysis window: {s['scheduled']:,} starts scheduled ({_rate(s.get('offered_rate'))} "
-                     f"offered), {s['started']:,} started ({_rate(s.get('achieved_rate'))} achieved), {s['dropped']:,} "
-                     f"dropped ({share}), at most {s.get('busy_max', 0):,} users busy at once.")
+        lines.append(
+            f"{head} In the analysis window: {s['scheduled']:,} starts scheduled ({_rate(s.get('offered_rate'))} "
+            f"offered), {s['started']:,} started ({_rate(s.get('achieved_rate'))} achieved), {s['dropped']:,} "
+            f"dropped ({share}), at most {s.get('busy_max', 0):,} users busy at once."
+        )
         block = blocks.get(req)
         lines += (_over_time(block, row) if isinstance(block, Mapping) else []) + [""]
     return lines[:-1]

@@ -5,6 +5,7 @@ the earlier releases and their trend), Future Requirements (peak, growth, runway
 and replicas for the peak). Every figure says which run it comes from. The figures are the plan's
 (capacity.json ``planning``, :func:`loadgate.history.plan.build_plan`); nothing is computed here.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -55,38 +56,67 @@ def current_state(plan: Mapping) -> list[str]:
     if cap.get("throughput_at_max") is not None:
         out.append(f"- Throughput at capacity: {_n(cap['throughput_at_max'], 1)} req/s {_run(rid)}")
     knee = cap.get("knee")
-    at = (f"{_n(knee['rate'], 1)} iterations/s offered" if knee and "rate" in knee
-          else f"{_n(knee['users'])} users" if knee else "")
-    out.append("- Knee (throughput stops growing): " + (f"≈ {at}, {_n(knee['throughput'], 1)} "
-                                                          f"req/s {_run(rid)}" if knee else f"not reached {_run(rid)}"))
+    at = (
+        f"{_n(knee['rate'], 1)} iterations/s offered"
+        if knee and "rate" in knee
+        else f"{_n(knee['users'])} users"
+        if knee
+        else ""
+    )
+    out.append(
+        "- Knee (throughput stops growing): "
+        + (f"≈ {at}, {_n(knee['throughput'], 1)} req/s {_run(rid)}" if knee else f"not reached {_run(rid)}")
+    )
     h = plan.get("headroom")
     if h:
         iv = h.get("interval")
-        out.append(f"- Headroom against the peak: **{_pct(h['value'])}**"
-                   + (f" (between {_pct(iv[0])} and {_pct(iv[1])} by the steps that bracket the capacity)" if iv else "")
-                   + f"; target {h['target'] or '-'}, alert {h['alert'] or '-'}: **{h['status']}** {_run(rid)}")
+        out.append(
+            f"- Headroom against the peak: **{_pct(h['value'])}**"
+            + (f" (between {_pct(iv[0])} and {_pct(iv[1])} by the steps that bracket the capacity)" if iv else "")
+            + f"; target {h['target'] or '-'}, alert {h['alert'] or '-'}: **{h['status']}** {_run(rid)}"
+        )
     steps = (plan.get("scaling") or {}).get("steps") or []
     if any(s.get("cpu_cores") is not None for s in steps):
-        out += ["", f"Resource usage at the passing steps ({(plan.get('scaling') or {}).get('source')}) {_run(rid)}:", "",
-                "| users | req/s | CPU (cores) | memory (MiB) |", "|---:|---:|---:|---:|"]
-        out += [f"| {s['users']} | {_n(s['throughput'], 1)} | {_n(s['cpu_cores'], 3)} | "
-                f"{_n(None if s['memory_bytes'] is None else s['memory_bytes'] / 2**20, 1)} |" for s in steps]
-    out += ["", "Capacity of each release (the baseline and its trend):", "",
-            f"| release | dated | run | commit | capacity ({plan['unit']}) | verdict |", "|---|---|---|---|---:|---|"]
+        out += [
+            "",
+            f"Resource usage at the passing steps ({(plan.get('scaling') or {}).get('source')}) {_run(rid)}:",
+            "",
+            "| users | req/s | CPU (cores) | memory (MiB) |",
+            "|---:|---:|---:|---:|",
+        ]
+        out += [
+            f"| {s['users']} | {_n(s['throughput'], 1)} | {_n(s['cpu_cores'], 3)} | "
+            f"{_n(None if s['memory_bytes'] is None else s['memory_bytes'] / 2**20, 1)} |"
+            for s in steps
+        ]
+    out += [
+        "",
+        "Capacity of each release (the baseline and its trend):",
+        "",
+        f"| release | dated | run | commit | capacity ({plan['unit']}) | verdict |",
+        "|---|---|---|---|---:|---|",
+    ]
     for r in plan["history"]:
         value = "-" if r["capacity"] is None else ("≥ " if r["at_least"] else "") + _n(r["capacity"], 1)
-        out.append(f"| {_cell(r['release'])} | {_date(r['dated'])} | `{_cell(r['run_id'])}`"
-                   f"{' (this run)' if r.get('current') else ''} | `{_cell((r['commit'] or '-')[:12])}` | {value} "
-                   f"| {_cell(r['verdict'])} |")
+        out.append(
+            f"| {_cell(r['release'])} | {_date(r['dated'])} | `{_cell(r['run_id'])}`"
+            f"{' (this run)' if r.get('current') else ''} | `{_cell((r['commit'] or '-')[:12])}` | {value} "
+            f"| {_cell(r['verdict'])} |"
+        )
     t = plan["trend"]
     out.append("")
     if t.get("monthly") is None:
         out.append(f"- Trend: none yet: {t['reason']}.")
     else:
-        out.append(f"- Trend: **{_pct(t['monthly'], True)} a month** ({t['method']}, {t['n']} runs: "
-                   + ", ".join(f"`{_cell(r)}`" for r in t["runs"]) + "; R² "
-                   + ("-" if t["r2"] is None else f"{t['r2']:.3f}") + "). Fitted: "
-                   + ", ".join(f"{_n(f['value'], 1)} on {_date(f['dated'])}" for f in t["fitted"]) + ".")
+        out.append(
+            f"- Trend: **{_pct(t['monthly'], True)} a month** ({t['method']}, {t['n']} runs: "
+            + ", ".join(f"`{_cell(r)}`" for r in t["runs"])
+            + "; R² "
+            + ("-" if t["r2"] is None else f"{t['r2']:.3f}")
+            + "). Fitted: "
+            + ", ".join(f"{_n(f['value'], 1)} on {_date(f['dated'])}" for f in t["fitted"])
+            + "."
+        )
     reg = plan.get("regression")
     if reg:
         out.append(_regression(reg))
@@ -97,16 +127,26 @@ def _regression(reg: Mapping) -> str:
     if reg["status"] == "skipped":
         return "- Regression: no earlier passing capacity run to compare with."
     iv = reg.get("interval")
-    head = ("**REGRESSION**: capacity fell" if reg["status"] == "fail" else "No regression: capacity changed")
-    text = (f"- {head} {_pct(reg['change'], True)}"
-            + (f" (between {_pct(iv[0], True)} and {_pct(iv[1], True)} at the ends of both brackets)" if iv else "")
-            + f" from {_n(reg['baseline_users'])} users {_run(reg['baseline_run'] or '-')}, tolerance "
-              f"{reg['tolerance']} {_run(reg['run'])}.")
+    head = "**REGRESSION**: capacity fell" if reg["status"] == "fail" else "No regression: capacity changed"
+    text = (
+        f"- {head} {_pct(reg['change'], True)}"
+        + (f" (between {_pct(iv[0], True)} and {_pct(iv[1], True)} at the ends of both brackets)" if iv else "")
+        + f" from {_n(reg['baseline_users'])} users {_run(reg['baseline_run'] or '-')}, tolerance "
+        f"{reg['tolerance']} {_run(reg['run'])}."
+    )
     if reg.get("commit_range"):
         text += f" Commits between: `{_cell(reg['commit_range'])}`"
         commits = reg.get("commits")
-        text += (":" + "".join(f"\n  - `{_cell(str(c.get('commit', ''))[:12])}` {_cell(c.get('subject', ''))}"
-                               for c in commits)) if commits else " (`git log` of that range lists them)."
+        text += (
+            (
+                ":"
+                + "".join(
+                    f"\n  - `{_cell(str(c.get('commit', ''))[:12])}` {_cell(c.get('subject', ''))}" for c in commits
+                )
+            )
+            if commits
+            else " (`git log` of that range lists them)."
+        )
     return text
 
 
@@ -114,17 +154,23 @@ def future_requirements(plan: Mapping) -> list[str]:
     out = ["## Future Requirements", ""]
     peak, growth, way = plan.get("peak"), plan.get("growth") or {}, plan.get("runway")
     if peak is None:
-        return out + ["No peak declared: add `capacity: {peak: {users: N}}` (or `{rate: N/s}`) to the threshold "
-                      "file to plan against it."]
+        return out + [
+            "No peak declared: add `capacity: {peak: {users: N}}` (or `{rate: N/s}`) to the threshold "
+            "file to plan against it."
+        ]
     out.append(f"- Peak: **{peak['text']}** (declared in `{_cell(peak['source'])}`)")
-    out.append(f"- Growth of the peak: **{_pct(growth['monthly'], True)} a month** ({growth['text']}, "
-               f"{growth['source']})" if growth.get("monthly") is not None else
-               "- Growth of the peak: none declared (`capacity: {growth: 8%/month}`); the runway below comes from "
-               "the capacity's trend alone")
+    out.append(
+        f"- Growth of the peak: **{_pct(growth['monthly'], True)} a month** ({growth['text']}, {growth['source']})"
+        if growth.get("monthly") is not None
+        else "- Growth of the peak: none declared (`capacity: {growth: 8%/month}`); the runway below comes from "
+        "the capacity's trend alone"
+    )
     if way is None:
         return out + ["- Runway: no capacity to project from."]
-    basis = (f"from the capacity of run `{_cell(way['from'])}`, the peak growing {_pct(way['growth'], True)} and "
-             f"the capacity {_pct(way['trend'], True)} a month")
+    basis = (
+        f"from the capacity of run `{_cell(way['from'])}`, the peak growing {_pct(way['growth'], True)} and "
+        f"the capacity {_pct(way['trend'], True)} a month"
+    )
     out.append(f"- Runway: the peak meets the capacity {_when(way['capacity'])} ({basis})")
     if way.get("alert"):
         out.append(f"- Headroom reaches its alert level ({_pct(way['alert']['level'])}) {_when(way['alert'])}")
@@ -148,16 +194,25 @@ def scaling(plan: Mapping) -> list[str]:
     for metric, unit, scale, digits in (("cpu", "cores", 1, 4), ("memory", "MiB", 2**20, 2)):
         c = s.get(metric)
         if c:
-            how = (f"a line fitted over {c['steps']} passing steps" if c["steps"] > 1 else
-                   "the use at the highest passing step counted per user, an upper bound: the use did not rise "
-                   "with the users clearly enough to fit a line")
-            out.append(f"- {metric.upper() if metric == 'cpu' else 'Memory'}: {_n(c['fixed'] / scale, digits)} {unit} "
-                       f"fixed + {_n(c['per_user'] / scale, digits + 2)} {unit} per {per} ({how})"
-                       + (f"; at the peak: **{_n(c['at_peak'] / scale, digits - 1)} {unit}**"
-                          if c.get("at_peak") is not None else ""))
+            how = (
+                f"a line fitted over {c['steps']} passing steps"
+                if c["steps"] > 1
+                else "the use at the highest passing step counted per user, an upper bound: the use did not rise "
+                "with the users clearly enough to fit a line"
+            )
+            out.append(
+                f"- {metric.upper() if metric == 'cpu' else 'Memory'}: {_n(c['fixed'] / scale, digits)} {unit} "
+                f"fixed + {_n(c['per_user'] / scale, digits + 2)} {unit} per {per} ({how})"
+                + (
+                    f"; at the peak: **{_n(c['at_peak'] / scale, digits - 1)} {unit}**"
+                    if c.get("at_peak") is not None
+                    else ""
+                )
+            )
     if s.get("replicas") is not None:
-        out.append(f"- Replicas of `{_cell(s['limits'])}` for the peak: **{s['replicas']}** (decided by "
-                   f"{s['decided_by']})")
+        out.append(
+            f"- Replicas of `{_cell(s['limits'])}` for the peak: **{s['replicas']}** (decided by {s['decided_by']})"
+        )
     elif s.get("limits") is None:
         out.append("- Replicas: declare one replica's limits (`capacity: {limits: {cpu: 500m, memory: 512Mi}}`)")
     return out + ["", "Assumptions:", *[f"- {a}" for a in s["assumptions"]]]
@@ -177,8 +232,17 @@ def summary_line(plan: Mapping) -> str | None:
 
 def render(plan: Mapping) -> str:
     title = f"# Capacity plan: {plan.get('requirement') or 'capacity run'}, release {_cell(plan['release'])}"
-    lines = [title, "", f"Run `{_cell(plan['run_id'])}`, dated {_date(plan['dated'], True)}.", "",
-             *current_state(plan), "", *future_requirements(plan), "", *scaling(plan)]
+    lines = [
+        title,
+        "",
+        f"Run `{_cell(plan['run_id'])}`, dated {_date(plan['dated'], True)}.",
+        "",
+        *current_state(plan),
+        "",
+        *future_requirements(plan),
+        "",
+        *scaling(plan),
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -14,6 +14,7 @@ by Arrow's hash aggregation. No Locust import, no per-request Python loop. The s
 :class:`~loadgate.data.sample_source.SampleSource`, never loaded whole: their summaries are streamed
 and their errors grouped one row group at a time, so a soak run's report costs memory by seconds and groups.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,17 @@ from loadgate.errors import ConfigError
 from loadgate.gate.thresholds import parse_condition
 from loadgate.gate.verdict_doc import VerdictDoc
 
-COLUMNS = ("timestamp", "request_type", "name", "response_time_ms", "success", "exception", "requirement", "users",
-           *SCHEDULE_COLUMNS)
+COLUMNS = (
+    "timestamp",
+    "request_type",
+    "name",
+    "response_time_ms",
+    "success",
+    "exception",
+    "requirement",
+    "users",
+    *SCHEDULE_COLUMNS,
+)
 MAX_POINTS = 4000  # per-second series longer than this are merged into buckets of several seconds
 MAX_CURVES = 12  # busiest requests drawn in the distribution chart
 MAX_ERROR_GROUPS = 200
@@ -75,8 +85,10 @@ def chart_data(samples: Samples, run: RunDoc, summary: SummaryDoc, verdict: Verd
     win = summary.get("window") or {}
     window = Window(float(win.get("start", first)), float(win.get("end", last)))
     ramp_done = run.get("ramp_up_done")
-    stalls = [{"kind": "stall", "from": round(s["start"] - t0, 3), "to": round(s["end"] - t0, 3)}
-              for s in summary.get("stalls") or ()]
+    stalls = [
+        {"kind": "stall", "from": round(s["start"] - t0, 3), "to": round(s["end"] - t0, 3)}
+        for s in summary.get("stalls") or ()
+    ]
     return {
         "t0": t0,
         "phases": _phases(t0, end, ramp_done, window) + stalls,
@@ -120,12 +132,22 @@ def arrival_series(blocks: Mapping[str, Any], t0: float) -> list[dict]:
             pad = (-len(t)) % k
             t = np.pad(t, (0, pad), mode="edge").reshape(-1, k)[:, 0]
             counts = {n: np.pad(v, (0, pad)).reshape(-1, k) for n, v in counts.items()}
-            counts = {n: v.max(axis=1) if n == "busy" else v.sum(axis=1) / (1 if n == "dropped" else k)
-                      for n, v in counts.items()}
-        out.append({"requirement": str(req), "bucket_s": k, "t": _rounded(t, 3), "offered": _rounded(counts["scheduled"]),
-                    "achieved": _rounded(counts["started"]), "dropped": _rounded(counts["dropped"]),
-                    "busy": _rounded(counts["busy"]), "max_users": block.get("max_users")
-                    if isinstance(block.get("max_users"), int) else None})
+            counts = {
+                n: v.max(axis=1) if n == "busy" else v.sum(axis=1) / (1 if n == "dropped" else k)
+                for n, v in counts.items()
+            }
+        out.append(
+            {
+                "requirement": str(req),
+                "bucket_s": k,
+                "t": _rounded(t, 3),
+                "offered": _rounded(counts["scheduled"]),
+                "achieved": _rounded(counts["started"]),
+                "dropped": _rounded(counts["dropped"]),
+                "busy": _rounded(counts["busy"]),
+                "max_users": block.get("max_users") if isinstance(block.get("max_users"), int) else None,
+            }
+        )
     return out
 
 
@@ -175,8 +197,11 @@ def series(samples: Samples, full: Window, t0: float) -> dict:
     users = np.array([-1 if u is None else u for u in s["users"]], np.int64)
     requests = np.array(s["requests"], np.int64)
     failures = np.array(s["failures"], np.int64)
-    pct = {q: np.array([np.nan if v is None else v for v in s[q]], np.float64)
-           for q in ("p50", "p95", "p99", "intended_p95", "intended_p99") if q in s}
+    pct = {
+        q: np.array([np.nan if v is None else v for v in s[q]], np.float64)
+        for q in ("p50", "p95", "p99", "intended_p95", "intended_p99")
+        if q in s
+    }
     if k > 1:  # sums for counts, peaks for users and percentiles: a spike stays visible
         pad = (-n) % k
         users = np.pad(users, (0, pad), constant_values=-1).reshape(-1, k).max(axis=1)
@@ -206,15 +231,18 @@ def _nanmax(blocks: np.ndarray) -> np.ndarray:
 def curves(samples: Samples, window: Window, summary: Mapping) -> dict:
     """Response time at each percentile level in the window: all requests, requirements, busiest requests."""
     levels = sorted(set(LEVELS))
-    s = summarize(samples, window, requirements=sorted(summary.get("requirements") or ()), percentiles=levels,
-                  series=False)
+    s = summarize(
+        samples, window, requirements=sorted(summary.get("requirements") or ()), percentiles=levels, series=False
+    )
     groups = [("All requests", "all", s["overall"])]
     if len(s["requirements"]) > 1:
         groups += [(f"All requests of {rid}", "requirement", st) for rid, st in s["requirements"].items()]
     several = len({e["requirement"] for e in s["requests"]}) > 1
     busiest = sorted(s["requests"], key=lambda e: -e["requests"])[:MAX_CURVES]
-    groups += [(f"{e['request_type']} {e['name']}" + (f" [{e['requirement']}]" if several else ""), "request", e)
-               for e in busiest]
+    groups += [
+        (f"{e['request_type']} {e['name']}" + (f" [{e['requirement']}]" if several else ""), "request", e)
+        for e in busiest
+    ]
     out = []
     for label, kind, st in groups:
         n, rt = st["requests"], st["response_time_ms"]
@@ -253,15 +281,28 @@ def errors(samples: Samples | None, window: Mapping | None, limit: int = MAX_ERR
             grouped = part
         elif part is not None:
             merged = pa.concat_tables([grouped, part]).group_by(_KEYS, use_threads=False).aggregate(_PARTS)
-            grouped = _ordered({**{k: merged.column(k) for k in _KEYS},
-                                **{name: merged.column(f"{name}_{how}") for name, how in _PARTS}})
+            grouped = _ordered(
+                {
+                    **{k: merged.column(k) for k in _KEYS},
+                    **{name: merged.column(f"{name}_{how}") for name, how in _PARTS},
+                }
+            )
     if grouped is None or grouped.num_rows == 0:
         return {"groups": [], "total": 0, "more": 0}
     order = pc.sort_indices(grouped, [("timestamp_count", "descending"), ("timestamp_min", "ascending")])
     top = grouped.take(order[:limit]).to_pylist()
-    rows = [{"request_type": r["request_type"] or "", "name": r["name"] or "",
-             "message": _clip(r["exception"]), "count": r["timestamp_count"], "in_window": r["inside_sum"],
-             "first": r["timestamp_min"], "last": r["timestamp_max"]} for r in top]
+    rows = [
+        {
+            "request_type": r["request_type"] or "",
+            "name": r["name"] or "",
+            "message": _clip(r["exception"]),
+            "count": r["timestamp_count"],
+            "in_window": r["inside_sum"],
+            "first": r["timestamp_min"],
+            "last": r["timestamp_max"],
+        }
+        for r in top
+    ]
     total = int(pc.sum(grouped.column("timestamp_count")).as_py())
     return {"groups": rows, "total": total, "more": max(0, grouped.num_rows - limit)}
 
@@ -275,18 +316,25 @@ def _error_groups(table: pa.Table, lo: float, hi: float) -> pa.Table | None:
     ts = failed.column("timestamp")
     inside = pc.and_(pc.greater_equal(ts, lo), pc.less_equal(ts, hi))
     keys = {name: pc.cast(failed.column(name), pa.string()) for name in _KEYS}
-    grouped = pa.table({**keys, "timestamp": ts, "inside": pc.cast(inside, pa.int64())}).group_by(
-        _KEYS, use_threads=False).aggregate([("timestamp", "count"), ("timestamp", "min"),
-                                             ("timestamp", "max"), ("inside", "sum")])
+    grouped = (
+        pa.table({**keys, "timestamp": ts, "inside": pc.cast(inside, pa.int64())})
+        .group_by(_KEYS, use_threads=False)
+        .aggregate([("timestamp", "count"), ("timestamp", "min"), ("timestamp", "max"), ("inside", "sum")])
+    )
     return _ordered({name: grouped.column(name) for name in [*_KEYS, *(p[0] for p in _PARTS)]})
 
 
 def _ordered(columns: dict) -> pa.Table:
     """Error groups in one column order and types, so that partial groups concatenate."""
-    return pa.table({name: pc.cast(columns[name], pa.string()) for name in _KEYS}
-                    | {"timestamp_count": pc.cast(columns["timestamp_count"], pa.int64()),
-                       "timestamp_min": columns["timestamp_min"], "timestamp_max": columns["timestamp_max"],
-                       "inside_sum": pc.cast(columns["inside_sum"], pa.int64())})
+    return pa.table(
+        {name: pc.cast(columns[name], pa.string()) for name in _KEYS}
+        | {
+            "timestamp_count": pc.cast(columns["timestamp_count"], pa.int64()),
+            "timestamp_min": columns["timestamp_min"],
+            "timestamp_max": columns["timestamp_max"],
+            "inside_sum": pc.cast(columns["inside_sum"], pa.int64()),
+        }
+    )
 
 
 def _clip(message: str | None) -> str:
@@ -320,8 +368,17 @@ def threshold_levels(thresholds: Sequence[Mapping]) -> list[dict]:
                 cond = parse_condition(text, kind, str(t.get("metric")))
             except ValueError:
                 continue  # a level this version cannot read is still shown in the tables
-            out.append({"requirement": t.get("requirement"), "metric": t.get("metric"), "request": t.get("request"),
-                        "level": level, "value": cond.value, "text": str(text), "status": t.get("status")})
+            out.append(
+                {
+                    "requirement": t.get("requirement"),
+                    "metric": t.get("metric"),
+                    "request": t.get("request"),
+                    "level": level,
+                    "value": cond.value,
+                    "text": str(text),
+                    "status": t.get("status"),
+                }
+            )
     return out
 
 

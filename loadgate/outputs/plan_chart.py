@@ -6,6 +6,7 @@ from this run's date to the runway date (or :data:`HORIZON_MONTHS` ahead when th
 The figures are the plan's (:func:`loadgate.history.plan.build_plan`); only the projection's curve is
 sampled here, with the same formulas.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -43,10 +44,18 @@ def plan_chart(plan: Mapping | None) -> dict | None:
             w = way.get(key)
             if w and w.get("date") is not None and not w.get("already"):
                 marks.append({"at": w["date"], "label": label})
-    return {"x": xs, "capacity": cap, "peak": peaks, "projected_capacity": proj_cap, "projected_peak": proj_peak,
-            "runs": [{"run_id": r["run_id"], "release": str(r["release"]), "current": bool(r.get("current"))}
-                     for r in runs],
-            "unit": plan["unit"], "marks": marks}
+    return {
+        "x": xs,
+        "capacity": cap,
+        "peak": peaks,
+        "projected_capacity": proj_cap,
+        "projected_peak": proj_peak,
+        "runs": [
+            {"run_id": r["run_id"], "release": str(r["release"]), "current": bool(r.get("current"))} for r in runs
+        ],
+        "unit": plan["unit"],
+        "marks": marks,
+    }
 
 
 def _end_months(way: Mapping) -> float:

@@ -8,6 +8,7 @@ left out, with a note, when it cannot. The charting library (uPlot, MIT) is inli
 one JSON block escaped so that no string in it can end the script or open markup. A Content Security
 Policy with a per-render nonce forbids every network fetch and any script but the report's own.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,7 +44,11 @@ _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("loadgate.outputs", "templates"),
-        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters.update(FILTERS)
     return env
 
@@ -81,11 +86,17 @@ def _trace(verdict: VerdictDoc, run: RunDoc) -> list[dict[str, Any]]:
     for req in reqs:
         mine = [t for t in thresholds if t["requirement"] == req]
         shown, rest = listed(mine, REPORT_ROWS)
-        out.append({"id": req, "title": titles.get(req) or "",
-                    "tasks": None if tasks is None else list(tasks.get(req) or []),
-                    "thresholds": shown, "more": more_line(rest) if rest else None,
-                    "status": _worst([t["status"] for t in mine]) if mine else "inconclusive",
-                    "changes": _changes_of(verdict.get("changes_since_baseline"), req)})
+        out.append(
+            {
+                "id": req,
+                "title": titles.get(req) or "",
+                "tasks": None if tasks is None else list(tasks.get(req) or []),
+                "thresholds": shown,
+                "more": more_line(rest) if rest else None,
+                "status": _worst([t["status"] for t in mine]) if mine else "inconclusive",
+                "changes": _changes_of(verdict.get("changes_since_baseline"), req),
+            }
+        )
     return out
 
 
@@ -96,8 +107,11 @@ def _changes_of(changes: Mapping[str, Any] | None, req: str) -> dict[str, Any] |
     commits = [c for c in changes.get("commits") or () if isinstance(c, Mapping)]
     omitted = changes.get("omitted")
     omitted = omitted if isinstance(omitted, int) else 0
-    return {"reason": changes.get("reason"), "total": len(commits) + omitted,
-            "referencing": [c for c in commits if req in (c.get("requirements") or ())]}
+    return {
+        "reason": changes.get("reason"),
+        "total": len(commits) + omitted,
+        "referencing": [c for c in commits if req in (c.get("requirements") or ())],
+    }
 
 
 def _evidence(run: RunDoc, seal: Mapping[str, Any] | None) -> list[tuple[str, str]]:
@@ -107,19 +121,42 @@ def _evidence(run: RunDoc, seal: Mapping[str, Any] | None) -> list[tuple[str, st
     manifest = manifest if isinstance(manifest, Mapping) else {}
     evidence = (seal or {}).get("evidence") or manifest.get("evidence")
     signed_by = (seal or {}).get("signed_by") if seal else (manifest.get("signature") or {}).get("key_id")
-    rows = [("Manifest digest", f"sha256 {evidence} of every file of the run directory but this report "
-             "('loadgate verify RUN_DIR' checks it)" if evidence else "none: the run directory has no manifest"),
-            ("Signed", f"yes, Ed25519 key {signed_by}" if signed_by else
-             "no (sign with --signing-key FILE or $LOADGATE_SIGNING_KEY)")]
+    rows = [
+        (
+            "Manifest digest",
+            f"sha256 {evidence} of every file of the run directory but this report "
+            "('loadgate verify RUN_DIR' checks it)"
+            if evidence
+            else "none: the run directory has no manifest",
+        ),
+        (
+            "Signed",
+            f"yes, Ed25519 key {signed_by}"
+            if signed_by
+            else "no (sign with --signing-key FILE or $LOADGATE_SIGNING_KEY)",
+        ),
+    ]
     for entry in (seal or {}).get("audit") or run.get("audit") or []:
         found = ", ".join(f"{k} {v}" for k, v in sorted((entry.get("found") or {}).items()))
-        rows.append(("Written by", f"{entry.get('command')} ({entry.get('by')}, {utc(entry.get('at'))})"
-                     + (f"; found before: {found}" if found else "")))
+        rows.append(
+            (
+                "Written by",
+                f"{entry.get('command')} ({entry.get('by')}, {utc(entry.get('at'))})"
+                + (f"; found before: {found}" if found else ""),
+            )
+        )
     auth = run.get("worker_auth")
     if auth:
-        rows.append(("Worker channel", {"curve": "authenticated and encrypted (CURVE, shared worker key)",
-                                         "insecure": "NOT authenticated (--insecure-workers)",
-                                         "loopback": "loopback only, not authenticated"}.get(auth, str(auth))))
+        rows.append(
+            (
+                "Worker channel",
+                {
+                    "curve": "authenticated and encrypted (CURVE, shared worker key)",
+                    "insecure": "NOT authenticated (--insecure-workers)",
+                    "loopback": "loopback only, not authenticated",
+                }.get(auth, str(auth)),
+            )
+        )
     for w in run.get("refused_workers") or []:
         rows.append(("Refused worker", f"{w.get('address')}: {w.get('reason')} ({w.get('attempts')} attempts)"))
     return rows
@@ -133,21 +170,33 @@ def _metadata(run: RunDoc, summary: SummaryDoc, seal: Mapping[str, Any] | None =
     start, end, duration = run.get("start"), run.get("end"), run.get("duration")
     rows = [
         ("Requirements", ", ".join(run.get("requirements") or [])),
-        ("Start", utc(start)), ("Ramp-up done", utc(run.get("ramp_up_done"))), ("End", utc(end)),
+        ("Start", utc(start)),
+        ("Ramp-up done", utc(run.get("ramp_up_done"))),
+        ("End", utc(end)),
         ("Duration", dur(end - start) if start and end else "-"),
-        ("Analysis window", f"{utc(win.get('start'))} – {utc(win.get('end'))} ({num(win.get('seconds'))} s)"
-         if win else "-"),
-        ("Users", str(run.get("users", "-"))), ("Users reached", str(run.get("users_reached", "-"))),
+        (
+            "Analysis window",
+            f"{utc(win.get('start'))} – {utc(win.get('end'))} ({num(win.get('seconds'))} s)" if win else "-",
+        ),
+        ("Users", str(run.get("users", "-"))),
+        ("Users reached", str(run.get("users_reached", "-"))),
         ("Spawn rate", f"{run['spawn_rate']:g} users/s" if run.get("spawn_rate") is not None else "-"),
         ("Time at full load", format_duration(duration) if duration is not None else "-"),
         ("Warmup", format_duration(run["warmup"]) if run.get("warmup") is not None else "-"),
         ("Host", str(run.get("host") or "-") + (" (embedded demo target)" if run.get("embedded_target") else "")),
         ("Load generators", str(run.get("workers", "-"))),
-        ("Samples recorded", str(run.get("samples", "-")) + (f" of {run['locust_requests']} counted by Locust"
-                                                               if run.get("locust_requests") is not None else "")),
+        (
+            "Samples recorded",
+            str(run.get("samples", "-"))
+            + (f" of {run['locust_requests']} counted by Locust" if run.get("locust_requests") is not None else ""),
+        ),
         ("Stop reason", str(run.get("stop_reason") or "-")),
-        ("Git commit", (git.get("commit") or "-") + (" (uncommitted changes)" if git.get("dirty") else "")
-         if git else "not a git repository"),
+        (
+            "Git commit",
+            (git.get("commit") or "-") + (" (uncommitted changes)" if git.get("dirty") else "")
+            if git
+            else "not a git repository",
+        ),
         ("Versions", ", ".join(f"{k} {v}" for k, v in versions.items() if v)),
         ("Command line", " ".join(run.get("command_line") or []) or "-"),
         ("Working directory", str(run.get("cwd") or "-")),
@@ -163,9 +212,14 @@ def _imported(source: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     if not isinstance(source, Mapping):
         return []
     tool = f"{source.get('tool')} {source.get('version') or '(version not recorded; --tool-version)'}"
-    return [("Samples imported from", f"{tool}: {source.get('file')} ({source.get('format')})"),
-            ("Imported file", f"sha256 {source.get('sha256')}, {source.get('bytes')} bytes, {source.get('lines')} lines; "
-             f"requirements from {source.get('requirements_from')}")]
+    return [
+        ("Samples imported from", f"{tool}: {source.get('file')} ({source.get('format')})"),
+        (
+            "Imported file",
+            f"sha256 {source.get('sha256')}, {source.get('bytes')} bytes, {source.get('lines')} lines; "
+            f"requirements from {source.get('requirements_from')}",
+        ),
+    ]
 
 
 def load_comparison(run_dir: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -199,19 +253,35 @@ def _comparison(doc: Mapping[str, Any]) -> dict[str, Any]:
     tol = tol if isinstance(tol, Mapping) else {}
     latency, errors = tol.get("latency", 0.10), tol.get("error_rate", 0.005)
     count = {s: sum(1 for r in rows if r.get("status") == s) for s in ("regression", "improvement", "unchanged")}
-    return {"baseline": str(doc.get("baseline") or "?"), "candidate": str(doc.get("candidate") or "?"),
-            "verdict": str(doc.get("verdict") or ""), "rows": shown, "hidden": len(rows) - len(shown),
-            "count": count, "total": len(rows), "unmatched": [u for u in doc.get("unmatched") or ()
-                                                              if isinstance(u, Mapping)],
-            "tolerance": f"latency percentiles +{num(latency * 100, 3).rstrip('0').rstrip('.')}% (relative change), "
-                         f"error rate +{num(errors * 100, 3).rstrip('0').rstrip('.')} percentage points"}
+    return {
+        "baseline": str(doc.get("baseline") or "?"),
+        "candidate": str(doc.get("candidate") or "?"),
+        "verdict": str(doc.get("verdict") or ""),
+        "rows": shown,
+        "hidden": len(rows) - len(shown),
+        "count": count,
+        "total": len(rows),
+        "unmatched": [u for u in doc.get("unmatched") or () if isinstance(u, Mapping)],
+        "tolerance": f"latency percentiles +{num(latency * 100, 3).rstrip('0').rstrip('.')}% (relative change), "
+        f"error rate +{num(errors * 100, 3).rstrip('0').rstrip('.')} percentage points",
+    }
 
 
-def render_report(*, verdict: VerdictDoc, summary: SummaryDoc, run: RunDoc, charts: Mapping[str, Any] | None = None,
-                  errors: Mapping[str, Any] | None = None, note: str | None = None,
-                  comparison: Mapping[str, Any] | None = None, comparison_note: str | None = None,
-                  trend: list[dict[str, Any]] | None = None, trend_note: str | None = None,
-                  seal: Mapping[str, Any] | None = None, capacity: Mapping[str, Any] | None = None) -> str:
+def render_report(
+    *,
+    verdict: VerdictDoc,
+    summary: SummaryDoc,
+    run: RunDoc,
+    charts: Mapping[str, Any] | None = None,
+    errors: Mapping[str, Any] | None = None,
+    note: str | None = None,
+    comparison: Mapping[str, Any] | None = None,
+    comparison_note: str | None = None,
+    trend: list[dict[str, Any]] | None = None,
+    trend_note: str | None = None,
+    seal: Mapping[str, Any] | None = None,
+    capacity: Mapping[str, Any] | None = None,
+) -> str:
     """The report as one string with no external resources.
 
     ``charts`` and ``errors`` come from :mod:`loadgate.outputs.charts` (None: not available, ``note`` says why);
@@ -230,32 +300,59 @@ def render_report(*, verdict: VerdictDoc, summary: SummaryDoc, run: RunDoc, char
     trend_charts = chart_count(trend or [])
     steps = _capacity_chart(capacity, verdict) if capacity else None
     plan = plan_chart((capacity or {}).get("planning"))
-    data = ({**(charts or {}), "trend": trend or [], "capacity": steps, "plan": plan}
-            if charts or trend_charts or steps else None)
+    data = (
+        {**(charts or {}), "trend": trend or [], "capacity": steps, "plan": plan}
+        if charts or trend_charts or steps
+        else None
+    )
     context = {
-        "verdict": verdict, "summary": summary, "run": run, "trace": _trace(verdict, run),
+        "verdict": verdict,
+        "summary": summary,
+        "run": run,
+        "trace": _trace(verdict, run),
         "changes": verdict.get("changes_since_baseline"),
-        "titles": run.get("titles") or {}, "requests": shown, "hidden_requests": len(requests) - len(shown),
-        "overall": summary.get("overall") or {}, "metadata": _metadata(run, summary, seal),
-        "charts": charts, "errors": errors, "note": note, "version": __version__,
-        "comparison": _comparison(comparison) if comparison else None, "comparison_note": comparison_note,
-        "trend": trend, "trend_note": trend_note, "trend_limit": TREND_LIMIT,
-        "expected": ((5 + bool(charts.get("cpu")) + bool(charts.get("resources")) + len(charts.get("arrival") or ()))
-                     if charts else 0) + trend_charts
-                    + (2 if steps else 0) + (1 if steps and plan else 0),
-        "capacity": capacity, "plan": (capacity or {}).get("planning"), "step": _best_step(capacity),
-        "plan_chart": bool(steps and plan), "capacity_js": _asset("capacity.js"),
+        "titles": run.get("titles") or {},
+        "requests": shown,
+        "hidden_requests": len(requests) - len(shown),
+        "overall": summary.get("overall") or {},
+        "metadata": _metadata(run, summary, seal),
+        "charts": charts,
+        "errors": errors,
+        "note": note,
+        "version": __version__,
+        "comparison": _comparison(comparison) if comparison else None,
+        "comparison_note": comparison_note,
+        "trend": trend,
+        "trend_note": trend_note,
+        "trend_limit": TREND_LIMIT,
+        "expected": (
+            (5 + bool(charts.get("cpu")) + bool(charts.get("resources")) + len(charts.get("arrival") or ()))
+            if charts
+            else 0
+        )
+        + trend_charts
+        + (2 if steps else 0)
+        + (1 if steps and plan else 0),
+        "capacity": capacity,
+        "plan": (capacity or {}).get("planning"),
+        "step": _best_step(capacity),
+        "plan_chart": bool(steps and plan),
+        "capacity_js": _asset("capacity.js"),
         "t0": (charts or {}).get("t0") or run.get("start") or 0.0,
         "generated": utc(dt.datetime.now(dt.timezone.utc).timestamp()),
-        "nonce": secrets.token_urlsafe(18), "data": script_json(data) if data else None,
-        "uplot_js": _asset("uPlot.iife.min.js") if data else None, "uplot_css": _asset("uPlot.min.css"),
-        "report_js": _asset("report.js"), "trend_js": _asset("trend.js"),
+        "nonce": secrets.token_urlsafe(18),
+        "data": script_json(data) if data else None,
+        "uplot_js": _asset("uPlot.iife.min.js") if data else None,
+        "uplot_css": _asset("uPlot.min.css"),
+        "report_js": _asset("report.js"),
+        "trend_js": _asset("trend.js"),
     }
     return _env().get_template("report.html.j2").render(**context)
 
 
-def build_report(run_dir: str, *, verdict: VerdictDoc, summary: SummaryDoc, run: RunDoc,
-                 seal: Mapping[str, Any] | None = None) -> str:
+def build_report(
+    run_dir: str, *, verdict: VerdictDoc, summary: SummaryDoc, run: RunDoc, seal: Mapping[str, Any] | None = None
+) -> str:
     """The report of ``run_dir``: JSON documents as given, charts and errors from its samples, trend from history."""
     from loadgate.outputs import charts as ch
     from loadgate.outputs.trend import load_trend
@@ -272,9 +369,20 @@ def build_report(run_dir: str, *, verdict: VerdictDoc, summary: SummaryDoc, run:
     capacity = None
     if os.path.exists(os.path.join(run_dir, rundir.CAPACITY)):
         capacity = rundir.read_json(run_dir, rundir.CAPACITY)
-    return render_report(verdict=verdict, summary=summary, run=run, charts=data, errors=errs, note=note,
-                         comparison=comparison, comparison_note=comparison_note, trend=trend, trend_note=trend_note,
-                         seal=seal, capacity=capacity)
+    return render_report(
+        verdict=verdict,
+        summary=summary,
+        run=run,
+        charts=data,
+        errors=errs,
+        note=note,
+        comparison=comparison,
+        comparison_note=comparison_note,
+        trend=trend,
+        trend_note=trend_note,
+        seal=seal,
+        capacity=capacity,
+    )
 
 
 def _capacity_chart(capacity: Mapping[str, Any], verdict: VerdictDoc) -> dict[str, Any] | None:
@@ -283,20 +391,33 @@ def _capacity_chart(capacity: Mapping[str, Any], verdict: VerdictDoc) -> dict[st
 
     if capacity.get("quantity") == "rate":  # a search over arrival rate: the steps against the rate offered
         knee = capacity.get("knee")
-        chart = _capacity_chart({**capacity, "max_users": capacity.get("max_rate"),
-                                 "knee": knee and {**knee, "users": knee["rate"]},
-                                 "steps": [{**s, "users": s.get("rate")} for s in capacity.get("steps") or ()],
-                                 "quantity": None}, verdict)
+        chart = _capacity_chart(
+            {
+                **capacity,
+                "max_users": capacity.get("max_rate"),
+                "knee": knee and {**knee, "users": knee["rate"]},
+                "steps": [{**s, "users": s.get("rate")} for s in capacity.get("steps") or ()],
+                "quantity": None,
+            },
+            verdict,
+        )
         return None if chart is None else {**chart, "x_label": "iterations/s offered"}
     steps = sorted((s for s in capacity.get("steps") or () if s.get("users") is not None), key=lambda s: s["users"])
     if not steps:
         return None
     timed = [t for t in verdict["thresholds"] if t["unit"] == "ms"]
     levels = [lv for lv in threshold_levels(timed) if lv["level"] == "alert"]
-    return {"users": [s["users"] for s in steps], "throughput": [s.get("throughput") for s in steps],
-            "p50": [s.get("p50") for s in steps], "p95": [s.get("p95") for s in steps],
-            "p99": [s.get("p99") for s in steps], "status": [s.get("status") for s in steps],
-            "knee": capacity.get("knee"), "max_users": capacity.get("max_users"), "levels": levels}
+    return {
+        "users": [s["users"] for s in steps],
+        "throughput": [s.get("throughput") for s in steps],
+        "p50": [s.get("p50") for s in steps],
+        "p95": [s.get("p95") for s in steps],
+        "p99": [s.get("p99") for s in steps],
+        "status": [s.get("status") for s in steps],
+        "knee": capacity.get("knee"),
+        "max_users": capacity.get("max_users"),
+        "levels": levels,
+    }
 
 
 def _best_step(capacity: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -320,15 +441,23 @@ def _write(path: str, html: str) -> None:
         raise
 
 
-def write_report(path: str, *, verdict: VerdictDoc, summary: SummaryDoc, run: RunDoc, run_dir: str | None = None,
-                 seal: Mapping[str, Any] | None = None) -> None:
+def write_report(
+    path: str,
+    *,
+    verdict: VerdictDoc,
+    summary: SummaryDoc,
+    run: RunDoc,
+    run_dir: str | None = None,
+    seal: Mapping[str, Any] | None = None,
+) -> None:
     """Write report.html; samples are read from ``run_dir`` (default: the folder of ``path``)."""
     run_dir = os.path.dirname(os.path.abspath(path)) if run_dir is None else run_dir
     _write(path, build_report(run_dir, verdict=verdict, summary=summary, run=run, seal=seal))
 
 
-def write_run_report(run_dir: str, out: str | None = None, *, command: Sequence[str] = (),
-                     key: SigningKey | None = None) -> str:
+def write_run_report(
+    run_dir: str, out: str | None = None, *, command: Sequence[str] = (), key: SigningKey | None = None
+) -> str:
     """Re-render a run directory's report from its files alone (``loadgate report``); returns the path.
 
     Written into the run directory as its report.html, it re-seals the manifest and logs ``command``;
@@ -341,8 +470,7 @@ def write_run_report(run_dir: str, out: str | None = None, *, command: Sequence[
     sealer = Sealer(run_dir, command or ["loadgate", "report", run_dir], key) if own else None
     try:
         seal = sealer.stage([rundir.REPORT]) if sealer else None
-        write_report(out, verdict=verdict, summary=summary, run=read_run(run_dir),
-                     run_dir=run_dir, seal=seal)
+        write_report(out, verdict=verdict, summary=summary, run=read_run(run_dir), run_dir=run_dir, seal=seal)
     except BaseException:
         if sealer:
             sealer.abort()

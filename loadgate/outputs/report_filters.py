@@ -1,4 +1,5 @@
 """The report's Jinja2 filters: times, numbers, rates, durations and changes as the report prints them."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,7 +10,8 @@ def utc(t: float | None, with_date: bool = True) -> str:
     if t is None:
         return "-"
     return dt.datetime.fromtimestamp(float(t), dt.timezone.utc).strftime(
-        "%Y-%m-%d %H:%M:%S UTC" if with_date else "%H:%M:%S")
+        "%Y-%m-%d %H:%M:%S UTC" if with_date else "%H:%M:%S"
+    )
 
 
 def num(v: float | None, digits: int = 1) -> str:
@@ -77,5 +79,14 @@ def p_text(v: float | None) -> str:
     return "-" if not isinstance(v, (int, float)) else "<0.001" if v < 0.001 else f"{v:.3f}"
 
 
-FILTERS = {"utc": utc, "num": num, "pct": pct, "value": value, "dur": dur, "clock": clock, "change": change,
-           "cmp_value": cmp_value, "p": p_text}
+FILTERS = {
+    "utc": utc,
+    "num": num,
+    "pct": pct,
+    "value": value,
+    "dur": dur,
+    "clock": clock,
+    "change": change,
+    "cmp_value": cmp_value,
+    "p": p_text,
+}

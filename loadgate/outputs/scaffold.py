@@ -5,6 +5,7 @@ filled in, with the version and the *spec* it installs loadgate from on a fresh 
 loadgate was installed (PEP 610's ``direct_url.json``: a wheel's path, a VCS URL with its commit,
 a project folder) or else its name and version on the package index.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,13 @@ from loadgate.errors import ConfigError
 
 SCRIPT = "scripts/performance-test.sh"
 VALIDATE = "scripts/validate-requirements.sh"  # the pipeline's first step: loadgate trace
-COMMON = ((SCRIPT, "performance-test.sh"), (VALIDATE, "validate-requirements.sh"), ("scenarios/example.py", "example.py.tmpl"),
-          ("thresholds/REQ-PERF-001.yaml", "REQ-PERF-001.yaml"), ("reports/.gitignore", "reports.gitignore"))
+COMMON = (
+    (SCRIPT, "performance-test.sh"),
+    (VALIDATE, "validate-requirements.sh"),
+    ("scenarios/example.py", "example.py.tmpl"),
+    ("thresholds/REQ-PERF-001.yaml", "REQ-PERF-001.yaml"),
+    ("reports/.gitignore", "reports.gitignore"),
+)
 CI_FILES = {
     "github": ((".github/workflows/performance-gate.yml", "github-workflow.yml"),),
     "gitlab": ((".gitlab-ci.yml", "gitlab-ci.yml"),),
@@ -95,8 +101,10 @@ def init_repository(directory: str, ci: str = "github", *, force: bool = False, 
         raise ConfigError(f"{directory}: not a folder; pass the repository's folder (default: .)")
     existing = [dest for dest, _ in plan if os.path.lexists(os.path.join(directory, dest))]
     if existing and not force:
-        raise ConfigError(f"{directory}: {', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
-                          "nothing was written: move them aside, or pass --force to overwrite them")
+        raise ConfigError(
+            f"{directory}: {', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
+            "nothing was written: move them aside, or pass --force to overwrite them"
+        )
     texts = [(dest, _render(dest, template, spec)) for dest, template in plan]
     for dest, text in texts:
         path = os.path.join(directory, dest)

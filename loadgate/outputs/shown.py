@@ -4,6 +4,7 @@
 are read by people and CI pages: past a cap they list the thresholds that need attention first (fail,
 warn, inconclusive, skipped, then pass; in their order within a status) and count the rest in one line.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -12,9 +13,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 RANK = {"fail": 0, "warn": 1, "inconclusive": 2, "skipped": 3, "pass": 4}
-JUNIT_CASES = 200   # testcases a requirement's suite lists one by one; the rest: one case per status
-MD_ROWS = 100       # rows of summary.md's and the terminal's threshold tables
-REPORT_ROWS = 300   # threshold rows a requirement's traceability table in report.html lists
+JUNIT_CASES = 200  # testcases a requirement's suite lists one by one; the rest: one case per status
+MD_ROWS = 100  # rows of summary.md's and the terminal's threshold tables
+REPORT_ROWS = 300  # threshold rows a requirement's traceability table in report.html lists
 
 
 def status_of(item: Any) -> str:
@@ -31,8 +32,9 @@ def listed(items: Sequence[T], limit: int, status: Callable[[Any], str] = status
     return [items[i] for i in ranked[:limit]], [items[i] for i in range(len(items)) if i not in keep]
 
 
-def more_line(rest: Sequence[Any], where: str = "verdict.json has every one",
-              status: Callable[[Any], str] = status_of) -> str:
+def more_line(
+    rest: Sequence[Any], where: str = "verdict.json has every one", status: Callable[[Any], str] = status_of
+) -> str:
     """``and 4,950 more thresholds (4,950 inconclusive): verdict.json has every one``."""
     counts = Counter(status(r) for r in rest)
     parts = ", ".join(f"{counts[s]:,} {s}" for s in sorted(counts, key=lambda s: RANK.get(s, len(RANK))))

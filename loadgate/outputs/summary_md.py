@@ -2,6 +2,7 @@
 
 Request names and exception texts come from the system under test: every one is Markdown-escaped.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,26 +35,46 @@ def _row(cells: list[Any]) -> str:
 def _run_lines(run: RunDoc) -> list[str]:
     """The run's settings, and an imported run's source (where its samples came from)."""
     lines = []
-    facts = [f"{k.replace('_', ' ')} {md_escape(_run_fact(k, run[k]))}"
-             for k in ("users", "spawn_rate", "duration", "warmup", "host", "workers") if run.get(k) is not None]
+    facts = [
+        f"{k.replace('_', ' ')} {md_escape(_run_fact(k, run[k]))}"
+        for k in ("users", "spawn_rate", "duration", "warmup", "host", "workers")
+        if run.get(k) is not None
+    ]
     if facts:
         lines += ["", "Run: " + ", ".join(facts) + "."]
     source = run.get("source")
     if isinstance(source, Mapping):
-        lines += ["", "Samples imported from " + md_escape(
-            f"{source.get('tool')} {source.get('version') or '(version not recorded)'}: "
-            f"{os.path.basename(str(source.get('file')))}, sha256 {source.get('sha256')}") + "."]
+        lines += [
+            "",
+            "Samples imported from "
+            + md_escape(
+                f"{source.get('tool')} {source.get('version') or '(version not recorded)'}: "
+                f"{os.path.basename(str(source.get('file')))}, sha256 {source.get('sha256')}"
+            )
+            + ".",
+        ]
     return lines
 
 
-def render_summary_md(verdict: Verdict, summary: SummaryDoc | None, *, run: RunDoc | None = None,
-                      files: Mapping[str, ThresholdFile] | None = None) -> str:
+def render_summary_md(
+    verdict: Verdict,
+    summary: SummaryDoc | None,
+    *,
+    run: RunDoc | None = None,
+    files: Mapping[str, ThresholdFile] | None = None,
+) -> str:
     """The Markdown summary: verdict, reasons, thresholds table, the 5 slowest requests by p95."""
     requirements = list(dict.fromkeys(r.requirement for r in verdict.thresholds))
-    lines = [f"## loadgate: {verdict.verdict.upper()}" + (f" ({md_escape(', '.join(requirements))})" if requirements
-                                                          else ""), ""]
-    lines.append(f"Verdict **{verdict.verdict.upper()}**, exit code {verdict.exit_code}"
-                 + (" (strict: warnings fail)" if verdict.strict else "") + ".")
+    lines = [
+        f"## loadgate: {verdict.verdict.upper()}"
+        + (f" ({md_escape(', '.join(requirements))})" if requirements else ""),
+        "",
+    ]
+    lines.append(
+        f"Verdict **{verdict.verdict.upper()}**, exit code {verdict.exit_code}"
+        + (" (strict: warnings fail)" if verdict.strict else "")
+        + "."
+    )
     for req in requirements:
         tf = (files or {}).get(req)
         if tf is not None and tf.title:
@@ -67,14 +88,28 @@ def render_summary_md(verdict: Verdict, summary: SummaryDoc | None, *, run: RunD
         lines += ["", "### Reasons", ""] + [f"- {md_escape(reason)}" for reason in verdict.reasons]
     lines += ["", "### Thresholds", ""]
     if verdict.thresholds:
-        lines += ["| Requirement | Metric | Scope | Value | Target | Alert | Requests | Status |",
-                  "|---|---|---|---:|---|---|---:|---|"]
+        lines += [
+            "| Requirement | Metric | Scope | Value | Target | Alert | Requests | Status |",
+            "|---|---|---|---:|---|---|---:|---|",
+        ]
         shown, rest = listed(verdict.thresholds, MD_ROWS)
         for r in shown:
             value = format_value(r.value, r.unit, signed=r.regression is not None)
             alert = r.alert or (f"regression {r.regression}" if r.regression else "-")
-            lines.append(_row([r.requirement, r.metric, scope_text(r), value, r.target or "-", alert, r.requests,
-                               r.status.upper()]))
+            lines.append(
+                _row(
+                    [
+                        r.requirement,
+                        r.metric,
+                        scope_text(r),
+                        value,
+                        r.target or "-",
+                        alert,
+                        r.requests,
+                        r.status.upper(),
+                    ]
+                )
+            )
         if rest:
             lines += ["", md_escape(more_line(rest))]
     else:
@@ -82,14 +117,26 @@ def render_summary_md(verdict: Verdict, summary: SummaryDoc | None, *, run: RunD
     lines += _changes_md(verdict.changes) + arrival_md(summary, run, _row, md_escape)
     worst = _slowest(summary)
     if worst:
-        lines += ["", "### Slowest requests (by p95)", "",
-                  "| Request | Requirement | Requests | Errors | p50 | p95 | p99 |",
-                  "|---|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "### Slowest requests (by p95)",
+            "",
+            "| Request | Requirement | Requests | Errors | p50 | p95 | p99 |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
         for e in worst:
             times = e.get("response_time_ms") or {}
-            lines.append(_row([f"{e.get('request_type', '')} {e.get('name', '')}".strip(), e.get("requirement", ""),
-                               e.get("requests", 0), format_value(_float(e.get("error_rate")), "ratio"),
-                               *(format_value(_float(times.get(k)), "ms") for k in ("p50", "p95", "p99"))]))
+            lines.append(
+                _row(
+                    [
+                        f"{e.get('request_type', '')} {e.get('name', '')}".strip(),
+                        e.get("requirement", ""),
+                        e.get("requests", 0),
+                        format_value(_float(e.get("error_rate")), "ratio"),
+                        *(format_value(_float(times.get(k)), "ms") for k in ("p50", "p95", "p99")),
+                    ]
+                )
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -108,12 +155,25 @@ def _changes_md(changes: Mapping[str, Any] | None) -> list[str]:
         lines.append(f"No regression against the baseline; {len(commits)} commit(s) since it.")
     for req, entries in regressions.items():
         mine = sum(1 for e in entries if e.get("references"))
-        lines += [""] * (lines[-1] != "") + [f"**{md_escape(req)} regressed**: {mine} of {len(entries)} commit(s) "
-                                             "since the baseline reference it (listed first).", ""]
+        lines += [""] * (lines[-1] != "") + [
+            f"**{md_escape(req)} regressed**: {mine} of {len(entries)} commit(s) "
+            "since the baseline reference it (listed first).",
+            "",
+        ]
         if entries:
             lines += [f"| Commit | Subject | Author | Date | References {md_escape(req)} |", "|---|---|---|---|---|"]
-            lines += [_row([str(e.get("commit"))[:7], e.get("subject"), e.get("author"), str(e.get("date"))[:10],
-                            "yes" if e.get("references") else "no"]) for e in entries]
+            lines += [
+                _row(
+                    [
+                        str(e.get("commit"))[:7],
+                        e.get("subject"),
+                        e.get("author"),
+                        str(e.get("date"))[:10],
+                        "yes" if e.get("references") else "no",
+                    ]
+                )
+                for e in entries
+            ]
     return lines
 
 
@@ -137,9 +197,15 @@ def _slowest(summary: SummaryDoc | None, n: int = 5) -> list[RequestStats]:
     return sorted(timed, key=lambda e: -(_float(e["response_time_ms"]["p95"]) or 0.0))[:n]  # each has a p95
 
 
-def write_summary_md(verdict: Verdict, summary: SummaryDoc | None, path: str | os.PathLike[str], *,
-                     run: RunDoc | None = None,
-                     files: Mapping[str, ThresholdFile] | None = None, step_summary: bool = True) -> str:
+def write_summary_md(
+    verdict: Verdict,
+    summary: SummaryDoc | None,
+    path: str | os.PathLike[str],
+    *,
+    run: RunDoc | None = None,
+    files: Mapping[str, ThresholdFile] | None = None,
+    step_summary: bool = True,
+) -> str:
     """Write ``summary.md``, and (``step_summary``) append it to ``$GITHUB_STEP_SUMMARY`` when that is set.
     Returns its text."""
     text = render_summary_md(verdict, summary, run=run, files=files)

@@ -10,6 +10,7 @@ One series per absolute threshold (metric and scope) of the run, in its unit: mi
 the error rate and the throughput each on their own. A regression threshold's value is a change against
 whatever baseline each run had, which does not make a series; the comparison table has it.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,26 +54,44 @@ def _label(t: Mapping) -> str:
     return f"{t.get('metric')} ({t.get('request') or 'all requests'})"
 
 
-def requirement_trend(requirement: str, records: Sequence[Mapping], current: Mapping,
-                      thresholds: Sequence[Mapping], limit: int = LIMIT) -> dict:
+def requirement_trend(
+    requirement: str, records: Sequence[Mapping], current: Mapping, thresholds: Sequence[Mapping], limit: int = LIMIT
+) -> dict:
     """The trend of one requirement: its runs (oldest first, this one last) and one chart per unit.
 
     ``records`` are :func:`loadgate.history.store.trend` items; ``current`` is this run (run_id, started,
     verdict); ``thresholds`` are this run's threshold results of ``requirement`` (verdict.json).
     """
-    earlier = [r for r in records if r.get("run_id") != current["run_id"] and r.get("started") is not None
-               and (current.get("started") is None or r["started"] <= current["started"])]
+    earlier = [
+        r
+        for r in records
+        if r.get("run_id") != current["run_id"]
+        and r.get("started") is not None
+        and (current.get("started") is None or r["started"] <= current["started"])
+    ]
     earlier.sort(key=lambda r: (r["started"], r.get("seq") or 0))
     points: list[Mapping] = list(earlier)
     if current.get("started") is not None:
         points.append({**current, "thresholds": list(thresholds)})
     points = points[-limit:]
-    runs = [{"run_id": str(p["run_id"]), "started": float(p["started"]), "verdict": p.get("verdict"),
-             "current": p is points[-1] and current.get("started") is not None} for p in points]
+    runs = [
+        {
+            "run_id": str(p["run_id"]),
+            "started": float(p["started"]),
+            "verdict": p.get("verdict"),
+            "current": p is points[-1] and current.get("started") is not None,
+        }
+        for p in points
+    ]
     mine = _numbered(thresholds)
     # headroom and a dropped_iterations share are ratios but no error rate (the capacity plan's chart follows headroom)
-    gated = {k: t for k, t in mine if not t.get("regression") and t.get("unit") in UNITS
-             and t.get("metric") not in ("headroom", "dropped_iterations")}
+    gated = {
+        k: t
+        for k, t in mine
+        if not t.get("regression")
+        and t.get("unit") in UNITS
+        and t.get("metric") not in ("headroom", "dropped_iterations")
+    }
     by_run = [dict(_numbered(p.get("thresholds") or ())) for p in points]
     charts = []
     for unit in UNITS:
@@ -86,18 +105,34 @@ def requirement_trend(requirement: str, records: Sequence[Mapping], current: Map
                 break
             keys.add(k[:3])
             found = [got.get(k) for got in by_run]
-            series.append({"key": k[:3], "label": _label(t), "metric": t.get("metric"), "request": t.get("request"),
-                           "values": [None if f is None else f.get("value") for f in found],
-                           "status": [None if f is None else f.get("status") for f in found]})
+            series.append(
+                {
+                    "key": k[:3],
+                    "label": _label(t),
+                    "metric": t.get("metric"),
+                    "request": t.get("request"),
+                    "values": [None if f is None else f.get("value") for f in found],
+                    "status": [None if f is None else f.get("status") for f in found],
+                }
+            )
         if series:
             levels = threshold_levels([t for t in thresholds if _key(t) in keys and not t.get("regression")])
             for s in series:
                 del s["key"]
-            charts.append({"unit": unit, "series": series, "more": len({k[:3] for k, _t in drawn}) - len(keys),
-                           "levels": [{k: l[k] for k in ("metric", "request", "level", "value", "text")}
-                                      for l in levels]})
-    return {"requirement": requirement, "runs": runs, "charts": charts,
-            "regression_thresholds": sum(1 for t in thresholds if t.get("regression"))}
+            charts.append(
+                {
+                    "unit": unit,
+                    "series": series,
+                    "more": len({k[:3] for k, _t in drawn}) - len(keys),
+                    "levels": [{k: l[k] for k in ("metric", "request", "level", "value", "text")} for l in levels],
+                }
+            )
+    return {
+        "requirement": requirement,
+        "runs": runs,
+        "charts": charts,
+        "regression_thresholds": sum(1 for t in thresholds if t.get("regression")),
+    }
 
 
 def _probe(path: str) -> None:
@@ -114,8 +149,11 @@ def _records(db: str, requirement: str, started: float | None, run_id: str, limi
     n = limit + 1
     while True:
         got = history.trend(db, requirement, limit=n)
-        before = [r for r in got if r["run_id"] != run_id and r.get("started") is not None
-                  and (started is None or r["started"] <= started)]
+        before = [
+            r
+            for r in got
+            if r["run_id"] != run_id and r.get("started") is not None and (started is None or r["started"] <= started)
+        ]
         if len(before) >= limit - 1 or len(got) < n or n >= _MAX_LOOKBACK:
             return got
         n = min(n * 4, _MAX_LOOKBACK)
@@ -134,8 +172,10 @@ def load_trend(run_dir: str, run: RunDoc, verdict: VerdictDoc, limit: int = LIMI
     note = None
     records: dict[str, list[dict]] = {r: [] for r in reqs}
     if not os.path.isfile(db):
-        note = (f"{db} does not exist: no earlier runs to show. Every 'loadgate run --out "
-                f"{os.path.dirname(db)}' is recorded there.")
+        note = (
+            f"{db} does not exist: no earlier runs to show. Every 'loadgate run --out "
+            f"{os.path.dirname(db)}' is recorded there."
+        )
     else:
         try:
             _probe(db)
@@ -144,8 +184,10 @@ def load_trend(run_dir: str, run: RunDoc, verdict: VerdictDoc, limit: int = LIMI
         except (sqlite3.Error, OSError, ConfigError) as e:
             records = {r: [] for r in reqs}
             note = f"{db} cannot be read ({e}): the trend shows this run only."
-    out = [requirement_trend(req, records[req], current, [t for t in thresholds if t.get("requirement") == req],
-                             limit) for req in reqs]
+    out = [
+        requirement_trend(req, records[req], current, [t for t in thresholds if t.get("requirement") == req], limit)
+        for req in reqs
+    ]
     return out, note
 
 

@@ -3,6 +3,7 @@
 Request names and exception texts come from the system under test: every one is escaped for the
 format it lands in (XML, Markdown, a terminal).
 """
+
 from __future__ import annotations
 
 import json
@@ -108,6 +109,7 @@ def _headline(r: ThresholdResult) -> str:
 
 # --- junit.xml -------------------------------------------------------------------------------
 
+
 def _x(text: Any) -> str:
     """A string safe to put in XML 1.0 (ElementTree escapes <, &, quotes but not illegal characters)."""
     return _XML_ILLEGAL.sub("", str(text))
@@ -124,8 +126,14 @@ def _case_message(r: ThresholdResult) -> str:
     return f"{_headline(r)} ({_levels(r)})"
 
 
-def write_junit(verdict: Verdict, path: str | os.PathLike[str], *, files: Mapping[str, ThresholdFile] | None = None,
-                timestamp: datetime | float | None = None, hostname: str | None = None) -> None:
+def write_junit(
+    verdict: Verdict,
+    path: str | os.PathLike[str],
+    *,
+    files: Mapping[str, ThresholdFile] | None = None,
+    timestamp: datetime | float | None = None,
+    hostname: str | None = None,
+) -> None:
     """Write ``junit.xml``: one testsuite per requirement, one testcase per threshold (Jenkins junit-10 XSD).
 
     A requirement with more than ``JUNIT_CASES`` thresholds lists that many (fail, warn, inconclusive first)
@@ -134,11 +142,19 @@ def write_junit(verdict: Verdict, path: str | os.PathLike[str], *, files: Mappin
 
 
 # Over the size/complexity limit (noqa): one suite per requirement, one case per threshold.
-def render_junit(verdict: Verdict, *, files: Mapping[str, ThresholdFile] | None = None,  # noqa: C901
-                 timestamp: datetime | float | None = None, hostname: str | None = None) -> str:
+def render_junit(  # noqa: C901
+    verdict: Verdict,
+    *,
+    files: Mapping[str, ThresholdFile] | None = None,
+    timestamp: datetime | float | None = None,
+    hostname: str | None = None,
+) -> str:
     """The text of ``junit.xml`` (see :func:`write_junit`)."""
-    when = timestamp if isinstance(timestamp, datetime) else (
-        datetime.fromtimestamp(timestamp, timezone.utc) if timestamp is not None else datetime.now(timezone.utc))
+    when = (
+        timestamp
+        if isinstance(timestamp, datetime)
+        else (datetime.fromtimestamp(timestamp, timezone.utc) if timestamp is not None else datetime.now(timezone.utc))
+    )
     if when.tzinfo is not None:
         when = when.astimezone(timezone.utc).replace(tzinfo=None)
     stamp = when.strftime("%Y-%m-%dT%H:%M:%S")  # no zone suffix: the Ant schema's pattern has none; it is UTC
@@ -154,9 +170,13 @@ def render_junit(verdict: Verdict, *, files: Mapping[str, ThresholdFile] | None 
         suite = ET.SubElement(root, "testsuite", name=_x(requirement))
         tf = (files or {}).get(requirement)
         props = ET.SubElement(suite, "properties")
-        for name, value in (("verdict", verdict.verdict), ("strict", str(verdict.strict).lower()),
-                            ("title", tf.title if tf else None), ("thresholds_file", tf.path if tf else None),
-                            ("thresholds_sha256", tf.sha256 if tf else None)):
+        for name, value in (
+            ("verdict", verdict.verdict),
+            ("strict", str(verdict.strict).lower()),
+            ("title", tf.title if tf else None),
+            ("thresholds_file", tf.path if tf else None),
+            ("thresholds_sha256", tf.sha256 if tf else None),
+        ):
             if value is not None:
                 ET.SubElement(props, "property", name=name, value=_x(value))
         for r in results:
@@ -194,8 +214,9 @@ def render_junit(verdict: Verdict, *, files: Mapping[str, ThresholdFile] | None 
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _grouped_cases(suite: ET.Element, requirement: str, rest: list[ThresholdResult], strict: bool,
-                   counts: dict[str, int]) -> None:
+def _grouped_cases(
+    suite: ET.Element, requirement: str, rest: list[ThresholdResult], strict: bool, counts: dict[str, int]
+) -> None:
     """One testcase per status for the thresholds past the suite's cap."""
     if not rest:
         return
@@ -204,8 +225,9 @@ def _grouped_cases(suite: ET.Element, requirement: str, rest: list[ThresholdResu
     ET.SubElement(properties, "property", name="thresholds_listed_in", value="verdict.json")
     for status in sorted({r.status for r in rest}, key=RANK.__getitem__):
         group = [r for r in rest if r.status == status]
-        case = ET.SubElement(suite, "testcase", classname=_x(requirement), time="0",
-                             name=f"{len(group):,} more {status} thresholds")
+        case = ET.SubElement(
+            suite, "testcase", classname=_x(requirement), time="0", name=f"{len(group):,} more {status} thresholds"
+        )
         text = more_line(group, "verdict.json lists each with its value and reason")
         if status == Status.FAIL or (status == Status.WARN and strict):
             ET.SubElement(case, "failure", message=_x(text), type="threshold").text = _x(text)
@@ -232,6 +254,7 @@ def _set_counts(suite: ET.Element, counts: Mapping[str, int], stamp: str, host: 
 
 # --- summary.md ------------------------------------------------------------------------------
 
+
 def _plain(text: Any) -> str:
     """Printable on a terminal: control characters (escape sequences) shown as '?'."""
     return CONTROL_CHARS.sub("?", str(text))
@@ -241,16 +264,29 @@ def format_table(verdict: Verdict, *, color: bool = False) -> str:
     """A compact table of thresholds and the verdict line, for the terminal."""
     header = ["requirement", "metric", "scope", "value", "target", "alert", "status"]
     shown, rest = listed(verdict.thresholds, MD_ROWS)
-    rows = [[_plain(c) for c in (r.requirement, r.metric, scope_text(r),
-                                 format_value(r.value, r.unit, signed=r.regression is not None), r.target or "-",
-                                 r.alert or (f"regr {r.regression}" if r.regression else "-"), r.status)]
-            for r in shown]
+    rows = [
+        [
+            _plain(c)
+            for c in (
+                r.requirement,
+                r.metric,
+                scope_text(r),
+                format_value(r.value, r.unit, signed=r.regression is not None),
+                r.target or "-",
+                r.alert or (f"regr {r.regression}" if r.regression else "-"),
+                r.status,
+            )
+        ]
+        for r in shown
+    ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     widths[2] = min(widths[2], 40)
     out = []
     for i, row in enumerate([header, *rows]):
-        cells = [(c if len(c) <= widths[j] else c[: widths[j] - 1] + "~").ljust(widths[j])
-                 if j != 3 else c.rjust(widths[j]) for j, c in enumerate(row)]
+        cells = [
+            (c if len(c) <= widths[j] else c[: widths[j] - 1] + "~").ljust(widths[j]) if j != 3 else c.rjust(widths[j])
+            for j, c in enumerate(row)
+        ]
         if color and i > 0:  # the last column: no padding inside the colour
             cells[-1] = f"\x1b[{_ANSI.get(row[-1], '0')}m{row[-1]}\x1b[0m"
         out.append("  ".join(cells).rstrip())

@@ -19,6 +19,7 @@ to the master every second and at the stop (:data:`MSG_COUNTS`, before the recor
 adds them up exactly; the process that writes the run directory keeps the merged block in the
 recorder's report (``recorder.json`` -> ``run.json["arrival"]``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -45,16 +46,20 @@ from loadgate.shared.child import read_child_config
 
 log = logging.getLogger("loadgate.plugin.arrival")
 
-MSG_COUNTS = "loadgate_arrival"        # worker -> master: counts since the last message
-MSG_START = "loadgate_arrival_start"   # master -> workers: when the schedule starts, and the workers' order
-START_LEAD_S = 0.5                     # master: the schedule starts this long after it tells its workers
+MSG_COUNTS = "loadgate_arrival"  # worker -> master: counts since the last message
+MSG_START = "loadgate_arrival_start"  # master -> workers: when the schedule starts, and the workers' order
+START_LEAD_S = 0.5  # master: the schedule starts this long after it tells its workers
 REPORT_EVERY_S = 1.0
 
 
 def shape_of(raw: dict) -> ArrivalShape:
     """An :class:`ArrivalShape` from its child.json form."""
-    return ArrivalShape(raw.get("rate"), tuple(Stage(float(d), float(t)) for d, t in raw.get("stages") or ()),
-                        raw.get("max_users"), raw.get("distribution") or "constant")
+    return ArrivalShape(
+        raw.get("rate"),
+        tuple(Stage(float(d), float(t)) for d, t in raw.get("stages") or ()),
+        raw.get("max_users"),
+        raw.get("distribution") or "constant",
+    )
 
 
 class _Waiting:
@@ -69,7 +74,7 @@ class Counts:
 
     def __init__(self) -> None:
         self.sums: dict[str, dict[int, list[int]]] = {}
-        self.busy: dict[str, dict[str, dict[int, int]]] = {}   # req -> process -> second -> most busy
+        self.busy: dict[str, dict[str, dict[int, int]]] = {}  # req -> process -> second -> most busy
 
     def add(self, proc: str, counts: dict[str, dict[str, list[int]]]) -> None:
         """Add one process's counts ({req: {second: [scheduled, started, dropped, busy]}}; JSON keys)."""
@@ -92,11 +97,15 @@ class Counts:
         secs = sorted(sums)
         busy = self.busy.get(req, {})
         column = {name: [sums[s][i] for s in secs] for i, name in enumerate(("scheduled", "started", "dropped"))}
-        return {"rate": shape.rate, "stages": [[s.duration, s.target] for s in shape.stages],
-                "max_users": shape.max_users, "distribution": shape.distribution, "t0": t0,
-                **{name: sum(values) for name, values in column.items()},
-                "per_second": {"t": secs, **column,
-                               "busy": [sum(b.get(s, 0) for b in busy.values()) for s in secs]}}
+        return {
+            "rate": shape.rate,
+            "stages": [[s.duration, s.target] for s in shape.stages],
+            "max_users": shape.max_users,
+            "distribution": shape.distribution,
+            "t0": t0,
+            **{name: sum(values) for name, values in column.items()},
+            "per_second": {"t": secs, **column, "busy": [sum(b.get(s, 0) for b in busy.values()) for s in secs]},
+        }
 
 
 class Arrival:
@@ -107,19 +116,19 @@ class Arrival:
         self.runner = environment.runner
         self.shapes: dict[str, ArrivalShape] = {}
         self.free: deque[_Waiting] = deque()
-        self.busy: dict[str, int] = {}              # users running an iteration, per requirement
-        self.pending: dict[str, dict[int, list[int]]] = {}   # counts not yet reported
-        self.counts = Counts()                      # merged (local or master)
+        self.busy: dict[str, int] = {}  # users running an iteration, per requirement
+        self.pending: dict[str, dict[int, list[int]]] = {}  # counts not yet reported
+        self.counts = Counts()  # merged (local or master)
         self.t0: float | None = None
-        self.greenlets: list = []                   # the dispatchers (one per requirement)
-        self.reporter = None                        # the greenlet that reports the counts every second
-        self.place = (0, 1)                         # this process's index among the schedule's processes, and their count
-        self.retargeted = False                     # the rate was set by retarget (capacity over rate): workers are told
-        self.totals: dict[str, list[int]] = {}      # this process's own [scheduled, started, dropped] (for its log)
+        self.greenlets: list = []  # the dispatchers (one per requirement)
+        self.reporter = None  # the greenlet that reports the counts every second
+        self.place = (0, 1)  # this process's index among the schedule's processes, and their count
+        self.retargeted = False  # the rate was set by retarget (capacity over rate): workers are told
+        self.totals: dict[str, list[int]] = {}  # this process's own [scheduled, started, dropped] (for its log)
         self.tasks: dict[tuple[type, str], list] = {}
         self.proc = "local"
         self.stopped = False
-        self.period = 1.0   # a pool user's mean time between starts
+        self.period = 1.0  # a pool user's mean time between starts
 
     def configure(self, shapes: dict[str, ArrivalShape]) -> None:
         """The run's shapes (a worker learns them from the master's options at each test start)."""
@@ -153,6 +162,7 @@ class Arrival:
     @staticmethod
     def _first_wait(on_start):
         """Before its first iteration a pool user waits for a start too (Locust runs a first task unasked)."""
+
         def idle(_user) -> None:
             return None
 
@@ -193,12 +203,19 @@ class Arrival:
         key = (cls, req)
         tasks = self.tasks.get(key)
         if tasks is None:
-            tasks = self.tasks[key] = [t for t in cls.tasks  # type: ignore[attr-defined]
-                                       if req in getattr(t, "locust_tag_set", ())
-                                       and not (isinstance(t, type) and issubclass(t, TaskSet))]
+            tasks = self.tasks[key] = [
+                t
+                for t in cls.tasks  # type: ignore[attr-defined]
+                if req in getattr(t, "locust_tag_set", ()) and not (isinstance(t, type) and issubclass(t, TaskSet))
+            ]
             if not tasks:
-                log.warning("loadgate: %s has no task tagged %s (a TaskSet is not an iteration): its users never "
-                            "run %s's starts", cls.__name__, req, req)
+                log.warning(
+                    "loadgate: %s has no task tagged %s (a TaskSet is not an iteration): its users never "
+                    "run %s's starts",
+                    cls.__name__,
+                    req,
+                    req,
+                )
         return tasks
 
     def _hand_out(self, req: str, due: float) -> bool:
@@ -231,8 +248,11 @@ class Arrival:
             g.kill(block=False)
         self.t0, self.place = t0, (index, count)
         log.info("loadgate: open-model schedule starts at %.3f (process %d of %d)", t0, index + 1, count)
-        self.greenlets = [gevent.spawn(self._dispatch, req, start_times(shape, index, count, req))
-                          for req, shape in self.shapes.items() if shape.peak > 0]  # a rate of 0: paused
+        self.greenlets = [
+            gevent.spawn(self._dispatch, req, start_times(shape, index, count, req))
+            for req, shape in self.shapes.items()
+            if shape.peak > 0
+        ]  # a rate of 0: paused
         if self.reporter is None:
             self.reporter = gevent.spawn(self._report_loop)
 
@@ -281,8 +301,9 @@ class Arrival:
     def _take_pending(self) -> dict[str, dict[str, list[int]]]:
         out = {req: {str(s): row for s, row in seconds.items()} for req, seconds in self.pending.items() if seconds}
         for req, seconds in self.pending.items():
-            self.totals[req] = [a + sum(row[i] for row in seconds.values())
-                                for i, a in enumerate(self.totals.get(req, [0, 0, 0]))]
+            self.totals[req] = [
+                a + sum(row[i] for row in seconds.values()) for i, a in enumerate(self.totals.get(req, [0, 0, 0]))
+            ]
         for seconds in self.pending.values():
             seconds.clear()
         return out
@@ -319,8 +340,13 @@ class Arrival:
             g.kill(block=False)
         self.report()
         for req, (scheduled, started, dropped) in sorted(self.totals.items()):
-            log.info("loadgate: open model %s: this process scheduled %d, started %d, dropped %d", req, scheduled,
-                     started, dropped)
+            log.info(
+                "loadgate: open model %s: this process scheduled %d, started %d, dropped %d",
+                req,
+                scheduled,
+                started,
+                dropped,
+            )
 
     # --- Locust's events and messages -------------------------------------------------------------------
     def on_test_start(self, environment, **_kw) -> None:
@@ -340,8 +366,9 @@ class Arrival:
             return
         rates = msg.data.get("rates")
         if rates:  # a new rate (capacity over rate): the same shapes at a constant rate
-            self.shapes = {r: replace(s, rate=float(rates.get(r, s.rate or 0.0)), stages=())
-                           for r, s in self.shapes.items()}
+            self.shapes = {
+                r: replace(s, rate=float(rates.get(r, s.rate or 0.0)), stages=()) for r, s in self.shapes.items()
+            }
             self.retargeted = True
             self._set_period()
         self.start(float(msg.data["t0"]), order.index(me), len(order))
@@ -354,9 +381,11 @@ class Arrival:
 def _add_argument(parser) -> None:
     cfg = read_child_config()
     parser.add_argument_group("loadgate open model").add_argument(
-        "--loadgate-arrival", default=json.dumps(cfg.arrival) if cfg.arrival else "",
+        "--loadgate-arrival",
+        default=json.dumps(cfg.arrival) if cfg.arrival else "",
         help="JSON {requirement: {rate, stages, max_users, distribution}}: start iterations at a set rate with a "
-        "pool of users (the run's -u), dropping those no user is free for")
+        "pool of users (the run's -u), dropping those no user is free for",
+    )
 
 
 def _on_init(environment, **_kw) -> None:

@@ -12,6 +12,7 @@ is split into N independent ones of rate r(t) / N, whose sum is again poisson of
 
 No Locust here: the schedule is plain arithmetic, tested as such.
 """
+
 from __future__ import annotations
 
 import math

@@ -3,6 +3,7 @@
 Tasks are wrapped so that the greenlet running them carries their requirement code while they run;
 the recorder's listener looks the code up per request. Loaded into the Locust process only.
 """
+
 from __future__ import annotations
 
 import functools
@@ -92,10 +93,16 @@ def needs_attribution(user_classes, run_reqs: list[str], journeys: bool = False)
     """
     everything = ",".join(run_reqs)
     if journeys:  # whole User classes run: an untagged task's requests belong to no requirement
-        return any(reqs != everything for user_class in user_classes
-                   for *_where, reqs, _nested in _task_requirements(user_class, run_reqs))
-    return any(reqs not in ("", everything)
-               for user_class in user_classes for *_where, reqs, _nested in _task_requirements(user_class, run_reqs))
+        return any(
+            reqs != everything
+            for user_class in user_classes
+            for *_where, reqs, _nested in _task_requirements(user_class, run_reqs)
+        )
+    return any(
+        reqs not in ("", everything)
+        for user_class in user_classes
+        for *_where, reqs, _nested in _task_requirements(user_class, run_reqs)
+    )
 
 
 def attribute_tasks(holder, run_reqs: list[str], journeys: bool = False) -> None:

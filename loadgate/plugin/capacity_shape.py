@@ -12,6 +12,7 @@ A search over arrival rate holds one pool of users and gives each step's ``rate`
 dispatchers (:meth:`loadgate.plugin.arrival.Arrival.retarget`) when its step begins; the state then
 carries the schedule's per-second counts (scheduled, started, dropped), from which each step is judged.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,7 @@ class CapacityShape(LoadTestShape):
         super().__init__()
         self._last: tuple[int, float] | None = None
         self._seq = -1
-        self._rated = -1   # the last step whose rate went to the dispatchers
+        self._rated = -1  # the last step whose rate went to the dispatchers
         self._stopping = False
 
     def _dir(self) -> str | None:
@@ -92,10 +93,15 @@ class CapacityShape(LoadTestShape):
         if rec is not None:
             # per process: this one's (local), or each worker's (master), as in recorder.json
             cpu = {w: [c for c in s if c[0] > now - _KEEP_S] for w, s in rec.cpu.report(rec.collects).items()}
-            schedule = {w: [c for c in s if c[0] > now - _KEEP_S]
-                        for w, s in rec.schedule.report(rec.collects).items()}
-        state = {"t": now, "seq": self._seq, "users": self.runner.user_count,
-                 "spawning": self.runner.state == "spawning", "cpu": cpu, "schedule": schedule}
+            schedule = {w: [c for c in s if c[0] > now - _KEEP_S] for w, s in rec.schedule.report(rec.collects).items()}
+        state = {
+            "t": now,
+            "seq": self._seq,
+            "users": self.runner.user_count,
+            "spawning": self.runner.state == "spawning",
+            "cpu": cpu,
+            "schedule": schedule,
+        }
         arrival = self._arrival()
         if arrival:
             state.update(arrival=arrival, rated=self._rated)

@@ -2,6 +2,7 @@
 ``bytearray``; a flush copies the bytes out and :func:`build_batch` makes the Arrow record batch of them,
 column by column, on any thread.
 """
+
 from __future__ import annotations
 
 import math
@@ -71,13 +72,23 @@ class Columns:
     the spec says.
     """
 
-    FIELDS = (("ts", "d"), ("rt", "d"), ("length", "q"), ("code", "i"), ("users", "i"), ("key", "i"),
-              ("exc", "i"), ("user", "i"), ("req", "i"))
+    FIELDS = (
+        ("ts", "d"),
+        ("rt", "d"),
+        ("length", "q"),
+        ("code", "i"),
+        ("users", "i"),
+        ("key", "i"),
+        ("exc", "i"),
+        ("user", "i"),
+        ("req", "i"),
+    )
     SCHEDULE = (("intended", "d"), ("omitted", "i"), ("period", "d"))  # packed after FIELDS when paced
     SPECS = {False: FIELDS, True: FIELDS + SCHEDULE}  # the row of an unpaced / a paced listener
-    LAYOUTS = {schedule: (struct.Struct("<" + "".join(t for _a, t in fields)),
-                          np.dtype([(a, _NUMPY[t]) for a, t in fields]))
-               for schedule, fields in SPECS.items()}
+    LAYOUTS = {
+        schedule: (struct.Struct("<" + "".join(t for _a, t in fields)), np.dtype([(a, _NUMPY[t]) for a, t in fields]))
+        for schedule, fields in SPECS.items()
+    }
 
     def __init__(self, redact_name) -> None:
         self.rows = bytearray()  # the packed rows of the running layout
@@ -87,12 +98,13 @@ class Columns:
         self.keys: dict[str, dict[str, int]] = {}  # request_type -> name -> key code
         self.key_types: list[str] = []
         self.key_names: list[str] = []  # redacted
-        self.exc_codes: dict[str, int] = {}   # exception text -> code (0: no exception)
+        self.exc_codes: dict[str, int] = {}  # exception text -> code (0: no exception)
         self.exc_texts: list[str | None] = [None]
 
     def __len__(self) -> int:
-        return (len(self.rows) // self.LAYOUTS[self.schedule][0].size
-                + sum(len(b) // self.LAYOUTS[s][0].size for s, b in self.chunks))
+        return len(self.rows) // self.LAYOUTS[self.schedule][0].size + sum(
+            len(b) // self.LAYOUTS[s][0].size for s, b in self.chunks
+        )
 
     def new_key(self, request_type, name) -> int:
         request_type, name = str(request_type), str(name)
@@ -130,11 +142,22 @@ class Columns:
         python = self._python_listener(users, attributed, paced)
         if not (NATIVE if native is None else native):
             return python
-        return NativeListener(rows=self.rows, keys=self.keys, new_key=self.new_key,
-                              exception_code=self.exception_code, users=users, getcurrent=getcurrent,
-                              by_greenlet=USERS, state_of=state_of_, current=_current if attributed else None,
-                              slow=self.append_checked, counts=COUNTS, fallback=python, paced=paced,
-                              layout=self.SPECS[paced])
+        return NativeListener(
+            rows=self.rows,
+            keys=self.keys,
+            new_key=self.new_key,
+            exception_code=self.exception_code,
+            users=users,
+            getcurrent=getcurrent,
+            by_greenlet=USERS,
+            state_of=state_of_,
+            current=_current if attributed else None,
+            slow=self.append_checked,
+            counts=COUNTS,
+            fallback=python,
+            paced=paced,
+            layout=self.SPECS[paced],
+        )
 
     def _python_listener(self, users, attributed: bool, paced: bool):
         self.with_schedule(paced)
@@ -143,8 +166,18 @@ class Columns:
         current, slow, by_greenlet, state_of, counts = _current.get, self.append_checked, USERS.get, state_of_, COUNTS
         bad, nan = (struct.error, TypeError, OverflowError), math.nan
 
-        def on_request(request_type, name, response_time, response_length, response=None, context=None,
-                       exception=None, start_time=None, url=None, **_kw) -> None:
+        def on_request(
+            request_type,
+            name,
+            response_time,
+            response_length,
+            response=None,
+            context=None,
+            exception=None,
+            start_time=None,
+            url=None,
+            **_kw,
+        ) -> None:
             try:
                 key = keys[request_type][name]
             except (KeyError, TypeError):
@@ -155,13 +188,34 @@ class Columns:
             exc = 0 if exception is None else exception_code(exception)
             req = current(g, 0) if attributed else 0
             try:  # FIELDS' order: ts, rt, length, code, users, key, exc, user, req
-                extend(pack(start_time, response_time, response_length or 0, code or 0, len(users), key, exc,
-                            user.number, req))
+                extend(
+                    pack(
+                        start_time,
+                        response_time,
+                        response_length or 0,
+                        code or 0,
+                        len(users),
+                        key,
+                        exc,
+                        user.number,
+                        req,
+                    )
+                )
             except bad:  # an odd value from a custom client: the careful path
                 slow(start_time, response_time, response_length, code, len(users), key, exc, req, user)
 
-        def on_paced_request(request_type, name, response_time, response_length, response=None, context=None,
-                             exception=None, start_time=None, url=None, **_kw) -> None:
+        def on_paced_request(
+            request_type,
+            name,
+            response_time,
+            response_length,
+            response=None,
+            context=None,
+            exception=None,
+            start_time=None,
+            url=None,
+            **_kw,
+        ) -> None:
             try:
                 key = keys[request_type][name]
             except (KeyError, TypeError):
@@ -173,9 +227,22 @@ class Columns:
             req = current(g, 0) if attributed else 0
             first = user.first  # the first request of a paced iteration carries the slots skipped before it
             try:  # FIELDS', then SCHEDULE's order: intended, omitted, period
-                extend(pack(start_time, response_time, response_length or 0, code or 0, len(users), key, exc,
-                            user.number, req, nan if user.period is None else response_time + user.late_ms,
-                            user.omitted if first else -1, user.period_ms))
+                extend(
+                    pack(
+                        start_time,
+                        response_time,
+                        response_length or 0,
+                        code or 0,
+                        len(users),
+                        key,
+                        exc,
+                        user.number,
+                        req,
+                        nan if user.period is None else response_time + user.late_ms,
+                        user.omitted if first else -1,
+                        user.period_ms,
+                    )
+                )
             except bad:
                 slow(start_time, response_time, response_length, code, len(users), key, exc, req, user)
                 return
@@ -186,18 +253,31 @@ class Columns:
 
         return on_paced_request if paced else on_request
 
-    def append_checked(self, start_time, response_time, response_length, code, users, key, exc, req,
-                       user: UserState = NOBODY) -> None:
+    def append_checked(
+        self, start_time, response_time, response_length, code, users, key, exc, req, user: UserState = NOBODY
+    ) -> None:
         """Append one row whatever the types (None or junk become NaN / 0)."""
         rt = _as_float(response_time)
         ts = _as_float(start_time, None)
         if ts != ts:  # no start time given: when it ended, minus its duration
             ts = time.time() - (0.0 if rt != rt else rt / 1000.0)
-        values = {"ts": ts, "rt": rt, "length": _as_int(response_length, 2**63), "code": _as_int(code, 2**31),
-                  "users": users, "key": key, "exc": exc, "user": user.number, "req": req}
+        values = {
+            "ts": ts,
+            "rt": rt,
+            "length": _as_int(response_length, 2**63),
+            "code": _as_int(code, 2**31),
+            "users": users,
+            "key": key,
+            "exc": exc,
+            "user": user.number,
+            "req": req,
+        }
         if self.schedule:
-            values.update(intended=math.nan if user.period is None else rt + user.late_ms,
-                          omitted=user.omitted if user.first else -1, period=user.period_ms)
+            values.update(
+                intended=math.nan if user.period is None else rt + user.late_ms,
+                omitted=user.omitted if user.first else -1,
+                period=user.period_ms,
+            )
             if user.first:
                 user.first = False
                 COUNTS[0] += 1
@@ -238,8 +318,12 @@ def _unpack(chunks: list[tuple[bool, bytes]]) -> dict[str, np.ndarray | None]:
         if not paced and attr not in Columns.LAYOUTS[False][1].names:
             out[attr] = None
             continue
-        parts = [rows[attr] if attr in rows.dtype.names else np.full(len(rows), -1 if typecode == "i" else np.nan,
-                                                                      _NUMPY[typecode]) for _s, rows in parsed]
+        parts = [
+            rows[attr]
+            if attr in rows.dtype.names
+            else np.full(len(rows), -1 if typecode == "i" else np.nan, _NUMPY[typecode])
+            for _s, rows in parsed
+        ]
         out[attr] = np.ascontiguousarray(parts[0]) if len(parts) == 1 else np.concatenate(parts)
     return out
 
@@ -259,16 +343,27 @@ def build_batch(raw: tuple, worker: str, all_reqs: str) -> pa.RecordBatch:
     # The string columns are the code tables, each row its code; exception code 0 is no exception: a null
     # row (and "" in the table: Arrow cannot unify dictionaries that hold a null, as sorting a stream's
     # batches together needs). (No Python scalars in Arrow calls: converting one imports pandas here.)
-    return pa.RecordBatch.from_arrays([
-        _arrow(cols["ts"], "d"), _coded(0, key, key_types), _coded(1, key, key_names),
-        _arrow(cols["rt"], "d", np.isnan), _arrow(cols["length"], "q"), _arrow(cols["code"], "i"),
-        pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(np.packbits(~failed, bitorder="little"))]),
-        _coded(2, _arrow(exc, "i", np.logical_not, failed), ["", *exc_texts[1:]]),
-        _coded(3, _arrow(cols["req"], "i"), [all_reqs, *req_texts]), _coded(4, _arrow(zeros, "i"), [worker]),
-        _arrow(cols["users"], "i"), _arrow(cols["user"], "i", _negative),
-        *(pa.nulls(n, _ARROW[t]) if cols[a] is None else _arrow(cols[a], t, np.isnan if t == "d" else _negative)
-          for a, t in Columns.SCHEDULE),
-    ], schema=STREAM_SCHEMA)
+    return pa.RecordBatch.from_arrays(
+        [
+            _arrow(cols["ts"], "d"),
+            _coded(0, key, key_types),
+            _coded(1, key, key_names),
+            _arrow(cols["rt"], "d", np.isnan),
+            _arrow(cols["length"], "q"),
+            _arrow(cols["code"], "i"),
+            pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(np.packbits(~failed, bitorder="little"))]),
+            _coded(2, _arrow(exc, "i", np.logical_not, failed), ["", *exc_texts[1:]]),
+            _coded(3, _arrow(cols["req"], "i"), [all_reqs, *req_texts]),
+            _coded(4, _arrow(zeros, "i"), [worker]),
+            _arrow(cols["users"], "i"),
+            _arrow(cols["user"], "i", _negative),
+            *(
+                pa.nulls(n, _ARROW[t]) if cols[a] is None else _arrow(cols[a], t, np.isnan if t == "d" else _negative)
+                for a, t in Columns.SCHEDULE
+            ),
+        ],
+        schema=STREAM_SCHEMA,
+    )
 
 
 def _negative(values: np.ndarray) -> np.ndarray:
@@ -302,8 +397,9 @@ def stream_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
     """``batch`` as :data:`STREAM_SCHEMA` has it (a worker of an older loadgate sends plain strings)."""
     if batch.schema.equals(STREAM_SCHEMA):
         return batch
-    return pa.RecordBatch.from_arrays([pc.cast(batch.column(i), f.type) for i, f in enumerate(STREAM_SCHEMA)],
-                                      schema=STREAM_SCHEMA)
+    return pa.RecordBatch.from_arrays(
+        [pc.cast(batch.column(i), f.type) for i, f in enumerate(STREAM_SCHEMA)], schema=STREAM_SCHEMA
+    )
 
 
 def _as_float(value, default: float = float("nan")) -> float:

@@ -8,6 +8,7 @@ CPython's C API is its build's business: ``tests/test_rowpack.py``.)
 Public Locust API (``events``, ``User``, ``LoadTestShape``, ``runner.send_message`` /
 ``register_message``, ``parsed_options``) is used where it is needed and is not listed here.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -74,8 +75,10 @@ def locust_pacing_period(wait_time: Any) -> float | None:
     closure cell ``wait_time`` of ``constant_pacing.<locals>.wait_time_func``), None for anything else or
     when the closure no longer holds it. :mod:`loadgate.pacing` swaps these for its recording drop-ins."""
     fn = getattr(wait_time, "__func__", wait_time)
-    if (getattr(fn, "__module__", None) == "locust.user.wait_time"
-            and getattr(fn, "__qualname__", "") == "constant_pacing.<locals>.wait_time_func"):
+    if (
+        getattr(fn, "__module__", None) == "locust.user.wait_time"
+        and getattr(fn, "__qualname__", "") == "constant_pacing.<locals>.wait_time_func"
+    ):
         try:
             value = fn.__closure__[fn.__code__.co_freevars.index("wait_time")].cell_contents
         except (AttributeError, IndexError, TypeError, ValueError):
@@ -96,11 +99,13 @@ def client_codes() -> frozenset:
     codes = set()
     try:
         from locust.clients import HttpSession  # noqa: PLC0415 - Locust's child process only
+
         codes.add(HttpSession.request.__code__)
     except (ImportError, AttributeError):  # pragma: no cover - a Locust without it
         pass
     try:
         from locust.contrib.fasthttp import FastHttpSession  # noqa: PLC0415
+
         codes.add(FastHttpSession.request.__code__)
     except (ImportError, AttributeError):  # pragma: no cover - a Locust without geventhttpclient
         pass

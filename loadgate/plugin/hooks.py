@@ -1,4 +1,5 @@
 """Registers the recorder with Locust's command line and event hooks (``locust_plugin.py`` calls :func:`install`)."""
+
 from __future__ import annotations
 
 import gc
@@ -23,27 +24,56 @@ def _add_arguments(parser) -> None:
     """The recorder's options; their defaults are the settings the CLI wrote for this process (child.json)."""
     cfg = read_child_config()
     g = parser.add_argument_group("loadgate recorder")
-    g.add_argument("--loadgate-dir", default=cfg.dir,
-                   help="run directory the recorder writes into (master/local); env LOADGATE_DIR")
-    g.add_argument("--loadgate-requirements", default=",".join(cfg.requirements),
-                   help="comma-separated requirement IDs of this run")
-    g.add_argument("--loadgate-duration", type=float, default=cfg.duration,
-                   help="seconds at full user count after spawning completes")
-    g.add_argument("--loadgate-warmup", type=float, default=cfg.warmup,
-                   help="seconds after ramp-up left out of the analysis: a request still unanswered at the end that "
-                   "was sent before is recorded from the window's start")
+    g.add_argument(
+        "--loadgate-dir",
+        default=cfg.dir,
+        help="run directory the recorder writes into (master/local); env LOADGATE_DIR",
+    )
+    g.add_argument(
+        "--loadgate-requirements",
+        default=",".join(cfg.requirements),
+        help="comma-separated requirement IDs of this run",
+    )
+    g.add_argument(
+        "--loadgate-duration",
+        type=float,
+        default=cfg.duration,
+        help="seconds at full user count after spawning completes",
+    )
+    g.add_argument(
+        "--loadgate-warmup",
+        type=float,
+        default=cfg.warmup,
+        help="seconds after ramp-up left out of the analysis: a request still unanswered at the end that "
+        "was sent before is recorded from the window's start",
+    )
     g.add_argument("--loadgate-flush", type=float, default=cfg.flush, help="seconds between batches")
-    g.add_argument("--loadgate-offload-rows", type=int, metavar="N",
-                   default=os.environ.get("LOADGATE_OFFLOAD_ROWS", OFFLOAD_ROWS),
-                   help="batches of N rows or more are built, written and scanned on a native thread, smaller "
-                   "ones on the event loop, where the thread's GIL hand-offs would cost more (~2%% of the "
-                   "generator's throughput on a shared core); env LOADGATE_OFFLOAD_ROWS")
-    g.add_argument("--loadgate-rules", default=None,
-                   help="JSON file of alert rules for the live view (default: those of the CLI's child.json)")
-    g.add_argument("--loadgate-select", default=cfg.select, choices=("tasks", "journeys"),
-                   help="journeys: the User classes run whole; untagged tasks record an empty requirement")
-    g.add_argument("--loadgate-ui", default=cfg.ui, metavar="SESSION_DIR",
-                   help="web UI session: each test becomes a run directory under --loadgate-out")
+    g.add_argument(
+        "--loadgate-offload-rows",
+        type=int,
+        metavar="N",
+        default=os.environ.get("LOADGATE_OFFLOAD_ROWS", OFFLOAD_ROWS),
+        help="batches of N rows or more are built, written and scanned on a native thread, smaller "
+        "ones on the event loop, where the thread's GIL hand-offs would cost more (~2%% of the "
+        "generator's throughput on a shared core); env LOADGATE_OFFLOAD_ROWS",
+    )
+    g.add_argument(
+        "--loadgate-rules",
+        default=None,
+        help="JSON file of alert rules for the live view (default: those of the CLI's child.json)",
+    )
+    g.add_argument(
+        "--loadgate-select",
+        default=cfg.select,
+        choices=("tasks", "journeys"),
+        help="journeys: the User classes run whole; untagged tasks record an empty requirement",
+    )
+    g.add_argument(
+        "--loadgate-ui",
+        default=cfg.ui,
+        metavar="SESSION_DIR",
+        help="web UI session: each test becomes a run directory under --loadgate-out",
+    )
     g.add_argument("--loadgate-out", default=cfg.out, help="where a UI session's run directories go")
 
 
@@ -71,9 +101,12 @@ def _on_init(environment, **_kw) -> None:
     if isinstance(environment.runner, WorkerRunner) and os.environ.get(CONFIG_ENV):
         _worker_options(opts)
     reqs = [r for r in (opts.loadgate_requirements or "").split(",") if r]
-    monitor = LiveMonitor.from_file(opts.loadgate_rules) if opts.loadgate_rules else LiveMonitor(read_child_config().rules)
-    rec = recorder_class(environment.runner)(environment, opts.loadgate_dir, reqs, opts.loadgate_flush,
-                                             opts.loadgate_duration, monitor)
+    monitor = (
+        LiveMonitor.from_file(opts.loadgate_rules) if opts.loadgate_rules else LiveMonitor(read_child_config().rules)
+    )
+    rec = recorder_class(environment.runner)(
+        environment, opts.loadgate_dir, reqs, opts.loadgate_flush, opts.loadgate_duration, monitor
+    )
     rec.offload_rows = opts.loadgate_offload_rows
     # The first use of Arrow's compute functions initialises them: pay it now, before any user
     # starts, not in the first flush, where it would stall every user.

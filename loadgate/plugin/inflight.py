@@ -24,6 +24,7 @@ before it confirms its last batch. Requests sent after the stop began (Locust de
 user, and the kill lands after it woke and sent its next request) are recorded too, after the window,
 and counted apart (``sent_while_stopping``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -89,8 +90,11 @@ class InFlight:
         (counts, self.counts), (cut_off, self.cut_off) = (self.counts, Counter()), (self.cut_off, 0)
         if not counts and not cut_off:
             return
-        log.info("loadgate: %d requests had no response when the run stopped (%d more sent while stopping)",
-                 sum(counts.values()), cut_off)
+        log.info(
+            "loadgate: %d requests had no response when the run stopped (%d more sent while stopping)",
+            sum(counts.values()),
+            cut_off,
+        )
         if self.is_worker:
             try:
                 environment.runner.send_message(MSG_UNANSWERED, {"counts": dict(counts), "cut_off": cut_off})
@@ -108,8 +112,11 @@ class InFlight:
         seen = meta.get("unanswered") or {"requests": 0, "by_request": {}, "sent_while_stopping": 0}
         by_request = Counter(seen["by_request"])
         by_request.update(counts)
-        meta["unanswered"] = {"requests": sum(by_request.values()), "by_request": dict(by_request),
-                              "sent_while_stopping": seen["sent_while_stopping"] + cut_off}
+        meta["unanswered"] = {
+            "requests": sum(by_request.values()),
+            "by_request": dict(by_request),
+            "sent_while_stopping": seen["sent_while_stopping"] + cut_off,
+        }
 
     # --- the user's side --------------------------------------------------------------------
     def window_start(self) -> float | None:
@@ -163,9 +170,17 @@ class InFlight:
         if code is not None:
             current[g] = code
         try:
-            self.env.events.request.fire(request_type=method, name=name, response_time=(now - since) * 1000.0,
-                                         response_length=0, response=None, context=local.get("context") or {},
-                                         exception=NoResponse(MESSAGE), start_time=since, url=url)
+            self.env.events.request.fire(
+                request_type=method,
+                name=name,
+                response_time=(now - since) * 1000.0,
+                response_length=0,
+                response=None,
+                context=local.get("context") or {},
+                exception=NoResponse(MESSAGE),
+                start_time=since,
+                url=url,
+            )
         finally:
             if code is not None:
                 current.pop(g, None)

@@ -4,6 +4,7 @@ Runs inside the process that writes samples (local Locust or the master), fed wi
 record batches; pure numpy/pyarrow. Values are exact over the window (numpy linear percentiles),
 but the window is the last N seconds, not the analysis window: only the gate decides the verdict.
 """
+
 from __future__ import annotations
 
 import collections
@@ -94,11 +95,15 @@ class LiveMonitor:
         """``batch`` reduced to what the rules need."""
         ts = numpy_of(batch.column("timestamp"), np.nan)
         known = ts.size and not np.isnan(ts).all()
-        return _Slice(float(np.nanmax(ts)) if known else -np.inf, ts,
-                      numpy_of(batch.column("response_time_ms"), np.nan), numpy_of(batch.column("success"), False),
-                      self.scopes.row_keys(batch) if self.rules and batch.num_rows else None,
-                      float(np.nanmin(ts)) if known and not np.isnan(ts).any() else -np.inf,
-                      _omitted(batch))
+        return _Slice(
+            float(np.nanmax(ts)) if known else -np.inf,
+            ts,
+            numpy_of(batch.column("response_time_ms"), np.nan),
+            numpy_of(batch.column("success"), False),
+            self.scopes.row_keys(batch) if self.rules and batch.num_rows else None,
+            float(np.nanmin(ts)) if known and not np.isnan(ts).any() else -np.inf,
+            _omitted(batch),
+        )
 
     @staticmethod
     def _recent(pieces, now: float, seconds: float, keys: bool = False) -> tuple[np.ndarray, ...] | None:
@@ -136,14 +141,17 @@ class LiveMonitor:
         span = min(PROGRESS_WINDOW_S, max(now - started, 1e-9))
         recent = self._recent(pieces, now, PROGRESS_WINDOW_S)
         if recent is not None and recent[0].size:
-            snap.update(rps=recent[0].size / span, p95_ms=metric_value("p95", *recent, span),
-                        error_rate=metric_value("error_rate", *recent, span))
+            snap.update(
+                rps=recent[0].size / span,
+                p95_ms=metric_value("p95", *recent, span),
+                error_rate=metric_value("error_rate", *recent, span),
+            )
         else:
             snap.update(rps=0.0, p95_ms=None, error_rate=None)
         if not self.rules:
             return snap, None
         windows: dict[float, tuple | None] = {}  # seconds -> (rt, ok, Grouped) of the window, or None
-        values: dict[tuple, float | None] = {}   # (window, seconds, scope, metric) -> its value
+        values: dict[tuple, float | None] = {}  # (window, seconds, scope, metric) -> its value
 
         def window(seconds: float):
             if seconds not in windows:
@@ -176,21 +184,33 @@ class LiveMonitor:
                     continue
                 shown = shown_value(rule.metric, v)
                 self.crossed[i] = f"{rule.label} ({shown})"
-                if (rule.abort_on_fail and (abort is None or i < abort[0]) and now - started >= rule.abort_after
-                        and now - started >= rule.window and (ramped or rule.metric != "throughput")):
-                    abort = (i, f"aborted after {now - started:.0f}s: {rule.label} held over the last "
-                                f"{rule.window:g}s ({shown})")
+                if (
+                    rule.abort_on_fail
+                    and (abort is None or i < abort[0])
+                    and now - started >= rule.abort_after
+                    and now - started >= rule.window
+                    and (ramped or rule.metric != "throughput")
+                ):
+                    abort = (
+                        i,
+                        f"aborted after {now - started:.0f}s: {rule.label} held over the last "
+                        f"{rule.window:g}s ({shown})",
+                    )
         crossed = [self.crossed[i] for i in sorted(self.crossed)]
-        snap["crossed"] = crossed if len(crossed) <= CROSSED_SHOWN else [
-            *crossed[:CROSSED_SHOWN], f"and {len(crossed) - CROSSED_SHOWN} more"]
+        snap["crossed"] = (
+            crossed
+            if len(crossed) <= CROSSED_SHOWN
+            else [*crossed[:CROSSED_SHOWN], f"and {len(crossed) - CROSSED_SHOWN} more"]
+        )
         return snap, None if abort is None else abort[1]
 
     def _due(self, present: list[int]) -> list[int]:
         """The scopes to evaluate now: at most ``rules_per_tick`` rules' worth (at least one scope), the
         scopes that can abort first; each group taken in turn from where the last evaluation stopped."""
         due, room = [], self.rules_per_tick
-        for g, group in enumerate(([s for s in present if s in self.scopes.aborting],
-                                   [s for s in present if s not in self.scopes.aborting])):
+        for g, group in enumerate(
+            ([s for s in present if s in self.scopes.aborting], [s for s in present if s not in self.scopes.aborting])
+        ):
             sizes = [len(self.scopes.rules[s]) for s in group]
             if sum(sizes) <= room:
                 due += group

@@ -7,6 +7,7 @@ to found by dictionary look-ups (never by scanning the rules). A batch is reduce
 an evaluation groups the window's rows by key once: its cost follows the requests seen in the window, not
 the number of rules times the requests.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,14 +17,13 @@ import pyarrow.compute as pc
 from loadgate.data.arrowbuf import numpy_of
 
 
-
 class Scopes:
     """Rules (in their order) grouped by scope, and the scopes of each key seen."""
 
     def __init__(self, rules) -> None:
         index: dict[tuple, int] = {}
         self.rules: list[list[int]] = []  # per scope: its rules' indices, ascending
-        self.of_rule: list[int] = []      # per rule: its scope
+        self.of_rule: list[int] = []  # per rule: its scope
         for i, rule in enumerate(rules):
             scope = index.setdefault((rule.requirement, rule.request), len(self.rules))
             if scope == len(self.rules):
@@ -31,8 +31,9 @@ class Scopes:
             self.rules[scope].append(i)
             self.of_rule.append(scope)
         self._index = index
-        self.aborting = frozenset(s for s, members in enumerate(self.rules)
-                                  if any(rules[i].abort_on_fail for i in members))
+        self.aborting = frozenset(
+            s for s, members in enumerate(self.rules) if any(rules[i].abort_on_fail for i in members)
+        )
         self._keys: dict[tuple, int] = {}
         self.key_scopes: list[tuple[int, ...]] = []  # per key: the scopes its rows are in
 
@@ -72,8 +73,11 @@ class Scopes:
         for j, c in enumerate(distinct.tolist()):
             label, rest = divmod(c, nn * nk)
             name, kind = divmod(rest, nk)
-            ids[j] = self.key(labels[label - 1] if label else None, kinds[kind - 1] if kind else None,
-                              names[name - 1] if name else None)
+            ids[j] = self.key(
+                labels[label - 1] if label else None,
+                kinds[kind - 1] if kind else None,
+                names[name - 1] if name else None,
+            )
         return ids[inverse.reshape(-1)]
 
 

@@ -3,6 +3,7 @@
 It defines no User class; importing it registers the recorder with Locust's event hooks (the open
 model's pool first: it sets up the User classes before the recorder reads them).
 """
+
 from loadgate.plugin import arrival
 from loadgate.plugin.hooks import install
 

@@ -4,6 +4,7 @@ Importing a locustfile imports Locust, which monkey-patches the process with gev
 therefore asks this child what the scenarios contain (User classes, hosts, tasks and their tags,
 import errors with file:line) and stays clean itself.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -54,9 +55,17 @@ def _walk(holder, inherited: frozenset, out: list, seen: set) -> None:
         if isinstance(task, type) and issubclass(task, TaskSet):
             _walk(task, tags, out, seen)
         else:
-            out.append({"name": _task_name(task), "tags": sorted(tags), "line": _line(task),
-                        "weight": weight, "taskset": holder.__qualname__ if in_set else None,
-                        "taskset_line": _line(holder) if in_set else None, "interrupts": _interrupts(task)})
+            out.append(
+                {
+                    "name": _task_name(task),
+                    "tags": sorted(tags),
+                    "line": _line(task),
+                    "weight": weight,
+                    "taskset": holder.__qualname__ if in_set else None,
+                    "taskset_line": _line(holder) if in_set else None,
+                    "interrupts": _interrupts(task),
+                }
+            )
 
 
 def _error(path: str, exc: BaseException) -> dict:
@@ -65,8 +74,7 @@ def _error(path: str, exc: BaseException) -> dict:
     for frame in traceback.extract_tb(exc.__traceback__):
         if os.path.abspath(frame.filename) == os.path.abspath(path):
             line = frame.lineno
-    return {"type": type(exc).__name__, "message": str(exc).splitlines()[0] if str(exc) else "",
-            "line": line}
+    return {"type": type(exc).__name__, "message": str(exc).splitlines()[0] if str(exc) else "", "line": line}
 
 
 def probe(paths: list[str]) -> dict:
@@ -90,9 +98,15 @@ def probe(paths: list[str]) -> dict:
                 continue  # imported from elsewhere; reported by its own file
             tasks: list = []
             _walk(cls, frozenset(), tasks, set())
-            entry["users"].append({"class": name, "host": cls.host or None, "line": _line(cls),
-                                   "period": period_of(getattr(cls, "wait_time", None)),
-                                   "tasks": tasks})
+            entry["users"].append(
+                {
+                    "class": name,
+                    "host": cls.host or None,
+                    "line": _line(cls),
+                    "period": period_of(getattr(cls, "wait_time", None)),
+                    "tasks": tasks,
+                }
+            )
         files[path] = entry
     return {"files": files}
 

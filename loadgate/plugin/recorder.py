@@ -24,6 +24,7 @@ samples of this process, and the lifecycle's skeleton. A module that adds a bloc
 to a worker's batches (merged on the master) does it with a :class:`~loadgate.plugin.recorder_parts.Part`
 given to :meth:`Recorder.add_part`: this process's CPU and the paced users' schedule are two.
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,8 +59,15 @@ IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4", use_threads=False)
 
 def new_meta(requirements: list[str], start: float | None = None) -> RecorderReport:
     """What ``recorder.json`` starts as, for a run (or one test of a UI session) starting at ``start``."""
-    return {"requirements": requirements, "ramp_up_done": None, "start": start, "end": None, "stop_reason": None,
-            "users_reached": 0, "samples_recorded": 0}
+    return {
+        "requirements": requirements,
+        "ramp_up_done": None,
+        "start": start,
+        "end": None,
+        "stop_reason": None,
+        "users_reached": 0,
+        "samples_recorded": 0,
+    }
 
 
 class Recorder:
@@ -67,8 +75,15 @@ class Recorder:
 
     collects = False  # the master: the report's per-process blocks are the workers'
 
-    def __init__(self, environment, out_dir: str | None, requirements: list[str],
-                 flush_interval: float, duration: float | None, monitor: LiveMonitor | None = None) -> None:
+    def __init__(
+        self,
+        environment,
+        out_dir: str | None,
+        requirements: list[str],
+        flush_interval: float,
+        duration: float | None,
+        monitor: LiveMonitor | None = None,
+    ) -> None:
         self.env = environment
         self.runner = environment.runner
         self.out_dir = out_dir
@@ -77,7 +92,7 @@ class Recorder:
         self.flush_interval = flush_interval
         self.duration = duration
         self.worker_id: str | None = "local"  # the worker column of this process's rows
-        self.sent = 0          # rows shipped or written by this process
+        self.sent = 0  # rows shipped or written by this process
         self.meta: RecorderReport = new_meta(requirements)
         self.dropped_iterations = 0  # open model: starts no user was free for (plugin.arrival sets it)
         self.ui = False  # a web UI session (loadgate.plugin.ui_session): a stop ends one test, not the process
@@ -95,12 +110,12 @@ class Recorder:
         self._heavy = False  # the last batch handled had offload_rows rows or more: build and scan on self._pool
         self.process = psutil.Process()
         self.process.cpu_percent(None)  # the first call only starts the measurement
-        self.cpu = Series("cpu")            # this process: [t, % of one core] each second
+        self.cpu = Series("cpu")  # this process: [t, % of one core] each second
         # paced iterations started in each second, and how many the generator started late: [t, started, late]
         self.schedule = Series("schedule")
         self.parts: list[Part] = [self.cpu, self.schedule]
         self._counted = (0, 0)
-        self.paced: dict[str, float] = {}           # paced User classes and their periods (s)
+        self.paced: dict[str, float] = {}  # paced User classes and their periods (s)
 
     def add_part(self, part: Part) -> None:
         """Add a block to ``recorder.json`` (local, master) and to each batch a worker ships (see :class:`Part`)."""

@@ -5,6 +5,7 @@ view's figures go to the progress file, each second when an alert rule may abort
 is here: ramp-up done when spawning completes, the end ``--loadgate-duration`` seconds later. At the end
 (or at the end of each test of a web UI session) the stream is closed and ``recorder.json`` written.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,7 +34,7 @@ class LocalRecorder(Recorder):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.dropped = 0       # rows that could not be written (disk full)
+        self.dropped = 0  # rows that could not be written (disk full)
         self.write_error: str | None = None
         self.writer = None
         self.sink = None
@@ -103,11 +104,11 @@ class LocalRecorder(Recorder):
     # --- each second: the live view -----------------------------------------------------------
     def _tick(self, now: float, ticks: int) -> bool:
         """The live view: abort rules each second, the progress file every 2 s; True if a rule aborted the run."""
-        if (self.meta["start"] is None or self.meta["end"] is not None
-                or ticks % 2 and not self.monitor.aborts):
+        if self.meta["start"] is None or self.meta["end"] is not None or ticks % 2 and not self.monitor.aborts:
             return False
-        snap, abort = self.monitor.evaluate(now, started=self.meta["start"],
-                                            ramped=self.meta["ramp_up_done"] is not None, offload=self._offload)
+        snap, abort = self.monitor.evaluate(
+            now, started=self.meta["start"], ramped=self.meta["ramp_up_done"] is not None, offload=self._offload
+        )
         if abort:
             log.warning("loadgate: %s", abort)
             self.meta["aborted"] = abort
@@ -118,10 +119,15 @@ class LocalRecorder(Recorder):
         return False
 
     def _write_progress(self, now: float, snap: dict) -> None:
-        snap.update(elapsed=now - self.meta["start"], users=self.runner.user_count,
-                    ramp_up_done=self.meta["ramp_up_done"], cpu=self.cpu.last()[1], omitted=self.monitor.omitted,
-                    dropped=self.dropped_iterations,
-                    workers=self._worker_count())
+        snap.update(
+            elapsed=now - self.meta["start"],
+            users=self.runner.user_count,
+            ramp_up_done=self.meta["ramp_up_done"],
+            cpu=self.cpu.last()[1],
+            omitted=self.monitor.omitted,
+            dropped=self.dropped_iterations,
+            workers=self._worker_count(),
+        )
         with contextlib.suppress(OSError):  # a full disk: the stream's write error stops the run, says so
             write_json(os.path.join(self.out_dir, PROGRESS_NAME), snap, allow_nan=True)
 

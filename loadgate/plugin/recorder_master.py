@@ -6,6 +6,7 @@ worker sent. At the end the master stops its workers, waits (bounded) for each t
 batch, tells them to quit, and reports per worker what it said it sent, what arrived and whether it was
 lost (:mod:`loadgate.plugin.worker_watch`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,11 +34,11 @@ class MasterRecorder(LocalRecorder):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.received: dict[str, int] = {}    # rows arrived per worker
+        self.received: dict[str, int] = {}  # rows arrived per worker
         self.worker_sent: dict[str, int] = {}  # rows each worker says it sent
-        self.known_workers: dict[str, float] = {}   # worker id -> first seen
-        self.lost_workers: dict[str, dict] = {}     # worker id -> when last heard, what it delivered
-        self.heard: dict[str, tuple] = {}           # worker id -> (heartbeat countdown, last heard)
+        self.known_workers: dict[str, float] = {}  # worker id -> first seen
+        self.lost_workers: dict[str, dict] = {}  # worker id -> when last heard, what it delivered
+        self.heard: dict[str, tuple] = {}  # worker id -> (heartbeat countdown, last heard)
 
     def register(self, environment) -> None:
         self.meta["refused_workers"] = worker_auth.REFUSED  # filled by the socket monitor; in recorder.json at the end
@@ -100,7 +101,7 @@ class MasterRecorder(LocalRecorder):
 
     # --- the end ------------------------------------------------------------------------------
     def _stop_workers(self) -> None:
-        self.runner.stop()          # workers stop their users, flush, and confirm
+        self.runner.stop()  # workers stop their users, flush, and confirm
         self._await_workers(WORKER_DONE_TIMEOUT_S)
         self._quit_workers()
 
@@ -117,6 +118,7 @@ class MasterRecorder(LocalRecorder):
         return sum(self.received.values())
 
     def _worker_counts(self) -> dict[str, dict]:
-        return {w: {"sent": self.worker_sent.get(w), "received": self.received.get(w, 0),
-                    "lost": self.lost_workers.get(w)}
-                for w in sorted(set(self.known_workers) | set(self.received))}
+        return {
+            w: {"sent": self.worker_sent.get(w), "received": self.received.get(w, 0), "lost": self.lost_workers.get(w)}
+            for w in sorted(set(self.known_workers) | set(self.received))
+        }

@@ -6,6 +6,7 @@ the recorder a :class:`Part` with :meth:`~loadgate.plugin.recorder.Recorder.add_
 ``key`` is its key in ``recorder.json`` and in the worker's batch message; the CLI reads it from
 ``recorder.json`` (``loadgate.run.runner.collect``).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -5,6 +5,7 @@ each :class:`~loadgate.plugin.recorder_parts.Part`'s block; a batch the channel 
 with the next. When its test stops, the worker sends its last batch, its request stats and then
 ``MSG_DONE`` with how many rows it sent, which the master counts against what arrived.
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,8 +53,10 @@ class WorkerRecorder(Recorder):
         pending = self._unsent + ([batch] if batch is not None else [])
         rows = sum(b.num_rows for b in pending)
         try:
-            self.runner.send_message(MSG_SAMPLES, {"worker": self.worker_id, "seq": self.seq + 1, **self._blocks(),
-                                                   "rows": rows, "ipc": shipped})
+            self.runner.send_message(
+                MSG_SAMPLES,
+                {"worker": self.worker_id, "seq": self.seq + 1, **self._blocks(), "rows": rows, "ipc": shipped},
+            )
         except (RPCError, RPCSendError) as e:  # keep the rows: the next flush sends them again
             log.warning("loadgate: could not send %d samples to the master (%s); retrying", rows, e)
             self._unsent = pending

@@ -6,6 +6,7 @@ At test start the recorder is pointed at a new run directory; at test stop its s
 analyses and gates that directory. The web page gets a banner saying the recorder is on, and
 ``/loadgate`` answers what the recorder is doing, as JSON.
 """
+
 from __future__ import annotations
 
 import html
@@ -15,7 +16,7 @@ import time
 
 from loadgate.data import rundir
 
-EVENTS = "events.jsonl"   # one JSON object a line: {"event": "start"|"stop", "run_dir": ..., ...}
+EVENTS = "events.jsonl"  # one JSON object a line: {"event": "start"|"stop", "run_dir": ..., ...}
 _RUNNING = ("spawning", "running")
 
 
@@ -41,8 +42,14 @@ class UiSession:
         self.tests += 1
         self.rec.begin_test(self.run_dir, now)
         runner = environment.runner
-        self._event(event="start", run_dir=self.run_dir, start=now, users=runner.target_user_count,
-                    spawn_rate=getattr(environment.parsed_options, "spawn_rate", None), host=environment.host)
+        self._event(
+            event="start",
+            run_dir=self.run_dir,
+            start=now,
+            users=runner.target_user_count,
+            spawn_rate=getattr(environment.parsed_options, "spawn_rate", None),
+            host=environment.host,
+        )
 
     def on_test_stop(self, environment, **_kw) -> None:
         """After the recorder's own test_stop (its last flush): seal the stream, tell the CLI."""
@@ -50,8 +57,9 @@ class UiSession:
             return
         run_dir, self.run_dir = self.run_dir, None
         self.rec.seal(environment)
-        self._event(event="stop", run_dir=run_dir, end=self.rec.meta.get("end"),
-                    stop_reason=self.rec.meta.get("stop_reason"))
+        self._event(
+            event="stop", run_dir=run_dir, end=self.rec.meta.get("end"), stop_reason=self.rec.meta.get("stop_reason")
+        )
 
     def on_quitting(self, environment, **_kw) -> None:
         """The session ends (Ctrl-C in the terminal): a test still running is stopped and sealed first."""
@@ -63,17 +71,24 @@ class UiSession:
         self._event(event="quit")
 
     def status(self) -> dict:
-        return {"recorder": "on", "requirements": self.rec.requirements,
-                "select": getattr(self.env.parsed_options, "loadgate_select", "tasks"), "out": self.out,
-                "recording_to": self.run_dir, "tests": self.tests,
-                "samples_recorded": self.rec.sent if self.run_dir else None}
+        return {
+            "recorder": "on",
+            "requirements": self.rec.requirements,
+            "select": getattr(self.env.parsed_options, "loadgate_select", "tasks"),
+            "out": self.out,
+            "recording_to": self.run_dir,
+            "tests": self.tests,
+            "samples_recorded": self.rec.sent if self.run_dir else None,
+        }
 
     def banner(self) -> str:
         reqs = ", ".join(self.rec.requirements) or "-"
-        return ('<div id="loadgate-recorder" style="position:fixed;bottom:0;left:0;right:0;z-index:2000;'
-                'padding:4px 12px;font:13px sans-serif;background:#1b5e20;color:#fff">'
-                f'loadgate recorder on · {html.escape(reqs)} · each test you start and stop here becomes a run '
-                f'directory in {html.escape(self.out)}, gated when it stops; the verdict prints in the terminal</div>')
+        return (
+            '<div id="loadgate-recorder" style="position:fixed;bottom:0;left:0;right:0;z-index:2000;'
+            'padding:4px 12px;font:13px sans-serif;background:#1b5e20;color:#fff">'
+            f"loadgate recorder on · {html.escape(reqs)} · each test you start and stop here becomes a run "
+            f"directory in {html.escape(self.out)}, gated when it stops; the verdict prints in the terminal</div>"
+        )
 
 
 def install(environment, recorder, session_dir: str, out: str) -> UiSession:

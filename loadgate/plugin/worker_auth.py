@@ -12,6 +12,7 @@ peer (its address, why, how often it tried) in :data:`REFUSED`, which the record
 
 Imported only in the Locust child processes (zmq, gevent), through the recorder plugin.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,11 +31,13 @@ from loadgate.shared.keys import ENV_WORKER_KEY
 
 log = logging.getLogger("loadgate.plugin.worker_auth")
 
-REFUSED: list[dict] = []   # master: {"address", "reason", "attempts", "first", "last"} per refused peer and reason
+REFUSED: list[dict] = []  # master: {"address", "reason", "attempts", "first", "last"} per refused peer and reason
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 _FAILED = {zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL}
-_WHY = {zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH: "no worker key (an unencrypted connection)",
-        zmq.PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC: "wrong worker key"}
+_WHY = {
+    zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH: "no worker key (an unencrypted connection)",
+    zmq.PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC: "wrong worker key",
+}
 
 
 def keypairs(secret: str) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
@@ -54,9 +57,9 @@ def install(environ=os.environ) -> bool:
     master, worker = keypairs(secret)
 
     def keyed(wrapper, sock_type) -> None:
-        if sock_type == zmq.ROUTER:      # the master's server socket, before it binds
+        if sock_type == zmq.ROUTER:  # the master's server socket, before it binds
             _serve(wrapper.socket, master, worker[0])
-        else:                            # a worker's client socket, before it connects
+        else:  # a worker's client socket, before it connects
             wrapper.socket.curve_serverkey = master[0]
             wrapper.socket.curve_publickey, wrapper.socket.curve_secretkey = worker
 
@@ -69,9 +72,13 @@ def _serve(sock, master: tuple[bytes, bytes], worker_public: bytes) -> None:
     sock.zap_domain = b"loadgate"
     zap = sock.context.socket(zmq.REP)
     zap.bind(ZAP_ENDPOINT)  # the ZAP handler must exist before the first peer connects
-    monitor = sock.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED
-                                      | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-                                      | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+    monitor = sock.get_monitor_socket(
+        zmq.EVENT_ACCEPTED
+        | zmq.EVENT_DISCONNECTED
+        | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+        | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+        | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    )
     gevent.spawn(_zap_loop, zap, z85.decode(worker_public))
     gevent.spawn(_monitor_loop, monitor)
 
@@ -82,8 +89,16 @@ def _zap_loop(zap, allowed: bytes) -> None:
         frames = zap.recv_multipart()
         version, request_id, _domain, _address, _identity, mechanism, *credentials = frames
         ok = mechanism == b"CURVE" and credentials == [allowed]
-        zap.send_multipart([version, request_id, b"200" if ok else b"400",
-                            b"OK" if ok else b"not the run's worker key", b"worker" if ok else b"", b""])
+        zap.send_multipart(
+            [
+                version,
+                request_id,
+                b"200" if ok else b"400",
+                b"OK" if ok else b"not the run's worker key",
+                b"worker" if ok else b"",
+                b"",
+            ]
+        )
 
 
 def _peer(fd: int) -> str | None:

@@ -4,6 +4,7 @@ Locust marks a worker missing only after its heartbeat countdown ran out (some s
 worker died), so the time a loss is noticed is not the time the worker stopped: the report names the
 last time the master heard from it (a batch of samples, or a heartbeat that reset its countdown).
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,10 +31,20 @@ def check_workers(rec, now: float) -> None:
             continue
         started = rec.meta["start"] or now
         heard = rec.heard.get(wid, (0, rec.known_workers[wid]))[1]
-        rec.lost_workers[wid] = {"at": heard, "after_s": round(heard - started, 1),
-                                 "noticed_after_s": round(now - started, 1), "delivered": rec.received.get(wid, 0)}
-        log.warning("loadgate: worker %s lost: last heard from %.0fs into the run (noticed at %.0fs), after "
-                    "delivering %d samples", wid, heard - started, now - started, rec.received.get(wid, 0))
+        rec.lost_workers[wid] = {
+            "at": heard,
+            "after_s": round(heard - started, 1),
+            "noticed_after_s": round(now - started, 1),
+            "delivered": rec.received.get(wid, 0),
+        }
+        log.warning(
+            "loadgate: worker %s lost: last heard from %.0fs into the run (noticed at %.0fs), after "
+            "delivering %d samples",
+            wid,
+            heard - started,
+            now - started,
+            rec.received.get(wid, 0),
+        )
 
 
 def heard_from(rec, wid: str, now: float) -> None:

@@ -4,6 +4,7 @@
 the capacity driver (:mod:`loadgate.run.drivers.capacity`: the steps, how each is measured and judged) and
 writes capacity.json from the steps it measured.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,8 +36,8 @@ DEFAULT_START_USERS, DEFAULT_MAX_USERS = 10, 1000
 class CapacityResult:
     run_dir: str
     record: RunRecord
-    doc: dict                 # capacity.json
-    best_verdict: object      # the Verdict of the highest passing step, or of the first step
+    doc: dict  # capacity.json
+    best_verdict: object  # the Verdict of the highest passing step, or of the first step
     inconclusive: bool
 
 
@@ -51,13 +52,24 @@ def prepare(flags: Mapping, command_line: list[str]) -> tuple[RunOptions, Capaci
     check_requirements(catalog, reqs, flags["scenarios"])
     missing = [r for r in reqs if r not in files]
     if missing:
-        raise ConfigError(f"--requirement {missing[0]}: no threshold file in {flags['thresholds']} says "
-                          f"'requirement: {missing[0]}'; add {os.path.join(flags['thresholds'], missing[0])}.yaml")
+        raise ConfigError(
+            f"--requirement {missing[0]}: no threshold file in {flags['thresholds']} says "
+            f"'requirement: {missing[0]}'; add {os.path.join(flags['thresholds'], missing[0])}.yaml"
+        )
     rates = capacity_rate.rates(flags, files, reqs)  # over arrival rate: (first, bound, pool flag); else None
-    run_flags = {"requirements": reqs, "users": most, "spawn_rate": float(most), "duration": flags["budget"],
-                 "warmup": 0.0, "host": flags.get("host"), "scenarios": flags["scenarios"],
-                 "thresholds": flags["thresholds"], "out": flags["out"], "workers": flags.get("workers"),
-                 "latency_scale": flags.get("target_latency_scale")}
+    run_flags = {
+        "requirements": reqs,
+        "users": most,
+        "spawn_rate": float(most),
+        "duration": flags["budget"],
+        "warmup": 0.0,
+        "host": flags.get("host"),
+        "scenarios": flags["scenarios"],
+        "thresholds": flags["thresholds"],
+        "out": flags["out"],
+        "workers": flags.get("workers"),
+        "latency_scale": flags.get("target_latency_scale"),
+    }
     if rates is not None:  # the open model's options: a pool spawned at once, the first rate for every requirement
         run_flags.update(users=None, spawn_rate=None, arrival_rate=rates[0], max_users=rates[2])
     opts = resolve_options(run_flags, files, command_line)
@@ -66,14 +78,26 @@ def prepare(flags: Mapping, command_line: list[str]) -> tuple[RunOptions, Capaci
     if rates is not None:
         capacity_rate.check_files(used, opts.users)
         start = most = opts.users
-    plan = CapacityPlan(start, most, flags["step_duration"], flags["resolution"], flags["budget"],
-                        flags.get("release"), flags.get("release_date"),
-                        *((rates[0], rates[1]) if rates is not None else ()))
+    plan = CapacityPlan(
+        start,
+        most,
+        flags["step_duration"],
+        flags["resolution"],
+        flags["budget"],
+        flags.get("release"),
+        flags.get("release_date"),
+        *((rates[0], rates[1]) if rates is not None else ()),
+    )
     return opts, plan, catalog, used
 
 
-def search_capacity(opts: RunOptions, plan: CapacityPlan, catalog: Catalog,
-                    files: Mapping[str, ThresholdFile], say: Callable[[str], None]) -> CapacityResult:
+def search_capacity(
+    opts: RunOptions,
+    plan: CapacityPlan,
+    catalog: Catalog,
+    files: Mapping[str, ThresholdFile],
+    say: Callable[[str], None],
+) -> CapacityResult:
     """Run the search; leaves samples.parquet, run.json and capacity.json in a new run directory."""
     say(plan.describe(opts.flush_interval))
     by_rate = plan.start_rate is not None
@@ -101,15 +125,28 @@ def _rate_doc(plan: CapacityPlan, opts: RunOptions, driver: Capacity, lo: float 
     """capacity.json of a search over arrival rate: the capacity as iterations/s, with the pool it was found with."""
     steps = driver.steps
     return {
-        "schema": SCHEMA, "requirements": list(opts.requirements), **capacity_rate.rate_doc(steps, lo, hi),
-        "pool": plan.max_users, "stopped_because": driver.stopped_because, "inconclusive": driver.inconclusive,
-        "plan": {"start_rate": plan.start_rate, "max_rate": plan.max_rate, "pool": plan.max_users,
-                 "step_duration": plan.step_duration, "settle": plan.settle, "resolution": plan.resolution,
-                 "budget": plan.budget},
+        "schema": SCHEMA,
+        "requirements": list(opts.requirements),
+        **capacity_rate.rate_doc(steps, lo, hi),
+        "pool": plan.max_users,
+        "stopped_because": driver.stopped_because,
+        "inconclusive": driver.inconclusive,
+        "plan": {
+            "start_rate": plan.start_rate,
+            "max_rate": plan.max_rate,
+            "pool": plan.max_users,
+            "step_duration": plan.step_duration,
+            "settle": plan.settle,
+            "resolution": plan.resolution,
+            "budget": plan.budget,
+        },
         "steps": [{k2: v for k2, v in s.items() if k2 != "verdict"} for s in steps],
         "release": {"label": plan.release, "date": plan.release_date},
-        "machine": ({"cpu_cores": psutil.cpu_count(), "memory_bytes": psutil.virtual_memory().total,
-                     "source": "local"} if driver.sampled else None),
+        "machine": (
+            {"cpu_cores": psutil.cpu_count(), "memory_bytes": psutil.virtual_memory().total, "source": "local"}
+            if driver.sampled
+            else None
+        ),
     }
 
 
@@ -121,20 +158,38 @@ def _users_doc(plan: CapacityPlan, opts: RunOptions, driver: Capacity, lo: float
     failing = min((s for s in steps if s["status"] == "fail"), key=lambda s: s["users"], default=None)
     k = knee([s["users"] for s in steps], [s["throughput"] for s in steps])
     return {
-        "schema": SCHEMA, "requirements": list(opts.requirements),
-        "max_users": lo, "first_failing_users": failing["users"] if failing else None,
+        "schema": SCHEMA,
+        "requirements": list(opts.requirements),
+        "max_users": lo,
+        "first_failing_users": failing["users"] if failing else None,
         "first_not_passing_users": hi,
         "at_least": bool(lo is not None and hi is None),
         "limit": (failing or first_bad or {}).get("limit"),
         "throughput_at_max": best["throughput"] if best else None,
         "max_throughput": max((s["throughput"] for s in steps if s["status"] == "pass"), default=None),
-        "stopped_because": driver.stopped_because, "inconclusive": driver.inconclusive,
-        "knee": None if k is None else {"users": k.users, "throughput": k.throughput,
-                                        "slope_before": k.slope_before, "slope_after": k.slope_after},
-        "plan": {"start_users": plan.start_users, "max_users": plan.max_users, "step_duration": plan.step_duration,
-                 "settle": plan.settle, "resolution": plan.resolution, "budget": plan.budget},
+        "stopped_because": driver.stopped_because,
+        "inconclusive": driver.inconclusive,
+        "knee": None
+        if k is None
+        else {
+            "users": k.users,
+            "throughput": k.throughput,
+            "slope_before": k.slope_before,
+            "slope_after": k.slope_after,
+        },
+        "plan": {
+            "start_users": plan.start_users,
+            "max_users": plan.max_users,
+            "step_duration": plan.step_duration,
+            "settle": plan.settle,
+            "resolution": plan.resolution,
+            "budget": plan.budget,
+        },
         "steps": [{k2: v for k2, v in s.items() if k2 != "verdict"} for s in steps],
         "release": {"label": plan.release, "date": plan.release_date},
-        "machine": ({"cpu_cores": psutil.cpu_count(), "memory_bytes": psutil.virtual_memory().total,
-                     "source": "local"} if driver.sampled else None),
+        "machine": (
+            {"cpu_cores": psutil.cpu_count(), "memory_bytes": psutil.virtual_memory().total, "source": "local"}
+            if driver.sampled
+            else None
+        ),
     }

@@ -9,6 +9,7 @@ The quantity searched is users (whole numbers: a bracket of one user is as narro
 ``--arrival-rate``, iterations per second (:data:`RATE`: halves of any size, a bracket of 0.001/s at the
 narrowest).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,10 +19,10 @@ from dataclasses import dataclass, field
 class Quantity:
     """What a search steps over, and how its messages name it."""
 
-    name: str            # users | rate
-    start_flag: str      # the flag that sets the first step
-    max_flag: str        # the flag that bounds the doubling
-    whole: bool          # steps are whole numbers (users)
+    name: str  # users | rate
+    start_flag: str  # the flag that sets the first step
+    max_flag: str  # the flag that bounds the doubling
+    whole: bool  # steps are whole numbers (users)
 
     def num(self, value: float) -> str:
         return str(int(value)) if self.whole else f"{value:g}"
@@ -43,8 +44,8 @@ RATE = Quantity("rate", "--arrival-rate", "--max-rate", False)
 @dataclass
 class Search:
     start: float
-    max_users: float                        # the bound of the doubling: users, or the rate with RATE
-    resolution: float                       # 0.1 = within 10%
+    max_users: float  # the bound of the doubling: users, or the rate with RATE
+    resolution: float  # 0.1 = within 10%
     passed: list[float] = field(default_factory=list)
     not_passed: list[float] = field(default_factory=list)
     quantity: Quantity = USERS
@@ -73,7 +74,9 @@ class Search:
 
     def _bracketed(self) -> bool:
         lo, hi = self.lo, self.hi
-        return lo is not None and hi is not None and (hi - lo <= self.resolution * lo or self.quantity.narrowest(lo, hi))
+        return (
+            lo is not None and hi is not None and (hi - lo <= self.resolution * lo or self.quantity.narrowest(lo, hi))
+        )
 
     def why_done(self) -> str:
         q = self.quantity
@@ -81,12 +84,15 @@ class Search:
             return f"the first step ({q.text(self.start)}) did not pass; lower {q.start_flag}"
         if self.hi is None:
             return f"{q.max_flag} {q.num(self.max_users)} passed: capacity is at least {q.text(self.lo)}"
-        return (f"bracketed within {self.resolution * 100:g}%: {q.text(self.lo)} pass, "
-                f"{q.num(self.hi) if q.whole else q.text(self.hi)} do not")
+        return (
+            f"bracketed within {self.resolution * 100:g}%: {q.text(self.lo)} pass, "
+            f"{q.num(self.hi) if q.whole else q.text(self.hi)} do not"
+        )
 
 
 def worst_case_steps(start: float, max_users: float, resolution: float, quantity: Quantity = USERS) -> int:
     """Steps of the longest search: doubling up to ``max_users``, then bisecting the worst bracket."""
+
     def halvings(a: float, b: float) -> int:  # either half may be the one the answer lies in
         if b - a <= resolution * a or quantity.narrowest(a, b):
             return 0
@@ -101,19 +107,19 @@ def worst_case_steps(start: float, max_users: float, resolution: float, quantity
     return doubling + worst
 
 
-SETTLE_SHARE = 0.25     # settle part: at least this share of the measured part ...
-SETTLE_MIN_S = 2.0      # ... and at least this long; longer after slow steps (see drivers.capacity)
+SETTLE_SHARE = 0.25  # settle part: at least this share of the measured part ...
+SETTLE_MIN_S = 2.0  # ... and at least this long; longer after slow steps (see drivers.capacity)
 
 
 @dataclass(frozen=True)
 class CapacityPlan:
     start_users: int
     max_users: int
-    step_duration: float     # the measured part of a step (s)
-    resolution: float        # 0.1: stop when the passing and failing steps are within 10%
-    budget: float            # seconds for the whole search
-    release: str | None = None          # --release: the label of the build measured (default: its commit)
-    release_date: float | None = None   # --release-date: its date for the capacity trend (default: the run's start)
+    step_duration: float  # the measured part of a step (s)
+    resolution: float  # 0.1: stop when the passing and failing steps are within 10%
+    budget: float  # seconds for the whole search
+    release: str | None = None  # --release: the label of the build measured (default: its commit)
+    release_date: float | None = None  # --release-date: its date for the capacity trend (default: the run's start)
     # a search over arrival rate (--arrival-rate): its first rate and bound; start_users = max_users = the pool
     start_rate: float | None = None
     max_rate: float | None = None
@@ -149,13 +155,18 @@ class CapacityPlan:
 
     def describe(self, flush: float) -> str:
         worst = min(self.budget, self.worst_steps * self.step_worst_s(flush))
-        start = (f"from {self.start_users} users doubling up to {self.max_users}" if self.start_rate is None else
-                 f"arrival rate from {self.quantity.text(self.first)} doubling up to {self.quantity.text(self.bound)} "
-                 f"with a pool of {self.max_users} users")
-        return (f"loadgate capacity: plan: {start}, then "
-                f"bisecting to within {self.resolution * 100:g}%; at most {self.worst_steps} steps of "
-                f"{self.settle:g}s settle + {self.step_duration:g}s measured (once more when unresolved); "
-                f"worst case {mmss(worst)} (budget {mmss(self.budget)})")
+        start = (
+            f"from {self.start_users} users doubling up to {self.max_users}"
+            if self.start_rate is None
+            else f"arrival rate from {self.quantity.text(self.first)} doubling up to {self.quantity.text(self.bound)} "
+            f"with a pool of {self.max_users} users"
+        )
+        return (
+            f"loadgate capacity: plan: {start}, then "
+            f"bisecting to within {self.resolution * 100:g}%; at most {self.worst_steps} steps of "
+            f"{self.settle:g}s settle + {self.step_duration:g}s measured (once more when unresolved); "
+            f"worst case {mmss(worst)} (budget {mmss(self.budget)})"
+        )
 
 
 def lag(flush: float) -> float:

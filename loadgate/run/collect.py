@@ -1,6 +1,7 @@
 """After Locust stopped: the recorder's stream becomes samples.parquet, its report goes into run.json, and
 the run's problems are listed (those every run has here; the driver adds its own, see
 :meth:`loadgate.run.drivers.base.Driver.run_problems`)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -45,8 +46,10 @@ def collect(rec: RunRecord, opts: RunOptions, run_problems: RunProblems) -> None
     try:
         write_run(rec.run_dir, rec.meta)
     except OSError as e:
-        raise RunError(f"{rec.run_dir}/{rundir.RUN}: cannot write ({e.strerror or e}); "
-                       + "; ".join([*rec.problems, _keep_note(rec, stream if unwritten else None)])) from None
+        raise RunError(
+            f"{rec.run_dir}/{rundir.RUN}: cannot write ({e.strerror or e}); "
+            + "; ".join([*rec.problems, _keep_note(rec, stream if unwritten else None)])
+        ) from None
     for name in (rundir.RECORDER_META, rundir.PROGRESS):  # merged into run.json: no longer needed
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(rec.run_dir, name))
@@ -64,18 +67,23 @@ def _crash_problems(rec: RunRecord, opts: RunOptions, recorder: dict) -> None:
     """No recorder report: the workers never all came, or Locust died before its recorder closed."""
     log_tail = _tail(os.path.join(rec.run_dir, rundir.LOCUST_LOG))
     if not recorder and "Gave up waiting for workers to connect" in log_tail:
-        rec.problems.append(f"only some of the {opts.expect_workers or opts.workers} workers connected within "
-                            f"{opts.worker_wait:g}s; start 'loadgate worker --master HOST:PORT' on each worker "
-                            "machine and check it can reach the master")
+        rec.problems.append(
+            f"only some of the {opts.expect_workers or opts.workers} workers connected within "
+            f"{opts.worker_wait:g}s; start 'loadgate worker --master HOST:PORT' on each worker "
+            "machine and check it can reach the master"
+        )
     elif not recorder and not rec.interrupted:
-        rec.problems.append(f"Locust crashed (exit code {rec.meta.get('locust_exit_code')}) before the "
-                            f"recorder could close; see {rundir.LOCUST_LOG}")
+        rec.problems.append(
+            f"Locust crashed (exit code {rec.meta.get('locust_exit_code')}) before the "
+            f"recorder could close; see {rundir.LOCUST_LOG}"
+        )
 
 
 def _from_recorder(rec: RunRecord, recorder: dict) -> dict:
     """run.json's fields that the recorder's report (or, without one, this process) fills in."""
     arrival = {"arrival": recorder["arrival"]} if recorder.get("arrival") else {}  # an open-model run's counts
-    return {**arrival,
+    return {
+        **arrival,
         "start": recorder.get("start") or rec.meta["start"],
         "ramp_up_done": recorder.get("ramp_up_done"),
         "end": recorder.get("end") or time.time(),
@@ -100,8 +108,10 @@ def _from_recorder(rec: RunRecord, recorder: dict) -> dict:
 
 def _keep_note(rec: RunRecord, stream: str | None) -> str:
     where = stream or os.path.join(rec.run_dir, rundir.SAMPLES)
-    return (f"the {rec.samples} samples recorded are kept in {where}: free some space, then run "
-            f"'loadgate gate {rec.run_dir}'")
+    return (
+        f"the {rec.samples} samples recorded are kept in {where}: free some space, then run "
+        f"'loadgate gate {rec.run_dir}'"
+    )
 
 
 def _recorder_problems(rec: RunRecord, opts: RunOptions, recorder: dict, run_problems: RunProblems) -> None:
@@ -113,15 +123,17 @@ def _recorder_problems(rec: RunRecord, opts: RunOptions, recorder: dict, run_pro
     lost = (recorder.get("locust_requests") or 0) - rec.samples
     any_lost_worker = any((w or {}).get("lost") for w in (recorder.get("workers") or {}).values())
     if lost > 0 and not any_lost_worker and not recorder.get("write_error"):
-        rec.problems.append(f"{lost} of {recorder['locust_requests']} requests Locust counted "
-                            "were not recorded as samples")
+        rec.problems.append(
+            f"{lost} of {recorder['locust_requests']} requests Locust counted were not recorded as samples"
+        )
     unanswered = recorder.get("unanswered") or {}
     if unanswered.get("requests"):  # failed samples already; the note names them for every reader (and why)
         rec.meta.setdefault("notes", []).append(unanswered_note(unanswered))
     if recorder.get("unhandled_exceptions"):
         first = (recorder.get("exceptions") or [""])[0]
-        rec.problems.append(f"the scenario raised {recorder['unhandled_exceptions']} kind(s) of "
-                            f"unhandled exception, first: {first}")
+        rec.problems.append(
+            f"the scenario raised {recorder['unhandled_exceptions']} kind(s) of unhandled exception, first: {first}"
+        )
 
 
 def unanswered_note(unanswered: Mapping) -> str:
@@ -129,8 +141,10 @@ def unanswered_note(unanswered: Mapping) -> str:
     by_request = sorted((unanswered.get("by_request") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
     named = ", ".join(f"{redact(name)} x{n}" for name, n in by_request[:5]) + (", ..." if len(by_request) > 5 else "")
     n = unanswered["requests"]
-    return (f"{n} request{'s' if n != 1 else ''} had no response when the run stopped ({named}): recorded as failed "
-            f"samples ('no response before the run stopped'), timed from their start or the window's")
+    return (
+        f"{n} request{'s' if n != 1 else ''} had no response when the run stopped ({named}): recorded as failed "
+        f"samples ('no response before the run stopped'), timed from their start or the window's"
+    )
 
 
 def _tail(path: str, size: int = 20000) -> str:

@@ -20,6 +20,7 @@ small error rate, so that a gated run has something real to measure:
 ``latency_scale`` multiplies every simulated latency (a slower build, for regression tests).
 Only loopback addresses are accepted unless ``allow_remote`` is set.
 """
+
 from __future__ import annotations
 
 import json
@@ -132,12 +133,17 @@ def make_app(latency_scale: float = 1.0, seed: int | None = None) -> Callable:  
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 0, *, latency_scale: float = 1.0,
-          allow_remote: bool = False, announce: Callable[[str], None] | None = None) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    latency_scale: float = 1.0,
+    allow_remote: bool = False,
+    announce: Callable[[str], None] | None = None,
+) -> None:
     """Serve the demo target until SIGINT/SIGTERM; ``announce`` gets the URL once listening."""
     if host not in LOOPBACK and not allow_remote:
-        raise ConfigError(f"--host {host}: the demo target listens on loopback only; "
-                          "use 127.0.0.1, localhost or ::1")
+        raise ConfigError(f"--host {host}: the demo target listens on loopback only; use 127.0.0.1, localhost or ::1")
     if latency_scale <= 0:
         raise ConfigError(f"--latency-scale {latency_scale}: expected a number > 0")
     import signal
@@ -151,8 +157,9 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, latency_scale: float = 1.0,
     try:
         server.start()
     except OSError as e:
-        raise ConfigError(f"--port {port}: cannot listen on {host}:{port} ({e.strerror}); "
-                          "choose another port or 0 for a free one") from None
+        raise ConfigError(
+            f"--port {port}: cannot listen on {host}:{port} ({e.strerror}); choose another port or 0 for a free one"
+        ) from None
     real_port = server.server_port
     url = f"http://[{bind_host}]:{real_port}" if ":" in bind_host else f"http://{bind_host}:{real_port}"
     (announce or (lambda u: print(f"loadgate target listening on {u}", flush=True)))(url)

@@ -6,6 +6,7 @@ so that the command ends in exit 3 "interrupted" instead of dying by the signal 
 is left claiming a verdict that was never final. Once the verdict files are being committed
 (:meth:`Interrupt.final`), a signal is only noted: the work left takes milliseconds and ends consistent.
 """
+
 from __future__ import annotations
 
 import signal
@@ -26,8 +27,10 @@ class Interrupted(RunError):
         where = f" while {self.phase}" if self.phase else ""
         if self.run_dir is None:
             return f"{self.reason}{where}"
-        return (f"{self.reason}{where}: no verdict was reached; the samples recorded are kept in {self.run_dir}: "
-                f"run 'loadgate gate {self.run_dir}' to analyse and gate them")
+        return (
+            f"{self.reason}{where}: no verdict was reached; the samples recorded are kept in {self.run_dir}: "
+            f"run 'loadgate gate {self.run_dir}' to analyse and gate them"
+        )
 
 
 class Interrupt:

@@ -4,6 +4,7 @@ A thread in the ``loadgate run`` process (psutil, no Locust), so the samples cov
 gate cuts the analysis window from them, as Prometheus' range query does. The rows go to
 ``resources.parquet`` every few seconds, so a crash keeps what was sampled.
 """
+
 from __future__ import annotations
 
 import threading
@@ -44,8 +45,16 @@ def sample(mountpoints: list[str]) -> list[store.Row]:
     ]
     for mount in mountpoints:
         try:
-            rows.append((now, "local", "disk", "psutil.disk_usage", f'{{mountpoint="{mount}"}}',
-                         float(psutil.disk_usage(mount).percent)))
+            rows.append(
+                (
+                    now,
+                    "local",
+                    "disk",
+                    "psutil.disk_usage",
+                    f'{{mountpoint="{mount}"}}',
+                    float(psutil.disk_usage(mount).percent),
+                )
+            )
         except OSError:
             continue  # unmounted during the run: that point is missing, the gate counts the gaps
     return rows

@@ -1,4 +1,5 @@
 """Options of ``loadgate run``: flags over the threshold files' ``load:`` blocks, checked before anything runs."""
+
 from __future__ import annotations
 
 import os
@@ -27,16 +28,16 @@ class RunOptions:
     thresholds: str
     out: str
     workers: int = 1
-    expect_workers: int = 0          # remote workers the master waits for (no local ones then)
-    master_bind: str | None = None   # HOST:PORT the master listens on for remote workers
+    expect_workers: int = 0  # remote workers the master waits for (no local ones then)
+    master_bind: str | None = None  # HOST:PORT the master listens on for remote workers
     worker_wait: float = 60.0
     allow_worker_loss: bool = False
-    worker_auth: str | None = None   # master's channel: curve (shared key), loopback or insecure; never the key
+    worker_auth: str | None = None  # master's channel: curve (shared key), loopback or insecure; never the key
     strict: bool = False
     command_line: tuple[str, ...] = ()
     flush_interval: float = 1.0
-    latency_scale: float = 1.0   # demo target only
-    select: str = "tasks"        # load.select: "tasks" (Locust's tag filter) or "journeys" (whole User classes)
+    latency_scale: float = 1.0  # demo target only
+    select: str = "tasks"  # load.select: "tasks" (Locust's tag filter) or "journeys" (whole User classes)
     # open model (load.arrival, --arrival-rate): iterations per second (the flag, else the first requirement's),
     # the pool (users is then the pool too, spawned at once) and each requirement's shape; None/(): closed model
     arrival_rate: float | None = None
@@ -80,8 +81,9 @@ def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile], command_
         raise ConfigError(f"--duration {duration:g}s: expected a time at full load > 0, like 30s or 5m")
     warmup = float(pick("warmup", "warmup", 0.0))
     if warmup >= duration:
-        raise ConfigError(f"--warmup {warmup:g}s: must be shorter than --duration {duration:g}s, "
-                          "or nothing is left to analyse")
+        raise ConfigError(
+            f"--warmup {warmup:g}s: must be shorter than --duration {duration:g}s, or nothing is left to analyse"
+        )
     workers, expect, bind, auth = _load_generators(flags)
     host = pick("host", "host", None)
     if host is not None and not (host.startswith("http://") or host.startswith("https://")):
@@ -89,21 +91,36 @@ def resolve_options(flags: Mapping, files: Mapping[str, ThresholdFile], command_
     selects = {files[r].load.select or "tasks" for r in reqs if r in files}
     if len(selects) > 1:
         journeys = [files[r].path for r in reqs if r in files and files[r].load.select == "journeys"]
-        raise ConfigError(f"{journeys[0]}: load.select: journeys, but another requirement of this run selects tasks; "
-                          "run them separately or give their threshold files the same 'select:'")
+        raise ConfigError(
+            f"{journeys[0]}: load.select: journeys, but another requirement of this run selects tasks; "
+            "run them separately or give their threshold files the same 'select:'"
+        )
     _check_ui(flags, workers, expect)
     _check_offload()
-    return RunOptions(requirements=reqs, users=users, spawn_rate=spawn_rate, duration=duration,
-                      warmup=warmup, host=host, scenarios=flags["scenarios"],
-                      thresholds=flags["thresholds"], out=flags["out"], workers=workers,
-                      expect_workers=expect, master_bind=bind,
-                      worker_wait=float(flags.get("worker_wait") or 60.0),
-                      allow_worker_loss=bool(flags.get("allow_worker_loss")), worker_auth=auth,
-                      strict=bool(flags.get("strict")), command_line=tuple(command_line),
-                      latency_scale=float(flags.get("latency_scale") or 1.0),
-                      select=selects.pop() if selects else "tasks",
-                      arrival_rate=arrival.headline_rate(shapes), max_users=users if shapes else None,
-                      arrival_shapes=shapes)
+    return RunOptions(
+        requirements=reqs,
+        users=users,
+        spawn_rate=spawn_rate,
+        duration=duration,
+        warmup=warmup,
+        host=host,
+        scenarios=flags["scenarios"],
+        thresholds=flags["thresholds"],
+        out=flags["out"],
+        workers=workers,
+        expect_workers=expect,
+        master_bind=bind,
+        worker_wait=float(flags.get("worker_wait") or 60.0),
+        allow_worker_loss=bool(flags.get("allow_worker_loss")),
+        worker_auth=auth,
+        strict=bool(flags.get("strict")),
+        command_line=tuple(command_line),
+        latency_scale=float(flags.get("latency_scale") or 1.0),
+        select=selects.pop() if selects else "tasks",
+        arrival_rate=arrival.headline_rate(shapes),
+        max_users=users if shapes else None,
+        arrival_shapes=shapes,
+    )
 
 
 def _load_generators(flags: Mapping) -> tuple[int, int, str | None, str | None]:
@@ -114,8 +131,9 @@ def _load_generators(flags: Mapping) -> tuple[int, int, str | None, str | None]:
     expect = int(flags.get("expect_workers") or 0)
     bind = flags.get("master_bind")
     if expect and workers > 1:
-        raise ConfigError(f"--expect-workers {expect} with --workers {workers}: remote workers replace local ones; "
-                          "use one of them")
+        raise ConfigError(
+            f"--expect-workers {expect} with --workers {workers}: remote workers replace local ones; use one of them"
+        )
     if bind and not expect:
         raise ConfigError(f"--master-bind {bind}: only needed with --expect-workers N (remote workers)")
     auth = None
@@ -124,18 +142,22 @@ def _load_generators(flags: Mapping) -> tuple[int, int, str | None, str | None]:
         try:
             bind_host, _port = split_host_port(bind)
         except ValueError:
-            raise ConfigError(f"--master-bind {bind}: expected HOST:PORT, like 127.0.0.1:5557 or 0.0.0.0:5557") from None
+            raise ConfigError(
+                f"--master-bind {bind}: expected HOST:PORT, like 127.0.0.1:5557 or 0.0.0.0:5557"
+            ) from None
         auth = worker_auth(bind_host, flags.get("worker_key"), bool(flags.get("insecure_workers")))
     elif workers > 1:
-        auth = "curve" if flags.get("worker_key") else "loopback"   # local workers: the master binds 127.0.0.1
+        auth = "curve" if flags.get("worker_key") else "loopback"  # local workers: the master binds 127.0.0.1
     return workers, expect, bind, auth
 
 
 def _check_ui(flags: Mapping, workers: int, expect: int) -> None:
     ui = bool(flags.get("ui"))
     if ui and (workers > 1 or expect):
-        raise ConfigError("--ui runs one load-generator process; drop --workers/--expect-workers for an "
-                          "exploratory session, or run headless")
+        raise ConfigError(
+            "--ui runs one load-generator process; drop --workers/--expect-workers for an "
+            "exploratory session, or run headless"
+        )
     if flags.get("ui_port") is not None and not ui:
         raise ConfigError(f"--ui-port {flags['ui_port']}: only meaningful with --ui")
 
@@ -143,5 +165,7 @@ def _check_ui(flags: Mapping, workers: int, expect: int) -> None:
 def _check_offload() -> None:
     offload = os.environ.get("LOADGATE_OFFLOAD_ROWS", "0").strip()
     if not offload.lstrip("-").isdigit():  # read by the recorder in each Locust process: check it here, once
-        raise ConfigError(f"environment variable LOADGATE_OFFLOAD_ROWS={offload!r}: expected a whole number of "
-                          "rows, like 20000 (the default when it is not set)")
+        raise ConfigError(
+            f"environment variable LOADGATE_OFFLOAD_ROWS={offload!r}: expected a whole number of "
+            "rows, like 20000 (the default when it is not set)"
+        )

@@ -2,6 +2,7 @@
 scenario files written as ``from loadgate.run.pacing import constant_throughput`` keep loading (in the
 Locust process: nothing in :mod:`loadgate.run` imports it).
 """
+
 from loadgate.pacing import constant_pacing, constant_throughput
 
 __all__ = ["constant_pacing", "constant_throughput"]

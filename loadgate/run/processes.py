@@ -3,6 +3,7 @@
 Each child runs in its own session (process group) so that stopping it also stops anything it
 started, and nothing is left behind when loadgate exits.
 """
+
 from __future__ import annotations
 
 import os
@@ -75,10 +76,26 @@ class DemoTarget:
         self.url: str | None = None
 
     def __enter__(self) -> "DemoTarget":
-        cmd = [sys.executable, "-m", "loadgate", "target", "--host", "127.0.0.1", "--port", "0",
-               "--latency-scale", str(self.latency_scale)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log or subprocess.DEVNULL,
-                                     stdin=subprocess.DEVNULL, env=child_env(), start_new_session=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "loadgate",
+            "target",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--latency-scale",
+            str(self.latency_scale),
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=self.log or subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            env=child_env(),
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 30
         line = b""
         assert self.proc.stdout is not None
@@ -92,8 +109,10 @@ class DemoTarget:
         text = line.decode(errors="replace").strip()
         if " on http" not in text:
             stop_process(self.proc)
-            raise RunError(f"the embedded demo target did not start ({text or 'no output'}); "
-                           "try 'loadgate target' by hand to see why")
+            raise RunError(
+                f"the embedded demo target did not start ({text or 'no output'}); "
+                "try 'loadgate target' by hand to see why"
+            )
         self.url = text.split(" on ", 1)[1]
         return self
 

@@ -2,6 +2,7 @@
 
 Reads the recorder's ``progress.json`` (written by the Locust process every two seconds).
 """
+
 from __future__ import annotations
 
 import json
@@ -39,17 +40,22 @@ class Progress:
     def line(self, snap: dict) -> str:
         o = self.opts
         total = o.ramp_up_s + o.duration
-        phase = "ramp-up" if not snap.get("ramp_up_done") else (
-            "warmup" if snap["t"] - snap["ramp_up_done"] < o.warmup else "measuring")
+        phase = (
+            "ramp-up"
+            if not snap.get("ramp_up_done")
+            else ("warmup" if snap["t"] - snap["ramp_up_done"] < o.warmup else "measuring")
+        )
         p95 = "-" if snap.get("p95_ms") is None else f"{snap['p95_ms']:.0f}ms"
         err = "-" if snap.get("error_rate") is None else f"{snap['error_rate'] * 100:.2f}%"
         crossed = snap.get("crossed") or []
         tail = f" | omitted {snap['omitted']}" if snap.get("omitted") else ""
         tail += f" | dropped {snap['dropped']}" if snap.get("dropped") else ""
         tail += f" | ALERT: {'; '.join(crossed)}" if crossed else ""
-        return (f"[{snap.get('elapsed', 0):5.0f}s/{total:.0f}s {phase}] users {snap.get('users', 0)}/{o.users}"
-                f" | {snap.get('rps', 0):.0f} req/s | p95(10s) {p95} | errors {err}"
-                f" | cpu {snap.get('cpu', 0):.0f}%{tail}")
+        return (
+            f"[{snap.get('elapsed', 0):5.0f}s/{total:.0f}s {phase}] users {snap.get('users', 0)}/{o.users}"
+            f" | {snap.get('rps', 0):.0f} req/s | p95(10s) {p95} | errors {err}"
+            f" | cpu {snap.get('cpu', 0):.0f}%{tail}"
+        )
 
     def tick(self) -> None:
         now = time.monotonic()

@@ -1,4 +1,5 @@
 """What a run directory's ``run.json`` starts with, and the record of the run the CLI keeps while it goes."""
+
 from __future__ import annotations
 
 import os
@@ -27,25 +28,48 @@ class RunRecord:
 
 def traceability(catalog: Catalog, requirements) -> dict[str, list[str]]:
     """The tasks of each requirement as report.html lists them: ``file:line name (user class)``."""
-    return {r: [f"{t.file}:{t.line or '?'} {t.name}" + ("" if t.name.startswith(f"{t.user_class}.")
-                else f" (user {t.user_class})") for t in catalog.tasks_for(r)] for r in requirements}
+    return {
+        r: [
+            f"{t.file}:{t.line or '?'} {t.name}"
+            + ("" if t.name.startswith(f"{t.user_class}.") else f" (user {t.user_class})")
+            for t in catalog.tasks_for(r)
+        ]
+        for r in requirements
+    }
 
 
-def run_meta(opts: RunOptions, driver: str, files: list[str], thresholds: Mapping[str, ThresholdFile], host: str,
-             embedded: bool, started: float) -> RunDoc:
+def run_meta(
+    opts: RunOptions,
+    driver: str,
+    files: list[str],
+    thresholds: Mapping[str, ThresholdFile],
+    host: str,
+    embedded: bool,
+    started: float,
+) -> RunDoc:
     """run.json as a run starts; ``driver`` names the way it was driven (``options.driver``)."""
     hashes = {f: rundir.sha256_file(f) for f in files}
     return {
         "schema": "loadgate.run/1",
         "requirements": list(opts.requirements),
-        "users": opts.users, "spawn_rate": opts.spawn_rate, "duration": opts.duration,
-        "warmup": opts.warmup, "host": host, "embedded_target": embedded,
-        "workers": opts.expect_workers or opts.workers, "remote_workers": bool(opts.expect_workers),
-        "worker_auth": opts.worker_auth, "notes": [INSECURE_NOTE] if opts.worker_auth == "insecure" else [],
+        "users": opts.users,
+        "spawn_rate": opts.spawn_rate,
+        "duration": opts.duration,
+        "warmup": opts.warmup,
+        "host": host,
+        "embedded_target": embedded,
+        "workers": opts.expect_workers or opts.workers,
+        "remote_workers": bool(opts.expect_workers),
+        "worker_auth": opts.worker_auth,
+        "notes": [INSECURE_NOTE] if opts.worker_auth == "insecure" else [],
         "strict": opts.strict,
-        "start": started, "ramp_up_done": None, "end": None,
-        "versions": rundir.versions(), "git": rundir.git_commit(),
-        "command_line": list(opts.command_line), "cwd": os.getcwd(),
+        "start": started,
+        "ramp_up_done": None,
+        "end": None,
+        "versions": rundir.versions(),
+        "git": rundir.git_commit(),
+        "command_line": list(opts.command_line),
+        "cwd": os.getcwd(),
         "scenario_files": hashes,
         "threshold_files": {tf.path: tf.sha256 for tf in thresholds.values()},  # as parsed, not re-read
         "options": {**asdict(opts), "driver": driver},

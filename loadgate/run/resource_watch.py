@@ -5,6 +5,7 @@ has been seen, an alert that holds for the window's aggregate stops the run, and
 the reason. Local values come from the sampler's rows; Prometheus ones from a range query over the
 window. A window with scrape gaps or an unreachable server never aborts (no evidence, no abort).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,14 +27,28 @@ PERIOD_S = 1.0
 class ResourceWatch:
     """Context manager: a daemon thread that sets ``reason`` when a resource alert with abort_on_fail holds."""
 
-    def __init__(self, run_dir: str, files: Iterable[ThresholdFile], sampler: LocalSampler | None,
-                 prometheus: str | None, period: float = PERIOD_S) -> None:
+    def __init__(
+        self,
+        run_dir: str,
+        files: Iterable[ThresholdFile],
+        sampler: LocalSampler | None,
+        prometheus: str | None,
+        period: float = PERIOD_S,
+    ) -> None:
         self.run_dir = run_dir
-        self.rules: list[Threshold] = [t for tf in files for t in tf.thresholds
-                                       if t.resource is not None and t.abort_on_fail and t.alert is not None]
+        self.rules: list[Threshold] = [
+            t
+            for tf in files
+            for t in tf.thresholds
+            if t.resource is not None and t.abort_on_fail and t.alert is not None
+        ]
         if prometheus:
-            self.rules = [dataclasses.replace(t, resource=dataclasses.replace(t.resource, prometheus=prometheus))
-                          if t.resource.source == "prometheus" else t for t in self.rules]
+            self.rules = [
+                dataclasses.replace(t, resource=dataclasses.replace(t.resource, prometheus=prometheus))
+                if t.resource.source == "prometheus"
+                else t
+                for t in self.rules
+            ]
         self.sampler = sampler
         self.period = period
         self.reason: str | None = None
@@ -68,7 +83,9 @@ class ResourceWatch:
                 continue
             value, _ = evaluate_query(q, Window(now - t.abort_window, now), rows)
             if value.value is not None and t.alert.holds(value.value):
-                return (f"aborted after {elapsed:.0f}s: {t.requirement} {t.metric} {t.alert.text} held over the last "
-                        f"{t.abort_window:g}s ({q.aggregate} {format_value(value.value, t.unit)}, {q.source}) "
-                        f"({t.source})")
+                return (
+                    f"aborted after {elapsed:.0f}s: {t.requirement} {t.metric} {t.alert.text} held over the last "
+                    f"{t.abort_window:g}s ({q.aggregate} {format_value(value.value, t.unit)}, {q.source}) "
+                    f"({t.source})"
+                )
         return None

@@ -8,6 +8,7 @@ output pumped to locust.log, and turns SIGINT/SIGTERM into a flag while load run
 (:mod:`loadgate.run.collect`). Locust runs as a child process with the recorder plugin loaded; this
 process never imports it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,8 +39,15 @@ class Session:
     With ``worker_key`` the master and its workers talk over CURVE (:mod:`loadgate.plugin.worker_auth`).
     """
 
-    def __init__(self, opts: RunOptions, catalog: Catalog, thresholds: Mapping[str, ThresholdFile],
-                 say: Callable[[str], None], driver: Driver, worker_key: str | None = None) -> None:
+    def __init__(
+        self,
+        opts: RunOptions,
+        catalog: Catalog,
+        thresholds: Mapping[str, ThresholdFile],
+        say: Callable[[str], None],
+        driver: Driver,
+        worker_key: str | None = None,
+    ) -> None:
         self.opts, self.catalog, self.thresholds, self.say = opts, catalog, thresholds, say
         self.driver, self.worker_key = driver, worker_key
         self.files, self.users = catalog.select(list(opts.requirements))
@@ -78,15 +86,24 @@ class Session:
         self.embedded = self.host is None
         if self.host is None:
             self.host = stack.enter_context(DemoTarget(self.opts.latency_scale, log)).url
-            self.say("loadgate: no --host given and none in the scenario: started the embedded demo target at "
-                     f"{self.host}")
+            self.say(
+                f"loadgate: no --host given and none in the scenario: started the embedded demo target at {self.host}"
+            )
         if self.driver.one_run:
             self.rec = self.open_record(self.run_dir, self.opts, self.host, started)
         if self.driver.samples_locally(self.host, self.thresholds):
             self.sampler = stack.enter_context(LocalSampler(self.run_dir))  # once a second, for the whole session
-        self.procs, self.pumps = start_locust(self.opts, self.driver, self.files, [u.name for u in self.users],
-                                              self.host, self.run_dir, log, self.worker_key,
-                                              rules_from_thresholds(self.thresholds.values()))
+        self.procs, self.pumps = start_locust(
+            self.opts,
+            self.driver,
+            self.files,
+            [u.name for u in self.users],
+            self.host,
+            self.run_dir,
+            log,
+            self.worker_key,
+            rules_from_thresholds(self.thresholds.values()),
+        )
         stack.callback(stop_process, self.procs[0], STOP_GRACE_S)  # on any error: nothing left running
         self.driver.ready(self)
         banner = self.driver.banner(self)
@@ -98,8 +115,9 @@ class Session:
         rec = RunRecord(run_dir)
         rec.meta = run_meta(opts, self.driver.name, self.files, self.thresholds, host, self.embedded, started)
         rec.meta.update(extra)
-        rec.meta.update(titles={r: f.title for r, f in self.thresholds.items()},
-                        tasks=traceability(self.catalog, opts.requirements))
+        rec.meta.update(
+            titles={r: f.title for r, f in self.thresholds.items()}, tasks=traceability(self.catalog, opts.requirements)
+        )
         write_run(run_dir, rec.meta)
         return rec
 

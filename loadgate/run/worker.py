@@ -1,4 +1,5 @@
 """``loadgate worker``: a Locust worker with the recorder, joined to a master on another machine."""
+
 from __future__ import annotations
 
 import signal
@@ -19,10 +20,24 @@ def run_worker(master: str, files: list[str], say: Callable[[str], None], worker
         host, port = split_host_port(master, 5557)
     except ValueError:
         raise ConfigError(f"--master {master}: expected HOST or HOST:PORT, like 10.0.0.5:5557") from None
-    cmd = [sys.executable, "-m", "locust", "-f", ",".join([*files, PLUGIN]), "--worker",
-           "--master-host", host, "--master-port", str(port), "--loglevel", "INFO"]
-    say(f"loadgate worker: joining the master at {host}:{port} with {', '.join(files)}"
-        + (" over CURVE (worker key)" if worker_key else ""))
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        ",".join([*files, PLUGIN]),
+        "--worker",
+        "--master-host",
+        host,
+        "--master-port",
+        str(port),
+        "--loglevel",
+        "INFO",
+    ]
+    say(
+        f"loadgate worker: joining the master at {host}:{port} with {', '.join(files)}"
+        + (" over CURVE (worker key)" if worker_key else "")
+    )
     proc = subprocess.Popen(cmd, env=child_env(worker_key), stdin=subprocess.DEVNULL)
     with Interrupt() as intr:
         while proc.poll() is None:

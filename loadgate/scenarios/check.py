@@ -4,6 +4,7 @@ Problems print as plain lines (``error: FILE:LINE: what; how to fix``) or, with 
 as GitHub Actions workflow commands (``::error file=FILE,line=LINE::what``) that the checks UI shows
 on the line of the file in a pull request.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,8 +56,11 @@ class Problem:
             props.append(f"file={escape_property(self.file)}")
             if self.line:
                 props.append(f"line={self.line}")
-        return f"::error {','.join(props)}::{escape_data(self.message)}" if props else \
-            f"::error::{escape_data(self.message)}"
+        return (
+            f"::error {','.join(props)}::{escape_data(self.message)}"
+            if props
+            else f"::error::{escape_data(self.message)}"
+        )
 
 
 def _line_of(path: str, key: str) -> int | None:
@@ -72,8 +76,13 @@ def _line_of(path: str, key: str) -> int | None:
 
 
 # Over the size/complexity limit (noqa): one branch per kind of problem reported.
-def find_problems(scenarios: str, thresholds: str, prometheus_url: str | None = None, *,  # noqa: C901
-                  ask_prometheus: bool = False) -> tuple[list[str], list[Problem], str | None]:
+def find_problems(  # noqa: C901
+    scenarios: str,
+    thresholds: str,
+    prometheus_url: str | None = None,
+    *,
+    ask_prometheus: bool = False,
+) -> tuple[list[str], list[Problem], str | None]:
     """(report lines, problems, closing count line or None when nothing could be loaded).
 
     Every problem says what, where and how to fix it. With ``ask_prometheus`` (``--prometheus``), every
@@ -89,9 +98,14 @@ def find_problems(scenarios: str, thresholds: str, prometheus_url: str | None = 
     for req, tf in sorted(files.items()):
         tasks = catalog.tasks_for(req)
         if not tasks and tf.load.arrival is None:  # with an arrival shape: said below, at its line
-            problems.append(Problem(f"requirement {req} has thresholds but no task in {scenarios} is tagged "
-                                    f"@tag(\"{req}\"); tag the tasks that provide its evidence",
-                                    tf.path, _line_of(tf.path, "requirement")))
+            problems.append(
+                Problem(
+                    f"requirement {req} has thresholds but no task in {scenarios} is tagged "
+                    f'@tag("{req}"); tag the tasks that provide its evidence',
+                    tf.path,
+                    _line_of(tf.path, "requirement"),
+                )
+            )
         if not tasks:
             continue
         lines.append(f"{req}: {tf.title}")
@@ -101,14 +115,25 @@ def find_problems(scenarios: str, thresholds: str, prometheus_url: str | None = 
     for req in sorted(tagged - set(files)):
         where = sorted({(t.file, t.line) for t in catalog.tasks_for(req)})
         also = "".join(f", {f}:{n}" for f, n in where[1:])
-        problems.append(Problem(f"tag {req} has no threshold file{' (also tagged at ' + also[2:] + ')' if also else ''}; "
-                                f"add {thresholds}/{req}.yaml with 'requirement: {req}' and its thresholds",
-                                where[0][0], where[0][1]))
+        problems.append(
+            Problem(
+                f"tag {req} has no threshold file{' (also tagged at ' + also[2:] + ')' if also else ''}; "
+                f"add {thresholds}/{req}.yaml with 'requirement: {req}' and its thresholds",
+                where[0][0],
+                where[0][1],
+            )
+        )
     for t in catalog.tasks:
         for tag in t.tags:
             if not REQUIREMENT_RE.match(tag) and _LOOKS_LIKE_REQ.match(tag):
-                problems.append(Problem(f"tag {tag!r} looks like a requirement ID but is not one; expected the "
-                                        "form REQ-PERF-001 (capitals, digits, dash-separated)", t.file, t.line))
+                problems.append(
+                    Problem(
+                        f"tag {tag!r} looks like a requirement ID but is not one; expected the "
+                        "form REQ-PERF-001 (capitals, digits, dash-separated)",
+                        t.file,
+                        t.line,
+                    )
+                )
     problems.extend(Problem(message, file, line) for message, file, line in arrival_problems(files, catalog, scenarios))
     for tf in files.values():
         try:
@@ -116,8 +141,10 @@ def find_problems(scenarios: str, thresholds: str, prometheus_url: str | None = 
         except ConfigError as e:
             problems.append(Problem.from_error(e))
     if ask_prometheus:
-        problems.extend(Problem.from_error(ConfigError(text.removeprefix("error: ")))
-                        for text in check_prometheus(files, prometheus_url))
+        problems.extend(
+            Problem.from_error(ConfigError(text.removeprefix("error: ")))
+            for text in check_prometheus(files, prometheus_url)
+        )
     try:
         cli_entries(None)  # $LOADGATE_NOTIFY, as a run would read it
     except ConfigError as e:
@@ -125,14 +152,22 @@ def find_problems(scenarios: str, thresholds: str, prometheus_url: str | None = 
     # a warning: the run works, only not as its author meant
     warnings = _trap_warnings(catalog, files) + count_warnings(files) + check_warnings(files.values())
     lines.extend(warnings)
-    closing = (f"{'FAILED' if problems else 'ok'}: {len(files)} threshold file(s), {len(catalog.files)} scenario "
-               f"file(s), {len(catalog.tasks)} task(s), {len(problems)} problem(s)"
-               + (f", {len(warnings)} warning(s)" if warnings else ""))
+    closing = (
+        f"{'FAILED' if problems else 'ok'}: {len(files)} threshold file(s), {len(catalog.files)} scenario "
+        f"file(s), {len(catalog.tasks)} task(s), {len(problems)} problem(s)"
+        + (f", {len(warnings)} warning(s)" if warnings else "")
+    )
     return lines, problems, closing
 
 
-def check(scenarios: str, thresholds: str, prometheus_url: str | None = None, *, ask_prometheus: bool = False,
-          fmt: str = "plain") -> tuple[bool, list[str]]:
+def check(
+    scenarios: str,
+    thresholds: str,
+    prometheus_url: str | None = None,
+    *,
+    ask_prometheus: bool = False,
+    fmt: str = "plain",
+) -> tuple[bool, list[str]]:
     """(consistent?, output lines), problems in ``fmt`` (``plain`` or ``github``)."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
@@ -153,8 +188,10 @@ def check_prometheus(files: dict, url_override: str | None) -> list[str]:
                 continue
             url = url_override or q.prometheus
             if not url:
-                problems.append(f"error: {q.key}: load.resources.prometheus: missing; set the server's URL there "
-                                "or pass --prometheus URL")
+                problems.append(
+                    f"error: {q.key}: load.resources.prometheus: missing; set the server's URL there "
+                    "or pass --prometheus URL"
+                )
                 continue
             if url not in steps:
                 try:
@@ -164,8 +201,9 @@ def check_prometheus(files: dict, url_override: str | None) -> list[str]:
                     problems.append(f"error: {q.key}: {e}; start it or pass --prometheus URL")
             if steps[url] is None:
                 continue
-            query = q.query or prometheus.builtin_query(q.metric, q.selector, q.mountpoint,
-                                                        rate_window_s=4 * (q.step or steps[url] or 1.0))
+            query = q.query or prometheus.builtin_query(
+                q.metric, q.selector, q.mountpoint, rate_window_s=4 * (q.step or steps[url] or 1.0)
+            )
             try:
                 n = prometheus.instant_series(url, query)
             except ConfigError as e:
@@ -175,11 +213,15 @@ def check_prometheus(files: dict, url_override: str | None) -> list[str]:
                 problems.append(f"error: {q.key}: {e}; start it or pass --prometheus URL")
                 continue
             if n == 0:
-                problems.append(f"error: {q.key}: query {query!r} returns no series from {url}; check the metric "
-                                "names and load.resources.selector")
+                problems.append(
+                    f"error: {q.key}: query {query!r} returns no series from {url}; check the metric "
+                    "names and load.resources.selector"
+                )
             elif n > 1 and q.aggregate_series is None:
-                problems.append(f"error: {q.key}: query {query!r} returns {n} series from {url}; add "
-                                "aggregate_series: max|sum|mean or narrow load.resources.selector")
+                problems.append(
+                    f"error: {q.key}: query {query!r} returns {n} series from {url}; add "
+                    "aggregate_series: max|sum|mean or narrow load.resources.selector"
+                )
     return problems
 
 
@@ -189,12 +231,14 @@ def count_warnings(files: dict) -> list[str]:
     if alerts <= MANY_ALERTS:
         return []
     every = math.ceil(alerts / RULES_PER_TICK)
-    return [f"warning: {alerts:,} thresholds have an alert level, more than {MANY_ALERTS:,}: the live view evaluates "
-            f"at most {RULES_PER_TICK} a tick (each second with abort_on_fail, else every 2 s; those that abort "
-            f"first), so with all their requests being sent it comes round to each only every {every} ticks (up to "
-            f"{2 * every} s; the default window is 10 s); junit.xml, "
-            "summary.md and report.html list the most pressing thresholds only (verdict.json has them all). The "
-            "gate checks them all; keep per-request alerts for the requests that need one"]
+    return [
+        f"warning: {alerts:,} thresholds have an alert level, more than {MANY_ALERTS:,}: the live view evaluates "
+        f"at most {RULES_PER_TICK} a tick (each second with abort_on_fail, else every 2 s; those that abort "
+        f"first), so with all their requests being sent it comes round to each only every {every} ticks (up to "
+        f"{2 * every} s; the default window is 10 s); junit.xml, "
+        "summary.md and report.html list the most pressing thresholds only (verdict.json has them all). The "
+        "gate checks them all; keep per-request alerts for the requests that need one"
+    ]
 
 
 def _trap_warnings(catalog, files) -> list[str]:
@@ -204,5 +248,7 @@ def _trap_warnings(catalog, files) -> list[str]:
     out: list[str] = []
     for req, tf in sorted(files.items()):
         if (tf.load.select or "tasks") == "tasks" and catalog.tasks_for(req):
-            out += [f"warning: {w}" for w in trap_warnings(catalog, [req], {req: tf.path}) if f"warning: {w}" not in out]
+            out += [
+                f"warning: {w}" for w in trap_warnings(catalog, [req], {req: tf.path}) if f"warning: {w}" not in out
+            ]
     return out

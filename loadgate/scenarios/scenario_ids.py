@@ -1,5 +1,6 @@
 """The requirement IDs the scenario files' task tags define, for ``loadgate trace`` (the tags are read by
 the scenario probe, which imports Locust in a child process)."""
+
 from __future__ import annotations
 
 import os
@@ -14,5 +15,8 @@ def scenario_definitions(path: str, top: str) -> tuple[list[Definition], list[st
     if not os.path.exists(path):
         return [], [f"{path}: no scenarios there; pass --scenarios PATH to count their requirement tags"]
     catalog = load_catalog(path)
-    return [Definition(req, "scenario", relative(t.file, top), t.line, f"{t.user_class}.{t.name.split('.')[-1]}")
-            for t in catalog.tasks for req in t.requirements], []
+    return [
+        Definition(req, "scenario", relative(t.file, top), t.line, f"{t.user_class}.{t.name.split('.')[-1]}")
+        for t in catalog.tasks
+        for req in t.requirements
+    ], []

@@ -5,6 +5,7 @@ untagged tasks. When the task that calls ``self.interrupt()`` is among those dro
 enters the TaskSet never leaves it, and the rest of the User class gets no load. Read from the
 scenario probe's catalog (the task's code is read with ``ast``, not run); nothing here imports Locust.
 """
+
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -28,8 +29,10 @@ def trap_warnings(catalog: Catalog, requirements: Sequence[str], threshold_paths
         reqs = sorted(chosen & {r for t in kept for r in t.requirements}) or sorted(chosen)
         ways = ", ".join(f"{t.name.split('.')[-1]} (line {t.line or '?'})" for t in exits)
         where = ", ".join(threshold_paths.get(r, f"thresholds/{r}.yaml") for r in reqs)
-        out.append(f"{file}:{tasks[0].taskset_line or '?'}: TaskSet {taskset} of {user_class} cannot be left under "
-                   f"{', '.join(reqs)}: its interrupt() task {ways} is not tagged with it, so Locust's tag filter "
-                   f"drops it and every user that enters {taskset} stays there; tag that task @tag(\"{reqs[0]}\") "
-                   f"or set 'select: journeys' in the load: block of {where}")
+        out.append(
+            f"{file}:{tasks[0].taskset_line or '?'}: TaskSet {taskset} of {user_class} cannot be left under "
+            f"{', '.join(reqs)}: its interrupt() task {ways} is not tagged with it, so Locust's tag filter "
+            f'drops it and every user that enters {taskset} stays there; tag that task @tag("{reqs[0]}") '
+            f"or set 'select: journeys' in the load: block of {where}"
+        )
     return out

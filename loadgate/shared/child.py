@@ -12,6 +12,7 @@ workers, and a Locust started by hand can still give them as flags.
 
 No Locust here: both processes import this module.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,17 +35,17 @@ class ChildConfig:
     """What a Locust child of ``loadgate run`` / ``capacity`` / ``ui`` needs to know (``child.json``)."""
 
     requirements: list[str] = field(default_factory=list)
-    select: str = "tasks"         # journeys: the User classes run whole; untagged tasks record an empty requirement
-    flush: float = 1.0            # seconds between batches
-    warmup: float = 0.0           # seconds after ramp-up left out of the analysis
+    select: str = "tasks"  # journeys: the User classes run whole; untagged tasks record an empty requirement
+    flush: float = 1.0  # seconds between batches
+    warmup: float = 0.0  # seconds after ramp-up left out of the analysis
     rules: list[dict] = field(default_factory=list)  # the live view's alert rules (shared.live_rules)
     # open model: {requirement: {rate, stages: [[seconds, rate]...], max_users, distribution}}; empty: closed
     arrival: dict[str, dict] = field(default_factory=dict)
     # for the process that writes the run directory (local or master); a worker leaves them alone
-    dir: str | None = None        # the run directory (a UI session: None, each test makes its own)
+    dir: str | None = None  # the run directory (a UI session: None, each test makes its own)
     duration: float | None = None  # seconds at full user count after spawning completes
-    ui: str | None = None         # a web UI session's folder
-    out: str = "reports"          # where a UI session's run directories go
+    ui: str | None = None  # a web UI session's folder
+    out: str = "reports"  # where a UI session's run directories go
 
     def write(self, path: str) -> str:
         """Write it as ``path`` (JSON); returns ``path``."""
@@ -112,8 +113,11 @@ def stop_with_parent(poll_s: float = 1.0) -> bool:
         while os.getppid() == int(parent):
             time.sleep(poll_s)
         try:  # (its output went to that process: most likely a broken pipe now)
-            print(f"loadgate: the loadgate process {parent} that started this one is gone; stopping",
-                  file=sys.stderr, flush=True)
+            print(
+                f"loadgate: the loadgate process {parent} that started this one is gone; stopping",
+                file=sys.stderr,
+                flush=True,
+            )
         except (OSError, ValueError):
             pass
         os.kill(os.getpid(), signal.SIGTERM)

@@ -3,6 +3,7 @@
 No zmq here: this runs in the CLI process. The key only travels to the Locust children, in their
 environment, where :mod:`loadgate.plugin.worker_auth` turns it into CURVE key pairs.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -23,14 +24,17 @@ def load_worker_key(path: str | None, environ: dict | None = None) -> str | None
             with open(path, encoding="utf-8") as f:
                 key, where = f.read().strip(), f"--worker-key {path}"
         except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"--worker-key {path}: cannot read it ({getattr(e, 'strerror', None) or e}); "
-                              f"{_HOW}") from None
+            raise ConfigError(
+                f"--worker-key {path}: cannot read it ({getattr(e, 'strerror', None) or e}); {_HOW}"
+            ) from None
     else:
         key, where = (env.get(ENV_WORKER_KEY) or "").strip(), f"${ENV_WORKER_KEY}"
         if not key:
             return None
     if len(key) < MIN_KEY_CHARS:
-        raise ConfigError(f"{where}: the worker key has {len(key)} characters, expected at least {MIN_KEY_CHARS}; {_HOW}")
+        raise ConfigError(
+            f"{where}: the worker key has {len(key)} characters, expected at least {MIN_KEY_CHARS}; {_HOW}"
+        )
     return key
 
 
@@ -54,11 +58,15 @@ def worker_auth(bind_host: str | None, key: str | None, insecure: bool) -> str:
     if bind_host is None or is_loopback(bind_host):
         return "loopback"
     if not insecure:
-        raise ConfigError(f"--master-bind {bind_host}: listening beyond loopback lets any process that reaches the "
-                          f"port feed samples into the run; give master and workers a shared key with --worker-key "
-                          f"FILE or ${ENV_WORKER_KEY} ({_HOW}), or accept the risk with --insecure-workers")
+        raise ConfigError(
+            f"--master-bind {bind_host}: listening beyond loopback lets any process that reaches the "
+            f"port feed samples into the run; give master and workers a shared key with --worker-key "
+            f"FILE or ${ENV_WORKER_KEY} ({_HOW}), or accept the risk with --insecure-workers"
+        )
     return "insecure"
 
 
-INSECURE_NOTE = ("workers joined over an unauthenticated, unencrypted channel (--insecure-workers): any process "
-                 "that reached the master's port could have fed samples into this run")
+INSECURE_NOTE = (
+    "workers joined over an unauthenticated, unencrypted channel (--insecure-workers): any process "
+    "that reached the master's port could have fed samples into this run"
+)

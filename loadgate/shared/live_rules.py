@@ -1,6 +1,7 @@
 """The live view's alert rules, written by the CLI (``rules.json`` in the run directory) and read by the
 Locust process that evaluates them (:mod:`loadgate.plugin.live`): one definition for both sides.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,10 +36,24 @@ def rules_from_thresholds(files) -> list[dict]:
     out = []
     for tf in files:
         for t in tf.thresholds:
-            if t.alert is None or t.resource is not None or t.metric in CAPACITY_METRICS:  # resources: not in the samples; capacity: known only once a search ends
+            if (
+                t.alert is None or t.resource is not None or t.metric in CAPACITY_METRICS
+            ):  # resources: not in the samples; capacity: known only once a search ends
                 continue
             if t.metric == DROPPED:  # counted by the arrival schedule, not in the samples the live view sees
                 continue
-            out.append(Rule(t.requirement, t.metric, t.request, t.alert.op, t.alert.value, t.alert.text,
-                            t.abort_on_fail, t.abort_after, t.abort_window, t.min_requests).__dict__)
+            out.append(
+                Rule(
+                    t.requirement,
+                    t.metric,
+                    t.request,
+                    t.alert.op,
+                    t.alert.value,
+                    t.alert.text,
+                    t.abort_on_fail,
+                    t.abort_after,
+                    t.abort_window,
+                    t.min_requests,
+                ).__dict__
+            )
     return out

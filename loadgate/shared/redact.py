@@ -3,6 +3,7 @@
 Applied by the recorder to request names and exception texts (cached per distinct name, so the
 hot path pays a dict lookup) and by the CLI to every line of Locust's log.
 """
+
 from __future__ import annotations
 
 import re
@@ -10,14 +11,33 @@ import re
 REDACTED = "[redacted]"
 # A query/form parameter is secret when its name, or one of its _-. separated parts, is one of
 # these words: token, access_token, api_key, apikey, X-Amz-Signature, client_secret, password …
-_SECRET_WORDS = {"token", "key", "secret", "password", "passwd", "pwd", "signature", "sig", "auth",
-                 "session", "jwt", "apikey", "accesstoken", "authtoken", "sessionid", "credential",
-                 "credentials", "passphrase", "otp"}
+_SECRET_WORDS = {
+    "token",
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "signature",
+    "sig",
+    "auth",
+    "session",
+    "jwt",
+    "apikey",
+    "accesstoken",
+    "authtoken",
+    "sessionid",
+    "credential",
+    "credentials",
+    "passphrase",
+    "otp",
+}
 _PARAM = re.compile(r"((?:^|[?&;#\s])([\w.\-]+)=)([^&;#\s\"'<>]*)")
 # header lines or reprs: Authorization: Bearer x, Cookie: a=b, Set-Cookie, X-Api-Key: x, Proxy-Authorization
 _HEADER = re.compile(
     r"(?i)((?:proxy-)?authorization|cookie|set-cookie|x-api-key|x-auth-token)(\"?'?\s*[:=]\s*\"?'?)"
-    r"([^\"'\r\n,}]+)")
+    r"([^\"'\r\n,}]+)"
+)
 # credentials in URLs: scheme://user:password@host
 _USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://[^/\s:@]+:)([^@\s/]+)(@)")
 _CACHE_MAX = 20_000

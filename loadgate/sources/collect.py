@@ -4,6 +4,7 @@ Evidence rules: fewer than half of the expected points (scrape gaps), an unreach
 Prometheus or a query without series make a value missing, with the reason; several series without
 ``aggregate_series`` is a ConfigError naming the threshold's file:line.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,7 +23,7 @@ from loadgate.sources import prometheus
 from loadgate.sources.prometheus import Series
 
 SCHEMA = "loadgate.resources/1"
-LOCAL_STEP_S = 1.0        # the local sampler's period
+LOCAL_STEP_S = 1.0  # the local sampler's period
 RESOURCE_METRICS = ("cpu", "memory", "disk", "promql")
 
 
@@ -32,15 +33,15 @@ class ResourceQuery:
 
     key: str
     requirement: str
-    metric: str                    # cpu, memory, disk or promql
-    source: str                    # local or prometheus
-    aggregate: str = "mean"        # mean, max or pNN over the window's points
-    aggregate_series: str | None = None   # max, sum or mean across series, per point
-    query: str | None = None       # PromQL of a promql metric
-    selector: str | None = None    # label matchers for the built-in queries
+    metric: str  # cpu, memory, disk or promql
+    source: str  # local or prometheus
+    aggregate: str = "mean"  # mean, max or pNN over the window's points
+    aggregate_series: str | None = None  # max, sum or mean across series, per point
+    query: str | None = None  # PromQL of a promql metric
+    selector: str | None = None  # label matchers for the built-in queries
     mountpoint: str | None = None  # disk: one filesystem instead of the fullest
     prometheus: str | None = None  # base URL of the server
-    step: float | None = None      # query_range step (s); default: the server's scrape interval
+    step: float | None = None  # query_range step (s); default: the server's scrape interval
     unit: str = "%"
 
 
@@ -59,10 +60,22 @@ class ResourceValue:
 
     def to_dict(self) -> dict:
         q = self.query
-        return {"key": q.key, "requirement": q.requirement, "metric": q.metric, "source": q.source,
-                "query": self.promql, "aggregate": q.aggregate, "aggregate_series": q.aggregate_series,
-                "value": self.value, "unit": q.unit, "points": self.points, "expected_points": self.expected,
-                "step": self.step, "reason": self.reason, **({"skipped": True} if self.skipped else {})}
+        return {
+            "key": q.key,
+            "requirement": q.requirement,
+            "metric": q.metric,
+            "source": q.source,
+            "query": self.promql,
+            "aggregate": q.aggregate,
+            "aggregate_series": q.aggregate_series,
+            "value": self.value,
+            "unit": q.unit,
+            "points": self.points,
+            "expected_points": self.expected,
+            "step": self.step,
+            "reason": self.reason,
+            **({"skipped": True} if self.skipped else {}),
+        }
 
 
 def aggregate(values: Sequence[float] | np.ndarray, how: str) -> float:
@@ -114,13 +127,16 @@ def _fetch(q: ResourceQuery, window: Window, rows: Sequence[store.Row]) -> tuple
     try:
         series = prometheus.query_range(q.prometheus, promql, window.start, window.end, step)
     except ConfigError as exc:
-        raise ConfigError(f"{q.key}: query: Prometheus rejected {promql!r} ({exc}); expected valid PromQL "
-                          f"(try it in {q.prometheus}/graph)") from None
+        raise ConfigError(
+            f"{q.key}: query: Prometheus rejected {promql!r} ({exc}); expected valid PromQL "
+            f"(try it in {q.prometheus}/graph)"
+        ) from None
     return series, promql, step
 
 
-def evaluate_query(q: ResourceQuery, window: Window,
-                   rows: Sequence[store.Row]) -> tuple[ResourceValue, list[store.Row] | None]:
+def evaluate_query(
+    q: ResourceQuery, window: Window, rows: Sequence[store.Row]
+) -> tuple[ResourceValue, list[store.Row] | None]:
     """The value of ``q`` over ``window`` and the rows it read (for resources.parquet); None for the rows
     when the source could not be asked."""
     expected = 0
@@ -133,25 +149,38 @@ def evaluate_query(q: ResourceQuery, window: Window,
     expected = int(math.floor(max(0.0, window.seconds) / step)) + 1 if step > 0 else 0
     inside = [Series(s.labels, *_within(s, window)) for s in series]
     inside = [s for s in inside if s.values]
-    out_rows = [] if q.source == "local" else [
-        (t, "prometheus", q.metric, promql, s.labels, v) for s in series for t, v in zip(s.timestamps, s.values)]
+    out_rows = (
+        []
+        if q.source == "local"
+        else [(t, "prometheus", q.metric, promql, s.labels, v) for s in series for t, v in zip(s.timestamps, s.values)]
+    )
     if not inside:
         what = "the query returned no series" if q.source == "prometheus" else "no local samples were recorded"
-        return ResourceValue(q, promql, None, 0, expected, step, f"{where}: {what} in the analysis window "
-                             f"({promql})"), out_rows
+        return ResourceValue(
+            q, promql, None, 0, expected, step, f"{where}: {what} in the analysis window ({promql})"
+        ), out_rows
     if len(inside) > 1 and q.aggregate_series is None:
         names = ", ".join(s.labels for s in inside[:3]) + (", ..." if len(inside) > 3 else "")
-        raise ConfigError(f"{q.key}: query: {promql!r} returned {len(inside)} series ({names}); expected one "
-                          "series, or aggregate_series: max|sum|mean to combine them (or a narrower selector)")
+        raise ConfigError(
+            f"{q.key}: query: {promql!r} returned {len(inside)} series ({names}); expected one "
+            "series, or aggregate_series: max|sum|mean to combine them (or a narrower selector)"
+        )
     if len(inside) > 1:
         _stamps, values = _combine(inside, q.aggregate_series or "max")
     else:
         values = np.asarray(inside[0].values, dtype=float)
     values = values[np.isfinite(values)]
     if values.size * 2 < expected:
-        return ResourceValue(q, promql, None, int(values.size), expected, step,
-                             f"{where}: scrape gaps: {values.size} of {expected} expected points in the analysis "
-                             f"window (step {step:g}s), fewer than half"), out_rows
+        return ResourceValue(
+            q,
+            promql,
+            None,
+            int(values.size),
+            expected,
+            step,
+            f"{where}: scrape gaps: {values.size} of {expected} expected points in the analysis "
+            f"window (step {step:g}s), fewer than half",
+        ), out_rows
     return ResourceValue(q, promql, aggregate(values, q.aggregate), int(values.size), expected, step, None), out_rows
 
 
@@ -171,16 +200,23 @@ def is_loopback(url: str | None) -> bool:
         return False
 
 
-def collect(run_dir: str, queries: Sequence[ResourceQuery], window: Window, *,
-            prometheus_url: str | None = None, target: str | None = None) -> dict:
+def collect(
+    run_dir: str,
+    queries: Sequence[ResourceQuery],
+    window: Window,
+    *,
+    prometheus_url: str | None = None,
+    target: str | None = None,
+) -> dict:
     """The summary's ``resources`` block for ``queries`` over ``window``; Prometheus' series are written
     to the run's resources.parquet (its local rows kept). ``prometheus_url`` overrides every query's.
 
     Local samples describe this machine: with a ``target`` URL elsewhere they are no evidence about it,
     and those thresholds are skipped with the reason (not failed, not inconclusive: they never applied)."""
     if prometheus_url:
-        queries = [dataclasses.replace(q, prometheus=prometheus_url) if q.source == "prometheus" else q
-                   for q in queries]
+        queries = [
+            dataclasses.replace(q, prometheus=prometheus_url) if q.source == "prometheus" else q for q in queries
+        ]
     rows = store.read_rows(run_dir)
     values: list[ResourceValue] = []
     fetched: list[store.Row] = []
@@ -188,9 +224,21 @@ def collect(run_dir: str, queries: Sequence[ResourceQuery], window: Window, *,
     answered = True
     for q in queries:
         if q.source == "local" and target and not is_loopback(target):
-            values.append(ResourceValue(q, None, None, 0, 0, LOCAL_STEP_S, (
-                f"{q.requirement} {q.metric}: source: local measures this machine, but the target {target} is "
-                "elsewhere; set load.resources.source: prometheus to gate its resources"), skipped=True))
+            values.append(
+                ResourceValue(
+                    q,
+                    None,
+                    None,
+                    0,
+                    0,
+                    LOCAL_STEP_S,
+                    (
+                        f"{q.requirement} {q.metric}: source: local measures this machine, but the target {target} is "
+                        "elsewhere; set load.resources.source: prometheus to gate its resources"
+                    ),
+                    skipped=True,
+                )
+            )
             continue
         value, got = evaluate_query(q, window, rows)
         values.append(value)
@@ -201,8 +249,11 @@ def collect(run_dir: str, queries: Sequence[ResourceQuery], window: Window, *,
                 fetched.append(r)
     if answered and any(q.source == "prometheus" for q in queries):  # an unreachable server keeps the last copy
         store.write_rows(run_dir, fetched, replace_source="prometheus")
-    return {"schema": SCHEMA, "window": {"start": window.start, "end": window.end, "seconds": window.seconds},
-            "thresholds": [v.to_dict() for v in values]}
+    return {
+        "schema": SCHEMA,
+        "window": {"start": window.start, "end": window.end, "seconds": window.seconds},
+        "thresholds": [v.to_dict() for v in values],
+    }
 
 
 def by_key(summary: Mapping) -> dict[str, Mapping]:

@@ -4,6 +4,7 @@ Plain ``requests`` (it comes with Locust): three GET endpoints do not earn a cli
 unreachable server or a reply that is not Prometheus' JSON is a RunError (the threshold becomes
 inconclusive); a query the server rejects is a ConfigError (the user must fix the PromQL).
 """
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,8 @@ import requests
 from loadgate.errors import ConfigError, RunError
 
 TIMEOUT_S = 10.0
-MAX_POINTS = 10_000       # Prometheus refuses more than 11,000 points per series in one query_range
-DEFAULT_STEP_S = 15.0     # Prometheus' own default scrape interval, when the server does not say
+MAX_POINTS = 10_000  # Prometheus refuses more than 11,000 points per series in one query_range
+DEFAULT_STEP_S = 15.0  # Prometheus' own default scrape interval, when the server does not say
 # node_exporter's filesystems that are not disks (memory-backed or pseudo file systems)
 _NOT_DISKS = 'fstype!~"tmpfs|ramfs|devtmpfs|overlay|squashfs|nsfs|fuse.lxcfs|autofs"'
 
@@ -34,8 +35,9 @@ def _matchers(*parts: str | None) -> str:
     return "{" + inner + "}" if inner else ""
 
 
-def builtin_query(metric: str, selector: str | None, mountpoint: str | None = None, *,
-                  rate_window_s: float = 60.0) -> str:
+def builtin_query(
+    metric: str, selector: str | None, mountpoint: str | None = None, *, rate_window_s: float = 60.0
+) -> str:
     """The PromQL loadgate uses for ``cpu``, ``memory`` or ``disk``, narrowed by ``selector``.
 
     With a ``container=`` matcher in the selector, cAdvisor's container series against the container's
@@ -45,8 +47,10 @@ def builtin_query(metric: str, selector: str | None, mountpoint: str | None = No
     if selector and "container=" in selector.replace(" ", ""):
         sel = _matchers(selector)
         if metric == "cpu":
-            return (f"100 * sum(rate(container_cpu_usage_seconds_total{sel}[{window}])) / "
-                    f"sum(container_spec_cpu_quota{sel} / container_spec_cpu_period{sel})")
+            return (
+                f"100 * sum(rate(container_cpu_usage_seconds_total{sel}[{window}])) / "
+                f"sum(container_spec_cpu_quota{sel} / container_spec_cpu_period{sel})"
+            )
         if metric == "memory":
             return f"100 * sum(container_memory_working_set_bytes{sel}) / sum(container_spec_memory_limit_bytes{sel})"
     if metric == "cpu":
@@ -58,8 +62,10 @@ def builtin_query(metric: str, selector: str | None, mountpoint: str | None = No
     if metric == "disk":
         sel = _matchers(selector, _NOT_DISKS, f'mountpoint="{mountpoint}"' if mountpoint else None)
         # df's Use%: used / (used + available to users); the reserved blocks count as neither
-        return (f"max by (instance) (100 * (1 - node_filesystem_avail_bytes{sel} / (node_filesystem_size_bytes{sel}"
-                f" - node_filesystem_free_bytes{sel} + node_filesystem_avail_bytes{sel})))")
+        return (
+            f"max by (instance) (100 * (1 - node_filesystem_avail_bytes{sel} / (node_filesystem_size_bytes{sel}"
+            f" - node_filesystem_free_bytes{sel} + node_filesystem_avail_bytes{sel})))"
+        )
     raise ValueError(f"no built-in query for {metric!r}")
 
 
@@ -77,8 +83,10 @@ def _get(url: str, path: str, params: dict | None = None) -> dict:
     try:
         doc = reply.json()
     except ValueError:
-        raise RunError(f"Prometheus at {url} answered {path} with HTTP {reply.status_code} and no JSON "
-                       "(is it a Prometheus server?)") from None
+        raise RunError(
+            f"Prometheus at {url} answered {path} with HTTP {reply.status_code} and no JSON "
+            "(is it a Prometheus server?)"
+        ) from None
     if not isinstance(doc, dict) or doc.get("status") not in ("success", "error"):
         raise RunError(f"Prometheus at {url} answered {path} with an unexpected document")
     if doc["status"] == "error":
@@ -128,8 +136,9 @@ def query_range(url: str, query: str, start: float, end: float, step: float) -> 
     t = math.ceil(start * 1000) / 1000  # the API takes ms: rounding up keeps the first point inside the window
     while t <= end:
         stop = min(end, t + chunk)
-        data = _get(url, "/api/v1/query_range", {"query": query, "start": f"{t:.3f}", "end": f"{stop:.3f}",
-                                                 "step": f"{step:g}"})
+        data = _get(
+            url, "/api/v1/query_range", {"query": query, "start": f"{t:.3f}", "end": f"{stop:.3f}", "step": f"{step:g}"}
+        )
         if data.get("resultType") != "matrix" or not isinstance(data.get("result"), list):
             raise RunError(f"Prometheus at {url} answered query_range with {data.get('resultType')!r}, not a matrix")
         for item in data["result"]:

@@ -6,6 +6,7 @@ without naming that requirement (a scenario file shared by several requirements:
 Merge commits are skipped unless asked for, and so are commits whose author matches an ``--allow``
 pattern (bots).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -23,9 +24,9 @@ from loadgate.trace.ids import requirement_ids
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str                 # no-id | unknown-id | unnamed-change
+    kind: str  # no-id | unknown-id | unnamed-change
     message: str
-    file: str | None = None   # the file a github annotation points at (a changed threshold/scenario file)
+    file: str | None = None  # the file a github annotation points at (a changed threshold/scenario file)
     line: int | None = None
 
     def to_dict(self) -> dict:
@@ -43,9 +44,17 @@ class Traced:
 
     def to_dict(self) -> dict:
         c = self.commit
-        return {"commit": c.sha, "subject": c.subject, "author": c.author, "email": c.email, "date": c.date,
-                "merge": c.is_merge, "requirements": list(self.ids), "skipped": self.skipped,
-                "problems": [p.to_dict() for p in self.problems]}
+        return {
+            "commit": c.sha,
+            "subject": c.subject,
+            "author": c.author,
+            "email": c.email,
+            "date": c.date,
+            "merge": c.is_merge,
+            "requirements": list(self.ids),
+            "skipped": self.skipped,
+            "problems": [p.to_dict() for p in self.problems],
+        }
 
 
 @dataclass(frozen=True)
@@ -89,8 +98,10 @@ def choose_range(top: str, since: str | None, history_db: str | None) -> Range:
         sha = git.resolve(top, since)
         if sha is None:
             hint = f"; the clone is shallow: {git.SHALLOW_HINT}" if shallow else ""
-            raise git.GitError(f"--since {since}: no such commit, branch or tag in {top}{hint}; pass a ref "
-                               "that 'git rev-parse' knows (a commit hash, origin/main, v1.2)")
+            raise git.GitError(
+                f"--since {since}: no such commit, branch or tag in {top}{hint}; pass a ref "
+                "that 'git rev-parse' knows (a commit hash, origin/main, v1.2)"
+            )
         return Range(sha, head, f"--since {since}", shallow)
     for run_id, commit in _passing_commits(history_db):
         sha = git.resolve(top, commit)
@@ -112,8 +123,15 @@ def _passing_commits(db: str | None) -> list[tuple[str, str]]:
         return []
 
 
-def trace(top: str, rng: Range, catalogue: Catalogue, pattern: re.Pattern[str], *,
-          allow: Sequence[re.Pattern[str]] = (), merges: bool = False) -> Trace:
+def trace(
+    top: str,
+    rng: Range,
+    catalogue: Catalogue,
+    pattern: re.Pattern[str],
+    *,
+    allow: Sequence[re.Pattern[str]] = (),
+    merges: bool = False,
+) -> Trace:
     """Every commit of ``rng``, newest first, with the IDs it references and its problems."""
     known, owners = catalogue.ids(), catalogue.owners()
     out = []
@@ -131,24 +149,42 @@ def trace(top: str, rng: Range, catalogue: Catalogue, pattern: re.Pattern[str], 
     return Trace(rng, tuple(out), catalogue, pattern.pattern, tuple(notes))
 
 
-def _problems(top: str, commit: git.Commit, ids: Sequence[str], known: set[str],
-              owners: dict[str, set[str]]) -> list[Problem]:
+def _problems(
+    top: str, commit: git.Commit, ids: Sequence[str], known: set[str], owners: dict[str, set[str]]
+) -> list[Problem]:
     problems = []
     if not ids:
-        problems.append(Problem("no-id", "references no requirement ID; name one in the message or in a "
-                                         "'Requirement: REQ-…' trailer (git commit --amend, or reword in a rebase)"))
+        problems.append(
+            Problem(
+                "no-id",
+                "references no requirement ID; name one in the message or in a "
+                "'Requirement: REQ-…' trailer (git commit --amend, or reword in a rebase)",
+            )
+        )
     for i in ids:
         if i not in known:
             near = difflib.get_close_matches(i, sorted(known), n=1)
-            problems.append(Problem("unknown-id", f"references {i}, which no threshold file, scenario tag or manifest "
-                                    "annotation defines; " + (f"did you mean {near[0]}? " if near else "")
-                                    + f"fix the ID, or define it (thresholds/{i}.yaml, @tag(\"{i}\"))"))
+            problems.append(
+                Problem(
+                    "unknown-id",
+                    f"references {i}, which no threshold file, scenario tag or manifest "
+                    "annotation defines; "
+                    + (f"did you mean {near[0]}? " if near else "")
+                    + f'fix the ID, or define it (thresholds/{i}.yaml, @tag("{i}"))',
+                )
+            )
     if owners and not commit.is_merge:
         for path in git.changed_files(top, commit.sha):
             theirs = owners.get(path)
             if theirs and not theirs & set(ids):
                 names = sorted(theirs)
                 which = names[0] if len(names) == 1 else "any of " + ", ".join(names)
-                problems.append(Problem("unnamed-change", f"changes {path}, a file of {', '.join(names)}, without "
-                                        f"naming {which}; add 'Requirement: {names[0]}' to the message", path))
+                problems.append(
+                    Problem(
+                        "unnamed-change",
+                        f"changes {path}, a file of {', '.join(names)}, without "
+                        f"naming {which}; add 'Requirement: {names[0]}' to the message",
+                        path,
+                    )
+                )
     return problems

@@ -5,6 +5,7 @@ loadgate's own deployment manifests carry, counts the same).
 Scenario tags come from the scenario probe, which imports Locust in a child process; this stage may not
 run it, so the caller hands them in as :class:`Definition` objects (``loadgate.scenarios.scenario_ids``).
 """
+
 from __future__ import annotations
 
 import os
@@ -28,10 +29,10 @@ class Definition:
     """Where one requirement ID is defined; ``file`` is relative to the repository's top when inside it."""
 
     id: str
-    kind: str          # thresholds | scenario | manifest
+    kind: str  # thresholds | scenario | manifest
     file: str
     line: int | None
-    detail: str = ""   # the requirement's title, the task (Class.task), the manifest object (Kind/name)
+    detail: str = ""  # the requirement's title, the task (Class.task), the manifest object (Kind/name)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "kind": self.kind, "file": self.file, "line": self.line, "detail": self.detail}
@@ -108,8 +109,10 @@ def manifest_definitions(top: str) -> tuple[list[Definition], list[str]]:
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f"{rel}:{mark.line + 1}" if mark else rel
-            notes.append(f"{where}: not plain YAML (a template?), so its requirement-id annotations are not "
-                         "counted; define those IDs in a threshold file or a scenario tag too")
+            notes.append(
+                f"{where}: not plain YAML (a template?), so its requirement-id annotations are not "
+                "counted; define those IDs in a threshold file or a scenario tag too"
+            )
             continue
         for doc in docs:
             if isinstance(doc, Mapping) and "kind" in doc and isinstance(doc.get("metadata"), Mapping):
@@ -136,10 +139,12 @@ def _annotated(node: object) -> Iterable[tuple[str, int | None]]:
             yield from _annotated(value)
 
 
-def build(top: str, thresholds: str, scenario_definitions: Iterable[Definition] = (),
-          scenario_notes: Iterable[str] = ()) -> Catalogue:
+def build(
+    top: str, thresholds: str, scenario_definitions: Iterable[Definition] = (), scenario_notes: Iterable[str] = ()
+) -> Catalogue:
     """The catalogue of a repository: its threshold files, the scenario tags given, its manifests."""
     found, notes = threshold_definitions(thresholds, top)
     manifests, manifest_notes = manifest_definitions(top)
-    return Catalogue(tuple([*found, *scenario_definitions, *manifests]), tuple([*notes, *scenario_notes,
-                                                                                *manifest_notes]))
+    return Catalogue(
+        tuple([*found, *scenario_definitions, *manifests]), tuple([*notes, *scenario_notes, *manifest_notes])
+    )

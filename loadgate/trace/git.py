@@ -4,6 +4,7 @@ changed, and the facts about the clone (its top folder, whether it is shallow, t
 ``git`` is run as a child process (no library): it is on every machine that has a clone. A folder
 that is not a repository, or a ref git does not know, is a ConfigError (exit 2) that says what to do.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,10 @@ from loadgate.errors import ConfigError
 
 TIMEOUT_S = 60
 _FIELDS = "%H%x1f%P%x1f%aI%x1f%an%x1f%ae%x1f%B"  # the message last: it may hold anything but NUL
-SHALLOW_HINT = ("fetch the whole history (git fetch --unshallow; on GitHub Actions: actions/checkout with "
-                "fetch-depth: 0; on GitLab: GIT_DEPTH: 0)")
+SHALLOW_HINT = (
+    "fetch the whole history (git fetch --unshallow; on GitHub Actions: actions/checkout with "
+    "fetch-depth: 0; on GitLab: GIT_DEPTH: 0)"
+)
 
 
 class GitError(ConfigError):
@@ -28,7 +31,7 @@ class Commit:
 
     sha: str
     parents: tuple[str, ...]
-    date: str        # author date, ISO 8601 with its offset
+    date: str  # author date, ISO 8601 with its offset
     author: str
     email: str
     message: str
@@ -49,8 +52,15 @@ class Commit:
 def git(repo: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """``git -C repo ARGS``; a failure with ``check`` is a GitError with git's own last line."""
     try:
-        proc = subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True, timeout=TIMEOUT_S,
-                              stdin=subprocess.DEVNULL, encoding="utf-8", errors="replace")
+        proc = subprocess.run(
+            ["git", "-C", repo, *args],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+            encoding="utf-8",
+            errors="replace",
+        )
     except FileNotFoundError:
         raise GitError("git is not installed (or not on PATH); install git to trace commits") from None
     except subprocess.TimeoutExpired:
@@ -67,8 +77,10 @@ def toplevel(path: str) -> str:
         raise GitError(f"{path}: no such folder; run loadgate trace inside a git repository")
     proc = git(path, "rev-parse", "--show-toplevel", check=False)
     if proc.returncode != 0:
-        raise GitError(f"{os.path.abspath(path)}: not a git repository; run loadgate trace inside a clone "
-                       "(git clone …), or 'git init' one")
+        raise GitError(
+            f"{os.path.abspath(path)}: not a git repository; run loadgate trace inside a clone "
+            "(git clone …), or 'git init' one"
+        )
     return proc.stdout.strip()
 
 

@@ -1,6 +1,7 @@
 """Requirement IDs in commit messages: where the pattern matches in the message, and the values of a
 ``Requirement:`` trailer (``Requirement: REQ-PERF-001, OR-SCALE-001``), which name IDs explicitly: any
 word of it in the form of an ID (capitals, digits, dash-separated) counts, whatever the pattern."""
+
 from __future__ import annotations
 
 import re
@@ -18,8 +19,9 @@ def compile_pattern(text: str | None, flag: str = "--pattern") -> re.Pattern[str
     try:
         return re.compile(DEFAULT_PATTERN if text is None else text)
     except re.error as e:
-        raise ConfigError(f"{flag} {text!r}: not a regular expression ({e}); e.g. {flag} "
-                          "'\\bREQ-[A-Z0-9-]+\\b'") from None
+        raise ConfigError(
+            f"{flag} {text!r}: not a regular expression ({e}); e.g. {flag} '\\bREQ-[A-Z0-9-]+\\b'"
+        ) from None
 
 
 def _match_id(m: re.Match[str]) -> str:

@@ -5,6 +5,7 @@ Both runs record their commit in run.json (``git``: commit and dirty). The list 
 when either commit is unknown (not recorded, not in the repository) or the clone is too shallow to hold
 the range. Merge commits are left out: the commits they bring in are listed themselves.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,11 @@ MAX_LISTED = 500  # commits kept in the document (newest first); a regressed req
 
 def regressed(verdict: VerdictDoc | None, comparison: Mapping[str, Any] | None) -> list[str]:
     """Requirements with a failed regression threshold, or a regression row in the comparison."""
-    reqs = [t["requirement"] for t in (verdict["thresholds"] if verdict else ())
-            if t.get("regression") and t["status"] == Status.FAIL]
+    reqs = [
+        t["requirement"]
+        for t in (verdict["thresholds"] if verdict else ())
+        if t.get("regression") and t["status"] == Status.FAIL
+    ]
     reqs += [r.get("requirement") for r in (comparison or {}).get("requests") or () if r.get("status") == "regression"]
     return [r for r in dict.fromkeys(reqs) if r]
 
@@ -40,18 +44,31 @@ def _repository(folders: Sequence[str | None]) -> str | None:
     return None
 
 
-def changes_since(baseline_id: str, baseline_run: RunDoc, run: Mapping[str, Any], regressions: Sequence[str],
-                  folders: Sequence[str | None]) -> dict[str, Any]:
+def changes_since(
+    baseline_id: str,
+    baseline_run: RunDoc,
+    run: Mapping[str, Any],
+    regressions: Sequence[str],
+    folders: Sequence[str | None],
+) -> dict[str, Any]:
     """The ``changes_since_baseline`` document: every commit between the two runs (newest first), and for
     each regressed requirement the list with the commits that reference it first.
 
     ``folders``: where to look for the repository (the current folder, the run's recorded one).
     """
     base_git, run_git = baseline_run.get("git") or {}, run.get("git") or {}
-    doc: dict[str, Any] = {"baseline": baseline_id, "from": base_git.get("commit"), "to": run_git.get("commit"),
-                 "dirty": {"baseline": base_git.get("dirty"), "run": run_git.get("dirty")},
-                 "repository": None, "reason": None, "note": _dirty_note(base_git, run_git),
-                 "commits": [], "omitted": 0, "regressions": {r: [] for r in regressions}}
+    doc: dict[str, Any] = {
+        "baseline": baseline_id,
+        "from": base_git.get("commit"),
+        "to": run_git.get("commit"),
+        "dirty": {"baseline": base_git.get("dirty"), "run": run_git.get("dirty")},
+        "repository": None,
+        "reason": None,
+        "note": _dirty_note(base_git, run_git),
+        "commits": [],
+        "omitted": 0,
+        "regressions": {r: [] for r in regressions},
+    }
     if not doc["from"] or not doc["to"]:
         which = "the baseline run" if not doc["from"] else "this run"
         doc["reason"] = f"{which} recorded no commit (it did not run inside a git repository)"
@@ -73,8 +90,11 @@ def changes_since(baseline_id: str, baseline_run: RunDoc, run: Mapping[str, Any]
     every = [_entry(c, requirement_ids(c.message, pattern)) for c in commits]
     doc["commits"], doc["omitted"] = every[:MAX_LISTED], max(0, len(every) - MAX_LISTED)
     if not every:
-        doc["reason"] = ("both runs are of the same commit" if doc["from"] == doc["to"] else
-                         "this run's commit has no commit the baseline's lacks")
+        doc["reason"] = (
+            "both runs are of the same commit"
+            if doc["from"] == doc["to"]
+            else "this run's commit has no commit the baseline's lacks"
+        )
     for req in regressions:  # every commit that references it; of the others, the newest
         mine = [dict(e, references=True) for e in every if req in e["requirements"]]
         rest = [dict(e, references=False) for e in doc["commits"] if req not in e["requirements"]]
@@ -111,8 +131,16 @@ def for_runs(baseline_dir: str, run: Mapping[str, Any], regressions: Sequence[st
     try:
         baseline_run = read_run(baseline_dir)
     except (ConfigError, OSError) as e:
-        return {"baseline": baseline_id, "from": None, "to": (run.get("git") or {}).get("commit"),
-                "dirty": {"baseline": None, "run": (run.get("git") or {}).get("dirty")}, "repository": None,
-                "reason": f"the baseline's run.json cannot be read ({e})", "note": None, "commits": [],
-                "omitted": 0, "regressions": {r: [] for r in regressions}}
+        return {
+            "baseline": baseline_id,
+            "from": None,
+            "to": (run.get("git") or {}).get("commit"),
+            "dirty": {"baseline": None, "run": (run.get("git") or {}).get("dirty")},
+            "repository": None,
+            "reason": f"the baseline's run.json cannot be read ({e})",
+            "note": None,
+            "commits": [],
+            "omitted": 0,
+            "regressions": {r: [] for r in regressions},
+        }
     return changes_since(baseline_id, baseline_run, run, regressions, [os.getcwd(), run.get("cwd")])

@@ -4,6 +4,7 @@
 Subjects and author names are the committers' free text: control characters (terminal escape
 sequences) are shown as '?', and annotations escape what the runner would read as a command.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ def escape_property(text: str) -> str:
 
 def _range_line(t: Trace) -> str:
     since = t.range.since[:7] if t.range.since else "the first commit"
-    return (f"loadgate trace: {len(t.commits)} commit(s) from {since} (exclusive) to {t.range.head[:7]}; "
-            f"from {t.range.how}")
+    return (
+        f"loadgate trace: {len(t.commits)} commit(s) from {since} (exclusive) to {t.range.head[:7]}; from {t.range.how}"
+    )
 
 
 def _commit_line(t: Traced) -> str:
@@ -64,42 +66,61 @@ def render(t: Trace, fmt: str) -> list[str]:
         lines += [_commit_line(x) for x in t.commits]
         for x in t.untraced:
             for p in x.problems:
-                lines.append(f"error: {x.commit.short} \"{plain_text(x.commit.subject)}\" ({plain_text(x.commit.author)}): "
-                             f"{plain_text(p.message)}")
+                lines.append(
+                    f'error: {x.commit.short} "{plain_text(x.commit.subject)}" ({plain_text(x.commit.author)}): '
+                    f"{plain_text(p.message)}"
+                )
         lines += [f"note: {plain_text(n)}" for n in t.notes]
     else:
         for x in t.untraced:
             for p in x.problems:
                 props = [f"file={escape_property(p.file)}"] if p.file else []
                 props.append(f"title={escape_property('Requirements traceability: commit ' + x.commit.short)}")
-                lines.append(f"::error {','.join(props)}::{escape_data(plain_text(x.commit.subject))}: "
-                             f"{escape_data(plain_text(p.message))}")
+                lines.append(
+                    f"::error {','.join(props)}::{escape_data(plain_text(x.commit.subject))}: "
+                    f"{escape_data(plain_text(p.message))}"
+                )
         lines += [f"::warning::{escape_data(plain_text(n))}" for n in t.notes]
     return lines + [_closing(t)]
 
 
 def to_dict(t: Trace) -> dict:
     """The ``loadgate.trace/1`` document."""
-    return {"schema": SCHEMA, "range": t.range.to_dict(), "pattern": t.pattern, "traced": t.ok,
-            "commits": [x.to_dict() for x in t.commits],
-            "untraced": [x.commit.sha for x in t.untraced], "notes": list(t.notes),
-            "defined": sorted(t.catalogue.ids())}
+    return {
+        "schema": SCHEMA,
+        "range": t.range.to_dict(),
+        "pattern": t.pattern,
+        "traced": t.ok,
+        "commits": [x.to_dict() for x in t.commits],
+        "untraced": [x.commit.sha for x in t.untraced],
+        "notes": list(t.notes),
+        "defined": sorted(t.catalogue.ids()),
+    }
 
 
 def render_ids(catalogue: Catalogue, fmt: str) -> list[str]:
     """``trace --ids``: every ID and where it is defined (threshold file, scenario task, manifest object)."""
     by_id = catalogue.by_id()
     if fmt == "json":
-        return [json.dumps({"schema": IDS_SCHEMA, "ids": {i: [d.to_dict() for d in ds] for i, ds in by_id.items()},
-                            "notes": list(catalogue.notes)}, indent=2, ensure_ascii=False)]
+        return [
+            json.dumps(
+                {
+                    "schema": IDS_SCHEMA,
+                    "ids": {i: [d.to_dict() for d in ds] for i, ds in by_id.items()},
+                    "notes": list(catalogue.notes),
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        ]
     rows = [[i, d.kind, f"{d.file}:{d.line}" if d.line else d.file, d.detail] for i, ds in by_id.items() for d in ds]
     header = ["id", "defined in", "where", "what"]
     widths = [max(len(r[k]) for r in [header, *rows]) for k in range(3)]
-    lines = ["  ".join([*(c.ljust(w) for c, w in zip(r[:3], widths)), plain_text(r[3])]).rstrip()
-             for r in [header, *rows]]
+    lines = [
+        "  ".join([*(c.ljust(w) for c, w in zip(r[:3], widths)), plain_text(r[3])]).rstrip() for r in [header, *rows]
+    ]
     note = "note: " if fmt == "plain" else "::warning::"
-    return lines + [note + plain_text(n) for n in catalogue.notes] + [
-        f"{len(by_id)} requirement ID(s) defined"]
+    return lines + [note + plain_text(n) for n in catalogue.notes] + [f"{len(by_id)} requirement ID(s) defined"]
 
 
 def changes_lines(changes: dict | None) -> list[str]:
@@ -116,6 +137,9 @@ def changes_lines(changes: dict | None) -> list[str]:
         if not entries:
             continue
         lines.append(f"  {req} regressed; commits referencing it first (* = another change):")
-        lines += [f"  {' ' if e.get('references') else '*'} {str(e.get('commit'))[:7]}  {str(e.get('date'))[:10]}  "
-                  f"{plain_text(e.get('subject'))} ({plain_text(e.get('author'))})" for e in entries]
+        lines += [
+            f"  {' ' if e.get('references') else '*'} {str(e.get('commit'))[:7]}  {str(e.get('date'))[:10]}  "
+            f"{plain_text(e.get('subject'))} ({plain_text(e.get('author'))})"
+            for e in entries
+        ]
     return lines

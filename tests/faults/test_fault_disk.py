@@ -5,6 +5,7 @@ counted were lost, write that into run.json, and end inconclusive ("disk full");
 again, `loadgate gate` gates what was kept over a sane window and says in the verdict that samples are
 missing. The history's SQLite database on a full disk shows SQLite's own error.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,15 +21,21 @@ import pytest
 from conftest import E2E, load, run_cli
 
 THR = str(E2E / "thresholds")
-LOST = re.compile(r"disk full: cannot write samples\.arrows: No space left on device; (\d+) of the (\d+) requests "
-                  r"Locust counted were lost \((\d+) samples kept\)")
+LOST = re.compile(
+    r"disk full: cannot write samples\.arrows: No space left on device; (\d+) of the (\d+) requests "
+    r"Locust counted were lost \((\d+) samples kept\)"
+)
 
 
 def _mount(path: Path, size: str) -> Path:
     path.mkdir()
     try:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except OSError as e:
         pytest.skip(f"cannot mount a tmpfs to fill up: {e}")
     if done.returncode != 0:
@@ -44,6 +51,7 @@ def small_fs(tmp_path):
     def make(size: str) -> Path:
         mounted.append(_mount(tmp_path / f"fs{len(mounted)}", size))
         return mounted[-1]
+
     yield make
     for path in mounted:
         if subprocess.run(["umount", str(path)], capture_output=True, timeout=30).returncode != 0:
@@ -73,9 +81,24 @@ def _locust_count(log: Path) -> int:
 def test_a_disk_filling_up_mid_run_states_the_exact_loss_and_regates_over_a_sane_window(small_fs, tmp_path):
     fs = small_fs("64k")  # run.json, rules.json, locust.log, the recorder's reserve: the stream gets ~30 KB
     out = fs / "out"
-    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"), "--thresholds", THR,
-                  "--out", str(out), "--users", "10", "--duration", "40s", "--target-latency-scale", "0.01",
-                  timeout=240)
+    res = run_cli(
+        "run",
+        "--requirement",
+        "REQ-T-PASS",
+        "--scenarios",
+        str(E2E / "scenarios"),
+        "--thresholds",
+        THR,
+        "--out",
+        str(out),
+        "--users",
+        "10",
+        "--duration",
+        "40s",
+        "--target-latency-scale",
+        "0.01",
+        timeout=240,
+    )
     assert res.code == 3, res.stdout + res.stderr
     m = LOST.search(res.stderr)
     assert m, res.stderr
@@ -93,8 +116,10 @@ def test_a_disk_filling_up_mid_run_states_the_exact_loss_and_regates_over_a_sane
     run = load(run_dir, "run.json")
     assert (run["samples"], run["locust_requests"], run["samples_lost"]) == (kept, counted, lost)
     assert run["end"] is not None and "No space left on device" in run["write_error"]
-    assert any(p.startswith("disk full: cannot write samples.arrows") and f"{lost} of the {counted}" in p
-               for p in run["problems"])
+    assert any(
+        p.startswith("disk full: cannot write samples.arrows") and f"{lost} of the {counted}" in p
+        for p in run["problems"]
+    )
     # nothing sealed as intact, and no file claims a verdict
     assert "manifest" not in run and not (run_dir / "verdict.json").exists()
     verify = run_cli("verify", str(run_dir))
@@ -112,7 +137,11 @@ def test_a_disk_filling_up_mid_run_states_the_exact_loss_and_regates_over_a_sane
     assert len(df) == kept
     window = summary["window"]
     assert window["end"] > window["start"] >= run["start"]
-    assert summary["overall"]["requests"] == ((df.timestamp >= window["start"]) & (df.timestamp <= window["end"])).sum() > 0
+    assert (
+        summary["overall"]["requests"]
+        == ((df.timestamp >= window["start"]) & (df.timestamp <= window["end"])).sum()
+        > 0
+    )
     assert run_cli("verify", str(roomy)).code == 0  # sealed, with the loss in its verdict
 
 
@@ -125,8 +154,17 @@ def test_the_history_on_a_full_disk_shows_sqlites_own_error(small_fs):
     run_dir = fs / "20260101T000000Z-REQ-X"
     run_dir.mkdir()
     run = {"requirements": ["REQ-X"], "start": 1.0, "end": 2.0, "users": 1}
-    summary = {"requirements": {"REQ-X": {"requests": 1, "failures": 0, "error_rate": 0.0, "throughput": 1.0,
-                                          "response_time_ms": {"p50": 1.0}}}}
+    summary = {
+        "requirements": {
+            "REQ-X": {
+                "requests": 1,
+                "failures": 0,
+                "error_rate": 0.0,
+                "throughput": 1.0,
+                "response_time_ms": {"p50": 1.0},
+            }
+        }
+    }
     verdict = {"verdict": "pass", "exit_code": 0, "thresholds": []}
     assert store.record_safely(str(run_dir), run, summary, verdict, kind="run", say=print) == 1
     reader = sqlite3.connect(store.db_of_run(str(run_dir)))

@@ -5,6 +5,7 @@ What such a run must show: every request still waiting when the run stopped is a
 target's own count of what it read and answered says how many), paced users' missed slots count in the
 latency from the schedule, unpaced users stuck alone are named, and the gate fails on its usual levels.
 """
+
 from __future__ import annotations
 
 import socket
@@ -77,9 +78,21 @@ def _run(tmp_path: Path, requirement: str, hang: set[int] | None, *extra: str):
     target = HangTarget(hang)
     try:
         out = tmp_path / "reports"
-        res = run_cli("run", "--requirement", requirement, "--scenarios", str(HANG / "scenarios.py"),
-                      "--thresholds", str(HANG / "thresholds"), "--out", str(out), "--host", target.url, *extra,
-                      timeout=120)
+        res = run_cli(
+            "run",
+            "--requirement",
+            requirement,
+            "--scenarios",
+            str(HANG / "scenarios.py"),
+            "--thresholds",
+            str(HANG / "thresholds"),
+            "--out",
+            str(out),
+            "--host",
+            target.url,
+            *extra,
+            timeout=120,
+        )
     finally:
         target.close()
     run_dir = sorted(p for p in out.iterdir() if p.is_dir())[-1]
@@ -171,6 +184,9 @@ def test_httpuser_requests_in_flight_are_recorded_too(tmp_path):
     res, run_dir, rows, target = _run(tmp_path, "REQ-HANG-HTTP", {2, 5, 8})
     assert res.code == 1, res.stdout + res.stderr
     run, table, unanswered = _samples(run_dir, target)
-    assert run["unanswered"] == {"requests": 3, "by_request": {"GET /item?id=5": 3},
-                                 "sent_while_stopping": run["unanswered"]["sent_while_stopping"]}
+    assert run["unanswered"] == {
+        "requests": 3,
+        "by_request": {"GET /item?id=5": 3},
+        "sent_while_stopping": run["unanswered"]["sent_while_stopping"],
+    }
     assert rows["error_rate"]["status"] == "fail" and rows["p95"]["status"] == "fail"

@@ -6,6 +6,7 @@ over a window from run.json's start (+ warmup) to the last sample, never an impo
 that how many requests went unrecorded is unknown. (SIGKILL of the CLI alone: tests/test_orphans.py;
 of a worker: tests/test_distributed.py.)
 """
+
 from __future__ import annotations
 
 import os
@@ -25,11 +26,33 @@ THR = str(E2E / "thresholds")
 
 def test_a_run_killed_with_all_its_processes_gates_over_the_samples_it_kept(tmp_path):
     out = tmp_path / "out"
-    cli = subprocess.Popen([sys.executable, "-m", "loadgate", "run", "--requirement", "REQ-T-PASS", "--scenarios",
-                            str(E2E / "scenarios"), "--thresholds", THR, "--out", str(out), "--users", "4",
-                            "--warmup", "2s", "--duration", "60s"],
-                           cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    cli = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadgate",
+            "run",
+            "--requirement",
+            "REQ-T-PASS",
+            "--scenarios",
+            str(E2E / "scenarios"),
+            "--thresholds",
+            THR,
+            "--out",
+            str(out),
+            "--users",
+            "4",
+            "--warmup",
+            "2s",
+            "--duration",
+            "60s",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     tree: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 90

@@ -6,6 +6,7 @@ so LOADGATE_TEST_PAUSE (for tests only) holds the phase named: "analysing" (befo
 read) or "committing" (summary.md and report.html written, the verdict files not yet). Either way:
 exit 3 "interrupted", no file claiming pass, and `loadgate gate` gates the directory afterwards.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,10 +27,32 @@ THR = str(E2E / "thresholds")
 def _run_and_signal(out, sig: signal.Signals, phase: str):
     env = dict(os.environ, PYTHONPATH=str(ROOT), LOADGATE_TEST_PAUSE=f"{phase}=60")
     env.pop("GITHUB_STEP_SUMMARY", None)
-    cli = subprocess.Popen([sys.executable, "-m", "loadgate", "run", "--requirement", "REQ-T-PASS", "--scenarios",
-                            str(E2E / "scenarios"), "--thresholds", THR, "--out", str(out), "--users", "4",
-                            "--duration", "3s"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, stdin=subprocess.DEVNULL)
+    cli = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadgate",
+            "run",
+            "--requirement",
+            "REQ-T-PASS",
+            "--scenarios",
+            str(E2E / "scenarios"),
+            "--thresholds",
+            THR,
+            "--out",
+            str(out),
+            "--users",
+            "4",
+            "--duration",
+            "3s",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     lines = []
     try:
         for line in cli.stderr:
@@ -51,9 +74,11 @@ def _run_and_signal(out, sig: signal.Signals, phase: str):
             cli.wait(10)
 
 
-@pytest.mark.parametrize("sig,phase", [(signal.SIGTERM, "analysing"), (signal.SIGINT, "analysing"),
-                                       (signal.SIGTERM, "committing")],
-                         ids=["sigterm-analysing", "sigint-analysing", "sigterm-before-the-verdict-files"])
+@pytest.mark.parametrize(
+    "sig,phase",
+    [(signal.SIGTERM, "analysing"), (signal.SIGINT, "analysing"), (signal.SIGTERM, "committing")],
+    ids=["sigterm-analysing", "sigint-analysing", "sigterm-before-the-verdict-files"],
+)
 def test_a_signal_after_the_run_ends_in_exit_3_interrupted_and_the_directory_gates_later(tmp_path, sig, phase):
     out = tmp_path / "out"
     code, stdout, err = _run_and_signal(out, sig, phase)
@@ -92,8 +117,15 @@ def test_a_signal_after_the_run_ends_in_exit_3_interrupted_and_the_directory_gat
 
 def _gate_and_signal(run_dir, phase: str):
     env = dict(os.environ, PYTHONPATH=str(ROOT), LOADGATE_TEST_PAUSE=f"{phase}=60")
-    gate = subprocess.Popen([sys.executable, "-m", "loadgate", "gate", str(run_dir), "--thresholds", THR], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    gate = subprocess.Popen(
+        [sys.executable, "-m", "loadgate", "gate", str(run_dir), "--thresholds", THR],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         report = run_dir / "report.html"
         before = report.stat().st_mtime_ns
@@ -115,8 +147,21 @@ def test_a_signal_during_a_regate_leaves_the_sealed_directory_or_says_it_was_int
     """`loadgate gate` stopped before it rewrote anything leaves the sealed run as it was; stopped after, its
     verdict files say interrupted and the directory is not verified until gated again."""
     out = tmp_path / "out"
-    res = run_cli("run", "--requirement", "REQ-T-PASS", "--scenarios", str(E2E / "scenarios"), "--thresholds", THR,
-                  "--out", str(out), "--users", "4", "--duration", "3s")
+    res = run_cli(
+        "run",
+        "--requirement",
+        "REQ-T-PASS",
+        "--scenarios",
+        str(E2E / "scenarios"),
+        "--thresholds",
+        THR,
+        "--out",
+        str(out),
+        "--users",
+        "4",
+        "--duration",
+        "3s",
+    )
     assert res.code == 0, res.stderr
     run_dir = next(p for p in out.iterdir() if p.is_dir())
     sealed = {p.name: p.read_bytes() for p in run_dir.iterdir()}

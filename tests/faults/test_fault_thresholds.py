@@ -5,6 +5,7 @@ evaluating 5,000 rules must not starve the load generator into a false FAIL. The
 requirement-wide p95 passes unless the run itself says the generator fell behind (then it is inconclusive,
 never fail); every request Locust counted is a sample; verdict.json and junit.xml stay small.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,8 @@ REQ = "REQ-FAULT-MANY"
 THRESHOLDS = 5000
 NAMES = 50
 USERS, RATE, SECONDS = 10, 10, 4
-VERDICT_MAX = 2_500_000   # bytes: ~400 a threshold (each one line, its reason and source), 4 MB before
-JUNIT_MAX = 150_000       # bytes: 200 testcases and a count of the rest, 3.4 MB before
+VERDICT_MAX = 2_500_000  # bytes: ~400 a threshold (each one line, its reason and source), 4 MB before
+JUNIT_MAX = 150_000  # bytes: 200 testcases and a count of the rest, 3.4 MB before
 SCENARIO = f'''
 import itertools
 
@@ -46,9 +47,26 @@ def many_run(tmp_path_factory):
     (tmp / "thresholds").mkdir()
     (tmp / "thresholds" / f"{REQ}.yaml").write_text(f"requirement: {REQ}\nthresholds:\n" + "\n".join(items) + "\n")
     out = tmp / "reports"
-    res = run_cli("run", "--requirement", REQ, "--scenarios", str(tmp / "scenario.py"), "--thresholds",
-                  str(tmp / "thresholds"), "--out", str(out), "--users", str(USERS), "--spawn-rate", str(USERS),
-                  "--duration", f"{SECONDS}s", "--warmup", "0s", timeout=240)
+    res = run_cli(
+        "run",
+        "--requirement",
+        REQ,
+        "--scenarios",
+        str(tmp / "scenario.py"),
+        "--thresholds",
+        str(tmp / "thresholds"),
+        "--out",
+        str(out),
+        "--users",
+        str(USERS),
+        "--spawn-rate",
+        str(USERS),
+        "--duration",
+        f"{SECONDS}s",
+        "--warmup",
+        "0s",
+        timeout=240,
+    )
     dirs = [p for p in out.iterdir() if p.is_dir()]
     assert len(dirs) == 1, res.stderr
     return res, dirs[0]
@@ -70,9 +88,9 @@ def test_five_thousand_thresholds_give_no_false_fail(many_run):
         assert overall["status"] in ("pass", "inconclusive")
     else:
         assert overall["status"] in ("pass", "warn"), overall  # its target (<50ms) may be missed on a busy machine
-        per_request = [t for t in verdict["thresholds"][1:NAMES + 1]]
+        per_request = [t for t in verdict["thresholds"][1 : NAMES + 1]]
         assert {t["status"] for t in per_request} == {"pass"}
-    missing = verdict["thresholds"][NAMES + 1:]
+    missing = verdict["thresholds"][NAMES + 1 :]
     assert {t["status"] for t in missing} == {"inconclusive"}
     assert all("no request 'GET /item/" in t["reason"] for t in missing)
 

@@ -1,4 +1,5 @@
 """The columns an importer yields: the samples schema plus the tool's ``group`` and ``scenario`` tags."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -8,6 +8,7 @@ time ``elapsed``, the name the ``label``; ``success``, ``responseCode``, ``failu
 ``responseMessage`` of a failure), ``bytes``, ``allThreads`` (users) and ``Hostname`` (worker) when
 present. The thread group (``threadName`` less its ``N-M`` suffix) becomes the ``scenario`` column.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,8 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from loadgate.data.imports.columns import import_batch
-from loadgate.data.imports.jtl_format import (columns_from_settings, delimiter,
-                                              looks_like_header)
+from loadgate.data.imports.jtl_format import columns_from_settings, delimiter, looks_like_header
 from loadgate.data.imports.jtl_time import NULL, TimeFault, to_seconds
 from loadgate.data.imports.jtl_xml import JtlXmlReader
 from loadgate.data.imports.lines import head_line, open_input
@@ -29,15 +29,26 @@ from loadgate.data.imports.requirement_map import RequirementMap
 from loadgate.errors import ConfigError
 
 NEEDED = ("timeStamp", "elapsed", "label")
-WANTED = (*NEEDED, "responseCode", "responseMessage", "threadName", "success", "failureMessage", "bytes",
-          "allThreads", "Hostname")
+WANTED = (
+    *NEEDED,
+    "responseCode",
+    "responseMessage",
+    "threadName",
+    "success",
+    "failureMessage",
+    "bytes",
+    "allThreads",
+    "Hostname",
+)
 REQUEST_TYPE = "JMeter"  # a JTL does not record the HTTP method: every sample's request type
-_HOW = ("JMeter writes it unless jmeter.save.saveservice.{key}=false: set it true (user.properties) and run "
-        "the test again")
+_HOW = (
+    "JMeter writes it unless jmeter.save.saveservice.{key}=false: set it true (user.properties) and run the test again"
+)
 
 
-def jtl_reader(path: str, requirements: RequirementMap, settings: Mapping[str, str] | None = None,
-               utc_offset: str = "+00:00") -> JtlReader | JtlXmlReader:
+def jtl_reader(
+    path: str, requirements: RequirementMap, settings: Mapping[str, str] | None = None, utc_offset: str = "+00:00"
+) -> JtlReader | JtlXmlReader:
     """The reader of a JTL: XML by its first character (``<``), else CSV."""
     _number, first = head_line(path)
     if first.lstrip().startswith(b"<"):
@@ -50,8 +61,13 @@ class JtlReader:
 
     tool = "JMeter"
 
-    def __init__(self, path: str, requirements: RequirementMap, settings: Mapping[str, str] | None = None,
-                 utc_offset: str = "+00:00") -> None:
+    def __init__(
+        self,
+        path: str,
+        requirements: RequirementMap,
+        settings: Mapping[str, str] | None = None,
+        utc_offset: str = "+00:00",
+    ) -> None:
         self.path, self.requirements, self.utc_offset = path, requirements, utc_offset
         if not re.fullmatch(r"[+-]\d{2}:\d{2}", utc_offset):
             raise ConfigError(f"--utc-offset {utc_offset}: expected ±HH:MM, e.g. +01:00 or -05:00")
@@ -67,16 +83,20 @@ class JtlReader:
         self.header = printed == "true" or (printed != "false" and looks_like_header(fields))
         self.columns = [f.strip() for f in fields] if self.header else columns_from_settings(self.settings)
         if not self.header and len(self.columns) != len(fields):
-            raise ConfigError(f"{path}:{number}: the first line has {len(fields)} fields, but the JMeter save settings "
-                              f"given ({'defaults' if not self.settings else 'with --jtl-setting/--jtl-properties'}) "
-                              f"write {len(self.columns)} ({', '.join(self.columns)}); give the settings the test ran "
-                              "with, or run it with jmeter.save.saveservice.print_field_names=true")
+            raise ConfigError(
+                f"{path}:{number}: the first line has {len(fields)} fields, but the JMeter save settings "
+                f"given ({'defaults' if not self.settings else 'with --jtl-setting/--jtl-properties'}) "
+                f"write {len(self.columns)} ({', '.join(self.columns)}); give the settings the test ran "
+                "with, or run it with jmeter.save.saveservice.print_field_names=true"
+            )
         missing = [c for c in NEEDED if c not in self.columns]
         if missing:
             key = {"timeStamp": "timestamp", "elapsed": "time", "label": "label"}[missing[0]]
-            raise ConfigError(f"{path}:{number if self.header else 1}: no {missing[0]!r} column "
-                              f"({'header' if self.header else 'columns from the settings'}: "
-                              f"{', '.join(self.columns)}); {_HOW.format(key=key)}")
+            raise ConfigError(
+                f"{path}:{number if self.header else 1}: no {missing[0]!r} column "
+                f"({'header' if self.header else 'columns from the settings'}: "
+                f"{', '.join(self.columns)}); {_HOW.format(key=key)}"
+            )
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         present = [c for c in WANTED if c in self.columns]
@@ -85,11 +105,16 @@ class JtlReader:
             try:
                 reader = pacsv.open_csv(
                     stream,
-                    read_options=pacsv.ReadOptions(column_names=self.columns, skip_rows=1 if self.header else 0,
-                                                   block_size=8 << 20),
+                    read_options=pacsv.ReadOptions(
+                        column_names=self.columns, skip_rows=1 if self.header else 0, block_size=8 << 20
+                    ),
                     parse_options=pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True),
-                    convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in self.columns},
-                                                         include_columns=present, strings_can_be_null=False))
+                    convert_options=pacsv.ConvertOptions(
+                        column_types={c: pa.string() for c in self.columns},
+                        include_columns=present,
+                        strings_can_be_null=False,
+                    ),
+                )
                 for batch in reader:
                     yield self._batch(batch, rows)
                     rows += batch.num_rows
@@ -109,10 +134,17 @@ class JtlReader:
         status = _status(col.get("responseCode"))
         success = _success(col.get("success"), status)
         name = col["label"]
-        columns = {"timestamp": start, "request_type": pa.repeat(pa.scalar(REQUEST_TYPE), batch.num_rows),
-                   "name": name, "response_time_ms": elapsed, "status_code": status, "success": success,
-                   "exception": _exception(success, col.get("failureMessage"), col.get("responseMessage"), status),
-                   "scenario": _thread_group(col.get("threadName")), "worker": col.get("Hostname")}
+        columns = {
+            "timestamp": start,
+            "request_type": pa.repeat(pa.scalar(REQUEST_TYPE), batch.num_rows),
+            "name": name,
+            "response_time_ms": elapsed,
+            "status_code": status,
+            "success": success,
+            "exception": _exception(success, col.get("failureMessage"), col.get("responseMessage"), status),
+            "scenario": _thread_group(col.get("threadName")),
+            "worker": col.get("Hostname"),
+        }
         if "bytes" in col:
             columns["response_length"] = self._numbers(col["bytes"], "bytes", offset, pa.int64(), empty_ok=True)
         if "allThreads" in col:
@@ -120,10 +152,13 @@ class JtlReader:
         empty = pa.repeat(pa.scalar("", pa.string()), batch.num_rows)
         scenario = columns["scenario"]
         columns["requirement"] = self.requirements.apply(
-            {"name": name, "group": empty, "scenario": empty if scenario is None else pc.fill_null(scenario, "")}, None)
+            {"name": name, "group": empty, "scenario": empty if scenario is None else pc.fill_null(scenario, "")}, None
+        )
         return import_batch(columns, batch.num_rows)
 
-    def _numbers(self, values: pa.Array, column: str, offset: int, kind: pa.DataType, empty_ok: bool = False) -> pa.Array:
+    def _numbers(
+        self, values: pa.Array, column: str, offset: int, kind: pa.DataType, empty_ok: bool = False
+    ) -> pa.Array:
         trimmed = pc.utf8_trim_whitespace(values)
         ok = pc.match_substring_regex(trimmed, r"^-?\d+(\.\d+)?$")
         if empty_ok:
@@ -138,8 +173,10 @@ class JtlReader:
         """The error for record ``offset + row`` (None: the first the Python reader finds wrong), with its line."""
         line, fault, last = self._locate(None if row is None else offset + row)
         if last and fault and "fields" in fault:
-            return ConfigError(f"{self.path}:{line}: the last line is cut short ({fault}): JMeter was stopped while "
-                               f"writing it; delete that line to import the lines before it (e.g. sed -i '$ d' FILE)")
+            return ConfigError(
+                f"{self.path}:{line}: the last line is cut short ({fault}): JMeter was stopped while "
+                f"writing it; delete that line to import the lines before it (e.g. sed -i '$ d' FILE)"
+            )
         where = f"{self.path}:{line}" if line else f"{self.path} (line not found by Python's csv reader)"
         return ConfigError(f"{where}: {fault or what}; expected a JMeter CSV result file (JTL)")
 
@@ -181,8 +218,9 @@ def _success(flags: pa.Array | None, status: pa.Array | None) -> pa.Array:
     raise ConfigError("a JTL without 'success' needs 'responseCode' to tell failures")
 
 
-def _exception(success: pa.Array, failure: pa.Array | None, message: pa.Array | None,
-               status: pa.Array | None) -> pa.Array:
+def _exception(
+    success: pa.Array, failure: pa.Array | None, message: pa.Array | None, status: pa.Array | None
+) -> pa.Array:
     """Null on success; else failureMessage, the responseMessage, or the response code."""
     candidates = [pc.if_else(pc.equal(c, ""), NULL, c) for c in (failure, message) if c is not None]
     if status is not None:
@@ -196,5 +234,3 @@ def _thread_group(threads: pa.Array | None) -> pa.Array | None:
     if threads is None:
         return None
     return pc.replace_substring_regex(threads, r"\s+\d+-\d+$", "")
-
-

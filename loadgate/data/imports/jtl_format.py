@@ -5,6 +5,7 @@ its columns in the first line; with it off, the columns follow from the ``jmeter
 settings the test ran with, in the order JMeter's CSVSaveService writes them, which ``import`` is
 given (``--jtl-setting KEY=VALUE``, or ``--jtl-properties FILE``: a user.properties / jmeter.properties).
 """
+
 from __future__ import annotations
 
 import re
@@ -60,17 +61,20 @@ def parse_settings(pairs: Sequence[str], properties: str | None = None) -> dict[
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise ConfigError(f"--jtl-setting {pair!r}: expected KEY=VALUE, e.g. "
-                              "jmeter.save.saveservice.print_field_names=false")
+            raise ConfigError(
+                f"--jtl-setting {pair!r}: expected KEY=VALUE, e.g. jmeter.save.saveservice.print_field_names=false"
+            )
         out[_key(key.strip(), f"--jtl-setting {pair!r}")] = value.strip()
     return out
 
 
 def _key(key: str, where: str) -> str:
-    short = key[len(PREFIX):] if key.startswith(PREFIX) else key
+    short = key[len(PREFIX) :] if key.startswith(PREFIX) else key
     if short not in {k for k, _on, _cols in COLUMNS} | OTHER_KEYS:
-        raise ConfigError(f"{where}: unknown JMeter save setting {key!r}; known: "
-                          f"{', '.join(sorted({k for k, _on, _c in COLUMNS} | OTHER_KEYS))}")
+        raise ConfigError(
+            f"{where}: unknown JMeter save setting {key!r}; known: "
+            f"{', '.join(sorted({k for k, _on, _c in COLUMNS} | OTHER_KEYS))}"
+        )
     return short
 
 
@@ -104,16 +108,35 @@ def looks_like_header(fields: Sequence[str]) -> bool:
 
 
 # SimpleDateFormat letters -> (named group, regex). Text between quotes is literal.
-_LETTERS = {"yyyy": ("year", r"\d{4}"), "yy": ("year2", r"\d{2}"), "MM": ("month", r"\d{2}"), "M": ("month", r"\d{1,2}"),
-            "dd": ("day", r"\d{2}"), "d": ("day", r"\d{1,2}"), "HH": ("hour", r"\d{2}"), "H": ("hour", r"\d{1,2}"),
-            "hh": ("hour12", r"\d{2}"), "h": ("hour12", r"\d{1,2}"), "a": ("ampm", r"[AaPp][Mm]"),
-            "mm": ("minute", r"\d{2}"), "m": ("minute", r"\d{1,2}"), "ss": ("second", r"\d{2}"),
-            "s": ("second", r"\d{1,2}"), "SSS": ("milli", r"\d{3}"), "S": ("milli", r"\d{1,3}"),
-            "Z": ("zone", r"[+-]\d{4}"), "XXX": ("zone", r"Z|[+-]\d{2}:\d{2}"), "XX": ("zone", r"Z|[+-]\d{4}"),
-            "X": ("zone", r"Z|[+-]\d{2}"), "z": ("zone", r"UTC|GMT|Z|[+-]\d{2}:?\d{2}")}
+_LETTERS = {
+    "yyyy": ("year", r"\d{4}"),
+    "yy": ("year2", r"\d{2}"),
+    "MM": ("month", r"\d{2}"),
+    "M": ("month", r"\d{1,2}"),
+    "dd": ("day", r"\d{2}"),
+    "d": ("day", r"\d{1,2}"),
+    "HH": ("hour", r"\d{2}"),
+    "H": ("hour", r"\d{1,2}"),
+    "hh": ("hour12", r"\d{2}"),
+    "h": ("hour12", r"\d{1,2}"),
+    "a": ("ampm", r"[AaPp][Mm]"),
+    "mm": ("minute", r"\d{2}"),
+    "m": ("minute", r"\d{1,2}"),
+    "ss": ("second", r"\d{2}"),
+    "s": ("second", r"\d{1,2}"),
+    "SSS": ("milli", r"\d{3}"),
+    "S": ("milli", r"\d{1,3}"),
+    "Z": ("zone", r"[+-]\d{4}"),
+    "XXX": ("zone", r"Z|[+-]\d{2}:\d{2}"),
+    "XX": ("zone", r"Z|[+-]\d{4}"),
+    "X": ("zone", r"Z|[+-]\d{2}"),
+    "z": ("zone", r"UTC|GMT|Z|[+-]\d{2}:?\d{2}"),
+}
 # A timestamp written without a configured format: ISO-like, separators - or /, zone optional.
-AUTO_REGEX = (r"^\s*(?P<year>\d{4})[-/](?P<month>\d{1,2})[-/](?P<day>\d{1,2})[ T](?P<hour>\d{1,2}):(?P<minute>\d{2})"
-              r":(?P<second>\d{2})(?:[.,](?P<milli>\d{1,9}))?\s*(?P<zone>Z|UTC|GMT|[+-]\d{2}:?\d{2})?\s*$")
+AUTO_REGEX = (
+    r"^\s*(?P<year>\d{4})[-/](?P<month>\d{1,2})[-/](?P<day>\d{1,2})[ T](?P<hour>\d{1,2}):(?P<minute>\d{2})"
+    r":(?P<second>\d{2})(?:[.,](?P<milli>\d{1,9}))?\s*(?P<zone>Z|UTC|GMT|[+-]\d{2}:?\d{2})?\s*$"
+)
 
 
 def format_regex(pattern: str) -> str:
@@ -125,15 +148,17 @@ def format_regex(pattern: str) -> str:
             end = pattern.find("'", i + 1)
             if end < 0:
                 raise ConfigError(f"timestamp_format {pattern!r}: a quote is not closed")
-            out.append(literal(pattern[i + 1:end]) if end > i + 1 else "'")
+            out.append(literal(pattern[i + 1 : end]) if end > i + 1 else "'")
             i = end + 1
             continue
         if c.isalpha():
             run = len(pattern) - i - len(pattern[i:].lstrip(c))
             token = next((t for t in sorted(_LETTERS, key=len, reverse=True) if t[0] == c and len(t) <= run), None)
             if token is None:
-                raise ConfigError(f"timestamp_format {pattern!r}: the letter {c!r} is not supported (supported: "
-                                  "y M d H h a m s S Z X z)")
+                raise ConfigError(
+                    f"timestamp_format {pattern!r}: the letter {c!r} is not supported (supported: "
+                    "y M d H h a m s S Z X z)"
+                )
             name, regex = _LETTERS[token]
             if name in seen:
                 raise ConfigError(f"timestamp_format {pattern!r}: {token} given twice")

@@ -4,6 +4,7 @@ A formatted timestamp is split by a regular expression with named groups (from t
 ``timestamp_format``, else an ISO-like guess), rebuilt as RFC 3339 and cast by Arrow. A timestamp
 without a zone is read at ``utc_offset``; a file whose timestamps mix zoned and zoneless ones is refused.
 """
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -33,17 +34,26 @@ def to_seconds(values: pa.Array, pattern: str | None, utc_offset: str) -> pa.Arr
     if pattern in (None, "ms") and is_epoch_ms(values):
         return pc.divide(pc.cast(pc.cast(pc.utf8_trim_whitespace(values), pa.int64()), pa.float64()), 1000.0)
     if pattern == "ms":
-        raise TimeFault(_first(pc.invert(pc.match_substring_regex(values, r"^\s*\d+\s*$"))),
-                        "timeStamp is not in epoch milliseconds (timestamp_format=ms)")
+        raise TimeFault(
+            _first(pc.invert(pc.match_substring_regex(values, r"^\s*\d+\s*$"))),
+            "timeStamp is not in epoch milliseconds (timestamp_format=ms)",
+        )
     regex = AUTO_REGEX if pattern is None else format_regex(pattern)
     parts = pc.extract_regex(values, regex)
     bad = pc.is_null(parts)
     if pc.any(bad).as_py():
         row = _first(bad)
         shown = values[row].as_py()
-        raise TimeFault(row, f"timeStamp {shown!r} does not match " + (
-            f"timestamp_format {pattern!r}" if pattern else "epoch milliseconds or yyyy/MM/dd HH:mm:ss[.SSS][ zone] "
-            "(give jmeter.save.saveservice.timestamp_format=PATTERN with --jtl-setting)"))
+        raise TimeFault(
+            row,
+            f"timeStamp {shown!r} does not match "
+            + (
+                f"timestamp_format {pattern!r}"
+                if pattern
+                else "epoch milliseconds or yyyy/MM/dd HH:mm:ss[.SSS][ zone] "
+                "(give jmeter.save.saveservice.timestamp_format=PATTERN with --jtl-setting)"
+            ),
+        )
     return _from_parts(parts, pattern is None, utc_offset)
 
 
@@ -71,9 +81,23 @@ def _from_parts(parts: pa.Array, fraction: bool, utc_offset: str) -> pa.Array:
     frac = _field(parts, "milli")
     frac = pa.repeat(pa.scalar("0"), n) if frac is None else frac if fraction else _pad(frac, 3)
     frac = pc.fill_null(pc.if_else(pc.equal(frac, ""), NULL, frac), "0")
-    iso = pc.binary_join_element_wise(year, "-", _pad(_field(parts, "month"), 2), "-", _pad(_field(parts, "day"), 2),
-                                      "T", _pad(hour, 2), ":", _pad(minute, 2), ":", _pad(second, 2), ".", frac,
-                                      _zones(_field(parts, "zone"), utc_offset, n), "")
+    iso = pc.binary_join_element_wise(
+        year,
+        "-",
+        _pad(_field(parts, "month"), 2),
+        "-",
+        _pad(_field(parts, "day"), 2),
+        "T",
+        _pad(hour, 2),
+        ":",
+        _pad(minute, 2),
+        ":",
+        _pad(second, 2),
+        ".",
+        frac,
+        _zones(_field(parts, "zone"), utc_offset, n),
+        "",
+    )
     stamp = pc.cast(iso, _TIME)
     return pc.divide(pc.cast(pc.cast(stamp, pa.int64()), pa.float64(), safe=False), 1e9)
 
@@ -96,8 +120,11 @@ def _zones(zone: pa.Array | None, utc_offset: str, n: int) -> pa.Array:
     given = pc.and_(pc.is_valid(zone), pc.not_equal(pc.fill_null(zone, ""), ""))
     if pc.any(given).as_py() and not pc.all(given).as_py():
         row = _first(pc.invert(given))
-        raise TimeFault(row, "mixed time zones: this timeStamp has no zone while others in the file have one; "
-                        "write all with a zone (timestamp_format with Z or XXX) or all without (and give --utc-offset)")
+        raise TimeFault(
+            row,
+            "mixed time zones: this timeStamp has no zone while others in the file have one; "
+            "write all with a zone (timestamp_format with Z or XXX) or all without (and give --utc-offset)",
+        )
     z = pc.replace_substring_regex(zone, r"^(UTC|GMT|Z)$", "+00:00")
     z = pc.replace_substring_regex(z, r"^([+-]\d{2})(\d{2})$", r"\1:\2")
     z = pc.replace_substring_regex(z, r"^([+-]\d{2})$", r"\1:00")

@@ -7,6 +7,7 @@ JMeter's short names: ``ts`` start (epoch ms), ``t`` elapsed, ``lb`` label, ``rc
 first ``<assertionResult>``'s ``<failureMessage>``. Read by a streaming parser, 64k samples a batch:
 memory stays with a batch (slower than the CSV reader, which Arrow parses: prefer CSV for big files).
 """
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -48,8 +49,10 @@ class JtlXmlReader:
                         if root is None:
                             root, top = element.tag, element
                             if root != "testResults":
-                                raise ConfigError(f"{self.path}:1: <{root}> is not a JMeter result file "
-                                                  "(<testResults>); give the JTL the test wrote")
+                                raise ConfigError(
+                                    f"{self.path}:1: <{root}> is not a JMeter result file "
+                                    "(<testResults>); give the JTL the test wrote"
+                                )
                         continue
                     depth -= 1
                     if depth != 1:
@@ -63,8 +66,10 @@ class JtlXmlReader:
                         rows = {f: [] for f in FIELDS}
             except ET.ParseError as e:
                 line = e.position[0]
-                raise ConfigError(f"{self.path}:{line}: not well-formed XML ({e}); the file is cut short or damaged"
-                                  " (JMeter stopped while writing it?)") from None
+                raise ConfigError(
+                    f"{self.path}:{line}: not well-formed XML ({e}); the file is cut short or damaged"
+                    " (JMeter stopped while writing it?)"
+                ) from None
         if rows["ts"]:
             yield self._batch(rows)
 
@@ -83,20 +88,40 @@ class JtlXmlReader:
             start = pc.divide(pc.cast(pc.cast(text["ts"], pa.int64()), pa.float64()), 1000.0)
             elapsed = pc.cast(text["t"], pa.float64())
         except pa.ArrowInvalid as e:
-            raise ConfigError(f"{self.path}: a sample's ts or t is not a number ({str(e).splitlines()[0]}); "
-                              "expected JMeter's epoch milliseconds and elapsed ms") from None
-        code = pc.cast(pc.if_else(pc.match_substring_regex(pc.fill_null(text["rc"], ""), r"^\d{1,3}$"), text["rc"],
-                                  pa.scalar(None, pa.string())), pa.int32())
+            raise ConfigError(
+                f"{self.path}: a sample's ts or t is not a number ({str(e).splitlines()[0]}); "
+                "expected JMeter's epoch milliseconds and elapsed ms"
+            ) from None
+        code = pc.cast(
+            pc.if_else(
+                pc.match_substring_regex(pc.fill_null(text["rc"], ""), r"^\d{1,3}$"),
+                text["rc"],
+                pa.scalar(None, pa.string()),
+            ),
+            pa.int32(),
+        )
         success = pc.equal(pc.fill_null(text["s"], "false"), "true")
-        failure = pc.coalesce(pc.if_else(pc.equal(pc.fill_null(text["failure"], ""), ""), pa.scalar(None, pa.string()),
-                                         text["failure"]), text["rm"], pa.scalar("failed"))
+        failure = pc.coalesce(
+            pc.if_else(pc.equal(pc.fill_null(text["failure"], ""), ""), pa.scalar(None, pa.string()), text["failure"]),
+            text["rm"],
+            pa.scalar("failed"),
+        )
         scenario = pc.replace_substring_regex(pc.fill_null(text["tn"], ""), r"\s+\d+-\d+$", "")
-        columns = {"timestamp": start, "request_type": pa.repeat(pa.scalar("JMeter"), n), "name": text["lb"],
-                   "response_time_ms": elapsed, "status_code": code, "success": success,
-                   "exception": pc.if_else(success, pa.scalar(None, pa.string()), failure),
-                   "response_length": pc.cast(text["by"], pa.int64()), "users": pc.cast(text["na"], pa.int32()),
-                   "worker": text["hn"], "scenario": scenario}
+        columns = {
+            "timestamp": start,
+            "request_type": pa.repeat(pa.scalar("JMeter"), n),
+            "name": text["lb"],
+            "response_time_ms": elapsed,
+            "status_code": code,
+            "success": success,
+            "exception": pc.if_else(success, pa.scalar(None, pa.string()), failure),
+            "response_length": pc.cast(text["by"], pa.int64()),
+            "users": pc.cast(text["na"], pa.int32()),
+            "worker": text["hn"],
+            "scenario": scenario,
+        }
         empty = pa.repeat(pa.scalar(""), n)
         columns["requirement"] = self.requirements.apply(
-            {"name": pc.fill_null(text["lb"], ""), "group": empty, "scenario": scenario}, None)
+            {"name": pc.fill_null(text["lb"], ""), "group": empty, "scenario": scenario}, None
+        )
         return import_batch(columns, n)

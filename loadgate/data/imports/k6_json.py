@@ -7,6 +7,7 @@ request name (``name``: the URL unless the script named the request), ``method``
 k6 stamps a request's points with the time it ended: the sample's start is that time less the
 response time. ``vus`` points give the users running, carried forward to the requests after them.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,10 +42,16 @@ class K6Reader:
         self._users: float | None = None
         check_k6(path)
         tags = list(dict.fromkeys([*TAGS, *([requirements.tag] if requirements.tag else [])]))
-        data = pa.struct([pa.field("time", pa.string()), pa.field("value", pa.float64()),
-                          pa.field("tags", pa.struct([pa.field(t, pa.string()) for t in tags]))])
-        self._schema = pa.schema([pa.field("type", pa.string()), pa.field("metric", pa.string()),
-                                  pa.field("data", data)])
+        data = pa.struct(
+            [
+                pa.field("time", pa.string()),
+                pa.field("value", pa.float64()),
+                pa.field("tags", pa.struct([pa.field(t, pa.string()) for t in tags])),
+            ]
+        )
+        self._schema = pa.schema(
+            [pa.field("type", pa.string()), pa.field("metric", pa.string()), pa.field("data", data)]
+        )
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         for block in blocks(self.path):
@@ -56,17 +63,23 @@ class K6Reader:
 
     def _parse(self, block: Block) -> pa.Table:
         try:
-            return pj.read_json(pa.BufferReader(block.data), read_options=pj.ReadOptions(block_size=1 << 20),
-                                parse_options=pj.ParseOptions(explicit_schema=self._schema,
-                                                              unexpected_field_behavior="ignore"))
+            return pj.read_json(
+                pa.BufferReader(block.data),
+                read_options=pj.ReadOptions(block_size=1 << 20),
+                parse_options=pj.ParseOptions(explicit_schema=self._schema, unexpected_field_behavior="ignore"),
+            )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             line, fault = first_bad_line(block, _k6_fault)
             if block.last and line >= block.first_line + block.data.rstrip(b"\n").count(b"\n"):
-                raise ConfigError(f"{self.path}:{line}: the last line is cut short ({fault}): k6 was stopped while "
-                                  f"writing it; delete that line to import the {line - 1} lines before it "
-                                  "(e.g. sed -i '$ d' FILE)") from None
-            raise ConfigError(f"{self.path}:{line}: {fault if fault else str(exc).splitlines()[0]}; "
-                              f"expected one k6 JSON object per line ({_WRITE_IT})") from None
+                raise ConfigError(
+                    f"{self.path}:{line}: the last line is cut short ({fault}): k6 was stopped while "
+                    f"writing it; delete that line to import the {line - 1} lines before it "
+                    "(e.g. sed -i '$ d' FILE)"
+                ) from None
+            raise ConfigError(
+                f"{self.path}:{line}: {fault if fault else str(exc).splitlines()[0]}; "
+                f"expected one k6 JSON object per line ({_WRITE_IT})"
+            ) from None
 
     def _samples(self, block: Block, table: pa.Table) -> pa.RecordBatch | None:
         kinds = table.column("type")
@@ -102,19 +115,29 @@ class K6Reader:
         tag = {t: pc.struct_field(tags, t) for t in tags.type.names}
         value = pc.struct_field(data, "value")
         ended = self._times(block, pc.struct_field(data, "time"))
-        start = pc.subtract(pc.divide(pc.cast(pc.cast(ended, pa.int64()), pa.float64(), safe=False), 1e9), pc.divide(value, 1000.0))
+        start = pc.subtract(
+            pc.divide(pc.cast(pc.cast(ended, pa.int64()), pa.float64(), safe=False), 1e9), pc.divide(value, 1000.0)
+        )
         status = _status(self.path, block, tag["status"])
         expected = tag["expected_response"]
         in_range = pc.and_(pc.greater_equal(status, 200), pc.less(status, 400))
         success = pc.fill_null(pc.if_else(pc.is_null(expected), in_range, pc.equal(expected, "true")), False)
-        columns = {"timestamp": start, "request_type": tag["method"], "name": tag["name"],
-                   "response_time_ms": value, "status_code": status, "success": success,
-                   "exception": _exception(success, tag["error"], tag["error_code"], status),
-                   "users": pc.cast(users.combine_chunks(), pa.int32()),
-                   "group": tag["group"], "scenario": tag["scenario"]}
+        columns = {
+            "timestamp": start,
+            "request_type": tag["method"],
+            "name": tag["name"],
+            "response_time_ms": value,
+            "status_code": status,
+            "success": success,
+            "exception": _exception(success, tag["error"], tag["error_code"], status),
+            "users": pc.cast(users.combine_chunks(), pa.int32()),
+            "group": tag["group"],
+            "scenario": tag["scenario"],
+        }
         columns["requirement"] = self.requirements.apply(
             {"name": pc.fill_null(tag["name"], ""), "group": tag["group"], "scenario": tag["scenario"]},
-            tag.get(self.requirements.tag) if self.requirements.tag else None)
+            tag.get(self.requirements.tag) if self.requirements.tag else None,
+        )
         return import_batch(columns, rows.num_rows)
 
     def _times(self, block: Block, times: pa.Array) -> pa.Array:
@@ -122,8 +145,10 @@ class K6Reader:
             return pc.cast(times, _TIME)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             line, fault = first_bad_line(block, _time_fault)
-            raise ConfigError(f"{self.path}:{line}: {fault or str(exc).splitlines()[0]}; k6 writes RFC 3339 times "
-                              "with their zone offset (2026-01-15T12:00:00.123+01:00)") from None
+            raise ConfigError(
+                f"{self.path}:{line}: {fault or str(exc).splitlines()[0]}; k6 writes RFC 3339 times "
+                "with their zone offset (2026-01-15T12:00:00.123+01:00)"
+            ) from None
 
 
 def check_k6(path: str) -> None:
@@ -144,7 +169,7 @@ def _k6_fault(text: bytes) -> str | None:
     doc = json.loads(text)
     if doc.get("type") not in ("Point", "Metric") or not isinstance(doc.get("metric"), str):
         keys = ", ".join(list(doc)[:5])
-        return f"an object with keys {keys or 'none'}, not a k6 Metric or Point line ({{\"type\":\"Point\",\"metric\":…}})"
+        return f'an object with keys {keys or "none"}, not a k6 Metric or Point line ({{"type":"Point","metric":…}})'
     if doc["type"] == "Point" and not isinstance(doc.get("data"), dict):
         return "a Point without its data"
     return None
@@ -186,7 +211,8 @@ def _exception(success: pa.Array, error: pa.Array, code: pa.Array, status: pa.Ar
     named = pc.if_else(pc.equal(pc.fill_null(error, ""), ""), null, error)
     answered = pc.fill_null(pc.greater(status, 0), False)
     by_status = pc.if_else(answered, pc.binary_join_element_wise("HTTP ", pc.cast(status, pa.string()), ""), null)
-    by_code = pc.if_else(pc.equal(pc.fill_null(code, ""), ""), null,
-                         pc.binary_join_element_wise("k6 error_code ", code, ""))
+    by_code = pc.if_else(
+        pc.equal(pc.fill_null(code, ""), ""), null, pc.binary_join_element_wise("k6 error_code ", code, "")
+    )
     text = pc.coalesce(named, by_status, by_code, pa.scalar("failed"))
     return pc.if_else(success, pa.scalar(None, pa.string()), text)

@@ -4,6 +4,7 @@ A block is a few MB of the file cut after its last newline, so a reader parses i
 multi-threaded readers and still knows which line of the file each row came from; what follows the
 last newline of the file (a line cut short, or a last line without its newline) comes last, alone.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 @dataclass(frozen=True)
 class Block:
     data: bytes
-    first_line: int   # 1-based line number of the block's first line
-    last: bool        # no newline ends it: the file's end, after its last newline
+    first_line: int  # 1-based line number of the block's first line
+    last: bool  # no newline ends it: the file's end, after its last newline
     newlines: int = 0  # the newlines it holds
 
 
@@ -49,8 +50,10 @@ def blocks(path: str, size: int = BLOCK_BYTES) -> Iterator[Block]:
             try:
                 chunk = stream.read(size)
             except OSError as e:  # a gzip file cut short or damaged
-                raise ConfigError(f"{path}: cannot be read past line {line} ({e}); the file is damaged or cut "
-                                  "short: copy it again from where the tool wrote it") from None
+                raise ConfigError(
+                    f"{path}: cannot be read past line {line} ({e}); the file is damaged or cut "
+                    "short: copy it again from where the tool wrote it"
+                ) from None
             if not chunk:
                 break
             data = carry + chunk
@@ -58,8 +61,8 @@ def blocks(path: str, size: int = BLOCK_BYTES) -> Iterator[Block]:
             if cut < 0:
                 carry = data
                 continue
-            carry = data[cut + 1:]
-            block = data[:cut + 1]
+            carry = data[cut + 1 :]
+            block = data[: cut + 1]
             newlines = block.count(b"\n")
             yield Block(block, line, False, newlines)
             line += newlines

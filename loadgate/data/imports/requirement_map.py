@@ -14,6 +14,7 @@ A map file (YAML)::
 
 An entry matches when all the keys it gives match; the first matching entry wins.
 """
+
 from __future__ import annotations
 
 import re
@@ -27,7 +28,7 @@ import yaml
 from loadgate.errors import ConfigError
 
 KEYS = ("name", "group", "scenario")
-_EXAMPLE = "e.g.\n  requirements:\n    - requirement: REQ-CHECKOUT\n      name: \"*/checkout*\""
+_EXAMPLE = 'e.g.\n  requirements:\n    - requirement: REQ-CHECKOUT\n      name: "*/checkout*"'
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class RequirementMap:
     default: str = ""
     path: str | None = None
     tag: str | None = None  # the tag that names the requirement, when no map is given
-    fallback: str = ""      # requirement of requests neither the tag nor the map gives one (--requirement)
+    fallback: str = ""  # requirement of requests neither the tag nor the map gives one (--requirement)
 
     def apply(self, batch: dict[str, pa.Array], tagged: pa.Array | None) -> pa.Array:
         """The requirement of each row: the map's first matching rule (else its default), or the tag's value;
@@ -63,7 +64,9 @@ class RequirementMap:
 
     def describe(self) -> str:
         if self.path is not None:
-            return f"map {self.path} ({len(self.rules)} entries" + (f", default {self.default})" if self.default else ")")
+            return f"map {self.path} ({len(self.rules)} entries" + (
+                f", default {self.default})" if self.default else ")"
+            )
         return f"tag {self.tag!r}" + (f", else {self.fallback}" if self.fallback else "")
 
 
@@ -79,8 +82,9 @@ def pattern_regex(text: str) -> str:
     """A map pattern as a regular expression: ``re:…`` as written, a glob matched whole."""
     if text.startswith("re:"):
         return text[3:]
-    return "^" + "".join(".*" if c == "*" else "." if c == "?" else "\\" + c if c in _SPECIAL else c
-                         for c in text) + "$"
+    return (
+        "^" + "".join(".*" if c == "*" else "." if c == "?" else "\\" + c if c in _SPECIAL else c for c in text) + "$"
+    )
 
 
 _SPECIAL = set("\\.^$|+()[]{}")  # escaped with a backslash, which RE2 (Arrow's engine) and re both read
@@ -96,8 +100,10 @@ def load_map(path: str, fallback: str = "") -> RequirementMap:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as e:
-        raise ConfigError(f"--map {path}: cannot read ({e.strerror}); give a YAML file of name patterns to "
-                          f"requirement IDs, {_EXAMPLE}") from None
+        raise ConfigError(
+            f"--map {path}: cannot read ({e.strerror}); give a YAML file of name patterns to "
+            f"requirement IDs, {_EXAMPLE}"
+        ) from None
     try:
         node = yaml.compose(text)
         doc = yaml.safe_load(text)
@@ -131,12 +137,14 @@ def _item_lines(node: Any) -> list[int]:
 def _rule(path: str, item: Any, line: int) -> Rule:
     where = f"{path}:{line}"
     if not isinstance(item, dict) or not isinstance(item.get("requirement"), str) or not item["requirement"]:
-        raise ConfigError(f"{where}: each entry needs 'requirement: REQ-…' and at least one of {', '.join(KEYS)}; "
-                          f"{_EXAMPLE}")
+        raise ConfigError(
+            f"{where}: each entry needs 'requirement: REQ-…' and at least one of {', '.join(KEYS)}; {_EXAMPLE}"
+        )
     unknown = sorted(set(item) - {"requirement", *KEYS})
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; an entry has requirement and "
-                          f"{', '.join(KEYS)}")
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(map(str, unknown))}; an entry has requirement and {', '.join(KEYS)}"
+        )
     patterns: dict[str, str] = {}
     for key in KEYS:
         if key in item:

@@ -3,6 +3,7 @@
 The directory is written under a hidden temporary name in ``--out`` and renamed into place only once
 both files are complete, so a bad line, a full disk or a signal leaves no run directory behind.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -66,8 +67,15 @@ class Window:
     duration: float | None = None
 
 
-def write_run(reader: Reader, out: str, source: dict[str, Any], window: Window, *,
-              requirements: Sequence[str] = (), meta: dict[str, Any] | None = None) -> tuple[str, Tally]:
+def write_run(
+    reader: Reader,
+    out: str,
+    source: dict[str, Any],
+    window: Window,
+    *,
+    requirements: Sequence[str] = (),
+    meta: dict[str, Any] | None = None,
+) -> tuple[str, Tally]:
     """Import ``reader``'s samples into a new run directory under ``out``; return its path and the tally.
 
     ``requirements``: the run's requirements (default: every one the samples name); ``meta``: more
@@ -75,14 +83,18 @@ def write_run(reader: Reader, out: str, source: dict[str, Any], window: Window, 
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"--out {out}: cannot create it ({e.strerror}); choose a writable folder with --out DIR") from None
+        raise ConfigError(
+            f"--out {out}: cannot create it ({e.strerror}); choose a writable folder with --out DIR"
+        ) from None
     tmp = os.path.join(out, f".import-{os.getpid()}-{dt.datetime.now().strftime('%H%M%S%f')}.tmp")
     os.mkdir(tmp)
     try:
         tally = _write_samples(reader, os.path.join(tmp, rundir.SAMPLES))
         if not tally.rows:
-            raise ConfigError(f"{reader.path}: no HTTP requests in the file ({reader.tool}); nothing to gate — "
-                              "check that the test made requests and that the file is its results")
+            raise ConfigError(
+                f"{reader.path}: no HTTP requests in the file ({reader.tool}); nothing to gate — "
+                "check that the test made requests and that the file is its results"
+            )
         reqs = list(dict.fromkeys(requirements)) or sorted(tally.requirements)
         source = {**source, "lines": getattr(reader, "lines", None)}
         run = run_doc(tally, source, window, reqs, meta or {})
@@ -130,24 +142,37 @@ def _write_group(writer: pq.ParquetWriter, table: pa.Table) -> None:
     writer.write_table(ordered, row_group_size=ROW_GROUP_ROWS)
 
 
-def run_doc(tally: Tally, source: dict[str, Any], window: Window, reqs: list[str], meta: dict[str, Any]) -> dict[str, Any]:
+def run_doc(
+    tally: Tally, source: dict[str, Any], window: Window, reqs: list[str], meta: dict[str, Any]
+) -> dict[str, Any]:
     """run.json of an imported run: the samples' span cut by the window, and where they came from."""
     start, end = tally.first, tally.last_end
     if window.warmup and start + window.warmup >= end:
-        raise ConfigError(f"--warmup {window.warmup:g}s is as long as the imported run ({end - start:.1f} s) or "
-                          "longer: nothing would be left to gate; give a shorter --warmup")
+        raise ConfigError(
+            f"--warmup {window.warmup:g}s is as long as the imported run ({end - start:.1f} s) or "
+            "longer: nothing would be left to gate; give a shorter --warmup"
+        )
     if window.duration is not None:
         end = min(end, start + window.warmup + window.duration)
     return {
         "schema": "loadgate.run/1",
         "requirements": reqs,
-        "users": tally.users, "users_reached": tally.users, "spawn_rate": None,
-        "duration": window.duration, "warmup": window.warmup,
-        "host": None, "workers": None, "notes": [],
-        "start": start, "ramp_up_done": None, "end": end,
-        "samples": tally.rows, "stop_reason": f"imported from {source['tool']}",
+        "users": tally.users,
+        "users_reached": tally.users,
+        "spawn_rate": None,
+        "duration": window.duration,
+        "warmup": window.warmup,
+        "host": None,
+        "workers": None,
+        "notes": [],
+        "start": start,
+        "ramp_up_done": None,
+        "end": end,
+        "samples": tally.rows,
+        "stop_reason": f"imported from {source['tool']}",
         "requirement_samples": dict(sorted(tally.requirements.items())),
-        "versions": rundir.versions(), "cwd": os.getcwd(),
+        "versions": rundir.versions(),
+        "cwd": os.getcwd(),
         "source": source,
         **meta,
     }

@@ -7,6 +7,7 @@ capacity``), ``ui`` (``loadgate run --ui``, a session in Locust's web UI whose t
 for its flags and threshold files. A new way to drive such a run is one module here and its line in
 ``RUN_DRIVERS``, before ``Headless``, which always answers.
 """
+
 from __future__ import annotations
 
 from typing import Mapping
@@ -18,7 +19,7 @@ from loadgate.run.drivers.headless import Headless
 
 RUN_DRIVERS: tuple[type[Driver], ...] = (
     OpenModel,  # load.arrival or --arrival-rate: a pool, iterations started at a set rate
-    Headless,   # -u/-r/--run-time: always
+    Headless,  # -u/-r/--run-time: always
 )
 
 

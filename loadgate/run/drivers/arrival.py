@@ -2,6 +2,7 @@
 up front, iterations started at a set rate inside Locust (:mod:`loadgate.plugin.arrival`), a start with no
 free user dropped and counted. The CLI waits as for a headless run; the options are resolved in
 :mod:`loadgate.run.arrival` (the pool is ``opts.users``, spawned at once)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -32,8 +33,10 @@ class OpenModel(Headless):
     def banner(self, session: Running) -> str | None:
         o = session.opts
         each = "; ".join(f"{r} {arrival.describe(s)}" for r, s in o.arrival_shapes)
-        return (f"loadgate: running an open model: iterations start at a set rate, dropped when no user is free: "
-                f"{each} ({o.duration:g}s, warmup {o.warmup:g}s) against {session.host}; writing {session.run_dir}")
+        return (
+            f"loadgate: running an open model: iterations start at a set rate, dropped when no user is free: "
+            f"{each} ({o.duration:g}s, warmup {o.warmup:g}s) against {session.host}; writing {session.run_dir}"
+        )
 
     def run_problems(self, rec: RunRecord, opts: RunOptions, recorder: dict) -> list[str]:
         """Headless's, and a schedule that never reported (the pool never spawned, a crash)."""
@@ -42,13 +45,21 @@ class OpenModel(Headless):
             return problems
         blocks = recorder.get("arrival") or {}
         if not any(b.get("scheduled") for b in blocks.values()):
-            problems.append("the open-model schedule never started (no arrival counts reached the recorder): the pool "
-                            f"of {opts.users} users never finished spawning; see locust.log")
+            problems.append(
+                "the open-model schedule never started (no arrival counts reached the recorder): the pool "
+                f"of {opts.users} users never finished spawning; see locust.log"
+            )
         return problems
 
 
 def child_shapes(shapes: arrival.Shapes) -> dict[str, dict[str, Any]]:
     """The shapes as child.json carries them to the Locust process(es)."""
-    return {r: {"rate": s.rate, "stages": [[st.duration, st.target] for st in s.stages], "max_users": s.max_users,
-                "distribution": s.distribution} for r, s in shapes}
-
+    return {
+        r: {
+            "rate": s.rate,
+            "stages": [[st.duration, st.target] for st in s.stages],
+            "max_users": s.max_users,
+            "distribution": s.distribution,
+        }
+        for r, s in shapes
+    }

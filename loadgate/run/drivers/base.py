@@ -5,6 +5,7 @@ process(es) and their log, the local resource sampler, interrupts, collecting th
 what differs: what it adds to Locust's command line and child.json, its banner, how it waits for or steers
 the run while Locust goes, and which run problems apply to it.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -25,11 +26,11 @@ class Running(Protocol):
     opts: RunOptions
     thresholds: Mapping[str, ThresholdFile]
     say: Callable[[str], None]
-    run_dir: str                # the session's folder: the run directory, or a web UI session's folder
-    rec: RunRecord              # the run's record (a one-run driver's; a web UI session keeps one per test)
+    run_dir: str  # the session's folder: the run directory, or a web UI session's folder
+    rec: RunRecord  # the run's record (a one-run driver's; a web UI session keeps one per test)
     host: str
-    procs: list[subprocess.Popen]   # the local process or the master first, then local workers
-    intr: Interrupt             # SIGINT/SIGTERM as a flag (``intr.reason``)
+    procs: list[subprocess.Popen]  # the local process or the master first, then local workers
+    intr: Interrupt  # SIGINT/SIGTERM as a flag (``intr.reason``)
     sampler: LocalSampler | None
 
     def open_record(self, run_dir: str, opts: RunOptions, host: str, started: float, **extra) -> RunRecord:
@@ -44,9 +45,9 @@ class Running(Protocol):
 class Driver(ABC):
     """One way to drive a session's Locust: ``loadgate run`` headless, ``loadgate capacity``, ``run --ui``."""
 
-    name: ClassVar[str]         # run.json's options.driver
+    name: ClassVar[str]  # run.json's options.driver
     one_run: ClassVar[bool] = True  # the session's folder is one run directory, collected when Locust ends;
-                                    # False: the driver opens and collects its own (a web UI session's tests)
+    # False: the driver opens and collects its own (a web UI session's tests)
 
     @classmethod
     def for_run(cls, flags: Mapping, files: Mapping[str, ThresholdFile]) -> Driver | None:

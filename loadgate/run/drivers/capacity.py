@@ -11,6 +11,7 @@ is a rate the control file gives the open model's dispatchers inside Locust; the
 the schedule's counts of its window too (:mod:`loadgate.run.capacity_rate`), so a step whose load was
 not offered (too many starts dropped) never passes.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,7 +53,7 @@ class Capacity(Driver):
 
     def __init__(self, plan: CapacityPlan, files: Mapping[str, ThresholdFile], shapes: Shapes = ()) -> None:
         self.plan, self.files = plan, files  # files: the thresholds each step is judged by
-        self.shapes = shapes                 # over arrival rate: the open model's shapes (the first rate, the pool)
+        self.shapes = shapes  # over arrival rate: the open model's shapes (the first rate, the pool)
         self.by_rate = plan.start_rate is not None
         self.steps: list[dict] = []
         self.stopped_because = ""
@@ -105,8 +106,9 @@ class Capacity(Driver):
             self.say(capacity_rate.row(step, _row(step, f"{users:g}")) if self.by_rate else _row(step))
             # a load not offered (too many starts dropped) is an upper bound like a fail; a run problem ends the search
             if step["status"] == "inconclusive" and (step.get("offered", True) or step["verdict"].problems):
-                self.stopped_because = (f"the step of {self.plan.quantity.text(users)} is inconclusive: "
-                                        f"{step['reasons'][0]}")
+                self.stopped_because = (
+                    f"the step of {self.plan.quantity.text(users)} is inconclusive: {step['reasons'][0]}"
+                )
                 self.inconclusive = True
                 return
             self.search.record(users, step["status"])
@@ -120,8 +122,10 @@ class Capacity(Driver):
             self.stopped_because = search.why_done()
             return None
         if time.monotonic() - started + self.plan.step_worst_s(self.opts.flush_interval) > self.plan.budget:
-            self.stopped_because = (f"--budget {mmss(self.plan.budget)} would run out during the next "
-                                    f"step ({self.plan.quantity.text(users)})")
+            self.stopped_because = (
+                f"--budget {mmss(self.plan.budget)} would run out during the next "
+                f"step ({self.plan.quantity.text(users)})"
+            )
             self.inconclusive = search.hi is None or search.lo is None
             return None
         return users
@@ -132,8 +136,9 @@ class Capacity(Driver):
         minus the rate offered: at a rate just below the capacity, that would take most of the next step)."""
         self.seq += 1
         seq, users = self.seq, self.plan.max_users
-        rundir.write_json(os.path.join(self.run_dir, CONTROL),
-                          {"seq": seq, "users": users, "spawn_rate": float(users), "rate": 0.0})
+        rundir.write_json(
+            os.path.join(self.run_dir, CONTROL), {"seq": seq, "users": users, "spawn_rate": float(users), "rate": 0.0}
+        )
         applied = self._until(lambda: _applied(self._state(), seq, users, True), time.time() + APPLY_TIMEOUT_S)
         return applied and self._until(lambda: False, time.time() + drain, timeout_ok=True)
 
@@ -148,7 +153,9 @@ class Capacity(Driver):
             rate = float(max(1, abs(users - running)))  # every step change spawns within about a second
             control = {"seq": seq, "users": users, "spawn_rate": rate}
         rundir.write_json(os.path.join(self.run_dir, CONTROL), control)
-        if not self._until(lambda: _applied(self._state(), seq, users, self.by_rate), time.time() + APPLY_TIMEOUT_S + 2):
+        if not self._until(
+            lambda: _applied(self._state(), seq, users, self.by_rate), time.time() + APPLY_TIMEOUT_S + 2
+        ):
             if not self.stopped_because:
                 self.stopped_because = f"the load generators did not reach {users} users within {APPLY_TIMEOUT_S:g}s"
                 self.inconclusive = True
@@ -166,30 +173,41 @@ class Capacity(Driver):
             step = longer
             step["extended"] = True
             if step["straddles"] and step["status"] in ("pass", "fail"):
-                step["reasons"].append(f"unresolved: the 95% interval of {', '.join(step['straddles'])} still "
-                                       f"straddles the alert level after one extension (measured {step['status']})")
+                step["reasons"].append(
+                    f"unresolved: the 95% interval of {', '.join(step['straddles'])} still "
+                    f"straddles the alert level after one extension (measured {step['status']})"
+                )
                 step["status"] = "unresolved"
         return step
 
     def _measure(self, value: float, begun: float, m_start: float, m_end: float) -> dict | None:
         if not self._until(lambda: False, m_end + lag(self.opts.flush_interval), timeout_ok=True):
             return None
-        if self.by_rate and not self._until(lambda: capacity_rate.counted(self._state(), m_end),
-                                            time.time() + capacity_rate.COUNTS_WAIT_S, timeout_ok=True):
+        if self.by_rate and not self._until(
+            lambda: capacity_rate.counted(self._state(), m_end),
+            time.time() + capacity_rate.COUNTS_WAIT_S,
+            timeout_ok=True,
+        ):
             return None
         reqs = list(self.opts.requirements)
         table = read_stream(os.path.join(self.run_dir, rundir.STREAM), [*COLUMNS, *SCHEDULE_COLUMNS], dictionary=True)
-        summary = step_summary(table, m_start, m_end, requirements=reqs,
-                               percentiles=required_percentiles(self.files))
+        summary = step_summary(table, m_start, m_end, requirements=reqs, percentiles=required_percentiles(self.files))
         state = self._state() or {}
         if self.by_rate:
             summary["arrival"] = capacity_rate.window_counts(state, reqs, m_start, m_end)
-        problems = [*saturation_problems(state.get("cpu") or {}, m_start, m_end),
-                    *lateness_problems(state.get("schedule") or {}, m_start, m_end)]
+        problems = [
+            *saturation_problems(state.get("cpu") or {}, m_start, m_end),
+            *lateness_problems(state.get("schedule") or {}, m_start, m_end),
+        ]
         judged = judge_step(self.files, summary, requirements=reqs, problems=problems)
         if self.by_rate:
-            return capacity_rate.step_record(value, self.files, summary, judged,
-                                             _step_record(self.plan.max_users, begun, m_start, m_end, summary, judged))
+            return capacity_rate.step_record(
+                value,
+                self.files,
+                summary,
+                judged,
+                _step_record(self.plan.max_users, begun, m_start, m_end, summary, judged),
+            )
         return _step_record(int(value), begun, m_start, m_end, summary, judged)
 
     # --- waiting ----------------------------------------------------------------------------------
@@ -201,7 +219,9 @@ class Capacity(Driver):
                 self.stopped_because, self.inconclusive = self.intr.reason, True
                 return False
             if self.main.poll() is not None:
-                self.stopped_because = f"Locust exited (code {self.main.returncode}) during the search; see {rundir.LOCUST_LOG}"
+                self.stopped_because = (
+                    f"Locust exited (code {self.main.returncode}) during the search; see {rundir.LOCUST_LOG}"
+                )
                 self.inconclusive = True
                 return False
             if done():
@@ -229,7 +249,9 @@ class Capacity(Driver):
 
 def _applied(state: dict | None, seq: int, users: int, by_rate: bool = False) -> bool:
     done = bool(state) and state.get("seq") == seq and state.get("users") == users and not state.get("spawning")
-    return done and (not by_rate or (state or {}).get("rated") == seq)  # over rate: the dispatchers have the step's rate
+    return done and (
+        not by_rate or (state or {}).get("rated") == seq
+    )  # over rate: the dispatchers have the step's rate
 
 
 def _settle(plan: CapacityPlan, previous: dict) -> float:
@@ -248,12 +270,25 @@ def _step_record(users: int, begun: float, m_start: float, m_end: float, summary
     used = next((r.latency for r in judged.verdict.thresholds if r.latency), None)
     paced = used == "intended" or (used is None and bool(overall.get("paced_requests")))
     times = (overall.get("intended_response_time_ms") if paced else None) or overall["response_time_ms"]
-    return {"users": users, "throughput": overall["throughput"], "requests": overall["requests"],
-            "p50": times.get("p50"), "p95": times.get("p95"), "p99": times.get("p99"),
-            "latency": "intended" if paced else "service", "error_rate": overall["error_rate"],
-            "status": judged.status, "start": m_start, "end": m_end, "settle_start": begun,
-            "extended": False, "straddles": list(judged.straddles), "limit": judged.limit,
-            "reasons": list(judged.verdict.reasons), "verdict": judged.verdict}
+    return {
+        "users": users,
+        "throughput": overall["throughput"],
+        "requests": overall["requests"],
+        "p50": times.get("p50"),
+        "p95": times.get("p95"),
+        "p99": times.get("p99"),
+        "latency": "intended" if paced else "service",
+        "error_rate": overall["error_rate"],
+        "status": judged.status,
+        "start": m_start,
+        "end": m_end,
+        "settle_start": begun,
+        "extended": False,
+        "straddles": list(judged.straddles),
+        "limit": judged.limit,
+        "reasons": list(judged.verdict.reasons),
+        "verdict": judged.verdict,
+    }
 
 
 _ROW = "{:>7}  {:>9}  {:>9}  {:>9}  {:>9}  {:>7}  {}"
@@ -262,6 +297,13 @@ _ROW = "{:>7}  {:>9}  {:>9}  {:>9}  {:>9}  {:>7}  {}"
 def _row(step: dict, first: str | None = None) -> str:
     def ms(v):
         return "-" if v is None else f"{v:.1f}ms"
-    return _ROW.format(step["users"] if first is None else first, f"{step['throughput']:.1f}", ms(step["p50"]), ms(step["p95"]),
-                       ms(step["p99"]), f"{step['error_rate'] * 100:.2f}%",
-                       step["status"] + (" (extended)" if step["extended"] else ""))
+
+    return _ROW.format(
+        step["users"] if first is None else first,
+        f"{step['throughput']:.1f}",
+        ms(step["p50"]),
+        ms(step["p95"]),
+        ms(step["p99"]),
+        f"{step['error_rate'] * 100:.2f}%",
+        step["status"] + (" (extended)" if step["extended"] else ""),
+    )

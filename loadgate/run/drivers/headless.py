@@ -1,4 +1,5 @@
 """``loadgate run``: Locust headless with a planned user count and time; the CLI waits for its end."""
+
 from __future__ import annotations
 
 import subprocess
@@ -31,27 +32,48 @@ class Headless(Driver):
         return cls(flags.get("prometheus"))
 
     def locust_args(self, opts: RunOptions, host: str) -> list[str]:
-        return ["--headless", "-u", str(opts.users), "-r", f"{opts.spawn_rate:g}", "--host", host,
-                "--run-time", f"{int(opts.time_limit_s) + 1}s", "--only-summary", "--stop-timeout", "2"]
+        return [
+            "--headless",
+            "-u",
+            str(opts.users),
+            "-r",
+            f"{opts.spawn_rate:g}",
+            "--host",
+            host,
+            "--run-time",
+            f"{int(opts.time_limit_s) + 1}s",
+            "--only-summary",
+            "--stop-timeout",
+            "2",
+        ]
 
     def child_config(self, common: ChildConfig, opts: RunOptions, run_dir: str) -> ChildConfig:
         return replace(common, dir=run_dir, duration=float(f"{opts.duration:g}"))
 
     def samples_locally(self, host: str, thresholds: Mapping[str, ThresholdFile]) -> bool:
         """When a threshold asks for this machine's resources and the target runs on it."""
-        return is_loopback(host) and any(t.resource is not None and t.resource.source == "local"
-                                         for tf in thresholds.values() for t in tf.thresholds)
+        return is_loopback(host) and any(
+            t.resource is not None and t.resource.source == "local" for tf in thresholds.values() for t in tf.thresholds
+        )
 
     def banner(self, session: Running) -> str | None:
         o = session.opts
-        return (f"loadgate: running {', '.join(o.requirements)} with {o.users} users "
-                f"(spawn rate {o.spawn_rate:g}/s, {o.duration:g}s at full load, warmup {o.warmup:g}s) "
-                f"against {session.host}; writing {session.run_dir}")
+        return (
+            f"loadgate: running {', '.join(o.requirements)} with {o.users} users "
+            f"(spawn rate {o.spawn_rate:g}/s, {o.duration:g}s at full load, warmup {o.warmup:g}s) "
+            f"against {session.host}; writing {session.run_dir}"
+        )
 
     def drive(self, session: Running) -> None:
         with ResourceWatch(session.run_dir, session.thresholds.values(), session.sampler, self.prometheus) as watch:
-            _wait(session.procs, session.opts, session.intr, session.rec, Progress(session.run_dir, session.opts,
-                                                                                   session.say), watch)
+            _wait(
+                session.procs,
+                session.opts,
+                session.intr,
+                session.rec,
+                Progress(session.run_dir, session.opts, session.say),
+                watch,
+            )
 
     def run_problems(self, rec: RunRecord, opts: RunOptions, recorder: dict) -> list[str]:
         return [*_user_problems(rec, opts, recorder), *generator_problems(recorder, opts.warmup)]
@@ -66,8 +88,14 @@ def _user_problems(rec: RunRecord, opts: RunOptions, recorder: dict) -> list[str
     return []
 
 
-def _wait(procs: list[subprocess.Popen], opts: RunOptions, intr, rec: RunRecord, progress: Progress,
-          watch: ResourceWatch | None = None) -> None:
+def _wait(
+    procs: list[subprocess.Popen],
+    opts: RunOptions,
+    intr,
+    rec: RunRecord,
+    progress: Progress,
+    watch: ResourceWatch | None = None,
+) -> None:
     main = procs[0]
     say = progress.say
     deadline = time.monotonic() + opts.time_limit_s + 60

@@ -6,6 +6,7 @@ The driver follows the session's ``events.jsonl``: when a test starts it writes 
 to ``gate`` (analyse, gate, print), and the exit code of the session is the last test's. Ctrl-C stops
 Locust (a running test is sealed first) and ends it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,7 +28,7 @@ from loadgate.run.progress import Progress
 from loadgate.run.record import RunRecord
 from loadgate.shared.child import ChildConfig
 
-EVENTS = "events.jsonl"      # written by loadgate.plugin.ui_session in the Locust process
+EVENTS = "events.jsonl"  # written by loadgate.plugin.ui_session in the Locust process
 UI_READY_TIMEOUT_S = 60.0
 DEFAULT_PORT = 8089
 
@@ -38,8 +39,10 @@ def check_port(port: int) -> None:
         try:
             s.bind(("127.0.0.1", port))
         except OSError as e:
-            raise ConfigError(f"--ui-port {port}: cannot listen on 127.0.0.1:{port} ({e.strerror}); "
-                              "stop what uses it or pick another port with --ui-port N") from None
+            raise ConfigError(
+                f"--ui-port {port}: cannot listen on 127.0.0.1:{port} ({e.strerror}); "
+                "stop what uses it or pick another port with --ui-port N"
+            ) from None
 
 
 def _ui_up(port: int) -> bool:
@@ -101,8 +104,20 @@ class WebUi(Driver):
         return "ui-session"
 
     def locust_args(self, opts: RunOptions, host: str) -> list[str]:
-        return ["-u", str(opts.users), "-r", f"{opts.spawn_rate:g}", "--host", host,
-                "--web-host", "127.0.0.1", "--web-port", str(self.port), "--stop-timeout", "2"]
+        return [
+            "-u",
+            str(opts.users),
+            "-r",
+            f"{opts.spawn_rate:g}",
+            "--host",
+            host,
+            "--web-host",
+            "127.0.0.1",
+            "--web-port",
+            str(self.port),
+            "--stop-timeout",
+            "2",
+        ]
 
     def child_config(self, common: ChildConfig, opts: RunOptions, run_dir: str) -> ChildConfig:
         return dataclasses.replace(common, ui=run_dir, out=opts.out)  # each test makes its own run directory
@@ -113,13 +128,17 @@ class WebUi(Driver):
         while not _ui_up(self.port) and main.poll() is None and time.monotonic() < deadline and not session.intr.reason:
             time.sleep(0.2)
         if main.poll() is not None or not _ui_up(self.port):
-            raise RunError(f"Locust's web UI did not start at {url}; see {os.path.join(session.run_dir, rundir.LOCUST_LOG)}")
+            raise RunError(
+                f"Locust's web UI did not start at {url}; see {os.path.join(session.run_dir, rundir.LOCUST_LOG)}"
+            )
 
     def banner(self, session: Running) -> str | None:
         o = session.opts
-        return (f"loadgate: Locust's web UI is at http://127.0.0.1:{self.port}/ with the recorder on "
-                f"({', '.join(o.requirements)}, select {o.select}, host {session.host}); each test you start and "
-                f"stop there becomes a run directory in {o.out}. Ctrl-C here ends the session.")
+        return (
+            f"loadgate: Locust's web UI is at http://127.0.0.1:{self.port}/ with the recorder on "
+            f"({', '.join(o.requirements)}, select {o.select}, host {session.host}); each test you start and "
+            f"stop there becomes a run directory in {o.out}. Ctrl-C here ends the session."
+        )
 
     def drive(self, session: Running) -> None:
         """Follow the tests until Ctrl-C or Locust's end; then stop Locust and gate the test it sealed."""
@@ -137,14 +156,17 @@ class WebUi(Driver):
         if session.intr.reason:
             session.say(f"loadgate: {session.intr.reason}; ending the web UI session")
         else:
-            session.say(f"loadgate: Locust ended (exit code {main.returncode}); "
-                        f"see {os.path.join(session.run_dir, rundir.LOCUST_LOG)}")
+            session.say(
+                f"loadgate: Locust ended (exit code {main.returncode}); "
+                f"see {os.path.join(session.run_dir, rundir.LOCUST_LOG)}"
+            )
         stop_process(main, timeout=STOP_GRACE_S)
         for ev in events.new():  # the test a Ctrl-C stopped is sealed by Locust on its way out
             self._on_event(ev, session)
         for run_dir in list(self.tests):  # started, never sealed: Locust died; keep and gate what was recorded
-            self._on_event({"event": "stop", "run_dir": run_dir, "stop_reason": "Locust ended during the test"},
-                           session)
+            self._on_event(
+                {"event": "stop", "run_dir": run_dir, "stop_reason": "Locust ended during the test"}, session
+            )
 
     def run_problems(self, rec: RunRecord, opts: RunOptions, recorder: dict) -> list[str]:
         """No planned user count (the user sets it); the generator's load as in any run."""
@@ -159,10 +181,12 @@ class WebUi(Driver):
     def _started(self, ev: dict, session: Running) -> None:
         run_dir, opts = ev.get("run_dir"), session.opts
         users = int(ev.get("users") or opts.users)
-        test_opts = dataclasses.replace(opts, users=users, spawn_rate=float(ev.get("spawn_rate") or opts.spawn_rate),
-                                        duration=0.0)
-        rec = session.open_record(run_dir, test_opts, ev.get("host") or session.host, ev.get("start") or time.time(),
-                                  mode="ui", duration=None)
+        test_opts = dataclasses.replace(
+            opts, users=users, spawn_rate=float(ev.get("spawn_rate") or opts.spawn_rate), duration=0.0
+        )
+        rec = session.open_record(
+            run_dir, test_opts, ev.get("host") or session.host, ev.get("start") or time.time(), mode="ui", duration=None
+        )
         self.tests[run_dir] = _Test(rec, test_opts, _UiProgress(run_dir, test_opts, session.say))
         session.say(f"loadgate: test started in the web UI ({users} users): recording to {run_dir}")
 
@@ -179,6 +203,7 @@ class WebUi(Driver):
         meta["spawning_complete"], meta["ramp_up_done"] = meta.get("ramp_up_done"), None
         meta["duration"] = max(0.0, (meta.get("end") or 0) - (meta.get("start") or 0))
         write_run(run_dir, meta)
-        session.say(f"loadgate: test stopped ({reason or 'stopped'}); recorded {test.rec.samples} samples; "
-                    f"analysing {run_dir}")
+        session.say(
+            f"loadgate: test stopped ({reason or 'stopped'}); recorded {test.rec.samples} samples; analysing {run_dir}"
+        )
         return self.gate(run_dir)

@@ -127,7 +127,11 @@ def test_a_saturated_generator_is_inconclusive(tmp_path):
     res, run_dir = trust_run(tmp_path, "--requirement", "REQ-T-BURN")
     assert res.code == 3, res.stderr
     reasons = load(run_dir, "verdict.json")["reasons"]
-    assert any(r.startswith("load generator saturated: local was above 90% CPU") for r in reasons), reasons
+    # alone on the machine the generator runs above 90% of a core; starved by other processes it gets less
+    # CPU than that, and its late iterations say it instead
+    told = ("load generator saturated: local was above 90% CPU", "load generator behind schedule: local started")
+    assert any(r.startswith(told) for r in reasons), reasons
+    assert all("add --workers" in r for r in reasons if r.startswith(told)), reasons
 
 
 def test_a_scenario_failing_in_on_start_is_inconclusive_with_the_error(tmp_path):

@@ -228,7 +228,7 @@ def test_a_capacity_run_migrates_an_older_history_and_is_listed(tmp_path):
         capacity=capacity_store.row(capacity, run, plan),
     )
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 4
     assert [r[0] for r in conn.execute("SELECT run_id FROM runs ORDER BY seq")] == ["old", "20260101T000000Z-REQ-CAP-9"]
     conn.close()
     [row] = capacity_store.capacity_runs(db, ["REQ-CAP-9"])  # the plain run of the old database is no capacity run
@@ -298,3 +298,49 @@ def test_the_scaling_estimate_names_its_prometheus_without_credentials():
     assert _public("http://user:secret@10.0.0.5:9090/prom") == "http://10.0.0.5:9090/prom"
     assert _public("http://[::1]:9090") == "http://[::1]:9090"
     assert _public("http://127.0.0.1:9090") == "http://127.0.0.1:9090"
+
+
+def test_a_search_over_arrival_rate_is_kept_and_listed_as_a_rate(tmp_path):
+    from loadgate.history import capacity_store, store
+    from loadgate.history.plan import _earlier
+
+    db = str(tmp_path / "history.sqlite")
+    run = {"requirements": ["REQ-CAP-9"], "start": 100.0, "git": {"commit": "b" * 40}}
+    searches = {
+        "20260101T000000Z-REQ-CAP-9": {  # over users
+            "max_users": 40,
+            "first_not_passing_users": 60,
+            "throughput_at_max": 39.5,
+            "plan": {"start_users": 5, "max_users": 80},
+            "release": {"label": "v7", "date": 10.0},
+        },
+        "20260102T000000Z-REQ-CAP-9": {  # over arrival rate
+            "quantity": "rate",
+            "max_rate": 27.5,
+            "first_not_passing_rate": 40.0,
+            "max_users": None,
+            "throughput_at_max": 27.1,
+            "plan": {"start_rate": 10.0, "max_rate": 80.0, "pool": 60},
+            "release": {"label": "v8", "date": 20.0},
+        },
+    }
+    for name, capacity in searches.items():
+        row = capacity_store.row(capacity, run)
+        store.record(db, str(tmp_path / name), run, {}, {"verdict": "pass", "exit_code": 0}, kind="run", capacity=row)
+    users, rate = capacity_store.capacity_runs(db, ["REQ-CAP-9"])
+    assert (users["quantity"], users["max_users"], users["max_rate"]) == ("users", 40, None)
+    assert (rate["quantity"], rate["max_rate"], rate["first_not_passing_rate"], rate["max_users"]) == (
+        "rate",
+        27.5,
+        40.0,
+        None,
+    )
+    table = capacity_store.format_capacity_runs([users, rate]).splitlines()
+    assert table[1].split()[5:8] == ["5-80", "40", "60"]
+    assert table[2].split()[5:8] == ["10/s-80/s", "27.5/s", "40/s"]
+    # a plan compares like with like: a rate search with earlier rate searches, a users search with users
+    later = str(tmp_path / "20260103T000000Z-REQ-CAP-9")
+    by_rate = _earlier(later, ["REQ-CAP-9"], "x", 30.0, "rate", True)
+    by_users = _earlier(later, ["REQ-CAP-9"], "x", 30.0, "users", False)
+    assert [(r["release"], r["capacity"], r["upper"]) for r in by_rate] == [("v8", 27.5, 40.0)]
+    assert [(r["release"], r["capacity"], r["upper"]) for r in by_users] == [("v7", 40.0, 60)]

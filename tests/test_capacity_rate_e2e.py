@@ -7,6 +7,8 @@ pool of 4 users is the limit: at most 20 iterations of 200 ms start a second, an
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import E2E, load, run_cli, run_dir_of
@@ -88,6 +90,14 @@ def test_a_rate_search_brackets_the_rate_a_server_of_35_requests_a_second_carrie
     assert [(t["metric"], t["status"], t["value"]) for t in regated["thresholds"]] == [
         (t["metric"], t["status"], t["value"]) for t in verdict["thresholds"]
     ]
+    # the history keeps the rate it found, and lists it as one (not as "no users")
+    listed = run_cli("history", "--capacity", "--out", str(tmp_path / "out"), "--json")
+    rows = json.loads(listed.stdout)
+    assert [(r["quantity"], r["max_rate"], r["first_not_passing_rate"], r["max_users"]) for r in rows] == [
+        ("rate", doc["max_rate"], doc["first_not_passing_rate"], None)
+    ]
+    table = run_cli("history", "--capacity", "--out", str(tmp_path / "out")).stdout.splitlines()
+    assert f"{doc['max_rate']:,.4g}/s" in table[-1] and "10/s-40/s" in table[-1], table
 
 
 def test_a_pool_too_small_breaks_first_and_is_never_a_pass_with_two_workers(tmp_path):

@@ -110,7 +110,7 @@ def test_the_history_keeps_each_runs_commit_and_dirty_flag(runs):
         (shas["base"], 0),
         (shas["scale"], 1),
     ]
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
     conn.close()
     import loadgate
 

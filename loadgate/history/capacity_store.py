@@ -1,10 +1,11 @@
 """Capacity runs in ``history.sqlite``: what a ``loadgate capacity`` run found, per record, and reading it back.
 
-The ``capacity`` table (schema version 2, see :mod:`loadgate.history.store`) holds one row per record of a
+The ``capacity`` table (schema versions 3 and 4, see :mod:`loadgate.history.store`) holds one row per record of a
 capacity run (the run itself, and each ``loadgate gate`` re-evaluation of it): the capacity found and its
 bracket, the knee, the throughput at capacity, the resources per user at the passing steps, the peak
 declared then, and the release it measured (a label and a date; the date is what the capacity trend
-is fitted against). The commit and loadgate's version are the run's (``runs.git_commit``,
+is fitted against). A search over arrival rate (``quantity`` rate) finds a rate in iterations/s
+(``max_rate``, ``first_not_passing_rate``; its ``search_from`` and ``search_to`` are rates) and no user count. The commit and loadgate's version are the run's (``runs.git_commit``,
 ``runs.loadgate_version``).
 """
 
@@ -33,6 +34,9 @@ COLUMNS = (
     "peak_unit",
     "search_from",
     "search_to",
+    "quantity",
+    "max_rate",
+    "first_not_passing_rate",
 )
 _RUN = (
     "seq",
@@ -69,6 +73,7 @@ def row(capacity: Mapping, run: Mapping, plan: Mapping | None = None) -> dict:
     peak = plan.get("peak") or {}
     search = capacity.get("plan") or {}
     knee = capacity.get("knee") or {}
+    by_rate = capacity.get("quantity") == "rate"
     values = {
         "release": label,
         "dated": dated,
@@ -83,8 +88,11 @@ def row(capacity: Mapping, run: Mapping, plan: Mapping | None = None) -> dict:
         "memory_per_user": (scaling.get("memory") or {}).get("per_user"),
         "peak": peak.get("value"),
         "peak_unit": peak.get("unit"),
-        "search_from": search.get("start_users"),
-        "search_to": search.get("max_users"),
+        "search_from": search.get("start_rate" if by_rate else "start_users"),
+        "search_to": search.get("max_rate" if by_rate else "max_users"),
+        "quantity": "rate" if by_rate else "users",
+        "max_rate": capacity.get("max_rate"),
+        "first_not_passing_rate": capacity.get("first_not_passing_rate"),
     }
     assert tuple(values) == COLUMNS
     return values
@@ -142,10 +150,9 @@ def format_capacity_runs(rows: Sequence[Mapping]) -> str:
     ]
     lines = []
     for r in rows:
-        cap = (
-            "inconclusive"
-            if r["max_users"] is None and r["inconclusive"]
-            else (("at least " if r["at_least"] else "") + n(r["max_users"]) if r["max_users"] is not None else "none")
+        by_rate = r["quantity"] == "rate"
+        found, first_not = (
+            (r["max_rate"], r["first_not_passing_rate"]) if by_rate else (r["max_users"], r["first_not_passing_users"])
         )
         lines.append(
             [
@@ -153,9 +160,9 @@ def format_capacity_runs(rows: Sequence[Mapping]) -> str:
                 str(r["release"]),
                 _day(r["dated"]),
                 ",".join(r["requirements"]),
-                f"{n(r['search_from'])}-{n(r['search_to'])}",
-                cap,
-                n(r["first_not_passing_users"]),
+                _searched(r["search_from"], r["search_to"], by_rate),
+                _capacity_cell(found, r["at_least"], r["inconclusive"], by_rate),
+                _figure(first_not, by_rate),
                 n(r["knee_users"]),
                 n(r["throughput_at_max"], 1),
                 "-" if r["peak"] is None else f"{r['peak']:g} {r['peak_unit']}",
@@ -168,3 +175,20 @@ def format_capacity_runs(rows: Sequence[Mapping]) -> str:
         )
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *lines])
+
+
+def _figure(v: Any, by_rate: bool) -> str:
+    """A user count, or a rate in iterations/s (a search over arrival rate)."""
+    if v is None:
+        return "-"
+    return f"{v:,.4g}/s" if by_rate else f"{v:,.0f}"
+
+
+def _searched(start: Any, bound: Any, by_rate: bool) -> str:
+    return f"{_figure(start, by_rate)}-{_figure(bound, by_rate)}"
+
+
+def _capacity_cell(found: Any, at_least: bool, inconclusive: bool, by_rate: bool) -> str:
+    if found is None:
+        return "inconclusive" if inconclusive else "none"
+    return ("at least " if at_least else "") + _figure(found, by_rate)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from loadgate.analysis import plan as calc
 from loadgate.data.run_doc import read_run
@@ -76,7 +77,7 @@ def build_plan(
         "peak": settings.peak.value if settings.peak else None,
         "current": True,
     }
-    runs = [*_earlier(run_dir, reqs, run_id, dated, kind), this]
+    runs = [*_earlier(run_dir, reqs, run_id, dated, kind, by_rate), this]
     fit_runs = [r for r in runs if r["capacity"] is not None and not r["at_least"] and r["dated"] is not None]
     trend = calc.fit_trend([r["dated"] for r in fit_runs], [r["capacity"] for r in fit_runs])
     growth = settings.growth
@@ -120,8 +121,12 @@ def build_plan(
     return doc
 
 
-def _earlier(run_dir: str, reqs: Sequence[str], run_id: str, dated: float | None, kind: str) -> list[dict]:
-    """The capacity runs of the same requirements recorded before this one (release date up to this one's)."""
+def _earlier(
+    run_dir: str, reqs: Sequence[str], run_id: str, dated: float | None, kind: str, by_rate: bool
+) -> list[dict]:
+    """The capacity runs of the same requirements recorded before this one (release date up to this one's),
+    in this one's unit: a search over arrival rate is compared with the rates earlier such searches found
+    (iterations/s), a search over users with user counts or the throughput at capacity (req/s)."""
     try:
         rows = capacity_store.capacity_runs(store.db_of_run(run_dir), reqs)
     except (ConfigError, OSError, sqlite3.Error):  # unreadable history: the plan stands on this run alone
@@ -130,14 +135,16 @@ def _earlier(run_dir: str, reqs: Sequence[str], run_id: str, dated: float | None
     for r in rows:
         if r["run_id"] == run_id or r["dated"] is None or (dated is not None and r["dated"] > dated):
             continue
-        fig = r["max_users"] if kind == "users" else r["throughput_at_max"]
+        if (r["quantity"] == "rate") != by_rate:  # iterations/s and users (or req/s) do not share a trend
+            continue
+        fig, upper = _figure_of(r, kind)
         out.append(
             {
                 "run_id": r["run_id"],
                 "release": r["release"],
                 "dated": r["dated"],
                 "capacity": None if fig is None or r["inconclusive"] else float(fig),
-                "upper": r["first_not_passing_users"] if kind == "users" else None,
+                "upper": upper,
                 "at_least": r["at_least"],
                 "commit": r["git_commit"],
                 "verdict": r["verdict"],
@@ -146,6 +153,15 @@ def _earlier(run_dir: str, reqs: Sequence[str], run_id: str, dated: float | None
             }
         )
     return out[-(HISTORY_LIMIT - 1) :]
+
+
+def _figure_of(r: Mapping[str, Any], kind: str) -> tuple[Any, Any]:
+    """(capacity, upper end of its bracket) of a history row, in the plan's unit."""
+    if r["quantity"] == "rate":  # a search over arrival rate found iterations/s and no user count
+        return (None, None) if kind == "users" else (r["max_rate"], r["first_not_passing_rate"])
+    if kind == "users":
+        return r["max_users"], r["first_not_passing_users"]
+    return r["throughput_at_max"], None
 
 
 def _headroom(verdict: Mapping, req: str | None, run_id: str) -> dict | None:

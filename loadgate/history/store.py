@@ -15,7 +15,9 @@ transaction, so an older database is upgraded in place the first time a newer lo
     thresholds        seq, requirement, metric, request, value, unit, status, target, alert, regression
     capacity          seq, release, dated, max_users, first_not_passing_users, at_least, inconclusive,
                       knee_users, throughput_at_max, max_throughput, cpu_per_user, memory_per_user, peak,
-                      peak_unit, search_from, search_to (schema 3: a ``loadgate capacity`` run; see capacity_store.py)
+                      peak_unit, search_from, search_to (schema 3: a ``loadgate capacity`` run; see capacity_store.py),
+                      quantity ('users' | 'rate'), max_rate, first_not_passing_rate (schema 4: a search over
+                      arrival rate; search_from and search_to are then iterations/s)
 
 A run re-evaluated by ``loadgate gate`` has several records; its latest one is its current verdict.
 """
@@ -103,6 +105,11 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             peak_unit TEXT,
             search_from INTEGER,
             search_to INTEGER)""",
+    ),
+    (  # 3 -> 4: a search over arrival rate (loadgate capacity --arrival-rate) found a rate, not users
+        "ALTER TABLE capacity ADD COLUMN quantity TEXT",
+        "ALTER TABLE capacity ADD COLUMN max_rate REAL",
+        "ALTER TABLE capacity ADD COLUMN first_not_passing_rate REAL",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)

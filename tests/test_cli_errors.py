@@ -207,6 +207,10 @@ def test_check_traceability_ok_and_broken(tmp_path):
     assert res.code == 2
     assert any("REQ-T-ORPHAN has thresholds but no task" in l for l in res.stdout.splitlines())
     assert any("tag REQ-T-PASS has no threshold file" in l for l in res.stdout.splitlines())
+    assert any(f"add {thr / 'REQ-T-PASS.yaml'} with 'requirement: REQ-T-PASS'" in l for l in res.stdout.splitlines())
+    # one file given: a new requirement's file goes beside it, not under the file's name
+    res = run_cli("check", "--scenarios", SCEN, "--thresholds", str(thr / "orphan.yaml"))
+    assert any(f"add {thr / 'REQ-T-PASS.yaml'} with 'requirement: REQ-T-PASS'" in l for l in res.stdout.splitlines())
 
 
 def test_repo_examples_are_consistent():

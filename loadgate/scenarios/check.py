@@ -7,6 +7,8 @@ on the line of the file in a pull request.
 
 from __future__ import annotations
 
+import os
+
 import math
 import re
 from dataclasses import dataclass
@@ -75,6 +77,12 @@ def _line_of(path: str, key: str) -> int | None:
     return None
 
 
+def _threshold_file_for(thresholds: str, req: str) -> str:
+    """Where a new requirement's threshold file goes: in the --thresholds folder, or beside the one file."""
+    folder = thresholds if os.path.isdir(thresholds) else (os.path.dirname(thresholds) or ".")
+    return os.path.join(folder, f"{req}.yaml")
+
+
 # Over the size/complexity limit (noqa): one branch per kind of problem reported.
 def find_problems(  # noqa: C901
     scenarios: str,
@@ -118,7 +126,7 @@ def find_problems(  # noqa: C901
         problems.append(
             Problem(
                 f"tag {req} has no threshold file{' (also tagged at ' + also[2:] + ')' if also else ''}; "
-                f"add {thresholds}/{req}.yaml with 'requirement: {req}' and its thresholds",
+                f"add {_threshold_file_for(thresholds, req)} with 'requirement: {req}' and its thresholds",
                 where[0][0],
                 where[0][1],
             )

@@ -164,9 +164,9 @@ def percentile_change(
     rng = np.random.default_rng(seed)
     rb = _boot_percentile(base, q, rng, resamples)
     rc = _boot_percentile(cand, q, rng, resamples)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a resample at 0, or near float's max
         ratio = np.where(rb > 0, rc / rb - 1.0, np.inf)
-    lo, hi = (float(v) for v in np.quantile(ratio, [0.025, 0.975]))
+        lo, hi = (float(v) for v in np.quantile(ratio, [0.025, 0.975]))
     below, above = int(np.count_nonzero(ratio <= 0)), int(np.count_nonzero(ratio >= 0))
     p = min(1.0, 2.0 * (1 + min(below, above)) / (resamples + 1))
     return Change(metric, b, c, change, (lo, hi), p, _status(lo, hi, tolerance))

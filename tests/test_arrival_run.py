@@ -95,6 +95,21 @@ def test_too_small_a_pool_drops_exactly_what_the_server_never_saw(tmp_path):
     assert arrival["dropped"] > 0 and arrival["scheduled"] >= arrival["dropped"], arrival
 
 
+def test_each_requirement_runs_on_its_own_pool(tmp_path):
+    """Two requirements in one run: the slow one's pool of 4 is its own, as each k6 scenario has its own VUs.
+    The 44 users are spawned together, but the slow endpoint never borrows the fast one's idle users (it
+    needs ~10 for 50/s at 200 ms): it drops what its 4 cannot start, and the fast one drops nothing."""
+    with CountingTarget() as target:
+        res, run_dir = _run(tmp_path, "REQ-ARR-FAST", target.url, "--requirement", "REQ-ARR-SLOW")
+        served_slow = len(target.times("/slow/"))
+    blocks = load(run_dir, "run.json")["arrival"]
+    fast, slow = blocks["REQ-ARR-FAST"], blocks["REQ-ARR-SLOW"]
+    assert max(slow["per_second"]["busy"]) == 4, slow["per_second"]["busy"]
+    assert slow["dropped"] > 0.3 * slow["scheduled"] and slow["started"] == served_slow, slow
+    assert fast["dropped"] == 0 and fast["started"] == fast["scheduled"] > 0, fast
+    assert res.code == 3, res.stdout + res.stderr  # the slow requirement's load was not offered
+
+
 def test_two_workers_offer_the_total_rate_and_their_drops_add_up_exactly(tmp_path):
     with CountingTarget() as target:
         res, run_dir = _run(tmp_path, "REQ-ARR-SLOW", target.url, "--workers", "2", "--max-users", "6")

@@ -7,7 +7,8 @@ one greenlet per requirement sleeps until each due time of the schedule
 (:mod:`loadgate.plugin.arrival_schedule`) and gives the start to the user that has waited longest; that
 user then runs one task of the requirement, chosen as Locust chooses (``random.choice`` over the class's
 task list, which holds each task as often as its weight, after Locust's ``--tags`` filter). When no user
-is free at a due time the iteration is *dropped* and counted: never queued to run later.
+is free at a due time, or the requirement already runs its ``max_users`` iterations (each requirement's pool
+is its own), the iteration is *dropped* and counted: never queued to run later.
 
 The start's due time becomes the iteration's schedule in :mod:`loadgate.pacing`, as for a paced user:
 its requests carry ``intended_ms`` (the response time plus the start's delay when it exceeds the generator's
@@ -117,6 +118,7 @@ class Arrival:
         self.shapes: dict[str, ArrivalShape] = {}
         self.free: deque[_Waiting] = deque()
         self.busy: dict[str, int] = {}  # users running an iteration, per requirement
+        self.caps: dict[str, int] = {}  # per requirement: this process's share of its max_users (its own pool)
         self.pending: dict[str, dict[int, list[int]]] = {}  # counts not yet reported
         self.counts = Counts()  # merged (local or master)
         self.t0: float | None = None
@@ -135,6 +137,18 @@ class Arrival:
         self.shapes = shapes
         self.busy = dict.fromkeys(shapes, 0)
         self._set_period()
+        self._set_caps()
+
+    def _set_caps(self) -> None:
+        """Each requirement's pool is its own (as each k6 scenario has its own VUs): the users are spawned
+        together, but a requirement runs at most its ``max_users`` at once, split over the processes as
+        Locust splits users, so a slow requirement cannot borrow the users another one counts on."""
+        index, count = self.place
+        self.caps = {
+            r: s.max_users // count + (1 if index < s.max_users % count else 0)
+            for r, s in self.shapes.items()
+            if s.max_users
+        }
 
     def _set_period(self) -> None:
         peak = sum(s.peak for s in self.shapes.values())
@@ -247,6 +261,7 @@ class Arrival:
         for g in self.greenlets:
             g.kill(block=False)
         self.t0, self.place = t0, (index, count)
+        self._set_caps()
         log.info("loadgate: open-model schedule starts at %.3f (process %d of %d)", t0, index + 1, count)
         self.greenlets = [
             gevent.spawn(self._dispatch, req, start_times(shape, index, count, req))
@@ -281,12 +296,13 @@ class Arrival:
     def _dispatch(self, req: str, times) -> None:
         t0 = self.t0 or time.time()
         busy, pending = self.busy, self.pending.setdefault(req, {})
+        cap = self.caps.get(req)
         for offset in times:
             due = t0 + offset
             wait = due - time.time()
             if wait > 0:
                 gevent.sleep(wait)
-            started = self._hand_out(req, due)
+            started = (cap is None or busy[req] < cap) and self._hand_out(req, due)
             row = pending.get(int(due))
             if row is None:
                 row = pending[int(due)] = [0, 0, 0, 0]

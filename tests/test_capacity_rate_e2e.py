@@ -8,6 +8,7 @@ pool of 4 users is the limit: at most 20 iterations of 200 ms start a second, an
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -16,7 +17,12 @@ from conftest import E2E, load, run_cli, run_dir_of
 CAP = E2E / "capacity"
 
 
-def _capacity(out, *args: str):
+# A step whose generator was itself starved by other processes (late starts, a saturated core) is inconclusive,
+# rightly; the search then says nothing about the target, which is what these tests check.
+STARVED = ("load generator behind schedule", "load generator saturated")
+
+
+def _search(out, args: tuple[str, ...]):
     return run_cli(
         "capacity",
         "--scenarios",
@@ -28,6 +34,17 @@ def _capacity(out, *args: str):
         *args,
         timeout=300,
     )
+
+
+def _capacity(out, *args: str):
+    """The search, run once more (from a clean folder) if the first one's generator was starved: on a busy CI
+    host a 3 s step of 30 starts can have two of them more than 10 ms late, and the step is then inconclusive."""
+    res = _search(out, args)
+    if res.code == 3 and any(s in res.stdout + res.stderr for s in STARVED):
+        print(f"generator starved, searching again: {res.stdout.splitlines()[:1]}")
+        shutil.rmtree(out)
+        res = _search(out, args)
+    return res
 
 
 def test_a_rate_search_brackets_the_rate_a_server_of_35_requests_a_second_carries(tmp_path):

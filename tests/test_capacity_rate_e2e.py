@@ -13,13 +13,14 @@ import shutil
 import pytest
 
 from conftest import E2E, load, run_cli, run_dir_of
+from loadgate.gate.verdict import GENERATOR_BEHIND, GENERATOR_SATURATED
 
 CAP = E2E / "capacity"
 
 
 # A step whose generator was itself starved by other processes (late starts, a saturated core) is inconclusive,
 # rightly; the search then says nothing about the target, which is what these tests check.
-STARVED = ("load generator behind schedule", "load generator saturated")
+STARVED = (GENERATOR_BEHIND, GENERATOR_SATURATED)
 
 
 def _search(out, args: tuple[str, ...]):
